@@ -1,0 +1,118 @@
+//! `/api/agents`: create, read, update and delete agents, and their call statistics.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiResult, ErrorBody};
+use super::extract::{Json, Query};
+use crate::domain::{Agent, AgentInput};
+use crate::engine::Engine;
+use crate::events::Event;
+use crate::store::agents::AgentStats;
+
+/// All agents, by name.
+#[utoipa::path(get, path = "/api/agents", tag = "agents",
+    responses((status = 200, body = [Agent]), (status = 401, body = ErrorBody)))]
+pub async fn list(State(engine): State<Engine>) -> ApiResult<axum::Json<Vec<Agent>>> {
+    Ok(axum::Json(engine.store().list_agents().await?))
+}
+
+/// Creates an agent. Only `name` is required; the rest take defaults.
+#[utoipa::path(post, path = "/api/agents", tag = "agents", request_body = AgentInput,
+    responses(
+        (status = 201, body = Agent),
+        (status = 400, body = ErrorBody, description = "Unreadable body or unknown field"),
+        (status = 409, body = ErrorBody, description = "Another agent has this name"),
+        (status = 422, body = ErrorBody, description = "A value breaks a rule"),
+    ))]
+pub async fn create(
+    State(engine): State<Engine>,
+    Json(input): Json<AgentInput>,
+) -> ApiResult<(StatusCode, axum::Json<Agent>)> {
+    let agent = engine.store().create_agent(input).await?;
+    engine.events().publish(Event::AgentCreated {
+        agent: agent.clone(),
+    });
+    Ok((StatusCode::CREATED, axum::Json(agent)))
+}
+
+#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents",
+    params(("id" = String, Path)),
+    responses((status = 200, body = Agent), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Agent>> {
+    Ok(axum::Json(engine.store().get_agent(&id).await?))
+}
+
+/// Updates an agent: fields left out keep their values.
+#[utoipa::path(put, path = "/api/agents/{id}", tag = "agents", request_body = AgentInput,
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = Agent),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn update(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    Json(input): Json<AgentInput>,
+) -> ApiResult<axum::Json<Agent>> {
+    let agent = engine.store().update_agent(&id, input).await?;
+    engine.events().publish(Event::AgentUpdated {
+        agent: agent.clone(),
+    });
+    Ok(axum::Json(agent))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteParams {
+    /// Also clear this agent from the numbers that use it (in the same transaction).
+    #[serde(default)]
+    force: bool,
+}
+
+/// Deletes an agent. Refused with 409 `agent_in_use` while numbers use it, unless `force`.
+#[utoipa::path(delete, path = "/api/agents/{id}", tag = "agents",
+    params(("id" = String, Path), DeleteParams),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Numbers still use the agent"),
+    ))]
+pub async fn delete(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    Query(params): Query<DeleteParams>,
+) -> ApiResult<StatusCode> {
+    let cleared_numbers = engine.store().delete_agent(&id, params.force).await?;
+    for number_id in &cleared_numbers {
+        if let Ok(phone_number) = engine.store().get_phone_number(number_id).await {
+            engine
+                .events()
+                .publish(Event::PhoneNumberUpdated { phone_number });
+        }
+    }
+    engine.events().publish(Event::AgentDeleted {
+        id,
+        cleared_numbers,
+    });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Calls handled by the agent: counts, answered, total and average duration, per direction.
+#[utoipa::path(get, path = "/api/agents/{id}/stats", tag = "agents",
+    params(("id" = String, Path)),
+    responses((status = 200, body = AgentStats), (status = 404, body = ErrorBody)))]
+pub async fn stats(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<AgentStats>> {
+    Ok(axum::Json(engine.store().agent_stats(&id).await?))
+}

@@ -1,0 +1,101 @@
+//! `/api/calls`: the call log, filtered and paged, and one call with its transcript.
+
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::Query;
+use crate::domain::{CallDirection, CallStatus, Timestamp};
+use crate::engine::Engine;
+use crate::store::calls::{CallDetail, CallFilter, CallPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    direction: Option<CallDirection>,
+    agent_id: Option<String>,
+    number_id: Option<String>,
+    /// One status, several separated by commas, or `live` (queued, ringing, in progress).
+    status: Option<String>,
+    /// Started at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Started before this time (RFC 3339).
+    until: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    limit: Option<u32>,
+    /// Calls to skip (default 0).
+    offset: Option<u32>,
+}
+
+fn parse_time(name: &str, value: Option<&str>) -> ApiResult<Option<Timestamp>> {
+    value
+        .map(|v| {
+            Timestamp::parse(v).map_err(|_| {
+                ApiError::malformed(format!(
+                    "{name} must be an RFC 3339 time such as 2026-01-31T09:00:00Z, not \"{v}\""
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn parse_statuses(value: Option<&str>) -> ApiResult<Vec<CallStatus>> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if part == "live" {
+            out.extend(CallStatus::ALL.into_iter().filter(|s| s.is_live()));
+        } else {
+            out.push(CallStatus::parse(part).ok_or_else(|| {
+                let known: Vec<_> = CallStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::malformed(format!(
+                    "unknown status \"{part}\"; use live or one of {}",
+                    known.join(", ")
+                ))
+            })?);
+        }
+    }
+    Ok(out)
+}
+
+/// Calls, newest first.
+#[utoipa::path(get, path = "/api/calls", tag = "calls", params(ListParams),
+    responses((status = 200, body = CallPage), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(engine): State<Engine>,
+    Query(p): Query<ListParams>,
+) -> ApiResult<axum::Json<CallPage>> {
+    let limit = p.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(ApiError::malformed(format!(
+            "limit must be between 1 and {MAX_PAGE_SIZE}"
+        )));
+    }
+    let filter = CallFilter {
+        direction: p.direction,
+        agent_id: p.agent_id,
+        number_id: p.number_id,
+        statuses: parse_statuses(p.status.as_deref())?,
+        since: parse_time("since", p.since.as_deref())?,
+        until: parse_time("until", p.until.as_deref())?,
+    };
+    let page = engine
+        .store()
+        .list_calls(&filter, limit, p.offset.unwrap_or(0))
+        .await?;
+    Ok(axum::Json(page))
+}
+
+/// One call with its transcript.
+#[utoipa::path(get, path = "/api/calls/{id}", tag = "calls",
+    params(("id" = String, Path)),
+    responses((status = 200, body = CallDetail), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<CallDetail>> {
+    Ok(axum::Json(engine.store().get_call_detail(&id).await?))
+}

@@ -1,0 +1,145 @@
+//! The one error type at the HTTP edge: a status and `{"error": {"code", "message"}}` with a
+//! small closed set of codes clients can branch on. Internal errors are logged in full and
+//! shown to clients without detail.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::domain::Invalid;
+use crate::secrets::SecretsError;
+use crate::store::{Conflict, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request could not be read: bad JSON, wrong types, bad query parameters.
+    Malformed,
+    /// No bearer token, or the wrong one.
+    Unauthorized,
+    /// No such id, or no such route.
+    NotFound,
+    /// The number is already managed.
+    DuplicateNumber,
+    /// Another agent has this name.
+    DuplicateName,
+    /// Numbers still use the agent; delete with `?force=true` to clear them.
+    AgentInUse,
+    /// A value breaks a rule (see `field`).
+    Invalid,
+    /// The OS keyring cannot be used on this machine.
+    KeyringUnavailable,
+    Internal,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The offending field, for `invalid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: ErrorDetail,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: ErrorDetail {
+                code,
+                message: message.into(),
+                field: None,
+            },
+        }
+    }
+
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::Malformed, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "missing or wrong bearer token: send `Authorization: Bearer <token>` (`switchboard token` prints it)",
+        )
+    }
+
+    fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "internal error; see the engine's log",
+        )
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        let mut err = Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, e.to_string());
+        err.detail.field = Some(e.field.to_owned());
+        err
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { .. } => Self::not_found(e.to_string()),
+            StoreError::Invalid(i) => i.into(),
+            StoreError::Conflict(c) => {
+                let code = match c {
+                    Conflict::DuplicateNumber(_) => ErrorCode::DuplicateNumber,
+                    Conflict::DuplicateAgentName(_) => ErrorCode::DuplicateName,
+                    Conflict::AgentInUse { .. } => ErrorCode::AgentInUse,
+                };
+                Self::new(StatusCode::CONFLICT, code, c.to_string())
+            }
+            StoreError::Db(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => {
+                Self::internal(&e)
+            }
+        }
+    }
+}
+
+impl From<SecretsError> for ApiError {
+    fn from(e: SecretsError) -> Self {
+        match e {
+            SecretsError::Invalid(i) => i.into(),
+            SecretsError::KeyringUnavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::KeyringUnavailable,
+                e.to_string(),
+            ),
+            SecretsError::Missing { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, e.to_string())
+            }
+            SecretsError::Keyring(_) | SecretsError::TokenFile(_) => Self::internal(&e),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(ErrorBody { error: self.detail })).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,39 @@
+//! `/api/events`: the event bus as a WebSocket of JSON text messages, one event each.
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+
+use crate::engine::Engine;
+
+/// Upgrades to a WebSocket streaming every engine event as JSON (see the `Event` schema).
+/// Browsers may pass the token as `?access_token=`.
+#[utoipa::path(get, path = "/api/events", tag = "events",
+    responses((status = 101, description = "Switching to a WebSocket of `Event` JSON messages")))]
+pub async fn stream(State(engine): State<Engine>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| pump(engine, socket))
+}
+
+async fn pump(engine: Engine, mut socket: WebSocket) {
+    let mut events = engine.events().subscribe();
+    loop {
+        tokio::select! {
+            () = engine.stopping() => {
+                let _ = socket.send(Message::Close(None)).await;
+                break;
+            }
+            event = events.next() => {
+                let Some(event) = event else { break };
+                let text = serde_json::to_string(&*event).expect("events serialise");
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                // The stream is one-way; pings are answered by axum, anything else is ignored.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}

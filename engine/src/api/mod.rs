@@ -1,0 +1,191 @@
+//! The control API: REST + the `/api/events` WebSocket on the loopback listener, behind a
+//! bearer token. Everything the UI does goes through here, so scripts and CRMs get the same
+//! surface. The OpenAPI document is generated from the handlers' annotations.
+
+mod agents;
+mod calls;
+mod credentials;
+pub mod error;
+mod events;
+mod extract;
+mod phone_numbers;
+mod settings;
+
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower::ServiceExt;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{MakeSpan, TraceLayer};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::engine::Engine;
+pub use error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Switchboard control API",
+        description = "Agents, phone numbers, calls, settings and credentials of a Switchboard engine. \
+            Every route needs `Authorization: Bearer <token>` (`switchboard token` prints it). \
+            Errors are `{\"error\": {\"code\", \"message\"}}`.",
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "agents", description = "AI agents"),
+        (name = "phone-numbers", description = "Managed numbers and their agents"),
+        (name = "calls", description = "Call log and transcripts"),
+        (name = "settings", description = "Plain settings and credentials"),
+        (name = "events", description = "Live event stream"),
+    ),
+    components(schemas(crate::events::Event))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API's routes and its OpenAPI document, built from the same handler list.
+fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(agents::list, agents::create))
+        .routes(routes!(agents::get, agents::update, agents::delete))
+        .routes(routes!(agents::stats))
+        .routes(routes!(phone_numbers::list, phone_numbers::create))
+        .routes(routes!(
+            phone_numbers::get,
+            phone_numbers::update,
+            phone_numbers::delete
+        ))
+        .routes(routes!(calls::list))
+        .routes(routes!(calls::get))
+        .routes(routes!(settings::get, settings::update))
+        .routes(routes!(credentials::list))
+        .routes(routes!(credentials::put, credentials::delete))
+        .routes(routes!(events::stream))
+        .split_for_parts()
+}
+
+/// The OpenAPI document, for tools that generate clients.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().1
+}
+
+pub fn router(engine: Engine) -> Router {
+    let (api, doc) = api_routes();
+    let doc = std::sync::Arc::new(doc);
+    let api = api
+        .route_layer(middleware::from_fn_with_state(engine.clone(), require_token))
+        .route(
+            "/api/openapi.json",
+            get(move || async move { Json(doc.as_ref().clone()) }),
+        )
+        .route("/api/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }));
+    // With a built UI configured, a browser on a server gets the same pages the desktop
+    // window shows; unknown non-API paths fall back to index.html for client-side routes.
+    let ui = engine.config().ui_dir.clone().map(|dir| {
+        let index = dir.join("index.html");
+        ServeDir::new(dir).fallback(ServeFile::new(index))
+    });
+    let app = api.method_not_allowed_fallback(method_not_allowed).fallback(move |req: Request| async move {
+        match ui {
+            Some(ui) if !req.uri().path().starts_with("/api") => {
+                ui.oneshot(req).await.into_response()
+            }
+            _ => not_found(req).await.into_response(),
+        }
+    });
+    app.layer(TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    ))
+        .layer(cors())
+        .layer(trace_layer())
+        .with_state(engine)
+}
+
+/// Browsers may call the API from the desktop webview's origin; the bearer token, not the
+/// origin, is what grants access (no cookies are used).
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(|_: &HeaderValue, _| true))
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(600))
+}
+
+#[derive(Clone)]
+pub struct RouteSpan;
+
+impl<B> MakeSpan<B> for RouteSpan {
+    fn make_span(&mut self, req: &axum::http::Request<B>) -> tracing::Span {
+        // Named by route template so ids (and any query) never appear in logs.
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str)
+            .unwrap_or("unmatched");
+        tracing::info_span!("request", method = %req.method(), route)
+    }
+}
+
+pub fn trace_layer() -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, RouteSpan> {
+    TraceLayer::new_for_http().make_span_with(RouteSpan)
+}
+
+async fn require_token(State(engine): State<Engine>, req: Request, next: Next) -> Response {
+    let from_header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Browsers cannot set headers on a WebSocket, so the event stream alone also takes the
+    // token as a query parameter.
+    let from_query = (req.uri().path() == "/api/events")
+        .then(|| {
+            req.uri().query().and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "access_token")
+                    .map(|(_, v)| v.into_owned())
+            })
+        })
+        .flatten();
+    let presented = from_header.map(str::to_owned).or(from_query);
+    match presented {
+        Some(t) if engine.token_matches(t.trim()) => next.run(req).await,
+        _ => ApiError::unauthorized().into_response(),
+    }
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!("no route {} {}", req.method(), req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::Malformed,
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    )
+}

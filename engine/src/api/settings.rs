@@ -1,0 +1,135 @@
+//! `/api/settings`: the public webhook base URL and other plain settings, with the exact
+//! URLs to paste into each carrier's console.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiResult, ErrorBody};
+use super::extract::Json;
+use crate::config::normalise_public_url;
+use crate::domain::Invalid;
+use crate::domain::phone::is_known_region;
+use crate::engine::{Engine, SETTING_DEFAULT_REGION, SETTING_PUBLIC_URL};
+use crate::events::Event;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Settings {
+    /// The base URL carriers reach this engine at; `null` until set.
+    pub public_base_url: Option<String>,
+    /// True when the URL comes from `--public-url`/`WEBHOOK_BASE_URL` and overrides the saved one.
+    pub public_base_url_from_config: bool,
+    /// ISO 3166 region (e.g. `US`) for numbers typed in national form; `null` means E.164 only.
+    pub default_region: Option<String>,
+    /// Where to point each carrier, derived from the public base URL; `null` until it is set.
+    pub webhook_urls: Option<WebhookUrls>,
+    /// Where this engine listens.
+    pub control_addr: String,
+    pub public_addr: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookUrls {
+    /// Twilio number → Voice configuration → "A call comes in" (HTTP POST).
+    pub twilio_voice: String,
+    /// Twilio number → "Call status changes" (HTTP POST).
+    pub twilio_status: String,
+    /// Telnyx Call Control application → Webhook URL (API v2).
+    pub telnyx: String,
+    /// Media WebSocket URLs Switchboard hands the carriers when it answers.
+    pub twilio_media: String,
+    pub telnyx_media: String,
+}
+
+impl WebhookUrls {
+    pub fn from_base(base: &str) -> Self {
+        let ws = if let Some(rest) = base.strip_prefix("https://") {
+            format!("wss://{rest}")
+        } else if let Some(rest) = base.strip_prefix("http://") {
+            format!("ws://{rest}")
+        } else {
+            base.to_owned()
+        };
+        Self {
+            twilio_voice: format!("{base}/webhooks/twilio/voice"),
+            twilio_status: format!("{base}/webhooks/twilio/status"),
+            telnyx: format!("{base}/webhooks/telnyx"),
+            twilio_media: format!("{ws}/media/twilio"),
+            telnyx_media: format!("{ws}/media/telnyx"),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsInput {
+    /// An absolute http(s) URL, or `null` to clear it.
+    #[serde(default, deserialize_with = "crate::domain::present")]
+    #[schema(value_type = Option<String>)]
+    pub public_base_url: Option<Option<String>>,
+    /// A region code such as `US`, or `null` to accept E.164 only.
+    #[serde(default, deserialize_with = "crate::domain::present")]
+    #[schema(value_type = Option<String>)]
+    pub default_region: Option<Option<String>>,
+}
+
+async fn current(engine: &Engine) -> ApiResult<Settings> {
+    let public = engine.public_url().await?;
+    Ok(Settings {
+        public_base_url_from_config: public.as_ref().is_some_and(|(_, c)| *c),
+        webhook_urls: public.as_ref().map(|(u, _)| WebhookUrls::from_base(u)),
+        public_base_url: public.map(|(u, _)| u),
+        default_region: engine.default_region().await?,
+        control_addr: engine.control_addr().to_string(),
+        public_addr: engine.public_addr().to_string(),
+    })
+}
+
+#[utoipa::path(get, path = "/api/settings", tag = "settings",
+    responses((status = 200, body = Settings), (status = 401, body = ErrorBody)))]
+pub async fn get(State(engine): State<Engine>) -> ApiResult<axum::Json<Settings>> {
+    Ok(axum::Json(current(&engine).await?))
+}
+
+/// Changes the settings sent; fields left out keep their values. All or nothing.
+#[utoipa::path(put, path = "/api/settings", tag = "settings", request_body = SettingsInput,
+    responses(
+        (status = 200, body = Settings),
+        (status = 400, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+pub async fn update(
+    State(engine): State<Engine>,
+    Json(input): Json<SettingsInput>,
+) -> ApiResult<axum::Json<Settings>> {
+    let mut changes = Vec::new();
+    if let Some(url) = input.public_base_url {
+        let value = url
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| normalise_public_url(&u).map_err(|m| Invalid::new("public_base_url", m)))
+            .transpose()?;
+        changes.push((SETTING_PUBLIC_URL, value));
+    }
+    if let Some(region) = input.default_region {
+        let value = region
+            .map(|r| r.trim().to_ascii_uppercase())
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                if is_known_region(&r) {
+                    Ok(r)
+                } else {
+                    Err(Invalid::new(
+                        "default_region",
+                        format!("\"{r}\" is not a known two-letter region code such as US or GB"),
+                    ))
+                }
+            })
+            .transpose()?;
+        changes.push((SETTING_DEFAULT_REGION, value));
+    }
+    engine.store().write_settings(&changes).await?;
+    if !changes.is_empty() {
+        engine.events().publish(Event::SettingsChanged);
+    }
+    Ok(axum::Json(current(&engine).await?))
+}

@@ -1,0 +1,180 @@
+//! Configuration shared by `switchboard serve` and the desktop shell: where data lives, where
+//! the two listeners bind, the public URL carriers see, and how the control token and the
+//! keyring are found. Every option has a flag and an environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:7720";
+pub const DEFAULT_PUBLIC_ADDR: &str = "127.0.0.1:7721";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the control listener must bind to a loopback address (127.0.0.1 or ::1), not {0}: it holds the keys to every agent and number")]
+    ControlNotLoopback(SocketAddr),
+    #[error("the public webhook base URL {0}")]
+    PublicUrl(String),
+    #[error("no data directory: pass --data-dir or set SWITCHBOARD_DATA_DIR (this system reports no home directory)")]
+    NoDataDir,
+}
+
+#[derive(Clone, Args)]
+pub struct Config {
+    /// Where the database and local files live [default: the OS's data directory].
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Control API (REST + events) address; loopback only. Port 0 picks a free port.
+    #[arg(long, env = "SWITCHBOARD_CONTROL_ADDR", default_value = DEFAULT_CONTROL_ADDR)]
+    pub control_addr: SocketAddr,
+
+    /// Public listener (carrier webhooks and media) address. Port 0 picks a free port.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_ADDR", default_value = DEFAULT_PUBLIC_ADDR)]
+    pub public_addr: SocketAddr,
+
+    /// The public base URL carriers reach the public listener at (e.g. your tunnel's
+    /// https://… address). Overrides the value saved in Settings.
+    #[arg(long, env = "WEBHOOK_BASE_URL")]
+    pub public_url: Option<String>,
+
+    /// Fixes the control API token instead of the generated one kept in the keyring.
+    #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// The OS keyring service name under which secrets are kept.
+    #[arg(long, env = "SWITCHBOARD_KEYRING_SERVICE", default_value = crate::secrets::DEFAULT_SERVICE)]
+    pub keyring_service: String,
+
+    /// Do not use the OS keyring (servers): credentials come from environment variables and
+    /// the control token from a file in the data directory.
+    #[arg(long, env = "SWITCHBOARD_NO_KEYRING", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_keyring: bool,
+
+    /// A built UI (ui/dist) to serve on the control listener, for use in a browser.
+    #[arg(long, env = "SWITCHBOARD_UI_DIR")]
+    pub ui_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("control_addr", &self.control_addr)
+            .field("public_addr", &self.public_addr)
+            .field("public_url", &self.public_url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("keyring_service", &self.keyring_service)
+            .field("no_keyring", &self.no_keyring)
+            .field("ui_dir", &self.ui_dir)
+            .finish()
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: None,
+            control_addr: DEFAULT_CONTROL_ADDR.parse().expect("valid default"),
+            public_addr: DEFAULT_PUBLIC_ADDR.parse().expect("valid default"),
+            public_url: None,
+            token: None,
+            keyring_service: crate::secrets::DEFAULT_SERVICE.into(),
+            no_keyring: false,
+            ui_dir: None,
+        }
+    }
+}
+
+impl Config {
+    /// The data directory: as configured, else the OS's usual place
+    /// (`~/.local/share/switchboard` on Linux).
+    pub fn resolved_data_dir(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(d) = &self.data_dir {
+            return Ok(d.clone());
+        }
+        directories::ProjectDirs::from("app", "Switchboard", "switchboard")
+            .map(|p| p.data_dir().to_owned())
+            .ok_or(ConfigError::NoDataDir)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !self.control_addr.ip().is_loopback() {
+            return Err(ConfigError::ControlNotLoopback(self.control_addr));
+        }
+        if let Some(u) = &self.public_url {
+            normalise_public_url(u).map_err(ConfigError::PublicUrl)?;
+        }
+        Ok(())
+    }
+
+    pub fn keyring_service(&self) -> Option<String> {
+        (!self.no_keyring).then(|| self.keyring_service.clone())
+    }
+}
+
+/// Checks a public base URL and returns it without a trailing slash: carriers must reach
+/// `{base}/webhooks/...`, so it must be an absolute http(s) URL with no query or fragment.
+pub fn normalise_public_url(input: &str) -> Result<String, String> {
+    let text = input.trim();
+    let url = url::Url::parse(text).map_err(|e| format!("\"{text}\" is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("\"{text}\" must start with https:// (or http://)"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("\"{text}\" has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("\"{text}\" must not have a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".into());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_are_checked_and_normalised() {
+        assert_eq!(
+            normalise_public_url(" https://abc.ngrok.app/ ").unwrap(),
+            "https://abc.ngrok.app"
+        );
+        assert_eq!(
+            normalise_public_url("https://example.com/sb/").unwrap(),
+            "https://example.com/sb"
+        );
+        for bad in ["ftp://x.com", "not a url", "https://x.com/?a=1", "https://u:p@x.com"] {
+            assert!(normalise_public_url(bad).is_err(), "{bad} must be refused");
+        }
+        assert!(
+            !normalise_public_url("https://u:secret@x.com").unwrap_err().contains("secret"),
+            "errors must not echo credentials embedded in a URL"
+        );
+    }
+
+    #[test]
+    fn control_listener_must_be_loopback() {
+        let mut c = Config {
+            control_addr: "0.0.0.0:7720".parse().unwrap(),
+            ..Config::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::ControlNotLoopback(_))));
+        c.control_addr = "[::1]:0".parse().unwrap();
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let c = Config {
+            token: Some("sekrit".into()),
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("sekrit"));
+    }
+}

@@ -1,0 +1,231 @@
+//! AI agents: who answers a call and how (prompt, greeting, voice, model, live context).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Invalid, Timestamp, bounded_text, required_text};
+
+pub const DEFAULT_VOICE: &str = "marin";
+pub const DEFAULT_MODEL: &str = "gpt-realtime";
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 5;
+pub const MAX_CONCURRENT_CALLS_LIMIT: u32 = 1000;
+
+const NAME_MAX: usize = 100;
+const PROMPT_MAX: usize = 32_000;
+const GREETING_MAX: usize = 2_000;
+const SHORT_MAX: usize = 100;
+const NOTES_MAX: usize = 10_000;
+/// Context is rendered into the instructions of every live session, so it is kept modest.
+const CONTEXT_MAX_BYTES: usize = 32 * 1024;
+
+/// An agent as stored and as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Agent {
+    pub id: String,
+    pub name: String,
+    pub system_prompt: String,
+    /// Spoken first on inbound calls; empty means the agent waits for the caller.
+    pub greeting: String,
+    pub voice: String,
+    pub model: String,
+    /// Free-form facts for the agent (a JSON object), editable while calls are live.
+    #[schema(value_type = Object)]
+    pub context: serde_json::Map<String, serde_json::Value>,
+    pub notes: String,
+    pub max_concurrent_calls: u32,
+    pub active: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The editable fields of an agent, validated. Creating starts from the defaults; updating
+/// starts from the stored agent; both then apply an [`AgentInput`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentFields {
+    pub name: String,
+    pub system_prompt: String,
+    pub greeting: String,
+    pub voice: String,
+    pub model: String,
+    pub context: serde_json::Map<String, serde_json::Value>,
+    pub notes: String,
+    pub max_concurrent_calls: u32,
+    pub active: bool,
+}
+
+impl Default for AgentFields {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            system_prompt: String::new(),
+            greeting: String::new(),
+            voice: DEFAULT_VOICE.into(),
+            model: DEFAULT_MODEL.into(),
+            context: serde_json::Map::new(),
+            notes: String::new(),
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            active: true,
+        }
+    }
+}
+
+impl From<&Agent> for AgentFields {
+    fn from(a: &Agent) -> Self {
+        Self {
+            name: a.name.clone(),
+            system_prompt: a.system_prompt.clone(),
+            greeting: a.greeting.clone(),
+            voice: a.voice.clone(),
+            model: a.model.clone(),
+            context: a.context.clone(),
+            notes: a.notes.clone(),
+            max_concurrent_calls: a.max_concurrent_calls,
+            active: a.active,
+        }
+    }
+}
+
+/// A create or update request: fields left out keep their current (or default) value.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentInput {
+    /// Required when creating.
+    pub name: Option<String>,
+    pub system_prompt: Option<String>,
+    pub greeting: Option<String>,
+    /// OpenAI voice name (`marin`, `cedar`, `alloy`, ...) or a custom voice id.
+    pub voice: Option<String>,
+    pub model: Option<String>,
+    /// Must be a JSON object.
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<serde_json::Value>,
+    pub notes: Option<String>,
+    /// 1 to 1000.
+    pub max_concurrent_calls: Option<u32>,
+    pub active: Option<bool>,
+}
+
+impl AgentInput {
+    /// Applies this input over `base`, checking every field it sets.
+    pub fn apply(self, mut base: AgentFields) -> Result<AgentFields, Invalid> {
+        if let Some(name) = self.name {
+            base.name = required_text("name", &name, NAME_MAX)?;
+        } else if base.name.is_empty() {
+            return Err(Invalid::new("name", "is required"));
+        }
+        if let Some(v) = self.system_prompt {
+            base.system_prompt = bounded_text("system_prompt", &v, PROMPT_MAX)?;
+        }
+        if let Some(v) = self.greeting {
+            base.greeting = bounded_text("greeting", v.trim(), GREETING_MAX)?;
+        }
+        if let Some(v) = self.voice {
+            base.voice = required_text("voice", &v, SHORT_MAX)?;
+        }
+        if let Some(v) = self.model {
+            base.model = required_text("model", &v, SHORT_MAX)?;
+        }
+        if let Some(v) = self.context {
+            base.context = validate_context(v)?;
+        }
+        if let Some(v) = self.notes {
+            base.notes = bounded_text("notes", &v, NOTES_MAX)?;
+        }
+        if let Some(v) = self.max_concurrent_calls {
+            if !(1..=MAX_CONCURRENT_CALLS_LIMIT).contains(&v) {
+                return Err(Invalid::new(
+                    "max_concurrent_calls",
+                    format!("must be between 1 and {MAX_CONCURRENT_CALLS_LIMIT}"),
+                ));
+            }
+            base.max_concurrent_calls = v;
+        }
+        if let Some(v) = self.active {
+            base.active = v;
+        }
+        Ok(base)
+    }
+}
+
+/// Context must be a JSON object of bounded size: it is rendered into live instructions.
+pub fn validate_context(
+    value: serde_json::Value,
+) -> Result<serde_json::Map<String, serde_json::Value>, Invalid> {
+    let serde_json::Value::Object(map) = value else {
+        return Err(Invalid::new("context", "must be a JSON object"));
+    };
+    let size = serde_json::to_vec(&map).map(|v| v.len()).unwrap_or(0);
+    if size > CONTEXT_MAX_BYTES {
+        return Err(Invalid::new(
+            "context",
+            format!("is {size} bytes; at most {CONTEXT_MAX_BYTES} are allowed"),
+        ));
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(v: serde_json::Value) -> AgentInput {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn create_needs_a_name_and_fills_defaults() {
+        let err = input(json!({})).apply(AgentFields::default()).unwrap_err();
+        assert_eq!(err.field, "name");
+        let f = input(json!({"name": "  Front desk "}))
+            .apply(AgentFields::default())
+            .unwrap();
+        assert_eq!(f.name, "Front desk", "names are trimmed");
+        assert_eq!(f.voice, DEFAULT_VOICE);
+        assert_eq!(f.model, DEFAULT_MODEL);
+        assert_eq!(f.max_concurrent_calls, DEFAULT_MAX_CONCURRENT_CALLS);
+        assert!(f.active);
+    }
+
+    #[test]
+    fn update_keeps_fields_left_out() {
+        let base = input(json!({"name": "A", "greeting": "Hi", "max_concurrent_calls": 2}))
+            .apply(AgentFields::default())
+            .unwrap();
+        let f = input(json!({"active": false})).apply(base).unwrap();
+        assert_eq!(f.name, "A");
+        assert_eq!(f.greeting, "Hi");
+        assert_eq!(f.max_concurrent_calls, 2);
+        assert!(!f.active);
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        let cases = [
+            (json!({"name": "   "}), "name"),
+            (json!({"name": "A", "context": [1, 2]}), "context"),
+            (json!({"name": "A", "context": "text"}), "context"),
+            (json!({"name": "A", "max_concurrent_calls": 0}), "max_concurrent_calls"),
+            (json!({"name": "A", "max_concurrent_calls": 1001}), "max_concurrent_calls"),
+            (json!({"name": "A", "voice": ""}), "voice"),
+            (json!({"name": "x".repeat(101)}), "name"),
+        ];
+        for (body, field) in cases {
+            let err = input(body.clone())
+                .apply(AgentFields::default())
+                .unwrap_err();
+            assert_eq!(err.field, field, "{body} should fail on {field}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_so_typos_are_not_silently_ignored() {
+        assert!(serde_json::from_value::<AgentInput>(json!({"nmae": "A"})).is_err());
+    }
+
+    #[test]
+    fn oversized_context_is_refused() {
+        let big = json!({"blob": "x".repeat(CONTEXT_MAX_BYTES)});
+        assert_eq!(validate_context(big).unwrap_err().field, "context");
+    }
+}

@@ -1,0 +1,173 @@
+//! Calls and their transcripts.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Carrier, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CallDirection {
+    Inbound,
+    Outbound,
+}
+
+impl CallDirection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "inbound" => Some(Self::Inbound),
+            "outbound" => Some(Self::Outbound),
+            _ => None,
+        }
+    }
+}
+
+/// Where a call is in its life. `Queued`, `Ringing` and `InProgress` are live; the rest are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CallStatus {
+    Queued,
+    Ringing,
+    InProgress,
+    Completed,
+    Busy,
+    NoAnswer,
+    Failed,
+    Rejected,
+    Canceled,
+}
+
+impl CallStatus {
+    pub const ALL: [CallStatus; 9] = [
+        Self::Queued,
+        Self::Ringing,
+        Self::InProgress,
+        Self::Completed,
+        Self::Busy,
+        Self::NoAnswer,
+        Self::Failed,
+        Self::Rejected,
+        Self::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Ringing => "ringing",
+            Self::InProgress => "in_progress",
+            Self::Completed => "completed",
+            Self::Busy => "busy",
+            Self::NoAnswer => "no_answer",
+            Self::Failed => "failed",
+            Self::Rejected => "rejected",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Queued | Self::Ringing | Self::InProgress)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Call {
+    pub id: String,
+    pub direction: CallDirection,
+    pub carrier: Carrier,
+    /// The carrier's id for the call (Twilio CallSid, Telnyx call_control_id, ...).
+    pub carrier_call_id: Option<String>,
+    pub from_number: String,
+    pub to_number: String,
+    pub agent_id: Option<String>,
+    /// Joined from the agents table; `null` once the agent is deleted.
+    pub agent_name: Option<String>,
+    pub number_id: Option<String>,
+    pub status: CallStatus,
+    pub started_at: Timestamp,
+    pub answered_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
+    /// Seconds from answer to end.
+    pub duration_secs: Option<i64>,
+    pub hangup_cause: Option<String>,
+    pub cost_estimate_usd: Option<f64>,
+}
+
+/// What a carrier adapter or the dialer knows when a call record is first written.
+#[derive(Debug, Clone)]
+pub struct NewCall {
+    pub direction: CallDirection,
+    pub carrier: Carrier,
+    pub carrier_call_id: Option<String>,
+    pub from_number: String,
+    pub to_number: String,
+    pub agent_id: Option<String>,
+    pub number_id: Option<String>,
+    pub status: CallStatus,
+    pub started_at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Speaker {
+    Caller,
+    Agent,
+    System,
+}
+
+impl Speaker {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Caller => "caller",
+            Self::Agent => "agent",
+            Self::System => "system",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "caller" => Some(Self::Caller),
+            "agent" => Some(Self::Agent),
+            "system" => Some(Self::System),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TranscriptLine {
+    pub id: i64,
+    pub call_id: String,
+    pub speaker: Speaker,
+    pub text: String,
+    pub at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_round_trip_and_match_serde() {
+        for s in CallStatus::ALL {
+            assert_eq!(CallStatus::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::Value::String(s.as_str().into()),
+                "the SQL text and the JSON text of a status must agree"
+            );
+        }
+        assert!(CallStatus::InProgress.is_live());
+        assert!(!CallStatus::Completed.is_live());
+    }
+}

@@ -1,0 +1,69 @@
+//! Pure domain types: phone numbers, agents, managed numbers, calls. No I/O lives here, so
+//! every rule in this module is unit-tested without a database or a socket.
+
+pub mod agent;
+pub mod call;
+pub mod phone;
+pub mod phone_number;
+pub mod time;
+
+pub use agent::{Agent, AgentInput};
+pub use call::{Call, CallDirection, CallStatus, NewCall, Speaker, TranscriptLine};
+pub use phone::{E164, PhoneError};
+pub use phone_number::{Carrier, NumberStatus, PhoneNumber, PhoneNumberInput};
+pub use time::Timestamp;
+
+/// A value that failed a domain rule: which field, and what is wrong with it in words a user
+/// can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Trims a required text field and bounds its length.
+pub(crate) fn required_text(
+    field: &'static str,
+    value: &str,
+    max_chars: usize,
+) -> Result<String, Invalid> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(Invalid::new(field, "must not be empty"));
+    }
+    bounded_text(field, trimmed, max_chars)
+}
+
+pub(crate) fn bounded_text(
+    field: &'static str,
+    value: &str,
+    max_chars: usize,
+) -> Result<String, Invalid> {
+    if value.chars().count() > max_chars {
+        return Err(Invalid::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Serde helper for optional fields that can also be cleared: a field sent as `null` becomes
+/// `Some(None)` (clear it), one left out stays `None` (keep it). Use with `#[serde(default)]`.
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

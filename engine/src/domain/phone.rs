@@ -1,0 +1,134 @@
+//! E.164 phone numbers, parsed and normalised by libphonenumber's rules (the `phonenumber`
+//! crate). An `E164` value is always valid and always in `+<country><national>` form.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    #[error("phone number is empty")]
+    Empty,
+    #[error("\"{0}\" is not a phone number")]
+    Unparseable(String),
+    #[error("\"{0}\" is not a valid number for its country")]
+    Invalid(String),
+    #[error("\"{0}\" has no country code: write it as +<country code><number>")]
+    NoCountry(String),
+}
+
+/// A validated phone number in E.164 form, e.g. `+14155550123`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct E164(String);
+
+impl E164 {
+    /// Parses a number written in international form (`+44 20 7946 0958`), or in national form
+    /// when `default_region` (ISO 3166 alpha-2, e.g. `US`) says which country it belongs to.
+    pub fn parse(input: &str, default_region: Option<&str>) -> Result<Self, PhoneError> {
+        let text = input.trim();
+        if text.is_empty() {
+            return Err(PhoneError::Empty);
+        }
+        let region = default_region.and_then(|r| r.to_ascii_uppercase().parse().ok());
+        if !text.starts_with('+') && !text.starts_with("00") && region.is_none() {
+            return Err(PhoneError::NoCountry(text.to_owned()));
+        }
+        let parsed = phonenumber::parse(region, text)
+            .map_err(|_| PhoneError::Unparseable(text.to_owned()))?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(PhoneError::Invalid(text.to_owned()));
+        }
+        Ok(Self(
+            parsed.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for E164 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for E164 {
+    type Error = PhoneError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value, None)
+    }
+}
+
+impl From<E164> for String {
+    fn from(value: E164) -> Self {
+        value.0
+    }
+}
+
+/// Whether `region` is a region code libphonenumber knows (`US`, `GB`, ...).
+pub fn is_known_region(region: &str) -> bool {
+    region.len() == 2
+        && region
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_international_formatting() {
+        let n = E164::parse(" +1 (415) 555-2671 ", None).unwrap();
+        assert_eq!(n.as_str(), "+14155552671");
+        let uk = E164::parse("+44 20 7946 0958", None).unwrap();
+        assert_eq!(uk.as_str(), "+442079460958");
+    }
+
+    #[test]
+    fn national_form_needs_a_region() {
+        assert_eq!(
+            E164::parse("(415) 555-2671", None),
+            Err(PhoneError::NoCountry("(415) 555-2671".into()))
+        );
+        let n = E164::parse("(415) 555-2671", Some("us")).unwrap();
+        assert_eq!(n.as_str(), "+14155552671");
+        let au = E164::parse("0412 345 678", Some("AU")).unwrap();
+        assert_eq!(au.as_str(), "+61412345678");
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_number() {
+        assert_eq!(E164::parse("", None), Err(PhoneError::Empty));
+        assert!(matches!(
+            E164::parse("+hello", None),
+            Err(PhoneError::Unparseable(_))
+        ));
+        // Too short to be any real number in the North American plan.
+        assert!(matches!(
+            E164::parse("+1415", None),
+            Err(PhoneError::Unparseable(_) | PhoneError::Invalid(_))
+        ));
+        assert!(matches!(
+            E164::parse("+99912345678", None),
+            Err(PhoneError::Unparseable(_) | PhoneError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn deserialising_validates() {
+        let ok: E164 = serde_json::from_str("\"+14155552671\"").unwrap();
+        assert_eq!(ok.as_str(), "+14155552671");
+        assert!(serde_json::from_str::<E164>("\"12\"").is_err());
+    }
+
+    #[test]
+    fn knows_regions() {
+        assert!(is_known_region("US"));
+        assert!(is_known_region("gb"));
+        assert!(!is_known_region("XX"));
+        assert!(!is_known_region("USA"));
+    }
+}

@@ -1,0 +1,244 @@
+//! The engine: one cheaply cloned value holding the store, the event bus and the secrets,
+//! and `start`, which binds both listeners and runs until told to shut down.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, ConfigError, normalise_public_url};
+use crate::events::EventBus;
+use crate::secrets::{Secrets, SecretsError};
+use crate::store::{Store, StoreError};
+
+pub const SETTING_PUBLIC_URL: &str = "public_base_url";
+pub const SETTING_DEFAULT_REGION: &str = "default_region";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot get the control token: {0}")]
+    Token(#[from] SecretsError),
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Shared state of a running engine. Clone it freely: it is a handle.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    data_dir: PathBuf,
+    store: Store,
+    events: EventBus,
+    secrets: Secrets,
+    token: String,
+    control_addr: SocketAddr,
+    public_addr: SocketAddr,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Engine {
+    /// Completes once the engine begins shutting down; long-lived work (event streams, media
+    /// sessions) selects on it to finish in step with the listeners.
+    pub async fn stopping(&self) {
+        wait_for(self.inner.stopping.clone()).await;
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn events(&self) -> &EventBus {
+        &self.inner.events
+    }
+
+    pub fn secrets(&self) -> &Secrets {
+        &self.inner.secrets
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.inner.data_dir
+    }
+
+    /// Compares in constant time, so response timing tells nothing about the token.
+    pub fn token_matches(&self, presented: &str) -> bool {
+        let a = self.inner.token.as_bytes();
+        let b = presented.as_bytes();
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+
+    pub fn control_addr(&self) -> SocketAddr {
+        self.inner.control_addr
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        self.inner.public_addr
+    }
+
+    /// The public base URL in force (configuration wins over the saved setting), and whether
+    /// it comes from configuration.
+    pub async fn public_url(&self) -> Result<Option<(String, bool)>, StoreError> {
+        if let Some(u) = &self.inner.config.public_url {
+            // Validated at start-up.
+            return Ok(normalise_public_url(u).ok().map(|u| (u, true)));
+        }
+        let settings = self.store().settings().await?;
+        Ok(settings.get(SETTING_PUBLIC_URL).map(|u| (u.clone(), false)))
+    }
+
+    pub async fn default_region(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.store().settings().await?.remove(SETTING_DEFAULT_REGION))
+    }
+}
+
+/// A running engine: its addresses and the means to stop it.
+pub struct Running {
+    pub engine: Engine,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<std::io::Result<()>>,
+}
+
+impl Running {
+    pub fn control_addr(&self) -> SocketAddr {
+        self.engine.control_addr()
+    }
+
+    pub fn public_addr(&self) -> SocketAddr {
+        self.engine.public_addr()
+    }
+
+    /// The token clients must present to the control API.
+    pub fn token(&self) -> &str {
+        &self.engine.inner.token
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, then closes the database.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        self.join().await;
+    }
+
+    /// Waits until both listeners have stopped (after `shutdown`, or if one fails).
+    async fn join(&mut self) {
+        while let Some(done) = self.tasks.join_next().await {
+            match done {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "listener failed"),
+                Err(e) => tracing::error!(error = %e, "listener task panicked"),
+            }
+            // One listener gone means the engine is no longer whole: stop the other.
+            let _ = self.shutdown.send(true);
+        }
+        self.engine.store().close().await;
+        tracing::info!("engine stopped; database closed");
+    }
+
+    /// Runs until `signal` completes, then shuts down gracefully.
+    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            () = signal => tracing::info!("shutting down"),
+            () = wait_for(self.shutdown.subscribe()) => {}
+        }
+        let _ = self.shutdown.send(true);
+        self.join().await;
+    }
+}
+
+async fn wait_for(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Opens the store and secrets, binds both listeners and starts serving.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    config.validate()?;
+    let data_dir = config.resolved_data_dir()?;
+    tokio::fs::create_dir_all(&data_dir)
+        .await
+        .map_err(|source| StartError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+    let store = Store::open(&data_dir).await?;
+    let secrets = Secrets::open(
+        config.keyring_service(),
+        Secrets::env_from(std::env::vars()),
+    )
+    .await;
+    let token = match &config.token {
+        Some(t) if !t.trim().is_empty() => t.trim().to_owned(),
+        _ => secrets.control_token(&data_dir).await?,
+    };
+
+    let bind = |what, addr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { what, addr, source })
+    };
+    let control = bind("control", config.control_addr).await?;
+    let public = bind("public", config.public_addr).await?;
+    let control_addr = control.local_addr().expect("bound socket has an address");
+    let public_addr = public.local_addr().expect("bound socket has an address");
+
+    let (shutdown, rx) = watch::channel(false);
+    let engine = Engine {
+        inner: Arc::new(Inner {
+            stopping: rx.clone(),
+            config,
+            data_dir,
+            store,
+            events: EventBus::new(),
+            secrets,
+            token,
+            control_addr,
+            public_addr,
+        }),
+    };
+    if engine.config().public_url.is_none() && engine.public_url().await?.is_none() {
+        tracing::info!("no public webhook base URL yet: carriers cannot reach this engine until one is set");
+    }
+
+    let mut tasks = JoinSet::new();
+    let app = crate::api::router(engine.clone());
+    let stop = wait_for(rx.clone());
+    tasks.spawn(async move {
+        axum::serve(control, app.into_make_service())
+            .with_graceful_shutdown(stop)
+            .await
+    });
+    let app = crate::public::router(engine.clone());
+    let stop = wait_for(rx);
+    tasks.spawn(async move {
+        axum::serve(public, app.into_make_service())
+            .with_graceful_shutdown(stop)
+            .await
+    });
+    tracing::info!(%control_addr, %public_addr, data_dir = %engine.data_dir().display(), "engine started");
+    Ok(Running {
+        engine,
+        shutdown,
+        tasks,
+    })
+}

@@ -1,0 +1,103 @@
+//! The event bus: one broadcast channel carrying everything a live view is told. Publishing
+//! never blocks; a subscriber that falls behind loses the oldest events and is told how many,
+//! so it can reload instead of showing a silently stale picture.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+use crate::domain::{Agent, Call, PhoneNumber, TranscriptLine};
+use crate::secrets::Provider;
+
+const CAPACITY: usize = 1024;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    AgentCreated { agent: Agent },
+    AgentUpdated { agent: Agent },
+    /// `cleared_numbers`: numbers whose assignments a forced delete removed.
+    AgentDeleted { id: String, cleared_numbers: Vec<String> },
+    PhoneNumberCreated { phone_number: PhoneNumber },
+    PhoneNumberUpdated { phone_number: PhoneNumber },
+    PhoneNumberDeleted { id: String },
+    CallCreated { call: Call },
+    CallUpdated { call: Call },
+    TranscriptLine { line: TranscriptLine },
+    SettingsChanged,
+    CredentialsChanged { provider: Provider, set: bool },
+    /// Sent to a subscriber that fell behind: `missed` events were dropped for it.
+    Lagged { missed: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventBus {
+    pub fn new() -> Self {
+        Self {
+            tx: broadcast::channel(CAPACITY).0,
+        }
+    }
+
+    /// Publishes to whoever listens now; with no listener the event is simply not needed.
+    pub fn publish(&self, event: Event) {
+        let _ = self.tx.send(Arc::new(event));
+    }
+
+    pub fn subscribe(&self) -> Subscription {
+        Subscription {
+            rx: self.tx.subscribe(),
+        }
+    }
+}
+
+pub struct Subscription {
+    rx: broadcast::Receiver<Arc<Event>>,
+}
+
+impl Subscription {
+    /// The next event, a `Lagged` notice if some were missed, or `None` once the bus is gone.
+    pub async fn next(&mut self) -> Option<Arc<Event>> {
+        match self.rx.recv().await {
+            Ok(e) => Some(e),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                Some(Arc::new(Event::Lagged { missed }))
+            }
+            Err(broadcast::error::RecvError::Closed) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_slow_subscriber_is_told_what_it_missed() {
+        let bus = EventBus::new();
+        let mut sub = bus.subscribe();
+        for _ in 0..CAPACITY + 5 {
+            bus.publish(Event::SettingsChanged);
+        }
+        let first = sub.next().await.unwrap();
+        assert!(matches!(*first, Event::Lagged { missed: 5 }), "{first:?}");
+        assert!(matches!(*sub.next().await.unwrap(), Event::SettingsChanged));
+    }
+
+    #[test]
+    fn events_serialise_with_a_type_tag() {
+        let json = serde_json::to_value(Event::PhoneNumberDeleted { id: "x".into() }).unwrap();
+        assert_eq!(json, serde_json::json!({"type": "phone_number_deleted", "id": "x"}));
+    }
+}

@@ -1,0 +1,15 @@
+//! Switchboard's engine: the store, the event bus, secrets and the two listeners (the control
+//! API on loopback, the public listener for carriers). The desktop shell and the headless
+//! `switchboard serve` both run exactly this; nothing here knows about Tauri.
+
+pub mod api;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod events;
+pub mod public;
+pub mod secrets;
+pub mod store;
+
+pub use config::Config;
+pub use engine::{Engine, Running, StartError, start};

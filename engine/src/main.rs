@@ -1,0 +1,85 @@
+//! `switchboard`: the engine without a window. `serve` runs it; `token` prints the control
+//! API token.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use switchboard::Config;
+use switchboard::secrets::Secrets;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Switchboard: AI phone agents, headless")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the engine: the control API on loopback and the public listener for carriers.
+    Serve(Config),
+    /// Print the control API token (making one on first use).
+    Token(Config),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("SWITCHBOARD_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(config) => serve(config).await,
+        Command::Token(config) => token(config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let running = switchboard::start(config)
+        .await
+        .context("cannot start the engine")?;
+    // Printed on stdout, one per line, so scripts and tests can find ports chosen by the OS.
+    println!("control: http://{}", running.control_addr());
+    println!("public: http://{}", running.public_addr());
+    running.run_until(shutdown_signal()).await;
+    Ok(())
+}
+
+async fn token(config: Config) -> anyhow::Result<()> {
+    if let Some(t) = config.token.as_deref().filter(|t| !t.trim().is_empty()) {
+        println!("{}", t.trim());
+        return Ok(());
+    }
+    let dir = config.resolved_data_dir()?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let secrets = Secrets::open(config.keyring_service(), Default::default()).await;
+    println!("{}", secrets.control_token(&dir).await?);
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM from a service manager.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,250 @@
+//! Agents in the store.
+
+use serde::Serialize;
+use sqlx::{FromRow, SqliteConnection};
+use utoipa::ToSchema;
+
+use super::{Conflict, Result, Store, StoreError, is_unique_violation, new_id, not_found};
+use crate::domain::agent::AgentFields;
+use crate::domain::{Agent, AgentInput, CallDirection, Timestamp};
+
+#[derive(FromRow)]
+struct AgentRow {
+    id: String,
+    name: String,
+    system_prompt: String,
+    greeting: String,
+    voice: String,
+    model: String,
+    context: String,
+    notes: String,
+    max_concurrent_calls: i64,
+    active: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<AgentRow> for Agent {
+    type Error = StoreError;
+    fn try_from(r: AgentRow) -> Result<Self> {
+        let context = serde_json::from_str(&r.context)
+            .map_err(|e| StoreError::Corrupt(format!("agent {} context: {e}", r.id)))?;
+        Ok(Agent {
+            id: r.id,
+            name: r.name,
+            system_prompt: r.system_prompt,
+            greeting: r.greeting,
+            voice: r.voice,
+            model: r.model,
+            context,
+            notes: r.notes,
+            max_concurrent_calls: u32::try_from(r.max_concurrent_calls).unwrap_or(1),
+            active: r.active,
+            created_at: Timestamp::from_millis(r.created_at),
+            updated_at: Timestamp::from_millis(r.updated_at),
+        })
+    }
+}
+
+const SELECT: &str = "SELECT id, name, system_prompt, greeting, voice, model, context, notes, \
+     max_concurrent_calls, active, created_at, updated_at FROM agents";
+
+/// Call counts for one agent and one direction.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct DirectionStats {
+    pub calls: i64,
+    pub answered: i64,
+    pub total_duration_secs: i64,
+    /// Over answered calls that have ended; `null` when there are none.
+    pub average_duration_secs: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct AgentStats {
+    pub agent_id: String,
+    pub inbound: DirectionStats,
+    pub outbound: DirectionStats,
+    pub total: DirectionStats,
+}
+
+impl Store {
+    pub async fn list_agents(&self) -> Result<Vec<Agent>> {
+        let rows = sqlx::query_as::<_, AgentRow>(&format!("{SELECT} ORDER BY lower(name)"))
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(Agent::try_from).collect()
+    }
+
+    pub async fn get_agent(&self, id: &str) -> Result<Agent> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_agent(&mut conn, id).await
+    }
+
+    pub async fn create_agent(&self, input: AgentInput) -> Result<Agent> {
+        let fields = input.apply(AgentFields::default())?;
+        let now = Timestamp::now();
+        let id = new_id();
+        let result = sqlx::query(
+            "INSERT INTO agents (id, name, system_prompt, greeting, voice, model, context, notes, \
+             max_concurrent_calls, active, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&fields.name)
+        .bind(&fields.system_prompt)
+        .bind(&fields.greeting)
+        .bind(&fields.voice)
+        .bind(&fields.model)
+        .bind(serde_json::Value::Object(fields.context.clone()).to_string())
+        .bind(&fields.notes)
+        .bind(i64::from(fields.max_concurrent_calls))
+        .bind(fields.active)
+        .bind(now.as_millis())
+        .bind(now.as_millis())
+        .execute(self.pool())
+        .await;
+        match result {
+            Err(e) if is_unique_violation(&e) => {
+                Err(Conflict::DuplicateAgentName(fields.name).into())
+            }
+            Err(e) => Err(e.into()),
+            Ok(_) => self.get_agent(&id).await,
+        }
+    }
+
+    pub async fn update_agent(&self, id: &str, input: AgentInput) -> Result<Agent> {
+        let mut tx = self.pool().begin().await?;
+        let current = fetch_agent(&mut tx, id).await?;
+        let fields = input.apply(AgentFields::from(&current))?;
+        let result = sqlx::query(
+            "UPDATE agents SET name = ?, system_prompt = ?, greeting = ?, voice = ?, model = ?, \
+             context = ?, notes = ?, max_concurrent_calls = ?, active = ?, updated_at = ? \
+             WHERE id = ?",
+        )
+        .bind(&fields.name)
+        .bind(&fields.system_prompt)
+        .bind(&fields.greeting)
+        .bind(&fields.voice)
+        .bind(&fields.model)
+        .bind(serde_json::Value::Object(fields.context.clone()).to_string())
+        .bind(&fields.notes)
+        .bind(i64::from(fields.max_concurrent_calls))
+        .bind(fields.active)
+        .bind(Timestamp::now().as_millis())
+        .bind(id)
+        .execute(&mut *tx)
+        .await;
+        match result {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(Conflict::DuplicateAgentName(fields.name).into());
+            }
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        let agent = fetch_agent(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    /// Deletes an agent. If numbers still use it, refuses with `AgentInUse` unless `force`, in
+    /// which case those assignments are cleared in the same transaction. Returns the ids of the
+    /// numbers whose assignments were cleared.
+    pub async fn delete_agent(&self, id: &str, force: bool) -> Result<Vec<String>> {
+        let mut tx = self.pool().begin().await?;
+        let agent = fetch_agent(&mut tx, id).await?;
+        let users: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, number FROM phone_numbers \
+             WHERE inbound_agent_id = ? OR outbound_agent_id = ? ORDER BY number",
+        )
+        .bind(id)
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !users.is_empty() && !force {
+            return Err(Conflict::AgentInUse {
+                agent: agent.name,
+                numbers: users.into_iter().map(|(_, n)| n).collect(),
+            }
+            .into());
+        }
+        sqlx::query("UPDATE phone_numbers SET inbound_agent_id = NULL WHERE inbound_agent_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE phone_numbers SET outbound_agent_id = NULL WHERE outbound_agent_id = ?",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM agents WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(users.into_iter().map(|(id, _)| id).collect())
+    }
+
+    pub async fn agent_stats(&self, id: &str) -> Result<AgentStats> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_agent(&mut conn, id).await?;
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT direction, COUNT(*), COUNT(answered_at), \
+                    COALESCE(SUM(duration_secs), 0), COUNT(duration_secs) \
+             FROM calls WHERE agent_id = ? GROUP BY direction",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut stats = AgentStats {
+            agent_id: id.to_owned(),
+            ..Default::default()
+        };
+        let mut ended = [0i64; 3];
+        for (direction, calls, answered, total, with_duration) in rows {
+            let (slot, n) = match CallDirection::parse(&direction) {
+                Some(CallDirection::Inbound) => (&mut stats.inbound, 0),
+                Some(CallDirection::Outbound) => (&mut stats.outbound, 1),
+                None => return Err(StoreError::Corrupt(format!("call direction {direction}"))),
+            };
+            slot.calls = calls;
+            slot.answered = answered;
+            slot.total_duration_secs = total;
+            ended[n] = with_duration;
+        }
+        stats.total = DirectionStats {
+            calls: stats.inbound.calls + stats.outbound.calls,
+            answered: stats.inbound.answered + stats.outbound.answered,
+            total_duration_secs: stats.inbound.total_duration_secs
+                + stats.outbound.total_duration_secs,
+            average_duration_secs: None,
+        };
+        ended[2] = ended[0] + ended[1];
+        for (slot, n) in [
+            (&mut stats.inbound, ended[0]),
+            (&mut stats.outbound, ended[1]),
+            (&mut stats.total, ended[2]),
+        ] {
+            slot.average_duration_secs =
+                (n > 0).then(|| slot.total_duration_secs as f64 / n as f64);
+        }
+        Ok(stats)
+    }
+}
+
+pub(crate) async fn fetch_agent(conn: &mut SqliteConnection, id: &str) -> Result<Agent> {
+    sqlx::query_as::<_, AgentRow>(&format!("{SELECT} WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| not_found("agent", id))?
+        .try_into()
+}
+
+pub(crate) async fn agent_exists(conn: &mut SqliteConnection, id: &str) -> Result<bool> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM agents WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}

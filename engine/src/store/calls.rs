@@ -1,0 +1,356 @@
+//! Calls and transcript lines in the store.
+
+use serde::Serialize;
+use sqlx::{FromRow, QueryBuilder, Sqlite};
+use utoipa::ToSchema;
+
+use super::{Result, Store, StoreError, new_id, not_found};
+use crate::domain::{
+    Call, CallDirection, CallStatus, Carrier, NewCall, Speaker, Timestamp, TranscriptLine,
+};
+
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 500;
+
+#[derive(FromRow)]
+struct CallRow {
+    id: String,
+    direction: String,
+    carrier: String,
+    carrier_call_id: Option<String>,
+    from_number: String,
+    to_number: String,
+    agent_id: Option<String>,
+    agent_name: Option<String>,
+    number_id: Option<String>,
+    status: String,
+    started_at: i64,
+    answered_at: Option<i64>,
+    ended_at: Option<i64>,
+    duration_secs: Option<i64>,
+    hangup_cause: Option<String>,
+    cost_estimate_usd: Option<f64>,
+}
+
+impl TryFrom<CallRow> for Call {
+    type Error = StoreError;
+    fn try_from(r: CallRow) -> Result<Self> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("call {}: {what}", r.id));
+        Ok(Call {
+            direction: CallDirection::parse(&r.direction).ok_or_else(|| corrupt("direction"))?,
+            carrier: Carrier::parse(&r.carrier).ok_or_else(|| corrupt("carrier"))?,
+            status: CallStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
+            id: r.id,
+            carrier_call_id: r.carrier_call_id,
+            from_number: r.from_number,
+            to_number: r.to_number,
+            agent_id: r.agent_id,
+            agent_name: r.agent_name,
+            number_id: r.number_id,
+            started_at: Timestamp::from_millis(r.started_at),
+            answered_at: r.answered_at.map(Timestamp::from_millis),
+            ended_at: r.ended_at.map(Timestamp::from_millis),
+            duration_secs: r.duration_secs,
+            hangup_cause: r.hangup_cause,
+            cost_estimate_usd: r.cost_estimate_usd,
+        })
+    }
+}
+
+const SELECT: &str = "SELECT c.id, c.direction, c.carrier, c.carrier_call_id, c.from_number, \
+       c.to_number, c.agent_id, a.name AS agent_name, c.number_id, c.status, c.started_at, \
+       c.answered_at, c.ended_at, c.duration_secs, c.hangup_cause, c.cost_estimate_usd \
+     FROM calls c LEFT JOIN agents a ON a.id = c.agent_id";
+
+/// Which calls to list. All filters combine with AND.
+#[derive(Debug, Clone, Default)]
+pub struct CallFilter {
+    pub direction: Option<CallDirection>,
+    pub agent_id: Option<String>,
+    pub number_id: Option<String>,
+    /// Any of these statuses; empty means all.
+    pub statuses: Vec<CallStatus>,
+    /// Started at or after.
+    pub since: Option<Timestamp>,
+    /// Started before.
+    pub until: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CallPage {
+    pub items: Vec<Call>,
+    /// Calls matching the filter, over all pages.
+    pub total: i64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CallDetail {
+    #[serde(flatten)]
+    pub call: Call,
+    pub transcript: Vec<TranscriptLine>,
+}
+
+fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &CallFilter) {
+    q.push(" WHERE 1 = 1");
+    if let Some(d) = f.direction {
+        q.push(" AND c.direction = ").push_bind(d.as_str());
+    }
+    if let Some(a) = &f.agent_id {
+        q.push(" AND c.agent_id = ").push_bind(a.clone());
+    }
+    if let Some(n) = &f.number_id {
+        q.push(" AND c.number_id = ").push_bind(n.clone());
+    }
+    if !f.statuses.is_empty() {
+        q.push(" AND c.status IN (");
+        let mut list = q.separated(", ");
+        for s in &f.statuses {
+            list.push_bind(s.as_str());
+        }
+        q.push(")");
+    }
+    if let Some(t) = f.since {
+        q.push(" AND c.started_at >= ").push_bind(t.as_millis());
+    }
+    if let Some(t) = f.until {
+        q.push(" AND c.started_at < ").push_bind(t.as_millis());
+    }
+}
+
+impl Store {
+    /// Newest first.
+    pub async fn list_calls(&self, filter: &CallFilter, limit: u32, offset: u32) -> Result<CallPage> {
+        let limit = limit.clamp(1, MAX_PAGE_SIZE);
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM calls c");
+        push_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+
+        let mut q = QueryBuilder::new(SELECT);
+        push_filter(&mut q, filter);
+        q.push(" ORDER BY c.started_at DESC, c.id DESC LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(" OFFSET ")
+            .push_bind(i64::from(offset));
+        let items = q
+            .build_query_as::<CallRow>()
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(Call::try_from)
+            .collect::<Result<_>>()?;
+        Ok(CallPage {
+            items,
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    pub async fn get_call(&self, id: &str) -> Result<Call> {
+        sqlx::query_as::<_, CallRow>(&format!("{SELECT} WHERE c.id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| not_found("call", id))?
+            .try_into()
+    }
+
+    pub async fn get_call_detail(&self, id: &str) -> Result<CallDetail> {
+        let call = self.get_call(id).await?;
+        let transcript = self.transcript(id).await?;
+        Ok(CallDetail { call, transcript })
+    }
+
+    pub async fn transcript(&self, call_id: &str) -> Result<Vec<TranscriptLine>> {
+        let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, call_id, speaker, text, at FROM transcript_lines \
+             WHERE call_id = ? ORDER BY id",
+        )
+        .bind(call_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(id, call_id, speaker, text, at)| {
+                Ok(TranscriptLine {
+                    id,
+                    speaker: Speaker::parse(&speaker)
+                        .ok_or_else(|| StoreError::Corrupt(format!("speaker {speaker}")))?,
+                    call_id,
+                    text,
+                    at: Timestamp::from_millis(at),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn create_call(&self, new: NewCall) -> Result<Call> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO calls (id, direction, carrier, carrier_call_id, from_number, to_number, \
+             agent_id, number_id, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(new.direction.as_str())
+        .bind(new.carrier.as_str())
+        .bind(&new.carrier_call_id)
+        .bind(&new.from_number)
+        .bind(&new.to_number)
+        .bind(&new.agent_id)
+        .bind(&new.number_id)
+        .bind(new.status.as_str())
+        .bind(new.started_at.as_millis())
+        .execute(self.pool())
+        .await?;
+        self.get_call(&id).await
+    }
+
+    /// Records the answer. Idempotent: a repeated answer keeps the first time.
+    pub async fn mark_call_answered(&self, id: &str, at: Timestamp) -> Result<Call> {
+        let done = sqlx::query(
+            "UPDATE calls SET answered_at = COALESCE(answered_at, ?), \
+             status = CASE WHEN ended_at IS NULL THEN 'in_progress' ELSE status END WHERE id = ?",
+        )
+        .bind(at.as_millis())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found("call", id));
+        }
+        self.get_call(id).await
+    }
+
+    /// Records the end with its final status; the duration runs from the answer, if any.
+    /// Idempotent: a call already ended keeps its first end.
+    pub async fn mark_call_ended(
+        &self,
+        id: &str,
+        status: CallStatus,
+        at: Timestamp,
+        hangup_cause: Option<&str>,
+    ) -> Result<Call> {
+        let done = sqlx::query(
+            "UPDATE calls SET status = CASE WHEN ended_at IS NULL THEN ? ELSE status END, \
+               hangup_cause = CASE WHEN ended_at IS NULL THEN ? ELSE hangup_cause END, \
+               duration_secs = CASE WHEN ended_at IS NULL AND answered_at IS NOT NULL \
+                 THEN MAX(0, (? - answered_at) / 1000) ELSE duration_secs END, \
+               ended_at = COALESCE(ended_at, ?) \
+             WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(hangup_cause)
+        .bind(at.as_millis())
+        .bind(at.as_millis())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(not_found("call", id));
+        }
+        self.get_call(id).await
+    }
+
+    pub async fn add_transcript_line(
+        &self,
+        call_id: &str,
+        speaker: Speaker,
+        text: &str,
+        at: Timestamp,
+    ) -> Result<TranscriptLine> {
+        let result = sqlx::query(
+            "INSERT INTO transcript_lines (call_id, speaker, text, at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(call_id)
+        .bind(speaker.as_str())
+        .bind(text)
+        .bind(at.as_millis())
+        .execute(self.pool())
+        .await;
+        match result {
+            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                Err(not_found("call", call_id))
+            }
+            Err(e) => Err(e.into()),
+            Ok(done) => Ok(TranscriptLine {
+                id: done.last_insert_rowid(),
+                call_id: call_id.to_owned(),
+                speaker,
+                text: text.to_owned(),
+                at,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        (dir, store)
+    }
+
+    fn new_call(started_ms: i64, direction: CallDirection) -> NewCall {
+        NewCall {
+            direction,
+            carrier: Carrier::Twilio,
+            carrier_call_id: Some(format!("CA{started_ms}")),
+            from_number: "+14155550100".into(),
+            to_number: "+14155552671".into(),
+            agent_id: None,
+            number_id: None,
+            status: CallStatus::Ringing,
+            started_at: Timestamp::from_millis(started_ms),
+        }
+    }
+
+    #[tokio::test]
+    async fn hangup_before_answer_then_late_answer_keeps_a_correct_record() {
+        let (_dir, store) = store().await;
+        let call = store.create_call(new_call(1_000, CallDirection::Inbound)).await.unwrap();
+        let ended = store
+            .mark_call_ended(&call.id, CallStatus::NoAnswer, Timestamp::from_millis(5_000), Some("no-answer"))
+            .await
+            .unwrap();
+        assert_eq!(ended.status, CallStatus::NoAnswer);
+        assert_eq!(ended.duration_secs, None, "never answered, so no talk time");
+        // A late, out-of-order answer must not reopen the call.
+        let late = store.mark_call_answered(&call.id, Timestamp::from_millis(3_000)).await.unwrap();
+        assert_eq!(late.status, CallStatus::NoAnswer);
+        let again = store
+            .mark_call_ended(&call.id, CallStatus::Completed, Timestamp::from_millis(9_000), None)
+            .await
+            .unwrap();
+        assert_eq!(again.ended_at, Some(Timestamp::from_millis(5_000)), "the first end wins");
+        assert_eq!(again.hangup_cause.as_deref(), Some("no-answer"));
+    }
+
+    #[tokio::test]
+    async fn duration_runs_from_answer_to_end() {
+        let (_dir, store) = store().await;
+        let call = store.create_call(new_call(1_000, CallDirection::Outbound)).await.unwrap();
+        store.mark_call_answered(&call.id, Timestamp::from_millis(2_000)).await.unwrap();
+        let c = store.mark_call_answered(&call.id, Timestamp::from_millis(4_000)).await.unwrap();
+        assert_eq!(c.answered_at, Some(Timestamp::from_millis(2_000)), "duplicate answers keep the first");
+        assert_eq!(c.status, CallStatus::InProgress);
+        let c = store
+            .mark_call_ended(&call.id, CallStatus::Completed, Timestamp::from_millis(63_500), None)
+            .await
+            .unwrap();
+        assert_eq!(c.duration_secs, Some(61));
+    }
+
+    #[tokio::test]
+    async fn transcript_for_an_unknown_call_is_not_found() {
+        let (_dir, store) = store().await;
+        let err = store
+            .add_transcript_line("nope", Speaker::Caller, "hi", Timestamp::now())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { what: "call", .. }), "{err:?}");
+    }
+}
