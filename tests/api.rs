@@ -1,1 +1,928 @@
+//! The control API over HTTP against a real engine on ephemeral ports: every route, every
+//! error case, and the rule that bad input changes nothing.
 
+mod common;
+
+use common::{Api, TestEngine, assert_error};
+use futures_util::StreamExt;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use switchboard::domain::{CallDirection, CallStatus, Carrier, NewCall, Speaker, Timestamp};
+
+const NUMBER: &str = "+14155552671";
+
+#[tokio::test]
+async fn requests_without_the_right_token_are_refused() {
+    let e = TestEngine::start().await;
+    let anonymous = reqwest::get(format!("{}/api/agents", e.api.base))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = anonymous.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+
+    let wrong = Api::new(e.api.base.clone(), "not-the-token".into());
+    for path in [
+        "/api/agents",
+        "/api/phone-numbers",
+        "/api/calls",
+        "/api/settings",
+        "/api/credentials",
+    ] {
+        assert_error(
+            &wrong.get(path).await,
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        );
+    }
+    // A refused write changes nothing.
+    assert_error(
+        &wrong.post("/api/agents", json!({"name": "Sneaky"})).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    );
+    assert_eq!(e.api.get("/api/agents").await.1, json!([]));
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn agents_crud_with_defaults_and_partial_updates() {
+    let e = TestEngine::start().await;
+    let api = &e.api;
+    assert_eq!(api.get("/api/agents").await, (StatusCode::OK, json!([])));
+
+    let (s, a) = api
+        .post(
+            "/api/agents",
+            json!({"name": "Front desk", "system_prompt": "You answer for Acme.", "greeting": "Acme, how can I help?",
+                   "context": {"hours": "9-5"}, "max_concurrent_calls": 2}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    assert_eq!(a["voice"], "marin", "default voice");
+    assert_eq!(a["model"], "gpt-realtime", "default model");
+    assert_eq!(a["active"], true);
+    assert_eq!(a["context"], json!({"hours": "9-5"}));
+    let id = a["id"].as_str().unwrap();
+
+    let (s, got) = api.get(&format!("/api/agents/{id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(got, a, "GET returns what POST created");
+
+    let (s, up) = api
+        .put(
+            &format!("/api/agents/{id}"),
+            json!({"active": false, "voice": "cedar"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{up}");
+    assert_eq!(up["active"], false);
+    assert_eq!(up["voice"], "cedar");
+    assert_eq!(
+        up["greeting"], "Acme, how can I help?",
+        "fields left out are kept"
+    );
+    assert_eq!(up["created_at"], a["created_at"]);
+
+    api.agent("after hours").await;
+    let (_, list) = api.get("/api/agents").await;
+    let names: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [json!("after hours"), json!("Front desk")],
+        "sorted by name, ignoring case"
+    );
+
+    let (s, _) = api.delete(&format!("/api/agents/{id}")).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_error(
+        &api.get(&format!("/api/agents/{id}")).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn bad_agent_input_gets_a_clear_error_and_changes_nothing() {
+    let e = TestEngine::start().await;
+    let api = &e.api;
+    let id = api.agent("Sales").await;
+    let (_, before) = api.get("/api/agents").await;
+
+    // 422: values that break a rule, with the field named.
+    for (body, field) in [
+        (json!({}), "name"),
+        (json!({"name": "  "}), "name"),
+        (
+            json!({"name": "X", "context": ["not", "an", "object"]}),
+            "context",
+        ),
+        (
+            json!({"name": "X", "max_concurrent_calls": 0}),
+            "max_concurrent_calls",
+        ),
+    ] {
+        let got = api.post("/api/agents", body.clone()).await;
+        assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_eq!(got.1["error"]["field"], field, "for {body}");
+    }
+    let got = api
+        .put(&format!("/api/agents/{id}"), json!({"context": 5}))
+        .await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    // 400: what cannot be read at all.
+    assert_error(
+        &api.raw(
+            Method::POST,
+            "/api/agents",
+            "application/json",
+            "{\"name\": ",
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    );
+    assert_error(
+        &api.raw(
+            Method::POST,
+            "/api/agents",
+            "text/plain",
+            "{\"name\": \"X\"}",
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    );
+    assert_error(
+        &api.post(
+            "/api/agents",
+            json!({"name": "X", "max_concurrent_calls": "many"}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    );
+    assert_error(
+        &api.post("/api/agents", json!({"nmae": "typo"})).await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    );
+
+    // 409: names are unique regardless of case.
+    assert_error(
+        &api.post("/api/agents", json!({"name": "sales"})).await,
+        StatusCode::CONFLICT,
+        "duplicate_name",
+    );
+    let other = api.agent("Support").await;
+    assert_error(
+        &api.put(&format!("/api/agents/{other}"), json!({"name": "SALES"}))
+            .await,
+        StatusCode::CONFLICT,
+        "duplicate_name",
+    );
+
+    // 404: unknown ids on every agent route.
+    for (m, path) in [
+        (Method::GET, "/api/agents/nope"),
+        (Method::PUT, "/api/agents/nope"),
+        (Method::DELETE, "/api/agents/nope"),
+        (Method::GET, "/api/agents/nope/stats"),
+    ] {
+        let body = (m == Method::PUT).then(|| json!({"name": "X"}));
+        assert_error(
+            &api.call(m, path, body).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+    }
+
+    let (_, after) = api.get("/api/agents").await;
+    let before_sales = before.as_array().unwrap()[0].clone();
+    let after_sales = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(
+        &before_sales, after_sales,
+        "failed requests left the agent as it was"
+    );
+    assert_eq!(
+        after.as_array().unwrap().len(),
+        2,
+        "only Sales and Support exist"
+    );
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn numbers_are_normalised_unique_and_show_their_agents_names() {
+    let e = TestEngine::start().await;
+    let api = &e.api;
+    let (s, n) = api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": "+1 (415) 555-2671", "carrier": "twilio", "label": "Main line"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    assert_eq!(n["number"], NUMBER);
+    assert_eq!(n["status"], "active");
+    assert_eq!(n["calls_received"], 0);
+    let id = n["id"].as_str().unwrap().to_owned();
+
+    // The same number written differently is still a duplicate.
+    assert_error(
+        &api.post(
+            "/api/phone-numbers",
+            json!({"number": "+14155552671", "carrier": "telnyx"}),
+        )
+        .await,
+        StatusCode::CONFLICT,
+        "duplicate_number",
+    );
+    for bad in ["555-2671", "+1415", "call me", ""] {
+        let got = api
+            .post(
+                "/api/phone-numbers",
+                json!({"number": bad, "carrier": "twilio"}),
+            )
+            .await;
+        assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_eq!(got.1["error"]["field"], "number");
+    }
+    assert_error(
+        &api.post(
+            "/api/phone-numbers",
+            json!({"number": "+442079460958", "carrier": "vonage"}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    );
+
+    let inbound = api.agent("Reception").await;
+    let outbound = api.agent("Dialer").await;
+    let (s, n) = api
+        .put(
+            &format!("/api/phone-numbers/{id}"),
+            json!({"inbound_agent_id": inbound, "outbound_agent_id": outbound}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{n}");
+    assert_eq!(n["inbound_agent_name"], "Reception");
+    assert_eq!(n["outbound_agent_name"], "Dialer");
+    assert_eq!(n["label"], "Main line", "fields left out are kept");
+
+    // Names are read from the agents table, so a rename shows at once.
+    api.put(
+        &format!("/api/agents/{inbound}"),
+        json!({"name": "Front desk"}),
+    )
+    .await;
+    let (_, n) = api.get(&format!("/api/phone-numbers/{id}")).await;
+    assert_eq!(n["inbound_agent_name"], "Front desk");
+    let (_, list) = api.get("/api/phone-numbers").await;
+    assert_eq!(list[0]["inbound_agent_name"], "Front desk");
+
+    // An unknown agent id is refused and nothing changes.
+    let got = api
+        .put(
+            &format!("/api/phone-numbers/{id}"),
+            json!({"inbound_agent_id": "ghost", "label": "changed"}),
+        )
+        .await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(got.1["error"]["field"], "inbound_agent_id");
+    let (_, n) = api.get(&format!("/api/phone-numbers/{id}")).await;
+    assert_eq!(n["inbound_agent_id"], inbound.as_str());
+    assert_eq!(n["label"], "Main line");
+
+    // null clears one assignment and leaves the other.
+    let (_, n) = api
+        .put(
+            &format!("/api/phone-numbers/{id}"),
+            json!({"outbound_agent_id": null}),
+        )
+        .await;
+    assert_eq!(n["outbound_agent_id"], Value::Null);
+    assert_eq!(n["outbound_agent_name"], Value::Null);
+    assert_eq!(n["inbound_agent_name"], "Front desk");
+
+    // The number itself is fixed.
+    let got = api
+        .put(
+            &format!("/api/phone-numbers/{id}"),
+            json!({"number": "+14155552672"}),
+        )
+        .await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+
+    for (m, body) in [
+        (Method::GET, None),
+        (Method::PUT, Some(json!({"label": "x"}))),
+        (Method::DELETE, None),
+    ] {
+        assert_error(
+            &api.call(m, "/api/phone-numbers/nope", body).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
+    }
+    assert_eq!(
+        api.delete(&format!("/api/phone-numbers/{id}")).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(api.get("/api/phone-numbers").await.1, json!([]));
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_an_agent_in_use_needs_force_which_clears_its_assignments() {
+    let e = TestEngine::start().await;
+    let api = &e.api;
+    let agent = api.agent("Busy").await;
+    let keep = api.agent("Other").await;
+    let mut ids = Vec::new();
+    for (number, out) in [("+14155552671", &agent), ("+14155552672", &keep)] {
+        let (s, n) = api
+            .post(
+                "/api/phone-numbers",
+                json!({"number": number, "carrier": "telnyx", "inbound_agent_id": agent, "outbound_agent_id": out}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{n}");
+        ids.push(n["id"].as_str().unwrap().to_owned());
+    }
+
+    let got = api.delete(&format!("/api/agents/{agent}")).await;
+    assert_error(&got, StatusCode::CONFLICT, "agent_in_use");
+    let message = got.1["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("+14155552671") && message.contains("+14155552672"),
+        "{message}"
+    );
+    assert_eq!(
+        api.get(&format!("/api/agents/{agent}")).await.0,
+        StatusCode::OK,
+        "still there"
+    );
+    let (_, n) = api.get(&format!("/api/phone-numbers/{}", ids[0])).await;
+    assert_eq!(
+        n["inbound_agent_id"],
+        agent.as_str(),
+        "assignments untouched by the refusal"
+    );
+
+    assert_eq!(
+        api.delete(&format!("/api/agents/{agent}?force=true"))
+            .await
+            .0,
+        StatusCode::NO_CONTENT
+    );
+    let (_, a) = api.get(&format!("/api/phone-numbers/{}", ids[0])).await;
+    assert_eq!(
+        (
+            a["inbound_agent_id"].clone(),
+            a["outbound_agent_id"].clone()
+        ),
+        (Value::Null, Value::Null)
+    );
+    let (_, b) = api.get(&format!("/api/phone-numbers/{}", ids[1])).await;
+    assert_eq!(b["inbound_agent_id"], Value::Null);
+    assert_eq!(
+        b["outbound_agent_name"], "Other",
+        "other agents' assignments stay"
+    );
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn the_default_region_lets_national_numbers_in() {
+    let e = TestEngine::start().await;
+    let api = &e.api;
+    let got = api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": "(415) 555-2671", "carrier": "twilio"}),
+        )
+        .await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    let (s, settings) = api
+        .put("/api/settings", json!({"default_region": "us"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{settings}");
+    assert_eq!(settings["default_region"], "US");
+    let (s, n) = api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": "(415) 555-2671", "carrier": "twilio"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    assert_eq!(n["number"], NUMBER);
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn settings_derive_the_carrier_urls_and_refuse_bad_values() {
+    let e = TestEngine::start().await;
+    let api = &e.api;
+    let (s, initial) = api.get("/api/settings").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(initial["public_base_url"], Value::Null);
+    assert_eq!(initial["webhook_urls"], Value::Null);
+    assert_eq!(initial["public_addr"], e.running.public_addr().to_string());
+
+    let (s, set) = api
+        .put(
+            "/api/settings",
+            json!({"public_base_url": "https://acme.example.com/sb/"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{set}");
+    assert_eq!(set["public_base_url"], "https://acme.example.com/sb");
+    assert_eq!(set["public_base_url_from_config"], false);
+    assert_eq!(
+        set["webhook_urls"],
+        json!({
+            "twilio_voice": "https://acme.example.com/sb/webhooks/twilio/voice",
+            "twilio_status": "https://acme.example.com/sb/webhooks/twilio/status",
+            "telnyx": "https://acme.example.com/sb/webhooks/telnyx",
+            "twilio_media": "wss://acme.example.com/sb/media/twilio",
+            "telnyx_media": "wss://acme.example.com/sb/media/telnyx",
+        })
+    );
+
+    for body in [
+        json!({"public_base_url": "ftp://acme.example.com"}),
+        json!({"public_base_url": "https://acme.example.com/?x=1"}),
+        // All or nothing: a bad region keeps the good URL from being saved too.
+        json!({"public_base_url": "https://other.example.com", "default_region": "XX"}),
+    ] {
+        assert_error(
+            &api.put("/api/settings", body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+        );
+    }
+    assert_error(
+        &api.put("/api/settings", json!({"colour": "blue"})).await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    );
+    assert_eq!(
+        api.get("/api/settings").await.1["public_base_url"],
+        "https://acme.example.com/sb"
+    );
+
+    let (_, cleared) = api
+        .put("/api/settings", json!({"public_base_url": null}))
+        .await;
+    assert_eq!(cleared["public_base_url"], Value::Null);
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_without_a_keyring_say_so_and_never_echo_values() {
+    let e = TestEngine::start().await;
+    let api = &e.api;
+    let (s, c) = api.get("/api/credentials").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(c["keyring"]["available"], false);
+    let providers: Vec<_> = c["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["provider"].clone())
+        .collect();
+    assert_eq!(
+        providers,
+        [
+            json!("twilio"),
+            json!("telnyx"),
+            json!("openai"),
+            json!("livekit"),
+            json!("retell")
+        ]
+    );
+    assert!(
+        c["providers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["set"] == false)
+    );
+
+    let got = api
+        .put(
+            "/api/credentials/openai",
+            json!({"api_key": "sk-test-very-secret"}),
+        )
+        .await;
+    assert_error(&got, StatusCode::SERVICE_UNAVAILABLE, "keyring_unavailable");
+    assert!(!got.1.to_string().contains("sk-test-very-secret"));
+    assert_error(
+        &api.put("/api/credentials/vonage", json!({"api_key": "k"}))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let got = api
+        .put(
+            "/api/credentials/twilio",
+            json!({"account_sid": "ACnothex-secret", "auth_token": "tok"}),
+        )
+        .await;
+    assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert!(
+        !got.1.to_string().contains("ACnothex-secret"),
+        "validation errors never quote values"
+    );
+    e.stop().await;
+}
+
+async fn seed_calls(e: &TestEngine) -> (String, String, Vec<String>) {
+    let api = &e.api;
+    let agent = api.agent("Reception").await;
+    let other = api.agent("Dialer").await;
+    let (_, n) = api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": NUMBER, "carrier": "twilio"}),
+        )
+        .await;
+    let number_id = n["id"].as_str().unwrap().to_owned();
+    let store = e.running.engine.store();
+    let base = 1_780_000_000_000i64; // 2026-05-28
+    let mut ids = Vec::new();
+    for i in 0..6i64 {
+        let direction = if i % 2 == 0 {
+            CallDirection::Inbound
+        } else {
+            CallDirection::Outbound
+        };
+        let call = store
+            .create_call(NewCall {
+                direction,
+                carrier: Carrier::Twilio,
+                carrier_call_id: Some(format!("CA{i:032}")),
+                from_number: "+14155550100".into(),
+                to_number: NUMBER.into(),
+                agent_id: Some(if i < 4 { agent.clone() } else { other.clone() }),
+                number_id: Some(number_id.clone()),
+                status: CallStatus::Ringing,
+                started_at: Timestamp::from_millis(base + i * 60_000),
+            })
+            .await
+            .unwrap();
+        if i < 3 {
+            // Answered after 1 s, talked 10·(i+1) s.
+            store
+                .mark_call_answered(&call.id, Timestamp::from_millis(base + i * 60_000 + 1_000))
+                .await
+                .unwrap();
+            store
+                .mark_call_ended(
+                    &call.id,
+                    CallStatus::Completed,
+                    Timestamp::from_millis(base + i * 60_000 + 1_000 + (i + 1) * 10_000),
+                    Some("normal_clearing"),
+                )
+                .await
+                .unwrap();
+        } else if i == 3 {
+            store
+                .mark_call_ended(
+                    &call.id,
+                    CallStatus::NoAnswer,
+                    Timestamp::from_millis(base + 200_000),
+                    None,
+                )
+                .await
+                .unwrap();
+        }
+        ids.push(call.id);
+    }
+    (agent, number_id, ids)
+}
+
+#[tokio::test]
+async fn the_call_log_filters_pages_and_shows_transcripts() {
+    let e = TestEngine::start().await;
+    let api = &e.api;
+    let (agent, number_id, ids) = seed_calls(&e).await;
+
+    let (s, page) = api.get("/api/calls").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(page["total"], 6);
+    let order: Vec<_> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(order, newest_first, "newest first");
+    assert_eq!(page["items"][5]["agent_name"], "Reception");
+    assert_eq!(page["items"][5]["duration_secs"], 10);
+
+    let count = |q: &str| {
+        let api = api.clone();
+        let q = q.to_owned();
+        async move {
+            let (s, p) = api.get(&format!("/api/calls?{q}")).await;
+            assert_eq!(s, StatusCode::OK, "{q}: {p}");
+            p["total"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(count("direction=inbound").await, 3);
+    assert_eq!(count(&format!("agent_id={agent}")).await, 4);
+    assert_eq!(
+        count(&format!("agent_id={agent}&direction=outbound")).await,
+        2
+    );
+    assert_eq!(count(&format!("number_id={number_id}")).await, 6);
+    assert_eq!(count("status=completed").await, 3);
+    assert_eq!(count("status=completed,no_answer").await, 4);
+    assert_eq!(count("status=live").await, 2, "the two calls still ringing");
+    assert_eq!(
+        count("since=2026-05-28T20:28:40Z").await,
+        4,
+        "started at or after the third call"
+    );
+    assert_eq!(
+        count("since=2026-05-28T20:28:40Z&until=2026-05-28T20:30:40Z").await,
+        2
+    );
+
+    let (_, p) = api.get("/api/calls?limit=2&offset=2").await;
+    assert_eq!(p["total"], 6);
+    assert_eq!(p["items"].as_array().unwrap().len(), 2);
+    assert_eq!(p["items"][0]["id"], newest_first[2].as_str());
+
+    for q in [
+        "status=bogus",
+        "since=yesterday",
+        "limit=0",
+        "limit=501",
+        "direction=sideways",
+        "offset=-1",
+    ] {
+        assert_error(
+            &api.get(&format!("/api/calls?{q}")).await,
+            StatusCode::BAD_REQUEST,
+            "malformed",
+        );
+    }
+
+    let store = e.running.engine.store();
+    store
+        .add_transcript_line(
+            &ids[0],
+            Speaker::Agent,
+            "Acme, how can I help?",
+            Timestamp::from_millis(1),
+        )
+        .await
+        .unwrap();
+    store
+        .add_transcript_line(
+            &ids[0],
+            Speaker::Caller,
+            "Are you open today?",
+            Timestamp::from_millis(2),
+        )
+        .await
+        .unwrap();
+    let (s, detail) = api.get(&format!("/api/calls/{}", ids[0])).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(detail["status"], "completed");
+    assert_eq!(detail["hangup_cause"], "normal_clearing");
+    let lines: Vec<_> = detail["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["speaker"].clone(), l["text"].clone()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (json!("agent"), json!("Acme, how can I help?")),
+            (json!("caller"), json!("Are you open today?"))
+        ]
+    );
+    assert_error(
+        &api.get("/api/calls/nope").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn agent_stats_count_calls_per_direction() {
+    let e = TestEngine::start().await;
+    let (agent, _, _) = seed_calls(&e).await;
+    let (s, stats) = e.api.get(&format!("/api/agents/{agent}/stats")).await;
+    assert_eq!(s, StatusCode::OK, "{stats}");
+    // Reception: calls 0 (in, 10 s), 1 (out, 20 s), 2 (in, 30 s), 3 (out, no answer).
+    assert_eq!(
+        stats,
+        json!({
+            "agent_id": agent,
+            "inbound": {"calls": 2, "answered": 2, "total_duration_secs": 40, "average_duration_secs": 20.0},
+            "outbound": {"calls": 2, "answered": 1, "total_duration_secs": 20, "average_duration_secs": 20.0},
+            "total": {"calls": 4, "answered": 3, "total_duration_secs": 60, "average_duration_secs": 20.0},
+        })
+    );
+    let fresh = e.api.agent("Idle").await;
+    let (_, idle) = e.api.get(&format!("/api/agents/{fresh}/stats")).await;
+    assert_eq!(idle["total"]["calls"], 0);
+    assert_eq!(
+        idle["total"]["average_duration_secs"],
+        Value::Null,
+        "no average over no calls"
+    );
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let e = TestEngine::start().await;
+    let agent = e.api.agent("Persistent").await;
+    let (_, n) = e
+        .api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": NUMBER, "carrier": "telnyx", "inbound_agent_id": agent}),
+        )
+        .await;
+    e.api
+        .put(
+            "/api/settings",
+            json!({"public_base_url": "https://a.example.com"}),
+        )
+        .await;
+    let config = common::config(&e.dir);
+    let tmp = e.stop().await;
+
+    let again = TestEngine::start_with(config).await;
+    let (_, list) = again.api.get("/api/phone-numbers").await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], n["id"]);
+    assert_eq!(list[0]["inbound_agent_name"], "Persistent");
+    assert_eq!(
+        again.api.get("/api/settings").await.1["public_base_url"],
+        "https://a.example.com"
+    );
+    again.stop().await;
+    drop(tmp);
+}
+
+#[tokio::test]
+async fn the_event_stream_reports_changes() {
+    let e = TestEngine::start().await;
+    let ws_url = format!(
+        "ws://{}/api/events?access_token={}",
+        e.running.control_addr(),
+        e.api.token
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url)
+        .await
+        .expect("events socket opens");
+    let agent = e.api.agent("Live").await;
+    let msg = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .expect("an event arrives")
+        .unwrap()
+        .unwrap();
+    let event: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+    assert_eq!(event["type"], "agent_created");
+    assert_eq!(event["agent"]["id"], agent.as_str());
+
+    let bad = format!(
+        "ws://{}/api/events?access_token=wrong",
+        e.running.control_addr()
+    );
+    let refused = tokio_tungstenite::connect_async(&bad).await;
+    assert!(
+        matches!(refused, Err(tokio_tungstenite::tungstenite::Error::Http(ref r)) if r.status() == StatusCode::UNAUTHORIZED),
+        "a wrong token cannot open the stream: {refused:?}"
+    );
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes() {
+    let e = TestEngine::start().await;
+    let doc: Value = reqwest::get(format!("{}/api/openapi.json", e.api.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    documented.sort();
+    let mut expected = vec![
+        "GET /api/agents",
+        "POST /api/agents",
+        "GET /api/agents/{id}",
+        "PUT /api/agents/{id}",
+        "DELETE /api/agents/{id}",
+        "GET /api/agents/{id}/stats",
+        "GET /api/phone-numbers",
+        "POST /api/phone-numbers",
+        "GET /api/phone-numbers/{id}",
+        "PUT /api/phone-numbers/{id}",
+        "DELETE /api/phone-numbers/{id}",
+        "GET /api/calls",
+        "GET /api/calls/{id}",
+        "GET /api/settings",
+        "PUT /api/settings",
+        "GET /api/credentials",
+        "PUT /api/credentials/{provider}",
+        "DELETE /api/credentials/{provider}",
+        "GET /api/events",
+    ];
+    expected.sort();
+    assert_eq!(
+        documented, expected,
+        "the document lists exactly the API's operations"
+    );
+
+    // Every documented operation is served: none falls through to the "no route" 404 or 405.
+    for op in &documented {
+        let (method, path) = op.split_once(' ').unwrap();
+        let path = path
+            .replace("{id}", "unknown-id")
+            .replace("{provider}", "retell");
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));
+        let (status, body) = e.api.call(method, &path, body).await;
+        let fell_through = body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("no route"));
+        assert!(
+            !fell_through && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{op} is documented but not served: {status} {body}"
+        );
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for name in [
+        "Agent",
+        "PhoneNumber",
+        "Call",
+        "CallDetail",
+        "ErrorBody",
+        "Event",
+        "Settings",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name} is published");
+    }
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_json() {
+    let e = TestEngine::start().await;
+    assert_error(
+        &e.api.get("/api/nothing-here").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let got = e
+        .api
+        .call(Method::PATCH, "/api/agents", Some(json!({})))
+        .await;
+    assert_error(&got, StatusCode::METHOD_NOT_ALLOWED, "malformed");
+    let health: Value = reqwest::get(format!("{}/health", e.public_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    // The public listener carries no control API.
+    let res = reqwest::get(format!("{}/api/agents", e.public_url()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    e.stop().await;
+}

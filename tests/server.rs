@@ -1,1 +1,248 @@
+//! `switchboard serve` and `switchboard token` as a user runs them: a child process, its
+//! printed addresses, signals, environment variables and restarts.
 
+mod common;
+
+use std::time::Duration;
+
+use common::{Api, serve, token};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const NO_KEYRING: (&str, &str) = ("SWITCHBOARD_NO_KEYRING", "true");
+
+#[tokio::test]
+async fn serve_prints_its_addresses_answers_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path(), &[NO_KEYRING], &[]).await;
+    let t = token(dir.path(), &[NO_KEYRING]);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("control-token"))
+            .unwrap()
+            .trim(),
+        t,
+        "without a keyring the token lives in the data directory"
+    );
+    let api = Api::new(s.control.clone(), t.clone());
+    assert_eq!(api.get("/api/agents").await, (StatusCode::OK, json!([])));
+    let health: Value = reqwest::get(format!("{}/health", s.public))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+
+    let ws_url = format!(
+        "{}/api/events?access_token={t}",
+        s.control.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(&ws_url).await.unwrap();
+
+    let (exit, log) = s.terminate().await;
+    assert!(exit.success(), "SIGTERM is a clean exit: {exit:?}\n{log}");
+    assert!(
+        log.contains("database closed"),
+        "the database is closed on the way out:\n{log}"
+    );
+    assert!(!log.contains(&t), "the token never reaches the log");
+    // Open event streams are closed by the engine rather than cut off.
+    let last = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("socket ends");
+    assert!(
+        matches!(
+            last,
+            None | Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)))
+        ),
+        "{last:?}"
+    );
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_sigterm_mid_load_and_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path(), &[NO_KEYRING], &[]).await;
+    let api = Api::new(s.control.clone(), token(dir.path(), &[NO_KEYRING]));
+    let writers: Vec<_> = (0..40)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let res = api
+                    .http
+                    .post(format!("{}/api/agents", api.base))
+                    .bearer_auth(&api.token)
+                    .json(&json!({"name": format!("agent {i}")}))
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        Some(r.json::<Value>().await.unwrap()["id"].clone())
+                    }
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (exit, log) = s.terminate().await;
+    assert!(exit.success(), "{log}");
+    let mut acknowledged = Vec::new();
+    for w in writers {
+        acknowledged.extend(w.await.unwrap());
+    }
+
+    let s = serve(dir.path(), &[NO_KEYRING], &[]).await;
+    let api = Api::new(s.control.clone(), token(dir.path(), &[NO_KEYRING]));
+    let (_, list) = api.get("/api/agents").await;
+    let stored: Vec<Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].clone())
+        .collect();
+    for id in &acknowledged {
+        assert!(
+            stored.contains(id),
+            "agent {id} was acknowledged with 201, so it must survive"
+        );
+    }
+    let (exit, _) = s.terminate().await;
+    assert!(exit.success());
+}
+
+#[tokio::test]
+async fn a_fixed_token_and_environment_credentials_serve_a_keyringless_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "sk-env-only-ABCDEF123456";
+    let env = [
+        NO_KEYRING,
+        ("SWITCHBOARD_TOKEN", "fixed-server-token"),
+        ("OPENAI_API_KEY", secret),
+        ("SWITCHBOARD_LOG", "debug"),
+    ];
+    let s = serve(dir.path(), &env, &[]).await;
+    assert_eq!(token(dir.path(), &env), "fixed-server-token");
+    let api = Api::new(s.control.clone(), "fixed-server-token".into());
+    let (status, c) = api.get("/api/credentials").await;
+    assert_eq!(status, StatusCode::OK);
+    let openai = c["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["provider"] == "openai")
+        .unwrap();
+    assert_eq!(openai["set"], true);
+    assert_eq!(openai["source"], "environment");
+    assert!(
+        !c.to_string().contains(secret),
+        "the API reports only that it is set"
+    );
+    let twilio = c["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["provider"] == "twilio")
+        .unwrap();
+    assert_eq!(twilio["set"], false);
+    assert_eq!(
+        twilio["env_vars"],
+        json!(["TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"])
+    );
+    assert!(
+        !dir.path().join("control-token").exists(),
+        "a fixed token is not written anywhere"
+    );
+    let (exit, log) = s.terminate().await;
+    assert!(exit.success());
+    assert!(
+        !log.contains(secret),
+        "secrets never reach the log, even at debug level"
+    );
+    assert!(!log.contains("fixed-server-token"));
+}
+
+#[tokio::test]
+async fn serve_starts_with_no_configuration_in_the_os_data_directory() {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    // Only the ports are given (the defaults may be taken on a developer's machine).
+    let child = cmd
+        .args([
+            "serve",
+            "--control-addr",
+            "127.0.0.1:0",
+            "--public-addr",
+            "127.0.0.1:0",
+        ])
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("SWITCHBOARD_DATA_DIR")
+        .env(NO_KEYRING.0, NO_KEYRING.1)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Guard(child);
+    let data = home.path().join(".local/share/switchboard");
+    let mut waited = 0;
+    while !data.join("switchboard.db").exists() && waited < 100 {
+        std::thread::sleep(Duration::from_millis(100));
+        waited += 1;
+    }
+    assert!(
+        data.join("switchboard.db").exists(),
+        "the database is created in ~/.local/share/switchboard"
+    );
+    assert!(data.join("control-token").exists());
+    child.0.kill().unwrap();
+}
+
+struct Guard(std::process::Child);
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, expect) in [
+        (vec!["--control-addr", "0.0.0.0:0"], "loopback"),
+        (vec!["--public-url", "ftp://example.com"], "https://"),
+        (vec!["--control-addr", "not-an-address"], "invalid value"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--public-addr", "127.0.0.1:0"])
+            .args(&args)
+            .env(NO_KEYRING.0, NO_KEYRING.1)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} must be refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(expect),
+            "{args:?}: the message should mention {expect}: {err}"
+        );
+    }
+    // A port already in use names the listener and the address.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--control-addr", &addr, "--public-addr", "127.0.0.1:0"])
+        .env(NO_KEYRING.0, NO_KEYRING.1)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&addr) && err.contains("control"), "{err}");
+}

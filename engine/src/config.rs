@@ -12,11 +12,15 @@ pub const DEFAULT_PUBLIC_ADDR: &str = "127.0.0.1:7721";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("the control listener must bind to a loopback address (127.0.0.1 or ::1), not {0}: it holds the keys to every agent and number")]
+    #[error(
+        "the control listener must bind to a loopback address (127.0.0.1 or ::1), not {0}: it holds the keys to every agent and number"
+    )]
     ControlNotLoopback(SocketAddr),
     #[error("the public webhook base URL {0}")]
     PublicUrl(String),
-    #[error("no data directory: pass --data-dir or set SWITCHBOARD_DATA_DIR (this system reports no home directory)")]
+    #[error(
+        "no data directory: pass --data-dir or set SWITCHBOARD_DATA_DIR (this system reports no home directory)"
+    )]
     NoDataDir,
 }
 
@@ -149,11 +153,18 @@ mod tests {
             normalise_public_url("https://example.com/sb/").unwrap(),
             "https://example.com/sb"
         );
-        for bad in ["ftp://x.com", "not a url", "https://x.com/?a=1", "https://u:p@x.com"] {
+        for bad in [
+            "ftp://x.com",
+            "not a url",
+            "https://x.com/?a=1",
+            "https://u:p@x.com",
+        ] {
             assert!(normalise_public_url(bad).is_err(), "{bad} must be refused");
         }
         assert!(
-            !normalise_public_url("https://u:secret@x.com").unwrap_err().contains("secret"),
+            !normalise_public_url("https://u:secret@x.com")
+                .unwrap_err()
+                .contains("secret"),
             "errors must not echo credentials embedded in a URL"
         );
     }
@@ -164,7 +175,10 @@ mod tests {
             control_addr: "0.0.0.0:7720".parse().unwrap(),
             ..Config::default()
         };
-        assert!(matches!(c.validate(), Err(ConfigError::ControlNotLoopback(_))));
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::ControlNotLoopback(_))
+        ));
         c.control_addr = "[::1]:0".parse().unwrap();
         assert!(c.validate().is_ok());
     }

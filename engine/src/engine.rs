@@ -110,7 +110,11 @@ impl Engine {
     }
 
     pub async fn default_region(&self) -> Result<Option<String>, StoreError> {
-        Ok(self.store().settings().await?.remove(SETTING_DEFAULT_REGION))
+        Ok(self
+            .store()
+            .settings()
+            .await?
+            .remove(SETTING_DEFAULT_REGION))
     }
 }
 
@@ -217,7 +221,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }),
     };
     if engine.config().public_url.is_none() && engine.public_url().await?.is_none() {
-        tracing::info!("no public webhook base URL yet: carriers cannot reach this engine until one is set");
+        tracing::info!(
+            "no public webhook base URL yet: carriers cannot reach this engine until one is set"
+        );
     }
 
     let mut tasks = JoinSet::new();

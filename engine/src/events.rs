@@ -16,20 +16,44 @@ const CAPACITY: usize = 1024;
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    AgentCreated { agent: Agent },
-    AgentUpdated { agent: Agent },
+    AgentCreated {
+        agent: Agent,
+    },
+    AgentUpdated {
+        agent: Agent,
+    },
     /// `cleared_numbers`: numbers whose assignments a forced delete removed.
-    AgentDeleted { id: String, cleared_numbers: Vec<String> },
-    PhoneNumberCreated { phone_number: PhoneNumber },
-    PhoneNumberUpdated { phone_number: PhoneNumber },
-    PhoneNumberDeleted { id: String },
-    CallCreated { call: Call },
-    CallUpdated { call: Call },
-    TranscriptLine { line: TranscriptLine },
+    AgentDeleted {
+        id: String,
+        cleared_numbers: Vec<String>,
+    },
+    PhoneNumberCreated {
+        phone_number: PhoneNumber,
+    },
+    PhoneNumberUpdated {
+        phone_number: PhoneNumber,
+    },
+    PhoneNumberDeleted {
+        id: String,
+    },
+    CallCreated {
+        call: Call,
+    },
+    CallUpdated {
+        call: Call,
+    },
+    TranscriptLine {
+        line: TranscriptLine,
+    },
     SettingsChanged,
-    CredentialsChanged { provider: Provider, set: bool },
+    CredentialsChanged {
+        provider: Provider,
+        set: bool,
+    },
     /// Sent to a subscriber that fell behind: `missed` events were dropped for it.
-    Lagged { missed: u64 },
+    Lagged {
+        missed: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +122,9 @@ mod tests {
     #[test]
     fn events_serialise_with_a_type_tag() {
         let json = serde_json::to_value(Event::PhoneNumberDeleted { id: "x".into() }).unwrap();
-        assert_eq!(json, serde_json::json!({"type": "phone_number_deleted", "id": "x"}));
+        assert_eq!(
+            json,
+            serde_json::json!({"type": "phone_number_deleted", "id": "x"})
+        );
     }
 }

@@ -8,7 +8,11 @@ use switchboard::secrets::Secrets;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "Switchboard: AI phone agents, headless")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Switchboard: AI phone agents, headless"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,6 +24,8 @@ enum Command {
     Serve(Config),
     /// Print the control API token (making one on first use).
     Token(Config),
+    /// Print the control API's OpenAPI document (JSON).
+    Openapi,
 }
 
 #[tokio::main]
@@ -34,6 +40,10 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(config) => serve(config).await,
         Command::Token(config) => token(config).await,
+        Command::Openapi => {
+            println!("{}", switchboard::api::openapi().to_pretty_json()?);
+            Ok(())
+        }
     }
 }
 

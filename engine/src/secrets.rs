@@ -17,7 +17,9 @@ pub const DEFAULT_SERVICE: &str = "switchboard";
 const TOKEN_ENTRY: &str = "control-token";
 pub const TOKEN_FILE: &str = "control-token";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     Twilio,
@@ -61,20 +63,47 @@ impl Provider {
     pub fn fields(self) -> &'static [Field] {
         match self {
             Self::Twilio => &[
-                Field { name: "account_sid", env: "TWILIO_ACCOUNT_SID" },
-                Field { name: "auth_token", env: "TWILIO_AUTH_TOKEN" },
+                Field {
+                    name: "account_sid",
+                    env: "TWILIO_ACCOUNT_SID",
+                },
+                Field {
+                    name: "auth_token",
+                    env: "TWILIO_AUTH_TOKEN",
+                },
             ],
             Self::Telnyx => &[
-                Field { name: "api_key", env: "TELNYX_API_KEY" },
-                Field { name: "public_key", env: "TELNYX_PUBLIC_KEY" },
+                Field {
+                    name: "api_key",
+                    env: "TELNYX_API_KEY",
+                },
+                Field {
+                    name: "public_key",
+                    env: "TELNYX_PUBLIC_KEY",
+                },
             ],
-            Self::Openai => &[Field { name: "api_key", env: "OPENAI_API_KEY" }],
+            Self::Openai => &[Field {
+                name: "api_key",
+                env: "OPENAI_API_KEY",
+            }],
             Self::Livekit => &[
-                Field { name: "url", env: "LIVEKIT_URL" },
-                Field { name: "api_key", env: "LIVEKIT_API_KEY" },
-                Field { name: "api_secret", env: "LIVEKIT_API_SECRET" },
+                Field {
+                    name: "url",
+                    env: "LIVEKIT_URL",
+                },
+                Field {
+                    name: "api_key",
+                    env: "LIVEKIT_API_KEY",
+                },
+                Field {
+                    name: "api_secret",
+                    env: "LIVEKIT_API_SECRET",
+                },
             ],
-            Self::Retell => &[Field { name: "api_key", env: "RETELL_API_KEY" }],
+            Self::Retell => &[Field {
+                name: "api_key",
+                env: "RETELL_API_KEY",
+            }],
         }
     }
 
@@ -149,9 +178,9 @@ impl Credentials {
                 v
             });
             match value {
-                Some(v) if !v.is_empty() => provider
-                    .check(f.name, v)
-                    .map_err(|m| Invalid::new("credentials", format!("{provider} {}: {m}", f.name)))?,
+                Some(v) if !v.is_empty() => provider.check(f.name, v).map_err(|m| {
+                    Invalid::new("credentials", format!("{provider} {}: {m}", f.name))
+                })?,
                 _ => {
                     return Err(Invalid::new(
                         "credentials",
@@ -205,7 +234,9 @@ pub struct KeyringStatus {
 pub enum SecretsError {
     #[error("{provider} credentials are not set: {hint}")]
     Missing { provider: Provider, hint: String },
-    #[error("the OS keyring is not available ({0}); on a server, pass credentials in environment variables")]
+    #[error(
+        "the OS keyring is not available ({0}); on a server, pass credentials in environment variables"
+    )]
     KeyringUnavailable(String),
     #[error("the OS keyring failed: {0}")]
     Keyring(String),
@@ -292,11 +323,9 @@ impl Secrets {
             None => Err("disabled by configuration".to_owned()),
             Some(service) => {
                 let store = OsKeyring::new(service);
-                let probed = tokio::task::spawn_blocking(move || {
-                    store.get("probe").map(|_| store)
-                })
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()));
+                let probed = tokio::task::spawn_blocking(move || store.get("probe").map(|_| store))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()));
                 probed.map(|s| Arc::new(s) as Arc<dyn KeyStore>)
             }
         };
@@ -306,7 +335,10 @@ impl Secrets {
         Self::with_store(keyring, env)
     }
 
-    pub fn with_store(keyring: Result<Arc<dyn KeyStore>, String>, env: BTreeMap<String, String>) -> Self {
+    pub fn with_store(
+        keyring: Result<Arc<dyn KeyStore>, String>,
+        env: BTreeMap<String, String>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner { keyring, env }),
         }
@@ -348,7 +380,7 @@ impl Secrets {
             .map_err(SecretsError::Keyring)
     }
 
-    fn from_env(&self, provider: Provider) -> Option<Credentials> {
+    fn env_credentials(&self, provider: Provider) -> Option<Credentials> {
         let values = provider
             .fields()
             .iter()
@@ -357,7 +389,10 @@ impl Secrets {
         Credentials::new(provider, values).ok()
     }
 
-    async fn from_keyring(&self, provider: Provider) -> Result<Option<Credentials>, SecretsError> {
+    async fn keyring_credentials(
+        &self,
+        provider: Provider,
+    ) -> Result<Option<Credentials>, SecretsError> {
         if self.inner.keyring.is_err() {
             return Ok(None);
         }
@@ -373,10 +408,10 @@ impl Secrets {
 
     /// The credentials in force for `provider`: the keyring's, else the environment's.
     pub async fn credentials(&self, provider: Provider) -> Result<Credentials, SecretsError> {
-        if let Some(c) = self.from_keyring(provider).await? {
+        if let Some(c) = self.keyring_credentials(provider).await? {
             return Ok(c);
         }
-        if let Some(c) = self.from_env(provider) {
+        if let Some(c) = self.env_credentials(provider) {
             return Ok(c);
         }
         let vars: Vec<_> = provider.fields().iter().map(|f| f.env).collect();
@@ -385,7 +420,10 @@ impl Secrets {
                 "add them in Settings (kept in the OS keyring) or set {}",
                 vars.join(" and ")
             ),
-            Err(_) => format!("the OS keyring is not available, so set {}", vars.join(" and ")),
+            Err(_) => format!(
+                "the OS keyring is not available, so set {}",
+                vars.join(" and ")
+            ),
         };
         Err(SecretsError::Missing { provider, hint })
     }
@@ -393,9 +431,9 @@ impl Secrets {
     pub async fn status(&self) -> Result<Vec<CredentialStatus>, SecretsError> {
         let mut out = Vec::new();
         for provider in Provider::ALL {
-            let source = if self.from_keyring(provider).await?.is_some() {
+            let source = if self.keyring_credentials(provider).await?.is_some() {
                 Some(CredentialSource::Keyring)
-            } else if self.from_env(provider).is_some() {
+            } else if self.env_credentials(provider).is_some() {
                 Some(CredentialSource::Environment)
             } else {
                 None
@@ -404,7 +442,11 @@ impl Secrets {
                 provider,
                 set: source.is_some(),
                 source,
-                fields: provider.fields().iter().map(|f| f.name.to_owned()).collect(),
+                fields: provider
+                    .fields()
+                    .iter()
+                    .map(|f| f.name.to_owned())
+                    .collect(),
                 env_vars: provider.fields().iter().map(|f| f.env.to_owned()).collect(),
             });
         }
@@ -426,10 +468,10 @@ impl Secrets {
     /// kept on first use (in the keyring when there is one).
     pub async fn control_token(&self, data_dir: &Path) -> Result<String, SecretsError> {
         let file = data_dir.join(TOKEN_FILE);
-        if self.inner.keyring.is_ok() {
-            if let Some(t) = self.blocking(|k| k.get(TOKEN_ENTRY)).await? {
-                return Ok(t);
-            }
+        if self.inner.keyring.is_ok()
+            && let Some(t) = self.blocking(|k| k.get(TOKEN_ENTRY)).await?
+        {
+            return Ok(t);
         }
         match tokio::fs::read_to_string(&file).await {
             Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
@@ -493,7 +535,10 @@ mod tests {
     }
 
     fn values(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     const SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -513,8 +558,8 @@ mod tests {
 
     #[test]
     fn validation_names_fields_but_never_echoes_values() {
-        let err = Credentials::new(Provider::Twilio, values(&[("account_sid", "XYsecret")]))
-            .unwrap_err();
+        let err =
+            Credentials::new(Provider::Twilio, values(&[("account_sid", "XYsecret")])).unwrap_err();
         assert!(!err.message.contains("XYsecret"), "{err}");
         let err = Credentials::new(
             Provider::Twilio,
@@ -541,12 +586,18 @@ mod tests {
         let c = secrets.credentials(Provider::Openai).await.unwrap();
         assert_eq!(c.get("api_key"), "from-env");
         secrets
-            .store(Credentials::new(Provider::Openai, values(&[("api_key", "from-keyring")])).unwrap())
+            .store(
+                Credentials::new(Provider::Openai, values(&[("api_key", "from-keyring")])).unwrap(),
+            )
             .await
             .unwrap();
         let c = secrets.credentials(Provider::Openai).await.unwrap();
         assert_eq!(c.get("api_key"), "from-keyring");
-        let err = secrets.credentials(Provider::Twilio).await.unwrap_err().to_string();
+        let err = secrets
+            .credentials(Provider::Twilio)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("TWILIO_ACCOUNT_SID") && err.contains("TWILIO_AUTH_TOKEN"),
             "the error must say what to set: {err}"
@@ -563,14 +614,20 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(TOKEN_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(TOKEN_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let err = secrets
             .store(Credentials::new(Provider::Openai, values(&[("api_key", "k")])).unwrap())
             .await
             .unwrap_err();
-        assert!(matches!(err, SecretsError::KeyringUnavailable(_)), "{err:?}");
+        assert!(
+            matches!(err, SecretsError::KeyringUnavailable(_)),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -1,0 +1,78 @@
+//! The desktop shell: runs the Switchboard engine in-process (the same engine, configuration
+//! and data directory as `switchboard serve`) and opens a window on the UI, which talks to the
+//! engine's control API like any other client.
+
+use std::sync::Mutex;
+
+use clap::Parser;
+use serde::Serialize;
+use switchboard::{Config, Running};
+use tauri::{Manager, RunEvent};
+
+/// The desktop app takes the same flags and environment variables as `switchboard serve`.
+#[derive(Parser)]
+#[command(
+    name = "switchboard-desktop",
+    version,
+    about = "Switchboard desktop app"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+}
+
+/// How the UI reaches the embedded engine. Handed over through a Tauri command, so only this
+/// app's own webview ever sees the token.
+#[derive(Clone, Serialize)]
+struct Connection {
+    api_base: String,
+    token: String,
+}
+
+struct EngineState {
+    connection: Connection,
+    running: Mutex<Option<Running>>,
+}
+
+#[tauri::command]
+fn engine_connection(state: tauri::State<'_, EngineState>) -> Connection {
+    state.connection.clone()
+}
+
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
+        )
+        .init();
+    let config = Cli::parse().config;
+    let app = tauri::Builder::default()
+        .setup(move |app| {
+            let running = tauri::async_runtime::block_on(switchboard::start(config))?;
+            let connection = Connection {
+                api_base: format!("http://{}", running.control_addr()),
+                token: running.token().to_owned(),
+            };
+            tracing::info!(api = %connection.api_base, "engine running in the desktop app");
+            app.manage(EngineState {
+                connection,
+                running: Mutex::new(Some(running)),
+            });
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![engine_connection])
+        .build(tauri::generate_context!())
+        .expect("cannot build the Switchboard window");
+    app.run(|handle, event| {
+        if let RunEvent::Exit = event {
+            // Finish in-flight requests and close the database before the process ends.
+            let running = handle
+                .try_state::<EngineState>()
+                .and_then(|s| s.running.lock().ok()?.take());
+            if let Some(running) = running {
+                tauri::async_runtime::block_on(running.shutdown());
+            }
+        }
+    });
+}

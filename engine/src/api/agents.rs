@@ -13,14 +13,14 @@ use crate::events::Event;
 use crate::store::agents::AgentStats;
 
 /// All agents, by name.
-#[utoipa::path(get, path = "/api/agents", tag = "agents",
+#[utoipa::path(operation_id = "list_agents", get, path = "/api/agents", tag = "agents",
     responses((status = 200, body = [Agent]), (status = 401, body = ErrorBody)))]
 pub async fn list(State(engine): State<Engine>) -> ApiResult<axum::Json<Vec<Agent>>> {
     Ok(axum::Json(engine.store().list_agents().await?))
 }
 
 /// Creates an agent. Only `name` is required; the rest take defaults.
-#[utoipa::path(post, path = "/api/agents", tag = "agents", request_body = AgentInput,
+#[utoipa::path(operation_id = "create_agent", post, path = "/api/agents", tag = "agents", request_body = AgentInput,
     responses(
         (status = 201, body = Agent),
         (status = 400, body = ErrorBody, description = "Unreadable body or unknown field"),
@@ -38,7 +38,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(agent)))
 }
 
-#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents",
+#[utoipa::path(operation_id = "get_agent", get, path = "/api/agents/{id}", tag = "agents",
     params(("id" = String, Path)),
     responses((status = 200, body = Agent), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -49,7 +49,7 @@ pub async fn get(
 }
 
 /// Updates an agent: fields left out keep their values.
-#[utoipa::path(put, path = "/api/agents/{id}", tag = "agents", request_body = AgentInput,
+#[utoipa::path(operation_id = "update_agent", put, path = "/api/agents/{id}", tag = "agents", request_body = AgentInput,
     params(("id" = String, Path)),
     responses(
         (status = 200, body = Agent),
@@ -79,7 +79,7 @@ pub struct DeleteParams {
 }
 
 /// Deletes an agent. Refused with 409 `agent_in_use` while numbers use it, unless `force`.
-#[utoipa::path(delete, path = "/api/agents/{id}", tag = "agents",
+#[utoipa::path(operation_id = "delete_agent", delete, path = "/api/agents/{id}", tag = "agents",
     params(("id" = String, Path), DeleteParams),
     responses(
         (status = 204, description = "Deleted"),
@@ -107,7 +107,7 @@ pub async fn delete(
 }
 
 /// Calls handled by the agent: counts, answered, total and average duration, per direction.
-#[utoipa::path(get, path = "/api/agents/{id}/stats", tag = "agents",
+#[utoipa::path(operation_id = "agent_stats", get, path = "/api/agents/{id}/stats", tag = "agents",
     params(("id" = String, Path)),
     responses((status = 200, body = AgentStats), (status = 404, body = ErrorBody)))]
 pub async fn stats(

@@ -62,7 +62,7 @@ fn parse_statuses(value: Option<&str>) -> ApiResult<Vec<CallStatus>> {
 }
 
 /// Calls, newest first.
-#[utoipa::path(get, path = "/api/calls", tag = "calls", params(ListParams),
+#[utoipa::path(operation_id = "list_calls", get, path = "/api/calls", tag = "calls", params(ListParams),
     responses((status = 200, body = CallPage), (status = 400, body = ErrorBody)))]
 pub async fn list(
     State(engine): State<Engine>,
@@ -90,7 +90,7 @@ pub async fn list(
 }
 
 /// One call with its transcript.
-#[utoipa::path(get, path = "/api/calls/{id}", tag = "calls",
+#[utoipa::path(operation_id = "get_call", get, path = "/api/calls/{id}", tag = "calls",
     params(("id" = String, Path)),
     responses((status = 200, body = CallDetail), (status = 404, body = ErrorBody)))]
 pub async fn get(

@@ -31,7 +31,7 @@ fn provider(name: &str) -> ApiResult<Provider> {
 }
 
 /// Which providers' credentials are set, and from where. Values are never returned.
-#[utoipa::path(get, path = "/api/credentials", tag = "settings",
+#[utoipa::path(operation_id = "list_credentials", get, path = "/api/credentials", tag = "settings",
     responses((status = 200, body = CredentialsOverview), (status = 401, body = ErrorBody)))]
 pub async fn list(State(engine): State<Engine>) -> ApiResult<axum::Json<CredentialsOverview>> {
     Ok(axum::Json(CredentialsOverview {
@@ -43,7 +43,7 @@ pub async fn list(State(engine): State<Engine>) -> ApiResult<axum::Json<Credenti
 /// Stores a provider's credentials in the OS keyring, replacing any there.
 /// twilio: `account_sid`, `auth_token`; telnyx: `api_key`, `public_key`; openai: `api_key`;
 /// livekit: `url`, `api_key`, `api_secret`; retell: `api_key`.
-#[utoipa::path(put, path = "/api/credentials/{provider}", tag = "settings",
+#[utoipa::path(operation_id = "put_credentials", put, path = "/api/credentials/{provider}", tag = "settings",
     params(("provider" = Provider, Path)),
     request_body(content = BTreeMap<String, String>, description = "The provider's fields"),
     responses(
@@ -62,21 +62,25 @@ pub async fn put(
     let credentials = Credentials::new(provider, values)?;
     engine.secrets().store(credentials).await?;
     tracing::info!(%provider, "credentials stored in the keyring");
-    engine
-        .events()
-        .publish(Event::CredentialsChanged { provider, set: true });
+    engine.events().publish(Event::CredentialsChanged {
+        provider,
+        set: true,
+    });
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Removes a provider's credentials from the keyring (environment variables still apply).
-#[utoipa::path(delete, path = "/api/credentials/{provider}", tag = "settings",
+#[utoipa::path(operation_id = "delete_credentials", delete, path = "/api/credentials/{provider}", tag = "settings",
     params(("provider" = Provider, Path)),
     responses(
         (status = 204, description = "Removed (or was not there)"),
         (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody),
     ))]
-pub async fn delete(State(engine): State<Engine>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(engine): State<Engine>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     let provider = provider(&name)?;
     engine.secrets().delete(provider).await?;
     tracing::info!(%provider, "credentials removed from the keyring");

@@ -93,7 +93,11 @@ impl ApiError {
 
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
-        let mut err = Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, e.to_string());
+        let mut err = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::Invalid,
+            e.to_string(),
+        );
         err.detail.field = Some(e.field.to_owned());
         err
     }
@@ -128,9 +132,11 @@ impl From<SecretsError> for ApiError {
                 ErrorCode::KeyringUnavailable,
                 e.to_string(),
             ),
-            SecretsError::Missing { .. } => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, e.to_string())
-            }
+            SecretsError::Missing { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::Invalid,
+                e.to_string(),
+            ),
             SecretsError::Keyring(_) | SecretsError::TokenFile(_) => Self::internal(&e),
         }
     }

@@ -1,17 +1,34 @@
 //! `/api/events`: the event bus as a WebSocket of JSON text messages, one event each.
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::StatusCode;
 use axum::response::Response;
+
+use super::error::{ApiError, ApiResult, ErrorCode};
 
 use crate::engine::Engine;
 
 /// Upgrades to a WebSocket streaming every engine event as JSON (see the `Event` schema).
 /// Browsers may pass the token as `?access_token=`.
-#[utoipa::path(get, path = "/api/events", tag = "events",
-    responses((status = 101, description = "Switching to a WebSocket of `Event` JSON messages")))]
-pub async fn stream(State(engine): State<Engine>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| pump(engine, socket))
+#[utoipa::path(operation_id = "events", get, path = "/api/events", tag = "events",
+    responses(
+        (status = 101, description = "Switching to a WebSocket of `Event` JSON messages"),
+        (status = 426, body = super::error::ErrorBody, description = "Not a WebSocket request"),
+    ))]
+pub async fn stream(
+    State(engine): State<Engine>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let ws = ws.map_err(|e| {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            ErrorCode::Malformed,
+            format!("connect with a WebSocket client ({})", e.body_text()),
+        )
+    })?;
+    Ok(ws.on_upgrade(move |socket| pump(engine, socket)))
 }
 
 async fn pump(engine: Engine, mut socket: WebSocket) {

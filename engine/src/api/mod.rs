@@ -19,8 +19,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower::ServiceExt;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::timeout::TimeoutLayer;
@@ -96,33 +96,41 @@ pub fn router(engine: Engine) -> Router {
     let (api, doc) = api_routes();
     let doc = std::sync::Arc::new(doc);
     let api = api
-        .route_layer(middleware::from_fn_with_state(engine.clone(), require_token))
+        .route_layer(middleware::from_fn_with_state(
+            engine.clone(),
+            require_token,
+        ))
         .route(
             "/api/openapi.json",
             get(move || async move { Json(doc.as_ref().clone()) }),
         )
-        .route("/api/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }));
+        .route(
+            "/api/health",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        );
     // With a built UI configured, a browser on a server gets the same pages the desktop
     // window shows; unknown non-API paths fall back to index.html for client-side routes.
     let ui = engine.config().ui_dir.clone().map(|dir| {
         let index = dir.join("index.html");
         ServeDir::new(dir).fallback(ServeFile::new(index))
     });
-    let app = api.method_not_allowed_fallback(method_not_allowed).fallback(move |req: Request| async move {
-        match ui {
-            Some(ui) if !req.uri().path().starts_with("/api") => {
-                ui.oneshot(req).await.into_response()
+    let app = api
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(move |req: Request| async move {
+            match ui {
+                Some(ui) if !req.uri().path().starts_with("/api") => {
+                    ui.oneshot(req).await.into_response()
+                }
+                _ => not_found(req).await.into_response(),
             }
-            _ => not_found(req).await.into_response(),
-        }
-    });
+        });
     app.layer(TimeoutLayer::with_status_code(
         axum::http::StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(30),
     ))
-        .layer(cors())
-        .layer(trace_layer())
-        .with_state(engine)
+    .layer(cors())
+    .layer(trace_layer())
+    .with_state(engine)
 }
 
 /// Browsers may call the API from the desktop webview's origin; the bearer token, not the

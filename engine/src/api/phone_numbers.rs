@@ -10,14 +10,14 @@ use crate::engine::Engine;
 use crate::events::Event;
 
 /// All managed numbers, with their agents' names.
-#[utoipa::path(get, path = "/api/phone-numbers", tag = "phone-numbers",
+#[utoipa::path(operation_id = "list_phone_numbers", get, path = "/api/phone-numbers", tag = "phone-numbers",
     responses((status = 200, body = [PhoneNumber]), (status = 401, body = ErrorBody)))]
 pub async fn list(State(engine): State<Engine>) -> ApiResult<axum::Json<Vec<PhoneNumber>>> {
     Ok(axum::Json(engine.store().list_phone_numbers().await?))
 }
 
 /// Adds a number. `number` and `carrier` are required; the number is normalised to E.164.
-#[utoipa::path(post, path = "/api/phone-numbers", tag = "phone-numbers",
+#[utoipa::path(operation_id = "create_phone_number", post, path = "/api/phone-numbers", tag = "phone-numbers",
     request_body = PhoneNumberInput,
     responses(
         (status = 201, body = PhoneNumber),
@@ -40,7 +40,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(phone_number)))
 }
 
-#[utoipa::path(get, path = "/api/phone-numbers/{id}", tag = "phone-numbers",
+#[utoipa::path(operation_id = "get_phone_number", get, path = "/api/phone-numbers/{id}", tag = "phone-numbers",
     params(("id" = String, Path)),
     responses((status = 200, body = PhoneNumber), (status = 404, body = ErrorBody)))]
 pub async fn get(
@@ -52,7 +52,7 @@ pub async fn get(
 
 /// Updates a number: assigns (an agent id) or clears (`null`) `inbound_agent_id` and
 /// `outbound_agent_id`; fields left out keep their values.
-#[utoipa::path(put, path = "/api/phone-numbers/{id}", tag = "phone-numbers",
+#[utoipa::path(operation_id = "update_phone_number", put, path = "/api/phone-numbers/{id}", tag = "phone-numbers",
     request_body = PhoneNumberInput,
     params(("id" = String, Path)),
     responses(
@@ -73,7 +73,7 @@ pub async fn update(
     Ok(axum::Json(phone_number))
 }
 
-#[utoipa::path(delete, path = "/api/phone-numbers/{id}", tag = "phone-numbers",
+#[utoipa::path(operation_id = "delete_phone_number", delete, path = "/api/phone-numbers/{id}", tag = "phone-numbers",
     params(("id" = String, Path)),
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult<StatusCode> {

@@ -85,14 +85,14 @@ async fn current(engine: &Engine) -> ApiResult<Settings> {
     })
 }
 
-#[utoipa::path(get, path = "/api/settings", tag = "settings",
+#[utoipa::path(operation_id = "get_settings", get, path = "/api/settings", tag = "settings",
     responses((status = 200, body = Settings), (status = 401, body = ErrorBody)))]
 pub async fn get(State(engine): State<Engine>) -> ApiResult<axum::Json<Settings>> {
     Ok(axum::Json(current(&engine).await?))
 }
 
 /// Changes the settings sent; fields left out keep their values. All or nothing.
-#[utoipa::path(put, path = "/api/settings", tag = "settings", request_body = SettingsInput,
+#[utoipa::path(operation_id = "update_settings", put, path = "/api/settings", tag = "settings", request_body = SettingsInput,
     responses(
         (status = 200, body = Settings),
         (status = 400, body = ErrorBody),

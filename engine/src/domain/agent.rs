@@ -205,8 +205,14 @@ mod tests {
             (json!({"name": "   "}), "name"),
             (json!({"name": "A", "context": [1, 2]}), "context"),
             (json!({"name": "A", "context": "text"}), "context"),
-            (json!({"name": "A", "max_concurrent_calls": 0}), "max_concurrent_calls"),
-            (json!({"name": "A", "max_concurrent_calls": 1001}), "max_concurrent_calls"),
+            (
+                json!({"name": "A", "max_concurrent_calls": 0}),
+                "max_concurrent_calls",
+            ),
+            (
+                json!({"name": "A", "max_concurrent_calls": 1001}),
+                "max_concurrent_calls",
+            ),
             (json!({"name": "A", "voice": ""}), "voice"),
             (json!({"name": "x".repeat(101)}), "name"),
         ];

@@ -148,7 +148,12 @@ impl PhoneNumberInput {
             label: String::new(),
             status: NumberStatus::Active,
         };
-        Self { number: None, carrier: None, ..self }.update(base)
+        Self {
+            number: None,
+            carrier: None,
+            ..self
+        }
+        .update(base)
     }
 
     /// Applies an update over the stored fields. The number itself is fixed once created:
@@ -205,7 +210,9 @@ mod tests {
         assert_eq!(f.number.as_str(), "+14155552671");
         assert_eq!(f.label, "Main");
         assert_eq!(f.status, NumberStatus::Active);
-        let err = input(json!({"number": "+14155552671"})).create(None).unwrap_err();
+        let err = input(json!({"number": "+14155552671"}))
+            .create(None)
+            .unwrap_err();
         assert_eq!(err.field, "carrier");
         let err = input(json!({"number": "555", "carrier": "twilio"}))
             .create(None)
@@ -222,7 +229,9 @@ mod tests {
         base.outbound_agent_id = Some("b".into());
         let kept = input(json!({"label": "x"})).update(base.clone()).unwrap();
         assert_eq!(kept.inbound_agent_id.as_deref(), Some("a"));
-        let cleared = input(json!({"inbound_agent_id": null})).update(base).unwrap();
+        let cleared = input(json!({"inbound_agent_id": null}))
+            .update(base)
+            .unwrap();
         assert_eq!(cleared.inbound_agent_id, None);
         assert_eq!(cleared.outbound_agent_id.as_deref(), Some("b"));
     }
@@ -232,17 +241,22 @@ mod tests {
         let base = input(json!({"number": "+14155552671", "carrier": "twilio"}))
             .create(None)
             .unwrap();
-        assert!(input(json!({"number": "+1 (415) 555-2671"})).update(base.clone()).is_ok());
+        assert!(
+            input(json!({"number": "+1 (415) 555-2671"}))
+                .update(base.clone())
+                .is_ok()
+        );
         assert_eq!(
-            input(json!({"number": "+14155552672"})).update(base).unwrap_err().field,
+            input(json!({"number": "+14155552672"}))
+                .update(base)
+                .unwrap_err()
+                .field,
             "number"
         );
     }
 
     #[test]
     fn unknown_carrier_is_a_deserialisation_error() {
-        assert!(
-            serde_json::from_value::<PhoneNumberInput>(json!({"carrier": "vonage"})).is_err()
-        );
+        assert!(serde_json::from_value::<PhoneNumberInput>(json!({"carrier": "vonage"})).is_err());
     }
 }

@@ -121,7 +121,12 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &CallFilter) {
 
 impl Store {
     /// Newest first.
-    pub async fn list_calls(&self, filter: &CallFilter, limit: u32, offset: u32) -> Result<CallPage> {
+    pub async fn list_calls(
+        &self,
+        filter: &CallFilter,
+        limit: u32,
+        offset: u32,
+    ) -> Result<CallPage> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
         let mut count = QueryBuilder::new("SELECT COUNT(*) FROM calls c");
         push_filter(&mut count, filter);
@@ -311,34 +316,72 @@ mod tests {
     #[tokio::test]
     async fn hangup_before_answer_then_late_answer_keeps_a_correct_record() {
         let (_dir, store) = store().await;
-        let call = store.create_call(new_call(1_000, CallDirection::Inbound)).await.unwrap();
+        let call = store
+            .create_call(new_call(1_000, CallDirection::Inbound))
+            .await
+            .unwrap();
         let ended = store
-            .mark_call_ended(&call.id, CallStatus::NoAnswer, Timestamp::from_millis(5_000), Some("no-answer"))
+            .mark_call_ended(
+                &call.id,
+                CallStatus::NoAnswer,
+                Timestamp::from_millis(5_000),
+                Some("no-answer"),
+            )
             .await
             .unwrap();
         assert_eq!(ended.status, CallStatus::NoAnswer);
         assert_eq!(ended.duration_secs, None, "never answered, so no talk time");
         // A late, out-of-order answer must not reopen the call.
-        let late = store.mark_call_answered(&call.id, Timestamp::from_millis(3_000)).await.unwrap();
-        assert_eq!(late.status, CallStatus::NoAnswer);
-        let again = store
-            .mark_call_ended(&call.id, CallStatus::Completed, Timestamp::from_millis(9_000), None)
+        let late = store
+            .mark_call_answered(&call.id, Timestamp::from_millis(3_000))
             .await
             .unwrap();
-        assert_eq!(again.ended_at, Some(Timestamp::from_millis(5_000)), "the first end wins");
+        assert_eq!(late.status, CallStatus::NoAnswer);
+        let again = store
+            .mark_call_ended(
+                &call.id,
+                CallStatus::Completed,
+                Timestamp::from_millis(9_000),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            again.ended_at,
+            Some(Timestamp::from_millis(5_000)),
+            "the first end wins"
+        );
         assert_eq!(again.hangup_cause.as_deref(), Some("no-answer"));
     }
 
     #[tokio::test]
     async fn duration_runs_from_answer_to_end() {
         let (_dir, store) = store().await;
-        let call = store.create_call(new_call(1_000, CallDirection::Outbound)).await.unwrap();
-        store.mark_call_answered(&call.id, Timestamp::from_millis(2_000)).await.unwrap();
-        let c = store.mark_call_answered(&call.id, Timestamp::from_millis(4_000)).await.unwrap();
-        assert_eq!(c.answered_at, Some(Timestamp::from_millis(2_000)), "duplicate answers keep the first");
+        let call = store
+            .create_call(new_call(1_000, CallDirection::Outbound))
+            .await
+            .unwrap();
+        store
+            .mark_call_answered(&call.id, Timestamp::from_millis(2_000))
+            .await
+            .unwrap();
+        let c = store
+            .mark_call_answered(&call.id, Timestamp::from_millis(4_000))
+            .await
+            .unwrap();
+        assert_eq!(
+            c.answered_at,
+            Some(Timestamp::from_millis(2_000)),
+            "duplicate answers keep the first"
+        );
         assert_eq!(c.status, CallStatus::InProgress);
         let c = store
-            .mark_call_ended(&call.id, CallStatus::Completed, Timestamp::from_millis(63_500), None)
+            .mark_call_ended(
+                &call.id,
+                CallStatus::Completed,
+                Timestamp::from_millis(63_500),
+                None,
+            )
             .await
             .unwrap();
         assert_eq!(c.duration_secs, Some(61));
@@ -351,6 +394,9 @@ mod tests {
             .add_transcript_line("nope", Speaker::Caller, "hi", Timestamp::now())
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::NotFound { what: "call", .. }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::NotFound { what: "call", .. }),
+            "{err:?}"
+        );
     }
 }

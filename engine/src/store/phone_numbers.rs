@@ -5,7 +5,9 @@ use sqlx::{FromRow, SqliteConnection};
 use super::agents::agent_exists;
 use super::{Conflict, Result, Store, StoreError, is_unique_violation, new_id, not_found};
 use crate::domain::phone_number::PhoneNumberFields;
-use crate::domain::{Carrier, E164, Invalid, NumberStatus, PhoneNumber, PhoneNumberInput, Timestamp};
+use crate::domain::{
+    Carrier, E164, Invalid, NumberStatus, PhoneNumber, PhoneNumberInput, Timestamp,
+};
 
 #[derive(FromRow)]
 struct NumberRow {

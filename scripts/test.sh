@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Everything CI checks, in order: formatting, lints, the UI's types, then every test (unit,
+# API over real sockets, the binary, the real keyring) and the OpenAPI document's validity.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh --test
+
+echo "== format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+(cd ui && npm run --silent typecheck && npm run --silent build)
+
+echo "== build"
+cargo build --workspace --all-targets --locked
+
+# The keyring tests talk to a real Secret Service: gnome-keyring in a private D-Bus session,
+# its keyrings in a throwaway directory so no real keyring is touched.
+keyring_home=$(mktemp -d)
+trap 'rm -rf "$keyring_home"' EXIT
+runner=(cargo test --workspace --locked)
+command -v cargo-nextest >/dev/null && runner=(cargo nextest run --workspace --locked --no-fail-fast)
+
+echo "== tests"
+XDG_DATA_HOME="$keyring_home" dbus-run-session -- bash -c '
+  echo "" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+  exec "$@"' _ "${runner[@]}"
+
+echo "== OpenAPI document"
+venv=target/openapi-venv
+[[ -x $venv/bin/openapi-spec-validator ]] || {
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q openapi-spec-validator
+}
+cargo run -q -p switchboard --locked -- openapi > target/openapi.json
+"$venv/bin/openapi-spec-validator" target/openapi.json
