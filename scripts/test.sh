@@ -22,14 +22,8 @@ runner=(cargo test --workspace --locked)
 command -v cargo-nextest >/dev/null && runner=(cargo nextest run --workspace --locked --no-fail-fast)
 
 echo "== tests"
-XDG_DATA_HOME="$keyring_home" dbus-run-session -- bash -c '
+XDG_DATA_HOME="$keyring_home" dbus-run-session -- bash -ec '
   echo "" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-  exec "$@"' _ "${runner[@]}"
-
-echo "== OpenAPI document"
-venv=target/openapi-venv
-[[ -x $venv/bin/openapi-spec-validator ]] || {
-  python3 -m venv "$venv" && "$venv/bin/pip" install -q openapi-spec-validator
-}
-cargo run -q -p switchboard --locked -- openapi > target/openapi.json
-"$venv/bin/openapi-spec-validator" target/openapi.json
+  "$@"
+  echo "== control API against its OpenAPI document"
+  scripts/fuzz-api.sh' _ "${runner[@]}"

@@ -170,6 +170,17 @@ async fn bad_agent_input_gets_a_clear_error_and_changes_nothing() {
         "malformed",
     );
     assert_error(
+        &api.raw(
+            Method::POST,
+            "/api/agents",
+            "application/json",
+            "[\"Sales\", null]",
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    );
+    assert_error(
         &api.post("/api/agents", json!({"nmae": "typo"})).await,
         StatusCode::BAD_REQUEST,
         "malformed",

@@ -17,14 +17,21 @@ pub struct ListParams {
     agent_id: Option<String>,
     number_id: Option<String>,
     /// One status, several separated by commas, or `live` (queued, ringing, in progress).
+    #[param(
+        pattern = r"^(live|queued|ringing|in_progress|completed|busy|no_answer|failed|rejected|canceled)(,(live|queued|ringing|in_progress|completed|busy|no_answer|failed|rejected|canceled))*$"
+    )]
     status: Option<String>,
     /// Started at or after this time (RFC 3339).
+    #[param(format = DateTime)]
     since: Option<String>,
     /// Started before this time (RFC 3339).
+    #[param(format = DateTime)]
     until: Option<String>,
     /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
     /// Calls to skip (default 0).
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
     offset: Option<u32>,
 }
 
@@ -45,11 +52,16 @@ fn parse_statuses(value: Option<&str>) -> ApiResult<Vec<CallStatus>> {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for part in value.split(',').map(str::trim) {
         if part == "live" {
             out.extend(CallStatus::ALL.into_iter().filter(|s| s.is_live()));
         } else {
             out.push(CallStatus::parse(part).ok_or_else(|| {
+                if part.is_empty() {
+                    return ApiError::malformed(
+                        "status must not be empty; leave it out to list all",
+                    );
+                }
                 let known: Vec<_> = CallStatus::ALL.iter().map(|s| s.as_str()).collect();
                 ApiError::malformed(format!(
                     "unknown status \"{part}\"; use live or one of {}",

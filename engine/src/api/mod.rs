@@ -66,9 +66,51 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every operation can answer 401 (token) and 400 (unreadable request); say so once here
+/// rather than on each handler.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, ResponseBuilder, content::ContentBuilder};
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build(),
+            )
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let responses = &mut op.responses.responses;
+                responses
+                    .entry("401".into())
+                    .or_insert_with(|| error("Missing or wrong bearer token"));
+                responses
+                    .entry("400".into())
+                    .or_insert_with(|| error("The request could not be read"));
+            }
+        }
+    }
+}
+
 /// The API's routes and its OpenAPI document, built from the same handler list.
 fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let routes = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(agents::list, agents::create))
         .routes(routes!(agents::get, agents::update, agents::delete))
         .routes(routes!(agents::stats))
@@ -83,8 +125,11 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(credentials::list))
         .routes(routes!(credentials::put, credentials::delete))
-        .routes(routes!(events::stream))
-        .split_for_parts()
+        .routes(routes!(events::stream));
+    let (router, mut doc) = routes.split_for_parts();
+    // Applied after the routes are in, so it reaches every operation.
+    CommonResponses.modify(&mut doc);
+    (router, doc)
 }
 
 /// The OpenAPI document, for tools that generate clients.

@@ -90,6 +90,7 @@ impl From<&Agent> for AgentFields {
 #[serde(deny_unknown_fields)]
 pub struct AgentInput {
     /// Required when creating.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
     pub system_prompt: Option<String>,
     pub greeting: Option<String>,
@@ -100,7 +101,7 @@ pub struct AgentInput {
     #[schema(value_type = Option<Object>)]
     pub context: Option<serde_json::Value>,
     pub notes: Option<String>,
-    /// 1 to 1000.
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_concurrent_calls: Option<u32>,
     pub active: Option<bool>,
 }
