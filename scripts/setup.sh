@@ -28,5 +28,10 @@ fi
 command -v cargo >/dev/null || { echo "setup: Rust is needed: https://rustup.rs" >&2; exit 1; }
 command -v npm >/dev/null || { echo "setup: Node.js 20+ and npm are needed" >&2; exit 1; }
 
+# WebDriver for the real desktop window (tests only).
+if [[ "${1:-}" == "--test" ]] && ! command -v tauri-driver >/dev/null; then
+  cargo install tauri-driver --locked --quiet
+fi
+
 # The UI's packages (and the Tauri CLI), exactly as locked.
 (cd ui && npm ci --no-fund --no-audit --loglevel=error)

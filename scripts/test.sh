@@ -27,3 +27,11 @@ XDG_DATA_HOME="$keyring_home" dbus-run-session -- bash -ec '
   "$@"
   echo "== control API against its OpenAPI document"
   scripts/fuzz-api.sh' _ "${runner[@]}"
+
+echo "== UI in a browser, against a real engine"
+(cd ui && npm run --silent test:e2e)
+
+echo "== desktop app: package, then the real window under Xvfb through WebDriver"
+# Builds the embedded-assets binary (ui/dist inside, as installed users get it) and the .deb.
+ui/node_modules/.bin/tauri build --debug --bundles deb
+xvfb-run -a -s "-screen 0 1280x800x24" node --test tests/desktop/

@@ -84,22 +84,16 @@ impl Store {
         let fields = input.apply(AgentFields::default())?;
         let now = Timestamp::now();
         let id = new_id();
-        let result = sqlx::query(
-            "INSERT INTO agents (id, name, system_prompt, greeting, voice, model, context, notes, \
-             max_concurrent_calls, active, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        let result = bind_fields(
+            sqlx::query(
+                "INSERT INTO agents (name, system_prompt, greeting, voice, model, context, notes, \
+                 max_concurrent_calls, active, updated_at, id, created_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            ),
+            &fields,
+            now,
         )
         .bind(&id)
-        .bind(&fields.name)
-        .bind(&fields.system_prompt)
-        .bind(&fields.greeting)
-        .bind(&fields.voice)
-        .bind(&fields.model)
-        .bind(serde_json::Value::Object(fields.context.clone()).to_string())
-        .bind(&fields.notes)
-        .bind(i64::from(fields.max_concurrent_calls))
-        .bind(fields.active)
-        .bind(now.as_millis())
         .bind(now.as_millis())
         .execute(self.pool())
         .await;
@@ -116,21 +110,15 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         let current = fetch_agent(&mut tx, id).await?;
         let fields = input.apply(AgentFields::from(&current))?;
-        let result = sqlx::query(
-            "UPDATE agents SET name = ?, system_prompt = ?, greeting = ?, voice = ?, model = ?, \
-             context = ?, notes = ?, max_concurrent_calls = ?, active = ?, updated_at = ? \
-             WHERE id = ?",
+        let result = bind_fields(
+            sqlx::query(
+                "UPDATE agents SET name = ?, system_prompt = ?, greeting = ?, voice = ?, \
+                 model = ?, context = ?, notes = ?, max_concurrent_calls = ?, active = ?, \
+                 updated_at = ? WHERE id = ?",
+            ),
+            &fields,
+            Timestamp::now(),
         )
-        .bind(&fields.name)
-        .bind(&fields.system_prompt)
-        .bind(&fields.greeting)
-        .bind(&fields.voice)
-        .bind(&fields.model)
-        .bind(serde_json::Value::Object(fields.context.clone()).to_string())
-        .bind(&fields.notes)
-        .bind(i64::from(fields.max_concurrent_calls))
-        .bind(fields.active)
-        .bind(Timestamp::now().as_millis())
         .bind(id)
         .execute(&mut *tx)
         .await;
@@ -230,6 +218,22 @@ impl Store {
         }
         Ok(stats)
     }
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds the editable fields, then `updated_at`: the column order both INSERT and UPDATE use.
+fn bind_fields<'q>(q: SqliteQuery<'q>, f: &'q AgentFields, now: Timestamp) -> SqliteQuery<'q> {
+    q.bind(&f.name)
+        .bind(&f.system_prompt)
+        .bind(&f.greeting)
+        .bind(&f.voice)
+        .bind(&f.model)
+        .bind(serde_json::Value::Object(f.context.clone()).to_string())
+        .bind(&f.notes)
+        .bind(i64::from(f.max_concurrent_calls))
+        .bind(f.active)
+        .bind(now.as_millis())
 }
 
 pub(crate) async fn fetch_agent(conn: &mut SqliteConnection, id: &str) -> Result<Agent> {

@@ -1,0 +1,169 @@
+// The real desktop window under a virtual display, driven through WebDriver (tauri-driver +
+// WebKitWebDriver): the window shows the UI talking to its embedded engine, and a change made
+// in the window is visible through the control API. Run by scripts/test.sh under xvfb-run,
+// after `tauri build --debug --no-bundle` has built the embedded-assets binary.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import net from "node:net";
+
+const repo = resolve(import.meta.dirname, "../..");
+const app = process.env.SWITCHBOARD_DESKTOP_BIN ?? join(repo, "target/debug/switchboard-desktop");
+const token = "desktop-test-token";
+const shots = join(repo, "target/desktop-shots");
+
+let driver;
+let session;
+let api;
+let data;
+const wd = "http://127.0.0.1:4444";
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = net.createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+  });
+}
+
+async function call(method, path, body) {
+  const res = await fetch(`${wd}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json.value)}`);
+  return json.value;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `fn` returns a truthy value, or fails after `ms` with `what`. */
+async function eventually(what, fn, ms = 15000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(200);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
+}
+
+const ELEMENT = "element-6066-11e4-a52f-4a5b9e33d2d3";
+async function find(css) {
+  const el = await call("POST", `/session/${session}/element`, { using: "css selector", value: css });
+  return el[ELEMENT];
+}
+async function findAll(css) {
+  const els = await call("POST", `/session/${session}/elements`, { using: "css selector", value: css });
+  return els.map((e) => e[ELEMENT]);
+}
+const text = (el) => call("GET", `/session/${session}/element/${el}/text`);
+const click = (el) => call("POST", `/session/${session}/element/${el}/click`, {});
+const type = (el, value) => call("POST", `/session/${session}/element/${el}/value`, { text: value });
+/** The first element matching `css` whose text includes `needle`. */
+async function findByText(css, needle) {
+  for (const el of await findAll(css)) {
+    if ((await text(el)).includes(needle)) return el;
+  }
+  return null;
+}
+async function screenshot(name) {
+  const png = await call("GET", `/session/${session}/screenshot`);
+  mkdirSync(shots, { recursive: true });
+  writeFileSync(join(shots, `${name}.png`), Buffer.from(png, "base64"));
+}
+async function apiGet(path) {
+  const res = await fetch(`${api}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200, `GET ${path}`);
+  return res.json();
+}
+
+before(async () => {
+  const port = await freePort();
+  api = `http://127.0.0.1:${port}`;
+  data = mkdtempSync(join(tmpdir(), "switchboard-desktop-"));
+  // The app inherits tauri-driver's environment: the same variables `switchboard serve` takes.
+  driver = spawn("tauri-driver", ["--port", "4444", "--native-port", "4445"], {
+    env: {
+      ...process.env,
+      SWITCHBOARD_DATA_DIR: data,
+      SWITCHBOARD_CONTROL_ADDR: `127.0.0.1:${port}`,
+      SWITCHBOARD_PUBLIC_ADDR: "127.0.0.1:0",
+      SWITCHBOARD_TOKEN: token,
+      SWITCHBOARD_NO_KEYRING: "true",
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  await eventually("tauri-driver", async () => (await fetch(`${wd}/status`)).ok);
+  const created = await call("POST", "/session", {
+    capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: app } } },
+  });
+  session = created.sessionId;
+});
+
+after(async () => {
+  if (session) await call("DELETE", `/session/${session}`).catch(() => {});
+  driver?.kill();
+});
+
+test("the window shows the UI connected to its embedded engine", async () => {
+  const nav = await eventually("the Agents page link", () => findByText("nav a, nav button", "Agents"));
+  assert.ok(nav);
+  // The engine inside the app answers on the configured address with the configured token.
+  assert.deepEqual(await apiGet("/api/agents"), []);
+  await eventually("the empty agents state", () => findByText("main", "No agents"));
+  await screenshot("agents-empty");
+});
+
+test("an agent created in the window is stored by the engine", async () => {
+  await click(await eventually("the new agent button", () => findByText("button", "New agent")));
+  const name = await eventually("the agent name field", () => find("input[name='name']"));
+  await type(name, "Desk agent");
+  await click(await findByText("button", "Create"));
+  const agents = await eventually("the agent in the API", async () => {
+    const list = await apiGet("/api/agents");
+    return list.length === 1 ? list : null;
+  });
+  assert.equal(agents[0].name, "Desk agent");
+  await screenshot("agent-created");
+});
+
+test("a change made through the API appears in the window", async () => {
+  const res = await fetch(`${api}/api/agents`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "From the API" }),
+  });
+  assert.equal(res.status, 201);
+  await eventually("the API's agent in the window", () => findByText("main", "From the API"));
+});
+
+test("closing the window shuts the engine down cleanly", async () => {
+  assert.ok(existsSync(join(data, "switchboard.db-wal")), "the database is open while the window is");
+  await call("DELETE", `/session/${session}/window`).catch(() => {});
+  session = undefined;
+  // SQLite folds the write-ahead log back and deletes it only when the last connection
+  // closes cleanly, so its disappearance shows the engine closed the database on exit.
+  await eventually("the database to be closed", () => !existsSync(join(data, "switchboard.db-wal")));
+  await eventually("the engine to stop answering", async () => {
+    try {
+      await fetch(`${api}/api/health`);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+});
