@@ -1,11 +1,18 @@
-run:
+# The entry points. `make run` and `make test` are the two README commands; CI runs `make test`.
+
+run:  ## set up, then open the desktop app
 	scripts/run.sh
 
-serve:
+serve:  ## set up, then run the engine headless, serving the UI to browsers on the control port
 	scripts/setup.sh
-	cargo run -p switchboard --release --locked -- serve
+	cd ui && npm run --silent build
+	cargo run -p switchboard --release --locked -- serve --ui-dir ui/dist
 
-test:
+package:  ## build the installable .deb (target/release/bundle/deb/)
+	scripts/setup.sh
+	ui/node_modules/.bin/tauri build --bundles deb
+
+test:  ## everything CI checks
 	scripts/test.sh
 
-.PHONY: run serve test
+.PHONY: run serve package test

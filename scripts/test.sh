@@ -9,7 +9,7 @@ scripts/setup.sh --test
 echo "== format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-(cd ui && npm run --silent typecheck && npm run --silent build)
+(cd ui && npm run --silent lint && npm run --silent typecheck && npm run --silent build)
 
 echo "== build"
 cargo build --workspace --all-targets --locked
