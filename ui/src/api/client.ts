@@ -1,0 +1,204 @@
+//! The control API client: openapi-fetch typed by the generated `paths`, plus the one place
+//! where HTTP failures become `ApiError`s (the engine's `{error: {code, message, field}}`).
+import createClient from "openapi-fetch";
+import type { paths } from "./schema";
+import type {
+  Agent,
+  AgentInput,
+  AgentStats,
+  CallDetail,
+  CallPage,
+  CredentialsOverview,
+  ErrorCode,
+  PhoneNumber,
+  PhoneNumberInput,
+  Provider,
+  Settings,
+  SettingsInput,
+} from "./types";
+
+/** Where the engine's control API is and the bearer token it wants. */
+export interface Connection {
+  apiBase: string;
+  token: string;
+}
+
+/** A failed request. `offline` means the engine could not be reached at all. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode | "offline",
+    message: string,
+    readonly field: string | null = null,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+export function isApiError(e: unknown): e is ApiError {
+  return e instanceof ApiError;
+}
+
+/** A message to show for anything thrown by an API call. */
+export function errorMessage(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+export interface ApiHooks {
+  /** The engine refused the token (HTTP 401). */
+  unauthorized(): void;
+  /** The engine could not be reached. */
+  offline(): void;
+}
+
+/** The call log's filters and paging, as the API defines them. */
+export type CallQuery = NonNullable<paths["/api/calls"]["get"]["parameters"]["query"]>;
+
+const ERROR_CODES: readonly string[] = [
+  "malformed",
+  "unauthorized",
+  "not_found",
+  "duplicate_number",
+  "duplicate_name",
+  "agent_in_use",
+  "invalid",
+  "keyring_unavailable",
+  "internal",
+];
+
+function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && ERROR_CODES.includes(code);
+}
+
+/** Turns an error response body into an `ApiError`, keeping the engine's own message. */
+export function toApiError(status: number, body: unknown): ApiError {
+  if (typeof body === "object" && body !== null && "error" in body) {
+    const detail: unknown = body.error;
+    if (typeof detail === "object" && detail !== null && "code" in detail && "message" in detail) {
+      const code = isErrorCode(detail.code) ? detail.code : "internal";
+      const message = typeof detail.message === "string" ? detail.message : `HTTP ${status}`;
+      const field = "field" in detail && typeof detail.field === "string" ? detail.field : null;
+      return new ApiError(status, code, message, field);
+    }
+  }
+  const text = typeof body === "string" && body.trim() !== "" ? `: ${body.trim().slice(0, 200)}` : "";
+  return new ApiError(
+    status,
+    status === 401 ? "unauthorized" : "internal",
+    `The engine answered HTTP ${status}${text}`,
+  );
+}
+
+interface Outcome<T> {
+  data?: T;
+  error?: unknown;
+  response: Response;
+}
+
+export class Api {
+  private readonly client;
+
+  constructor(
+    readonly connection: Connection,
+    private readonly hooks: ApiHooks,
+  ) {
+    this.client = createClient<paths>({ baseUrl: connection.apiBase });
+    this.client.use({
+      onRequest: ({ request }) => {
+        request.headers.set("Authorization", `Bearer ${connection.token}`);
+        return request;
+      },
+    });
+  }
+
+  /** Awaits an openapi-fetch call: the data on success, an `ApiError` thrown otherwise. */
+  private async run<T>(request: Promise<Outcome<T>>): Promise<T> {
+    let outcome: Outcome<T>;
+    try {
+      outcome = await request;
+    } catch {
+      this.hooks.offline();
+      throw new ApiError(
+        0,
+        "offline",
+        `Cannot reach the engine at ${this.connection.apiBase}. Is Switchboard running?`,
+      );
+    }
+    const { response } = outcome;
+    if (!response.ok) {
+      if (response.status === 401) this.hooks.unauthorized();
+      throw toApiError(response.status, outcome.error);
+    }
+    return outcome.data as T;
+  }
+
+  listAgents(): Promise<Agent[]> {
+    return this.run(this.client.GET("/api/agents"));
+  }
+  createAgent(body: AgentInput): Promise<Agent> {
+    return this.run(this.client.POST("/api/agents", { body }));
+  }
+  updateAgent(id: string, body: AgentInput): Promise<Agent> {
+    return this.run(this.client.PUT("/api/agents/{id}", { params: { path: { id } }, body }));
+  }
+  async deleteAgent(id: string, force = false): Promise<void> {
+    await this.run(
+      this.client.DELETE("/api/agents/{id}", { params: { path: { id }, query: force ? { force: true } : {} } }),
+    );
+  }
+  agentStats(id: string): Promise<AgentStats> {
+    return this.run(this.client.GET("/api/agents/{id}/stats", { params: { path: { id } } }));
+  }
+
+  listNumbers(): Promise<PhoneNumber[]> {
+    return this.run(this.client.GET("/api/phone-numbers"));
+  }
+  createNumber(body: PhoneNumberInput): Promise<PhoneNumber> {
+    return this.run(this.client.POST("/api/phone-numbers", { body }));
+  }
+  updateNumber(id: string, body: PhoneNumberInput): Promise<PhoneNumber> {
+    return this.run(this.client.PUT("/api/phone-numbers/{id}", { params: { path: { id } }, body }));
+  }
+  async deleteNumber(id: string): Promise<void> {
+    await this.run(this.client.DELETE("/api/phone-numbers/{id}", { params: { path: { id } } }));
+  }
+
+  listCalls(query: CallQuery): Promise<CallPage> {
+    return this.run(this.client.GET("/api/calls", { params: { query } }));
+  }
+  getCall(id: string): Promise<CallDetail> {
+    return this.run(this.client.GET("/api/calls/{id}", { params: { path: { id } } }));
+  }
+  async liveCallCount(): Promise<number> {
+    const page = await this.listCalls({ status: "live", limit: 1 });
+    return page.total;
+  }
+
+  getSettings(): Promise<Settings> {
+    return this.run(this.client.GET("/api/settings"));
+  }
+  updateSettings(body: SettingsInput): Promise<Settings> {
+    return this.run(this.client.PUT("/api/settings", { body }));
+  }
+
+  getCredentials(): Promise<CredentialsOverview> {
+    return this.run(this.client.GET("/api/credentials"));
+  }
+  async putCredentials(provider: Provider, values: Record<string, string>): Promise<void> {
+    await this.run(this.client.PUT("/api/credentials/{provider}", { params: { path: { provider } }, body: values }));
+  }
+  async deleteCredentials(provider: Provider): Promise<void> {
+    await this.run(this.client.DELETE("/api/credentials/{provider}", { params: { path: { provider } } }));
+  }
+
+  /** The events WebSocket URL (browsers cannot set headers on a WebSocket, hence the query). */
+  eventsUrl(): string {
+    const base = new URL(this.connection.apiBase);
+    base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
+    base.pathname = "/api/events";
+    base.search = new URLSearchParams({ access_token: this.connection.token }).toString();
+    return base.toString();
+  }
+}

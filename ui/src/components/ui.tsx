@@ -1,0 +1,365 @@
+//! Building blocks shared by the pages: fields, the side panel, dialogs, copy buttons and
+//! the loading / empty / error / offline screens.
+import type { ComponentChildren, TargetedEvent } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { ApiError } from "../api/client";
+import { retryNow, type Remote } from "../store";
+import { Icon, type IconName } from "./icons";
+
+export function PageHeader(props: { title: string; summary?: ComponentChildren; actions?: ComponentChildren }) {
+  return (
+    <header class="page-header">
+      <div class="page-title">
+        <h1>{props.title}</h1>
+        {props.summary !== undefined && <p class="muted">{props.summary}</p>}
+      </div>
+      {props.actions !== undefined && <div class="page-actions">{props.actions}</div>}
+    </header>
+  );
+}
+
+/** The id of a field's message element, for `aria-describedby`. */
+export const messageId = (id: string) => `${id}-message`;
+
+export function Field(props: {
+  id: string;
+  label: string;
+  hint?: ComponentChildren;
+  error?: string | null;
+  success?: ComponentChildren;
+  optional?: boolean;
+  children: ComponentChildren;
+}) {
+  const message =
+    props.error != null ? (
+      <p class="field-message error" id={messageId(props.id)}>
+        <Icon name="alert" size={14} />
+        <span>{props.error}</span>
+      </p>
+    ) : props.success != null ? (
+      <p class="field-message success" id={messageId(props.id)}>
+        <Icon name="check" size={14} />
+        <span>{props.success}</span>
+      </p>
+    ) : props.hint != null ? (
+      <p class="field-message" id={messageId(props.id)}>
+        {props.hint}
+      </p>
+    ) : null;
+  return (
+    <div class="field">
+      <label for={props.id}>
+        {props.label}
+        {props.optional && <span class="optional"> (optional)</span>}
+      </label>
+      {props.children}
+      {message}
+    </div>
+  );
+}
+
+export function Badge(props: { tone: "good" | "warn" | "bad" | "neutral" | "info"; children: ComponentChildren }) {
+  return <span class={`badge badge-${props.tone}`}>{props.children}</span>;
+}
+
+export function Loading(props: { label: string }) {
+  return (
+    <div class="state state-loading" role="status" aria-live="polite">
+      <span class="spinner" aria-hidden="true" />
+      <p>{props.label}</p>
+    </div>
+  );
+}
+
+export function EmptyState(props: {
+  icon: IconName;
+  title: string;
+  children?: ComponentChildren;
+  action?: ComponentChildren;
+}) {
+  return (
+    <div class="state">
+      <div class="state-icon">
+        <Icon name={props.icon} size={22} />
+      </div>
+      <h2>{props.title}</h2>
+      {props.children !== undefined && <p class="muted">{props.children}</p>}
+      {props.action}
+    </div>
+  );
+}
+
+export function ErrorState(props: { error: ApiError; what: string; onRetry: () => void }) {
+  if (props.error.code === "offline") {
+    return (
+      <div class="state" role="alert">
+        <div class="state-icon state-icon-bad">
+          <Icon name="plug" size={22} />
+        </div>
+        <h2>Engine offline</h2>
+        <p class="muted">{props.error.message}</p>
+        <button type="button" class="btn" onClick={retryNow}>
+          Retry now
+        </button>
+      </div>
+    );
+  }
+  return (
+    <div class="state" role="alert">
+      <div class="state-icon state-icon-bad">
+        <Icon name="alert" size={22} />
+      </div>
+      <h2>Could not load {props.what}</h2>
+      <p class="muted">{props.error.message}</p>
+      <button type="button" class="btn" onClick={props.onRetry}>
+        Try again
+      </button>
+    </div>
+  );
+}
+
+/** Shows remote data, or the screen for its loading or error state. */
+export function RemoteView<T>(props: {
+  remote: Remote<T>;
+  what: string;
+  onRetry: () => void;
+  children: (data: T) => ComponentChildren;
+}) {
+  const { data, error } = props.remote;
+  if (data !== null) {
+    return (
+      <>
+        {error && error.code !== "offline" && (
+          <div class="banner banner-warn" role="status">
+            <Icon name="alert" />
+            <span>
+              Showing the last {props.what} loaded: {error.message}
+            </span>
+          </div>
+        )}
+        {props.children(data)}
+      </>
+    );
+  }
+  if (error) return <ErrorState error={error} what={props.what} onRetry={props.onRetry} />;
+  return <Loading label={`Loading ${props.what}…`} />;
+}
+
+export function Banner(props: {
+  tone: "warn" | "bad" | "info" | "good";
+  children: ComponentChildren;
+  role?: "alert" | "status";
+}) {
+  return (
+    <div class={`banner banner-${props.tone}`} role={props.role}>
+      <Icon name={props.tone === "good" ? "check" : "alert"} />
+      <div>{props.children}</div>
+    </div>
+  );
+}
+
+export function CopyButton(props: { text: string; what: string; iconOnly?: boolean }) {
+  const [state, setState] = useState<"idle" | "copied" | "failed">("idle");
+  const timer = useRef<number | undefined>(undefined);
+  useEffect(
+    () => () => {
+      window.clearTimeout(timer.current);
+    },
+    [],
+  );
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(props.text);
+      setState("copied");
+    } catch {
+      setState("failed");
+    }
+    window.clearTimeout(timer.current);
+    timer.current = window.setTimeout(() => {
+      setState("idle");
+    }, 1800);
+  };
+  return (
+    <button
+      type="button"
+      class={`btn btn-ghost btn-sm copy ${props.iconOnly ? "btn-icon-sm" : ""}`}
+      onClick={() => void copy()}
+      aria-label={`Copy ${props.what}`}
+      title={state === "failed" ? "Copying is blocked here: select the text and copy it" : `Copy ${props.what}`}
+    >
+      <Icon name={state === "copied" ? "check" : "copy"} size={14} />
+      <span aria-live="polite" class={props.iconOnly ? "visually-hidden" : undefined}>
+        {state === "copied" ? "Copied" : state === "failed" ? "Select & copy" : "Copy"}
+      </span>
+    </button>
+  );
+}
+
+/** A URL or other value to paste elsewhere, with its copy button. */
+export function CopyValue(props: { value: string; what: string; compact?: boolean }) {
+  return (
+    <div class={`copy-value ${props.compact ? "compact" : ""}`}>
+      <code title={props.value}>{props.compact ? urlTail(props.value) : props.value}</code>
+      <CopyButton text={props.value} what={props.what} iconOnly={props.compact} />
+    </div>
+  );
+}
+
+/** The distinctive end of a URL (its path), for narrow table cells; the tooltip has it all. */
+function urlTail(value: string): string {
+  try {
+    const segments = new URL(value).pathname.split("/").filter((p) => p !== "");
+    return segments.length > 0 ? `…/${segments.slice(-2).join("/")}` : value;
+  } catch {
+    return value;
+  }
+}
+
+function isInDialog(): boolean {
+  return document.querySelector("dialog[open]") !== null;
+}
+
+/**
+ * The side panel for the selected item. Esc closes it (unless a dialog is open above it);
+ * focus moves into it on open and back to where it was on close.
+ */
+export function SidePanel(props: {
+  title: ComponentChildren;
+  subtitle?: ComponentChildren;
+  onClose: () => void;
+  children: ComponentChildren;
+  footer?: ComponentChildren;
+  /** Focus the first field instead of the heading when the panel opens. */
+  focusFirstField?: boolean;
+  /** Makes the body and footer one form (Enter submits; so does Ctrl/Cmd+Enter in a text area). */
+  onSubmit?: () => void;
+}) {
+  const ref = useRef<HTMLElement>(null);
+  const onClose = useRef(props.onClose);
+  onClose.current = props.onClose;
+  const focusFirst = props.focusFirstField ?? false;
+  const submit = useRef(props.onSubmit);
+  submit.current = props.onSubmit;
+  const body = (
+    <>
+      <div class="panel-body">{props.children}</div>
+      {props.footer !== undefined && <footer class="panel-footer">{props.footer}</footer>}
+    </>
+  );
+
+  useEffect(() => {
+    const previous = document.activeElement instanceof HTMLElement ? document.activeElement : null;
+    const panel = ref.current;
+    const first = focusFirst ? panel?.querySelector<HTMLElement>("input, select, textarea") : null;
+    (first ?? panel?.querySelector<HTMLElement>("h2"))?.focus();
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== "Escape" || e.defaultPrevented || isInDialog()) return;
+      e.preventDefault();
+      onClose.current();
+    };
+    document.addEventListener("keydown", onKey);
+    return () => {
+      document.removeEventListener("keydown", onKey);
+      if (previous?.isConnected) previous.focus();
+    };
+  }, [focusFirst]);
+
+  return (
+    <aside class="panel" ref={ref} aria-labelledby="panel-title">
+      <header class="panel-header">
+        <div class="panel-heading">
+          <h2 id="panel-title" tabIndex={-1}>
+            {props.title}
+          </h2>
+          {props.subtitle !== undefined && <p class="muted">{props.subtitle}</p>}
+        </div>
+        <button
+          type="button"
+          class="btn btn-ghost btn-icon"
+          onClick={props.onClose}
+          aria-label="Close panel"
+          title="Close (Esc)"
+        >
+          <Icon name="close" />
+        </button>
+      </header>
+      {props.onSubmit ? (
+        <form
+          class="panel-form"
+          noValidate
+          onSubmit={(e) => {
+            e.preventDefault();
+            submit.current?.();
+          }}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+              e.preventDefault();
+              e.currentTarget.requestSubmit();
+            }
+          }}
+        >
+          {body}
+        </form>
+      ) : (
+        body
+      )}
+    </aside>
+  );
+}
+
+/** A modal dialog (the native `<dialog>`: Esc cancels it, focus stays inside). */
+export function Dialog(props: {
+  title: string;
+  onClose: () => void;
+  children: ComponentChildren;
+  actions: ComponentChildren;
+  tone?: "danger";
+}) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (d && !d.open) d.showModal();
+  }, []);
+  const cancel = (e: TargetedEvent<HTMLDialogElement>) => {
+    e.preventDefault();
+    props.onClose();
+  };
+  return (
+    <dialog
+      ref={ref}
+      class={`dialog ${props.tone === "danger" ? "dialog-danger" : ""}`}
+      onCancel={cancel}
+      aria-labelledby="dialog-title"
+    >
+      <h2 id="dialog-title">{props.title}</h2>
+      <div class="dialog-body">{props.children}</div>
+      <div class="dialog-actions">{props.actions}</div>
+    </dialog>
+  );
+}
+
+/** Relative time for tables ("3 min ago"), with the full timestamp as a tooltip by the caller. */
+export function relativeTime(iso: string, now = Date.now()): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return iso;
+  const s = Math.round((now - t) / 1000);
+  if (s < 45) return "just now";
+  const m = Math.round(s / 60);
+  if (m < 60) return `${m} min ago`;
+  const h = Math.round(m / 60);
+  if (h < 24) return `${h} h ago`;
+  return new Date(t).toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric" });
+}
+
+export function dateTime(iso: string): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return iso;
+  return new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+export function duration(secs: number | null | undefined): string {
+  if (secs === null || secs === undefined) return "—";
+  const m = Math.floor(secs / 60);
+  const s = secs % 60;
+  return m > 0 ? `${m}:${String(s).padStart(2, "0")}` : `${s}s`;
+}

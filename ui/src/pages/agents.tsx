@@ -1,0 +1,719 @@
+//! Agents: the list, the create/edit side panel (with the context editor), and delete with
+//! the `agent_in_use` conflict offered as "Delete anyway".
+import { useEffect, useState } from "preact/hooks";
+import { isApiError, type ApiError } from "../api/client";
+import type { Agent, AgentInput, AgentStats, PhoneNumber } from "../api/types";
+import { Icon } from "../components/icons";
+import {
+  Badge,
+  Banner,
+  Dialog,
+  EmptyState,
+  Field,
+  messageId,
+  PageHeader,
+  RemoteView,
+  SidePanel,
+  dateTime,
+  duration,
+  relativeTime,
+} from "../components/ui";
+import { href, navigate } from "../router";
+import { reload, useApi, useAppState } from "../store";
+import { showToast } from "../toast";
+import { rebase } from "../forms";
+import { checkContext, checkMaxCalls, formatNumber } from "../validate";
+
+const VOICES = ["marin", "cedar", "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse"];
+const MODELS = ["gpt-realtime", "gpt-realtime-mini", "gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview"];
+
+/** Where an agent is assigned: the numbers that route to it, and in which direction. */
+interface Usage {
+  number: PhoneNumber;
+  directions: ("inbound" | "outbound")[];
+}
+
+function usageOf(agentId: string, numbers: PhoneNumber[] | null): Usage[] {
+  return (numbers ?? [])
+    .map((number) => ({
+      number,
+      directions: [
+        ...(number.inbound_agent_id === agentId ? (["inbound"] as const) : []),
+        ...(number.outbound_agent_id === agentId ? (["outbound"] as const) : []),
+      ],
+    }))
+    .filter((u) => u.directions.length > 0);
+}
+
+export function AgentsPage(props: { selected: string | null }) {
+  const { agents, numbers } = useAppState();
+  const list = agents.data;
+  const selectedAgent =
+    props.selected && props.selected !== "new" ? (list?.find((a) => a.id === props.selected) ?? null) : null;
+  const creating = props.selected === "new";
+  const active = list?.filter((a) => a.active).length ?? 0;
+  const close = () => {
+    navigate("agents");
+  };
+
+  return (
+    <div class="page">
+      <PageHeader
+        title="Agents"
+        summary={
+          list
+            ? `${list.length} ${list.length === 1 ? "agent" : "agents"} · ${active} active`
+            : "Who answers and places calls"
+        }
+        actions={
+          <button
+            type="button"
+            class="btn btn-primary"
+            onClick={() => {
+              navigate("agents", "new");
+            }}
+          >
+            <Icon name="plus" /> New agent
+          </button>
+        }
+      />
+      <div class="page-content">
+        <div class="table-area">
+          <RemoteView remote={agents} what="agents" onRetry={() => void reload.agents()}>
+            {(data) =>
+              data.length === 0 ? (
+                <EmptyState
+                  icon="agents"
+                  title="No agents yet"
+                  action={
+                    <a class="btn btn-primary" href={href("agents", "new")}>
+                      <Icon name="plus" /> Create an agent
+                    </a>
+                  }
+                >
+                  An agent is a prompt, a voice and a greeting. Create one, then assign it to a phone number.
+                </EmptyState>
+              ) : (
+                <AgentsTable agents={data} numbers={numbers.data} selected={props.selected} />
+              )
+            }
+          </RemoteView>
+        </div>
+        {creating && <AgentPanel key="new" agent={null} numbers={numbers.data} onClose={close} />}
+        {selectedAgent && (
+          <AgentPanel key={selectedAgent.id} agent={selectedAgent} numbers={numbers.data} onClose={close} />
+        )}
+        {props.selected && !creating && !selectedAgent && list && (
+          <SidePanel title="Agent not found" onClose={close}>
+            <p class="muted">This agent no longer exists. It may have been deleted elsewhere.</p>
+          </SidePanel>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function AgentsTable(props: { agents: Agent[]; numbers: PhoneNumber[] | null; selected: string | null }) {
+  return (
+    <table class="table" aria-label="Agents">
+      <thead>
+        <tr>
+          <th scope="col">Name</th>
+          <th scope="col">Status</th>
+          <th scope="col">Voice · model</th>
+          <th scope="col" class="num" title="Max concurrent calls">
+            Max calls
+          </th>
+          <th scope="col">Numbers</th>
+          <th scope="col" class="hide-narrow">
+            Updated
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.agents.map((a) => {
+          const usage = usageOf(a.id, props.numbers);
+          return (
+            <tr
+              key={a.id}
+              class={props.selected === a.id ? "selected" : ""}
+              onClick={() => {
+                navigate("agents", a.id);
+              }}
+            >
+              <td class="cell-main">
+                <a href={href("agents", a.id)} class="row-link" onClick={(e) => e.stopPropagation()}>
+                  {a.name}
+                </a>
+                {a.notes.trim() !== "" && <div class="sub truncate">{a.notes.split("\n")[0]}</div>}
+              </td>
+              <td>{a.active ? <Badge tone="good">Active</Badge> : <Badge tone="neutral">Inactive</Badge>}</td>
+              <td>
+                <div>{a.voice}</div>
+                <div class="sub">{a.model}</div>
+              </td>
+              <td class="num">{a.max_concurrent_calls}</td>
+              <td>
+                {usage.length === 0 ? (
+                  <span class="muted">—</span>
+                ) : (
+                  <ul class="plain-list">
+                    {usage.map((u) => (
+                      <li key={u.number.id} class="nowrap">
+                        {formatNumber(u.number.number)} <span class="sub">{u.directions.join(" + ")}</span>
+                      </li>
+                    ))}
+                  </ul>
+                )}
+              </td>
+              <td class="nowrap hide-narrow" title={dateTime(a.updated_at)}>
+                {relativeTime(a.updated_at)}
+              </td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
+
+interface FormState {
+  name: string;
+  active: boolean;
+  system_prompt: string;
+  greeting: string;
+  voice: string;
+  model: string;
+  max_concurrent_calls: string;
+  notes: string;
+  context: string;
+}
+
+function formOf(a: Agent | null): FormState {
+  return {
+    name: a?.name ?? "",
+    active: a?.active ?? true,
+    system_prompt: a?.system_prompt ?? "",
+    greeting: a?.greeting ?? "",
+    voice: a?.voice ?? "marin",
+    model: a?.model ?? "gpt-realtime",
+    max_concurrent_calls: String(a?.max_concurrent_calls ?? 5),
+    notes: a?.notes ?? "",
+    context: JSON.stringify(a?.context ?? {}, null, 2),
+  };
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The fields that differ from the stored agent (all of them when creating). */
+function changes(form: FormState, agent: Agent | null): AgentInput | null {
+  const ctx = checkContext(form.context);
+  const max = checkMaxCalls(form.max_concurrent_calls);
+  if (!ctx.ok || !max.ok || form.name.trim() === "") return null;
+  const next: AgentInput = {
+    name: form.name.trim(),
+    active: form.active,
+    system_prompt: form.system_prompt,
+    greeting: form.greeting,
+    voice: form.voice.trim(),
+    model: form.model.trim(),
+    max_concurrent_calls: max.value,
+    notes: form.notes,
+    context: ctx.value,
+  };
+  if (!agent) return next;
+  const diff: AgentInput = {};
+  if (next.name !== agent.name) diff.name = next.name;
+  if (next.active !== agent.active) diff.active = next.active;
+  if (next.system_prompt !== agent.system_prompt) diff.system_prompt = next.system_prompt;
+  if (next.greeting !== agent.greeting) diff.greeting = next.greeting;
+  if (next.voice !== agent.voice) diff.voice = next.voice;
+  if (next.model !== agent.model) diff.model = next.model;
+  if (next.max_concurrent_calls !== agent.max_concurrent_calls) diff.max_concurrent_calls = next.max_concurrent_calls;
+  if (next.notes !== agent.notes) diff.notes = next.notes;
+  if (!sameJson(next.context, agent.context)) diff.context = next.context;
+  return diff;
+}
+
+function isDirty(form: FormState, agent: Agent | null): boolean {
+  const base = formOf(agent);
+  const ctx = checkContext(form.context);
+  const contextChanged = ctx.ok ? !sameJson(ctx.value, agent?.context ?? {}) : form.context !== base.context;
+  return (
+    contextChanged || (Object.keys(base) as (keyof FormState)[]).some((k) => k !== "context" && form[k] !== base[k])
+  );
+}
+
+function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null; onClose: () => void }) {
+  const api = useApi();
+  const { agent } = props;
+  // `base` is the stored agent the form started from; edits are what differ from it.
+  const [base, setBase] = useState(agent);
+  const [form, setForm] = useState(() => formOf(agent));
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [saved, setSaved] = useState(false);
+  const [deleting, setDeleting] = useState(false);
+
+  const dirty = isDirty(form, base);
+  // Someone else (another window, a script) changed the agent: take their values for every
+  // field the operator has not touched here, keep the operator's edits.
+  useEffect(() => {
+    if (agent === base) return;
+    setForm((f) => rebase(f, formOf(base), formOf(agent)));
+    setBase(agent);
+  }, [agent]);
+
+  const contextCheck = checkContext(form.context);
+  const maxCheck = checkMaxCalls(form.max_concurrent_calls);
+  const nameError = form.name.trim() === "" ? "Give the agent a name." : null;
+  const valid = contextCheck.ok && maxCheck.ok && nameError === null;
+  const fieldError = (field: string) => (error?.field === field ? error.message : null);
+
+  const update = <K extends keyof FormState>(key: K, value: FormState[K]) => {
+    setForm((f) => ({ ...f, [key]: value }));
+    setSaved(false);
+    if (error?.field === key) setError(null);
+  };
+
+  const save = async () => {
+    // Only what the operator changed is sent, so edits made elsewhere meanwhile are kept.
+    const body = changes(form, base);
+    if (!body || saving) return;
+    setSaving(true);
+    setError(null);
+    try {
+      if (agent) {
+        const updated = await api.updateAgent(agent.id, body);
+        setBase(updated);
+        setForm(formOf(updated));
+        setSaved(true);
+      } else {
+        const created = await api.createAgent(body);
+        showToast(`Agent “${created.name}” created`);
+        navigate("agents", created.id);
+      }
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const usage = agent ? usageOf(agent.id, props.numbers) : [];
+  const generalError = error && (error.field === null || !(error.field in form)) ? error : null;
+
+  return (
+    <SidePanel
+      title={agent ? agent.name : "New agent"}
+      subtitle={
+        agent ? `Updated ${relativeTime(agent.updated_at)}` : "Only the name is required; the rest can change any time."
+      }
+      onClose={props.onClose}
+      focusFirstField={!agent}
+      onSubmit={() => void save()}
+      footer={
+        <>
+          {agent && (
+            <button
+              type="button"
+              class="btn btn-danger-ghost"
+              onClick={() => {
+                setDeleting(true);
+              }}
+            >
+              Delete
+            </button>
+          )}
+          <span class="spacer" />
+          {saved && !dirty && (
+            <span class="save-note" role="status">
+              <Icon name="check" size={14} /> Saved
+            </span>
+          )}
+          <button type="button" class="btn" onClick={props.onClose}>
+            {agent ? "Close" : "Cancel"}
+          </button>
+          <button type="submit" class="btn btn-primary" disabled={!valid || saving || (agent !== null && !dirty)}>
+            {saving ? "Saving…" : agent ? "Save changes" : "Create agent"}
+          </button>
+        </>
+      }
+    >
+      {generalError && (
+        <Banner tone="bad" role="alert">
+          {generalError.message}
+        </Banner>
+      )}
+      <Field id="agent-name" label="Name" error={fieldError("name") ?? (form.name !== "" || agent ? nameError : null)}>
+        <input
+          id="agent-name"
+          name="name"
+          value={form.name}
+          onInput={(e) => {
+            update("name", e.currentTarget.value);
+          }}
+          aria-invalid={fieldError("name") !== null || (form.name !== "" && nameError !== null)}
+          aria-describedby={messageId("agent-name")}
+          maxLength={100}
+          required
+        />
+      </Field>
+      <label class="check">
+        <input
+          type="checkbox"
+          name="active"
+          checked={form.active}
+          onChange={(e) => {
+            update("active", e.currentTarget.checked);
+          }}
+        />
+        <span>
+          Active <span class="muted">— inactive agents take no calls</span>
+        </span>
+      </label>
+      <Field
+        id="agent-prompt"
+        label="System prompt"
+        hint="How the agent behaves: role, tone, what it may and may not do."
+        error={fieldError("system_prompt")}
+      >
+        <textarea
+          id="agent-prompt"
+          name="system_prompt"
+          rows={7}
+          value={form.system_prompt}
+          onInput={(e) => {
+            update("system_prompt", e.currentTarget.value);
+          }}
+          aria-describedby={messageId("agent-prompt")}
+        />
+      </Field>
+      <Field
+        id="agent-greeting"
+        label="Greeting"
+        hint="Spoken first on inbound calls. Leave empty to let the caller speak first."
+        error={fieldError("greeting")}
+      >
+        <textarea
+          id="agent-greeting"
+          name="greeting"
+          rows={2}
+          value={form.greeting}
+          onInput={(e) => {
+            update("greeting", e.currentTarget.value);
+          }}
+          aria-describedby={messageId("agent-greeting")}
+        />
+      </Field>
+      <div class="field-row">
+        <Field id="agent-voice" label="Voice" error={fieldError("voice")}>
+          <input
+            id="agent-voice"
+            name="voice"
+            list="agent-voices"
+            value={form.voice}
+            onInput={(e) => {
+              update("voice", e.currentTarget.value);
+            }}
+            aria-describedby={messageId("agent-voice")}
+          />
+          <datalist id="agent-voices">
+            {VOICES.map((v) => (
+              <option key={v} value={v} />
+            ))}
+          </datalist>
+        </Field>
+        <Field id="agent-model" label="Model" error={fieldError("model")}>
+          <input
+            id="agent-model"
+            name="model"
+            list="agent-models"
+            value={form.model}
+            onInput={(e) => {
+              update("model", e.currentTarget.value);
+            }}
+            aria-describedby={messageId("agent-model")}
+          />
+          <datalist id="agent-models">
+            {MODELS.map((v) => (
+              <option key={v} value={v} />
+            ))}
+          </datalist>
+        </Field>
+      </div>
+      <Field
+        id="agent-max"
+        label="Max concurrent calls"
+        hint="1 to 1000. Calls past this limit are refused."
+        error={fieldError("max_concurrent_calls") ?? (maxCheck.ok ? null : maxCheck.message)}
+      >
+        <input
+          id="agent-max"
+          name="max_concurrent_calls"
+          class="input-short"
+          inputMode="numeric"
+          value={form.max_concurrent_calls}
+          onInput={(e) => {
+            update("max_concurrent_calls", e.currentTarget.value);
+          }}
+          aria-invalid={!maxCheck.ok}
+          aria-describedby={messageId("agent-max")}
+        />
+      </Field>
+      <ContextEditor
+        value={form.context}
+        onChange={(v) => {
+          update("context", v);
+        }}
+        serverError={fieldError("context")}
+      />
+      <Field
+        id="agent-notes"
+        label="Notes"
+        optional
+        hint="For your team; the agent never sees these."
+        error={fieldError("notes")}
+      >
+        <textarea
+          id="agent-notes"
+          name="notes"
+          rows={3}
+          value={form.notes}
+          onInput={(e) => {
+            update("notes", e.currentTarget.value);
+          }}
+          aria-describedby={messageId("agent-notes")}
+        />
+      </Field>
+      {agent && <AgentUsage usage={usage} />}
+      {agent && <AgentStatsView agentId={agent.id} />}
+      {agent && deleting && (
+        <DeleteAgentDialog
+          agent={agent}
+          usage={usage}
+          onClose={() => {
+            setDeleting(false);
+          }}
+        />
+      )}
+    </SidePanel>
+  );
+}
+
+function ContextEditor(props: { value: string; onChange: (v: string) => void; serverError: string | null }) {
+  const check = checkContext(props.value);
+  const keys = check.ok ? Object.keys(check.value).length : 0;
+  return (
+    <Field
+      id="agent-context"
+      label="Context"
+      error={props.serverError ?? (check.ok ? null : check.message)}
+      success={
+        check.ok
+          ? keys === 0
+            ? "Valid JSON object (empty)."
+            : `Valid JSON object with ${keys} ${keys === 1 ? "key" : "keys"}.`
+          : undefined
+      }
+    >
+      <p class="field-help muted">
+        Facts the agent can use (opening hours, prices, the caller's account…), as a JSON object. Edits reach live
+        calls.
+      </p>
+      <div class="code-editor">
+        <textarea
+          id="agent-context"
+          name="context"
+          class="mono"
+          rows={8}
+          spellcheck={false}
+          autoCapitalize="off"
+          autoComplete="off"
+          value={props.value}
+          onInput={(e) => {
+            props.onChange(e.currentTarget.value);
+          }}
+          aria-invalid={!check.ok}
+          aria-describedby={messageId("agent-context")}
+        />
+        <button
+          type="button"
+          class="btn btn-ghost btn-sm code-format"
+          disabled={!check.ok}
+          onClick={() => {
+            if (check.ok) props.onChange(JSON.stringify(check.value, null, 2));
+          }}
+        >
+          Format
+        </button>
+      </div>
+    </Field>
+  );
+}
+
+function AgentUsage(props: { usage: Usage[] }) {
+  return (
+    <section class="panel-section" aria-labelledby="agent-usage">
+      <h3 id="agent-usage">Phone numbers</h3>
+      {props.usage.length === 0 ? (
+        <p class="muted">
+          Not assigned to any number. Assign it on the <a href={href("numbers")}>Phone Numbers</a> page.
+        </p>
+      ) : (
+        <ul class="plain-list spaced">
+          {props.usage.map((u) => (
+            <li key={u.number.id}>
+              <a href={href("numbers", u.number.id)}>{formatNumber(u.number.number)}</a>
+              {u.number.label !== "" && <span class="muted"> · {u.number.label}</span>}{" "}
+              {u.directions.map((d) => (
+                <Badge key={d} tone="info">
+                  {d}
+                </Badge>
+              ))}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+function AgentStatsView(props: { agentId: string }) {
+  const api = useApi();
+  const { callsRevision } = useAppState();
+  const [stats, setStats] = useState<AgentStats | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    api.agentStats(props.agentId).then(
+      (s) => {
+        if (live) {
+          setStats(s);
+          setError(null);
+        }
+      },
+      (e: unknown) => {
+        if (live) setError(isApiError(e) ? e.message : String(e));
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, props.agentId, callsRevision]);
+  return (
+    <section class="panel-section" aria-labelledby="agent-stats">
+      <h3 id="agent-stats">Calls handled</h3>
+      {error !== null ? (
+        <p class="muted">Could not load the numbers: {error}</p>
+      ) : stats === null ? (
+        <p class="muted">Loading…</p>
+      ) : (
+        <dl class="stats">
+          <div>
+            <dt>Inbound</dt>
+            <dd>{stats.inbound.calls}</dd>
+          </div>
+          <div>
+            <dt>Outbound</dt>
+            <dd>{stats.outbound.calls}</dd>
+          </div>
+          <div>
+            <dt>Answered</dt>
+            <dd>{stats.total.answered}</dd>
+          </div>
+          <div>
+            <dt>Avg. duration</dt>
+            <dd>
+              {duration(
+                stats.total.average_duration_secs == null ? null : Math.round(stats.total.average_duration_secs),
+              )}
+            </dd>
+          </div>
+        </dl>
+      )}
+    </section>
+  );
+}
+
+function DeleteAgentDialog(props: { agent: Agent; usage: Usage[]; onClose: () => void }) {
+  const api = useApi();
+  const [busy, setBusy] = useState(false);
+  const [conflict, setConflict] = useState<ApiError | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  // The engine's message names the numbers; the local list adds their labels and directions.
+  const named = props.usage;
+
+  const remove = async (force: boolean) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api.deleteAgent(props.agent.id, force);
+      showToast(`Agent “${props.agent.name}” deleted`);
+      props.onClose();
+      navigate("agents");
+    } catch (e) {
+      if (isApiError(e) && e.code === "agent_in_use") setConflict(e);
+      else setError(isApiError(e) ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <Dialog
+      title={conflict ? `“${props.agent.name}” is still in use` : `Delete “${props.agent.name}”?`}
+      onClose={props.onClose}
+      tone="danger"
+      actions={
+        <>
+          <button type="button" class="btn" onClick={props.onClose} autoFocus>
+            Cancel
+          </button>
+          {conflict ? (
+            <button type="button" class="btn btn-danger" disabled={busy} onClick={() => void remove(true)}>
+              {busy ? "Deleting…" : "Delete anyway"}
+            </button>
+          ) : (
+            <button type="button" class="btn btn-danger" disabled={busy} onClick={() => void remove(false)}>
+              {busy ? "Deleting…" : "Delete agent"}
+            </button>
+          )}
+        </>
+      }
+    >
+      {conflict ? (
+        <>
+          <Banner tone="warn" role="alert">
+            {conflict.message}
+          </Banner>
+          {named.length > 0 && (
+            <ul class="plain-list spaced">
+              {named.map((u) => (
+                <li key={u.number.id}>
+                  <strong>{formatNumber(u.number.number)}</strong>
+                  {u.number.label !== "" && <span class="muted"> · {u.number.label}</span>} —{" "}
+                  {u.directions.join(" and ")}
+                </li>
+              ))}
+            </ul>
+          )}
+          <p>
+            <strong>Delete anyway</strong> removes the agent and clears it from these numbers: they will have no agent
+            until you assign another.
+          </p>
+        </>
+      ) : (
+        <p>The agent’s prompt, greeting and context are deleted for good. Its past calls stay in the call log.</p>
+      )}
+      {error !== null && (
+        <Banner tone="bad" role="alert">
+          {error}
+        </Banner>
+      )}
+    </Dialog>
+  );
+}

@@ -1,0 +1,565 @@
+//! The call log: filters, paging, and a call's detail with its transcript (live lines arrive
+//! through the event stream).
+import { useEffect, useRef, useState } from "preact/hooks";
+import { ApiError, isApiError, type CallQuery } from "../api/client";
+import {
+  CALL_STATUSES,
+  type Call,
+  type CallDirection,
+  type CallDetail,
+  type CallPage,
+  type CallStatus,
+  type TranscriptLine,
+} from "../api/types";
+import { Icon } from "../components/icons";
+import {
+  Badge,
+  dateTime,
+  duration,
+  EmptyState,
+  ErrorState,
+  Loading,
+  PageHeader,
+  SidePanel,
+  relativeTime,
+} from "../components/ui";
+import { href, navigate } from "../router";
+import { onTranscriptLine, useApi, useAppState } from "../store";
+import { formatNumber } from "../validate";
+import { CARRIER_NAMES } from "./numbers";
+
+const PAGE_SIZE = 25;
+const LIVE: readonly CallStatus[] = ["queued", "ringing", "in_progress"];
+
+const STATUS_LABELS: Record<CallStatus, string> = {
+  queued: "Queued",
+  ringing: "Ringing",
+  in_progress: "In progress",
+  completed: "Completed",
+  busy: "Busy",
+  no_answer: "No answer",
+  failed: "Failed",
+  rejected: "Rejected",
+  canceled: "Canceled",
+};
+
+function StatusBadge(props: { status: CallStatus }) {
+  const tone = LIVE.includes(props.status)
+    ? "info"
+    : props.status === "completed"
+      ? "good"
+      : props.status === "failed" || props.status === "rejected"
+        ? "bad"
+        : "neutral";
+  return <Badge tone={tone}>{STATUS_LABELS[props.status]}</Badge>;
+}
+
+interface Filters {
+  direction: "" | CallDirection;
+  agent: string;
+  number: string;
+  status: string;
+  from: string;
+  to: string;
+}
+
+const NO_FILTERS: Filters = { direction: "", agent: "", number: "", status: "", from: "", to: "" };
+
+/** Local calendar days to the API's RFC 3339 instants: `to` includes the whole day. */
+function toQuery(f: Filters, offset: number): CallQuery | string {
+  const q: CallQuery = { limit: PAGE_SIZE, offset };
+  if (f.direction) q.direction = f.direction;
+  if (f.agent) q.agent_id = f.agent;
+  if (f.number) q.number_id = f.number;
+  if (f.status) q.status = f.status;
+  if (f.from) q.since = new Date(`${f.from}T00:00:00`).toISOString();
+  if (f.to) {
+    const end = new Date(`${f.to}T00:00:00`);
+    end.setDate(end.getDate() + 1);
+    q.until = end.toISOString();
+  }
+  if (f.from && f.to && f.from > f.to) return "The start date is after the end date.";
+  return q;
+}
+
+export function CallsPage(props: { selected: string | null }) {
+  const api = useApi();
+  const { agents, numbers, callsRevision, engine } = useAppState();
+  const [filters, setFilters] = useState<Filters>(NO_FILTERS);
+  const [offset, setOffset] = useState(0);
+  const [page, setPage] = useState<CallPage | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [loading, setLoading] = useState(true);
+  const [attempt, setAttempt] = useState(0);
+
+  const query = toQuery(filters, offset);
+  const queryKey = JSON.stringify(query);
+
+  useEffect(() => {
+    if (typeof query === "string") return;
+    let live = true;
+    setLoading(true);
+    // Event bursts (a call's status changes) coalesce into one refetch.
+    const t = window.setTimeout(() => {
+      api.listCalls(query).then(
+        (p) => {
+          if (!live) return;
+          setPage(p);
+          setError(null);
+          setLoading(false);
+        },
+        (e: unknown) => {
+          if (!live) return;
+          setError(isApiError(e) ? e : new ApiError(0, "internal", String(e)));
+          setLoading(false);
+        },
+      );
+    }, 120);
+    return () => {
+      live = false;
+      window.clearTimeout(t);
+    };
+  }, [api, queryKey, callsRevision, attempt, engine === "online"]);
+
+  const setFilter = (key: Exclude<keyof Filters, "direction">, value: string) => {
+    setFilters((f) => ({ ...f, [key]: value }));
+    setOffset(0);
+  };
+  const filtered = JSON.stringify(filters) !== JSON.stringify(NO_FILTERS);
+  const total = page?.total ?? 0;
+
+  return (
+    <div class="page">
+      <PageHeader
+        title="Calls"
+        summary={
+          page
+            ? `${total} ${total === 1 ? "call" : "calls"}${filtered ? " match" : " in the log"}`
+            : "Every call, newest first"
+        }
+      />
+      <div class="page-content">
+        <div class="table-area">
+          {(filtered || (page !== null && page.total > 0)) && (
+            <form
+              class="filters"
+              aria-label="Filter calls"
+              onSubmit={(e) => {
+                e.preventDefault();
+              }}
+            >
+              <label>
+                <span>Direction</span>
+                <select
+                  class="filter-direction"
+                  value={filters.direction}
+                  onChange={(e) => {
+                    const v = e.currentTarget.value;
+                    setFilters((f) => ({ ...f, direction: v === "inbound" || v === "outbound" ? v : "" }));
+                    setOffset(0);
+                  }}
+                >
+                  <option value="">All</option>
+                  <option value="inbound">Inbound</option>
+                  <option value="outbound">Outbound</option>
+                </select>
+              </label>
+              <label>
+                <span>Agent</span>
+                <select
+                  class="filter-agent"
+                  value={filters.agent}
+                  onChange={(e) => {
+                    setFilter("agent", e.currentTarget.value);
+                  }}
+                >
+                  <option value="">All agents</option>
+                  {(agents.data ?? []).map((a) => (
+                    <option key={a.id} value={a.id}>
+                      {a.name}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label>
+                <span>Number</span>
+                <select
+                  class="filter-number"
+                  value={filters.number}
+                  onChange={(e) => {
+                    setFilter("number", e.currentTarget.value);
+                  }}
+                >
+                  <option value="">All numbers</option>
+                  {(numbers.data ?? []).map((n) => (
+                    <option key={n.id} value={n.id}>
+                      {formatNumber(n.number)}
+                      {n.label ? ` · ${n.label}` : ""}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label>
+                <span>Status</span>
+                <select
+                  class="filter-status"
+                  value={filters.status}
+                  onChange={(e) => {
+                    setFilter("status", e.currentTarget.value);
+                  }}
+                >
+                  <option value="">Any status</option>
+                  <option value="live">Live now</option>
+                  {CALL_STATUSES.map((s) => (
+                    <option key={s} value={s}>
+                      {STATUS_LABELS[s]}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label>
+                <span>From</span>
+                <input
+                  type="date"
+                  value={filters.from}
+                  max={filters.to || undefined}
+                  onChange={(e) => {
+                    setFilter("from", e.currentTarget.value);
+                  }}
+                />
+              </label>
+              <label>
+                <span>To</span>
+                <input
+                  type="date"
+                  value={filters.to}
+                  min={filters.from || undefined}
+                  onChange={(e) => {
+                    setFilter("to", e.currentTarget.value);
+                  }}
+                />
+              </label>
+              {filtered && (
+                <button
+                  type="button"
+                  class="btn btn-ghost btn-sm filters-clear"
+                  onClick={() => {
+                    setFilters(NO_FILTERS);
+                    setOffset(0);
+                  }}
+                >
+                  Clear filters
+                </button>
+              )}
+            </form>
+          )}
+          {typeof query === "string" ? (
+            <p class="field-message error" role="alert">
+              <Icon name="alert" size={14} /> <span>{query}</span>
+            </p>
+          ) : error && !page ? (
+            <ErrorState
+              error={error}
+              what="calls"
+              onRetry={() => {
+                setAttempt((n) => n + 1);
+              }}
+            />
+          ) : !page ? (
+            <Loading label="Loading calls…" />
+          ) : page.items.length === 0 ? (
+            filtered ? (
+              <EmptyState
+                icon="calls"
+                title="No calls match these filters"
+                action={
+                  <button
+                    type="button"
+                    class="btn"
+                    onClick={() => {
+                      setFilters(NO_FILTERS);
+                      setOffset(0);
+                    }}
+                  >
+                    Clear filters
+                  </button>
+                }
+              />
+            ) : (
+              <EmptyState icon="inbox" title="No calls yet">
+                Calls appear here as soon as a number with an agent receives or places one.
+              </EmptyState>
+            )
+          ) : (
+            <>
+              {error && (
+                <p class="field-message error" role="alert">
+                  <Icon name="alert" size={14} /> <span>Could not refresh: {error.message}</span>
+                </p>
+              )}
+              <CallsTable calls={page.items} selected={props.selected} busy={loading} />
+              <nav class="pager" aria-label="Pages">
+                <span class="muted">
+                  {page.offset + 1}–{page.offset + page.items.length} of {page.total}
+                </span>
+                <button
+                  type="button"
+                  class="btn btn-sm"
+                  disabled={offset === 0}
+                  onClick={() => {
+                    setOffset(Math.max(0, offset - PAGE_SIZE));
+                  }}
+                >
+                  <Icon name="chevronLeft" size={14} /> Newer
+                </button>
+                <button
+                  type="button"
+                  class="btn btn-sm"
+                  disabled={offset + PAGE_SIZE >= page.total}
+                  onClick={() => {
+                    setOffset(offset + PAGE_SIZE);
+                  }}
+                >
+                  Older <Icon name="chevronRight" size={14} />
+                </button>
+              </nav>
+            </>
+          )}
+        </div>
+        {props.selected && (
+          <CallPanel
+            key={props.selected}
+            id={props.selected}
+            onClose={() => {
+              navigate("calls");
+            }}
+          />
+        )}
+      </div>
+    </div>
+  );
+}
+
+function CallsTable(props: { calls: Call[]; selected: string | null; busy: boolean }) {
+  return (
+    <table class="table" aria-label="Calls" aria-busy={props.busy}>
+      <thead>
+        <tr>
+          <th scope="col">Started</th>
+          <th scope="col">Direction</th>
+          <th scope="col">From</th>
+          <th scope="col">To</th>
+          <th scope="col">Agent</th>
+          <th scope="col">Status</th>
+          <th scope="col" class="num">
+            Duration
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.calls.map((c) => (
+          <tr
+            key={c.id}
+            class={props.selected === c.id ? "selected" : ""}
+            onClick={() => {
+              navigate("calls", c.id);
+            }}
+          >
+            <td class="nowrap">
+              <a
+                href={href("calls", c.id)}
+                class="row-link row-link-plain"
+                title={dateTime(c.started_at)}
+                onClick={(e) => e.stopPropagation()}
+              >
+                {callTime(c.started_at)}
+              </a>
+            </td>
+            <td>{c.direction === "inbound" ? "Inbound" : "Outbound"}</td>
+            <td class="nowrap">{formatNumber(c.from_number)}</td>
+            <td class="nowrap">{formatNumber(c.to_number)}</td>
+            <td>{c.agent_name ?? <span class="muted">{c.agent_id ? "Deleted agent" : "None"}</span>}</td>
+            <td>
+              <StatusBadge status={c.status} />
+            </td>
+            <td class="num">{duration(c.duration_secs)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+const SPEAKERS: Record<TranscriptLine["speaker"], string> = { caller: "Caller", agent: "Agent", system: "System" };
+
+function CallPanel(props: { id: string; onClose: () => void }) {
+  const api = useApi();
+  const { callsRevision } = useAppState();
+  const [call, setCall] = useState<CallDetail | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [lines, setLines] = useState<TranscriptLine[]>([]);
+  const [attempt, setAttempt] = useState(0);
+  const bottom = useRef<HTMLDivElement>(null);
+
+  useEffect(() => {
+    let live = true;
+    api.getCall(props.id).then(
+      (c) => {
+        if (!live) return;
+        setCall(c);
+        setError(null);
+        setLines((current) => merge(c.transcript, current));
+      },
+      (e: unknown) => {
+        if (live) setError(isApiError(e) ? e : new ApiError(0, "internal", String(e)));
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, props.id, callsRevision, attempt]);
+
+  useEffect(
+    () =>
+      onTranscriptLine((line) => {
+        if (line.call_id === props.id) setLines((current) => merge(current, [line]));
+      }),
+    [props.id],
+  );
+
+  useEffect(() => {
+    if (call && LIVE.includes(call.status)) bottom.current?.scrollIntoView({ block: "end" });
+  }, [lines.length]);
+
+  if (!call) {
+    return (
+      <SidePanel title="Call" onClose={props.onClose}>
+        {error ? (
+          <ErrorState
+            error={error}
+            what="this call"
+            onRetry={() => {
+              setError(null);
+              setAttempt((n) => n + 1);
+            }}
+          />
+        ) : (
+          <Loading label="Loading the call…" />
+        )}
+      </SidePanel>
+    );
+  }
+
+  const started = Date.parse(call.started_at);
+  return (
+    <SidePanel
+      title={`${call.direction === "inbound" ? "Inbound" : "Outbound"} call`}
+      subtitle={dateTime(call.started_at)}
+      onClose={props.onClose}
+    >
+      <dl class="details">
+        <div>
+          <dt>Status</dt>
+          <dd>
+            <StatusBadge status={call.status} />
+            {call.hangup_cause ? <span class="muted"> · {call.hangup_cause}</span> : null}
+          </dd>
+        </div>
+        <div>
+          <dt>From</dt>
+          <dd>{formatNumber(call.from_number)}</dd>
+        </div>
+        <div>
+          <dt>To</dt>
+          <dd>{formatNumber(call.to_number)}</dd>
+        </div>
+        <div>
+          <dt>Agent</dt>
+          <dd>
+            {call.agent_id && call.agent_name ? (
+              <a href={href("agents", call.agent_id)}>{call.agent_name}</a>
+            ) : (
+              <span class="muted">{call.agent_id ? "Deleted agent" : "None"}</span>
+            )}
+          </dd>
+        </div>
+        <div>
+          <dt>Carrier</dt>
+          <dd>{CARRIER_NAMES[call.carrier]}</dd>
+        </div>
+        <div>
+          <dt>Duration</dt>
+          <dd>{duration(call.duration_secs)}</dd>
+        </div>
+        {call.answered_at && (
+          <div>
+            <dt>Answered</dt>
+            <dd>{dateTime(call.answered_at)}</dd>
+          </div>
+        )}
+        {call.ended_at && (
+          <div>
+            <dt>Ended</dt>
+            <dd>{dateTime(call.ended_at)}</dd>
+          </div>
+        )}
+        {call.cost_estimate_usd != null && (
+          <div>
+            <dt>Cost (est.)</dt>
+            <dd>${call.cost_estimate_usd.toFixed(3)}</dd>
+          </div>
+        )}
+      </dl>
+      <section class="panel-section" aria-labelledby="call-transcript">
+        <h3 id="call-transcript">Transcript</h3>
+        {lines.length === 0 ? (
+          <p class="muted">
+            {LIVE.includes(call.status) ? "Waiting for the first words…" : "No transcript for this call."}
+          </p>
+        ) : (
+          <ol class="transcript">
+            {lines.map((l) => (
+              <li key={l.id} class={`line line-${l.speaker}`}>
+                <span class="speaker">{SPEAKERS[l.speaker]}</span>
+                <span class="at muted">{offset(Date.parse(l.at) - started)}</span>
+                <p>{l.text}</p>
+              </li>
+            ))}
+          </ol>
+        )}
+        <div ref={bottom} />
+      </section>
+    </SidePanel>
+  );
+}
+
+function merge(a: TranscriptLine[], b: TranscriptLine[]): TranscriptLine[] {
+  const byId = new Map<number, TranscriptLine>();
+  for (const l of [...a, ...b]) byId.set(l.id, l);
+  return [...byId.values()].sort((x, y) => x.id - y.id);
+}
+
+/** When a call started, for the log: "12 min ago" within the hour, else the day and time. */
+function callTime(iso: string): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return iso;
+  if (Date.now() - t < 3_600_000) return relativeTime(iso);
+  const d = new Date(t);
+  const today = new Date();
+  if (d.toDateString() === today.toDateString()) {
+    return `Today, ${d.toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit" })}`;
+  }
+  return d.toLocaleString(undefined, {
+    month: "short",
+    day: "numeric",
+    year: d.getFullYear() === today.getFullYear() ? undefined : "numeric",
+    hour: "numeric",
+    minute: "2-digit",
+  });
+}
+
+function offset(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "";
+  const s = Math.floor(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}

@@ -1,0 +1,669 @@
+//! Phone numbers: add one (checked as you type), list them with their agents and webhook URL,
+//! and assign inbound and outbound agents in the side panel.
+import { useEffect, useState } from "preact/hooks";
+import { isApiError, type ApiError } from "../api/client";
+import {
+  CARRIERS,
+  type Agent,
+  type Carrier,
+  type NumberStatus,
+  type PhoneNumber,
+  type PhoneNumberInput,
+  type Settings,
+} from "../api/types";
+import { Icon } from "../components/icons";
+import {
+  Badge,
+  Banner,
+  CopyValue,
+  Dialog,
+  EmptyState,
+  Field,
+  messageId,
+  PageHeader,
+  RemoteView,
+  SidePanel,
+} from "../components/ui";
+import { href, navigate } from "../router";
+import { reload, useApi, useAppState } from "../store";
+import { showToast } from "../toast";
+import { checkPhoneNumber, formatNumber, regionName } from "../validate";
+import { rebase } from "../forms";
+
+export const CARRIER_NAMES: Record<Carrier, string> = { twilio: "Twilio", telnyx: "Telnyx", livekit: "LiveKit SIP" };
+
+/** The URL to paste into the carrier's console for this number, if the carrier takes one. */
+export function webhookFor(
+  carrier: Carrier,
+  settings: Settings | null,
+): { url: string; what: string } | null | "unset" {
+  if (carrier === "livekit") return null;
+  const urls = settings?.webhook_urls;
+  if (!urls) return "unset";
+  return carrier === "twilio"
+    ? { url: urls.twilio_voice, what: "Twilio voice webhook URL" }
+    : { url: urls.telnyx, what: "Telnyx webhook URL" };
+}
+
+export function NumbersPage(props: { selected: string | null }) {
+  const { numbers, agents, settings } = useAppState();
+  const list = numbers.data;
+  const creating = props.selected === "new";
+  const selected = props.selected && !creating ? (list?.find((n) => n.id === props.selected) ?? null) : null;
+  const close = () => {
+    navigate("numbers");
+  };
+  const publicUnset = settings.data !== null && settings.data.webhook_urls == null;
+
+  return (
+    <div class="page">
+      <PageHeader
+        title="Phone Numbers"
+        summary={
+          list
+            ? `${list.length} ${list.length === 1 ? "number" : "numbers"}`
+            : "The numbers your agents answer and call from"
+        }
+        actions={
+          <button
+            type="button"
+            class="btn btn-primary"
+            onClick={() => {
+              navigate("numbers", "new");
+            }}
+          >
+            <Icon name="plus" /> Add number
+          </button>
+        }
+      />
+      <div class="page-content">
+        <div class="table-area">
+          {publicUnset && list !== null && list.length > 0 && (
+            <Banner tone="warn">
+              Carriers cannot reach Switchboard until its public URL is set.{" "}
+              <a href={href("settings")}>Set it in Settings</a> to get each number's webhook URL.
+            </Banner>
+          )}
+          <RemoteView remote={numbers} what="phone numbers" onRetry={() => void reload.numbers()}>
+            {(data) =>
+              data.length === 0 ? (
+                <EmptyState
+                  icon="numbers"
+                  title="No phone numbers yet"
+                  action={
+                    <a class="btn btn-primary" href={href("numbers", "new")}>
+                      <Icon name="plus" /> Add a number
+                    </a>
+                  }
+                >
+                  Add a number you own at Twilio, Telnyx or LiveKit, then choose which agent answers it and which calls
+                  from it.
+                </EmptyState>
+              ) : (
+                <NumbersTable numbers={data} settings={settings.data} selected={props.selected} />
+              )
+            }
+          </RemoteView>
+        </div>
+        {creating && <AddNumberPanel defaultRegion={settings.data?.default_region ?? null} onClose={close} />}
+        {selected && (
+          <NumberPanel
+            key={selected.id}
+            number={selected}
+            agents={agents.data ?? []}
+            settings={settings.data}
+            onClose={close}
+          />
+        )}
+        {props.selected && !creating && !selected && list && (
+          <SidePanel title="Number not found" onClose={close}>
+            <p class="muted">This number no longer exists. It may have been deleted elsewhere.</p>
+          </SidePanel>
+        )}
+      </div>
+    </div>
+  );
+}
+
+function AgentName(props: { name: string | null | undefined; id: string | null | undefined }) {
+  if (!props.id) return <span class="muted">None</span>;
+  return <span>{props.name ?? <span class="muted">Unknown agent</span>}</span>;
+}
+
+function NumbersTable(props: { numbers: PhoneNumber[]; settings: Settings | null; selected: string | null }) {
+  return (
+    <table class="table" aria-label="Phone numbers">
+      <thead>
+        <tr>
+          <th scope="col">Number</th>
+          <th scope="col">Carrier</th>
+          <th scope="col">Inbound agent</th>
+          <th scope="col">Outbound agent</th>
+          <th scope="col" class="num">
+            Calls
+          </th>
+          <th scope="col" class="col-webhook">
+            Webhook URL
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.numbers.map((n) => {
+          const hook = webhookFor(n.carrier, props.settings);
+          return (
+            <tr
+              key={n.id}
+              class={props.selected === n.id ? "selected" : ""}
+              onClick={() => {
+                navigate("numbers", n.id);
+              }}
+            >
+              <td class="cell-main">
+                <a href={href("numbers", n.id)} class="row-link nowrap" onClick={(e) => e.stopPropagation()}>
+                  {formatNumber(n.number)}
+                </a>
+                {n.label !== "" && <div class="sub truncate">{n.label}</div>}
+              </td>
+              <td>
+                <div class="nowrap">{CARRIER_NAMES[n.carrier]}</div>
+                {n.status === "active" ? <Badge tone="good">Active</Badge> : <Badge tone="neutral">Disabled</Badge>}
+              </td>
+              <td data-col="inbound">
+                <AgentName id={n.inbound_agent_id} name={n.inbound_agent_name} />
+              </td>
+              <td data-col="outbound">
+                <AgentName id={n.outbound_agent_id} name={n.outbound_agent_name} />
+              </td>
+              <td class="num">{n.calls_received}</td>
+              <td class="col-webhook" onClick={(e) => e.stopPropagation()}>
+                {hook === null ? (
+                  <span class="muted">No webhook (SIP)</span>
+                ) : hook === "unset" ? (
+                  <a
+                    href={href("settings")}
+                    class="warn-text nowrap"
+                    title="Set the public URL in Settings to get this number's webhook URL"
+                  >
+                    Needs public URL
+                  </a>
+                ) : (
+                  <CopyValue compact value={hook.url} what={`${hook.what} for ${n.number}`} />
+                )}
+              </td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
+  );
+}
+
+function AddNumberPanel(props: { defaultRegion: string | null; onClose: () => void }) {
+  const api = useApi();
+  const [number, setNumber] = useState("");
+  const [carrier, setCarrier] = useState<Carrier>("twilio");
+  const [label, setLabel] = useState("");
+  const [carrierId, setCarrierId] = useState("");
+  const [touched, setTouched] = useState(false);
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+
+  const check = checkPhoneNumber(number, props.defaultRegion);
+  const numberError =
+    error?.field === "number" ? error.message : !check.ok && (touched || number.trim() !== "") ? check.message : null;
+
+  const save = async () => {
+    setTouched(true);
+    if (!check.ok || saving) return;
+    setSaving(true);
+    setError(null);
+    try {
+      const created = await api.createNumber({
+        number: check.e164,
+        carrier,
+        label: label.trim(),
+        carrier_number_id: carrierId.trim() === "" ? null : carrierId.trim(),
+      });
+      showToast(`${formatNumber(created.number)} added`);
+      navigate("numbers", created.id);
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const regionHint = props.defaultRegion
+    ? `E.164 (+14155552671), or a ${regionName(props.defaultRegion)} number in national form.`
+    : "E.164: + then the country code and number, e.g. +14155552671.";
+
+  return (
+    <SidePanel
+      title="Add a phone number"
+      subtitle="A number you already own at your carrier."
+      onClose={props.onClose}
+      focusFirstField
+      onSubmit={() => void save()}
+      footer={
+        <>
+          <span class="spacer" />
+          <button type="button" class="btn" onClick={props.onClose}>
+            Cancel
+          </button>
+          <button type="submit" class="btn btn-primary" disabled={saving || !check.ok}>
+            {saving ? "Adding…" : "Add number"}
+          </button>
+        </>
+      }
+    >
+      {error && error.field !== "number" && (
+        <Banner tone="bad" role="alert">
+          {error.message}
+        </Banner>
+      )}
+      <Field
+        id="number-value"
+        label="Phone number"
+        hint={regionHint}
+        error={numberError}
+        success={
+          check.ok
+            ? `${check.display}${check.region ? ` · ${regionName(check.region)}` : ""} — saved as ${check.e164}`
+            : undefined
+        }
+      >
+        <input
+          id="number-value"
+          name="number"
+          type="tel"
+          autoComplete="off"
+          placeholder="+14155552671"
+          value={number}
+          onInput={(e) => {
+            setNumber(e.currentTarget.value);
+            if (error?.field === "number") setError(null);
+          }}
+          onBlur={() => {
+            if (number.trim() !== "") setTouched(true);
+          }}
+          aria-invalid={numberError !== null}
+          aria-describedby={messageId("number-value")}
+        />
+      </Field>
+      <Field id="number-carrier" label="Carrier" error={error?.field === "carrier" ? error.message : null}>
+        <select
+          id="number-carrier"
+          name="carrier"
+          value={carrier}
+          onChange={(e) => {
+            setCarrier(e.currentTarget.value as Carrier);
+          }}
+        >
+          {CARRIERS.map((c) => (
+            <option key={c} value={c}>
+              {CARRIER_NAMES[c]}
+            </option>
+          ))}
+        </select>
+      </Field>
+      <Field
+        id="number-label"
+        label="Label"
+        optional
+        hint="What this number is for, e.g. “Front desk”."
+        error={error?.field === "label" ? error.message : null}
+      >
+        <input
+          id="number-label"
+          name="label"
+          value={label}
+          maxLength={100}
+          onInput={(e) => {
+            setLabel(e.currentTarget.value);
+          }}
+          aria-describedby={messageId("number-label")}
+        />
+      </Field>
+      <Field
+        id="number-carrier-id"
+        label="Carrier's number ID"
+        optional
+        hint="Twilio's PN… SID or Telnyx's number ID, if you have it."
+        error={error?.field === "carrier_number_id" ? error.message : null}
+      >
+        <input
+          id="number-carrier-id"
+          name="carrier_number_id"
+          value={carrierId}
+          autoComplete="off"
+          onInput={(e) => {
+            setCarrierId(e.currentTarget.value);
+          }}
+          aria-describedby={messageId("number-carrier-id")}
+        />
+      </Field>
+    </SidePanel>
+  );
+}
+
+interface NumberForm {
+  inbound: string;
+  outbound: string;
+  label: string;
+  carrier: Carrier;
+  carrierId: string;
+  status: NumberStatus;
+}
+
+function formOf(n: PhoneNumber): NumberForm {
+  return {
+    inbound: n.inbound_agent_id ?? "",
+    outbound: n.outbound_agent_id ?? "",
+    label: n.label,
+    carrier: n.carrier,
+    carrierId: n.carrier_number_id ?? "",
+    status: n.status,
+  };
+}
+
+function changes(form: NumberForm, n: PhoneNumber): PhoneNumberInput {
+  const base = formOf(n);
+  const body: PhoneNumberInput = {};
+  if (form.inbound !== base.inbound) body.inbound_agent_id = form.inbound === "" ? null : form.inbound;
+  if (form.outbound !== base.outbound) body.outbound_agent_id = form.outbound === "" ? null : form.outbound;
+  if (form.label.trim() !== base.label) body.label = form.label.trim();
+  if (form.carrier !== base.carrier) body.carrier = form.carrier;
+  if (form.carrierId.trim() !== base.carrierId)
+    body.carrier_number_id = form.carrierId.trim() === "" ? null : form.carrierId.trim();
+  if (form.status !== base.status) body.status = form.status;
+  return body;
+}
+
+function AgentSelect(props: {
+  id: string;
+  label: string;
+  hint: string;
+  value: string;
+  agents: Agent[];
+  onChange: (id: string) => void;
+  error: string | null;
+}) {
+  const missing = props.value !== "" && !props.agents.some((a) => a.id === props.value);
+  return (
+    <Field id={props.id} label={props.label} hint={props.hint} error={props.error}>
+      <select
+        id={props.id}
+        name={props.id === "number-inbound" ? "inbound_agent_id" : "outbound_agent_id"}
+        value={props.value}
+        onChange={(e) => {
+          props.onChange(e.currentTarget.value);
+        }}
+        aria-describedby={messageId(props.id)}
+      >
+        <option value="">None</option>
+        {missing && <option value={props.value}>Unknown agent</option>}
+        {props.agents.map((a) => (
+          <option key={a.id} value={a.id}>
+            {a.name}
+            {a.active ? "" : " (inactive)"}
+          </option>
+        ))}
+      </select>
+    </Field>
+  );
+}
+
+function NumberPanel(props: { number: PhoneNumber; agents: Agent[]; settings: Settings | null; onClose: () => void }) {
+  const api = useApi();
+  const n = props.number;
+  // `base` is the stored number the form started from; edits are what differ from it.
+  const [base, setBase] = useState(n);
+  const [form, setForm] = useState(() => formOf(n));
+  const [saving, setSaving] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [deleting, setDeleting] = useState(false);
+
+  // Only what the operator changed is sent, so edits made elsewhere meanwhile are kept.
+  const body = changes(form, base);
+  const dirty = Object.keys(body).length > 0;
+  // Someone else changed the number: take their values for the fields not edited here.
+  useEffect(() => {
+    if (n === base) return;
+    setForm((f) => rebase(f, formOf(base), formOf(n)));
+    setBase(n);
+  }, [n]);
+
+  const update = <K extends keyof NumberForm>(key: K, value: NumberForm[K]) => {
+    setForm((f) => ({ ...f, [key]: value }));
+    setSaved(false);
+  };
+  const fieldError = (field: string) => (error?.field === field ? error.message : null);
+
+  const save = async () => {
+    if (!dirty || saving) return;
+    setSaving(true);
+    setError(null);
+    try {
+      const updated = await api.updateNumber(n.id, body);
+      setBase(updated);
+      setForm(formOf(updated));
+      setSaved(true);
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const hook = webhookFor(form.carrier, props.settings);
+  const urls = props.settings?.webhook_urls;
+  const knownFields = ["inbound_agent_id", "outbound_agent_id", "label", "carrier", "carrier_number_id", "status"];
+
+  return (
+    <SidePanel
+      title={formatNumber(n.number)}
+      subtitle={`${n.label !== "" ? `${n.label} · ` : ""}${CARRIER_NAMES[n.carrier]} · ${n.calls_received} ${n.calls_received === 1 ? "call" : "calls"} received`}
+      onClose={props.onClose}
+      onSubmit={() => void save()}
+      footer={
+        <>
+          <button
+            type="button"
+            class="btn btn-danger-ghost"
+            onClick={() => {
+              setDeleting(true);
+            }}
+          >
+            Delete
+          </button>
+          <span class="spacer" />
+          {saved && !dirty && (
+            <span class="save-note" role="status">
+              <Icon name="check" size={14} /> Saved
+            </span>
+          )}
+          <button type="button" class="btn" onClick={props.onClose}>
+            Close
+          </button>
+          <button type="submit" class="btn btn-primary" disabled={!dirty || saving}>
+            {saving ? "Saving…" : "Save changes"}
+          </button>
+        </>
+      }
+    >
+      {error && (error.field === null || !knownFields.includes(error.field)) && (
+        <Banner tone="bad" role="alert">
+          {error.message}
+        </Banner>
+      )}
+      <section class="panel-section first" aria-labelledby="number-agents">
+        <h3 id="number-agents">Agents</h3>
+        {props.agents.length === 0 && (
+          <p class="muted">
+            No agents yet. <a href={href("agents", "new")}>Create one</a> to answer this number.
+          </p>
+        )}
+        <AgentSelect
+          id="number-inbound"
+          label="Inbound agent"
+          hint="Answers calls to this number."
+          value={form.inbound}
+          agents={props.agents}
+          error={fieldError("inbound_agent_id")}
+          onChange={(v) => {
+            update("inbound", v);
+          }}
+        />
+        <AgentSelect
+          id="number-outbound"
+          label="Outbound agent"
+          hint="Speaks on calls placed from this number."
+          value={form.outbound}
+          agents={props.agents}
+          error={fieldError("outbound_agent_id")}
+          onChange={(v) => {
+            update("outbound", v);
+          }}
+        />
+      </section>
+      <section class="panel-section" aria-labelledby="number-details">
+        <h3 id="number-details">Details</h3>
+        <Field id="number-edit-label" label="Label" optional error={fieldError("label")}>
+          <input
+            id="number-edit-label"
+            name="label"
+            value={form.label}
+            maxLength={100}
+            onInput={(e) => {
+              update("label", e.currentTarget.value);
+            }}
+          />
+        </Field>
+        <div class="field-row">
+          <Field id="number-edit-carrier" label="Carrier" error={fieldError("carrier")}>
+            <select
+              id="number-edit-carrier"
+              name="carrier"
+              value={form.carrier}
+              onChange={(e) => {
+                update("carrier", e.currentTarget.value as Carrier);
+              }}
+            >
+              {CARRIERS.map((c) => (
+                <option key={c} value={c}>
+                  {CARRIER_NAMES[c]}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <Field id="number-edit-status" label="Status" error={fieldError("status")}>
+            <select
+              id="number-edit-status"
+              name="status"
+              value={form.status}
+              onChange={(e) => {
+                update("status", e.currentTarget.value as NumberStatus);
+              }}
+            >
+              <option value="active">Active</option>
+              <option value="disabled">Disabled (calls refused)</option>
+            </select>
+          </Field>
+        </div>
+        <Field id="number-edit-carrier-id" label="Carrier's number ID" optional error={fieldError("carrier_number_id")}>
+          <input
+            id="number-edit-carrier-id"
+            name="carrier_number_id"
+            value={form.carrierId}
+            autoComplete="off"
+            onInput={(e) => {
+              update("carrierId", e.currentTarget.value);
+            }}
+          />
+        </Field>
+      </section>
+      <section class="panel-section" aria-labelledby="number-webhook">
+        <h3 id="number-webhook">Carrier setup</h3>
+        {hook === null ? (
+          <p class="muted">LiveKit SIP numbers need no webhook: calls arrive through your LiveKit SIP trunk.</p>
+        ) : hook === "unset" || !urls ? (
+          <p class="muted">
+            <a href={href("settings")}>Set the public URL</a> to get the URL to paste into {CARRIER_NAMES[form.carrier]}
+            .
+          </p>
+        ) : form.carrier === "twilio" ? (
+          <>
+            <p class="field-label">A call comes in (Webhook, HTTP POST)</p>
+            <CopyValue value={urls.twilio_voice} what="Twilio voice webhook URL" />
+            <p class="field-label">Call status changes (HTTP POST)</p>
+            <CopyValue value={urls.twilio_status} what="Twilio status callback URL" />
+          </>
+        ) : (
+          <>
+            <p class="field-label">Call Control application · Webhook URL (API v2)</p>
+            <CopyValue value={urls.telnyx} what="Telnyx webhook URL" />
+          </>
+        )}
+      </section>
+      {deleting && (
+        <DeleteNumberDialog
+          number={n}
+          onClose={() => {
+            setDeleting(false);
+          }}
+        />
+      )}
+    </SidePanel>
+  );
+}
+
+function DeleteNumberDialog(props: { number: PhoneNumber; onClose: () => void }) {
+  const api = useApi();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const shown = formatNumber(props.number.number);
+  const remove = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api.deleteNumber(props.number.id);
+      showToast(`${shown} removed`);
+      props.onClose();
+      navigate("numbers");
+    } catch (e) {
+      setError(isApiError(e) ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog
+      title={`Remove ${shown}?`}
+      tone="danger"
+      onClose={props.onClose}
+      actions={
+        <>
+          <button type="button" class="btn" onClick={props.onClose} autoFocus>
+            Cancel
+          </button>
+          <button type="button" class="btn btn-danger" disabled={busy} onClick={() => void remove()}>
+            {busy ? "Removing…" : "Remove number"}
+          </button>
+        </>
+      }
+    >
+      <p>
+        Switchboard stops answering this number. The number stays yours at {CARRIER_NAMES[props.number.carrier]}; its
+        past calls stay in the call log.
+      </p>
+      {error !== null && (
+        <Banner tone="bad" role="alert">
+          {error}
+        </Banner>
+      )}
+    </Dialog>
+  );
+}

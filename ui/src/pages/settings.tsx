@@ -1,0 +1,433 @@
+//! Settings: the public URL and default region, the URLs to paste into each carrier's
+//! console, and write-only credentials per provider.
+import type { TargetedEvent } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { isApiError, type ApiError } from "../api/client";
+import type { CredentialStatus, CredentialsOverview, Settings } from "../api/types";
+import { Icon } from "../components/icons";
+import { Badge, Banner, CopyValue, Field, messageId, PageHeader, RemoteView } from "../components/ui";
+import { reload, signOut, useApi, useAppState } from "../store";
+import { PROVIDER_NAMES } from "../status";
+import { showToast } from "../toast";
+import { checkPublicUrl, phoneRegions } from "../validate";
+
+export function SettingsPage() {
+  const { settings, credentials, desktop, apiBase } = useAppState();
+  return (
+    <div class="page">
+      <PageHeader title="Settings" summary="Where carriers reach Switchboard, and the keys it uses" />
+      <div class="page-content">
+        <div class="table-area settings">
+          <RemoteView remote={settings} what="settings" onRetry={() => void reload.settings()}>
+            {(s) => (
+              <>
+                <GeneralCard settings={s} />
+                <WebhooksCard settings={s} />
+              </>
+            )}
+          </RemoteView>
+          <RemoteView remote={credentials} what="credentials" onRetry={() => void reload.credentials()}>
+            {(c) => <CredentialsCard overview={c} />}
+          </RemoteView>
+          <EngineCard settings={settings.data} desktop={desktop} apiBase={apiBase} />
+        </div>
+      </div>
+    </div>
+  );
+}
+
+function GeneralCard(props: { settings: Settings }) {
+  const api = useApi();
+  const s = props.settings;
+  const [url, setUrl] = useState(s.public_base_url ?? "");
+  const [region, setRegion] = useState(s.default_region ?? "");
+  const [saving, setSaving] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [regions] = useState(phoneRegions);
+
+  // Follow changes made elsewhere while the form is untouched.
+  const savedUrl = s.public_base_url ?? "";
+  const savedRegion = s.default_region ?? "";
+  const [base, setBase] = useState({ url: savedUrl, region: savedRegion });
+  useEffect(() => {
+    if (url === base.url) setUrl(savedUrl);
+    if (region === base.region) setRegion(savedRegion);
+    setBase({ url: savedUrl, region: savedRegion });
+  }, [savedUrl, savedRegion]);
+
+  const fromConfig = s.public_base_url_from_config;
+  const check = checkPublicUrl(url);
+  const urlChanged = !fromConfig && check.ok && check.value !== (s.public_base_url ?? null);
+  const regionChanged = region !== savedRegion;
+  const dirty = urlChanged || regionChanged || (!fromConfig && url.trim() !== savedUrl && !check.ok);
+
+  const save = async () => {
+    if (!check.ok || saving) return;
+    setSaving(true);
+    setError(null);
+    try {
+      const body: { public_base_url?: string | null; default_region?: string | null } = {};
+      if (urlChanged) body.public_base_url = check.value;
+      if (regionChanged) body.default_region = region === "" ? null : region;
+      const updated = await api.updateSettings(body);
+      setUrl(updated.public_base_url ?? "");
+      setRegion(updated.default_region ?? "");
+      showToast("Settings saved");
+      void reload.settings();
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const urlError = error?.field === "public_base_url" ? error.message : check.ok ? null : check.message;
+  return (
+    <section class="card" aria-labelledby="settings-general">
+      <h2 id="settings-general">Public URL and region</h2>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void save();
+        }}
+        noValidate
+      >
+        {error && error.field !== "public_base_url" && error.field !== "default_region" && (
+          <Banner tone="bad" role="alert">
+            {error.message}
+          </Banner>
+        )}
+        <Field
+          id="settings-url"
+          label="Public base URL"
+          error={urlError}
+          hint={
+            fromConfig
+              ? "Set by --public-url / WEBHOOK_BASE_URL when the engine started; it overrides the saved value."
+              : check.ok && check.warning
+                ? check.warning
+                : "The https:// address carriers reach this engine's public listener at, e.g. your ngrok or cloudflared tunnel."
+          }
+        >
+          <input
+            id="settings-url"
+            name="public_base_url"
+            type="url"
+            placeholder="https://abc.ngrok.app"
+            value={url}
+            disabled={fromConfig}
+            autoComplete="off"
+            spellcheck={false}
+            onInput={(e) => {
+              setUrl(e.currentTarget.value);
+              if (error?.field === "public_base_url") setError(null);
+            }}
+            aria-invalid={urlError !== null}
+            aria-describedby={messageId("settings-url")}
+          />
+        </Field>
+        <Field
+          id="settings-region"
+          label="Default region"
+          error={error?.field === "default_region" ? error.message : null}
+          hint="Lets you type numbers in that country's national form (e.g. (415) 555-2671). Without it, numbers must be E.164."
+        >
+          <select
+            id="settings-region"
+            name="default_region"
+            value={region}
+            onChange={(e) => {
+              setRegion(e.currentTarget.value);
+            }}
+            aria-describedby={messageId("settings-region")}
+          >
+            <option value="">None — E.164 only</option>
+            {regions.map((r) => (
+              <option key={r.code} value={r.code}>
+                {r.name} ({r.code})
+              </option>
+            ))}
+          </select>
+        </Field>
+        <div class="form-actions">
+          <button type="submit" class="btn btn-primary" disabled={!dirty || !check.ok || saving}>
+            {saving ? "Saving…" : "Save"}
+          </button>
+        </div>
+      </form>
+    </section>
+  );
+}
+
+function UrlRow(props: { label: string; help: string; value: string; what: string }) {
+  return (
+    <div class="url-row">
+      <div class="url-label">
+        <strong>{props.label}</strong>
+        <span class="muted">{props.help}</span>
+      </div>
+      <CopyValue value={props.value} what={props.what} />
+    </div>
+  );
+}
+
+function WebhooksCard(props: { settings: Settings }) {
+  const urls = props.settings.webhook_urls;
+  return (
+    <section class="card" aria-labelledby="settings-webhooks">
+      <h2 id="settings-webhooks">Carrier console URLs</h2>
+      {!urls ? (
+        <p class="muted">Set the public base URL above: the exact URLs to paste into Twilio and Telnyx appear here.</p>
+      ) : (
+        <>
+          <h3>Twilio</h3>
+          <p class="muted small">Phone Numbers → your number → Voice configuration.</p>
+          <UrlRow
+            label="A call comes in"
+            help="Webhook, HTTP POST"
+            value={urls.twilio_voice}
+            what="Twilio voice webhook URL"
+          />
+          <UrlRow
+            label="Call status changes"
+            help="HTTP POST"
+            value={urls.twilio_status}
+            what="Twilio status callback URL"
+          />
+          <UrlRow
+            label="Media stream"
+            help="Handed to Twilio on answer; your tunnel must pass WebSockets"
+            value={urls.twilio_media}
+            what="Twilio media stream URL"
+          />
+          <h3>Telnyx</h3>
+          <p class="muted small">Call Control → your application → Webhook URL (API v2).</p>
+          <UrlRow label="Webhook URL" help="API v2" value={urls.telnyx} what="Telnyx webhook URL" />
+          <UrlRow
+            label="Media stream"
+            help="Handed to Telnyx on answer"
+            value={urls.telnyx_media}
+            what="Telnyx media stream URL"
+          />
+          <p class="muted small">LiveKit SIP needs no webhook: calls arrive through your LiveKit SIP trunk.</p>
+        </>
+      )}
+    </section>
+  );
+}
+
+function CredentialsCard(props: { overview: CredentialsOverview }) {
+  const { keyring, providers } = props.overview;
+  return (
+    <section class="card" aria-labelledby="settings-credentials">
+      <h2 id="settings-credentials">Credentials</h2>
+      {keyring.available ? (
+        <p class="muted">
+          Saved in the operating system's keyring and never shown again: type new values to replace them.
+        </p>
+      ) : (
+        <Banner tone="warn" role="status">
+          <strong>The OS keyring is unavailable</strong>
+          {keyring.problem ? `: ${keyring.problem.replace(/\.$/, "")}.` : "."} Credentials cannot be saved from here.
+          Set them as environment variables for the engine instead (names below), then restart it.
+        </Banner>
+      )}
+      <div class="providers">
+        {providers.map((p) => (
+          <ProviderForm key={p.provider} status={p} keyringAvailable={keyring.available} />
+        ))}
+      </div>
+    </section>
+  );
+}
+
+const WORDS: Record<string, string> = { sid: "SID", api: "API", url: "URL", id: "ID" };
+
+function fieldLabel(name: string): string {
+  const words = name.split("_").map((w) => WORDS[w] ?? w);
+  const first = words[0] ?? "";
+  return [
+    first === first.toUpperCase() ? first : first.charAt(0).toUpperCase() + first.slice(1),
+    ...words.slice(1),
+  ].join(" ");
+}
+
+function ProviderForm(props: { status: CredentialStatus; keyringAvailable: boolean }) {
+  const api = useApi();
+  const p = props.status;
+  const name = PROVIDER_NAMES[p.provider];
+  const empty = () => Object.fromEntries(p.fields.map((f) => [f, ""]));
+  const [values, setValues] = useState<Record<string, string>>(empty);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+
+  const filled = p.fields.filter((f) => (values[f] ?? "").trim() !== "").length;
+  const complete = filled === p.fields.length;
+  const disabled = !props.keyringAvailable;
+
+  const save = async () => {
+    if (!complete || busy || disabled) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await api.putCredentials(p.provider, Object.fromEntries(p.fields.map((f) => [f, (values[f] ?? "").trim()])));
+      setValues(empty());
+      showToast(`${name} credentials saved`);
+      void reload.credentials();
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const remove = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api.deleteCredentials(p.provider);
+      showToast(`${name} credentials removed`);
+      void reload.credentials();
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const id = (f: string) => `cred-${p.provider}-${f}`;
+  return (
+    <form
+      class="provider"
+      aria-label={`${name} credentials`}
+      data-provider={p.provider}
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save();
+      }}
+    >
+      <div class="provider-head">
+        <h3>{name}</h3>
+        {p.set ? <Badge tone="good">Set</Badge> : <Badge tone="warn">Not set</Badge>}
+        {p.source && <span class="muted small">from {p.source === "keyring" ? "the keyring" : "the environment"}</span>}
+      </div>
+      {error && (error.field === null || !p.fields.includes(error.field)) && (
+        <Banner tone="bad" role="alert">
+          {error.message}
+        </Banner>
+      )}
+      <div class="provider-fields">
+        {p.fields.map((f) => (
+          <Field key={f} id={id(f)} label={fieldLabel(f)} error={error?.field === f ? error.message : null}>
+            <SecretInput
+              id={id(f)}
+              url={f === "url"}
+              disabled={disabled}
+              placeholder={p.set ? "Saved — type to replace" : ""}
+              value={values[f] ?? ""}
+              invalid={error?.field === f}
+              onInput={(v) => {
+                setValues((old) => ({ ...old, [f]: v }));
+              }}
+            />
+          </Field>
+        ))}
+      </div>
+      <div class="provider-foot">
+        <p class="muted small env-vars">
+          Environment:{" "}
+          {p.env_vars.map((v, i) => (
+            <span key={v}>
+              {i > 0 && ", "}
+              <code>{v}</code>
+            </span>
+          ))}
+        </p>
+        <span class="spacer" />
+        {p.set && p.source === "keyring" && (
+          <button
+            type="button"
+            class="btn btn-danger-ghost btn-sm"
+            disabled={busy || disabled}
+            onClick={() => void remove()}
+          >
+            Remove
+          </button>
+        )}
+        <button
+          type="submit"
+          class="btn btn-sm"
+          disabled={busy || disabled || !complete}
+          title={complete ? undefined : `Fill in all ${p.fields.length} fields to save`}
+        >
+          {busy ? "Saving…" : p.set ? "Replace" : "Save"}
+        </button>
+      </div>
+      {filled > 0 && !complete && (
+        <p class="muted small">
+          <Icon name="alert" size={12} /> Fill in all {p.fields.length} fields to save.
+        </p>
+      )}
+    </form>
+  );
+}
+
+/** A write-only credential input: never prefilled, never autocompleted. */
+function SecretInput(props: {
+  id: string;
+  url: boolean;
+  disabled: boolean;
+  placeholder: string;
+  value: string;
+  invalid: boolean;
+  onInput: (value: string) => void;
+}) {
+  const common = {
+    id: props.id,
+    name: props.id,
+    autoComplete: "off",
+    spellcheck: false,
+    disabled: props.disabled,
+    placeholder: props.placeholder,
+    value: props.value,
+    "aria-invalid": props.invalid,
+    "aria-describedby": messageId(props.id),
+    onInput: (e: TargetedEvent<HTMLInputElement>) => {
+      props.onInput(e.currentTarget.value);
+    },
+  };
+  return props.url ? <input type="url" {...common} /> : <input type="password" {...common} />;
+}
+
+function EngineCard(props: { settings: Settings | null; desktop: boolean; apiBase: string }) {
+  return (
+    <section class="card" aria-labelledby="settings-engine">
+      <h2 id="settings-engine">Engine</h2>
+      <dl class="details">
+        <div>
+          <dt>Control API</dt>
+          <dd>
+            <code>{props.settings?.control_addr ?? props.apiBase}</code>
+          </dd>
+        </div>
+        <div>
+          <dt>Public listener</dt>
+          <dd>
+            <code>{props.settings?.public_addr ?? "—"}</code>
+          </dd>
+        </div>
+      </dl>
+      {!props.desktop && (
+        <div class="form-actions">
+          <button type="button" class="btn" onClick={signOut}>
+            Sign out of this browser
+          </button>
+        </div>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,41 @@
+//! Hash routes (`#/agents/<id>`): they work the same in the desktop webview and in a browser.
+import { useEffect, useState } from "preact/hooks";
+
+export type Page = "agents" | "numbers" | "calls" | "settings";
+
+export interface Route {
+  page: Page;
+  /** The selected item (an id, or `new`), shown in the side panel. */
+  item: string | null;
+}
+
+const PAGES: readonly Page[] = ["agents", "numbers", "calls", "settings"];
+
+export function parseRoute(hash: string): Route {
+  const [page = "", item = ""] = hash.replace(/^#\/?/, "").split("/");
+  const known = PAGES.find((p) => p === page);
+  return { page: known ?? "agents", item: known && item !== "" ? decodeURIComponent(item) : null };
+}
+
+export function href(page: Page, item?: string | null): string {
+  return item ? `#/${page}/${encodeURIComponent(item)}` : `#/${page}`;
+}
+
+export function navigate(page: Page, item?: string | null): void {
+  const target = href(page, item);
+  if (window.location.hash !== target) window.location.hash = target;
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(window.location.hash));
+  useEffect(() => {
+    const onChange = () => {
+      setRoute(parseRoute(window.location.hash));
+    };
+    window.addEventListener("hashchange", onChange);
+    return () => {
+      window.removeEventListener("hashchange", onChange);
+    };
+  }, []);
+  return route;
+}

@@ -1,0 +1,317 @@
+//! The app's one state value: the connection, the lists every page shares (agents, numbers,
+//! settings, credentials) and the live call count, kept current by the event stream.
+//! Pages read it through `useAppState`; only this module writes it.
+import { useEffect, useState } from "preact/hooks";
+import { Api, ApiError, isApiError } from "./api/client";
+import { checkToken, discoverEngine, forgetToken, saveToken } from "./api/connection";
+import { EventStream } from "./api/events";
+import type { Agent, CredentialsOverview, EngineEvent, PhoneNumber, Settings, TranscriptLine } from "./api/types";
+
+/** Data fetched from the engine: the last good value is kept while reloading or after an error. */
+export interface Remote<T> {
+  data: T | null;
+  error: ApiError | null;
+  loading: boolean;
+}
+
+export type Phase =
+  | { kind: "starting" }
+  | { kind: "signin"; rejected: boolean }
+  | { kind: "ready" }
+  | { kind: "failed"; message: string };
+
+export type EngineLink = "connecting" | "online" | "offline";
+
+export interface AppState {
+  phase: Phase;
+  desktop: boolean;
+  apiBase: string;
+  engine: EngineLink;
+  /** When the next reconnection attempt happens, while offline. */
+  retryAt: number | null;
+  agents: Remote<Agent[]>;
+  numbers: Remote<PhoneNumber[]>;
+  settings: Remote<Settings>;
+  credentials: Remote<CredentialsOverview>;
+  liveCalls: number | null;
+  /** Bumped whenever a call is created or changes, so views of calls refetch. */
+  callsRevision: number;
+}
+
+const idle = <T>(): Remote<T> => ({ data: null, error: null, loading: true });
+
+let state: AppState = {
+  phase: { kind: "starting" },
+  desktop: false,
+  apiBase: "",
+  engine: "connecting",
+  retryAt: null,
+  agents: idle(),
+  numbers: idle(),
+  settings: idle(),
+  credentials: idle(),
+  liveCalls: null,
+  callsRevision: 0,
+};
+
+const listeners = new Set<() => void>();
+const transcriptListeners = new Set<(line: TranscriptLine) => void>();
+let api: Api | null = null;
+let stream: EventStream | null = null;
+let liveTimer: number | undefined;
+
+function set(patch: Partial<AppState>): void {
+  state = { ...state, ...patch };
+  for (const l of listeners) l();
+}
+
+export function getState(): AppState {
+  return state;
+}
+
+export function useAppState(): AppState {
+  const [, setTick] = useState(0);
+  const rendered = state;
+  useEffect(() => {
+    const l = () => {
+      setTick((t) => t + 1);
+    };
+    listeners.add(l);
+    // Effects run after paint: catch up with changes made since this component rendered.
+    if (state !== rendered) l();
+    return () => {
+      listeners.delete(l);
+    };
+  }, []);
+  return state;
+}
+
+/** The API client; only valid once the phase is `ready`. */
+export function useApi(): Api {
+  if (!api) throw new Error("the engine connection is not ready");
+  return api;
+}
+
+/** Subscribes to transcript lines as they arrive; returns the unsubscribe function. */
+export function onTranscriptLine(listener: (line: TranscriptLine) => void): () => void {
+  transcriptListeners.add(listener);
+  return () => {
+    transcriptListeners.delete(listener);
+  };
+}
+
+async function load<K extends "agents" | "numbers" | "settings" | "credentials">(
+  key: K,
+  fetcher: (a: Api) => Promise<NonNullable<AppState[K]["data"]>>,
+): Promise<void> {
+  const a = api;
+  if (!a) return;
+  set({ [key]: { ...state[key], loading: true } });
+  try {
+    const data = await fetcher(a);
+    if (api !== a) return;
+    set({ [key]: { data, error: null, loading: false } });
+  } catch (e) {
+    if (api !== a) return;
+    const error = isApiError(e) ? e : new ApiError(0, "internal", String(e));
+    set({ [key]: { ...state[key], error, loading: false } });
+  }
+}
+
+export const reload = {
+  agents: () => load("agents", (a) => a.listAgents()),
+  numbers: () => load("numbers", (a) => a.listNumbers()),
+  settings: () => load("settings", (a) => a.getSettings()),
+  credentials: () => load("credentials", (a) => a.getCredentials()),
+  async liveCalls(): Promise<void> {
+    const a = api;
+    if (!a) return;
+    try {
+      const n = await a.liveCallCount();
+      if (api === a) set({ liveCalls: n });
+    } catch {
+      // The strip shows the last count; the offline state is reported elsewhere.
+    }
+  },
+  all(): void {
+    void reload.agents();
+    void reload.numbers();
+    void reload.settings();
+    void reload.credentials();
+    void reload.liveCalls();
+  },
+};
+
+function liveCallsSoon(): void {
+  window.clearTimeout(liveTimer);
+  liveTimer = window.setTimeout(() => void reload.liveCalls(), 250);
+}
+
+/** Keeps the shared lists in step with one engine event. */
+function apply(e: EngineEvent): void {
+  switch (e.type) {
+    case "agent_created":
+    case "agent_updated": {
+      const agents = upsert(state.agents.data, e.agent, (a, b) => a.name.localeCompare(b.name));
+      // Numbers show their agents' names: carry a rename over without a refetch.
+      const numbers = state.numbers.data?.map((n) => ({
+        ...n,
+        inbound_agent_name: n.inbound_agent_id === e.agent.id ? e.agent.name : n.inbound_agent_name,
+        outbound_agent_name: n.outbound_agent_id === e.agent.id ? e.agent.name : n.outbound_agent_name,
+      }));
+      set({
+        agents: { ...state.agents, data: agents },
+        numbers: numbers ? { ...state.numbers, data: numbers } : state.numbers,
+      });
+      break;
+    }
+    case "agent_deleted":
+      set({ agents: { ...state.agents, data: state.agents.data?.filter((a) => a.id !== e.id) ?? null } });
+      if (e.cleared_numbers.length > 0) void reload.numbers();
+      break;
+    case "phone_number_created":
+    case "phone_number_updated":
+      set({
+        numbers: {
+          ...state.numbers,
+          data: upsert(state.numbers.data, e.phone_number, (a, b) => a.number.localeCompare(b.number)),
+        },
+      });
+      break;
+    case "phone_number_deleted":
+      set({ numbers: { ...state.numbers, data: state.numbers.data?.filter((n) => n.id !== e.id) ?? null } });
+      break;
+    case "call_created":
+    case "call_updated":
+      set({ callsRevision: state.callsRevision + 1 });
+      liveCallsSoon();
+      // A number's `calls_received` counts change with its calls.
+      if (e.type === "call_created") void reload.numbers();
+      break;
+    case "transcript_line":
+      for (const l of transcriptListeners) l(e.line);
+      break;
+    case "settings_changed":
+      void reload.settings();
+      break;
+    case "credentials_changed":
+      void reload.credentials();
+      break;
+    case "lagged":
+      reload.all();
+      set({ callsRevision: state.callsRevision + 1 });
+      break;
+  }
+}
+
+function upsert<T extends { id: string }>(list: T[] | null, item: T, order: (a: T, b: T) => number): T[] | null {
+  if (!list) return list;
+  const rest = list.filter((x) => x.id !== item.id);
+  return [...rest, item].sort(order);
+}
+
+async function streamClosed(retryAt: number): Promise<void> {
+  const a = api;
+  if (!a) return;
+  // A socket that will not open can mean a refused token or a stopped engine: ask plainly.
+  const verdict = await checkToken(a.connection.apiBase, a.connection.token);
+  if (api !== a) return;
+  if (verdict === "rejected") {
+    unauthorized();
+    return;
+  }
+  // With the API answering but no event stream, the lists still work: call it connected.
+  set({ engine: verdict === "ok" ? "online" : "offline", retryAt: verdict === "ok" ? null : retryAt });
+}
+
+function unauthorized(): void {
+  if (state.desktop) {
+    set({ phase: { kind: "failed", message: "The engine refused the desktop app's token. Restart Switchboard." } });
+    return;
+  }
+  disconnect();
+  forgetToken();
+  set({ phase: { kind: "signin", rejected: true } });
+}
+
+function disconnect(): void {
+  stream?.stop();
+  stream = null;
+  api = null;
+}
+
+function connect(apiBase: string, token: string): void {
+  disconnect();
+  const client = new Api(
+    { apiBase, token },
+    {
+      unauthorized: () => {
+        if (api === client) unauthorized();
+      },
+      offline: () => {
+        if (api === client && state.engine !== "offline") set({ engine: "offline" });
+      },
+    },
+  );
+  api = client;
+  set({
+    phase: { kind: "ready" },
+    engine: "connecting",
+    retryAt: null,
+    agents: idle(),
+    numbers: idle(),
+    settings: idle(),
+    credentials: idle(),
+    liveCalls: null,
+  });
+  stream = new EventStream(client.eventsUrl(), {
+    open: () => {
+      set({ engine: "online", retryAt: null, callsRevision: state.callsRevision + 1 });
+      reload.all();
+    },
+    event: apply,
+    closed: (retryAt) => void streamClosed(retryAt),
+  });
+  reload.all();
+  stream.start();
+}
+
+/** Reconnects now instead of waiting out the backoff. */
+export function retryNow(): void {
+  set({ engine: "connecting", retryAt: null });
+  stream?.retryNow();
+  reload.all();
+}
+
+export async function start(): Promise<void> {
+  let found;
+  try {
+    found = await discoverEngine();
+  } catch (e) {
+    set({
+      phase: { kind: "failed", message: `Could not get the engine's address from the desktop shell: ${String(e)}` },
+    });
+    return;
+  }
+  set({ desktop: found.desktop, apiBase: found.apiBase });
+  if (found.token) connect(found.apiBase, found.token);
+  else set({ phase: { kind: "signin", rejected: false } });
+}
+
+/** Signs in with a token (browser only). Resolves to an error message, or null on success. */
+export async function signIn(token: string): Promise<string | null> {
+  const t = token.trim();
+  if (t === "") return "Enter the control API token.";
+  const verdict = await checkToken(state.apiBase, t);
+  if (verdict === "rejected") return "The engine did not accept that token. Check it and try again.";
+  if (verdict === "offline") return `Cannot reach the engine at ${state.apiBase}. Is Switchboard running?`;
+  saveToken(t);
+  connect(state.apiBase, t);
+  return null;
+}
+
+export function signOut(): void {
+  disconnect();
+  forgetToken();
+  set({ phase: { kind: "signin", rejected: false } });
+}
