@@ -246,3 +246,32 @@ async fn bad_configuration_is_refused_with_a_clear_message() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&addr) && err.contains("control"), "{err}");
 }
+
+#[tokio::test]
+async fn webhook_urls_are_printed_for_the_carrier_consoles() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("webhook-urls")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .env(NO_KEYRING.0, NO_KEYRING.1)
+            .output()
+            .unwrap()
+    };
+    let none = run(&[]);
+    assert!(!none.status.success());
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no public webhook base URL"));
+    let out = run(&["--public-url", "https://abc.ngrok.app/"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for url in [
+        "https://abc.ngrok.app/webhooks/twilio/voice",
+        "https://abc.ngrok.app/webhooks/twilio/status",
+        "https://abc.ngrok.app/webhooks/telnyx",
+        "wss://abc.ngrok.app/media/twilio",
+    ] {
+        assert!(text.contains(url), "{url} in:\n{text}");
+    }
+}

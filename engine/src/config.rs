@@ -57,9 +57,24 @@ pub struct Config {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub no_keyring: bool,
 
+    /// Accept carrier webhooks without checking their signatures. Development only: anyone
+    /// who can reach the public listener could then fake calls. Logged loudly.
+    #[arg(long, env = "SWITCHBOARD_INSECURE_SKIP_WEBHOOK_SIGNATURES", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub insecure_skip_webhook_signatures: bool,
+
+    /// Telnyx Call Control API base URL (tests and proxies point it elsewhere).
+    #[arg(long, env = "TELNYX_API_URL", default_value = crate::carriers::telnyx::client::DEFAULT_API_URL)]
+    pub telnyx_api_url: String,
+
     /// A built UI (ui/dist) to serve on the control listener, for use in a browser.
     #[arg(long, env = "SWITCHBOARD_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
+
+    /// Credential variables (`TWILIO_AUTH_TOKEN`, ...) taken as if they were in the process
+    /// environment: for embedding the engine (tests, load generators) without touching it.
+    #[arg(skip)]
+    pub credential_env: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Config {
@@ -73,6 +88,19 @@ impl std::fmt::Debug for Config {
             .field("keyring_service", &self.keyring_service)
             .field("no_keyring", &self.no_keyring)
             .field("ui_dir", &self.ui_dir)
+            .field(
+                "insecure_skip_webhook_signatures",
+                &self.insecure_skip_webhook_signatures,
+            )
+            .field("telnyx_api_url", &self.telnyx_api_url)
+            .field(
+                "credential_env",
+                &self
+                    .credential_env
+                    .iter()
+                    .map(|(k, _)| k)
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -88,6 +116,9 @@ impl Default for Config {
             keyring_service: crate::secrets::DEFAULT_SERVICE.into(),
             no_keyring: false,
             ui_dir: None,
+            insecure_skip_webhook_signatures: false,
+            telnyx_api_url: crate::carriers::telnyx::client::DEFAULT_API_URL.into(),
+            credential_env: Vec::new(),
         }
     }
 }

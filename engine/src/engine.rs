@@ -54,6 +54,7 @@ struct Inner {
     control_addr: SocketAddr,
     public_addr: SocketAddr,
     stopping: watch::Receiver<bool>,
+    telnyx: crate::carriers::telnyx::TelnyxClient,
 }
 
 impl Engine {
@@ -61,6 +62,10 @@ impl Engine {
     /// sessions) selects on it to finish in step with the listeners.
     pub async fn stopping(&self) {
         wait_for(self.inner.stopping.clone()).await;
+    }
+
+    pub fn telnyx(&self) -> &crate::carriers::telnyx::TelnyxClient {
+        &self.inner.telnyx
     }
 
     pub fn store(&self) -> &Store {
@@ -188,7 +193,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let store = Store::open(&data_dir).await?;
     let secrets = Secrets::open(
         config.keyring_service(),
-        Secrets::env_from(std::env::vars()),
+        Secrets::env_from(std::env::vars().chain(config.credential_env.iter().cloned())),
     )
     .await;
     let token = match &config.token {
@@ -210,6 +215,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let engine = Engine {
         inner: Arc::new(Inner {
             stopping: rx.clone(),
+            telnyx: crate::carriers::telnyx::TelnyxClient::new(&config.telnyx_api_url),
             config,
             data_dir,
             store,
@@ -220,6 +226,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             public_addr,
         }),
     };
+    if engine.config().insecure_skip_webhook_signatures {
+        tracing::warn!(
+            "INSECURE: carrier webhook signatures are NOT checked; anyone who reaches the public \
+             listener can fake calls. Never run like this in production."
+        );
+    }
     if engine.config().public_url.is_none() && engine.public_url().await?.is_none() {
         tracing::info!(
             "no public webhook base URL yet: carriers cannot reach this engine until one is set"

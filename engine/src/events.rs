@@ -22,7 +22,8 @@ pub enum Event {
     AgentUpdated {
         agent: Agent,
     },
-    /// `cleared_numbers`: numbers whose assignments a forced delete removed.
+    /// `cleared_numbers`: ids of the numbers whose assignments a forced delete removed (each
+    /// also gets its own `phone_number_updated`).
     AgentDeleted {
         id: String,
         cleared_numbers: Vec<String>,

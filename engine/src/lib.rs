@@ -3,11 +3,14 @@
 //! `switchboard serve` both run exactly this; nothing here knows about Tauri.
 
 pub mod api;
+pub mod carriers;
 pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod events;
+pub mod loadgen;
 pub mod public;
+pub mod routing;
 pub mod secrets;
 pub mod store;
 

@@ -24,8 +24,19 @@ enum Command {
     Serve(Config),
     /// Print the control API token (making one on first use).
     Token(Config),
+    /// Print the URLs to paste into each carrier's console.
+    WebhookUrls(Config),
     /// Print the control API's OpenAPI document (JSON).
     Openapi,
+    /// Benchmarks: drive a fresh engine over loopback and report latency.
+    #[command(subcommand)]
+    Loadgen(Loadgen),
+}
+
+#[derive(Subcommand)]
+enum Loadgen {
+    /// Signed Twilio voice webhooks at a fixed rate; routing decision latency.
+    Inbound(switchboard::loadgen::inbound::Options),
 }
 
 #[tokio::main]
@@ -40,6 +51,13 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(config) => serve(config).await,
         Command::Token(config) => token(config).await,
+        Command::Loadgen(Loadgen::Inbound(opts)) => {
+            let report = switchboard::loadgen::inbound::run(opts).await?;
+            println!("{report}");
+            anyhow::ensure!(report.errors == 0, "{} requests failed", report.errors);
+            Ok(())
+        }
+        Command::WebhookUrls(config) => webhook_urls(config).await,
         Command::Openapi => {
             println!("{}", switchboard::api::openapi().to_pretty_json()?);
             Ok(())
@@ -69,6 +87,45 @@ async fn token(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", dir.display()))?;
     let secrets = Secrets::open(config.keyring_service(), Default::default()).await;
     println!("{}", secrets.control_token(&dir).await?);
+    Ok(())
+}
+
+async fn webhook_urls(config: Config) -> anyhow::Result<()> {
+    config.validate()?;
+    let base = match &config.public_url {
+        Some(u) => Some(switchboard::config::normalise_public_url(u).map_err(anyhow::Error::msg)?),
+        None => {
+            let dir = config.resolved_data_dir()?;
+            tokio::fs::create_dir_all(&dir).await?;
+            let store = switchboard::store::Store::open(&dir).await?;
+            let saved = store
+                .settings()
+                .await?
+                .remove(switchboard::engine::SETTING_PUBLIC_URL);
+            store.close().await;
+            saved
+        }
+    };
+    let Some(base) = base else {
+        anyhow::bail!(
+            "no public webhook base URL: set it in Settings, with --public-url or WEBHOOK_BASE_URL \
+             (your tunnel's https:// address)"
+        );
+    };
+    let urls = switchboard::api::WebhookUrls::from_base(&base);
+    println!(
+        "Twilio  A call comes in (HTTP POST):   {}",
+        urls.twilio_voice
+    );
+    println!(
+        "Twilio  Call status changes (POST):    {}",
+        urls.twilio_status
+    );
+    println!("Telnyx  Call Control webhook URL:      {}", urls.telnyx);
+    println!(
+        "Media streams (set by Switchboard):    {}  {}",
+        urls.twilio_media, urls.telnyx_media
+    );
     Ok(())
 }
 

@@ -1,7 +1,8 @@
-//! The public listener: what carriers reach through the public base URL. Today only a health
-//! check; carrier webhooks and media streams mount here.
+//! The public listener: what carriers reach through the public base URL. Carrier webhooks
+//! (each verified by its adapter) and, later, media streams; nothing of the control API.
 
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -10,6 +11,17 @@ use crate::engine::Engine;
 pub fn router(engine: Engine) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route(
+            "/webhooks/twilio/voice",
+            post(crate::carriers::twilio::voice),
+        )
+        .route(
+            "/webhooks/twilio/status",
+            post(crate::carriers::twilio::status),
+        )
+        .route("/webhooks/telnyx", post(crate::carriers::telnyx::webhook))
+        // Carrier webhooks are small; anything bigger is not one.
+        .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(crate::api::trace_layer())
         .with_state(engine)
 }

@@ -302,6 +302,9 @@ pub struct Secrets {
 
 struct Inner {
     keyring: Result<Arc<dyn KeyStore>, String>,
+    /// What the keyring held when last read or written, so hot paths (every webhook checks a
+    /// signature) never wait on it. Entries changed outside Switchboard are seen on restart.
+    cache: std::sync::RwLock<BTreeMap<Provider, Option<Credentials>>>,
     /// Environment variables relevant to credentials, read once at start-up.
     env: BTreeMap<String, String>,
 }
@@ -340,7 +343,11 @@ impl Secrets {
         env: BTreeMap<String, String>,
     ) -> Self {
         Self {
-            inner: Arc::new(Inner { keyring, env }),
+            inner: Arc::new(Inner {
+                keyring,
+                cache: Default::default(),
+                env,
+            }),
         }
     }
 
@@ -396,14 +403,30 @@ impl Secrets {
         if self.inner.keyring.is_err() {
             return Ok(None);
         }
+        if let Some(cached) = self.cached(provider) {
+            return Ok(cached);
+        }
         let name = provider.entry_name();
         let Some(json) = self.blocking(move |k| k.get(&name)).await? else {
+            self.remember(provider, None);
             return Ok(None);
         };
         let values: BTreeMap<String, String> = serde_json::from_str(&json).map_err(|_| {
             SecretsError::Keyring(format!("the keyring entry for {provider} is not readable"))
         })?;
-        Ok(Some(Credentials::new(provider, values)?))
+        let credentials = Credentials::new(provider, values)?;
+        self.remember(provider, Some(credentials.clone()));
+        Ok(Some(credentials))
+    }
+
+    fn cached(&self, provider: Provider) -> Option<Option<Credentials>> {
+        let cache = self.inner.cache.read().unwrap_or_else(|e| e.into_inner());
+        cache.get(&provider).cloned()
+    }
+
+    fn remember(&self, provider: Provider, value: Option<Credentials>) {
+        let mut cache = self.inner.cache.write().unwrap_or_else(|e| e.into_inner());
+        cache.insert(provider, value);
     }
 
     /// The credentials in force for `provider`: the keyring's, else the environment's.
@@ -454,14 +477,19 @@ impl Secrets {
     }
 
     pub async fn store(&self, credentials: Credentials) -> Result<(), SecretsError> {
-        let name = credentials.provider.entry_name();
+        let provider = credentials.provider;
+        let name = provider.entry_name();
         let json = serde_json::to_string(&credentials.values).expect("a string map serialises");
-        self.blocking(move |k| k.set(&name, &json)).await
+        self.blocking(move |k| k.set(&name, &json)).await?;
+        self.remember(provider, Some(credentials));
+        Ok(())
     }
 
     pub async fn delete(&self, provider: Provider) -> Result<(), SecretsError> {
         let name = provider.entry_name();
-        self.blocking(move |k| k.delete(&name)).await
+        self.blocking(move |k| k.delete(&name)).await?;
+        self.remember(provider, None);
+        Ok(())
     }
 
     /// The control API token: the keyring's, else the owner-only file in `data_dir`; made and

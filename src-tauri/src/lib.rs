@@ -59,6 +59,14 @@ pub fn run() {
                 connection,
                 running: Mutex::new(Some(running)),
             });
+            // Logout, shutdown and process managers end apps with SIGTERM: leave through the
+            // same exit path as closing the window, so the database is closed cleanly.
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                termination().await;
+                tracing::info!("termination signal; closing");
+                handle.exit(0);
+            });
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![engine_connection])
@@ -75,4 +83,27 @@ pub fn run() {
             }
         }
     });
+}
+
+async fn termination() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

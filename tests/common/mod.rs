@@ -2,6 +2,8 @@
 //! the `switchboard` binary run as a child process.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod carriers;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 // after `tauri build --debug --no-bundle` has built the embedded-assets binary.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -61,7 +61,7 @@ async function eventually(what, fn, ms = 15000) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ""}`);
 }
 
-const ELEMENT = "element-6066-11e4-a52f-4a5b9e33d2d3";
+const ELEMENT = "element-6066-11e4-a52e-4f735466cecf"; // the W3C web element identifier
 async function find(css) {
   const el = await call("POST", `/session/${session}/element`, { using: "css selector", value: css });
   return el[ELEMENT];
@@ -80,6 +80,8 @@ async function findByText(css, needle) {
   }
   return null;
 }
+/** The window's visible text (read by script: element handles go stale as the UI re-renders). */
+const pageText = () => call("POST", `/session/${session}/execute/sync`, { script: "return document.body.innerText", args: [] });
 async function screenshot(name) {
   const png = await call("GET", `/session/${session}/screenshot`);
   mkdirSync(shots, { recursive: true });
@@ -124,7 +126,8 @@ test("the window shows the UI connected to its embedded engine", async () => {
   assert.ok(nav);
   // The engine inside the app answers on the configured address with the configured token.
   assert.deepEqual(await apiGet("/api/agents"), []);
-  await eventually("the empty agents state", () => findByText("main", "No agents"));
+  await eventually("the empty agents state", async () => (await pageText()).includes("No agents yet"));
+  assert.match(await pageText(), /Engine connected/, "the status strip shows the engine is reachable");
   await screenshot("agents-empty");
 });
 
@@ -132,7 +135,7 @@ test("an agent created in the window is stored by the engine", async () => {
   await click(await eventually("the new agent button", () => findByText("button", "New agent")));
   const name = await eventually("the agent name field", () => find("input[name='name']"));
   await type(name, "Desk agent");
-  await click(await findByText("button", "Create"));
+  await click(await findByText("button", "Create agent"));
   const agents = await eventually("the agent in the API", async () => {
     const list = await apiGet("/api/agents");
     return list.length === 1 ? list : null;
@@ -148,13 +151,12 @@ test("a change made through the API appears in the window", async () => {
     body: JSON.stringify({ name: "From the API" }),
   });
   assert.equal(res.status, 201);
-  await eventually("the API's agent in the window", () => findByText("main", "From the API"));
+  await eventually("the API's agent in the window", async () => (await pageText()).includes("From the API"));
+  await screenshot("agent-from-api");
 });
 
-test("closing the window shuts the engine down cleanly", async () => {
-  assert.ok(existsSync(join(data, "switchboard.db-wal")), "the database is open while the window is");
-  await call("DELETE", `/session/${session}/window`).catch(() => {});
-  session = undefined;
+/** Waits until the engine has closed the database and stopped answering. */
+async function engineStopped() {
   // SQLite folds the write-ahead log back and deletes it only when the last connection
   // closes cleanly, so its disappearance shows the engine closed the database on exit.
   await eventually("the database to be closed", () => !existsSync(join(data, "switchboard.db-wal")));
@@ -166,4 +168,32 @@ test("closing the window shuts the engine down cleanly", async () => {
       return true;
     }
   });
+}
+
+test("closing the window shuts the engine down cleanly", async () => {
+  assert.ok(existsSync(join(data, "switchboard.db-wal")), "the database is open while the window is");
+  // The same request the window's close button makes. (WebDriver's own window close kills
+  // the process outright, which would test nothing.)
+  await call("POST", `/session/${session}/execute/sync`, {
+    script: "window.__TAURI_INTERNALS__.invoke('plugin:window|close', { label: 'main' }); return true;",
+    args: [],
+  }).catch(() => {});
+  await engineStopped();
+  // The window is gone; end the WebDriver session so a new one can start.
+  await call("DELETE", `/session/${session}`).catch(() => {});
+  session = undefined;
+});
+
+test("SIGTERM (logout, shutdown) also closes the database cleanly", async () => {
+  const created = await call("POST", "/session", {
+    capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: app } } },
+  });
+  session = created.sessionId;
+  await eventually("the engine to answer again", async () => (await fetch(`${api}/api/health`)).ok);
+  const agents = await apiGet("/api/agents");
+  assert.equal(agents.length, 2, "the agents made earlier are still there after the restart");
+  const pids = execFileSync("pgrep", ["-f", app]).toString().trim().split("\n");
+  for (const pid of pids) process.kill(Number(pid), "SIGTERM");
+  await engineStopped();
+  session = undefined;
 });

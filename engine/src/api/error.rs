@@ -26,6 +26,8 @@ pub enum ErrorCode {
     DuplicateName,
     /// Numbers still use the agent; delete with `?force=true` to clear them.
     AgentInUse,
+    /// The request conflicts with what is stored.
+    Conflict,
     /// A value breaks a rule (see `field`).
     Invalid,
     /// The OS keyring cannot be used on this machine.
@@ -45,6 +47,10 @@ pub struct ErrorDetail {
     /// The offending field, for `invalid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The numbers (E.164) still using the agent, for `agent_in_use`; `DELETE` with
+    /// `?force=true` clears them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numbers: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -61,6 +67,7 @@ impl ApiError {
                 code,
                 message: message.into(),
                 field: None,
+                numbers: None,
             },
         }
     }
@@ -109,12 +116,19 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound { .. } => Self::not_found(e.to_string()),
             StoreError::Invalid(i) => i.into(),
             StoreError::Conflict(c) => {
+                let numbers = match &c {
+                    Conflict::AgentInUse { numbers, .. } => Some(numbers.clone()),
+                    _ => None,
+                };
                 let code = match c {
                     Conflict::DuplicateNumber(_) => ErrorCode::DuplicateNumber,
                     Conflict::DuplicateAgentName(_) => ErrorCode::DuplicateName,
                     Conflict::AgentInUse { .. } => ErrorCode::AgentInUse,
+                    Conflict::DuplicateCall(_) => ErrorCode::Conflict,
                 };
-                Self::new(StatusCode::CONFLICT, code, c.to_string())
+                let mut err = Self::new(StatusCode::CONFLICT, code, c.to_string());
+                err.detail.numbers = numbers;
+                err
             }
             StoreError::Db(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => {
                 Self::internal(&e)

@@ -9,7 +9,7 @@ pub mod error;
 mod events;
 mod extract;
 mod phone_numbers;
-mod settings;
+pub mod settings;
 
 use std::time::Duration;
 
@@ -32,6 +32,7 @@ use utoipa_axum::routes;
 
 use crate::engine::Engine;
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+pub use settings::WebhookUrls;
 
 #[derive(OpenApi)]
 #[openapi(

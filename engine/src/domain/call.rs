@@ -101,6 +101,74 @@ pub struct Call {
     pub duration_secs: Option<i64>,
     pub hangup_cause: Option<String>,
     pub cost_estimate_usd: Option<f64>,
+    /// Why Switchboard refused the call, when it did.
+    pub reject_reason: Option<RejectReason>,
+    /// The carrier's recording, when one was saved.
+    pub recording_url: Option<String>,
+    /// Answering-machine detection result (`human`, `machine`, ...), when the carrier ran it.
+    pub answered_by: Option<String>,
+}
+
+/// Why an inbound call was refused. Stored with the call so the log says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// No managed number matches the called number.
+    UnknownNumber,
+    /// The number is managed but disabled.
+    NumberDisabled,
+    /// The number has no inbound agent.
+    NoInboundAgent,
+    /// The inbound agent is switched off.
+    AgentInactive,
+    /// The inbound agent is already on its maximum of concurrent calls.
+    AgentBusy,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 5] = [
+        Self::UnknownNumber,
+        Self::NumberDisabled,
+        Self::NoInboundAgent,
+        Self::AgentInactive,
+        Self::AgentBusy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnknownNumber => "unknown_number",
+            Self::NumberDisabled => "number_disabled",
+            Self::NoInboundAgent => "no_inbound_agent",
+            Self::AgentInactive => "agent_inactive",
+            Self::AgentBusy => "agent_busy",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// What a carrier reports about a call, in the engine's own terms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    Ringing,
+    Answered {
+        at: Timestamp,
+    },
+    /// `duration_secs` is the carrier's own figure when it gives one.
+    Ended {
+        status: CallStatus,
+        at: Timestamp,
+        cause: Option<String>,
+        duration_secs: Option<i64>,
+    },
+    RecordingSaved {
+        url: String,
+    },
+    MachineDetected {
+        result: String,
+    },
 }
 
 /// What a carrier adapter or the dialer knows when a call record is first written.

@@ -8,7 +8,9 @@ pub mod phone_number;
 pub mod time;
 
 pub use agent::{Agent, AgentInput};
-pub use call::{Call, CallDirection, CallStatus, NewCall, Speaker, TranscriptLine};
+pub use call::{
+    Call, CallDirection, CallEvent, CallStatus, NewCall, RejectReason, Speaker, TranscriptLine,
+};
 pub use phone::{E164, PhoneError};
 pub use phone_number::{Carrier, NumberStatus, PhoneNumber, PhoneNumberInput};
 pub use time::Timestamp;

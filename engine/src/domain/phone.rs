@@ -45,6 +45,12 @@ impl E164 {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Wraps a number that was validated when it was stored; skips parsing it again on every
+    /// read. Only the store uses this.
+    pub(crate) fn from_stored(number: String) -> Self {
+        Self(number)
+    }
 }
 
 impl std::fmt::Display for E164 {

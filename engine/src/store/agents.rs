@@ -95,7 +95,7 @@ impl Store {
         )
         .bind(&id)
         .bind(now.as_millis())
-        .execute(self.pool())
+        .execute(self.writer())
         .await;
         match result {
             Err(e) if is_unique_violation(&e) => {
@@ -107,7 +107,7 @@ impl Store {
     }
 
     pub async fn update_agent(&self, id: &str, input: AgentInput) -> Result<Agent> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let current = fetch_agent(&mut tx, id).await?;
         let fields = input.apply(AgentFields::from(&current))?;
         let result = bind_fields(
@@ -138,7 +138,7 @@ impl Store {
     /// which case those assignments are cleared in the same transaction. Returns the ids of the
     /// numbers whose assignments were cleared.
     pub async fn delete_agent(&self, id: &str, force: bool) -> Result<Vec<String>> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let agent = fetch_agent(&mut tx, id).await?;
         let users: Vec<(String, String)> = sqlx::query_as(
             "SELECT id, number FROM phone_numbers \

@@ -4,9 +4,12 @@ use serde::Serialize;
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 use utoipa::ToSchema;
 
-use super::{Result, Store, StoreError, new_id, not_found};
+use sqlx::SqliteConnection;
+
+use super::{Result, Store, StoreError, is_unique_violation, new_id, not_found};
 use crate::domain::{
-    Call, CallDirection, CallStatus, Carrier, NewCall, Speaker, Timestamp, TranscriptLine,
+    Call, CallDirection, CallEvent, CallStatus, Carrier, NewCall, RejectReason, Speaker, Timestamp,
+    TranscriptLine,
 };
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -30,6 +33,9 @@ struct CallRow {
     duration_secs: Option<i64>,
     hangup_cause: Option<String>,
     cost_estimate_usd: Option<f64>,
+    reject_reason: Option<String>,
+    recording_url: Option<String>,
+    answered_by: Option<String>,
 }
 
 impl TryFrom<CallRow> for Call {
@@ -40,6 +46,11 @@ impl TryFrom<CallRow> for Call {
             direction: CallDirection::parse(&r.direction).ok_or_else(|| corrupt("direction"))?,
             carrier: Carrier::parse(&r.carrier).ok_or_else(|| corrupt("carrier"))?,
             status: CallStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
+            reject_reason: r
+                .reject_reason
+                .as_deref()
+                .map(|s| RejectReason::parse(s).ok_or_else(|| corrupt("reject reason")))
+                .transpose()?,
             id: r.id,
             carrier_call_id: r.carrier_call_id,
             from_number: r.from_number,
@@ -53,14 +64,20 @@ impl TryFrom<CallRow> for Call {
             duration_secs: r.duration_secs,
             hangup_cause: r.hangup_cause,
             cost_estimate_usd: r.cost_estimate_usd,
+            recording_url: r.recording_url,
+            answered_by: r.answered_by,
         })
     }
 }
 
 const SELECT: &str = "SELECT c.id, c.direction, c.carrier, c.carrier_call_id, c.from_number, \
        c.to_number, c.agent_id, a.name AS agent_name, c.number_id, c.status, c.started_at, \
-       c.answered_at, c.ended_at, c.duration_secs, c.hangup_cause, c.cost_estimate_usd \
+       c.answered_at, c.ended_at, c.duration_secs, c.hangup_cause, c.cost_estimate_usd, \
+       c.reject_reason, c.recording_url, c.answered_by \
      FROM calls c LEFT JOIN agents a ON a.id = c.agent_id";
+
+/// Statuses of calls still in progress, as SQL, for load counts.
+const LIVE: &str = "('queued', 'ringing', 'in_progress')";
 
 /// Which calls to list. All filters combine with AND.
 #[derive(Debug, Clone, Default)]
@@ -154,12 +171,18 @@ impl Store {
     }
 
     pub async fn get_call(&self, id: &str) -> Result<Call> {
-        sqlx::query_as::<_, CallRow>(&format!("{SELECT} WHERE c.id = ?"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| not_found("call", id))?
-            .try_into()
+        let mut conn = self.pool().acquire().await?;
+        fetch_call(&mut conn, id).await
+    }
+
+    /// The call a carrier knows by `carrier_call_id`, if Switchboard has it.
+    pub async fn find_call_by_carrier_id(
+        &self,
+        carrier: Carrier,
+        carrier_call_id: &str,
+    ) -> Result<Option<Call>> {
+        let mut conn = self.pool().acquire().await?;
+        find_by_carrier_id(&mut conn, carrier, carrier_call_id).await
     }
 
     pub async fn get_call_detail(&self, id: &str) -> Result<CallDetail> {
@@ -191,40 +214,82 @@ impl Store {
     }
 
     pub async fn create_call(&self, new: NewCall) -> Result<Call> {
+        let mut tx = self.writer().begin().await?;
+        let id = insert_call(&mut tx, &new, None).await?;
+        let call = fetch_call(&mut tx, &id).await?;
+        tx.commit().await?;
+        Ok(call)
+    }
+
+    /// Writes an inbound call routed to `agent_id`, but only while that agent has fewer than
+    /// `max_live` live calls. One statement: the count and the insert cannot be separated by
+    /// a racing call for the agent's last slot, and the number's count rises with it (by
+    /// trigger). Returns `None` when the agent is full.
+    pub async fn insert_routed_call(
+        &self,
+        new: &NewCall,
+        agent_name: &str,
+        max_live: u32,
+    ) -> Result<Option<Call>> {
+        let agent_id = new.agent_id.as_deref().expect("a routed call has an agent");
         let id = new_id();
-        sqlx::query(
+        let done = sqlx::query(&format!(
             "INSERT INTO calls (id, direction, carrier, carrier_call_id, from_number, to_number, \
-             agent_id, number_id, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+             agent_id, number_id, status, started_at) \
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+             WHERE (SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE}) < ?"
+        ))
         .bind(&id)
         .bind(new.direction.as_str())
         .bind(new.carrier.as_str())
         .bind(&new.carrier_call_id)
         .bind(&new.from_number)
         .bind(&new.to_number)
-        .bind(&new.agent_id)
+        .bind(agent_id)
         .bind(&new.number_id)
         .bind(new.status.as_str())
         .bind(new.started_at.as_millis())
-        .execute(self.pool())
-        .await?;
-        self.get_call(&id).await
+        .bind(agent_id)
+        .bind(i64::from(max_live))
+        .execute(self.writer())
+        .await;
+        match done {
+            Err(e) if is_unique_violation(&e) => Err(duplicate(new)),
+            Err(e) => Err(e.into()),
+            Ok(d) if d.rows_affected() == 0 => Ok(None),
+            Ok(_) => Ok(Some(written(id, new, Some(agent_name), None))),
+        }
+    }
+
+    /// Writes a call Switchboard refused, with the reason.
+    pub async fn insert_rejected_call(
+        &self,
+        new: &NewCall,
+        agent_name: Option<&str>,
+        reason: RejectReason,
+    ) -> Result<Call> {
+        let mut conn = self.writer().acquire().await?;
+        let id = insert_call(&mut conn, new, Some(reason)).await?;
+        Ok(written(id, new, agent_name, Some(reason)))
+    }
+
+    /// Live calls an agent is on (inbound and outbound).
+    pub async fn live_calls_for_agent(&self, agent_id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE}"
+        ))
+        .bind(agent_id)
+        .fetch_one(self.pool())
+        .await?)
     }
 
     /// Records the answer. Idempotent: a repeated answer keeps the first time.
     pub async fn mark_call_answered(&self, id: &str, at: Timestamp) -> Result<Call> {
-        let done = sqlx::query(
-            "UPDATE calls SET answered_at = COALESCE(answered_at, ?), \
-             status = CASE WHEN ended_at IS NULL THEN 'in_progress' ELSE status END WHERE id = ?",
-        )
-        .bind(at.as_millis())
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(not_found("call", id));
-        }
-        self.get_call(id).await
+        let mut tx = self.writer().begin().await?;
+        apply(&mut tx, id, &CallEvent::Answered { at }).await?;
+        let call = fetch_call(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(call)
     }
 
     /// Records the end with its final status; the duration runs from the answer, if any.
@@ -236,25 +301,55 @@ impl Store {
         at: Timestamp,
         hangup_cause: Option<&str>,
     ) -> Result<Call> {
-        let done = sqlx::query(
-            "UPDATE calls SET status = CASE WHEN ended_at IS NULL THEN ? ELSE status END, \
-               hangup_cause = CASE WHEN ended_at IS NULL THEN ? ELSE hangup_cause END, \
-               duration_secs = CASE WHEN ended_at IS NULL AND answered_at IS NOT NULL \
-                 THEN MAX(0, (? - answered_at) / 1000) ELSE duration_secs END, \
-               ended_at = COALESCE(ended_at, ?) \
-             WHERE id = ?",
+        let event = CallEvent::Ended {
+            status,
+            at,
+            cause: hangup_cause.map(str::to_owned),
+            duration_secs: None,
+        };
+        let mut tx = self.writer().begin().await?;
+        apply(&mut tx, id, &event).await?;
+        let call = fetch_call(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(call)
+    }
+
+    /// Applies what one carrier delivery reports about a call, once: `event_key` identifies
+    /// the delivery, and a repeat (or a delivery for a call Switchboard does not know) changes
+    /// nothing and returns `None`. All its events apply in one transaction. Returns the call
+    /// when they changed it.
+    pub async fn apply_call_events(
+        &self,
+        carrier: Carrier,
+        event_key: &str,
+        carrier_call_id: &str,
+        events: &[CallEvent],
+    ) -> Result<Option<Call>> {
+        let mut tx = self.writer().begin().await?;
+        let fresh = sqlx::query(
+            "INSERT INTO carrier_events (carrier, event_key, received_at) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
         )
-        .bind(status.as_str())
-        .bind(hangup_cause)
-        .bind(at.as_millis())
-        .bind(at.as_millis())
-        .bind(id)
-        .execute(self.pool())
-        .await?;
-        if done.rows_affected() == 0 {
-            return Err(not_found("call", id));
+        .bind(carrier.as_str())
+        .bind(event_key)
+        .bind(Timestamp::now().as_millis())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            return Ok(None);
         }
-        self.get_call(id).await
+        let Some(before) = find_by_carrier_id(&mut tx, carrier, carrier_call_id).await? else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        for event in events {
+            apply(&mut tx, &before.id, event).await?;
+        }
+        let after = fetch_call(&mut tx, &before.id).await?;
+        tx.commit().await?;
+        Ok((after != before).then_some(after))
     }
 
     pub async fn add_transcript_line(
@@ -271,7 +366,7 @@ impl Store {
         .bind(speaker.as_str())
         .bind(text)
         .bind(at.as_millis())
-        .execute(self.pool())
+        .execute(self.writer())
         .await;
         match result {
             Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
@@ -287,6 +382,163 @@ impl Store {
             }),
         }
     }
+}
+
+async fn fetch_call(conn: &mut SqliteConnection, id: &str) -> Result<Call> {
+    sqlx::query_as::<_, CallRow>(&format!("{SELECT} WHERE c.id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| not_found("call", id))?
+        .try_into()
+}
+
+async fn find_by_carrier_id(
+    conn: &mut SqliteConnection,
+    carrier: Carrier,
+    carrier_call_id: &str,
+) -> Result<Option<Call>> {
+    sqlx::query_as::<_, CallRow>(&format!(
+        "{SELECT} WHERE c.carrier = ? AND c.carrier_call_id = ?"
+    ))
+    .bind(carrier.as_str())
+    .bind(carrier_call_id)
+    .fetch_optional(conn)
+    .await?
+    .map(Call::try_from)
+    .transpose()
+}
+
+async fn insert_call(
+    conn: &mut SqliteConnection,
+    new: &NewCall,
+    rejected: Option<RejectReason>,
+) -> Result<String> {
+    let id = new_id();
+    let status = if rejected.is_some() {
+        CallStatus::Rejected
+    } else {
+        new.status
+    };
+    let result = sqlx::query(
+        "INSERT INTO calls (id, direction, carrier, carrier_call_id, from_number, to_number, \
+         agent_id, number_id, status, started_at, reject_reason, ended_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(new.direction.as_str())
+    .bind(new.carrier.as_str())
+    .bind(&new.carrier_call_id)
+    .bind(&new.from_number)
+    .bind(&new.to_number)
+    .bind(&new.agent_id)
+    .bind(&new.number_id)
+    .bind(status.as_str())
+    .bind(new.started_at.as_millis())
+    .bind(rejected.map(RejectReason::as_str))
+    .bind(rejected.map(|_| new.started_at.as_millis()))
+    .execute(conn)
+    .await;
+    match result {
+        Err(e) if is_unique_violation(&e) => Err(duplicate(new)),
+        Err(e) => Err(e.into()),
+        Ok(_) => Ok(id),
+    }
+}
+
+fn duplicate(new: &NewCall) -> StoreError {
+    StoreError::Conflict(super::Conflict::DuplicateCall(
+        new.carrier_call_id.clone().unwrap_or_default(),
+    ))
+}
+
+/// The record just inserted for `new`, without reading it back.
+fn written(
+    id: String,
+    new: &NewCall,
+    agent_name: Option<&str>,
+    rejected: Option<RejectReason>,
+) -> Call {
+    Call {
+        id,
+        direction: new.direction,
+        carrier: new.carrier,
+        carrier_call_id: new.carrier_call_id.clone(),
+        from_number: new.from_number.clone(),
+        to_number: new.to_number.clone(),
+        agent_id: new.agent_id.clone(),
+        agent_name: agent_name.map(str::to_owned),
+        number_id: new.number_id.clone(),
+        status: if rejected.is_some() {
+            CallStatus::Rejected
+        } else {
+            new.status
+        },
+        started_at: new.started_at,
+        answered_at: None,
+        ended_at: rejected.map(|_| new.started_at),
+        duration_secs: None,
+        hangup_cause: None,
+        cost_estimate_usd: None,
+        reject_reason: rejected,
+        recording_url: None,
+        answered_by: None,
+    }
+}
+
+/// Applies one event to a call. Every arm is idempotent and order-tolerant: an end is final
+/// (a later, conflicting end is ignored), and an answer that arrives after the end of a
+/// completed call still fills in when it was answered and how long it lasted.
+async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Result<()> {
+    let q = match event {
+        CallEvent::Ringing => {
+            sqlx::query("UPDATE calls SET status = 'ringing' WHERE id = ? AND status = 'queued'")
+                .bind(id)
+        }
+        CallEvent::Answered { at } => sqlx::query(
+            "UPDATE calls SET \
+               answered_at = CASE WHEN ended_at IS NULL OR status = 'completed' \
+                 THEN COALESCE(answered_at, ?1) ELSE answered_at END, \
+               duration_secs = CASE WHEN ended_at IS NOT NULL AND status = 'completed' \
+                 AND duration_secs IS NULL THEN MAX(0, (ended_at - ?1) / 1000) \
+                 ELSE duration_secs END, \
+               status = CASE WHEN ended_at IS NULL THEN 'in_progress' ELSE status END \
+             WHERE id = ?2",
+        )
+        .bind(at.as_millis())
+        .bind(id),
+        CallEvent::Ended {
+            status,
+            at,
+            cause,
+            duration_secs,
+        } => sqlx::query(
+            "UPDATE calls SET \
+               status = CASE WHEN answered_at IS NOT NULL THEN 'completed' ELSE ?1 END, \
+               hangup_cause = ?2, \
+               duration_secs = COALESCE(?3, CASE WHEN answered_at IS NOT NULL \
+                 THEN MAX(0, (?4 - answered_at) / 1000) END), \
+               ended_at = ?4 \
+             WHERE id = ?5 AND ended_at IS NULL",
+        )
+        .bind(status.as_str())
+        .bind(cause.as_deref())
+        .bind(*duration_secs)
+        .bind(at.as_millis())
+        .bind(id),
+        CallEvent::RecordingSaved { url } => {
+            sqlx::query("UPDATE calls SET recording_url = ? WHERE id = ?")
+                .bind(url)
+                .bind(id)
+        }
+        CallEvent::MachineDetected { result } => {
+            sqlx::query("UPDATE calls SET answered_by = ? WHERE id = ?")
+                .bind(result)
+                .bind(id)
+        }
+    };
+    q.execute(conn).await?;
+    Ok(())
 }
 
 #[cfg(test)]

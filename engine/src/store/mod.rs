@@ -40,8 +40,10 @@ pub enum Conflict {
     DuplicateNumber(String),
     #[error("an agent named \"{0}\" already exists")]
     DuplicateAgentName(String),
+    #[error("the carrier call {0} is already recorded")]
+    DuplicateCall(String),
     #[error(
-        "agent \"{agent}\" is assigned to {}; reassign them first or delete with ?force=true to clear those assignments",
+        "\"{agent}\" still handles calls for {}. Assign those numbers another agent first, or delete anyway to leave them without this agent.",
         numbers.join(", ")
     )]
     AgentInUse { agent: String, numbers: Vec<String> },
@@ -64,10 +66,13 @@ pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// A cheaply cloned handle on the database.
+/// A cheaply cloned handle on the database: a pool of readers and one writer. SQLite runs
+/// one write at a time anyway; queueing writers on our own single connection keeps them off
+/// SQLite's sleeping busy handler, which under load turns lock waits into long stalls.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl Store {
@@ -82,21 +87,32 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        sqlx::migrate!("./migrations").run(&writer).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { pool, writer })
     }
 
+    /// The readers.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
+    /// The one connection that writes.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     /// Waits for connections in use to be returned, then closes the database cleanly
-    /// (checkpointing the WAL).
+    /// (checkpointing the WAL as the last connection goes).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }

@@ -30,7 +30,7 @@ impl TryFrom<NumberRow> for PhoneNumber {
     fn try_from(r: NumberRow) -> Result<Self> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("phone number {}: {what}", r.id));
         Ok(PhoneNumber {
-            number: E164::parse(&r.number, None).map_err(|e| corrupt(&e.to_string()))?,
+            number: E164::from_stored(r.number),
             carrier: Carrier::parse(&r.carrier).ok_or_else(|| corrupt("carrier"))?,
             status: NumberStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
             id: r.id,
@@ -86,7 +86,7 @@ impl Store {
     ) -> Result<PhoneNumber> {
         let fields = input.create(default_region)?;
         let id = new_id();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         check_agents(&mut tx, &fields).await?;
         let result = sqlx::query(
             "INSERT INTO phone_numbers (id, number, carrier, carrier_number_id, inbound_agent_id, \
@@ -121,7 +121,7 @@ impl Store {
         id: &str,
         input: PhoneNumberInput,
     ) -> Result<PhoneNumber> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         let current = fetch_number(&mut tx, id).await?;
         let fields = input.update(PhoneNumberFields::from(&current))?;
         check_agents(&mut tx, &fields).await?;
@@ -146,7 +146,7 @@ impl Store {
     pub async fn delete_phone_number(&self, id: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM phone_numbers WHERE id = ?")
             .bind(id)
-            .execute(self.pool())
+            .execute(self.writer())
             .await?;
         if done.rows_affected() == 0 {
             return Err(not_found("phone number", id));

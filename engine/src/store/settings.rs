@@ -14,7 +14,7 @@ impl Store {
 
     /// Writes all changes at once: `None` removes a key.
     pub async fn write_settings(&self, changes: &[(&str, Option<String>)]) -> Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.writer().begin().await?;
         for (key, value) in changes {
             match value {
                 Some(v) => {

@@ -15,6 +15,7 @@ export type CallDetail = Schemas["CallDetail"];
 export type CallPage = Schemas["CallPage"];
 export type CallStatus = Schemas["CallStatus"];
 export type CallDirection = Schemas["CallDirection"];
+export type RejectReason = Schemas["RejectReason"];
 export type TranscriptLine = Schemas["TranscriptLine"];
 export type Settings = Schemas["Settings"];
 export type SettingsInput = Schemas["SettingsInput"];

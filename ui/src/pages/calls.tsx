@@ -9,6 +9,7 @@ import {
   type CallDetail,
   type CallPage,
   type CallStatus,
+  type RejectReason,
   type TranscriptLine,
 } from "../api/types";
 import { Icon } from "../components/icons";
@@ -42,6 +43,21 @@ const STATUS_LABELS: Record<CallStatus, string> = {
   rejected: "Rejected",
   canceled: "Canceled",
 };
+
+/** Why Switchboard refused a call, in an operator's words. */
+const REJECT_REASONS: Record<RejectReason, string> = {
+  unknown_number: "Number not managed",
+  number_disabled: "Number disabled",
+  no_inbound_agent: "No inbound agent",
+  agent_inactive: "Agent inactive",
+  agent_busy: "Agent at its call limit",
+};
+
+/** What became of a call: why it was refused, or how it ended. */
+function outcome(call: Call): string | null {
+  if (call.reject_reason) return REJECT_REASONS[call.reject_reason];
+  return call.hangup_cause ?? null;
+}
 
 function StatusBadge(props: { status: CallStatus }) {
   const tone = LIVE.includes(props.status)
@@ -381,6 +397,7 @@ function CallsTable(props: { calls: Call[]; selected: string | null; busy: boole
             <td>{c.agent_name ?? <span class="muted">{c.agent_id ? "Deleted agent" : "None"}</span>}</td>
             <td>
               <StatusBadge status={c.status} />
+              {c.reject_reason ? <div class="muted small">{REJECT_REASONS[c.reject_reason]}</div> : null}
             </td>
             <td class="num">{duration(c.duration_secs)}</td>
           </tr>
@@ -462,9 +479,25 @@ function CallPanel(props: { id: string; onClose: () => void }) {
           <dt>Status</dt>
           <dd>
             <StatusBadge status={call.status} />
-            {call.hangup_cause ? <span class="muted"> · {call.hangup_cause}</span> : null}
+            {outcome(call) !== null ? <span class="muted"> · {outcome(call)}</span> : null}
           </dd>
         </div>
+        {call.answered_by ? (
+          <div>
+            <dt>Answered by</dt>
+            <dd>{call.answered_by}</dd>
+          </div>
+        ) : null}
+        {call.recording_url ? (
+          <div>
+            <dt>Recording</dt>
+            <dd>
+              <a href={call.recording_url} target="_blank" rel="noreferrer">
+                Open recording
+              </a>
+            </dd>
+          </div>
+        ) : null}
         <div>
           <dt>From</dt>
           <dd>{formatNumber(call.from_number)}</dd>

@@ -1,0 +1,121 @@
+//! Carrier adapters. Each turns its carrier's webhooks into the engine's own call events
+//! (after verifying the carrier's signature) and the engine's decisions into its carrier's
+//! wire format: TwiML for Twilio, Call Control commands for Telnyx. Routing and the store
+//! never see a carrier's format.
+
+pub mod telnyx;
+pub mod twilio;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::domain::{CallEvent, Carrier};
+use crate::engine::Engine;
+use crate::events::Event;
+use crate::store::StoreError;
+
+/// Why a webhook was refused. Bodies never echo what the request carried.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("signature check failed: {0}")]
+    Forbidden(String),
+    #[error("malformed webhook: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IntoResponse for WebhookError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match &self {
+            Self::Forbidden(_) => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "signature check failed".to_owned(),
+            ),
+            Self::Malformed(m) => (StatusCode::BAD_REQUEST, "malformed", m.clone()),
+            Self::Store(e) => {
+                tracing::error!(error = %e, "webhook could not be stored");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error".to_owned(),
+                )
+            }
+        };
+        let body = serde_json::json!({"error": {"code": code, "message": message}});
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// Logs a refused webhook: the reason and the route, never the body (it may carry numbers and
+/// tokens) or the presented signature.
+pub(crate) fn refuse(carrier: Carrier, reason: impl Into<String>) -> WebhookError {
+    let reason = reason.into();
+    tracing::warn!(carrier = carrier.as_str(), %reason, "webhook refused");
+    WebhookError::Forbidden(reason)
+}
+
+/// Whether signature checks are off (development only; loudly logged at start-up).
+pub(crate) fn verification_off(engine: &Engine, carrier: Carrier) -> bool {
+    let off = engine.config().insecure_skip_webhook_signatures;
+    if off {
+        tracing::warn!(
+            carrier = carrier.as_str(),
+            "webhook accepted WITHOUT signature verification"
+        );
+    }
+    off
+}
+
+/// Applies one delivery's events once and tells live views when they changed the call.
+pub(crate) async fn apply_events(
+    engine: &Engine,
+    carrier: Carrier,
+    event_key: &str,
+    carrier_call_id: &str,
+    events: &[CallEvent],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    match engine
+        .store()
+        .apply_call_events(carrier, event_key, carrier_call_id, events)
+        .await?
+    {
+        Some(call) => engine.events().publish(Event::CallUpdated { call }),
+        None => tracing::debug!(
+            carrier = carrier.as_str(),
+            event_key,
+            "event already applied or call unknown"
+        ),
+    }
+    Ok(())
+}
+
+/// The public URL of a request to the public listener, as the carrier addressed it.
+pub(crate) async fn public_request_url(
+    engine: &Engine,
+    uri: &axum::http::Uri,
+) -> Result<Option<String>, StoreError> {
+    let Some((base, _)) = engine.public_url().await? else {
+        return Ok(None);
+    };
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    Ok(Some(format!("{base}{path_and_query}")))
+}
+
+/// The media WebSocket URL for a carrier, from the public base URL.
+pub(crate) async fn media_url(
+    engine: &Engine,
+    carrier: Carrier,
+) -> Result<Option<String>, StoreError> {
+    Ok(engine.public_url().await?.map(|(base, _)| {
+        let urls = crate::api::WebhookUrls::from_base(&base);
+        match carrier {
+            Carrier::Telnyx => urls.telnyx_media,
+            _ => urls.twilio_media,
+        }
+    }))
+}

@@ -1,0 +1,71 @@
+//! The TwiML Switchboard answers Twilio with.
+
+/// Escapes text for an XML attribute value or element.
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Bridges the call to a bidirectional media stream carrying Switchboard's call and agent ids.
+/// When the stream ends, the `<Hangup/>` after `</Connect>` ends the call.
+pub fn connect_stream(media_url: &str, call_id: &str, agent_id: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <Response><Connect><Stream url=\"{url}\" name=\"{name}\">\
+         <Parameter name=\"call_id\" value=\"{call}\"/>\
+         <Parameter name=\"agent_id\" value=\"{agent}\"/>\
+         </Stream></Connect><Hangup/></Response>",
+        url = xml_escape(media_url),
+        name = xml_escape(&format!("call-{call_id}")),
+        call = xml_escape(call_id),
+        agent = xml_escape(agent_id),
+    )
+}
+
+/// Refuses the call without answering it (the caller is not billed). `busy` when the agent is
+/// full, so the caller hears a busy tone and may try again; `rejected` otherwise.
+pub fn reject(busy: bool) -> String {
+    let reason = if busy { "busy" } else { "rejected" };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Reject reason=\"{reason}\"/></Response>"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_twiml_escapes_values_and_carries_both_ids() {
+        let xml = connect_stream("wss://x.example/media/twilio?a=1&b=2", "c\"1", "a<2");
+        assert!(
+            xml.contains("url=\"wss://x.example/media/twilio?a=1&amp;b=2\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<Parameter name=\"call_id\" value=\"c&quot;1\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<Parameter name=\"agent_id\" value=\"a&lt;2\"/>"),
+            "{xml}"
+        );
+        assert!(xml.ends_with("</Connect><Hangup/></Response>"));
+    }
+
+    #[test]
+    fn reject_says_busy_only_when_busy() {
+        assert!(reject(true).contains("<Reject reason=\"busy\"/>"));
+        assert!(reject(false).contains("<Reject reason=\"rejected\"/>"));
+    }
+}

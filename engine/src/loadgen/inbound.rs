@@ -1,0 +1,227 @@
+//! Inbound webhook load: signed Twilio voice webhooks at a fixed rate (open loop: requests go
+//! out on schedule whether or not earlier ones have answered, so a slow engine shows up as
+//! latency rather than as a quietly lower rate), each call completed by a signed status
+//! callback a moment later so agent load stays realistic.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use super::Percentiles;
+use crate::carriers::twilio::signature;
+use crate::config::Config;
+
+const PUBLIC: &str = "https://loadgen.example.test";
+const AUTH_TOKEN: &str = "loadgen-twilio-auth-token";
+const NUMBER: &str = "+14155552671";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Voice webhooks per second.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u32,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 30)]
+    pub duration: u32,
+    /// Complete each call this many ms after it was answered (0: never). At the default
+    /// rate, 500 ms keeps about 500 calls live, half the agent's limit of 1000.
+    #[arg(long, default_value_t = 500)]
+    pub call_length_ms: u64,
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub sent: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub voice: Option<Percentiles>,
+    pub status: Option<Percentiles>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "sent {} voice webhooks over {:.1} s ({:.0}/s), errors: {}",
+            self.sent,
+            self.elapsed.as_secs_f64(),
+            self.sent as f64 / self.elapsed.as_secs_f64(),
+            self.errors
+        )?;
+        if let Some(v) = self.voice {
+            writeln!(f, "voice (routing decision + TwiML): {v}")?;
+        }
+        if let Some(s) = self.status {
+            write!(f, "status callback (call completed):  {s}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts an engine in a temporary directory and loads it.
+pub async fn run(opts: Options) -> anyhow::Result<Report> {
+    let dir = tempfile_dir()?;
+    let config = Config {
+        data_dir: Some(dir.clone()),
+        control_addr: "127.0.0.1:0".parse()?,
+        public_addr: "127.0.0.1:0".parse()?,
+        public_url: Some(PUBLIC.into()),
+        token: Some("loadgen".into()),
+        no_keyring: true,
+        credential_env: vec![
+            (
+                "TWILIO_ACCOUNT_SID".into(),
+                "AC0123456789abcdef0123456789abcdef".into(),
+            ),
+            ("TWILIO_AUTH_TOKEN".into(), AUTH_TOKEN.into()),
+        ],
+        ..Config::default()
+    };
+    let running = crate::start(config).await?;
+    let store = running.engine.store();
+    let agent = store
+        .create_agent(serde_json::from_value(serde_json::json!({
+            "name": "Load", "max_concurrent_calls": 1000
+        }))?)
+        .await?;
+    store
+        .create_phone_number(
+            serde_json::from_value(serde_json::json!({
+                "number": NUMBER, "carrier": "twilio", "inbound_agent_id": agent.id
+            }))?,
+            None,
+        )
+        .await?;
+    let base = format!("http://{}", running.public_addr());
+    let report = drive(&base, &opts).await;
+    running.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(report)
+}
+
+fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("switchboard-loadgen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+fn form(params: &[(String, String)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+}
+
+async fn post(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    params: Vec<(String, String)>,
+) -> Result<String, String> {
+    let sig = signature::sign(AUTH_TOKEN, &format!("{PUBLIC}{path}"), &params);
+    let res = http
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", sig)
+        .body(form(&params))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = res.status();
+    let text = res.text().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(text)
+    } else {
+        Err(format!("{status}: {text}"))
+    }
+}
+
+async fn drive(base: &str, opts: &Options) -> Report {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(2048)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client builds");
+    let total = u64::from(opts.rate) * u64::from(opts.duration);
+    let interval = Duration::from_secs_f64(1.0 / f64::from(opts.rate.max(1)));
+    let voice = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
+    let status = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
+    let errors = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(Mutex::new(None::<String>));
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    for i in 0..total {
+        tokio::time::sleep_until((start + interval.mul_f64(i as f64)).into()).await;
+        let (http, base) = (http.clone(), base.to_owned());
+        let (voice, status, errors, first_error) = (
+            voice.clone(),
+            status.clone(),
+            errors.clone(),
+            first_error.clone(),
+        );
+        let call_length = Duration::from_millis(opts.call_length_ms);
+        tasks.spawn(async move {
+            let sid = format!("CA{i:032x}");
+            let params: Vec<(String, String)> = [
+                ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+                ("CallSid", sid.as_str()),
+                ("CallStatus", "ringing"),
+                ("Direction", "inbound"),
+                ("From", "+14158675309"),
+                ("To", NUMBER),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let sent = Instant::now();
+            let answer = post(&http, &base, "/webhooks/twilio/voice", params).await;
+            voice.lock().await.push(sent.elapsed());
+            let fail = match answer {
+                Ok(twiml) if twiml.contains("<Connect>") => None,
+                Ok(twiml) => Some(format!("not answered: {twiml}")),
+                Err(e) => Some(e),
+            };
+            if let Some(e) = fail {
+                errors.fetch_add(1, Ordering::Relaxed);
+                first_error.lock().await.get_or_insert(e);
+                return;
+            }
+            if call_length.is_zero() {
+                return;
+            }
+            tokio::time::sleep(call_length).await;
+            let done: Vec<(String, String)> = [
+                ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+                ("CallSid", sid.as_str()),
+                ("CallStatus", "completed"),
+                ("CallDuration", "1"),
+                ("SequenceNumber", "1"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let sent = Instant::now();
+            if let Err(e) = post(&http, &base, "/webhooks/twilio/status", done).await {
+                errors.fetch_add(1, Ordering::Relaxed);
+                first_error.lock().await.get_or_insert(e);
+            }
+            status.lock().await.push(sent.elapsed());
+        });
+    }
+    // The rate is judged over the sending window, not the calls still finishing after it.
+    let elapsed = start.elapsed();
+    while tasks.join_next().await.is_some() {}
+    if let Some(e) = first_error.lock().await.take() {
+        eprintln!("first error: {e}");
+    }
+    let mut v = std::mem::take(&mut *voice.lock().await);
+    let mut s = std::mem::take(&mut *status.lock().await);
+    Report {
+        sent: total,
+        errors: errors.load(Ordering::Relaxed),
+        elapsed,
+        voice: Percentiles::of(&mut v),
+        status: Percentiles::of(&mut s),
+    }
+}

@@ -1,0 +1,691 @@
+//! Inbound calls end to end: real-shaped, really signed carrier webhooks sent over HTTP to
+//! the engine's public listener; Telnyx's command API played by a loopback simulator.
+
+mod common;
+
+use std::time::Duration;
+
+use common::carriers::{
+    TWILIO_SID, TWILIO_TOKEN, TelnyxApi, TelnyxKeys, telnyx_event, twilio_signature,
+};
+use common::{TestEngine, config};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const PUBLIC: &str = "https://sb.example.test";
+const OUR_NUMBER: &str = "+14155552671";
+const CALLER: &str = "+14158675309";
+
+struct World {
+    engine: TestEngine,
+    telnyx: TelnyxApi,
+    keys: TelnyxKeys,
+    http: reqwest::Client,
+    _tmp: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let telnyx = TelnyxApi::start().await;
+        let keys = TelnyxKeys::new();
+        let mut cfg = config(tmp.path());
+        cfg.telnyx_api_url = telnyx.base.clone();
+        cfg.credential_env = vec![
+            ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
+            ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
+            ("TELNYX_API_KEY".into(), "KEY-telnyx-test".into()),
+            ("TELNYX_PUBLIC_KEY".into(), keys.public_key_b64()),
+        ];
+        let engine = TestEngine::start_with(cfg).await;
+        let (s, _) = engine
+            .api
+            .put("/api/settings", json!({"public_base_url": PUBLIC}))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        Self {
+            engine,
+            telnyx,
+            keys,
+            http: reqwest::Client::new(),
+            _tmp: tmp,
+        }
+    }
+
+    /// A number on `carrier` answered by a new agent; returns (number id, agent id).
+    async fn number(&self, carrier: &str, max_calls: u32) -> (String, String) {
+        let api = &self.engine.api;
+        let (_, agent) = api
+            .post(
+                "/api/agents",
+                json!({"name": format!("{carrier} agent"), "max_concurrent_calls": max_calls}),
+            )
+            .await;
+        let agent = agent["id"].as_str().unwrap().to_owned();
+        let (s, n) = api
+            .post(
+                "/api/phone-numbers",
+                json!({"number": OUR_NUMBER, "carrier": carrier, "inbound_agent_id": agent}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{n}");
+        (n["id"].as_str().unwrap().to_owned(), agent)
+    }
+
+    /// POSTs a Twilio form webhook signed for its public URL (unless `signature` overrides).
+    async fn twilio(
+        &self,
+        path: &str,
+        params: &[(&str, &str)],
+        signature: Option<&str>,
+    ) -> (StatusCode, String) {
+        let computed = twilio_signature(TWILIO_TOKEN, &format!("{PUBLIC}{path}"), params);
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.engine.public_url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(params)
+                    .finish(),
+            );
+        match signature {
+            Some("") => {}
+            Some(s) => req = req.header("x-twilio-signature", s),
+            None => req = req.header("x-twilio-signature", computed),
+        }
+        let res = req.send().await.unwrap();
+        (res.status(), res.text().await.unwrap())
+    }
+
+    async fn twilio_voice(&self, call_sid: &str) -> (StatusCode, String) {
+        self.twilio("/webhooks/twilio/voice", &voice_params(call_sid), None)
+            .await
+    }
+
+    /// POSTs a Telnyx event signed at `timestamp` (now unless given).
+    async fn telnyx_at(&self, body: &str, timestamp: Option<i64>) -> StatusCode {
+        let ts = timestamp.unwrap_or_else(|| jiff::Timestamp::now().as_second());
+        self.http
+            .post(format!("{}/webhooks/telnyx", self.engine.public_url()))
+            .header("content-type", "application/json")
+            .header("telnyx-timestamp", ts.to_string())
+            .header("telnyx-signature-ed25519", self.keys.sign(ts, body))
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
+    async fn telnyx(&self, body: &str) -> StatusCode {
+        self.telnyx_at(body, None).await
+    }
+
+    async fn calls(&self) -> Vec<Value> {
+        let (_, page) = self.engine.api.get("/api/calls").await;
+        page["items"].as_array().unwrap().clone()
+    }
+
+    async fn calls_received(&self, number_id: &str) -> i64 {
+        self.engine
+            .api
+            .get(&format!("/api/phone-numbers/{number_id}"))
+            .await
+            .1["calls_received"]
+            .as_i64()
+            .unwrap()
+    }
+}
+
+fn voice_params(call_sid: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("AccountSid", TWILIO_SID),
+        ("ApiVersion", "2010-04-01"),
+        ("CallSid", call_sid),
+        ("CallStatus", "ringing"),
+        ("Called", OUR_NUMBER),
+        ("Caller", CALLER),
+        ("Direction", "inbound"),
+        ("From", CALLER),
+        ("FromCountry", "US"),
+        ("To", OUR_NUMBER),
+        ("ToCountry", "US"),
+    ]
+}
+
+fn initiated(call_control_id: &str, event_id: &str) -> String {
+    telnyx_event(
+        "call.initiated",
+        event_id,
+        json!({
+            "call_control_id": call_control_id,
+            "call_leg_id": "428c31b6-7af4-4bcb-b7f5-5013ef9657c1",
+            "call_session_id": "428c31b6-abf3-3bc1-b7f4-5013ef9657c1",
+            "connection_id": "1494404757140276705",
+            "direction": "incoming",
+            "from": CALLER,
+            "to": OUR_NUMBER,
+            "state": "parked",
+            "start_time": "2026-11-22T10:00:00.000000Z"
+        }),
+    )
+}
+
+const SID: &str = "CA0123456789abcdef0123456789abcdef";
+
+#[tokio::test]
+async fn a_twilio_call_is_answered_with_a_stream_to_its_agent() {
+    let w = World::start().await;
+    let (number, agent) = w.number("twilio", 2).await;
+    let mut events = w.engine.running.engine.events().subscribe();
+    let (status, twiml) = w.twilio_voice(SID).await;
+    assert_eq!(status, StatusCode::OK, "{twiml}");
+    let calls = w.calls().await;
+    assert_eq!(calls.len(), 1);
+    let call = &calls[0];
+    assert_eq!(
+        (call["direction"].as_str(), call["status"].as_str()),
+        (Some("inbound"), Some("ringing"))
+    );
+    assert_eq!(call["agent_id"], agent.as_str());
+    assert_eq!(call["number_id"], number.as_str());
+    assert_eq!(call["carrier_call_id"], SID);
+    assert_eq!(call["from_number"], CALLER);
+    let expected = format!(
+        "<Connect><Stream url=\"wss://sb.example.test/media/twilio\" name=\"call-{id}\">\
+         <Parameter name=\"call_id\" value=\"{id}\"/><Parameter name=\"agent_id\" value=\"{agent}\"/>\
+         </Stream></Connect><Hangup/>",
+        id = call["id"].as_str().unwrap()
+    );
+    assert!(
+        twiml.contains(&expected),
+        "TwiML streams the call to its agent: {twiml}"
+    );
+    assert_eq!(w.calls_received(&number).await, 1);
+    let event = tokio::time::timeout(Duration::from_secs(2), events.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&*event, switchboard::events::Event::CallCreated { call: c } if c.carrier_call_id.as_deref() == Some(SID))
+    );
+}
+
+#[tokio::test]
+async fn twilio_calls_are_rejected_for_each_reason_with_a_record_saying_why() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    // Unknown number: no number is managed yet.
+    let (s, twiml) = w.twilio_voice("CA00000000000000000000000000000001").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(twiml.contains("<Reject reason=\"rejected\"/>"), "{twiml}");
+
+    // No inbound agent.
+    let (_, n) = api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": OUR_NUMBER, "carrier": "twilio"}),
+        )
+        .await;
+    let number = n["id"].as_str().unwrap().to_owned();
+    w.twilio_voice("CA00000000000000000000000000000002").await;
+
+    // Inactive agent.
+    let (_, a) = api
+        .post(
+            "/api/agents",
+            json!({"name": "Solo", "max_concurrent_calls": 1, "active": false}),
+        )
+        .await;
+    let agent = a["id"].as_str().unwrap().to_owned();
+    api.put(
+        &format!("/api/phone-numbers/{number}"),
+        json!({"inbound_agent_id": agent}),
+    )
+    .await;
+    w.twilio_voice("CA00000000000000000000000000000003").await;
+
+    // At its limit: one live call takes the only slot, the next gets busy.
+    api.put(&format!("/api/agents/{agent}"), json!({"active": true}))
+        .await;
+    let (_, first) = w.twilio_voice("CA00000000000000000000000000000004").await;
+    assert!(first.contains("<Connect>"), "{first}");
+    let (_, busy) = w.twilio_voice("CA00000000000000000000000000000005").await;
+    assert!(
+        busy.contains("<Reject reason=\"busy\"/>"),
+        "a full agent sounds busy: {busy}"
+    );
+
+    // Disabled number.
+    api.put(
+        &format!("/api/phone-numbers/{number}"),
+        json!({"status": "disabled"}),
+    )
+    .await;
+    w.twilio_voice("CA00000000000000000000000000000006").await;
+
+    let mut reasons: Vec<(String, Value)> = w
+        .calls()
+        .await
+        .iter()
+        .map(|c| {
+            (
+                c["carrier_call_id"].as_str().unwrap().to_owned(),
+                c["reject_reason"].clone(),
+            )
+        })
+        .collect();
+    reasons.sort_by(|a, b| a.0.cmp(&b.0));
+    let reasons: Vec<Value> = reasons.into_iter().map(|(_, r)| r).collect();
+    assert_eq!(
+        reasons,
+        [
+            json!("unknown_number"),
+            json!("no_inbound_agent"),
+            json!("agent_inactive"),
+            Value::Null,
+            json!("agent_busy"),
+            json!("number_disabled")
+        ]
+    );
+    for c in w
+        .calls()
+        .await
+        .iter()
+        .filter(|c| !c["reject_reason"].is_null())
+    {
+        assert_eq!(c["status"], "rejected");
+    }
+    assert_eq!(
+        w.calls_received(&number).await,
+        1,
+        "only the answered call counts"
+    );
+}
+
+#[tokio::test]
+async fn forged_unsigned_and_mis_addressed_twilio_webhooks_are_refused_and_change_nothing() {
+    let w = World::start().await;
+    let (number, _) = w.number("twilio", 5).await;
+    let params = voice_params(SID);
+    let cases = [
+        ("missing", Some("")),
+        ("garbage", Some("bm90IGEgc2lnbmF0dXJl")),
+        (
+            "wrong token",
+            Some(&*twilio_signature(
+                "not-the-token",
+                &format!("{PUBLIC}/webhooks/twilio/voice"),
+                &params,
+            )),
+        ),
+        // Signed for the local address instead of the public URL Twilio would have used.
+        (
+            "local url",
+            Some(&*twilio_signature(
+                TWILIO_TOKEN,
+                &format!("{}/webhooks/twilio/voice", w.engine.public_url()),
+                &params,
+            )),
+        ),
+    ];
+    for (what, sig) in cases {
+        let (s, body) = w.twilio("/webhooks/twilio/voice", &params, sig).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{what}: {body}");
+        assert!(!body.contains(TWILIO_TOKEN));
+    }
+    // A correctly signed request whose parameters were changed in transit.
+    let signed = twilio_signature(
+        TWILIO_TOKEN,
+        &format!("{PUBLIC}/webhooks/twilio/voice"),
+        &params,
+    );
+    let mut tampered = params.clone();
+    tampered[8] = ("To", "+14155550000");
+    let (s, _) = w
+        .twilio("/webhooks/twilio/voice", &tampered, Some(&signed))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert!(
+        w.calls().await.is_empty(),
+        "refused webhooks record nothing"
+    );
+    assert_eq!(w.calls_received(&number).await, 0);
+
+    // Signed but malformed: no CallSid.
+    let (s, body) = w
+        .twilio(
+            "/webhooks/twilio/voice",
+            &[("From", CALLER), ("To", OUR_NUMBER)],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(w.calls().await.is_empty());
+}
+
+#[tokio::test]
+async fn twilio_retries_and_status_callbacks_in_any_order_leave_one_correct_record() {
+    let w = World::start().await;
+    let (number, agent) = w.number("twilio", 5).await;
+    let (_, first) = w.twilio_voice(SID).await;
+    let (_, again) = w.twilio_voice(SID).await;
+    assert_eq!(first, again, "a retried webhook gets the same answer");
+    assert_eq!(w.calls().await.len(), 1);
+    assert_eq!(
+        w.calls_received(&number).await,
+        1,
+        "a retry is not counted again"
+    );
+
+    let status = |st: &'static str, seq: &'static str, extra: Vec<(&'static str, &'static str)>| {
+        let mut p = vec![
+            ("AccountSid", TWILIO_SID),
+            ("CallSid", SID),
+            ("CallStatus", st),
+            ("SequenceNumber", seq),
+        ];
+        p.extend(extra);
+        p
+    };
+    // completed arrives before in-progress; both twice.
+    let completed = status(
+        "completed",
+        "2",
+        vec![
+            ("CallDuration", "42"),
+            ("Timestamp", "Sun, 22 Nov 2026 10:01:00 +0000"),
+        ],
+    );
+    let answered = status(
+        "in-progress",
+        "1",
+        vec![("Timestamp", "Sun, 22 Nov 2026 10:00:18 +0000")],
+    );
+    for p in [&completed, &completed, &answered, &answered] {
+        let (s, body) = w.twilio("/webhooks/twilio/status", p, None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+    }
+    let call = &w.calls().await[0];
+    assert_eq!(call["status"], "completed");
+    assert_eq!(call["duration_secs"], 42, "the carrier's duration");
+    assert_eq!(call["ended_at"], "2026-11-22T10:01:00.000Z");
+    assert_eq!(call["answered_at"], "2026-11-22T10:00:18.000Z");
+    let (_, stats) = w
+        .engine
+        .api
+        .get(&format!("/api/agents/{agent}/stats"))
+        .await;
+    assert_eq!(stats["inbound"]["calls"], 1);
+    assert_eq!(stats["inbound"]["answered"], 1);
+    assert_eq!(stats["inbound"]["total_duration_secs"], 42);
+
+    // A recording arrives later with its own callback.
+    let rec = status(
+        "completed",
+        "3",
+        vec![
+            (
+                "RecordingUrl",
+                "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1",
+            ),
+            ("CallDuration", "42"),
+        ],
+    );
+    w.twilio("/webhooks/twilio/status", &rec, None).await;
+    let call = &w.calls().await[0];
+    assert_eq!(
+        call["recording_url"],
+        "https://api.twilio.com/2010-04-01/Accounts/AC/Recordings/RE1"
+    );
+    assert_eq!(
+        call["duration_secs"], 42,
+        "a later callback does not change the ended call"
+    );
+
+    let (s, _) = w
+        .twilio(
+            "/webhooks/twilio/status",
+            &[("CallSid", SID), ("CallStatus", "exploded")],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+const CCID: &str = "v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg";
+
+#[tokio::test]
+async fn a_telnyx_call_is_answered_with_a_bidirectional_pcmu_stream() {
+    let w = World::start().await;
+    let (number, agent) = w.number("telnyx", 2).await;
+    assert_eq!(w.telnyx(&initiated(CCID, "evt-1")).await, StatusCode::OK);
+    let commands = w.telnyx.wait_for(1).await;
+    let answer = &commands[0];
+    assert_eq!(
+        (answer.action.as_str(), answer.call_control_id.as_str()),
+        ("answer", CCID)
+    );
+    assert_eq!(
+        answer.authorization.as_deref(),
+        Some("Bearer KEY-telnyx-test")
+    );
+    let call = &w.calls().await[0];
+    let call_id = call["id"].as_str().unwrap();
+    use base64::Engine as _;
+    let state = base64::engine::general_purpose::STANDARD.encode(call_id);
+    assert_eq!(
+        answer.body["stream_url"],
+        "wss://sb.example.test/media/telnyx"
+    );
+    assert_eq!(answer.body["stream_bidirectional_mode"], "rtp");
+    assert_eq!(answer.body["stream_bidirectional_codec"], "PCMU");
+    assert_eq!(answer.body["stream_codec"], "PCMU");
+    assert_eq!(
+        answer.body["client_state"],
+        state.as_str(),
+        "the media socket finds its call by client_state"
+    );
+    assert_eq!(call["agent_id"], agent.as_str());
+    assert_eq!(w.calls_received(&number).await, 1);
+
+    // A repeated call.initiated neither records nor answers twice.
+    assert_eq!(w.telnyx(&initiated(CCID, "evt-1")).await, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.telnyx.commands().len(), 1);
+    assert_eq!(w.calls().await.len(), 1);
+
+    // Hangup before answered (out of order), each delivered twice.
+    let hangup = telnyx_event(
+        "call.hangup",
+        "evt-3",
+        json!({"call_control_id": CCID, "hangup_cause": "normal_clearing", "hangup_source": "caller", "sip_hangup_cause": "200"}),
+    );
+    let mut answered: Value = serde_json::from_str(&telnyx_event(
+        "call.answered",
+        "evt-2",
+        json!({"call_control_id": CCID, "state": "answered"}),
+    ))
+    .unwrap();
+    answered["data"]["occurred_at"] = json!("2026-11-22T09:59:30.000000Z");
+    let answered = answered.to_string();
+    for body in [&hangup, &hangup, &answered, &answered] {
+        assert_eq!(w.telnyx(body).await, StatusCode::OK);
+    }
+    let call = &w.calls().await[0];
+    assert_eq!(call["status"], "completed");
+    assert_eq!(call["hangup_cause"], "normal_clearing");
+    assert_eq!(
+        call["duration_secs"], 30,
+        "from the late answer to the hangup"
+    );
+
+    let saved = telnyx_event(
+        "call.recording.saved",
+        "evt-4",
+        json!({"call_control_id": CCID, "recording_urls": {"mp3": "https://rec.example/x.mp3", "wav": "https://rec.example/x.wav"}, "channels": "single"}),
+    );
+    let amd = telnyx_event(
+        "call.machine.detection.ended",
+        "evt-5",
+        json!({"call_control_id": CCID, "result": "human"}),
+    );
+    assert_eq!(w.telnyx(&saved).await, StatusCode::OK);
+    assert_eq!(w.telnyx(&amd).await, StatusCode::OK);
+    let call = &w.calls().await[0];
+    assert_eq!(call["recording_url"], "https://rec.example/x.wav");
+    assert_eq!(call["answered_by"], "human");
+}
+
+#[tokio::test]
+async fn telnyx_calls_are_rejected_with_the_reject_command() {
+    let w = World::start().await;
+    assert_eq!(
+        w.telnyx(&initiated("v3:unknown", "evt-a")).await,
+        StatusCode::OK
+    );
+    let c = w.telnyx.wait_for(1).await;
+    assert_eq!(
+        (c[0].action.as_str(), c[0].body["cause"].as_str()),
+        ("reject", Some("CALL_REJECTED"))
+    );
+
+    w.number("telnyx", 1).await;
+    w.telnyx(&initiated("v3:first", "evt-b")).await;
+    w.telnyx(&initiated("v3:second", "evt-c")).await;
+    let c = w.telnyx.wait_for(3).await;
+    let second = c.iter().find(|c| c.call_control_id == "v3:second").unwrap();
+    assert_eq!(
+        (second.action.as_str(), second.body["cause"].as_str()),
+        ("reject", Some("USER_BUSY"))
+    );
+    let mut reasons: Vec<Value> = w
+        .calls()
+        .await
+        .iter()
+        .map(|c| c["reject_reason"].clone())
+        .collect();
+    reasons.sort_by_key(|r| r.to_string());
+    assert_eq!(
+        reasons,
+        [json!("agent_busy"), json!("unknown_number"), Value::Null]
+    );
+}
+
+#[tokio::test]
+async fn forged_stale_and_malformed_telnyx_webhooks_are_refused() {
+    let w = World::start().await;
+    w.number("telnyx", 5).await;
+    let body = initiated(CCID, "evt-1");
+    let now = jiff::Timestamp::now().as_second();
+    assert_eq!(
+        w.telnyx_at(&body, Some(now - 600)).await,
+        StatusCode::FORBIDDEN,
+        "ten minutes old"
+    );
+    assert_eq!(
+        w.telnyx_at(&body, Some(now + 600)).await,
+        StatusCode::FORBIDDEN,
+        "from the future"
+    );
+    let other = TelnyxKeys::new();
+    let forged = w
+        .http
+        .post(format!("{}/webhooks/telnyx", w.engine.public_url()))
+        .header("telnyx-timestamp", now.to_string())
+        .header("telnyx-signature-ed25519", other.sign(now, &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        forged.status(),
+        StatusCode::FORBIDDEN,
+        "signed with someone else's key"
+    );
+    let unsigned = w
+        .http
+        .post(format!("{}/webhooks/telnyx", w.engine.public_url()))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), StatusCode::FORBIDDEN);
+    // Signed, then changed.
+    let ts = now.to_string();
+    let res = w
+        .http
+        .post(format!("{}/webhooks/telnyx", w.engine.public_url()))
+        .header("telnyx-timestamp", &ts)
+        .header("telnyx-signature-ed25519", w.keys.sign(now, &body))
+        .body(body.replace(OUR_NUMBER, "+14155550000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(w.calls().await.is_empty(), "nothing was recorded");
+
+    // Properly signed nonsense is malformed, not forbidden.
+    assert_eq!(w.telnyx("{\"data\": 5}").await, StatusCode::BAD_REQUEST);
+    assert_eq!(w.telnyx("not json").await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        w.telnyx(&telnyx_event(
+            "call.answered",
+            "e",
+            json!({"state": "answered"})
+        ))
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(w.telnyx.commands().is_empty(), "no command went to Telnyx");
+}
+
+#[tokio::test]
+async fn telnyx_commands_are_retried_on_500_but_not_on_4xx() {
+    let w = World::start().await;
+    w.number("telnyx", 5).await;
+    w.telnyx.fail_next(&[(
+        500,
+        json!({"errors": [{"code": "10000", "title": "Internal error"}]}),
+    )]);
+    w.telnyx(&initiated(CCID, "evt-1")).await;
+    let c = w.telnyx.wait_for(2).await;
+    assert!(
+        c.iter()
+            .all(|c| c.action == "answer" && c.call_control_id == CCID),
+        "the same answer, again"
+    );
+    assert_eq!(
+        c[0].body, c[1].body,
+        "the retry is the same command (same command_id)"
+    );
+    assert_eq!(
+        w.calls().await[0]["status"],
+        "ringing",
+        "the retried answer went through"
+    );
+
+    // A 4xx is final: one attempt, and the call record carries Telnyx's reason.
+    w.telnyx.fail_next(&[(422, json!({"errors": [{"code": "90018", "title": "Call has already ended", "detail": "This call is no longer active"}]}))]);
+    w.telnyx(&initiated("v3:gone", "evt-2")).await;
+    w.telnyx.wait_for(3).await;
+    let mut failed = None;
+    for _ in 0..100 {
+        failed = w
+            .calls()
+            .await
+            .into_iter()
+            .find(|c| c["carrier_call_id"] == "v3:gone" && c["status"] == "failed");
+        if failed.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failed = failed.expect("the call is marked failed");
+    let cause = failed["hangup_cause"].as_str().unwrap();
+    assert!(cause.contains("Call has already ended"), "{cause}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(w.telnyx.commands().len(), 3, "no retry after a 4xx");
+}
