@@ -57,12 +57,6 @@ pub async fn route_inbound(
     inbound: &InboundCall,
 ) -> Result<(Decision, bool), StoreError> {
     let store = engine.store();
-    if let Some(existing) = store
-        .find_call_by_carrier_id(inbound.carrier, &inbound.carrier_call_id)
-        .await?
-    {
-        return Ok((decision_for(engine, existing).await?, false));
-    }
     let number = match E164::parse(&inbound.to, None) {
         Ok(n) => store.find_phone_number(&n).await?,
         Err(_) => None,
@@ -86,6 +80,8 @@ pub async fn route_inbound(
         status: CallStatus::Ringing,
         started_at: inbound.at,
     };
+    // A repeated delivery is caught by the unique (carrier, carrier call id) index when its
+    // record is written, so the first delivery costs no extra look-up.
     let written = match eligible_agent(number.as_ref(), agent.as_ref()) {
         Err(reason) => {
             let name = agent.as_ref().map(|a| a.name.as_str());
@@ -93,31 +89,19 @@ pub async fn route_inbound(
         }
         Ok(a) => match store
             .insert_routed_call(&new, &a.name, a.max_concurrent_calls)
-            .await?
+            .await
         {
-            Some(call) => {
-                engine
-                    .events()
-                    .publish(Event::CallCreated { call: call.clone() });
-                let agent = agent.expect("eligible means present");
-                return Ok((
-                    Decision::Answer {
-                        call,
-                        agent: Box::new(agent),
-                    },
-                    true,
-                ));
-            }
-            None => {
+            Ok(Some(call)) => Ok(call),
+            Ok(None) => {
                 store
                     .insert_rejected_call(&new, Some(&a.name), RejectReason::AgentBusy)
                     .await
             }
+            Err(e) => Err(e),
         },
     };
     let call = match written {
         Ok(call) => call,
-        // The same call delivered twice at once: the other delivery recorded it first.
         Err(StoreError::Conflict(Conflict::DuplicateCall(_))) => {
             let existing = store
                 .find_call_by_carrier_id(inbound.carrier, &inbound.carrier_call_id)
@@ -130,14 +114,24 @@ pub async fn route_inbound(
     engine
         .events()
         .publish(Event::CallCreated { call: call.clone() });
-    if let Some(reason) = call.reject_reason {
-        tracing::info!(
-            carrier = inbound.carrier.as_str(),
-            reason = reason.as_str(),
-            "inbound call rejected"
-        );
+    match (call.reject_reason, agent) {
+        (Some(reason), _) => {
+            tracing::info!(
+                carrier = inbound.carrier.as_str(),
+                reason = reason.as_str(),
+                "inbound call rejected"
+            );
+            Ok((Decision::Reject { call, reason }, true))
+        }
+        (None, Some(agent)) => Ok((
+            Decision::Answer {
+                call,
+                agent: Box::new(agent),
+            },
+            true,
+        )),
+        (None, None) => unreachable!("a routed call always has its agent"),
     }
-    Ok((decision_for(engine, call).await?, true))
 }
 
 async fn decision_for(engine: &Engine, call: Call) -> Result<Decision, StoreError> {
