@@ -379,7 +379,11 @@ async fn twilio_retries_and_status_callbacks_in_any_order_leave_one_correct_reco
         "a retry is not counted again"
     );
 
-    let status = |st: &'static str, seq: &'static str, extra: Vec<(&'static str, &'static str)>| {
+    fn status<'a>(
+        st: &'a str,
+        seq: &'a str,
+        extra: Vec<(&'a str, &'a str)>,
+    ) -> Vec<(&'a str, &'a str)> {
         let mut p = vec![
             ("AccountSid", TWILIO_SID),
             ("CallSid", SID),
@@ -388,20 +392,26 @@ async fn twilio_retries_and_status_callbacks_in_any_order_leave_one_correct_reco
         ];
         p.extend(extra);
         p
+    }
+    // completed arrives before in-progress; both twice. Times follow the call's real start
+    // (Twilio's Timestamp is RFC 2822, whole seconds).
+    let start = jiff::Timestamp::now();
+    let at = |secs: i64| {
+        let t = jiff::Timestamp::from_second(start.as_second() + secs).unwrap();
+        let rfc2822 = jiff::fmt::rfc2822::to_string(&t.to_zoned(jiff::tz::TimeZone::UTC)).unwrap();
+        (rfc2822, format!("{t:.3}"))
     };
-    // completed arrives before in-progress; both twice.
+    let (answered_2822, answered_3339) = at(18);
+    let (ended_2822, ended_3339) = at(60);
     let completed = status(
         "completed",
         "2",
-        vec![
-            ("CallDuration", "42"),
-            ("Timestamp", "Sun, 22 Nov 2026 10:01:00 +0000"),
-        ],
+        vec![("CallDuration", "42"), ("Timestamp", ended_2822.as_str())],
     );
     let answered = status(
         "in-progress",
         "1",
-        vec![("Timestamp", "Sun, 22 Nov 2026 10:00:18 +0000")],
+        vec![("Timestamp", answered_2822.as_str())],
     );
     for p in [&completed, &completed, &answered, &answered] {
         let (s, body) = w.twilio("/webhooks/twilio/status", p, None).await;
@@ -410,8 +420,12 @@ async fn twilio_retries_and_status_callbacks_in_any_order_leave_one_correct_reco
     let call = &w.calls().await[0];
     assert_eq!(call["status"], "completed");
     assert_eq!(call["duration_secs"], 42, "the carrier's duration");
-    assert_eq!(call["ended_at"], "2026-11-22T10:01:00.000Z");
-    assert_eq!(call["answered_at"], "2026-11-22T10:00:18.000Z");
+    assert_eq!(call["ended_at"], ended_3339.as_str());
+    assert_eq!(
+        call["answered_at"],
+        answered_3339.as_str(),
+        "the end less CallDuration"
+    );
     let (_, stats) = w
         .engine
         .api
@@ -497,18 +511,23 @@ async fn a_telnyx_call_is_answered_with_a_bidirectional_pcmu_stream() {
     assert_eq!(w.calls().await.len(), 1);
 
     // Hangup before answered (out of order), each delivered twice.
-    let hangup = telnyx_event(
+    let mut hangup: Value = serde_json::from_str(&telnyx_event(
         "call.hangup",
         "evt-3",
         json!({"call_control_id": CCID, "hangup_cause": "normal_clearing", "hangup_source": "caller", "sip_hangup_cause": "200"}),
-    );
+    ))
+    .unwrap();
+    hangup["data"]["occurred_at"] = json!("2026-11-22T10:00:40.000000Z");
+    let hangup = hangup.to_string();
     let mut answered: Value = serde_json::from_str(&telnyx_event(
         "call.answered",
         "evt-2",
         json!({"call_control_id": CCID, "state": "answered"}),
     ))
     .unwrap();
-    answered["data"]["occurred_at"] = json!("2026-11-22T09:59:30.000000Z");
+    // The call was offered at 10:00:00 (telnyx_event's time), answered 10 s later and hung
+    // up 30 s after that.
+    answered["data"]["occurred_at"] = json!("2026-11-22T10:00:10.000000Z");
     let answered = answered.to_string();
     for body in [&hangup, &hangup, &answered, &answered] {
         assert_eq!(w.telnyx(body).await, StatusCode::OK);

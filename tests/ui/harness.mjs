@@ -22,8 +22,12 @@ function engineEnv() {
   return env;
 }
 
-/** Starts `switchboard serve` on ephemeral ports with the built UI; resolves once it listens. */
-export async function startEngine() {
+/**
+ * Starts `switchboard serve` on ephemeral ports with the built UI; resolves once it listens.
+ * `args` are extra `serve` flags (e.g. `--public-url`); `env` adds environment variables.
+ * Resolves to `{ base, public, stop }`: `base` is the control listener, `public` the carriers'.
+ */
+export async function startEngine({ args = [], env = {} } = {}) {
   const bin = process.env.SWITCHBOARD_BIN ?? join(repo, "target/debug/switchboard");
   const uiDir = join(repo, "ui/dist");
   if (!existsSync(bin))
@@ -45,9 +49,10 @@ export async function startEngine() {
       token,
       "--ui-dir",
       uiDir,
+      ...args,
     ],
     {
-      env: engineEnv(),
+      env: { ...engineEnv(), ...env },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -55,18 +60,21 @@ export async function startEngine() {
   child.stderr.on("data", (d) => {
     stderr += d;
   });
-  const base = await new Promise((ok, fail) => {
+  // The engine prints `control: …` then `public: …`, one line each, once both listen.
+  const [base, publicBase] = await new Promise((ok, fail) => {
     let out = "";
     const timer = setTimeout(
-      () => fail(new Error(`the engine printed no control address in 20 s; stderr:\n${stderr}`)),
+      () => fail(new Error(`the engine printed no control and public addresses in 20 s; stderr:\n${stderr}`)),
       20_000,
     );
     child.stdout.on("data", (d) => {
       out += d;
-      const m = out.match(/control: (http:\/\/\S+)/);
-      if (m) {
+      // Whole lines only: a chunk may end in the middle of an address.
+      const control = out.match(/^control: (http:\/\/\S+)\r?\n/m);
+      const pub = out.match(/^public: (http:\/\/\S+)\r?\n/m);
+      if (control && pub) {
         clearTimeout(timer);
-        ok(m[1].replace(/\/$/, ""));
+        ok([control[1].replace(/\/$/, ""), pub[1].replace(/\/$/, "")]);
       }
     });
     child.once("exit", (code) => {
@@ -77,6 +85,7 @@ export async function startEngine() {
   let stopped = false;
   return {
     base,
+    public: publicBase,
     /** Stops the engine (SIGTERM, then SIGKILL) and removes its data directory. */
     async stop() {
       if (!stopped) {

@@ -60,6 +60,16 @@ export function StatusStrip(props: { state: AppState }) {
           </a>
         )}
       </div>
+      {settings.data?.webhook_signatures_checked === false && (
+        <div class="status-item">
+          <span
+            class="bad-text"
+            title="Started with --insecure-skip-webhook-signatures: anyone who reaches the public listener can fake calls. Development only."
+          >
+            Webhook signatures OFF
+          </span>
+        </div>
+      )}
       <div class="status-item status-credentials">
         {missing === null ? (
           <span class="muted">Credentials …</span>

@@ -23,6 +23,9 @@ pub struct Settings {
     pub default_region: Option<String>,
     /// Where to point each carrier, derived from the public base URL; `null` until it is set.
     pub webhook_urls: Option<WebhookUrls>,
+    /// False only when the engine was started with `--insecure-skip-webhook-signatures`
+    /// (development): carrier webhooks are then accepted unsigned.
+    pub webhook_signatures_checked: bool,
     /// Where this engine listens.
     pub control_addr: String,
     pub public_addr: String,
@@ -80,6 +83,7 @@ async fn current(engine: &Engine) -> ApiResult<Settings> {
         webhook_urls: public.as_ref().map(|(u, _)| WebhookUrls::from_base(u)),
         public_base_url: public.map(|(u, _)| u),
         default_region: engine.default_region().await?,
+        webhook_signatures_checked: !engine.config().insecure_skip_webhook_signatures,
         control_addr: engine.control_addr().to_string(),
         public_addr: engine.public_addr().to_string(),
     })

@@ -487,7 +487,8 @@ fn written(
 }
 
 /// Applies one event to a call. Every arm is idempotent and order-tolerant: an end is final
-/// (a later, conflicting end is ignored), and an answer that arrives after the end of a
+/// (a later, conflicting end is ignored); an answer is never placed before the call started
+/// (an inferred or skewed time is clamped); and an answer that arrives after the end of a
 /// completed call still fills in when it was answered and how long it lasted.
 async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Result<()> {
     let q = match event {
@@ -498,9 +499,9 @@ async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Resu
         CallEvent::Answered { at } => sqlx::query(
             "UPDATE calls SET \
                answered_at = CASE WHEN ended_at IS NULL OR status = 'completed' \
-                 THEN COALESCE(answered_at, ?1) ELSE answered_at END, \
+                 THEN COALESCE(answered_at, MAX(started_at, ?1)) ELSE answered_at END, \
                duration_secs = CASE WHEN ended_at IS NOT NULL AND status = 'completed' \
-                 AND duration_secs IS NULL THEN MAX(0, (ended_at - ?1) / 1000) \
+                 AND duration_secs IS NULL THEN MAX(0, (ended_at - MAX(started_at, ?1)) / 1000) \
                  ELSE duration_secs END, \
                status = CASE WHEN ended_at IS NULL THEN 'in_progress' ELSE status END \
              WHERE id = ?2",

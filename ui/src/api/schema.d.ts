@@ -459,6 +459,11 @@ export interface components {
             public_base_url?: string | null;
             /** @description True when the URL comes from `--public-url`/`WEBHOOK_BASE_URL` and overrides the saved one. */
             public_base_url_from_config: boolean;
+            /**
+             * @description False only when the engine was started with `--insecure-skip-webhook-signatures`
+             *     (development): carrier webhooks are then accepted unsigned.
+             */
+            webhook_signatures_checked: boolean;
             webhook_urls?: null | components["schemas"]["WebhookUrls"];
         };
         SettingsInput: {
