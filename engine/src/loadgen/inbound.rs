@@ -25,6 +25,10 @@ pub struct Options {
     /// Seconds to run.
     #[arg(long, default_value_t = 30)]
     pub duration: u32,
+    /// Run the engine inside the load generator's process instead of as a separate
+    /// `switchboard serve` (which is how it is deployed, and the default).
+    #[arg(long)]
+    pub in_process: bool,
     /// Complete each call this many ms after it was answered (0: never). At the default
     /// rate, 500 ms keeps about 500 calls live, half the agent's limit of 1000.
     #[arg(long, default_value_t = 500)]
@@ -60,45 +64,106 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Starts an engine in a temporary directory and loads it.
+/// Starts an engine in a temporary directory (as its own process unless `in_process`),
+/// gives it one number and agent, and loads it.
 pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let dir = tempfile_dir()?;
-    let config = Config {
-        data_dir: Some(dir.clone()),
-        control_addr: "127.0.0.1:0".parse()?,
-        public_addr: "127.0.0.1:0".parse()?,
-        public_url: Some(PUBLIC.into()),
-        token: Some("loadgen".into()),
-        no_keyring: true,
-        credential_env: vec![
-            (
-                "TWILIO_ACCOUNT_SID".into(),
-                "AC0123456789abcdef0123456789abcdef".into(),
-            ),
-            ("TWILIO_AUTH_TOKEN".into(), AUTH_TOKEN.into()),
-        ],
-        ..Config::default()
+    let creds = [
+        ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+    ];
+    let report = if opts.in_process {
+        let config = Config {
+            data_dir: Some(dir.clone()),
+            control_addr: "127.0.0.1:0".parse()?,
+            public_addr: "127.0.0.1:0".parse()?,
+            public_url: Some(PUBLIC.into()),
+            token: Some(TOKEN.into()),
+            no_keyring: true,
+            credential_env: creds
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Config::default()
+        };
+        let running = crate::start(config).await?;
+        let control = format!("http://{}", running.control_addr());
+        let public = format!("http://{}", running.public_addr());
+        setup(&control).await?;
+        let report = drive(&public, &opts).await;
+        running.shutdown().await;
+        report
+    } else {
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args([
+                "serve",
+                "--control-addr",
+                "127.0.0.1:0",
+                "--public-addr",
+                "127.0.0.1:0",
+            ])
+            .args([
+                "--public-url",
+                PUBLIC,
+                "--token",
+                TOKEN,
+                "--no-keyring",
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .envs(creds)
+            .env("SWITCHBOARD_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            child.stdout.take().expect("piped"),
+        ));
+        let (mut control, mut public) = (None, None);
+        while control.is_none() || public.is_none() {
+            let line = lines
+                .next_line()
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("switchboard serve exited before listening"))?;
+            if let Some(a) = line.strip_prefix("control: ") {
+                control = Some(a.to_owned());
+            } else if let Some(a) = line.strip_prefix("public: ") {
+                public = Some(a.to_owned());
+            }
+        }
+        let (control, public) = (control.expect("read"), public.expect("read"));
+        setup(&control).await?;
+        let report = drive(&public, &opts).await;
+        child.kill().await?;
+        report
     };
-    let running = crate::start(config).await?;
-    let store = running.engine.store();
-    let agent = store
-        .create_agent(serde_json::from_value(serde_json::json!({
-            "name": "Load", "max_concurrent_calls": 1000
-        }))?)
-        .await?;
-    store
-        .create_phone_number(
-            serde_json::from_value(serde_json::json!({
-                "number": NUMBER, "carrier": "twilio", "inbound_agent_id": agent.id
-            }))?,
-            None,
-        )
-        .await?;
-    let base = format!("http://{}", running.public_addr());
-    let report = drive(&base, &opts).await;
-    running.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(report)
+}
+
+const TOKEN: &str = "loadgen";
+
+/// One agent allowed 1000 calls, answering one Twilio number; through the control API.
+async fn setup(control: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let agent: serde_json::Value = http
+        .post(format!("{control}/api/agents"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"name": "Load", "max_concurrent_calls": 1000}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    http.post(format!("{control}/api/phone-numbers"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({
+            "number": NUMBER, "carrier": "twilio", "inbound_agent_id": agent["id"]
+        }))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
 }
 
 fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
