@@ -13,6 +13,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== build"
 cargo build --workspace --all-targets --locked
+# The UI's API types are generated from the engine's OpenAPI document; they must not drift.
+(cd ui && npm run --silent gen:api)
+git diff --exit-code -- ui/src/api/schema.d.ts || {
+  echo "ui/src/api/schema.d.ts is stale: run (cd ui && npm run gen:api) and commit it" >&2
+  exit 1
+}
 
 # The keyring tests talk to a real Secret Service: gnome-keyring in a private D-Bus session,
 # its keyrings in a throwaway directory so no real keyring is touched.

@@ -273,16 +273,6 @@ impl Store {
         Ok(written(id, new, agent_name, Some(reason)))
     }
 
-    /// Live calls an agent is on (inbound and outbound).
-    pub async fn live_calls_for_agent(&self, agent_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE}"
-        ))
-        .bind(agent_id)
-        .fetch_one(self.pool())
-        .await?)
-    }
-
     /// Records the answer. Idempotent: a repeated answer keeps the first time.
     pub async fn mark_call_answered(&self, id: &str, at: Timestamp) -> Result<Call> {
         let mut tx = self.writer().begin().await?;
