@@ -708,3 +708,24 @@ async fn telnyx_commands_are_retried_on_500_but_not_on_4xx() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(w.telnyx.commands().len(), 3, "no retry after a 4xx");
 }
+
+/// The test's own signer must agree with Twilio's published vector, or every signed
+/// webhook above would prove nothing.
+#[test]
+fn the_test_signer_matches_twilios_published_vector() {
+    let params = [
+        ("CallSid", "CA1234567890ABCDE"),
+        ("Caller", "+14158675309"),
+        ("Digits", "1234"),
+        ("From", "+14158675309"),
+        ("To", "+18005551212"),
+    ];
+    assert_eq!(
+        twilio_signature(
+            "12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=2",
+            &params
+        ),
+        "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    );
+}

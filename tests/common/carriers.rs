@@ -158,22 +158,3 @@ async fn command(
         ),
     }
 }
-
-#[test]
-fn the_test_signer_matches_twilios_published_vector() {
-    let params = [
-        ("CallSid", "CA1234567890ABCDE"),
-        ("Caller", "+14158675309"),
-        ("Digits", "1234"),
-        ("From", "+14158675309"),
-        ("To", "+18005551212"),
-    ];
-    assert_eq!(
-        twilio_signature(
-            "12345",
-            "https://mycompany.com/myapp.php?foo=1&bar=2",
-            &params
-        ),
-        "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-    );
-}
