@@ -55,6 +55,10 @@ struct Inner {
     public_addr: SocketAddr,
     stopping: watch::Receiver<bool>,
     telnyx: crate::carriers::telnyx::TelnyxClient,
+    /// `--public-url`, normalised once at start-up.
+    configured_public_url: Option<String>,
+    /// The settings table, loaded at start-up and refreshed by `write_settings`.
+    settings: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
 }
 
 impl Engine {
@@ -88,11 +92,8 @@ impl Engine {
         &self.inner.data_dir
     }
 
-    /// Compares in constant time, so response timing tells nothing about the token.
     pub fn token_matches(&self, presented: &str) -> bool {
-        let a = self.inner.token.as_bytes();
-        let b = presented.as_bytes();
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        crate::secrets::constant_time_eq(self.inner.token.as_bytes(), presented.as_bytes())
     }
 
     pub fn control_addr(&self) -> SocketAddr {
@@ -104,22 +105,42 @@ impl Engine {
     }
 
     /// The public base URL in force (configuration wins over the saved setting), and whether
-    /// it comes from configuration.
-    pub async fn public_url(&self) -> Result<Option<(String, bool)>, StoreError> {
-        if let Some(u) = &self.inner.config.public_url {
-            // Validated at start-up.
-            return Ok(normalise_public_url(u).ok().map(|u| (u, true)));
+    /// it comes from configuration. Read on every webhook, so from memory, not the database.
+    pub fn public_url(&self) -> Option<(String, bool)> {
+        if let Some(u) = &self.inner.configured_public_url {
+            return Some((u.clone(), true));
         }
-        let settings = self.store().settings().await?;
-        Ok(settings.get(SETTING_PUBLIC_URL).map(|u| (u.clone(), false)))
+        self.setting(SETTING_PUBLIC_URL).map(|u| (u, false))
     }
 
-    pub async fn default_region(&self) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .store()
-            .settings()
-            .await?
-            .remove(SETTING_DEFAULT_REGION))
+    pub fn default_region(&self) -> Option<String> {
+        self.setting(SETTING_DEFAULT_REGION)
+    }
+
+    fn setting(&self, key: &str) -> Option<String> {
+        let settings = self
+            .inner
+            .settings
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        settings.get(key).cloned()
+    }
+
+    /// Saves settings (`None` removes one) and refreshes the in-memory copy from the database,
+    /// so the copy is always what was stored. (Several nodes sharing one database would each
+    /// need to refresh on a change notice; see DESIGN.md's scale-out notes.)
+    pub async fn write_settings(
+        &self,
+        changes: &[(&str, Option<String>)],
+    ) -> Result<(), StoreError> {
+        self.store().write_settings(changes).await?;
+        let fresh = self.store().settings().await?;
+        *self
+            .inner
+            .settings
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
     }
 }
 
@@ -211,9 +232,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let control_addr = control.local_addr().expect("bound socket has an address");
     let public_addr = public.local_addr().expect("bound socket has an address");
 
+    let configured_public_url = config
+        .public_url
+        .as_deref()
+        .map(normalise_public_url)
+        .transpose()
+        .map_err(|m| StartError::Config(ConfigError::PublicUrl(m)))?;
+    let settings = std::sync::RwLock::new(store.settings().await?);
     let (shutdown, rx) = watch::channel(false);
     let engine = Engine {
         inner: Arc::new(Inner {
+            configured_public_url,
+            settings,
             stopping: rx.clone(),
             telnyx: crate::carriers::telnyx::TelnyxClient::new(&config.telnyx_api_url),
             config,
@@ -232,7 +262,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
              listener can fake calls. Never run like this in production."
         );
     }
-    if engine.config().public_url.is_none() && engine.public_url().await?.is_none() {
+    if engine.public_url().is_none() {
         tracing::info!(
             "no public webhook base URL yet: carriers cannot reach this engine until one is set"
         );

@@ -305,15 +305,15 @@ struct Inner {
     /// What the keyring held when last read or written, so hot paths (every webhook checks a
     /// signature) never wait on it. Entries changed outside Switchboard are seen on restart.
     cache: std::sync::RwLock<BTreeMap<Provider, Option<Credentials>>>,
-    /// Environment variables relevant to credentials, read once at start-up.
-    env: BTreeMap<String, String>,
+    /// Credentials complete in the environment at start-up, validated once.
+    env: BTreeMap<Provider, Credentials>,
 }
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Secrets")
             .field("keyring_available", &self.inner.keyring.is_ok())
-            .field("env_vars", &self.inner.env.keys().collect::<Vec<_>>())
+            .field("from_env", &self.inner.env.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -342,6 +342,23 @@ impl Secrets {
         keyring: Result<Arc<dyn KeyStore>, String>,
         env: BTreeMap<String, String>,
     ) -> Self {
+        let env = Provider::ALL
+            .into_iter()
+            .filter_map(|provider| {
+                let values = provider
+                    .fields()
+                    .iter()
+                    .map(|f| Some((f.name.to_owned(), env.get(f.env)?.clone())))
+                    .collect::<Option<BTreeMap<_, _>>>()?;
+                match Credentials::new(provider, values) {
+                    Ok(c) => Some((provider, c)),
+                    Err(e) => {
+                        tracing::warn!(%provider, problem = %e.message, "credentials in the environment ignored");
+                        None
+                    }
+                }
+            })
+            .collect();
         Self {
             inner: Arc::new(Inner {
                 keyring,
@@ -388,12 +405,7 @@ impl Secrets {
     }
 
     fn env_credentials(&self, provider: Provider) -> Option<Credentials> {
-        let values = provider
-            .fields()
-            .iter()
-            .map(|f| Some((f.name.to_owned(), self.inner.env.get(f.env)?.clone())))
-            .collect::<Option<BTreeMap<_, _>>>()?;
-        Credentials::new(provider, values).ok()
+        self.inner.env.get(&provider).cloned()
     }
 
     async fn keyring_credentials(
@@ -516,6 +528,12 @@ impl Secrets {
         }
         Ok(token)
     }
+}
+
+/// Compares two secrets (tokens, signatures) in time that depends only on their length, so
+/// response timing tells an attacker nothing about how much of a guess was right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn new_token() -> String {

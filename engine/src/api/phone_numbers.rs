@@ -29,7 +29,7 @@ pub async fn create(
     State(engine): State<Engine>,
     Json(input): Json<PhoneNumberInput>,
 ) -> ApiResult<(StatusCode, axum::Json<PhoneNumber>)> {
-    let region = engine.default_region().await?;
+    let region = engine.default_region();
     let phone_number = engine
         .store()
         .create_phone_number(input, region.as_deref())

@@ -77,12 +77,12 @@ pub struct SettingsInput {
 }
 
 async fn current(engine: &Engine) -> ApiResult<Settings> {
-    let public = engine.public_url().await?;
+    let public = engine.public_url();
     Ok(Settings {
         public_base_url_from_config: public.as_ref().is_some_and(|(_, c)| *c),
         webhook_urls: public.as_ref().map(|(u, _)| WebhookUrls::from_base(u)),
         public_base_url: public.map(|(u, _)| u),
-        default_region: engine.default_region().await?,
+        default_region: engine.default_region(),
         webhook_signatures_checked: !engine.config().insecure_skip_webhook_signatures,
         control_addr: engine.control_addr().to_string(),
         public_addr: engine.public_addr().to_string(),
@@ -131,7 +131,7 @@ pub async fn update(
             .transpose()?;
         changes.push((SETTING_DEFAULT_REGION, value));
     }
-    engine.store().write_settings(&changes).await?;
+    engine.write_settings(&changes).await?;
     if !changes.is_empty() {
         engine.events().publish(Event::SettingsChanged);
     }

@@ -95,27 +95,19 @@ pub(crate) async fn apply_events(
 }
 
 /// The public URL of a request to the public listener, as the carrier addressed it.
-pub(crate) async fn public_request_url(
-    engine: &Engine,
-    uri: &axum::http::Uri,
-) -> Result<Option<String>, StoreError> {
-    let Some((base, _)) = engine.public_url().await? else {
-        return Ok(None);
-    };
+pub(crate) fn public_request_url(engine: &Engine, uri: &axum::http::Uri) -> Option<String> {
+    let (base, _) = engine.public_url()?;
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    Ok(Some(format!("{base}{path_and_query}")))
+    Some(format!("{base}{path_and_query}"))
 }
 
 /// The media WebSocket URL for a carrier, from the public base URL.
-pub(crate) async fn media_url(
-    engine: &Engine,
-    carrier: Carrier,
-) -> Result<Option<String>, StoreError> {
-    Ok(engine.public_url().await?.map(|(base, _)| {
+pub(crate) fn media_url(engine: &Engine, carrier: Carrier) -> Option<String> {
+    engine.public_url().map(|(base, _)| {
         let urls = crate::api::WebhookUrls::from_base(&base);
         match carrier {
             Carrier::Telnyx => urls.telnyx_media,
             _ => urls.twilio_media,
         }
-    }))
+    })
 }

@@ -77,7 +77,6 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             data_dir: Some(dir.clone()),
             control_addr: "127.0.0.1:0".parse()?,
             public_addr: "127.0.0.1:0".parse()?,
-            public_url: Some(PUBLIC.into()),
             token: Some(TOKEN.into()),
             no_keyring: true,
             credential_env: creds
@@ -143,9 +142,16 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
 
 const TOKEN: &str = "loadgen";
 
-/// One agent allowed 1000 calls, answering one Twilio number; through the control API.
+/// The public URL (set as a desktop user does, in Settings), and one agent allowed 1000
+/// calls answering one Twilio number; all through the control API.
 async fn setup(control: &str) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
+    http.put(format!("{control}/api/settings"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"public_base_url": PUBLIC}))
+        .send()
+        .await?
+        .error_for_status()?;
     let agent: serde_json::Value = http
         .post(format!("{control}/api/agents"))
         .bearer_auth(TOKEN)

@@ -151,8 +151,6 @@ async fn send_decision(engine: Engine, call_control_id: String, decision: Decisi
         let (action, body, call) = match decision {
             Decision::Answer { call, .. } => {
                 let stream = media_url(&engine, CARRIER)
-                    .await
-                    .map_err(|e| e.to_string())?
                     .ok_or("no public base URL is set, so there is no media URL to stream to")?;
                 let state = base64::engine::general_purpose::STANDARD.encode(&call.id);
                 let body =

@@ -32,7 +32,7 @@ async fn verified_form(
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| refuse(CARRIER, "no X-Twilio-Signature header"))?;
-    let url = public_request_url(engine, uri).await?.ok_or_else(|| {
+    let url = public_request_url(engine, uri).ok_or_else(|| {
         refuse(
             CARRIER,
             "no public base URL is set, so Twilio's signature cannot be checked",
@@ -87,7 +87,7 @@ pub async fn voice(
     // A retried delivery gets the same TwiML again: Twilio acts only on the reply it keeps.
     match route_inbound(&engine, &inbound).await?.0 {
         Decision::Answer { call, agent } => {
-            let Some(media) = media_url(&engine, CARRIER).await? else {
+            let Some(media) = media_url(&engine, CARRIER) else {
                 // Verified requests imply a public URL; only the insecure dev mode gets here.
                 return Ok(twiml(twiml::reject(false)));
             };

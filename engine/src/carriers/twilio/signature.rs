@@ -6,6 +6,8 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
+use crate::secrets::constant_time_eq;
+
 /// The signature Twilio would send for `url` and `params`.
 pub fn sign(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
     let mut names: Vec<&str> = params.iter().map(|(k, _)| k.as_str()).collect();
@@ -52,10 +54,6 @@ fn port_variants(url: &str) -> Vec<String> {
         out.push(url.replacen(&host, &format!("{host}:{port}"), 1));
     }
     out
-}
-
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
