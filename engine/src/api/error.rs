@@ -130,9 +130,12 @@ impl From<StoreError> for ApiError {
                 err.detail.numbers = numbers;
                 err
             }
-            StoreError::Db(_) | StoreError::Migrate(_) | StoreError::Corrupt(_) => {
-                Self::internal(&e)
-            }
+            StoreError::Db(_)
+            | StoreError::Migrate(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Commit(_)
+            | StoreError::Closed
+            | StoreError::Abandoned => Self::internal(&e),
         }
     }
 }

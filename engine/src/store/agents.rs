@@ -82,95 +82,110 @@ impl Store {
 
     pub async fn create_agent(&self, input: AgentInput) -> Result<Agent> {
         let fields = input.apply(AgentFields::default())?;
-        let now = Timestamp::now();
-        let id = new_id();
-        let result = bind_fields(
-            sqlx::query(
-                "INSERT INTO agents (name, system_prompt, greeting, voice, model, context, notes, \
-                 max_concurrent_calls, active, updated_at, id, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ),
-            &fields,
-            now,
-        )
-        .bind(&id)
-        .bind(now.as_millis())
-        .execute(self.writer())
-        .await;
-        match result {
-            Err(e) if is_unique_violation(&e) => {
-                Err(Conflict::DuplicateAgentName(fields.name).into())
-            }
-            Err(e) => Err(e.into()),
-            Ok(_) => self.get_agent(&id).await,
-        }
+        self.write(move |conn| {
+            Box::pin(async move {
+                let now = Timestamp::now();
+                let id = new_id();
+                let result = bind_fields(
+                    sqlx::query(
+                        "INSERT INTO agents (name, system_prompt, greeting, voice, model, \
+                         context, notes, max_concurrent_calls, active, updated_at, id, \
+                         created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    ),
+                    &fields,
+                    now,
+                )
+                .bind(&id)
+                .bind(now.as_millis())
+                .execute(&mut *conn)
+                .await;
+                match result {
+                    Err(e) if is_unique_violation(&e) => {
+                        Err(Conflict::DuplicateAgentName(fields.name).into())
+                    }
+                    Err(e) => Err(e.into()),
+                    Ok(_) => fetch_agent(conn, &id).await,
+                }
+            })
+        })
+        .await
     }
 
     pub async fn update_agent(&self, id: &str, input: AgentInput) -> Result<Agent> {
-        let mut tx = self.writer().begin().await?;
-        let current = fetch_agent(&mut tx, id).await?;
-        let fields = input.apply(AgentFields::from(&current))?;
-        let result = bind_fields(
-            sqlx::query(
-                "UPDATE agents SET name = ?, system_prompt = ?, greeting = ?, voice = ?, \
-                 model = ?, context = ?, notes = ?, max_concurrent_calls = ?, active = ?, \
-                 updated_at = ? WHERE id = ?",
-            ),
-            &fields,
-            Timestamp::now(),
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await;
-        match result {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Conflict::DuplicateAgentName(fields.name).into());
-            }
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-        let agent = fetch_agent(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(agent)
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let current = fetch_agent(conn, &id).await?;
+                let fields = input.apply(AgentFields::from(&current))?;
+                let result = bind_fields(
+                    sqlx::query(
+                        "UPDATE agents SET name = ?, system_prompt = ?, greeting = ?, voice = ?, \
+                         model = ?, context = ?, notes = ?, max_concurrent_calls = ?, \
+                         active = ?, updated_at = ? WHERE id = ?",
+                    ),
+                    &fields,
+                    Timestamp::now(),
+                )
+                .bind(&id)
+                .execute(&mut *conn)
+                .await;
+                match result {
+                    Err(e) if is_unique_violation(&e) => {
+                        Err(Conflict::DuplicateAgentName(fields.name).into())
+                    }
+                    Err(e) => Err(e.into()),
+                    Ok(_) => fetch_agent(conn, &id).await,
+                }
+            })
+        })
+        .await
     }
 
     /// Deletes an agent. If numbers still use it, refuses with `AgentInUse` unless `force`, in
-    /// which case those assignments are cleared in the same transaction. Returns the ids of the
+    /// which case those assignments are cleared with it, atomically. Returns the ids of the
     /// numbers whose assignments were cleared.
     pub async fn delete_agent(&self, id: &str, force: bool) -> Result<Vec<String>> {
-        let mut tx = self.writer().begin().await?;
-        let agent = fetch_agent(&mut tx, id).await?;
-        let users: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, number FROM phone_numbers \
-             WHERE inbound_agent_id = ? OR outbound_agent_id = ? ORDER BY number",
-        )
-        .bind(id)
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        if !users.is_empty() && !force {
-            return Err(Conflict::AgentInUse {
-                agent: agent.name,
-                numbers: users.into_iter().map(|(_, n)| n).collect(),
-            }
-            .into());
-        }
-        sqlx::query("UPDATE phone_numbers SET inbound_agent_id = NULL WHERE inbound_agent_id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE phone_numbers SET outbound_agent_id = NULL WHERE outbound_agent_id = ?",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM agents WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(users.into_iter().map(|(id, _)| id).collect())
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let agent = fetch_agent(conn, &id).await?;
+                let users: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, number FROM phone_numbers \
+                     WHERE inbound_agent_id = ? OR outbound_agent_id = ? ORDER BY number",
+                )
+                .bind(&id)
+                .bind(&id)
+                .fetch_all(&mut *conn)
+                .await?;
+                if !users.is_empty() && !force {
+                    return Err(Conflict::AgentInUse {
+                        agent: agent.name,
+                        numbers: users.into_iter().map(|(_, n)| n).collect(),
+                    }
+                    .into());
+                }
+                sqlx::query(
+                    "UPDATE phone_numbers SET inbound_agent_id = NULL \
+                     WHERE inbound_agent_id = ?",
+                )
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "UPDATE phone_numbers SET outbound_agent_id = NULL \
+                     WHERE outbound_agent_id = ?",
+                )
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query("DELETE FROM agents WHERE id = ?")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(users.into_iter().map(|(id, _)| id).collect())
+            })
+        })
+        .await
     }
 
     pub async fn agent_stats(&self, id: &str) -> Result<AgentStats> {

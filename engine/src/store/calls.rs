@@ -76,7 +76,8 @@ const SELECT: &str = "SELECT c.id, c.direction, c.carrier, c.carrier_call_id, c.
        c.reject_reason, c.recording_url, c.answered_by \
      FROM calls c LEFT JOIN agents a ON a.id = c.agent_id";
 
-/// Statuses of calls still in progress, as SQL, for load counts.
+/// Statuses of calls still in progress, as SQL, for load counts. Exactly the condition of
+/// the `calls_live` partial index: SQLite uses that index only for this very text.
 const LIVE: &str = "('queued', 'ringing', 'in_progress')";
 
 /// Which calls to list. All filters combine with AND.
@@ -121,12 +122,22 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &CallFilter) {
         q.push(" AND c.number_id = ").push_bind(n.clone());
     }
     if !f.statuses.is_empty() {
-        q.push(" AND c.status IN (");
-        let mut list = q.separated(", ");
-        for s in &f.statuses {
-            list.push_bind(s.as_str());
+        let live = [
+            CallStatus::Queued,
+            CallStatus::Ringing,
+            CallStatus::InProgress,
+        ];
+        if f.statuses.len() == live.len() && live.iter().all(|s| f.statuses.contains(s)) {
+            // Written exactly as the calls_live index's condition, so SQLite uses that index.
+            q.push(" AND c.status IN ").push(LIVE);
+        } else {
+            q.push(" AND c.status IN (");
+            let mut list = q.separated(", ");
+            for s in &f.statuses {
+                list.push_bind(s.as_str());
+            }
+            q.push(")");
         }
-        q.push(")");
     }
     if let Some(t) = f.since {
         q.push(" AND c.started_at >= ").push_bind(t.as_millis());
@@ -214,11 +225,13 @@ impl Store {
     }
 
     pub async fn create_call(&self, new: NewCall) -> Result<Call> {
-        let mut tx = self.writer().begin().await?;
-        let id = insert_call(&mut tx, &new, None).await?;
-        let call = fetch_call(&mut tx, &id).await?;
-        tx.commit().await?;
-        Ok(call)
+        self.write(move |conn| {
+            Box::pin(async move {
+                let id = insert_call(conn, &new, None).await?;
+                fetch_call(conn, &id).await
+            })
+        })
+        .await
     }
 
     /// Writes an inbound call routed to `agent_id`, but only while that agent has fewer than
@@ -231,34 +244,40 @@ impl Store {
         agent_name: &str,
         max_live: u32,
     ) -> Result<Option<Call>> {
-        let agent_id = new.agent_id.as_deref().expect("a routed call has an agent");
+        let agent_id = new.agent_id.clone().expect("a routed call has an agent");
         let id = new_id();
-        let done = sqlx::query(&format!(
-            "INSERT INTO calls (id, direction, carrier, carrier_call_id, from_number, to_number, \
-             agent_id, number_id, status, started_at) \
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
-             WHERE (SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE}) < ?"
-        ))
-        .bind(&id)
-        .bind(new.direction.as_str())
-        .bind(new.carrier.as_str())
-        .bind(&new.carrier_call_id)
-        .bind(&new.from_number)
-        .bind(&new.to_number)
-        .bind(agent_id)
-        .bind(&new.number_id)
-        .bind(new.status.as_str())
-        .bind(new.started_at.as_millis())
-        .bind(agent_id)
-        .bind(i64::from(max_live))
-        .execute(self.writer())
-        .await;
-        match done {
-            Err(e) if is_unique_violation(&e) => Err(duplicate(new)),
-            Err(e) => Err(e.into()),
-            Ok(d) if d.rows_affected() == 0 => Ok(None),
-            Ok(_) => Ok(Some(written(id, new, Some(agent_name), None))),
-        }
+        let call = written(id, new, Some(agent_name), None);
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(&format!(
+                    "INSERT INTO calls (id, direction, carrier, carrier_call_id, from_number, \
+                     to_number, agent_id, number_id, status, started_at) \
+                     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+                     WHERE (SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE}) < ?"
+                ))
+                .bind(&call.id)
+                .bind(call.direction.as_str())
+                .bind(call.carrier.as_str())
+                .bind(&call.carrier_call_id)
+                .bind(&call.from_number)
+                .bind(&call.to_number)
+                .bind(&agent_id)
+                .bind(&call.number_id)
+                .bind(call.status.as_str())
+                .bind(call.started_at.as_millis())
+                .bind(&agent_id)
+                .bind(i64::from(max_live))
+                .execute(conn)
+                .await;
+                match done {
+                    Err(e) if is_unique_violation(&e) => Err(duplicate(&call.carrier_call_id)),
+                    Err(e) => Err(e.into()),
+                    Ok(d) if d.rows_affected() == 0 => Ok(None),
+                    Ok(_) => Ok(Some(call)),
+                }
+            })
+        })
+        .await
     }
 
     /// Writes a call Switchboard refused, with the reason.
@@ -268,18 +287,20 @@ impl Store {
         agent_name: Option<&str>,
         reason: RejectReason,
     ) -> Result<Call> {
-        let mut conn = self.writer().acquire().await?;
-        let id = insert_call(&mut conn, new, Some(reason)).await?;
-        Ok(written(id, new, agent_name, Some(reason)))
+        let new = new.clone();
+        let agent_name = agent_name.map(str::to_owned);
+        self.write(move |conn| {
+            Box::pin(async move {
+                let id = insert_call(conn, &new, Some(reason)).await?;
+                Ok(written(id, &new, agent_name.as_deref(), Some(reason)))
+            })
+        })
+        .await
     }
 
     /// Records the answer. Idempotent: a repeated answer keeps the first time.
     pub async fn mark_call_answered(&self, id: &str, at: Timestamp) -> Result<Call> {
-        let mut tx = self.writer().begin().await?;
-        apply(&mut tx, id, &CallEvent::Answered { at }).await?;
-        let call = fetch_call(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(call)
+        self.apply_to_call(id, CallEvent::Answered { at }).await
     }
 
     /// Records the end with its final status; the duration runs from the answer, if any.
@@ -297,17 +318,24 @@ impl Store {
             cause: hangup_cause.map(str::to_owned),
             duration_secs: None,
         };
-        let mut tx = self.writer().begin().await?;
-        apply(&mut tx, id, &event).await?;
-        let call = fetch_call(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(call)
+        self.apply_to_call(id, event).await
+    }
+
+    async fn apply_to_call(&self, id: &str, event: CallEvent) -> Result<Call> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                apply(conn, &id, &event).await?;
+                fetch_call(conn, &id).await
+            })
+        })
+        .await
     }
 
     /// Applies what one carrier delivery reports about a call, once: `event_key` identifies
     /// the delivery, and a repeat (or a delivery for a call Switchboard does not know) changes
-    /// nothing and returns `None`. All its events apply in one transaction. Returns the call
-    /// when they changed it.
+    /// nothing and returns `None`. All its events apply together. Returns the call when they
+    /// changed it.
     pub async fn apply_call_events(
         &self,
         carrier: Carrier,
@@ -315,31 +343,37 @@ impl Store {
         carrier_call_id: &str,
         events: &[CallEvent],
     ) -> Result<Option<Call>> {
-        let mut tx = self.writer().begin().await?;
-        let fresh = sqlx::query(
-            "INSERT INTO carrier_events (carrier, event_key, received_at) VALUES (?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(carrier.as_str())
-        .bind(event_key)
-        .bind(Timestamp::now().as_millis())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !fresh {
-            return Ok(None);
-        }
-        let Some(before) = find_by_carrier_id(&mut tx, carrier, carrier_call_id).await? else {
-            tx.commit().await?;
-            return Ok(None);
-        };
-        for event in events {
-            apply(&mut tx, &before.id, event).await?;
-        }
-        let after = fetch_call(&mut tx, &before.id).await?;
-        tx.commit().await?;
-        Ok((after != before).then_some(after))
+        let event_key = event_key.to_owned();
+        let carrier_call_id = carrier_call_id.to_owned();
+        let events = events.to_vec();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let fresh = sqlx::query(
+                    "INSERT INTO carrier_events (carrier, event_key, received_at) \
+                     VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                )
+                .bind(carrier.as_str())
+                .bind(&event_key)
+                .bind(Timestamp::now().as_millis())
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                    == 1;
+                if !fresh {
+                    return Ok(None);
+                }
+                let Some(before) = find_by_carrier_id(conn, carrier, &carrier_call_id).await?
+                else {
+                    return Ok(None);
+                };
+                for event in &events {
+                    apply(conn, &before.id, event).await?;
+                }
+                let after = fetch_call(conn, &before.id).await?;
+                Ok((after != before).then_some(after))
+            })
+        })
+        .await
     }
 
     pub async fn add_transcript_line(
@@ -349,28 +383,36 @@ impl Store {
         text: &str,
         at: Timestamp,
     ) -> Result<TranscriptLine> {
-        let result = sqlx::query(
-            "INSERT INTO transcript_lines (call_id, speaker, text, at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(call_id)
-        .bind(speaker.as_str())
-        .bind(text)
-        .bind(at.as_millis())
-        .execute(self.writer())
-        .await;
-        match result {
-            Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
-                Err(not_found("call", call_id))
-            }
-            Err(e) => Err(e.into()),
-            Ok(done) => Ok(TranscriptLine {
-                id: done.last_insert_rowid(),
-                call_id: call_id.to_owned(),
-                speaker,
-                text: text.to_owned(),
-                at,
-            }),
-        }
+        let call_id = call_id.to_owned();
+        let text = text.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let result = sqlx::query(
+                    "INSERT INTO transcript_lines (call_id, speaker, text, at) \
+                     VALUES (?, ?, ?, ?)",
+                )
+                .bind(&call_id)
+                .bind(speaker.as_str())
+                .bind(&text)
+                .bind(at.as_millis())
+                .execute(conn)
+                .await;
+                match result {
+                    Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+                        Err(not_found("call", &call_id))
+                    }
+                    Err(e) => Err(e.into()),
+                    Ok(done) => Ok(TranscriptLine {
+                        id: done.last_insert_rowid(),
+                        call_id,
+                        speaker,
+                        text,
+                        at,
+                    }),
+                }
+            })
+        })
+        .await
     }
 }
 
@@ -430,15 +472,15 @@ async fn insert_call(
     .execute(conn)
     .await;
     match result {
-        Err(e) if is_unique_violation(&e) => Err(duplicate(new)),
+        Err(e) if is_unique_violation(&e) => Err(duplicate(&new.carrier_call_id)),
         Err(e) => Err(e.into()),
         Ok(_) => Ok(id),
     }
 }
 
-fn duplicate(new: &NewCall) -> StoreError {
+fn duplicate(carrier_call_id: &Option<String>) -> StoreError {
     StoreError::Conflict(super::Conflict::DuplicateCall(
-        new.carrier_call_id.clone().unwrap_or_default(),
+        carrier_call_id.clone().unwrap_or_default(),
     ))
 }
 

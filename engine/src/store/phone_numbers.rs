@@ -85,35 +85,36 @@ impl Store {
         default_region: Option<&str>,
     ) -> Result<PhoneNumber> {
         let fields = input.create(default_region)?;
-        let id = new_id();
-        let mut tx = self.writer().begin().await?;
-        check_agents(&mut tx, &fields).await?;
-        let result = sqlx::query(
-            "INSERT INTO phone_numbers (id, number, carrier, carrier_number_id, inbound_agent_id, \
-             outbound_agent_id, label, status, calls_received, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
-        )
-        .bind(&id)
-        .bind(fields.number.as_str())
-        .bind(fields.carrier.as_str())
-        .bind(&fields.carrier_number_id)
-        .bind(&fields.inbound_agent_id)
-        .bind(&fields.outbound_agent_id)
-        .bind(&fields.label)
-        .bind(fields.status.as_str())
-        .bind(Timestamp::now().as_millis())
-        .execute(&mut *tx)
-        .await;
-        match result {
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Conflict::DuplicateNumber(fields.number.to_string()).into());
-            }
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-        let created = fetch_number(&mut tx, &id).await?;
-        tx.commit().await?;
-        Ok(created)
+        self.write(move |conn| {
+            Box::pin(async move {
+                let id = new_id();
+                check_agents(conn, &fields).await?;
+                let result = sqlx::query(
+                    "INSERT INTO phone_numbers (id, number, carrier, carrier_number_id, \
+                     inbound_agent_id, outbound_agent_id, label, status, calls_received, \
+                     created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                )
+                .bind(&id)
+                .bind(fields.number.as_str())
+                .bind(fields.carrier.as_str())
+                .bind(&fields.carrier_number_id)
+                .bind(&fields.inbound_agent_id)
+                .bind(&fields.outbound_agent_id)
+                .bind(&fields.label)
+                .bind(fields.status.as_str())
+                .bind(Timestamp::now().as_millis())
+                .execute(&mut *conn)
+                .await;
+                match result {
+                    Err(e) if is_unique_violation(&e) => {
+                        Err(Conflict::DuplicateNumber(fields.number.to_string()).into())
+                    }
+                    Err(e) => Err(e.into()),
+                    Ok(_) => fetch_number(conn, &id).await,
+                }
+            })
+        })
+        .await
     }
 
     pub async fn update_phone_number(
@@ -121,37 +122,47 @@ impl Store {
         id: &str,
         input: PhoneNumberInput,
     ) -> Result<PhoneNumber> {
-        let mut tx = self.writer().begin().await?;
-        let current = fetch_number(&mut tx, id).await?;
-        let fields = input.update(PhoneNumberFields::from(&current))?;
-        check_agents(&mut tx, &fields).await?;
-        sqlx::query(
-            "UPDATE phone_numbers SET carrier = ?, carrier_number_id = ?, inbound_agent_id = ?, \
-             outbound_agent_id = ?, label = ?, status = ? WHERE id = ?",
-        )
-        .bind(fields.carrier.as_str())
-        .bind(&fields.carrier_number_id)
-        .bind(&fields.inbound_agent_id)
-        .bind(&fields.outbound_agent_id)
-        .bind(&fields.label)
-        .bind(fields.status.as_str())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        let updated = fetch_number(&mut tx, id).await?;
-        tx.commit().await?;
-        Ok(updated)
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let current = fetch_number(conn, &id).await?;
+                let fields = input.update(PhoneNumberFields::from(&current))?;
+                check_agents(conn, &fields).await?;
+                sqlx::query(
+                    "UPDATE phone_numbers SET carrier = ?, carrier_number_id = ?, \
+                     inbound_agent_id = ?, outbound_agent_id = ?, label = ?, status = ? \
+                     WHERE id = ?",
+                )
+                .bind(fields.carrier.as_str())
+                .bind(&fields.carrier_number_id)
+                .bind(&fields.inbound_agent_id)
+                .bind(&fields.outbound_agent_id)
+                .bind(&fields.label)
+                .bind(fields.status.as_str())
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+                fetch_number(conn, &id).await
+            })
+        })
+        .await
     }
 
     pub async fn delete_phone_number(&self, id: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM phone_numbers WHERE id = ?")
-            .bind(id)
-            .execute(self.writer())
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(not_found("phone number", id));
-        }
-        Ok(())
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("DELETE FROM phone_numbers WHERE id = ?")
+                    .bind(&id)
+                    .execute(conn)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(not_found("phone number", &id));
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 }
 

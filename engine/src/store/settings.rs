@@ -14,28 +14,35 @@ impl Store {
 
     /// Writes all changes at once: `None` removes a key.
     pub async fn write_settings(&self, changes: &[(&str, Option<String>)]) -> Result<()> {
-        let mut tx = self.writer().begin().await?;
-        for (key, value) in changes {
-            match value {
-                Some(v) => {
-                    sqlx::query(
-                        "INSERT INTO settings (key, value) VALUES (?, ?) \
-                         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    )
-                    .bind(key)
-                    .bind(v)
-                    .execute(&mut *tx)
-                    .await?;
+        let changes: Vec<(String, Option<String>)> = changes
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        self.write(move |conn| {
+            Box::pin(async move {
+                for (key, value) in &changes {
+                    match value {
+                        Some(v) => {
+                            sqlx::query(
+                                "INSERT INTO settings (key, value) VALUES (?, ?) \
+                                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                            )
+                            .bind(key)
+                            .bind(v)
+                            .execute(&mut *conn)
+                            .await?;
+                        }
+                        None => {
+                            sqlx::query("DELETE FROM settings WHERE key = ?")
+                                .bind(key)
+                                .execute(&mut *conn)
+                                .await?;
+                        }
+                    }
                 }
-                None => {
-                    sqlx::query("DELETE FROM settings WHERE key = ?")
-                        .bind(key)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+                Ok(())
+            })
+        })
+        .await
     }
 }
