@@ -67,6 +67,15 @@ pub struct Config {
     #[arg(long, env = "TELNYX_API_URL", default_value = crate::carriers::telnyx::client::DEFAULT_API_URL)]
     pub telnyx_api_url: String,
 
+    /// Twilio REST API base URL (tests and proxies point it elsewhere).
+    #[arg(long, env = "TWILIO_API_URL", default_value = crate::carriers::twilio::client::DEFAULT_API_URL)]
+    pub twilio_api_url: String,
+
+    /// OpenAI Realtime WebSocket URL; `?model=` is added. Tests and self-hosted compatible
+    /// servers point it elsewhere.
+    #[arg(long, env = "OPENAI_REALTIME_URL", default_value = crate::voice::openai_realtime::DEFAULT_URL)]
+    pub openai_realtime_url: String,
+
     /// A built UI (ui/dist) to serve on the control listener, for use in a browser.
     #[arg(long, env = "SWITCHBOARD_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
@@ -93,6 +102,8 @@ impl std::fmt::Debug for Config {
                 &self.insecure_skip_webhook_signatures,
             )
             .field("telnyx_api_url", &self.telnyx_api_url)
+            .field("twilio_api_url", &self.twilio_api_url)
+            .field("openai_realtime_url", &self.openai_realtime_url)
             .field(
                 "credential_env",
                 &self
@@ -118,6 +129,8 @@ impl Default for Config {
             ui_dir: None,
             insecure_skip_webhook_signatures: false,
             telnyx_api_url: crate::carriers::telnyx::client::DEFAULT_API_URL.into(),
+            twilio_api_url: crate::carriers::twilio::client::DEFAULT_API_URL.into(),
+            openai_realtime_url: crate::voice::openai_realtime::DEFAULT_URL.into(),
             credential_env: Vec::new(),
         }
     }

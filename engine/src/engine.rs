@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -55,6 +56,8 @@ struct Inner {
     public_addr: SocketAddr,
     stopping: watch::Receiver<bool>,
     telnyx: crate::carriers::telnyx::TelnyxClient,
+    twilio: crate::carriers::twilio::client::TwilioClient,
+    live: crate::media::live::LiveCalls,
     /// `--public-url`, normalised once at start-up.
     configured_public_url: Option<String>,
     /// The settings table, loaded at start-up and refreshed by `write_settings`.
@@ -70,6 +73,15 @@ impl Engine {
 
     pub fn telnyx(&self) -> &crate::carriers::telnyx::TelnyxClient {
         &self.inner.telnyx
+    }
+
+    pub fn twilio(&self) -> &crate::carriers::twilio::client::TwilioClient {
+        &self.inner.twilio
+    }
+
+    /// Calls whose media is bridged right now.
+    pub fn live(&self) -> &crate::media::live::LiveCalls {
+        &self.inner.live
     }
 
     pub fn store(&self) -> &Store {
@@ -182,6 +194,17 @@ impl Running {
             // One listener gone means the engine is no longer whole: stop the other.
             let _ = self.shutdown.send(true);
         }
+        // Live calls end themselves on shutdown (each hangs up at its carrier and records
+        // why); give them a moment to finish writing before the database closes.
+        if tokio::time::timeout(Duration::from_secs(15), self.engine.live().drained())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                live = self.engine.live().len(),
+                "calls still live at shutdown"
+            );
+        }
         self.engine.store().close().await;
         tracing::info!("engine stopped; database closed");
     }
@@ -246,6 +269,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             settings,
             stopping: rx.clone(),
             telnyx: crate::carriers::telnyx::TelnyxClient::new(&config.telnyx_api_url),
+            twilio: crate::carriers::twilio::client::TwilioClient::new(&config.twilio_api_url),
+            live: crate::media::live::LiveCalls::default(),
             config,
             data_dir,
             store,

@@ -46,6 +46,11 @@ pub enum Event {
     TranscriptLine {
         line: TranscriptLine,
     },
+    /// A live call's voice session now runs on new instructions (after an agent's or the
+    /// call's context changed).
+    CallContextApplied {
+        call_id: String,
+    },
     SettingsChanged,
     CredentialsChanged {
         provider: Provider,

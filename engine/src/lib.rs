@@ -9,10 +9,12 @@ pub mod domain;
 pub mod engine;
 pub mod events;
 pub mod loadgen;
+pub mod media;
 pub mod public;
 pub mod routing;
 pub mod secrets;
 pub mod store;
+pub mod voice;
 
 pub use config::Config;
 pub use engine::{Engine, Running, StartError, start};

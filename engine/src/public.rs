@@ -1,5 +1,5 @@
 //! The public listener: what carriers reach through the public base URL. Carrier webhooks
-//! (each verified by its adapter) and, later, media streams; nothing of the control API.
+//! (each verified by its adapter) and media streams; nothing of the control API.
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -20,6 +20,8 @@ pub fn router(engine: Engine) -> Router {
             post(crate::carriers::twilio::status),
         )
         .route("/webhooks/telnyx", post(crate::carriers::telnyx::webhook))
+        .route("/media/twilio", get(crate::carriers::twilio::media::stream))
+        .route("/media/telnyx", get(crate::carriers::telnyx::media::stream))
         // Carrier webhooks are small; anything bigger is not one.
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(crate::api::trace_layer())

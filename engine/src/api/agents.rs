@@ -2,8 +2,8 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiResult, ErrorBody};
 use super::extract::{Json, Query};
@@ -63,11 +63,55 @@ pub async fn update(
     Path(id): Path<String>,
     Json(input): Json<AgentInput>,
 ) -> ApiResult<axum::Json<Agent>> {
+    let before = engine.store().get_agent(&id).await?;
     let agent = engine.store().update_agent(&id, input).await?;
     engine.events().publish(Event::AgentUpdated {
         agent: agent.clone(),
     });
+    if agent.system_prompt != before.system_prompt || agent.context != before.context {
+        crate::media::live::push_agent_instructions(&engine, &agent).await;
+    }
     Ok(axum::Json(agent))
+}
+
+/// A context replaced, and how many live calls were given it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContextUpdated {
+    #[schema(value_type = Object)]
+    pub context: serde_json::Map<String, serde_json::Value>,
+    /// Live calls whose voice session was sent the new instructions; each confirms with a
+    /// `call_context_applied` event on `/api/events`.
+    pub live_calls_updated: usize,
+}
+
+/// Replaces an agent's context (a JSON object). Every live call of the agent gets the new
+/// instructions at once, mid-conversation.
+#[utoipa::path(operation_id = "put_agent_context", put, path = "/api/agents/{id}/context", tag = "agents",
+    request_body(content = Object, description = "The new context: a JSON object"),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = ContextUpdated),
+        (status = 400, body = ErrorBody, description = "Not a JSON object"),
+        (status = 404, body = ErrorBody),
+    ))]
+pub async fn put_context(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    Json(context): Json<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<axum::Json<ContextUpdated>> {
+    let input = AgentInput {
+        context: Some(serde_json::Value::Object(context)),
+        ..AgentInput::default()
+    };
+    let agent = engine.store().update_agent(&id, input).await?;
+    engine.events().publish(Event::AgentUpdated {
+        agent: agent.clone(),
+    });
+    let live_calls_updated = crate::media::live::push_agent_instructions(&engine, &agent).await;
+    Ok(axum::Json(ContextUpdated {
+        context: agent.context,
+        live_calls_updated,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

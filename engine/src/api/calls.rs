@@ -5,7 +5,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::Query;
+use super::extract::{Json, Query};
 use crate::domain::{CallDirection, CallStatus, Timestamp};
 use crate::engine::Engine;
 use crate::store::calls::{CallDetail, CallFilter, CallPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -110,4 +110,59 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CallDetail>> {
     Ok(axum::Json(engine.store().get_call_detail(&id).await?))
+}
+
+/// Replaces a call's own context (a JSON object; `name`, `email`, `phone` fill the agent's
+/// prompt placeholders). A live call gets the new instructions at once.
+#[utoipa::path(operation_id = "put_call_context", put, path = "/api/calls/{id}/context", tag = "calls",
+    request_body(content = Object, description = "The new context: a JSON object"),
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = super::agents::ContextUpdated),
+        (status = 400, body = ErrorBody, description = "Not a JSON object"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The call has ended"),
+    ))]
+pub async fn put_context(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    Json(context): Json<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<axum::Json<super::agents::ContextUpdated>> {
+    let call = engine.store().set_call_context(&id, context).await?;
+    engine
+        .events()
+        .publish(crate::events::Event::CallUpdated { call: call.clone() });
+    let told = crate::media::live::push_call_instructions(&engine, &call).await;
+    Ok(axum::Json(super::agents::ContextUpdated {
+        context: call.context,
+        live_calls_updated: usize::from(told),
+    }))
+}
+
+/// Ends a call now: a live call hangs up through its carrier and its record says an operator
+/// ended it; a call not yet bridged is hung up at the carrier.
+#[utoipa::path(operation_id = "hang_up_call", post, path = "/api/calls/{id}/hangup", tag = "calls",
+    params(("id" = String, Path)),
+    responses(
+        (status = 202, description = "Hanging up"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The call has ended"),
+        (status = 502, body = ErrorBody, description = "The carrier could not be told"),
+    ))]
+pub async fn hang_up(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    let call = engine.store().get_call(&id).await?;
+    if call.ended_at.is_some() {
+        return Err(crate::store::StoreError::from(crate::store::Conflict::CallEnded(id)).into());
+    }
+    let reason = "ended by an operator".to_owned();
+    match engine.live().get(&id) {
+        Some(live) if live.send(crate::media::live::Control::HangUp { reason }) => {}
+        _ => crate::carriers::hang_up(&engine, &call)
+            .await
+            .map_err(super::error::ApiError::carrier)?,
+    }
+    Ok(axum::http::StatusCode::ACCEPTED)
 }

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     Invalid,
     /// The OS keyring cannot be used on this machine.
     KeyringUnavailable,
+    /// The carrier refused the request or could not be reached (its message says which).
+    CarrierError,
     Internal,
 }
 
@@ -88,6 +90,23 @@ impl ApiError {
         )
     }
 
+    /// A carrier API failure: its message names the carrier and what it said (never a
+    /// credential). Missing credentials are the caller's to fix (422).
+    pub fn carrier(e: crate::carriers::HangUpError) -> Self {
+        use crate::carriers::HangUpError;
+        match e {
+            HangUpError::Credentials(s) => s.into(),
+            HangUpError::NoCarrierId | HangUpError::Unsupported(_) => {
+                Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string())
+            }
+            HangUpError::Api(_) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::CarrierError,
+                e.to_string(),
+            ),
+        }
+    }
+
     fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
         Self::new(
@@ -124,7 +143,7 @@ impl From<StoreError> for ApiError {
                     Conflict::DuplicateNumber(_) => ErrorCode::DuplicateNumber,
                     Conflict::DuplicateAgentName(_) => ErrorCode::DuplicateName,
                     Conflict::AgentInUse { .. } => ErrorCode::AgentInUse,
-                    Conflict::DuplicateCall(_) => ErrorCode::Conflict,
+                    Conflict::DuplicateCall(_) | Conflict::CallEnded(_) => ErrorCode::Conflict,
                 };
                 let mut err = Self::new(StatusCode::CONFLICT, code, c.to_string());
                 err.detail.numbers = numbers;

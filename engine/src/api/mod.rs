@@ -115,6 +115,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::list, agents::create))
         .routes(routes!(agents::get, agents::update, agents::delete))
         .routes(routes!(agents::stats))
+        .routes(routes!(agents::put_context))
         .routes(routes!(phone_numbers::list, phone_numbers::create))
         .routes(routes!(
             phone_numbers::get,
@@ -123,6 +124,8 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(calls::list))
         .routes(routes!(calls::get))
+        .routes(routes!(calls::put_context))
+        .routes(routes!(calls::hang_up))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(credentials::list))
         .routes(routes!(credentials::put, credentials::delete))

@@ -3,6 +3,8 @@
 //! wire format: TwiML for Twilio, Call Control commands for Telnyx. Routing and the store
 //! never see a carrier's format.
 
+pub mod http;
+pub(crate) mod media;
 pub mod telnyx;
 pub mod twilio;
 
@@ -92,6 +94,63 @@ pub(crate) async fn apply_events(
         ),
     }
     Ok(())
+}
+
+/// Ends a call at its carrier (Twilio: the call's status set to completed; Telnyx: the
+/// hangup command). A call the carrier says has already ended counts as done.
+pub(crate) async fn hang_up(
+    engine: &Engine,
+    call: &crate::domain::Call,
+) -> Result<(), HangUpError> {
+    let carrier_call_id = call
+        .carrier_call_id
+        .as_deref()
+        .ok_or(HangUpError::NoCarrierId)?;
+    match call.carrier {
+        Carrier::Twilio => {
+            let creds = engine
+                .secrets()
+                .credentials(crate::secrets::Provider::Twilio)
+                .await?;
+            engine
+                .twilio()
+                .hang_up(
+                    creds.get("account_sid"),
+                    creds.get("auth_token"),
+                    carrier_call_id,
+                )
+                .await?;
+        }
+        Carrier::Telnyx => {
+            let creds = engine
+                .secrets()
+                .credentials(crate::secrets::Provider::Telnyx)
+                .await?;
+            let body = serde_json::json!({"command_id": format!("hangup-{}", call.id)});
+            match engine
+                .telnyx()
+                .command(creds.get("api_key"), carrier_call_id, "hangup", &body)
+                .await
+            {
+                Err(e) if telnyx::client::is_call_already_ended(&e) => {}
+                other => other?,
+            }
+        }
+        other => return Err(HangUpError::Unsupported(other.as_str())),
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HangUpError {
+    #[error("the call has no carrier id to hang up")]
+    NoCarrierId,
+    #[error("hanging up {0} calls is not supported yet")]
+    Unsupported(&'static str),
+    #[error(transparent)]
+    Credentials(#[from] crate::secrets::SecretsError),
+    #[error(transparent)]
+    Api(#[from] http::CarrierApiError),
 }
 
 /// The public URL of a request to the public listener, as the carrier addressed it.

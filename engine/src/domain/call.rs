@@ -107,6 +107,10 @@ pub struct Call {
     pub recording_url: Option<String>,
     /// Answering-machine detection result (`human`, `machine`, ...), when the carrier ran it.
     pub answered_by: Option<String>,
+    /// Facts for this call only (a JSON object; `name`, `email`, `phone` fill the agent's
+    /// prompt placeholders). Empty when none.
+    #[schema(value_type = Object)]
+    pub context: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Why an inbound call was refused. Stored with the call so the log says why.

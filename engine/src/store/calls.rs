@@ -36,12 +36,19 @@ struct CallRow {
     reject_reason: Option<String>,
     recording_url: Option<String>,
     answered_by: Option<String>,
+    context: Option<String>,
 }
 
 impl TryFrom<CallRow> for Call {
     type Error = StoreError;
     fn try_from(r: CallRow) -> Result<Self> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("call {}: {what}", r.id));
+        let context = match r.context.as_deref() {
+            None => serde_json::Map::new(),
+            Some(text) => {
+                serde_json::from_str(text).map_err(|e| corrupt(&format!("context: {e}")))?
+            }
+        };
         Ok(Call {
             direction: CallDirection::parse(&r.direction).ok_or_else(|| corrupt("direction"))?,
             carrier: Carrier::parse(&r.carrier).ok_or_else(|| corrupt("carrier"))?,
@@ -66,6 +73,7 @@ impl TryFrom<CallRow> for Call {
             cost_estimate_usd: r.cost_estimate_usd,
             recording_url: r.recording_url,
             answered_by: r.answered_by,
+            context,
         })
     }
 }
@@ -73,7 +81,7 @@ impl TryFrom<CallRow> for Call {
 const SELECT: &str = "SELECT c.id, c.direction, c.carrier, c.carrier_call_id, c.from_number, \
        c.to_number, c.agent_id, a.name AS agent_name, c.number_id, c.status, c.started_at, \
        c.answered_at, c.ended_at, c.duration_secs, c.hangup_cause, c.cost_estimate_usd, \
-       c.reject_reason, c.recording_url, c.answered_by \
+       c.reject_reason, c.recording_url, c.answered_by, c.context \
      FROM calls c LEFT JOIN agents a ON a.id = c.agent_id";
 
 /// Statuses of calls still in progress, as SQL, for load counts. Exactly the condition of
@@ -376,6 +384,32 @@ impl Store {
         .await
     }
 
+    /// Replaces a call's own context. Refused once the call has ended: nothing would read it.
+    pub async fn set_call_context(
+        &self,
+        id: &str,
+        context: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Call> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let call = fetch_call(conn, &id).await?;
+                if call.ended_at.is_some() {
+                    return Err(super::Conflict::CallEnded(id).into());
+                }
+                let text =
+                    (!context.is_empty()).then(|| serde_json::Value::Object(context).to_string());
+                sqlx::query("UPDATE calls SET context = ? WHERE id = ?")
+                    .bind(text)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+                fetch_call(conn, &id).await
+            })
+        })
+        .await
+    }
+
     pub async fn add_transcript_line(
         &self,
         call_id: &str,
@@ -515,6 +549,7 @@ fn written(
         reject_reason: rejected,
         recording_url: None,
         answered_by: None,
+        context: serde_json::Map::new(),
     }
 }
 
@@ -559,6 +594,8 @@ async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Resu
         .bind(*duration_secs)
         .bind(at.as_millis())
         .bind(id),
+        // (A later report of the same end may still say why, when the first did not: see
+        // below.)
         CallEvent::RecordingSaved { url } => {
             sqlx::query("UPDATE calls SET recording_url = ? WHERE id = ?")
                 .bind(url)
@@ -570,7 +607,19 @@ async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Resu
                 .bind(id)
         }
     };
-    q.execute(conn).await?;
+    q.execute(&mut *conn).await?;
+    if let CallEvent::Ended {
+        cause: Some(cause), ..
+    } = event
+    {
+        // The first end wins, but an end seen without a cause (the media stream stopping)
+        // takes the carrier's cause when its report follows.
+        sqlx::query("UPDATE calls SET hangup_cause = ? WHERE id = ? AND hangup_cause IS NULL")
+            .bind(cause)
+            .bind(id)
+            .execute(conn)
+            .await?;
+    }
     Ok(())
 }
 

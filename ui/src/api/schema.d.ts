@@ -38,6 +38,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/agents/{id}/context": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Replaces an agent's context (a JSON object). Every live call of the agent gets the new
+         *     instructions at once, mid-conversation.
+         */
+        put: operations["put_agent_context"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/agents/{id}/stats": {
         parameters: {
             query?: never;
@@ -83,6 +103,46 @@ export interface paths {
         get: operations["get_call"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/calls/{id}/context": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Replaces a call's own context (a JSON object; `name`, `email`, `phone` fill the agent's
+         *     prompt placeholders). A live call gets the new instructions at once.
+         */
+        put: operations["put_call_context"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/calls/{id}/hangup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ends a call now: a live call hangs up through its carrier and its record says an operator
+         *     ended it; a call not yet bridged is hung up at the carrier.
+         */
+        post: operations["hang_up_call"];
         delete?: never;
         options?: never;
         head?: never;
@@ -257,6 +317,11 @@ export interface components {
             carrier: components["schemas"]["Carrier"];
             /** @description The carrier's id for the call (Twilio CallSid, Telnyx call_control_id, ...). */
             carrier_call_id?: string | null;
+            /**
+             * @description Facts for this call only (a JSON object; `name`, `email`, `phone` fill the agent's
+             *     prompt placeholders). Empty when none.
+             */
+            context: Record<string, unknown>;
             /** Format: double */
             cost_estimate_usd?: number | null;
             direction: components["schemas"]["CallDirection"];
@@ -301,6 +366,15 @@ export interface components {
         CallStatus: "queued" | "ringing" | "in_progress" | "completed" | "busy" | "no_answer" | "failed" | "rejected" | "canceled";
         /** @enum {string} */
         Carrier: "twilio" | "telnyx" | "livekit";
+        /** @description A context replaced, and how many live calls were given it. */
+        ContextUpdated: {
+            context: Record<string, unknown>;
+            /**
+             * @description Live calls whose voice session was sent the new instructions; each confirms with a
+             *     `call_context_applied` event on `/api/events`.
+             */
+            live_calls_updated: number;
+        };
         /** @enum {string} */
         CredentialSource: "keyring" | "environment";
         CredentialStatus: {
@@ -334,7 +408,7 @@ export interface components {
             error: components["schemas"]["ErrorDetail"];
         };
         /** @enum {string} */
-        ErrorCode: "malformed" | "unauthorized" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "invalid" | "keyring_unavailable" | "internal";
+        ErrorCode: "malformed" | "unauthorized" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "invalid" | "keyring_unavailable" | "carrier_error" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /** @description The offending field, for `invalid`. */
@@ -383,6 +457,10 @@ export interface components {
             line: components["schemas"]["TranscriptLine"];
             /** @enum {string} */
             type: "transcript_line";
+        } | {
+            call_id: string;
+            /** @enum {string} */
+            type: "call_context_applied";
         } | {
             /** @enum {string} */
             type: "settings_changed";
@@ -770,6 +848,58 @@ export interface operations {
             };
         };
     };
+    put_agent_context: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The new context: a JSON object */
+        requestBody: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContextUpdated"];
+                };
+            };
+            /** @description Not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     agent_stats: {
         parameters: {
             query?: never;
@@ -905,6 +1035,131 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_call_context: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        /** @description The new context: a JSON object */
+        requestBody: {
+            content: {
+                "application/json": Record<string, unknown>;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContextUpdated"];
+                };
+            };
+            /** @description Not a JSON object */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The call has ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    hang_up_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Hanging up */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The call has ended */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The carrier could not be told */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -2,36 +2,17 @@
 //! Network errors and 5xx are retried with exponential backoff; 4xx are not (the request
 //! itself is wrong); the carrier's own error message is surfaced.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
+use crate::carriers::http::{self, CarrierApiError};
+
 pub const DEFAULT_API_URL: &str = "https://api.telnyx.com/v2";
-const ATTEMPTS: u32 = 4;
-const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
-#[derive(Debug, thiserror::Error)]
-pub enum TelnyxError {
-    #[error("Telnyx refused {action} ({status}): {message}")]
-    Refused {
-        action: String,
-        status: u16,
-        code: Option<String>,
-        message: String,
-    },
-    #[error("Telnyx unreachable for {action} after {attempts} attempts: {last}")]
-    Unreachable {
-        action: String,
-        attempts: u32,
-        last: String,
-    },
-}
+pub type TelnyxError = CarrierApiError;
 
-impl TelnyxError {
-    /// "Call has already ended": the outcome a hangup wanted anyway.
-    pub fn is_call_already_ended(&self) -> bool {
-        matches!(self, Self::Refused { code: Some(c), .. } if c == "90018")
-    }
+/// "Call has already ended": the outcome a hangup wanted anyway.
+pub fn is_call_already_ended(e: &TelnyxError) -> bool {
+    e.code() == Some("90018")
 }
 
 #[derive(Clone)]
@@ -57,13 +38,8 @@ pub fn answer_with_stream(stream_url: &str, client_state: &str, command_id: &str
 
 impl TelnyxClient {
     pub fn new(base: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("TLS backend initialises");
         Self {
-            http,
+            http: http::client(),
             base: base.into().trim_end_matches('/').to_owned(),
         }
     }
@@ -78,52 +54,20 @@ impl TelnyxClient {
     ) -> Result<(), TelnyxError> {
         let id: String = url::form_urlencoded::byte_serialize(call_control_id.as_bytes()).collect();
         let url = format!("{}/calls/{id}/actions/{action}", self.base);
-        let mut backoff = FIRST_BACKOFF;
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
-            let sent = self
-                .http
-                .post(&url)
-                .bearer_auth(api_key)
-                .json(body)
-                .send()
-                .await;
-            match sent {
-                Ok(res) if res.status().is_success() => return Ok(()),
-                Ok(res) if res.status().is_client_error() => {
-                    let status = res.status().as_u16();
-                    let (code, message) = error_message(res.text().await.unwrap_or_default());
-                    return Err(TelnyxError::Refused {
-                        action: action.to_owned(),
-                        status,
-                        code,
-                        message,
-                    });
-                }
-                Ok(res) => {
-                    let status = res.status();
-                    let (_, message) = error_message(res.text().await.unwrap_or_default());
-                    last = format!("{status}: {message}");
-                }
-                Err(e) => last = e.without_url().to_string(),
-            }
-            if attempt < ATTEMPTS {
-                tracing::warn!(action, attempt, error = %last, "Telnyx command failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff *= 2;
-            }
-        }
-        Err(TelnyxError::Unreachable {
-            action: action.to_owned(),
-            attempts: ATTEMPTS,
-            last,
-        })
+        http::send(
+            "Telnyx",
+            action,
+            || self.http.post(&url).bearer_auth(api_key).json(body),
+            error_message,
+        )
+        .await
+        .map(drop)
     }
 }
 
 /// The code and readable message of a Telnyx error body (`{"errors": [{code, title, detail}]}`).
-fn error_message(body: String) -> (Option<String>, String) {
-    let parsed: Option<Value> = serde_json::from_str(&body).ok();
+fn error_message(body: &str) -> (Option<String>, String) {
+    let parsed: Option<Value> = serde_json::from_str(body).ok();
     let first = parsed.as_ref().and_then(|v| v["errors"].get(0));
     match first {
         Some(e) => {
@@ -146,14 +90,14 @@ mod tests {
     #[test]
     fn reads_telnyx_error_bodies() {
         let body = r#"{"errors":[{"code":"90018","title":"Call has already ended","detail":"This call is no longer active and can't receive commands."}]}"#;
-        let (code, message) = error_message(body.into());
+        let (code, message) = error_message(body);
         assert_eq!(code.as_deref(), Some("90018"));
         assert_eq!(
             message,
             "Call has already ended: This call is no longer active and can't receive commands."
         );
         assert_eq!(
-            error_message("gateway timeout".into()),
+            error_message("gateway timeout"),
             (None, "gateway timeout".into())
         );
     }

@@ -3,6 +3,7 @@
 //! PCMU media stream, or a `reject`, through the Call Control API.
 
 pub mod client;
+pub mod media;
 pub mod signature;
 
 use axum::extract::State;

@@ -1,6 +1,8 @@
 //! Twilio: the voice webhook (answered with TwiML) and call status callbacks, both signed
 //! with `X-Twilio-Signature` (protocols/twilio.md §2-§5).
 
+pub mod client;
+pub mod media;
 pub mod signature;
 pub mod twiml;
 

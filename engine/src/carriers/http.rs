@@ -1,0 +1,92 @@
+//! How Switchboard calls a carrier's REST API: bounded timeouts, retries with exponential
+//! backoff on network errors, 5xx and 429 (the request may succeed later), none on other 4xx
+//! (the request itself is wrong), and the carrier's own error message surfaced.
+
+use std::time::Duration;
+
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CarrierApiError {
+    #[error("{carrier} refused {action} ({status}): {message}")]
+    Refused {
+        carrier: &'static str,
+        action: String,
+        status: u16,
+        code: Option<String>,
+        message: String,
+    },
+    #[error("{carrier} unreachable for {action} after {attempts} attempts: {last}")]
+    Unreachable {
+        carrier: &'static str,
+        action: String,
+        attempts: u32,
+        last: String,
+    },
+}
+
+impl CarrierApiError {
+    /// The carrier's error code, when it refused with one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Refused { code, .. } => code.as_deref(),
+            Self::Unreachable { .. } => None,
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("TLS backend initialises")
+}
+
+/// Sends the request `build` makes, retrying as above. `read_error` turns an error body into
+/// the carrier's code and a readable message. Returns the successful response's body.
+pub async fn send(
+    carrier: &'static str,
+    action: &str,
+    build: impl Fn() -> reqwest::RequestBuilder,
+    read_error: fn(&str) -> (Option<String>, String),
+) -> Result<String, CarrierApiError> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        match build().send().await {
+            Ok(res) if res.status().is_success() => {
+                return Ok(res.text().await.unwrap_or_default());
+            }
+            Ok(res) if res.status().is_client_error() && res.status().as_u16() != 429 => {
+                let status = res.status().as_u16();
+                let (code, message) = read_error(&res.text().await.unwrap_or_default());
+                return Err(CarrierApiError::Refused {
+                    carrier,
+                    action: action.to_owned(),
+                    status,
+                    code,
+                    message,
+                });
+            }
+            Ok(res) => {
+                let status = res.status();
+                let (_, message) = read_error(&res.text().await.unwrap_or_default());
+                last = format!("{status}: {message}");
+            }
+            Err(e) => last = e.without_url().to_string(),
+        }
+        if attempt < ATTEMPTS {
+            tracing::warn!(carrier, action, attempt, error = %last, "carrier API call failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+    Err(CarrierApiError::Unreachable {
+        carrier,
+        action: action.to_owned(),
+        attempts: ATTEMPTS,
+        last,
+    })
+}

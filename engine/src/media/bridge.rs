@@ -1,0 +1,496 @@
+//! The bridge: one task per call joining a carrier's media stream to a voice session. Caller
+//! audio goes to the backend as it arrives; agent audio goes to the carrier as it arrives,
+//! each chunk followed by a mark, so the bridge knows how much the caller has actually heard.
+//! When the caller speaks over the agent, the carrier's queued audio is cleared and the
+//! backend's response is cut where the caller stopped hearing it.
+//!
+//! Nothing on this path waits on the database: transcript lines go to a writer task.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::live::Control;
+use super::{CarrierMedia, G711, MediaError, MediaIn, MediaOut};
+use crate::domain::{Agent, Call, CallDirection, CallStatus, Speaker, Timestamp};
+use crate::engine::Engine;
+use crate::events::Event;
+use crate::secrets::Provider;
+use crate::voice::openai_realtime::OpenAiRealtime;
+use crate::voice::{VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession, instructions};
+
+/// Caller audio kept while the backend connects and configures: 2 s, then the oldest goes.
+const EARLY_AUDIO_FRAMES: usize = 100;
+/// Transcript lines waiting for the database; beyond this a line is dropped and logged.
+const TRANSCRIPT_QUEUE: usize = 256;
+
+/// Why a bridged call ended, as the call record will say.
+#[derive(Debug)]
+enum End {
+    /// The carrier stopped the stream: the caller hung up (the carrier's own report of the
+    /// end, if it follows, fills in the cause).
+    StreamStopped,
+    Backend(VoiceError),
+    Operator(String),
+}
+
+/// Runs a call's bridge to the end. `call` is live and `agent` is its agent; the carrier
+/// stream has started. Returns when both sides are closed and the record is complete.
+pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut carrier: C) {
+    let (_registration, mut control) = match engine.live().register(&call.id, &agent.id) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(call_id = %call.id, "{e}; closing the new stream");
+            carrier.close("this call already has a media stream").await;
+            return;
+        }
+    };
+    let started = Instant::now();
+    mark_answered(&engine, &call).await;
+    let config = VoiceConfig {
+        model: agent.model.clone(),
+        voice: agent.voice.clone(),
+        instructions: instructions::render(&agent.system_prompt, &agent.context, &call.context),
+    };
+
+    // Connect while listening to the caller: keep their first words, notice a hang-up.
+    let mut early = VecDeque::new();
+    let connecting = connect(&engine, &config);
+    tokio::pin!(connecting);
+    let voice = loop {
+        tokio::select! {
+            v = &mut connecting => break v,
+            m = carrier.recv() => match m {
+                Ok(MediaIn::Audio(a)) => {
+                    if early.len() == EARLY_AUDIO_FRAMES {
+                        early.pop_front();
+                    }
+                    early.push_back(a);
+                }
+                Ok(MediaIn::Stop) | Err(MediaError::Closed(_)) => {
+                    finish(&engine, &call, End::StreamStopped).await;
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(call_id = %call.id, error = %e, "skipped a media frame"),
+            },
+        }
+    };
+    let voice = match voice {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::error!(call_id = %call.id, error = %e, "voice backend unavailable; ending the call");
+            let reason = e.to_string();
+            hang_up(&engine, &call).await;
+            carrier.close(&reason).await;
+            finish(&engine, &call, End::Backend(e)).await;
+            return;
+        }
+    };
+    let transcript = spawn_transcript_writer(&engine, &call.id);
+    let greeting = (call.direction == CallDirection::Inbound && !agent.greeting.trim().is_empty())
+        .then(|| agent.greeting.clone());
+    let mut bridge = Bridge {
+        carrier,
+        voice,
+        playback: Playback::default(),
+        ready: false,
+        early,
+        greeting,
+        responding: false,
+        pending_instructions: 0,
+        transcript,
+    };
+    let end = bridge.run(&engine, &call, &mut control).await;
+    tracing::info!(call_id = %call.id, secs = started.elapsed().as_secs(), end = ?end, "bridge ended");
+    let Bridge { carrier, voice, .. } = bridge;
+    match &end {
+        End::StreamStopped => voice.close().await,
+        End::Backend(e) => {
+            hang_up(&engine, &call).await;
+            carrier.close(&e.to_string()).await;
+        }
+        End::Operator(reason) => {
+            hang_up(&engine, &call).await;
+            voice.close().await;
+            carrier.close(reason).await;
+        }
+    }
+    finish(&engine, &call, end).await;
+}
+
+async fn connect(engine: &Engine, config: &VoiceConfig) -> Result<OpenAiRealtime, VoiceError> {
+    let credentials = engine
+        .secrets()
+        .credentials(Provider::Openai)
+        .await
+        .map_err(|e| VoiceError::Refused(format!("no OpenAI credentials: {e}")))?;
+    OpenAiRealtime::connect(
+        &engine.config().openai_realtime_url,
+        credentials.get("api_key"),
+        config,
+    )
+    .await
+}
+
+struct Bridge<C, V> {
+    carrier: C,
+    voice: V,
+    playback: Playback,
+    ready: bool,
+    /// Caller audio that arrived before the backend was ready.
+    early: VecDeque<G711>,
+    greeting: Option<String>,
+    /// A response is under way (so a keypad press must not ask for another).
+    responding: bool,
+    /// Instruction updates sent and not yet confirmed by the backend.
+    pending_instructions: usize,
+    transcript: mpsc::Sender<(Speaker, String)>,
+}
+
+impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
+    async fn run(
+        &mut self,
+        engine: &Engine,
+        call: &Call,
+        control: &mut mpsc::Receiver<Control>,
+    ) -> End {
+        loop {
+            let step = tokio::select! {
+                m = self.carrier.recv() => self.on_carrier(call, m).await,
+                v = self.voice.recv() => self.on_voice(engine, call, v).await,
+                Some(c) = control.recv() => self.on_control(c).await,
+                () = engine.stopping() => Err(End::Operator("Switchboard was shut down".into())),
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    async fn on_carrier(&mut self, call: &Call, m: Result<MediaIn, MediaError>) -> Result<(), End> {
+        match m {
+            Ok(MediaIn::Audio(audio)) => {
+                if self.ready {
+                    self.voice
+                        .send(VoiceCommand::Audio(audio))
+                        .await
+                        .map_err(End::Backend)?;
+                } else {
+                    if self.early.len() == EARLY_AUDIO_FRAMES {
+                        self.early.pop_front();
+                    }
+                    self.early.push_back(audio);
+                }
+            }
+            Ok(MediaIn::Mark(name)) => self.playback.on_mark(&name, Instant::now()),
+            Ok(MediaIn::Dtmf(digit)) => {
+                let text = format!("(The caller pressed {digit} on their keypad.)");
+                self.voice
+                    .send(VoiceCommand::CallerText(text))
+                    .await
+                    .map_err(End::Backend)?;
+                if !self.responding {
+                    self.voice
+                        .send(VoiceCommand::Respond)
+                        .await
+                        .map_err(End::Backend)?;
+                }
+            }
+            Ok(MediaIn::Stop) | Err(MediaError::Closed(_)) => return Err(End::StreamStopped),
+            Err(e @ MediaError::Malformed(_)) => {
+                tracing::warn!(call_id = %call.id, error = %e, "skipped a media frame");
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_voice(
+        &mut self,
+        engine: &Engine,
+        call: &Call,
+        v: Result<VoiceEvent, VoiceError>,
+    ) -> Result<(), End> {
+        match v.map_err(End::Backend)? {
+            VoiceEvent::Ready => {
+                self.ready = true;
+                while let Some(a) = self.early.pop_front() {
+                    self.voice
+                        .send(VoiceCommand::Audio(a))
+                        .await
+                        .map_err(End::Backend)?;
+                }
+                if let Some(greeting) = self.greeting.take() {
+                    self.voice
+                        .send(VoiceCommand::Greet(greeting))
+                        .await
+                        .map_err(End::Backend)?;
+                }
+            }
+            VoiceEvent::Audio { item_id, audio } => {
+                let mark = self
+                    .playback
+                    .on_audio(&item_id, audio.duration_ms(), Instant::now());
+                self.send_carrier(MediaOut::Audio(audio)).await?;
+                self.send_carrier(MediaOut::Mark(mark)).await?;
+            }
+            VoiceEvent::SpeechStarted => {
+                if let Some((item_id, audio_end_ms)) = self.playback.interrupt(Instant::now()) {
+                    self.send_carrier(MediaOut::Clear).await?;
+                    self.voice
+                        .send(VoiceCommand::Truncate {
+                            item_id,
+                            audio_end_ms,
+                        })
+                        .await
+                        .map_err(End::Backend)?;
+                    tracing::debug!(call_id = %call.id, audio_end_ms, "caller barged in");
+                }
+            }
+            VoiceEvent::ResponseStarted => self.responding = true,
+            VoiceEvent::ResponseDone => self.responding = false,
+            VoiceEvent::CallerSaid(text) => self.transcribe(call, Speaker::Caller, text),
+            VoiceEvent::AgentSaid(text) => self.transcribe(call, Speaker::Agent, text),
+            VoiceEvent::InstructionsApplied => {
+                if self.pending_instructions > 0 {
+                    self.pending_instructions -= 1;
+                    engine.events().publish(Event::CallContextApplied {
+                        call_id: call.id.clone(),
+                    });
+                }
+            }
+            VoiceEvent::Warning(message) => {
+                tracing::warn!(call_id = %call.id, %message, "voice backend reported a problem");
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_control(&mut self, c: Control) -> Result<(), End> {
+        match c {
+            Control::Instructions(text) => {
+                self.voice
+                    .send(VoiceCommand::Instructions(text))
+                    .await
+                    .map_err(End::Backend)?;
+                self.pending_instructions += 1;
+                Ok(())
+            }
+            Control::HangUp { reason } => Err(End::Operator(reason)),
+        }
+    }
+
+    async fn send_carrier(&mut self, out: MediaOut) -> Result<(), End> {
+        self.carrier.send(out).await.map_err(|_| End::StreamStopped)
+    }
+
+    fn transcribe(&self, call: &Call, speaker: Speaker, text: String) {
+        if self.transcript.try_send((speaker, text)).is_err() {
+            tracing::error!(call_id = %call.id, "transcript queue full; a line was dropped");
+        }
+    }
+}
+
+/// Writes transcript lines in order, off the media path, and tells live views.
+fn spawn_transcript_writer(engine: &Engine, call_id: &str) -> mpsc::Sender<(Speaker, String)> {
+    let (tx, mut rx) = mpsc::channel::<(Speaker, String)>(TRANSCRIPT_QUEUE);
+    let engine = engine.clone();
+    let call_id = call_id.to_owned();
+    tokio::spawn(async move {
+        while let Some((speaker, text)) = rx.recv().await {
+            match engine
+                .store()
+                .add_transcript_line(&call_id, speaker, &text, Timestamp::now())
+                .await
+            {
+                Ok(line) => engine.events().publish(Event::TranscriptLine { line }),
+                Err(e) => tracing::error!(%call_id, error = %e, "transcript line not saved"),
+            }
+        }
+    });
+    tx
+}
+
+/// A started stream means the call is answered (Twilio sends no separate answer report).
+async fn mark_answered(engine: &Engine, call: &Call) {
+    match engine
+        .store()
+        .mark_call_answered(&call.id, Timestamp::now())
+        .await
+    {
+        Ok(c) if c != *call => engine.events().publish(Event::CallUpdated { call: c }),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!(call_id = %call.id, error = %e, "could not mark the call answered")
+        }
+    }
+}
+
+/// Ends the call at the carrier. Failures are logged: the record still says why it ended.
+async fn hang_up(engine: &Engine, call: &Call) {
+    if let Err(e) = crate::carriers::hang_up(engine, call).await {
+        tracing::error!(call_id = %call.id, error = %e, "the carrier could not hang up the call");
+    }
+}
+
+async fn finish(engine: &Engine, call: &Call, end: End) {
+    let cause = match &end {
+        End::StreamStopped => None,
+        End::Backend(e) => Some(e.to_string()),
+        End::Operator(reason) => Some(reason.clone()),
+    };
+    let status = match end {
+        End::Backend(_) => CallStatus::Failed,
+        _ => CallStatus::Completed,
+    };
+    match engine
+        .store()
+        .mark_call_ended(&call.id, status, Timestamp::now(), cause.as_deref())
+        .await
+    {
+        Ok(c) => engine.events().publish(Event::CallUpdated { call: c }),
+        Err(e) => {
+            tracing::error!(call_id = %call.id, error = %e, "could not record the call's end")
+        }
+    }
+}
+
+/// What the caller has heard of the agent's current item. Each chunk sent to the carrier is
+/// followed by a mark named `{item}.{end_ms}`; the carrier returns it when playback reaches
+/// it. Between marks, playback runs in real time, so the heard position is the last returned
+/// mark plus the time since, never past the next mark not yet returned.
+#[derive(Debug, Default)]
+struct Playback {
+    item: Option<ItemPlayback>,
+    items: u64,
+}
+
+#[derive(Debug)]
+struct ItemPlayback {
+    item_id: String,
+    seq: u64,
+    sent_ms: u64,
+    heard_ms: u64,
+    heard_at: Instant,
+    /// End positions of marks sent and not yet returned, in order.
+    pending: VecDeque<u64>,
+}
+
+impl Playback {
+    /// Records `ms` of audio for `item_id` sent now; returns the mark to send after it.
+    fn on_audio(&mut self, item_id: &str, ms: u64, now: Instant) -> String {
+        if self.item.as_ref().is_none_or(|i| i.item_id != item_id) {
+            self.items += 1;
+            self.item = Some(ItemPlayback {
+                item_id: item_id.to_owned(),
+                seq: self.items,
+                sent_ms: 0,
+                heard_ms: 0,
+                heard_at: now,
+                pending: VecDeque::new(),
+            });
+        }
+        let item = self.item.as_mut().expect("set above");
+        if item.pending.is_empty() {
+            // Nothing was queued: playback of this chunk starts now.
+            item.heard_at = now;
+        }
+        item.sent_ms += ms;
+        item.pending.push_back(item.sent_ms);
+        format!("{}.{}", item.seq, item.sent_ms)
+    }
+
+    fn on_mark(&mut self, name: &str, now: Instant) {
+        let Some((seq, end)) = name
+            .split_once('.')
+            .and_then(|(s, e)| Some((s.parse::<u64>().ok()?, e.parse::<u64>().ok()?)))
+        else {
+            return;
+        };
+        let Some(item) = self.item.as_mut().filter(|i| i.seq == seq) else {
+            return; // a mark of an item already interrupted or finished
+        };
+        while item.pending.front().is_some_and(|&p| p <= end) {
+            item.pending.pop_front();
+        }
+        item.heard_ms = end;
+        item.heard_at = now;
+    }
+
+    /// The caller spoke. If agent audio is still playing, returns the item and how much of
+    /// it was heard (for the backend's truncate) and forgets the item.
+    fn interrupt(&mut self, now: Instant) -> Option<(String, u64)> {
+        let item = self.item.take()?;
+        let next_mark = *item.pending.front()?;
+        let since = u64::try_from(now.saturating_duration_since(item.heard_at).as_millis())
+            .unwrap_or(u64::MAX);
+        let heard = item
+            .heard_ms
+            .saturating_add(since)
+            .min(next_mark)
+            .min(item.sent_ms);
+        Some((item.item_id, heard))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn heard_position_follows_marks_and_real_time_between_them() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut p = Playback::default();
+        assert_eq!(p.on_audio("a", 200, t0), "1.200");
+        assert_eq!(p.on_audio("a", 200, t0), "1.400");
+        assert_eq!(p.on_audio("a", 200, t0), "1.600");
+        // 150 ms in, no mark back yet: 150 ms heard.
+        let (item, heard) = {
+            let mut q = Playback::default();
+            q.on_audio("a", 200, t0);
+            q.interrupt(t0 + ms(150)).unwrap()
+        };
+        assert_eq!((item.as_str(), heard), ("a", 150));
+        // First mark back at 210 ms (playback runs a little late), interrupt 100 ms later.
+        p.on_mark("1.200", t0 + ms(210));
+        let (item, heard) = p.interrupt(t0 + ms(310)).unwrap();
+        assert_eq!((item.as_str(), heard), ("a", 300));
+        assert!(
+            p.interrupt(t0 + ms(320)).is_none(),
+            "the item is forgotten after a barge-in"
+        );
+    }
+
+    #[test]
+    fn heard_position_never_passes_a_mark_not_yet_returned() {
+        let t0 = Instant::now();
+        let mut p = Playback::default();
+        p.on_audio("a", 100, t0);
+        p.on_audio("a", 100, t0);
+        // 500 ms later the carrier has returned nothing (playback stalled): at most 100 ms.
+        assert_eq!(p.interrupt(t0 + Duration::from_millis(500)).unwrap().1, 100);
+    }
+
+    #[test]
+    fn nothing_to_cut_once_everything_was_played() {
+        let t0 = Instant::now();
+        let mut p = Playback::default();
+        p.on_audio("a", 100, t0);
+        p.on_mark("1.100", t0 + Duration::from_millis(100));
+        assert!(p.interrupt(t0 + Duration::from_millis(900)).is_none());
+    }
+
+    #[test]
+    fn marks_of_an_earlier_item_are_ignored() {
+        let t0 = Instant::now();
+        let mut p = Playback::default();
+        p.on_audio("a", 100, t0);
+        p.on_audio("b", 300, t0);
+        p.on_mark("1.100", t0 + Duration::from_millis(100));
+        let (item, heard) = p.interrupt(t0 + Duration::from_millis(50)).unwrap();
+        assert_eq!((item.as_str(), heard), ("b", 50));
+    }
+}

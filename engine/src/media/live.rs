@@ -1,0 +1,201 @@
+//! The registry of calls whose media is bridged right now: how the API reaches a live
+//! session (a context edit, an operator's hang-up) without knowing where it runs. An entry
+//! exists exactly while its bridge runs: the bridge's `Registration` removes it on drop,
+//! whatever way the bridge ends.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+/// What the rest of the engine may ask of a live session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Control {
+    /// Apply new instructions now (the agent's or the call's context changed).
+    Instructions(String),
+    /// End the call: through the carrier, with this reason on the record.
+    HangUp { reason: String },
+}
+
+/// Control messages a session may have queued; a full queue means it is wedged.
+const CONTROL_QUEUE: usize = 16;
+
+#[derive(Debug, Clone)]
+pub struct LiveCall {
+    pub call_id: String,
+    pub agent_id: String,
+    control: mpsc::Sender<Control>,
+}
+
+impl LiveCall {
+    /// Hands `control` to the session. False when the session has just ended or is wedged.
+    pub fn send(&self, control: Control) -> bool {
+        self.control.try_send(control).is_ok()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LiveCalls {
+    calls: Arc<Mutex<HashMap<String, LiveCall>>>,
+    /// How many are live, for `drained`.
+    count: Arc<tokio::sync::watch::Sender<usize>>,
+}
+
+impl Default for LiveCalls {
+    fn default() -> Self {
+        Self {
+            calls: Arc::default(),
+            count: Arc::new(tokio::sync::watch::channel(0).0),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("call {0} already has a live media stream")]
+pub struct AlreadyLive(pub String);
+
+impl LiveCalls {
+    /// Registers a session for `call_id`. One stream per call: a second is refused, so a
+    /// replayed or forged stream cannot take a live call over.
+    pub fn register(
+        &self,
+        call_id: &str,
+        agent_id: &str,
+    ) -> Result<(Registration, mpsc::Receiver<Control>), AlreadyLive> {
+        let mut calls = self.lock();
+        if calls.contains_key(call_id) {
+            return Err(AlreadyLive(call_id.to_owned()));
+        }
+        let (tx, rx) = mpsc::channel(CONTROL_QUEUE);
+        calls.insert(
+            call_id.to_owned(),
+            LiveCall {
+                call_id: call_id.to_owned(),
+                agent_id: agent_id.to_owned(),
+                control: tx,
+            },
+        );
+        self.count.send_replace(calls.len());
+        let registration = Registration {
+            calls: self.clone(),
+            call_id: call_id.to_owned(),
+        };
+        Ok((registration, rx))
+    }
+
+    pub fn get(&self, call_id: &str) -> Option<LiveCall> {
+        self.lock().get(call_id).cloned()
+    }
+
+    pub fn for_agent(&self, agent_id: &str) -> Vec<LiveCall> {
+        self.lock()
+            .values()
+            .filter(|c| c.agent_id == agent_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Completes when no call is live (at shutdown, once every bridge has ended its call).
+    pub async fn drained(&self) {
+        let _ = self.count.subscribe().wait_for(|n| *n == 0).await;
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, LiveCall>> {
+        // A panic while holding this lock cannot leave the map half-changed.
+        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Removes its call from the registry when dropped.
+#[derive(Debug)]
+pub struct Registration {
+    calls: LiveCalls,
+    call_id: String,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut calls = self.calls.lock();
+        calls.remove(&self.call_id);
+        self.calls.count.send_replace(calls.len());
+    }
+}
+
+/// Sends fresh instructions to every live call of `agent` (after its prompt or context
+/// changed). Returns how many sessions were told; each confirms with a
+/// `call_context_applied` event once its backend has the new instructions.
+pub async fn push_agent_instructions(
+    engine: &crate::Engine,
+    agent: &crate::domain::Agent,
+) -> usize {
+    let mut told = 0;
+    for live in engine.live().for_agent(&agent.id) {
+        match engine.store().get_call(&live.call_id).await {
+            Ok(call) => {
+                let text = crate::voice::instructions::render(
+                    &agent.system_prompt,
+                    &agent.context,
+                    &call.context,
+                );
+                if live.send(Control::Instructions(text)) {
+                    told += 1;
+                }
+            }
+            Err(e) => tracing::warn!(call_id = %live.call_id, error = %e, "live call not readable"),
+        }
+    }
+    told
+}
+
+/// Sends fresh instructions to one live call (after its own context changed). Returns
+/// whether the call is live and was told.
+pub async fn push_call_instructions(engine: &crate::Engine, call: &crate::domain::Call) -> bool {
+    let Some(live) = engine.live().get(&call.id) else {
+        return false;
+    };
+    match engine.store().get_agent(&live.agent_id).await {
+        Ok(agent) => live.send(Control::Instructions(crate::voice::instructions::render(
+            &agent.system_prompt,
+            &agent.context,
+            &call.context,
+        ))),
+        Err(e) => {
+            tracing::warn!(call_id = %call.id, error = %e, "live call's agent not readable");
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_stream_per_call_and_the_entry_goes_with_its_bridge() {
+        let live = LiveCalls::default();
+        let (reg, mut rx) = live.register("c1", "a1").unwrap();
+        assert!(
+            live.register("c1", "a1").is_err(),
+            "a second stream is refused"
+        );
+        let (_reg2, _rx2) = live.register("c2", "a1").unwrap();
+        assert_eq!(live.for_agent("a1").len(), 2);
+        assert!(
+            live.get("c1")
+                .unwrap()
+                .send(Control::HangUp { reason: "x".into() })
+        );
+        assert!(matches!(rx.try_recv(), Ok(Control::HangUp { .. })));
+        drop(reg);
+        assert!(live.get("c1").is_none());
+        assert_eq!(live.len(), 1);
+    }
+}

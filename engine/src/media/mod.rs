@@ -1,0 +1,133 @@
+//! Call audio: the carrier-independent media session, the bridge between it and a voice
+//! backend, the registry of live calls, and the audio primitives (codecs, resampling, the
+//! listen-in tap). Audio inside is G.711 μ-law at 8 kHz, the format carriers and OpenAI
+//! Realtime share, so the bridge forwards it without transcoding.
+
+pub mod bridge;
+pub mod live;
+
+use std::future::Future;
+
+use base64::Engine as _;
+
+/// G.711 μ-law audio (8 kHz mono, 8 bytes per ms), kept in the base64 form carriers and
+/// backends both speak: the bridge passes it through without decoding. Decode only when the
+/// samples themselves are needed (the listen-in tap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct G711(String);
+
+impl G711 {
+    /// Checks that `b64` is standard base64 of at least one byte.
+    pub fn from_base64(b64: String) -> Result<Self, MediaError> {
+        if b64.is_empty() || !b64.len().is_multiple_of(4) {
+            return Err(MediaError::Malformed("audio payload is not base64".into()));
+        }
+        let body = b64.trim_end_matches('=');
+        let valid = b64.len() - body.len() <= 2
+            && body
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/');
+        if !valid {
+            return Err(MediaError::Malformed("audio payload is not base64".into()));
+        }
+        Ok(Self(b64))
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        Self(base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn base64(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_base64(self) -> String {
+        self.0
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.0)
+            .unwrap_or_default()
+    }
+
+    /// Decoded length, from the base64 length alone.
+    pub fn len(&self) -> usize {
+        let pad = self.0.bytes().rev().take_while(|&c| c == b'=').count();
+        self.0.len() / 4 * 3 - pad
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Playing time in ms (μ-law at 8 kHz: 8 bytes per ms).
+    pub fn duration_ms(&self) -> u64 {
+        self.len() as u64 / 8
+    }
+}
+
+/// What a carrier's media stream tells the bridge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaIn {
+    /// About 20 ms of the caller's voice.
+    Audio(G711),
+    /// A mark the bridge sent has been reached: the audio before it was played (or cleared).
+    Mark(String),
+    /// The caller pressed a key.
+    Dtmf(char),
+    /// The stream ended (the call hung up or the carrier stopped the stream).
+    Stop,
+}
+
+/// What the bridge tells a carrier's media stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaOut {
+    /// Agent audio, queued by the carrier and played in order.
+    Audio(G711),
+    /// Tell me when playback reaches this point.
+    Mark(String),
+    /// Drop all queued agent audio now (barge-in); pending marks come back.
+    Clear,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("malformed media frame: {0}")]
+    Malformed(String),
+    #[error("media stream closed: {0}")]
+    Closed(String),
+}
+
+/// A carrier's media stream once it has started (the call and agent are known).
+pub trait CarrierMedia: Send {
+    /// The next message. `Ok(Stop)` ends the stream; a malformed frame is an `Err` the bridge
+    /// logs and skips. Cancel-safe.
+    fn recv(&mut self) -> impl Future<Output = Result<MediaIn, MediaError>> + Send;
+    fn send(&mut self, out: MediaOut) -> impl Future<Output = Result<(), MediaError>> + Send;
+    /// Closes the stream from our side, saying why.
+    fn close(self, reason: &str) -> impl Future<Output = ()> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn g711_length_and_duration_come_from_the_base64_alone() {
+        for n in [1usize, 2, 3, 160, 161, 800] {
+            let a = G711::from_bytes(&vec![0xFF; n]);
+            assert_eq!(a.len(), n);
+            assert_eq!(a.bytes().len(), n);
+            assert_eq!(G711::from_base64(a.base64().to_owned()).unwrap(), a);
+        }
+        assert_eq!(G711::from_bytes(&[0; 160]).duration_ms(), 20);
+    }
+
+    #[test]
+    fn g711_refuses_what_is_not_base64() {
+        for bad in ["", "abc", "ab=c", "a*bc", "====", "%%%%"] {
+            assert!(G711::from_base64(bad.into()).is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The instructions a voice backend is given: the agent's system prompt with the call's
+//! placeholders filled in, then the agent's and the call's context as readable facts. Built
+//! here once for every backend, so a live context edit reads the same as the first prompt.
+
+use serde_json::{Map, Value};
+
+/// Placeholders the prompt may use, filled from the call's context (a contact's details).
+const PLACEHOLDERS: [&str; 3] = ["name", "email", "phone"];
+
+/// `system_prompt` with `{name}`, `{email}`, `{phone}` from `call_context` (left as written
+/// when the call has no such value), followed by the agent's context and the call's.
+pub fn render(
+    system_prompt: &str,
+    agent_context: &Map<String, Value>,
+    call_context: &Map<String, Value>,
+) -> String {
+    let mut out = system_prompt.to_owned();
+    for key in PLACEHOLDERS {
+        if let Some(value) = call_context.get(key).and_then(scalar) {
+            out = out.replace(&format!("{{{key}}}"), &value);
+        }
+    }
+    for (title, context) in [
+        ("Facts to use", agent_context),
+        ("About this call", call_context),
+    ] {
+        if context.is_empty() {
+            continue;
+        }
+        out.push_str("\n\n");
+        out.push_str(title);
+        out.push(':');
+        write_map(&mut out, context, 0);
+    }
+    out
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Keys become readable labels (`opening_hours` → "opening hours"); nesting indents.
+fn write_map(out: &mut String, map: &Map<String, Value>, depth: usize) {
+    for (key, value) in map {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+        out.push_str("- ");
+        out.push_str(&key.replace('_', " "));
+        write_value(out, value, depth);
+    }
+}
+
+fn write_value(out: &mut String, value: &Value, depth: usize) {
+    match value {
+        Value::Object(m) => {
+            out.push(':');
+            write_map(out, m, depth + 1);
+        }
+        Value::Array(items) if items.iter().all(|i| scalar(i).is_some()) => {
+            let list: Vec<String> = items.iter().filter_map(scalar).collect();
+            out.push_str(": ");
+            out.push_str(&list.join(", "));
+        }
+        Value::Array(items) => {
+            out.push(':');
+            for item in items {
+                out.push('\n');
+                out.push_str(&"  ".repeat(depth + 1));
+                out.push('-');
+                match item {
+                    Value::Object(m) => write_map(out, m, depth + 2),
+                    other => {
+                        out.push(' ');
+                        out.push_str(&scalar(other).unwrap_or_else(|| other.to_string()));
+                    }
+                }
+            }
+        }
+        Value::Null => out.push_str(": (none)"),
+        other => {
+            out.push_str(": ");
+            out.push_str(&scalar(other).unwrap_or_default());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn placeholders_take_the_call_context_and_unknown_ones_stay() {
+        let text = render(
+            "Hello {name}, we have {email} and {phone}. {other}",
+            &Map::new(),
+            &map(json!({"name": "Ada", "phone": "+14155550100"})),
+        );
+        assert!(
+            text.starts_with("Hello Ada, we have {email} and +14155550100. {other}"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn context_is_rendered_as_readable_facts() {
+        let text = render(
+            "You answer for Acme.",
+            &map(json!({
+                "opening_hours": {"weekdays": "9-17", "saturday": null},
+                "services": ["boilers", "pipes"],
+                "staff": [{"name": "Bo", "role": "plumber"}],
+                "emergency": true
+            })),
+            &map(json!({"name": "Ada"})),
+        );
+        assert_eq!(
+            text,
+            "You answer for Acme.\n\nFacts to use:\n- emergency: true\n- opening hours:\n  \
+             - saturday: (none)\n  - weekdays: 9-17\n- services: boilers, pipes\n- staff:\n  -\n    \
+             - name: Bo\n    - role: plumber\n\nAbout this call:\n- name: Ada"
+        );
+    }
+
+    #[test]
+    fn no_context_leaves_the_prompt_alone() {
+        assert_eq!(render("Just this.", &Map::new(), &Map::new()), "Just this.");
+    }
+}

@@ -1,0 +1,80 @@
+//! Voice backends: the AI side of a call. Each backend is an adapter behind [`VoiceSession`];
+//! the media bridge sees only the types here, never a backend's wire format.
+
+pub mod instructions;
+pub mod openai_realtime;
+
+use std::future::Future;
+
+use crate::media::G711;
+
+/// What a voice session is configured with, from the agent (and the call's own context).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceConfig {
+    pub model: String,
+    pub voice: String,
+    pub instructions: String,
+}
+
+/// What the bridge tells a voice session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoiceCommand {
+    /// 20 ms of the caller's voice.
+    Audio(G711),
+    /// New instructions for the rest of the call (a live context edit).
+    Instructions(String),
+    /// Something the caller did that is not speech (a keypad press), told as text.
+    CallerText(String),
+    /// Ask for a response now (after `CallerText`, when none is under way).
+    Respond,
+    /// Speak this greeting now, before the caller says anything.
+    Greet(String),
+    /// The caller heard only the first `audio_end_ms` of agent item `item_id`: forget the rest.
+    Truncate { item_id: String, audio_end_ms: u64 },
+}
+
+/// What a voice session tells the bridge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoiceEvent {
+    /// The session is configured; audio may flow both ways.
+    Ready,
+    /// New instructions (`VoiceCommand::Instructions`) are in force.
+    InstructionsApplied,
+    /// Agent audio for item `item_id`, in order.
+    Audio {
+        item_id: String,
+        audio: G711,
+    },
+    /// The caller started speaking: whatever agent audio is still playing is an interruption.
+    SpeechStarted,
+    /// A response began / finished (in any way: completed, cancelled, failed).
+    ResponseStarted,
+    ResponseDone,
+    /// A finished line of the transcript.
+    CallerSaid(String),
+    AgentSaid(String),
+    /// The backend reported a problem but the session goes on.
+    Warning(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceError {
+    #[error("the voice backend could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the voice backend refused the session: {0}")]
+    Refused(String),
+    #[error("the voice backend connection was lost: {0}")]
+    Lost(String),
+}
+
+/// One live conversation with a voice backend.
+pub trait VoiceSession: Send {
+    fn send(
+        &mut self,
+        command: VoiceCommand,
+    ) -> impl Future<Output = Result<(), VoiceError>> + Send;
+    /// The next event. Cancel-safe: it may be raced against other sources and dropped.
+    fn recv(&mut self) -> impl Future<Output = Result<VoiceEvent, VoiceError>> + Send;
+    /// Ends the session politely.
+    fn close(self) -> impl Future<Output = ()> + Send;
+}

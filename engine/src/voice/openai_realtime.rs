@@ -1,0 +1,291 @@
+//! OpenAI Realtime (the GA protocol, `../shared/protocols/openai-realtime.md`) as a voice
+//! backend: one WebSocket per call, G.711 μ-law in and out unchanged, server-side turn
+//! detection and input transcription. Beta-era names are never sent.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::{VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession};
+use crate::media::G711;
+
+pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime";
+/// Input transcription model: the transcript the call log keeps of what the caller said.
+const TRANSCRIPTION_MODEL: &str = "gpt-4o-mini-transcribe";
+/// How long connecting (TCP, TLS, upgrade and the first `session.created`) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub struct OpenAiRealtime {
+    ws: Socket,
+    configured: bool,
+    next_event: u64,
+}
+
+impl std::fmt::Debug for OpenAiRealtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiRealtime")
+            .field("configured", &self.configured)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The server events the bridge consumes, read without building a JSON tree per audio chunk.
+#[derive(Deserialize)]
+struct ServerEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    delta: Option<String>,
+    #[serde(default)]
+    item_id: Option<String>,
+    #[serde(default)]
+    transcript: Option<String>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+impl OpenAiRealtime {
+    /// Connects to `base_url` (`…/v1/realtime`; `?model=` is added) and configures the
+    /// session. Returns once the server has accepted the connection; `Ready` follows from
+    /// `recv` when the configuration is in force.
+    pub async fn connect(
+        base_url: &str,
+        api_key: &str,
+        config: &VoiceConfig,
+    ) -> Result<Self, VoiceError> {
+        tokio::time::timeout(CONNECT_TIMEOUT, Self::open(base_url, api_key, config))
+            .await
+            .map_err(|_| VoiceError::Unreachable(format!("no answer within {CONNECT_TIMEOUT:?}")))?
+    }
+
+    async fn open(base_url: &str, api_key: &str, config: &VoiceConfig) -> Result<Self, VoiceError> {
+        let mut url = url::Url::parse(base_url)
+            .map_err(|e| VoiceError::Unreachable(format!("bad backend URL: {e}")))?;
+        url.query_pairs_mut().append_pair("model", &config.model);
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| VoiceError::Unreachable(format!("bad backend URL: {e}")))?;
+        let auth = HeaderValue::from_str(&format!("Bearer {api_key}"))
+            .map_err(|_| VoiceError::Refused("the OpenAI API key has invalid characters".into()))?;
+        request.headers_mut().insert("authorization", auth);
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|e| match e {
+                WsError::Http(res) => VoiceError::Refused(format!(
+                    "HTTP {}{}",
+                    res.status(),
+                    res.body()
+                        .as_deref()
+                        .map(|b| format!(
+                            ": {}",
+                            String::from_utf8_lossy(b)
+                                .chars()
+                                .take(200)
+                                .collect::<String>()
+                        ))
+                        .unwrap_or_default()
+                )),
+                other => VoiceError::Unreachable(other.to_string()),
+            })?;
+        let mut session = Self {
+            ws,
+            configured: false,
+            next_event: 0,
+        };
+        // The server speaks first; anything else means this is not a Realtime endpoint.
+        match session.next_event().await? {
+            e if e.kind == "session.created" => {}
+            e if e.kind == "error" => return Err(VoiceError::Refused(error_text(&e))),
+            e => {
+                return Err(VoiceError::Refused(format!(
+                    "expected session.created, got {}",
+                    e.kind
+                )));
+            }
+        }
+        let update = json!({
+            "type": "session.update",
+            "event_id": session.event_id(),
+            "session": {
+                "type": "realtime",
+                "model": config.model,
+                "output_modalities": ["audio"],
+                "instructions": config.instructions,
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcmu"},
+                        "transcription": {"model": TRANSCRIPTION_MODEL},
+                        "turn_detection": {
+                            "type": "server_vad",
+                            "create_response": true,
+                            "interrupt_response": true
+                        }
+                    },
+                    "output": {
+                        "format": {"type": "audio/pcmu"},
+                        "voice": config.voice
+                    }
+                }
+            }
+        });
+        session.send_json(update.to_string()).await?;
+        Ok(session)
+    }
+
+    fn event_id(&mut self) -> String {
+        self.next_event += 1;
+        format!("sb_{}", self.next_event)
+    }
+
+    async fn send_json(&mut self, text: String) -> Result<(), VoiceError> {
+        self.ws
+            .send(Message::text(text))
+            .await
+            .map_err(|e| VoiceError::Lost(e.to_string()))
+    }
+
+    /// The next JSON event, skipping pings and such. Cancel-safe: one `next()` per event.
+    async fn next_event(&mut self) -> Result<ServerEvent, VoiceError> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<ServerEvent>(&text) {
+                    Ok(e) => return Ok(e),
+                    Err(e) => tracing::warn!(error = %e, "unreadable event from the voice backend"),
+                },
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(VoiceError::Lost(match frame {
+                        Some(f) => format!(
+                            "closed by the backend ({}: {})",
+                            u16::from(f.code),
+                            f.reason
+                        ),
+                        None => "closed by the backend".into(),
+                    }));
+                }
+                Some(Ok(_)) => {} // ping/pong/binary: nothing for the bridge
+                Some(Err(e)) => return Err(VoiceError::Lost(e.to_string())),
+                None => return Err(VoiceError::Lost("connection ended".into())),
+            }
+        }
+    }
+}
+
+fn error_text(e: &ServerEvent) -> String {
+    let err = e.error.as_ref();
+    let field = |k: &str| {
+        err.and_then(|v| v[k].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match (field("code"), field("message")) {
+        (c, m) if c.is_empty() => m,
+        (c, m) => format!("{c}: {m}"),
+    }
+}
+
+impl VoiceSession for OpenAiRealtime {
+    async fn send(&mut self, command: VoiceCommand) -> Result<(), VoiceError> {
+        let text = match command {
+            // The hot path: base64 needs no JSON escaping, so no serializer.
+            VoiceCommand::Audio(audio) => format!(
+                "{{\"type\":\"input_audio_buffer.append\",\"audio\":\"{}\"}}",
+                audio.base64()
+            ),
+            VoiceCommand::Instructions(instructions) => json!({
+                "type": "session.update",
+                "event_id": self.event_id(),
+                "session": {"type": "realtime", "instructions": instructions}
+            })
+            .to_string(),
+            VoiceCommand::Greet(greeting) => json!({
+                "type": "response.create",
+                "event_id": self.event_id(),
+                "response": {
+                    "instructions": format!(
+                        "Greet the caller by saying exactly this, then wait for them: {greeting}"
+                    )
+                }
+            })
+            .to_string(),
+            VoiceCommand::CallerText(text) => json!({
+                "type": "conversation.item.create",
+                "event_id": self.event_id(),
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": text}]
+                }
+            })
+            .to_string(),
+            VoiceCommand::Respond => json!({
+                "type": "response.create",
+                "event_id": self.event_id(),
+            })
+            .to_string(),
+            VoiceCommand::Truncate {
+                item_id,
+                audio_end_ms,
+            } => json!({
+                "type": "conversation.item.truncate",
+                "event_id": self.event_id(),
+                "item_id": item_id,
+                "content_index": 0,
+                "audio_end_ms": audio_end_ms
+            })
+            .to_string(),
+        };
+        self.send_json(text).await
+    }
+
+    async fn recv(&mut self) -> Result<VoiceEvent, VoiceError> {
+        loop {
+            let e = self.next_event().await?;
+            let event = match e.kind.as_str() {
+                "response.output_audio.delta" => match (e.item_id, e.delta) {
+                    (Some(item_id), Some(delta)) => match G711::from_base64(delta) {
+                        Ok(audio) => VoiceEvent::Audio { item_id, audio },
+                        Err(err) => VoiceEvent::Warning(format!("agent audio: {err}")),
+                    },
+                    _ => VoiceEvent::Warning("agent audio without item or data".into()),
+                },
+                "input_audio_buffer.speech_started" => VoiceEvent::SpeechStarted,
+                "response.created" => VoiceEvent::ResponseStarted,
+                "response.done" => VoiceEvent::ResponseDone,
+                "conversation.item.input_audio_transcription.completed" => {
+                    match e.transcript.filter(|t| !t.trim().is_empty()) {
+                        Some(t) => VoiceEvent::CallerSaid(t.trim().to_owned()),
+                        None => continue,
+                    }
+                }
+                "response.output_audio_transcript.done" => {
+                    match e.transcript.filter(|t| !t.trim().is_empty()) {
+                        Some(t) => VoiceEvent::AgentSaid(t.trim().to_owned()),
+                        None => continue,
+                    }
+                }
+                "session.updated" if !self.configured => {
+                    self.configured = true;
+                    VoiceEvent::Ready
+                }
+                "session.updated" => VoiceEvent::InstructionsApplied,
+                "error" => VoiceEvent::Warning(error_text(&e)),
+                _ => continue,
+            };
+            return Ok(event);
+        }
+    }
+
+    async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
