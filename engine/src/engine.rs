@@ -304,6 +304,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let app = crate::public::router(engine.clone());
     let stop = wait_for(rx);
     tasks.spawn(async move {
+        // Media frames are small and latency-bound: never hold one back for Nagle.
+        let public = axum::serve::ListenerExt::tap_io(public, |tcp: &mut tokio::net::TcpStream| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
         axum::serve(public, app.into_make_service())
             .with_graceful_shutdown(stop)
             .await

@@ -37,6 +37,9 @@ enum Command {
 enum Loadgen {
     /// Signed Twilio voice webhooks at a fixed rate; routing decision latency.
     Inbound(switchboard::loadgen::inbound::Options),
+    /// Concurrent calls streaming audio through the media bridge to a fake voice backend;
+    /// per-frame latency, CPU and memory per call.
+    Media(switchboard::loadgen::media::Options),
 }
 
 #[tokio::main]
@@ -55,6 +58,12 @@ async fn main() -> anyhow::Result<()> {
             let report = switchboard::loadgen::inbound::run(opts).await?;
             println!("{report}");
             anyhow::ensure!(report.errors == 0, "{} requests failed", report.errors);
+            Ok(())
+        }
+        Command::Loadgen(Loadgen::Media(opts)) => {
+            let report = switchboard::loadgen::media::run(opts).await?;
+            println!("{report}");
+            anyhow::ensure!(report.failed == 0, "{} calls failed", report.failed);
             Ok(())
         }
         Command::WebhookUrls(config) => webhook_urls(config).await,

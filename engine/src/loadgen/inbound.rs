@@ -9,13 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-use super::Percentiles;
-use crate::carriers::twilio::signature;
+use super::{
+    ACCOUNT_SID, EngineProcess, NUMBER, Percentiles, TOKEN, TWILIO_CREDENTIALS, post, setup,
+    tempfile_dir,
+};
 use crate::config::Config;
-
-const PUBLIC: &str = "https://loadgen.example.test";
-const AUTH_TOKEN: &str = "loadgen-twilio-auth-token";
-const NUMBER: &str = "+14155552671";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
@@ -68,10 +66,6 @@ impl std::fmt::Display for Report {
 /// gives it one number and agent, and loads it.
 pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let dir = tempfile_dir()?;
-    let creds = [
-        ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
-        ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
-    ];
     let report = if opts.in_process {
         let config = Config {
             data_dir: Some(dir.clone()),
@@ -79,7 +73,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             public_addr: "127.0.0.1:0".parse()?,
             token: Some(TOKEN.into()),
             no_keyring: true,
-            credential_env: creds
+            credential_env: TWILIO_CREDENTIALS
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
@@ -88,124 +82,19 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         let running = crate::start(config).await?;
         let control = format!("http://{}", running.control_addr());
         let public = format!("http://{}", running.public_addr());
-        setup(&control).await?;
+        setup(&control, 1000).await?;
         let report = drive(&public, &opts).await;
         running.shutdown().await;
         report
     } else {
-        let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .args([
-                "serve",
-                "--control-addr",
-                "127.0.0.1:0",
-                "--public-addr",
-                "127.0.0.1:0",
-            ])
-            .args([
-                "--public-url",
-                PUBLIC,
-                "--token",
-                TOKEN,
-                "--no-keyring",
-                "--data-dir",
-            ])
-            .arg(&dir)
-            .envs(creds)
-            .env("SWITCHBOARD_LOG", "error")
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
-            child.stdout.take().expect("piped"),
-        ));
-        let (mut control, mut public) = (None, None);
-        while control.is_none() || public.is_none() {
-            let line = lines
-                .next_line()
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("switchboard serve exited before listening"))?;
-            if let Some(a) = line.strip_prefix("control: ") {
-                control = Some(a.to_owned());
-            } else if let Some(a) = line.strip_prefix("public: ") {
-                public = Some(a.to_owned());
-            }
-        }
-        let (control, public) = (control.expect("read"), public.expect("read"));
-        setup(&control).await?;
-        let report = drive(&public, &opts).await;
-        child.kill().await?;
+        let engine = EngineProcess::spawn(&dir, &[], &[]).await?;
+        setup(&engine.control, 1000).await?;
+        let report = drive(&engine.public, &opts).await;
+        engine.stop().await?;
         report
     };
     let _ = std::fs::remove_dir_all(&dir);
     Ok(report)
-}
-
-const TOKEN: &str = "loadgen";
-
-/// The public URL (set as a desktop user does, in Settings), and one agent allowed 1000
-/// calls answering one Twilio number; all through the control API.
-async fn setup(control: &str) -> anyhow::Result<()> {
-    let http = reqwest::Client::new();
-    http.put(format!("{control}/api/settings"))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({"public_base_url": PUBLIC}))
-        .send()
-        .await?
-        .error_for_status()?;
-    let agent: serde_json::Value = http
-        .post(format!("{control}/api/agents"))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({"name": "Load", "max_concurrent_calls": 1000}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    http.post(format!("{control}/api/phone-numbers"))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({
-            "number": NUMBER, "carrier": "twilio", "inbound_agent_id": agent["id"]
-        }))
-        .send()
-        .await?
-        .error_for_status()?;
-    Ok(())
-}
-
-fn tempfile_dir() -> std::io::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("switchboard-loadgen-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-fn form(params: &[(String, String)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish()
-}
-
-async fn post(
-    http: &reqwest::Client,
-    base: &str,
-    path: &str,
-    params: Vec<(String, String)>,
-) -> Result<String, String> {
-    let sig = signature::sign(AUTH_TOKEN, &format!("{PUBLIC}{path}"), &params);
-    let res = http
-        .post(format!("{base}{path}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", sig)
-        .body(form(&params))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = res.status();
-    let text = res.text().await.map_err(|e| e.to_string())?;
-    if status.is_success() {
-        Ok(text)
-    } else {
-        Err(format!("{status}: {text}"))
-    }
 }
 
 async fn drive(base: &str, opts: &Options) -> Report {
@@ -235,7 +124,7 @@ async fn drive(base: &str, opts: &Options) -> Report {
         tasks.spawn(async move {
             let sid = format!("CA{i:032x}");
             let params: Vec<(String, String)> = [
-                ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+                ("AccountSid", ACCOUNT_SID),
                 ("CallSid", sid.as_str()),
                 ("CallStatus", "ringing"),
                 ("Direction", "inbound"),
@@ -263,7 +152,7 @@ async fn drive(base: &str, opts: &Options) -> Report {
             }
             tokio::time::sleep(call_length).await;
             let done: Vec<(String, String)> = [
-                ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+                ("AccountSid", ACCOUNT_SID),
                 ("CallSid", sid.as_str()),
                 ("CallStatus", "completed"),
                 ("CallDuration", "1"),

@@ -2,8 +2,144 @@
 //! Benchmarks for BENCHMARKS.md, run as `switchboard loadgen …`.
 
 pub mod inbound;
+pub mod media;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::carriers::twilio::signature;
+
+/// The public base URL the engine is told it has: what Twilio signs requests for and
+/// streams media to. The load generator reaches the public listener directly.
+const PUBLIC: &str = "https://loadgen.example.test";
+const TOKEN: &str = "loadgen";
+const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const AUTH_TOKEN: &str = "loadgen-twilio-auth-token";
+const NUMBER: &str = "+14155552671";
+const TWILIO_CREDENTIALS: [(&str, &str); 2] = [
+    ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
+    ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+];
+
+/// `switchboard serve` as its own process, as deployed, on ephemeral loopback ports.
+pub(crate) struct EngineProcess {
+    child: tokio::process::Child,
+    pub control: String,
+    pub public: String,
+}
+
+impl EngineProcess {
+    /// Starts it with Twilio credentials, `extra_args` and `envs`; returns once it listens.
+    pub async fn spawn(dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["serve", "--control-addr", "127.0.0.1:0", "--public-addr", "127.0.0.1:0"])
+            .args(["--token", TOKEN, "--no-keyring", "--data-dir"])
+            .arg(dir)
+            .args(extra_args)
+            .envs(TWILIO_CREDENTIALS)
+            .envs(envs.iter().copied())
+            .env("SWITCHBOARD_LOG", "error")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+            child.stdout.take().expect("piped"),
+        ));
+        let (mut control, mut public) = (None, None);
+        while control.is_none() || public.is_none() {
+            let line = lines
+                .next_line()
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("switchboard serve exited before listening"))?;
+            if let Some(a) = line.strip_prefix("control: ") {
+                control = Some(a.to_owned());
+            } else if let Some(a) = line.strip_prefix("public: ") {
+                public = Some(a.to_owned());
+            }
+        }
+        Ok(Self {
+            child,
+            control: control.expect("read"),
+            public: public.expect("read"),
+        })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.child.kill().await?;
+        Ok(())
+    }
+}
+
+/// The public URL (set as a desktop user does, in Settings), and one agent allowed
+/// `max_calls` calls answering one Twilio number, without a greeting; all through the
+/// control API.
+async fn setup(control: &str, max_calls: u32) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    http.put(format!("{control}/api/settings"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"public_base_url": PUBLIC}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let agent: serde_json::Value = http
+        .post(format!("{control}/api/agents"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({
+            "name": "Load", "max_concurrent_calls": max_calls, "greeting": ""
+        }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    http.post(format!("{control}/api/phone-numbers"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({
+            "number": NUMBER, "carrier": "twilio", "inbound_agent_id": agent["id"]
+        }))
+        .send()
+        .await?
+        .error_for_status()?;
+    Ok(())
+}
+
+fn tempfile_dir() -> std::io::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("switchboard-loadgen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A Twilio-signed form POST to the public listener; the body on 2xx.
+async fn post(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    params: Vec<(String, String)>,
+) -> Result<String, String> {
+    let sig = signature::sign(AUTH_TOKEN, &format!("{PUBLIC}{path}"), &params);
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
+    let res = http
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", sig)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = res.status();
+    let text = res.text().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(text)
+    } else {
+        Err(format!("{status}: {text}"))
+    }
+}
 
 /// Latency percentiles over a set of samples.
 #[derive(Debug, Clone, Copy)]

@@ -78,7 +78,8 @@ impl OpenAiRealtime {
         let auth = HeaderValue::from_str(&format!("Bearer {api_key}"))
             .map_err(|_| VoiceError::Refused("the OpenAI API key has invalid characters".into()))?;
         request.headers_mut().insert("authorization", auth);
-        let (ws, _) = tokio_tungstenite::connect_async(request)
+        // No Nagle: each 20 ms frame should leave at once.
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
             .await
             .map_err(|e| match e {
                 WsError::Http(res) => VoiceError::Refused(format!(
