@@ -5,6 +5,7 @@
 pub mod carriers;
 pub mod observed;
 pub mod pcmu;
+pub mod realtime;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
