@@ -1,18 +1,22 @@
 //! The simulators themselves under test: the fake OpenAI Realtime server driven by a plain
-//! tokio-tungstenite client that follows the protocol notes, so these tests pin the notes'
-//! shapes as much as the simulator's behaviour.
+//! tokio-tungstenite client, and the Twilio/Telnyx media-stream clients driven by a plain
+//! WebSocket server standing in for the engine. Each side follows the protocol notes, so these
+//! tests pin the notes' shapes as much as the simulators' behaviour.
 
 mod common;
 
 use std::collections::HashSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::media_stream::{CloseFrame, MediaError, Outbound, Pacing};
 use common::pcmu;
 use common::realtime::{Ended, FakeRealtime, Script, TEST_API_KEY};
+use common::telnyx_media::{AUTH_TOKEN_HEADER, TelnyxMedia};
+use common::twilio_media::TwilioMedia;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -748,4 +752,478 @@ async fn realtime_echo_mode_answers_each_append_with_one_delta() {
     .await;
     assert_eq!(c.next().await["type"], "conversation.item.truncated");
     assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+}
+
+// =============================================================================================
+// Carrier media-stream clients
+// =============================================================================================
+
+type ServerWs = WebSocketStream<TcpStream>;
+
+/// A bare WebSocket server playing the engine: accepts one connection, hands over the socket
+/// and the handshake headers.
+// tungstenite's handshake callback fixes the size of its error type.
+#[allow(clippy::result_large_err)]
+async fn engine_double() -> (
+    String,
+    tokio::task::JoinHandle<(ServerWs, tungstenite::http::HeaderMap)>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/media", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut headers = None;
+        let ws = tokio_tungstenite::accept_hdr_async(
+            tcp,
+            |req: &tungstenite::handshake::server::Request,
+             resp: tungstenite::handshake::server::Response| {
+                headers = Some(req.headers().clone());
+                Ok(resp)
+            },
+        )
+        .await
+        .unwrap();
+        (ws, headers.unwrap())
+    });
+    (url, task)
+}
+
+async fn recv(ws: &mut ServerWs) -> Value {
+    loop {
+        let msg = tokio::time::timeout(T, ws.next())
+            .await
+            .expect("the simulator sends within 5 s")
+            .expect("open")
+            .expect("clean frame");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+            Message::Close(_) => panic!("unexpected close"),
+            _ => {}
+        }
+    }
+}
+
+/// Reads the simulator's normal close (code 1000) and completes the closing handshake.
+async fn expect_close(ws: &mut ServerWs) {
+    let close = tokio::time::timeout(T, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(close, Message::Close(Some(ref f)) if f.code == CloseCode::Normal),
+        "the carrier closes normally after `stop`: {close:?}"
+    );
+    // Reading on sends tungstenite's close reply and sees the end of the stream.
+    let _ = tokio::time::timeout(T, ws.next()).await;
+}
+
+async fn send(ws: &mut ServerWs, v: Value) {
+    ws.send(Message::text(v.to_string())).await.unwrap();
+}
+
+#[tokio::test]
+async fn twilio_sends_connected_start_and_numbered_media_dtmf_stop() {
+    let (url, server) = engine_double().await;
+    let twilio = TwilioMedia::connect(
+        &url,
+        "CA0123",
+        &[("agent_id", "agt_42"), ("call_id", "c_9")],
+    )
+    .await
+    .unwrap();
+    let (mut ws, _) = server.await.unwrap();
+
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+    );
+    let start = recv(&mut ws).await;
+    let sid = twilio.stream_sid().to_owned();
+    assert!(
+        sid.len() == 34 && sid.starts_with("MZ") && sid[2..].chars().all(|c| c.is_ascii_hexdigit()),
+        "streamSid is MZ + 32 hex: {sid}"
+    );
+    assert_eq!(
+        start,
+        json!({"event": "start", "sequenceNumber": "1", "streamSid": sid,
+               "start": {"accountSid": common::carriers::TWILIO_SID, "streamSid": sid,
+                         "callSid": "CA0123", "tracks": ["inbound"],
+                         "customParameters": {"agent_id": "agt_42", "call_id": "c_9"},
+                         "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                         "channels": 1}}})
+    );
+
+    // 5 frames, real-time: the last leaves 80 ms after the first.
+    let began = Instant::now();
+    twilio.send_audio(&pcmu::tone(720, 300.0)).await.unwrap();
+    assert!(
+        began.elapsed() >= Duration::from_millis(80),
+        "frames are paced 20 ms apart"
+    );
+    for i in 0..5u64 {
+        let m = recv(&mut ws).await;
+        assert_eq!(m["event"], "media");
+        assert_eq!(m["streamSid"], sid.as_str());
+        assert_eq!(
+            m["sequenceNumber"],
+            (i + 2).to_string(),
+            "counters are strings"
+        );
+        assert_eq!(m["media"]["track"], "inbound");
+        assert_eq!(m["media"]["chunk"], (i + 1).to_string());
+        assert_eq!(m["media"]["timestamp"], (i * 20).to_string());
+        let bytes = unb64(&m["media"]["payload"]);
+        assert_eq!(bytes.len(), 160, "whole 20 ms frames");
+        if i == 4 {
+            assert_eq!(
+                bytes[80..],
+                [pcmu::SILENCE; 80],
+                "the partial frame is padded"
+            );
+        }
+    }
+    assert_eq!(twilio.sent_ms(), 100);
+
+    twilio.set_pacing(Pacing::Burst);
+    twilio.send_silence(40).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(recv(&mut ws).await["event"], "media");
+    }
+
+    twilio.dtmf('7').await.unwrap();
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({"event": "dtmf", "streamSid": sid, "sequenceNumber": "9",
+               "dtmf": {"track": "inbound_track", "digit": "7"}})
+    );
+    twilio.stop().await.unwrap();
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({"event": "stop", "sequenceNumber": "10", "streamSid": sid,
+               "stop": {"accountSid": common::carriers::TWILIO_SID, "callSid": "CA0123"}})
+    );
+    expect_close(&mut ws).await;
+    let closed = twilio.wait_closed(T).await;
+    assert_eq!(
+        closed.map(|f| f.code),
+        Some(1000),
+        "the double's reply to our close"
+    );
+    assert!(twilio.violations().is_empty());
+}
+
+#[tokio::test]
+async fn twilio_accepts_only_media_mark_clear_for_its_stream() {
+    let (url, server) = engine_double().await;
+    let twilio = TwilioMedia::connect(&url, "CA1", &[]).await.unwrap();
+    twilio.set_instant_playback(true);
+    let (mut ws, _) = server.await.unwrap();
+    recv(&mut ws).await;
+    recv(&mut ws).await;
+    let sid = twilio.stream_sid().to_owned();
+
+    let audio = pcmu::tone(320, 500.0);
+    send(
+        &mut ws,
+        json!({"event": "media", "streamSid": sid, "media": {"payload": b64(&audio)}}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"event": "mark", "streamSid": sid, "mark": {"name": "m1"}}),
+    )
+    .await;
+    send(&mut ws, json!({"event": "clear", "streamSid": sid})).await;
+    let echo = recv(&mut ws).await;
+    assert_eq!(echo["event"], "mark");
+    assert_eq!(echo["streamSid"], sid.as_str());
+    assert_eq!(echo["mark"]["name"], "m1");
+    assert_eq!(
+        echo["sequenceNumber"], "2",
+        "the echo is numbered like every Twilio message"
+    );
+    twilio.wait_for_clear(T).await;
+    assert_eq!(twilio.audio(), audio);
+    let frames: Vec<Outbound> = twilio.received().into_iter().map(|r| r.frame).collect();
+    assert_eq!(
+        frames,
+        [
+            Outbound::Media(audio),
+            Outbound::Mark("m1".into()),
+            Outbound::Clear
+        ]
+    );
+    assert!(twilio.violations().is_empty(), "{:?}", twilio.violations());
+
+    let bad = [
+        json!({"event": "media", "streamSid": "MZ0000", "media": {"payload": "AAAA"}}),
+        json!({"event": "media", "media": {"payload": "AAAA"}}),
+        json!({"event": "media", "streamSid": sid, "media": {"payload": "@@@"}}),
+        json!({"event": "media", "streamSid": sid, "media": {"payload": ""}}),
+        json!({"event": "media", "streamSid": sid,
+               "media": {"payload": b64(b"RIFF\0\0\0\0WAVEfmt ")}}),
+        json!({"event": "media", "streamSid": sid,
+               "media": {"payload": "AAAA", "track": "outbound"}}),
+        json!({"event": "mark", "streamSid": sid, "mark": {}}),
+        json!({"event": "play", "streamSid": sid}),
+        json!({"streamSid": sid}),
+        json!({"event": "clear", "streamSid": sid, "sequenceNumber": "1"}),
+    ];
+    for b in &bad {
+        send(&mut ws, b.clone()).await;
+    }
+    ws.send(Message::binary(vec![0xFFu8; 160])).await.unwrap();
+    ws.send(Message::text("not json")).await.unwrap();
+    // Then a valid frame: once it is recorded, every earlier frame has been judged.
+    send(&mut ws, json!({"event": "clear", "streamSid": sid})).await;
+    twilio.wait_for_clears(2, T).await;
+    let v = twilio.violations();
+    assert_eq!(
+        v.len(),
+        bad.len() + 2,
+        "each bad frame is one violation: {v:#?}"
+    );
+    assert!(v[0].contains("streamSid"), "{}", v[0]);
+    assert!(v[7].contains("31924"), "{}", v[7]);
+}
+
+#[tokio::test]
+async fn twilio_echoes_a_mark_when_the_audio_before_it_has_played() {
+    let (url, server) = engine_double().await;
+    let twilio = TwilioMedia::connect(&url, "CA2", &[]).await.unwrap();
+    let (mut ws, _) = server.await.unwrap();
+    recv(&mut ws).await;
+    recv(&mut ws).await;
+    let sid = twilio.stream_sid().to_owned();
+
+    // Nothing queued: the mark comes straight back.
+    send(
+        &mut ws,
+        json!({"event": "mark", "streamSid": sid, "mark": {"name": "idle"}}),
+    )
+    .await;
+    assert_eq!(recv(&mut ws).await["mark"]["name"], "idle");
+
+    // 100 ms of audio, then a mark: echoed once it has played, not before.
+    let sent = Instant::now();
+    send(
+        &mut ws,
+        json!({"event": "media", "streamSid": sid,
+                         "media": {"payload": b64(&pcmu::tone(800, 440.0))}}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"event": "mark", "streamSid": sid, "mark": {"name": "after-100ms"}}),
+    )
+    .await;
+    let echo = recv(&mut ws).await;
+    let waited = sent.elapsed();
+    assert_eq!(echo["mark"]["name"], "after-100ms");
+    assert!(
+        waited >= Duration::from_millis(100),
+        "8 bytes per ms: 800 bytes play for 100 ms (echo after {waited:?})"
+    );
+    assert_eq!(twilio.played_ms(), 100);
+    assert_eq!(twilio.queued_ms(), 0);
+    assert_eq!(twilio.marks_echoed(), ["idle", "after-100ms"]);
+}
+
+#[tokio::test]
+async fn twilio_clear_drops_queued_audio_and_returns_pending_marks_at_once() {
+    let (url, server) = engine_double().await;
+    let twilio = TwilioMedia::connect(&url, "CA3", &[]).await.unwrap();
+    let (mut ws, _) = server.await.unwrap();
+    recv(&mut ws).await;
+    recv(&mut ws).await;
+    let sid = twilio.stream_sid().to_owned();
+
+    for name in ["a", "b"] {
+        send(
+            &mut ws,
+            json!({"event": "media", "streamSid": sid,
+                             "media": {"payload": b64(&pcmu::tone(16_000, 440.0))}}),
+        )
+        .await;
+        send(
+            &mut ws,
+            json!({"event": "mark", "streamSid": sid, "mark": {"name": name}}),
+        )
+        .await;
+    }
+    twilio.wait_for_audio_bytes(32_000, T).await;
+    assert!(
+        twilio.queued_ms() > 2000,
+        "four seconds queued, real-time playback"
+    );
+    assert!(twilio.marks_echoed().is_empty());
+
+    let cleared = Instant::now();
+    send(&mut ws, json!({"event": "clear", "streamSid": sid})).await;
+    assert_eq!(recv(&mut ws).await["mark"]["name"], "a");
+    assert_eq!(recv(&mut ws).await["mark"]["name"], "b");
+    assert!(
+        cleared.elapsed() < Duration::from_millis(1500),
+        "pending marks return at once on clear, not after the audio"
+    );
+    assert_eq!(twilio.queued_ms(), 0);
+    let played = twilio.played_ms();
+    assert!(
+        played < 2000,
+        "only what played before the clear counts: {played} ms"
+    );
+    twilio.wait_for_playback_idle(T).await;
+}
+
+#[tokio::test]
+async fn twilio_reports_the_engine_closing_the_socket() {
+    let (url, server) = engine_double().await;
+    let twilio = TwilioMedia::connect(&url, "CA4", &[]).await.unwrap();
+    let (mut ws, _) = server.await.unwrap();
+    recv(&mut ws).await;
+    recv(&mut ws).await;
+    ws.close(Some(tungstenite::protocol::CloseFrame {
+        code: CloseCode::Normal,
+        reason: "call over".into(),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(
+        twilio.wait_closed(T).await,
+        Some(CloseFrame {
+            code: 1000,
+            reason: "call over".into()
+        })
+    );
+    assert!(matches!(
+        twilio.send_silence(20).await,
+        Err(MediaError::Closed)
+    ));
+}
+
+#[tokio::test]
+async fn telnyx_sends_its_own_frame_shapes_and_auth_header() {
+    let (url, server) = engine_double().await;
+    let telnyx = TelnyxMedia::connect(
+        &url,
+        "v2:abc",
+        Some("aGF2ZSBhIG5pY2UgZGF5"),
+        &[(AUTH_TOKEN_HEADER, "tok-1")],
+    )
+    .await
+    .unwrap();
+    let (mut ws, headers) = server.await.unwrap();
+    assert_eq!(headers[AUTH_TOKEN_HEADER], "tok-1");
+
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({"event": "connected", "version": "1.0.0", AUTH_TOKEN_HEADER: "tok-1"})
+    );
+    let start = recv(&mut ws).await;
+    let id = telnyx.stream_id().to_owned();
+    assert_eq!(start["event"], "start");
+    assert_eq!(start["sequence_number"], "1");
+    assert_eq!(
+        start["stream_id"],
+        id.as_str(),
+        "stream_id is top-level (§4.1)"
+    );
+    assert!(start["start"].get("stream_id").is_none());
+    assert_eq!(start["start"]["call_control_id"], "v2:abc");
+    assert_eq!(start["start"]["client_state"], "aGF2ZSBhIG5pY2UgZGF5");
+    assert_eq!(
+        start["start"]["media_format"],
+        json!({"encoding": "PCMU", "sample_rate": 8000, "channels": 1})
+    );
+
+    telnyx.set_pacing(Pacing::Burst);
+    telnyx.send_audio(&pcmu::tone(320, 300.0)).await.unwrap();
+    for i in 0..2u64 {
+        let m = recv(&mut ws).await;
+        assert_eq!(m["event"], "media");
+        assert_eq!(m["sequence_number"], (i + 2).to_string());
+        assert_eq!(m["stream_id"], id.as_str());
+        assert_eq!(m["media"]["track"], "inbound");
+        assert_eq!(m["media"]["chunk"], (i + 1).to_string());
+        assert_eq!(m["media"]["timestamp"], (i * 20).to_string());
+        assert_eq!(unb64(&m["media"]["payload"]).len(), 160);
+    }
+    telnyx.dtmf('#').await.unwrap();
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({"event": "dtmf", "sequence_number": "4", "stream_id": id, "dtmf": {"digit": "#"}})
+    );
+    telnyx.stop().await.unwrap();
+    let stop = recv(&mut ws).await;
+    assert_eq!(stop["event"], "stop");
+    assert_eq!(stop["sequence_number"], "5");
+    assert_eq!(stop["stop"]["call_control_id"], "v2:abc");
+    assert!(stop["stop"]["user_id"].is_string());
+    expect_close(&mut ws).await;
+    telnyx.wait_closed(T).await;
+}
+
+#[tokio::test]
+async fn telnyx_checks_frames_and_plays_out_like_telnyx() {
+    let (url, server) = engine_double().await;
+    let telnyx = TelnyxMedia::connect(&url, "v2:def", None, &[])
+        .await
+        .unwrap();
+    let (mut ws, _) = server.await.unwrap();
+    assert_eq!(
+        recv(&mut ws).await,
+        json!({"event": "connected", "version": "1.0.0"})
+    );
+    assert!(recv(&mut ws).await["start"].get("client_state").is_none());
+    let id = telnyx.stream_id().to_owned();
+
+    // Valid with and without stream_id (§4.2 leaves it open).
+    send(
+        &mut ws,
+        json!({"event": "media", "media": {"payload": b64(&pcmu::tone(800, 440.0))}}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"event": "mark", "stream_id": id, "mark": {"name": "p1"}}),
+    )
+    .await;
+    let echo = recv(&mut ws).await;
+    assert_eq!(echo["event"], "mark");
+    assert_eq!(echo["stream_id"], id.as_str());
+    assert_eq!(echo["sequence_number"], "2");
+    assert_eq!(echo["mark"]["name"], "p1");
+    assert_eq!(
+        telnyx.played_ms(),
+        100,
+        "the mark came back once 100 ms had played"
+    );
+
+    send(
+        &mut ws,
+        json!({"event": "media", "media": {"payload": b64(&pcmu::tone(8000, 440.0))}}),
+    )
+    .await;
+    send(&mut ws, json!({"event": "mark", "mark": {"name": "p2"}})).await;
+    send(&mut ws, json!({"event": "clear"})).await;
+    assert_eq!(recv(&mut ws).await["mark"]["name"], "p2");
+    assert_eq!(telnyx.queued_ms(), 0);
+    assert!(telnyx.violations().is_empty(), "{:?}", telnyx.violations());
+
+    let bad = [
+        json!({"event": "media", "stream_id": "OTHER", "media": {"payload": b64(&[0xFF; 160])}}),
+        json!({"event": "media", "media": {"payload": b64(&[0xFF; 80])}}),
+        json!({"event": "media", "media": {"payload": b64(&[0xFF; 160]), "track": "outbound"}}),
+        json!({"event": "mark", "mark": {"label": "x"}}),
+        json!({"event": "stop"}),
+    ];
+    for b in &bad {
+        send(&mut ws, b.clone()).await;
+    }
+    send(&mut ws, json!({"event": "clear"})).await;
+    telnyx.wait_for_clears(2, T).await;
+    let v = telnyx.violations();
+    assert_eq!(v.len(), bad.len(), "{v:#?}");
+    assert!(v[1].contains("20 ms to 30 s"), "{}", v[1]);
 }
