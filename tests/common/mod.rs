@@ -3,6 +3,12 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod carriers;
+pub mod media_stream;
+pub mod observed;
+pub mod pcmu;
+pub mod realtime;
+pub mod telnyx_media;
+pub mod twilio_media;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
