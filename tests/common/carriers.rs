@@ -158,3 +158,77 @@ async fn command(
         ),
     }
 }
+
+/// A request Twilio's REST API received.
+#[derive(Debug, Clone)]
+pub struct TwilioRequest {
+    pub path: String,
+    pub form: Vec<(String, String)>,
+    pub authorization: Option<String>,
+}
+
+/// Twilio's REST API (`/2010-04-01/Accounts/{sid}/Calls/{CallSid}.json`) on loopback:
+/// records each call update and answers like Twilio (`200` with the call resource).
+#[derive(Clone)]
+pub struct TwilioApi {
+    requests: Arc<Mutex<Vec<TwilioRequest>>>,
+    pub base: String,
+}
+
+impl TwilioApi {
+    pub async fn start() -> Self {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let app = axum::Router::new()
+            .route(
+                "/2010-04-01/Accounts/{account}/Calls/{call}",
+                post(twilio_call_update),
+            )
+            .with_state(requests.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/2010-04-01", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { requests, base }
+    }
+
+    pub fn requests(&self) -> Vec<TwilioRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` requests have arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<TwilioRequest> {
+        for _ in 0..200 {
+            let r = self.requests();
+            if r.len() >= n {
+                return r;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!(
+            "Twilio received {:?}, expected {n} requests",
+            self.requests()
+        );
+    }
+}
+
+async fn twilio_call_update(
+    State(requests): State<Arc<Mutex<Vec<TwilioRequest>>>>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> (StatusCode, axum::Json<Value>) {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    requests.lock().unwrap().push(TwilioRequest {
+        path: uri.path().to_owned(),
+        form,
+        authorization: headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    });
+    (
+        StatusCode::OK,
+        axum::Json(json!({"sid": "CA", "status": "completed"})),
+    )
+}

@@ -180,7 +180,9 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     }
 
     let micros = |v: Vec<u32>| -> Vec<Duration> {
-        v.into_iter().map(|m| Duration::from_micros(u64::from(m))).collect()
+        v.into_iter()
+            .map(|m| Duration::from_micros(u64::from(m)))
+            .collect()
     };
     let mut to_backend = micros(std::mem::take(&mut *samples.to_backend.lock().await));
     let mut to_caller = micros(std::mem::take(&mut *samples.to_caller.lock().await));
@@ -283,12 +285,13 @@ impl Call {
                     let Message::Text(text) = m? else { continue };
                     let v: Value = serde_json::from_str(&text)?;
                     match v["event"].as_str() {
-                        Some("media") => {
-                            if self.samples.recording.load(Ordering::Relaxed) {
-                                self.samples.back.fetch_add(1, Ordering::Relaxed);
-                                if let Some(age) = v["media"]["payload"].as_str().and_then(|p| age_micros(self.epoch, p)) {
-                                    to_caller.push(age);
-                                }
+                        Some("media") if self.samples.recording.load(Ordering::Relaxed) => {
+                            self.samples.back.fetch_add(1, Ordering::Relaxed);
+                            if let Some(age) = v["media"]["payload"]
+                                .as_str()
+                                .and_then(|p| age_micros(self.epoch, p))
+                            {
+                                to_caller.push(age);
                             }
                         }
                         Some("mark") => {
@@ -339,11 +342,16 @@ async fn fake_backend(listener: TcpListener, epoch: Instant, samples: Arc<Sample
             let mut ages = Vec::new();
             while let Some(Ok(m)) = rx.next().await {
                 let Message::Text(text) = m else { continue };
-                let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                    continue;
+                };
                 events += 1;
                 let reply = match v["type"].as_str() {
-                    Some("session.update") => json!({"type": "session.updated", "event_id": format!("e{events}"),
-                        "session": v["session"]}).to_string(),
+                    Some("session.update") => {
+                        json!({"type": "session.updated", "event_id": format!("e{events}"),
+                        "session": v["session"]})
+                        .to_string()
+                    }
                     Some("input_audio_buffer.append") => {
                         let audio = v["audio"].as_str().unwrap_or_default();
                         if samples.recording.load(Ordering::Relaxed)
@@ -351,7 +359,8 @@ async fn fake_backend(listener: TcpListener, epoch: Instant, samples: Arc<Sample
                         {
                             ages.push(age);
                         }
-                        let frame = base64::engine::general_purpose::STANDARD.encode(stamped(epoch));
+                        let frame =
+                            base64::engine::general_purpose::STANDARD.encode(stamped(epoch));
                         format!(
                             "{{\"type\":\"response.output_audio.delta\",\"event_id\":\"e{events}\",\
                              \"response_id\":\"resp_{n}\",\"item_id\":\"{item}\",\"output_index\":0,\

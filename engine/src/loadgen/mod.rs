@@ -30,9 +30,19 @@ pub(crate) struct EngineProcess {
 
 impl EngineProcess {
     /// Starts it with Twilio credentials, `extra_args` and `envs`; returns once it listens.
-    pub async fn spawn(dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<Self> {
+    pub async fn spawn(
+        dir: &Path,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .args(["serve", "--control-addr", "127.0.0.1:0", "--public-addr", "127.0.0.1:0"])
+            .args([
+                "serve",
+                "--control-addr",
+                "127.0.0.1:0",
+                "--public-addr",
+                "127.0.0.1:0",
+            ])
             .args(["--token", TOKEN, "--no-keyring", "--data-dir"])
             .arg(dir)
             .args(extra_args)

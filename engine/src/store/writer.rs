@@ -482,7 +482,10 @@ mod tests {
         }
         assert_eq!(count(&store).await, 12_000);
         let restarts = wal_restarts(dir.path()) - before;
-        assert!(restarts >= 2, "the log started over {restarts} times during 12,000 writes");
+        assert!(
+            restarts >= 2,
+            "the log started over {restarts} times during 12,000 writes"
+        );
     }
 
     #[tokio::test]

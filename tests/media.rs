@@ -1,0 +1,727 @@
+//! The media bridge end to end: a call arrives by signed webhook, the carrier's media stream
+//! (played by a protocol-exact Twilio or Telnyx client) connects to the engine, and the
+//! engine bridges it to a fake OpenAI Realtime server that checks every event it receives
+//! against the protocol notes. All over real loopback sockets.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::carriers::{
+    TWILIO_SID, TWILIO_TOKEN, TelnyxApi, TelnyxKeys, TwilioApi, telnyx_event, twilio_signature,
+};
+use common::realtime::{FakeRealtime, Script, TEST_API_KEY};
+use common::telnyx_media::TelnyxMedia;
+use common::twilio_media::TwilioMedia;
+use common::{TestEngine, config, pcmu};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const PUBLIC: &str = "https://sb.example.test";
+const OUR_NUMBER: &str = "+14155552671";
+const CALLER: &str = "+14158675309";
+const WAIT: Duration = Duration::from_secs(5);
+
+struct World {
+    engine: TestEngine,
+    realtime: FakeRealtime,
+    twilio: TwilioApi,
+    telnyx: TelnyxApi,
+    keys: TelnyxKeys,
+    http: reqwest::Client,
+    agent: String,
+    _tmp: tempfile::TempDir,
+}
+
+impl World {
+    async fn start(script: Script) -> Self {
+        Self::start_with(script, None).await
+    }
+
+    /// `backend_url` overrides the fake's own URL (to point at nothing).
+    async fn start_with(script: Script, backend_url: Option<String>) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let realtime = FakeRealtime::start(script).await;
+        let twilio = TwilioApi::start().await;
+        let telnyx = TelnyxApi::start().await;
+        let keys = TelnyxKeys::new();
+        let mut cfg = config(tmp.path());
+        cfg.telnyx_api_url = telnyx.base.clone();
+        cfg.twilio_api_url = twilio.base.clone();
+        cfg.openai_realtime_url = backend_url.unwrap_or_else(|| realtime.url());
+        cfg.credential_env = vec![
+            ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
+            ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
+            ("TELNYX_API_KEY".into(), "KEY-telnyx-test".into()),
+            ("TELNYX_PUBLIC_KEY".into(), keys.public_key_b64()),
+            ("OPENAI_API_KEY".into(), TEST_API_KEY.into()),
+        ];
+        let engine = TestEngine::start_with(cfg).await;
+        let api = &engine.api;
+        let (s, _) = api
+            .put("/api/settings", json!({"public_base_url": PUBLIC}))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, agent) = api
+            .post(
+                "/api/agents",
+                json!({
+                    "name": "Receptionist",
+                    "system_prompt": "You answer for Acme Plumbing. The caller is {name}.",
+                    "greeting": "Acme Plumbing, how can I help?",
+                    "voice": "cedar",
+                    "model": "gpt-realtime",
+                    "context": {"opening_hours": "8-18"},
+                }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{agent}");
+        let agent = agent["id"].as_str().unwrap().to_owned();
+        Self {
+            engine,
+            realtime,
+            twilio,
+            telnyx,
+            keys,
+            http: reqwest::Client::new(),
+            agent,
+            _tmp: tmp,
+        }
+    }
+
+    async fn number(&self, carrier: &str) {
+        let (s, n) = self
+            .engine
+            .api
+            .post(
+                "/api/phone-numbers",
+                json!({"number": OUR_NUMBER, "carrier": carrier, "inbound_agent_id": self.agent}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{n}");
+    }
+
+    fn media_url(&self, carrier: &str) -> String {
+        format!(
+            "{}/media/{carrier}",
+            self.engine.public_url().replacen("http", "ws", 1)
+        )
+    }
+
+    /// A Twilio call arrives; returns the TwiML's stream parameters (call id, agent id).
+    async fn twilio_call(&self, call_sid: &str) -> (String, String) {
+        let path = "/webhooks/twilio/voice";
+        let params = [
+            ("AccountSid", TWILIO_SID),
+            ("CallSid", call_sid),
+            ("CallStatus", "ringing"),
+            ("Direction", "inbound"),
+            ("From", CALLER),
+            ("To", OUR_NUMBER),
+        ];
+        let sig = twilio_signature(TWILIO_TOKEN, &format!("{PUBLIC}{path}"), &params);
+        let res = self
+            .http
+            .post(format!("{}{path}", self.engine.public_url()))
+            .header("x-twilio-signature", sig)
+            .form(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let twiml = res.text().await.unwrap();
+        let param = |name: &str| {
+            let key = format!("name=\"{name}\" value=\"");
+            let at = twiml.find(&key).unwrap_or_else(|| panic!("{twiml}")) + key.len();
+            twiml[at..].split('"').next().unwrap().to_owned()
+        };
+        assert!(
+            twiml.contains("<Stream url=\"wss://sb.example.test/media/twilio\""),
+            "{twiml}"
+        );
+        (param("call_id"), param("agent_id"))
+    }
+
+    async fn twilio_stream(&self, call_sid: &str) -> (String, TwilioMedia) {
+        let (call_id, agent_id) = self.twilio_call(call_sid).await;
+        let media = TwilioMedia::connect(
+            &self.media_url("twilio"),
+            call_sid,
+            &[("call_id", &call_id), ("agent_id", &agent_id)],
+        )
+        .await
+        .unwrap();
+        (call_id, media)
+    }
+
+    async fn call(&self, id: &str) -> Value {
+        let (s, call) = self.engine.api.get(&format!("/api/calls/{id}")).await;
+        assert_eq!(s, StatusCode::OK, "{call}");
+        call
+    }
+
+    /// Polls the call until `check` holds (the record is written off the media path).
+    async fn call_until(&self, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let call = self.call(id).await;
+            if check(&call) {
+                return call;
+            }
+            assert!(Instant::now() < deadline, "call never {what}: {call:#}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn assert_clean(&self, media: &[&[String]]) {
+        assert_eq!(
+            self.realtime.violations(),
+            Vec::<String>::new(),
+            "every event the engine sent the backend follows the GA protocol"
+        );
+        for v in media {
+            assert!(
+                v.is_empty(),
+                "every frame the engine sent the carrier is valid: {v:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_twilio_call_talks_to_the_agent_from_webhook_to_hangup() {
+    let w = World::start(Script::new().respond_with_audio(4_000, "Acme Plumbing, how can I help?"))
+        .await;
+    w.number("twilio").await;
+    let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000001").await;
+    media.set_instant_playback(true);
+
+    // The session is configured from the agent, in the GA shape, μ-law both ways.
+    let update = w.realtime.wait_for_event("session.update", WAIT).await;
+    let s = &update["session"];
+    assert_eq!(s["type"], "realtime");
+    assert_eq!(s["model"], "gpt-realtime");
+    assert_eq!(s["audio"]["input"]["format"]["type"], "audio/pcmu");
+    assert_eq!(s["audio"]["output"]["format"]["type"], "audio/pcmu");
+    assert_eq!(s["audio"]["output"]["voice"], "cedar");
+    assert_eq!(s["audio"]["input"]["turn_detection"]["type"], "server_vad");
+    assert!(s["audio"]["input"]["transcription"]["model"].is_string());
+    let instructions = s["instructions"].as_str().unwrap();
+    assert!(
+        instructions.starts_with("You answer for Acme Plumbing."),
+        "{instructions}"
+    );
+    assert!(
+        instructions.contains("- opening hours: 8-18"),
+        "{instructions}"
+    );
+    let connection = &w.realtime.connections()[0];
+    assert_eq!(connection.model, "gpt-realtime");
+    assert_eq!(connection.api_key, TEST_API_KEY);
+
+    // Inbound: the agent greets first, and its audio reaches the caller unchanged.
+    let greet = w.realtime.wait_for_event("response.create", WAIT).await;
+    assert!(
+        greet["response"]["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("Acme Plumbing, how can I help?"),
+        "{greet}"
+    );
+    media.wait_for_audio_bytes(4_000, WAIT).await;
+    let sent: Vec<u8> = w
+        .realtime
+        .server_events()
+        .iter()
+        .filter(|e| e["type"] == "response.output_audio.delta")
+        .flat_map(|e| {
+            base64::engine::general_purpose::STANDARD
+                .decode(e["delta"].as_str().unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        media.audio(),
+        sent,
+        "agent audio passes through byte for byte"
+    );
+    assert!(
+        !media.marks().is_empty(),
+        "each chunk is followed by a mark"
+    );
+
+    // The caller's audio reaches the backend unchanged.
+    let hello = pcmu::tone(3_200, 440.0);
+    media.send_audio(&hello).await.unwrap();
+    let appended = w.realtime.wait_for_appended_bytes(hello.len(), WAIT).await;
+    assert_eq!(appended, hello.len());
+
+    // Transcript lines of both sides are kept, in order.
+    w.realtime.caller_transcript("My sink is leaking.");
+    let call = w
+        .call_until(&call_id, "has two transcript lines", |c| {
+            c["transcript"].as_array().unwrap().len() >= 2
+        })
+        .await;
+    let lines: Vec<(String, String)> = call["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["speaker"].as_str().unwrap().into(),
+                l["text"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("agent".into(), "Acme Plumbing, how can I help?".into()),
+            ("caller".into(), "My sink is leaking.".into()),
+        ]
+    );
+    assert_eq!(
+        call["status"], "in_progress",
+        "a streaming call is answered"
+    );
+    let (_, live) = w.engine.api.get("/api/calls?status=live").await;
+    assert_eq!(live["total"], 1);
+
+    // The caller hangs up: the backend session is closed and the record completed.
+    media.stop().await.unwrap();
+    let ended = w.realtime.wait_for_disconnect(WAIT).await;
+    assert!(format!("{ended:?}").contains("ClientClosed"), "{ended:?}");
+    let call = w
+        .call_until(&call_id, "completed", |c| c["status"] == "completed")
+        .await;
+    assert!(call["duration_secs"].is_number(), "{call}");
+    w.assert_clean(&[&media.violations()]);
+}
+
+#[tokio::test]
+async fn the_caller_barging_in_clears_the_carrier_and_truncates_at_what_was_heard() {
+    // Five seconds of agent audio, delivered at once as OpenAI does; the carrier plays it in
+    // real time.
+    let w = World::start(Script::new().respond_with_audio(40_000, "A long answer.")).await;
+    w.number("twilio").await;
+    let (_call_id, media) = w.twilio_stream("CA00000000000000000000000000000002").await;
+    media.wait_for_audio_bytes(40_000, WAIT).await;
+    // Let about 600 ms play, then the caller speaks.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let played_before = media.played_ms();
+    w.realtime.speech_started(1_000);
+    media.wait_for_clear(WAIT).await;
+    let played_after = media.played_ms();
+    let truncate = w
+        .realtime
+        .wait_for_event("conversation.item.truncate", WAIT)
+        .await;
+    let audio_end_ms = truncate["audio_end_ms"].as_u64().unwrap();
+    assert_eq!(truncate["content_index"], 0);
+    let item = w
+        .realtime
+        .server_events()
+        .into_iter()
+        .find(|e| e["type"] == "response.output_audio.delta")
+        .unwrap();
+    assert_eq!(
+        truncate["item_id"], item["item_id"],
+        "the agent's item is the one cut"
+    );
+    // What the caller heard lies between the playback position just before and just after
+    // the barge-in; allow one 20 ms frame either side for the engine's estimate.
+    assert!(
+        audio_end_ms + 20 >= played_before && audio_end_ms <= played_after + 20,
+        "truncated at {audio_end_ms} ms; the caller had heard {played_before}..{played_after} ms"
+    );
+    assert!(media.queued_ms() == 0, "the carrier's queue was emptied");
+    w.assert_clean(&[&media.violations()]);
+}
+
+#[tokio::test]
+async fn context_edits_reach_live_sessions_and_an_event_says_so() {
+    let w = World::start(Script::new().respond_with_audio(800, "Hi.")).await;
+    w.number("twilio").await;
+    let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000003").await;
+    media.set_instant_playback(true);
+    w.realtime.wait_for_event("session.update", WAIT).await;
+
+    let events_url = format!(
+        "ws://{}/api/events?access_token={}",
+        w.engine.running.control_addr(),
+        w.engine.running.token()
+    );
+    let (mut events, _) = tokio_tungstenite::connect_async(events_url).await.unwrap();
+
+    // The agent's context changes mid-call.
+    let (s, body) = w
+        .engine
+        .api
+        .put(
+            &format!("/api/agents/{}/context", w.agent),
+            json!({"opening_hours": "closed today", "emergency_line": "+14155550199"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["live_calls_updated"], 1);
+    let updates = w.realtime.wait_for_events("session.update", 2, WAIT).await;
+    let text = updates[1]["session"]["instructions"].as_str().unwrap();
+    assert!(text.contains("- opening hours: closed today"), "{text}");
+    assert!(text.contains("- emergency line: +14155550199"), "{text}");
+    assert!(!text.contains("8-18"), "the old context is gone: {text}");
+    wait_for_event(&mut events, "call_context_applied", &call_id).await;
+
+    // The call's own context fills the prompt's placeholders.
+    let (s, body) = w
+        .engine
+        .api
+        .put(
+            &format!("/api/calls/{call_id}/context"),
+            json!({"name": "Ada Lovelace"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["live_calls_updated"], 1);
+    let updates = w.realtime.wait_for_events("session.update", 3, WAIT).await;
+    let text = updates[2]["session"]["instructions"].as_str().unwrap();
+    assert!(text.contains("The caller is Ada Lovelace."), "{text}");
+    assert!(
+        text.contains("About this call:\n- name: Ada Lovelace"),
+        "{text}"
+    );
+    wait_for_event(&mut events, "call_context_applied", &call_id).await;
+    assert_eq!(w.call(&call_id).await["context"]["name"], "Ada Lovelace");
+
+    // Bad input changes nothing.
+    let (s, _) = w
+        .engine
+        .api
+        .put(
+            &format!("/api/calls/{call_id}/context"),
+            json!(["not", "an", "object"]),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = w
+        .engine
+        .api
+        .put("/api/calls/nope/context", json!({"name": "x"}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(w.realtime.client_events_of("session.update").len(), 3);
+
+    media.stop().await.unwrap();
+    w.call_until(&call_id, "completed", |c| c["status"] == "completed")
+        .await;
+    let (s, _) = w
+        .engine
+        .api
+        .put(
+            &format!("/api/calls/{call_id}/context"),
+            json!({"name": "late"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "an ended call takes no context");
+    w.assert_clean(&[&media.violations()]);
+}
+
+async fn wait_for_event(
+    events: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    kind: &str,
+    call_id: &str,
+) {
+    use futures_util::StreamExt as _;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let msg = tokio::time::timeout(left, events.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} event for {call_id}"))
+            .unwrap()
+            .unwrap();
+        if let Ok(text) = msg.to_text()
+            && let Ok(v) = serde_json::from_str::<Value>(text)
+            && v["type"] == kind
+            && v["call_id"] == call_id
+        {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_backend_ends_the_call_through_twilio_and_says_why() {
+    let w = World::start_with(Script::new(), Some(FakeRealtime::unreachable_url())).await;
+    w.number("twilio").await;
+    let sid = "CA00000000000000000000000000000004";
+    let (call_id, media) = w.twilio_stream(sid).await;
+    let requests = w.twilio.wait_for(1).await;
+    assert_eq!(
+        requests[0].path,
+        format!("/2010-04-01/Accounts/{TWILIO_SID}/Calls/{sid}.json")
+    );
+    assert_eq!(
+        requests[0].form,
+        vec![("Status".into(), "completed".into())]
+    );
+    let expected_auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"))
+    );
+    assert_eq!(
+        requests[0].authorization.as_deref(),
+        Some(expected_auth.as_str())
+    );
+    media.wait_closed(WAIT).await;
+    let call = w
+        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
+        .await;
+    // The carrier connected the call, so it completed; the cause says what went wrong.
+    assert_eq!(call["status"], "completed");
+    let cause = call["hangup_cause"].as_str().unwrap();
+    assert!(
+        cause.contains("voice backend could not be reached"),
+        "{cause}"
+    );
+    assert!(!cause.contains(TEST_API_KEY), "no secret in the record");
+    assert_eq!(w.engine.running.engine.live().len(), 0, "nothing hangs");
+}
+
+#[tokio::test]
+async fn a_backend_refusing_the_session_ends_the_call() {
+    let w = World::start(Script::new().refuse_connections()).await;
+    w.number("twilio").await;
+    let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000005").await;
+    w.twilio.wait_for(1).await;
+    media.wait_closed(WAIT).await;
+    let call = w
+        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
+        .await;
+    let cause = call["hangup_cause"].as_str().unwrap();
+    assert!(cause.contains("refused"), "{cause}");
+    assert!(
+        cause.contains("503"),
+        "the backend's status is kept: {cause}"
+    );
+}
+
+#[tokio::test]
+async fn a_backend_dropping_mid_call_ends_the_call_cleanly() {
+    let w = World::start(Script::new().respond_with_audio(800, "Hi.")).await;
+    w.number("twilio").await;
+    let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000006").await;
+    media.set_instant_playback(true);
+    media.wait_for_audio_bytes(800, WAIT).await;
+    w.realtime.drop_connection();
+    w.twilio.wait_for(1).await;
+    media.wait_closed(WAIT).await;
+    let call = w
+        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
+        .await;
+    assert_eq!(call["status"], "completed");
+    assert!(
+        call["hangup_cause"]
+            .as_str()
+            .unwrap()
+            .contains("connection was lost"),
+        "{call}"
+    );
+    assert_eq!(w.engine.running.engine.live().len(), 0);
+}
+
+#[tokio::test]
+async fn malformed_frames_are_skipped_and_streams_for_unknown_calls_are_closed() {
+    let w = World::start(Script::new().respond_with_audio(800, "Hi.")).await;
+    w.number("twilio").await;
+    let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000007").await;
+    media.set_instant_playback(true);
+    w.realtime.wait_for_event("session.update", WAIT).await;
+    for bad in [
+        "not json",
+        r#"{"event":"media"}"#,
+        r#"{"event":"media","media":{"payload":"***"}}"#,
+        r#"{"event":"dance"}"#,
+    ] {
+        media.send_raw(bad).await.unwrap();
+    }
+    let frame = pcmu::tone(160, 300.0);
+    media.send_audio(&frame).await.unwrap();
+    w.realtime.wait_for_appended_bytes(frame.len(), WAIT).await;
+    assert_eq!(
+        w.realtime.appended_bytes(),
+        frame.len(),
+        "only the good frame went through"
+    );
+    assert_eq!(
+        w.call(&call_id).await["status"],
+        "in_progress",
+        "the call goes on"
+    );
+
+    // A stream naming no known call, or another call's Twilio sid, is closed with a reason.
+    let stranger = TwilioMedia::connect(
+        &w.media_url("twilio"),
+        "CA00000000000000000000000000000099",
+        &[("call_id", "no-such-call"), ("agent_id", &w.agent)],
+    )
+    .await
+    .unwrap();
+    let close = stranger.wait_closed(WAIT).await.expect("a close frame");
+    assert!(close.reason.contains("unknown call"), "{close:?}");
+    let thief = TwilioMedia::connect(
+        &w.media_url("twilio"),
+        "CA00000000000000000000000000000098",
+        &[("call_id", &call_id), ("agent_id", &w.agent)],
+    )
+    .await
+    .unwrap();
+    let close = thief.wait_closed(WAIT).await.expect("a close frame");
+    assert!(close.reason.contains("does not match"), "{close:?}");
+    assert_eq!(
+        w.realtime.connection_count(),
+        1,
+        "neither reached the backend"
+    );
+    media.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn keypad_presses_reach_the_agent_as_text() {
+    let w = World::start(Script::new().respond_with_audio(800, "Pressed.")).await;
+    w.number("twilio").await;
+    let (_call_id, media) = w.twilio_stream("CA00000000000000000000000000000008").await;
+    media.set_instant_playback(true);
+    // Wait for the greeting's response to finish, so the keypad press asks for a new one.
+    w.realtime
+        .wait_for_server_event("response.done", WAIT)
+        .await;
+    media.dtmf('7').await.unwrap();
+    let item = w
+        .realtime
+        .wait_for_event("conversation.item.create", WAIT)
+        .await;
+    assert_eq!(item["item"]["role"], "user");
+    let text = item["item"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains('7'), "{text}");
+    w.realtime.wait_for_events("response.create", 2, WAIT).await;
+    w.assert_clean(&[&media.violations()]);
+    media.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_operator_hangs_up_a_live_call() {
+    let w = World::start(Script::new().respond_with_audio(800, "Hi.")).await;
+    w.number("twilio").await;
+    let sid = "CA00000000000000000000000000000009";
+    let (call_id, media) = w.twilio_stream(sid).await;
+    w.realtime.wait_for_event("session.update", WAIT).await;
+    let (s, _) = w
+        .engine
+        .api
+        .post(&format!("/api/calls/{call_id}/hangup"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let requests = w.twilio.wait_for(1).await;
+    assert!(requests[0].path.ends_with(&format!("/Calls/{sid}.json")));
+    media.wait_closed(WAIT).await;
+    w.realtime.wait_for_disconnect(WAIT).await;
+    let call = w
+        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
+        .await;
+    assert_eq!(call["hangup_cause"], "ended by an operator");
+    assert_eq!(call["status"], "completed");
+    let (s, _) = w
+        .engine
+        .api
+        .post(&format!("/api/calls/{call_id}/hangup"), json!({}))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "an ended call cannot be hung up again"
+    );
+}
+
+#[tokio::test]
+async fn a_telnyx_call_is_bridged_the_same_way() {
+    let w = World::start(Script::new().respond_with_audio(1_600, "Acme, hello.")).await;
+    w.number("telnyx").await;
+    let ccid = "v3:telnyx-media-test-call";
+    let body = telnyx_event(
+        "call.initiated",
+        "8a2f1c4e-0000-4000-8000-000000000001",
+        json!({
+            "call_control_id": ccid, "call_leg_id": "leg-1", "call_session_id": "sess-1",
+            "connection_id": "1494404757140276705", "direction": "incoming",
+            "from": CALLER, "to": OUR_NUMBER, "state": "parked",
+            "start_time": "2026-11-22T10:00:00.000000Z"
+        }),
+    );
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let res = w
+        .http
+        .post(format!("{}/webhooks/telnyx", w.engine.public_url()))
+        .header("telnyx-signature-ed25519", w.keys.sign(ts, &body))
+        .header("telnyx-timestamp", ts.to_string())
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let answer = w.telnyx.wait_for(1).await.remove(0);
+    assert_eq!(answer.action, "answer");
+    let client_state = answer.body["client_state"].as_str().unwrap().to_owned();
+    let call_id = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(&client_state)
+            .unwrap(),
+    )
+    .unwrap();
+
+    let media = TelnyxMedia::connect(&w.media_url("telnyx"), ccid, Some(&client_state), &[])
+        .await
+        .unwrap();
+    media.set_instant_playback(true);
+    media.wait_for_audio_bytes(1_600, WAIT).await;
+    let hello = pcmu::tone(1_600, 500.0);
+    media.send_audio(&hello).await.unwrap();
+    w.realtime.wait_for_appended_bytes(hello.len(), WAIT).await;
+    w.realtime.speech_started(0); // nothing is playing any more: no clear, no truncate
+    w.realtime.caller_transcript("Is anyone there?");
+    w.call_until(&call_id, "has the caller's line", |c| {
+        c["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["text"] == "Is anyone there?")
+    })
+    .await;
+    assert_eq!(media.clears(), 0);
+
+    // The backend drops: Telnyx is told to hang up.
+    w.realtime.drop_connection();
+    let commands = w.telnyx.wait_for(2).await;
+    assert_eq!(commands[1].action, "hangup");
+    assert_eq!(commands[1].call_control_id, ccid);
+    media.wait_closed(WAIT).await;
+    let call = w
+        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
+        .await;
+    assert_eq!(call["status"], "completed");
+    assert!(
+        call["hangup_cause"]
+            .as_str()
+            .unwrap()
+            .contains("connection was lost"),
+        "{call}"
+    );
+    w.assert_clean(&[&media.violations()]);
+}
