@@ -240,7 +240,8 @@ impl Call {
         };
         let (call_id, agent_id) = (param("call_id")?, param("agent_id")?);
         let url = format!("{}/media/twilio", self.public.replacen("http", "ws", 1));
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true).await?;
         let (mut tx, mut rx) = ws.split();
         let stream_sid = format!("MZ{:032x}", u64::from(self.index) + 1);
         tx.send(Message::text(
@@ -328,7 +329,8 @@ async fn fake_backend(listener: TcpListener, epoch: Instant, samples: Arc<Sample
         let samples = samples.clone();
         let _ = tcp.set_nodelay(true);
         tokio::spawn(async move {
-            let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+            let Ok(ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(ws_config())).await
+            else {
                 return;
             };
             let (mut tx, mut rx) = ws.split();
@@ -376,6 +378,13 @@ async fn fake_backend(listener: TcpListener, epoch: Instant, samples: Arc<Sample
             samples.to_backend.lock().await.extend(ages);
         });
     }
+}
+
+/// The load generator's sockets get the engine's small read buffers, so its own CPU goes to
+/// load, not to zero-filling buffers.
+fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(crate::carriers::media::READ_BUFFER)
 }
 
 /// Resident memory of a process, from /proc (Linux).

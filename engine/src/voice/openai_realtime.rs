@@ -79,7 +79,10 @@ impl OpenAiRealtime {
             .map_err(|_| VoiceError::Refused("the OpenAI API key has invalid characters".into()))?;
         request.headers_mut().insert("authorization", auth);
         // No Nagle: each 20 ms frame should leave at once.
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+        // Small read buffer: see `carriers::media::READ_BUFFER`.
+        let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(crate::carriers::media::READ_BUFFER);
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true)
             .await
             .map_err(|e| match e {
                 WsError::Http(res) => VoiceError::Refused(format!(

@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::media::{CarrierMedia, G711, MediaError, MediaIn, MediaOut};
 
 pub async fn stream(State(engine): State<Engine>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| run(engine, socket))
+    media::small_buffers(ws).on_upgrade(move |socket| run(engine, socket))
 }
 
 #[derive(Deserialize)]
