@@ -9,6 +9,7 @@ pub mod domain;
 pub mod engine;
 pub mod events;
 pub mod loadgen;
+pub mod media;
 pub mod public;
 pub mod routing;
 pub mod secrets;
