@@ -4,7 +4,11 @@
 //! Realtime share, so the bridge forwards it without transcoding.
 
 pub mod bridge;
+pub mod codec;
+pub mod frame;
 pub mod live;
+pub mod resample;
+pub mod tap;
 
 use std::future::Future;
 
