@@ -41,9 +41,16 @@ pub(crate) async fn next_text(socket: &mut WebSocket) -> Result<String, MediaErr
     }
 }
 
-pub(crate) async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), MediaError> {
+pub(crate) async fn feed_text(socket: &mut WebSocket, text: String) -> Result<(), MediaError> {
+    use futures_util::SinkExt as _;
     socket
-        .send(Message::Text(text.into()))
+        .feed(Message::Text(text.into()))
+        .await
+        .map_err(|e| MediaError::Closed(e.to_string()))
+}
+
+pub(crate) async fn flush(socket: &mut WebSocket) -> Result<(), MediaError> {
+    futures_util::SinkExt::flush(socket)
         .await
         .map_err(|e| MediaError::Closed(e.to_string()))
 }

@@ -12,6 +12,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 use super::live::Control;
+use super::tap::Tap;
 use super::{CarrierMedia, G711, MediaError, MediaIn, MediaOut};
 use crate::domain::{Agent, Call, CallDirection, CallStatus, Speaker, Timestamp};
 use crate::engine::Engine;
@@ -38,7 +39,7 @@ enum End {
 /// Runs a call's bridge to the end. `call` is live and `agent` is its agent; the carrier
 /// stream has started. Returns when both sides are closed and the record is complete.
 pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut carrier: C) {
-    let (_registration, mut control) = match engine.live().register(&call.id, &agent.id) {
+    let (_registration, mut control, tap) = match engine.live().register(&call.id, &agent.id) {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(call_id = %call.id, "{e}; closing the new stream");
@@ -101,6 +102,7 @@ pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut 
         responding: false,
         pending_instructions: 0,
         transcript,
+        tap,
     };
     let end = bridge.run(&engine, &call, &mut control).await;
     tracing::info!(call_id = %call.id, secs = started.elapsed().as_secs(), end = ?end, "bridge ended");
@@ -147,6 +149,8 @@ struct Bridge<C, V> {
     /// Instruction updates sent and not yet confirmed by the backend.
     pending_instructions: usize,
     transcript: mpsc::Sender<(Speaker, String)>,
+    /// Listen-in: both sides mixed for whoever listens (free when nobody does).
+    tap: Tap,
 }
 
 impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
@@ -172,6 +176,10 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
     async fn on_carrier(&mut self, call: &Call, m: Result<MediaIn, MediaError>) -> Result<(), End> {
         match m {
             Ok(MediaIn::Audio(audio)) => {
+                // Decoding costs; with nobody listening in, the tap is skipped outright.
+                if self.tap.listeners() > 0 {
+                    self.tap.caller(&audio.bytes());
+                }
                 if self.ready {
                     self.voice
                         .send(VoiceCommand::Audio(audio))
@@ -229,15 +237,29 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
                 }
             }
             VoiceEvent::Audio { item_id, audio } => {
+                if self.tap.listeners() > 0 {
+                    self.tap.agent(&audio.bytes());
+                }
                 let mark = self
                     .playback
                     .on_audio(&item_id, audio.duration_ms(), Instant::now());
-                self.send_carrier(MediaOut::Audio(audio)).await?;
-                self.send_carrier(MediaOut::Mark(mark)).await?;
+                self.feed_carrier(MediaOut::Audio(audio)).await?;
+                if let Some(mark) = mark {
+                    self.feed_carrier(MediaOut::Mark(mark)).await?;
+                }
+                self.flush_carrier().await?;
+            }
+            VoiceEvent::AudioDone { item_id } => {
+                if let Some(mark) = self.playback.on_audio_done(&item_id) {
+                    self.feed_carrier(MediaOut::Mark(mark)).await?;
+                    self.flush_carrier().await?;
+                }
             }
             VoiceEvent::SpeechStarted => {
                 if let Some((item_id, audio_end_ms)) = self.playback.interrupt(Instant::now()) {
-                    self.send_carrier(MediaOut::Clear).await?;
+                    self.tap.clear_agent();
+                    self.feed_carrier(MediaOut::Clear).await?;
+                    self.flush_carrier().await?;
                     self.voice
                         .send(VoiceCommand::Truncate {
                             item_id,
@@ -281,8 +303,12 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
         }
     }
 
-    async fn send_carrier(&mut self, out: MediaOut) -> Result<(), End> {
-        self.carrier.send(out).await.map_err(|_| End::StreamStopped)
+    async fn feed_carrier(&mut self, out: MediaOut) -> Result<(), End> {
+        self.carrier.feed(out).await.map_err(|_| End::StreamStopped)
+    }
+
+    async fn flush_carrier(&mut self) -> Result<(), End> {
+        self.carrier.flush().await.map_err(|_| End::StreamStopped)
     }
 
     fn transcribe(&self, call: &Call, speaker: Speaker, text: String) {
@@ -356,10 +382,15 @@ async fn finish(engine: &Engine, call: &Call, end: End) {
     }
 }
 
-/// What the caller has heard of the agent's current item. Each chunk sent to the carrier is
-/// followed by a mark named `{item}.{end_ms}`; the carrier returns it when playback reaches
-/// it. Between marks, playback runs in real time, so the heard position is the last returned
-/// mark plus the time since, never past the next mark not yet returned.
+/// Agent audio between two marks. A mark per backend chunk (20 ms under load) would double
+/// the messages to the carrier; between marks the heard position is interpolated anyway.
+const MARK_EVERY_MS: u64 = 100;
+
+/// What the caller has heard of the agent's current item. Agent audio sent to the carrier is
+/// followed, every `MARK_EVERY_MS` and at the item's end, by a mark named `{item}.{end_ms}`;
+/// the carrier returns it when playback reaches it. Between marks playback runs in real
+/// time, so the heard position is the last returned mark plus the time since, never past the
+/// next mark not yet returned.
 #[derive(Debug, Default)]
 struct Playback {
     item: Option<ItemPlayback>,
@@ -371,34 +402,52 @@ struct ItemPlayback {
     item_id: String,
     seq: u64,
     sent_ms: u64,
+    /// Audio up to here is followed by a mark.
+    marked_ms: u64,
     heard_ms: u64,
     heard_at: Instant,
     /// End positions of marks sent and not yet returned, in order.
     pending: VecDeque<u64>,
 }
 
+impl ItemPlayback {
+    fn mark(&mut self) -> String {
+        self.marked_ms = self.sent_ms;
+        self.pending.push_back(self.sent_ms);
+        format!("{}.{}", self.seq, self.sent_ms)
+    }
+}
+
 impl Playback {
-    /// Records `ms` of audio for `item_id` sent now; returns the mark to send after it.
-    fn on_audio(&mut self, item_id: &str, ms: u64, now: Instant) -> String {
+    /// Records `ms` of audio for `item_id` sent now; returns a mark to send after it, when
+    /// one is due.
+    fn on_audio(&mut self, item_id: &str, ms: u64, now: Instant) -> Option<String> {
         if self.item.as_ref().is_none_or(|i| i.item_id != item_id) {
             self.items += 1;
             self.item = Some(ItemPlayback {
                 item_id: item_id.to_owned(),
                 seq: self.items,
                 sent_ms: 0,
+                marked_ms: 0,
                 heard_ms: 0,
                 heard_at: now,
                 pending: VecDeque::new(),
             });
         }
         let item = self.item.as_mut().expect("set above");
-        if item.pending.is_empty() {
-            // Nothing was queued: playback of this chunk starts now.
+        if item.pending.is_empty() && item.marked_ms == item.sent_ms {
+            // Everything sent was played: this chunk starts playing now.
+            item.heard_ms = item.sent_ms;
             item.heard_at = now;
         }
         item.sent_ms += ms;
-        item.pending.push_back(item.sent_ms);
-        format!("{}.{}", item.seq, item.sent_ms)
+        (item.sent_ms - item.marked_ms >= MARK_EVERY_MS).then(|| item.mark())
+    }
+
+    /// The backend finished the item's audio: mark its end, if not marked yet.
+    fn on_audio_done(&mut self, item_id: &str) -> Option<String> {
+        let item = self.item.as_mut().filter(|i| i.item_id == item_id)?;
+        (item.sent_ms > item.marked_ms).then(|| item.mark())
     }
 
     fn on_mark(&mut self, name: &str, now: Instant) {
@@ -418,19 +467,20 @@ impl Playback {
         item.heard_at = now;
     }
 
-    /// The caller spoke. If agent audio is still playing, returns the item and how much of
-    /// it was heard (for the backend's truncate) and forgets the item.
+    /// The caller spoke. If agent audio may still be playing, returns the item and how much
+    /// of it was heard (for the backend's truncate) and forgets the item.
     fn interrupt(&mut self, now: Instant) -> Option<(String, u64)> {
         let item = self.item.take()?;
-        let next_mark = *item.pending.front()?;
         let since = u64::try_from(now.saturating_duration_since(item.heard_at).as_millis())
             .unwrap_or(u64::MAX);
-        let heard = item
-            .heard_ms
-            .saturating_add(since)
-            .min(next_mark)
-            .min(item.sent_ms);
-        Some((item.item_id, heard))
+        let estimate = item.heard_ms.saturating_add(since).min(item.sent_ms);
+        match item.pending.front() {
+            // The carrier has not reached this mark: audio before it is still playing.
+            Some(&next) => Some((item.item_id, estimate.min(next))),
+            // Unmarked audio may still be playing, by the clock.
+            None if estimate < item.sent_ms => Some((item.item_id, estimate)),
+            None => None,
+        }
     }
 }
 
@@ -444,9 +494,9 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let mut p = Playback::default();
-        assert_eq!(p.on_audio("a", 200, t0), "1.200");
-        assert_eq!(p.on_audio("a", 200, t0), "1.400");
-        assert_eq!(p.on_audio("a", 200, t0), "1.600");
+        assert_eq!(p.on_audio("a", 200, t0).as_deref(), Some("1.200"));
+        assert_eq!(p.on_audio("a", 200, t0).as_deref(), Some("1.400"));
+        assert_eq!(p.on_audio("a", 200, t0).as_deref(), Some("1.600"));
         // 150 ms in, no mark back yet: 150 ms heard.
         let (item, heard) = {
             let mut q = Playback::default();
@@ -492,5 +542,27 @@ mod tests {
         p.on_mark("1.100", t0 + Duration::from_millis(100));
         let (item, heard) = p.interrupt(t0 + Duration::from_millis(50)).unwrap();
         assert_eq!((item.as_str(), heard), ("b", 50));
+    }
+
+    #[test]
+    fn small_chunks_share_a_mark_and_the_item_end_gets_one() {
+        let t0 = Instant::now();
+        let mut p = Playback::default();
+        let marks: Vec<Option<String>> = (0..8).map(|_| p.on_audio("a", 20, t0)).collect();
+        assert_eq!(marks.iter().flatten().collect::<Vec<_>>(), ["1.100"]);
+        assert_eq!(p.on_audio_done("a").as_deref(), Some("1.160"));
+        assert_eq!(p.on_audio_done("a"), None, "already marked");
+        assert_eq!(p.on_audio_done("b"), None, "not the current item");
+    }
+
+    #[test]
+    fn an_unmarked_tail_still_playing_is_cut_by_the_clock() {
+        let t0 = Instant::now();
+        let mut p = Playback::default();
+        p.on_audio("a", 100, t0);
+        p.on_mark("1.100", t0 + Duration::from_millis(100));
+        p.on_audio("a", 60, t0 + Duration::from_millis(100));
+        let (_, heard) = p.interrupt(t0 + Duration::from_millis(130)).unwrap();
+        assert_eq!(heard, 130, "30 ms into the unmarked tail");
     }
 }

@@ -24,6 +24,8 @@ const CONTROL_QUEUE: usize = 16;
 pub struct LiveCall {
     pub call_id: String,
     pub agent_id: String,
+    /// Both sides of the call mixed, for listen-in.
+    pub tap: super::tap::Tap,
     control: mpsc::Sender<Control>,
 }
 
@@ -61,17 +63,19 @@ impl LiveCalls {
         &self,
         call_id: &str,
         agent_id: &str,
-    ) -> Result<(Registration, mpsc::Receiver<Control>), AlreadyLive> {
+    ) -> Result<(Registration, mpsc::Receiver<Control>, super::tap::Tap), AlreadyLive> {
         let mut calls = self.lock();
         if calls.contains_key(call_id) {
             return Err(AlreadyLive(call_id.to_owned()));
         }
         let (tx, rx) = mpsc::channel(CONTROL_QUEUE);
+        let tap = super::tap::Tap::new();
         calls.insert(
             call_id.to_owned(),
             LiveCall {
                 call_id: call_id.to_owned(),
                 agent_id: agent_id.to_owned(),
+                tap: tap.clone(),
                 control: tx,
             },
         );
@@ -80,7 +84,7 @@ impl LiveCalls {
             calls: self.clone(),
             call_id: call_id.to_owned(),
         };
-        Ok((registration, rx))
+        Ok((registration, rx, tap))
     }
 
     pub fn get(&self, call_id: &str) -> Option<LiveCall> {
@@ -181,12 +185,12 @@ mod tests {
     #[test]
     fn one_stream_per_call_and_the_entry_goes_with_its_bridge() {
         let live = LiveCalls::default();
-        let (reg, mut rx) = live.register("c1", "a1").unwrap();
+        let (reg, mut rx, _tap) = live.register("c1", "a1").unwrap();
         assert!(
             live.register("c1", "a1").is_err(),
             "a second stream is refused"
         );
-        let (_reg2, _rx2) = live.register("c2", "a1").unwrap();
+        let (_reg2, _rx2, _tap2) = live.register("c2", "a1").unwrap();
         assert_eq!(live.for_agent("a1").len(), 2);
         assert!(
             live.get("c1")

@@ -108,7 +108,9 @@ pub trait CarrierMedia: Send {
     /// The next message. `Ok(Stop)` ends the stream; a malformed frame is an `Err` the bridge
     /// logs and skips. Cancel-safe.
     fn recv(&mut self) -> impl Future<Output = Result<MediaIn, MediaError>> + Send;
-    fn send(&mut self, out: MediaOut) -> impl Future<Output = Result<(), MediaError>> + Send;
+    /// Queues `out`; nothing is written until `flush`, so several messages leave together.
+    fn feed(&mut self, out: MediaOut) -> impl Future<Output = Result<(), MediaError>> + Send;
+    fn flush(&mut self) -> impl Future<Output = Result<(), MediaError>> + Send;
     /// Closes the stream from our side, saying why.
     fn close(self, reason: &str) -> impl Future<Output = ()> + Send;
 }

@@ -45,6 +45,10 @@ pub enum VoiceEvent {
         item_id: String,
         audio: G711,
     },
+    /// The backend has sent all of item `item_id`'s audio.
+    AudioDone {
+        item_id: String,
+    },
     /// The caller started speaking: whatever agent audio is still playing is an interruption.
     SpeechStarted,
     /// A response began / finished (in any way: completed, cancelled, failed).

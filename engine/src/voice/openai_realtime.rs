@@ -262,6 +262,10 @@ impl VoiceSession for OpenAiRealtime {
                     },
                     _ => VoiceEvent::Warning("agent audio without item or data".into()),
                 },
+                "response.output_audio.done" => match e.item_id {
+                    Some(item_id) => VoiceEvent::AudioDone { item_id },
+                    None => continue,
+                },
                 "input_audio_buffer.speech_started" => VoiceEvent::SpeechStarted,
                 "response.created" => VoiceEvent::ResponseStarted,
                 "response.done" => VoiceEvent::ResponseDone,

@@ -163,7 +163,7 @@ impl CarrierMedia for TelnyxStream {
         }
     }
 
-    async fn send(&mut self, out: MediaOut) -> Result<(), MediaError> {
+    async fn feed(&mut self, out: MediaOut) -> Result<(), MediaError> {
         let text = match out {
             MediaOut::Audio(a) => format!(
                 "{{\"event\":\"media\",\"media\":{{\"payload\":\"{}\"}}}}",
@@ -174,7 +174,11 @@ impl CarrierMedia for TelnyxStream {
             }
             MediaOut::Clear => "{\"event\":\"clear\"}".to_owned(),
         };
-        media::send_text(&mut self.socket, text).await
+        media::feed_text(&mut self.socket, text).await
+    }
+
+    async fn flush(&mut self) -> Result<(), MediaError> {
+        media::flush(&mut self.socket).await
     }
 
     async fn close(self, reason: &str) {

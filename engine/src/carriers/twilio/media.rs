@@ -164,7 +164,7 @@ impl CarrierMedia for TwilioStream {
         }
     }
 
-    async fn send(&mut self, out: MediaOut) -> Result<(), MediaError> {
+    async fn feed(&mut self, out: MediaOut) -> Result<(), MediaError> {
         // Sids and base64 need no JSON escaping; mark names are ours (digits and a dot).
         let sid = &self.stream_sid;
         let text = match out {
@@ -178,7 +178,11 @@ impl CarrierMedia for TwilioStream {
             .to_string(),
             MediaOut::Clear => format!("{{\"event\":\"clear\",\"streamSid\":\"{sid}\"}}"),
         };
-        media::send_text(&mut self.socket, text).await
+        media::feed_text(&mut self.socket, text).await
+    }
+
+    async fn flush(&mut self) -> Result<(), MediaError> {
+        media::flush(&mut self.socket).await
     }
 
     async fn close(self, reason: &str) {
