@@ -356,6 +356,7 @@ async fn context_edits_reach_live_sessions_and_an_event_says_so() {
     let (mut events, _) = tokio_tungstenite::connect_async(events_url).await.unwrap();
 
     // The agent's context changes mid-call.
+    let asked = Instant::now();
     let (s, body) = w
         .engine
         .api
@@ -371,6 +372,12 @@ async fn context_edits_reach_live_sessions_and_an_event_says_so() {
     assert!(text.contains("- opening hours: closed today"), "{text}");
     assert!(text.contains("- emergency line: +14155550199"), "{text}");
     assert!(!text.contains("8-18"), "the old context is gone: {text}");
+    let (arrived, _) = w.realtime.instructions_history()[1].clone();
+    // Reported, not asserted (timing belongs to benchmarks): the issue asks for < 200 ms.
+    eprintln!(
+        "context edit reached the voice session {:.1} ms after the request",
+        arrived.duration_since(asked).as_secs_f64() * 1e3
+    );
     wait_for_event(&mut events, "call_context_applied", &call_id).await;
 
     // The call's own context fills the prompt's placeholders.
@@ -531,6 +538,31 @@ async fn a_backend_dropping_mid_call_ends_the_call_cleanly() {
         "{call}"
     );
     assert_eq!(w.engine.running.engine.live().len(), 0);
+}
+
+#[tokio::test]
+async fn a_hang_up_the_carrier_refuses_is_on_the_record() {
+    let w = World::start(Script::new().respond_with_audio(800, "Hi.")).await;
+    w.number("twilio").await;
+    let (call_id, media) = w.twilio_stream("CA0000000000000000000000000000000a").await;
+    media.set_instant_playback(true);
+    media.wait_for_audio_bytes(800, WAIT).await;
+    w.twilio.refuse(
+        401,
+        json!({"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}),
+    );
+    w.realtime.drop_connection();
+    media.wait_closed(WAIT).await;
+    let call = w
+        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
+        .await;
+    let cause = call["hangup_cause"].as_str().unwrap();
+    assert!(cause.contains("connection was lost"), "{cause}");
+    assert!(
+        cause.contains("could not hang up") && cause.contains("Authenticate"),
+        "the operator can see the carrier may still have the call: {cause}"
+    );
+    assert!(!cause.contains(TWILIO_TOKEN), "{cause}");
 }
 
 #[tokio::test]

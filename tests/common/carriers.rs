@@ -172,22 +172,33 @@ pub struct TwilioRequest {
 #[derive(Clone)]
 pub struct TwilioApi {
     requests: Arc<Mutex<Vec<TwilioRequest>>>,
+    refusal: Arc<Mutex<Option<(StatusCode, Value)>>>,
     pub base: String,
 }
 
 impl TwilioApi {
     pub async fn start() -> Self {
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let refusal = Arc::new(Mutex::new(None));
         let app = axum::Router::new()
             .route(
                 "/2010-04-01/Accounts/{account}/Calls/{call}",
                 post(twilio_call_update),
             )
-            .with_state(requests.clone());
+            .with_state((requests.clone(), refusal.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/2010-04-01", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { requests, base }
+        Self {
+            requests,
+            refusal,
+            base,
+        }
+    }
+
+    /// From now on, answers every request with this status and Twilio error body.
+    pub fn refuse(&self, status: u16, body: Value) {
+        *self.refusal.lock().unwrap() = Some((StatusCode::from_u16(status).unwrap(), body));
     }
 
     pub fn requests(&self) -> Vec<TwilioRequest> {
@@ -210,8 +221,13 @@ impl TwilioApi {
     }
 }
 
+type TwilioState = (
+    Arc<Mutex<Vec<TwilioRequest>>>,
+    Arc<Mutex<Option<(StatusCode, Value)>>>,
+);
+
 async fn twilio_call_update(
-    State(requests): State<Arc<Mutex<Vec<TwilioRequest>>>>,
+    State((requests, refusal)): State<TwilioState>,
     uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
     body: String,
@@ -227,6 +243,9 @@ async fn twilio_call_update(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     });
+    if let Some((status, body)) = refusal.lock().unwrap().clone() {
+        return (status, axum::Json(body));
+    }
     (
         StatusCode::OK,
         axum::Json(json!({"sid": "CA", "status": "completed"})),

@@ -147,6 +147,7 @@ pub async fn put_context(
         (status = 202, description = "Hanging up"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "The call has ended"),
+        (status = 422, body = ErrorBody, description = "The carrier's credentials are missing"),
         (status = 502, body = ErrorBody, description = "The carrier could not be told"),
     ))]
 pub async fn hang_up(

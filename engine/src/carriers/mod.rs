@@ -118,6 +118,10 @@ pub(crate) async fn hang_up(
                     creds.get("account_sid"),
                     creds.get("auth_token"),
                     carrier_call_id,
+                    matches!(
+                        call.status,
+                        crate::domain::CallStatus::Queued | crate::domain::CallStatus::Ringing
+                    ),
                 )
                 .await?;
         }

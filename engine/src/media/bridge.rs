@@ -48,7 +48,7 @@ pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut 
         }
     };
     let started = Instant::now();
-    mark_answered(&engine, &call).await;
+    let call = mark_answered(&engine, call).await;
     let config = VoiceConfig {
         model: agent.model.clone(),
         voice: agent.voice.clone(),
@@ -70,7 +70,7 @@ pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut 
                     early.push_back(a);
                 }
                 Ok(MediaIn::Stop) | Err(MediaError::Closed(_)) => {
-                    finish(&engine, &call, End::StreamStopped).await;
+                    finish(&engine, &call, End::StreamStopped, None).await;
                     return;
                 }
                 Ok(_) => {}
@@ -83,9 +83,9 @@ pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut 
         Err(e) => {
             tracing::error!(call_id = %call.id, error = %e, "voice backend unavailable; ending the call");
             let reason = e.to_string();
-            hang_up(&engine, &call).await;
+            let failed = hang_up(&engine, &call).await;
             carrier.close(&reason).await;
-            finish(&engine, &call, End::Backend(e)).await;
+            finish(&engine, &call, End::Backend(e), failed).await;
             return;
         }
     };
@@ -107,19 +107,24 @@ pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut 
     let end = bridge.run(&engine, &call, &mut control).await;
     tracing::info!(call_id = %call.id, secs = started.elapsed().as_secs(), end = ?end, "bridge ended");
     let Bridge { carrier, voice, .. } = bridge;
-    match &end {
-        End::StreamStopped => voice.close().await,
+    let hang_up_failed = match &end {
+        End::StreamStopped => {
+            voice.close().await;
+            None
+        }
         End::Backend(e) => {
-            hang_up(&engine, &call).await;
+            let failed = hang_up(&engine, &call).await;
             carrier.close(&e.to_string()).await;
+            failed
         }
         End::Operator(reason) => {
-            hang_up(&engine, &call).await;
+            let failed = hang_up(&engine, &call).await;
             voice.close().await;
             carrier.close(reason).await;
+            failed
         }
-    }
-    finish(&engine, &call, end).await;
+    };
+    finish(&engine, &call, end, hang_up_failed).await;
 }
 
 async fn connect(engine: &Engine, config: &VoiceConfig) -> Result<OpenAiRealtime, VoiceError> {
@@ -339,32 +344,43 @@ fn spawn_transcript_writer(engine: &Engine, call_id: &str) -> mpsc::Sender<(Spea
 }
 
 /// A started stream means the call is answered (Twilio sends no separate answer report).
-async fn mark_answered(engine: &Engine, call: &Call) {
+/// Returns the call as it now stands.
+async fn mark_answered(engine: &Engine, call: Call) -> Call {
     match engine
         .store()
         .mark_call_answered(&call.id, Timestamp::now())
         .await
     {
-        Ok(c) if c != *call => engine.events().publish(Event::CallUpdated { call: c }),
-        Ok(_) => {}
+        Ok(c) => {
+            if c != call {
+                engine.events().publish(Event::CallUpdated { call: c.clone() });
+            }
+            c
+        }
         Err(e) => {
-            tracing::error!(call_id = %call.id, error = %e, "could not mark the call answered")
+            tracing::error!(call_id = %call.id, error = %e, "could not mark the call answered");
+            call
         }
     }
 }
 
-/// Ends the call at the carrier. Failures are logged: the record still says why it ended.
-async fn hang_up(engine: &Engine, call: &Call) {
-    if let Err(e) = crate::carriers::hang_up(engine, call).await {
-        tracing::error!(call_id = %call.id, error = %e, "the carrier could not hang up the call");
-    }
+/// Ends the call at the carrier. A failure is logged and returned for the record: closing
+/// the stream may not end the call at every carrier, so an operator must be able to see it.
+async fn hang_up(engine: &Engine, call: &Call) -> Option<String> {
+    let e = crate::carriers::hang_up(engine, call).await.err()?;
+    tracing::error!(call_id = %call.id, error = %e, "the carrier could not hang up the call");
+    Some(format!("the carrier could not hang up: {e}"))
 }
 
-async fn finish(engine: &Engine, call: &Call, end: End) {
+async fn finish(engine: &Engine, call: &Call, end: End, hang_up_failed: Option<String>) {
     let cause = match &end {
         End::StreamStopped => None,
         End::Backend(e) => Some(e.to_string()),
         End::Operator(reason) => Some(reason.clone()),
+    };
+    let cause = match (cause, hang_up_failed) {
+        (Some(c), Some(f)) => Some(format!("{c}; {f}")),
+        (c, f) => c.or(f),
     };
     let status = match end {
         End::Backend(_) => CallStatus::Failed,

@@ -53,7 +53,7 @@ pub enum Conflict {
     DuplicateAgentName(String),
     #[error("the carrier call {0} is already recorded")]
     DuplicateCall(String),
-    #[error("call {0} has ended")]
+    #[error("the call has already ended")]
     CallEnded(String),
     #[error(
         "\"{agent}\" still handles calls for {}. Assign those numbers another agent first, or delete anyway to leave them without this agent.",

@@ -21,13 +21,16 @@ impl TwilioClient {
         }
     }
 
-    /// Hangs up a call (`Status=completed`, §7.3). A call that already ended is not an error.
+    /// Hangs up a call (§7.3): `Status=completed` once it is in progress, `canceled` while it
+    /// is still queued or ringing. A call that already ended is not an error.
     pub async fn hang_up(
         &self,
         account_sid: &str,
         auth_token: &str,
         call_sid: &str,
+        ringing: bool,
     ) -> Result<(), CarrierApiError> {
+        let status = if ringing { "canceled" } else { "completed" };
         let path =
             |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
         let url = format!(
@@ -44,7 +47,7 @@ impl TwilioClient {
                     .post(&url)
                     .basic_auth(account_sid, Some(auth_token))
                     .header("accept", "application/json")
-                    .form(&[("Status", "completed")])
+                    .form(&[("Status", status)])
             },
             error_message,
         )
