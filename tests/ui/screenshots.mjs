@@ -2,6 +2,15 @@
 // look at: node tests/ui/screenshots.mjs [out-dir]   (default /tmp/ui-shots; needs ui/dist).
 import { mkdirSync } from "node:fs";
 import { api, launchBrowser, routeCalls, startEngine, token } from "./harness.mjs";
+import {
+  ACCOUNT_SID,
+  callSid,
+  startRealtime,
+  startTwilioApi,
+  twilioInboundCall,
+  twilioMediaStream,
+  until,
+} from "./live-sims.mjs";
 
 const out = process.argv[2] ?? "/tmp/ui-shots";
 mkdirSync(out, { recursive: true });
@@ -67,13 +76,14 @@ try {
       await page.locator(".page").waitFor();
       await shot(name);
     };
+    await visit("live", "live-empty");
     await visit("agents", "agents");
     await visit(`agents/${desk.id}`, "agent-panel");
     await page.getByLabel("Context").fill('{"hours": "9-5",\n "parking": }');
     await shot("agent-context-invalid");
     await page.getByRole("button", { name: "Delete" }).click();
     await page.getByRole("button", { name: "Delete agent" }).click();
-    await page.getByText("is assigned to").waitFor();
+    await page.getByText("still handles calls for").waitFor();
     await shot("agent-delete-conflict");
     await page.getByRole("button", { name: "Cancel" }).click();
     await visit("agents/new", "agent-new");
@@ -99,6 +109,8 @@ try {
     await page.close();
   }
 
+  await liveCallShots(browser);
+
   // Offline: the engine goes away under an open page.
   const page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
   await page.goto(`${engine.base}/`);
@@ -115,3 +127,99 @@ try {
   await engine.stop();
 }
 console.log(`screenshots in ${out}`);
+
+/** The Live page with calls bridged to a fake voice backend (another engine, set up for it). */
+async function liveCallShots(browser) {
+  const publicUrl = "https://switchboard-demo.ngrok.app";
+  const authToken = "demo-auth-token";
+  const realtime = await startRealtime();
+  const twilioApi = await startTwilioApi();
+  const live = await startEngine({
+    args: ["--openai-realtime-url", realtime.url, "--twilio-api-url", twilioApi.url, "--public-url", publicUrl],
+    env: { OPENAI_API_KEY: "sk-demo", TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: authToken },
+  });
+  const streams = [];
+  try {
+    const post = async (path, body) => (await api(live.base, "POST", path, body)).body;
+    const desk = await post("/api/agents", {
+      name: "Front Desk",
+      system_prompt: "You answer the phone for Acme Plumbing.",
+      context: { hours: "Mon–Fri 8:00–18:00", emergency_fee: "$90" },
+    });
+    const night = await post("/api/agents", { name: "After-hours Support" });
+    await post("/api/phone-numbers", { number: "+14155552671", carrier: "twilio", inbound_agent_id: desk.id });
+    await post("/api/phone-numbers", { number: "+14155550123", carrier: "twilio", inbound_agent_id: night.id });
+    const signed = { publicUrl, authToken };
+    const start = async (from, to, bridged) => {
+      const sid = callSid();
+      const call = await twilioInboundCall(live, { callSid: sid, from, to, signed });
+      if (bridged) {
+        const sessions = realtime.sessions.length;
+        streams.push(await twilioMediaStream(live, { callSid: sid, callId: call.callId, agentId: call.agentId }));
+        await until("the voice session", () => realtime.sessions.length > sessions && realtime.instructions().length);
+      }
+      return call;
+    };
+    const first = await start("+14158675309", "+14155552671", true);
+    const lines = [
+      ["agent", "Thanks for calling Acme Plumbing, how can I help?"],
+      ["caller", "Hi, my kitchen sink is leaking under the cabinet."],
+      ["agent", "I'm sorry to hear that. Is the water still running, or have you turned off the valve?"],
+      ["caller", "I turned the valve off, but there's water on the floor."],
+      ["agent", "Good, that stops it getting worse. I can send a plumber today between 2 and 4 pm. Does that work?"],
+      ["caller", "Yes, that's perfect. How much is the call-out?"],
+      ["agent", "The call-out is $90, and the plumber will quote the repair before starting."],
+    ];
+    // The first call's session is the earliest: speak into it.
+    const session = realtime.sessions[0];
+    let n = 0;
+    for (const [who, text] of lines) {
+      n += 1;
+      const event =
+        who === "caller"
+          ? { type: "conversation.item.input_audio_transcription.completed", item_id: `i${n}`, content_index: 0 }
+          : {
+              type: "response.output_audio_transcript.done",
+              response_id: `r${n}`,
+              item_id: `i${n}`,
+              output_index: 0,
+              content_index: 0,
+            };
+      session.ws.send(JSON.stringify({ event_id: `s${n}`, ...event, transcript: text }));
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    await start("+442079460958", "+14155550123", true);
+    await start("+14155550199", "+14155552671", false);
+    await api(live.base, "PUT", `/api/calls/${first.callId}/context`, { name: "Ada", plan: "Gold support" });
+
+    for (const [w, h] of [
+      [1024, 700],
+      [1280, 800],
+    ]) {
+      const page = await browser.newPage({ viewport: { width: w, height: h } });
+      await page.goto(`${live.base}/#/live/${first.callId}`);
+      await page.getByLabel("Control API token").fill(token);
+      await page.getByLabel("Control API token").press("Enter");
+      await page.getByText("The call-out is $90").waitFor();
+      await page.waitForTimeout(1200); // let the clocks run
+      await page.screenshot({ path: `${out}/live-call-${w}.png` });
+      const toggle = page.getByRole("button", { name: "Edit context" });
+      if (await toggle.isVisible()) await toggle.click();
+      await page.getByLabel("Call context").fill('{"name": "Ada", "plan": "Gold support",}');
+      await page.screenshot({ path: `${out}/live-context-invalid-${w}.png` });
+      await page.getByLabel("Call context").fill(JSON.stringify({ name: "Ada", plan: `Platinum (${w})` }, null, 2));
+      await page.getByRole("button", { name: "Apply to call" }).click();
+      await page.getByText("Applied to the live call").waitFor();
+      await page.screenshot({ path: `${out}/live-context-applied-${w}.png` });
+      await page.getByRole("button", { name: "End call" }).click();
+      await page.getByRole("dialog").waitFor();
+      await page.screenshot({ path: `${out}/live-end-confirm-${w}.png` });
+      await page.close();
+    }
+  } finally {
+    for (const s of streams) s.stop();
+    await live.stop();
+    await realtime.close();
+    await twilioApi.close();
+  }
+}

@@ -4,6 +4,7 @@ import { Icon, type IconName } from "./components/icons";
 import { Loading } from "./components/ui";
 import { AgentsPage } from "./pages/agents";
 import { CallsPage } from "./pages/calls";
+import { LivePage } from "./pages/live";
 import { NumbersPage } from "./pages/numbers";
 import { SettingsPage } from "./pages/settings";
 import { SignInScreen } from "./pages/signin";
@@ -48,9 +49,10 @@ function Shell(props: { state: AppState; route: Route }) {
       <a class="skip-link" href="#main">
         Skip to content
       </a>
-      <Sidebar current={route.page} />
+      <Sidebar current={route.page} live={props.state.live.data?.length ?? null} />
       <main id="main" class="main" tabIndex={-1}>
         {props.state.engine === "offline" && <OfflineBanner />}
+        {route.page === "live" && <LivePage selected={route.item} />}
         {route.page === "agents" && <AgentsPage selected={route.item} />}
         {route.page === "numbers" && <NumbersPage selected={route.item} />}
         {route.page === "calls" && <CallsPage selected={route.item} />}
@@ -84,7 +86,7 @@ interface NavItem {
 
 /** The design's order; pages that come with later work are shown, disabled. */
 const NAV: readonly NavItem[] = [
-  { label: "Live", icon: "live" },
+  { label: "Live", icon: "live", page: "live" },
   { label: "Agents", icon: "agents", page: "agents" },
   { label: "Phone Numbers", icon: "numbers", page: "numbers" },
   { label: "Campaigns", icon: "campaigns" },
@@ -93,7 +95,7 @@ const NAV: readonly NavItem[] = [
   { label: "Settings", icon: "settings", page: "settings" },
 ];
 
-function Sidebar(props: { current: Page }) {
+function Sidebar(props: { current: Page; live: number | null }) {
   return (
     <nav class="sidebar" aria-label="Sections">
       <div class="brand">
@@ -106,7 +108,12 @@ function Sidebar(props: { current: Page }) {
         {NAV.map((item) => (
           <li key={item.label}>
             {item.page ? (
-              <NavLink page={item.page} current={props.current === item.page} icon={item.icon}>
+              <NavLink
+                page={item.page}
+                current={props.current === item.page}
+                icon={item.icon}
+                count={item.page === "live" ? props.live : null}
+              >
                 {item.label}
               </NavLink>
             ) : (
@@ -123,7 +130,14 @@ function Sidebar(props: { current: Page }) {
   );
 }
 
-function NavLink(props: { page: Page; current: boolean; icon: IconName; children: ComponentChildren }) {
+function NavLink(props: {
+  page: Page;
+  current: boolean;
+  icon: IconName;
+  /** A count shown beside the label (the live calls), when above zero. */
+  count?: number | null;
+  children: ComponentChildren;
+}) {
   return (
     <a
       class={`nav-link ${props.current ? "active" : ""}`}
@@ -132,6 +146,16 @@ function NavLink(props: { page: Page; current: boolean; icon: IconName; children
     >
       <Icon name={props.icon} />
       <span>{props.children}</span>
+      {props.count ? (
+        <>
+          <span class="nav-count" aria-hidden="true">
+            {props.count}
+          </span>
+          <span class="visually-hidden">
+            , {props.count} {props.count === 1 ? "call" : "calls"} now
+          </span>
+        </>
+      ) : null}
     </a>
   );
 }

@@ -1,7 +1,7 @@
 //! Hash routes (`#/agents/<id>`): they work the same in the desktop webview and in a browser.
 import { useEffect, useState } from "preact/hooks";
 
-export type Page = "agents" | "numbers" | "calls" | "settings";
+export type Page = "live" | "agents" | "numbers" | "calls" | "settings";
 
 export interface Route {
   page: Page;
@@ -9,7 +9,7 @@ export interface Route {
   item: string | null;
 }
 
-const PAGES: readonly Page[] = ["agents", "numbers", "calls", "settings"];
+const PAGES: readonly Page[] = ["live", "agents", "numbers", "calls", "settings"];
 
 export function parseRoute(hash: string): Route {
   const [page = "", item = ""] = hash.replace(/^#\/?/, "").split("/");
@@ -21,9 +21,13 @@ export function href(page: Page, item?: string | null): string {
   return item ? `#/${page}/${encodeURIComponent(item)}` : `#/${page}`;
 }
 
-export function navigate(page: Page, item?: string | null): void {
+/** Goes to a page. `replace` swaps the current history entry (for a selection the page made
+ * itself, so Back does not land on a page that would only make it again). */
+export function navigate(page: Page, item?: string | null, options: { replace?: boolean } = {}): void {
   const target = href(page, item);
-  if (window.location.hash !== target) window.location.hash = target;
+  if (window.location.hash === target) return;
+  if (options.replace) window.location.replace(target);
+  else window.location.hash = target;
 }
 
 export function useRoute(): Route {

@@ -1,11 +1,20 @@
 //! The app's one state value: the connection, the lists every page shares (agents, numbers,
-//! settings, credentials) and the live call count, kept current by the event stream.
+//! settings, credentials), the calls live now and their count, kept current by the event stream.
 //! Pages read it through `useAppState`; only this module writes it.
 import { useEffect, useState } from "preact/hooks";
 import { Api, ApiError, isApiError } from "./api/client";
 import { checkToken, discoverEngine, forgetToken, saveToken } from "./api/connection";
 import { EventStream } from "./api/events";
-import type { Agent, CredentialsOverview, EngineEvent, PhoneNumber, Settings, TranscriptLine } from "./api/types";
+import {
+  LIVE_STATUSES,
+  type Agent,
+  type Call,
+  type CredentialsOverview,
+  type EngineEvent,
+  type PhoneNumber,
+  type Settings,
+  type TranscriptLine,
+} from "./api/types";
 
 /** Data fetched from the engine: the last good value is kept while reloading or after an error. */
 export interface Remote<T> {
@@ -33,6 +42,8 @@ export interface AppState {
   numbers: Remote<PhoneNumber[]>;
   settings: Remote<Settings>;
   credentials: Remote<CredentialsOverview>;
+  /** Calls live now (queued, ringing, in progress), longest-running first. */
+  live: Remote<Call[]>;
   liveCalls: number | null;
   /** Bumped whenever a call is created or changes, so views of calls refetch. */
   callsRevision: number;
@@ -50,15 +61,22 @@ let state: AppState = {
   numbers: idle(),
   settings: idle(),
   credentials: idle(),
+  live: idle(),
   liveCalls: null,
   callsRevision: 0,
 };
 
 const listeners = new Set<() => void>();
 const transcriptListeners = new Set<(line: TranscriptLine) => void>();
+const eventListeners = new Set<(e: EngineEvent) => void>();
 let api: Api | null = null;
 let stream: EventStream | null = null;
 let liveTimer: number | undefined;
+/** Counts call events, so a live-list load that raced one is redone rather than trusted. */
+let callEvents = 0;
+
+/** The most calls one request lists (the API's maximum page). */
+const LIVE_PAGE = 500;
 
 function set(patch: Partial<AppState>): void {
   state = { ...state, ...patch };
@@ -100,6 +118,20 @@ export function onTranscriptLine(listener: (line: TranscriptLine) => void): () =
   };
 }
 
+export type EventOf<T extends EngineEvent["type"]> = Extract<EngineEvent, { type: T }>;
+
+/** Subscribes to one kind of engine event, after the shared state has taken it in; returns
+ * the unsubscribe function. */
+export function onEvent<T extends EngineEvent["type"]>(type: T, listener: (e: EventOf<T>) => void): () => void {
+  const l = (e: EngineEvent) => {
+    if (e.type === type) listener(e as EventOf<T>);
+  };
+  eventListeners.add(l);
+  return () => {
+    eventListeners.delete(l);
+  };
+}
+
 async function load<K extends "agents" | "numbers" | "settings" | "credentials">(
   key: K,
   fetcher: (a: Api) => Promise<NonNullable<AppState[K]["data"]>>,
@@ -123,6 +155,26 @@ export const reload = {
   numbers: () => load("numbers", (a) => a.listNumbers()),
   settings: () => load("settings", (a) => a.getSettings()),
   credentials: () => load("credentials", (a) => a.getCredentials()),
+  async live(): Promise<void> {
+    const a = api;
+    if (!a) return;
+    const seen = callEvents;
+    set({ live: { ...state.live, loading: true } });
+    try {
+      const page = await a.listCalls({ status: "live", limit: LIVE_PAGE });
+      if (api !== a) return;
+      // A call event while the request was out may be newer than the answer: ask again.
+      if (callEvents !== seen) {
+        void reload.live();
+        return;
+      }
+      set({ live: { data: byStart(page.items), error: null, loading: false } });
+    } catch (e) {
+      if (api !== a) return;
+      const error = isApiError(e) ? e : new ApiError(0, "internal", String(e));
+      set({ live: { ...state.live, error, loading: false } });
+    }
+  },
   async liveCalls(): Promise<void> {
     const a = api;
     if (!a) return;
@@ -138,6 +190,7 @@ export const reload = {
     void reload.numbers();
     void reload.settings();
     void reload.credentials();
+    void reload.live();
     void reload.liveCalls();
   },
 };
@@ -183,7 +236,8 @@ function apply(e: EngineEvent): void {
       break;
     case "call_created":
     case "call_updated":
-      set({ callsRevision: state.callsRevision + 1 });
+      callEvents += 1;
+      set({ callsRevision: state.callsRevision + 1, live: { ...state.live, data: liveWith(state.live.data, e.call) } });
       liveCallsSoon();
       // A number's `calls_received` counts change with its calls.
       if (e.type === "call_created") void reload.numbers();
@@ -202,6 +256,19 @@ function apply(e: EngineEvent): void {
       set({ callsRevision: state.callsRevision + 1 });
       break;
   }
+  for (const l of eventListeners) l(e);
+}
+
+/** The live list after a call changed: in it while its status is live, out once it is not. */
+function liveWith(list: Call[] | null, call: Call): Call[] | null {
+  if (!list) return list;
+  const rest = list.filter((c) => c.id !== call.id);
+  return LIVE_STATUSES.includes(call.status) ? byStart([...rest, call]) : rest;
+}
+
+/** Oldest first: a new call joins at the end, so the rows an operator watches stay put. */
+function byStart(calls: Call[]): Call[] {
+  return [...calls].sort((a, b) => Date.parse(a.started_at) - Date.parse(b.started_at) || a.id.localeCompare(b.id));
 }
 
 function upsert<T extends { id: string }>(list: T[] | null, item: T, order: (a: T, b: T) => number): T[] | null {
@@ -262,6 +329,7 @@ function connect(apiBase: string, token: string): void {
     numbers: idle(),
     settings: idle(),
     credentials: idle(),
+    live: idle(),
     liveCalls: null,
   });
   stream = new EventStream(client.eventsUrl(), {

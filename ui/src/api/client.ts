@@ -8,6 +8,7 @@ import type {
   AgentStats,
   CallDetail,
   CallPage,
+  ContextUpdated,
   CredentialsOverview,
   ErrorCode,
   PhoneNumber,
@@ -63,8 +64,10 @@ const ERROR_CODES: readonly string[] = [
   "duplicate_number",
   "duplicate_name",
   "agent_in_use",
+  "conflict",
   "invalid",
   "keyring_unavailable",
+  "carrier_error",
   "internal",
 ];
 
@@ -151,6 +154,10 @@ export class Api {
   agentStats(id: string): Promise<AgentStats> {
     return this.run(this.client.GET("/api/agents/{id}/stats", { params: { path: { id } } }));
   }
+  /** Replaces an agent's context; its live calls get the new instructions at once. */
+  putAgentContext(id: string, context: Record<string, unknown>): Promise<ContextUpdated> {
+    return this.run(this.client.PUT("/api/agents/{id}/context", { params: { path: { id } }, body: context }));
+  }
 
   listNumbers(): Promise<PhoneNumber[]> {
     return this.run(this.client.GET("/api/phone-numbers"));
@@ -170,6 +177,14 @@ export class Api {
   }
   getCall(id: string): Promise<CallDetail> {
     return this.run(this.client.GET("/api/calls/{id}", { params: { path: { id } } }));
+  }
+  /** Replaces a call's own context; a live call gets the new instructions at once. */
+  putCallContext(id: string, context: Record<string, unknown>): Promise<ContextUpdated> {
+    return this.run(this.client.PUT("/api/calls/{id}/context", { params: { path: { id } }, body: context }));
+  }
+  /** Asks the engine to end a call (202: under way; the call's end arrives as an event). */
+  async hangUpCall(id: string): Promise<void> {
+    await this.run(this.client.POST("/api/calls/{id}/hangup", { params: { path: { id } } }));
   }
   async liveCallCount(): Promise<number> {
     const page = await this.listCalls({ status: "live", limit: 1 });

@@ -26,8 +26,11 @@ export type Provider = Schemas["Provider"];
 export type ErrorCode = Schemas["ErrorCode"];
 export type ErrorBody = Schemas["ErrorBody"];
 export type EngineEvent = Schemas["Event"];
+export type ContextUpdated = Schemas["ContextUpdated"];
 
 export const CARRIERS: readonly Carrier[] = ["twilio", "telnyx", "livekit"];
+/** Statuses of a call still under way (the API's `status=live`). */
+export const LIVE_STATUSES: readonly CallStatus[] = ["queued", "ringing", "in_progress"];
 export const CALL_STATUSES: readonly CallStatus[] = [
   "queued",
   "ringing",

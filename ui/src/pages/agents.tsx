@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { isApiError, type ApiError } from "../api/client";
 import type { Agent, AgentInput, AgentStats, PhoneNumber } from "../api/types";
+import { ContextEditor } from "../components/context-editor";
 import { Icon } from "../components/icons";
 import {
   Badge,
@@ -465,6 +466,9 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
         />
       </Field>
       <ContextEditor
+        id="agent-context"
+        label="Context"
+        help="Facts the agent can use (opening hours, prices, the caller's account…), as a JSON object. Edits reach live calls."
         value={form.context}
         onChange={(v) => {
           update("context", v);
@@ -501,57 +505,6 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
         />
       )}
     </SidePanel>
-  );
-}
-
-function ContextEditor(props: { value: string; onChange: (v: string) => void; serverError: string | null }) {
-  const check = checkContext(props.value);
-  const keys = check.ok ? Object.keys(check.value).length : 0;
-  return (
-    <Field
-      id="agent-context"
-      label="Context"
-      error={props.serverError ?? (check.ok ? null : check.message)}
-      success={
-        check.ok
-          ? keys === 0
-            ? "Valid JSON object (empty)."
-            : `Valid JSON object with ${keys} ${keys === 1 ? "key" : "keys"}.`
-          : undefined
-      }
-    >
-      <p class="field-help muted">
-        Facts the agent can use (opening hours, prices, the caller's account…), as a JSON object. Edits reach live
-        calls.
-      </p>
-      <div class="code-editor">
-        <textarea
-          id="agent-context"
-          name="context"
-          class="mono"
-          rows={8}
-          spellcheck={false}
-          autoCapitalize="off"
-          autoComplete="off"
-          value={props.value}
-          onInput={(e) => {
-            props.onChange(e.currentTarget.value);
-          }}
-          aria-invalid={!check.ok}
-          aria-describedby={messageId("agent-context")}
-        />
-        <button
-          type="button"
-          class="btn btn-ghost btn-sm code-format"
-          disabled={!check.ok}
-          onClick={() => {
-            if (check.ok) props.onChange(JSON.stringify(check.value, null, 2));
-          }}
-        >
-          Format
-        </button>
-      </div>
-    </Field>
   );
 }
 

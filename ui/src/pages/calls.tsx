@@ -4,6 +4,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, isApiError, type CallQuery } from "../api/client";
 import {
   CALL_STATUSES,
+  LIVE_STATUSES,
   type Call,
   type CallDirection,
   type CallDetail,
@@ -13,6 +14,7 @@ import {
   type TranscriptLine,
 } from "../api/types";
 import { Icon } from "../components/icons";
+import { mergeLines, Transcript } from "../components/transcript";
 import {
   Badge,
   dateTime,
@@ -30,8 +32,6 @@ import { formatNumber } from "../validate";
 import { CARRIER_NAMES } from "./numbers";
 
 const PAGE_SIZE = 25;
-const LIVE: readonly CallStatus[] = ["queued", "ringing", "in_progress"];
-
 const STATUS_LABELS: Record<CallStatus, string> = {
   queued: "Queued",
   ringing: "Ringing",
@@ -59,8 +59,8 @@ function outcome(call: Call): string | null {
   return call.hangup_cause ?? null;
 }
 
-function StatusBadge(props: { status: CallStatus }) {
-  const tone = LIVE.includes(props.status)
+export function StatusBadge(props: { status: CallStatus }) {
+  const tone = LIVE_STATUSES.includes(props.status)
     ? "info"
     : props.status === "completed"
       ? "good"
@@ -407,8 +407,6 @@ function CallsTable(props: { calls: Call[]; selected: string | null; busy: boole
   );
 }
 
-const SPEAKERS: Record<TranscriptLine["speaker"], string> = { caller: "Caller", agent: "Agent", system: "System" };
-
 function CallPanel(props: { id: string; onClose: () => void }) {
   const api = useApi();
   const { callsRevision } = useAppState();
@@ -425,7 +423,7 @@ function CallPanel(props: { id: string; onClose: () => void }) {
         if (!live) return;
         setCall(c);
         setError(null);
-        setLines((current) => merge(c.transcript, current));
+        setLines((current) => mergeLines(c.transcript, current));
       },
       (e: unknown) => {
         if (live) setError(isApiError(e) ? e : new ApiError(0, "internal", String(e)));
@@ -439,13 +437,13 @@ function CallPanel(props: { id: string; onClose: () => void }) {
   useEffect(
     () =>
       onTranscriptLine((line) => {
-        if (line.call_id === props.id) setLines((current) => merge(current, [line]));
+        if (line.call_id === props.id) setLines((current) => mergeLines(current, [line]));
       }),
     [props.id],
   );
 
   useEffect(() => {
-    if (call && LIVE.includes(call.status)) bottom.current?.scrollIntoView({ block: "end" });
+    if (call && LIVE_STATUSES.includes(call.status)) bottom.current?.scrollIntoView({ block: "end" });
   }, [lines.length]);
 
   if (!call) {
@@ -547,29 +545,15 @@ function CallPanel(props: { id: string; onClose: () => void }) {
         <h3 id="call-transcript">Transcript</h3>
         {lines.length === 0 ? (
           <p class="muted">
-            {LIVE.includes(call.status) ? "Waiting for the first words…" : "No transcript for this call."}
+            {LIVE_STATUSES.includes(call.status) ? "Waiting for the first words…" : "No transcript for this call."}
           </p>
         ) : (
-          <ol class="transcript">
-            {lines.map((l) => (
-              <li key={l.id} class={`line line-${l.speaker}`}>
-                <span class="speaker">{SPEAKERS[l.speaker]}</span>
-                <span class="at muted">{offset(Date.parse(l.at) - started)}</span>
-                <p>{l.text}</p>
-              </li>
-            ))}
-          </ol>
+          <Transcript lines={lines} started={started} />
         )}
         <div ref={bottom} />
       </section>
     </SidePanel>
   );
-}
-
-function merge(a: TranscriptLine[], b: TranscriptLine[]): TranscriptLine[] {
-  const byId = new Map<number, TranscriptLine>();
-  for (const l of [...a, ...b]) byId.set(l.id, l);
-  return [...byId.values()].sort((x, y) => x.id - y.id);
 }
 
 /** When a call started, for the log: "12 min ago" within the hour, else the day and time. */
@@ -589,10 +573,4 @@ function callTime(iso: string): string {
     hour: "numeric",
     minute: "2-digit",
   });
-}
-
-function offset(ms: number): string {
-  if (!Number.isFinite(ms) || ms < 0) return "";
-  const s = Math.floor(ms / 1000);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }

@@ -1,0 +1,394 @@
+// The Live page against a real live call: a real engine (`--insecure-skip-webhook-signatures`)
+// answers a Twilio voice webhook, a Twilio media-stream client connects, and the engine bridges
+// it to a fake OpenAI Realtime server, which makes the transcript lines appear and confirms new
+// instructions. End call goes through a fake Twilio REST API. One engine and one page for the
+// whole file: the steps run in order and build on each other.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { api, launchBrowser, startEngine, token } from "./harness.mjs";
+import {
+  ACCOUNT_SID,
+  callSid,
+  startRealtime,
+  startTwilioApi,
+  twilioInboundCall,
+  twilioMediaStream,
+  twilioStatus,
+  until,
+} from "./live-sims.mjs";
+
+const CALLER = "+14158675309";
+const MANAGED = "+14155552671";
+const SID = callSid();
+
+let realtime;
+let twilioApi;
+let engine;
+let browser;
+let page;
+let agent;
+let call; // { callId, agentId } from the TwiML
+let media;
+const errors = [];
+
+before(async () => {
+  realtime = await startRealtime();
+  twilioApi = await startTwilioApi();
+  engine = await startEngine({
+    args: [
+      "--openai-realtime-url",
+      realtime.url,
+      "--twilio-api-url",
+      twilioApi.url,
+      "--insecure-skip-webhook-signatures",
+      "--public-url",
+      "https://sb.example.test",
+    ],
+    env: { OPENAI_API_KEY: "sk-test", TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: "test-auth-token" },
+  });
+  browser = await launchBrowser();
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.setDefaultTimeout(10_000);
+  page.on("pageerror", (e) => errors.push(e.message));
+});
+
+after(async () => {
+  media?.stop();
+  await browser?.close();
+  await engine?.stop();
+  await realtime?.close();
+  await twilioApi?.close();
+});
+
+const main = () => page.locator("main");
+const liveList = () => main().getByRole("list", { name: "Live calls" });
+const item = () => liveList().locator("a.live-item");
+const detail = () => main().locator("section.live-call");
+const transcript = () => detail().getByRole("log", { name: "Transcript" });
+const elapsed = (scope) => scope.getByTestId("elapsed").first();
+
+test("with no calls, the Live page says so and what it takes for calls to arrive", async () => {
+  await page.goto(`${engine.base}/`);
+  await page.getByLabel("Control API token").fill(token);
+  await page.getByLabel("Control API token").press("Enter");
+  await page.getByRole("heading", { name: "Agents", level: 1 }).waitFor();
+  // The sidebar link, by keyboard like the other sections.
+  const link = page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Live" });
+  await link.focus();
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Live", level: 1 }).waitFor();
+  assert.equal(await link.getAttribute("aria-current"), "page");
+
+  await main().getByRole("heading", { name: "No live calls" }).waitFor();
+  await main().getByText("No number has an inbound agent yet").waitFor();
+  await main().getByText("https://sb.example.test", { exact: true }).waitFor();
+
+  // An agent and a number that sends it inbound calls, through the API: the hint follows.
+  const created = await api(engine.base, "POST", "/api/agents", {
+    name: "Front Desk",
+    system_prompt: "You answer the phone for Acme Plumbing.",
+  });
+  assert.equal(created.status, 201);
+  agent = created.body;
+  const number = await api(engine.base, "POST", "/api/phone-numbers", {
+    number: MANAGED,
+    carrier: "twilio",
+    inbound_agent_id: agent.id,
+  });
+  assert.equal(number.status, 201);
+  await main().getByText("1 number answers with an agent").waitFor();
+
+  for (const [w, h] of [
+    [1024, 700],
+    [1280, 800],
+  ]) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.screenshot({ path: `/tmp/live-empty-${w}.png` });
+  }
+});
+
+test("a ringing call appears at once, selected, with its agent, numbers and a ringing clock", async () => {
+  await page.evaluate(() => {
+    window.__sameDocument = true;
+  });
+  call = await twilioInboundCall(engine, { callSid: SID, from: CALLER, to: MANAGED });
+  assert.equal(call.agentId, agent.id);
+
+  await item().first().waitFor();
+  assert.equal(await item().count(), 1);
+  await item().getByText("Front Desk").waitFor();
+  await item().getByText("+1 415 867 5309").waitFor();
+  await item().getByText("Ringing", { exact: true }).waitFor();
+  // The page shows the only call without being asked, and the URL names it.
+  await page.waitForURL(new RegExp(`#/live/${call.callId}$`));
+  assert.equal(await item().getAttribute("aria-current"), "true");
+  await detail().getByRole("heading", { name: "Front Desk" }).waitFor();
+  await detail().getByText("Waiting for the first words…").waitFor();
+  await page.getByTestId("live-calls").getByText("1 live call").waitFor();
+  assert.ok(await page.evaluate(() => window.__sameDocument === true), "the page was not reloaded");
+});
+
+test("the media stream connects: the call is in progress, its clock runs, the backend has the agent", async () => {
+  media = await twilioMediaStream(engine, { callSid: SID, callId: call.callId, agentId: call.agentId });
+  media.silence(10);
+  await item().getByText("In progress", { exact: true }).waitFor();
+  await detail().getByText("In progress", { exact: true }).waitFor();
+  await until("the backend to be configured", () => realtime.instructions().length >= 1);
+  assert.equal(realtime.latest().authorization, "Bearer sk-test");
+  assert.match(realtime.instructions()[0], /Acme Plumbing/, "the agent's prompt reaches the backend");
+
+  const first = await elapsed(item()).textContent();
+  assert.match(first, /^\d+:\d\d$/, `a running clock (${first})`);
+  await until("the clock to tick", async () => (await elapsed(item()).textContent()) !== first, 4_000);
+  assert.match(await elapsed(detail()).textContent(), /^\d+:\d\d$/);
+});
+
+test("what the caller and the agent say appears live, in order", async () => {
+  realtime.callerSays("My sink is leaking.");
+  await transcript().getByText("My sink is leaking.").waitFor();
+  realtime.agentSays("I can send a plumber.");
+  await transcript().getByText("I can send a plumber.").waitFor();
+  assert.deepEqual(await transcript().locator(".transcript .speaker").allTextContents(), ["Caller", "Agent"]);
+});
+
+test("the transcript follows the newest line, unless the operator scrolled up to read", async () => {
+  for (let i = 1; i <= 14; i++) {
+    if (i % 2) realtime.callerSays(`It is under the kitchen sink, line ${i}.`);
+    else realtime.agentSays(`Understood, noted for the plumber, line ${i}.`);
+  }
+  await transcript().getByText("line 14.", { exact: false }).waitFor();
+  const atBottom = () => transcript().evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 4);
+  const scrolls = await transcript().evaluate((el) => el.scrollHeight > el.clientHeight);
+  assert.ok(scrolls, "enough lines to scroll");
+  await until("the transcript to be scrolled to the newest line", atBottom, 3_000);
+
+  // The operator scrolls up with the wheel; the page hears it before the next line comes.
+  await transcript().hover();
+  await page.mouse.wheel(0, -10_000);
+  await until("the transcript to be scrolled to the top", () => transcript().evaluate((el) => el.scrollTop === 0));
+  await transcript().evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  realtime.callerSays("Can they come today?");
+  await transcript().getByText("Can they come today?").waitFor();
+  const jump = detail().getByRole("button", { name: /1 new line/ });
+  await jump.waitFor();
+  assert.equal(await transcript().evaluate((el) => el.scrollTop), 0, "the operator's reading position is kept");
+  await jump.click();
+  await until("the jump to the newest line", atBottom, 3_000);
+  await jump.waitFor({ state: "detached" });
+});
+
+test("screenshots of a live call at 1280x800 and 1024x700", async () => {
+  for (const [w, h] of [
+    [1280, 800],
+    [1024, 700],
+  ]) {
+    await page.setViewportSize({ width: w, height: h });
+    await page.waitForTimeout(150);
+    const [scroll, client] = await page.evaluate(() => [
+      document.documentElement.scrollWidth,
+      document.documentElement.clientWidth,
+    ]);
+    assert.ok(scroll <= client, `${w}: the window does not scroll sideways (${scroll} > ${client})`);
+    await page.screenshot({ path: `/tmp/live-call-${w}.png` });
+  }
+});
+
+test("the context editor refuses what is not a JSON object", async () => {
+  // At 1024x700 the editor folds away under the transcript until asked for.
+  const editor = detail().getByLabel("Call context");
+  assert.ok(!(await editor.isVisible()), "folded away on a narrow window");
+  await detail().getByText("none for this call").waitFor();
+  await detail().getByRole("button", { name: "Edit context" }).click();
+  await editor.waitFor();
+  const apply = detail().getByRole("button", { name: "Apply to call" });
+  assert.equal(await editor.inputValue(), "{}", "the call's stored context to start from");
+  assert.ok(await apply.isDisabled(), "nothing to apply before an edit");
+  await editor.fill('{"name": "Ada",}');
+  await detail().getByText("Invalid JSON").waitFor();
+  assert.ok(await apply.isDisabled(), "invalid JSON cannot be applied");
+  await editor.fill('"Ada"');
+  await detail().getByText("Context must be a JSON object ({ … }), not a string.").waitFor();
+  assert.ok(await apply.isDisabled(), "a non-object cannot be applied");
+  await page.screenshot({ path: "/tmp/live-context-invalid-1024.png" });
+});
+
+test("a call context edit reaches the live voice session, and the page says when it is applied", async () => {
+  const before = realtime.instructions().length;
+  const editor = detail().getByLabel("Call context");
+  await editor.fill('{"name": "Ada Lovelace", "plan": "Gold support"}');
+  await detail().getByText("Valid JSON object with 2 keys.").waitFor();
+  await detail().getByRole("button", { name: "Apply to call" }).click();
+  await detail().getByText("Applied to the live call").waitFor();
+
+  const sent = realtime.instructions().slice(before);
+  assert.equal(sent.length, 1, `one session.update with the new instructions (${JSON.stringify(sent)})`);
+  assert.match(sent[0], /Gold support/, "the call's context is in the new instructions");
+  assert.match(sent[0], /Ada Lovelace/);
+  const stored = await api(engine.base, "GET", `/api/calls/${call.callId}`);
+  assert.deepEqual(stored.body.context, { name: "Ada Lovelace", plan: "Gold support" });
+  assert.deepEqual(JSON.parse(await editor.inputValue()), { name: "Ada Lovelace", plan: "Gold support" });
+  await page.screenshot({ path: "/tmp/live-context-applied-1024.png" });
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.screenshot({ path: "/tmp/live-context-applied-1280.png" });
+  await page.setViewportSize({ width: 1024, height: 700 });
+});
+
+test("the agent's context can be changed from the call, and reaches it too", async () => {
+  const before = realtime.instructions().length;
+  await detail().getByRole("button", { name: "Agent", exact: true }).click();
+  const editor = detail().getByLabel("Front Desk’s context");
+  assert.equal(await editor.inputValue(), "{}");
+  await editor.fill('{"opening_hours": "Mon-Fri 8-18"}');
+  await detail().getByRole("button", { name: "Apply to agent" }).click();
+  await detail().getByText("Applied to the live call").waitFor();
+  const sent = realtime.instructions().slice(before);
+  assert.equal(sent.length, 1);
+  assert.match(sent[0], /Mon-Fri 8-18/, "the agent's context is in the new instructions");
+  assert.match(sent[0], /Gold support/, "the call's own context stays");
+  const stored = await api(engine.base, "GET", `/api/agents/${agent.id}`);
+  assert.deepEqual(stored.body.context, { opening_hours: "Mon-Fri 8-18" });
+  await detail().getByRole("button", { name: "This call" }).click();
+  await detail().getByLabel("Call context").waitFor();
+});
+
+test("End call asks first; Cancel leaves the call up", async () => {
+  await detail().getByRole("button", { name: "End call" }).click();
+  const dialog = page.getByRole("dialog", { name: "End this call?" });
+  await dialog.getByText("+1 415 867 5309").waitFor();
+  assert.ok(
+    await dialog.getByRole("button", { name: "Cancel" }).evaluate((b) => b === document.activeElement),
+    "the safe choice has the focus",
+  );
+  await page.keyboard.press("Escape");
+  await dialog.waitFor({ state: "detached" });
+  await page.waitForTimeout(300);
+  assert.ok(media.open, "Cancel leaves the call up");
+  assert.equal(twilioApi.requests.length, 0, "Twilio was not asked anything");
+});
+
+test("End call hangs up through Twilio, closes the media stream and takes the call off the list", async () => {
+  await detail().getByRole("button", { name: "End call" }).click();
+  const dialog = page.getByRole("dialog", { name: "End this call?" });
+  await dialog.getByRole("button", { name: "End call" }).click();
+  await dialog.waitFor({ state: "detached" });
+
+  const closed = await media.closed;
+  assert.ok(closed.byEngine, "the engine closed the media stream");
+  await until("Twilio to be asked to hang up", () => twilioApi.requests.length > 0);
+  assert.equal(twilioApi.requests[0].path, `/2010-04-01/Accounts/${ACCOUNT_SID}/Calls/${SID}.json`);
+  assert.deepEqual(twilioApi.requests[0].form, { Status: "completed" });
+
+  await main().getByText("No live calls right now.").waitFor();
+  assert.equal(await item().count(), 0, "the ended call left the live list");
+  // The operator keeps what they were reading.
+  await detail().getByText("This call is over — ended by an operator.").waitFor();
+  await transcript().getByText("My sink is leaking.").waitFor();
+  await detail().getByText("Completed", { exact: true }).waitFor();
+  assert.equal(await detail().getByRole("button", { name: "End call" }).count(), 0);
+  await detail().getByText("its context can no longer change").waitFor();
+  assert.equal(await detail().getByRole("button", { name: "Apply to call" }).count(), 0);
+  assert.deepEqual(JSON.parse(await detail().getByLabel("Call context").textContent()), {
+    name: "Ada Lovelace",
+    plan: "Gold support",
+  });
+  await page.getByTestId("live-calls").getByText("0 live calls").waitFor();
+  await page.screenshot({ path: "/tmp/live-ended-1024.png" });
+
+  const record = (await api(engine.base, "GET", `/api/calls/${call.callId}`)).body;
+  assert.equal(record.status, "completed");
+  assert.equal(record.hangup_cause, "ended by an operator");
+  const again = await api(engine.base, "POST", `/api/calls/${call.callId}/hangup`);
+  assert.equal(again.status, 409, "an ended call cannot be ended again");
+
+  await detail().getByRole("link", { name: "Close" }).click();
+  await main().getByRole("heading", { name: "No live calls" }).waitFor();
+  assert.ok(await page.evaluate(() => window.__sameDocument === true), "the page was not reloaded");
+});
+
+test("a call the carrier will not hang up says why; trying again ends it", async () => {
+  // A second call, still ringing (no media stream): the engine hangs it up through Twilio.
+  const sid = callSid();
+  const second = await twilioInboundCall(engine, { callSid: sid, from: "+14155550199", to: MANAGED });
+  await page.waitForURL(new RegExp(`#/live/${second.callId}$`));
+  await item().getByText("+1 415 555 0199").waitFor();
+  await detail().getByText("Ringing", { exact: true }).waitFor();
+  await detail().getByText("Waiting for the first words…").waitFor();
+
+  twilioApi.failNext(401, 20003, "Authenticate");
+  const before = twilioApi.requests.length;
+  await detail().getByRole("button", { name: "End call" }).click();
+  const dialog = page.getByRole("dialog", { name: "End this call?" });
+  await dialog.getByRole("button", { name: "End call" }).click();
+  const alert = dialog.getByRole("alert");
+  await alert.getByText("The carrier could not be told to hang up").waitFor();
+  await alert.getByText("Twilio refused hang up (401): Authenticate", { exact: false }).waitFor();
+  await page.screenshot({ path: "/tmp/live-end-error-1024.png" });
+
+  await dialog.getByRole("button", { name: "Try again" }).click();
+  await dialog.waitFor({ state: "detached" });
+  await detail().getByRole("button", { name: "Ending…" }).waitFor();
+  const asked = twilioApi.requests.slice(before).map((r) => r.path);
+  assert.deepEqual(
+    asked,
+    [0, 1].map(() => `/2010-04-01/Accounts/${ACCOUNT_SID}/Calls/${sid}.json`),
+  );
+
+  // Twilio then reports the end, and the call leaves the list.
+  await twilioStatus(engine, { CallSid: sid, CallStatus: "canceled", SequenceNumber: "1" });
+  await main().getByText("No live calls right now.").waitFor();
+  await detail().getByText("Canceled", { exact: true }).waitFor();
+  await detail().getByText("This call is over").waitFor();
+  await detail().getByText("Nothing was said on this call.").waitFor();
+  assert.deepEqual(errors, [], "no uncaught errors in the page");
+});
+
+test("after the event stream lagged, the page reloads the calls and lines it missed", async () => {
+  // A second window whose event stream loses every call event and transcript line until the
+  // engine would say it lagged: here the test says it, the way the engine does.
+  const other = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  other.on("pageerror", (e) => errors.push(e.message));
+  let dropping = true;
+  let toPage;
+  await other.routeWebSocket(/\/api\/events/, (ws) => {
+    toPage = ws;
+    const server = ws.connectToServer();
+    server.onMessage((m) => {
+      if (!dropping || !/"type":"(call_created|call_updated|transcript_line)"/.test(m)) ws.send(m);
+    });
+  });
+  await other.goto(`${engine.base}/#/live`);
+  await other.getByLabel("Control API token").fill(token);
+  await other.getByLabel("Control API token").press("Enter");
+  const otherMain = other.locator("main");
+  await otherMain.getByRole("heading", { name: "No live calls" }).waitFor();
+  await other.getByTestId("engine-status").getByText("Engine connected").waitFor();
+
+  const sid = callSid();
+  const third = await twilioInboundCall(engine, { callSid: sid, from: "+14155550142", to: MANAGED });
+  const sessions = realtime.sessions.length;
+  const stream = await twilioMediaStream(engine, { callSid: sid, callId: third.callId, agentId: third.agentId });
+  await until(
+    "a voice session for the call",
+    () => realtime.sessions.length > sessions && realtime.instructions().length,
+  );
+  realtime.callerSays("Hello, is anyone there?");
+  await until("the line to be stored", async () => {
+    const { body } = await api(engine.base, "GET", `/api/calls/${third.callId}`);
+    return body.transcript.length === 1 && body.status === "in_progress";
+  });
+  await other.waitForTimeout(300);
+  assert.equal(await otherMain.getByRole("heading", { name: "No live calls" }).count(), 1, "the events were lost");
+
+  toPage.send(JSON.stringify({ type: "lagged", missed: 4 }));
+  await otherMain.getByRole("list", { name: "Live calls" }).getByText("+1 415 555 0142").waitFor();
+  await other.waitForURL(new RegExp(`#/live/${third.callId}$`));
+  await otherMain.getByRole("log", { name: "Transcript" }).getByText("Hello, is anyone there?").waitFor();
+
+  // With events flowing again, the caller hanging up takes the call off the list.
+  dropping = false;
+  stream.stop();
+  await otherMain.getByText("No live calls right now.").waitFor();
+  await otherMain.getByText("This call is over").waitFor();
+  await other.close();
+  assert.deepEqual(errors, [], "no uncaught errors in either page");
+});

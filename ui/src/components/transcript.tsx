@@ -1,0 +1,32 @@
+//! A call's transcript, line by line, as the call log and the Live page show it.
+import type { TranscriptLine } from "../api/types";
+
+const SPEAKERS: Record<TranscriptLine["speaker"], string> = { caller: "Caller", agent: "Agent", system: "System" };
+
+/** The lines, each with its speaker and how far into the call (from `started`, ms) it came. */
+export function Transcript(props: { lines: TranscriptLine[]; started: number }) {
+  return (
+    <ol class="transcript">
+      {props.lines.map((l) => (
+        <li key={l.id} class={`line line-${l.speaker}`}>
+          <span class="speaker">{SPEAKERS[l.speaker]}</span>
+          <span class="at muted">{offset(Date.parse(l.at) - props.started)}</span>
+          <p>{l.text}</p>
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+/** Both sets of lines, once each, in the order they were said (ids increase). */
+export function mergeLines(a: TranscriptLine[], b: TranscriptLine[]): TranscriptLine[] {
+  const byId = new Map<number, TranscriptLine>();
+  for (const l of [...a, ...b]) byId.set(l.id, l);
+  return [...byId.values()].sort((x, y) => x.id - y.id);
+}
+
+function offset(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "";
+  const s = Math.floor(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
