@@ -353,7 +353,9 @@ async fn mark_answered(engine: &Engine, call: Call) -> Call {
     {
         Ok(c) => {
             if c != call {
-                engine.events().publish(Event::CallUpdated { call: c.clone() });
+                engine
+                    .events()
+                    .publish(Event::CallUpdated { call: c.clone() });
             }
             c
         }
