@@ -5,9 +5,12 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
 use crate::domain::Carrier;
 use crate::engine::Engine;
-use crate::media::{CarrierMedia, MediaError};
+use crate::media::{CarrierMedia, G711, MediaError, MediaIn};
 
 /// How long a carrier may take from connecting to its `start` frame.
 pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,6 +66,103 @@ pub(crate) async fn close(mut socket: WebSocket, normal: bool, reason: &str) {
         reason: reason.into(),
     };
     let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+/// A frame from either carrier: both use `event` with `media`, `mark`, `dtmf` bodies of the
+/// same shape; only `start` differs (`S`), and Telnyx adds `error` frames with a `payload`.
+#[derive(Deserialize)]
+pub(crate) struct Frame<S> {
+    event: String,
+    #[serde(default)]
+    media: Option<MediaBody>,
+    #[serde(default)]
+    mark: Option<Named>,
+    #[serde(default)]
+    dtmf: Option<Dtmf>,
+    #[serde(default = "Option::default")]
+    start: Option<S>,
+    #[serde(default)]
+    payload: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct MediaBody {
+    #[serde(default)]
+    track: Option<String>,
+    payload: String,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct Dtmf {
+    digit: String,
+}
+
+/// Skips `connected` and returns the `start` body (`S`), checked by `check`.
+pub(crate) async fn read_start<S: DeserializeOwned>(
+    socket: &mut WebSocket,
+    check: impl Fn(&S) -> Result<(), String>,
+) -> Result<S, String> {
+    loop {
+        let text = next_text(socket).await.map_err(|e| e.to_string())?;
+        let frame: Frame<S> =
+            serde_json::from_str(&text).map_err(|e| format!("unreadable frame: {e}"))?;
+        match (frame.event.as_str(), frame.start) {
+            ("connected", _) => {}
+            ("start", Some(start)) => return check(&start).map(|()| start),
+            (other, _) => return Err(format!("expected start, got {other}")),
+        }
+    }
+}
+
+/// A G.711 8 kHz format check for a `start` frame's declared encoding.
+pub(crate) fn check_format(encoding: &str, rate: u32, expected: &str) -> Result<(), String> {
+    if encoding == expected && rate == 8000 {
+        Ok(())
+    } else {
+        Err(format!("unsupported media format {encoding} at {rate} Hz"))
+    }
+}
+
+/// The next message of a started stream. Only the caller's track goes to the agent; carrier
+/// error frames are logged and skipped.
+pub(crate) async fn recv(socket: &mut WebSocket, carrier: Carrier) -> Result<MediaIn, MediaError> {
+    loop {
+        let text = next_text(socket).await?;
+        let frame: Frame<serde::de::IgnoredAny> = serde_json::from_str(&text)
+            .map_err(|e| MediaError::Malformed(format!("unreadable frame: {e}")))?;
+        return match frame.event.as_str() {
+            "media" => {
+                let m = frame
+                    .media
+                    .ok_or_else(|| MediaError::Malformed("media without media".into()))?;
+                if m.track.as_deref().is_some_and(|t| t != "inbound") {
+                    continue;
+                }
+                Ok(MediaIn::Audio(G711::from_base64(m.payload)?))
+            }
+            "mark" => frame
+                .mark
+                .map(|m| MediaIn::Mark(m.name))
+                .ok_or_else(|| MediaError::Malformed("mark without name".into())),
+            "dtmf" => frame
+                .dtmf
+                .and_then(|d| d.digit.chars().next())
+                .map(MediaIn::Dtmf)
+                .ok_or_else(|| MediaError::Malformed("dtmf without digit".into())),
+            "stop" => Ok(MediaIn::Stop),
+            "error" => {
+                let detail = frame.payload.map(|p| p.to_string()).unwrap_or_default();
+                tracing::warn!(carrier = carrier.as_str(), %detail, "the carrier reported a media stream error");
+                continue;
+            }
+            other => Err(MediaError::Malformed(format!("unexpected event {other:?}"))),
+        };
+    }
 }
 
 /// The stream names a call; bridge it if the call is a live one of this carrier's, with this

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 
 use super::{
-    ACCOUNT_SID, EngineProcess, NUMBER, Percentiles, TOKEN, TWILIO_CREDENTIALS, post, setup,
-    tempfile_dir,
+    ACCOUNT_SID, EngineProcess, Percentiles, TOKEN, TWILIO_CREDENTIALS, form, incoming_call, post,
+    setup, tempfile_dir,
 };
 use crate::config::Config;
 
@@ -123,19 +123,8 @@ async fn drive(base: &str, opts: &Options) -> Report {
         let call_length = Duration::from_millis(opts.call_length_ms);
         tasks.spawn(async move {
             let sid = format!("CA{i:032x}");
-            let params: Vec<(String, String)> = [
-                ("AccountSid", ACCOUNT_SID),
-                ("CallSid", sid.as_str()),
-                ("CallStatus", "ringing"),
-                ("Direction", "inbound"),
-                ("From", "+14158675309"),
-                ("To", NUMBER),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
             let sent = Instant::now();
-            let answer = post(&http, &base, "/webhooks/twilio/voice", params).await;
+            let answer = post(&http, &base, "/webhooks/twilio/voice", incoming_call(&sid)).await;
             voice.lock().await.push(sent.elapsed());
             let fail = match answer {
                 Ok(twiml) if twiml.contains("<Connect>") => None,
@@ -151,16 +140,13 @@ async fn drive(base: &str, opts: &Options) -> Report {
                 return;
             }
             tokio::time::sleep(call_length).await;
-            let done: Vec<(String, String)> = [
+            let done = form(&[
                 ("AccountSid", ACCOUNT_SID),
-                ("CallSid", sid.as_str()),
+                ("CallSid", &sid),
                 ("CallStatus", "completed"),
                 ("CallDuration", "1"),
                 ("SequenceNumber", "1"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+            ]);
             let sent = Instant::now();
             if let Err(e) = post(&http, &base, "/webhooks/twilio/status", done).await {
                 errors.fetch_add(1, Ordering::Relaxed);

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{ACCOUNT_SID, EngineProcess, NUMBER, Percentiles, post, setup, tempfile_dir};
+use super::{ACCOUNT_SID, EngineProcess, Percentiles, incoming_call, post, setup, tempfile_dir};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
@@ -216,20 +216,14 @@ struct Call {
 impl Call {
     async fn run(mut self, connected: &AtomicU64) -> anyhow::Result<()> {
         let sid = format!("CA{:032x}", u64::from(self.index) + 1);
-        let params: Vec<(String, String)> = [
-            ("AccountSid", ACCOUNT_SID),
-            ("CallSid", sid.as_str()),
-            ("CallStatus", "ringing"),
-            ("Direction", "inbound"),
-            ("From", "+14158675309"),
-            ("To", NUMBER),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let twiml = post(&self.http, &self.public, "/webhooks/twilio/voice", params)
-            .await
-            .map_err(|e| anyhow::anyhow!("voice webhook: {e}"))?;
+        let twiml = post(
+            &self.http,
+            &self.public,
+            "/webhooks/twilio/voice",
+            incoming_call(&sid),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("voice webhook: {e}"))?;
         let param = |name: &str| -> anyhow::Result<String> {
             let key = format!("name=\"{name}\" value=\"");
             let at = twiml

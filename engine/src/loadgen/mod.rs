@@ -123,6 +123,26 @@ fn tempfile_dir() -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Form parameters, owned, as `post` takes them.
+fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// The voice webhook of a new inbound call `sid` to the load generator's number.
+fn incoming_call(sid: &str) -> Vec<(String, String)> {
+    form(&[
+        ("AccountSid", ACCOUNT_SID),
+        ("CallSid", sid),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+        ("From", "+14158675309"),
+        ("To", NUMBER),
+    ])
+}
+
 /// A Twilio-signed form POST to the public listener; the body on 2xx.
 async fn post(
     http: &reqwest::Client,

@@ -14,42 +14,10 @@ use serde::Deserialize;
 use crate::carriers::media::{self, START_TIMEOUT};
 use crate::domain::Carrier;
 use crate::engine::Engine;
-use crate::media::{CarrierMedia, G711, MediaError, MediaIn, MediaOut};
+use crate::media::{CarrierMedia, MediaError, MediaIn, MediaOut};
 
 pub async fn stream(State(engine): State<Engine>, ws: WebSocketUpgrade) -> Response {
     media::small_buffers(ws).on_upgrade(move |socket| run(engine, socket))
-}
-
-#[derive(Deserialize)]
-struct Frame {
-    event: String,
-    #[serde(default)]
-    media: Option<MediaBody>,
-    #[serde(default)]
-    mark: Option<Named>,
-    #[serde(default)]
-    dtmf: Option<Dtmf>,
-    #[serde(default)]
-    start: Option<Start>,
-    #[serde(default)]
-    payload: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct MediaBody {
-    #[serde(default)]
-    track: Option<String>,
-    payload: String,
-}
-
-#[derive(Deserialize)]
-struct Named {
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct Dtmf {
-    digit: String,
 }
 
 #[derive(Deserialize)]
@@ -68,7 +36,12 @@ struct MediaFormat {
 }
 
 async fn run(engine: Engine, mut socket: WebSocket) {
-    let start = match tokio::time::timeout(START_TIMEOUT, read_start(&mut socket)).await {
+    let start = match tokio::time::timeout(
+        START_TIMEOUT,
+        media::read_start::<Start>(&mut socket, check_start),
+    )
+    .await
+    {
         Ok(Ok(start)) => start,
         Ok(Err(why)) => {
             tracing::warn!(reason = %why, "Telnyx media stream refused");
@@ -100,26 +73,10 @@ async fn run(engine: Engine, mut socket: WebSocket) {
     .await;
 }
 
-async fn read_start(socket: &mut WebSocket) -> Result<Start, String> {
-    loop {
-        let text = media::next_text(socket).await.map_err(|e| e.to_string())?;
-        let frame: Frame =
-            serde_json::from_str(&text).map_err(|e| format!("unreadable frame: {e}"))?;
-        match (frame.event.as_str(), frame.start) {
-            ("connected", _) => {}
-            ("start", Some(start)) => {
-                if let Some(f) = &start.media_format
-                    && (f.encoding != "PCMU" || f.sample_rate != 8000)
-                {
-                    return Err(format!(
-                        "unsupported media format {} at {} Hz",
-                        f.encoding, f.sample_rate
-                    ));
-                }
-                return Ok(start);
-            }
-            (other, _) => return Err(format!("expected start, got {other}")),
-        }
+fn check_start(start: &Start) -> Result<(), String> {
+    match &start.media_format {
+        Some(f) => media::check_format(&f.encoding, f.sample_rate, "PCMU"),
+        None => Ok(()),
     }
 }
 
@@ -129,38 +86,7 @@ pub struct TelnyxStream {
 
 impl CarrierMedia for TelnyxStream {
     async fn recv(&mut self) -> Result<MediaIn, MediaError> {
-        loop {
-            let text = media::next_text(&mut self.socket).await?;
-            let frame: Frame = serde_json::from_str(&text)
-                .map_err(|e| MediaError::Malformed(format!("unreadable frame: {e}")))?;
-            return match frame.event.as_str() {
-                "media" => {
-                    let m = frame
-                        .media
-                        .ok_or_else(|| MediaError::Malformed("media without media".into()))?;
-                    if m.track.as_deref().is_some_and(|t| t != "inbound") {
-                        continue;
-                    }
-                    Ok(MediaIn::Audio(G711::from_base64(m.payload)?))
-                }
-                "mark" => frame
-                    .mark
-                    .map(|m| MediaIn::Mark(m.name))
-                    .ok_or_else(|| MediaError::Malformed("mark without name".into())),
-                "dtmf" => frame
-                    .dtmf
-                    .and_then(|d| d.digit.chars().next())
-                    .map(MediaIn::Dtmf)
-                    .ok_or_else(|| MediaError::Malformed("dtmf without digit".into())),
-                "stop" => Ok(MediaIn::Stop),
-                "error" => {
-                    let detail = frame.payload.map(|p| p.to_string()).unwrap_or_default();
-                    tracing::warn!(%detail, "Telnyx reported a media stream error");
-                    continue;
-                }
-                other => Err(MediaError::Malformed(format!("unexpected event {other:?}"))),
-            };
-        }
+        media::recv(&mut self.socket, Carrier::Telnyx).await
     }
 
     async fn feed(&mut self, out: MediaOut) -> Result<(), MediaError> {
