@@ -155,6 +155,41 @@ impl World {
         (call_id, media)
     }
 
+    /// Sends a signed Telnyx Call Control event.
+    async fn telnyx_webhook(&self, event_type: &str, event_id: &str, payload: Value) {
+        let body = telnyx_event(event_type, event_id, payload);
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let res = self
+            .http
+            .post(format!("{}/webhooks/telnyx", self.engine.public_url()))
+            .header("telnyx-signature-ed25519", self.keys.sign(ts, &body))
+            .header("telnyx-timestamp", ts.to_string())
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    /// A Telnyx call arrives at our number.
+    async fn telnyx_incoming(&self, ccid: &str) {
+        self.telnyx_webhook(
+            "call.initiated",
+            &format!("initiated-{ccid}"),
+            json!({
+                "call_control_id": ccid, "call_leg_id": "leg-1", "call_session_id": "sess-1",
+                "connection_id": "1494404757140276705", "direction": "incoming",
+                "from": CALLER, "to": OUR_NUMBER, "state": "parked",
+                "start_time": "2026-11-22T10:00:00.000000Z"
+            }),
+        )
+        .await;
+    }
+
     async fn call(&self, id: &str) -> Value {
         let (s, call) = self.engine.api.get(&format!("/api/calls/{id}")).await;
         assert_eq!(s, StatusCode::OK, "{call}");
@@ -683,31 +718,7 @@ async fn a_telnyx_call_is_bridged_the_same_way() {
     let w = World::start(Script::new().respond_with_audio(1_600, "Acme, hello.")).await;
     w.number("telnyx").await;
     let ccid = "v3:telnyx-media-test-call";
-    let body = telnyx_event(
-        "call.initiated",
-        "8a2f1c4e-0000-4000-8000-000000000001",
-        json!({
-            "call_control_id": ccid, "call_leg_id": "leg-1", "call_session_id": "sess-1",
-            "connection_id": "1494404757140276705", "direction": "incoming",
-            "from": CALLER, "to": OUR_NUMBER, "state": "parked",
-            "start_time": "2026-11-22T10:00:00.000000Z"
-        }),
-    );
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let res = w
-        .http
-        .post(format!("{}/webhooks/telnyx", w.engine.public_url()))
-        .header("telnyx-signature-ed25519", w.keys.sign(ts, &body))
-        .header("telnyx-timestamp", ts.to_string())
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    w.telnyx_incoming(ccid).await;
     let answer = w.telnyx.wait_for(1).await.remove(0);
     assert_eq!(answer.action, "answer");
     let client_state = answer.body["client_state"].as_str().unwrap().to_owned();
@@ -756,4 +767,43 @@ async fn a_telnyx_call_is_bridged_the_same_way() {
         "{call}"
     );
     w.assert_clean(&[&media.violations()]);
+}
+
+#[tokio::test]
+async fn a_telnyx_stream_that_fails_ends_the_call_instead_of_leaving_silence() {
+    let w = World::start(Script::new()).await;
+    w.number("telnyx").await;
+    let ccid = "v3:telnyx-stream-fails";
+    w.telnyx_incoming(ccid).await;
+    let answer = w.telnyx.wait_for(1).await.remove(0);
+    assert_eq!(answer.action, "answer");
+    w.telnyx_webhook(
+        "call.answered",
+        "answered-1",
+        json!({"call_control_id": ccid, "call_leg_id": "leg-1"}),
+    )
+    .await;
+    w.telnyx_webhook(
+        "streaming.failed",
+        "streaming-failed-1",
+        json!({
+            "call_control_id": ccid, "call_leg_id": "leg-1",
+            "failure_reason": "connection_failed",
+            "stream_id": "1edb94f9-7ef0-4150-b502-e0ebadfd9491",
+            "stream_type": "websocket",
+            "stream_params": {"stream_url": "wss://sb.example.test/media/telnyx"}
+        }),
+    )
+    .await;
+    let commands = w.telnyx.wait_for(2).await;
+    assert_eq!(commands[1].action, "hangup");
+    assert_eq!(commands[1].call_control_id, ccid);
+    let (_, page) = w.engine.api.get("/api/calls").await;
+    let call = &page["items"][0];
+    assert_eq!(call["status"], "completed", "it was answered: {call}");
+    assert_eq!(
+        call["hangup_cause"],
+        "the media stream failed: connection_failed"
+    );
+    assert_eq!(w.realtime.connection_count(), 0);
 }

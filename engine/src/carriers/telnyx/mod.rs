@@ -114,11 +114,16 @@ pub async fn webhook(
                 result: r.to_owned(),
             }),
         "streaming.failed" => {
-            tracing::warn!(
-                reason = text("failure_reason").unwrap_or("unknown"),
-                "Telnyx media stream failed"
-            );
-            None
+            let reason = text("failure_reason").unwrap_or("no reason given");
+            tracing::warn!(%reason, "Telnyx media stream failed; ending the call");
+            let cause = format!("the media stream failed: {reason}");
+            end_call_without_media(&engine, &call_control_id, &cause).await?;
+            Some(CallEvent::Ended {
+                status: CallStatus::Failed,
+                at,
+                cause: Some(cause),
+                duration_secs: None,
+            })
         }
         _ => None,
     };
@@ -126,6 +131,35 @@ pub async fn webhook(
         apply_events(&engine, CARRIER, &data.id, &call_control_id, &[event]).await?;
     }
     Ok(StatusCode::OK.into_response())
+}
+
+/// Without its media stream the caller would hear silence until they gave up: hang up (a
+/// live bridge does it itself and records why).
+async fn end_call_without_media(
+    engine: &Engine,
+    call_control_id: &str,
+    cause: &str,
+) -> Result<(), WebhookError> {
+    let Some(call) = engine
+        .store()
+        .find_call_by_carrier_id(CARRIER, call_control_id)
+        .await?
+    else {
+        return Ok(());
+    };
+    let reason = cause.to_owned();
+    if let Some(live) = engine.live().get(&call.id)
+        && live.send(crate::media::live::Control::HangUp { reason })
+    {
+        return Ok(());
+    }
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::carriers::hang_up(&engine, &call).await {
+            tracing::error!(call_id = %call.id, error = %e, "could not hang up after the stream failed");
+        }
+    });
+    Ok(())
 }
 
 /// A hangup's final status when the call was never answered (an answered call that ends is
