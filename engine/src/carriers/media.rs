@@ -28,10 +28,12 @@ pub(crate) fn small_buffers(
 
 /// The next text frame. Pings are answered by axum; binary frames are not part of either
 /// carrier's protocol. Cancel-safe: one `recv()` per call.
-pub(crate) async fn next_text(socket: &mut WebSocket) -> Result<String, MediaError> {
+pub(crate) async fn next_text(
+    socket: &mut WebSocket,
+) -> Result<axum::extract::ws::Utf8Bytes, MediaError> {
     loop {
         match socket.recv().await {
-            Some(Ok(Message::Text(t))) => return Ok(t.as_str().to_owned()),
+            Some(Ok(Message::Text(t))) => return Ok(t),
             Some(Ok(Message::Binary(_))) => {
                 return Err(MediaError::Malformed("binary frame".into()));
             }
@@ -110,7 +112,7 @@ pub(crate) async fn read_start<S: DeserializeOwned>(
     loop {
         let text = next_text(socket).await.map_err(|e| e.to_string())?;
         let frame: Frame<S> =
-            serde_json::from_str(&text).map_err(|e| format!("unreadable frame: {e}"))?;
+            serde_json::from_str(text.as_str()).map_err(|e| format!("unreadable frame: {e}"))?;
         match (frame.event.as_str(), frame.start) {
             ("connected", _) => {}
             ("start", Some(start)) => return check(&start).map(|()| start),
@@ -133,7 +135,7 @@ pub(crate) fn check_format(encoding: &str, rate: u32, expected: &str) -> Result<
 pub(crate) async fn recv(socket: &mut WebSocket, carrier: Carrier) -> Result<MediaIn, MediaError> {
     loop {
         let text = next_text(socket).await?;
-        let frame: Frame<serde::de::IgnoredAny> = serde_json::from_str(&text)
+        let frame: Frame<serde::de::IgnoredAny> = serde_json::from_str(text.as_str())
             .map_err(|e| MediaError::Malformed(format!("unreadable frame: {e}")))?;
         return match frame.event.as_str() {
             "media" => {

@@ -165,12 +165,15 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
         call: &Call,
         control: &mut mpsc::Receiver<Control>,
     ) -> End {
+        // Made once: the loop turns for every frame.
+        let stopping = engine.stopping();
+        tokio::pin!(stopping);
         loop {
             let step = tokio::select! {
                 m = self.carrier.recv() => self.on_carrier(call, m).await,
                 v = self.voice.recv() => self.on_voice(engine, call, v).await,
                 Some(c) = control.recv() => self.on_control(c).await,
-                () = engine.stopping() => Err(End::Operator("Switchboard was shut down".into())),
+                () = &mut stopping => Err(End::Operator("Switchboard was shut down".into())),
             };
             if let Err(end) = step {
                 return end;
