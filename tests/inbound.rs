@@ -193,7 +193,9 @@ async fn a_twilio_call_is_answered_with_a_stream_to_its_agent() {
     assert_eq!(call["carrier_call_id"], SID);
     assert_eq!(call["from_number"], CALLER);
     let expected = format!(
-        "<Connect><Stream url=\"wss://sb.example.test/media/twilio\" name=\"call-{id}\">\
+        "<Connect><Stream url=\"wss://sb.example.test/media/twilio\" name=\"call-{id}\" \
+         statusCallback=\"https://sb.example.test/webhooks/twilio/stream-status\" \
+         statusCallbackMethod=\"POST\">\
          <Parameter name=\"call_id\" value=\"{id}\"/><Parameter name=\"agent_id\" value=\"{agent}\"/>\
          </Stream></Connect><Hangup/>",
         id = call["id"].as_str().unwrap()

@@ -140,6 +140,12 @@ impl World {
             twiml.contains("<Stream url=\"wss://sb.example.test/media/twilio\""),
             "{twiml}"
         );
+        assert!(
+            twiml.contains(
+                "statusCallback=\"https://sb.example.test/webhooks/twilio/stream-status\""
+            ),
+            "{twiml}"
+        );
         (param("call_id"), param("agent_id"))
     }
 
@@ -153,6 +159,19 @@ impl World {
         .await
         .unwrap();
         (call_id, media)
+    }
+
+    /// Sends a Twilio form webhook signed for its public URL.
+    async fn twilio_webhook(&self, path: &str, params: &[(&str, &str)]) -> StatusCode {
+        let sig = twilio_signature(TWILIO_TOKEN, &format!("{PUBLIC}{path}"), params);
+        self.http
+            .post(format!("{}{path}", self.engine.public_url()))
+            .header("x-twilio-signature", sig)
+            .form(params)
+            .send()
+            .await
+            .unwrap()
+            .status()
     }
 
     /// Sends a signed Telnyx Call Control event.
@@ -806,4 +825,53 @@ async fn a_telnyx_stream_that_fails_ends_the_call_instead_of_leaving_silence() {
         "the media stream failed: connection_failed"
     );
     assert_eq!(w.realtime.connection_count(), 0);
+}
+
+#[tokio::test]
+async fn a_twilio_stream_that_fails_is_on_the_record() {
+    let w = World::start(Script::new()).await;
+    w.number("twilio").await;
+    let sid = "CA0000000000000000000000000000000b";
+    let (call_id, _agent) = w.twilio_call(sid).await;
+    let path = "/webhooks/twilio/stream-status";
+    let error = [
+        ("AccountSid", TWILIO_SID),
+        ("CallSid", sid),
+        ("StreamSid", "MZ00000000000000000000000000000001"),
+        ("StreamName", "call-x"),
+        ("StreamEvent", "stream-error"),
+        ("StreamError", "Stream - WebSocket - Connection Refused"),
+        ("Timestamp", "2026-11-22T10:00:00Z"),
+    ];
+    assert_eq!(w.twilio_webhook(path, &error).await, StatusCode::NO_CONTENT);
+    let call = w.call(&call_id).await;
+    assert!(call["ended_at"].is_string(), "{call}");
+    assert_eq!(
+        call["hangup_cause"],
+        "the media stream failed: Stream - WebSocket - Connection Refused"
+    );
+    // Twilio's own end of the call follows and changes nothing.
+    let completed = [
+        ("AccountSid", TWILIO_SID),
+        ("CallSid", sid),
+        ("CallStatus", "completed"),
+        ("CallDuration", "0"),
+    ];
+    assert_eq!(
+        w.twilio_webhook("/webhooks/twilio/status", &completed)
+            .await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(w.call(&call_id).await["hangup_cause"], call["hangup_cause"]);
+    // Unsigned or unknown events are refused.
+    let res = w
+        .http
+        .post(format!("{}{path}", w.engine.public_url()))
+        .form(&error)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let odd = [("CallSid", sid), ("StreamEvent", "stream-dance")];
+    assert_eq!(w.twilio_webhook(path, &odd).await, StatusCode::BAD_REQUEST);
 }

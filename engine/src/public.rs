@@ -19,6 +19,10 @@ pub fn router(engine: Engine) -> Router {
             "/webhooks/twilio/status",
             post(crate::carriers::twilio::status),
         )
+        .route(
+            crate::carriers::twilio::STREAM_STATUS_PATH,
+            post(crate::carriers::twilio::stream_status),
+        )
         .route("/webhooks/telnyx", post(crate::carriers::telnyx::webhook))
         .route("/media/twilio", get(crate::carriers::twilio::media::stream))
         .route("/media/telnyx", get(crate::carriers::telnyx::media::stream))

@@ -18,6 +18,7 @@ use crate::routing::{Decision, InboundCall, route_inbound};
 use crate::secrets::Provider;
 
 const CARRIER: Carrier = Carrier::Twilio;
+pub const STREAM_STATUS_PATH: &str = "/webhooks/twilio/stream-status";
 
 /// The form parameters of a webhook whose signature checks out.
 async fn verified_form(
@@ -93,7 +94,13 @@ pub async fn voice(
                 // Verified requests imply a public URL; only the insecure dev mode gets here.
                 return Ok(twiml(twiml::reject(false)));
             };
-            Ok(twiml(twiml::connect_stream(&media, &call.id, &agent.id)))
+            let status = engine
+                .public_url()
+                .map(|(base, _)| format!("{base}{STREAM_STATUS_PATH}"))
+                .unwrap_or_default();
+            Ok(twiml(twiml::connect_stream(
+                &media, &status, &call.id, &agent.id,
+            )))
         }
         Decision::Reject { reason, .. } => {
             Ok(twiml(twiml::reject(reason == RejectReason::AgentBusy)))
@@ -161,5 +168,44 @@ pub async fn status(
         });
     }
     apply_events(&engine, CARRIER, &key, call_sid, &events).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /webhooks/twilio/stream-status`: what became of a call's media stream. A stream that
+/// fails (Twilio could not reach `/media/twilio`, or the socket broke) leaves the caller to the
+/// `<Hangup/>` after it; the call record says why. Started and stopped need nothing: the
+/// bridge sees those itself.
+pub async fn stream_status(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    let params = verified_form(&engine, &headers, &uri, &body).await?;
+    let call_sid = required(&params, "CallSid")?;
+    let event = required(&params, "StreamEvent")?;
+    match event {
+        "stream-error" => {
+            let error = param(&params, "StreamError").unwrap_or("no reason given");
+            tracing::warn!(%call_sid, %error, "Twilio media stream failed");
+            let key = format!(
+                "{call_sid}/stream/{}/{event}",
+                param(&params, "StreamSid").unwrap_or("-")
+            );
+            let ended = CallEvent::Ended {
+                status: CallStatus::Failed,
+                at: Timestamp::now(),
+                cause: Some(format!("the media stream failed: {error}")),
+                duration_secs: None,
+            };
+            apply_events(&engine, CARRIER, &key, call_sid, &[ended]).await?;
+        }
+        "stream-started" | "stream-stopped" => {}
+        other => {
+            return Err(WebhookError::Malformed(format!(
+                "unknown StreamEvent {other}"
+            )));
+        }
+    }
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }

@@ -16,16 +16,19 @@ fn xml_escape(text: &str) -> String {
     out
 }
 
-/// Bridges the call to a bidirectional media stream carrying Switchboard's call and agent ids.
-/// When the stream ends, the `<Hangup/>` after `</Connect>` ends the call.
-pub fn connect_stream(media_url: &str, call_id: &str, agent_id: &str) -> String {
+/// Bridges the call to a bidirectional media stream carrying Switchboard's call and agent ids;
+/// Twilio reports the stream's fate (started, stopped, error) to `status_url`. When the
+/// stream ends, the `<Hangup/>` after `</Connect>` ends the call.
+pub fn connect_stream(media_url: &str, status_url: &str, call_id: &str, agent_id: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-         <Response><Connect><Stream url=\"{url}\" name=\"{name}\">\
+         <Response><Connect><Stream url=\"{url}\" name=\"{name}\" \
+         statusCallback=\"{status}\" statusCallbackMethod=\"POST\">\
          <Parameter name=\"call_id\" value=\"{call}\"/>\
          <Parameter name=\"agent_id\" value=\"{agent}\"/>\
          </Stream></Connect><Hangup/></Response>",
         url = xml_escape(media_url),
+        status = xml_escape(status_url),
         name = xml_escape(&format!("call-{call_id}")),
         call = xml_escape(call_id),
         agent = xml_escape(agent_id),
@@ -47,7 +50,16 @@ mod tests {
 
     #[test]
     fn stream_twiml_escapes_values_and_carries_both_ids() {
-        let xml = connect_stream("wss://x.example/media/twilio?a=1&b=2", "c\"1", "a<2");
+        let xml = connect_stream(
+            "wss://x.example/media/twilio?a=1&b=2",
+            "https://x.example/webhooks/twilio/stream-status",
+            "c\"1",
+            "a<2",
+        );
+        assert!(
+            xml.contains("statusCallback=\"https://x.example/webhooks/twilio/stream-status\""),
+            "{xml}"
+        );
         assert!(
             xml.contains("url=\"wss://x.example/media/twilio?a=1&amp;b=2\""),
             "{xml}"
