@@ -11,6 +11,7 @@ use base64::Engine as _;
 use common::carriers::{
     TWILIO_SID, TWILIO_TOKEN, TelnyxApi, TelnyxKeys, TwilioApi, telnyx_event, twilio_signature,
 };
+use common::media_stream::MediaStream;
 use common::realtime::{FakeRealtime, Script, TEST_API_KEY};
 use common::telnyx_media::TelnyxMedia;
 use common::twilio_media::TwilioMedia;
@@ -209,6 +210,26 @@ impl World {
         .await;
     }
 
+    /// A Telnyx call arrives, is answered, and its media stream connects with the answer's
+    /// client state; returns the call id and the stream.
+    async fn telnyx_stream(&self, ccid: &str) -> (String, TelnyxMedia) {
+        let before = self.telnyx.commands().len();
+        self.telnyx_incoming(ccid).await;
+        let answer = self.telnyx.wait_for(before + 1).await.remove(before);
+        assert_eq!(answer.action, "answer");
+        let client_state = answer.body["client_state"].as_str().unwrap().to_owned();
+        let call_id = String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(&client_state)
+                .unwrap(),
+        )
+        .unwrap();
+        let media = TelnyxMedia::connect(&self.media_url("telnyx"), ccid, Some(&client_state), &[])
+            .await
+            .unwrap();
+        (call_id, media)
+    }
+
     async fn call(&self, id: &str) -> Value {
         let (s, call) = self.engine.api.get(&format!("/api/calls/{id}")).await;
         assert_eq!(s, StatusCode::OK, "{call}");
@@ -354,15 +375,10 @@ async fn a_twilio_call_talks_to_the_agent_from_webhook_to_hangup() {
     w.assert_clean(&[&media.violations()]);
 }
 
-#[tokio::test]
-async fn the_caller_barging_in_clears_the_carrier_and_truncates_at_what_was_heard() {
-    // Five seconds of agent audio, delivered at once as OpenAI does; the carrier plays it in
-    // real time.
-    let w = World::start(Script::new().respond_with_audio(40_000, "A long answer.")).await;
-    w.number("twilio").await;
-    let (_call_id, media) = w.twilio_stream("CA00000000000000000000000000000002").await;
+/// Five seconds of agent audio arrive at once, as OpenAI sends them; the carrier plays them
+/// in real time; 600 ms in, the caller speaks.
+async fn barge_in(w: &World, media: &MediaStream) {
     media.wait_for_audio_bytes(40_000, WAIT).await;
-    // Let about 600 ms play, then the caller speaks.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let played_before = media.played_ms();
     w.realtime.speech_started(1_000);
@@ -392,6 +408,22 @@ async fn the_caller_barging_in_clears_the_carrier_and_truncates_at_what_was_hear
     );
     assert!(media.queued_ms() == 0, "the carrier's queue was emptied");
     w.assert_clean(&[&media.violations()]);
+}
+
+#[tokio::test]
+async fn the_caller_barging_in_clears_the_carrier_and_truncates_at_what_was_heard() {
+    let w = World::start(Script::new().respond_with_audio(40_000, "A long answer.")).await;
+    w.number("twilio").await;
+    let (_call_id, media) = w.twilio_stream("CA00000000000000000000000000000002").await;
+    barge_in(&w, &media).await;
+}
+
+#[tokio::test]
+async fn barge_in_works_the_same_on_telnyx() {
+    let w = World::start(Script::new().respond_with_audio(40_000, "A long answer.")).await;
+    w.number("telnyx").await;
+    let (_call_id, media) = w.telnyx_stream("v3:telnyx-barge-in").await;
+    barge_in(&w, &media).await;
 }
 
 #[tokio::test]
@@ -737,25 +769,21 @@ async fn a_telnyx_call_is_bridged_the_same_way() {
     let w = World::start(Script::new().respond_with_audio(1_600, "Acme, hello.")).await;
     w.number("telnyx").await;
     let ccid = "v3:telnyx-media-test-call";
-    w.telnyx_incoming(ccid).await;
-    let answer = w.telnyx.wait_for(1).await.remove(0);
-    assert_eq!(answer.action, "answer");
-    let client_state = answer.body["client_state"].as_str().unwrap().to_owned();
-    let call_id = String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(&client_state)
-            .unwrap(),
-    )
-    .unwrap();
-
-    let media = TelnyxMedia::connect(&w.media_url("telnyx"), ccid, Some(&client_state), &[])
-        .await
-        .unwrap();
+    let (call_id, media) = w.telnyx_stream(ccid).await;
     media.set_instant_playback(true);
     media.wait_for_audio_bytes(1_600, WAIT).await;
     let hello = pcmu::tone(1_600, 500.0);
     media.send_audio(&hello).await.unwrap();
     w.realtime.wait_for_appended_bytes(hello.len(), WAIT).await;
+    // A malformed frame is skipped; the call goes on.
+    media
+        .send_raw(r#"{"event":"media","media":{"payload":"!!"}}"#)
+        .await
+        .unwrap();
+    media.send_audio(&hello).await.unwrap();
+    w.realtime
+        .wait_for_appended_bytes(2 * hello.len(), WAIT)
+        .await;
     w.realtime.speech_started(0); // nothing is playing any more: no clear, no truncate
     w.realtime.caller_transcript("Is anyone there?");
     w.call_until(&call_id, "has the caller's line", |c| {
