@@ -903,3 +903,23 @@ async fn a_twilio_stream_that_fails_is_on_the_record() {
     let odd = [("CallSid", sid), ("StreamEvent", "stream-dance")];
     assert_eq!(w.twilio_webhook(path, &odd).await, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_wrong_openai_key_ends_the_call_without_the_key_reaching_the_record() {
+    // The fake, like OpenAI, quotes the presented key back in its 401.
+    let w = World::start(Script::new().api_key("sk-the-right-key")).await;
+    w.number("twilio").await;
+    let (call_id, media) = w.twilio_stream("CA0000000000000000000000000000000c").await;
+    w.twilio.wait_for(1).await;
+    media.wait_closed(WAIT).await;
+    let call = w
+        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
+        .await;
+    let cause = call["hangup_cause"].as_str().unwrap();
+    assert!(cause.contains("401"), "{cause}");
+    assert!(cause.contains("[key redacted]"), "{cause}");
+    assert!(
+        !cause.contains(TEST_API_KEY),
+        "the key stays out of the record: {cause}"
+    );
+}

@@ -85,7 +85,7 @@ impl OpenAiRealtime {
         let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true)
             .await
             .map_err(|e| match e {
-                WsError::Http(res) => VoiceError::Refused(format!(
+                WsError::Http(res) => VoiceError::Refused(redact_keys(&format!(
                     "HTTP {}{}",
                     res.status(),
                     res.body()
@@ -98,7 +98,7 @@ impl OpenAiRealtime {
                                 .collect::<String>()
                         ))
                         .unwrap_or_default()
-                )),
+                ))),
                 other => VoiceError::Unreachable(other.to_string()),
             })?;
         let mut session = Self {
@@ -171,7 +171,7 @@ impl OpenAiRealtime {
                         Some(f) => format!(
                             "closed by the backend ({}: {})",
                             u16::from(f.code),
-                            f.reason
+                            redact_keys(&f.reason)
                         ),
                         None => "closed by the backend".into(),
                     }));
@@ -191,10 +191,31 @@ fn error_text(e: &ServerEvent) -> String {
             .unwrap_or_default()
             .to_owned()
     };
-    match (field("code"), field("message")) {
+    redact_keys(&match (field("code"), field("message")) {
         (c, m) if c.is_empty() => m,
         (c, m) => format!("{c}: {m}"),
-    }
+    })
+}
+
+/// Backend messages end up in call records and logs. OpenAI quotes (masked) API keys back
+/// in some errors ("Incorrect API key provided: sk-proj-****abcd."): drop any word that
+/// looks like a key, masked or not.
+fn redact_keys(text: &str) -> String {
+    text.split_inclusive(char::is_whitespace)
+        .map(|word| {
+            let bare = word.trim_end();
+            if !bare.starts_with("sk-") {
+                return word.to_owned();
+            }
+            let space = &word[bare.len()..];
+            let stop = if bare.ends_with(['.', ',', ';', ')']) {
+                &bare[bare.len() - 1..]
+            } else {
+                ""
+            };
+            format!("[key redacted]{stop}{space}")
+        })
+        .collect()
 }
 
 impl VoiceSession for OpenAiRealtime {
@@ -295,5 +316,20 @@ impl VoiceSession for OpenAiRealtime {
 
     async fn close(mut self) {
         let _ = self.ws.close(None).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_quoted_back_by_the_backend_are_redacted() {
+        assert_eq!(
+            redact_keys("Incorrect API key provided: sk-proj-****abcd. You can find it"),
+            "Incorrect API key provided: [key redacted]. You can find it"
+        );
+        assert_eq!(redact_keys("sk-test-realtime"), "[key redacted]");
+        assert_eq!(redact_keys("no keys here"), "no keys here");
     }
 }
