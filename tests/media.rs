@@ -923,3 +923,44 @@ async fn a_wrong_openai_key_ends_the_call_without_the_key_reaching_the_record() 
         "the key stays out of the record: {cause}"
     );
 }
+
+#[tokio::test]
+async fn transcript_lines_keep_the_order_things_were_said_in() {
+    let w = World::start(Script::new().respond_with_audio(800, "Acme, hello.")).await;
+    w.number("twilio").await;
+    let (call_id, media) = w.twilio_stream("CA0000000000000000000000000000000d").await;
+    media.set_instant_playback(true);
+    media.wait_for_audio_bytes(800, WAIT).await;
+    w.realtime
+        .wait_for_server_event("response.done", WAIT)
+        .await;
+    // The caller speaks; the backend answers at once, and only then finishes transcribing
+    // what the caller said (transcription runs on its own, as the protocol notes warn).
+    w.realtime.speech_started(2_000);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    w.realtime.speech_stopped();
+    w.realtime.wait_for_events("response.create", 1, WAIT).await;
+    media.wait_for_audio_bytes(1_600, WAIT).await;
+    w.call_until(&call_id, "has the agent's answer", |c| {
+        c["transcript"].as_array().unwrap().len() == 2
+    })
+    .await;
+    w.realtime.caller_transcript("Is the shop open?");
+    let call = w
+        .call_until(&call_id, "has three lines", |c| {
+            c["transcript"].as_array().unwrap().len() == 3
+        })
+        .await;
+    let speakers: Vec<&str> = call["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["speaker"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        speakers,
+        ["agent", "caller", "agent"],
+        "the caller's line sits where they spoke, not where its text arrived"
+    );
+    media.stop().await.unwrap();
+}

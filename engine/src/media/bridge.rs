@@ -102,6 +102,7 @@ pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut 
         responding: false,
         pending_instructions: 0,
         transcript,
+        spoke: SpokeAt::default(),
         tap,
     };
     let end = bridge.run(&engine, &call, &mut control).await;
@@ -153,7 +154,9 @@ struct Bridge<C, V> {
     responding: bool,
     /// Instruction updates sent and not yet confirmed by the backend.
     pending_instructions: usize,
-    transcript: mpsc::Sender<(Speaker, String)>,
+    transcript: mpsc::Sender<(Speaker, String, Timestamp)>,
+    /// When each item's speech began, for its transcript line's time.
+    spoke: SpokeAt,
     /// Listen-in: both sides mixed for whoever listens (free when nobody does).
     tap: Tap,
 }
@@ -245,6 +248,7 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
                 }
             }
             VoiceEvent::Audio { item_id, audio } => {
+                self.spoke.start_once(&item_id);
                 if self.tap.listeners() > 0 {
                     self.tap.agent(&audio.bytes());
                 }
@@ -263,7 +267,10 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
                     self.flush_carrier().await?;
                 }
             }
-            VoiceEvent::SpeechStarted => {
+            VoiceEvent::SpeechStarted { item_id } => {
+                if let Some(id) = item_id {
+                    self.spoke.start(id);
+                }
                 if let Some((item_id, audio_end_ms)) = self.playback.interrupt(Instant::now()) {
                     self.tap.clear_agent();
                     self.feed_carrier(MediaOut::Clear).await?;
@@ -280,8 +287,14 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
             }
             VoiceEvent::ResponseStarted => self.responding = true,
             VoiceEvent::ResponseDone => self.responding = false,
-            VoiceEvent::CallerSaid(text) => self.transcribe(call, Speaker::Caller, text),
-            VoiceEvent::AgentSaid(text) => self.transcribe(call, Speaker::Agent, text),
+            VoiceEvent::CallerSaid { item_id, text } => {
+                let at = self.spoke.take(item_id.as_deref());
+                self.transcribe(call, Speaker::Caller, text, at);
+            }
+            VoiceEvent::AgentSaid { item_id, text } => {
+                let at = self.spoke.take(item_id.as_deref());
+                self.transcribe(call, Speaker::Agent, text, at);
+            }
             VoiceEvent::InstructionsApplied => {
                 if self.pending_instructions > 0 {
                     self.pending_instructions -= 1;
@@ -319,23 +332,26 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
         self.carrier.flush().await.map_err(|_| End::StreamStopped)
     }
 
-    fn transcribe(&self, call: &Call, speaker: Speaker, text: String) {
-        if self.transcript.try_send((speaker, text)).is_err() {
+    fn transcribe(&self, call: &Call, speaker: Speaker, text: String, at: Timestamp) {
+        if self.transcript.try_send((speaker, text, at)).is_err() {
             tracing::error!(call_id = %call.id, "transcript queue full; a line was dropped");
         }
     }
 }
 
 /// Writes transcript lines in order, off the media path, and tells live views.
-fn spawn_transcript_writer(engine: &Engine, call_id: &str) -> mpsc::Sender<(Speaker, String)> {
-    let (tx, mut rx) = mpsc::channel::<(Speaker, String)>(TRANSCRIPT_QUEUE);
+fn spawn_transcript_writer(
+    engine: &Engine,
+    call_id: &str,
+) -> mpsc::Sender<(Speaker, String, Timestamp)> {
+    let (tx, mut rx) = mpsc::channel::<(Speaker, String, Timestamp)>(TRANSCRIPT_QUEUE);
     let engine = engine.clone();
     let call_id = call_id.to_owned();
     tokio::spawn(async move {
-        while let Some((speaker, text)) = rx.recv().await {
+        while let Some((speaker, text, at)) = rx.recv().await {
             match engine
                 .store()
-                .add_transcript_line(&call_id, speaker, &text, Timestamp::now())
+                .add_transcript_line(&call_id, speaker, &text, at)
                 .await
             {
                 Ok(line) => engine.events().publish(Event::TranscriptLine { line }),
@@ -399,6 +415,41 @@ async fn finish(engine: &Engine, call: &Call, end: End, hang_up_failed: Option<S
         Ok(c) => engine.events().publish(Event::CallUpdated { call: c }),
         Err(e) => {
             tracing::error!(call_id = %call.id, error = %e, "could not record the call's end")
+        }
+    }
+}
+
+/// When each conversation item's speech began. A transcript line is timed by when it was
+/// said, not when its text arrived: the caller's transcription often lands after the agent
+/// has already answered, and the log should read in the order things were said.
+#[derive(Debug, Default)]
+struct SpokeAt {
+    items: VecDeque<(String, Timestamp)>,
+}
+
+impl SpokeAt {
+    /// Items whose transcript never comes must not pile up.
+    const KEEP: usize = 32;
+
+    fn start(&mut self, item_id: String) {
+        if self.items.len() == Self::KEEP {
+            self.items.pop_front();
+        }
+        self.items.push_back((item_id, Timestamp::now()));
+    }
+
+    fn start_once(&mut self, item_id: &str) {
+        if !self.items.iter().any(|(id, _)| id == item_id) {
+            self.start(item_id.to_owned());
+        }
+    }
+
+    /// When `item_id` began (now, if unknown), forgetting it.
+    fn take(&mut self, item_id: Option<&str>) -> Timestamp {
+        let found = item_id.and_then(|id| self.items.iter().position(|(i, _)| i == id));
+        match found.and_then(|at| self.items.remove(at)) {
+            Some((_, at)) => at,
+            None => Timestamp::now(),
         }
     }
 }

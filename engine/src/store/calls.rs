@@ -213,7 +213,7 @@ impl Store {
     pub async fn transcript(&self, call_id: &str) -> Result<Vec<TranscriptLine>> {
         let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
             "SELECT id, call_id, speaker, text, at FROM transcript_lines \
-             WHERE call_id = ? ORDER BY id",
+             WHERE call_id = ? ORDER BY at, id",
         )
         .bind(call_id)
         .fetch_all(self.pool())

@@ -50,13 +50,21 @@ pub enum VoiceEvent {
         item_id: String,
     },
     /// The caller started speaking: whatever agent audio is still playing is an interruption.
-    SpeechStarted,
+    SpeechStarted {
+        item_id: Option<String>,
+    },
     /// A response began / finished (in any way: completed, cancelled, failed).
     ResponseStarted,
     ResponseDone,
     /// A finished line of the transcript.
-    CallerSaid(String),
-    AgentSaid(String),
+    CallerSaid {
+        item_id: Option<String>,
+        text: String,
+    },
+    AgentSaid {
+        item_id: Option<String>,
+        text: String,
+    },
     /// The backend reported a problem but the session goes on.
     Warning(String),
 }

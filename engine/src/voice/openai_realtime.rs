@@ -287,18 +287,26 @@ impl VoiceSession for OpenAiRealtime {
                     Some(item_id) => VoiceEvent::AudioDone { item_id },
                     None => continue,
                 },
-                "input_audio_buffer.speech_started" => VoiceEvent::SpeechStarted,
+                "input_audio_buffer.speech_started" => {
+                    VoiceEvent::SpeechStarted { item_id: e.item_id }
+                }
                 "response.created" => VoiceEvent::ResponseStarted,
                 "response.done" => VoiceEvent::ResponseDone,
                 "conversation.item.input_audio_transcription.completed" => {
                     match e.transcript.filter(|t| !t.trim().is_empty()) {
-                        Some(t) => VoiceEvent::CallerSaid(t.trim().to_owned()),
+                        Some(t) => VoiceEvent::CallerSaid {
+                            item_id: e.item_id,
+                            text: t.trim().to_owned(),
+                        },
                         None => continue,
                     }
                 }
                 "response.output_audio_transcript.done" => {
                     match e.transcript.filter(|t| !t.trim().is_empty()) {
-                        Some(t) => VoiceEvent::AgentSaid(t.trim().to_owned()),
+                        Some(t) => VoiceEvent::AgentSaid {
+                            item_id: e.item_id,
+                            text: t.trim().to_owned(),
+                        },
                         None => continue,
                     }
                 }

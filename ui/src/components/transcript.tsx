@@ -18,11 +18,14 @@ export function Transcript(props: { lines: TranscriptLine[]; started: number }) 
   );
 }
 
-/** Both sets of lines, once each, in the order they were said (ids increase). */
+/**
+ * Both sets of lines, once each, in the order they were said: by `at` (when the speech
+ * began; a caller's words are often transcribed after the agent has answered), then id.
+ */
 export function mergeLines(a: TranscriptLine[], b: TranscriptLine[]): TranscriptLine[] {
   const byId = new Map<number, TranscriptLine>();
   for (const l of [...a, ...b]) byId.set(l.id, l);
-  return [...byId.values()].sort((x, y) => x.id - y.id);
+  return [...byId.values()].sort((x, y) => Date.parse(x.at) - Date.parse(y.at) || x.id - y.id);
 }
 
 function offset(ms: number): string {
