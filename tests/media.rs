@@ -964,3 +964,53 @@ async fn transcript_lines_keep_the_order_things_were_said_in() {
     );
     media.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_stream_with_a_bad_start_is_closed_with_the_reason() {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    let w = World::start(Script::new()).await;
+    let start = |format: &str, params: Value| {
+        json!({
+            "event": "start", "sequenceNumber": "1", "streamSid": "MZ0123",
+            "start": {
+                "accountSid": TWILIO_SID, "streamSid": "MZ0123", "callSid": "CA0123",
+                "tracks": ["inbound"], "customParameters": params,
+                "mediaFormat": {"encoding": format, "sampleRate": 8000, "channels": 1}
+            }
+        })
+        .to_string()
+    };
+    for (frame, reason) in [
+        (
+            start("audio/x-alaw", json!({"call_id": "x"})),
+            "unsupported media format",
+        ),
+        (start("audio/x-mulaw", json!({})), "no call_id parameter"),
+        (r#"{"event":"media"}"#.to_owned(), "expected start"),
+        ("not json".to_owned(), "unreadable frame"),
+    ] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(w.media_url("twilio"))
+            .await
+            .unwrap();
+        ws.send(Message::text(
+            r#"{"event":"connected","protocol":"Call","version":"1.0.0"}"#,
+        ))
+        .await
+        .unwrap();
+        ws.send(Message::text(frame)).await.unwrap();
+        let close = tokio::time::timeout(WAIT, async {
+            while let Some(Ok(m)) = ws.next().await {
+                if let Message::Close(c) = m {
+                    return c;
+                }
+            }
+            None
+        })
+        .await
+        .unwrap()
+        .expect("a close frame");
+        assert!(close.reason.contains(reason), "{close:?} for {reason}");
+    }
+    assert_eq!(w.realtime.connection_count(), 0);
+}

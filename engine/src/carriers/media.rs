@@ -13,7 +13,7 @@ use crate::engine::Engine;
 use crate::media::{CarrierMedia, G711, MediaError, MediaIn};
 
 /// How long a carrier may take from connecting to its `start` frame.
-pub(crate) const START_TIMEOUT: Duration = Duration::from_secs(10);
+const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Media frames are a few hundred bytes. The WebSocket library zero-fills its whole read
 /// buffer on every read (128 KiB by default), which at 50 frames a second per call was a
@@ -104,8 +104,25 @@ struct Dtmf {
     digit: String,
 }
 
+/// Waits (bounded) for the stream's `start` and checks it; a stream that sends none, or a bad
+/// one, is logged and closed with the reason, and `None` comes back.
+pub(crate) async fn started<S: DeserializeOwned>(
+    mut socket: WebSocket,
+    carrier: Carrier,
+    check: impl Fn(&S) -> Result<(), String>,
+) -> Option<(WebSocket, S)> {
+    let why = match tokio::time::timeout(START_TIMEOUT, read_start(&mut socket, check)).await {
+        Ok(Ok(start)) => return Some((socket, start)),
+        Ok(Err(why)) => why,
+        Err(_) => "no start message".to_owned(),
+    };
+    tracing::warn!(carrier = carrier.as_str(), reason = %why, "media stream refused");
+    close(socket, false, &why).await;
+    None
+}
+
 /// Skips `connected` and returns the `start` body (`S`), checked by `check`.
-pub(crate) async fn read_start<S: DeserializeOwned>(
+async fn read_start<S: DeserializeOwned>(
     socket: &mut WebSocket,
     check: impl Fn(&S) -> Result<(), String>,
 ) -> Result<S, String> {

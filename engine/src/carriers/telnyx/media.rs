@@ -11,7 +11,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::carriers::media::{self, START_TIMEOUT};
+use crate::carriers::media;
 use crate::domain::Carrier;
 use crate::engine::Engine;
 use crate::media::{CarrierMedia, MediaError, MediaIn, MediaOut};
@@ -35,22 +35,10 @@ struct MediaFormat {
     sample_rate: u32,
 }
 
-async fn run(engine: Engine, mut socket: WebSocket) {
-    let start = match tokio::time::timeout(
-        START_TIMEOUT,
-        media::read_start::<Start>(&mut socket, check_start),
-    )
-    .await
-    {
-        Ok(Ok(start)) => start,
-        Ok(Err(why)) => {
-            tracing::warn!(reason = %why, "Telnyx media stream refused");
-            return media::close(socket, false, &why).await;
-        }
-        Err(_) => {
-            tracing::warn!("Telnyx media stream sent no start; closed");
-            return media::close(socket, false, "no start message").await;
-        }
+async fn run(engine: Engine, socket: WebSocket) {
+    let Some((socket, start)) = media::started::<Start>(socket, Carrier::Telnyx, check_start).await
+    else {
+        return;
     };
     let call_id = start
         .client_state

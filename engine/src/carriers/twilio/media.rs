@@ -9,7 +9,7 @@ use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::carriers::media::{self, START_TIMEOUT};
+use crate::carriers::media;
 use crate::domain::Carrier;
 use crate::engine::Engine;
 use crate::media::{CarrierMedia, MediaError, MediaIn, MediaOut};
@@ -36,22 +36,10 @@ struct MediaFormat {
     sample_rate: u32,
 }
 
-async fn run(engine: Engine, mut socket: WebSocket) {
-    let start = match tokio::time::timeout(
-        START_TIMEOUT,
-        media::read_start::<Start>(&mut socket, check_start),
-    )
-    .await
-    {
-        Ok(Ok(start)) => start,
-        Ok(Err(why)) => {
-            tracing::warn!(reason = %why, "Twilio media stream refused");
-            return media::close(socket, false, &why).await;
-        }
-        Err(_) => {
-            tracing::warn!("Twilio media stream sent no start; closed");
-            return media::close(socket, false, "no start message").await;
-        }
+async fn run(engine: Engine, socket: WebSocket) {
+    let Some((socket, start)) = media::started::<Start>(socket, Carrier::Twilio, check_start).await
+    else {
+        return;
     };
     let Some(call_id) = start.custom_parameters.get("call_id").cloned() else {
         tracing::warn!("Twilio media stream without a call_id parameter; closed");
