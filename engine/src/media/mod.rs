@@ -21,18 +21,23 @@ use base64::Engine as _;
 pub struct G711(String);
 
 impl G711 {
-    /// Checks that `b64` is standard base64 of at least one byte.
-    pub fn from_base64(b64: String) -> Result<Self, MediaError> {
-        if b64.is_empty() || !b64.len().is_multiple_of(4) {
-            return Err(MediaError::Malformed("audio payload is not base64".into()));
-        }
+    /// Checks that `b64` is standard-alphabet base64 of at least one byte. Padding may be
+    /// left off (some senders do); it is added, so what goes on is always canonical.
+    pub fn from_base64(mut b64: String) -> Result<Self, MediaError> {
         let body = b64.trim_end_matches('=');
-        let valid = b64.len() - body.len() <= 2
+        let (body_len, pad) = (body.len(), b64.len() - body.len());
+        let valid = body_len > 1
+            && pad <= 2
+            && body_len % 4 != 1
+            && (pad == 0 || b64.len().is_multiple_of(4))
             && body
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/');
         if !valid {
             return Err(MediaError::Malformed("audio payload is not base64".into()));
+        }
+        while !b64.len().is_multiple_of(4) {
+            b64.push('=');
         }
         Ok(Self(b64))
     }
@@ -132,8 +137,18 @@ mod tests {
 
     #[test]
     fn g711_refuses_what_is_not_base64() {
-        for bad in ["", "abc", "ab=c", "a*bc", "====", "%%%%"] {
+        for bad in [
+            "", "a", "abcde", "ab=c", "a*bc", "====", "%%%%", "ab=", "abcd===",
+        ] {
             assert!(G711::from_base64(bad.into()).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn g711_takes_unpadded_base64_and_pads_it() {
+        let a = G711::from_base64("//8".into()).unwrap();
+        assert_eq!(a.base64(), "//8=");
+        assert_eq!((a.len(), a.bytes()), (2, vec![0xFF, 0xFF]));
+        assert_eq!(G711::from_base64("/w".into()).unwrap().base64(), "/w==");
     }
 }
