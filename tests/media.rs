@@ -363,6 +363,14 @@ async fn a_twilio_call_talks_to_the_agent_from_webhook_to_hangup() {
     );
     let (_, live) = w.engine.api.get("/api/calls?status=live").await;
     assert_eq!(live["total"], 1);
+    let monitored = &live["items"][0];
+    assert_eq!(monitored["agent_name"], "Receptionist");
+    assert_eq!(monitored["direction"], "inbound");
+    assert_eq!(monitored["to_number"], OUR_NUMBER);
+    assert!(
+        monitored["duration_secs"].as_i64().is_some_and(|d| d >= 0),
+        "a live call's duration so far: {monitored}"
+    );
 
     // The caller hangs up: the backend session is closed and the record completed.
     media.stop().await.unwrap();

@@ -94,10 +94,16 @@ pub async fn list(
         since: parse_time("since", p.since.as_deref())?,
         until: parse_time("until", p.until.as_deref())?,
     };
-    let page = engine
+    let mut page = engine
         .store()
         .list_calls(&filter, limit, p.offset.unwrap_or(0))
         .await?;
+    let now = crate::domain::Timestamp::now();
+    page.items = page
+        .items
+        .into_iter()
+        .map(|c| c.with_duration_so_far(now))
+        .collect();
     Ok(axum::Json(page))
 }
 
@@ -109,7 +115,11 @@ pub async fn get(
     State(engine): State<Engine>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CallDetail>> {
-    Ok(axum::Json(engine.store().get_call_detail(&id).await?))
+    let mut detail = engine.store().get_call_detail(&id).await?;
+    detail.call = detail
+        .call
+        .with_duration_so_far(crate::domain::Timestamp::now());
+    Ok(axum::Json(detail))
 }
 
 /// Replaces a call's own context (a JSON object; `name`, `email`, `phone` fill the agent's

@@ -80,6 +80,19 @@ impl CallStatus {
     }
 }
 
+impl Call {
+    /// A live call's talk time so far, as its duration, for whoever reads it now.
+    pub fn with_duration_so_far(mut self, now: Timestamp) -> Self {
+        if self.status.is_live()
+            && self.duration_secs.is_none()
+            && let Some(answered) = self.answered_at
+        {
+            self.duration_secs = Some((now.as_millis() - answered.as_millis()).max(0) / 1000);
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Call {
     pub id: String,
@@ -97,7 +110,8 @@ pub struct Call {
     pub started_at: Timestamp,
     pub answered_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
-    /// Seconds from answer to end.
+    /// Seconds from answer to end; for a call still in progress, from answer to now (in
+    /// API responses).
     pub duration_secs: Option<i64>,
     pub hangup_cause: Option<String>,
     pub cost_estimate_usd: Option<f64>,
@@ -241,5 +255,47 @@ mod tests {
         }
         assert!(CallStatus::InProgress.is_live());
         assert!(!CallStatus::Completed.is_live());
+    }
+}
+
+#[cfg(test)]
+mod live_duration_tests {
+    use super::*;
+
+    #[test]
+    fn a_live_call_reports_its_talk_time_so_far_and_an_ended_one_its_own() {
+        let mut call = Call {
+            id: "c".into(),
+            direction: CallDirection::Inbound,
+            carrier: Carrier::Twilio,
+            carrier_call_id: None,
+            from_number: String::new(),
+            to_number: String::new(),
+            agent_id: None,
+            agent_name: None,
+            number_id: None,
+            status: CallStatus::InProgress,
+            started_at: Timestamp::from_millis(0),
+            answered_at: Some(Timestamp::from_millis(2_000)),
+            ended_at: None,
+            duration_secs: None,
+            hangup_cause: None,
+            cost_estimate_usd: None,
+            reject_reason: None,
+            recording_url: None,
+            answered_by: None,
+            context: serde_json::Map::new(),
+        };
+        let now = Timestamp::from_millis(65_500);
+        assert_eq!(
+            call.clone().with_duration_so_far(now).duration_secs,
+            Some(63)
+        );
+        call.status = CallStatus::Ringing;
+        call.answered_at = None;
+        assert_eq!(call.clone().with_duration_so_far(now).duration_secs, None);
+        call.status = CallStatus::Completed;
+        call.duration_secs = Some(7);
+        assert_eq!(call.with_duration_so_far(now).duration_secs, Some(7));
     }
 }

@@ -327,7 +327,8 @@ export interface components {
             direction: components["schemas"]["CallDirection"];
             /**
              * Format: int64
-             * @description Seconds from answer to end.
+             * @description Seconds from answer to end; for a call still in progress, from answer to now (in
+             *     API responses).
              */
             duration_secs?: number | null;
             ended_at?: null | components["schemas"]["Timestamp"];
