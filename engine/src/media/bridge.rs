@@ -1,6 +1,6 @@
 //! The bridge: one task per call joining a carrier's media stream to a voice session. Caller
 //! audio goes to the backend as it arrives; agent audio goes to the carrier as it arrives,
-//! each chunk followed by a mark, so the bridge knows how much the caller has actually heard.
+//! with marks between (see `Playback`), so the bridge knows how much the caller has heard.
 //! When the caller speaks over the agent, the carrier's queued audio is cleared and the
 //! backend's response is cut where the caller stopped hearing it.
 //!
