@@ -1022,3 +1022,24 @@ async fn a_stream_with_a_bad_start_is_closed_with_the_reason() {
     }
     assert_eq!(w.realtime.connection_count(), 0);
 }
+
+#[tokio::test]
+async fn agent_audio_in_chunks_shorter_than_telnyx_accepts_is_joined_into_whole_frames() {
+    let chunks: Vec<Vec<u8>> = vec![vec![0x10; 100], vec![0x20; 100], vec![0x30; 30]];
+    let w = World::start(Script::new().respond_with_chunks(chunks, "Hi.")).await;
+    w.number("telnyx").await;
+    let (_call_id, media) = w.telnyx_stream("v3:telnyx-short-chunks").await;
+    media.set_instant_playback(true);
+    w.realtime
+        .wait_for_server_event("response.done", WAIT)
+        .await;
+    let got = media.wait_for_audio_bytes(230, WAIT).await;
+    let audio = media.audio();
+    let mut expected = [vec![0x10; 100], vec![0x20; 100], vec![0x30; 30]].concat();
+    assert_eq!(&audio[..230], &expected[..], "every byte, in order");
+    // The held-back tail went out topped up with silence to a whole 20 ms frame.
+    expected.resize(360, 0xFF);
+    media.wait_for_audio_bytes(360, WAIT).await;
+    assert_eq!(media.audio(), expected, "{got} bytes first");
+    w.assert_clean(&[&media.violations()]);
+}

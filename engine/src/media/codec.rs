@@ -7,6 +7,9 @@
 //! the top 14 bits, A-law at the top 13, and decodes to multiples of 4 and 8 respectively
 //! (mu-law spans -32124..=32124, A-law -32256..=32256).
 
+/// Mu-law silence (positive zero).
+pub const MULAW_SILENCE: u8 = 0xFF;
+
 /// Decodes one mu-law code.
 #[inline]
 pub fn mulaw_decode(code: u8) -> i16 {

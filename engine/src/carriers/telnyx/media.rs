@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::carriers::media;
 use crate::domain::Carrier;
 use crate::engine::Engine;
-use crate::media::{CarrierMedia, MediaError, MediaIn, MediaOut};
+use crate::media::{CarrierMedia, G711, MediaError, MediaIn, MediaOut};
 
 pub async fn stream(State(engine): State<Engine>, ws: WebSocketUpgrade) -> Response {
     media::small_buffers(ws).on_upgrade(move |socket| run(engine, socket))
@@ -49,7 +49,10 @@ async fn run(engine: Engine, socket: WebSocket) {
         tracing::warn!("Telnyx media stream without Switchboard's client_state; closed");
         return media::close(socket, false, "no call id in client_state").await;
     };
-    let stream = TelnyxStream { socket };
+    let stream = TelnyxStream {
+        socket,
+        short: Vec::new(),
+    };
     media::bridge(
         engine,
         Carrier::Telnyx,
@@ -70,6 +73,32 @@ fn check_start(start: &Start) -> Result<(), String> {
 
 pub struct TelnyxStream {
     socket: WebSocket,
+    /// Agent audio too short to send alone: Telnyx takes 20 ms to 30 s per media frame.
+    short: Vec<u8>,
+}
+
+/// 20 ms of μ-law: the shortest media frame Telnyx accepts.
+const MIN_FRAME: usize = 160;
+
+impl TelnyxStream {
+    async fn send_media(&mut self, b64: &str) -> Result<(), MediaError> {
+        let text = format!("{{\"event\":\"media\",\"media\":{{\"payload\":\"{b64}\"}}}}");
+        media::feed_text(&mut self.socket, text).await
+    }
+
+    /// Sends what is held back, topped up with silence to a whole frame: the audio before a
+    /// mark must be on its way before the mark.
+    async fn send_short(&mut self) -> Result<(), MediaError> {
+        if self.short.is_empty() {
+            return Ok(());
+        }
+        let mut frame = std::mem::take(&mut self.short);
+        frame.resize(
+            frame.len().max(MIN_FRAME),
+            crate::media::codec::MULAW_SILENCE,
+        );
+        self.send_media(G711::from_bytes(&frame).base64()).await
+    }
 }
 
 impl CarrierMedia for TelnyxStream {
@@ -78,17 +107,29 @@ impl CarrierMedia for TelnyxStream {
     }
 
     async fn feed(&mut self, out: MediaOut) -> Result<(), MediaError> {
-        let text = match out {
-            MediaOut::Audio(a) => format!(
-                "{{\"event\":\"media\",\"media\":{{\"payload\":\"{}\"}}}}",
-                a.base64()
-            ),
-            MediaOut::Mark(name) => {
-                serde_json::json!({"event": "mark", "mark": {"name": name}}).to_string()
+        match out {
+            // The usual case: a chunk long enough, nothing held back: passed through as is.
+            MediaOut::Audio(a) if self.short.is_empty() && a.len() >= MIN_FRAME => {
+                self.send_media(a.base64()).await
             }
-            MediaOut::Clear => "{\"event\":\"clear\"}".to_owned(),
-        };
-        media::feed_text(&mut self.socket, text).await
+            MediaOut::Audio(a) => {
+                self.short.extend_from_slice(&a.bytes());
+                if self.short.len() >= MIN_FRAME {
+                    let frame = G711::from_bytes(&std::mem::take(&mut self.short));
+                    self.send_media(frame.base64()).await?;
+                }
+                Ok(())
+            }
+            MediaOut::Mark(name) => {
+                self.send_short().await?;
+                let text = serde_json::json!({"event": "mark", "mark": {"name": name}});
+                media::feed_text(&mut self.socket, text.to_string()).await
+            }
+            MediaOut::Clear => {
+                self.short.clear();
+                media::feed_text(&mut self.socket, "{\"event\":\"clear\"}".to_owned()).await
+            }
+        }
     }
 
     async fn flush(&mut self) -> Result<(), MediaError> {
