@@ -247,6 +247,7 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
                         .map_err(End::Backend)?;
                 }
             }
+            VoiceEvent::Audio { item_id, .. } if self.playback.is_cut(&item_id) => {}
             VoiceEvent::Audio { item_id, audio } => {
                 self.spoke.start_once(&item_id);
                 if self.tap.listeners() > 0 {
@@ -467,6 +468,9 @@ const MARK_EVERY_MS: u64 = 100;
 struct Playback {
     item: Option<ItemPlayback>,
     items: u64,
+    /// The item last cut by a barge-in: its stragglers (chunks the backend sent before it
+    /// heard the truncate) must not reach the caller.
+    cut: Option<String>,
 }
 
 #[derive(Debug)]
@@ -539,10 +543,16 @@ impl Playback {
         item.heard_at = now;
     }
 
+    /// Whether `item_id` was cut by a barge-in (its audio is dropped, not played).
+    fn is_cut(&self, item_id: &str) -> bool {
+        self.cut.as_deref() == Some(item_id)
+    }
+
     /// The caller spoke. If agent audio may still be playing, returns the item and how much
     /// of it was heard (for the backend's truncate) and forgets the item.
     fn interrupt(&mut self, now: Instant) -> Option<(String, u64)> {
         let item = self.item.take()?;
+        self.cut = Some(item.item_id.clone());
         let since = u64::try_from(now.saturating_duration_since(item.heard_at).as_millis())
             .unwrap_or(u64::MAX);
         let estimate = item.heard_ms.saturating_add(since).min(item.sent_ms);
@@ -636,5 +646,15 @@ mod tests {
         p.on_audio("a", 60, t0 + Duration::from_millis(100));
         let (_, heard) = p.interrupt(t0 + Duration::from_millis(130)).unwrap();
         assert_eq!(heard, 130, "30 ms into the unmarked tail");
+    }
+
+    #[test]
+    fn an_item_cut_by_a_barge_in_stays_cut() {
+        let t0 = Instant::now();
+        let mut p = Playback::default();
+        p.on_audio("a", 500, t0);
+        assert!(p.interrupt(t0 + Duration::from_millis(100)).is_some());
+        assert!(p.is_cut("a"), "late chunks of the cut item are dropped");
+        assert!(!p.is_cut("b"), "the next answer plays");
     }
 }
