@@ -155,6 +155,12 @@ test("a change made through the API appears in the window", async () => {
   await screenshot("agent-from-api");
 });
 
+test("the Live page renders in the desktop window", async () => {
+  await click(await eventually("the Live page link", () => findByText("nav a, nav button", "Live")));
+  await eventually("the Live page's empty state", async () => (await pageText()).includes("No live calls"));
+  await screenshot("live-empty");
+});
+
 /** Waits until the engine has closed the database and stopped answering. */
 async function engineStopped() {
   // SQLite folds the write-ahead log back and deletes it only when the last connection
