@@ -1043,3 +1043,45 @@ async fn agent_audio_in_chunks_shorter_than_telnyx_accepts_is_joined_into_whole_
     assert_eq!(media.audio(), expected, "{got} bytes first");
     w.assert_clean(&[&media.violations()]);
 }
+
+/// A backend that accepts the session and then never confirms it (nor says anything else).
+async fn silent_backend() -> String {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/v1/realtime", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+                let created = json!({"type": "session.created", "event_id": "e1",
+                    "session": {"type": "realtime", "object": "realtime.session", "id": "sess_1"}});
+                ws.send(tokio_tungstenite::tungstenite::Message::text(
+                    created.to_string(),
+                ))
+                .await
+                .unwrap();
+                while let Some(Ok(_)) = ws.next().await {}
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_backend_that_never_confirms_the_session_ends_the_call() {
+    let w = World::start_with(Script::new(), Some(silent_backend().await)).await;
+    w.number("twilio").await;
+    let (call_id, media) = w.twilio_stream("CA0000000000000000000000000000000e").await;
+    media.wait_closed(Duration::from_secs(15)).await;
+    assert_eq!(w.twilio.wait_for(1).await.len(), 1, "hung up at Twilio");
+    let call = w
+        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
+        .await;
+    assert!(
+        call["hangup_cause"]
+            .as_str()
+            .unwrap()
+            .contains("not confirmed within 10 s"),
+        "{call}"
+    );
+}

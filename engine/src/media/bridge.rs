@@ -23,6 +23,8 @@ use crate::voice::{VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSessi
 
 /// Caller audio kept while the backend connects and configures: 2 s, then the oldest goes.
 const EARLY_AUDIO_FRAMES: usize = 100;
+/// How long the backend may take to confirm the session's configuration.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Transcript lines waiting for the database; beyond this a line is dropped and logged.
 const TRANSCRIPT_QUEUE: usize = 256;
 
@@ -171,12 +173,19 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
         // Made once: the loop turns for every frame.
         let stopping = engine.stopping();
         tokio::pin!(stopping);
+        // A backend that accepts the socket but never confirms the session would leave the
+        // caller in silence.
+        let unready = tokio::time::sleep(READY_TIMEOUT);
+        tokio::pin!(unready);
         loop {
             let step = tokio::select! {
                 m = self.carrier.recv() => self.on_carrier(call, m).await,
                 v = self.voice.recv() => self.on_voice(engine, call, v).await,
                 Some(c) = control.recv() => self.on_control(c).await,
                 () = &mut stopping => Err(End::Operator("Switchboard was shut down".into())),
+                () = &mut unready, if !self.ready => Err(End::Backend(VoiceError::Refused(
+                    format!("the session was not confirmed within {} s", READY_TIMEOUT.as_secs()),
+                ))),
             };
             if let Err(end) = step {
                 return end;
