@@ -1072,7 +1072,12 @@ async fn a_backend_that_never_confirms_the_session_ends_the_call() {
     let w = World::start_with(Script::new(), Some(silent_backend().await)).await;
     w.number("twilio").await;
     let (call_id, media) = w.twilio_stream("CA0000000000000000000000000000000e").await;
-    media.wait_closed(Duration::from_secs(15)).await;
+    // The caller's line stays up (silence streams in real time) until the engine gives up.
+    let (_, close) = tokio::join!(
+        media.send_silence(15_000),
+        media.wait_closed(Duration::from_secs(15))
+    );
+    assert!(close.is_some(), "closed by the engine");
     assert_eq!(w.twilio.wait_for(1).await.len(), 1, "hung up at Twilio");
     let call = w
         .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
@@ -1084,4 +1089,21 @@ async fn a_backend_that_never_confirms_the_session_ends_the_call() {
             .contains("not confirmed within 10 s"),
         "{call}"
     );
+}
+
+#[tokio::test]
+async fn a_carrier_stream_that_goes_quiet_ends_the_call_and_its_voice_session() {
+    let w = World::start(Script::new()).await;
+    w.number("twilio").await;
+    let sid = "CA0000000000000000000000000000000f";
+    let (call_id, media) = w.twilio_stream(sid).await;
+    w.realtime.wait_for_event("session.update", WAIT).await;
+    // No frames and no stop: the connection is gone as far as the call is concerned.
+    media.wait_closed(Duration::from_secs(20)).await;
+    w.realtime.wait_for_disconnect(WAIT).await;
+    assert_eq!(w.twilio.wait_for(1).await.len(), 1, "hung up at Twilio");
+    let call = w
+        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
+        .await;
+    assert_eq!(call["hangup_cause"], "the carrier sent nothing for 10 s");
 }

@@ -23,6 +23,8 @@ use crate::voice::{VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSessi
 
 /// Caller audio kept while the backend connects and configures: 2 s, then the oldest goes.
 const EARLY_AUDIO_FRAMES: usize = 100;
+/// How long a carrier's stream may stay quiet before the call is taken as lost.
+const CARRIER_SILENCE: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long the backend may take to confirm the session's configuration.
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// Transcript lines waiting for the database; beyond this a line is dropped and logged.
@@ -35,7 +37,8 @@ enum End {
     /// end, if it follows, fills in the cause).
     StreamStopped,
     Backend(VoiceError),
-    Operator(String),
+    /// Switchboard ends the call (an operator, shutdown, a silent carrier), for this reason.
+    Ours(String),
 }
 
 /// Runs a call's bridge to the end. `call` is live and `agent` is its agent; the carrier
@@ -120,7 +123,7 @@ pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut 
             carrier.close(&e.to_string()).await;
             failed
         }
-        End::Operator(reason) => {
+        End::Ours(reason) => {
             let failed = hang_up(&engine, &call).await;
             voice.close().await;
             carrier.close(reason).await;
@@ -177,12 +180,29 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
         // caller in silence.
         let unready = tokio::time::sleep(READY_TIMEOUT);
         tokio::pin!(unready);
+        // Carriers stream continuously (silence too) while a call is up; a stream that goes
+        // quiet without a stop is a lost connection, and the backend session would run on.
+        let mut watchdog = tokio::time::interval(CARRIER_SILENCE / 2);
+        let mut heard_at = Instant::now();
         loop {
             let step = tokio::select! {
-                m = self.carrier.recv() => self.on_carrier(call, m).await,
+                m = self.carrier.recv() => {
+                    heard_at = Instant::now();
+                    self.on_carrier(call, m).await
+                }
+                _ = watchdog.tick() => {
+                    if heard_at.elapsed() >= CARRIER_SILENCE {
+                        Err(End::Ours(format!(
+                            "the carrier sent nothing for {} s",
+                            CARRIER_SILENCE.as_secs()
+                        )))
+                    } else {
+                        Ok(())
+                    }
+                }
                 v = self.voice.recv() => self.on_voice(engine, call, v).await,
                 Some(c) = control.recv() => self.on_control(c).await,
-                () = &mut stopping => Err(End::Operator("Switchboard was shut down".into())),
+                () = &mut stopping => Err(End::Ours("Switchboard was shut down".into())),
                 () = &mut unready, if !self.ready => Err(End::Backend(VoiceError::Refused(
                     format!("the session was not confirmed within {} s", READY_TIMEOUT.as_secs()),
                 ))),
@@ -330,7 +350,7 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
                 self.pending_instructions += 1;
                 Ok(())
             }
-            Control::HangUp { reason } => Err(End::Operator(reason)),
+            Control::HangUp { reason } => Err(End::Ours(reason)),
         }
     }
 
@@ -407,7 +427,7 @@ async fn finish(engine: &Engine, call: &Call, end: End, hang_up_failed: Option<S
     let cause = match &end {
         End::StreamStopped => None,
         End::Backend(e) => Some(e.to_string()),
-        End::Operator(reason) => Some(reason.clone()),
+        End::Ours(reason) => Some(reason.clone()),
     };
     let cause = match (cause, hang_up_failed) {
         (Some(c), Some(f)) => Some(format!("{c}; {f}")),
