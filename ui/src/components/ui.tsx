@@ -220,6 +220,41 @@ function isInDialog(): boolean {
 }
 
 /**
+ * A side panel's footer: Delete (when the item exists), a "Saved" note once the last change
+ * is stored, Close or Cancel, and the submit button.
+ */
+export function PanelFooter(props: {
+  onDelete?: () => void;
+  saved?: boolean;
+  onClose: () => void;
+  closeLabel: string;
+  submitLabel: string;
+  submitDisabled: boolean;
+}) {
+  return (
+    <>
+      {props.onDelete && (
+        <button type="button" class="btn btn-danger-ghost" onClick={props.onDelete}>
+          Delete
+        </button>
+      )}
+      <span class="spacer" />
+      {props.saved === true && (
+        <span class="save-note" role="status">
+          <Icon name="check" size={14} /> Saved
+        </span>
+      )}
+      <button type="button" class="btn" onClick={props.onClose}>
+        {props.closeLabel}
+      </button>
+      <button type="submit" class="btn btn-primary" disabled={props.submitDisabled}>
+        {props.submitLabel}
+      </button>
+    </>
+  );
+}
+
+/**
  * The side panel for the selected item. Esc closes it (unless a dialog is open above it);
  * focus moves into it on open and back to where it was on close.
  */

@@ -14,6 +14,7 @@ import {
   messageId,
   PageHeader,
   RemoteView,
+  PanelFooter,
   SidePanel,
   dateTime,
   duration,
@@ -317,31 +318,20 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
       focusFirstField={!agent}
       onSubmit={() => void save()}
       footer={
-        <>
-          {agent && (
-            <button
-              type="button"
-              class="btn btn-danger-ghost"
-              onClick={() => {
-                setDeleting(true);
-              }}
-            >
-              Delete
-            </button>
-          )}
-          <span class="spacer" />
-          {saved && !dirty && (
-            <span class="save-note" role="status">
-              <Icon name="check" size={14} /> Saved
-            </span>
-          )}
-          <button type="button" class="btn" onClick={props.onClose}>
-            {agent ? "Close" : "Cancel"}
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={!valid || saving || (agent !== null && !dirty)}>
-            {saving ? "Saving…" : agent ? "Save changes" : "Create agent"}
-          </button>
-        </>
+        <PanelFooter
+          onDelete={
+            agent
+              ? () => {
+                  setDeleting(true);
+                }
+              : undefined
+          }
+          saved={saved && !dirty}
+          onClose={props.onClose}
+          closeLabel={agent ? "Close" : "Cancel"}
+          submitLabel={saving ? "Saving…" : agent ? "Save changes" : "Create agent"}
+          submitDisabled={!valid || saving || (agent !== null && !dirty)}
+        />
       }
     >
       {generalError && (

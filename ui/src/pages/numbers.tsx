@@ -22,6 +22,7 @@ import {
   messageId,
   PageHeader,
   RemoteView,
+  PanelFooter,
   SidePanel,
 } from "../components/ui";
 import { href, navigate } from "../router";
@@ -246,15 +247,12 @@ function AddNumberPanel(props: { defaultRegion: string | null; onClose: () => vo
       focusFirstField
       onSubmit={() => void save()}
       footer={
-        <>
-          <span class="spacer" />
-          <button type="button" class="btn" onClick={props.onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={saving || !check.ok}>
-            {saving ? "Adding…" : "Add number"}
-          </button>
-        </>
+        <PanelFooter
+          onClose={props.onClose}
+          closeLabel="Cancel"
+          submitLabel={saving ? "Adding…" : "Add number"}
+          submitDisabled={saving || !check.ok}
+        />
       }
     >
       {error && error.field !== "number" && (
@@ -469,29 +467,16 @@ function NumberPanel(props: { number: PhoneNumber; agents: Agent[]; settings: Se
       onClose={props.onClose}
       onSubmit={() => void save()}
       footer={
-        <>
-          <button
-            type="button"
-            class="btn btn-danger-ghost"
-            onClick={() => {
-              setDeleting(true);
-            }}
-          >
-            Delete
-          </button>
-          <span class="spacer" />
-          {saved && !dirty && (
-            <span class="save-note" role="status">
-              <Icon name="check" size={14} /> Saved
-            </span>
-          )}
-          <button type="button" class="btn" onClick={props.onClose}>
-            Close
-          </button>
-          <button type="submit" class="btn btn-primary" disabled={!dirty || saving}>
-            {saving ? "Saving…" : "Save changes"}
-          </button>
-        </>
+        <PanelFooter
+          onDelete={() => {
+            setDeleting(true);
+          }}
+          saved={saved && !dirty}
+          onClose={props.onClose}
+          closeLabel="Close"
+          submitLabel={saving ? "Saving…" : "Save changes"}
+          submitDisabled={!dirty || saving}
+        />
       }
     >
       {error && (error.field === null || !knownFields.includes(error.field)) && (
