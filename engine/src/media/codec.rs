@@ -159,6 +159,7 @@ const ALAW_TO_PCM: [i16; 256] = {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::test_signal::{sine, zero_crossings};
 
     /// `ulaw_compress` from ITU-T G.191's `g711.c`, transcribed loop for loop, as the oracle
     /// the fast encoder must match on every input.
@@ -352,22 +353,6 @@ mod tests {
         }
     }
 
-    fn sine(frequency: f64, amplitude: f64, rate: f64, len: usize) -> Vec<i16> {
-        (0..len)
-            .map(|n| {
-                let t = n as f64 / rate;
-                (amplitude * (2.0 * std::f64::consts::PI * frequency * t).sin()).round() as i16
-            })
-            .collect()
-    }
-
-    fn zero_crossings(signal: &[i16]) -> usize {
-        signal
-            .windows(2)
-            .filter(|pair| (pair[0] < 0) != (pair[1] < 0))
-            .count()
-    }
-
     fn snr_db(reference: &[i16], degraded: &[i16]) -> f64 {
         let signal: f64 = reference.iter().map(|&s| f64::from(s).powi(2)).sum();
         let noise: f64 = reference
@@ -382,7 +367,7 @@ mod tests {
     fn a_sine_survives_encoding_within_g711_quantisation_error() {
         // 440 Hz at -6 dBFS for one second at 8 kHz. G.711's companding keeps the SNR near
         // 38 dB across its range; 30 dB leaves margin but fails any wrong segment or step.
-        let original = sine(440.0, 16384.0, 8000.0, 8000);
+        let original = sine(440.0, 16384.0, 8000, 8000);
         let mut codes = vec![0u8; original.len()];
         let mut decoded = vec![0i16; original.len()];
 

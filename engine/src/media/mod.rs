@@ -120,6 +120,28 @@ pub trait CarrierMedia: Send {
     fn close(self, reason: &str) -> impl Future<Output = ()> + Send;
 }
 
+/// Test signals the audio modules' tests share.
+#[cfg(test)]
+pub(crate) mod test_signal {
+    /// `len` samples of a sine at `frequency` Hz, sampled at `rate` Hz.
+    pub fn sine(frequency: f64, amplitude: f64, rate: u32, len: usize) -> Vec<i16> {
+        (0..len)
+            .map(|n| {
+                let phase = 2.0 * std::f64::consts::PI * frequency * n as f64 / f64::from(rate);
+                (amplitude * phase.sin()).round() as i16
+            })
+            .collect()
+    }
+
+    /// Sign changes: a tone's frequency, read without an FFT.
+    pub fn zero_crossings(signal: &[i16]) -> usize {
+        signal
+            .windows(2)
+            .filter(|pair| (pair[0] < 0) != (pair[1] < 0))
+            .count()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,24 +200,13 @@ impl Resampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::media::test_signal::zero_crossings;
 
     const TONE_HZ: f64 = 1000.0;
     const AMPLITUDE: f64 = 10_000.0;
 
     fn sine(frequency: f64, rate: u32, len: usize) -> Vec<i16> {
-        (0..len)
-            .map(|n| {
-                let phase = 2.0 * std::f64::consts::PI * frequency * n as f64 / f64::from(rate);
-                (AMPLITUDE * phase.sin()).round() as i16
-            })
-            .collect()
-    }
-
-    fn zero_crossings(signal: &[i16]) -> usize {
-        signal
-            .windows(2)
-            .filter(|pair| (pair[0] < 0) != (pair[1] < 0))
-            .count()
+        crate::media::test_signal::sine(frequency, AMPLITUDE, rate, len)
     }
 
     fn rms(signal: &[i16]) -> f64 {
