@@ -471,6 +471,7 @@ async fn settings_derive_the_carrier_urls_and_refuse_bad_values() {
             "telnyx": "https://acme.example.com/sb/webhooks/telnyx",
             "twilio_media": "wss://acme.example.com/sb/media/twilio",
             "telnyx_media": "wss://acme.example.com/sb/media/telnyx",
+            "twilio_stream_status": "https://acme.example.com/sb/webhooks/twilio/stream-status",
         })
     );
 

@@ -60,8 +60,9 @@ struct Inner {
     live: crate::media::live::LiveCalls,
     /// `--public-url`, normalised once at start-up.
     configured_public_url: Option<String>,
-    /// The settings table, loaded at start-up and refreshed by `write_settings`.
-    settings: std::sync::RwLock<std::collections::BTreeMap<String, String>>,
+    /// The settings table and what derives from it, loaded at start-up and refreshed by
+    /// `write_settings`.
+    settings: std::sync::RwLock<Settings>,
 }
 
 impl Engine {
@@ -116,26 +117,21 @@ impl Engine {
         self.inner.public_addr
     }
 
-    /// The public base URL in force (configuration wins over the saved setting), and whether
-    /// it comes from configuration. Read on every webhook, so from memory, not the database.
-    pub fn public_url(&self) -> Option<(String, bool)> {
-        if let Some(u) = &self.inner.configured_public_url {
-            return Some((u.clone(), true));
-        }
-        self.setting(SETTING_PUBLIC_URL).map(|u| (u, false))
+    /// The public base URL in force (configuration wins over the saved setting) and the
+    /// carrier URLs derived from it. Read on every webhook, so built once per settings change.
+    pub fn public(&self) -> Option<Arc<PublicUrl>> {
+        self.settings().public.clone()
     }
 
     pub fn default_region(&self) -> Option<String> {
-        self.setting(SETTING_DEFAULT_REGION)
+        self.settings().values.get(SETTING_DEFAULT_REGION).cloned()
     }
 
-    fn setting(&self, key: &str) -> Option<String> {
-        let settings = self
-            .inner
+    fn settings(&self) -> std::sync::RwLockReadGuard<'_, Settings> {
+        self.inner
             .settings
             .read()
-            .unwrap_or_else(|e| e.into_inner());
-        settings.get(key).cloned()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Saves settings (`None` removes one) and refreshes the in-memory copy from the database,
@@ -146,13 +142,48 @@ impl Engine {
         changes: &[(&str, Option<String>)],
     ) -> Result<(), StoreError> {
         self.store().write_settings(changes).await?;
-        let fresh = self.store().settings().await?;
+        let fresh = Settings::new(
+            self.store().settings().await?,
+            self.inner.configured_public_url.as_deref(),
+        );
         *self
             .inner
             .settings
             .write()
             .unwrap_or_else(|e| e.into_inner()) = fresh;
         Ok(())
+    }
+}
+
+/// The public base URL in force and the URLs carriers are given from it.
+#[derive(Debug)]
+pub struct PublicUrl {
+    pub base: String,
+    /// From `--public-url` / `WEBHOOK_BASE_URL` rather than Settings.
+    pub from_config: bool,
+    pub urls: crate::api::WebhookUrls,
+}
+
+/// The settings table as the engine reads it.
+struct Settings {
+    values: std::collections::BTreeMap<String, String>,
+    public: Option<Arc<PublicUrl>>,
+}
+
+impl Settings {
+    fn new(values: std::collections::BTreeMap<String, String>, configured: Option<&str>) -> Self {
+        let base = match configured {
+            Some(u) => Some((u.to_owned(), true)),
+            None => values.get(SETTING_PUBLIC_URL).map(|u| (u.clone(), false)),
+        };
+        let public = base.map(|(base, from_config)| {
+            Arc::new(PublicUrl {
+                urls: crate::api::WebhookUrls::from_base(&base),
+                base,
+                from_config,
+            })
+        });
+        Self { values, public }
     }
 }
 
@@ -261,7 +292,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .map(normalise_public_url)
         .transpose()
         .map_err(|m| StartError::Config(ConfigError::PublicUrl(m)))?;
-    let settings = std::sync::RwLock::new(store.settings().await?);
+    let settings = std::sync::RwLock::new(Settings::new(
+        store.settings().await?,
+        configured_public_url.as_deref(),
+    ));
     let (shutdown, rx) = watch::channel(false);
     let engine = Engine {
         inner: Arc::new(Inner {
@@ -287,7 +321,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
              listener can fake calls. Never run like this in production."
         );
     }
-    if engine.public_url().is_none() {
+    if engine.public().is_none() {
         tracing::info!(
             "no public webhook base URL yet: carriers cannot reach this engine until one is set"
         );

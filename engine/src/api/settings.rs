@@ -31,7 +31,7 @@ pub struct Settings {
     pub public_addr: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct WebhookUrls {
     /// Twilio number → Voice configuration → "A call comes in" (HTTP POST).
     pub twilio_voice: String,
@@ -42,6 +42,8 @@ pub struct WebhookUrls {
     /// Media WebSocket URLs Switchboard hands the carriers when it answers.
     pub twilio_media: String,
     pub telnyx_media: String,
+    /// Where Twilio reports a media stream's fate; set in the TwiML, nothing to paste.
+    pub twilio_stream_status: String,
 }
 
 impl WebhookUrls {
@@ -59,6 +61,7 @@ impl WebhookUrls {
             telnyx: format!("{base}/webhooks/telnyx"),
             twilio_media: format!("{ws}/media/twilio"),
             telnyx_media: format!("{ws}/media/telnyx"),
+            twilio_stream_status: format!("{base}{}", crate::carriers::twilio::STREAM_STATUS_PATH),
         }
     }
 }
@@ -77,11 +80,11 @@ pub struct SettingsInput {
 }
 
 async fn current(engine: &Engine) -> ApiResult<Settings> {
-    let public = engine.public_url();
+    let public = engine.public();
     Ok(Settings {
-        public_base_url_from_config: public.as_ref().is_some_and(|(_, c)| *c),
-        webhook_urls: public.as_ref().map(|(u, _)| WebhookUrls::from_base(u)),
-        public_base_url: public.map(|(u, _)| u),
+        public_base_url_from_config: public.as_ref().is_some_and(|p| p.from_config),
+        webhook_urls: public.as_ref().map(|p| p.urls.clone()),
+        public_base_url: public.map(|p| p.base.clone()),
         default_region: engine.default_region(),
         webhook_signatures_checked: !engine.config().insecure_skip_webhook_signatures,
         control_addr: engine.control_addr().to_string(),

@@ -159,18 +159,7 @@ pub enum HangUpError {
 
 /// The public URL of a request to the public listener, as the carrier addressed it.
 pub(crate) fn public_request_url(engine: &Engine, uri: &axum::http::Uri) -> Option<String> {
-    let (base, _) = engine.public_url()?;
+    let base = &engine.public()?.base;
     let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     Some(format!("{base}{path_and_query}"))
-}
-
-/// The media WebSocket URL for a carrier, from the public base URL.
-pub(crate) fn media_url(engine: &Engine, carrier: Carrier) -> Option<String> {
-    engine.public_url().map(|(base, _)| {
-        let urls = crate::api::WebhookUrls::from_base(&base);
-        match carrier {
-            Carrier::Telnyx => urls.telnyx_media,
-            _ => urls.twilio_media,
-        }
-    })
 }

@@ -571,6 +571,8 @@ export interface components {
             twilio_media: string;
             /** @description Twilio number → "Call status changes" (HTTP POST). */
             twilio_status: string;
+            /** @description Where Twilio reports a media stream's fate; set in the TwiML, nothing to paste. */
+            twilio_stream_status: string;
             /** @description Twilio number → Voice configuration → "A call comes in" (HTTP POST). */
             twilio_voice: string;
         };

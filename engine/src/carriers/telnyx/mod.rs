@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{WebhookError, apply_events, media_url, refuse, verification_off};
+use super::{WebhookError, apply_events, refuse, verification_off};
 use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp};
 use crate::engine::Engine;
 use crate::events::Event;
@@ -185,11 +185,13 @@ async fn send_decision(engine: Engine, call_control_id: String, decision: Decisi
             .map_err(|e| e.to_string())?;
         let (action, body, call) = match decision {
             Decision::Answer { call, .. } => {
-                let stream = media_url(&engine, CARRIER)
+                let public = engine
+                    .public()
                     .ok_or("no public base URL is set, so there is no media URL to stream to")?;
+                let stream = &public.urls.telnyx_media;
                 let state = base64::engine::general_purpose::STANDARD.encode(&call.id);
                 let body =
-                    client::answer_with_stream(&stream, &state, &format!("answer-{}", call.id));
+                    client::answer_with_stream(stream, &state, &format!("answer-{}", call.id));
                 ("answer", body, call)
             }
             Decision::Reject { call, reason } => {

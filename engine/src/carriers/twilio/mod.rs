@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::{WebhookError, apply_events, media_url, public_request_url, refuse, verification_off};
+use super::{WebhookError, apply_events, public_request_url, refuse, verification_off};
 use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp};
 use crate::engine::Engine;
 use crate::routing::{Decision, InboundCall, route_inbound};
@@ -90,16 +90,16 @@ pub async fn voice(
     // A retried delivery gets the same TwiML again: Twilio acts only on the reply it keeps.
     match route_inbound(&engine, &inbound).await?.0 {
         Decision::Answer { call, agent } => {
-            let Some(media) = media_url(&engine, CARRIER) else {
+            let Some(public) = engine.public() else {
                 // Verified requests imply a public URL; only the insecure dev mode gets here.
                 return Ok(twiml(twiml::reject(false)));
             };
-            let status = engine
-                .public_url()
-                .map(|(base, _)| format!("{base}{STREAM_STATUS_PATH}"))
-                .unwrap_or_default();
+            let urls = &public.urls;
             Ok(twiml(twiml::connect_stream(
-                &media, &status, &call.id, &agent.id,
+                &urls.twilio_media,
+                &urls.twilio_stream_status,
+                &call.id,
+                &agent.id,
             )))
         }
         Decision::Reject { reason, .. } => {
