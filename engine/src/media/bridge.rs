@@ -278,7 +278,9 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
             }
             VoiceEvent::Audio { item_id, .. } if self.playback.is_cut(&item_id) => {}
             VoiceEvent::Audio { item_id, audio } => {
-                self.spoke.start_once(&item_id);
+                if !self.playback.is_current(&item_id) {
+                    self.spoke.start(item_id.clone());
+                }
                 if self.tap.listeners() > 0 {
                     self.tap.agent(&audio.bytes());
                 }
@@ -468,12 +470,6 @@ impl SpokeAt {
         self.items.push_back((item_id, Timestamp::now()));
     }
 
-    fn start_once(&mut self, item_id: &str) {
-        if !self.items.iter().any(|(id, _)| id == item_id) {
-            self.start(item_id.to_owned());
-        }
-    }
-
     /// When `item_id` began (now, if unknown), forgetting it.
     fn take(&mut self, item_id: Option<&str>) -> Timestamp {
         let found = item_id.and_then(|id| self.items.iter().position(|(i, _)| i == id));
@@ -570,6 +566,11 @@ impl Playback {
         }
         item.heard_ms = end;
         item.heard_at = now;
+    }
+
+    /// Whether `item_id` is the item being played (its first chunk has been seen).
+    fn is_current(&self, item_id: &str) -> bool {
+        self.item.as_ref().is_some_and(|i| i.item_id == item_id)
     }
 
     /// Whether `item_id` was cut by a barge-in (its audio is dropped, not played).
