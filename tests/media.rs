@@ -249,6 +249,12 @@ impl World {
         }
     }
 
+    /// The call's record once it has ended.
+    async fn ended(&self, id: &str) -> Value {
+        self.call_until(id, "ended", |c| c["ended_at"].is_string())
+            .await
+    }
+
     fn assert_clean(&self, media: &[&[String]]) {
         assert_eq!(
             self.realtime.violations(),
@@ -578,9 +584,7 @@ async fn an_unreachable_backend_ends_the_call_through_twilio_and_says_why() {
         Some(expected_auth.as_str())
     );
     media.wait_closed(WAIT).await;
-    let call = w
-        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
-        .await;
+    let call = w.ended(&call_id).await;
     // The carrier connected the call, so it completed; the cause says what went wrong.
     assert_eq!(call["status"], "completed");
     let cause = call["hangup_cause"].as_str().unwrap();
@@ -599,9 +603,7 @@ async fn a_backend_refusing_the_session_ends_the_call() {
     let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000005").await;
     w.twilio.wait_for(1).await;
     media.wait_closed(WAIT).await;
-    let call = w
-        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
-        .await;
+    let call = w.ended(&call_id).await;
     let cause = call["hangup_cause"].as_str().unwrap();
     assert!(cause.contains("refused"), "{cause}");
     assert!(
@@ -620,9 +622,7 @@ async fn a_backend_dropping_mid_call_ends_the_call_cleanly() {
     w.realtime.drop_connection();
     w.twilio.wait_for(1).await;
     media.wait_closed(WAIT).await;
-    let call = w
-        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
-        .await;
+    let call = w.ended(&call_id).await;
     assert_eq!(call["status"], "completed");
     assert!(
         call["hangup_cause"]
@@ -647,9 +647,7 @@ async fn a_hang_up_the_carrier_refuses_is_on_the_record() {
     );
     w.realtime.drop_connection();
     media.wait_closed(WAIT).await;
-    let call = w
-        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
-        .await;
+    let call = w.ended(&call_id).await;
     let cause = call["hangup_cause"].as_str().unwrap();
     assert!(cause.contains("connection was lost"), "{cause}");
     assert!(
@@ -755,9 +753,7 @@ async fn an_operator_hangs_up_a_live_call() {
     assert!(requests[0].path.ends_with(&format!("/Calls/{sid}.json")));
     media.wait_closed(WAIT).await;
     w.realtime.wait_for_disconnect(WAIT).await;
-    let call = w
-        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
-        .await;
+    let call = w.ended(&call_id).await;
     assert_eq!(call["hangup_cause"], "ended by an operator");
     assert_eq!(call["status"], "completed");
     let (s, _) = w
@@ -810,9 +806,7 @@ async fn a_telnyx_call_is_bridged_the_same_way() {
     assert_eq!(commands[1].action, "hangup");
     assert_eq!(commands[1].call_control_id, ccid);
     media.wait_closed(WAIT).await;
-    let call = w
-        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
-        .await;
+    let call = w.ended(&call_id).await;
     assert_eq!(call["status"], "completed");
     assert!(
         call["hangup_cause"]
@@ -920,9 +914,7 @@ async fn a_wrong_openai_key_ends_the_call_without_the_key_reaching_the_record() 
     let (call_id, media) = w.twilio_stream("CA0000000000000000000000000000000c").await;
     w.twilio.wait_for(1).await;
     media.wait_closed(WAIT).await;
-    let call = w
-        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
-        .await;
+    let call = w.ended(&call_id).await;
     let cause = call["hangup_cause"].as_str().unwrap();
     assert!(cause.contains("401"), "{cause}");
     assert!(cause.contains("[key redacted]"), "{cause}");
@@ -1079,9 +1071,7 @@ async fn a_backend_that_never_confirms_the_session_ends_the_call() {
     );
     assert!(close.is_some(), "closed by the engine");
     assert_eq!(w.twilio.wait_for(1).await.len(), 1, "hung up at Twilio");
-    let call = w
-        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
-        .await;
+    let call = w.ended(&call_id).await;
     assert!(
         call["hangup_cause"]
             .as_str()
@@ -1102,8 +1092,6 @@ async fn a_carrier_stream_that_goes_quiet_ends_the_call_and_its_voice_session() 
     media.wait_closed(Duration::from_secs(20)).await;
     w.realtime.wait_for_disconnect(WAIT).await;
     assert_eq!(w.twilio.wait_for(1).await.len(), 1, "hung up at Twilio");
-    let call = w
-        .call_until(&call_id, "ended", |c| c["ended_at"].is_string())
-        .await;
+    let call = w.ended(&call_id).await;
     assert_eq!(call["hangup_cause"], "the carrier sent nothing for 10 s");
 }
