@@ -51,18 +51,23 @@ export interface AppState {
 
 const idle = <T>(): Remote<T> => ({ data: null, error: null, loading: true });
 
-let state: AppState = {
-  phase: { kind: "starting" },
-  desktop: false,
-  apiBase: "",
-  engine: "connecting",
-  retryAt: null,
+/** What is loaded from the engine: nothing yet, at start and on every (re)connection. */
+const unloaded = (): Pick<AppState, "agents" | "numbers" | "settings" | "credentials" | "live" | "liveCalls"> => ({
   agents: idle(),
   numbers: idle(),
   settings: idle(),
   credentials: idle(),
   live: idle(),
   liveCalls: null,
+});
+
+let state: AppState = {
+  phase: { kind: "starting" },
+  desktop: false,
+  apiBase: "",
+  engine: "connecting",
+  retryAt: null,
+  ...unloaded(),
   callsRevision: 0,
 };
 
@@ -321,17 +326,7 @@ function connect(apiBase: string, token: string): void {
     },
   );
   api = client;
-  set({
-    phase: { kind: "ready" },
-    engine: "connecting",
-    retryAt: null,
-    agents: idle(),
-    numbers: idle(),
-    settings: idle(),
-    credentials: idle(),
-    live: idle(),
-    liveCalls: null,
-  });
+  set({ phase: { kind: "ready" }, engine: "connecting", retryAt: null, ...unloaded() });
   stream = new EventStream(client.eventsUrl(), {
     open: () => {
       set({ engine: "online", retryAt: null, callsRevision: state.callsRevision + 1 });
