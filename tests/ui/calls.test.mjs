@@ -4,7 +4,7 @@
 // Also: a token the engine stops accepting sends the operator back to the sign-in screen.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { launchBrowser, routeCalls, startEngine, token } from "./harness.mjs";
+import { launchBrowser, routeCalls, startEngine, token, openPage } from "./harness.mjs";
 
 let engine;
 let browser;
@@ -16,9 +16,7 @@ const requests = [];
 before(async () => {
   engine = await startEngine();
   browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
-  page.setDefaultTimeout(10_000);
-  page.on("pageerror", (e) => errors.push(e.message));
+  page = await openPage(browser, 1024, 700, errors);
   await routeCalls(page, requests);
 });
 

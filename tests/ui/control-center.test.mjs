@@ -4,7 +4,7 @@
 // page for the whole file, so the steps run in order and build on each other.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { api, launchBrowser, startEngine, token } from "./harness.mjs";
+import { api, launchBrowser, startEngine, token, openPage } from "./harness.mjs";
 
 let engine;
 let browser;
@@ -14,9 +14,7 @@ const errors = [];
 before(async () => {
   engine = await startEngine();
   browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
-  page.setDefaultTimeout(10_000);
-  page.on("pageerror", (e) => errors.push(e.message));
+  page = await openPage(browser, 1024, 700, errors);
 });
 
 after(async () => {

@@ -119,6 +119,17 @@ export async function launchBrowser() {
 }
 
 /** Calls the control API directly, as a script or CRM would. */
+/**
+ * A page of `browser` at `width` x `height` whose uncaught errors land in `errors` (each test
+ * file asserts it stays empty), with the tests' usual 10 s wait.
+ */
+export async function openPage(browser, width, height, errors) {
+  const page = await browser.newPage({ viewport: { width, height } });
+  page.setDefaultTimeout(10_000);
+  page.on("pageerror", (e) => errors.push(e.message));
+  return page;
+}
+
 export async function api(base, method, path, body) {
   const res = await fetch(`${base}${path}`, {
     method,

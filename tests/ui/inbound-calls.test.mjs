@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { api, launchBrowser, startEngine, token } from "./harness.mjs";
+import { api, launchBrowser, startEngine, token, openPage } from "./harness.mjs";
 
 const shots = "/tmp/ui-shots";
 const ACCOUNT = "AC0123456789abcdef0123456789abcdef";
@@ -27,9 +27,7 @@ before(async () => {
     args: ["--insecure-skip-webhook-signatures", "--public-url", "https://sb.example.test"],
   });
   browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.setDefaultTimeout(10_000);
-  page.on("pageerror", (e) => errors.push(e.message));
+  page = await openPage(browser, 1280, 800, errors);
 });
 
 after(async () => {

@@ -5,7 +5,7 @@
 // whole file: the steps run in order and build on each other.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { api, launchBrowser, startEngine, token } from "./harness.mjs";
+import { api, launchBrowser, startEngine, token, openPage } from "./harness.mjs";
 import {
   ACCOUNT_SID,
   callSid,
@@ -47,9 +47,7 @@ before(async () => {
     env: { OPENAI_API_KEY: "sk-test", TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: "test-auth-token" },
   });
   browser = await launchBrowser();
-  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  page.setDefaultTimeout(10_000);
-  page.on("pageerror", (e) => errors.push(e.message));
+  page = await openPage(browser, 1280, 800, errors);
 });
 
 after(async () => {
