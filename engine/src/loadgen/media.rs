@@ -44,6 +44,11 @@ pub struct Report {
     pub frames_back: u64,
     /// Engine process: CPU over the window in cores, resident memory before and at the end.
     pub cpu_cores: Option<f64>,
+    /// CPU over the window split by where it went, for the engine and for this process.
+    pub engine_cpu: Option<CpuSplit>,
+    pub loadgen_cpu: Option<CpuSplit>,
+    /// TCP segments the machine sent during the window (all loopback here), per second.
+    pub segments_per_sec: Option<f64>,
     pub rss_idle: Option<u64>,
     pub rss_loaded: Option<u64>,
 }
@@ -77,6 +82,23 @@ impl std::fmt::Display for Report {
                 c,
                 per_call * 1000.0
             )?;
+        }
+        if let (Some(e), Some(l)) = (self.engine_cpu, self.loadgen_cpu) {
+            writeln!(
+                f,
+                "CPU in cores, user + kernel: engine {:.2} + {:.2}, load generator {:.2} + {:.2}",
+                e.user, e.kernel, l.user, l.kernel
+            )?;
+            if let Some(segs) = self.segments_per_sec.filter(|s| *s > 0.0) {
+                // Loopback: a send runs the receiver's TCP processing too, so the kernel time
+                // of both processes is what moving the segments costs on this machine.
+                writeln!(
+                    f,
+                    "TCP: {:.0} segments/s, {:.1} us of kernel CPU per segment (both processes)",
+                    segs,
+                    (e.kernel + l.kernel) / segs * 1e6
+                )?;
+            }
         }
         if let (Some(idle), Some(loaded)) = (self.rss_idle, self.rss_loaded) {
             let per_call = loaded.saturating_sub(idle) as f64 / f64::from(self.calls.max(1));
@@ -164,12 +186,16 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     // Let every call settle into its stream, then measure.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let cpu_start = pid.and_then(cpu_ticks);
+    let own_start = cpu_ticks(std::process::id());
+    let segs_start = tcp_out_segments();
     let window_start = Instant::now();
     samples.recording.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(u64::from(opts.duration))).await;
     samples.recording.store(false, Ordering::Relaxed);
     let window = window_start.elapsed();
     let cpu_end = pid.and_then(cpu_ticks);
+    let own_end = cpu_ticks(std::process::id());
+    let segs_end = tcp_out_segments();
     let rss_loaded = pid.and_then(rss_bytes);
     let _ = stop_tx.send(true);
     while calls.join_next().await.is_some() {}
@@ -186,7 +212,14 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     };
     let mut to_backend = micros(std::mem::take(&mut *samples.to_backend.lock().await));
     let mut to_caller = micros(std::mem::take(&mut *samples.to_caller.lock().await));
-    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    let secs = window.as_secs_f64();
+    let split = |a: Option<Ticks>, b: Option<Ticks>| {
+        a.zip(b).map(|(a, b)| CpuSplit {
+            user: (b.user - a.user) as f64 / TICKS_PER_SEC / secs,
+            kernel: (b.kernel - a.kernel) as f64 / TICKS_PER_SEC / secs,
+        })
+    };
+    let engine_cpu = split(cpu_start, cpu_end);
     Ok(Report {
         calls: opts.calls,
         connected: connected.load(Ordering::Relaxed),
@@ -196,9 +229,12 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         backend_to_caller: Percentiles::of(&mut to_caller),
         frames_sent: samples.sent.load(Ordering::Relaxed),
         frames_back: samples.back.load(Ordering::Relaxed),
-        cpu_cores: cpu_start
-            .zip(cpu_end)
-            .map(|(a, b)| (b - a) as f64 / ticks_per_sec / window.as_secs_f64()),
+        cpu_cores: engine_cpu.map(|c| c.user + c.kernel),
+        engine_cpu,
+        loadgen_cpu: split(own_start, own_end),
+        segments_per_sec: segs_start
+            .zip(segs_end)
+            .map(|(a, b)| b.saturating_sub(a) as f64 / secs),
         rss_idle,
         rss_loaded,
     })
@@ -397,13 +433,55 @@ fn rss_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// User + system CPU time of a process in clock ticks, from /proc (Linux).
-fn cpu_ticks(pid: u32) -> Option<u64> {
+/// CPU time of a process in cores over a window: in its own code and in the kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuSplit {
+    pub user: f64,
+    pub kernel: f64,
+}
+
+/// USER_HZ on Linux: the unit of /proc/<pid>/stat's times.
+const TICKS_PER_SEC: f64 = 100.0;
+
+#[derive(Debug, Clone, Copy)]
+struct Ticks {
+    user: u64,
+    kernel: u64,
+}
+
+/// User and system CPU time of a process in clock ticks, from /proc (Linux).
+fn cpu_ticks(pid: u32) -> Option<Ticks> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name, which is in parentheses and may contain spaces.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    Some(Ticks {
+        user: fields.get(11)?.parse().ok()?,
+        kernel: fields.get(12)?.parse().ok()?,
+    })
+}
+
+/// TCP segments sent by this machine since boot, from /proc/net/snmp (Linux).
+fn tcp_out_segments() -> Option<u64> {
+    out_segments(&std::fs::read_to_string("/proc/net/snmp").ok()?)
+}
+
+fn out_segments(snmp: &str) -> Option<u64> {
+    let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
+    let (names, values) = (tcp.next()?, tcp.next()?);
+    let at = names.split_whitespace().position(|n| n == "OutSegs")?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_tcp_out_segments_by_column_name() {
+        let snmp = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
+                    Tcp: RtoAlgorithm InSegs OutSegs RetransSegs\nTcp: 1 58126395 58025372 68839\n";
+        assert_eq!(out_segments(snmp), Some(58_025_372));
+        assert_eq!(out_segments("Tcp: InSegs\nTcp: 5\n"), None);
+    }
 }
