@@ -82,6 +82,9 @@ pub struct Config {
 
     /// Credential variables (`TWILIO_AUTH_TOKEN`, ...) taken as if they were in the process
     /// environment: for embedding the engine (tests, load generators) without touching it.
+    /// The clock campaigns read calling windows and retry times from (tests set one).
+    #[arg(skip)]
+    pub clock: Option<crate::campaigns::SharedClock>,
     #[arg(skip)]
     pub credential_env: Vec<(String, String)>,
 }
@@ -119,6 +122,7 @@ impl std::fmt::Debug for Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            clock: None,
             data_dir: None,
             control_addr: DEFAULT_CONTROL_ADDR.parse().expect("valid default"),
             public_addr: DEFAULT_PUBLIC_ADDR.parse().expect("valid default"),

@@ -58,6 +58,7 @@ struct Inner {
     telnyx: crate::carriers::telnyx::TelnyxClient,
     twilio: crate::carriers::twilio::client::TwilioClient,
     live: crate::media::live::LiveCalls,
+    dialer: crate::campaigns::Dialer,
     /// `--public-url`, normalised once at start-up.
     configured_public_url: Option<String>,
     /// The settings table and what derives from it, loaded at start-up and refreshed by
@@ -121,6 +122,16 @@ impl Engine {
     /// carrier URLs derived from it. Read on every webhook, so built once per settings change.
     pub fn public(&self) -> Option<Arc<PublicUrl>> {
         self.settings().public.clone()
+    }
+
+    /// A plain setting's stored value.
+    pub fn setting(&self, key: &str) -> Option<String> {
+        self.settings().values.get(key).cloned()
+    }
+
+    /// The campaign dialer.
+    pub fn dialer(&self) -> &crate::campaigns::Dialer {
+        &self.inner.dialer
     }
 
     pub fn default_region(&self) -> Option<String> {
@@ -305,6 +316,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             telnyx: crate::carriers::telnyx::TelnyxClient::new(&config.telnyx_api_url),
             twilio: crate::carriers::twilio::client::TwilioClient::new(&config.twilio_api_url),
             live: crate::media::live::LiveCalls::default(),
+            dialer: crate::campaigns::Dialer::new(config.clock.clone()),
             config,
             data_dir,
             store,
@@ -348,6 +360,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             .with_graceful_shutdown(stop)
             .await
     });
+    // Campaigns that were running when the engine last stopped (or crashed) carry on, after
+    // their unfinished attempts are squared with the carriers.
+    engine.dialer().resume_all(&engine).await;
     tracing::info!(%control_addr, %public_addr, data_dir = %engine.data_dir().display(), "engine started");
     Ok(Running {
         engine,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
-use crate::domain::{Agent, Call, PhoneNumber, TranscriptLine};
+use crate::domain::{Agent, Call, Campaign, PhoneNumber, TranscriptLine};
 use crate::secrets::Provider;
 
 const CAPACITY: usize = 1024;
@@ -50,6 +50,23 @@ pub enum Event {
     /// call's context changed).
     CallContextApplied {
         call_id: String,
+    },
+    CampaignCreated {
+        campaign: Campaign,
+    },
+    CampaignUpdated {
+        campaign: Campaign,
+    },
+    CampaignDeleted {
+        id: String,
+    },
+    /// The dialer stopped a campaign on its own, for a reason an operator must act on.
+    CampaignPaused {
+        campaign: Campaign,
+        reason: String,
+    },
+    CampaignProgress {
+        progress: crate::campaigns::progress::CampaignProgress,
     },
     SettingsChanged,
     CredentialsChanged {

@@ -3,6 +3,7 @@
 //! `switchboard serve` both run exactly this; nothing here knows about Tauri.
 
 pub mod api;
+pub mod campaigns;
 pub mod carriers;
 pub mod config;
 pub mod domain;

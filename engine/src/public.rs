@@ -23,6 +23,10 @@ pub fn router(engine: Engine) -> Router {
             crate::carriers::twilio::STREAM_STATUS_PATH,
             post(crate::carriers::twilio::stream_status),
         )
+        .route(
+            crate::carriers::twilio::AMD_PATH,
+            post(crate::carriers::twilio::amd),
+        )
         .route("/webhooks/telnyx", post(crate::carriers::telnyx::webhook))
         .route("/media/twilio", get(crate::carriers::twilio::media::stream))
         .route("/media/telnyx", get(crate::carriers::telnyx::media::stream))

@@ -107,6 +107,26 @@ impl ApiError {
         }
     }
 
+    pub fn dial(e: crate::carriers::outbound::DialError) -> Self {
+        use crate::carriers::outbound::DialError;
+        match e {
+            DialError::Credentials(s) => s.into(),
+            DialError::Api(_) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::CarrierError,
+                e.to_string(),
+            ),
+            DialError::NoPublicUrl
+            | DialError::NotConfigured(_)
+            | DialError::Unsupported(_)
+            | DialError::NoAgent => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::Invalid,
+                e.to_string(),
+            ),
+        }
+    }
+
     fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
         Self::new(
@@ -141,9 +161,14 @@ impl From<StoreError> for ApiError {
                 };
                 let code = match c {
                     Conflict::DuplicateNumber(_) => ErrorCode::DuplicateNumber,
-                    Conflict::DuplicateAgentName(_) => ErrorCode::DuplicateName,
+                    Conflict::DuplicateAgentName(_) | Conflict::DuplicateCampaignName(_) => {
+                        ErrorCode::DuplicateName
+                    }
                     Conflict::AgentInUse { .. } => ErrorCode::AgentInUse,
-                    Conflict::DuplicateCall(_) | Conflict::CallEnded(_) => ErrorCode::Conflict,
+                    Conflict::DuplicateCall(_)
+                    | Conflict::CallEnded(_)
+                    | Conflict::CampaignActive(_)
+                    | Conflict::CampaignStatus(_) => ErrorCode::Conflict,
                 };
                 let mut err = Self::new(StatusCode::CONFLICT, code, c.to_string());
                 err.detail.numbers = numbers;

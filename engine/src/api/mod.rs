@@ -4,6 +4,7 @@
 
 mod agents;
 mod calls;
+mod campaigns;
 mod credentials;
 pub mod error;
 mod events;
@@ -48,6 +49,7 @@ pub use settings::WebhookUrls;
         (name = "agents", description = "AI agents"),
         (name = "phone-numbers", description = "Managed numbers and their agents"),
         (name = "calls", description = "Call log and transcripts"),
+        (name = "campaigns", description = "Outbound campaigns, leads and progress"),
         (name = "settings", description = "Plain settings and credentials"),
         (name = "events", description = "Live event stream"),
     ),
@@ -115,6 +117,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::list, agents::create))
         .routes(routes!(agents::get, agents::update, agents::delete))
         .routes(routes!(agents::stats))
+        .routes(routes!(campaigns::load_stats))
         .routes(routes!(agents::put_context))
         .routes(routes!(phone_numbers::list, phone_numbers::create))
         .routes(routes!(
@@ -126,6 +129,18 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(calls::get))
         .routes(routes!(calls::put_context))
         .routes(routes!(calls::hang_up))
+        .routes(routes!(calls::place))
+        .routes(routes!(campaigns::list, campaigns::create))
+        .routes(routes!(
+            campaigns::get,
+            campaigns::update,
+            campaigns::delete
+        ))
+        .routes(routes!(campaigns::start))
+        .routes(routes!(campaigns::pause))
+        .routes(routes!(campaigns::resume))
+        .routes(routes!(campaigns::stop))
+        .routes(routes!(campaigns::leads))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(credentials::list))
         .routes(routes!(credentials::put, credentials::delete))

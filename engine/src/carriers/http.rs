@@ -17,6 +17,14 @@ pub enum CarrierApiError {
         code: Option<String>,
         message: String,
     },
+    /// The request may or may not have taken effect (a timeout or a server error after it
+    /// was sent); repeating it could act twice.
+    #[error("{carrier} did not confirm {action}: {last}")]
+    Unconfirmed {
+        carrier: &'static str,
+        action: String,
+        last: String,
+    },
     #[error("{carrier} unreachable for {action} after {attempts} attempts: {last}")]
     Unreachable {
         carrier: &'static str,
@@ -31,7 +39,7 @@ impl CarrierApiError {
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::Refused { code, .. } => code.as_deref(),
-            Self::Unreachable { .. } => None,
+            Self::Unreachable { .. } | Self::Unconfirmed { .. } => None,
         }
     }
 }
@@ -79,6 +87,67 @@ pub async fn send(
         }
         if attempt < ATTEMPTS {
             tracing::warn!(carrier, action, attempt, error = %last, "carrier API call failed; retrying");
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
+        }
+    }
+    Err(CarrierApiError::Unreachable {
+        carrier,
+        action: action.to_owned(),
+        attempts: ATTEMPTS,
+        last,
+    })
+}
+
+/// Sends a request that must not take effect twice (placing a call): it is repeated only when
+/// the carrier cannot have acted on it (no connection was made, or 429 Too Many Requests).
+/// A timeout or a 5xx after sending is `Unconfirmed`: the caller must find out what happened
+/// rather than ask again.
+pub async fn send_once(
+    carrier: &'static str,
+    action: &str,
+    build: impl Fn() -> reqwest::RequestBuilder,
+    read_error: fn(&str) -> (Option<String>, String),
+) -> Result<String, CarrierApiError> {
+    let mut backoff = FIRST_BACKOFF;
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        match build().send().await {
+            Ok(res) if res.status().is_success() => {
+                return Ok(res.text().await.unwrap_or_default());
+            }
+            Ok(res) if res.status().as_u16() == 429 => last = "429 Too Many Requests".into(),
+            Ok(res) if res.status().is_client_error() => {
+                let status = res.status().as_u16();
+                let (code, message) = read_error(&res.text().await.unwrap_or_default());
+                return Err(CarrierApiError::Refused {
+                    carrier,
+                    action: action.to_owned(),
+                    status,
+                    code,
+                    message,
+                });
+            }
+            Ok(res) => {
+                let status = res.status();
+                let (_, message) = read_error(&res.text().await.unwrap_or_default());
+                return Err(CarrierApiError::Unconfirmed {
+                    carrier,
+                    action: action.to_owned(),
+                    last: format!("{status}: {message}"),
+                });
+            }
+            Err(e) if e.is_connect() => last = e.without_url().to_string(),
+            Err(e) => {
+                return Err(CarrierApiError::Unconfirmed {
+                    carrier,
+                    action: action.to_owned(),
+                    last: e.without_url().to_string(),
+                });
+            }
+        }
+        if attempt < ATTEMPTS {
+            tracing::warn!(carrier, action, attempt, error = %last, "carrier not reached; retrying");
             tokio::time::sleep(backoff).await;
             backoff *= 2;
         }

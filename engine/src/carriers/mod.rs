@@ -5,6 +5,7 @@
 
 pub mod http;
 pub(crate) mod media;
+pub mod outbound;
 pub mod telnyx;
 pub mod twilio;
 
@@ -78,15 +79,31 @@ pub(crate) async fn apply_events(
     carrier_call_id: &str,
     events: &[CallEvent],
 ) -> Result<(), StoreError> {
+    apply_events_linking(engine, carrier, event_key, carrier_call_id, None, events).await
+}
+
+/// As `apply_events`, finding a call Switchboard placed by its own id when the carrier's id
+/// is not on record yet (see `Store::apply_call_events_linking`).
+pub(crate) async fn apply_events_linking(
+    engine: &Engine,
+    carrier: Carrier,
+    event_key: &str,
+    carrier_call_id: &str,
+    our_call_id: Option<&str>,
+    events: &[CallEvent],
+) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     match engine
         .store()
-        .apply_call_events(carrier, event_key, carrier_call_id, events)
+        .apply_call_events_linking(carrier, event_key, carrier_call_id, our_call_id, events)
         .await?
     {
-        Some(call) => engine.events().publish(Event::CallUpdated { call }),
+        Some(call) => {
+            crate::campaigns::after_call_update(engine, &call, events);
+            engine.events().publish(Event::CallUpdated { call })
+        }
         None => tracing::debug!(
             carrier = carrier.as_str(),
             event_key,

@@ -125,6 +125,9 @@ pub struct Call {
     /// prompt placeholders). Empty when none.
     #[schema(value_type = Object)]
     pub context: serde_json::Map<String, serde_json::Value>,
+    /// The campaign and lead an outbound call was placed for.
+    pub campaign_id: Option<String>,
+    pub lead_id: Option<i64>,
 }
 
 /// Why an inbound call was refused. Stored with the call so the log says why.
@@ -285,6 +288,8 @@ mod live_duration_tests {
             recording_url: None,
             answered_by: None,
             context: serde_json::Map::new(),
+            campaign_id: None,
+            lead_id: None,
         };
         let now = Timestamp::from_millis(65_500);
         assert_eq!(

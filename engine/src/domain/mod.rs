@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod call;
+pub mod campaign;
 pub mod phone;
 pub mod phone_number;
 pub mod time;
@@ -10,6 +11,10 @@ pub mod time;
 pub use agent::{Agent, AgentInput};
 pub use call::{
     Call, CallDirection, CallEvent, CallStatus, NewCall, RejectReason, Speaker, TranscriptLine,
+};
+pub use campaign::{
+    Campaign, CampaignAction, CampaignInput, CampaignSettings, CampaignStatus, LeadStatus, Outcome,
+    PoolAgent, SelectionStrategy,
 };
 pub use phone::{E164, PhoneError};
 pub use phone_number::{Carrier, NumberStatus, PhoneNumber, PhoneNumberInput};

@@ -27,6 +27,9 @@ const EARLY_AUDIO_FRAMES: usize = 100;
 const CARRIER_SILENCE: std::time::Duration = std::time::Duration::from_secs(10);
 /// How long the backend may take to confirm the session's configuration.
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// On a call Switchboard placed, the callee speaks first ("Hello?"); if they say nothing
+/// for this long after the line opens, the agent greets them.
+const OUTBOUND_GREETING_AFTER: std::time::Duration = std::time::Duration::from_millis(2500);
 /// Transcript lines waiting for the database; beyond this a line is dropped and logged.
 const TRANSCRIPT_QUEUE: usize = 256;
 
@@ -95,8 +98,12 @@ pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut 
         }
     };
     let transcript = spawn_transcript_writer(&engine, &call.id);
-    let greeting = (call.direction == CallDirection::Inbound && !agent.greeting.trim().is_empty())
-        .then(|| agent.greeting.clone());
+    let greeting = match call.direction {
+        CallDirection::Inbound => {
+            (!agent.greeting.trim().is_empty()).then(|| Greeting::Now(agent.greeting.clone()))
+        }
+        CallDirection::Outbound => Some(Greeting::AfterSilence(agent.greeting.clone())),
+    };
     let mut bridge = Bridge {
         carrier,
         voice,
@@ -104,6 +111,8 @@ pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut 
         ready: false,
         early,
         greeting,
+        greet_at: None,
+        hang_up_when_heard: false,
         responding: false,
         pending_instructions: 0,
         transcript,
@@ -147,6 +156,15 @@ async fn connect(engine: &Engine, config: &VoiceConfig) -> Result<OpenAiRealtime
     .await
 }
 
+/// How the agent opens the conversation.
+enum Greeting {
+    /// Inbound: the agent speaks first, these words.
+    Now(String),
+    /// Outbound: the agent waits for the callee; after a silence it greets them (with these
+    /// words, or in its own words when empty).
+    AfterSilence(String),
+}
+
 struct Bridge<C, V> {
     carrier: C,
     voice: V,
@@ -154,7 +172,11 @@ struct Bridge<C, V> {
     ready: bool,
     /// Caller audio that arrived before the backend was ready.
     early: VecDeque<G711>,
-    greeting: Option<String>,
+    greeting: Option<Greeting>,
+    /// An outbound call's greeting is due then, unless the callee speaks first.
+    greet_at: Option<tokio::time::Instant>,
+    /// A voicemail message is being left: end the call once the machine has heard it all.
+    hang_up_when_heard: bool,
     /// A response is under way (so a keypad press must not ask for another).
     responding: bool,
     /// Instruction updates sent and not yet confirmed by the backend.
@@ -201,6 +223,10 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
                     }
                 }
                 v = self.voice.recv() => self.on_voice(engine, call, v).await,
+                () = sleep_until_some(self.greet_at), if self.greet_at.is_some() => {
+                    self.greet_at = None;
+                    self.greet_after_silence().await
+                }
                 Some(c) = control.recv() => self.on_control(c).await,
                 () = &mut stopping => Err(End::Ours("Switchboard was shut down".into())),
                 () = &mut unready, if !self.ready => Err(End::Backend(VoiceError::Refused(
@@ -232,7 +258,10 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
                     self.early.push_back(audio);
                 }
             }
-            Ok(MediaIn::Mark(name)) => self.playback.on_mark(&name, Instant::now()),
+            Ok(MediaIn::Mark(name)) => {
+                self.playback.on_mark(&name, Instant::now());
+                self.end_if_message_heard()?;
+            }
             Ok(MediaIn::Dtmf(digit)) => {
                 let text = format!("(The caller pressed {digit} on their keypad.)");
                 self.voice
@@ -269,11 +298,18 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
                         .await
                         .map_err(End::Backend)?;
                 }
-                if let Some(greeting) = self.greeting.take() {
-                    self.voice
-                        .send(VoiceCommand::Greet(greeting))
-                        .await
-                        .map_err(End::Backend)?;
+                match self.greeting.take() {
+                    Some(Greeting::Now(words)) => {
+                        self.voice
+                            .send(VoiceCommand::Greet(words))
+                            .await
+                            .map_err(End::Backend)?;
+                    }
+                    Some(g @ Greeting::AfterSilence(_)) => {
+                        self.greeting = Some(g);
+                        self.greet_at = Some(tokio::time::Instant::now() + OUTBOUND_GREETING_AFTER);
+                    }
+                    None => {}
                 }
             }
             VoiceEvent::Audio { item_id, .. } if self.playback.is_cut(&item_id) => {}
@@ -300,6 +336,10 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
                 }
             }
             VoiceEvent::SpeechStarted { item_id } => {
+                // The callee spoke first: the agent answers them instead of greeting.
+                if self.greet_at.take().is_some() {
+                    self.greeting = None;
+                }
                 if let Some(id) = item_id {
                     self.spoke.start(id);
                 }
@@ -318,7 +358,10 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
                 }
             }
             VoiceEvent::ResponseStarted => self.responding = true,
-            VoiceEvent::ResponseDone => self.responding = false,
+            VoiceEvent::ResponseDone => {
+                self.responding = false;
+                self.end_if_message_heard()?;
+            }
             VoiceEvent::CallerSaid { item_id, text } => {
                 let at = self.spoke.take(item_id.as_deref());
                 self.transcribe(call, Speaker::Caller, text, at);
@@ -353,7 +396,38 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
                 Ok(())
             }
             Control::HangUp { reason } => Err(End::Ours(reason)),
+            Control::LeaveMessage { message } => {
+                self.greet_at = None;
+                self.greeting = None;
+                self.voice
+                    .send(VoiceCommand::Say(message))
+                    .await
+                    .map_err(End::Backend)?;
+                self.hang_up_when_heard = true;
+                self.responding = true;
+                Ok(())
+            }
         }
+    }
+
+    /// The agent's opening on a call it placed, once the callee stayed silent.
+    async fn greet_after_silence(&mut self) -> Result<(), End> {
+        let command = match self.greeting.take() {
+            Some(Greeting::AfterSilence(words)) if !words.trim().is_empty() => {
+                VoiceCommand::Greet(words)
+            }
+            Some(_) => VoiceCommand::Respond,
+            None => return Ok(()),
+        };
+        self.voice.send(command).await.map_err(End::Backend)
+    }
+
+    /// After a voicemail message: the call ends once its last word has been played.
+    fn end_if_message_heard(&self) -> Result<(), End> {
+        if self.hang_up_when_heard && !self.responding && self.playback.all_heard() {
+            return Err(End::Ours("left the campaign's voicemail message".into()));
+        }
+        Ok(())
     }
 
     async fn feed_carrier(&mut self, out: MediaOut) -> Result<(), End> {
@@ -368,6 +442,14 @@ impl<C: CarrierMedia, V: VoiceSession> Bridge<C, V> {
         if self.transcript.try_send((speaker, text, at)).is_err() {
             tracing::error!(call_id = %call.id, "transcript queue full; a line was dropped");
         }
+    }
+}
+
+/// Sleeps until `at` (the select branch using it is disabled when there is none).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -569,6 +651,13 @@ impl Playback {
     }
 
     /// Whether `item_id` is the item being played (its first chunk has been seen).
+    /// Every mark sent has come back: the carrier has played all it was sent.
+    fn all_heard(&self) -> bool {
+        self.item
+            .as_ref()
+            .is_none_or(|i| i.pending.is_empty() && i.marked_ms == i.sent_ms)
+    }
+
     fn is_current(&self, item_id: &str) -> bool {
         self.item.as_ref().is_some_and(|i| i.item_id == item_id)
     }

@@ -15,6 +15,8 @@ pub enum Control {
     Instructions(String),
     /// End the call: through the carrier, with this reason on the record.
     HangUp { reason: String },
+    /// An answering machine took the call: speak `message`, then hang up.
+    LeaveMessage { message: String },
 }
 
 /// Control messages a session may have queued; a full queue means it is wedged.

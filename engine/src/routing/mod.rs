@@ -2,6 +2,8 @@
 //! or are refused with a reason the call record keeps. Carrier-independent: adapters hand in
 //! an [`InboundCall`] and turn the [`Decision`] into their own wire format.
 
+pub mod select;
+
 use crate::domain::{
     Agent, Call, CallDirection, CallStatus, Carrier, E164, NewCall, NumberStatus, PhoneNumber,
     RejectReason, Timestamp,

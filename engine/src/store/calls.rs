@@ -37,6 +37,8 @@ struct CallRow {
     recording_url: Option<String>,
     answered_by: Option<String>,
     context: Option<String>,
+    campaign_id: Option<String>,
+    lead_id: Option<i64>,
 }
 
 impl TryFrom<CallRow> for Call {
@@ -74,6 +76,8 @@ impl TryFrom<CallRow> for Call {
             recording_url: r.recording_url,
             answered_by: r.answered_by,
             context,
+            campaign_id: r.campaign_id,
+            lead_id: r.lead_id,
         })
     }
 }
@@ -81,12 +85,12 @@ impl TryFrom<CallRow> for Call {
 const SELECT: &str = "SELECT c.id, c.direction, c.carrier, c.carrier_call_id, c.from_number, \
        c.to_number, c.agent_id, a.name AS agent_name, c.number_id, c.status, c.started_at, \
        c.answered_at, c.ended_at, c.duration_secs, c.hangup_cause, c.cost_estimate_usd, \
-       c.reject_reason, c.recording_url, c.answered_by, c.context \
+       c.reject_reason, c.recording_url, c.answered_by, c.context, c.campaign_id, c.lead_id \
      FROM calls c LEFT JOIN agents a ON a.id = c.agent_id";
 
 /// Statuses of calls still in progress, as SQL, for load counts. Exactly the condition of
 /// the `calls_live` partial index: SQLite uses that index only for this very text.
-const LIVE: &str = "('queued', 'ringing', 'in_progress')";
+pub(crate) const LIVE: &str = "('queued', 'ringing', 'in_progress')";
 
 /// Which calls to list. All filters combine with AND.
 #[derive(Debug, Clone, Default)]
@@ -351,8 +355,25 @@ impl Store {
         carrier_call_id: &str,
         events: &[CallEvent],
     ) -> Result<Option<Call>> {
+        self.apply_call_events_linking(carrier, event_key, carrier_call_id, None, events)
+            .await
+    }
+
+    /// As `apply_call_events`, for a call Switchboard placed: the carrier's report may come
+    /// before the reply to the dial that would have told Switchboard the carrier's id, so
+    /// `our_call_id` (carried in the callback URL or client state) finds the call then, and
+    /// the carrier's id is recorded on it.
+    pub async fn apply_call_events_linking(
+        &self,
+        carrier: Carrier,
+        event_key: &str,
+        carrier_call_id: &str,
+        our_call_id: Option<&str>,
+        events: &[CallEvent],
+    ) -> Result<Option<Call>> {
         let event_key = event_key.to_owned();
         let carrier_call_id = carrier_call_id.to_owned();
+        let our_call_id = our_call_id.map(str::to_owned);
         let events = events.to_vec();
         self.write(move |conn| {
             Box::pin(async move {
@@ -370,8 +391,25 @@ impl Store {
                 if !fresh {
                     return Ok(None);
                 }
-                let Some(before) = find_by_carrier_id(conn, carrier, &carrier_call_id).await?
-                else {
+                let mut found = find_by_carrier_id(conn, carrier, &carrier_call_id).await?;
+                if found.is_none()
+                    && let Some(ours) = &our_call_id
+                {
+                    let linked = sqlx::query(
+                        "UPDATE calls SET carrier_call_id = ? \
+                         WHERE id = ? AND carrier = ? AND carrier_call_id IS NULL",
+                    )
+                    .bind(&carrier_call_id)
+                    .bind(ours)
+                    .bind(carrier.as_str())
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected();
+                    if linked == 1 {
+                        found = Some(fetch_call(conn, ours).await?);
+                    }
+                }
+                let Some(before) = found else {
                     return Ok(None);
                 };
                 for event in &events {
@@ -450,7 +488,7 @@ impl Store {
     }
 }
 
-async fn fetch_call(conn: &mut SqliteConnection, id: &str) -> Result<Call> {
+pub(crate) async fn fetch_call(conn: &mut SqliteConnection, id: &str) -> Result<Call> {
     sqlx::query_as::<_, CallRow>(&format!("{SELECT} WHERE c.id = ?"))
         .bind(id)
         .fetch_optional(conn)
@@ -550,6 +588,8 @@ fn written(
         recording_url: None,
         answered_by: None,
         context: serde_json::Map::new(),
+        campaign_id: None,
+        lead_id: None,
     }
 }
 
@@ -608,17 +648,17 @@ async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Resu
         }
     };
     q.execute(&mut *conn).await?;
-    if let CallEvent::Ended {
-        cause: Some(cause), ..
-    } = event
-    {
-        // The first end wins, but an end seen without a cause (the media stream stopping)
-        // takes the carrier's cause when its report follows.
-        sqlx::query("UPDATE calls SET hangup_cause = ? WHERE id = ? AND hangup_cause IS NULL")
-            .bind(cause)
-            .bind(id)
-            .execute(conn)
-            .await?;
+    if let CallEvent::Ended { cause, .. } = event {
+        if let Some(cause) = cause {
+            // The first end wins, but an end seen without a cause (the media stream stopping)
+            // takes the carrier's cause when its report follows.
+            sqlx::query("UPDATE calls SET hangup_cause = ? WHERE id = ? AND hangup_cause IS NULL")
+                .bind(cause)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        super::campaigns::settle_lead(conn, id, None).await?;
     }
     Ok(())
 }

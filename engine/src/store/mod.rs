@@ -4,6 +4,7 @@
 
 pub mod agents;
 pub mod calls;
+pub mod campaigns;
 pub mod phone_numbers;
 pub mod settings;
 mod writer;
@@ -55,6 +56,14 @@ pub enum Conflict {
     DuplicateCall(String),
     #[error("the call has already ended")]
     CallEnded(String),
+    #[error("a campaign named \"{0}\" already exists")]
+    DuplicateCampaignName(String),
+    #[error(
+        "the campaign \"{0}\" is running or has calls under way; stop it and let them end first"
+    )]
+    CampaignActive(String),
+    #[error("{0}")]
+    CampaignStatus(String),
     #[error(
         "\"{agent}\" still handles calls for {}. Assign those numbers another agent first, or delete anyway to leave them without this agent.",
         numbers.join(", ")

@@ -29,6 +29,8 @@ pub enum VoiceCommand {
     Respond,
     /// Speak this greeting now, before the caller says anything.
     Greet(String),
+    /// Say these words and nothing else (a voicemail message).
+    Say(String),
     /// The caller heard only the first `audio_end_ms` of agent item `item_id`: forget the rest.
     Truncate { item_id: String, audio_end_ms: u64 },
 }

@@ -242,6 +242,16 @@ impl VoiceSession for OpenAiRealtime {
                 }
             })
             .to_string(),
+            VoiceCommand::Say(text) => json!({
+                "type": "response.create",
+                "event_id": self.event_id(),
+                "response": {
+                    "instructions": format!(
+                        "You are speaking to an answering machine. Say exactly this, then stop: {text}"
+                    )
+                }
+            })
+            .to_string(),
             VoiceCommand::CallerText(text) => json!({
                 "type": "conversation.item.create",
                 "event_id": self.event_id(),

@@ -36,7 +36,85 @@ pub fn answer_with_stream(stream_url: &str, client_state: &str, command_id: &str
     })
 }
 
+/// Dial-command fields (§3.6): a bidirectional PCMU stream from the start, our call id as
+/// client state, and `command_id` so a repeated request is not a second call.
+pub fn dial_with_stream(
+    connection_id: &str,
+    to: &str,
+    from: &str,
+    stream_url: &str,
+    client_state: &str,
+    detect_machine: bool,
+) -> Value {
+    let mut body = json!({
+        "connection_id": connection_id,
+        "to": to,
+        "from": from,
+        "timeout_secs": 30,
+        "stream_url": stream_url,
+        "stream_track": "inbound_track",
+        "stream_codec": "PCMU",
+        "stream_bidirectional_mode": "rtp",
+        "stream_bidirectional_codec": "PCMU",
+        "stream_bidirectional_target_legs": "self",
+        "send_silence_when_idle": true,
+        "client_state": client_state,
+        "command_id": format!("dial-{client_state}"),
+    });
+    if detect_machine {
+        body["answering_machine_detection"] = json!("detect");
+    }
+    body
+}
+
 impl TelnyxClient {
+    /// `POST /calls`; returns the new call's `call_control_id`. Not repeated once sent.
+    pub async fn dial(&self, api_key: &str, body: &Value) -> Result<String, TelnyxError> {
+        let url = format!("{}/calls", self.base);
+        let reply = http::send_once(
+            "Telnyx",
+            "dial",
+            || self.http.post(&url).bearer_auth(api_key).json(body),
+            error_message,
+        )
+        .await?;
+        let v: Value = serde_json::from_str(&reply).unwrap_or(Value::Null);
+        v["data"]["call_control_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| http::CarrierApiError::Unconfirmed {
+                carrier: "Telnyx",
+                action: "dial".into(),
+                last: "the reply carried no call_control_id".into(),
+            })
+    }
+
+    /// Whether a call is still up (`GET /calls/{call_control_id}`: `data.is_alive`).
+    pub async fn is_alive(
+        &self,
+        api_key: &str,
+        call_control_id: &str,
+    ) -> Result<bool, TelnyxError> {
+        let id: String = url::form_urlencoded::byte_serialize(call_control_id.as_bytes()).collect();
+        let url = format!("{}/calls/{id}", self.base);
+        let reply = http::send(
+            "Telnyx",
+            "look up the call",
+            || self.http.get(&url).bearer_auth(api_key),
+            error_message,
+        )
+        .await;
+        match reply {
+            Ok(body) => {
+                let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                Ok(v["data"]["is_alive"].as_bool().unwrap_or(false))
+            }
+            // An unknown or finished call is not alive.
+            Err(e) if matches!(&e, http::CarrierApiError::Refused { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     pub fn new(base: impl Into<String>) -> Self {
         Self {
             http: http::client(),

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{WebhookError, apply_events, refuse, verification_off};
+use super::{WebhookError, apply_events_linking, refuse, verification_off};
 use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp};
 use crate::engine::Engine;
 use crate::events::Event;
@@ -128,7 +128,19 @@ pub async fn webhook(
         _ => None,
     };
     if let Some(event) = event {
-        apply_events(&engine, CARRIER, &data.id, &call_control_id, &[event]).await?;
+        // Calls Switchboard placed carry its call id as client state.
+        let ours = text("client_state")
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+            .and_then(|b| String::from_utf8(b).ok());
+        apply_events_linking(
+            &engine,
+            CARRIER,
+            &data.id,
+            &call_control_id,
+            ours.as_deref(),
+            &[event],
+        )
+        .await?;
     }
     Ok(StatusCode::OK.into_response())
 }

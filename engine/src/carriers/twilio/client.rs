@@ -13,7 +13,170 @@ pub struct TwilioClient {
     base: String,
 }
 
+/// A call to place (§7.1).
+#[derive(Debug, Clone)]
+pub struct CreateCall<'a> {
+    pub to: &'a str,
+    pub from: &'a str,
+    /// Inline TwiML run when the callee answers.
+    pub twiml: &'a str,
+    pub status_callback: &'a str,
+    /// Where the asynchronous answering-machine result goes; `None`: no detection.
+    pub amd_callback: Option<&'a str>,
+    pub timeout_secs: u32,
+}
+
+/// What Twilio knows of a call (§7.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallInfo {
+    pub sid: String,
+    pub status: String,
+    pub duration_secs: Option<i64>,
+    pub answered_by: Option<String>,
+}
+
+impl CallInfo {
+    fn from_json(v: &Value) -> Option<Self> {
+        Some(Self {
+            sid: v["sid"].as_str()?.to_owned(),
+            status: v["status"].as_str()?.to_owned(),
+            duration_secs: v["duration"]
+                .as_str()
+                .and_then(|d| d.parse().ok())
+                .or_else(|| v["duration"].as_i64()),
+            answered_by: v["answered_by"].as_str().map(str::to_owned),
+        })
+    }
+}
+
+fn escape(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
 impl TwilioClient {
+    /// Places a call; returns its CallSid. Never repeated once sent (see `send_once`).
+    pub async fn create_call(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        call: &CreateCall<'_>,
+    ) -> Result<String, CarrierApiError> {
+        let url = format!("{}/Accounts/{}/Calls.json", self.base, escape(account_sid));
+        let timeout = call.timeout_secs.to_string();
+        let mut form: Vec<(&str, &str)> = vec![
+            ("To", call.to),
+            ("From", call.from),
+            ("Twiml", call.twiml),
+            ("StatusCallback", call.status_callback),
+            ("StatusCallbackMethod", "POST"),
+            ("StatusCallbackEvent", "initiated"),
+            ("StatusCallbackEvent", "ringing"),
+            ("StatusCallbackEvent", "answered"),
+            ("StatusCallbackEvent", "completed"),
+            ("Timeout", &timeout),
+        ];
+        if let Some(amd) = call.amd_callback {
+            form.extend([
+                ("MachineDetection", "Enable"),
+                ("AsyncAmd", "true"),
+                ("AsyncAmdStatusCallback", amd),
+                ("AsyncAmdStatusCallbackMethod", "POST"),
+            ]);
+        }
+        let body = http::send_once(
+            "Twilio",
+            "place the call",
+            || {
+                self.http
+                    .post(&url)
+                    .basic_auth(account_sid, Some(auth_token))
+                    .header("accept", "application/json")
+                    .form(&form)
+            },
+            error_message,
+        )
+        .await?;
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        v["sid"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CarrierApiError::Unconfirmed {
+                carrier: "Twilio",
+                action: "place the call".into(),
+                last: "the reply carried no call sid".into(),
+            })
+    }
+
+    /// The calls from `from` to `to` started on or after `since_date` (`YYYY-MM-DD`, UTC), to
+    /// find a call whose creation was never confirmed.
+    pub async fn find_calls(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        from: &str,
+        to: &str,
+        since_date: &str,
+    ) -> Result<Vec<CallInfo>, CarrierApiError> {
+        let url = format!(
+            "{}/Accounts/{}/Calls.json?To={}&From={}&StartTime%3E={}&PageSize=50",
+            self.base,
+            escape(account_sid),
+            escape(to),
+            escape(from),
+            escape(since_date)
+        );
+        let body = http::send(
+            "Twilio",
+            "list calls",
+            || {
+                self.http
+                    .get(&url)
+                    .basic_auth(account_sid, Some(auth_token))
+                    .header("accept", "application/json")
+            },
+            error_message,
+        )
+        .await?;
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        Ok(v["calls"]
+            .as_array()
+            .map(|a| a.iter().filter_map(CallInfo::from_json).collect())
+            .unwrap_or_default())
+    }
+
+    /// One call's state.
+    pub async fn fetch_call(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        call_sid: &str,
+    ) -> Result<CallInfo, CarrierApiError> {
+        let url = format!(
+            "{}/Accounts/{}/Calls/{}.json",
+            self.base,
+            escape(account_sid),
+            escape(call_sid)
+        );
+        let body = http::send(
+            "Twilio",
+            "fetch the call",
+            || {
+                self.http
+                    .get(&url)
+                    .basic_auth(account_sid, Some(auth_token))
+                    .header("accept", "application/json")
+            },
+            error_message,
+        )
+        .await?;
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        CallInfo::from_json(&v).ok_or_else(|| CarrierApiError::Unconfirmed {
+            carrier: "Twilio",
+            action: "fetch the call".into(),
+            last: "the reply was not a call".into(),
+        })
+    }
+
     pub fn new(base: impl Into<String>) -> Self {
         Self {
             http: http::client(),

@@ -11,7 +11,9 @@ use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::{WebhookError, apply_events, public_request_url, refuse, verification_off};
+use super::{
+    WebhookError, apply_events, apply_events_linking, public_request_url, refuse, verification_off,
+};
 use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp};
 use crate::engine::Engine;
 use crate::routing::{Decision, InboundCall, route_inbound};
@@ -19,6 +21,14 @@ use crate::secrets::Provider;
 
 const CARRIER: Carrier = Carrier::Twilio;
 pub const STREAM_STATUS_PATH: &str = "/webhooks/twilio/stream-status";
+pub const AMD_PATH: &str = "/webhooks/twilio/amd";
+
+/// Switchboard's own call id, which rides in the query of the callbacks of calls it places.
+fn our_call_id(uri: &Uri) -> Option<String> {
+    url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == "call_id")
+        .map(|(_, v)| v.into_owned())
+}
 
 /// The form parameters of a webhook whose signature checks out.
 async fn verified_form(
@@ -167,7 +177,36 @@ pub async fn status(
             result: result.to_owned(),
         });
     }
-    apply_events(&engine, CARRIER, &key, call_sid, &events).await?;
+    let ours = our_call_id(&uri);
+    apply_events_linking(&engine, CARRIER, &key, call_sid, ours.as_deref(), &events).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /webhooks/twilio/amd`: the asynchronous answering-machine result of a call
+/// Switchboard placed (`AnsweredBy`: `human`, `machine_start`, `fax`, `unknown`, ...).
+pub async fn amd(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    let params = verified_form(&engine, &headers, &uri, &body).await?;
+    let call_sid = required(&params, "CallSid")?;
+    let result = required(&params, "AnsweredBy")?;
+    let key = format!("{call_sid}/amd/{result}");
+    let detected = CallEvent::MachineDetected {
+        result: result.to_owned(),
+    };
+    let ours = our_call_id(&uri);
+    apply_events_linking(
+        &engine,
+        CARRIER,
+        &key,
+        call_sid,
+        ours.as_deref(),
+        &[detected],
+    )
+    .await?;
     Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 

@@ -1,0 +1,281 @@
+//! `/api/campaigns`: outbound campaigns, their leads and their progress; start, pause,
+//! resume and stop. Also `/api/agents/load-stats`, the live load the dialer selects by.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiResult, ErrorBody};
+use super::extract::{Json, Query};
+use crate::campaigns::progress::{self, CampaignProgress};
+use crate::domain::{Campaign, CampaignAction, CampaignInput, CampaignStatus, LeadStatus};
+use crate::engine::Engine;
+use crate::events::Event;
+use crate::store::campaigns::Lead;
+
+/// A campaign with where it stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CampaignView {
+    #[serde(flatten)]
+    pub campaign: Campaign,
+    pub progress: CampaignProgress,
+}
+
+async fn view(engine: &Engine, campaign: Campaign) -> ApiResult<CampaignView> {
+    let progress = progress::read(engine, &campaign, None).await?;
+    Ok(CampaignView { campaign, progress })
+}
+
+/// Campaigns, newest first, each with its progress.
+#[utoipa::path(operation_id = "list_campaigns", get, path = "/api/campaigns", tag = "campaigns",
+    responses((status = 200, body = [CampaignView])))]
+pub async fn list(State(engine): State<Engine>) -> ApiResult<axum::Json<Vec<CampaignView>>> {
+    let mut out = Vec::new();
+    for c in engine.store().list_campaigns().await? {
+        out.push(view(&engine, c).await?);
+    }
+    Ok(axum::Json(out))
+}
+
+/// Creates a campaign (as a draft: nothing is dialed until it is started).
+#[utoipa::path(operation_id = "create_campaign", post, path = "/api/campaigns", tag = "campaigns",
+    request_body = CampaignInput,
+    responses(
+        (status = 201, body = CampaignView),
+        (status = 409, body = ErrorBody, description = "Another campaign has this name"),
+        (status = 422, body = ErrorBody, description = "A value breaks a rule"),
+    ))]
+pub async fn create(
+    State(engine): State<Engine>,
+    Json(input): Json<CampaignInput>,
+) -> ApiResult<(StatusCode, axum::Json<CampaignView>)> {
+    let campaign = engine.store().create_campaign(input).await?;
+    engine.events().publish(Event::CampaignCreated {
+        campaign: campaign.clone(),
+    });
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(view(&engine, campaign).await?),
+    ))
+}
+
+#[utoipa::path(operation_id = "get_campaign", get, path = "/api/campaigns/{id}", tag = "campaigns",
+    params(("id" = String, Path)),
+    responses((status = 200, body = CampaignView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<CampaignView>> {
+    let campaign = engine.store().get_campaign(&id).await?;
+    Ok(axum::Json(view(&engine, campaign).await?))
+}
+
+/// Changes a campaign; a running one picks the change up within a second.
+#[utoipa::path(operation_id = "update_campaign", put, path = "/api/campaigns/{id}", tag = "campaigns",
+    request_body = CampaignInput,
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = CampaignView),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Another campaign has this name"),
+        (status = 422, body = ErrorBody, description = "A value breaks a rule"),
+    ))]
+pub async fn update(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    Json(input): Json<CampaignInput>,
+) -> ApiResult<axum::Json<CampaignView>> {
+    let campaign = engine.store().update_campaign(&id, input).await?;
+    engine.dialer().wake(&id);
+    engine.events().publish(Event::CampaignUpdated {
+        campaign: campaign.clone(),
+    });
+    Ok(axum::Json(view(&engine, campaign).await?))
+}
+
+/// Deletes a campaign and its leads (its calls stay in the log).
+#[utoipa::path(operation_id = "delete_campaign", delete, path = "/api/campaigns/{id}", tag = "campaigns",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "Running, or calls are under way"),
+    ))]
+pub async fn delete(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    engine.store().delete_campaign(&id).await?;
+    engine.events().publish(Event::CampaignDeleted { id });
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn act(engine: &Engine, id: &str, action: CampaignAction) -> ApiResult<CampaignView> {
+    let current = engine.store().get_campaign(id).await?;
+    let to = action
+        .apply(current.status)
+        .map_err(|m| crate::store::StoreError::from(crate::store::Conflict::CampaignStatus(m)))?;
+    if to == CampaignStatus::Running {
+        ready_to_run(engine, &current).await?;
+    }
+    let campaign = engine
+        .store()
+        .set_campaign_status(id, current.status, to)
+        .await?;
+    if to == CampaignStatus::Running {
+        engine.dialer().run(engine, id);
+    } else {
+        engine.dialer().wake(id);
+    }
+    engine.events().publish(Event::CampaignUpdated {
+        campaign: campaign.clone(),
+    });
+    view(engine, campaign).await
+}
+
+/// A campaign starts only with what it needs to dial: agents, numbers, leads.
+async fn ready_to_run(engine: &Engine, c: &Campaign) -> ApiResult<()> {
+    use crate::domain::Invalid;
+    if c.agents.is_empty() {
+        return Err(Invalid::new("agents", "add at least one agent to the campaign's pool").into());
+    }
+    if c.number_ids.is_empty() {
+        return Err(Invalid::new("number_ids", "link at least one number to call from").into());
+    }
+    let counts = engine.store().lead_counts(&c.id).await?;
+    if counts.pending == 0 {
+        return Err(Invalid::new("leads", "the campaign has no leads waiting to be called").into());
+    }
+    Ok(())
+}
+
+macro_rules! action_route {
+    ($name:ident, $action:expr, $path:literal, $op:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(operation_id = $op, post, path = $path, tag = "campaigns",
+            params(("id" = String, Path)),
+            responses(
+                (status = 200, body = CampaignView),
+                (status = 404, body = ErrorBody),
+                (status = 409, body = ErrorBody, description = "Not possible from the campaign's status"),
+                (status = 422, body = ErrorBody, description = "Nothing to dial with (start, resume)"),
+            ))]
+        pub async fn $name(
+            State(engine): State<Engine>,
+            Path(id): Path<String>,
+        ) -> ApiResult<axum::Json<CampaignView>> {
+            Ok(axum::Json(act(&engine, &id, $action).await?))
+        }
+    };
+}
+
+action_route!(
+    start,
+    CampaignAction::Start,
+    "/api/campaigns/{id}/start",
+    "start_campaign",
+    "Starts dialing (a draft, or a stopped or completed campaign with leads still pending)."
+);
+action_route!(
+    pause,
+    CampaignAction::Pause,
+    "/api/campaigns/{id}/pause",
+    "pause_campaign",
+    "Stops placing new calls; calls under way go on."
+);
+action_route!(
+    resume,
+    CampaignAction::Resume,
+    "/api/campaigns/{id}/resume",
+    "resume_campaign",
+    "Dials again after a pause."
+);
+action_route!(
+    stop,
+    CampaignAction::Stop,
+    "/api/campaigns/{id}/stop",
+    "stop_campaign",
+    "Ends the campaign: nothing more is dialed; calls under way go on."
+);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LeadParams {
+    status: Option<LeadStatus>,
+    /// Page size, 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 4294967295_i64)]
+    offset: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LeadPage {
+    pub items: Vec<Lead>,
+    pub total: i64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A campaign's leads, in import order.
+#[utoipa::path(operation_id = "list_leads", get, path = "/api/campaigns/{id}/leads", tag = "campaigns",
+    params(("id" = String, Path), LeadParams),
+    responses((status = 200, body = LeadPage), (status = 404, body = ErrorBody)))]
+pub async fn leads(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    Query(p): Query<LeadParams>,
+) -> ApiResult<axum::Json<LeadPage>> {
+    let limit = p.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(super::ApiError::malformed(
+            "limit must be between 1 and 500",
+        ));
+    }
+    let offset = p.offset.unwrap_or(0);
+    let (items, total) = engine
+        .store()
+        .list_leads(&id, p.status, limit, offset)
+        .await?;
+    Ok(axum::Json(LeadPage {
+        items,
+        total,
+        limit,
+        offset,
+    }))
+}
+
+/// One agent's live load.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentLoad {
+    pub agent_id: String,
+    pub name: String,
+    pub active: bool,
+    /// Live calls, inbound and outbound.
+    pub live_calls: u32,
+    pub max_concurrent_calls: u32,
+    /// Active and below its maximum: selection may choose it.
+    pub available: bool,
+}
+
+/// Live calls per agent against each agent's maximum.
+#[utoipa::path(operation_id = "agent_load_stats", get, path = "/api/agents/load-stats", tag = "agents",
+    responses((status = 200, body = [AgentLoad])))]
+pub async fn load_stats(State(engine): State<Engine>) -> ApiResult<axum::Json<Vec<AgentLoad>>> {
+    let loads = engine.store().live_calls_per_agent().await?;
+    let agents = engine.store().list_agents().await?;
+    Ok(axum::Json(
+        agents
+            .into_iter()
+            .map(|a| {
+                let live = loads.get(&a.id).copied().unwrap_or(0);
+                AgentLoad {
+                    available: a.active && live < a.max_concurrent_calls,
+                    agent_id: a.id,
+                    name: a.name,
+                    active: a.active,
+                    live_calls: live,
+                    max_concurrent_calls: a.max_concurrent_calls,
+                }
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,217 @@
+//! Placing calls: a recorded outbound call handed to its carrier, media stream and status
+//! reports included, and what the carrier says of a call Switchboard lost track of (after a
+//! crash). The dialer and the single-call API both come through here and never see a
+//! carrier's wire format.
+
+use base64::Engine as _;
+
+use super::http::CarrierApiError;
+use crate::domain::{Call, CallEvent, CallStatus, Carrier, Timestamp};
+use crate::engine::Engine;
+use crate::secrets::Provider;
+
+/// The Settings key for the Telnyx Call Control application (connection) calls are placed on.
+pub const SETTING_TELNYX_CONNECTION: &str = "telnyx_connection_id";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error("no public base URL is set, so the carrier would have nowhere to stream the call")]
+    NoPublicUrl,
+    #[error(transparent)]
+    Credentials(#[from] crate::secrets::SecretsError),
+    #[error("{0}")]
+    NotConfigured(String),
+    #[error("placing {0} calls is not supported")]
+    Unsupported(&'static str),
+    #[error("the call has no agent")]
+    NoAgent,
+    #[error(transparent)]
+    Api(#[from] CarrierApiError),
+}
+
+impl DialError {
+    /// The carrier may have placed the call although it did not say so.
+    pub fn maybe_placed(&self) -> bool {
+        matches!(self, Self::Api(CarrierApiError::Unconfirmed { .. }))
+    }
+
+    /// Nothing about this lead made it fail: every call would fail the same way until someone
+    /// fixes the setup.
+    pub fn is_setup(&self) -> bool {
+        matches!(
+            self,
+            Self::NoPublicUrl
+                | Self::Credentials(_)
+                | Self::NotConfigured(_)
+                | Self::Unsupported(_)
+                | Self::Api(CarrierApiError::Unreachable { .. })
+        ) || matches!(
+            self,
+            Self::Api(CarrierApiError::Refused {
+                status: 401 | 403,
+                ..
+            })
+        )
+    }
+}
+
+/// Asks the carrier to place `call` (already recorded, status queued) with a media stream to
+/// its agent. `detect_machine` asks for answering-machine detection. Returns the carrier's id.
+pub async fn place(
+    engine: &Engine,
+    call: &Call,
+    detect_machine: bool,
+) -> Result<String, DialError> {
+    let public = engine.public().ok_or(DialError::NoPublicUrl)?;
+    let agent_id = call.agent_id.as_deref().ok_or(DialError::NoAgent)?;
+    match call.carrier {
+        Carrier::Twilio => {
+            let creds = engine.secrets().credentials(Provider::Twilio).await?;
+            let urls = &public.urls;
+            let twiml = super::twilio::twiml::connect_stream(
+                &urls.twilio_media,
+                &urls.twilio_stream_status,
+                &call.id,
+                agent_id,
+            );
+            // Our id rides in the callback URLs: the first report can beat the reply that
+            // tells us Twilio's id (see `Store::apply_call_events_linking`).
+            let status = format!("{}?call_id={}", urls.twilio_status, call.id);
+            let amd = format!(
+                "{}{}?call_id={}",
+                public.base,
+                super::twilio::AMD_PATH,
+                call.id
+            );
+            let request = super::twilio::client::CreateCall {
+                to: &call.to_number,
+                from: &call.from_number,
+                twiml: &twiml,
+                status_callback: &status,
+                amd_callback: detect_machine.then_some(amd.as_str()),
+                timeout_secs: 30,
+            };
+            Ok(engine
+                .twilio()
+                .create_call(creds.get("account_sid"), creds.get("auth_token"), &request)
+                .await?)
+        }
+        Carrier::Telnyx => {
+            let creds = engine.secrets().credentials(Provider::Telnyx).await?;
+            let connection = engine
+                .setting(SETTING_TELNYX_CONNECTION)
+                .filter(|c| !c.trim().is_empty())
+                .ok_or_else(|| {
+                    DialError::NotConfigured(
+                        "set the Telnyx connection id (your Call Control application) in \
+                         Settings to place Telnyx calls"
+                            .into(),
+                    )
+                })?;
+            let state = base64::engine::general_purpose::STANDARD.encode(&call.id);
+            let body = super::telnyx::client::dial_with_stream(
+                &connection,
+                &call.to_number,
+                &call.from_number,
+                &public.urls.telnyx_media,
+                &state,
+                detect_machine,
+            );
+            Ok(engine.telnyx().dial(creds.get("api_key"), &body).await?)
+        }
+        other => Err(DialError::Unsupported(other.as_str())),
+    }
+}
+
+/// What became of a call Switchboard placed but lost sight of.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// Still up (ringing or talking): its reports will follow.
+    Live,
+    /// Over, as the carrier recorded it.
+    Ended(CallEvent),
+    /// The carrier has no such call: it was never placed.
+    NotPlaced,
+    /// It may have happened, but the carrier cannot say how it went.
+    Unknown(String),
+}
+
+/// Asks the carrier about `call`. A call without a carrier id (the process stopped between
+/// recording the attempt and hearing the carrier's reply) is looked for by its numbers.
+pub async fn look_up(engine: &Engine, call: &Call) -> Result<(Found, Option<String>), DialError> {
+    match call.carrier {
+        Carrier::Twilio => {
+            let creds = engine.secrets().credentials(Provider::Twilio).await?;
+            let (sid, token) = (creds.get("account_sid"), creds.get("auth_token"));
+            let info = match &call.carrier_call_id {
+                Some(id) => Some(engine.twilio().fetch_call(sid, token, id).await?),
+                None => {
+                    let day = jiff::Timestamp::from_millisecond(call.started_at.as_millis())
+                        .map(|t| t.strftime("%Y-%m-%d").to_string())
+                        .unwrap_or_default();
+                    let found = engine
+                        .twilio()
+                        .find_calls(sid, token, &call.from_number, &call.to_number, &day)
+                        .await?;
+                    // Several calls to the lead that day: only ours can be unknown to us.
+                    let mut unknown = Vec::new();
+                    for c in found {
+                        if engine
+                            .store()
+                            .find_call_by_carrier_id(Carrier::Twilio, &c.sid)
+                            .await
+                            .ok()
+                            .flatten()
+                            .is_none()
+                        {
+                            unknown.push(c);
+                        }
+                    }
+                    unknown.into_iter().next()
+                }
+            };
+            let Some(info) = info else {
+                return Ok((Found::NotPlaced, None));
+            };
+            let ended = |status| {
+                Found::Ended(CallEvent::Ended {
+                    status,
+                    at: Timestamp::now(),
+                    cause: Some("reconciled with Twilio after a restart".into()),
+                    duration_secs: info.duration_secs,
+                })
+            };
+            let found = match info.status.as_str() {
+                "queued" | "initiated" | "ringing" | "in-progress" => Found::Live,
+                "completed" => ended(CallStatus::Completed),
+                "busy" => ended(CallStatus::Busy),
+                "no-answer" => ended(CallStatus::NoAnswer),
+                "canceled" => ended(CallStatus::Canceled),
+                _ => ended(CallStatus::Failed),
+            };
+            Ok((found, Some(info.sid)))
+        }
+        Carrier::Telnyx => {
+            let creds = engine.secrets().credentials(Provider::Telnyx).await?;
+            let Some(id) = &call.carrier_call_id else {
+                return Ok((
+                    Found::Unknown(
+                        "Switchboard stopped while dialing and Telnyx cannot be asked which \
+                         calls it placed"
+                            .into(),
+                    ),
+                    None,
+                ));
+            };
+            if engine.telnyx().is_alive(creds.get("api_key"), id).await? {
+                Ok((Found::Live, Some(id.clone())))
+            } else {
+                Ok((
+                    Found::Unknown("the call ended while Switchboard was not running".into()),
+                    Some(id.clone()),
+                ))
+            }
+        }
+        other => Err(DialError::Unsupported(other.as_str())),
+    }
+}

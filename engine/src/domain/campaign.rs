@@ -1,0 +1,655 @@
+//! Outbound campaigns: a lead list worked through by a pool of agents, within limits (calls at
+//! once, calls per second, a calling window in the campaign's time zone), with retries and a
+//! voicemail policy. Pure rules; the dialer (`crate::campaigns`) applies them.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{Invalid, Timestamp, bounded_text, required_text};
+
+const NAME_MAX: usize = 100;
+const PROMPT_MAX: usize = 32_000;
+const MESSAGE_MAX: usize = 2_000;
+pub const MAX_CONCURRENT_LIMIT: u32 = 1_000;
+pub const MAX_CALLS_PER_SECOND: f64 = 500.0;
+pub const MAX_ATTEMPTS_LIMIT: u32 = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignStatus {
+    /// Being set up; nothing is dialed.
+    Draft,
+    Running,
+    /// Dials nothing new; calls under way finish.
+    Paused,
+    /// Ended by an operator; pending leads stay as they are.
+    Stopped,
+    /// Every lead has reached a final state.
+    Completed,
+}
+
+impl CampaignStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Draft,
+        Self::Running,
+        Self::Paused,
+        Self::Stopped,
+        Self::Completed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Stopped => "stopped",
+            Self::Completed => "completed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// An operator's command on a campaign, and the statuses it may be given in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CampaignAction {
+    Start,
+    Pause,
+    Resume,
+    Stop,
+}
+
+impl CampaignAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Stop => "stop",
+        }
+    }
+
+    /// The status the campaign moves to, or why it cannot from `from`.
+    pub fn apply(self, from: CampaignStatus) -> Result<CampaignStatus, String> {
+        use CampaignStatus::*;
+        let to = match (self, from) {
+            (Self::Start, Draft | Stopped | Completed) => Running,
+            (Self::Pause, Running) => Paused,
+            (Self::Resume, Paused) => Running,
+            (Self::Stop, Running | Paused) => Stopped,
+            _ => {
+                return Err(format!(
+                    "cannot {} a campaign that is {}",
+                    self.as_str(),
+                    from.as_str()
+                ));
+            }
+        };
+        Ok(to)
+    }
+}
+
+/// How the agent for each call is chosen from the campaign's pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectionStrategy {
+    /// Primaries in pool order first, then backups: the first with a free slot.
+    #[default]
+    PrimaryFirst,
+    RoundRobin,
+    LeastLoaded,
+    Random,
+}
+
+/// How a call ended, as far as its lead is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A person answered and the call ran.
+    Answered,
+    Busy,
+    NoAnswer,
+    /// An answering machine took the call.
+    Voicemail,
+    /// The carrier could not place the call, or refused to.
+    Failed,
+    /// Switchboard stopped before the carrier was asked; the lead was never dialed.
+    NotPlaced,
+    /// The call may have been placed but how it went cannot be learned (Switchboard was
+    /// down meanwhile and the carrier keeps no answer). Never retried: that could call the
+    /// lead twice.
+    Unknown,
+}
+
+impl Outcome {
+    pub const ALL: [Self; 7] = [
+        Self::Answered,
+        Self::Busy,
+        Self::NoAnswer,
+        Self::Voicemail,
+        Self::Failed,
+        Self::NotPlaced,
+        Self::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Busy => "busy",
+            Self::NoAnswer => "no_answer",
+            Self::Voicemail => "voicemail",
+            Self::Failed => "failed",
+            Self::NotPlaced => "not_placed",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// The daily hours calls may start, in the campaign's IANA time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallingWindow {
+    /// `HH:MM`, inclusive.
+    #[schema(example = "09:00")]
+    pub start: String,
+    /// `HH:MM`, exclusive. Earlier than `start` means the window runs past midnight.
+    #[schema(example = "17:00")]
+    pub end: String,
+    /// IANA zone, e.g. `America/New_York`.
+    pub time_zone: String,
+    /// ISO weekdays calls may start on, 1 = Monday … 7 = Sunday. Empty: every day.
+    #[serde(default)]
+    pub days: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Outcomes that get another attempt.
+    pub retry_on: Vec<Outcome>,
+    /// Attempts in all, the first included.
+    #[schema(minimum = 1, maximum = 20)]
+    pub max_attempts: u32,
+    /// Seconds between an attempt's end and the next.
+    #[schema(minimum = 0, maximum = 604800)]
+    pub delay_secs: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retry_on: vec![Outcome::Busy, Outcome::NoAnswer, Outcome::Failed],
+            max_attempts: 3,
+            delay_secs: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum VoicemailPolicy {
+    /// Hang up as soon as a machine is detected.
+    #[default]
+    HangUp,
+    /// The agent speaks `message` after the beep, then hangs up.
+    LeaveMessage { message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSettings {
+    #[schema(minimum = 1, maximum = 1000)]
+    pub max_concurrent_calls: u32,
+    /// New calls started per second at most.
+    #[schema(minimum = 0.01, maximum = 500)]
+    pub calls_per_second: f64,
+    /// No window: calls may start at any time.
+    pub window: Option<CallingWindow>,
+    pub retry: RetryPolicy,
+    pub voicemail: VoicemailPolicy,
+    pub strategy: SelectionStrategy,
+    /// ISO 3166 alpha-2 region for lead numbers written without a country code.
+    pub default_region: Option<String>,
+}
+
+impl Default for CampaignSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_calls: 5,
+            calls_per_second: 1.0,
+            window: None,
+            retry: RetryPolicy::default(),
+            voicemail: VoicemailPolicy::default(),
+            strategy: SelectionStrategy::default(),
+            default_region: None,
+        }
+    }
+}
+
+impl CampaignSettings {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if !(1..=MAX_CONCURRENT_LIMIT).contains(&self.max_concurrent_calls) {
+            return Err(Invalid::new(
+                "max_concurrent_calls",
+                format!("must be between 1 and {MAX_CONCURRENT_LIMIT}"),
+            ));
+        }
+        if !(self.calls_per_second.is_finite()
+            && (0.01..=MAX_CALLS_PER_SECOND).contains(&self.calls_per_second))
+        {
+            return Err(Invalid::new(
+                "calls_per_second",
+                format!("must be between 0.01 and {MAX_CALLS_PER_SECOND}"),
+            ));
+        }
+        if let Some(w) = &self.window {
+            w.validate()?;
+        }
+        let r = &self.retry;
+        if !(1..=MAX_ATTEMPTS_LIMIT).contains(&r.max_attempts) {
+            return Err(Invalid::new(
+                "retry.max_attempts",
+                format!("must be between 1 and {MAX_ATTEMPTS_LIMIT}"),
+            ));
+        }
+        if r.delay_secs > 7 * 24 * 3600 {
+            return Err(Invalid::new(
+                "retry.delay_secs",
+                "must be at most 604800 (a week)",
+            ));
+        }
+        if r.retry_on
+            .iter()
+            .any(|o| matches!(o, Outcome::Answered | Outcome::NotPlaced | Outcome::Unknown))
+        {
+            return Err(Invalid::new(
+                "retry.retry_on",
+                "may list busy, no_answer, voicemail and failed only",
+            ));
+        }
+        if let VoicemailPolicy::LeaveMessage { message } = &self.voicemail {
+            required_text("voicemail.message", message, MESSAGE_MAX)?;
+        }
+        if let Some(region) = &self.default_region
+            && (region.len() != 2 || !region.chars().all(|c| c.is_ascii_alphabetic()))
+        {
+            return Err(Invalid::new(
+                "default_region",
+                "must be a two-letter country code such as US",
+            ));
+        }
+        Ok(())
+    }
+
+    /// When a lead whose attempt ended with `outcome` (its `attempts`-th) is next due, or
+    /// `None` when it is finished.
+    pub fn next_attempt(&self, outcome: Outcome, attempts: u32, ended: Timestamp) -> NextStep {
+        match outcome {
+            Outcome::Answered => NextStep::Done,
+            // Never dialed: it goes back in line without using up an attempt.
+            Outcome::NotPlaced => NextStep::Retry { at: ended },
+            o if self.retry.retry_on.contains(&o) && attempts < self.retry.max_attempts => {
+                NextStep::Retry {
+                    at: Timestamp::from_millis(
+                        ended.as_millis() + i64::from(self.retry.delay_secs) * 1000,
+                    ),
+                }
+            }
+            _ => NextStep::Failed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Done,
+    Retry { at: Timestamp },
+    Failed,
+}
+
+impl CallingWindow {
+    fn parse_hm(field: &'static str, s: &str) -> Result<jiff::civil::Time, Invalid> {
+        jiff::civil::Time::strptime("%H:%M", s.trim())
+            .map_err(|_| Invalid::new(field, format!("\"{s}\" is not a time such as 09:30")))
+    }
+
+    pub fn validate(&self) -> Result<(), Invalid> {
+        Self::parse_hm("window.start", &self.start)?;
+        Self::parse_hm("window.end", &self.end)?;
+        if self.start.trim() == self.end.trim() {
+            return Err(Invalid::new("window.end", "must differ from the start"));
+        }
+        jiff::tz::TimeZone::get(&self.time_zone).map_err(|_| {
+            Invalid::new(
+                "window.time_zone",
+                format!(
+                    "\"{}\" is not a known time zone (use a name such as America/New_York)",
+                    self.time_zone
+                ),
+            )
+        })?;
+        if let Some(d) = self.days.iter().find(|d| !(1..=7).contains(*d)) {
+            return Err(Invalid::new(
+                "window.days",
+                format!("{d} is not a weekday (1 = Monday … 7 = Sunday)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a call may start at `now`; if not, when it next may (within two weeks).
+    pub fn check(&self, now: Timestamp) -> Result<(), Timestamp> {
+        let (Ok(start), Ok(end), Ok(tz)) = (
+            Self::parse_hm("", &self.start),
+            Self::parse_hm("", &self.end),
+            jiff::tz::TimeZone::get(&self.time_zone),
+        ) else {
+            // Validated on the way in; a window that no longer parses blocks nothing.
+            return Ok(());
+        };
+        let Ok(at) = jiff::Timestamp::from_millisecond(now.as_millis()) else {
+            return Ok(());
+        };
+        let zoned = at.to_zoned(tz.clone());
+        let open_at = |date: jiff::civil::Date| -> bool {
+            self.days.is_empty()
+                || self
+                    .days
+                    .contains(&(date.weekday().to_monday_one_offset() as u8))
+        };
+        let t = zoned.time();
+        let today = zoned.date();
+        let inside = if start < end {
+            t >= start && t < end && open_at(today)
+        } else {
+            // Past midnight: the part after midnight belongs to yesterday's window.
+            (t >= start && open_at(today))
+                || (t < end && today.yesterday().is_ok_and(&open_at))
+        };
+        if inside {
+            return Ok(());
+        }
+        // The next opening: today's start if still ahead, else a following day's.
+        for offset in 0..15 {
+            let Ok(day) = today.checked_add(jiff::Span::new().days(offset)) else {
+                break;
+            };
+            if !open_at(day) {
+                continue;
+            }
+            let Ok(opening) = day.to_datetime(start).to_zoned(tz.clone()) else {
+                continue;
+            };
+            if opening.timestamp() > at {
+                return Err(Timestamp::from_millis(opening.timestamp().as_millisecond()));
+            }
+        }
+        Err(Timestamp::from_millis(now.as_millis() + 24 * 3600 * 1000))
+    }
+}
+
+/// An agent in a campaign's pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PoolAgent {
+    pub agent_id: String,
+    /// Primaries are tried before backups (primary-first strategy).
+    #[serde(default = "yes")]
+    pub primary: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A campaign as stored and as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Campaign {
+    pub id: String,
+    pub name: String,
+    pub status: CampaignStatus,
+    /// Added to each agent's instructions for this campaign's calls; `{name}`, `{email}` and
+    /// `{phone}` are the lead's.
+    pub prompt: String,
+    pub settings: CampaignSettings,
+    /// In pool order.
+    pub agents: Vec<PoolAgent>,
+    /// Managed numbers calls are placed from (caller IDs), used in turn.
+    pub number_ids: Vec<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A create or update request: fields left out keep their current (or default) value.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignInput {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: Option<String>,
+    pub prompt: Option<String>,
+    pub settings: Option<CampaignSettings>,
+    pub agents: Option<Vec<PoolAgent>>,
+    pub number_ids: Option<Vec<String>>,
+}
+
+/// The editable part of a campaign, validated.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CampaignFields {
+    pub name: String,
+    pub prompt: String,
+    pub settings: CampaignSettings,
+    pub agents: Vec<PoolAgent>,
+    pub number_ids: Vec<String>,
+}
+
+impl From<&Campaign> for CampaignFields {
+    fn from(c: &Campaign) -> Self {
+        Self {
+            name: c.name.clone(),
+            prompt: c.prompt.clone(),
+            settings: c.settings.clone(),
+            agents: c.agents.clone(),
+            number_ids: c.number_ids.clone(),
+        }
+    }
+}
+
+impl CampaignInput {
+    pub fn apply(self, mut base: CampaignFields) -> Result<CampaignFields, Invalid> {
+        if let Some(name) = self.name {
+            base.name = required_text("name", &name, NAME_MAX)?;
+        } else if base.name.is_empty() {
+            return Err(Invalid::new("name", "is required"));
+        }
+        if let Some(p) = self.prompt {
+            base.prompt = bounded_text("prompt", &p, PROMPT_MAX)?;
+        }
+        if let Some(s) = self.settings {
+            s.validate()?;
+            base.settings = s;
+        }
+        if let Some(agents) = self.agents {
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = agents.iter().find(|a| !seen.insert(a.agent_id.as_str())) {
+                return Err(Invalid::new(
+                    "agents",
+                    format!("agent {} is listed twice", dup.agent_id),
+                ));
+            }
+            base.agents = agents;
+        }
+        if let Some(numbers) = self.number_ids {
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = numbers.iter().find(|n| !seen.insert(n.as_str())) {
+                return Err(Invalid::new(
+                    "number_ids",
+                    format!("number {dup} is listed twice"),
+                ));
+            }
+            base.number_ids = numbers;
+        }
+        Ok(base)
+    }
+}
+
+/// Where a lead is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    /// Waiting for its first or next attempt.
+    Pending,
+    /// An attempt is under way.
+    Dialing,
+    /// Reached.
+    Done,
+    /// Out of attempts, or ended with an outcome that is not retried.
+    Failed,
+}
+
+impl LeadStatus {
+    pub const ALL: [Self; 4] = [Self::Pending, Self::Dialing, Self::Done, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Dialing => "dialing",
+            Self::Done => "done",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(start: &str, end: &str, days: Vec<u8>) -> CallingWindow {
+        CallingWindow {
+            start: start.into(),
+            end: end.into(),
+            time_zone: "America/New_York".into(),
+            days,
+        }
+    }
+
+    fn at(rfc3339: &str) -> Timestamp {
+        Timestamp::parse(rfc3339).unwrap()
+    }
+
+    #[test]
+    fn a_window_is_read_in_its_own_time_zone() {
+        let w = window("09:00", "17:00", vec![]);
+        // 13:59 UTC is 08:59 in New York (EST, UTC-5) in January.
+        assert_eq!(
+            w.check(at("2026-01-15T13:59:00Z")),
+            Err(at("2026-01-15T14:00:00Z")),
+            "before nine in New York the next opening is nine the same morning"
+        );
+        assert_eq!(w.check(at("2026-01-15T14:00:00Z")), Ok(()));
+        assert_eq!(w.check(at("2026-01-15T21:59:59Z")), Ok(()));
+        assert_eq!(
+            w.check(at("2026-01-15T22:00:00Z")),
+            Err(at("2026-01-16T14:00:00Z")),
+            "five o'clock closes the window until the next morning"
+        );
+        // In July New York is on EDT (UTC-4).
+        assert_eq!(w.check(at("2026-07-15T13:30:00Z")), Ok(()));
+    }
+
+    #[test]
+    fn weekdays_and_windows_past_midnight() {
+        // 2026-01-17 is a Saturday.
+        let weekdays = window("09:00", "17:00", vec![1, 2, 3, 4, 5]);
+        assert_eq!(
+            weekdays.check(at("2026-01-17T15:00:00Z")),
+            Err(at("2026-01-19T14:00:00Z")),
+            "a Saturday waits for Monday morning"
+        );
+        let night = window("22:00", "02:00", vec![]);
+        assert_eq!(night.check(at("2026-01-16T04:00:00Z")), Ok(()), "23:00");
+        assert_eq!(night.check(at("2026-01-16T06:30:00Z")), Ok(()), "01:30");
+        assert_eq!(
+            night.check(at("2026-01-16T08:00:00Z")),
+            Err(at("2026-01-17T03:00:00Z")),
+            "03:00 waits for 22:00"
+        );
+    }
+
+    #[test]
+    fn retries_follow_the_policy() {
+        let s = CampaignSettings {
+            retry: RetryPolicy {
+                retry_on: vec![Outcome::Busy, Outcome::NoAnswer],
+                max_attempts: 2,
+                delay_secs: 60,
+            },
+            ..Default::default()
+        };
+        let t = Timestamp::from_millis(1_000_000);
+        assert_eq!(s.next_attempt(Outcome::Answered, 1, t), NextStep::Done);
+        assert_eq!(
+            s.next_attempt(Outcome::Busy, 1, t),
+            NextStep::Retry {
+                at: Timestamp::from_millis(1_060_000)
+            }
+        );
+        assert_eq!(
+            s.next_attempt(Outcome::Busy, 2, t),
+            NextStep::Failed,
+            "the second attempt was the last"
+        );
+        assert_eq!(
+            s.next_attempt(Outcome::Failed, 1, t),
+            NextStep::Failed,
+            "failed is not in retry_on"
+        );
+        assert_eq!(
+            s.next_attempt(Outcome::NotPlaced, 2, t),
+            NextStep::Retry { at: t },
+            "a lead never dialed goes straight back"
+        );
+    }
+
+    #[test]
+    fn settings_are_checked_with_the_field_named() {
+        let mut s = CampaignSettings {
+            calls_per_second: 0.0,
+            ..Default::default()
+        };
+        assert_eq!(s.validate().unwrap_err().field, "calls_per_second");
+        s.calls_per_second = 2.0;
+        s.window = Some(CallingWindow {
+            time_zone: "Mars/Olympus".into(),
+            ..window("09:00", "17:00", vec![])
+        });
+        assert_eq!(s.validate().unwrap_err().field, "window.time_zone");
+        s.window = Some(window("9am", "17:00", vec![]));
+        assert_eq!(s.validate().unwrap_err().field, "window.start");
+        s.window = Some(window("09:00", "17:00", vec![0]));
+        assert_eq!(s.validate().unwrap_err().field, "window.days");
+        s.window = None;
+        s.retry.retry_on.push(Outcome::Answered);
+        assert_eq!(s.validate().unwrap_err().field, "retry.retry_on");
+    }
+
+    #[test]
+    fn actions_move_between_statuses() {
+        use CampaignStatus::*;
+        assert_eq!(CampaignAction::Start.apply(Draft), Ok(Running));
+        assert_eq!(CampaignAction::Pause.apply(Running), Ok(Paused));
+        assert_eq!(CampaignAction::Resume.apply(Paused), Ok(Running));
+        assert_eq!(CampaignAction::Stop.apply(Paused), Ok(Stopped));
+        assert!(CampaignAction::Resume.apply(Running).is_err());
+        assert!(CampaignAction::Pause.apply(Draft).is_err());
+    }
+}
