@@ -875,6 +875,19 @@ async fn the_openapi_document_matches_the_routes() {
         "PUT /api/credentials/{provider}",
         "DELETE /api/credentials/{provider}",
         "GET /api/events",
+        "GET /api/agents/load-stats",
+        "POST /api/calls/outbound",
+        "GET /api/campaigns",
+        "POST /api/campaigns",
+        "GET /api/campaigns/{id}",
+        "PUT /api/campaigns/{id}",
+        "DELETE /api/campaigns/{id}",
+        "GET /api/campaigns/{id}/leads",
+        "POST /api/campaigns/{id}/leads/import",
+        "POST /api/campaigns/{id}/start",
+        "POST /api/campaigns/{id}/pause",
+        "POST /api/campaigns/{id}/resume",
+        "POST /api/campaigns/{id}/stop",
     ];
     expected.sort();
     assert_eq!(

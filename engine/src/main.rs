@@ -40,6 +40,9 @@ enum Loadgen {
     /// Concurrent calls streaming audio through the media bridge to a fake voice backend;
     /// per-frame latency, CPU and memory per call.
     Media(switchboard::loadgen::media::Options),
+    /// A campaign over a large lead list against a fake carrier that answers at once; dial
+    /// rate accuracy, CPU per dialed call and memory.
+    Campaign(switchboard::loadgen::campaign::Options),
 }
 
 #[tokio::main]
@@ -64,6 +67,16 @@ async fn main() -> anyhow::Result<()> {
             let report = switchboard::loadgen::media::run(opts).await?;
             println!("{report}");
             anyhow::ensure!(report.failed == 0, "{} calls failed", report.failed);
+            Ok(())
+        }
+        Command::Loadgen(Loadgen::Campaign(opts)) => {
+            let report = switchboard::loadgen::campaign::run(opts).await?;
+            println!("{report}");
+            anyhow::ensure!(
+                report.callback_errors == 0,
+                "{} status callbacks failed",
+                report.callback_errors
+            );
             Ok(())
         }
         Command::WebhookUrls(config) => webhook_urls(config).await,

@@ -8,6 +8,7 @@ pub mod observed;
 pub mod pcmu;
 pub mod realtime;
 pub mod telnyx_media;
+pub mod twilio_calls;
 pub mod twilio_media;
 
 use std::path::{Path, PathBuf};

@@ -279,3 +279,103 @@ pub async fn load_stats(State(engine): State<Engine>) -> ApiResult<axum::Json<Ve
             .collect(),
     ))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImportParams {
+    /// Check the file and report, without adding anything.
+    dry_run: Option<bool>,
+}
+
+/// What an import did (or, on a dry run, would do). Every data row of the file is counted
+/// once: imported, rejected (with its line and why) or a duplicate.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportReport {
+    pub imported: u64,
+    pub rejected: Vec<crate::domain::lead::RejectedRow>,
+    pub duplicates: Vec<crate::domain::lead::DuplicateRow>,
+    pub total_rows: u64,
+    pub dry_run: bool,
+}
+
+/// Rows written per transaction: a big list must not hold the one writer for long.
+const IMPORT_CHUNK: usize = 5_000;
+
+/// Imports leads from a CSV file (UTF-8, header row; name, phone, email and any other
+/// columns, kept as the lead's fields). Numbers without a country code are read in the
+/// campaign's default region (else the engine's).
+#[utoipa::path(operation_id = "import_leads", post, path = "/api/campaigns/{id}/leads/import", tag = "campaigns",
+    params(("id" = String, Path), ImportParams),
+    request_body(content = String, content_type = "text/csv", description = "The lead list"),
+    responses(
+        (status = 200, body = ImportReport),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "The file as a whole cannot be read (not UTF-8, no phone column, ...)"),
+    ))]
+pub async fn import_leads(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    Query(p): Query<ImportParams>,
+    body: axum::body::Bytes,
+) -> ApiResult<axum::Json<ImportReport>> {
+    let campaign = engine.store().get_campaign(&id).await?;
+    let region = campaign
+        .settings
+        .default_region
+        .clone()
+        .or_else(|| engine.default_region());
+    let existing = engine.store().existing_lead_phones(&id).await?;
+    let dry_run = p.dry_run.unwrap_or(false);
+    // Parsing 100,000 rows takes a while: off the async workers.
+    let parsed = tokio::task::spawn_blocking(move || {
+        crate::domain::lead::parse_leads_csv(&body, region.as_deref(), |phone| {
+            existing.contains(phone.as_str())
+        })
+    })
+    .await
+    .map_err(|e| super::ApiError::malformed(format!("the file could not be read: {e}")))?
+    .map_err(|e| crate::domain::Invalid::new("file", e.to_string()))?;
+    let mut duplicates = parsed.duplicates;
+    let mut imported = 0u64;
+    if dry_run {
+        imported = parsed.leads.len() as u64;
+    } else {
+        let mut rows = parsed
+            .leads
+            .into_iter()
+            .map(|l| crate::store::campaigns::NewLead {
+                line: i64::try_from(l.line).ok(),
+                name: l.name,
+                phone: l.phone,
+                email: l.email,
+                fields: l.fields,
+            });
+        loop {
+            let chunk: Vec<_> = rows.by_ref().take(IMPORT_CHUNK).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            let n = chunk.len() as u64;
+            // A number added meanwhile (another import) is a duplicate, not an error.
+            let skipped = engine.store().add_leads(&id, chunk).await?;
+            imported += n - skipped.len() as u64;
+            duplicates.extend(
+                skipped
+                    .into_iter()
+                    .map(|l| crate::domain::lead::DuplicateRow {
+                        line: l.line.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
+                        phone: l.phone,
+                        first_line: None,
+                    }),
+            );
+        }
+        engine.dialer().wake(&id);
+    }
+    Ok(axum::Json(ImportReport {
+        imported,
+        rejected: parsed.rejected,
+        duplicates,
+        total_rows: parsed.total_rows,
+        dry_run,
+    }))
+}

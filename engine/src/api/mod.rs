@@ -141,6 +141,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::resume))
         .routes(routes!(campaigns::stop))
         .routes(routes!(campaigns::leads))
+        .routes(routes!(campaigns::import_leads))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(credentials::list))
         .routes(routes!(credentials::put, credentials::delete))
@@ -188,13 +189,15 @@ pub fn router(engine: Engine) -> Router {
                 _ => not_found(req).await.into_response(),
             }
         });
-    app.layer(TimeoutLayer::with_status_code(
-        axum::http::StatusCode::REQUEST_TIMEOUT,
-        Duration::from_secs(30),
-    ))
-    .layer(cors())
-    .layer(trace_layer())
-    .with_state(engine)
+    // Lead lists are the biggest bodies (100,000 rows is a few megabytes).
+    app.layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(cors())
+        .layer(trace_layer())
+        .with_state(engine)
 }
 
 /// Browsers may call the API from the desktop webview's origin; the bearer token, not the

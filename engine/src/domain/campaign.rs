@@ -369,8 +369,7 @@ impl CallingWindow {
             t >= start && t < end && open_at(today)
         } else {
             // Past midnight: the part after midnight belongs to yesterday's window.
-            (t >= start && open_at(today))
-                || (t < end && today.yesterday().is_ok_and(&open_at))
+            (t >= start && open_at(today)) || (t < end && today.yesterday().is_ok_and(&open_at))
         };
         if inside {
             return Ok(());

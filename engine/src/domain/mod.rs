@@ -1,9 +1,10 @@
-//! Pure domain types: phone numbers, agents, managed numbers, calls. No I/O lives here, so
-//! every rule in this module is unit-tested without a database or a socket.
+//! Pure domain types: phone numbers, agents, managed numbers, calls, campaigns, lead lists. No
+//! I/O lives here, so every rule in this module is unit-tested without a database or a socket.
 
 pub mod agent;
 pub mod call;
 pub mod campaign;
+pub mod lead;
 pub mod phone;
 pub mod phone_number;
 pub mod time;
@@ -16,6 +17,7 @@ pub use campaign::{
     Campaign, CampaignAction, CampaignInput, CampaignSettings, CampaignStatus, LeadStatus, Outcome,
     PoolAgent, SelectionStrategy,
 };
+pub use lead::{DuplicateRow, LeadCsvError, LeadImport, LeadRow, RejectedRow, parse_leads_csv};
 pub use phone::{E164, PhoneError};
 pub use phone_number::{Carrier, NumberStatus, PhoneNumber, PhoneNumberInput};
 pub use time::Timestamp;

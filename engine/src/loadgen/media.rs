@@ -420,7 +420,7 @@ fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
 }
 
 /// Resident memory of a process, from /proc (Linux).
-fn rss_bytes(pid: u32) -> Option<u64> {
+pub(super) fn rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: u64 = status
         .lines()
@@ -459,6 +459,11 @@ fn cpu_ticks(pid: u32) -> Option<Ticks> {
         user: fields.get(11)?.parse().ok()?,
         kernel: fields.get(12)?.parse().ok()?,
     })
+}
+
+/// User + system CPU time of a process in clock ticks (1/100 s).
+pub(super) fn cpu_ticks_total(pid: u32) -> Option<u64> {
+    cpu_ticks(pid).map(|t| t.user + t.kernel)
 }
 
 /// TCP segments sent by this machine since boot, from /proc/net/snmp (Linux).

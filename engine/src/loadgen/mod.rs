@@ -1,6 +1,7 @@
 //! Load generators: drive a real engine over loopback at a fixed rate and report latency.
 //! Benchmarks for BENCHMARKS.md, run as `switchboard loadgen …`.
 
+pub mod campaign;
 pub mod inbound;
 pub mod media;
 

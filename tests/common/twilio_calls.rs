@@ -1,0 +1,491 @@
+//! A Twilio Programmable Voice simulator for calls Switchboard places (protocols/twilio.md §5,
+//! §7.1-§7.3): `POST Calls.json` creates a call and plays its life out by the destination's
+//! scripted outcome, reporting it with signed status callbacks (and the asynchronous AMD
+//! callback) to the URLs the request named; `POST Calls/{sid}.json` hangs up; `GET` fetches and
+//! lists. Every request is checked against the protocol notes, and the simulator keeps its
+//! own log: every dial with its time and the agent named in the TwiML, and the most calls it
+//! ever had up at once, in all and per agent. Tests judge the dialer from this log.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+use super::carriers::{TWILIO_SID, TWILIO_TOKEN, twilio_signature};
+
+/// How a destination's calls go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Script {
+    /// Rings, is answered, and the callee hangs up after `talk`.
+    Answer {
+        talk: Duration,
+    },
+    Busy,
+    NoAnswer,
+    /// Answered by a machine; AMD says so; ends when Switchboard hangs up (or after `talk`).
+    Voicemail {
+        talk: Duration,
+    },
+    /// Twilio refuses to create the call (400, like an unreachable number).
+    Refuse,
+    /// Rings, then fails.
+    Fail,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dial {
+    pub sid: String,
+    pub to: String,
+    pub from: String,
+    pub agent_id: String,
+    pub call_id: String,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    scripts: HashMap<String, Script>,
+    default: Option<Script>,
+    ring: Duration,
+    dials: Vec<Dial>,
+    /// Calls up now: sid → agent.
+    up: HashMap<String, String>,
+    /// Every call ever created, with its status (for GET).
+    calls: HashMap<String, Value>,
+    max_up: usize,
+    max_up_per_agent: HashMap<String, usize>,
+    violations: Vec<String>,
+    /// Calls whose status callbacks are held back (as if delivery failed).
+    mute: bool,
+    /// Each call's status callback URL and numbers, for the report of a hang-up.
+    callbacks: HashMap<String, (String, String, String)>,
+}
+
+#[derive(Clone)]
+pub struct TwilioCalls {
+    inner: Arc<Mutex<Inner>>,
+    pub base: String,
+    /// The public base URL the engine gives Twilio, and where such URLs really reach it.
+    public_base: Arc<Mutex<(String, String)>>,
+}
+
+impl TwilioCalls {
+    /// `public_base`: the engine's configured public URL; `deliver_to`: its public listener.
+    pub async fn start(public_base: &str, deliver_to: &str) -> Self {
+        let sim = Self {
+            inner: Arc::new(Mutex::new(Inner {
+                ring: Duration::from_millis(50),
+                default: Some(Script::Answer {
+                    talk: Duration::from_millis(200),
+                }),
+                ..Inner::default()
+            })),
+            base: String::new(),
+            public_base: Arc::new(Mutex::new((public_base.into(), deliver_to.into()))),
+        };
+        let app = axum::Router::new()
+            .route(
+                "/2010-04-01/Accounts/{account}/Calls.json",
+                post(create).get(list),
+            )
+            .route(
+                "/2010-04-01/Accounts/{account}/Calls/{call}",
+                post(update).get(fetch),
+            )
+            .with_state(sim.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/2010-04-01", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { base, ..sim }
+    }
+
+    /// Where the engine now listens (after a restart on a new port).
+    pub fn deliver_to(&self, addr: &str) {
+        self.public_base.lock().unwrap().1 = addr.to_owned();
+    }
+
+    pub fn script(&self, to: &str, script: Script) {
+        self.inner
+            .lock()
+            .unwrap()
+            .scripts
+            .insert(to.to_owned(), script);
+    }
+
+    pub fn default_script(&self, script: Script) {
+        self.inner.lock().unwrap().default = Some(script);
+    }
+
+    pub fn ring_for(&self, d: Duration) {
+        self.inner.lock().unwrap().ring = d;
+    }
+
+    /// Holds back status callbacks from now on (the engine is down, say).
+    pub fn mute(&self, mute: bool) {
+        self.inner.lock().unwrap().mute = mute;
+    }
+
+    pub fn dials(&self) -> Vec<Dial> {
+        self.inner.lock().unwrap().dials.clone()
+    }
+
+    pub fn up_now(&self) -> usize {
+        self.inner.lock().unwrap().up.len()
+    }
+
+    pub fn max_up(&self) -> usize {
+        self.inner.lock().unwrap().max_up
+    }
+
+    pub fn max_up_per_agent(&self) -> HashMap<String, usize> {
+        self.inner.lock().unwrap().max_up_per_agent.clone()
+    }
+
+    /// Requests that broke the protocol notes; tests assert this is empty.
+    pub fn violations(&self) -> Vec<String> {
+        self.inner.lock().unwrap().violations.clone()
+    }
+
+    /// Dials per destination number.
+    pub fn dials_per_number(&self) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for d in self.dials() {
+            *out.entry(d.to).or_insert(0) += 1;
+        }
+        out
+    }
+
+    fn violation(&self, v: String) {
+        self.inner.lock().unwrap().violations.push(v);
+    }
+
+    /// Sends a signed callback to `url` (a public URL the engine gave), unless muted.
+    async fn callback(&self, url: &str, params: Vec<(&str, String)>) {
+        if self.inner.lock().unwrap().mute {
+            return;
+        }
+        let (public, real) = self.public_base.lock().unwrap().clone();
+        let target = url.replacen(&public, &real, 1);
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let signature = twilio_signature(TWILIO_TOKEN, url, &pairs);
+        let _ = reqwest::Client::new()
+            .post(target)
+            .header("x-twilio-signature", signature)
+            .form(&pairs)
+            .send()
+            .await;
+    }
+
+    fn end(&self, sid: &str, status: &str, duration: u64) -> bool {
+        let mut inner = self.inner.lock().unwrap();
+        let was_up = inner.up.remove(sid).is_some();
+        if let Some(c) = inner.calls.get_mut(sid)
+            && was_up
+        {
+            c["status"] = json!(status);
+            c["duration"] = json!(duration.to_string());
+        }
+        was_up
+    }
+}
+
+fn authorized(headers: &HeaderMap) -> bool {
+    use base64::Engine as _;
+    let expected =
+        base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"));
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == format!("Basic {expected}"))
+}
+
+fn twilio_error(status: StatusCode, code: u32, message: &str) -> (StatusCode, axum::Json<Value>) {
+    (
+        status,
+        axum::Json(json!({"code": code, "message": message, "status": status.as_u16()})),
+    )
+}
+
+/// The value of `<Parameter name="{name}" value="…"/>` in TwiML.
+fn twiml_parameter(twiml: &str, name: &str) -> Option<String> {
+    let key = format!("<Parameter name=\"{name}\" value=\"");
+    let at = twiml.find(&key)? + key.len();
+    Some(twiml[at..].split('"').next()?.to_owned())
+}
+
+async fn create(
+    State(sim): State<TwilioCalls>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, axum::Json<Value>) {
+    if !authorized(&headers) || account != TWILIO_SID {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let one = |k: &str| {
+        form.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let all = |k: &str| -> Vec<String> {
+        form.iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let (to, from, twiml, status_cb) =
+        (one("To"), one("From"), one("Twiml"), one("StatusCallback"));
+    // §7.1: To, From, and exactly one of Url / Twiml / ApplicationSid.
+    if to.is_empty() || from.is_empty() {
+        sim.violation(format!("create without To/From: {body}"));
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21201,
+            "No 'To' number is specified",
+        );
+    }
+    if twiml.is_empty() == one("Url").is_empty() {
+        sim.violation(format!("create needs exactly one of Url/Twiml: {body}"));
+    }
+    if twiml.len() > 4000 {
+        sim.violation("Twiml over 4000 characters".into());
+    }
+    if !twiml.contains("<Connect><Stream") {
+        sim.violation(format!("outbound TwiML does not stream the call: {twiml}"));
+    }
+    let events = all("StatusCallbackEvent");
+    for e in &events {
+        if !["initiated", "ringing", "answered", "completed"].contains(&e.as_str()) {
+            sim.violation(format!("unknown StatusCallbackEvent {e}"));
+        }
+    }
+    if status_cb.is_empty() || !events.iter().any(|e| e == "completed") {
+        sim.violation("no status callback for the call's end".into());
+    }
+    let amd_cb = one("AsyncAmdStatusCallback");
+    if !amd_cb.is_empty() && one("MachineDetection").is_empty() {
+        sim.violation("AsyncAmdStatusCallback without MachineDetection".into());
+    }
+    let script = {
+        let inner = sim.inner.lock().unwrap();
+        inner.scripts.get(&to).copied().or(inner.default)
+    };
+    let Some(script) = script else {
+        return twilio_error(StatusCode::BAD_REQUEST, 21211, "Invalid 'To' Phone Number");
+    };
+    let agent_id = twiml_parameter(&twiml, "agent_id").unwrap_or_default();
+    let call_id = twiml_parameter(&twiml, "call_id").unwrap_or_default();
+    let sid = format!("CA{:032x}", rand::random::<u128>());
+    {
+        let mut inner = sim.inner.lock().unwrap();
+        inner.dials.push(Dial {
+            sid: sid.clone(),
+            to: to.clone(),
+            from: from.clone(),
+            agent_id: agent_id.clone(),
+            call_id: call_id.clone(),
+            at: Instant::now(),
+        });
+    }
+    if script == Script::Refuse {
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21217,
+            "Phone number does not appear to be valid",
+        );
+    }
+    let resource = json!({
+        "sid": sid, "account_sid": TWILIO_SID, "to": to, "from": from, "status": "queued",
+        "direction": "outbound-api", "duration": null, "answered_by": null,
+        "start_time": null, "end_time": null, "price": null, "price_unit": "USD",
+        "api_version": "2010-04-01",
+        "uri": format!("/2010-04-01/Accounts/{TWILIO_SID}/Calls/{sid}.json"),
+        "date_created": jiff::Timestamp::now().strftime("%a, %d %b %Y %H:%M:%S +0000").to_string(),
+    });
+    {
+        let mut inner = sim.inner.lock().unwrap();
+        inner.calls.insert(sid.clone(), resource.clone());
+        inner
+            .callbacks
+            .insert(sid.clone(), (status_cb.clone(), to.clone(), from.clone()));
+        inner.up.insert(sid.clone(), agent_id.clone());
+        let up = inner.up.len();
+        inner.max_up = inner.max_up.max(up);
+        let per_agent = inner.up.values().filter(|a| **a == agent_id).count();
+        let max = inner.max_up_per_agent.entry(agent_id).or_insert(0);
+        *max = (*max).max(per_agent);
+    }
+    tokio::spawn(play(sim.clone(), sid, to, from, status_cb, amd_cb, script));
+    (StatusCode::CREATED, axum::Json(resource))
+}
+
+/// A call's life after its creation, told through status callbacks.
+async fn play(
+    sim: TwilioCalls,
+    sid: String,
+    to: String,
+    from: String,
+    status_cb: String,
+    amd_cb: String,
+    script: Script,
+) {
+    let seq = std::sync::atomic::AtomicU32::new(0);
+    let report = |status: &str, extra: Vec<(&'static str, String)>| {
+        let mut p = vec![
+            ("AccountSid", TWILIO_SID.to_owned()),
+            ("CallSid", sid.clone()),
+            ("From", from.clone()),
+            ("To", to.clone()),
+            ("Direction", "outbound-api".to_owned()),
+            ("CallStatus", status.to_owned()),
+            ("CallbackSource", "call-progress-events".to_owned()),
+            (
+                "SequenceNumber",
+                seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    .to_string(),
+            ),
+            (
+                "Timestamp",
+                jiff::Timestamp::now()
+                    .strftime("%a, %d %b %Y %H:%M:%S +0000")
+                    .to_string(),
+            ),
+        ];
+        p.extend(extra);
+        let (sim, url) = (sim.clone(), status_cb.clone());
+        async move { sim.callback(&url, p).await }
+    };
+    let ring = sim.inner.lock().unwrap().ring;
+    report("initiated", vec![]).await;
+    report("ringing", vec![]).await;
+    tokio::time::sleep(ring).await;
+    let (talk, machine) = match script {
+        Script::Busy | Script::NoAnswer | Script::Fail => {
+            let status = match script {
+                Script::Busy => "busy",
+                Script::NoAnswer => "no-answer",
+                _ => "failed",
+            };
+            if sim.end(&sid, status, 0) {
+                report(status, vec![("CallDuration", "0".into())]).await;
+            }
+            return;
+        }
+        Script::Answer { talk } => (talk, false),
+        Script::Voicemail { talk } => (talk, true),
+        Script::Refuse => return,
+    };
+    let answered = Instant::now();
+    report("in-progress", vec![]).await;
+    if machine && !amd_cb.is_empty() {
+        let p = vec![
+            ("AccountSid", TWILIO_SID.to_owned()),
+            ("CallSid", sid.clone()),
+            ("AnsweredBy", "machine_start".to_owned()),
+            ("MachineDetectionDuration", "1200".to_owned()),
+        ];
+        sim.callback(&amd_cb, p).await;
+    }
+    tokio::time::sleep(talk).await;
+    if sim.end(&sid, "completed", answered.elapsed().as_secs()) {
+        let secs = answered.elapsed().as_secs().to_string();
+        report("completed", vec![("CallDuration", secs)]).await;
+    }
+}
+
+/// §7.3: `Status=completed|canceled` hangs up.
+async fn update(
+    State(sim): State<TwilioCalls>,
+    Path((account, call)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, axum::Json<Value>) {
+    if !authorized(&headers) || account != TWILIO_SID {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let sid = call.trim_end_matches(".json").to_owned();
+    let status = url::form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == "Status")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    if !["completed", "canceled"].contains(&status.as_str()) {
+        sim.violation(format!("call update with Status={status}"));
+    }
+    let known = sim.inner.lock().unwrap().calls.get(&sid).cloned();
+    let Some(resource) = known else {
+        return twilio_error(StatusCode::NOT_FOUND, 20404, "not found");
+    };
+    if sim.end(&sid, "completed", 0) {
+        // Twilio reports the end it was asked for like any other.
+        let (url, to, from) = sim.inner.lock().unwrap().callbacks[&sid].clone();
+        let p = vec![
+            ("AccountSid", TWILIO_SID.to_owned()),
+            ("CallSid", sid.clone()),
+            ("From", from),
+            ("To", to),
+            ("Direction", "outbound-api".to_owned()),
+            ("CallStatus", "completed".to_owned()),
+            ("CallDuration", "0".to_owned()),
+            ("SequenceNumber", "99".to_owned()),
+        ];
+        let sim2 = sim.clone();
+        tokio::spawn(async move { sim2.callback(&url, p).await });
+    } else {
+        let _ = resource;
+        return twilio_error(
+            StatusCode::BAD_REQUEST,
+            21220,
+            "Call is not in-progress. Cannot redirect.",
+        );
+    }
+    let resource = sim.inner.lock().unwrap().calls.get(&sid).cloned().unwrap();
+    (StatusCode::OK, axum::Json(resource))
+}
+
+async fn fetch(
+    State(sim): State<TwilioCalls>,
+    Path((account, call)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> (StatusCode, axum::Json<Value>) {
+    if !authorized(&headers) || account != TWILIO_SID {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let sid = call.trim_end_matches(".json");
+    match sim.inner.lock().unwrap().calls.get(sid) {
+        Some(c) => (StatusCode::OK, axum::Json(c.clone())),
+        None => twilio_error(StatusCode::NOT_FOUND, 20404, "not found"),
+    }
+}
+
+async fn list(
+    State(sim): State<TwilioCalls>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> (StatusCode, axum::Json<Value>) {
+    if !authorized(&headers) || account != TWILIO_SID {
+        return twilio_error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    let calls: Vec<Value> = sim
+        .inner
+        .lock()
+        .unwrap()
+        .calls
+        .values()
+        .filter(|c| q.get("To").is_none_or(|t| c["to"] == json!(t)))
+        .filter(|c| q.get("From").is_none_or(|f| c["from"] == json!(f)))
+        .cloned()
+        .collect();
+    (
+        StatusCode::OK,
+        axum::Json(json!({"calls": calls, "page": 0, "page_size": 50})),
+    )
+}

@@ -1,0 +1,707 @@
+//! Outbound calls and campaigns end to end: the engine places calls through a Twilio
+//! simulator (protocol-exact requests, signed status callbacks, its own log of every dial and
+//! of how many calls it had up at every instant), bridges answered calls to a fake OpenAI
+//! Realtime server, and works campaigns through lead lists within their limits, across a
+//! SIGKILL and restart.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::carriers::{TWILIO_SID, TWILIO_TOKEN};
+use common::realtime::{FakeRealtime, Script as Voice, TEST_API_KEY};
+use common::twilio_calls::{Script, TwilioCalls};
+use common::twilio_media::TwilioMedia;
+use common::{Api, TestEngine, config};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchboard::campaigns::Clock;
+use switchboard::domain::Timestamp;
+
+const PUBLIC: &str = "https://sb.example.test";
+const OUR_NUMBER: &str = "+14155552671";
+const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug)]
+struct TestClock(Mutex<Timestamp>);
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+struct World {
+    engine: TestEngine,
+    twilio: TwilioCalls,
+    realtime: FakeRealtime,
+    number: String,
+    _tmp: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> Self {
+        Self::start_with_clock(None).await
+    }
+
+    async fn start_with_clock(clock: Option<Arc<TestClock>>) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let realtime = FakeRealtime::start(Voice::new()).await;
+        let twilio = TwilioCalls::start(PUBLIC, "http://unset").await;
+        let mut cfg = config(tmp.path());
+        cfg.twilio_api_url = twilio.base.clone();
+        cfg.openai_realtime_url = realtime.url();
+        cfg.clock = clock.map(|c| c as switchboard::campaigns::SharedClock);
+        cfg.credential_env = vec![
+            ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
+            ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
+            ("OPENAI_API_KEY".into(), TEST_API_KEY.into()),
+        ];
+        let engine = TestEngine::start_with(cfg).await;
+        twilio.deliver_to(&engine.public_url());
+        let (s, _) = engine
+            .api
+            .put("/api/settings", json!({"public_base_url": PUBLIC}))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let number = number(&engine.api, None).await;
+        Self {
+            engine,
+            twilio,
+            realtime,
+            number,
+            _tmp: tmp,
+        }
+    }
+}
+
+async fn number(api: &Api, outbound_agent: Option<&str>) -> String {
+    let (s, n) = api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": OUR_NUMBER, "carrier": "twilio", "outbound_agent_id": outbound_agent}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    n["id"].as_str().unwrap().to_owned()
+}
+
+async fn agent(api: &Api, name: &str, max: u32, greeting: &str) -> String {
+    let (s, a) = api
+        .post(
+            "/api/agents",
+            json!({"name": name, "max_concurrent_calls": max, "greeting": greeting,
+                   "system_prompt": "You call {name} for Acme."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    a["id"].as_str().unwrap().to_owned()
+}
+
+/// Lead phone numbers: valid US numbers, distinct.
+fn lead_phone(i: usize) -> String {
+    format!("+1415555{:04}", 1000 + i)
+}
+
+async fn campaign(api: &Api, body: Value) -> String {
+    let (s, c) = api.post("/api/campaigns", body).await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    c["id"].as_str().unwrap().to_owned()
+}
+
+async fn import(api: &Api, id: &str, csv: &str) -> Value {
+    let (s, r) = api
+        .raw(
+            reqwest::Method::POST,
+            &format!("/api/campaigns/{id}/leads/import"),
+            "text/csv",
+            csv,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    r
+}
+
+fn leads_csv(n: usize) -> String {
+    let mut csv = String::from("name,phone,email\n");
+    for i in 0..n {
+        csv.push_str(&format!("Lead {i},{},lead{i}@example.com\n", lead_phone(i)));
+    }
+    csv
+}
+
+async fn get_campaign(api: &Api, id: &str) -> Value {
+    let (s, c) = api.get(&format!("/api/campaigns/{id}")).await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    c
+}
+
+/// Waits until the campaign has `status`, returning it.
+async fn wait_for_status(api: &Api, id: &str, status: &str, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let c = get_campaign(api, id).await;
+        if c["status"] == status {
+            return c;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "campaign never became {status}: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_single_call_is_placed_bridged_and_the_agent_waits_for_the_callee() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let agent_id = agent(api, "Caller", 2, "Hi, this is Acme calling.").await;
+    w.twilio.default_script(Script::Answer {
+        talk: Duration::from_secs(30),
+    });
+    let (s, call) = api
+        .post(
+            "/api/calls/outbound",
+            json!({"from_number_id": w.number, "to": "(415) 555-0199", "agent_id": agent_id,
+                   "context": {"name": "Dana"}}),
+        )
+        .await;
+    // No default region: a national number is refused before anything is dialed.
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{call}");
+    assert_eq!(call["error"]["field"], "to");
+    assert!(w.twilio.dials().is_empty());
+
+    let (s, call) = api
+        .post(
+            "/api/calls/outbound",
+            json!({"from_number_id": w.number, "to": "+14155550199", "agent_id": agent_id,
+                   "context": {"name": "Dana"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{call}");
+    let dials = w.twilio.dials();
+    assert_eq!(dials.len(), 1);
+    assert_eq!(dials[0].to, "+14155550199");
+    assert_eq!(dials[0].from, OUR_NUMBER);
+    assert_eq!(dials[0].agent_id, agent_id, "the TwiML names the agent");
+    assert_eq!(dials[0].call_id, call["id"].as_str().unwrap());
+    assert_eq!(
+        call["carrier_call_id"].as_str(),
+        Some(dials[0].sid.as_str())
+    );
+    assert_eq!(call["direction"], "outbound");
+
+    // The callee answers; the media stream connects exactly as an inbound one does.
+    let id = call["id"].as_str().unwrap().to_owned();
+    let media = TwilioMedia::connect(
+        &format!(
+            "{}/media/twilio",
+            w.engine.public_url().replacen("http", "ws", 1)
+        ),
+        &dials[0].sid,
+        &[("call_id", &id), ("agent_id", &agent_id)],
+    )
+    .await
+    .unwrap();
+    let update = w.realtime.wait_for_event("session.update", WAIT).await;
+    let instructions = update["session"]["instructions"].as_str().unwrap();
+    assert!(
+        instructions.contains("You call Dana for Acme."),
+        "{instructions}"
+    );
+    let configured = Instant::now();
+    // The agent does not talk over the callee's "hello": it greets only after a silence.
+    let greet = w.realtime.wait_for_event("response.create", WAIT).await;
+    let waited = configured.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2000),
+        "greeted after only {waited:?}"
+    );
+    assert!(
+        greet["response"]["instructions"]
+            .as_str()
+            .unwrap()
+            .contains("Hi, this is Acme calling."),
+        "{greet}"
+    );
+    wait_until("the call to be in progress", WAIT, || {
+        true // status callbacks are asynchronous; checked through the API below
+    })
+    .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (_, c) = api.get(&format!("/api/calls/{id}")).await;
+        if c["status"] == "in_progress" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never in progress: {c}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(media);
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
+    assert!(
+        w.realtime.violations().is_empty(),
+        "{:?}",
+        w.realtime.violations()
+    );
+}
+
+#[tokio::test]
+async fn a_callee_who_speaks_first_is_answered_not_greeted() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let agent_id = agent(api, "Caller", 2, "Hi, this is Acme calling.").await;
+    w.twilio.default_script(Script::Answer {
+        talk: Duration::from_secs(30),
+    });
+    let (s, call) = api
+        .post(
+            "/api/calls/outbound",
+            json!({"from_number_id": w.number, "to": "+14155550199", "agent_id": agent_id}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{call}");
+    let sid = w.twilio.dials()[0].sid.clone();
+    let id = call["id"].as_str().unwrap().to_owned();
+    let _media = TwilioMedia::connect(
+        &format!(
+            "{}/media/twilio",
+            w.engine.public_url().replacen("http", "ws", 1)
+        ),
+        &sid,
+        &[("call_id", &id), ("agent_id", &agent_id)],
+    )
+    .await
+    .unwrap();
+    w.realtime.wait_for_event("session.update", WAIT).await;
+    w.realtime.speech_started(0);
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert!(
+        w.realtime
+            .client_events_of("response.create")
+            .iter()
+            .all(|e| !e.to_string().contains("Hi, this is Acme calling.")),
+        "the callee spoke first, so the scripted greeting is not forced on them"
+    );
+}
+
+#[tokio::test]
+async fn a_dial_the_carrier_refuses_fails_the_call_with_its_message() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let agent_id = agent(api, "Caller", 2, "").await;
+    w.twilio.default_script(Script::Refuse);
+    let (s, body) = api
+        .post(
+            "/api/calls/outbound",
+            json!({"from_number_id": w.number, "to": "+14155550199", "agent_id": agent_id}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not appear to be valid"),
+        "{body}"
+    );
+    let (_, page) = api.get("/api/calls?direction=outbound").await;
+    let call = &page["items"][0];
+    assert_eq!(call["status"], "failed");
+    assert!(
+        call["hangup_cause"]
+            .as_str()
+            .unwrap()
+            .contains("does not appear to be valid"),
+        "{call}"
+    );
+    // Bad input changes nothing.
+    let (s, _) = api
+        .post(
+            "/api/calls/outbound",
+            json!({"from_number_id": "nope", "to": "+14155550199"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = api
+        .post(
+            "/api/calls/outbound",
+            json!({"from_number_id": w.number, "to": "+14155550199"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no outbound agent"),
+        "{body}"
+    );
+    assert_eq!(
+        w.twilio.dials().len(),
+        1,
+        "only the refused dial reached Twilio"
+    );
+}
+
+/// The sequence: primary (max 2) takes calls 1 and 2, backup-1 takes call 3, and after
+/// call 1 ends the primary takes call 4.
+#[tokio::test]
+async fn primary_first_selection_follows_the_agents_limits() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let primary = agent(api, "Primary", 2, "").await;
+    let backup = agent(api, "Backup 1", 1, "").await;
+    w.twilio.default_script(Script::Answer {
+        talk: Duration::from_secs(60),
+    });
+    let id = campaign(
+        api,
+        json!({"name": "Sequence", "agents": [
+                   {"agent_id": backup, "primary": false},
+                   {"agent_id": primary, "primary": true}],
+               "number_ids": [w.number],
+               "settings": {"max_concurrent_calls": 10, "calls_per_second": 50.0, "window": null,
+                   "retry": {"retry_on": [], "max_attempts": 1, "delay_secs": 0},
+                   "voicemail": {"action": "hang_up"}, "strategy": "primary_first",
+                   "default_region": null}}),
+    )
+    .await;
+    import(api, &id, &leads_csv(4)).await;
+    let (s, body) = api
+        .post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    wait_until("three dials", WAIT, || w.twilio.dials().len() == 3).await;
+    // Everyone is full now: the fourth lead waits rather than being dropped or over-dialed.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let dials = w.twilio.dials();
+    assert_eq!(dials.len(), 3, "no agent was free for a fourth call");
+    let agents: Vec<&str> = dials.iter().map(|d| d.agent_id.as_str()).collect();
+    assert_eq!(
+        agents,
+        [primary.as_str(), primary.as_str(), backup.as_str()]
+    );
+    let (_, loads) = api.get("/api/agents/load-stats").await;
+    let load = |a: &str| {
+        loads
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["agent_id"] == a)
+            .unwrap()["live_calls"]
+            .clone()
+    };
+    assert_eq!(load(&primary), 2);
+    assert_eq!(load(&backup), 1);
+
+    // Call 1 ends: the primary has a free slot again and takes call 4.
+    let first = dials[0].call_id.clone();
+    let (s, _) = api
+        .post(&format!("/api/calls/{first}/hangup"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    wait_until("a fourth dial", WAIT, || w.twilio.dials().len() == 4).await;
+    assert_eq!(w.twilio.dials()[3].agent_id, primary);
+    assert_eq!(w.twilio.dials()[3].to, lead_phone(3));
+    assert_eq!(w.twilio.max_up_per_agent()[&primary], 2);
+    assert_eq!(w.twilio.max_up_per_agent()[&backup], 1);
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
+}
+
+#[tokio::test]
+async fn a_campaign_with_mixed_outcomes_keeps_its_limits_and_retries_as_configured() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let a = agent(api, "A", 2, "").await;
+    let b = agent(api, "B", 3, "").await;
+    w.twilio.ring_for(Duration::from_millis(30));
+    let n = 40;
+    // Outcomes by lead, deterministic but mixed.
+    let mut expected_dials = HashMap::new();
+    for i in 0..n {
+        let (script, dials) = match i % 6 {
+            0 | 1 => (
+                Script::Answer {
+                    talk: Duration::from_millis(150),
+                },
+                1,
+            ),
+            2 => (Script::Busy, 3),
+            3 => (Script::NoAnswer, 3),
+            4 => (
+                Script::Voicemail {
+                    talk: Duration::from_secs(5),
+                },
+                1,
+            ),
+            _ => (Script::Fail, 1),
+        };
+        w.twilio.script(&lead_phone(i), script);
+        expected_dials.insert(lead_phone(i), dials);
+    }
+    let id = campaign(
+        api,
+        json!({"name": "Mixed", "agents": [{"agent_id": a}, {"agent_id": b, "primary": false}],
+               "number_ids": [w.number],
+               "settings": {"max_concurrent_calls": 4, "calls_per_second": 40.0, "window": null,
+                   "retry": {"retry_on": ["busy", "no_answer"], "max_attempts": 3, "delay_secs": 0},
+                   "voicemail": {"action": "hang_up"}, "strategy": "least_loaded",
+                   "default_region": "US"}}),
+    )
+    .await;
+    let report = import(api, &id, &leads_csv(n)).await;
+    assert_eq!(report["imported"], n);
+    let (s, _) = api
+        .post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let done = wait_for_status(api, &id, "completed", Duration::from_secs(60)).await;
+
+    // Judged from the simulator's own log.
+    assert!(
+        w.twilio.max_up() <= 4,
+        "campaign limit broken: {}",
+        w.twilio.max_up()
+    );
+    let per_agent = w.twilio.max_up_per_agent();
+    assert!(per_agent[&a] <= 2, "{per_agent:?}");
+    assert!(
+        per_agent.get(&b).copied().unwrap_or(0) <= 3,
+        "{per_agent:?}"
+    );
+    assert_eq!(
+        w.twilio.dials_per_number(),
+        expected_dials,
+        "busy and unanswered leads get three attempts, everyone else one"
+    );
+    let leads = &done["progress"]["leads"];
+    assert_eq!(leads["total"], n);
+    assert_eq!(leads["pending"], 0);
+    assert_eq!(leads["dialing"], 0);
+    // Answered: 14 done; busy/no-answer out of attempts, voicemail and failures: failed.
+    assert_eq!(leads["done"], 14, "{leads}");
+    assert_eq!(leads["failed"], n - 14, "{leads}");
+    let (_, page) = api
+        .get(&format!(
+            "/api/campaigns/{id}/leads?status=failed&limit=500"
+        ))
+        .await;
+    let outcomes: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["last_outcome"].as_str().unwrap())
+        .collect();
+    assert!(outcomes.contains(&"voicemail"), "{outcomes:?}");
+    assert!(outcomes.contains(&"busy"), "{outcomes:?}");
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
+}
+
+#[tokio::test]
+async fn dialing_keeps_to_the_configured_pace() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let a = agent(api, "A", 100, "").await;
+    w.twilio.default_script(Script::Answer {
+        talk: Duration::from_millis(100),
+    });
+    let id = campaign(
+        api,
+        json!({"name": "Paced", "agents": [{"agent_id": a}], "number_ids": [w.number],
+               "settings": {"max_concurrent_calls": 100, "calls_per_second": 10.0, "window": null,
+                   "retry": {"retry_on": [], "max_attempts": 1, "delay_secs": 0},
+                   "voicemail": {"action": "hang_up"}, "strategy": "primary_first",
+                   "default_region": null}}),
+    )
+    .await;
+    import(api, &id, &leads_csv(31)).await;
+    api.post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    wait_for_status(api, &id, "completed", Duration::from_secs(30)).await;
+    let dials = w.twilio.dials();
+    assert_eq!(dials.len(), 31);
+    let span = dials[30].at - dials[0].at;
+    let rate = 30.0 / span.as_secs_f64();
+    assert!(
+        (9.0..=11.0).contains(&rate),
+        "10 calls/s configured, {rate:.2} measured at the carrier"
+    );
+}
+
+#[tokio::test]
+async fn nothing_is_dialed_outside_the_calling_window() {
+    // 2026-01-15 06:00 in New York: three hours before the window opens.
+    let clock = Arc::new(TestClock(Mutex::new(
+        Timestamp::parse("2026-01-15T11:00:00Z").unwrap(),
+    )));
+    let w = World::start_with_clock(Some(clock.clone())).await;
+    let api = &w.engine.api;
+    let a = agent(api, "A", 5, "").await;
+    let id = campaign(
+        api,
+        json!({"name": "Window", "agents": [{"agent_id": a}], "number_ids": [w.number],
+               "settings": {"max_concurrent_calls": 5, "calls_per_second": 20.0,
+                   "window": {"start": "09:00", "end": "17:00", "time_zone": "America/New_York",
+                              "days": [1, 2, 3, 4, 5]},
+                   "retry": {"retry_on": [], "max_attempts": 1, "delay_secs": 0},
+                   "voicemail": {"action": "hang_up"}, "strategy": "primary_first",
+                   "default_region": null}}),
+    )
+    .await;
+    import(api, &id, &leads_csv(3)).await;
+    api.post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(
+        w.twilio.dials().is_empty(),
+        "dialed before the window opened"
+    );
+    // 09:00:01 in New York.
+    *clock.0.lock().unwrap() = Timestamp::parse("2026-01-15T14:00:01Z").unwrap();
+    wait_until("dials once the window is open", WAIT, || {
+        w.twilio.dials().len() == 3
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_campaign_input_is_refused_and_changes_nothing() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let (s, body) = api
+        .post(
+            "/api/campaigns",
+            json!({"name": "X", "settings": {"max_concurrent_calls": 5, "calls_per_second": 0.0,
+                   "window": null, "retry": {"retry_on": [], "max_attempts": 1, "delay_secs": 0},
+                   "voicemail": {"action": "hang_up"}, "strategy": "primary_first",
+                   "default_region": null}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "calls_per_second");
+    let (s, body) = api
+        .post(
+            "/api/campaigns",
+            json!({"name": "X", "agents": [{"agent_id": "ghost"}]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, list) = api.get("/api/campaigns").await;
+    assert_eq!(list, json!([]), "nothing was created");
+    let id = campaign(api, json!({"name": "Empty"})).await;
+    let (s, body) = api
+        .post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (s, _) = api.post("/api/campaigns/nope/start", json!({})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, body) = api
+        .post(&format!("/api/campaigns/{id}/pause"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+}
+
+#[tokio::test]
+async fn a_campaign_survives_sigkill_and_restart_without_dialing_anyone_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let twilio = TwilioCalls::start(PUBLIC, "http://unset").await;
+    twilio.default_script(Script::Answer {
+        talk: Duration::from_millis(400),
+    });
+    twilio.ring_for(Duration::from_millis(100));
+    let token = "kill-test-token";
+    let envs = [
+        ("TWILIO_ACCOUNT_SID", TWILIO_SID),
+        ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
+        ("OPENAI_API_KEY", TEST_API_KEY),
+        ("SWITCHBOARD_TOKEN", token),
+        ("WEBHOOK_BASE_URL", PUBLIC),
+        ("SWITCHBOARD_LOG", "info"),
+    ];
+    let extra = ["--no-keyring", "--twilio-api-url", twilio.base.as_str()];
+    let serve = common::serve(tmp.path(), &envs, &extra).await;
+    twilio.deliver_to(&serve.public);
+    let api = Api::new(serve.control.clone(), token.into());
+    let a = agent(&api, "A", 10, "").await;
+    let number = number(&api, None).await;
+    let n = 60;
+    let id = campaign(
+        &api,
+        json!({"name": "Crash", "agents": [{"agent_id": a}], "number_ids": [number],
+               "settings": {"max_concurrent_calls": 5, "calls_per_second": 25.0, "window": null,
+                   "retry": {"retry_on": ["busy", "no_answer", "failed"], "max_attempts": 3,
+                             "delay_secs": 0},
+                   "voicemail": {"action": "hang_up"}, "strategy": "primary_first",
+                   "default_region": null}}),
+    )
+    .await;
+    import(&api, &id, &leads_csv(n)).await;
+    let (s, _) = api
+        .post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    wait_until(
+        "a third of the leads dialed",
+        Duration::from_secs(30),
+        || twilio.dials().len() >= n / 3,
+    )
+    .await;
+    // Killed mid-campaign, with calls up and dials in flight.
+    let mut child = serve.child;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let at_kill = twilio.dials().len();
+    // Calls end while the engine is down; their reports go nowhere.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let serve = common::serve(tmp.path(), &envs, &extra).await;
+    twilio.deliver_to(&serve.public);
+    let api = Api::new(serve.control.clone(), token.into());
+    let done = wait_for_status(&api, &id, "completed", Duration::from_secs(60)).await;
+
+    let per_number = twilio.dials_per_number();
+    assert_eq!(per_number.len(), n, "every lead was dialed: none lost");
+    let twice: Vec<_> = per_number.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(twice.is_empty(), "dialed more than once: {twice:?}");
+    assert!(
+        at_kill < n,
+        "the kill came mid-campaign ({at_kill} of {n} dialed)"
+    );
+    assert!(
+        twilio.max_up() <= 5,
+        "limit broken across the restart: {}",
+        twilio.max_up()
+    );
+    let leads = &done["progress"]["leads"];
+    assert_eq!(
+        leads["done"], n,
+        "every call was answered, so every lead is done: {leads}"
+    );
+    assert!(twilio.violations().is_empty(), "{:?}", twilio.violations());
+    let (status, _) = serve.terminate().await;
+    assert!(status.success());
+}
