@@ -145,16 +145,28 @@ async fn create(State(c): State<Carrier>, body: String) -> (axum::http::StatusCo
             async move {
                 let sig = signature::sign(AUTH_TOKEN, &url, &params);
                 let target = url.replacen(PUBLIC, &c.public.lock().unwrap().clone(), 1);
-                let ok = c
-                    .http
-                    .post(target)
-                    .header("x-twilio-signature", sig)
-                    .form(&params)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if !ok {
-                    c.errors.fetch_add(1, Ordering::Relaxed);
+                let attempt = || {
+                    c.http
+                        .post(&target)
+                        .header("x-twilio-signature", &sig)
+                        .form(&params)
+                        .send()
+                };
+                // A pooled connection the engine closed as idle fails before the request is
+                // read; Twilio opens a new connection then, and so does this carrier.
+                let sent = match attempt().await {
+                    Err(e) if e.is_request() || e.is_connect() => attempt().await,
+                    other => other,
+                };
+                let failure = match sent {
+                    Ok(r) if r.status().is_success() => None,
+                    Ok(r) => Some(format!("{}: {}", r.status(), r.text().await.unwrap_or_default())),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(f) = failure
+                    && c.errors.fetch_add(1, Ordering::Relaxed) == 0
+                {
+                    eprintln!("first status callback failure: {f}");
                 }
             }
         };
