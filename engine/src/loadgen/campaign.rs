@@ -160,7 +160,11 @@ async fn create(State(c): State<Carrier>, body: String) -> (axum::http::StatusCo
                 };
                 let failure = match sent {
                     Ok(r) if r.status().is_success() => None,
-                    Ok(r) => Some(format!("{}: {}", r.status(), r.text().await.unwrap_or_default())),
+                    Ok(r) => Some(format!(
+                        "{}: {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    )),
                     Err(e) => Some(e.to_string()),
                 };
                 if let Some(f) = failure
