@@ -20,6 +20,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/agents/load-stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Live calls per agent against each agent's maximum. */
+        get: operations["agent_load_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/agents/{id}": {
         parameters: {
             query?: never;
@@ -92,6 +109,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/calls/outbound": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Places one call: the agent speaks for Switchboard once the callee answers (it lets them
+         *     speak first, and greets them after a few seconds of silence).
+         */
+        post: operations["place_call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/calls/{id}": {
         parameters: {
             query?: never;
@@ -143,6 +180,127 @@ export interface paths {
          *     ended it; a call not yet bridged is hung up at the carrier.
          */
         post: operations["hang_up_call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Campaigns, newest first, each with its progress. */
+        get: operations["list_campaigns"];
+        put?: never;
+        /** Creates a campaign (as a draft: nothing is dialed until it is started). */
+        post: operations["create_campaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_campaign"];
+        /** Changes a campaign; a running one picks the change up within a second. */
+        put: operations["update_campaign"];
+        post?: never;
+        /** Deletes a campaign and its leads (its calls stay in the log). */
+        delete: operations["delete_campaign"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns/{id}/leads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A campaign's leads, in import order. */
+        get: operations["list_leads"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns/{id}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stops placing new calls; calls under way go on. */
+        post: operations["pause_campaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Dials again after a pause. */
+        post: operations["resume_campaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns/{id}/start": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Starts dialing (a draft, or a stopped or completed campaign with leads still pending). */
+        post: operations["start_campaign"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/campaigns/{id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ends the campaign: nothing more is dialed; calls under way go on. */
+        post: operations["stop_campaign"];
         delete?: never;
         options?: never;
         head?: never;
@@ -301,6 +459,21 @@ export interface components {
             /** @description OpenAI voice name (`marin`, `cedar`, `alloy`, ...) or a custom voice id. */
             voice?: string | null;
         };
+        /** @description One agent's live load. */
+        AgentLoad: {
+            active: boolean;
+            agent_id: string;
+            /** @description Active and below its maximum: selection may choose it. */
+            available: boolean;
+            /**
+             * Format: int32
+             * @description Live calls, inbound and outbound.
+             */
+            live_calls: number;
+            /** Format: int32 */
+            max_concurrent_calls: number;
+            name: string;
+        };
         AgentStats: {
             agent_id: string;
             inbound: components["schemas"]["DirectionStats"];
@@ -314,6 +487,8 @@ export interface components {
             answered_at?: null | components["schemas"]["Timestamp"];
             /** @description Answering-machine detection result (`human`, `machine`, ...), when the carrier ran it. */
             answered_by?: string | null;
+            /** @description The campaign and lead an outbound call was placed for. */
+            campaign_id?: string | null;
             carrier: components["schemas"]["Carrier"];
             /** @description The carrier's id for the call (Twilio CallSid, Telnyx call_control_id, ...). */
             carrier_call_id?: string | null;
@@ -335,6 +510,8 @@ export interface components {
             from_number: string;
             hangup_cause?: string | null;
             id: string;
+            /** Format: int64 */
+            lead_id?: number | null;
             number_id?: string | null;
             /** @description The carrier's recording, when one was saved. */
             recording_url?: string | null;
@@ -365,6 +542,90 @@ export interface components {
          * @enum {string}
          */
         CallStatus: "queued" | "ringing" | "in_progress" | "completed" | "busy" | "no_answer" | "failed" | "rejected" | "canceled";
+        /** @description The daily hours calls may start, in the campaign's IANA time zone. */
+        CallingWindow: {
+            /** @description ISO weekdays calls may start on, 1 = Monday … 7 = Sunday. Empty: every day. */
+            days?: number[];
+            /**
+             * @description `HH:MM`, exclusive. Earlier than `start` means the window runs past midnight.
+             * @example 17:00
+             */
+            end: string;
+            /**
+             * @description `HH:MM`, inclusive.
+             * @example 09:00
+             */
+            start: string;
+            /** @description IANA zone, e.g. `America/New_York`. */
+            time_zone: string;
+        };
+        /** @description A campaign as stored and as the API returns it. */
+        Campaign: {
+            /** @description In pool order. */
+            agents: components["schemas"]["PoolAgent"][];
+            created_at: components["schemas"]["Timestamp"];
+            id: string;
+            name: string;
+            /** @description Managed numbers calls are placed from (caller IDs), used in turn. */
+            number_ids: string[];
+            /**
+             * @description Added to each agent's instructions for this campaign's calls; `{name}`, `{email}` and
+             *     `{phone}` are the lead's.
+             */
+            prompt: string;
+            settings: components["schemas"]["CampaignSettings"];
+            status: components["schemas"]["CampaignStatus"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        /** @description A create or update request: fields left out keep their current (or default) value. */
+        CampaignInput: {
+            agents?: components["schemas"]["PoolAgent"][] | null;
+            name?: string | null;
+            number_ids?: string[] | null;
+            prompt?: string | null;
+            settings?: null | components["schemas"]["CampaignSettings"];
+        };
+        CampaignProgress: {
+            /**
+             * Format: int64
+             * @description Calls under way now.
+             */
+            active_calls: number;
+            campaign_id: string;
+            /**
+             * Format: double
+             * @description Dials per second over the last half minute, while the campaign runs.
+             */
+            dial_rate?: number | null;
+            /**
+             * Format: int64
+             * @description Seconds until every pending lead has been tried once more, at the current pace (or
+             *     the configured one); `null` when nothing is pending.
+             */
+            eta_secs?: number | null;
+            leads: components["schemas"]["LeadCounts"];
+        };
+        CampaignSettings: {
+            /**
+             * Format: double
+             * @description New calls started per second at most.
+             */
+            calls_per_second: number;
+            /** @description ISO 3166 alpha-2 region for lead numbers written without a country code. */
+            default_region?: string | null;
+            /** Format: int32 */
+            max_concurrent_calls: number;
+            retry: components["schemas"]["RetryPolicy"];
+            strategy: components["schemas"]["SelectionStrategy"];
+            voicemail: components["schemas"]["VoicemailPolicy"];
+            window?: null | components["schemas"]["CallingWindow"];
+        };
+        /** @enum {string} */
+        CampaignStatus: "draft" | "running" | "paused" | "stopped" | "completed";
+        /** @description A campaign with where it stands. */
+        CampaignView: components["schemas"]["Campaign"] & {
+            progress: components["schemas"]["CampaignProgress"];
+        };
         /** @enum {string} */
         Carrier: "twilio" | "telnyx" | "livekit";
         /** @description A context replaced, and how many live calls were given it. */
@@ -463,6 +724,27 @@ export interface components {
             /** @enum {string} */
             type: "call_context_applied";
         } | {
+            campaign: components["schemas"]["Campaign"];
+            /** @enum {string} */
+            type: "campaign_created";
+        } | {
+            campaign: components["schemas"]["Campaign"];
+            /** @enum {string} */
+            type: "campaign_updated";
+        } | {
+            id: string;
+            /** @enum {string} */
+            type: "campaign_deleted";
+        } | {
+            campaign: components["schemas"]["Campaign"];
+            reason: string;
+            /** @enum {string} */
+            type: "campaign_paused";
+        } | {
+            progress: components["schemas"]["CampaignProgress"];
+            /** @enum {string} */
+            type: "campaign_progress";
+        } | {
             /** @enum {string} */
             type: "settings_changed";
         } | {
@@ -481,8 +763,78 @@ export interface components {
             /** @description Why the keyring cannot be used, when it cannot. */
             problem?: string | null;
         };
+        /** @description A lead as the API shows it. */
+        Lead: {
+            /** Format: int32 */
+            attempts: number;
+            campaign_id: string;
+            email?: string | null;
+            fields: Record<string, unknown>;
+            /** Format: int64 */
+            id: number;
+            last_call_id?: string | null;
+            last_outcome?: null | components["schemas"]["Outcome"];
+            /**
+             * Format: int64
+             * @description Line in the imported file.
+             */
+            line?: number | null;
+            name: string;
+            /** @description When the next attempt is due (pending leads). */
+            next_attempt_at: components["schemas"]["Timestamp"];
+            phone: string;
+            status: components["schemas"]["LeadStatus"];
+        };
+        /** @description Leads per status, and what is under way. */
+        LeadCounts: {
+            /** Format: int64 */
+            dialing: number;
+            /** Format: int64 */
+            done: number;
+            /** Format: int64 */
+            failed: number;
+            /** Format: int64 */
+            pending: number;
+            /** Format: int64 */
+            total: number;
+        };
+        LeadPage: {
+            items: components["schemas"]["Lead"][];
+            /** Format: int32 */
+            limit: number;
+            /** Format: int32 */
+            offset: number;
+            /** Format: int64 */
+            total: number;
+        };
+        /**
+         * @description Where a lead is.
+         * @enum {string}
+         */
+        LeadStatus: "pending" | "dialing" | "done" | "failed";
         /** @enum {string} */
         NumberStatus: "active" | "disabled";
+        /** @description A call to place now. */
+        OutboundRequest: {
+            agent_id?: string | null;
+            /** @description Facts for this call (`name`, `email`, `phone` fill the prompt's placeholders). */
+            context?: Record<string, unknown> | null;
+            /**
+             * @description The managed number to call from (its id); its outbound agent takes the call unless
+             *     `agent_id` says otherwise.
+             */
+            from_number_id: string;
+            /**
+             * @description Who to call: E.164, or national form in the default region.
+             * @example +14155550123
+             */
+            to: string;
+        };
+        /**
+         * @description How a call ended, as far as its lead is concerned.
+         * @enum {string}
+         */
+        Outcome: "answered" | "busy" | "no_answer" | "voicemail" | "failed" | "not_placed" | "unknown";
         /**
          * @description A managed number with its agent assignments. Agent names are joined from the agents table
          *     when read, never stored beside the number.
@@ -521,6 +873,12 @@ export interface components {
             outbound_agent_id?: string | null;
             status?: null | components["schemas"]["NumberStatus"];
         };
+        /** @description An agent in a campaign's pool. */
+        PoolAgent: {
+            agent_id: string;
+            /** @description Primaries are tried before backups (primary-first strategy). */
+            primary?: boolean;
+        };
         /** @enum {string} */
         Provider: "twilio" | "telnyx" | "openai" | "livekit" | "retell";
         /**
@@ -528,6 +886,25 @@ export interface components {
          * @enum {string}
          */
         RejectReason: "unknown_number" | "number_disabled" | "no_inbound_agent" | "agent_inactive" | "agent_busy";
+        RetryPolicy: {
+            /**
+             * Format: int32
+             * @description Seconds between an attempt's end and the next.
+             */
+            delay_secs: number;
+            /**
+             * Format: int32
+             * @description Attempts in all, the first included.
+             */
+            max_attempts: number;
+            /** @description Outcomes that get another attempt. */
+            retry_on: components["schemas"]["Outcome"][];
+        };
+        /**
+         * @description How the agent for each call is chosen from the campaign's pool.
+         * @enum {string}
+         */
+        SelectionStrategy: "primary_first" | "round_robin" | "least_loaded" | "random";
         Settings: {
             /** @description Where this engine listens. */
             control_addr: string;
@@ -562,6 +939,14 @@ export interface components {
             id: number;
             speaker: components["schemas"]["Speaker"];
             text: string;
+        };
+        VoicemailPolicy: {
+            /** @enum {string} */
+            action: "hang_up";
+        } | {
+            /** @enum {string} */
+            action: "leave_message";
+            message: string;
         };
         WebhookUrls: {
             /** @description Telnyx Call Control application → Webhook URL (API v2). */
@@ -671,6 +1056,43 @@ export interface operations {
             };
             /** @description A value breaks a rule */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    agent_load_stats: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentLoad"][];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1000,6 +1422,84 @@ export interface operations {
             };
         };
     };
+    place_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OutboundRequest"];
+            };
+        };
+        responses: {
+            /** @description The carrier is placing the call */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Call"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such number or agent */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The agent is on its maximum of calls */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Bad number, no agent, inactive agent or number, or setup missing */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The carrier refused or could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_call: {
         parameters: {
             query?: never;
@@ -1172,6 +1672,585 @@ export interface operations {
             };
             /** @description The carrier could not be told */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_campaigns: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"][];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CampaignInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another campaign has this name */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A value breaks a rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    update_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CampaignInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another campaign has this name */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A value breaks a rule */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Running, or calls are under way */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_leads: {
+        parameters: {
+            query?: {
+                status?: components["schemas"]["LeadStatus"];
+                /** @description Page size, 1 to 500 (default 50). */
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LeadPage"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    pause_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not possible from the campaign's status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Nothing to dial with (start, resume) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    resume_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not possible from the campaign's status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Nothing to dial with (start, resume) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not possible from the campaign's status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Nothing to dial with (start, resume) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stop_campaign: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CampaignView"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not possible from the campaign's status */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Nothing to dial with (start, resume) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
