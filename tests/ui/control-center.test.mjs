@@ -218,7 +218,7 @@ test("the call log shows its empty state", async () => {
 });
 
 test("the page never errored and never scrolled sideways at 1024x700", async () => {
-  for (const route of ["live", "agents", "numbers", "calls", "settings"]) {
+  for (const route of ["live", "agents", "numbers", "campaigns", "calls", "settings"]) {
     await page.goto(`${engine.base}/#/${route}`);
     await page.locator(".page").waitFor();
     const [scroll, client] = await page.evaluate(() => [

@@ -110,6 +110,7 @@ try {
   }
 
   await liveCallShots(browser);
+  await campaignShots(browser);
 
   // Offline: the engine goes away under an open page.
   const page = await browser.newPage({ viewport: { width: 1024, height: 700 } });
@@ -221,5 +222,183 @@ async function liveCallShots(browser) {
     await live.stop();
     await realtime.close();
     await twilioApi.close();
+  }
+}
+
+/** Campaigns: the list, a running campaign with its leads, a pause by the dialer, the import
+ * preview, the create form, and the outbound call dialog. The dialer cannot dial here (no
+ * carrier), so progress and the pause arrive as made-up events on the page's event socket;
+ * leads and the import answer come from fixtures when the engine has no import route yet. */
+async function campaignShots(browser) {
+  const engine = await startEngine();
+  try {
+    const post = async (path, body) => (await api(engine.base, "POST", path, body)).body;
+    const closer = await post("/api/agents", { name: "Closer", max_concurrent_calls: 10 });
+    const backup = await post("/api/agents", { name: "Backup Closer", max_concurrent_calls: 5 });
+    const main = await post("/api/phone-numbers", {
+      number: "+14155552671",
+      carrier: "twilio",
+      label: "Sales line",
+      outbound_agent_id: closer.id,
+    });
+    const second = await post("/api/phone-numbers", { number: "+14155550123", carrier: "twilio", label: "Sales 2" });
+    const settings = {
+      max_concurrent_calls: 10,
+      calls_per_second: 0.5,
+      window: { start: "09:00", end: "18:00", time_zone: "America/Los_Angeles", days: [1, 2, 3, 4, 5] },
+      retry: { retry_on: ["busy", "no_answer"], max_attempts: 3, delay_secs: 7200 },
+      voicemail: {
+        action: "leave_message",
+        message: "Hi, this is Acme Solar returning your request. We will try again later.",
+      },
+      strategy: "primary_first",
+      default_region: "US",
+    };
+    await post("/api/campaigns", { name: "Q3 renewals", settings });
+    const winback = await post("/api/campaigns", {
+      name: "Win-back: lapsed members",
+      prompt: "You are calling {name} ({email}) for Acme Solar. They asked about panels last spring.",
+      agents: [
+        { agent_id: closer.id, primary: true },
+        { agent_id: backup.id, primary: false },
+      ],
+      number_ids: [main.id, second.id],
+      settings,
+    });
+    const spring = await post("/api/campaigns", {
+      name: "Spring solar offer",
+      prompt: "Offer {name} a free roof survey.",
+      agents: [{ agent_id: closer.id }],
+      number_ids: [main.id],
+      settings,
+    });
+    const leadsCsv = [
+      "name,phone,email",
+      "Ada Lovelace,+14155550100,ada@example.com",
+      "Alan Turing,(415) 555-0101,alan@example.com",
+      "Grace Hopper,555-01,grace@example.com",
+      "Ada L.,+1 415 555 0100,ada.l@example.com",
+      "Edsger Dijkstra,+14155550102,",
+      "Barbara Liskov,+14155550103,barbara@example.com",
+    ].join("\n");
+    const probe = await fetch(`${engine.base}/api/campaigns/${spring.id}/leads/import?dry_run=true`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "text/csv" },
+      body: leadsCsv,
+    });
+    const canImport = probe.status !== 404;
+    if (canImport) {
+      await fetch(`${engine.base}/api/campaigns/${winback.id}/leads/import?dry_run=false`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "text/csv" },
+        body: leadsCsv,
+      });
+    }
+    const names = ["Ada Lovelace", "Alan Turing", "Edsger Dijkstra", "Barbara Liskov", "Ken Thompson", "Frances Allen"];
+    const statuses = ["done", "done", "failed", "dialing", "pending", "pending"];
+    const outcomes = ["answered", "answered", "no_answer", null, "busy", null];
+    const fixtureLeads = names.map((name, i) => ({
+      id: i + 1,
+      campaign_id: winback.id,
+      name,
+      phone: `+1415555010${i}`,
+      email: i === 2 ? null : `${name.split(" ")[0].toLowerCase()}@example.com`,
+      fields: {},
+      status: statuses[i],
+      attempts: statuses[i] === "pending" && outcomes[i] === null ? 0 : statuses[i] === "failed" ? 3 : 1,
+      last_outcome: outcomes[i],
+      line: i + 2,
+      next_attempt_at: new Date(Date.now() + 2 * 3600_000).toISOString(),
+    }));
+    const preview = {
+      imported: 4,
+      rejected: [
+        { line: 4, reason: 'phone: "555-01" is not a phone number', raw: "Grace Hopper,555-01,grace@example.com" },
+      ],
+      duplicates: [{ line: 5, phone: "+14155550100", first_line: 2 }],
+      total_rows: 6,
+    };
+
+    for (const [w, h] of [
+      [1024, 700],
+      [1280, 800],
+    ]) {
+      const page = await browser.newPage({ viewport: { width: w, height: h } });
+      let send = () => {};
+      await page.routeWebSocket(/\/api\/events/, (ws) => {
+        ws.connectToServer();
+        send = (event) => ws.send(JSON.stringify(event));
+      });
+      if (!canImport) {
+        await page.route(/\/api\/campaigns\/[^/]+\/leads(\?|$)/, (route) =>
+          route.fulfill({ json: { items: fixtureLeads, total: 412, limit: 25, offset: 0 } }),
+        );
+        await page.route(/\/api\/campaigns\/[^/]+\/leads\/import/, (route) => route.fulfill({ json: preview }));
+      }
+      const shot = async (name) => {
+        await page.waitForTimeout(300);
+        await page.screenshot({ path: `${out}/${name}-${w}.png` });
+      };
+      await page.goto(`${engine.base}/#/campaigns`);
+      await page.getByLabel("Control API token").fill(token);
+      await page.getByLabel("Control API token").press("Enter");
+      await page.locator("table[aria-label=Campaigns]").waitFor();
+      await page.getByTestId("engine-status").getByText("Engine connected").waitFor();
+      await page.waitForTimeout(500);
+      // The win-back campaign running, as the dialer would report it.
+      send({ type: "campaign_updated", campaign: { ...winback, status: "running" } });
+      send({
+        type: "campaign_progress",
+        progress: {
+          campaign_id: winback.id,
+          leads: { total: 412, pending: 251, dialing: 6, done: 131, failed: 24 },
+          active_calls: 6,
+          dial_rate: 0.42,
+          eta_secs: 598,
+        },
+      });
+      send({ type: "campaign_updated", campaign: { ...spring, status: "paused" } });
+      send({
+        type: "campaign_paused",
+        campaign: { ...spring, status: "paused" },
+        reason: "Twilio refused the calls: the account's balance is too low",
+      });
+      await shot("campaigns");
+      await page.goto(`${engine.base}/#/campaigns/${winback.id}`);
+      await page.locator("aside.panel").getByRole("tab", { name: /Leads/ }).click();
+      await shot("campaign-running");
+      await page.goto(`${engine.base}/#/campaigns/${spring.id}`);
+      await page.locator("aside.panel").getByRole("tab", { name: "Import leads" }).click();
+      await shot("campaign-paused");
+      await page.locator("aside.panel").getByRole("button", { name: "Paste rows" }).click();
+      await page.locator("aside.panel").getByLabel("CSV rows").fill(leadsCsv);
+      await page.locator("aside.panel").getByRole("button", { name: "Check rows" }).click();
+      await page.locator("aside.panel").getByText("Check before importing").waitFor();
+      await page.locator("aside.panel .panel-body").evaluate((el) => el.scrollTo(0, 560));
+      await shot("campaign-import-preview");
+      await page.locator("aside.panel").getByRole("tab", { name: "Settings" }).click();
+      await page.locator("aside.panel .panel-body").evaluate((el) => el.scrollTo(0, 380));
+      await shot("campaign-settings");
+      await page.goto(`${engine.base}/#/campaigns/new`);
+      await page.locator("aside.panel").getByLabel("Name").fill("Summer survey");
+      await page.locator("aside.panel").getByLabel("Calls per second").fill("0");
+      await page.locator("aside.panel").getByLabel("Time zone").fill("Mars/Base");
+      await page.locator("aside.panel .panel-body").evaluate((el) => el.scrollTo(0, 640));
+      await shot("campaign-new-invalid");
+      await page.goto(`${engine.base}/#/numbers/${main.id}`);
+      await page.getByRole("button", { name: "Call a number from this one" }).click();
+      await page.getByLabel("Number to call").fill("+1 415 555 0100");
+      await page.getByLabel("Their name").fill("Ada");
+      await page.getByRole("button", { name: "Call", exact: true }).click();
+      await page.getByTestId("outbound-error").waitFor();
+      await shot("outbound-call-refused");
+      await page.keyboard.press("Escape");
+      await page.goto(`${engine.base}/#/agents`);
+      await page.getByTestId("agent-load").waitFor();
+      await shot("agents-load");
+      await page.close();
+    }
+  } finally {
+    await engine.stop();
   }
 }

@@ -4,6 +4,7 @@ import { Icon, type IconName } from "./components/icons";
 import { Loading } from "./components/ui";
 import { AgentsPage } from "./pages/agents";
 import { CallsPage } from "./pages/calls";
+import { CampaignsPage } from "./pages/campaigns";
 import { LivePage } from "./pages/live";
 import { NumbersPage } from "./pages/numbers";
 import { SettingsPage } from "./pages/settings";
@@ -55,6 +56,7 @@ function Shell(props: { state: AppState; route: Route }) {
         {route.page === "live" && <LivePage selected={route.item} />}
         {route.page === "agents" && <AgentsPage selected={route.item} />}
         {route.page === "numbers" && <NumbersPage selected={route.item} />}
+        {route.page === "campaigns" && <CampaignsPage selected={route.item} />}
         {route.page === "calls" && <CallsPage selected={route.item} />}
         {route.page === "settings" && <SettingsPage />}
       </main>
@@ -89,7 +91,7 @@ const NAV: readonly NavItem[] = [
   { label: "Live", icon: "live", page: "live" },
   { label: "Agents", icon: "agents", page: "agents" },
   { label: "Phone Numbers", icon: "numbers", page: "numbers" },
-  { label: "Campaigns", icon: "campaigns" },
+  { label: "Campaigns", icon: "campaigns", page: "campaigns" },
   { label: "Calls", icon: "calls", page: "calls" },
   { label: "Test Call", icon: "mic" },
   { label: "Settings", icon: "settings", page: "settings" },

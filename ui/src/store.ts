@@ -1,5 +1,6 @@
 //! The app's one state value: the connection, the lists every page shares (agents, numbers,
-//! settings, credentials), the calls live now and their count, kept current by the event stream.
+//! campaigns, settings, credentials), the calls live now and their count, kept current by the
+//! event stream.
 //! Pages read it through `useAppState`; only this module writes it.
 import { useEffect, useState } from "preact/hooks";
 import { Api, ApiError, isApiError } from "./api/client";
@@ -9,6 +10,9 @@ import {
   LIVE_STATUSES,
   type Agent,
   type Call,
+  type Campaign,
+  type CampaignProgress,
+  type CampaignView,
   type CredentialsOverview,
   type EngineEvent,
   type PhoneNumber,
@@ -40,6 +44,11 @@ export interface AppState {
   retryAt: number | null;
   agents: Remote<Agent[]>;
   numbers: Remote<PhoneNumber[]>;
+  /** Newest first, each with its progress (kept current by `campaign_progress` events). */
+  campaigns: Remote<CampaignView[]>;
+  /** Why the dialer paused a campaign by itself, by campaign id, until it runs again. The
+   * reason only travels in the `campaign_paused` event, so it is kept here for every page. */
+  campaignPauses: Record<string, string>;
   settings: Remote<Settings>;
   credentials: Remote<CredentialsOverview>;
   /** Calls live now (queued, ringing, in progress), longest-running first. */
@@ -52,9 +61,13 @@ export interface AppState {
 const idle = <T>(): Remote<T> => ({ data: null, error: null, loading: true });
 
 /** What is loaded from the engine: nothing yet, at start and on every (re)connection. */
-const unloaded = (): Pick<AppState, "agents" | "numbers" | "settings" | "credentials" | "live" | "liveCalls"> => ({
+const unloaded = (): Pick<
+  AppState,
+  "agents" | "numbers" | "campaigns" | "settings" | "credentials" | "live" | "liveCalls"
+> => ({
   agents: idle(),
   numbers: idle(),
+  campaigns: idle(),
   settings: idle(),
   credentials: idle(),
   live: idle(),
@@ -68,6 +81,7 @@ let state: AppState = {
   engine: "connecting",
   retryAt: null,
   ...unloaded(),
+  campaignPauses: {},
   callsRevision: 0,
 };
 
@@ -79,6 +93,8 @@ let stream: EventStream | null = null;
 let liveTimer: number | undefined;
 /** Counts call events, so a live-list load that raced one is redone rather than trusted. */
 let callEvents = 0;
+/** The same for campaign events and the campaign list. */
+let campaignEvents = 0;
 
 /** The most calls one request lists (the API's maximum page). */
 const LIVE_PAGE = 500;
@@ -158,6 +174,37 @@ async function load<K extends "agents" | "numbers" | "settings" | "credentials">
 export const reload = {
   agents: () => load("agents", (a) => a.listAgents()),
   numbers: () => load("numbers", (a) => a.listNumbers()),
+  async campaigns(): Promise<void> {
+    const a = api;
+    if (!a) return;
+    const seen = campaignEvents;
+    set({ campaigns: { ...state.campaigns, loading: true } });
+    try {
+      const data = await a.listCampaigns();
+      if (api !== a) return;
+      // Progress that arrived while the request was out is newer than the answer: ask again.
+      if (campaignEvents !== seen) {
+        void reload.campaigns();
+        return;
+      }
+      set({ campaigns: { data, error: null, loading: false } });
+    } catch (e) {
+      if (api !== a) return;
+      const error = isApiError(e) ? e : new ApiError(0, "internal", String(e));
+      set({ campaigns: { ...state.campaigns, error, loading: false } });
+    }
+  },
+  /** One campaign again (after its leads changed, say); gone from the list if deleted. */
+  async campaign(id: string): Promise<void> {
+    const a = api;
+    if (!a) return;
+    try {
+      const view = await a.getCampaign(id);
+      if (api === a) takeCampaign(view);
+    } catch (e) {
+      if (api === a && isApiError(e) && e.code === "not_found") dropCampaign(id);
+    }
+  },
   settings: () => load("settings", (a) => a.getSettings()),
   credentials: () => load("credentials", (a) => a.getCredentials()),
   async live(): Promise<void> {
@@ -193,12 +240,52 @@ export const reload = {
   all(): void {
     void reload.agents();
     void reload.numbers();
+    void reload.campaigns();
     void reload.settings();
     void reload.credentials();
     void reload.live();
     void reload.liveCalls();
   },
 };
+
+/** Takes in a campaign as an action or a fetch returned it (its events may come later). */
+export function takeCampaign(view: CampaignView): void {
+  if (!state.campaigns.data) return;
+  set({ campaigns: { ...state.campaigns, data: campaignsWith(state.campaigns.data, view) } });
+  unpauseUnlessPaused(view);
+}
+
+function dropCampaign(id: string): void {
+  const data = state.campaigns.data?.filter((c) => c.id !== id) ?? null;
+  set({ campaigns: { ...state.campaigns, data }, campaignPauses: without(state.campaignPauses, id) });
+}
+
+/** A pause reason stands while the campaign stays paused. */
+function unpauseUnlessPaused(c: Campaign): void {
+  if (c.status !== "paused" && c.id in state.campaignPauses) {
+    set({ campaignPauses: without(state.campaignPauses, c.id) });
+  }
+}
+
+function without(record: Record<string, string>, key: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(record).filter(([k]) => k !== key));
+}
+
+/** The list with one campaign put in (events carry it without progress: keep the last known). */
+function campaignsWith(list: CampaignView[], campaign: Campaign | CampaignView): CampaignView[] {
+  const old = list.find((c) => c.id === campaign.id);
+  const progress: CampaignProgress =
+    "progress" in campaign
+      ? campaign.progress
+      : (old?.progress ?? {
+          campaign_id: campaign.id,
+          leads: { total: 0, pending: 0, dialing: 0, done: 0, failed: 0 },
+          active_calls: 0,
+        });
+  const view: CampaignView = { ...campaign, progress };
+  const rest = list.filter((c) => c.id !== campaign.id);
+  return [...rest, view].sort((a, b) => b.created_at.localeCompare(a.created_at) || a.id.localeCompare(b.id));
+}
 
 function liveCallsSoon(): void {
   window.clearTimeout(liveTimer);
@@ -239,6 +326,41 @@ function apply(e: EngineEvent): void {
     case "phone_number_deleted":
       set({ numbers: { ...state.numbers, data: state.numbers.data?.filter((n) => n.id !== e.id) ?? null } });
       break;
+    case "campaign_created":
+    case "campaign_updated":
+      campaignEvents += 1;
+      if (state.campaigns.data) {
+        set({ campaigns: { ...state.campaigns, data: campaignsWith(state.campaigns.data, e.campaign) } });
+      }
+      unpauseUnlessPaused(e.campaign);
+      break;
+    case "campaign_paused":
+      campaignEvents += 1;
+      set({
+        campaigns: state.campaigns.data
+          ? { ...state.campaigns, data: campaignsWith(state.campaigns.data, e.campaign) }
+          : state.campaigns,
+        campaignPauses: { ...state.campaignPauses, [e.campaign.id]: e.reason },
+      });
+      break;
+    case "campaign_deleted":
+      campaignEvents += 1;
+      dropCampaign(e.id);
+      break;
+    case "campaign_progress": {
+      campaignEvents += 1;
+      const list = state.campaigns.data;
+      const { progress } = e;
+      if (list?.some((c) => c.id === progress.campaign_id)) {
+        set({
+          campaigns: {
+            ...state.campaigns,
+            data: list.map((c) => (c.id === progress.campaign_id ? { ...c, progress } : c)),
+          },
+        });
+      }
+      break;
+    }
     case "call_created":
     case "call_updated":
       callEvents += 1;

@@ -169,3 +169,74 @@ export function checkMaxCalls(text: string): CountCheck {
   if (n < 1 || n > 1000) return { ok: false, message: "Must be from 1 to 1000." };
   return { ok: true, value: n };
 }
+
+/** A whole number from `min` to `max` (the engine's bounds for the field). */
+export function checkWhole(text: string, min: number, max: number): CountCheck {
+  const t = text.trim();
+  if (!/^\d+$/.test(t)) return { ok: false, message: `Enter a whole number from ${min} to ${max}.` };
+  const n = Number(t);
+  if (n < min || n > max) return { ok: false, message: `Must be from ${min} to ${max}.` };
+  return { ok: true, value: n };
+}
+
+/** A decimal number from `min` to `max`. */
+export function checkDecimal(text: string, min: number, max: number): CountCheck {
+  const t = text.trim();
+  if (!/^(\d+(\.\d*)?|\.\d+)$/.test(t)) return { ok: false, message: `Enter a number from ${min} to ${max}.` };
+  const n = Number(t);
+  if (n < min || n > max) return { ok: false, message: `Must be between ${min} and ${max}.` };
+  return { ok: true, value: n };
+}
+
+export type TextCheck = { ok: true; value: string; warning: string | null } | { ok: false; message: string };
+
+/** A time of day as the engine reads it: `HH:MM`, 24-hour. */
+export function checkTimeOfDay(text: string): TextCheck {
+  const m = /^(\d{1,2}):(\d{2})$/.exec(text.trim());
+  if (!m) return { ok: false, message: "Enter a time such as 09:30." };
+  const [h, min] = [Number(m[1]), Number(m[2])];
+  if (h > 23 || min > 59) return { ok: false, message: "Enter a time from 00:00 to 23:59." };
+  return { ok: true, value: `${String(h).padStart(2, "0")}:${String(min).padStart(2, "0")}`, warning: null };
+}
+
+let zones: string[] | null = null;
+
+/** The IANA time zones this browser knows, for suggestions. */
+export function timeZones(): string[] {
+  if (zones === null) {
+    try {
+      zones = Intl.supportedValuesOf("timeZone");
+    } catch {
+      zones = [];
+    }
+  }
+  return zones;
+}
+
+/** This computer's time zone (`Europe/Paris`), or UTC when it cannot tell. */
+export function localTimeZone(): string {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  } catch {
+    return "UTC";
+  }
+}
+
+/**
+ * An IANA time zone. The engine's time-zone database has the last word, so a name this
+ * browser does not know is a warning, not an error.
+ */
+export function checkTimeZone(text: string): TextCheck {
+  const t = text.trim();
+  if (t === "") return { ok: false, message: "Enter a time zone such as America/New_York." };
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: t });
+    return { ok: true, value: t, warning: null };
+  } catch {
+    return {
+      ok: true,
+      value: t,
+      warning: "This computer does not know that time zone; the engine checks it when you save.",
+    };
+  }
+}

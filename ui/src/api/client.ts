@@ -5,12 +5,19 @@ import type { paths } from "./schema";
 import type {
   Agent,
   AgentInput,
+  AgentLoad,
   AgentStats,
+  Call,
   CallDetail,
   CallPage,
+  CampaignInput,
+  CampaignView,
   ContextUpdated,
   CredentialsOverview,
   ErrorCode,
+  LeadImportResult,
+  LeadPage,
+  OutboundRequest,
   PhoneNumber,
   PhoneNumberInput,
   Provider,
@@ -56,6 +63,9 @@ export interface ApiHooks {
 
 /** The call log's filters and paging, as the API defines them. */
 export type CallQuery = NonNullable<paths["/api/calls"]["get"]["parameters"]["query"]>;
+/** A campaign's leads: status filter and paging. */
+export type LeadQuery = NonNullable<paths["/api/campaigns/{id}/leads"]["get"]["parameters"]["query"]>;
+export type CampaignAction = "start" | "pause" | "resume" | "stop";
 
 const ERROR_CODES: readonly string[] = [
   "malformed",
@@ -137,6 +147,35 @@ export class Api {
     return outcome.data as T;
   }
 
+  /** A request to a route the generated types do not describe yet, with the same error handling. */
+  private async send(path: string, init: RequestInit): Promise<unknown> {
+    const headers = new Headers(init.headers);
+    headers.set("Authorization", `Bearer ${this.connection.token}`);
+    let response: Response;
+    try {
+      response = await fetch(`${this.connection.apiBase}${path}`, { ...init, headers });
+    } catch {
+      this.hooks.offline();
+      throw new ApiError(
+        0,
+        "offline",
+        `Cannot reach the engine at ${this.connection.apiBase}. Is Switchboard running?`,
+      );
+    }
+    const text = await response.text();
+    let body: unknown = text;
+    try {
+      body = text === "" ? null : JSON.parse(text);
+    } catch {
+      // Not JSON: keep the text for the error message.
+    }
+    if (!response.ok) {
+      if (response.status === 401) this.hooks.unauthorized();
+      throw toApiError(response.status, body);
+    }
+    return body;
+  }
+
   listAgents(): Promise<Agent[]> {
     return this.run(this.client.GET("/api/agents"));
   }
@@ -157,6 +196,11 @@ export class Api {
   /** Replaces an agent's context; its live calls get the new instructions at once. */
   putAgentContext(id: string, context: Record<string, unknown>): Promise<ContextUpdated> {
     return this.run(this.client.PUT("/api/agents/{id}/context", { params: { path: { id } }, body: context }));
+  }
+
+  /** Live calls per agent against each one's maximum. */
+  agentLoadStats(): Promise<AgentLoad[]> {
+    return this.run(this.client.GET("/api/agents/load-stats"));
   }
 
   listNumbers(): Promise<PhoneNumber[]> {
@@ -186,9 +230,56 @@ export class Api {
   async hangUpCall(id: string): Promise<void> {
     await this.run(this.client.POST("/api/calls/{id}/hangup", { params: { path: { id } } }));
   }
+  /** Places one call now (201: the carrier is placing it). */
+  placeCall(body: OutboundRequest): Promise<Call> {
+    return this.run(this.client.POST("/api/calls/outbound", { body }));
+  }
   async liveCallCount(): Promise<number> {
     const page = await this.listCalls({ status: "live", limit: 1 });
     return page.total;
+  }
+
+  listCampaigns(): Promise<CampaignView[]> {
+    return this.run(this.client.GET("/api/campaigns"));
+  }
+  getCampaign(id: string): Promise<CampaignView> {
+    return this.run(this.client.GET("/api/campaigns/{id}", { params: { path: { id } } }));
+  }
+  createCampaign(body: CampaignInput): Promise<CampaignView> {
+    return this.run(this.client.POST("/api/campaigns", { body }));
+  }
+  updateCampaign(id: string, body: CampaignInput): Promise<CampaignView> {
+    return this.run(this.client.PUT("/api/campaigns/{id}", { params: { path: { id } }, body }));
+  }
+  async deleteCampaign(id: string): Promise<void> {
+    await this.run(this.client.DELETE("/api/campaigns/{id}", { params: { path: { id } } }));
+  }
+  campaignAction(id: string, action: CampaignAction): Promise<CampaignView> {
+    const params = { params: { path: { id } } };
+    switch (action) {
+      case "start":
+        return this.run(this.client.POST("/api/campaigns/{id}/start", params));
+      case "pause":
+        return this.run(this.client.POST("/api/campaigns/{id}/pause", params));
+      case "resume":
+        return this.run(this.client.POST("/api/campaigns/{id}/resume", params));
+      case "stop":
+        return this.run(this.client.POST("/api/campaigns/{id}/stop", params));
+    }
+  }
+  listLeads(id: string, query: LeadQuery): Promise<LeadPage> {
+    return this.run(this.client.GET("/api/campaigns/{id}/leads", { params: { path: { id }, query } }));
+  }
+  /**
+   * Sends a lead list (CSV, as a file or pasted text) to a campaign. `dryRun` checks every
+   * row and reports what would happen without storing anything.
+   */
+  async importLeads(id: string, csv: Blob | string, dryRun: boolean): Promise<LeadImportResult> {
+    const body = await this.send(
+      `/api/campaigns/${encodeURIComponent(id)}/leads/import?dry_run=${dryRun ? "true" : "false"}`,
+      { method: "POST", headers: { "Content-Type": "text/csv" }, body: csv },
+    );
+    return toLeadImport(body);
   }
 
   getSettings(): Promise<Settings> {
@@ -216,4 +307,20 @@ export class Api {
     base.search = new URLSearchParams({ access_token: this.connection.token }).toString();
     return base.toString();
   }
+}
+
+/** Reads an import answer, refusing one that does not have the agreed shape. */
+function toLeadImport(body: unknown): LeadImportResult {
+  if (typeof body === "object" && body !== null) {
+    const b = body as Partial<Record<keyof LeadImportResult, unknown>>;
+    if (
+      typeof b.imported === "number" &&
+      typeof b.total_rows === "number" &&
+      Array.isArray(b.rejected) &&
+      Array.isArray(b.duplicates)
+    ) {
+      return body as LeadImportResult;
+    }
+  }
+  throw new ApiError(200, "internal", "The engine's answer to the import is not in the expected form.");
 }

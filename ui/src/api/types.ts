@@ -27,7 +27,39 @@ export type ErrorCode = Schemas["ErrorCode"];
 export type ErrorBody = Schemas["ErrorBody"];
 export type EngineEvent = Schemas["Event"];
 export type ContextUpdated = Schemas["ContextUpdated"];
+export type AgentLoad = Schemas["AgentLoad"];
+export type OutboundRequest = Schemas["OutboundRequest"];
+export type Campaign = Schemas["Campaign"];
+export type CampaignView = Schemas["CampaignView"];
+export type CampaignInput = Schemas["CampaignInput"];
+export type CampaignSettings = Schemas["CampaignSettings"];
+export type CampaignStatus = Schemas["CampaignStatus"];
+export type CampaignProgress = Schemas["CampaignProgress"];
+export type CallingWindow = Schemas["CallingWindow"];
+export type PoolAgent = Schemas["PoolAgent"];
+export type SelectionStrategy = Schemas["SelectionStrategy"];
+export type Outcome = Schemas["Outcome"];
+export type Lead = Schemas["Lead"];
+export type LeadPage = Schemas["LeadPage"];
+export type LeadStatus = Schemas["LeadStatus"];
+export type LeadCounts = Schemas["LeadCounts"];
 
+/**
+ * The answer of `POST /api/campaigns/{id}/leads/import` (a `text/csv` body; `?dry_run=true`
+ * checks without storing). Written here from the agreed contract until the engine's OpenAPI
+ * document describes the route; then it comes from `Schemas` like the rest.
+ */
+export interface LeadImportResult {
+  /** Leads stored (or, on a dry run, that would be). */
+  imported: number;
+  rejected: { line: number; reason: string; raw: string }[];
+  /** `first_line` null: the number is already in the campaign. */
+  duplicates: { line: number; phone: string; first_line: number | null }[];
+  /** Data rows in the file (the header and blank rows do not count). */
+  total_rows: number;
+}
+
+export const LEAD_STATUSES: readonly LeadStatus[] = ["pending", "dialing", "done", "failed"];
 export const CARRIERS: readonly Carrier[] = ["twilio", "telnyx", "livekit"];
 /** Statuses of a call still under way (the API's `status=live`). */
 export const LIVE_STATUSES: readonly CallStatus[] = ["queued", "ringing", "in_progress"];

@@ -21,31 +21,58 @@ export function PageHeader(props: { title: string; summary?: ComponentChildren; 
 /** The id of a field's message element, for `aria-describedby`. */
 export const messageId = (id: string) => `${id}-message`;
 
+/** What a field says under it: its error, else a success note, else a warning, else its hint. */
+function FieldMessage(props: {
+  id: string;
+  hint?: ComponentChildren;
+  error?: string | null;
+  success?: ComponentChildren;
+  warning?: string | null;
+}) {
+  if (props.error != null) {
+    return (
+      <p class="field-message error" id={messageId(props.id)}>
+        <Icon name="alert" size={14} />
+        <span>{props.error}</span>
+      </p>
+    );
+  }
+  if (props.success != null) {
+    return (
+      <p class="field-message success" id={messageId(props.id)}>
+        <Icon name="check" size={14} />
+        <span>{props.success}</span>
+      </p>
+    );
+  }
+  if (props.warning != null) {
+    return (
+      <p class="field-message warning" id={messageId(props.id)}>
+        <Icon name="alert" size={14} />
+        <span>{props.warning}</span>
+      </p>
+    );
+  }
+  if (props.hint != null) {
+    return (
+      <p class="field-message" id={messageId(props.id)}>
+        <span>{props.hint}</span>
+      </p>
+    );
+  }
+  return null;
+}
+
 export function Field(props: {
   id: string;
   label: string;
   hint?: ComponentChildren;
   error?: string | null;
   success?: ComponentChildren;
+  warning?: string | null;
   optional?: boolean;
   children: ComponentChildren;
 }) {
-  const message =
-    props.error != null ? (
-      <p class="field-message error" id={messageId(props.id)}>
-        <Icon name="alert" size={14} />
-        <span>{props.error}</span>
-      </p>
-    ) : props.success != null ? (
-      <p class="field-message success" id={messageId(props.id)}>
-        <Icon name="check" size={14} />
-        <span>{props.success}</span>
-      </p>
-    ) : props.hint != null ? (
-      <p class="field-message" id={messageId(props.id)}>
-        {props.hint}
-      </p>
-    ) : null;
   return (
     <div class="field">
       <label for={props.id}>
@@ -53,8 +80,33 @@ export function Field(props: {
         {props.optional && <span class="optional"> (optional)</span>}
       </label>
       {props.children}
-      {message}
+      <FieldMessage
+        id={props.id}
+        hint={props.hint}
+        error={props.error}
+        success={props.success}
+        warning={props.warning}
+      />
     </div>
+  );
+}
+
+/** A group of controls under one legend (checkboxes, radios, a list editor), with a message. */
+export function FieldSet(props: {
+  id: string;
+  legend: string;
+  hint?: ComponentChildren;
+  error?: string | null;
+  warning?: string | null;
+  class?: string;
+  children: ComponentChildren;
+}) {
+  return (
+    <fieldset class={`fieldset ${props.class ?? ""}`} id={props.id} aria-describedby={messageId(props.id)}>
+      <legend>{props.legend}</legend>
+      {props.children}
+      <FieldMessage id={props.id} hint={props.hint} error={props.error} warning={props.warning} />
+    </fieldset>
   );
 }
 
@@ -228,8 +280,9 @@ export function PanelFooter(props: {
   saved?: boolean;
   onClose: () => void;
   closeLabel: string;
-  submitLabel: string;
-  submitDisabled: boolean;
+  /** No submit button when left out (a panel view with nothing to save). */
+  submitLabel?: string;
+  submitDisabled?: boolean;
 }) {
   return (
     <>
@@ -247,9 +300,11 @@ export function PanelFooter(props: {
       <button type="button" class="btn" onClick={props.onClose}>
         {props.closeLabel}
       </button>
-      <button type="submit" class="btn btn-primary" disabled={props.submitDisabled}>
-        {props.submitLabel}
-      </button>
+      {props.submitLabel !== undefined && (
+        <button type="submit" class="btn btn-primary" disabled={props.submitDisabled}>
+          {props.submitLabel}
+        </button>
+      )}
     </>
   );
 }
@@ -268,6 +323,8 @@ export function SidePanel(props: {
   focusFirstField?: boolean;
   /** Makes the body and footer one form (Enter submits; so does Ctrl/Cmd+Enter in a text area). */
   onSubmit?: () => void;
+  /** Room for tables in the panel (campaigns: leads, import preview). */
+  wide?: boolean;
 }) {
   const ref = useRef<HTMLElement>(null);
   const onClose = useRef(props.onClose);
@@ -300,7 +357,7 @@ export function SidePanel(props: {
   }, [focusFirst]);
 
   return (
-    <aside class="panel" ref={ref} aria-labelledby="panel-title">
+    <aside class={`panel ${props.wide ? "panel-wide" : ""}`} ref={ref} aria-labelledby="panel-title">
       <header class="panel-header">
         <div class="panel-heading">
           <h2 id="panel-title" tabIndex={-1}>

@@ -2,7 +2,7 @@
 //! the `agent_in_use` conflict offered as "Delete anyway".
 import { useEffect, useState } from "preact/hooks";
 import { isApiError, type ApiError } from "../api/client";
-import type { Agent, AgentInput, AgentStats, PhoneNumber } from "../api/types";
+import type { Agent, AgentInput, AgentLoad, AgentStats, PhoneNumber } from "../api/types";
 import { ContextEditor } from "../components/context-editor";
 import { Icon } from "../components/icons";
 import {
@@ -96,7 +96,10 @@ export function AgentsPage(props: { selected: string | null }) {
                   An agent is a prompt, a voice and a greeting. Create one, then assign it to a phone number.
                 </EmptyState>
               ) : (
-                <AgentsTable agents={data} numbers={numbers.data} selected={props.selected} />
+                <>
+                  <AgentLoadPanel />
+                  <AgentsTable agents={data} numbers={numbers.data} selected={props.selected} />
+                </>
               )
             }
           </RemoteView>
@@ -112,6 +115,77 @@ export function AgentsPage(props: { selected: string | null }) {
         )}
       </div>
     </div>
+  );
+}
+
+/** Live calls per agent against its maximum, refetched as calls start and end. */
+function AgentLoadPanel() {
+  const api = useApi();
+  const { callsRevision, agents, engine } = useAppState();
+  const [loads, setLoads] = useState<AgentLoad[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    let live = true;
+    // A burst of call events (ringing, answered, ended) is one refetch.
+    const t = window.setTimeout(() => {
+      api.agentLoadStats().then(
+        (l) => {
+          if (!live) return;
+          setLoads(l);
+          setError(null);
+        },
+        (e: unknown) => {
+          if (live) setError(isApiError(e) ? e.message : String(e));
+        },
+      );
+    }, 250);
+    return () => {
+      live = false;
+      window.clearTimeout(t);
+    };
+  }, [api, callsRevision, agents.data, engine === "online"]);
+
+  if (loads === null) return error === null ? null : <p class="muted small load-error">Live load: {error}</p>;
+  if (loads.length === 0) return null;
+  const total = loads.reduce((n, l) => n + l.live_calls, 0);
+  return (
+    <section class="load" aria-labelledby="load-title" data-testid="agent-load">
+      <div class="load-head">
+        <h2 id="load-title">Live load</h2>
+        <span class="muted small">
+          {total} live {total === 1 ? "call" : "calls"}
+          {error !== null ? ` · could not refresh: ${error}` : ""}
+        </span>
+      </div>
+      <ul class="plain-list load-list">
+        {loads.map((l) => {
+          const max = Math.max(1, l.max_concurrent_calls);
+          const full = l.active && !l.available;
+          return (
+            <li key={l.agent_id} class={`load-item ${l.active ? "" : "inactive"}`}>
+              <span class="truncate" title={l.name}>
+                {l.name}
+              </span>
+              <span class="load-count">{l.active ? `${l.live_calls} / ${l.max_concurrent_calls}` : "inactive"}</span>
+              <div
+                class="progress"
+                role="progressbar"
+                aria-label={`${l.name}: live calls`}
+                aria-valuemin={0}
+                aria-valuemax={l.max_concurrent_calls}
+                aria-valuenow={l.live_calls}
+                aria-valuetext={`${l.live_calls} of ${l.max_concurrent_calls} calls${full ? ", at its limit" : ""}${l.active ? "" : ", inactive"}`}
+              >
+                <span
+                  class={`load-bar ${full ? "full" : ""}`}
+                  style={{ width: `${Math.min(100, (l.live_calls / max) * 100).toFixed(1)}%` }}
+                />
+              </div>
+            </li>
+          );
+        })}
+      </ul>
+    </section>
   );
 }
 

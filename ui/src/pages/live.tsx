@@ -8,6 +8,7 @@ import { ApiError, isApiError } from "../api/client";
 import { LIVE_STATUSES, type Agent, type Call, type CallDetail, type ContextUpdated } from "../api/types";
 import { ContextEditor } from "../components/context-editor";
 import { Icon } from "../components/icons";
+import { OutboundCallDialog } from "../components/outbound-call";
 import { mergeLines, Transcript } from "../components/transcript";
 import { Banner, Dialog, EmptyState, ErrorState, Loading, PageHeader, RemoteView, dateTime } from "../components/ui";
 import { href, navigate } from "../router";
@@ -33,6 +34,7 @@ export function LivePage(props: { selected: string | null }) {
   }, [props.selected, first]);
 
   const count = calls?.length ?? 0;
+  const [calling, setCalling] = useState(false);
   return (
     <div class="page">
       <PageHeader
@@ -44,7 +46,25 @@ export function LivePage(props: { selected: string | null }) {
               ? "No calls right now"
               : `${count} live ${count === 1 ? "call" : "calls"}`
         }
+        actions={
+          <button
+            type="button"
+            class="btn"
+            onClick={() => {
+              setCalling(true);
+            }}
+          >
+            <Icon name="outgoing" /> Call a number
+          </button>
+        }
       />
+      {calling && (
+        <OutboundCallDialog
+          onClose={() => {
+            setCalling(false);
+          }}
+        />
+      )}
       <div class="page-content">
         <RemoteView remote={live} what="live calls" onRetry={() => void reload.live()}>
           {(list) =>

@@ -12,6 +12,7 @@ import {
   type Settings,
 } from "../api/types";
 import { Icon } from "../components/icons";
+import { OutboundCallDialog } from "../components/outbound-call";
 import {
   Badge,
   Banner,
@@ -422,6 +423,7 @@ function NumberPanel(props: { number: PhoneNumber; agents: Agent[]; settings: Se
   const [saved, setSaved] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const [deleting, setDeleting] = useState(false);
+  const [calling, setCalling] = useState(false);
 
   // Only what the operator changed is sent, so edits made elsewhere meanwhile are kept.
   const body = changes(form, base);
@@ -461,147 +463,174 @@ function NumberPanel(props: { number: PhoneNumber; agents: Agent[]; settings: Se
   const knownFields = ["inbound_agent_id", "outbound_agent_id", "label", "carrier", "carrier_number_id", "status"];
 
   return (
-    <SidePanel
-      title={formatNumber(n.number)}
-      subtitle={`${n.label !== "" ? `${n.label} · ` : ""}${CARRIER_NAMES[n.carrier]} · ${n.calls_received} ${n.calls_received === 1 ? "call" : "calls"} received`}
-      onClose={props.onClose}
-      onSubmit={() => void save()}
-      footer={
-        <PanelFooter
-          onDelete={() => {
-            setDeleting(true);
-          }}
-          saved={saved && !dirty}
-          onClose={props.onClose}
-          closeLabel="Close"
-          submitLabel={saving ? "Saving…" : "Save changes"}
-          submitDisabled={!dirty || saving}
-        />
-      }
-    >
-      {error && (error.field === null || !knownFields.includes(error.field)) && (
-        <Banner tone="bad" role="alert">
-          {error.message}
-        </Banner>
-      )}
-      <section class="panel-section first" aria-labelledby="number-agents">
-        <h3 id="number-agents">Agents</h3>
-        {props.agents.length === 0 && (
-          <p class="muted">
-            No agents yet. <a href={href("agents", "new")}>Create one</a> to answer this number.
-          </p>
-        )}
-        <AgentSelect
-          id="number-inbound"
-          label="Inbound agent"
-          hint="Answers calls to this number."
-          value={form.inbound}
-          agents={props.agents}
-          error={fieldError("inbound_agent_id")}
-          onChange={(v) => {
-            update("inbound", v);
-          }}
-        />
-        <AgentSelect
-          id="number-outbound"
-          label="Outbound agent"
-          hint="Speaks on calls placed from this number."
-          value={form.outbound}
-          agents={props.agents}
-          error={fieldError("outbound_agent_id")}
-          onChange={(v) => {
-            update("outbound", v);
-          }}
-        />
-      </section>
-      <section class="panel-section" aria-labelledby="number-details">
-        <h3 id="number-details">Details</h3>
-        <Field id="number-edit-label" label="Label" optional error={fieldError("label")}>
-          <input
-            id="number-edit-label"
-            name="label"
-            value={form.label}
-            maxLength={100}
-            onInput={(e) => {
-              update("label", e.currentTarget.value);
+    <>
+      <SidePanel
+        title={formatNumber(n.number)}
+        subtitle={`${n.label !== "" ? `${n.label} · ` : ""}${CARRIER_NAMES[n.carrier]} · ${n.calls_received} ${n.calls_received === 1 ? "call" : "calls"} received`}
+        onClose={props.onClose}
+        onSubmit={() => void save()}
+        footer={
+          <PanelFooter
+            onDelete={() => {
+              setDeleting(true);
             }}
+            saved={saved && !dirty}
+            onClose={props.onClose}
+            closeLabel="Close"
+            submitLabel={saving ? "Saving…" : "Save changes"}
+            submitDisabled={!dirty || saving}
           />
-        </Field>
-        <div class="field-row">
-          <Field id="number-edit-carrier" label="Carrier" error={fieldError("carrier")}>
-            <select
-              id="number-edit-carrier"
-              name="carrier"
-              value={form.carrier}
-              onChange={(e) => {
-                update("carrier", e.currentTarget.value as Carrier);
-              }}
-            >
-              {CARRIERS.map((c) => (
-                <option key={c} value={c}>
-                  {CARRIER_NAMES[c]}
-                </option>
-              ))}
-            </select>
-          </Field>
-          <Field id="number-edit-status" label="Status" error={fieldError("status")}>
-            <select
-              id="number-edit-status"
-              name="status"
-              value={form.status}
-              onChange={(e) => {
-                update("status", e.currentTarget.value as NumberStatus);
-              }}
-            >
-              <option value="active">Active</option>
-              <option value="disabled">Disabled (calls refused)</option>
-            </select>
-          </Field>
+        }
+      >
+        {error && (error.field === null || !knownFields.includes(error.field)) && (
+          <Banner tone="bad" role="alert">
+            {error.message}
+          </Banner>
+        )}
+        <div class="panel-actions">
+          <button
+            type="button"
+            class="btn"
+            onClick={() => {
+              setCalling(true);
+            }}
+          >
+            <Icon name="outgoing" /> Call a number from this one…
+          </button>
         </div>
-        <Field id="number-edit-carrier-id" label="Carrier's number ID" optional error={fieldError("carrier_number_id")}>
-          <input
-            id="number-edit-carrier-id"
-            name="carrier_number_id"
-            value={form.carrierId}
-            autoComplete="off"
-            onInput={(e) => {
-              update("carrierId", e.currentTarget.value);
+        <section class="panel-section first" aria-labelledby="number-agents">
+          <h3 id="number-agents">Agents</h3>
+          {props.agents.length === 0 && (
+            <p class="muted">
+              No agents yet. <a href={href("agents", "new")}>Create one</a> to answer this number.
+            </p>
+          )}
+          <AgentSelect
+            id="number-inbound"
+            label="Inbound agent"
+            hint="Answers calls to this number."
+            value={form.inbound}
+            agents={props.agents}
+            error={fieldError("inbound_agent_id")}
+            onChange={(v) => {
+              update("inbound", v);
             }}
           />
-        </Field>
-      </section>
-      <section class="panel-section" aria-labelledby="number-webhook">
-        <h3 id="number-webhook">Carrier setup</h3>
-        {hook === null ? (
-          <p class="muted">LiveKit SIP numbers need no webhook: calls arrive through your LiveKit SIP trunk.</p>
-        ) : hook === "unset" || !urls ? (
-          <p class="muted">
-            <a href={href("settings")}>Set the public URL</a> to get the URL to paste into {CARRIER_NAMES[form.carrier]}
-            .
-          </p>
-        ) : form.carrier === "twilio" ? (
-          <>
-            <p class="field-label">A call comes in (Webhook, HTTP POST)</p>
-            <CopyValue value={urls.twilio_voice} what="Twilio voice webhook URL" />
-            <p class="field-label">Call status changes (HTTP POST)</p>
-            <CopyValue value={urls.twilio_status} what="Twilio status callback URL" />
-          </>
-        ) : (
-          <>
-            <p class="field-label">Call Control application · Webhook URL (API v2)</p>
-            <CopyValue value={urls.telnyx} what="Telnyx webhook URL" />
-          </>
+          <AgentSelect
+            id="number-outbound"
+            label="Outbound agent"
+            hint="Speaks on calls placed from this number."
+            value={form.outbound}
+            agents={props.agents}
+            error={fieldError("outbound_agent_id")}
+            onChange={(v) => {
+              update("outbound", v);
+            }}
+          />
+        </section>
+        <section class="panel-section" aria-labelledby="number-details">
+          <h3 id="number-details">Details</h3>
+          <Field id="number-edit-label" label="Label" optional error={fieldError("label")}>
+            <input
+              id="number-edit-label"
+              name="label"
+              value={form.label}
+              maxLength={100}
+              onInput={(e) => {
+                update("label", e.currentTarget.value);
+              }}
+            />
+          </Field>
+          <div class="field-row">
+            <Field id="number-edit-carrier" label="Carrier" error={fieldError("carrier")}>
+              <select
+                id="number-edit-carrier"
+                name="carrier"
+                value={form.carrier}
+                onChange={(e) => {
+                  update("carrier", e.currentTarget.value as Carrier);
+                }}
+              >
+                {CARRIERS.map((c) => (
+                  <option key={c} value={c}>
+                    {CARRIER_NAMES[c]}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <Field id="number-edit-status" label="Status" error={fieldError("status")}>
+              <select
+                id="number-edit-status"
+                name="status"
+                value={form.status}
+                onChange={(e) => {
+                  update("status", e.currentTarget.value as NumberStatus);
+                }}
+              >
+                <option value="active">Active</option>
+                <option value="disabled">Disabled (calls refused)</option>
+              </select>
+            </Field>
+          </div>
+          <Field
+            id="number-edit-carrier-id"
+            label="Carrier's number ID"
+            optional
+            error={fieldError("carrier_number_id")}
+          >
+            <input
+              id="number-edit-carrier-id"
+              name="carrier_number_id"
+              value={form.carrierId}
+              autoComplete="off"
+              onInput={(e) => {
+                update("carrierId", e.currentTarget.value);
+              }}
+            />
+          </Field>
+        </section>
+        <section class="panel-section" aria-labelledby="number-webhook">
+          <h3 id="number-webhook">Carrier setup</h3>
+          {hook === null ? (
+            <p class="muted">LiveKit SIP numbers need no webhook: calls arrive through your LiveKit SIP trunk.</p>
+          ) : hook === "unset" || !urls ? (
+            <p class="muted">
+              <a href={href("settings")}>Set the public URL</a> to get the URL to paste into{" "}
+              {CARRIER_NAMES[form.carrier]}.
+            </p>
+          ) : form.carrier === "twilio" ? (
+            <>
+              <p class="field-label">A call comes in (Webhook, HTTP POST)</p>
+              <CopyValue value={urls.twilio_voice} what="Twilio voice webhook URL" />
+              <p class="field-label">Call status changes (HTTP POST)</p>
+              <CopyValue value={urls.twilio_status} what="Twilio status callback URL" />
+            </>
+          ) : (
+            <>
+              <p class="field-label">Call Control application · Webhook URL (API v2)</p>
+              <CopyValue value={urls.telnyx} what="Telnyx webhook URL" />
+            </>
+          )}
+        </section>
+        {deleting && (
+          <DeleteNumberDialog
+            number={n}
+            onClose={() => {
+              setDeleting(false);
+            }}
+          />
         )}
-      </section>
-      {deleting && (
-        <DeleteNumberDialog
-          number={n}
+      </SidePanel>
+      {/* Outside the panel: the panel is a form, and the dialog has its own. */}
+      {calling && (
+        <OutboundCallDialog
+          fromNumberId={n.id}
           onClose={() => {
-            setDeleting(false);
+            setCalling(false);
           }}
         />
       )}
-    </SidePanel>
+    </>
   );
 }
 
