@@ -5,11 +5,13 @@
 //! `api_secret`) come from the engine's secrets on every use, never from the call.
 
 pub mod client;
+pub mod webhook;
 
 pub use client::{
     DispatchMetadata, LiveKitCall, LiveKitCallStatus, LiveKitClient, LiveKitDial, LiveKitError,
     LiveKitProject, SipCallStatus,
 };
+pub use webhook::webhook;
 
 use crate::engine::Engine;
 use crate::secrets::Provider;
