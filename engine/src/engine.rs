@@ -57,6 +57,7 @@ struct Inner {
     stopping: watch::Receiver<bool>,
     telnyx: crate::carriers::telnyx::TelnyxClient,
     twilio: crate::carriers::twilio::client::TwilioClient,
+    livekit: crate::carriers::livekit::LiveKitClient,
     live: crate::media::live::LiveCalls,
     dialer: crate::campaigns::Dialer,
     /// `--public-url`, normalised once at start-up.
@@ -79,6 +80,11 @@ impl Engine {
 
     pub fn twilio(&self) -> &crate::carriers::twilio::client::TwilioClient {
         &self.inner.twilio
+    }
+
+    /// LiveKit's server API; the project it reaches comes from the credentials on each call.
+    pub fn livekit(&self) -> &crate::carriers::livekit::LiveKitClient {
+        &self.inner.livekit
     }
 
     /// Calls whose media is bridged right now.
@@ -315,6 +321,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             stopping: rx.clone(),
             telnyx: crate::carriers::telnyx::TelnyxClient::new(&config.telnyx_api_url),
             twilio: crate::carriers::twilio::client::TwilioClient::new(&config.twilio_api_url),
+            livekit: crate::carriers::livekit::LiveKitClient::new(),
             live: crate::media::live::LiveCalls::default(),
             dialer: crate::campaigns::Dialer::new(config.clock.clone()),
             config,

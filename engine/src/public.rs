@@ -28,6 +28,7 @@ pub fn router(engine: Engine) -> Router {
             post(crate::carriers::twilio::amd),
         )
         .route("/webhooks/telnyx", post(crate::carriers::telnyx::webhook))
+        .route("/webhooks/livekit", post(crate::carriers::livekit::webhook))
         .route("/media/twilio", get(crate::carriers::twilio::media::stream))
         .route("/media/telnyx", get(crate::carriers::telnyx::media::stream))
         // Carrier webhooks are small; anything bigger is not one.

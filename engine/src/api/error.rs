@@ -95,11 +95,14 @@ impl ApiError {
     pub fn carrier(e: crate::carriers::HangUpError) -> Self {
         use crate::carriers::HangUpError;
         match e {
-            HangUpError::Credentials(s) => s.into(),
-            HangUpError::NoCarrierId | HangUpError::Unsupported(_) => {
+            HangUpError::Credentials(s)
+            | HangUpError::LiveKit(crate::carriers::livekit::LiveKitError::Credentials(s)) => {
+                s.into()
+            }
+            HangUpError::NoCarrierId => {
                 Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string())
             }
-            HangUpError::Api(_) => Self::new(
+            HangUpError::Api(_) | HangUpError::LiveKit(_) => Self::new(
                 StatusCode::BAD_GATEWAY,
                 ErrorCode::CarrierError,
                 e.to_string(),

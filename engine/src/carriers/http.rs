@@ -1,6 +1,7 @@
 //! How Switchboard calls a carrier's REST API: bounded timeouts, retries with exponential
 //! backoff on network errors, 5xx and 429 (the request may succeed later), none on other 4xx
-//! (the request itself is wrong), and the carrier's own error message surfaced.
+//! (the request itself is wrong), and the carrier's own error message surfaced. A request whose
+//! repeat could act twice is retried only when it never left (`Retry::UnsentOnly`).
 
 use std::time::Duration;
 
@@ -52,6 +53,16 @@ pub fn client() -> reqwest::Client {
         .expect("TLS backend initialises")
 }
 
+/// Which failures a request may be sent again after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Network errors, 5xx and 429: for requests that do no harm when repeated.
+    Transient,
+    /// Only a failure to connect, when the request surely never left: for requests whose
+    /// repeat could act twice (placing a call rings a phone).
+    UnsentOnly,
+}
+
 /// Sends the request `build` makes, retrying as above. `read_error` turns an error body into
 /// the carrier's code and a readable message. Returns the successful response's body.
 pub async fn send(
@@ -60,10 +71,21 @@ pub async fn send(
     build: impl Fn() -> reqwest::RequestBuilder,
     read_error: fn(&str) -> (Option<String>, String),
 ) -> Result<String, CarrierApiError> {
+    send_with(Retry::Transient, carrier, action, build, read_error).await
+}
+
+/// `send` with the retry policy chosen by the caller.
+pub async fn send_with(
+    retry: Retry,
+    carrier: &'static str,
+    action: &str,
+    build: impl Fn() -> reqwest::RequestBuilder,
+    read_error: fn(&str) -> (Option<String>, String),
+) -> Result<String, CarrierApiError> {
     let mut backoff = FIRST_BACKOFF;
     let mut last = String::new();
     for attempt in 1..=ATTEMPTS {
-        match build().send().await {
+        let may_repeat = match build().send().await {
             Ok(res) if res.status().is_success() => {
                 return Ok(res.text().await.unwrap_or_default());
             }
@@ -82,8 +104,21 @@ pub async fn send(
                 let status = res.status();
                 let (_, message) = read_error(&res.text().await.unwrap_or_default());
                 last = format!("{status}: {message}");
+                retry == Retry::Transient
             }
-            Err(e) => last = e.without_url().to_string(),
+            Err(e) => {
+                let unsent = e.is_connect();
+                last = e.without_url().to_string();
+                retry == Retry::Transient || unsent
+            }
+        };
+        if !may_repeat {
+            return Err(CarrierApiError::Unreachable {
+                carrier,
+                action: action.to_owned(),
+                attempts: attempt,
+                last,
+            });
         }
         if attempt < ATTEMPTS {
             tracing::warn!(carrier, action, attempt, error = %last, "carrier API call failed; retrying");

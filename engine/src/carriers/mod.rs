@@ -1,9 +1,10 @@
 //! Carrier adapters. Each turns its carrier's webhooks into the engine's own call events
 //! (after verifying the carrier's signature) and the engine's decisions into its carrier's
-//! wire format: TwiML for Twilio, Call Control commands for Telnyx. Routing and the store
-//! never see a carrier's format.
+//! wire format: TwiML for Twilio, Call Control commands for Telnyx, Twirp calls for LiveKit
+//! SIP. Routing and the store never see a carrier's format.
 
 pub mod http;
+pub mod livekit;
 pub(crate) mod media;
 pub mod outbound;
 pub mod telnyx;
@@ -114,7 +115,8 @@ pub(crate) async fn apply_events_linking(
 }
 
 /// Ends a call at its carrier (Twilio: the call's status set to completed; Telnyx: the
-/// hangup command). A call the carrier says has already ended counts as done.
+/// hangup command; LiveKit: the call's room deleted). A call the carrier says has already
+/// ended counts as done.
 pub(crate) async fn hang_up(
     engine: &Engine,
     call: &crate::domain::Call,
@@ -157,7 +159,7 @@ pub(crate) async fn hang_up(
                 other => other?,
             }
         }
-        other => return Err(HangUpError::Unsupported(other.as_str())),
+        Carrier::Livekit => livekit::hang_up(engine, carrier_call_id).await?,
     }
     Ok(())
 }
@@ -166,12 +168,12 @@ pub(crate) async fn hang_up(
 pub enum HangUpError {
     #[error("the call has no carrier id to hang up")]
     NoCarrierId,
-    #[error("hanging up {0} calls is not supported yet")]
-    Unsupported(&'static str),
     #[error(transparent)]
     Credentials(#[from] crate::secrets::SecretsError),
     #[error(transparent)]
     Api(#[from] http::CarrierApiError),
+    #[error(transparent)]
+    LiveKit(#[from] livekit::LiveKitError),
 }
 
 /// The public URL of a request to the public listener, as the carrier addressed it.

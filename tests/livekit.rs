@@ -1,0 +1,597 @@
+//! LiveKit SIP as a carrier, end to end over loopback: the engine's client against a
+//! protocol-exact LiveKit simulator (tokens, grants and bodies checked there), and LiveKit's
+//! signed webhooks sent to the engine's public listener.
+
+mod common;
+
+use std::time::Duration;
+
+use common::livekit::{
+    API_KEY, API_SECRET, LiveKitSim, now_secs, sign_jwt, webhook_event, webhook_sip_participant,
+};
+use common::{TestEngine, config};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchboard::Engine;
+use switchboard::carriers::livekit::{self, LiveKitDial, SipCallStatus};
+use switchboard::domain::{Call, CallDirection, CallStatus, Carrier, E164, NewCall, Timestamp};
+use switchboard::events::Event;
+
+const CALLEE: &str = "+61412345678";
+const CALLER_ID: &str = "+61298765432";
+
+struct World {
+    engine: TestEngine,
+    sim: LiveKitSim,
+    _tmp: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let sim = LiveKitSim::start().await;
+        let mut cfg = config(tmp.path());
+        cfg.credential_env = sim.credential_env();
+        let engine = TestEngine::start_with(cfg).await;
+        Self {
+            engine,
+            sim,
+            _tmp: tmp,
+        }
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.engine.running.engine
+    }
+
+    fn webhook_url(&self) -> String {
+        format!("{}/webhooks/livekit", self.engine.public_url())
+    }
+
+    /// An outbound LiveKit call record whose room is `room`, as the dialer writes it.
+    async fn outbound_call(&self, room: &str) -> Call {
+        self.engine()
+            .store()
+            .create_call(NewCall {
+                direction: CallDirection::Outbound,
+                carrier: Carrier::Livekit,
+                carrier_call_id: Some(room.to_owned()),
+                from_number: CALLER_ID.into(),
+                to_number: CALLEE.into(),
+                agent_id: None,
+                number_id: None,
+                status: CallStatus::Queued,
+                started_at: Timestamp::now(),
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn call(&self, id: &str) -> Call {
+        self.engine().store().get_call(id).await.unwrap()
+    }
+}
+
+fn dial(room: &str) -> LiveKitDial {
+    LiveKitDial {
+        room: room.into(),
+        trunk_id: "ST_abc123".into(),
+        to: E164::parse(CALLEE, None).unwrap(),
+        from: E164::parse(CALLER_ID, None).unwrap(),
+        participant_identity: "pstn-c_9f1".into(),
+        agent_name: "switchboard-agent".into(),
+        agent_id: "agt_42".into(),
+        campaign_id: Some("cmp_7".into()),
+        contact_name: Some("Jane Citizen".into()),
+        campaign_prompt: Some("Remind them of Tuesday's appointment.".into()),
+    }
+}
+
+#[tokio::test]
+async fn dial_dispatches_the_agent_then_dials_the_callee_with_one_grant_each() {
+    let w = World::start().await;
+    let call = livekit::dial(w.engine(), &dial("call-c_9f1"))
+        .await
+        .unwrap();
+
+    let requests = w.sim.requests();
+    let names: Vec<_> = requests
+        .iter()
+        .map(|r| format!("{}.{}", r.service, r.method))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "AgentDispatchService.CreateDispatch",
+            "SIP.CreateSIPParticipant"
+        ],
+        "the agent is dispatched before the phone rings (notes §1)"
+    );
+    for r in &requests {
+        assert_eq!(r.content_type, "application/json", "Twirp JSON");
+        assert!(
+            r.claims.is_some(),
+            "{} carried a token signed with the project secret",
+            r.method
+        );
+    }
+
+    let dispatch = &requests[0];
+    let claims = dispatch.claims.as_ref().unwrap();
+    assert_eq!(claims["iss"], API_KEY);
+    assert_eq!(
+        claims["video"],
+        json!({"roomAdmin": true, "room": "call-c_9f1"}),
+        "dispatch needs room admin on that room only"
+    );
+    assert_eq!(dispatch.body["agent_name"], "switchboard-agent");
+    assert_eq!(dispatch.body["room"], "call-c_9f1");
+    let metadata: Value = serde_json::from_str(
+        dispatch.body["metadata"]
+            .as_str()
+            .expect("metadata travels as a JSON string"),
+    )
+    .unwrap();
+    assert_eq!(
+        metadata,
+        json!({
+            "phone_number": CALLEE,
+            "agent_id": "agt_42",
+            "campaign_id": "cmp_7",
+            "contact_name": "Jane Citizen",
+            "campaign_prompt": "Remind them of Tuesday's appointment.",
+            "trunk_id": "ST_abc123",
+        })
+    );
+
+    let sip = &requests[1];
+    let claims = sip.claims.as_ref().unwrap();
+    assert_eq!(
+        claims["sip"],
+        json!({"call": true}),
+        "dialing needs sip.call"
+    );
+    assert!(
+        claims.get("video").is_none(),
+        "and no room rights: {claims}"
+    );
+    assert_eq!(
+        sip.body,
+        json!({
+            "sip_trunk_id": "ST_abc123",
+            "sip_call_to": CALLEE,
+            "sip_number": CALLER_ID,
+            "room_name": "call-c_9f1",
+            "participant_identity": "pstn-c_9f1",
+            "participant_name": "Jane Citizen",
+            "wait_until_answered": false,
+        })
+    );
+
+    assert_eq!(call.room, "call-c_9f1");
+    assert_eq!(call.participant_identity, "pstn-c_9f1");
+    assert!(call.participant_id.as_deref().unwrap().starts_with("PA_"));
+    assert!(call.sip_call_id.as_deref().unwrap().starts_with("SCL_"));
+    assert!(call.dispatch_id.as_deref().unwrap().starts_with("AD_"));
+}
+
+#[tokio::test]
+async fn a_refused_dial_says_what_livekit_said_and_withdraws_the_dispatch() {
+    let w = World::start().await;
+    w.sim.fail_next(
+        "CreateSIPParticipant",
+        "failed_precondition",
+        "requested trunk ST_abc123 not found",
+        json!({}),
+    );
+    let err = livekit::dial(w.engine(), &dial("call-c_1"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("requested trunk ST_abc123 not found")
+            && text.contains("failed_precondition"),
+        "LiveKit's own message reaches the operator: {text}"
+    );
+    assert_eq!(err.twirp_code(), Some("failed_precondition"));
+    assert!(
+        !text.contains(API_SECRET) && !text.contains(API_KEY),
+        "no credential in errors: {text}"
+    );
+    assert_eq!(
+        w.sim.methods(),
+        ["CreateDispatch", "CreateSIPParticipant", "DeleteDispatch"],
+        "a 4xx is final (no retry), and the waiting agent is withdrawn"
+    );
+    let withdraw = &w.sim.requests()[2];
+    assert_eq!(withdraw.body["room"], "call-c_1");
+    assert!(
+        withdraw.body["dispatch_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("AD_")
+    );
+
+    // A server error on the dial is not retried either: LiveKit may have placed the call.
+    w.sim.fail_next(
+        "CreateSIPParticipant",
+        "unavailable",
+        "sip service down",
+        json!({}),
+    );
+    let err = livekit::dial(w.engine(), &dial("call-c_2"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("sip service down"), "{err}");
+    let dials = w
+        .sim
+        .methods()
+        .into_iter()
+        .filter(|m| m == "CreateSIPParticipant")
+        .count();
+    assert_eq!(dials, 2, "one attempt per dial");
+
+    // A dispatch that fails for a while is retried: it does nothing twice.
+    w.sim
+        .fail_next("CreateDispatch", "unavailable", "try again", json!({}));
+    livekit::dial(w.engine(), &dial("call-c_3")).await.unwrap();
+    let rooms: Vec<_> = w
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "CreateDispatch" && r.body["room"] == "call-c_3")
+        .collect();
+    assert_eq!(rooms.len(), 2, "the 503 was retried once, then served");
+
+    // A failed dial with a SIP status says it.
+    w.sim.fail_next(
+        "CreateSIPParticipant",
+        "resource_exhausted",
+        "sip call failed",
+        json!({"sip_status_code": "486", "sip_status": "Busy Here"}),
+    );
+    let err = livekit::dial(w.engine(), &dial("call-c_4"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("SIP 486 Busy Here"), "{err}");
+}
+
+#[tokio::test]
+async fn status_reads_the_sip_participant_and_hang_up_deletes_the_room() {
+    let w = World::start().await;
+    let room = "call-c_st";
+    assert_eq!(
+        livekit::call_status(w.engine(), room).await.unwrap(),
+        None,
+        "no room: nothing live"
+    );
+    livekit::dial(w.engine(), &dial(room)).await.unwrap();
+    let status = livekit::call_status(w.engine(), room)
+        .await
+        .unwrap()
+        .expect("the callee is in the room");
+    assert_eq!(status.call_status, Some(SipCallStatus::Dialing));
+    assert_eq!(status.participant_identity, "pstn-c_9f1");
+    assert!(status.participant_id.starts_with("PA_"));
+    assert!(status.joined_at.is_some());
+    w.sim.set_call_status(room, "active");
+    let status = livekit::call_status(w.engine(), room)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.call_status, Some(SipCallStatus::Active));
+
+    livekit::hang_up(w.engine(), room).await.unwrap();
+    let delete = w.sim.requests().pop().unwrap();
+    assert_eq!(
+        (delete.service.as_str(), delete.method.as_str()),
+        ("RoomService", "DeleteRoom")
+    );
+    assert_eq!(delete.body, json!({"room": room}));
+    assert_eq!(
+        delete.claims.unwrap()["video"],
+        json!({"roomCreate": true}),
+        "DeleteRoom is signed with roomCreate (notes §2)"
+    );
+    assert_eq!(w.sim.sip_participant(room), None);
+    assert_eq!(livekit::call_status(w.engine(), room).await.unwrap(), None);
+    livekit::hang_up(w.engine(), room)
+        .await
+        .expect("a room already gone is a call already ended");
+}
+
+/// Waits for the next `call_updated` about `id`.
+async fn updated(events: &mut switchboard::events::Subscription, id: &str) -> Call {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Event::CallUpdated { call } = &*events.next().await.unwrap()
+                && call.id == id
+            {
+                return call.clone();
+            }
+        }
+    })
+    .await
+    .expect("the call was updated")
+}
+
+#[tokio::test]
+async fn signed_webhooks_ring_answer_and_end_the_call_once_each() {
+    let w = World::start().await;
+    let room = "call-c_wh";
+    let call = w.outbound_call(room).await;
+    let mut events = w.engine().events().subscribe();
+    let t0 = now_secs();
+    let participant =
+        |status: &str, extra: Value| Some(webhook_sip_participant("pstn-c_wh", status, extra));
+
+    let ringing = webhook_event(
+        "participant_joined",
+        "EV_ring",
+        room,
+        t0,
+        participant("ringing", json!({})),
+        json!({}),
+    );
+    let (s, _) = w.sim.deliver(&w.webhook_url(), &ringing).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        updated(&mut events, &call.id).await.status,
+        CallStatus::Ringing
+    );
+
+    let answered = webhook_event(
+        "participant_joined",
+        "EV_answer",
+        room,
+        t0 + 4,
+        participant("active", json!({})),
+        json!({}),
+    );
+    assert_eq!(
+        w.sim.deliver(&w.webhook_url(), &answered).await.0,
+        StatusCode::OK
+    );
+    let after = updated(&mut events, &call.id).await;
+    assert_eq!(after.status, CallStatus::InProgress);
+    assert_eq!(
+        after.answered_at,
+        Some(Timestamp::from_millis((t0 + 4) * 1000))
+    );
+
+    // The agent worker joining is not the phone call's business.
+    let agent = json!({"sid": "PA_agent", "identity": "agent-AJ_1", "state": "ACTIVE",
+        "kind": "AGENT", "joinedAt": t0.to_string()});
+    let joined = webhook_event(
+        "participant_joined",
+        "EV_agent",
+        room,
+        t0 + 1,
+        Some(agent),
+        json!({}),
+    );
+    assert_eq!(
+        w.sim.deliver(&w.webhook_url(), &joined).await.0,
+        StatusCode::OK
+    );
+
+    let left = webhook_event(
+        "participant_left",
+        "EV_left",
+        room,
+        t0 + 64,
+        participant(
+            "active",
+            json!({"state": "DISCONNECTED", "disconnectReason": "CLIENT_INITIATED"}),
+        ),
+        json!({}),
+    );
+    assert_eq!(
+        w.sim.deliver(&w.webhook_url(), &left).await.0,
+        StatusCode::OK
+    );
+    let ended = updated(&mut events, &call.id).await;
+    assert_eq!(
+        ended.status,
+        CallStatus::Completed,
+        "answered, so completed"
+    );
+    assert_eq!(
+        ended.duration_secs,
+        Some(60),
+        "from the answer to the hang-up"
+    );
+    assert_eq!(ended.hangup_cause.as_deref(), Some("client_initiated"));
+    assert_eq!(
+        ended.answered_at, after.answered_at,
+        "the first answer stands"
+    );
+
+    // LiveKit retries a delivery it thinks failed: the same event applies once.
+    for body in [&left, &answered] {
+        let (s, _) = w.sim.deliver(&w.webhook_url(), body).await;
+        assert_eq!(s, StatusCode::OK, "a repeat is acknowledged");
+    }
+    let finished = webhook_event("room_finished", "EV_fin", room, t0 + 90, None, json!({}));
+    assert_eq!(
+        w.sim.deliver(&w.webhook_url(), &finished).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        w.call(&call.id).await,
+        ended,
+        "nothing after the end changes the record"
+    );
+    let keys: Vec<(String,)> = sqlx::query_as(
+        "SELECT event_key FROM carrier_events WHERE carrier = 'livekit' ORDER BY event_key",
+    )
+    .fetch_all(w.engine().store().pool())
+    .await
+    .unwrap();
+    let keys: Vec<_> = keys.into_iter().map(|(k,)| k).collect();
+    assert_eq!(
+        keys,
+        ["EV_answer", "EV_fin", "EV_left", "EV_ring"]
+            .map(String::from)
+            .to_vec(),
+        "each delivery is kept once, by its event id (the agent's join maps to nothing)"
+    );
+}
+
+#[tokio::test]
+async fn an_unanswered_call_ends_with_the_reason_livekit_gives() {
+    let w = World::start().await;
+    let busy = w.outbound_call("call-c_busy").await;
+    let body = webhook_event(
+        "participant_left",
+        "EV_busy",
+        "call-c_busy",
+        now_secs(),
+        Some(webhook_sip_participant(
+            "pstn-c_busy",
+            "ringing",
+            json!({"state": "DISCONNECTED", "disconnectReason": "USER_REJECTED"}),
+        )),
+        json!({}),
+    );
+    assert_eq!(
+        w.sim.deliver(&w.webhook_url(), &body).await.0,
+        StatusCode::OK
+    );
+    let call = w.call(&busy.id).await;
+    assert_eq!(call.status, CallStatus::Busy);
+    assert_eq!(call.hangup_cause.as_deref(), Some("user_rejected"));
+    assert_eq!((call.answered_at, call.duration_secs), (None, None));
+    assert!(call.ended_at.is_some());
+
+    let missed = w.outbound_call("call-c_missed").await;
+    let body = webhook_event(
+        "participant_left",
+        "EV_missed",
+        "call-c_missed",
+        now_secs(),
+        Some(webhook_sip_participant(
+            "pstn-c_missed",
+            "ringing",
+            json!({"state": "DISCONNECTED", "disconnectReason": "USER_UNAVAILABLE"}),
+        )),
+        json!({}),
+    );
+    assert_eq!(
+        w.sim.deliver(&w.webhook_url(), &body).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(w.call(&missed.id).await.status, CallStatus::NoAnswer);
+}
+
+#[tokio::test]
+async fn unsigned_forged_and_tampered_webhooks_are_refused_and_change_nothing() {
+    let w = World::start().await;
+    let room = "call-c_forged";
+    let call = w.outbound_call(room).await;
+    let url = w.webhook_url();
+    let body = webhook_event(
+        "participant_joined",
+        "EV_forged",
+        room,
+        now_secs(),
+        Some(webhook_sip_participant(
+            "pstn-c_forged",
+            "active",
+            json!({}),
+        )),
+        json!({}),
+    );
+    let hash = |b: &str| {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b))
+    };
+    let now = now_secs();
+    let claims = |iss: &str, sha: String, nbf: i64, exp: i64| json!({"iss": iss, "nbf": nbf, "exp": exp, "sha256": sha});
+    let other_body = body.replace("EV_forged", "EV_other");
+    let forged = [
+        ("no Authorization header", None),
+        ("not a JWT", Some("garbage".to_owned())),
+        (
+            "signed with another secret",
+            Some(sign_jwt(
+                "not-the-secret",
+                &claims(API_KEY, hash(&body), now, now + 300),
+            )),
+        ),
+        (
+            "issued by another key",
+            Some(sign_jwt(
+                API_SECRET,
+                &claims("APIstranger", hash(&body), now, now + 300),
+            )),
+        ),
+        (
+            "expired",
+            Some(sign_jwt(
+                API_SECRET,
+                &claims(API_KEY, hash(&body), now - 900, now - 600),
+            )),
+        ),
+        (
+            "signed for another body (tampered)",
+            Some(w.sim.webhook_token(&other_body)),
+        ),
+        (
+            "without a body hash",
+            Some(sign_jwt(
+                API_SECRET,
+                &json!({"iss": API_KEY, "nbf": now, "exp": now + 300}),
+            )),
+        ),
+    ];
+    for (why, authorization) in forged {
+        let (status, reply) = w
+            .sim
+            .deliver_with(&url, &body, authorization.as_deref())
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{why}: {reply}");
+        assert_eq!(reply["error"]["code"], "forbidden", "{why}");
+    }
+    assert_eq!(
+        w.call(&call.id).await,
+        call,
+        "a refused webhook changes nothing"
+    );
+
+    let (status, reply) = w.sim.deliver(&url, "{not json").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{reply}");
+    let (status, _) = w.sim.deliver(&url, r#"{"id":"EV_1"}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an event names its kind");
+    assert_eq!(w.call(&call.id).await, call);
+
+    // A well-signed event for a room that is none of our calls is acknowledged and ignored.
+    let stranger = body
+        .replace(room, "someone-elses-room")
+        .replace("EV_forged", "EV_stranger");
+    assert_eq!(w.sim.deliver(&url, &stranger).await.0, StatusCode::OK);
+    assert_eq!(w.call(&call.id).await, call);
+
+    // And the genuine delivery goes through.
+    assert_eq!(w.sim.deliver(&url, &body).await.0, StatusCode::OK);
+    assert_eq!(w.call(&call.id).await.status, CallStatus::InProgress);
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_a_token_signed_with_another_secret() {
+    let w = World::start().await;
+    let project =
+        livekit::LiveKitProject::new(&w.sim.url, API_KEY, "not-the-project-secret").unwrap();
+    let err = livekit::LiveKitClient::new()
+        .dial(&project, &dial("call-c_x"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.twirp_code(), Some("unauthenticated"), "{err}");
+    assert!(!err.to_string().contains("not-the-project-secret"), "{err}");
+    assert_eq!(
+        w.sim.methods(),
+        ["CreateDispatch"],
+        "refused at the first call; nothing was dialed"
+    );
+}
