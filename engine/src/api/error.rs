@@ -114,7 +114,7 @@ impl ApiError {
         use crate::carriers::outbound::DialError;
         match e {
             DialError::Credentials(s) => s.into(),
-            DialError::Api(_) => Self::new(
+            DialError::Api(_) | DialError::LiveKit(_) => Self::new(
                 StatusCode::BAD_GATEWAY,
                 ErrorCode::CarrierError,
                 e.to_string(),

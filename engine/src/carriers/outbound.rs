@@ -27,6 +27,8 @@ pub enum DialError {
     NoAgent,
     #[error(transparent)]
     Api(#[from] CarrierApiError),
+    #[error(transparent)]
+    LiveKit(#[from] super::livekit::LiveKitError),
 }
 
 impl DialError {
@@ -119,7 +121,59 @@ pub async fn place(
             );
             Ok(engine.telnyx().dial(creds.get("api_key"), &body).await?)
         }
-        other => Err(DialError::Unsupported(other.as_str())),
+        Carrier::Livekit => {
+            // A LiveKit number is an outbound SIP trunk; its id is the number's carrier id.
+            let number = match &call.number_id {
+                Some(id) => Some(engine.store().get_phone_number(id).await.map_err(|e| {
+                    DialError::NotConfigured(format!("the calling number is gone: {e}"))
+                })?),
+                None => None,
+            };
+            let trunk_id = number
+                .and_then(|n| n.carrier_number_id)
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| {
+                    DialError::NotConfigured(
+                        "set the LiveKit outbound trunk id (ST_…) as the number's carrier id to \
+                         place LiveKit calls"
+                            .into(),
+                    )
+                })?;
+            let agent = engine
+                .store()
+                .get_agent(agent_id)
+                .await
+                .map_err(|_| DialError::NoAgent)?;
+            let prompt = match &call.campaign_id {
+                Some(c) => engine.store().get_campaign(c).await.ok().map(|c| c.prompt),
+                None => None,
+            };
+            let parse = |n: &str| crate::domain::E164::parse(n, None).ok();
+            let (Some(to), Some(from)) = (parse(&call.to_number), parse(&call.from_number)) else {
+                return Err(DialError::NotConfigured(
+                    "the call's numbers are not E.164".into(),
+                ));
+            };
+            let dial = super::livekit::LiveKitDial {
+                room: super::livekit::room_name(&call.id),
+                trunk_id,
+                to,
+                from,
+                participant_identity: super::livekit::participant_identity(&call.id),
+                // The LiveKit agent worker registers under the Switchboard agent's name.
+                agent_name: agent.name.clone(),
+                agent_id: agent.id.clone(),
+                campaign_id: call.campaign_id.clone(),
+                contact_name: call
+                    .context
+                    .get("name")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned),
+                campaign_prompt: prompt.filter(|p| !p.is_empty()),
+            };
+            let placed = super::livekit::dial(engine, &dial).await?;
+            Ok(placed.room)
+        }
     }
 }
 
