@@ -58,8 +58,9 @@ pub fn client() -> reqwest::Client {
 pub enum Retry {
     /// Network errors, 5xx and 429: for requests that do no harm when repeated.
     Transient,
-    /// Only a failure to connect, when the request surely never left: for requests whose
-    /// repeat could act twice (placing a call rings a phone).
+    /// Only when the carrier cannot have acted (no connection was made, or 429): for requests
+    /// whose repeat could act twice (placing a call rings a phone). A timeout or a 5xx after
+    /// sending is `Unconfirmed`: the caller must find out what happened, not ask again.
     UnsentOnly,
 }
 
@@ -104,7 +105,7 @@ pub async fn send_with(
                 let status = res.status();
                 let (_, message) = read_error(&res.text().await.unwrap_or_default());
                 last = format!("{status}: {message}");
-                retry == Retry::Transient
+                retry == Retry::Transient || status.as_u16() == 429
             }
             Err(e) => {
                 let unsent = e.is_connect();
@@ -113,10 +114,9 @@ pub async fn send_with(
             }
         };
         if !may_repeat {
-            return Err(CarrierApiError::Unreachable {
+            return Err(CarrierApiError::Unconfirmed {
                 carrier,
                 action: action.to_owned(),
-                attempts: attempt,
                 last,
             });
         }
@@ -134,63 +134,99 @@ pub async fn send_with(
     })
 }
 
-/// Sends a request that must not take effect twice (placing a call): it is repeated only when
-/// the carrier cannot have acted on it (no connection was made, or 429 Too Many Requests).
-/// A timeout or a 5xx after sending is `Unconfirmed`: the caller must find out what happened
-/// rather than ask again.
-pub async fn send_once(
-    carrier: &'static str,
-    action: &str,
-    build: impl Fn() -> reqwest::RequestBuilder,
-    read_error: fn(&str) -> (Option<String>, String),
-) -> Result<String, CarrierApiError> {
-    let mut backoff = FIRST_BACKOFF;
-    let mut last = String::new();
-    for attempt in 1..=ATTEMPTS {
-        match build().send().await {
-            Ok(res) if res.status().is_success() => {
-                return Ok(res.text().await.unwrap_or_default());
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A server answering every request with `status`; returns its URL and request count.
+    async fn server(status: u16) -> (String, Arc<AtomicU32>) {
+        let count = Arc::new(AtomicU32::new(0));
+        let seen = count.clone();
+        let app = axum::Router::new().fallback(move || {
+            let seen = seen.clone();
+            async move {
+                seen.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::from_u16(status).unwrap()
             }
-            Ok(res) if res.status().as_u16() == 429 => last = "429 Too Many Requests".into(),
-            Ok(res) if res.status().is_client_error() => {
-                let status = res.status().as_u16();
-                let (code, message) = read_error(&res.text().await.unwrap_or_default());
-                return Err(CarrierApiError::Refused {
-                    carrier,
-                    action: action.to_owned(),
-                    status,
-                    code,
-                    message,
-                });
-            }
-            Ok(res) => {
-                let status = res.status();
-                let (_, message) = read_error(&res.text().await.unwrap_or_default());
-                return Err(CarrierApiError::Unconfirmed {
-                    carrier,
-                    action: action.to_owned(),
-                    last: format!("{status}: {message}"),
-                });
-            }
-            Err(e) if e.is_connect() => last = e.without_url().to_string(),
-            Err(e) => {
-                return Err(CarrierApiError::Unconfirmed {
-                    carrier,
-                    action: action.to_owned(),
-                    last: e.without_url().to_string(),
-                });
-            }
-        }
-        if attempt < ATTEMPTS {
-            tracing::warn!(carrier, action, attempt, error = %last, "carrier not reached; retrying");
-            tokio::time::sleep(backoff).await;
-            backoff *= 2;
-        }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, count)
     }
-    Err(CarrierApiError::Unreachable {
-        carrier,
-        action: action.to_owned(),
-        attempts: ATTEMPTS,
-        last,
-    })
+
+    fn no_message(body: &str) -> (Option<String>, String) {
+        (None, body.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_request_that_may_have_acted_is_not_sent_again() {
+        let (url, count) = server(503).await;
+        let http = client();
+        let err = send_with(
+            Retry::UnsentOnly,
+            "Test",
+            "dial",
+            || http.post(&url),
+            no_message,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(err, CarrierApiError::Unconfirmed { .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1,
+            "a 5xx may hide a placed call"
+        );
+
+        let (url, count) = server(503).await;
+        let err = send("Test", "hang up", || http.post(&url), no_message)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, CarrierApiError::Unreachable { .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            ATTEMPTS,
+            "a harmless repeat is retried"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_never_left_is_sent_again_even_if_it_must_not_act_twice() {
+        // Nothing listens on this port: every attempt fails to connect.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/");
+        let http = client();
+        let err = send_with(
+            Retry::UnsentOnly,
+            "Test",
+            "dial",
+            || http.post(&url),
+            no_message,
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CarrierApiError::Unreachable {
+                    attempts: ATTEMPTS,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
 }

@@ -34,7 +34,13 @@ pub enum DialError {
 impl DialError {
     /// The carrier may have placed the call although it did not say so.
     pub fn maybe_placed(&self) -> bool {
-        matches!(self, Self::Api(CarrierApiError::Unconfirmed { .. }))
+        matches!(
+            self,
+            Self::Api(CarrierApiError::Unconfirmed { .. })
+                | Self::LiveKit(super::livekit::LiveKitError::Api(
+                    CarrierApiError::Unconfirmed { .. }
+                ))
+        )
     }
 
     /// Nothing about this lead made it fail: every call would fail the same way until someone

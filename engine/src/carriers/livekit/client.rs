@@ -393,7 +393,10 @@ impl LiveKitClient {
         let participant = match dialed {
             Ok(p) => p,
             Err(e) => {
-                if let Some(id) = &dispatch_id {
+                // A dial that may have rung keeps its agent: the callee may pick up.
+                let unconfirmed =
+                    matches!(e, LiveKitError::Api(CarrierApiError::Unconfirmed { .. }));
+                if let Some(id) = dispatch_id.as_ref().filter(|_| !unconfirmed) {
                     self.withdraw_dispatch(project, id, &d.room).await;
                 }
                 return Err(e);

@@ -71,7 +71,8 @@ impl TelnyxClient {
     /// `POST /calls`; returns the new call's `call_control_id`. Not repeated once sent.
     pub async fn dial(&self, api_key: &str, body: &Value) -> Result<String, TelnyxError> {
         let url = format!("{}/calls", self.base);
-        let reply = http::send_once(
+        let reply = http::send_with(
+            http::Retry::UnsentOnly,
             "Telnyx",
             "dial",
             || self.http.post(&url).bearer_auth(api_key).json(body),

@@ -54,7 +54,7 @@ fn escape(s: &str) -> String {
 }
 
 impl TwilioClient {
-    /// Places a call; returns its CallSid. Never repeated once sent (see `send_once`).
+    /// Places a call; returns its CallSid. Never repeated once sent (`Retry::UnsentOnly`).
     pub async fn create_call(
         &self,
         account_sid: &str,
@@ -83,7 +83,8 @@ impl TwilioClient {
                 ("AsyncAmdStatusCallbackMethod", "POST"),
             ]);
         }
-        let body = http::send_once(
+        let body = http::send_with(
+            http::Retry::UnsentOnly,
             "Twilio",
             "place the call",
             || {
