@@ -58,7 +58,7 @@ pub fn client() -> reqwest::Client {
 pub enum Retry {
     /// Network errors, 5xx and 429: for requests that do no harm when repeated.
     Transient,
-    /// Only when the carrier cannot have acted (no connection was made, or 429): for requests
+    /// Only when the request never reached the carrier (no connection was made): for requests
     /// whose repeat could act twice (placing a call rings a phone). A timeout or a 5xx after
     /// sending is `Unconfirmed`: the caller must find out what happened, not ask again.
     UnsentOnly,
@@ -90,7 +90,12 @@ pub async fn send_with(
             Ok(res) if res.status().is_success() => {
                 return Ok(res.text().await.unwrap_or_default());
             }
-            Ok(res) if res.status().is_client_error() && res.status().as_u16() != 429 => {
+            // A 429 is worth waiting out, unless a repeat could act twice: then it is the
+            // carrier's answer that it did not act (LiveKit also says a SIP failure so).
+            Ok(res)
+                if res.status().is_client_error()
+                    && (res.status().as_u16() != 429 || retry == Retry::UnsentOnly) =>
+            {
                 let status = res.status().as_u16();
                 let (code, message) = read_error(&res.text().await.unwrap_or_default());
                 return Err(CarrierApiError::Refused {
@@ -105,7 +110,7 @@ pub async fn send_with(
                 let status = res.status();
                 let (_, message) = read_error(&res.text().await.unwrap_or_default());
                 last = format!("{status}: {message}");
-                retry == Retry::Transient || status.as_u16() == 429
+                retry == Retry::Transient
             }
             Err(e) => {
                 let unsent = e.is_connect();
