@@ -419,10 +419,9 @@ async fn update(
     if !["completed", "canceled"].contains(&status.as_str()) {
         sim.violation(format!("call update with Status={status}"));
     }
-    let known = sim.inner.lock().unwrap().calls.get(&sid).cloned();
-    let Some(resource) = known else {
+    if !sim.inner.lock().unwrap().calls.contains_key(&sid) {
         return twilio_error(StatusCode::NOT_FOUND, 20404, "not found");
-    };
+    }
     if sim.end(&sid, "completed", 0) {
         // Twilio reports the end it was asked for like any other.
         let (url, to, from) = sim.inner.lock().unwrap().callbacks[&sid].clone();
@@ -439,7 +438,6 @@ async fn update(
         let sim2 = sim.clone();
         tokio::spawn(async move { sim2.callback(&url, p).await });
     } else {
-        let _ = resource;
         return twilio_error(
             StatusCode::BAD_REQUEST,
             21220,
