@@ -701,3 +701,46 @@ async fn a_campaign_survives_sigkill_and_restart_without_dialing_anyone_twice() 
     let (status, _) = serve.terminate().await;
     assert!(status.success());
 }
+
+#[tokio::test]
+async fn a_pause_stops_dialing_at_once_and_a_resume_carries_on() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let a = agent(api, "A", 50, "").await;
+    let id = campaign(
+        api,
+        json!({"name": "Pausing", "agents": [{"agent_id": a}], "number_ids": [w.number],
+               "settings": settings(json!({"max_concurrent_calls": 50, "calls_per_second": 20.0}))}),
+    )
+    .await;
+    import(api, &id, &leads_csv(200)).await;
+    api.post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    wait_until("some dials", WAIT, || w.twilio.dials().len() >= 5).await;
+    let (s, body) = api
+        .post(&format!("/api/campaigns/{id}/pause"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // A dial already claimed when the pause landed may still reach the carrier.
+    let at_pause = w.twilio.dials().len();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let after = w.twilio.dials().len();
+    assert!(
+        after <= at_pause + 1,
+        "paused at {at_pause} dials, {after} a second later (20/s would be {})",
+        at_pause + 24
+    );
+    let (s, _) = api
+        .post(&format!("/api/campaigns/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    wait_until("dialing again", WAIT, || {
+        w.twilio.dials().len() >= after + 5
+    })
+    .await;
+    let per_number = w.twilio.dials_per_number();
+    assert!(
+        per_number.values().all(|n| *n == 1),
+        "a lead was dialed twice"
+    );
+}

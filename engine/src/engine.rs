@@ -74,6 +74,11 @@ impl Engine {
         wait_for(self.inner.stopping.clone()).await;
     }
 
+    /// Whether shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        *self.inner.stopping.borrow()
+    }
+
     pub fn telnyx(&self) -> &crate::carriers::telnyx::TelnyxClient {
         &self.inner.telnyx
     }

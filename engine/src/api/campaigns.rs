@@ -87,7 +87,7 @@ pub async fn update(
     Json(input): Json<CampaignInput>,
 ) -> ApiResult<axum::Json<CampaignView>> {
     let campaign = engine.store().update_campaign(&id, input).await?;
-    engine.dialer().wake(&id);
+    engine.dialer().changed(&id);
     engine.events().publish(Event::CampaignUpdated {
         campaign: campaign.clone(),
     });
@@ -123,7 +123,7 @@ async fn act(engine: &Engine, id: &str, action: CampaignAction) -> ApiResult<Cam
     if to == CampaignStatus::Running {
         engine.dialer().run(engine, id);
     } else {
-        engine.dialer().wake(id);
+        engine.dialer().changed(id);
     }
     engine.events().publish(Event::CampaignUpdated {
         campaign: campaign.clone(),

@@ -52,6 +52,15 @@ const REFRESH: Duration = Duration::from_millis(500);
 /// How soon a dial the carrier did not confirm is looked up.
 const UNCONFIRMED_LOOKUP: Duration = Duration::from_secs(30);
 
+/// How the engine reaches a campaign's task.
+#[derive(Default)]
+struct Signal {
+    /// Look again now: a slot may be free, a lead due.
+    wake: Notify,
+    /// The campaign itself changed (settings, pool, status): read it again before dialing.
+    changed: std::sync::atomic::AtomicBool,
+}
+
 #[derive(Clone)]
 pub struct Dialer {
     inner: Arc<Inner>,
@@ -59,8 +68,8 @@ pub struct Dialer {
 
 struct Inner {
     clock: SharedClock,
-    /// Running campaigns' wake-up signals; an entry exists while the campaign's task runs.
-    runs: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Running campaigns' signals; an entry exists while the campaign's task runs.
+    runs: Mutex<HashMap<String, Arc<Signal>>>,
 }
 
 impl Dialer {
@@ -77,34 +86,54 @@ impl Dialer {
         self.inner.clock.now()
     }
 
-    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Signal>>> {
         self.inner.runs.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Starts the campaign's task unless it runs already.
     pub fn run(&self, engine: &Engine, campaign_id: &str) {
-        let wake = {
+        let signal = {
             let mut runs = self.runs();
-            if let Some(w) = runs.get(campaign_id) {
-                w.notify_one();
+            if let Some(s) = runs.get(campaign_id) {
+                s.changed.store(true, std::sync::atomic::Ordering::Relaxed);
+                s.wake.notify_one();
                 return;
             }
-            let w = Arc::new(Notify::new());
-            runs.insert(campaign_id.to_owned(), w.clone());
-            w
+            let s = Arc::new(Signal::default());
+            runs.insert(campaign_id.to_owned(), s.clone());
+            s
         };
         let (engine, id) = (engine.clone(), campaign_id.to_owned());
         tokio::spawn(async move {
-            let task = CampaignTask::new(engine.clone(), id.clone(), wake);
-            task.run().await;
+            CampaignTask::new(engine.clone(), id.clone(), signal)
+                .run()
+                .await;
             engine.dialer().runs().remove(&id);
+            // Resumed while the task was on its way out: it must not stay unattended.
+            let resumed = engine
+                .store()
+                .get_campaign(&id)
+                .await
+                .is_ok_and(|c| c.status == CampaignStatus::Running);
+            if resumed && !engine.is_stopping() {
+                engine.dialer().run(&engine, &id);
+            }
         });
     }
 
-    /// Tells a campaign's task to look again now (a call ended, settings changed).
+    /// Tells a campaign's task to look again now (a call ended, leads were added).
     pub fn wake(&self, campaign_id: &str) {
-        if let Some(w) = self.runs().get(campaign_id) {
-            w.notify_one();
+        if let Some(s) = self.runs().get(campaign_id) {
+            s.wake.notify_one();
+        }
+    }
+
+    /// Tells a campaign's task the campaign changed (settings, pool, status): it reads it
+    /// again before its next dial, so a pause stops dialing at once.
+    pub fn changed(&self, campaign_id: &str) {
+        if let Some(s) = self.runs().get(campaign_id) {
+            s.changed.store(true, std::sync::atomic::Ordering::Relaxed);
+            s.wake.notify_one();
         }
     }
 
@@ -182,7 +211,7 @@ async fn on_machine(engine: &Engine, call: &Call) {
 struct CampaignTask {
     engine: Engine,
     id: String,
-    wake: Arc<Notify>,
+    signal: Arc<Signal>,
     /// The campaign, its pool's agents and its numbers, as last read.
     view: Option<View>,
     /// Round-robin positions: agents and caller-ID numbers.
@@ -192,10 +221,13 @@ struct CampaignTask {
     progress: progress::Reporter,
 }
 
+/// Shared pieces, so each dial takes them without copying.
 struct View {
     campaign: Arc<Campaign>,
-    agents: Vec<(Agent, bool)>,
-    numbers: Vec<PhoneNumber>,
+    /// The pool's agents in order, each with its primary flag.
+    agents: Arc<[(Agent, bool)]>,
+    /// Active caller-ID numbers, in order.
+    numbers: Arc<[PhoneNumber]>,
     read_at: Instant,
 }
 
@@ -211,12 +243,12 @@ enum Step {
 }
 
 impl CampaignTask {
-    fn new(engine: Engine, id: String, wake: Arc<Notify>) -> Self {
+    fn new(engine: Engine, id: String, signal: Arc<Signal>) -> Self {
         Self {
             progress: progress::Reporter::new(id.clone()),
             engine,
             id,
-            wake,
+            signal,
             view: None,
             agent_turn: 0,
             number_turn: 0,
@@ -252,7 +284,7 @@ impl CampaignTask {
             {
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = self.wake.notified() => {}
+                    () = self.signal.wake.notified() => {}
                     () = self.engine.stopping() => break,
                 }
                 // Capacity or time passed: no burst to catch up with.
@@ -263,15 +295,20 @@ impl CampaignTask {
     }
 
     async fn view(&mut self) -> Result<&View, StoreError> {
-        let stale = self
-            .view
-            .as_ref()
-            .is_none_or(|v| v.read_at.elapsed() >= REFRESH);
+        let changed = self
+            .signal
+            .changed
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
+        let stale = changed
+            || self
+                .view
+                .as_ref()
+                .is_none_or(|v| v.read_at.elapsed() >= REFRESH);
         if stale {
             let store = self.engine.store();
             let campaign = store.get_campaign(&self.id).await?;
             let all = store.list_agents().await?;
-            let agents = campaign
+            let agents: Arc<[_]> = campaign
                 .agents
                 .iter()
                 .filter_map(|p| {
@@ -291,7 +328,7 @@ impl CampaignTask {
             self.view = Some(View {
                 campaign: Arc::new(campaign),
                 agents,
-                numbers,
+                numbers: numbers.into(),
                 read_at: Instant::now(),
             });
         }

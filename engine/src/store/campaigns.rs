@@ -712,6 +712,15 @@ pub(crate) async fn settle_lead(
     call_id: &str,
     outcome: Option<Outcome>,
 ) -> Result<()> {
+    // Every call's end comes through here (inbound webhooks included): those without a lead
+    // cost one primary-key read.
+    let lead: Option<Option<i64>> = sqlx::query_scalar("SELECT lead_id FROM calls WHERE id = ?")
+        .bind(call_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if lead.flatten().is_none() {
+        return Ok(());
+    }
     let call = fetch_call(conn, call_id).await?;
     let (Some(campaign_id), Some(lead_id)) = (&call.campaign_id, call.lead_id) else {
         return Ok(());
