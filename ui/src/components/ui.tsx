@@ -275,6 +275,57 @@ function isInDialog(): boolean {
  * A side panel's footer: Delete (when the item exists), a "Saved" note once the last change
  * is stored, Close or Cancel, and the submit button.
  */
+/** A refresh that failed while older data stays on screen. */
+export function RefreshError(props: { error: ApiError | null }) {
+  if (!props.error) return null;
+  return (
+    <p class="field-message error" role="alert">
+      <Icon name="alert" size={14} /> <span>Could not refresh: {props.error.message}</span>
+    </p>
+  );
+}
+
+/** Previous/next paging of a server-side list: "1–50 of 120" and two buttons. */
+export function Pager(props: {
+  label: string;
+  offset: number;
+  shown: number;
+  total: number;
+  pageSize: number;
+  onOffset: (offset: number) => void;
+  previous: string;
+  next: string;
+}) {
+  const { offset, pageSize, onOffset } = props;
+  return (
+    <nav class="pager" aria-label={props.label}>
+      <span class="muted">
+        {offset + 1}–{offset + props.shown} of {props.total}
+      </span>
+      <button
+        type="button"
+        class="btn btn-sm"
+        disabled={offset === 0}
+        onClick={() => {
+          onOffset(Math.max(0, offset - pageSize));
+        }}
+      >
+        <Icon name="chevronLeft" size={14} /> {props.previous}
+      </button>
+      <button
+        type="button"
+        class="btn btn-sm"
+        disabled={offset + pageSize >= props.total}
+        onClick={() => {
+          onOffset(offset + pageSize);
+        }}
+      >
+        {props.next} <Icon name="chevronRight" size={14} />
+      </button>
+    </nav>
+  );
+}
+
 export function PanelFooter(props: {
   onDelete?: () => void;
   saved?: boolean;

@@ -23,6 +23,8 @@ import {
   ErrorState,
   Loading,
   PageHeader,
+  Pager,
+  RefreshError,
   SidePanel,
   relativeTime,
 } from "../components/ui";
@@ -308,37 +310,18 @@ export function CallsPage(props: { selected: string | null }) {
             )
           ) : (
             <>
-              {error && (
-                <p class="field-message error" role="alert">
-                  <Icon name="alert" size={14} /> <span>Could not refresh: {error.message}</span>
-                </p>
-              )}
+              <RefreshError error={error} />
               <CallsTable calls={page.items} selected={props.selected} busy={loading} />
-              <nav class="pager" aria-label="Pages">
-                <span class="muted">
-                  {page.offset + 1}–{page.offset + page.items.length} of {page.total}
-                </span>
-                <button
-                  type="button"
-                  class="btn btn-sm"
-                  disabled={offset === 0}
-                  onClick={() => {
-                    setOffset(Math.max(0, offset - PAGE_SIZE));
-                  }}
-                >
-                  <Icon name="chevronLeft" size={14} /> Newer
-                </button>
-                <button
-                  type="button"
-                  class="btn btn-sm"
-                  disabled={offset + PAGE_SIZE >= page.total}
-                  onClick={() => {
-                    setOffset(offset + PAGE_SIZE);
-                  }}
-                >
-                  Older <Icon name="chevronRight" size={14} />
-                </button>
-              </nav>
+              <Pager
+                label="Pages"
+                offset={page.offset}
+                shown={page.items.length}
+                total={page.total}
+                pageSize={PAGE_SIZE}
+                onOffset={setOffset}
+                previous="Newer"
+                next="Older"
+              />
             </>
           )}
         </div>

@@ -12,7 +12,17 @@ import {
   type Outcome,
 } from "../api/types";
 import { Icon } from "../components/icons";
-import { Badge, Banner, EmptyState, ErrorState, Loading, dateTime, messageId } from "../components/ui";
+import {
+  Badge,
+  Banner,
+  EmptyState,
+  ErrorState,
+  Loading,
+  Pager,
+  RefreshError,
+  dateTime,
+  messageId,
+} from "../components/ui";
 import { fieldMessage } from "../forms";
 import { reload, useApi, useAppState } from "../store";
 import { showToast } from "../toast";
@@ -138,37 +148,18 @@ export function LeadsView(props: { campaign: CampaignView; onImport: () => void 
         <p class="muted leads-none">No {status === "" ? "" : LEAD_STATUS_LABELS[status].toLowerCase()} leads.</p>
       ) : (
         <>
-          {error && (
-            <p class="field-message error" role="alert">
-              <Icon name="alert" size={14} /> <span>Could not refresh: {error.message}</span>
-            </p>
-          )}
+          <RefreshError error={error} />
           <LeadsTable leads={page.items} busy={loading} />
-          <nav class="pager" aria-label="Lead pages">
-            <span class="muted">
-              {page.offset + 1}–{page.offset + page.items.length} of {page.total}
-            </span>
-            <button
-              type="button"
-              class="btn btn-sm"
-              disabled={offset === 0}
-              onClick={() => {
-                setOffset(Math.max(0, offset - PAGE_SIZE));
-              }}
-            >
-              <Icon name="chevronLeft" size={14} /> Previous
-            </button>
-            <button
-              type="button"
-              class="btn btn-sm"
-              disabled={offset + PAGE_SIZE >= page.total}
-              onClick={() => {
-                setOffset(offset + PAGE_SIZE);
-              }}
-            >
-              Next <Icon name="chevronRight" size={14} />
-            </button>
-          </nav>
+          <Pager
+            label="Lead pages"
+            offset={page.offset}
+            shown={page.items.length}
+            total={page.total}
+            pageSize={PAGE_SIZE}
+            onOffset={setOffset}
+            previous="Previous"
+            next="Next"
+          />
         </>
       )}
     </div>
