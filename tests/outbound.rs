@@ -744,3 +744,44 @@ async fn a_pause_stops_dialing_at_once_and_a_resume_carries_on() {
         "a lead was dialed twice"
     );
 }
+
+#[tokio::test]
+async fn a_campaign_call_speaks_with_the_campaign_prompt_and_the_leads_details() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let a = agent(api, "A", 2, "").await;
+    w.twilio.default_script(Script::Answer {
+        talk: Duration::from_secs(30),
+    });
+    let id = campaign(
+        api,
+        json!({"name": "Solar", "agents": [{"agent_id": a}], "number_ids": [w.number],
+               "prompt": "Offer {name} a free roof survey; their email is {email}.",
+               "settings": settings(json!({}))}),
+    )
+    .await;
+    import(api, &id, &leads_csv(1)).await;
+    api.post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    wait_until("the dial", WAIT, || w.twilio.dials().len() == 1).await;
+    let dial = w.twilio.dials()[0].clone();
+    let _media = TwilioMedia::connect(
+        &format!(
+            "{}/media/twilio",
+            w.engine.public_url().replacen("http", "ws", 1)
+        ),
+        &dial.sid,
+        &[("call_id", &dial.call_id), ("agent_id", &dial.agent_id)],
+    )
+    .await
+    .unwrap();
+    let update = w.realtime.wait_for_event("session.update", WAIT).await;
+    let instructions = update["session"]["instructions"].as_str().unwrap();
+    assert!(
+        instructions.contains(
+            "You call Lead 0 for Acme.\n\nOffer Lead 0 a free roof survey; their email is \
+             lead0@example.com."
+        ),
+        "agent prompt, then the campaign's, both with the lead filled in: {instructions}"
+    );
+}

@@ -19,7 +19,7 @@ use crate::engine::Engine;
 use crate::events::Event;
 use crate::secrets::Provider;
 use crate::voice::openai_realtime::OpenAiRealtime;
-use crate::voice::{VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession, instructions};
+use crate::voice::{VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession};
 
 /// Caller audio kept while the backend connects and configures: 2 s, then the oldest goes.
 const EARLY_AUDIO_FRAMES: usize = 100;
@@ -60,7 +60,7 @@ pub async fn run<C: CarrierMedia>(engine: Engine, call: Call, agent: Agent, mut 
     let config = VoiceConfig {
         model: agent.model.clone(),
         voice: agent.voice.clone(),
-        instructions: instructions::render(&agent.system_prompt, &agent.context, &call.context),
+        instructions: super::live::instructions_for(&engine, &agent, &call).await,
     };
 
     // Connect while listening to the caller: keep their first words, notice a hang-up.

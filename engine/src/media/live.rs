@@ -135,6 +135,31 @@ impl Drop for Registration {
     }
 }
 
+/// The instructions for `call` spoken by `agent`: with its campaign's prompt when it was
+/// placed for one (a campaign that cannot be read leaves just the agent's).
+pub async fn instructions_for(
+    engine: &crate::Engine,
+    agent: &crate::domain::Agent,
+    call: &crate::domain::Call,
+) -> String {
+    let campaign_prompt = match &call.campaign_id {
+        Some(id) => match engine.store().get_campaign(id).await {
+            Ok(c) => c.prompt,
+            Err(e) => {
+                tracing::warn!(call_id = %call.id, error = %e, "campaign not readable; its prompt is left out");
+                String::new()
+            }
+        },
+        None => String::new(),
+    };
+    crate::voice::instructions::render(
+        &agent.system_prompt,
+        &campaign_prompt,
+        &agent.context,
+        &call.context,
+    )
+}
+
 /// Sends fresh instructions to every live call of `agent` (after its prompt or context
 /// changed). Returns how many sessions were told; each confirms with a
 /// `call_context_applied` event once its backend has the new instructions.
@@ -146,11 +171,7 @@ pub async fn push_agent_instructions(
     for live in engine.live().for_agent(&agent.id) {
         match engine.store().get_call(&live.call_id).await {
             Ok(call) => {
-                let text = crate::voice::instructions::render(
-                    &agent.system_prompt,
-                    &agent.context,
-                    &call.context,
-                );
+                let text = instructions_for(engine, agent, &call).await;
                 if live.send(Control::Instructions(text)) {
                     told += 1;
                 }
@@ -168,11 +189,9 @@ pub async fn push_call_instructions(engine: &crate::Engine, call: &crate::domain
         return false;
     };
     match engine.store().get_agent(&live.agent_id).await {
-        Ok(agent) => live.send(Control::Instructions(crate::voice::instructions::render(
-            &agent.system_prompt,
-            &agent.context,
-            &call.context,
-        ))),
+        Ok(agent) => live.send(Control::Instructions(
+            instructions_for(engine, &agent, call).await,
+        )),
         Err(e) => {
             tracing::warn!(call_id = %call.id, error = %e, "live call's agent not readable");
             false

@@ -1,5 +1,6 @@
-//! The instructions a voice backend is given: the agent's system prompt with the call's
-//! placeholders filled in, then the agent's and the call's context as readable facts. Built
+//! The instructions a voice backend is given: the agent's system prompt and, on a campaign's
+//! calls, the campaign's prompt, with the call's placeholders filled in, then the agent's and
+//! the call's context as readable facts. Built
 //! here once for every backend, so a live context edit reads the same as the first prompt.
 
 use serde_json::{Map, Value};
@@ -7,14 +8,22 @@ use serde_json::{Map, Value};
 /// Placeholders the prompt may use, filled from the call's context (a contact's details).
 const PLACEHOLDERS: [&str; 3] = ["name", "email", "phone"];
 
-/// `system_prompt` with `{name}`, `{email}`, `{phone}` from `call_context` (left as written
-/// when the call has no such value), followed by the agent's context and the call's.
+/// `system_prompt`, then `campaign_prompt` when there is one, with `{name}`, `{email}`,
+/// `{phone}` from `call_context` (left as written when the call has no such value), followed
+/// by the agent's context and the call's.
 pub fn render(
     system_prompt: &str,
+    campaign_prompt: &str,
     agent_context: &Map<String, Value>,
     call_context: &Map<String, Value>,
 ) -> String {
     let mut out = system_prompt.to_owned();
+    if !campaign_prompt.trim().is_empty() {
+        if !out.is_empty() {
+            out.push_str("\n\n");
+        }
+        out.push_str(campaign_prompt.trim());
+    }
     for key in PLACEHOLDERS {
         if let Some(value) = call_context.get(key).and_then(scalar) {
             out = out.replace(&format!("{{{key}}}"), &value);
@@ -102,6 +111,7 @@ mod tests {
     fn placeholders_take_the_call_context_and_unknown_ones_stay() {
         let text = render(
             "Hello {name}, we have {email} and {phone}. {other}",
+            "",
             &Map::new(),
             &map(json!({"name": "Ada", "phone": "+14155550100"})),
         );
@@ -115,6 +125,7 @@ mod tests {
     fn context_is_rendered_as_readable_facts() {
         let text = render(
             "You answer for Acme.",
+            "",
             &map(json!({
                 "opening_hours": {"weekdays": "9-17", "saturday": null},
                 "services": ["boilers", "pipes"],
@@ -133,6 +144,33 @@ mod tests {
 
     #[test]
     fn no_context_leaves_the_prompt_alone() {
-        assert_eq!(render("Just this.", &Map::new(), &Map::new()), "Just this.");
+        assert_eq!(
+            render("Just this.", "", &Map::new(), &Map::new()),
+            "Just this."
+        );
+    }
+
+    #[test]
+    fn a_campaign_prompt_follows_the_agents_with_the_leads_details() {
+        let text = render(
+            "You call for Acme.",
+            "Offer {name} a free roof survey.",
+            &Map::new(),
+            &Map::new(),
+        );
+        assert_eq!(
+            text,
+            "You call for Acme.\n\nOffer {name} a free roof survey."
+        );
+        let text = render(
+            "You call for Acme.",
+            "Offer {name} a free roof survey.",
+            &Map::new(),
+            &map(json!({"name": "Ada"})),
+        );
+        assert!(
+            text.starts_with("You call for Acme.\n\nOffer Ada a free roof survey."),
+            "{text}"
+        );
     }
 }
