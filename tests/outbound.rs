@@ -785,3 +785,106 @@ async fn a_campaign_call_speaks_with_the_campaign_prompt_and_the_leads_details()
         "agent prompt, then the campaign's, both with the lead filled in: {instructions}"
     );
 }
+
+#[tokio::test]
+async fn a_telnyx_call_is_dialed_with_its_stream_and_its_reports_find_it() {
+    use base64::Engine as _;
+    use common::carriers::{TelnyxApi, TelnyxKeys, telnyx_event};
+    let tmp = tempfile::tempdir().unwrap();
+    let telnyx = TelnyxApi::start().await;
+    let keys = TelnyxKeys::new();
+    let mut cfg = config(tmp.path());
+    cfg.telnyx_api_url = telnyx.base.clone();
+    cfg.credential_env = vec![
+        ("TELNYX_API_KEY".into(), "KEY-telnyx-test".into()),
+        ("TELNYX_PUBLIC_KEY".into(), keys.public_key_b64()),
+    ];
+    let engine = TestEngine::start_with(cfg).await;
+    let api = &engine.api;
+    api.put("/api/settings", json!({"public_base_url": PUBLIC}))
+        .await;
+    let a = agent(api, "A", 2, "").await;
+    let (s, n) = api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": OUR_NUMBER, "carrier": "telnyx", "outbound_agent_id": a}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    let request = json!({"from_number_id": n["id"], "to": "+14155550199"});
+
+    // Telnyx places calls on a Call Control application: without its id, nothing is dialed.
+    let (s, body) = api.post("/api/calls/outbound", request.clone()).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Telnyx connection id"),
+        "{body}"
+    );
+    assert!(telnyx.commands().is_empty());
+    let (s, body) = api
+        .put(
+            "/api/settings",
+            json!({"telnyx_connection_id": "has spaces"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "telnyx_connection_id");
+    let (s, body) = api
+        .put(
+            "/api/settings",
+            json!({"telnyx_connection_id": "1494404757140276705"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["telnyx_connection_id"], "1494404757140276705");
+
+    let (s, call) = api.post("/api/calls/outbound", request).await;
+    assert_eq!(s, StatusCode::CREATED, "{call}");
+    let id = call["id"].as_str().unwrap();
+    let dial = &telnyx.commands()[0];
+    assert_eq!(dial.action, "dial");
+    assert_eq!(
+        dial.authorization.as_deref(),
+        Some("Bearer KEY-telnyx-test")
+    );
+    let b = &dial.body;
+    assert_eq!(b["connection_id"], "1494404757140276705");
+    assert_eq!(b["to"], "+14155550199");
+    assert_eq!(b["from"], OUR_NUMBER);
+    assert_eq!(b["stream_url"], "wss://sb.example.test/media/telnyx");
+    assert_eq!(b["stream_bidirectional_mode"], "rtp");
+    assert_eq!(b["stream_bidirectional_codec"], "PCMU");
+    let state = base64::engine::general_purpose::STANDARD.encode(id);
+    assert_eq!(b["client_state"], state.as_str(), "our call id rides along");
+    assert_eq!(call["carrier_call_id"], "v3:sim-dial-0");
+
+    // Telnyx's signed report of the answer finds the call by its id.
+    let body = telnyx_event(
+        "call.answered",
+        "evt-answer-1",
+        json!({"call_control_id": "v3:sim-dial-0", "client_state": state,
+               "from": OUR_NUMBER, "to": "+14155550199", "state": "answered"}),
+    );
+    let ts = jiff::Timestamp::now().as_second();
+    let res = reqwest::Client::new()
+        .post(format!("{}/webhooks/telnyx", engine.public_url()))
+        .header("telnyx-timestamp", ts.to_string())
+        .header("telnyx-signature-ed25519", keys.sign(ts, &body))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    wait_for(
+        api,
+        &format!("/api/calls/{id}"),
+        "status",
+        "in_progress",
+        WAIT,
+    )
+    .await;
+}

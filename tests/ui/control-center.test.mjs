@@ -211,6 +211,19 @@ test("settings: the public URL is checked as typed, then the carrier URLs appear
   await row("+1 415 555 2671").locator("code[title='https://abc.ngrok.app/webhooks/twilio/voice']").waitFor();
 });
 
+test("settings: the Telnyx connection id is refused with the engine's reason, then saved", async () => {
+  await go("Settings");
+  const field = main().getByLabel("Telnyx connection id");
+  await field.fill("not valid!");
+  await field.press("Enter");
+  await main().getByText("must be the connection's id as Telnyx shows it").waitFor();
+  assert.equal((await api(engine.base, "GET", "/api/settings")).body.telnyx_connection_id, null);
+  await field.fill("1494404757140276705");
+  await field.press("Enter");
+  await page.getByText("Settings saved").waitFor();
+  assert.equal((await api(engine.base, "GET", "/api/settings")).body.telnyx_connection_id, "1494404757140276705");
+});
+
 test("the call log shows its empty state", async () => {
   await go("Calls");
   await main().getByText("No calls yet").waitFor();

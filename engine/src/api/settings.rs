@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiResult, ErrorBody};
 use super::extract::Json;
+use crate::carriers::outbound::SETTING_TELNYX_CONNECTION;
 use crate::config::normalise_public_url;
 use crate::domain::Invalid;
 use crate::domain::phone::is_known_region;
@@ -21,6 +22,9 @@ pub struct Settings {
     pub public_base_url_from_config: bool,
     /// ISO 3166 region (e.g. `US`) for numbers typed in national form; `null` means E.164 only.
     pub default_region: Option<String>,
+    /// The Telnyx Call Control application (connection) Telnyx calls are placed on; `null`
+    /// until set (inbound calls need none).
+    pub telnyx_connection_id: Option<String>,
     /// Where to point each carrier, derived from the public base URL; `null` until it is set.
     pub webhook_urls: Option<WebhookUrls>,
     /// False only when the engine was started with `--insecure-skip-webhook-signatures`
@@ -77,6 +81,10 @@ pub struct SettingsInput {
     #[serde(default, deserialize_with = "crate::domain::present")]
     #[schema(value_type = Option<String>)]
     pub default_region: Option<Option<String>>,
+    /// The Telnyx connection id (Call Control application id), or `null` to clear it.
+    #[serde(default, deserialize_with = "crate::domain::present")]
+    #[schema(value_type = Option<String>)]
+    pub telnyx_connection_id: Option<Option<String>>,
 }
 
 async fn current(engine: &Engine) -> ApiResult<Settings> {
@@ -86,6 +94,7 @@ async fn current(engine: &Engine) -> ApiResult<Settings> {
         webhook_urls: public.as_ref().map(|p| p.urls.clone()),
         public_base_url: public.map(|p| p.base.clone()),
         default_region: engine.default_region(),
+        telnyx_connection_id: engine.setting(SETTING_TELNYX_CONNECTION),
         webhook_signatures_checked: !engine.config().insecure_skip_webhook_signatures,
         control_addr: engine.control_addr().to_string(),
         public_addr: engine.public_addr().to_string(),
@@ -133,6 +142,23 @@ pub async fn update(
             })
             .transpose()?;
         changes.push((SETTING_DEFAULT_REGION, value));
+    }
+    if let Some(id) = input.telnyx_connection_id {
+        let value = id
+            .map(|i| i.trim().to_owned())
+            .filter(|i| !i.is_empty())
+            .map(|i| {
+                if i.len() <= 64 && i.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    Ok(i)
+                } else {
+                    Err(Invalid::new(
+                        "telnyx_connection_id",
+                        "must be the connection's id as Telnyx shows it (letters, digits, - and _, at most 64)",
+                    ))
+                }
+            })
+            .transpose()?;
+        changes.push((SETTING_TELNYX_CONNECTION, value));
     }
     engine.write_settings(&changes).await?;
     if !changes.is_empty() {

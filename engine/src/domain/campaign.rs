@@ -277,11 +277,11 @@ impl CampaignSettings {
             required_text("voicemail.message", message, MESSAGE_MAX)?;
         }
         if let Some(region) = &self.default_region
-            && (region.len() != 2 || !region.chars().all(|c| c.is_ascii_alphabetic()))
+            && !super::phone::is_known_region(region)
         {
             return Err(Invalid::new(
                 "default_region",
-                "must be a two-letter country code such as US",
+                format!("\"{region}\" is not a known two-letter region code such as US or GB"),
             ));
         }
         Ok(())
@@ -637,6 +637,10 @@ mod tests {
         s.window = Some(window("09:00", "17:00", vec![0]));
         assert_eq!(s.validate().unwrap_err().field, "window.days");
         s.window = None;
+        s.default_region = Some("XX".into());
+        assert_eq!(s.validate().unwrap_err().field, "default_region");
+        s.default_region = Some("GB".into());
+        assert_eq!(s.validate(), Ok(()));
         s.retry.retry_on.push(Outcome::Answered);
         assert_eq!(s.validate().unwrap_err().field, "retry.retry_on");
     }

@@ -975,6 +975,11 @@ export interface components {
             /** @description True when the URL comes from `--public-url`/`WEBHOOK_BASE_URL` and overrides the saved one. */
             public_base_url_from_config: boolean;
             /**
+             * @description The Telnyx Call Control application (connection) Telnyx calls are placed on; `null`
+             *     until set (inbound calls need none).
+             */
+            telnyx_connection_id?: string | null;
+            /**
              * @description False only when the engine was started with `--insecure-skip-webhook-signatures`
              *     (development): carrier webhooks are then accepted unsigned.
              */
@@ -986,6 +991,8 @@ export interface components {
             default_region?: string | null;
             /** @description An absolute http(s) URL, or `null` to clear it. */
             public_base_url?: string | null;
+            /** @description The Telnyx connection id (Call Control application id), or `null` to clear it. */
+            telnyx_connection_id?: string | null;
         };
         /** @enum {string} */
         Speaker: "caller" | "agent" | "system";

@@ -41,6 +41,7 @@ function GeneralCard(props: { settings: Settings }) {
   const s = props.settings;
   const [url, setUrl] = useState(s.public_base_url ?? "");
   const [region, setRegion] = useState(s.default_region ?? "");
+  const [connection, setConnection] = useState(s.telnyx_connection_id ?? "");
   const [saving, setSaving] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const [regions] = useState(phoneRegions);
@@ -48,30 +49,40 @@ function GeneralCard(props: { settings: Settings }) {
   // Follow changes made elsewhere while the form is untouched.
   const savedUrl = s.public_base_url ?? "";
   const savedRegion = s.default_region ?? "";
-  const [base, setBase] = useState({ url: savedUrl, region: savedRegion });
+  const savedConnection = s.telnyx_connection_id ?? "";
+  const [base, setBase] = useState({ url: savedUrl, region: savedRegion, connection: savedConnection });
   useEffect(() => {
     if (url === base.url) setUrl(savedUrl);
     if (region === base.region) setRegion(savedRegion);
-    setBase({ url: savedUrl, region: savedRegion });
-  }, [savedUrl, savedRegion]);
+    if (connection === base.connection) setConnection(savedConnection);
+    setBase({ url: savedUrl, region: savedRegion, connection: savedConnection });
+  }, [savedUrl, savedRegion, savedConnection]);
 
   const fromConfig = s.public_base_url_from_config;
   const check = checkPublicUrl(url);
   const urlChanged = !fromConfig && check.ok && check.value !== (s.public_base_url ?? null);
   const regionChanged = region !== savedRegion;
-  const dirty = urlChanged || regionChanged || (!fromConfig && url.trim() !== savedUrl && !check.ok);
+  const connectionChanged = connection.trim() !== savedConnection;
+  const dirty =
+    urlChanged || regionChanged || connectionChanged || (!fromConfig && url.trim() !== savedUrl && !check.ok);
 
   const save = async () => {
     if (!check.ok || saving) return;
     setSaving(true);
     setError(null);
     try {
-      const body: { public_base_url?: string | null; default_region?: string | null } = {};
+      const body: {
+        public_base_url?: string | null;
+        default_region?: string | null;
+        telnyx_connection_id?: string | null;
+      } = {};
       if (urlChanged) body.public_base_url = check.value;
       if (regionChanged) body.default_region = region === "" ? null : region;
+      if (connectionChanged) body.telnyx_connection_id = connection.trim() === "" ? null : connection.trim();
       const updated = await api.updateSettings(body);
       setUrl(updated.public_base_url ?? "");
       setRegion(updated.default_region ?? "");
+      setConnection(updated.telnyx_connection_id ?? "");
       showToast("Settings saved");
       void reload.settings();
     } catch (e) {
@@ -85,7 +96,7 @@ function GeneralCard(props: { settings: Settings }) {
   const urlError = error?.field === "public_base_url" ? error.message : check.ok ? null : check.message;
   return (
     <section class="card" aria-labelledby="settings-general">
-      <h2 id="settings-general">Public URL and region</h2>
+      <h2 id="settings-general">Public URL, region and placing calls</h2>
       <form
         onSubmit={(e) => {
           e.preventDefault();
@@ -93,7 +104,7 @@ function GeneralCard(props: { settings: Settings }) {
         }}
         noValidate
       >
-        {error && error.field !== "public_base_url" && error.field !== "default_region" && (
+        {error && !["public_base_url", "default_region", "telnyx_connection_id"].includes(error.field ?? "") && (
           <Banner tone="bad" role="alert">
             {error.message}
           </Banner>
@@ -149,6 +160,29 @@ function GeneralCard(props: { settings: Settings }) {
               </option>
             ))}
           </select>
+        </Field>
+        <Field
+          id="settings-telnyx-connection"
+          label="Telnyx connection id"
+          optional
+          error={error?.field === "telnyx_connection_id" ? error.message : null}
+          hint="The id of your Telnyx Call Control application, used to place calls from Telnyx numbers. Inbound calls need none."
+        >
+          <input
+            id="settings-telnyx-connection"
+            name="telnyx_connection_id"
+            type="text"
+            placeholder="1494404757140276705"
+            value={connection}
+            autoComplete="off"
+            spellcheck={false}
+            onInput={(e) => {
+              setConnection(e.currentTarget.value);
+              if (error?.field === "telnyx_connection_id") setError(null);
+            }}
+            aria-invalid={error?.field === "telnyx_connection_id"}
+            aria-describedby={messageId("settings-telnyx-connection")}
+          />
         </Field>
         <div class="form-actions">
           <button type="submit" class="btn btn-primary" disabled={!dirty || !check.ok || saving}>
