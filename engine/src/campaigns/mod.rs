@@ -288,7 +288,7 @@ impl CampaignTask {
                     () = self.engine.stopping() => break,
                 }
                 // Capacity or time passed: no burst to catch up with.
-                self.pacer.reset();
+                self.pacer.reset(Instant::now());
             }
         }
         self.progress.publish(&self.engine).await;
@@ -358,7 +358,7 @@ impl CampaignTask {
             .await?;
             return Ok(Step::Exit);
         }
-        if let Some(wait) = self.pacer.wait() {
+        if let Some(wait) = self.pacer.wait(Instant::now()) {
             return Ok(Step::Pace(wait));
         }
         // Selection: every agent's live calls, inbound included.
@@ -402,7 +402,8 @@ impl CampaignTask {
         match self.engine.store().claim_lead(claim).await? {
             Ok(claimed) => {
                 self.number_turn = self.number_turn.wrapping_add(1);
-                self.pacer.used(campaign.settings.calls_per_second);
+                self.pacer
+                    .used(campaign.settings.calls_per_second, Instant::now());
                 self.progress.dialed();
                 self.engine.events().publish(Event::CallCreated {
                     call: claimed.call.clone(),
@@ -596,38 +597,73 @@ pub(crate) async fn reconcile_call(engine: &Engine, call: &Call) {
     }
 }
 
-/// Spaces dials at the campaign's rate: the next dial is due one interval after the last,
-/// and a pause (capacity, window) does not bank dials for a burst afterwards.
+/// Spaces dials at the campaign's rate: the next dial is due one interval after the last was
+/// due, so a dial that goes late (a sleep's overshoot, a slow claim) is made up by the next
+/// ones, up to `CATCH_UP` of lateness; beyond that, and after a pause (capacity, window), the
+/// schedule starts again from now rather than banking dials for a burst.
 #[derive(Debug, Default)]
 struct Pacer {
     next: Option<Instant>,
 }
 
+/// The most lateness the pacer makes up (at 200 calls/s, ten dials in a row).
+const CATCH_UP: Duration = Duration::from_millis(50);
+
 impl Pacer {
     /// How long until the next dial may go, if it may not go now.
-    fn wait(&self) -> Option<Duration> {
+    fn wait(&self, now: Instant) -> Option<Duration> {
         let next = self.next?;
-        let now = Instant::now();
         (next > now).then(|| next - now)
     }
 
-    fn used(&mut self, per_second: f64) {
+    fn used(&mut self, per_second: f64, now: Instant) {
         let interval = Duration::from_secs_f64(1.0 / per_second);
-        let now = Instant::now();
-        // Keep to the schedule (so sleeping's overshoot is not lost on every dial) unless
-        // it has fallen behind, which would make a burst.
         let base = match self.next {
-            Some(n) if now.saturating_duration_since(n) < interval => n,
+            Some(n) if now.saturating_duration_since(n) <= CATCH_UP.max(interval) => n,
             _ => now,
         };
         self.next = Some(base + interval);
     }
 
-    fn reset(&mut self) {
-        if let Some(n) = self.next
-            && n < Instant::now()
-        {
+    fn reset(&mut self, now: Instant) {
+        if self.next.is_some_and(|n| n < now) {
             self.next = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pacer_keeps_its_schedule_through_late_dials_but_banks_no_burst() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut p = Pacer::default();
+        assert_eq!(p.wait(t0), None, "the first dial goes at once");
+        p.used(100.0, t0);
+        assert_eq!(p.wait(ms(4)), Some(Duration::from_millis(6)));
+        // Woken 3 ms late: the next is still due on the 10 ms grid, not 10 ms after waking.
+        p.used(100.0, ms(13));
+        assert_eq!(p.wait(ms(13)), Some(Duration::from_millis(7)));
+        // A 30 ms stall is made up: the next dials are due at once until the grid is caught.
+        p.used(100.0, ms(50));
+        assert_eq!(p.wait(ms(50)), None, "30 ms behind: dial again now");
+        // A long stall (a full campaign, a closed window) starts afresh from now.
+        p.reset(ms(1_000));
+        assert_eq!(p.wait(ms(1_000)), None);
+        p.used(100.0, ms(1_000));
+        assert_eq!(
+            p.wait(ms(1_000)),
+            Some(Duration::from_millis(10)),
+            "no burst"
+        );
+        p.used(100.0, ms(1_500));
+        assert_eq!(
+            p.wait(ms(1_500)),
+            Some(Duration::from_millis(10)),
+            "490 ms late is beyond catching up"
+        );
     }
 }
