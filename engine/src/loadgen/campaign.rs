@@ -176,8 +176,9 @@ async fn create(State(c): State<Carrier>, body: String) -> (axum::http::StatusCo
         };
         send(report("in-progress", "1")).await;
         tokio::time::sleep(c.hold).await;
-        c.up.fetch_sub(1, Ordering::Relaxed);
         send(report("completed", "2")).await;
+        // Up until the engine has heard of the end: the drain below waits for exactly that.
+        c.up.fetch_sub(1, Ordering::Relaxed);
     });
     (axum::http::StatusCode::CREATED, reply)
 }
@@ -281,6 +282,12 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let _ = call(reqwest::Method::POST, &format!("/api/campaigns/{id}/stop"))
         .send()
         .await;
+    // Calls under way end and report it before the engine goes: a report sent to a stopped
+    // engine is refused, and would be counted against it.
+    let drained = Instant::now() + carrier.hold + Duration::from_secs(5);
+    while carrier.up.load(Ordering::Relaxed) > 0 && Instant::now() < drained {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     engine.stop().await?;
     let _ = std::fs::remove_dir_all(&dir);
 
