@@ -888,3 +888,44 @@ async fn a_telnyx_call_is_dialed_with_its_stream_and_its_reports_find_it() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn calls_whose_end_reports_are_lost_are_asked_about_and_free_their_slots() {
+    let clock = Arc::new(TestClock(Mutex::new(
+        Timestamp::parse("2026-03-02T15:00:00Z").unwrap(),
+    )));
+    let w = World::start_with_clock(Some(clock.clone())).await;
+    let api = &w.engine.api;
+    let a = agent(api, "A", 5, "").await;
+    w.twilio.default_script(Script::Answer {
+        talk: Duration::from_millis(100),
+    });
+    // Every report of the first two calls is lost on the way.
+    w.twilio.mute(true);
+    let id = campaign(
+        api,
+        json!({"name": "Lost reports", "agents": [{"agent_id": a}], "number_ids": [w.number],
+               "settings": settings(json!({"max_concurrent_calls": 2}))}),
+    )
+    .await;
+    import(api, &id, &leads_csv(3)).await;
+    api.post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    wait_until("two dials", WAIT, || w.twilio.dials().len() == 2).await;
+    wait_until("both calls over at the carrier", WAIT, || {
+        w.twilio.up_now() == 0
+    })
+    .await;
+    w.twilio.mute(false);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        w.twilio.dials().len(),
+        2,
+        "the engine still counts both calls live, so the third lead waits"
+    );
+    // Two minutes on, the engine asks Twilio about them, learns they ended, and carries on.
+    *clock.0.lock().unwrap() = Timestamp::parse("2026-03-02T15:02:30Z").unwrap();
+    let done = wait_for_status(api, &id, "completed", WAIT).await;
+    assert_eq!(w.twilio.dials().len(), 3);
+    assert_eq!(done["progress"]["leads"]["done"], 3, "{done}");
+}

@@ -51,6 +51,13 @@ const RECHECK: Duration = Duration::from_secs(1);
 const REFRESH: Duration = Duration::from_millis(500);
 /// How soon a dial the carrier did not confirm is looked up.
 const UNCONFIRMED_LOOKUP: Duration = Duration::from_secs(30);
+/// A campaign call neither bridged nor ended this long after it was placed (by the campaign
+/// clock) is asked about at its carrier: its reports may have been lost, and a call counted
+/// live forever would hold a slot forever.
+const OVERDUE_AFTER: Duration = Duration::from_secs(120);
+/// How often overdue calls are looked for, and the least time between two look-ups of one.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+const LOOK_UP_AGAIN_AFTER: Duration = Duration::from_secs(60);
 
 /// How the engine reaches a campaign's task.
 #[derive(Default)]
@@ -219,6 +226,9 @@ struct CampaignTask {
     number_turn: usize,
     pacer: Pacer,
     progress: progress::Reporter,
+    /// When overdue calls were last looked for, and when each was last asked about.
+    swept_at: Instant,
+    asked: HashMap<String, Instant>,
 }
 
 /// Shared pieces, so each dial takes them without copying.
@@ -253,12 +263,17 @@ impl CampaignTask {
             agent_turn: 0,
             number_turn: 0,
             pacer: Pacer::default(),
+            swept_at: Instant::now(),
+            asked: HashMap::new(),
         }
     }
 
     async fn run(mut self) {
         reconcile(&self.engine, &self.id).await;
         loop {
+            if self.swept_at.elapsed() >= SWEEP_EVERY {
+                self.sweep().await;
+            }
             let step = match self.step().await {
                 Ok(s) => s,
                 Err(StoreError::NotFound { .. }) => Step::Exit,
@@ -443,6 +458,38 @@ impl CampaignTask {
         }
     }
 
+    /// Asks the carrier about calls whose reports are overdue (at most once a minute each).
+    async fn sweep(&mut self) {
+        self.swept_at = Instant::now();
+        let now = self.engine.dialer().now();
+        let before = Timestamp::from_millis(now.as_millis() - OVERDUE_AFTER.as_millis() as i64);
+        let calls = match self
+            .engine
+            .store()
+            .campaign_unended_calls(&self.id, Some(before))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(campaign_id = %self.id, error = %e, "cannot look for overdue calls");
+                return;
+            }
+        };
+        self.asked.retain(|id, _| calls.iter().any(|c| &c.id == id));
+        for call in calls {
+            let recently = self
+                .asked
+                .get(&call.id)
+                .is_some_and(|t| t.elapsed() < LOOK_UP_AGAIN_AFTER);
+            if recently || self.engine.live().get(&call.id).is_some() {
+                continue;
+            }
+            self.asked.insert(call.id.clone(), Instant::now());
+            tracing::info!(call_id = %call.id, "no end reported in time; asking the carrier");
+            reconcile_call(&self.engine, &call).await;
+        }
+    }
+
     /// Stops dialing with a reason an operator can act on.
     async fn pause(&mut self, campaign: &Campaign, reason: &str) -> Result<(), StoreError> {
         tracing::warn!(campaign_id = %campaign.id, %reason, "campaign paused");
@@ -536,7 +583,11 @@ pub(crate) fn look_up_later(engine: Engine, call_id: String) {
 
 /// Squares a campaign's unended attempts with their carriers (after a restart).
 async fn reconcile(engine: &Engine, campaign_id: &str) {
-    let calls = match engine.store().campaign_unended_calls(campaign_id).await {
+    let calls = match engine
+        .store()
+        .campaign_unended_calls(campaign_id, None)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(%campaign_id, error = %e, "cannot read unfinished attempts");

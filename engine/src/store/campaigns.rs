@@ -559,14 +559,22 @@ impl Store {
         .await
     }
 
-    /// A campaign's calls that have not ended, for reconciliation after a restart.
-    pub async fn campaign_unended_calls(&self, campaign_id: &str) -> Result<Vec<Call>> {
-        let ids: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM calls WHERE campaign_id = ? AND ended_at IS NULL")
-                .bind(campaign_id)
-                .fetch_all(self.pool())
-                .await?;
+    /// A campaign's calls that have not ended and started before `before` (all of them
+    /// when `None`): those to square with the carrier after a restart, or when a report is
+    /// overdue.
+    pub async fn campaign_unended_calls(
+        &self,
+        campaign_id: &str,
+        before: Option<Timestamp>,
+    ) -> Result<Vec<Call>> {
         let mut conn = self.pool().acquire().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM calls WHERE campaign_id = ? AND ended_at IS NULL AND started_at < ?",
+        )
+        .bind(campaign_id)
+        .bind(before.map_or(i64::MAX, Timestamp::as_millis))
+        .fetch_all(&mut *conn)
+        .await?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.push(fetch_call(&mut conn, &id).await?);
