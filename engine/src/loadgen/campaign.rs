@@ -262,8 +262,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         "import fell short: {report}"
     );
     let pid = engine.pid();
-    let rss_start = pid.and_then(super::media::rss_bytes);
-    let cpu_start = pid.and_then(super::media::cpu_ticks_total);
+    let rss_start = pid.and_then(super::procfs::rss_bytes);
+    let cpu_start = pid.and_then(total_ticks);
     let window_start = Instant::now();
     call(reqwest::Method::POST, &format!("/api/campaigns/{id}/start"))
         .send()
@@ -273,12 +273,12 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let end = window_start + Duration::from_secs(u64::from(opts.duration));
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let now = pid.and_then(super::media::rss_bytes);
+        let now = pid.and_then(super::procfs::rss_bytes);
         rss_peak = rss_peak.max(now);
     }
     let window = window_start.elapsed();
-    let cpu_end = pid.and_then(super::media::cpu_ticks_total);
-    let rss_end = pid.and_then(super::media::rss_bytes);
+    let cpu_end = pid.and_then(total_ticks);
+    let rss_end = pid.and_then(super::procfs::rss_bytes);
     let _ = call(reqwest::Method::POST, &format!("/api/campaigns/{id}/stop"))
         .send()
         .await;
@@ -319,7 +319,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         per_second,
         cpu_cores: cpu_start
             .zip(cpu_end)
-            .map(|(a, b)| (b - a) as f64 / 100.0 / window.as_secs_f64()),
+            .map(|(a, b)| (b - a) as f64 / super::procfs::TICKS_PER_SEC / window.as_secs_f64()),
         rss_start,
         rss_peak,
         rss_end,
@@ -337,4 +337,9 @@ fn distinct_leads(n: u32) -> String {
         csv.push_str(&format!("Lead {i},+1415{exchange}{:04}\n", i % 10_000));
     }
     csv
+}
+
+/// A process's user + system CPU time in clock ticks.
+fn total_ticks(pid: u32) -> Option<u64> {
+    super::procfs::cpu_ticks(pid).map(|t| t.user + t.kernel)
 }

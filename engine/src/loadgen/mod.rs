@@ -4,6 +4,9 @@
 pub mod campaign;
 pub mod inbound;
 pub mod media;
+mod procfs;
+
+pub use procfs::CpuSplit;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
