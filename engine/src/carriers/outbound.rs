@@ -272,6 +272,21 @@ pub async fn look_up(engine: &Engine, call: &Call) -> Result<(Found, Option<Stri
                 ))
             }
         }
-        other => Err(DialError::Unsupported(other.as_str())),
+        Carrier::Livekit => {
+            // The room is the call: its SIP participant still there means the call is up.
+            let room = call
+                .carrier_call_id
+                .clone()
+                .unwrap_or_else(|| super::livekit::room_name(&call.id));
+            let status = super::livekit::call_status(engine, &room).await?;
+            let found = match status.and_then(|s| s.call_status) {
+                Some(super::livekit::SipCallStatus::Hangup) | None => Found::Unknown(
+                    "the call ended while Switchboard was not watching; LiveKit keeps no outcome"
+                        .into(),
+                ),
+                Some(_) => Found::Live,
+            };
+            Ok((found, Some(room)))
+        }
     }
 }
