@@ -12,6 +12,7 @@ use crate::campaigns::progress::{self, CampaignProgress};
 use crate::domain::{Campaign, CampaignAction, CampaignInput, CampaignStatus, LeadStatus};
 use crate::engine::Engine;
 use crate::events::Event;
+use crate::store::calls::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::store::campaigns::Lead;
 
 /// A campaign with where it stands.
@@ -224,11 +225,11 @@ pub async fn leads(
     Path(id): Path<String>,
     Query(p): Query<LeadParams>,
 ) -> ApiResult<axum::Json<LeadPage>> {
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(super::ApiError::malformed(
-            "limit must be between 1 and 500",
-        ));
+    let limit = p.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(super::ApiError::malformed(format!(
+            "limit must be between 1 and {MAX_PAGE_SIZE}"
+        )));
     }
     let offset = p.offset.unwrap_or(0);
     let (items, total) = engine
