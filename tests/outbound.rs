@@ -47,8 +47,12 @@ impl World {
     }
 
     async fn start_with_clock(clock: Option<Arc<TestClock>>) -> Self {
+        Self::start_with(clock, Voice::new()).await
+    }
+
+    async fn start_with(clock: Option<Arc<TestClock>>, voice: Voice) -> Self {
         let tmp = tempfile::tempdir().unwrap();
-        let realtime = FakeRealtime::start(Voice::new()).await;
+        let realtime = FakeRealtime::start(voice).await;
         let twilio = TwilioCalls::start(PUBLIC, "http://unset").await;
         let mut cfg = config(tmp.path());
         cfg.twilio_api_url = twilio.base.clone();
@@ -928,4 +932,66 @@ async fn calls_whose_end_reports_are_lost_are_asked_about_and_free_their_slots()
     let done = wait_for_status(api, &id, "completed", WAIT).await;
     assert_eq!(w.twilio.dials().len(), 3);
     assert_eq!(done["progress"]["leads"]["done"], 3, "{done}");
+}
+
+#[tokio::test]
+async fn on_an_answering_machine_the_agent_leaves_the_campaigns_message_then_hangs_up() {
+    let w = World::start_with(
+        None,
+        Voice::new().respond_with_audio(3_200, "Hi, this is Acme about your roof survey."),
+    )
+    .await;
+    let api = &w.engine.api;
+    let a = agent(api, "A", 2, "").await;
+    w.twilio.default_script(Script::Voicemail {
+        talk: Duration::from_secs(30),
+    });
+    let id = campaign(
+        api,
+        json!({"name": "Voicemail", "agents": [{"agent_id": a}], "number_ids": [w.number],
+               "settings": settings(json!({"voicemail": {"action": "leave_message",
+                   "message": "Hi, this is Acme about your roof survey. Call us back."}}))}),
+    )
+    .await;
+    import(api, &id, &leads_csv(1)).await;
+    api.post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    wait_until("the dial", WAIT, || w.twilio.dials().len() == 1).await;
+    let dial = w.twilio.dials()[0].clone();
+    let media = TwilioMedia::connect(
+        &format!(
+            "{}/media/twilio",
+            w.engine.public_url().replacen("http", "ws", 1)
+        ),
+        &dial.sid,
+        &[("call_id", &dial.call_id), ("agent_id", &dial.agent_id)],
+    )
+    .await
+    .unwrap();
+    media.set_instant_playback(true);
+
+    let say = w.realtime.wait_for_event("response.create", WAIT).await;
+    let instructions = say["response"]["instructions"].as_str().unwrap();
+    assert!(
+        instructions.contains("answering machine") && instructions.contains("Call us back."),
+        "{instructions}"
+    );
+    media.wait_for_audio_bytes(3_200, WAIT).await;
+    // Once the machine has heard it all, the call ends through Twilio and the lead says why.
+    let call = wait_for(
+        api,
+        &format!("/api/calls/{}", dial.call_id),
+        "status",
+        "completed",
+        WAIT,
+    )
+    .await;
+    assert_eq!(call["answered_by"], "machine_start");
+    assert_eq!(
+        call["hangup_cause"], "left the campaign's voicemail message",
+        "{call}"
+    );
+    assert_eq!(w.twilio.up_now(), 0, "hung up at the carrier");
+    let (_, leads) = api.get(&format!("/api/campaigns/{id}/leads")).await;
+    assert_eq!(leads["items"][0]["last_outcome"], "voicemail", "{leads}");
 }

@@ -49,6 +49,9 @@ impl Clock for SystemClock {
 const RECHECK: Duration = Duration::from_secs(1);
 /// How long the dialer works from one reading of the campaign, its pool and numbers.
 const REFRESH: Duration = Duration::from_millis(500);
+/// How long a machine-answered call waits for its media bridge before the message is given
+/// up and the call hung up.
+const BRIDGE_GRACE: Duration = Duration::from_secs(5);
 /// How soon a dial the carrier did not confirm is looked up.
 const UNCONFIRMED_LOOKUP: Duration = Duration::from_secs(30);
 /// A campaign call neither bridged nor ended this long after it was placed (by the campaign
@@ -193,7 +196,16 @@ async fn on_machine(engine: &Engine, call: &Call) {
             return;
         }
     };
-    let live = engine.live().get(&call.id);
+    let mut live = engine.live().get(&call.id);
+    if live.is_none() && matches!(policy, VoicemailPolicy::LeaveMessage { .. }) {
+        // Detection can beat the media stream: give the bridge a moment to come up, since
+        // only it can speak the message.
+        let until = Instant::now() + BRIDGE_GRACE;
+        while live.is_none() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            live = engine.live().get(&call.id);
+        }
+    }
     let control = match (&policy, &live) {
         (VoicemailPolicy::LeaveMessage { message }, Some(_)) => {
             crate::media::live::Control::LeaveMessage {
