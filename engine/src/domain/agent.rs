@@ -175,6 +175,18 @@ mod tests {
     }
 
     #[test]
+    fn a_names_length_counts_as_sent_as_the_openapi_document_says() {
+        let hundred = "a".repeat(100);
+        let ok = input(json!({"name": hundred})).apply(AgentFields::default());
+        assert_eq!(ok.unwrap().name.len(), 100);
+        // maxLength 100 in the document: 101 characters are refused even if one is a space.
+        let padded = input(json!({"name": format!(" {hundred}")})).apply(AgentFields::default());
+        assert_eq!(padded.unwrap_err().field, "name");
+        let trimmed = input(json!({"name": "  Ada  "})).apply(AgentFields::default());
+        assert_eq!(trimmed.unwrap().name, "Ada", "surrounding spaces still go");
+    }
+
+    #[test]
     fn create_needs_a_name_and_fills_defaults() {
         let err = input(json!({})).apply(AgentFields::default()).unwrap_err();
         assert_eq!(err.field, "name");

@@ -40,17 +40,19 @@ impl Invalid {
     }
 }
 
-/// Trims a required text field and bounds its length.
+/// Trims a required text field and bounds its length. The bound applies to the text as
+/// sent, as the OpenAPI document's `maxLength` says (it cannot speak of trimming).
 pub(crate) fn required_text(
     field: &'static str,
     value: &str,
     max_chars: usize,
 ) -> Result<String, Invalid> {
+    bounded_text(field, value, max_chars)?;
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(Invalid::new(field, "must not be empty"));
     }
-    bounded_text(field, trimmed, max_chars)
+    Ok(trimmed.to_owned())
 }
 
 pub(crate) fn bounded_text(
