@@ -44,12 +44,16 @@ pub struct Dial {
     pub agent_id: String,
     pub call_id: String,
     pub at: Instant,
+    /// How this call went (or was set to go).
+    pub script: Script,
 }
 
 #[derive(Default)]
 struct Inner {
     scripts: HashMap<String, Script>,
     default: Option<Script>,
+    /// Draws every dial's outcome afresh, overriding the scripts.
+    random: Option<rand::rngs::StdRng>,
     ring: Duration,
     dials: Vec<Dial>,
     /// Calls up now: sid → agent.
@@ -120,6 +124,14 @@ impl TwilioCalls {
         self.inner.lock().unwrap().default = Some(script);
     }
 
+    /// From now on each dial's outcome is drawn at random (seeded, so a failure can be
+    /// replayed): answered after a random talk, busy, no answer, voicemail, failed or refused.
+    /// Each dial's draw is in its log entry.
+    pub fn randomize(&self, seed: u64) {
+        use rand::SeedableRng as _;
+        self.inner.lock().unwrap().random = Some(rand::rngs::StdRng::seed_from_u64(seed));
+    }
+
     pub fn ring_for(&self, d: Duration) {
         self.inner.lock().unwrap().ring = d;
     }
@@ -127,6 +139,12 @@ impl TwilioCalls {
     /// Holds back status callbacks from now on (the engine is down, say).
     pub fn mute(&self, mute: bool) {
         self.inner.lock().unwrap().mute = mute;
+    }
+
+    /// Forgets every call made so far, as an account other than the one that placed them
+    /// would: fetching them answers 404.
+    pub fn forget_calls(&self) {
+        self.inner.lock().unwrap().calls.clear();
     }
 
     pub fn dials(&self) -> Vec<Dial> {
@@ -275,8 +293,11 @@ async fn create(
         sim.violation("AsyncAmdStatusCallback without MachineDetection".into());
     }
     let script = {
-        let inner = sim.inner.lock().unwrap();
-        inner.scripts.get(&to).copied().or(inner.default)
+        let mut inner = sim.inner.lock().unwrap();
+        match inner.random.as_mut() {
+            Some(rng) => Some(draw(rng)),
+            None => inner.scripts.get(&to).copied().or(inner.default),
+        }
     };
     let Some(script) = script else {
         return twilio_error(StatusCode::BAD_REQUEST, 21211, "Invalid 'To' Phone Number");
@@ -293,6 +314,7 @@ async fn create(
             agent_id: agent_id.clone(),
             call_id: call_id.clone(),
             at: Instant::now(),
+            script,
         });
     }
     if script == Script::Refuse {
@@ -325,6 +347,20 @@ async fn create(
     }
     tokio::spawn(play(sim.clone(), sid, to, from, status_cb, amd_cb, script));
     (StatusCode::CREATED, axum::Json(resource))
+}
+
+/// One random outcome: about half answered, the rest spread over the ways a call fails.
+fn draw(rng: &mut rand::rngs::StdRng) -> Script {
+    use rand::Rng as _;
+    let talk = Duration::from_millis(rng.random_range(50..600));
+    match rng.random_range(0..20) {
+        0..10 => Script::Answer { talk },
+        10..13 => Script::Busy,
+        13..16 => Script::NoAnswer,
+        16..18 => Script::Voicemail { talk },
+        18 => Script::Fail,
+        _ => Script::Refuse,
+    }
 }
 
 /// A call's life after its creation, told through status callbacks.
@@ -384,6 +420,13 @@ async fn play(
         Script::Refuse => return,
     };
     let answered = Instant::now();
+    if !amd_cb.is_empty() {
+        // The call's resource says who answered, whether or not the AMD callback arrives.
+        let who = if machine { "machine_start" } else { "human" };
+        if let Some(c) = sim.inner.lock().unwrap().calls.get_mut(&sid) {
+            c["answered_by"] = json!(who);
+        }
+    }
     report("in-progress", vec![]).await;
     if machine && !amd_cb.is_empty() {
         let p = vec![

@@ -627,14 +627,14 @@ pub(crate) async fn reconcile_call(engine: &Engine, call: &Call) {
     let done = match (found, carrier_id) {
         (Found::Live, Some(id)) => store.set_carrier_call_id(&call.id, &id).await.map(Some),
         (Found::Live, None) => Ok(None),
-        (Found::Ended(event), Some(id)) => {
+        (Found::Ended(events), Some(id)) => {
             store
                 .apply_call_events_linking(
                     call.carrier,
                     &format!("reconcile/{}", call.id),
                     &id,
                     Some(&call.id),
-                    &[event],
+                    &events,
                 )
                 .await
         }

@@ -188,8 +188,8 @@ pub async fn place(
 pub enum Found {
     /// Still up (ringing or talking): its reports will follow.
     Live,
-    /// Over, as the carrier recorded it.
-    Ended(CallEvent),
+    /// Over, as the carrier recorded it: what it knows of the call, its end last.
+    Ended(Vec<CallEvent>),
     /// The carrier has no such call: it was never placed.
     NotPlaced,
     /// It may have happened, but the carrier cannot say how it went.
@@ -204,7 +204,17 @@ pub async fn look_up(engine: &Engine, call: &Call) -> Result<(Found, Option<Stri
             let creds = engine.secrets().credentials(Provider::Twilio).await?;
             let (sid, token) = (creds.get("account_sid"), creds.get("auth_token"));
             let info = match &call.carrier_call_id {
-                Some(id) => Some(engine.twilio().fetch_call(sid, token, id).await?),
+                Some(id) => match engine.twilio().fetch_call(sid, token, id).await {
+                    Ok(info) => Some(info),
+                    // Twilio keeps the calls it placed; not knowing one of ours means the
+                    // credentials now name another account. Asking again will not help.
+                    Err(CarrierApiError::Refused { status: 404, .. }) => {
+                        let why = "Twilio has no record of the call (were the account's \
+                                   credentials changed?)";
+                        return Ok((Found::Unknown(why.into()), Some(id.clone())));
+                    }
+                    Err(e) => return Err(e.into()),
+                },
                 None => {
                     let day = jiff::Timestamp::from_millisecond(call.started_at.as_millis())
                         .map(|t| t.strftime("%Y-%m-%d").to_string())
@@ -234,12 +244,19 @@ pub async fn look_up(engine: &Engine, call: &Call) -> Result<(Found, Option<Stri
                 return Ok((Found::NotPlaced, None));
             };
             let ended = |status| {
-                Found::Ended(CallEvent::Ended {
+                // Who answered matters as much as how it ended: a machine's answer is a
+                // voicemail, not a conversation, whether or not its AMD report reached us.
+                let machine = info
+                    .answered_by
+                    .iter()
+                    .map(|r| CallEvent::MachineDetected { result: r.clone() });
+                let end = CallEvent::Ended {
                     status,
                     at: Timestamp::now(),
                     cause: Some("reconciled with Twilio after a restart".into()),
                     duration_secs: info.duration_secs,
-                })
+                };
+                Found::Ended(machine.chain([end]).collect())
             };
             let found = match info.status.as_str() {
                 "queued" | "initiated" | "ringing" | "in-progress" => Found::Live,
