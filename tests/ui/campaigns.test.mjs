@@ -328,6 +328,106 @@ test("deleting a campaign asks first, then removes it", async () => {
   );
 });
 
+/**
+ * Records, at every change of the page, what the import's progress shows: the percentage on
+ * its bar and the words announced, and whether the preview is up. Read with `importTimeline`.
+ */
+async function recordImport() {
+  await page.evaluate(() => {
+    const seen = [];
+    const look = () => {
+      const box = document.querySelector("[data-testid=import-progress]");
+      const state = box
+        ? {
+            pct: Number(box.querySelector("[role=progressbar]")?.getAttribute("aria-valuenow")),
+            text: box.querySelector("[role=status]")?.textContent ?? "",
+          }
+        : { pct: null, text: "", preview: document.querySelector("[aria-label='Import preview']") !== null };
+      const last = seen.at(-1);
+      if (JSON.stringify(last) !== JSON.stringify(state)) seen.push(state);
+    };
+    look();
+    const observer = new MutationObserver(look);
+    observer.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+    window.importTimeline = () => {
+      observer.disconnect();
+      return seen;
+    };
+  });
+}
+const importTimeline = () => page.evaluate(() => window.importTimeline());
+
+test("a 100,000-row import shows its upload's progress, then processing, then the preview and the result", async () => {
+  const created = await api(engine.base, "POST", "/api/campaigns", { name: "Big list" });
+  assert.equal(created.status, 201);
+  const c = created.body;
+  const rows = Array.from({ length: 100_000 }, (_, i) => `Lead ${i},+1415${2_000_000 + i},lead${i}@example.com`);
+  const csv = Buffer.from(["name,phone,email", ...rows].join("\n") + "\n");
+  assert.ok(csv.length > 4_000_000, `several MB (${csv.length} bytes)`);
+  // Loopback takes megabytes in an instant: the upload is throttled to about 2 s, as a slow
+  // link would be, so its progress can be seen between 0 and 100%.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  const throttle = (bytesPerSec) =>
+    cdp.send("Network.emulateNetworkConditions", {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: bytesPerSec,
+    });
+  try {
+    await row("Big list").getByRole("link", { name: "Big list" }).click();
+    await panel().getByRole("heading", { name: "Big list" }).waitFor();
+    await panel().getByRole("tab", { name: "Import leads", selected: true }).waitFor();
+    await panel().getByRole("button", { name: "Upload a file" }).click();
+
+    await throttle(2 * 1024 * 1024);
+    await recordImport();
+    await panel().getByLabel("CSV file").setInputFiles({ name: "big-list.csv", mimeType: "text/csv", buffer: csv });
+    await panel().getByRole("heading", { name: "Check before importing: big-list.csv" }).waitFor({ timeout: 30_000 });
+    await throttle(-1);
+    assert.equal(await panel().getByTestId("import-count").textContent(), "100,000");
+    assert.equal(await panel().getByTestId("import-total").textContent(), "100,000");
+
+    const seen = await importTimeline();
+    const shown = seen.filter((s) => s.pct !== null);
+    const pcts = shown.map((s) => s.pct);
+    assert.ok(
+      pcts.some((p) => p > 0 && p < 100),
+      `the upload's progress was shown on its way, not only at its ends: ${JSON.stringify(pcts)}`,
+    );
+    assert.deepEqual(
+      pcts,
+      [...pcts].sort((a, b) => a - b),
+      "the percentage only grows",
+    );
+    const processing = shown.findIndex((s) => /processing/.test(s.text));
+    assert.ok(processing >= 0, `a processing state was shown: ${JSON.stringify(shown)}`);
+    assert.equal(shown[processing].pct, 100, "processing comes once the upload is at 100%");
+    assert.ok(
+      shown.slice(0, processing).every((s) => /Checking big-list\.csv \(4\.\d MB\): uploading/.test(s.text)),
+      `before that, the upload is named with its size: ${JSON.stringify(shown.slice(0, processing))}`,
+    );
+    assert.ok(seen.at(-1).preview, "then the preview replaced the progress");
+
+    // Importing for real sends the same file again, with the same progress, then the result.
+    await recordImport();
+    await panel().getByRole("button", { name: "Import 100,000 leads" }).click();
+    await panel().getByText("100,000 leads imported.").waitFor({ timeout: 60_000 });
+    const again = (await importTimeline()).filter((s) => s.pct !== null);
+    assert.ok(
+      again.some((s) => s.pct === 100 && s.text === "Importing 100,000 leads: processing…"),
+      `the import showed its processing state: ${JSON.stringify(again)}`,
+    );
+    assert.equal(await panel().getByTestId("import-progress").count(), 0, "the progress is gone with the answer");
+    const stored = (await api(engine.base, "GET", `/api/campaigns/${c.id}/leads?limit=1`)).body;
+    assert.equal(stored.total, 100_000);
+  } finally {
+    await cdp.detach();
+    await api(engine.base, "DELETE", `/api/campaigns/${c.id}`);
+  }
+});
+
 test("calling a number from a phone number: checked as typed, and the engine's refusal is shown", async () => {
   await go("Phone Numbers");
   await main().getByRole("link", { name: "+1 415 555 2671" }).click();
