@@ -329,6 +329,96 @@ test("deleting a campaign asks first, then removes it", async () => {
 });
 
 /**
+ * A campaign that runs without dialing: Closer's pool, the main line, `leads` pending, and a
+ * calling window open only on a weekday three days from today, so the dialer (with no carrier
+ * to dial through here) waits instead of trying.
+ */
+async function runningCampaign(name, leads) {
+  const created = await api(engine.base, "POST", "/api/campaigns", {
+    name,
+    agents: [{ agent_id: closer.id, primary: true }],
+    number_ids: [mainLine.id],
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const c = created.body;
+  const isoToday = ((new Date().getUTCDay() + 6) % 7) + 1;
+  const window = { start: "09:00", end: "17:00", time_zone: "UTC", days: [((isoToday + 2) % 7) + 1] };
+  const put = await api(engine.base, "PUT", `/api/campaigns/${c.id}`, { settings: { ...c.settings, window } });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  const csv = ["name,phone", ...Array.from({ length: leads }, (_, i) => `Lead ${i},+1415555${1000 + i}`)].join("\n");
+  assert.equal((await importDirect(c.id, csv, false)).status, 200);
+  const started = await api(engine.base, "POST", `/api/campaigns/${c.id}/start`);
+  assert.equal(started.status, 200, JSON.stringify(started.body));
+  assert.equal(started.body.status, "running");
+  return c;
+}
+
+const statusOf = async (id) => (await api(engine.base, "GET", `/api/campaigns/${id}`)).body.status;
+const focused = (locator) => locator.evaluate((el) => el === document.activeElement);
+
+test("Stop asks first, saying what happens; Escape and Cancel leave the campaign running", async () => {
+  const c = await runningCampaign("Evening list", 3);
+  try {
+    await row("Evening list").getByRole("link", { name: "Evening list" }).click();
+    await panel().getByRole("heading", { name: "Evening list" }).waitFor();
+    const controls = panel().getByRole("region", { name: "Dialing" });
+    await controls.getByText("Running", { exact: true }).waitFor();
+    const stop = controls.getByRole("button", { name: "Stop" });
+    const dialog = page.getByRole("dialog", { name: "Stop “Evening list”?" });
+
+    await stop.click();
+    await dialog.waitFor();
+    await dialog.getByText("3 pending leads").waitFor();
+    // What the engine does (engine/src/campaigns): no new dial; calls under way end by themselves.
+    await dialog.getByText("No new calls are placed, so the 3 pending leads are not dialed.").waitFor();
+    await dialog.getByText("Calls under way are not hung up: they go on until they end").waitFor();
+    await dialog.getByText("cannot be resumed").waitFor();
+    assert.ok(await focused(dialog.getByRole("button", { name: "Cancel" })), "the safe choice has the focus");
+
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    assert.ok(await focused(stop), "Escape hands the focus back to Stop");
+    assert.ok(await panel().isVisible(), "Escape closed the dialog, not the panel under it");
+
+    await stop.click();
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await page.waitForTimeout(300);
+    assert.equal(await statusOf(c.id), "running", "Escape and Cancel sent nothing: the campaign still runs");
+    await controls.getByText("Running", { exact: true }).waitFor();
+  } finally {
+    await api(engine.base, "POST", `/api/campaigns/${c.id}/stop`);
+    await api(engine.base, "DELETE", `/api/campaigns/${c.id}`);
+  }
+});
+
+test("confirming Stop stops the campaign in the engine; Start is offered, not Resume", async () => {
+  const c = await runningCampaign("Night list", 2);
+  try {
+    await row("Night list").getByRole("link", { name: "Night list" }).click();
+    await panel().getByRole("heading", { name: "Night list" }).waitFor();
+    const controls = panel().getByRole("region", { name: "Dialing" });
+    await controls.getByRole("button", { name: "Stop" }).click();
+    const dialog = page.getByRole("dialog", { name: "Stop “Night list”?" });
+    await dialog.getByText("2 pending leads").waitFor();
+    await dialog.getByRole("button", { name: "Stop campaign" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await controls.getByText("Stopped", { exact: true }).waitFor();
+    assert.equal(await statusOf(c.id), "stopped", "the engine stopped the campaign");
+    const start = controls.getByRole("button", { name: "Start" });
+    await start.waitFor();
+    assert.equal(await controls.getByRole("button", { name: "Resume" }).count(), 0, "a stopped campaign has no Resume");
+    assert.equal(await controls.getByRole("button", { name: "Stop" }).count(), 0);
+    await page.waitForFunction(() => document.activeElement?.textContent?.trim() === "Start");
+    assert.ok(await focused(start), "the keyboard stays in the controls: Start has the focus");
+    const leads = (await api(engine.base, "GET", `/api/campaigns/${c.id}/leads?status=pending`)).body;
+    assert.equal(leads.total, 2, "stopping keeps the pending leads (Start would dial them)");
+  } finally {
+    await api(engine.base, "DELETE", `/api/campaigns/${c.id}`);
+  }
+});
+
+/**
  * Records, at every change of the page, what the import's progress shows: the percentage on
  * its bar and the words announced, and whether the preview is up. Read with `importTimeline`.
  */

@@ -404,6 +404,11 @@ async function campaignShots(browser) {
       await page.goto(`${engine.base}/#/campaigns/${winback.id}`);
       await page.locator("aside.panel").getByRole("tab", { name: /Leads/ }).click();
       await shot("campaign-running");
+      await page.locator("aside.panel").getByRole("button", { name: "Stop" }).click();
+      await page.getByRole("dialog").waitFor();
+      await shot("campaign-stop-confirm");
+      await page.keyboard.press("Escape");
+      await page.getByRole("dialog").waitFor({ state: "detached" });
       await page.goto(`${engine.base}/#/campaigns/${spring.id}`);
       await page.locator("aside.panel").getByRole("tab", { name: "Import leads" }).click();
       await shot("campaign-paused");
