@@ -353,15 +353,20 @@ async function runningCampaign(name, leads) {
   return c;
 }
 
+/** Opens a campaign's panel from the list; resolves to its start/pause/stop controls. */
+async function openCampaign(name) {
+  await row(name).getByRole("link", { name }).click();
+  await panel().getByRole("heading", { name }).waitFor();
+  return panel().getByRole("region", { name: "Dialing" });
+}
+
 const statusOf = async (id) => (await api(engine.base, "GET", `/api/campaigns/${id}`)).body.status;
 const focused = (locator) => locator.evaluate((el) => el === document.activeElement);
 
 test("Stop asks first, saying what happens; Escape and Cancel leave the campaign running", async () => {
   const c = await runningCampaign("Evening list", 3);
   try {
-    await row("Evening list").getByRole("link", { name: "Evening list" }).click();
-    await panel().getByRole("heading", { name: "Evening list" }).waitFor();
-    const controls = panel().getByRole("region", { name: "Dialing" });
+    const controls = await openCampaign("Evening list");
     await controls.getByText("Running", { exact: true }).waitFor();
     const stop = controls.getByRole("button", { name: "Stop" });
     const dialog = page.getByRole("dialog", { name: "Stop “Evening list”?" });
@@ -395,9 +400,7 @@ test("Stop asks first, saying what happens; Escape and Cancel leave the campaign
 test("confirming Stop stops the campaign in the engine; Start is offered, not Resume", async () => {
   const c = await runningCampaign("Night list", 2);
   try {
-    await row("Night list").getByRole("link", { name: "Night list" }).click();
-    await panel().getByRole("heading", { name: "Night list" }).waitFor();
-    const controls = panel().getByRole("region", { name: "Dialing" });
+    const controls = await openCampaign("Night list");
     await controls.getByRole("button", { name: "Stop" }).click();
     const dialog = page.getByRole("dialog", { name: "Stop “Night list”?" });
     await dialog.getByText("2 pending leads").waitFor();
@@ -466,8 +469,7 @@ test("a 100,000-row import shows its upload's progress, then processing, then th
       uploadThroughput: bytesPerSec,
     });
   try {
-    await row("Big list").getByRole("link", { name: "Big list" }).click();
-    await panel().getByRole("heading", { name: "Big list" }).waitFor();
+    await openCampaign("Big list");
     await panel().getByRole("tab", { name: "Import leads", selected: true }).waitFor();
     await panel().getByRole("button", { name: "Upload a file" }).click();
 

@@ -489,6 +489,39 @@ export function Dialog(props: {
   );
 }
 
+/**
+ * Asks before an action that cannot be taken back: Cancel has the focus (Esc cancels too),
+ * the action is the red button.
+ */
+export function ConfirmDialog(props: {
+  title: string;
+  confirmLabel: string;
+  busy?: boolean;
+  onCancel: () => void;
+  onConfirm: () => void;
+  children: ComponentChildren;
+}) {
+  return (
+    <Dialog
+      title={props.title}
+      tone="danger"
+      onClose={props.onCancel}
+      actions={
+        <>
+          <button type="button" class="btn" onClick={props.onCancel} autoFocus>
+            Cancel
+          </button>
+          <button type="button" class="btn btn-danger" disabled={props.busy} onClick={props.onConfirm}>
+            {props.confirmLabel}
+          </button>
+        </>
+      }
+    >
+      {props.children}
+    </Dialog>
+  );
+}
+
 /** Relative time for tables ("3 min ago"), with the full timestamp as a tooltip by the caller. */
 export function relativeTime(iso: string, now = Date.now()): string {
   const t = Date.parse(iso);

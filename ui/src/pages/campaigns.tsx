@@ -10,7 +10,7 @@ import { Icon } from "../components/icons";
 import {
   Badge,
   Banner,
-  Dialog,
+  ConfirmDialog,
   EmptyState,
   PageHeader,
   PanelFooter,
@@ -633,20 +633,11 @@ function StopCampaignDialog(props: { view: CampaignView; onCancel: () => void; o
   const pending = progress.leads.pending;
   const active = progress.active_calls;
   return (
-    <Dialog
+    <ConfirmDialog
       title={`Stop “${name}”?`}
-      tone="danger"
-      onClose={props.onCancel}
-      actions={
-        <>
-          <button type="button" class="btn" onClick={props.onCancel} autoFocus>
-            Cancel
-          </button>
-          <button type="button" class="btn btn-danger" onClick={props.onStop}>
-            Stop campaign
-          </button>
-        </>
-      }
+      confirmLabel="Stop campaign"
+      onCancel={props.onCancel}
+      onConfirm={props.onStop}
     >
       <p>
         No new calls are placed
@@ -672,7 +663,7 @@ function StopCampaignDialog(props: { view: CampaignView; onCancel: () => void; o
         A stopped campaign cannot be resumed: to call its pending leads later, start it again. To hold dialing for a
         while, pause instead.
       </p>
-    </Dialog>
+    </ConfirmDialog>
   );
 }
 
@@ -767,20 +758,12 @@ function DeleteCampaignDialog(props: { view: CampaignView; onClose: () => void }
     }
   };
   return (
-    <Dialog
+    <ConfirmDialog
       title={`Delete “${view.name}”?`}
-      tone="danger"
-      onClose={props.onClose}
-      actions={
-        <>
-          <button type="button" class="btn" onClick={props.onClose} autoFocus>
-            Cancel
-          </button>
-          <button type="button" class="btn btn-danger" disabled={busy} onClick={() => void remove()}>
-            {busy ? "Deleting…" : "Delete campaign"}
-          </button>
-        </>
-      }
+      confirmLabel={busy ? "Deleting…" : "Delete campaign"}
+      busy={busy}
+      onCancel={props.onClose}
+      onConfirm={() => void remove()}
     >
       <p>
         The campaign and its {view.progress.leads.total.toLocaleString()}{" "}
@@ -792,6 +775,6 @@ function DeleteCampaignDialog(props: { view: CampaignView; onClose: () => void }
           {error}
         </Banner>
       )}
-    </Dialog>
+    </ConfirmDialog>
   );
 }
