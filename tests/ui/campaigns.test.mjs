@@ -328,6 +328,198 @@ test("deleting a campaign asks first, then removes it", async () => {
   );
 });
 
+/**
+ * A campaign that runs without dialing: Closer's pool, the main line, `leads` pending, and a
+ * calling window open only on a weekday three days from today, so the dialer (with no carrier
+ * to dial through here) waits instead of trying.
+ */
+async function runningCampaign(name, leads) {
+  const created = await api(engine.base, "POST", "/api/campaigns", {
+    name,
+    agents: [{ agent_id: closer.id, primary: true }],
+    number_ids: [mainLine.id],
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  const c = created.body;
+  const isoToday = ((new Date().getUTCDay() + 6) % 7) + 1;
+  const window = { start: "09:00", end: "17:00", time_zone: "UTC", days: [((isoToday + 2) % 7) + 1] };
+  const put = await api(engine.base, "PUT", `/api/campaigns/${c.id}`, { settings: { ...c.settings, window } });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  const csv = ["name,phone", ...Array.from({ length: leads }, (_, i) => `Lead ${i},+1415555${1000 + i}`)].join("\n");
+  assert.equal((await importDirect(c.id, csv, false)).status, 200);
+  const started = await api(engine.base, "POST", `/api/campaigns/${c.id}/start`);
+  assert.equal(started.status, 200, JSON.stringify(started.body));
+  assert.equal(started.body.status, "running");
+  return c;
+}
+
+/** Opens a campaign's panel from the list; resolves to its start/pause/stop controls. */
+async function openCampaign(name) {
+  await row(name).getByRole("link", { name }).click();
+  await panel().getByRole("heading", { name }).waitFor();
+  return panel().getByRole("region", { name: "Dialing" });
+}
+
+const statusOf = async (id) => (await api(engine.base, "GET", `/api/campaigns/${id}`)).body.status;
+const focused = (locator) => locator.evaluate((el) => el === document.activeElement);
+
+test("Stop asks first, saying what happens; Escape and Cancel leave the campaign running", async () => {
+  const c = await runningCampaign("Evening list", 3);
+  try {
+    const controls = await openCampaign("Evening list");
+    await controls.getByText("Running", { exact: true }).waitFor();
+    const stop = controls.getByRole("button", { name: "Stop" });
+    const dialog = page.getByRole("dialog", { name: "Stop “Evening list”?" });
+
+    await stop.click();
+    await dialog.waitFor();
+    await dialog.getByText("3 pending leads").waitFor();
+    // What the engine does (engine/src/campaigns): no new dial; calls under way end by themselves.
+    await dialog.getByText("No new calls are placed, so the 3 pending leads are not dialed.").waitFor();
+    await dialog.getByText("Calls under way are not hung up: they go on until they end").waitFor();
+    await dialog.getByText("cannot be resumed").waitFor();
+    assert.ok(await focused(dialog.getByRole("button", { name: "Cancel" })), "the safe choice has the focus");
+
+    await page.keyboard.press("Escape");
+    await dialog.waitFor({ state: "detached" });
+    assert.ok(await focused(stop), "Escape hands the focus back to Stop");
+    assert.ok(await panel().isVisible(), "Escape closed the dialog, not the panel under it");
+
+    await stop.click();
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await page.waitForTimeout(300);
+    assert.equal(await statusOf(c.id), "running", "Escape and Cancel sent nothing: the campaign still runs");
+    await controls.getByText("Running", { exact: true }).waitFor();
+  } finally {
+    await api(engine.base, "POST", `/api/campaigns/${c.id}/stop`);
+    await api(engine.base, "DELETE", `/api/campaigns/${c.id}`);
+  }
+});
+
+test("confirming Stop stops the campaign in the engine; Start is offered, not Resume", async () => {
+  const c = await runningCampaign("Night list", 2);
+  try {
+    const controls = await openCampaign("Night list");
+    await controls.getByRole("button", { name: "Stop" }).click();
+    const dialog = page.getByRole("dialog", { name: "Stop “Night list”?" });
+    await dialog.getByText("2 pending leads").waitFor();
+    await dialog.getByRole("button", { name: "Stop campaign" }).click();
+    await dialog.waitFor({ state: "detached" });
+    await controls.getByText("Stopped", { exact: true }).waitFor();
+    assert.equal(await statusOf(c.id), "stopped", "the engine stopped the campaign");
+    const start = controls.getByRole("button", { name: "Start" });
+    await start.waitFor();
+    assert.equal(await controls.getByRole("button", { name: "Resume" }).count(), 0, "a stopped campaign has no Resume");
+    assert.equal(await controls.getByRole("button", { name: "Stop" }).count(), 0);
+    await page.waitForFunction(() => document.activeElement?.textContent?.trim() === "Start");
+    assert.ok(await focused(start), "the keyboard stays in the controls: Start has the focus");
+    const leads = (await api(engine.base, "GET", `/api/campaigns/${c.id}/leads?status=pending`)).body;
+    assert.equal(leads.total, 2, "stopping keeps the pending leads (Start would dial them)");
+  } finally {
+    await api(engine.base, "DELETE", `/api/campaigns/${c.id}`);
+  }
+});
+
+/**
+ * Records, at every change of the page, what the import's progress shows: the percentage on
+ * its bar and the words announced, and whether the preview is up. Read with `importTimeline`.
+ */
+async function recordImport() {
+  await page.evaluate(() => {
+    const seen = [];
+    const look = () => {
+      const box = document.querySelector("[data-testid=import-progress]");
+      const state = box
+        ? {
+            pct: Number(box.querySelector("[role=progressbar]")?.getAttribute("aria-valuenow")),
+            text: box.querySelector("[role=status]")?.textContent ?? "",
+          }
+        : { pct: null, text: "", preview: document.querySelector("[aria-label='Import preview']") !== null };
+      const last = seen.at(-1);
+      if (JSON.stringify(last) !== JSON.stringify(state)) seen.push(state);
+    };
+    look();
+    const observer = new MutationObserver(look);
+    observer.observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+    window.importTimeline = () => {
+      observer.disconnect();
+      return seen;
+    };
+  });
+}
+const importTimeline = () => page.evaluate(() => window.importTimeline());
+
+test("a 100,000-row import shows its upload's progress, then processing, then the preview and the result", async () => {
+  const created = await api(engine.base, "POST", "/api/campaigns", { name: "Big list" });
+  assert.equal(created.status, 201);
+  const c = created.body;
+  const rows = Array.from({ length: 100_000 }, (_, i) => `Lead ${i},+1415${2_000_000 + i},lead${i}@example.com`);
+  const csv = Buffer.from(["name,phone,email", ...rows].join("\n") + "\n");
+  assert.ok(csv.length > 4_000_000, `several MB (${csv.length} bytes)`);
+  // Loopback takes megabytes in an instant: the upload is throttled to about 2 s, as a slow
+  // link would be, so its progress can be seen between 0 and 100%.
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  const throttle = (bytesPerSec) =>
+    cdp.send("Network.emulateNetworkConditions", {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: bytesPerSec,
+    });
+  try {
+    await openCampaign("Big list");
+    await panel().getByRole("tab", { name: "Import leads", selected: true }).waitFor();
+    await panel().getByRole("button", { name: "Upload a file" }).click();
+
+    await throttle(2 * 1024 * 1024);
+    await recordImport();
+    await panel().getByLabel("CSV file").setInputFiles({ name: "big-list.csv", mimeType: "text/csv", buffer: csv });
+    await panel().getByRole("heading", { name: "Check before importing: big-list.csv" }).waitFor({ timeout: 30_000 });
+    await throttle(-1);
+    assert.equal(await panel().getByTestId("import-count").textContent(), "100,000");
+    assert.equal(await panel().getByTestId("import-total").textContent(), "100,000");
+
+    const seen = await importTimeline();
+    const shown = seen.filter((s) => s.pct !== null);
+    const pcts = shown.map((s) => s.pct);
+    assert.ok(
+      pcts.some((p) => p > 0 && p < 100),
+      `the upload's progress was shown on its way, not only at its ends: ${JSON.stringify(pcts)}`,
+    );
+    assert.deepEqual(
+      pcts,
+      [...pcts].sort((a, b) => a - b),
+      "the percentage only grows",
+    );
+    const processing = shown.findIndex((s) => /processing/.test(s.text));
+    assert.ok(processing >= 0, `a processing state was shown: ${JSON.stringify(shown)}`);
+    assert.equal(shown[processing].pct, 100, "processing comes once the upload is at 100%");
+    assert.ok(
+      shown.slice(0, processing).every((s) => /Checking big-list\.csv \(4\.\d MB\): uploading/.test(s.text)),
+      `before that, the upload is named with its size: ${JSON.stringify(shown.slice(0, processing))}`,
+    );
+    assert.ok(seen.at(-1).preview, "then the preview replaced the progress");
+
+    // Importing for real sends the same file again, with the same progress, then the result.
+    await recordImport();
+    await panel().getByRole("button", { name: "Import 100,000 leads" }).click();
+    await panel().getByText("100,000 leads imported.").waitFor({ timeout: 60_000 });
+    const again = (await importTimeline()).filter((s) => s.pct !== null);
+    assert.ok(
+      again.some((s) => s.pct === 100 && s.text === "Importing 100,000 leads: processing…"),
+      `the import showed its processing state: ${JSON.stringify(again)}`,
+    );
+    assert.equal(await panel().getByTestId("import-progress").count(), 0, "the progress is gone with the answer");
+    const stored = (await api(engine.base, "GET", `/api/campaigns/${c.id}/leads?limit=1`)).body;
+    assert.equal(stored.total, 100_000);
+  } finally {
+    await cdp.detach();
+    await api(engine.base, "DELETE", `/api/campaigns/${c.id}`);
+  }
+});
+
 test("calling a number from a phone number: checked as typed, and the engine's refusal is shown", async () => {
   await go("Phone Numbers");
   await main().getByRole("link", { name: "+1 415 555 2671" }).click();

@@ -225,6 +225,43 @@ async function liveCallShots(browser) {
   }
 }
 
+/**
+ * A big lead file on its way up (the upload throttled, as a slow link would have it), then
+ * while the engine reads it. Leaves the panel on the Import tab with the preview shown.
+ */
+async function importProgressShots(page, shot) {
+  const side = page.locator("aside.panel");
+  const rows = Array.from({ length: 100_000 }, (_, i) => `Lead ${i},+1415${2_000_000 + i},lead${i}@example.com`);
+  const buffer = Buffer.from(["name,phone,email", ...rows].join("\n"));
+  const cdp = await page.context().newCDPSession(page);
+  const throttle = (uploadThroughput) =>
+    cdp.send("Network.emulateNetworkConditions", {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput,
+    });
+  try {
+    await cdp.send("Network.enable");
+    await side.getByRole("button", { name: "Upload a file" }).click();
+    await throttle(1024 * 1024);
+    await side.getByLabel("CSV file").setInputFiles({ name: "expo-visitors-2026.csv", mimeType: "text/csv", buffer });
+    await page.waitForFunction(
+      () =>
+        Number(
+          document.querySelector("[data-testid=import-progress] [role=progressbar]")?.getAttribute("aria-valuenow"),
+        ) >= 40,
+    );
+    await page.screenshot({ path: `${out}/campaign-import-uploading-${page.viewportSize().width}.png` });
+    await side.getByText("processing…").waitFor({ timeout: 30_000 });
+    await shot("campaign-import-processing");
+    await side.getByText("Check before importing").waitFor({ timeout: 30_000 });
+  } finally {
+    await throttle(-1);
+    await cdp.detach();
+  }
+}
+
 /** Campaigns: the list, a running campaign with its leads, a pause by the dialer, the import
  * preview, the create form, and the outbound call dialog. The dialer cannot dial here (no
  * carrier), so progress and the pause arrive as made-up events on the page's event socket;
@@ -367,6 +404,11 @@ async function campaignShots(browser) {
       await page.goto(`${engine.base}/#/campaigns/${winback.id}`);
       await page.locator("aside.panel").getByRole("tab", { name: /Leads/ }).click();
       await shot("campaign-running");
+      await page.locator("aside.panel").getByRole("button", { name: "Stop" }).click();
+      await page.getByRole("dialog").waitFor();
+      await shot("campaign-stop-confirm");
+      await page.keyboard.press("Escape");
+      await page.getByRole("dialog").waitFor({ state: "detached" });
       await page.goto(`${engine.base}/#/campaigns/${spring.id}`);
       await page.locator("aside.panel").getByRole("tab", { name: "Import leads" }).click();
       await shot("campaign-paused");
@@ -376,6 +418,7 @@ async function campaignShots(browser) {
       await page.locator("aside.panel").getByText("Check before importing").waitFor();
       await page.locator("aside.panel .panel-body").evaluate((el) => el.scrollTo(0, 560));
       await shot("campaign-import-preview");
+      if (canImport) await importProgressShots(page, shot);
       await page.locator("aside.panel").getByRole("tab", { name: "Settings" }).click();
       await page.locator("aside.panel .panel-body").evaluate((el) => el.scrollTo(0, 380));
       await shot("campaign-settings");

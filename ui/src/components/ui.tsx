@@ -1,7 +1,7 @@
 //! Building blocks shared by the pages: fields, the side panel, dialogs, copy buttons and
 //! the loading / empty / error / offline screens.
 import type { ComponentChildren, TargetedEvent } from "preact";
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { ApiError } from "../api/client";
 import { retryNow, type Remote } from "../store";
 import { Icon, type IconName } from "./icons";
@@ -450,7 +450,10 @@ export function SidePanel(props: {
   );
 }
 
-/** A modal dialog (the native `<dialog>`: Esc cancels it, focus stays inside). */
+/**
+ * A modal dialog (the native `<dialog>`: Esc cancels it, focus stays inside, and goes back to
+ * where it was once the dialog goes).
+ */
 export function Dialog(props: {
   title: string;
   onClose: () => void;
@@ -459,9 +462,14 @@ export function Dialog(props: {
   tone?: "danger";
 }) {
   const ref = useRef<HTMLDialogElement>(null);
-  useEffect(() => {
+  // A layout effect: its cleanup runs before the dialog leaves the page (a passive one runs
+  // after), and only a dialog closed while still there hands the focus back to where it was.
+  useLayoutEffect(() => {
     const d = ref.current;
     if (d && !d.open) d.showModal();
+    return () => {
+      if (d?.open) d.close();
+    };
   }, []);
   const cancel = (e: TargetedEvent<HTMLDialogElement>) => {
     e.preventDefault();
@@ -478,6 +486,39 @@ export function Dialog(props: {
       <div class="dialog-body">{props.children}</div>
       <div class="dialog-actions">{props.actions}</div>
     </dialog>
+  );
+}
+
+/**
+ * Asks before an action that cannot be taken back: Cancel has the focus (Esc cancels too),
+ * the action is the red button.
+ */
+export function ConfirmDialog(props: {
+  title: string;
+  confirmLabel: string;
+  busy?: boolean;
+  onCancel: () => void;
+  onConfirm: () => void;
+  children: ComponentChildren;
+}) {
+  return (
+    <Dialog
+      title={props.title}
+      tone="danger"
+      onClose={props.onCancel}
+      actions={
+        <>
+          <button type="button" class="btn" onClick={props.onCancel} autoFocus>
+            Cancel
+          </button>
+          <button type="button" class="btn btn-danger" disabled={props.busy} onClick={props.onConfirm}>
+            {props.confirmLabel}
+          </button>
+        </>
+      }
+    >
+      {props.children}
+    </Dialog>
   );
 }
 

@@ -1,6 +1,6 @@
 //! A campaign's leads: the paged, filterable table, and importing a CSV list (a dry run shows
 //! what would be imported, rejected and skipped as duplicate; then the same body is sent for real).
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, isApiError } from "../api/client";
 import {
   LEAD_STATUSES,
@@ -226,7 +226,8 @@ function size(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-const plural = (n: number, one: string, many: string) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
+/** "1 lead", "3,000 leads". */
+export const plural = (n: number, one: string, many: string) => `${n.toLocaleString()} ${n === 1 ? one : many}`;
 
 /** Why an import was refused, in words for the operator. */
 function importError(e: ApiError): string {
@@ -237,6 +238,13 @@ function importError(e: ApiError): string {
   }
   if (e.status === 413) return "The file is too large for the engine to take in one go. Split it and import each part.";
   return fieldMessage(e.message, e.field);
+}
+
+/** What the import is doing: its label, and how much of the body has gone up (total 0: not known yet). */
+interface Work {
+  label: string;
+  sent: number;
+  total: number;
 }
 
 interface Preview {
@@ -253,7 +261,7 @@ export function ImportLeads(props: { campaign: CampaignView }) {
   const [file, setFile] = useState<File | null>(null);
   const [text, setText] = useState("");
   const [preview, setPreview] = useState<Preview | null>(null);
-  const [busy, setBusy] = useState<string | null>(null);
+  const [busy, setBusy] = useState<Work | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [done, setDone] = useState<LeadImportResult | null>(null);
   // The file input is cleared by remounting it.
@@ -261,13 +269,21 @@ export function ImportLeads(props: { campaign: CampaignView }) {
 
   const region = campaign.settings.default_region;
 
+  /** Sends `source`, following its upload in `busy` under `label`. */
+  const send = (label: string, source: Blob | string, dryRun: boolean) => {
+    setBusy({ label, sent: 0, total: 0 });
+    return api.importLeads(campaign.id, source, dryRun, (sent, total) => {
+      setBusy({ label, sent, total });
+    });
+  };
+
   const checkRows = async (source: Blob | string, what: string) => {
-    setBusy(source instanceof Blob && source.size > 0 ? `Checking ${what} (${size(source.size)})…` : "Checking…");
     setError(null);
     setDone(null);
     setPreview(null);
     try {
-      const result = await api.importLeads(campaign.id, source, true);
+      const label = source instanceof Blob && source.size > 0 ? `Checking ${what} (${size(source.size)})` : "Checking";
+      const result = await send(label, source, true);
       setPreview({ source, what, result });
     } catch (e) {
       setError(isApiError(e) ? importError(e) : String(e));
@@ -278,10 +294,9 @@ export function ImportLeads(props: { campaign: CampaignView }) {
 
   const importRows = async () => {
     if (!preview) return;
-    setBusy(`Importing ${plural(preview.result.imported, "lead", "leads")}…`);
     setError(null);
     try {
-      const result = await api.importLeads(campaign.id, preview.source, false);
+      const result = await send(`Importing ${plural(preview.result.imported, "lead", "leads")}`, preview.source, false);
       setDone(result);
       setPreview(null);
       setFile(null);
@@ -380,8 +395,9 @@ export function ImportLeads(props: { campaign: CampaignView }) {
       <div class="import-actions">
         {mode === "file" ? (
           file &&
-          !preview && (
-            <button type="button" class="btn" disabled={busy !== null} onClick={() => void checkRows(file, file.name)}>
+          !preview &&
+          busy === null && (
+            <button type="button" class="btn" onClick={() => void checkRows(file, file.name)}>
               Check again
             </button>
           )
@@ -395,12 +411,8 @@ export function ImportLeads(props: { campaign: CampaignView }) {
             Check rows
           </button>
         )}
-        {busy !== null && (
-          <span class="busy-note" role="status">
-            <span class="spinner" aria-hidden="true" /> {busy}
-          </span>
-        )}
       </div>
+      {busy !== null && <UploadProgress work={busy} />}
       {error !== null && (
         <Banner tone="bad" role="alert">
           {error}
@@ -416,6 +428,47 @@ export function ImportLeads(props: { campaign: CampaignView }) {
       {preview && (
         <ImportPreview preview={preview} busy={busy !== null} onImport={() => void importRows()} onCancel={startOver} />
       )}
+    </div>
+  );
+}
+
+/**
+ * An import under way: the share of the list uploaded, then "processing" while the engine
+ * reads it (a big list takes a while on both legs). The phase is announced; the percentage
+ * is left to the progress bar.
+ */
+function UploadProgress(props: { work: Work }) {
+  const { label, sent, total } = props.work;
+  const box = useRef<HTMLDivElement>(null);
+  // It appears under the file field, often below the panel's fold: brought into view once.
+  useEffect(() => {
+    box.current?.scrollIntoView({ block: "nearest" });
+  }, []);
+  const uploaded = total > 0 && sent >= total;
+  const pct = total > 0 ? Math.min(100, Math.floor((sent / total) * 100)) : 0;
+  return (
+    <div class={`upload-progress ${uploaded ? "upload-processing" : ""}`} data-testid="import-progress" ref={box}>
+      <div class="upload-progress-line">
+        <span class="spinner" aria-hidden="true" />
+        <span role="status">
+          {label}: {uploaded ? "processing…" : "uploading…"}
+        </span>
+        <span class="spacer" />
+        <span class="upload-progress-pct" aria-hidden="true">
+          {uploaded ? `${size(total)} sent` : `${pct}%`}
+        </span>
+      </div>
+      <div
+        class="progress"
+        role="progressbar"
+        aria-label="Upload"
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={pct}
+        aria-valuetext={uploaded ? "Uploaded; the engine is processing the list" : `${pct}% uploaded`}
+      >
+        <span class="progress-upload" style={{ width: `${pct}%` }} />
+      </div>
     </div>
   );
 }

@@ -10,7 +10,7 @@ import { Icon } from "../components/icons";
 import {
   Badge,
   Banner,
-  Dialog,
+  ConfirmDialog,
   EmptyState,
   PageHeader,
   PanelFooter,
@@ -33,7 +33,7 @@ import {
   isDirty,
   type CampaignForm,
 } from "./campaign-form";
-import { ImportLeads, LeadsView } from "./campaign-leads";
+import { ImportLeads, LeadsView, plural } from "./campaign-leads";
 
 const STATUS_LABELS: Record<CampaignStatus, string> = {
   draft: "Draft",
@@ -518,12 +518,17 @@ const ACTION_LABELS: Record<CampaignAction, [string, string]> = {
 };
 const ACTION_ICONS = { start: "play", pause: "pause", resume: "play", stop: "stop" } as const;
 
-/** Start, pause, resume and stop, as the campaign's status allows; the engine's refusals shown. */
+/**
+ * Start, pause, resume and stop, as the campaign's status allows; the engine's refusals shown.
+ * Stop asks first.
+ */
 function CampaignControls(props: { view: CampaignView; pauseReason: string | null; onFix: (tab: Tab) => void }) {
   const api = useApi();
   const { view } = props;
   const [busy, setBusy] = useState<CampaignAction | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
+  const [confirmingStop, setConfirmingStop] = useState(false);
+  const controls = useRef<HTMLElement>(null);
   useEffect(() => {
     setError(null);
   }, [view.status]);
@@ -533,6 +538,13 @@ function CampaignControls(props: { view: CampaignView; pauseReason: string | nul
     setError(null);
     try {
       takeCampaign(await api.campaignAction(view.id, action));
+      // The button pressed gives way to the next status's (Pause to Resume, Stop to Start):
+      // keep the keyboard in the controls rather than lost on the page.
+      window.requestAnimationFrame(() => {
+        if (document.activeElement === null || document.activeElement === document.body) {
+          controls.current?.querySelector<HTMLElement>("button:not([disabled])")?.focus();
+        }
+      });
     } catch (e) {
       if (isApiError(e)) setError(e);
       else throw e;
@@ -565,7 +577,7 @@ function CampaignControls(props: { view: CampaignView; pauseReason: string | nul
     ) : null;
 
   return (
-    <section class="campaign-controls" aria-label="Dialing">
+    <section class="campaign-controls" aria-label="Dialing" ref={controls}>
       <div class="campaign-controls-row">
         <CampaignStatusBadge status={view.status} />
         <span class="muted small">{statusNote(view)}</span>
@@ -576,7 +588,10 @@ function CampaignControls(props: { view: CampaignView; pauseReason: string | nul
             type="button"
             class={`btn ${a === "start" || a === "resume" ? "btn-primary" : ""}`}
             disabled={busy !== null}
-            onClick={() => void act(a)}
+            onClick={() => {
+              if (a === "stop") setConfirmingStop(true);
+              else void act(a);
+            }}
           >
             <Icon name={ACTION_ICONS[a]} size={14} /> {busy === a ? ACTION_LABELS[a][1] : ACTION_LABELS[a][0]}
           </button>
@@ -593,7 +608,62 @@ function CampaignControls(props: { view: CampaignView; pauseReason: string | nul
           {fix && <> · {fix}</>}
         </Banner>
       )}
+      {confirmingStop && (
+        <StopCampaignDialog
+          view={view}
+          onCancel={() => {
+            setConfirmingStop(false);
+          }}
+          onStop={() => {
+            setConfirmingStop(false);
+            void act("stop");
+          }}
+        />
+      )}
     </section>
+  );
+}
+
+/**
+ * Stopping ends the campaign's run: the dialer places no new call, calls under way are left
+ * to end by themselves (the engine hangs none up), and only Start, not Resume, dials again.
+ */
+function StopCampaignDialog(props: { view: CampaignView; onCancel: () => void; onStop: () => void }) {
+  const { name, progress } = props.view;
+  const pending = progress.leads.pending;
+  const active = progress.active_calls;
+  return (
+    <ConfirmDialog
+      title={`Stop “${name}”?`}
+      confirmLabel="Stop campaign"
+      onCancel={props.onCancel}
+      onConfirm={props.onStop}
+    >
+      <p>
+        No new calls are placed
+        {pending > 0 ? (
+          <>
+            , so the <strong>{plural(pending, "pending lead", "pending leads")}</strong> {pending === 1 ? "is" : "are"}{" "}
+            not dialed.
+          </>
+        ) : (
+          "."
+        )}
+      </p>
+      <p>
+        Calls under way are not hung up: they go on until they end, and their outcomes are recorded.
+        {active > 0 && (
+          <>
+            {" "}
+            <strong>{plural(active, "call", "calls")}</strong> {active === 1 ? "is" : "are"} under way now.
+          </>
+        )}
+      </p>
+      <p class="muted">
+        A stopped campaign cannot be resumed: to call its pending leads later, start it again. To hold dialing for a
+        while, pause instead.
+      </p>
+    </ConfirmDialog>
   );
 }
 
@@ -688,20 +758,12 @@ function DeleteCampaignDialog(props: { view: CampaignView; onClose: () => void }
     }
   };
   return (
-    <Dialog
+    <ConfirmDialog
       title={`Delete “${view.name}”?`}
-      tone="danger"
-      onClose={props.onClose}
-      actions={
-        <>
-          <button type="button" class="btn" onClick={props.onClose} autoFocus>
-            Cancel
-          </button>
-          <button type="button" class="btn btn-danger" disabled={busy} onClick={() => void remove()}>
-            {busy ? "Deleting…" : "Delete campaign"}
-          </button>
-        </>
-      }
+      confirmLabel={busy ? "Deleting…" : "Delete campaign"}
+      busy={busy}
+      onCancel={props.onClose}
+      onConfirm={() => void remove()}
     >
       <p>
         The campaign and its {view.progress.leads.total.toLocaleString()}{" "}
@@ -713,6 +775,6 @@ function DeleteCampaignDialog(props: { view: CampaignView; onClose: () => void }
           {error}
         </Banner>
       )}
-    </Dialog>
+    </ConfirmDialog>
   );
 }

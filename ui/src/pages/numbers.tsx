@@ -17,7 +17,7 @@ import {
   Badge,
   Banner,
   CopyValue,
-  Dialog,
+  ConfirmDialog,
   EmptyState,
   Field,
   messageId,
@@ -654,20 +654,12 @@ function DeleteNumberDialog(props: { number: PhoneNumber; onClose: () => void })
     }
   };
   return (
-    <Dialog
+    <ConfirmDialog
       title={`Remove ${shown}?`}
-      tone="danger"
-      onClose={props.onClose}
-      actions={
-        <>
-          <button type="button" class="btn" onClick={props.onClose} autoFocus>
-            Cancel
-          </button>
-          <button type="button" class="btn btn-danger" disabled={busy} onClick={() => void remove()}>
-            {busy ? "Removing…" : "Remove number"}
-          </button>
-        </>
-      }
+      confirmLabel={busy ? "Removing…" : "Remove number"}
+      busy={busy}
+      onCancel={props.onClose}
+      onConfirm={() => void remove()}
     >
       <p>
         Switchboard stops answering this number. The number stays yours at {CARRIER_NAMES[props.number.carrier]}; its
@@ -678,6 +670,6 @@ function DeleteNumberDialog(props: { number: PhoneNumber; onClose: () => void })
           {error}
         </Banner>
       )}
-    </Dialog>
+    </ConfirmDialog>
   );
 }
