@@ -222,7 +222,7 @@ async fn a_single_call_is_placed_bridged_and_the_agent_waits_for_the_callee() {
     assert_eq!(dials[0].call_id, call["id"].as_str().unwrap());
     assert_eq!(
         call["carrier_call_id"].as_str(),
-        Some(dials[0].sid.as_str())
+        Some(dials[0].carrier_call_id.as_str())
     );
     assert_eq!(call["direction"], "outbound");
 
@@ -233,7 +233,7 @@ async fn a_single_call_is_placed_bridged_and_the_agent_waits_for_the_callee() {
             "{}/media/twilio",
             w.engine.public_url().replacen("http", "ws", 1)
         ),
-        &dials[0].sid,
+        &dials[0].carrier_call_id,
         &[("call_id", &id), ("agent_id", &agent_id)],
     )
     .await
@@ -296,7 +296,7 @@ async fn a_callee_who_speaks_first_is_answered_not_greeted() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{call}");
-    let sid = w.twilio.dials()[0].sid.clone();
+    let sid = w.twilio.dials()[0].carrier_call_id.clone();
     let id = call["id"].as_str().unwrap().to_owned();
     let _media = TwilioMedia::connect(
         &format!(
@@ -774,7 +774,7 @@ async fn a_campaign_call_speaks_with_the_campaign_prompt_and_the_leads_details()
             "{}/media/twilio",
             w.engine.public_url().replacen("http", "ws", 1)
         ),
-        &dial.sid,
+        &dial.carrier_call_id,
         &[("call_id", &dial.call_id), ("agent_id", &dial.agent_id)],
     )
     .await
@@ -963,7 +963,7 @@ async fn on_an_answering_machine_the_agent_leaves_the_campaigns_message_then_han
             "{}/media/twilio",
             w.engine.public_url().replacen("http", "ws", 1)
         ),
-        &dial.sid,
+        &dial.carrier_call_id,
         &[("call_id", &dial.call_id), ("agent_id", &dial.agent_id)],
     )
     .await

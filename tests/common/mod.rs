@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod carriers;
+pub mod dialing;
 pub mod livekit;
 pub mod media_stream;
 pub mod observed;
