@@ -53,16 +53,40 @@ impl TelnyxKeys {
         base64::engine::general_purpose::STANDARD
             .encode(self.signing.sign(message.as_bytes()).to_bytes())
     }
+
+    /// POSTs `body` to `url` signed now, as Telnyx delivers a webhook (§2.3).
+    pub async fn deliver(&self, url: &str, body: String) -> reqwest::Result<reqwest::Response> {
+        let ts = jiff::Timestamp::now().as_second();
+        reqwest::Client::new()
+            .post(url)
+            .header("telnyx-timestamp", ts.to_string())
+            .header("telnyx-signature-ed25519", self.sign(ts, &body))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+    }
 }
 
-/// A Call Control event envelope as Telnyx sends it (protocols/telnyx.md §2.1).
+/// A Call Control event envelope as Telnyx sends it (protocols/telnyx.md §2.1), occurring at
+/// a fixed time (2026-11-22 10:00:00 UTC).
 pub fn telnyx_event(event_type: &str, event_id: &str, payload: Value) -> String {
+    telnyx_event_at(event_type, event_id, "2026-11-22T10:00:00.000000Z", payload)
+}
+
+/// As [`telnyx_event`], occurring at `occurred_at` (RFC 3339, microseconds, UTC).
+pub fn telnyx_event_at(
+    event_type: &str,
+    event_id: &str,
+    occurred_at: &str,
+    payload: Value,
+) -> String {
     json!({
         "data": {
             "record_type": "event",
             "event_type": event_type,
             "id": event_id,
-            "occurred_at": "2026-11-22T10:00:00.000000Z",
+            "occurred_at": occurred_at,
             "payload": payload,
         },
         "meta": {"attempt": 1, "delivered_to": "https://sb.example.test/webhooks/telnyx"}

@@ -9,6 +9,7 @@ pub mod media_stream;
 pub mod observed;
 pub mod pcmu;
 pub mod realtime;
+pub mod telnyx_calls;
 pub mod telnyx_media;
 pub mod twilio_calls;
 pub mod twilio_media;
