@@ -6,12 +6,16 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::carriers::{TWILIO_SID, TWILIO_TOKEN};
+use common::dialing::{Dial, Ledger};
+use common::media_stream::MediaStream;
 use common::realtime::{FakeRealtime, Script as Voice, TEST_API_KEY};
+use common::telnyx_calls::{TELNYX_API_KEY, TELNYX_CONNECTION_ID, TelnyxCalls};
+use common::telnyx_media::TelnyxMedia;
 use common::twilio_calls::{Script, TwilioCalls};
 use common::twilio_media::TwilioMedia;
 use common::{Api, TestEngine, config};
@@ -54,16 +58,14 @@ impl World {
         let tmp = tempfile::tempdir().unwrap();
         let realtime = FakeRealtime::start(voice).await;
         let twilio = TwilioCalls::start(PUBLIC, "http://unset").await;
-        let mut cfg = config(tmp.path());
-        cfg.twilio_api_url = twilio.base.clone();
-        cfg.openai_realtime_url = realtime.url();
-        cfg.clock = clock.map(|c| c as switchboard::campaigns::SharedClock);
-        cfg.credential_env = vec![
-            ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
-            ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
-            ("OPENAI_API_KEY".into(), TEST_API_KEY.into()),
-        ];
-        let engine = TestEngine::start_with(cfg).await;
+        let engine = engine_with(tmp.path(), clock, &realtime, |cfg| {
+            cfg.twilio_api_url = twilio.base.clone();
+            cfg.credential_env.extend([
+                ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
+                ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
+            ]);
+        })
+        .await;
         twilio.deliver_to(&engine.public_url());
         let (s, _) = engine
             .api
@@ -79,6 +81,22 @@ impl World {
             _tmp: tmp,
         }
     }
+}
+
+/// An engine speaking through `realtime`, on the campaign clock when one is given; `carrier`
+/// adds its carrier's API URL and credentials.
+async fn engine_with(
+    dir: &std::path::Path,
+    clock: Option<Arc<TestClock>>,
+    realtime: &FakeRealtime,
+    carrier: impl FnOnce(&mut switchboard::Config),
+) -> TestEngine {
+    let mut cfg = config(dir);
+    cfg.openai_realtime_url = realtime.url();
+    cfg.clock = clock.map(|c| c as switchboard::campaigns::SharedClock);
+    cfg.credential_env = vec![("OPENAI_API_KEY".into(), TEST_API_KEY.into())];
+    carrier(&mut cfg);
+    TestEngine::start_with(cfg).await
 }
 
 async fn number(api: &Api, outbound_agent: Option<&str>) -> String {
@@ -222,7 +240,7 @@ async fn a_single_call_is_placed_bridged_and_the_agent_waits_for_the_callee() {
     assert_eq!(dials[0].call_id, call["id"].as_str().unwrap());
     assert_eq!(
         call["carrier_call_id"].as_str(),
-        Some(dials[0].sid.as_str())
+        Some(dials[0].carrier_call_id.as_str())
     );
     assert_eq!(call["direction"], "outbound");
 
@@ -233,7 +251,7 @@ async fn a_single_call_is_placed_bridged_and_the_agent_waits_for_the_callee() {
             "{}/media/twilio",
             w.engine.public_url().replacen("http", "ws", 1)
         ),
-        &dials[0].sid,
+        &dials[0].carrier_call_id,
         &[("call_id", &id), ("agent_id", &agent_id)],
     )
     .await
@@ -296,7 +314,7 @@ async fn a_callee_who_speaks_first_is_answered_not_greeted() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{call}");
-    let sid = w.twilio.dials()[0].sid.clone();
+    let sid = w.twilio.dials()[0].carrier_call_id.clone();
     let id = call["id"].as_str().unwrap().to_owned();
     let _media = TwilioMedia::connect(
         &format!(
@@ -447,92 +465,7 @@ async fn primary_first_selection_follows_the_agents_limits() {
 #[tokio::test]
 async fn a_campaign_with_mixed_outcomes_keeps_its_limits_and_retries_as_configured() {
     let w = World::start().await;
-    let api = &w.engine.api;
-    let a = agent(api, "A", 2, "").await;
-    let b = agent(api, "B", 3, "").await;
-    w.twilio.ring_for(Duration::from_millis(30));
-    let n = 40;
-    // Outcomes by lead, deterministic but mixed.
-    let mut expected_dials = HashMap::new();
-    for i in 0..n {
-        let (script, dials) = match i % 6 {
-            0 | 1 => (
-                Script::Answer {
-                    talk: Duration::from_millis(150),
-                },
-                1,
-            ),
-            2 => (Script::Busy, 3),
-            3 => (Script::NoAnswer, 3),
-            4 => (
-                Script::Voicemail {
-                    talk: Duration::from_secs(5),
-                },
-                1,
-            ),
-            _ => (Script::Fail, 1),
-        };
-        w.twilio.script(&lead_phone(i), script);
-        expected_dials.insert(lead_phone(i), dials);
-    }
-    let id = campaign(
-        api,
-        json!({"name": "Mixed", "agents": [{"agent_id": a}, {"agent_id": b, "primary": false}],
-               "number_ids": [w.number],               "settings": settings(json!({"max_concurrent_calls": 4, "calls_per_second": 40.0,
-                   "retry": {"retry_on": ["busy", "no_answer"], "max_attempts": 3, "delay_secs": 0},
-                   "strategy": "least_loaded", "default_region": "US"}))}),
-    )
-    .await;
-    let report = import(api, &id, &leads_csv(n)).await;
-    assert_eq!(report["imported"], n);
-    let (s, _) = api
-        .post(&format!("/api/campaigns/{id}/start"), json!({}))
-        .await;
-    assert_eq!(s, StatusCode::OK);
-    let done = wait_for_status(api, &id, "completed", Duration::from_secs(60)).await;
-
-    // Judged from the simulator's own log.
-    assert!(
-        w.twilio.max_up() <= 4,
-        "campaign limit broken: {}",
-        w.twilio.max_up()
-    );
-    let per_agent = w.twilio.max_up_per_agent();
-    assert!(per_agent[&a] <= 2, "{per_agent:?}");
-    assert!(
-        per_agent.get(&b).copied().unwrap_or(0) <= 3,
-        "{per_agent:?}"
-    );
-    assert_eq!(
-        w.twilio.dials_per_number(),
-        expected_dials,
-        "busy and unanswered leads get three attempts, everyone else one"
-    );
-    let leads = &done["progress"]["leads"];
-    assert_eq!(leads["total"], n);
-    assert_eq!(leads["pending"], 0);
-    assert_eq!(leads["dialing"], 0);
-    // Answered: 14 done; busy/no-answer out of attempts, voicemail and failures: failed.
-    assert_eq!(leads["done"], 14, "{leads}");
-    assert_eq!(leads["failed"], n - 14, "{leads}");
-    let (_, page) = api
-        .get(&format!(
-            "/api/campaigns/{id}/leads?status=failed&limit=500"
-        ))
-        .await;
-    let outcomes: Vec<&str> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["last_outcome"].as_str().unwrap())
-        .collect();
-    assert!(outcomes.contains(&"voicemail"), "{outcomes:?}");
-    assert!(outcomes.contains(&"busy"), "{outcomes:?}");
-    assert!(
-        w.twilio.violations().is_empty(),
-        "{:?}",
-        w.twilio.violations()
-    );
+    mixed_outcome_campaign(&w.engine.api, &w.twilio, &w.number).await;
 }
 
 #[tokio::test]
@@ -832,7 +765,7 @@ async fn a_campaign_call_speaks_with_the_campaign_prompt_and_the_leads_details()
             "{}/media/twilio",
             w.engine.public_url().replacen("http", "ws", 1)
         ),
-        &dial.sid,
+        &dial.carrier_call_id,
         &[("call_id", &dial.call_id), ("agent_id", &dial.agent_id)],
     )
     .await
@@ -851,31 +784,19 @@ async fn a_campaign_call_speaks_with_the_campaign_prompt_and_the_leads_details()
 #[tokio::test]
 async fn a_telnyx_call_is_dialed_with_its_stream_and_its_reports_find_it() {
     use base64::Engine as _;
-    use common::carriers::{TelnyxApi, TelnyxKeys, telnyx_event};
-    let tmp = tempfile::tempdir().unwrap();
-    let telnyx = TelnyxApi::start().await;
-    let keys = TelnyxKeys::new();
-    let mut cfg = config(tmp.path());
-    cfg.telnyx_api_url = telnyx.base.clone();
-    cfg.credential_env = vec![
-        ("TELNYX_API_KEY".into(), "KEY-telnyx-test".into()),
-        ("TELNYX_PUBLIC_KEY".into(), keys.public_key_b64()),
-    ];
-    let engine = TestEngine::start_with(cfg).await;
-    let api = &engine.api;
-    api.put("/api/settings", json!({"public_base_url": PUBLIC}))
-        .await;
+    let w = TelnyxWorld::start().await;
+    let (api, telnyx) = (&w.engine.api, &w.telnyx);
     let a = agent(api, "A", 2, "").await;
-    let (s, n) = api
-        .post(
-            "/api/phone-numbers",
-            json!({"number": OUR_NUMBER, "carrier": "telnyx", "outbound_agent_id": a}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{n}");
-    let request = json!({"from_number_id": n["id"], "to": "+14155550199"});
+    telnyx.default_script(Script::Answer {
+        talk: Duration::from_secs(30),
+    });
+    let request = json!({"from_number_id": w.number, "to": "+14155550199", "agent_id": a});
 
     // Telnyx places calls on a Call Control application: without its id, nothing is dialed.
+    let (s, body) = api
+        .put("/api/settings", json!({"telnyx_connection_id": null}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
     let (s, body) = api.post("/api/calls/outbound", request.clone()).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
@@ -897,50 +818,36 @@ async fn a_telnyx_call_is_dialed_with_its_stream_and_its_reports_find_it() {
     let (s, body) = api
         .put(
             "/api/settings",
-            json!({"telnyx_connection_id": "1494404757140276705"}),
+            json!({"telnyx_connection_id": TELNYX_CONNECTION_ID}),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(body["telnyx_connection_id"], "1494404757140276705");
+    assert_eq!(body["telnyx_connection_id"], TELNYX_CONNECTION_ID);
 
     let (s, call) = api.post("/api/calls/outbound", request).await;
     assert_eq!(s, StatusCode::CREATED, "{call}");
     let id = call["id"].as_str().unwrap();
+    let dials = telnyx.dials();
+    assert_eq!(dials.len(), 1, "{:?}", telnyx.violations());
+    assert_eq!(
+        dials[0].call_id, id,
+        "our call id rides along as client state"
+    );
+    assert_eq!(dials[0].agent_id, a);
     let dial = &telnyx.commands()[0];
     assert_eq!(dial.action, "dial");
-    assert_eq!(
-        dial.authorization.as_deref(),
-        Some("Bearer KEY-telnyx-test")
-    );
     let b = &dial.body;
-    assert_eq!(b["connection_id"], "1494404757140276705");
+    assert_eq!(b["connection_id"], TELNYX_CONNECTION_ID);
     assert_eq!(b["to"], "+14155550199");
     assert_eq!(b["from"], OUR_NUMBER);
     assert_eq!(b["stream_url"], "wss://sb.example.test/media/telnyx");
     assert_eq!(b["stream_bidirectional_mode"], "rtp");
     assert_eq!(b["stream_bidirectional_codec"], "PCMU");
     let state = base64::engine::general_purpose::STANDARD.encode(id);
-    assert_eq!(b["client_state"], state.as_str(), "our call id rides along");
-    assert_eq!(call["carrier_call_id"], "v3:sim-dial-0");
+    assert_eq!(b["client_state"], state.as_str());
+    assert_eq!(call["carrier_call_id"], dials[0].carrier_call_id.as_str());
 
-    // Telnyx's signed report of the answer finds the call by its id.
-    let body = telnyx_event(
-        "call.answered",
-        "evt-answer-1",
-        json!({"call_control_id": "v3:sim-dial-0", "client_state": state,
-               "from": OUR_NUMBER, "to": "+14155550199", "state": "answered"}),
-    );
-    let ts = jiff::Timestamp::now().as_second();
-    let res = reqwest::Client::new()
-        .post(format!("{}/webhooks/telnyx", engine.public_url()))
-        .header("telnyx-timestamp", ts.to_string())
-        .header("telnyx-signature-ed25519", keys.sign(ts, &body))
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
+    // Telnyx's signed report of the answer finds the call.
     wait_for(
         api,
         &format!("/api/calls/{id}"),
@@ -949,6 +856,7 @@ async fn a_telnyx_call_is_dialed_with_its_stream_and_its_reports_find_it() {
         WAIT,
     )
     .await;
+    assert!(telnyx.violations().is_empty(), "{:?}", telnyx.violations());
 }
 
 #[tokio::test]
@@ -957,39 +865,388 @@ async fn calls_whose_end_reports_are_lost_are_asked_about_and_free_their_slots()
         Timestamp::parse("2026-03-02T15:00:00Z").unwrap(),
     )));
     let w = World::start_with_clock(Some(clock.clone())).await;
+    let (_, done) = lost_reports_campaign(&w.engine.api, &w.twilio, &w.number, &clock).await;
+    // Twilio says how each call ended.
+    assert_eq!(done["progress"]["leads"]["done"], 3, "{done}");
+}
+
+#[tokio::test]
+async fn on_an_answering_machine_the_agent_leaves_the_campaigns_message_then_hangs_up() {
+    let w = World::start_with(None, message_voice()).await;
     let api = &w.engine.api;
-    let a = agent(api, "A", 5, "").await;
-    w.twilio.default_script(Script::Answer {
-        talk: Duration::from_millis(100),
-    });
-    // Every report of the first two calls is lost on the way.
-    w.twilio.mute(true);
+    let (id, dial) = voicemail_campaign(api, &w.twilio, &w.number).await;
+    let media = TwilioMedia::connect(
+        &format!(
+            "{}/media/twilio",
+            w.engine.public_url().replacen("http", "ws", 1)
+        ),
+        &dial.carrier_call_id,
+        &[("call_id", &dial.call_id), ("agent_id", &dial.agent_id)],
+    )
+    .await
+    .unwrap();
+    let call = message_left(api, &w.realtime, &media, &id, &dial.call_id).await;
+    assert_eq!(call["answered_by"], "machine_start");
+    assert_eq!(w.twilio.up_now(), 0, "hung up at the carrier");
+}
+
+// =============================================================================================
+// Telnyx: the same dialer through Telnyx Call Control (tests/common/telnyx_calls.rs), whose
+// signed webhooks report each call and whose AMD says who answered.
+// =============================================================================================
+
+struct TelnyxWorld {
+    engine: TestEngine,
+    telnyx: TelnyxCalls,
+    realtime: FakeRealtime,
+    /// A Telnyx number of ours, no outbound agent.
+    number: String,
+    _tmp: tempfile::TempDir,
+}
+
+impl TelnyxWorld {
+    async fn start() -> Self {
+        Self::start_with(None, Voice::new()).await
+    }
+
+    /// An engine with Telnyx's API key and webhook key as credentials, its Call Control
+    /// application set, and the simulator's webhooks reaching it.
+    async fn start_with(clock: Option<Arc<TestClock>>, voice: Voice) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let realtime = FakeRealtime::start(voice).await;
+        let telnyx = TelnyxCalls::start().await;
+        let engine = engine_with(tmp.path(), clock, &realtime, |cfg| {
+            cfg.telnyx_api_url = telnyx.base.clone();
+            cfg.credential_env.extend([
+                ("TELNYX_API_KEY".into(), TELNYX_API_KEY.into()),
+                ("TELNYX_PUBLIC_KEY".into(), telnyx.public_key_b64()),
+            ]);
+        })
+        .await;
+        telnyx.deliver_to(&engine.public_url());
+        telnyx.agents_from(&engine.api);
+        let settings =
+            json!({"public_base_url": PUBLIC, "telnyx_connection_id": TELNYX_CONNECTION_ID});
+        let (s, body) = engine.api.put("/api/settings", settings).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let (s, n) = engine
+            .api
+            .post(
+                "/api/phone-numbers",
+                json!({"number": OUR_NUMBER, "carrier": "telnyx"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{n}");
+        Self {
+            engine,
+            telnyx,
+            realtime,
+            number: n["id"].as_str().unwrap().to_owned(),
+            _tmp: tmp,
+        }
+    }
+}
+
+/// Each lead's last outcome, by phone number.
+async fn outcomes_by_phone(api: &Api, campaign_id: &str) -> HashMap<String, String> {
+    let (s, page) = api
+        .get(&format!("/api/campaigns/{campaign_id}/leads?limit=500"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let outcome = l["last_outcome"].as_str().unwrap_or("none");
+            (l["phone"].as_str().unwrap().to_owned(), outcome.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_telnyx_campaign_with_mixed_outcomes_keeps_its_limits_and_retries_as_configured() {
+    let w = TelnyxWorld::start().await;
+    let expected = mixed_outcome_campaign(&w.engine.api, &w.telnyx, &w.number).await;
+    // Machines, and only machines, were hung up through Telnyx's hangup command.
+    for d in w.telnyx.dials() {
+        let machine = expected[&d.to] == "voicemail";
+        assert_eq!(
+            w.telnyx.hangups_of(&d.carrier_call_id),
+            usize::from(machine),
+            "hangup commands for {} ({})",
+            d.to,
+            expected[&d.to]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_telnyx_answering_machine_is_hung_up_through_the_hangup_command() {
+    let w = TelnyxWorld::start().await;
+    let api = &w.engine.api;
+    let a = agent(api, "A", 2, "").await;
+    let (person, machine) = (lead_phone(0), lead_phone(1));
+    w.telnyx.script(
+        &person,
+        Script::Answer {
+            talk: Duration::from_millis(300),
+        },
+    );
+    w.telnyx.script(
+        &machine,
+        Script::Voicemail {
+            talk: Duration::from_secs(30),
+        },
+    );
     let id = campaign(
         api,
-        json!({"name": "Lost reports", "agents": [{"agent_id": a}], "number_ids": [w.number],
+        json!({"name": "AMD", "agents": [{"agent_id": a}], "number_ids": [w.number],
+               "settings": settings(json!({"voicemail": {"action": "hang_up"}}))}),
+    )
+    .await;
+    import(api, &id, &leads_csv(2)).await;
+    api.post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    // Had the machine not been hung up on, its call would hold the campaign for 30 s.
+    wait_for_status(api, &id, "completed", WAIT).await;
+
+    let dials = w.telnyx.dials();
+    let dial_to = |to: &str| dials.iter().find(|d| d.to == to).unwrap().clone();
+    let (p, m) = (dial_to(&person), dial_to(&machine));
+    for d in [&p, &m] {
+        let (_, c) = api.get(&format!("/api/calls/{}", d.call_id)).await;
+        assert_eq!(
+            c["carrier_call_id"],
+            d.carrier_call_id.as_str(),
+            "the dialed call"
+        );
+    }
+    let body = w
+        .telnyx
+        .commands()
+        .into_iter()
+        .find(|c| c.action == "dial" && c.body["to"] == machine.as_str())
+        .unwrap()
+        .body;
+    assert_eq!(
+        body["answering_machine_detection"], "detect",
+        "campaign calls ask Telnyx who answers"
+    );
+    assert_eq!(w.telnyx.hangups_of(&m.carrier_call_id), 1);
+    assert_eq!(
+        w.telnyx.hangups_of(&p.carrier_call_id),
+        0,
+        "a person is not hung up on"
+    );
+    assert_eq!(w.telnyx.up_now(), 0);
+    let (_, mc) = api.get(&format!("/api/calls/{}", m.call_id)).await;
+    assert_eq!(mc["answered_by"], "machine", "{mc}");
+    assert_eq!(mc["status"], "completed", "{mc}");
+    let (_, pc) = api.get(&format!("/api/calls/{}", p.call_id)).await;
+    assert_eq!(pc["answered_by"], "human", "{pc}");
+    let outcomes = outcomes_by_phone(api, &id).await;
+    assert_eq!(outcomes[&machine], "voicemail");
+    assert_eq!(outcomes[&person], "answered");
+    assert!(
+        w.telnyx.violations().is_empty(),
+        "{:?}",
+        w.telnyx.violations()
+    );
+}
+
+#[tokio::test]
+async fn on_a_telnyx_answering_machine_the_agent_leaves_the_campaigns_message_then_hangs_up() {
+    use base64::Engine as _;
+    let w = TelnyxWorld::start_with(None, message_voice()).await;
+    let api = &w.engine.api;
+    let (id, dial) = voicemail_campaign(api, &w.telnyx, &w.number).await;
+    // Telnyx opens the dial's stream with the dial's client state in `start`.
+    let state = base64::engine::general_purpose::STANDARD.encode(&dial.call_id);
+    let media = TelnyxMedia::connect(
+        &format!(
+            "{}/media/telnyx",
+            w.engine.public_url().replacen("http", "ws", 1)
+        ),
+        &dial.carrier_call_id,
+        Some(&state),
+        &[],
+    )
+    .await
+    .unwrap();
+    let call = message_left(api, &w.realtime, &media, &id, &dial.call_id).await;
+    assert_eq!(call["answered_by"], "machine");
+    wait_until("the hangup at Telnyx", WAIT, || w.telnyx.up_now() == 0).await;
+    assert_eq!(
+        w.telnyx.hangups_of(&dial.carrier_call_id),
+        1,
+        "hung up through the hangup command"
+    );
+    assert!(
+        w.telnyx.violations().is_empty(),
+        "{:?}",
+        w.telnyx.violations()
+    );
+}
+
+#[tokio::test]
+async fn telnyx_calls_whose_end_reports_are_lost_are_asked_about_and_free_their_slots() {
+    let clock = Arc::new(TestClock(Mutex::new(
+        Timestamp::parse("2026-03-02T15:00:00Z").unwrap(),
+    )));
+    let w = TelnyxWorld::start_with(Some(clock.clone()), Voice::new()).await;
+    let api = &w.engine.api;
+    let (id, done) = lost_reports_campaign(api, &w.telnyx, &w.number, &clock).await;
+    // Telnyx says only that the calls are no longer alive, not how they went: those two
+    // leads end unknown, never redialed.
+    assert_eq!(done["progress"]["leads"]["done"], 1, "{done}");
+    let outcomes = outcomes_by_phone(api, &id).await;
+    assert_eq!(outcomes[&lead_phone(0)], "unknown", "{outcomes:?}");
+    assert_eq!(outcomes[&lead_phone(1)], "unknown", "{outcomes:?}");
+    assert_eq!(outcomes[&lead_phone(2)], "answered", "{outcomes:?}");
+}
+
+// =============================================================================================
+// Scenarios both carriers play: the dialer is carrier-agnostic, and each carrier's simulator
+// keeps the same log (tests/common/dialing.rs) to judge it by.
+// =============================================================================================
+
+/// Forty leads with every outcome (answered, busy, no answer, a machine, a failure, a dial
+/// refused), two agents under primary-first selection and a campaign limit that both bind,
+/// retries for busy and unanswered leads. Judged from the carrier's log: limits, attempts per
+/// lead, nothing left up; then each lead's outcome. Returns the expected outcome by phone.
+async fn mixed_outcome_campaign(api: &Api, sim: &Ledger, number: &str) -> HashMap<String, String> {
+    // Primary first: A would take every call but for its own limit, and A and B together
+    // could take five but for the campaign's four.
+    let a = agent(api, "A", 2, "").await;
+    let b = agent(api, "B", 3, "").await;
+    sim.ring_for(Duration::from_millis(30));
+    let n = 40;
+    // Outcomes by lead, deterministic but mixed. Answered calls last long enough for the
+    // limits to bind; a machine would talk for half a minute if nobody hung up on it.
+    let (mut expected_dials, mut expected_outcomes) = (BTreeMap::new(), HashMap::new());
+    for i in 0..n {
+        let (script, dials, outcome) = match i % 6 {
+            0 | 1 => (
+                Script::Answer {
+                    talk: Duration::from_secs(1),
+                },
+                1,
+                "answered",
+            ),
+            2 => (Script::Busy, 3, "busy"),
+            3 => (Script::NoAnswer, 3, "no_answer"),
+            4 => (
+                Script::Voicemail {
+                    talk: Duration::from_secs(30),
+                },
+                1,
+                "voicemail",
+            ),
+            // The carrier refuses half of these dials outright; the others ring, then fail.
+            _ if i % 12 == 5 => (Script::Refuse, 1, "failed"),
+            _ => (Script::Fail, 1, "failed"),
+        };
+        sim.script(&lead_phone(i), script);
+        expected_dials.insert(lead_phone(i), dials);
+        expected_outcomes.insert(lead_phone(i), outcome.to_owned());
+    }
+    let id = campaign(
+        api,
+        json!({"name": "Mixed", "agents": [{"agent_id": a}, {"agent_id": b, "primary": false}],
+               "number_ids": [number],
+               "settings": settings(json!({"max_concurrent_calls": 4, "calls_per_second": 40.0,
+                   "retry": {"retry_on": ["busy", "no_answer"], "max_attempts": 3, "delay_secs": 0},
+                   "default_region": "US"}))}),
+    )
+    .await;
+    let report = import(api, &id, &leads_csv(n)).await;
+    assert_eq!(report["imported"], n);
+    let (s, _) = api
+        .post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let done = wait_for_status(api, &id, "completed", Duration::from_secs(60)).await;
+
+    // Judged from the simulator's own log.
+    assert!(
+        sim.max_up() <= 4,
+        "the campaign's limit is 4, the carrier had {} calls up at once",
+        sim.max_up()
+    );
+    let per_agent = sim.max_up_per_agent();
+    assert!(
+        per_agent.keys().all(|k| *k == a || *k == b),
+        "every dial was for one of the campaign's agents: {per_agent:?}"
+    );
+    assert!(
+        per_agent[&a] <= 2,
+        "A takes 2 calls at most, had {}",
+        per_agent[&a]
+    );
+    let b_most = per_agent.get(&b).copied().unwrap_or(0);
+    assert!(b_most <= 3, "B takes 3 calls at most, had {b_most}");
+    assert_eq!(
+        sim.dials_per_number()
+            .into_iter()
+            .collect::<BTreeMap<_, _>>(),
+        expected_dials,
+        "busy and unanswered leads get three attempts, everyone else one"
+    );
+    assert_eq!(sim.up_now(), 0, "no call is left up at the carrier");
+    let leads = &done["progress"]["leads"];
+    assert_eq!(leads["total"], n);
+    assert_eq!(leads["pending"], 0);
+    assert_eq!(leads["dialing"], 0);
+    // Answered: 14 done; busy/no-answer out of attempts, voicemail and failures: failed.
+    assert_eq!(leads["done"], 14, "{leads}");
+    assert_eq!(leads["failed"], n - 14, "{leads}");
+    assert_eq!(
+        outcomes_by_phone(api, &id).await,
+        expected_outcomes,
+        "each lead's last outcome is what the carrier reported of its last call"
+    );
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    expected_outcomes
+}
+
+/// Three leads, two at a time, and every report of the first two calls lost: the third lead
+/// waits while the engine counts both live, until, two minutes on by the campaign clock, it
+/// asks the carrier about them. Returns the campaign id and the completed campaign.
+async fn lost_reports_campaign(
+    api: &Api,
+    sim: &Ledger,
+    number: &str,
+    clock: &TestClock,
+) -> (String, Value) {
+    let a = agent(api, "A", 5, "").await;
+    sim.default_script(Script::Answer {
+        talk: Duration::from_millis(100),
+    });
+    sim.mute(true);
+    let id = campaign(
+        api,
+        json!({"name": "Lost reports", "agents": [{"agent_id": a}], "number_ids": [number],
                "settings": settings(json!({"max_concurrent_calls": 2}))}),
     )
     .await;
     import(api, &id, &leads_csv(3)).await;
     api.post(&format!("/api/campaigns/{id}/start"), json!({}))
         .await;
-    wait_until("two dials", WAIT, || w.twilio.dials().len() == 2).await;
-    wait_until("both calls over at the carrier", WAIT, || {
-        w.twilio.up_now() == 0
-    })
-    .await;
-    w.twilio.mute(false);
+    wait_until("two dials", WAIT, || sim.dials().len() == 2).await;
+    wait_until("both calls over at the carrier", WAIT, || sim.up_now() == 0).await;
+    sim.mute(false);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        w.twilio.dials().len(),
+        sim.dials().len(),
         2,
         "the engine still counts both calls live, so the third lead waits"
     );
-    // Two minutes on, the engine asks Twilio about them, learns they ended, and carries on.
     *clock.0.lock().unwrap() = Timestamp::parse("2026-03-02T15:02:30Z").unwrap();
     let done = wait_for_status(api, &id, "completed", WAIT).await;
-    assert_eq!(w.twilio.dials().len(), 3);
-    assert_eq!(done["progress"]["leads"]["done"], 3, "{done}");
+    assert_eq!(sim.dials().len(), 3);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    (id, done)
 }
 
 #[tokio::test]
@@ -1044,21 +1301,21 @@ async fn a_call_the_carrier_no_longer_knows_ends_as_unknown_instead_of_holding_i
     );
 }
 
-#[tokio::test]
-async fn on_an_answering_machine_the_agent_leaves_the_campaigns_message_then_hangs_up() {
-    let w = World::start_with(
-        None,
-        Voice::new().respond_with_audio(3_200, "Hi, this is Acme about your roof survey."),
-    )
-    .await;
-    let api = &w.engine.api;
+/// The voice that speaks the campaign's voicemail message.
+fn message_voice() -> Voice {
+    Voice::new().respond_with_audio(3_200, "Hi, this is Acme about your roof survey.")
+}
+
+/// A one-lead campaign whose lead's answering machine takes the call, with the policy of
+/// leaving a message. Returns the campaign id and the dial once the carrier has it.
+async fn voicemail_campaign(api: &Api, sim: &Ledger, number: &str) -> (String, Dial) {
     let a = agent(api, "A", 2, "").await;
-    w.twilio.default_script(Script::Voicemail {
+    sim.default_script(Script::Voicemail {
         talk: Duration::from_secs(30),
     });
     let id = campaign(
         api,
-        json!({"name": "Voicemail", "agents": [{"agent_id": a}], "number_ids": [w.number],
+        json!({"name": "Voicemail", "agents": [{"agent_id": a}], "number_ids": [number],
                "settings": settings(json!({"voicemail": {"action": "leave_message",
                    "message": "Hi, this is Acme about your roof survey. Call us back."}}))}),
     )
@@ -1066,42 +1323,43 @@ async fn on_an_answering_machine_the_agent_leaves_the_campaigns_message_then_han
     import(api, &id, &leads_csv(1)).await;
     api.post(&format!("/api/campaigns/{id}/start"), json!({}))
         .await;
-    wait_until("the dial", WAIT, || w.twilio.dials().len() == 1).await;
-    let dial = w.twilio.dials()[0].clone();
-    let media = TwilioMedia::connect(
-        &format!(
-            "{}/media/twilio",
-            w.engine.public_url().replacen("http", "ws", 1)
-        ),
-        &dial.sid,
-        &[("call_id", &dial.call_id), ("agent_id", &dial.agent_id)],
-    )
-    .await
-    .unwrap();
-    media.set_instant_playback(true);
+    wait_until("the dial", WAIT, || sim.dials().len() == 1).await;
+    (id, sim.dials()[0].clone())
+}
 
-    let say = w.realtime.wait_for_event("response.create", WAIT).await;
+/// Over the call's media stream, the agent speaks the campaign's message (and only once the
+/// machine has heard it all does the call end) and the lead's outcome is a voicemail.
+/// Returns the ended call.
+async fn message_left(
+    api: &Api,
+    realtime: &FakeRealtime,
+    media: &MediaStream,
+    campaign_id: &str,
+    call_id: &str,
+) -> Value {
+    media.set_instant_playback(true);
+    let say = realtime.wait_for_event("response.create", WAIT).await;
     let instructions = say["response"]["instructions"].as_str().unwrap();
     assert!(
         instructions.contains("answering machine") && instructions.contains("Call us back."),
         "{instructions}"
     );
     media.wait_for_audio_bytes(3_200, WAIT).await;
-    // Once the machine has heard it all, the call ends through Twilio and the lead says why.
     let call = wait_for(
         api,
-        &format!("/api/calls/{}", dial.call_id),
+        &format!("/api/calls/{call_id}"),
         "status",
         "completed",
         WAIT,
     )
     .await;
-    assert_eq!(call["answered_by"], "machine_start");
     assert_eq!(
         call["hangup_cause"], "left the campaign's voicemail message",
         "{call}"
     );
-    assert_eq!(w.twilio.up_now(), 0, "hung up at the carrier");
-    let (_, leads) = api.get(&format!("/api/campaigns/{id}/leads")).await;
+    let (_, leads) = api
+        .get(&format!("/api/campaigns/{campaign_id}/leads"))
+        .await;
     assert_eq!(leads["items"][0]["last_outcome"], "voicemail", "{leads}");
+    call
 }

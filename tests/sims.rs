@@ -1227,3 +1227,115 @@ async fn telnyx_checks_frames_and_plays_out_like_telnyx() {
     assert_eq!(v.len(), bad.len(), "{v:#?}");
     assert!(v[1].contains("20 ms to 30 s"), "{}", v[1]);
 }
+
+// =============================================================================================
+// Telnyx Call Control dialing
+// =============================================================================================
+
+/// The simulator's own checks fire: a wrong key is refused, a dial off the protocol notes is
+/// refused and logged as a violation, a repeated `command_id` places no second call, and a
+/// hangup ends the call once (then `90018`), as `is_alive` shows.
+#[tokio::test]
+async fn telnyx_calls_checks_dials_and_commands_like_telnyx() {
+    use common::telnyx_calls::{Script, TELNYX_API_KEY, TELNYX_CONNECTION_ID, TelnyxCalls};
+    let sim = TelnyxCalls::start().await;
+    sim.default_script(Script::Answer {
+        talk: Duration::from_secs(30),
+    });
+    let http = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, key: &str, body: Option<Value>| {
+        let mut req = http
+            .request(method, format!("{}{path}", sim.base))
+            .bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let dial = json!({"connection_id": TELNYX_CONNECTION_ID, "to": "+14155550199",
+        "from": "+14155552671", "stream_url": "wss://sb.example.test/media/telnyx",
+        "stream_bidirectional_mode": "rtp", "stream_bidirectional_codec": "PCMU",
+        "client_state": b64(b"call-1"), "command_id": "dial-1"});
+
+    let (status, _) = send(reqwest::Method::POST, "/calls", "wrong", Some(dial.clone())).await;
+    assert_eq!(status, 401);
+    let mut bad = dial.clone();
+    bad["to"] = json!("4155550199");
+    bad["stream_bidirectional_mode"] = json!("mp3");
+    bad["answering_machine_detect"] = json!("detect");
+    let (status, body) = send(reqwest::Method::POST, "/calls", TELNYX_API_KEY, Some(bad)).await;
+    assert_eq!(status, 422, "{body}");
+    let violations = sim.violations().join("\n");
+    for expected in [
+        "to 4155550199 is not E.164",
+        "only used with stream_bidirectional_mode rtp",
+        "a field Telnyx does not know: answering_machine_detect",
+    ] {
+        assert!(violations.contains(expected), "{violations}");
+    }
+    assert!(sim.dials().is_empty(), "nothing refused was dialed");
+
+    let (status, first) = send(
+        reqwest::Method::POST,
+        "/calls",
+        TELNYX_API_KEY,
+        Some(dial.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let (_, again) = send(reqwest::Method::POST, "/calls", TELNYX_API_KEY, Some(dial)).await;
+    let ccid = first["data"]["call_control_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(again["data"]["call_control_id"], ccid.as_str());
+    assert_eq!(sim.dials().len(), 1, "a repeated command_id is ignored");
+    assert_eq!(
+        sim.dials()[0].call_id,
+        "call-1",
+        "our id, from client_state"
+    );
+
+    let path: String = url::form_urlencoded::byte_serialize(ccid.as_bytes()).collect();
+    let (_, status_now) = send(
+        reqwest::Method::GET,
+        &format!("/calls/{path}"),
+        TELNYX_API_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(status_now["data"]["is_alive"], true, "{status_now}");
+    let hangup = format!("/calls/{path}/actions/hangup");
+    let (status, _) = send(
+        reqwest::Method::POST,
+        &hangup,
+        TELNYX_API_KEY,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(sim.up_now(), 0);
+    let (status, body) = send(
+        reqwest::Method::POST,
+        &hangup,
+        TELNYX_API_KEY,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].clone()),
+        (422, json!("90018"))
+    );
+    let (_, status_now) = send(
+        reqwest::Method::GET,
+        &format!("/calls/{path}"),
+        TELNYX_API_KEY,
+        None,
+    )
+    .await;
+    assert_eq!(status_now["data"]["is_alive"], false, "{status_now}");
+    assert_eq!(sim.violations().len(), 3, "{:?}", sim.violations());
+}

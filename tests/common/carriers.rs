@@ -1,6 +1,7 @@
 //! Carrier simulators for tests: webhook signers written from the carriers' published
 //! algorithms (independent of the engine's verifiers), and a Telnyx Call Control API on
-//! loopback that records every command and can be told to fail.
+//! loopback that records every command on inbound calls and can be told to fail (calls
+//! Switchboard places go through `telnyx_calls`).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -53,16 +54,40 @@ impl TelnyxKeys {
         base64::engine::general_purpose::STANDARD
             .encode(self.signing.sign(message.as_bytes()).to_bytes())
     }
+
+    /// POSTs `body` to `url` signed now, as Telnyx delivers a webhook (§2.3).
+    pub async fn deliver(&self, url: &str, body: String) -> reqwest::Result<reqwest::Response> {
+        let ts = jiff::Timestamp::now().as_second();
+        reqwest::Client::new()
+            .post(url)
+            .header("telnyx-timestamp", ts.to_string())
+            .header("telnyx-signature-ed25519", self.sign(ts, &body))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+    }
 }
 
-/// A Call Control event envelope as Telnyx sends it (protocols/telnyx.md §2.1).
+/// A Call Control event envelope as Telnyx sends it (protocols/telnyx.md §2.1), occurring at
+/// a fixed time (2026-11-22 10:00:00 UTC).
 pub fn telnyx_event(event_type: &str, event_id: &str, payload: Value) -> String {
+    telnyx_event_at(event_type, event_id, "2026-11-22T10:00:00.000000Z", payload)
+}
+
+/// As [`telnyx_event`], occurring at `occurred_at` (RFC 3339, microseconds, UTC).
+pub fn telnyx_event_at(
+    event_type: &str,
+    event_id: &str,
+    occurred_at: &str,
+    payload: Value,
+) -> String {
     json!({
         "data": {
             "record_type": "event",
             "event_type": event_type,
             "id": event_id,
-            "occurred_at": "2026-11-22T10:00:00.000000Z",
+            "occurred_at": occurred_at,
             "payload": payload,
         },
         "meta": {"attempt": 1, "delivered_to": "https://sb.example.test/webhooks/telnyx"}
@@ -98,7 +123,6 @@ impl TelnyxApi {
         let state = Arc::new(Mutex::new(SimState::default()));
         let app = axum::Router::new()
             .route("/v2/calls/{id}/actions/{action}", post(command))
-            .route("/v2/calls", post(dial))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/v2", listener.local_addr().unwrap());
@@ -158,54 +182,6 @@ async fn command(
             axum::Json(json!({"data": {"result": "ok"}})),
         ),
     }
-}
-
-/// `POST /v2/calls` (protocols/telnyx.md §3.6): recorded as a `dial` command; a new
-/// `call_control_id` comes back, as Telnyx answers before anything rings.
-async fn dial(
-    State(state): State<Arc<Mutex<SimState>>>,
-    headers: axum::http::HeaderMap,
-    axum::Json(body): axum::Json<Value>,
-) -> (StatusCode, axum::Json<Value>) {
-    let mut s = state.lock().unwrap();
-    let n = s.commands.len();
-    s.commands.push(Command {
-        call_control_id: String::new(),
-        action: "dial".into(),
-        body: body.clone(),
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    });
-    if let Some((status, body)) = s.script.pop_front() {
-        return (status, axum::Json(body));
-    }
-    let missing: Vec<&str> = ["connection_id", "to", "from"]
-        .into_iter()
-        .filter(|k| body[*k].as_str().is_none_or(str::is_empty))
-        .collect();
-    if !missing.is_empty() {
-        let errors: Vec<Value> = missing
-            .iter()
-            .map(|k| json!({"code": "10015", "title": "Invalid value", "detail": format!("{k} is required")}))
-            .collect();
-        return (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            axum::Json(json!({"errors": errors})),
-        );
-    }
-    (
-        StatusCode::OK,
-        axum::Json(json!({"data": {
-            "call_control_id": format!("v3:sim-dial-{n}"),
-            "call_leg_id": format!("leg-{n}"),
-            "call_session_id": format!("session-{n}"),
-            "is_alive": false,
-            "record_type": "call",
-            "client_state": body["client_state"],
-        }})),
-    )
 }
 
 /// A request Twilio's REST API received.

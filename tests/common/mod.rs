@@ -3,11 +3,13 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod carriers;
+pub mod dialing;
 pub mod livekit;
 pub mod media_stream;
 pub mod observed;
 pub mod pcmu;
 pub mod realtime;
+pub mod telnyx_calls;
 pub mod telnyx_media;
 pub mod twilio_calls;
 pub mod twilio_media;

@@ -35,7 +35,7 @@ struct Telnyx {
 }
 
 /// An uppercase UUID-shaped id, as Telnyx writes `stream_id`.
-fn uuid_upper() -> String {
+pub fn uuid_upper() -> String {
     let h = format!("{:032X}", rand::random::<u128>());
     format!(
         "{}-{}-{}-{}-{}",

@@ -7,8 +7,9 @@
 //! ever had up at once, in all and per agent. Tests judge the dialer from this log.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -16,78 +17,40 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use super::carriers::{TWILIO_SID, TWILIO_TOKEN, twilio_signature};
-
-/// How a destination's calls go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Script {
-    /// Rings, is answered, and the callee hangs up after `talk`.
-    Answer {
-        talk: Duration,
-    },
-    Busy,
-    NoAnswer,
-    /// Answered by a machine; AMD says so; ends when Switchboard hangs up (or after `talk`).
-    Voicemail {
-        talk: Duration,
-    },
-    /// Twilio refuses to create the call (400, like an unreachable number).
-    Refuse,
-    /// Rings, then fails.
-    Fail,
-}
-
-#[derive(Debug, Clone)]
-pub struct Dial {
-    pub sid: String,
-    pub to: String,
-    pub from: String,
-    pub agent_id: String,
-    pub call_id: String,
-    pub at: Instant,
-    /// How this call went (or was set to go).
-    pub script: Script,
-}
+use super::dialing::Ledger;
+pub use super::dialing::{Dial, Script};
 
 #[derive(Default)]
 struct Inner {
-    scripts: HashMap<String, Script>,
-    default: Option<Script>,
-    /// Draws every dial's outcome afresh, overriding the scripts.
-    random: Option<rand::rngs::StdRng>,
-    ring: Duration,
-    dials: Vec<Dial>,
-    /// Calls up now: sid → agent.
-    up: HashMap<String, String>,
     /// Every call ever created, with its status (for GET).
     calls: HashMap<String, Value>,
-    max_up: usize,
-    max_up_per_agent: HashMap<String, usize>,
-    violations: Vec<String>,
-    /// Calls whose status callbacks are held back (as if delivery failed).
-    mute: bool,
     /// Each call's status callback URL and numbers, for the report of a hang-up.
     callbacks: HashMap<String, (String, String, String)>,
 }
 
+/// Scripts, the dial log and the limits seen are on [`Ledger`], reached through `Deref`.
 #[derive(Clone)]
 pub struct TwilioCalls {
+    ledger: Ledger,
     inner: Arc<Mutex<Inner>>,
     pub base: String,
     /// The public base URL the engine gives Twilio, and where such URLs really reach it.
     public_base: Arc<Mutex<(String, String)>>,
 }
 
+impl Deref for TwilioCalls {
+    type Target = Ledger;
+    fn deref(&self) -> &Ledger {
+        &self.ledger
+    }
+}
+
 impl TwilioCalls {
     /// `public_base`: the engine's configured public URL; `deliver_to`: its public listener.
     pub async fn start(public_base: &str, deliver_to: &str) -> Self {
         let sim = Self {
-            inner: Arc::new(Mutex::new(Inner {
-                ring: Duration::from_millis(50),
-                default: Some(Script::Answer {
-                    talk: Duration::from_millis(200),
-                }),
-                ..Inner::default()
-            })),
+            ledger: Ledger::default(),
+            inner: Arc::new(Mutex::new(Inner::default())),
             base: String::new(),
             public_base: Arc::new(Mutex::new((public_base.into(), deliver_to.into()))),
         };
@@ -112,78 +75,15 @@ impl TwilioCalls {
         self.public_base.lock().unwrap().1 = addr.to_owned();
     }
 
-    pub fn script(&self, to: &str, script: Script) {
-        self.inner
-            .lock()
-            .unwrap()
-            .scripts
-            .insert(to.to_owned(), script);
-    }
-
-    pub fn default_script(&self, script: Script) {
-        self.inner.lock().unwrap().default = Some(script);
-    }
-
-    /// From now on each dial's outcome is drawn at random (seeded, so a failure can be
-    /// replayed): answered after a random talk, busy, no answer, voicemail, failed or refused.
-    /// Each dial's draw is in its log entry.
-    pub fn randomize(&self, seed: u64) {
-        use rand::SeedableRng as _;
-        self.inner.lock().unwrap().random = Some(rand::rngs::StdRng::seed_from_u64(seed));
-    }
-
-    pub fn ring_for(&self, d: Duration) {
-        self.inner.lock().unwrap().ring = d;
-    }
-
-    /// Holds back status callbacks from now on (the engine is down, say).
-    pub fn mute(&self, mute: bool) {
-        self.inner.lock().unwrap().mute = mute;
-    }
-
     /// Forgets every call made so far, as an account other than the one that placed them
     /// would: fetching them answers 404.
     pub fn forget_calls(&self) {
         self.inner.lock().unwrap().calls.clear();
     }
 
-    pub fn dials(&self) -> Vec<Dial> {
-        self.inner.lock().unwrap().dials.clone()
-    }
-
-    pub fn up_now(&self) -> usize {
-        self.inner.lock().unwrap().up.len()
-    }
-
-    pub fn max_up(&self) -> usize {
-        self.inner.lock().unwrap().max_up
-    }
-
-    pub fn max_up_per_agent(&self) -> HashMap<String, usize> {
-        self.inner.lock().unwrap().max_up_per_agent.clone()
-    }
-
-    /// Requests that broke the protocol notes; tests assert this is empty.
-    pub fn violations(&self) -> Vec<String> {
-        self.inner.lock().unwrap().violations.clone()
-    }
-
-    /// Dials per destination number.
-    pub fn dials_per_number(&self) -> HashMap<String, usize> {
-        let mut out = HashMap::new();
-        for d in self.dials() {
-            *out.entry(d.to).or_insert(0) += 1;
-        }
-        out
-    }
-
-    fn violation(&self, v: String) {
-        self.inner.lock().unwrap().violations.push(v);
-    }
-
     /// Sends a signed callback to `url` (a public URL the engine gave), unless muted.
     async fn callback(&self, url: &str, params: Vec<(&str, String)>) {
-        if self.inner.lock().unwrap().mute {
+        if self.muted() {
             return;
         }
         let (public, real) = self.public_base.lock().unwrap().clone();
@@ -199,9 +99,8 @@ impl TwilioCalls {
     }
 
     fn end(&self, sid: &str, status: &str, duration: u64) -> bool {
-        let mut inner = self.inner.lock().unwrap();
-        let was_up = inner.up.remove(sid).is_some();
-        if let Some(c) = inner.calls.get_mut(sid)
+        let was_up = self.ledger.end(sid);
+        if let Some(c) = self.inner.lock().unwrap().calls.get_mut(sid)
             && was_up
         {
             c["status"] = json!(status);
@@ -292,31 +191,21 @@ async fn create(
     if !amd_cb.is_empty() && one("MachineDetection").is_empty() {
         sim.violation("AsyncAmdStatusCallback without MachineDetection".into());
     }
-    let script = {
-        let mut inner = sim.inner.lock().unwrap();
-        match inner.random.as_mut() {
-            Some(rng) => Some(draw(rng)),
-            None => inner.scripts.get(&to).copied().or(inner.default),
-        }
-    };
-    let Some(script) = script else {
+    let Some(script) = sim.script_for(&to) else {
         return twilio_error(StatusCode::BAD_REQUEST, 21211, "Invalid 'To' Phone Number");
     };
     let agent_id = twiml_parameter(&twiml, "agent_id").unwrap_or_default();
     let call_id = twiml_parameter(&twiml, "call_id").unwrap_or_default();
     let sid = format!("CA{:032x}", rand::random::<u128>());
-    {
-        let mut inner = sim.inner.lock().unwrap();
-        inner.dials.push(Dial {
-            sid: sid.clone(),
-            to: to.clone(),
-            from: from.clone(),
-            agent_id: agent_id.clone(),
-            call_id: call_id.clone(),
-            at: Instant::now(),
-            script,
-        });
-    }
+    sim.dialed(Dial {
+        carrier_call_id: sid.clone(),
+        to: to.clone(),
+        from: from.clone(),
+        agent_id: agent_id.clone(),
+        call_id: call_id.clone(),
+        at: Instant::now(),
+        script,
+    });
     if script == Script::Refuse {
         return twilio_error(
             StatusCode::BAD_REQUEST,
@@ -338,29 +227,10 @@ async fn create(
         inner
             .callbacks
             .insert(sid.clone(), (status_cb.clone(), to.clone(), from.clone()));
-        inner.up.insert(sid.clone(), agent_id.clone());
-        let up = inner.up.len();
-        inner.max_up = inner.max_up.max(up);
-        let per_agent = inner.up.values().filter(|a| **a == agent_id).count();
-        let max = inner.max_up_per_agent.entry(agent_id).or_insert(0);
-        *max = (*max).max(per_agent);
     }
+    sim.up(&sid, &agent_id);
     tokio::spawn(play(sim.clone(), sid, to, from, status_cb, amd_cb, script));
     (StatusCode::CREATED, axum::Json(resource))
-}
-
-/// One random outcome: about half answered, the rest spread over the ways a call fails.
-fn draw(rng: &mut rand::rngs::StdRng) -> Script {
-    use rand::Rng as _;
-    let talk = Duration::from_millis(rng.random_range(50..600));
-    match rng.random_range(0..20) {
-        0..10 => Script::Answer { talk },
-        10..13 => Script::Busy,
-        13..16 => Script::NoAnswer,
-        16..18 => Script::Voicemail { talk },
-        18 => Script::Fail,
-        _ => Script::Refuse,
-    }
 }
 
 /// A call's life after its creation, told through status callbacks.
@@ -399,7 +269,7 @@ async fn play(
         let (sim, url) = (sim.clone(), status_cb.clone());
         async move { sim.callback(&url, p).await }
     };
-    let ring = sim.inner.lock().unwrap().ring;
+    let ring = sim.ring();
     report("initiated", vec![]).await;
     report("ringing", vec![]).await;
     tokio::time::sleep(ring).await;
