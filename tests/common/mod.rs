@@ -4,6 +4,7 @@
 
 pub mod campaigns;
 pub mod carriers;
+pub mod dialing;
 pub mod livekit;
 pub mod media_stream;
 pub mod observed;

@@ -16,25 +16,8 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use super::carriers::{TWILIO_SID, TWILIO_TOKEN, twilio_signature};
-
-/// How a destination's calls go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Script {
-    /// Rings, is answered, and the callee hangs up after `talk`.
-    Answer {
-        talk: Duration,
-    },
-    Busy,
-    NoAnswer,
-    /// Answered by a machine; AMD says so; ends when Switchboard hangs up (or after `talk`).
-    Voicemail {
-        talk: Duration,
-    },
-    /// Twilio refuses to create the call (400, like an unreachable number).
-    Refuse,
-    /// Rings, then fails.
-    Fail,
-}
+pub use super::dialing::Script;
+use super::dialing::{self, CallTally};
 
 #[derive(Debug, Clone)]
 pub struct Dial {
@@ -52,12 +35,10 @@ struct Inner {
     default: Option<Script>,
     ring: Duration,
     dials: Vec<Dial>,
-    /// Calls up now: sid → agent.
-    up: HashMap<String, String>,
+    /// Calls up now (by sid) and the most ever up.
+    tally: CallTally,
     /// Every call ever created, with its status (for GET).
     calls: HashMap<String, Value>,
-    max_up: usize,
-    max_up_per_agent: HashMap<String, usize>,
     violations: Vec<String>,
     /// Calls whose status callbacks are held back (as if delivery failed).
     mute: bool,
@@ -134,15 +115,15 @@ impl TwilioCalls {
     }
 
     pub fn up_now(&self) -> usize {
-        self.inner.lock().unwrap().up.len()
+        self.inner.lock().unwrap().tally.up_now()
     }
 
     pub fn max_up(&self) -> usize {
-        self.inner.lock().unwrap().max_up
+        self.inner.lock().unwrap().tally.max_up()
     }
 
     pub fn max_up_per_agent(&self) -> HashMap<String, usize> {
-        self.inner.lock().unwrap().max_up_per_agent.clone()
+        self.inner.lock().unwrap().tally.max_up_per_agent()
     }
 
     /// Requests that broke the protocol notes; tests assert this is empty.
@@ -152,11 +133,14 @@ impl TwilioCalls {
 
     /// Dials per destination number.
     pub fn dials_per_number(&self) -> HashMap<String, usize> {
-        let mut out = HashMap::new();
-        for d in self.dials() {
-            *out.entry(d.to).or_insert(0) += 1;
-        }
-        out
+        dialing::per_number(
+            self.inner
+                .lock()
+                .unwrap()
+                .dials
+                .iter()
+                .map(|d| d.to.as_str()),
+        )
     }
 
     fn violation(&self, v: String) {
@@ -182,7 +166,7 @@ impl TwilioCalls {
 
     fn end(&self, sid: &str, status: &str, duration: u64) -> bool {
         let mut inner = self.inner.lock().unwrap();
-        let was_up = inner.up.remove(sid).is_some();
+        let was_up = inner.tally.end(sid);
         if let Some(c) = inner.calls.get_mut(sid)
             && was_up
         {
@@ -316,12 +300,7 @@ async fn create(
         inner
             .callbacks
             .insert(sid.clone(), (status_cb.clone(), to.clone(), from.clone()));
-        inner.up.insert(sid.clone(), agent_id.clone());
-        let up = inner.up.len();
-        inner.max_up = inner.max_up.max(up);
-        let per_agent = inner.up.values().filter(|a| **a == agent_id).count();
-        let max = inner.max_up_per_agent.entry(agent_id).or_insert(0);
-        *max = (*max).max(per_agent);
+        inner.tally.start(&sid, &agent_id);
     }
     tokio::spawn(play(sim.clone(), sid, to, from, status_cb, amd_cb, script));
     (StatusCode::CREATED, axum::Json(resource))
