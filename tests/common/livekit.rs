@@ -83,6 +83,8 @@ struct Sim {
     scripts: HashMap<String, Script>,
     default: Option<Script>,
     ring: Duration,
+    /// How long a dial's answer takes after the call is under way (its webhooks may beat it).
+    dial_answer_delay: Duration,
     dials: Vec<Dial>,
     /// Calls up (by room): from the dial until the callee leaves.
     tally: CallTally,
@@ -186,6 +188,13 @@ impl LiveKitSim {
     /// How long a call rings before it is answered or given up.
     pub fn ring_for(&self, d: Duration) {
         self.lock().ring = d;
+    }
+
+    /// Answers each `CreateSIPParticipant` only `d` after the call is under way, so its
+    /// first webhooks reach the engine before the answer does (LiveKit sends both at once,
+    /// in no promised order).
+    pub fn answer_dials_after(&self, d: Duration) {
+        self.lock().dial_answer_delay = d;
     }
 
     /// Holds back every webhook from now on (the engine is down, say).
@@ -612,6 +621,23 @@ async fn twirp(
     headers: HeaderMap,
     body: String,
 ) -> Reply {
+    let delay = match method.as_str() {
+        "CreateSIPParticipant" => sim.lock().dial_answer_delay,
+        _ => Duration::ZERO,
+    };
+    let reply = answer(&sim, service, method, &headers, &body);
+    tokio::time::sleep(delay).await;
+    reply
+}
+
+/// Checks, records and serves one request.
+fn answer(
+    sim: &LiveKitSim,
+    service: String,
+    method: String,
+    headers: &HeaderMap,
+    body: &str,
+) -> Reply {
     let header = |name: &str| {
         headers
             .get(name)
@@ -624,7 +650,7 @@ async fn twirp(
         .strip_prefix("Bearer ")
         .map(str::to_owned);
     let claims = token.as_deref().map(|t| verify_jwt(API_SECRET, API_KEY, t));
-    let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let service = service.strip_prefix("livekit.").unwrap_or("").to_owned();
 
     let mut s = sim.lock();
@@ -670,7 +696,7 @@ async fn twirp(
     if let Some((code, msg, meta)) = s.failures.get_mut(&method).and_then(VecDeque::pop_front) {
         return twirp_error(&code, &msg, meta);
     }
-    serve(&sim, &mut s, &method, &fields).unwrap_or_else(|e| e)
+    serve(sim, &mut s, &method, &fields).unwrap_or_else(|e| e)
 }
 
 /// Answers an accepted request; `sim` (whose state `s` is) starts what follows it, the
