@@ -280,6 +280,20 @@ pub async fn look_up(engine: &Engine, call: &Call) -> Result<(Found, Option<Stri
                 .unwrap_or_else(|| super::livekit::room_name(&call.id));
             let status = super::livekit::call_status(engine, &room).await?;
             let found = match status.and_then(|s| s.call_status) {
+                // Answered by our own record and gone now: over, and it ran. LiveKit cannot
+                // say when it ended, so the end is when we learned of it.
+                Some(super::livekit::SipCallStatus::Hangup) | None
+                    if call.answered_at.is_some() =>
+                {
+                    Found::Ended(CallEvent::Ended {
+                        status: CallStatus::Completed,
+                        at: Timestamp::now(),
+                        cause: Some(
+                            "ended while Switchboard was not watching (gone from LiveKit)".into(),
+                        ),
+                        duration_secs: None,
+                    })
+                }
                 Some(super::livekit::SipCallStatus::Hangup) | None => Found::Unknown(
                     "the call ended while Switchboard was not watching; LiveKit keeps no outcome"
                         .into(),
