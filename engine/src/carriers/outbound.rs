@@ -175,7 +175,11 @@ pub async fn place(
                     .get("name")
                     .and_then(|v| v.as_str())
                     .map(str::to_owned),
-                campaign_prompt: prompt.filter(|p| !p.is_empty()),
+                // The worker gets the lead's details only as far as the metadata carries
+                // them, so the prompt goes with its placeholders filled, as the bridge does.
+                campaign_prompt: prompt
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| crate::voice::instructions::fill_placeholders(&p, &call.context)),
             };
             let placed = super::livekit::dial(engine, &dial).await?;
             Ok(placed.room)
