@@ -979,3 +979,49 @@ async fn a_restart_mid_campaign_squares_livekit_calls_with_livekit_without_redia
     assert_eq!(done["progress"]["leads"]["done"], n, "{done}");
     w.assert_webhooks_accepted();
 }
+
+#[tokio::test]
+async fn a_campaign_pauses_when_livekit_refuses_its_credentials_and_uses_up_no_lead() {
+    let w = Dialing::start(None).await;
+    let api = w.api();
+    let a = agent(api, "Ava", 2, "").await;
+    w.sim.default_script(Script::Answer {
+        talk: Duration::from_millis(100),
+    });
+    // The project's key was revoked: LiveKit refuses the first request of the first dial.
+    w.sim.fail_next(
+        "CreateDispatch",
+        "unauthenticated",
+        "invalid API key",
+        json!({}),
+    );
+    let id = w
+        .start_campaign(
+            json!({"name": "Revoked", "agents": [{"agent_id": a}],
+                   "settings": settings(json!({"max_concurrent_calls": 1}))}),
+            3,
+        )
+        .await;
+    let paused = wait_for_status(api, &id, "paused", WAIT).await;
+    assert!(
+        w.sim.dials().is_empty(),
+        "nothing reached the phone network"
+    );
+    let leads = &paused["progress"]["leads"];
+    assert_eq!(
+        (leads["pending"].clone(), leads["failed"].clone()),
+        (json!(3), json!(0)),
+        "every call would fail the same way until the setup is fixed, so no lead pays for it: \
+         {leads}"
+    );
+
+    // Fixed (the simulator takes the key again): resumed, the campaign dials everyone once.
+    let (s, body) = api
+        .post(&format!("/api/campaigns/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let done = wait_for_status(api, &id, "completed", WAIT).await;
+    assert_eq!(done["progress"]["leads"]["done"], 3, "{done}");
+    assert!(w.sim.dials_per_number().values().all(|d| *d == 1));
+    w.assert_webhooks_accepted();
+}

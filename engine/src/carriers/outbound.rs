@@ -46,21 +46,34 @@ impl DialError {
     /// Nothing about this lead made it fail: every call would fail the same way until someone
     /// fixes the setup.
     pub fn is_setup(&self) -> bool {
-        matches!(
-            self,
+        use super::livekit::LiveKitError;
+        match self {
             Self::NoPublicUrl
-                | Self::Credentials(_)
-                | Self::NotConfigured(_)
-                | Self::Unsupported(_)
-                | Self::Api(CarrierApiError::Unreachable { .. })
-        ) || matches!(
-            self,
-            Self::Api(CarrierApiError::Refused {
+            | Self::Credentials(_)
+            | Self::NotConfigured(_)
+            | Self::Unsupported(_) => true,
+            Self::NoAgent => false,
+            Self::Api(e) | Self::LiveKit(LiveKitError::Api(e)) => api_setup(e),
+            // LiveKit's own credentials, project URL or token signing: the same for every call.
+            Self::LiveKit(
+                LiveKitError::Credentials(_) | LiveKitError::BadUrl | LiveKitError::Token(_),
+            ) => true,
+            Self::LiveKit(LiveKitError::Invalid(_) | LiveKitError::Unreadable { .. }) => false,
+        }
+    }
+}
+
+/// A carrier API failure no call could get past: the carrier cannot be reached, or it
+/// refuses our credentials.
+fn api_setup(e: &CarrierApiError) -> bool {
+    matches!(
+        e,
+        CarrierApiError::Unreachable { .. }
+            | CarrierApiError::Refused {
                 status: 401 | 403,
                 ..
-            })
-        )
-    }
+            }
+    )
 }
 
 /// Asks the carrier to place `call` (already recorded, status queued) with a media stream to
