@@ -1,15 +1,23 @@
 //! LiveKit SIP as a carrier, end to end over loopback: the engine's client against a
-//! protocol-exact LiveKit simulator (tokens, grants and bodies checked there), and LiveKit's
-//! signed webhooks sent to the engine's public listener.
+//! protocol-exact LiveKit simulator (tokens, grants and bodies checked there), LiveKit's
+//! signed webhooks sent to the engine's public listener, and campaigns dialing through a
+//! LiveKit number while the simulator plays the calls out, judged from its own log.
 
 mod common;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::livekit::{
-    API_KEY, API_SECRET, LiveKitSim, now_secs, sign_jwt, webhook_event, webhook_sip_participant,
+use common::campaigns::{
+    TestClock, agent, campaign, import, lead_phone, leads_csv, settings, wait_for, wait_for_status,
+    wait_until,
 };
-use common::{TestEngine, config};
+use common::livekit::{
+    API_KEY, API_SECRET, LiveKitSim, Script, now_secs, sign_jwt, webhook_event,
+    webhook_sip_participant,
+};
+use common::{Api, TestEngine, config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard::Engine;
@@ -594,4 +602,426 @@ async fn the_simulator_refuses_a_token_signed_with_another_secret() {
         ["CreateDispatch"],
         "refused at the first call; nothing was dialed"
     );
+}
+
+const PUBLIC: &str = "https://sb.example.test";
+/// The LiveKit number: a caller id on an outbound trunk, the trunk its carrier id.
+const OUR_NUMBER: &str = "+14155552671";
+const TRUNK: &str = "ST_campaigntrunk";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// An engine with LiveKit credentials and a public URL, the simulator delivering its
+/// webhooks to it, and a LiveKit number.
+struct Dialing {
+    engine: TestEngine,
+    sim: LiveKitSim,
+    number: String,
+    clock: Option<Arc<TestClock>>,
+    tmp: tempfile::TempDir,
+}
+
+impl Dialing {
+    async fn start(clock: Option<Arc<TestClock>>) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let sim = LiveKitSim::start().await;
+        let engine = Self::engine(&sim, tmp.path(), clock.clone()).await;
+        let (s, body) = engine
+            .api
+            .put("/api/settings", json!({"public_base_url": PUBLIC}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let (s, n) = engine
+            .api
+            .post(
+                "/api/phone-numbers",
+                json!({"number": OUR_NUMBER, "carrier": "livekit", "carrier_number_id": TRUNK}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{n}");
+        Self {
+            engine,
+            sim,
+            number: n["id"].as_str().unwrap().to_owned(),
+            clock,
+            tmp,
+        }
+    }
+
+    async fn engine(
+        sim: &LiveKitSim,
+        dir: &std::path::Path,
+        clock: Option<Arc<TestClock>>,
+    ) -> TestEngine {
+        let mut cfg = config(dir);
+        cfg.credential_env = sim.credential_env();
+        cfg.clock = clock.map(|c| c as switchboard::campaigns::SharedClock);
+        let engine = TestEngine::start_with(cfg).await;
+        sim.deliver_to(&format!("{}/webhooks/livekit", engine.public_url()));
+        engine
+    }
+
+    /// Stops the engine and starts a new one on the same data directory, while `meanwhile`
+    /// happens at LiveKit with no webhook reaching anyone.
+    async fn restart(self, meanwhile: impl AsyncFnOnce(&LiveKitSim)) -> Self {
+        self.sim.mute(true);
+        self.engine.stop().await;
+        meanwhile(&self.sim).await;
+        let engine = Self::engine(&self.sim, self.tmp.path(), self.clock.clone()).await;
+        self.sim.mute(false);
+        Self { engine, ..self }
+    }
+
+    fn api(&self) -> &Api {
+        &self.engine.api
+    }
+
+    /// The call record of a dial.
+    async fn call_of(&self, room: &str) -> Value {
+        let (s, call) = self.api().get(&call_path(room)).await;
+        assert_eq!(s, StatusCode::OK, "{call}");
+        call
+    }
+
+    /// Waits until the call of the dial in `room` has `status`.
+    async fn wait_for_call(&self, room: &str, status: &str) -> Value {
+        wait_for(self.api(), &call_path(room), "status", status, WAIT).await
+    }
+
+    /// Creates a campaign on the LiveKit number (`body` without `number_ids`), imports `leads`
+    /// leads and starts it; its id.
+    async fn start_campaign(&self, mut body: Value, leads: usize) -> String {
+        body["number_ids"] = json!([self.number]);
+        let id = campaign(self.api(), body).await;
+        assert_eq!(
+            import(self.api(), &id, &leads_csv(leads)).await["imported"],
+            leads
+        );
+        let (s, started) = self
+            .api()
+            .post(&format!("/api/campaigns/{id}/start"), json!({}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{started}");
+        id
+    }
+
+    /// Every webhook the simulator sent was taken (signed right, about a known shape).
+    fn assert_webhooks_accepted(&self) {
+        let refused = self.sim.webhook_refusals();
+        assert!(refused.is_empty(), "the engine refused {refused:?}");
+    }
+
+    /// The rooms the engine asked LiveKit about (`ListParticipants`), in order.
+    fn asked_about(&self) -> Vec<String> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "ListParticipants")
+            .map(|r| r.body["room"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+/// The API path of the call a dial's room is named after (`call-{call id}`).
+fn call_path(room: &str) -> String {
+    let id = room
+        .strip_prefix("call-")
+        .expect("rooms are named after calls");
+    format!("/api/calls/{id}")
+}
+
+#[tokio::test]
+async fn a_campaign_on_a_livekit_number_keeps_its_limits_and_retries_as_configured() {
+    let w = Dialing::start(None).await;
+    let api = w.api();
+    let ava = agent(api, "Ava", 2, "").await;
+    let ben = agent(api, "Ben", 3, "").await;
+    w.sim.ring_for(Duration::from_millis(30));
+    // LiveKit's word that the phone rings arrives before its answer to the dial.
+    w.sim.answer_dials_after(Duration::from_millis(50));
+    let n = 30;
+    // Outcomes by lead, deterministic but mixed, with the dials each lead should get.
+    let talk = Duration::from_millis(400);
+    let mix = [
+        (Script::Answer { talk }, 1),
+        (Script::Answer { talk }, 1),
+        (Script::Busy, 3),
+        (Script::NoAnswer, 3),
+        (Script::Fail, 1),
+        (Script::Refuse, 1),
+    ];
+    let expected_dials: HashMap<String, usize> = (0..n)
+        .map(|i| {
+            let (script, dials) = mix[i % mix.len()];
+            w.sim.script(&lead_phone(i), script);
+            (lead_phone(i), dials)
+        })
+        .collect();
+    let id = w
+        .start_campaign(
+            json!({"name": "Spring service", "agents": [{"agent_id": ava},
+                       {"agent_id": ben, "primary": false}],
+                   "prompt": "Remind {name} of the spring service; the invoice goes to {email}.",
+                   "settings": settings(json!({"max_concurrent_calls": 4,
+                       "calls_per_second": 100.0, "strategy": "primary_first",
+                       "retry": {"retry_on": ["busy", "no_answer"], "max_attempts": 3,
+                                 "delay_secs": 0}}))}),
+            n,
+        )
+        .await;
+    let done = wait_for_status(api, &id, "completed", Duration::from_secs(60)).await;
+
+    // Judged from the simulator's own log.
+    assert!(
+        w.sim.max_up() <= 4,
+        "campaign limit broken at LiveKit: {}",
+        w.sim.max_up()
+    );
+    let per_agent = w.sim.max_up_per_agent();
+    assert!(
+        per_agent.get(&ava).copied().unwrap_or(0) <= 2,
+        "{per_agent:?}"
+    );
+    assert!(
+        per_agent.get(&ben).copied().unwrap_or(0) <= 3,
+        "{per_agent:?}"
+    );
+    assert_eq!(
+        w.sim.dials_per_number(),
+        expected_dials,
+        "busy and unanswered leads get three attempts, everyone else one"
+    );
+    let names = HashMap::from([(ava.clone(), "Ava"), (ben.clone(), "Ben")]);
+    for dial in w.sim.dials() {
+        let i = (0..n).find(|i| lead_phone(*i) == dial.to).unwrap();
+        assert_eq!(
+            names.get(&dial.agent_id).copied(),
+            Some(dial.agent_name.as_str()),
+            "the worker dispatched is the one registered under the agent's name: {dial:?}"
+        );
+        assert_eq!(
+            (dial.trunk_id.as_str(), dial.from.as_str()),
+            (TRUNK, OUR_NUMBER)
+        );
+        assert_eq!(
+            dial.metadata,
+            json!({
+                "phone_number": dial.to,
+                "agent_id": dial.agent_id,
+                "campaign_id": id,
+                "contact_name": format!("Lead {i}"),
+                "campaign_prompt": format!(
+                    "Remind Lead {i} of the spring service; the invoice goes to \
+                     lead{i}@example.com."
+                ),
+                "trunk_id": TRUNK,
+            }),
+            "the agent worker learns whom it calls for which campaign, and what to say"
+        );
+    }
+    let leads = &done["progress"]["leads"];
+    assert_eq!(
+        (leads["total"].clone(), leads["pending"].clone()),
+        (json!(n), json!(0))
+    );
+    assert_eq!(leads["dialing"], 0, "{leads}");
+    // Answered: 10 done; busy and no answer out of attempts, failed and refused: failed.
+    assert_eq!(leads["done"], 10, "{leads}");
+    assert_eq!(leads["failed"], n - 10, "{leads}");
+    let (_, page) = api
+        .get(&format!(
+            "/api/campaigns/{id}/leads?status=failed&limit=500"
+        ))
+        .await;
+    let mut outcomes: HashMap<String, usize> = HashMap::new();
+    for lead in page["items"].as_array().unwrap() {
+        *outcomes
+            .entry(lead["last_outcome"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(
+        outcomes,
+        HashMap::from([
+            ("busy".to_owned(), 5),
+            ("no_answer".to_owned(), 5),
+            ("failed".to_owned(), 10)
+        ]),
+        "each lead says how its last attempt went"
+    );
+    assert_eq!(w.sim.up_now(), 0, "no call left up at LiveKit");
+    w.assert_webhooks_accepted();
+}
+
+#[tokio::test]
+async fn a_livekit_call_whose_end_report_is_lost_is_asked_about_and_frees_its_slot() {
+    let clock = Arc::new(TestClock(Mutex::new(
+        Timestamp::parse("2026-03-02T15:00:00Z").unwrap(),
+    )));
+    let w = Dialing::start(Some(clock.clone())).await;
+    let api = w.api();
+    let a = agent(api, "Ava", 5, "").await;
+    w.sim.default_script(Script::Answer {
+        talk: Duration::from_millis(100),
+    });
+    // The first two calls are answered, but LiveKit's word of their ends is lost.
+    w.sim.mute_ends(true);
+    let id = w
+        .start_campaign(
+            json!({"name": "Lost ends", "agents": [{"agent_id": a}],
+                   "settings": settings(json!({"max_concurrent_calls": 2}))}),
+            3,
+        )
+        .await;
+    wait_until("two dials", WAIT, || w.sim.dials().len() == 2).await;
+    let rooms: Vec<String> = w.sim.dials().into_iter().map(|d| d.room).collect();
+    for room in &rooms {
+        w.wait_for_call(room, "in_progress").await;
+    }
+    wait_until("both calls over at LiveKit", WAIT, || w.sim.up_now() == 0).await;
+    w.sim.mute_ends(false);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        w.sim.dials().len(),
+        2,
+        "the engine still counts both calls live, so the third lead waits"
+    );
+    assert!(w.asked_about().is_empty(), "not overdue yet");
+
+    // Two minutes on, the engine asks LiveKit, finds both rooms gone, and carries on.
+    *clock.0.lock().unwrap() = Timestamp::parse("2026-03-02T15:02:30Z").unwrap();
+    let done = wait_for_status(api, &id, "completed", WAIT).await;
+    assert_eq!(w.sim.dials().len(), 3);
+    for room in &rooms {
+        assert!(w.asked_about().contains(room), "{room} was asked about");
+        let call = w.call_of(room).await;
+        assert_eq!(
+            call["status"], "completed",
+            "answered and now gone from LiveKit: the call is over, and it was answered: {call}"
+        );
+        assert!(call["ended_at"].is_string(), "{call}");
+    }
+    assert_eq!(
+        done["progress"]["leads"]["done"], 3,
+        "the two answered leads are done, not failed: {done}"
+    );
+    w.assert_webhooks_accepted();
+}
+
+#[tokio::test]
+async fn a_restart_mid_campaign_squares_livekit_calls_with_livekit_without_redialing() {
+    let w = Dialing::start(None).await;
+    let api = w.api();
+    let a = agent(api, "Ava", 10, "").await;
+    // The first three leads talk until they are hung up; the rest briefly.
+    w.sim.default_script(Script::Answer {
+        talk: Duration::from_millis(100),
+    });
+    for i in 0..3 {
+        w.sim.script(
+            &lead_phone(i),
+            Script::Answer {
+                talk: Duration::from_secs(600),
+            },
+        );
+    }
+    let n = 6;
+    let id = w
+        .start_campaign(
+            json!({"name": "Restart", "agents": [{"agent_id": a}],
+                   "settings": settings(json!({"max_concurrent_calls": 3,
+                       "retry": {"retry_on": ["busy", "no_answer", "failed"], "max_attempts": 3,
+                                 "delay_secs": 0}}))}),
+            n,
+        )
+        .await;
+    wait_until("three dials", WAIT, || w.sim.dials().len() == 3).await;
+    let rooms: Vec<String> = w.sim.dials().into_iter().map(|d| d.room).collect();
+    for room in &rooms {
+        w.wait_for_call(room, "in_progress").await;
+    }
+
+    // Down for a while; one callee hangs up meanwhile, and nobody hears of it.
+    let w = w
+        .restart(async |sim: &LiveKitSim| sim.hang_up_callee(&rooms[0]).await)
+        .await;
+    let api = w.api();
+    // The restarted engine asks LiveKit before dialing: the first call is over, the other two
+    // are still up, so only the first lead's slot is free.
+    let first = w.wait_for_call(&rooms[0], "completed").await;
+    assert!(first["ended_at"].is_string(), "{first}");
+    wait_until("the other leads dialed", WAIT, || w.sim.dials().len() == n).await;
+    for room in &rooms {
+        assert!(
+            w.asked_about().contains(room),
+            "{room} was asked about before anyone else was dialed"
+        );
+    }
+    for room in &rooms[1..] {
+        assert_eq!(
+            w.call_of(room).await["status"],
+            "in_progress",
+            "still up at LiveKit, so still live here"
+        );
+        w.sim.hang_up_callee(room).await;
+    }
+    let done = wait_for_status(api, &id, "completed", WAIT).await;
+
+    let per_number = w.sim.dials_per_number();
+    assert_eq!(per_number.len(), n, "every lead was dialed: none lost");
+    assert!(
+        per_number.values().all(|d| *d == 1),
+        "nobody was dialed twice: {per_number:?}"
+    );
+    assert!(
+        w.sim.max_up() <= 3,
+        "limit broken across the restart: {}",
+        w.sim.max_up()
+    );
+    assert_eq!(done["progress"]["leads"]["done"], n, "{done}");
+    w.assert_webhooks_accepted();
+}
+
+#[tokio::test]
+async fn a_campaign_pauses_when_livekit_refuses_its_credentials_and_uses_up_no_lead() {
+    let w = Dialing::start(None).await;
+    let api = w.api();
+    let a = agent(api, "Ava", 2, "").await;
+    w.sim.default_script(Script::Answer {
+        talk: Duration::from_millis(100),
+    });
+    // The project's key was revoked: LiveKit refuses the first request of the first dial.
+    w.sim.fail_next(
+        "CreateDispatch",
+        "unauthenticated",
+        "invalid API key",
+        json!({}),
+    );
+    let id = w
+        .start_campaign(
+            json!({"name": "Revoked", "agents": [{"agent_id": a}],
+                   "settings": settings(json!({"max_concurrent_calls": 1}))}),
+            3,
+        )
+        .await;
+    let paused = wait_for_status(api, &id, "paused", WAIT).await;
+    assert!(
+        w.sim.dials().is_empty(),
+        "nothing reached the phone network"
+    );
+    let leads = &paused["progress"]["leads"];
+    assert_eq!(
+        (leads["pending"].clone(), leads["failed"].clone()),
+        (json!(3), json!(0)),
+        "every call would fail the same way until the setup is fixed, so no lead pays for it: \
+         {leads}"
+    );
+
+    // Fixed (the simulator takes the key again): resumed, the campaign dials everyone once.
+    let (s, body) = api
+        .post(&format!("/api/campaigns/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let done = wait_for_status(api, &id, "completed", WAIT).await;
+    assert_eq!(done["progress"]["leads"]["done"], 3, "{done}");
+    assert!(w.sim.dials_per_number().values().all(|d| *d == 1));
+    w.assert_webhooks_accepted();
 }

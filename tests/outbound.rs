@@ -10,6 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::campaigns::{
+    TestClock, agent, campaign, import, lead_phone, leads_csv, settings, wait_for, wait_for_status,
+    wait_until,
+};
 use common::carriers::{TWILIO_SID, TWILIO_TOKEN};
 use common::dialing::{Dial, Ledger};
 use common::media_stream::MediaStream;
@@ -21,21 +25,11 @@ use common::twilio_media::TwilioMedia;
 use common::{Api, TestEngine, config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchboard::campaigns::Clock;
 use switchboard::domain::Timestamp;
 
 const PUBLIC: &str = "https://sb.example.test";
 const OUR_NUMBER: &str = "+14155552671";
 const WAIT: Duration = Duration::from_secs(10);
-
-#[derive(Debug)]
-struct TestClock(Mutex<Timestamp>);
-
-impl Clock for TestClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap()
-    }
-}
 
 struct World {
     engine: TestEngine,
@@ -108,100 +102,6 @@ async fn number(api: &Api, outbound_agent: Option<&str>) -> String {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{n}");
     n["id"].as_str().unwrap().to_owned()
-}
-
-async fn agent(api: &Api, name: &str, max: u32, greeting: &str) -> String {
-    let (s, a) = api
-        .post(
-            "/api/agents",
-            json!({"name": name, "max_concurrent_calls": max, "greeting": greeting,
-                   "system_prompt": "You call {name} for Acme."}),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{a}");
-    a["id"].as_str().unwrap().to_owned()
-}
-
-/// Lead phone numbers: valid US numbers, distinct.
-fn lead_phone(i: usize) -> String {
-    format!("+1415555{:04}", 1000 + i)
-}
-
-/// Campaign settings: five calls at once, 20 a second, no window, no retries, hang up on
-/// machines, primary first; `overrides` replaces whole top-level fields.
-fn settings(overrides: Value) -> Value {
-    let mut s = json!({"max_concurrent_calls": 5, "calls_per_second": 20.0, "window": null,
-        "retry": {"retry_on": [], "max_attempts": 1, "delay_secs": 0},
-        "voicemail": {"action": "hang_up"}, "strategy": "primary_first",
-        "default_region": null});
-    for (k, v) in overrides.as_object().expect("an object of fields") {
-        s[k] = v.clone();
-    }
-    s
-}
-
-async fn campaign(api: &Api, body: Value) -> String {
-    let (s, c) = api.post("/api/campaigns", body).await;
-    assert_eq!(s, StatusCode::CREATED, "{c}");
-    c["id"].as_str().unwrap().to_owned()
-}
-
-async fn import(api: &Api, id: &str, csv: &str) -> Value {
-    let (s, r) = api
-        .raw(
-            reqwest::Method::POST,
-            &format!("/api/campaigns/{id}/leads/import"),
-            "text/csv",
-            csv,
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{r}");
-    r
-}
-
-fn leads_csv(n: usize) -> String {
-    let mut csv = String::from("name,phone,email\n");
-    for i in 0..n {
-        csv.push_str(&format!("Lead {i},{},lead{i}@example.com\n", lead_phone(i)));
-    }
-    csv
-}
-
-/// Polls `path` until its `field` is `value`; returns the document.
-async fn wait_for(api: &Api, path: &str, field: &str, value: &str, timeout: Duration) -> Value {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let (s, v) = api.get(path).await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        if v[field] == value {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{path} never had {field} {value}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Waits until the campaign has `status`, returning it (with its progress).
-async fn wait_for_status(api: &Api, id: &str, status: &str, timeout: Duration) -> Value {
-    wait_for(
-        api,
-        &format!("/api/campaigns/{id}"),
-        "status",
-        status,
-        timeout,
-    )
-    .await
-}
-
-async fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

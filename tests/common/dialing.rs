@@ -1,7 +1,9 @@
 //! What every carrier dialing simulator keeps, whatever its wire format: how each destination's
 //! calls go (a `Script`), every dial Switchboard made with its time and agent, the calls up at
-//! each instant (the most ever, in all and per agent), and the requests that broke the
-//! carrier's protocol notes. Tests judge the dialer from this log, never from the engine's.
+//! each instant (the most ever, in all and per agent: `CallTally`), and the requests that
+//! broke the carrier's protocol notes. Tests judge the dialer from this log, never from the
+//! engine's. (Twilio's and Telnyx's simulators keep it all in a `Ledger`; LiveKit's keeps its
+//! own richer dial log around a `CallTally`.)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,7 @@ pub enum Script {
     Busy,
     NoAnswer,
     /// Answered by a machine; AMD says so; ends when Switchboard hangs up (or after `talk`).
+    /// LiveKit has no machine detection, so there it is an answer.
     Voicemail {
         talk: Duration,
     },
@@ -49,11 +52,55 @@ struct State {
     ring: Duration,
     mute: bool,
     dials: Vec<Dial>,
-    /// Calls up now: carrier call id → agent.
+    tally: CallTally,
+    violations: Vec<String>,
+}
+
+/// The calls a simulator has up, each with the agent it is for, and the most it ever had up
+/// at once, in all and per agent.
+#[derive(Debug, Default)]
+pub struct CallTally {
+    /// Calls up now: the carrier's call id → agent.
     up: HashMap<String, String>,
     max_up: usize,
     max_up_per_agent: HashMap<String, usize>,
-    violations: Vec<String>,
+}
+
+impl CallTally {
+    /// `call` is up (it was placed) for `agent`.
+    pub fn start(&mut self, call: &str, agent: &str) {
+        self.up.insert(call.to_owned(), agent.to_owned());
+        self.max_up = self.max_up.max(self.up.len());
+        let per_agent = self.up.values().filter(|a| *a == agent).count();
+        let max = self.max_up_per_agent.entry(agent.to_owned()).or_insert(0);
+        *max = (*max).max(per_agent);
+    }
+
+    /// `call` is over; whether it was up until now.
+    pub fn end(&mut self, call: &str) -> bool {
+        self.up.remove(call).is_some()
+    }
+
+    pub fn up_now(&self) -> usize {
+        self.up.len()
+    }
+
+    pub fn max_up(&self) -> usize {
+        self.max_up
+    }
+
+    pub fn max_up_per_agent(&self) -> HashMap<String, usize> {
+        self.max_up_per_agent.clone()
+    }
+}
+
+/// How many dials went to each destination number.
+pub fn per_number<'a>(destinations: impl IntoIterator<Item = &'a str>) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for to in destinations {
+        *out.entry(to.to_owned()).or_insert(0) += 1;
+    }
+    out
 }
 
 /// A simulator's log and scripts; cheap to clone, shared with its request handlers.
@@ -75,9 +122,7 @@ impl Default for Ledger {
                 ring: Duration::from_millis(50),
                 mute: false,
                 dials: Vec::new(),
-                up: HashMap::new(),
-                max_up: 0,
-                max_up_per_agent: HashMap::new(),
+                tally: CallTally::default(),
                 violations: Vec::new(),
             })),
         }
@@ -119,15 +164,15 @@ impl Ledger {
     }
 
     pub fn up_now(&self) -> usize {
-        self.state().up.len()
+        self.state().tally.up_now()
     }
 
     pub fn max_up(&self) -> usize {
-        self.state().max_up
+        self.state().tally.max_up()
     }
 
     pub fn max_up_per_agent(&self) -> HashMap<String, usize> {
-        self.state().max_up_per_agent.clone()
+        self.state().tally.max_up_per_agent()
     }
 
     /// Requests that broke the protocol notes; tests assert this is empty.
@@ -137,11 +182,7 @@ impl Ledger {
 
     /// Dials per destination number.
     pub fn dials_per_number(&self) -> HashMap<String, usize> {
-        let mut out = HashMap::new();
-        for d in self.dials() {
-            *out.entry(d.to).or_insert(0) += 1;
-        }
-        out
+        per_number(self.state().dials.iter().map(|d| d.to.as_str()))
     }
 
     pub fn violation(&self, v: String) {
@@ -172,20 +213,12 @@ impl Ledger {
 
     /// A call is up (ringing or talking) for `agent` until `end`.
     pub fn up(&self, carrier_call_id: &str, agent: &str) {
-        let mut state = self.state();
-        state
-            .up
-            .insert(carrier_call_id.to_owned(), agent.to_owned());
-        let up = state.up.len();
-        state.max_up = state.max_up.max(up);
-        let per_agent = state.up.values().filter(|a| *a == agent).count();
-        let max = state.max_up_per_agent.entry(agent.to_owned()).or_insert(0);
-        *max = (*max).max(per_agent);
+        self.state().tally.start(carrier_call_id, agent);
     }
 
     /// The call is over; false if it already was.
     pub fn end(&self, carrier_call_id: &str) -> bool {
-        self.state().up.remove(carrier_call_id).is_some()
+        self.state().tally.end(carrier_call_id)
     }
 }
 

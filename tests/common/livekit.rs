@@ -7,12 +7,24 @@
 //! notifier does (bare token in `Authorization`, `sha256` claim over the exact body,
 //! protobuf JSON in camelCase with 64-bit integers as strings).
 //!
+//! Told how a destination's calls go (`script`, `default_script`) and where the engine takes
+//! webhooks (`deliver_to`), it plays out the calls it is asked to place, like the Twilio
+//! dialing simulator: the callee's SIP participant joins the room ringing
+//! (`participant_joined`), is answered (`sip.callStatus` `active`, its audio published:
+//! `track_published`) or leaves with LiveKit's disconnect reason for busy, no answer or a
+//! failed trunk (`participant_left`), after which the room finishes (`room_finished`);
+//! `DeleteRoom` is a hang-up. What `ListParticipants` shows follows along. It keeps its own
+//! log: every dial with its room, numbers, time, and the agent named in the room's dispatch,
+//! and the most calls it ever had up at once, in all and per agent. Without a script a call
+//! just stays dialing, for tests that move it along by hand.
+//!
 //! Stricter than LiveKit on one point, on purpose: an unknown field is refused
 //! (`invalid_argument`) where the real server silently discards it, which would hide a
 //! misspelt field in our requests.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,6 +33,9 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+pub use super::dialing::Script;
+use super::dialing::{self, CallTally};
 
 pub const API_KEY: &str = "APIswitchboardSim";
 pub const API_SECRET: &str = "sim-secret-0123456789abcdefghijklmnopqrstuvwxyz";
@@ -37,6 +52,25 @@ pub struct TwirpRequest {
     pub claims: Option<Value>,
 }
 
+/// One call the simulator was asked to place (a `CreateSIPParticipant` that passed the
+/// checks, refused by script or not).
+#[derive(Debug, Clone)]
+pub struct Dial {
+    pub room: String,
+    pub to: String,
+    /// The caller id asked for (`sip_number`).
+    pub from: String,
+    pub trunk_id: String,
+    /// The agent worker dispatched into the room (`agent_name`), empty when none was.
+    pub agent_name: String,
+    /// `agent_id` from the dispatch's metadata.
+    pub agent_id: String,
+    /// The dispatch's metadata as the agent worker receives it, read as JSON (`Null` when
+    /// there was none or it was not JSON).
+    pub metadata: Value,
+    pub at: Instant,
+}
+
 #[derive(Default)]
 struct Sim {
     requests: Vec<TwirpRequest>,
@@ -46,12 +80,35 @@ struct Sim {
     rooms: BTreeMap<String, Vec<Value>>,
     dispatches: BTreeMap<String, Value>,
     next_id: u64,
+    scripts: HashMap<String, Script>,
+    default: Option<Script>,
+    ring: Duration,
+    /// How long a dial's answer takes after the call is under way (its webhooks may beat it).
+    dial_answer_delay: Duration,
+    dials: Vec<Dial>,
+    /// Calls up (by room): from the dial until the callee leaves.
+    tally: CallTally,
+    /// The engine's `/webhooks/livekit`; no webhooks are sent until it is known.
+    webhook_url: Option<String>,
+    /// Every webhook is held back (as if delivery failed).
+    mute: bool,
+    /// Only the ends (`participant_left`, `room_finished`) are held back.
+    mute_ends: bool,
+    /// Deliveries the engine answered with anything but 200.
+    webhook_refusals: Vec<String>,
 }
 
 impl Sim {
     fn id(&mut self, prefix: &str) -> String {
         self.next_id += 1;
         format!("{prefix}_sim{:04}", self.next_id)
+    }
+
+    fn sip_participant(&mut self, room: &str) -> Option<&mut Value> {
+        self.rooms
+            .get_mut(room)?
+            .iter_mut()
+            .find(|p| p["kind"] == "SIP")
     }
 }
 
@@ -65,18 +122,20 @@ pub struct LiveKitSim {
 
 impl LiveKitSim {
     pub async fn start() -> Self {
-        let state = Arc::new(Mutex::new(Sim::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = Self {
+            state: Arc::new(Mutex::new(Sim {
+                ring: Duration::from_millis(50),
+                ..Sim::default()
+            })),
+            url: format!("http://{}", listener.local_addr().unwrap()),
+            http: reqwest::Client::new(),
+        };
         let app = axum::Router::new()
             .route("/twirp/{service}/{method}", post(twirp))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+            .with_state(sim.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self {
-            state,
-            url,
-            http: reqwest::Client::new(),
-        }
+        sim
     }
 
     /// The credentials a headless engine takes from its environment.
@@ -110,26 +169,143 @@ impl LiveKitSim {
             .push_back((code.to_owned(), msg.to_owned(), meta));
     }
 
+    /// Where the engine takes LiveKit's webhooks (`{public}/webhooks/livekit`); again after
+    /// a restart on a new port.
+    pub fn deliver_to(&self, webhook_url: &str) {
+        self.lock().webhook_url = Some(webhook_url.to_owned());
+    }
+
+    /// How calls to `to` go.
+    pub fn script(&self, to: &str, script: Script) {
+        self.lock().scripts.insert(to.to_owned(), script);
+    }
+
+    /// How calls to destinations without a script of their own go.
+    pub fn default_script(&self, script: Script) {
+        self.lock().default = Some(script);
+    }
+
+    /// How long a call rings before it is answered or given up.
+    pub fn ring_for(&self, d: Duration) {
+        self.lock().ring = d;
+    }
+
+    /// Answers each `CreateSIPParticipant` only `d` after the call is under way, so its
+    /// first webhooks reach the engine before the answer does (LiveKit sends both at once,
+    /// in no promised order).
+    pub fn answer_dials_after(&self, d: Duration) {
+        self.lock().dial_answer_delay = d;
+    }
+
+    /// Holds back every webhook from now on (the engine is down, say).
+    pub fn mute(&self, mute: bool) {
+        self.lock().mute = mute;
+    }
+
+    /// Holds back the webhooks that end calls (`participant_left`, `room_finished`).
+    pub fn mute_ends(&self, mute: bool) {
+        self.lock().mute_ends = mute;
+    }
+
+    pub fn dials(&self) -> Vec<Dial> {
+        self.lock().dials.clone()
+    }
+
+    /// Dials per destination number.
+    pub fn dials_per_number(&self) -> HashMap<String, usize> {
+        dialing::per_number(self.lock().dials.iter().map(|d| d.to.as_str()))
+    }
+
+    pub fn up_now(&self) -> usize {
+        self.lock().tally.up_now()
+    }
+
+    pub fn max_up(&self) -> usize {
+        self.lock().tally.max_up()
+    }
+
+    /// The most calls up at once per agent (by the `agent_id` of the room's dispatch).
+    pub fn max_up_per_agent(&self) -> HashMap<String, usize> {
+        self.lock().tally.max_up_per_agent()
+    }
+
+    /// Webhook deliveries the engine did not accept; tests assert this is empty.
+    pub fn webhook_refusals(&self) -> Vec<String> {
+        self.lock().webhook_refusals.clone()
+    }
+
     /// The SIP participant of `room`, as `ListParticipants` would show it.
     pub fn sip_participant(&self, room: &str) -> Option<Value> {
-        self.lock()
-            .rooms
-            .get(room)?
-            .iter()
-            .find(|p| p["kind"] == "SIP")
-            .cloned()
+        self.lock().sip_participant(room).cloned()
     }
 
     /// Moves the call in `room` along (`ringing`, `active`, `hangup`), as LiveKit updates
     /// the SIP participant's `sip.callStatus` attribute.
     pub fn set_call_status(&self, room: &str, status: &str) {
-        let mut s = self.lock();
-        let p = s
-            .rooms
-            .get_mut(room)
-            .and_then(|ps| ps.iter_mut().find(|p| p["kind"] == "SIP"))
+        self.update_call_status(room, status)
             .expect("the room has a SIP participant");
+    }
+
+    /// Sets the SIP participant's `sip.callStatus`; the participant as it is now, `None`
+    /// when the call is gone (hung up meanwhile).
+    fn update_call_status(&self, room: &str, status: &str) -> Option<Value> {
+        let mut s = self.lock();
+        let p = s.sip_participant(room)?;
         p["attributes"]["sip.callStatus"] = json!(status);
+        Some(p.clone())
+    }
+
+    /// The callee hangs up the call in `room` now (if it is still up).
+    pub async fn hang_up_callee(&self, room: &str) {
+        self.leave(room, "CLIENT_INITIATED").await;
+    }
+
+    /// The callee's leg of the call in `room` ends with `reason` (a `DisconnectReason`):
+    /// the SIP participant leaves, then the agent, and the room finishes.
+    async fn leave(&self, room: &str, reason: &str) {
+        let participant = {
+            let mut s = self.lock();
+            let Some(p) = s.sip_participant(room).cloned() else {
+                return;
+            };
+            s.rooms.remove(room);
+            s.tally.end(room);
+            p
+        };
+        self.finished(room, participant, reason).await;
+    }
+
+    /// Tells the engine a call's room is over: its SIP participant left with `reason`
+    /// (already taken out of the room), then the room finished.
+    async fn finished(&self, room: &str, mut participant: Value, reason: &str) {
+        participant["state"] = json!("DISCONNECTED");
+        participant["disconnect_reason"] = json!(reason);
+        self.notify("participant_left", room, Some(participant), json!({}))
+            .await;
+        self.notify("room_finished", room, None, json!({})).await;
+    }
+
+    /// Sends a signed webhook about `room` to the engine, unless held back. A delivery the
+    /// engine cannot take (it is down) is lost, as LiveKit gives up on it after its retries.
+    async fn notify(&self, event: &str, room: &str, participant: Option<Value>, extra: Value) {
+        let end = matches!(event, "participant_left" | "room_finished");
+        let (url, id) = {
+            let mut s = self.lock();
+            let held = s.mute || (end && s.mute_ends);
+            match s.webhook_url.clone() {
+                Some(url) if !held => (url, s.id("EV")),
+                _ => return,
+            }
+        };
+        let participant = participant.map(|p| camel_keys(&p));
+        let body = webhook_event(event, &id, room, now_secs(), participant, extra);
+        let token = self.webhook_token(&body);
+        if let Ok(res) = self.webhook(&url, &body, Some(&token)).send().await
+            && res.status() != StatusCode::OK
+        {
+            let why = format!("{event} {id} answered {}", res.status());
+            self.lock().webhook_refusals.push(why);
+        }
     }
 
     /// A webhook token as LiveKit's notifier signs one: issuer the API key, valid 5 min,
@@ -156,17 +332,71 @@ impl LiveKitSim {
         body: &str,
         authorization: Option<&str>,
     ) -> (StatusCode, Value) {
-        let mut req = self
+        let res = self
+            .webhook(url, body, authorization)
+            .send()
+            .await
+            .expect("the engine answers");
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    fn webhook(
+        &self,
+        url: &str,
+        body: &str,
+        authorization: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let req = self
             .http
             .post(url)
             .header("content-type", "application/webhook+json")
             .body(body.to_owned());
-        if let Some(a) = authorization {
-            req = req.header("authorization", a);
+        match authorization {
+            Some(a) => req.header("authorization", a),
+            None => req,
         }
-        let res = req.send().await.expect("the engine answers");
-        let status = res.status();
-        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+/// A call's life after the dial, told through webhooks: it rings, then is answered and
+/// talks, or ends unanswered. A hang-up (`DeleteRoom`) meanwhile cuts it short.
+async fn play(sim: LiveKitSim, room: String, script: Script) {
+    let ring = sim.lock().ring;
+    let Some(ringing) = sim.update_call_status(&room, "ringing") else {
+        return;
+    };
+    sim.notify("participant_joined", &room, Some(ringing), json!({}))
+        .await;
+    tokio::time::sleep(ring).await;
+    let talk = match script {
+        Script::Answer { talk } | Script::Voicemail { talk } => talk,
+        Script::Busy => return sim.leave(&room, "USER_REJECTED").await,
+        Script::NoAnswer => return sim.leave(&room, "USER_UNAVAILABLE").await,
+        Script::Fail => return sim.leave(&room, "SIP_TRUNK_FAILURE").await,
+        Script::Refuse => return,
+    };
+    let Some(answered) = sim.update_call_status(&room, "active") else {
+        return;
+    };
+    let track = json!({"track": {"sid": format!("TR_{room}"), "type": "AUDIO",
+        "source": "MICROPHONE", "mimeType": "audio/PCMU"}});
+    sim.notify("track_published", &room, Some(answered), track)
+        .await;
+    tokio::time::sleep(talk).await;
+    sim.leave(&room, "CLIENT_INITIATED").await;
+}
+
+/// A snake_case message as protojson sends it in webhooks: top-level field names in
+/// lowerCamelCase (map keys such as attributes stay as they are).
+fn camel_keys(message: &Value) -> Value {
+    match message.as_object() {
+        Some(fields) => fields
+            .iter()
+            .map(|(k, v)| (camel(k), v.clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        None => message.clone(),
     }
 }
 
@@ -386,10 +616,27 @@ fn allowed(method: &str, claims: &Value, body: &BTreeMap<String, Value>) -> bool
 }
 
 async fn twirp(
-    State(state): State<Arc<Mutex<Sim>>>,
+    State(sim): State<LiveKitSim>,
     Path((service, method)): Path<(String, String)>,
     headers: HeaderMap,
     body: String,
+) -> Reply {
+    let delay = match method.as_str() {
+        "CreateSIPParticipant" => sim.lock().dial_answer_delay,
+        _ => Duration::ZERO,
+    };
+    let reply = answer(&sim, service, method, &headers, &body);
+    tokio::time::sleep(delay).await;
+    reply
+}
+
+/// Checks, records and serves one request.
+fn answer(
+    sim: &LiveKitSim,
+    service: String,
+    method: String,
+    headers: &HeaderMap,
+    body: &str,
 ) -> Reply {
     let header = |name: &str| {
         headers
@@ -403,10 +650,10 @@ async fn twirp(
         .strip_prefix("Bearer ")
         .map(str::to_owned);
     let claims = token.as_deref().map(|t| verify_jwt(API_SECRET, API_KEY, t));
-    let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     let service = service.strip_prefix("livekit.").unwrap_or("").to_owned();
 
-    let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+    let mut s = sim.lock();
     s.requests.push(TwirpRequest {
         service: service.clone(),
         method: method.clone(),
@@ -449,10 +696,17 @@ async fn twirp(
     if let Some((code, msg, meta)) = s.failures.get_mut(&method).and_then(VecDeque::pop_front) {
         return twirp_error(&code, &msg, meta);
     }
-    serve(&mut s, &method, &fields).unwrap_or_else(|e| e)
+    serve(sim, &mut s, &method, &fields).unwrap_or_else(|e| e)
 }
 
-fn serve(s: &mut Sim, method: &str, f: &BTreeMap<String, Value>) -> Result<Reply, Reply> {
+/// Answers an accepted request; `sim` (whose state `s` is) starts what follows it, the
+/// webhooks of a dial or a hang-up.
+fn serve(
+    sim: &LiveKitSim,
+    s: &mut Sim,
+    method: &str,
+    f: &BTreeMap<String, Value>,
+) -> Result<Reply, Reply> {
     let ok = |v: Value| Ok((StatusCode::OK, axum::Json(v)));
     let no_room = || twirp_error("not_found", "requested room does not exist", json!({}));
     match method {
@@ -469,14 +723,27 @@ fn serve(s: &mut Sim, method: &str, f: &BTreeMap<String, Value>) -> Result<Reply
                 "deployment": "",
                 "attributes": f.get("attributes").cloned().unwrap_or(json!({})),
             });
-            s.dispatches.insert(id, dispatch.clone());
-            s.rooms.entry(room).or_default();
+            s.dispatches.insert(id.clone(), dispatch.clone());
+            // The agent worker takes the job and joins the room.
+            let (pa, now) = (s.id("PA"), now_secs());
+            let agent = json!({
+                "sid": pa, "identity": format!("agent-{id}"), "state": "ACTIVE", "kind": "AGENT",
+                "joined_at": now.to_string(), "joined_at_ms": (now * 1000).to_string(),
+                "attributes": {},
+            });
+            s.rooms.entry(room).or_default().push(agent);
             ok(dispatch)
         }
         "DeleteDispatch" => {
             let id = required(f, "dispatch_id")?;
             match s.dispatches.remove(id) {
-                Some(d) => ok(d),
+                Some(d) => {
+                    let agent = format!("agent-{id}");
+                    if let Some(ps) = d["room"].as_str().and_then(|r| s.rooms.get_mut(r)) {
+                        ps.retain(|p| p["identity"] != agent.as_str());
+                    }
+                    ok(d)
+                }
                 None => Err(twirp_error("not_found", "dispatch not found", json!({}))),
             }
         }
@@ -499,7 +766,37 @@ fn serve(s: &mut Sim, method: &str, f: &BTreeMap<String, Value>) -> Result<Reply
                     "sip.trunkID": trunk, "sip.trunkPhoneNumber": text("sip_number"),
                 },
             });
+            // The agent named in the room's latest dispatch, as the worker would read it.
+            let dispatch = s.dispatches.values().rfind(|d| d["room"] == room.as_str());
+            let agent_name = dispatch.map_or("", |d| d["agent_name"].as_str().unwrap_or(""));
+            let metadata: Value = dispatch
+                .and_then(|d| d["metadata"].as_str())
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or(Value::Null);
+            let agent_id = metadata["agent_id"].as_str().unwrap_or("").to_owned();
+            s.dials.push(Dial {
+                room: room.clone(),
+                to: to.clone(),
+                from: text("sip_number"),
+                trunk_id: trunk.clone(),
+                agent_name: agent_name.to_owned(),
+                agent_id: agent_id.clone(),
+                metadata,
+                at: Instant::now(),
+            });
+            let script = s.scripts.get(&to).copied().or(s.default);
+            if script == Some(Script::Refuse) {
+                return Err(twirp_error(
+                    "invalid_argument",
+                    &format!("cannot place a call to {to}"),
+                    json!({}),
+                ));
+            }
             s.rooms.entry(room.clone()).or_default().push(participant);
+            s.tally.start(&room, &agent_id);
+            if let Some(script) = script {
+                tokio::spawn(play(sim.clone(), room.clone(), script));
+            }
             ok(json!({
                 "participant_id": pa, "participant_identity": identity,
                 "room_name": room, "sip_call_id": scl,
@@ -510,7 +807,14 @@ fn serve(s: &mut Sim, method: &str, f: &BTreeMap<String, Value>) -> Result<Reply
             ok(json!({"participants": participants}))
         }
         "DeleteRoom" => {
-            s.rooms.remove(required(f, "room")?).ok_or_else(no_room)?;
+            let room = required(f, "room")?.to_owned();
+            let participants = s.rooms.remove(&room).ok_or_else(no_room)?;
+            // A hang-up: the callee is disconnected, the agent leaves, the room finishes.
+            if let Some(callee) = participants.into_iter().find(|p| p["kind"] == "SIP") {
+                s.tally.end(&room);
+                let sim = sim.clone();
+                tokio::spawn(async move { sim.finished(&room, callee, "ROOM_DELETED").await });
+            }
             ok(json!({}))
         }
         "RemoveParticipant" => {

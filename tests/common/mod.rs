@@ -2,6 +2,7 @@
 //! the `switchboard` binary run as a child process.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod campaigns;
 pub mod carriers;
 pub mod dialing;
 pub mod livekit;

@@ -46,21 +46,34 @@ impl DialError {
     /// Nothing about this lead made it fail: every call would fail the same way until someone
     /// fixes the setup.
     pub fn is_setup(&self) -> bool {
-        matches!(
-            self,
+        use super::livekit::LiveKitError;
+        match self {
             Self::NoPublicUrl
-                | Self::Credentials(_)
-                | Self::NotConfigured(_)
-                | Self::Unsupported(_)
-                | Self::Api(CarrierApiError::Unreachable { .. })
-        ) || matches!(
-            self,
-            Self::Api(CarrierApiError::Refused {
+            | Self::Credentials(_)
+            | Self::NotConfigured(_)
+            | Self::Unsupported(_) => true,
+            Self::NoAgent => false,
+            Self::Api(e) | Self::LiveKit(LiveKitError::Api(e)) => api_setup(e),
+            // LiveKit's own credentials, project URL or token signing: the same for every call.
+            Self::LiveKit(
+                LiveKitError::Credentials(_) | LiveKitError::BadUrl | LiveKitError::Token(_),
+            ) => true,
+            Self::LiveKit(LiveKitError::Invalid(_) | LiveKitError::Unreadable { .. }) => false,
+        }
+    }
+}
+
+/// A carrier API failure no call could get past: the carrier cannot be reached, or it
+/// refuses our credentials.
+fn api_setup(e: &CarrierApiError) -> bool {
+    matches!(
+        e,
+        CarrierApiError::Unreachable { .. }
+            | CarrierApiError::Refused {
                 status: 401 | 403,
                 ..
-            })
-        )
-    }
+            }
+    )
 }
 
 /// Asks the carrier to place `call` (already recorded, status queued) with a media stream to
@@ -175,7 +188,11 @@ pub async fn place(
                     .get("name")
                     .and_then(|v| v.as_str())
                     .map(str::to_owned),
-                campaign_prompt: prompt.filter(|p| !p.is_empty()),
+                // The worker gets the lead's details only as far as the metadata carries
+                // them, so the prompt goes with its placeholders filled, as the bridge does.
+                campaign_prompt: prompt
+                    .filter(|p| !p.trim().is_empty())
+                    .map(|p| crate::voice::instructions::fill_placeholders(&p, &call.context)),
             };
             let placed = super::livekit::dial(engine, &dial).await?;
             Ok(placed.room)
@@ -297,6 +314,20 @@ pub async fn look_up(engine: &Engine, call: &Call) -> Result<(Found, Option<Stri
                 .unwrap_or_else(|| super::livekit::room_name(&call.id));
             let status = super::livekit::call_status(engine, &room).await?;
             let found = match status.and_then(|s| s.call_status) {
+                // Answered by our own record and gone now: over, and it ran. LiveKit cannot
+                // say when it ended, so the end is when we learned of it.
+                Some(super::livekit::SipCallStatus::Hangup) | None
+                    if call.answered_at.is_some() =>
+                {
+                    Found::Ended(vec![CallEvent::Ended {
+                        status: CallStatus::Completed,
+                        at: Timestamp::now(),
+                        cause: Some(
+                            "ended while Switchboard was not watching (gone from LiveKit)".into(),
+                        ),
+                        duration_secs: None,
+                    }])
+                }
                 Some(super::livekit::SipCallStatus::Hangup) | None => Found::Unknown(
                     "the call ended while Switchboard was not watching; LiveKit keeps no outcome"
                         .into(),

@@ -24,11 +24,7 @@ pub fn render(
         }
         out.push_str(campaign_prompt.trim());
     }
-    for key in PLACEHOLDERS {
-        if let Some(value) = call_context.get(key).and_then(scalar) {
-            out = out.replace(&format!("{{{key}}}"), &value);
-        }
-    }
+    let mut out = fill_placeholders(&out, call_context);
     for (title, context) in [
         ("Facts to use", agent_context),
         ("About this call", call_context),
@@ -40,6 +36,19 @@ pub fn render(
         out.push_str(title);
         out.push(':');
         write_map(&mut out, context, 0);
+    }
+    out
+}
+
+/// `text` with `{name}`, `{email}`, `{phone}` filled from `call_context` (each left as
+/// written when the call has no such value): for a prompt handed to an agent that is not
+/// Switchboard's to brief, such as a dispatched LiveKit worker.
+pub fn fill_placeholders(text: &str, call_context: &Map<String, Value>) -> String {
+    let mut out = text.to_owned();
+    for key in PLACEHOLDERS {
+        if let Some(value) = call_context.get(key).and_then(scalar) {
+            out = out.replace(&format!("{{{key}}}"), &value);
+        }
     }
     out
 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::client::{SipCallStatus, int64, is_sip, sip_call_status, text};
-use crate::carriers::{WebhookError, apply_events, refuse, verification_off};
+use crate::carriers::{WebhookError, apply_events_linking, refuse, verification_off};
 use crate::domain::{CallEvent, CallStatus, Carrier, Timestamp};
 use crate::engine::Engine;
 use crate::secrets::Provider;
@@ -92,11 +92,14 @@ pub async fn webhook(
     let event: Value = serde_json::from_slice(&body)
         .map_err(|e| WebhookError::Malformed(format!("not a LiveKit webhook event: {e}")))?;
     if let Some(update) = call_update(&event, Timestamp::now())? {
-        apply_events(
+        // LiveKit reports a call as soon as it is under way, so a report can beat its answer
+        // to the dial, before the room is on the call record: the room's name says the call.
+        apply_events_linking(
             &engine,
             CARRIER,
             &update.event_id,
             &update.room,
+            super::call_id_of_room(&update.room),
             &update.events,
         )
         .await?;

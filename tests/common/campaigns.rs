@@ -1,0 +1,117 @@
+//! Campaign helpers shared by the outbound test binaries: agents, campaigns and lead lists
+//! through the control API, waits on a campaign's state, and a campaign clock tests move by
+//! hand.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use switchboard::campaigns::Clock;
+use switchboard::domain::Timestamp;
+
+use super::Api;
+
+/// A campaign clock that stands still until the test moves it.
+#[derive(Debug)]
+pub struct TestClock(pub Mutex<Timestamp>);
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap()
+    }
+}
+
+pub async fn agent(api: &Api, name: &str, max: u32, greeting: &str) -> String {
+    let (s, a) = api
+        .post(
+            "/api/agents",
+            json!({"name": name, "max_concurrent_calls": max, "greeting": greeting,
+                   "system_prompt": "You call {name} for Acme."}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    a["id"].as_str().unwrap().to_owned()
+}
+
+/// Lead phone numbers: valid US numbers, distinct.
+pub fn lead_phone(i: usize) -> String {
+    format!("+1415555{:04}", 1000 + i)
+}
+
+/// Campaign settings: five calls at once, 20 a second, no window, no retries, hang up on
+/// machines, primary first; `overrides` replaces whole top-level fields.
+pub fn settings(overrides: Value) -> Value {
+    let mut s = json!({"max_concurrent_calls": 5, "calls_per_second": 20.0, "window": null,
+        "retry": {"retry_on": [], "max_attempts": 1, "delay_secs": 0},
+        "voicemail": {"action": "hang_up"}, "strategy": "primary_first",
+        "default_region": null});
+    for (k, v) in overrides.as_object().expect("an object of fields") {
+        s[k] = v.clone();
+    }
+    s
+}
+
+pub async fn campaign(api: &Api, body: Value) -> String {
+    let (s, c) = api.post("/api/campaigns", body).await;
+    assert_eq!(s, StatusCode::CREATED, "{c}");
+    c["id"].as_str().unwrap().to_owned()
+}
+
+pub async fn import(api: &Api, id: &str, csv: &str) -> Value {
+    let (s, r) = api
+        .raw(
+            reqwest::Method::POST,
+            &format!("/api/campaigns/{id}/leads/import"),
+            "text/csv",
+            csv,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    r
+}
+
+pub fn leads_csv(n: usize) -> String {
+    let mut csv = String::from("name,phone,email\n");
+    for i in 0..n {
+        csv.push_str(&format!("Lead {i},{},lead{i}@example.com\n", lead_phone(i)));
+    }
+    csv
+}
+
+/// Polls `path` until its `field` is `value`; returns the document.
+pub async fn wait_for(api: &Api, path: &str, field: &str, value: &str, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (s, v) = api.get(path).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        if v[field] == value {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{path} never had {field} {value}: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the campaign has `status`, returning it (with its progress).
+pub async fn wait_for_status(api: &Api, id: &str, status: &str, timeout: Duration) -> Value {
+    wait_for(
+        api,
+        &format!("/api/campaigns/{id}"),
+        "status",
+        status,
+        timeout,
+    )
+    .await
+}
+
+pub async fn wait_until(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
