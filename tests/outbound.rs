@@ -40,6 +40,18 @@ struct World {
 }
 
 impl World {
+    /// Opens the media stream Twilio would for a call the engine placed.
+    async fn stream(&self, sid: &str, call_id: &str, agent_id: &str) -> TwilioMedia {
+        let url = self.engine.public_url().replacen("http", "ws", 1);
+        TwilioMedia::connect(
+            &format!("{url}/media/twilio"),
+            sid,
+            &[("call_id", call_id), ("agent_id", agent_id)],
+        )
+        .await
+        .unwrap()
+    }
+
     async fn start() -> Self {
         Self::start_with_clock(None).await
     }
@@ -146,16 +158,7 @@ async fn a_single_call_is_placed_bridged_and_the_agent_waits_for_the_callee() {
 
     // The callee answers; the media stream connects exactly as an inbound one does.
     let id = call["id"].as_str().unwrap().to_owned();
-    let media = TwilioMedia::connect(
-        &format!(
-            "{}/media/twilio",
-            w.engine.public_url().replacen("http", "ws", 1)
-        ),
-        &dials[0].carrier_call_id,
-        &[("call_id", &id), ("agent_id", &agent_id)],
-    )
-    .await
-    .unwrap();
+    let media = w.stream(&dials[0].carrier_call_id, &id, &agent_id).await;
     let update = w.realtime.wait_for_event("session.update", WAIT).await;
     let instructions = update["session"]["instructions"].as_str().unwrap();
     assert!(
@@ -216,16 +219,7 @@ async fn a_callee_who_speaks_first_is_answered_not_greeted() {
     assert_eq!(s, StatusCode::CREATED, "{call}");
     let sid = w.twilio.dials()[0].carrier_call_id.clone();
     let id = call["id"].as_str().unwrap().to_owned();
-    let _media = TwilioMedia::connect(
-        &format!(
-            "{}/media/twilio",
-            w.engine.public_url().replacen("http", "ws", 1)
-        ),
-        &sid,
-        &[("call_id", &id), ("agent_id", &agent_id)],
-    )
-    .await
-    .unwrap();
+    let _media = w.stream(&sid, &id, &agent_id).await;
     w.realtime.wait_for_event("session.update", WAIT).await;
     w.realtime.speech_started(0);
     tokio::time::sleep(Duration::from_millis(3500)).await;
@@ -660,16 +654,9 @@ async fn a_campaign_call_speaks_with_the_campaign_prompt_and_the_leads_details()
         .await;
     wait_until("the dial", WAIT, || w.twilio.dials().len() == 1).await;
     let dial = w.twilio.dials()[0].clone();
-    let _media = TwilioMedia::connect(
-        &format!(
-            "{}/media/twilio",
-            w.engine.public_url().replacen("http", "ws", 1)
-        ),
-        &dial.carrier_call_id,
-        &[("call_id", &dial.call_id), ("agent_id", &dial.agent_id)],
-    )
-    .await
-    .unwrap();
+    let _media = w
+        .stream(&dial.carrier_call_id, &dial.call_id, &dial.agent_id)
+        .await;
     let update = w.realtime.wait_for_event("session.update", WAIT).await;
     let instructions = update["session"]["instructions"].as_str().unwrap();
     assert!(
@@ -775,16 +762,9 @@ async fn on_an_answering_machine_the_agent_leaves_the_campaigns_message_then_han
     let w = World::start_with(None, message_voice()).await;
     let api = &w.engine.api;
     let (id, dial) = voicemail_campaign(api, &w.twilio, &w.number).await;
-    let media = TwilioMedia::connect(
-        &format!(
-            "{}/media/twilio",
-            w.engine.public_url().replacen("http", "ws", 1)
-        ),
-        &dial.carrier_call_id,
-        &[("call_id", &dial.call_id), ("agent_id", &dial.agent_id)],
-    )
-    .await
-    .unwrap();
+    let media = w
+        .stream(&dial.carrier_call_id, &dial.call_id, &dial.agent_id)
+        .await;
     let call = message_left(api, &w.realtime, &media, &id, &dial.call_id).await;
     assert_eq!(call["answered_by"], "machine_start");
     assert_eq!(w.twilio.up_now(), 0, "hung up at the carrier");
