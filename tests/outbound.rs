@@ -986,6 +986,49 @@ async fn telnyx_calls_whose_end_reports_are_lost_are_asked_about_and_free_their_
     assert_eq!(outcomes[&lead_phone(2)], "answered", "{outcomes:?}");
 }
 
+#[tokio::test]
+async fn a_telnyx_call_seen_answered_whose_end_report_is_lost_ends_completed() {
+    let clock = Arc::new(TestClock(Mutex::new(
+        Timestamp::parse("2026-03-02T15:00:00Z").unwrap(),
+    )));
+    let w = TelnyxWorld::start_with(Some(clock.clone()), Voice::new()).await;
+    let api = &w.engine.api;
+    let a = agent(api, "A", 5, "").await;
+    w.telnyx.default_script(Script::Answer {
+        talk: Duration::from_millis(300),
+    });
+    w.telnyx.mute_ends(true);
+    let id = campaign(
+        api,
+        json!({"name": "Lost ends", "agents": [{"agent_id": a}], "number_ids": [w.number],
+               "settings": settings(json!({}))}),
+    )
+    .await;
+    import(api, &id, &leads_csv(1)).await;
+    api.post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    wait_until("the dial", WAIT, || w.telnyx.dials().len() == 1).await;
+    let call_id = w.telnyx.dials()[0].call_id.clone();
+    wait_for(
+        api,
+        &format!("/api/calls/{call_id}"),
+        "status",
+        "in_progress",
+        WAIT,
+    )
+    .await;
+    wait_until("the call over at Telnyx", WAIT, || w.telnyx.up_now() == 0).await;
+    // Telnyx says only that the call is gone; the engine saw it answered, so it ran.
+    *clock.0.lock().unwrap() = Timestamp::parse("2026-03-02T15:02:30Z").unwrap();
+    let done = wait_for_status(api, &id, "completed", WAIT).await;
+    assert_eq!(done["progress"]["leads"]["done"], 1, "{done}");
+    let outcomes = outcomes_by_phone(api, &id).await;
+    assert_eq!(outcomes[&lead_phone(0)], "answered", "{outcomes:?}");
+    let (_, call) = api.get(&format!("/api/calls/{call_id}")).await;
+    assert_eq!(call["status"], "completed", "{call}");
+    assert_eq!(w.telnyx.dials().len(), 1, "{:?}", w.telnyx.dials());
+}
+
 // =============================================================================================
 // Scenarios both carriers play: the dialer is carrier-agnostic, and each carrier's simulator
 // keeps the same log (tests/common/dialing.rs) to judge it by.

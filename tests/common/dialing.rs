@@ -51,6 +51,8 @@ struct State {
     random: Option<rand::rngs::StdRng>,
     ring: Duration,
     mute: bool,
+    /// Holds back only the reports of calls' ends.
+    mute_ends: bool,
     dials: Vec<Dial>,
     tally: CallTally,
     violations: Vec<String>,
@@ -121,6 +123,7 @@ impl Default for Ledger {
                 random: None,
                 ring: Duration::from_millis(50),
                 mute: false,
+                mute_ends: false,
                 dials: Vec::new(),
                 tally: CallTally::default(),
                 violations: Vec::new(),
@@ -191,6 +194,16 @@ impl Ledger {
 
     pub fn muted(&self) -> bool {
         self.state().mute
+    }
+
+    /// Holds back only the reports of calls' ends from now on: the engine saw them
+    /// answered, then lost sight of them.
+    pub fn mute_ends(&self, mute: bool) {
+        self.state().mute_ends = mute;
+    }
+
+    pub fn ends_muted(&self) -> bool {
+        self.state().mute_ends
     }
 
     pub fn ring(&self) -> Duration {

@@ -357,6 +357,9 @@ impl TelnyxCalls {
 
     /// §2.2 `call.hangup`: `hangup_cause`, `hangup_source`, `sip_hangup_cause`.
     async fn hangup(&self, call_control_id: &str, cause: &str, source: &str, sip: &str) {
+        if self.ends_muted() {
+            return;
+        }
         let extra = json!({"state": "hangup", "hangup_cause": cause, "hangup_source": source,
                            "sip_hangup_cause": sip});
         self.webhook("call.hangup", call_control_id, extra).await;

@@ -83,7 +83,11 @@ impl TwilioCalls {
 
     /// Sends a signed callback to `url` (a public URL the engine gave), unless muted.
     async fn callback(&self, url: &str, params: Vec<(&str, String)>) {
-        if self.muted() {
+        let end = params.iter().any(|(k, v)| {
+            *k == "CallStatus"
+                && ["completed", "busy", "no-answer", "failed", "canceled"].contains(&v.as_str())
+        });
+        if self.muted() || (end && self.ends_muted()) {
             return;
         }
         let (public, real) = self.public_base.lock().unwrap().clone();

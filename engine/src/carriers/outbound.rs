@@ -300,10 +300,7 @@ pub async fn look_up(engine: &Engine, call: &Call) -> Result<(Found, Option<Stri
             if engine.telnyx().is_alive(creds.get("api_key"), id).await? {
                 Ok((Found::Live, Some(id.clone())))
             } else {
-                Ok((
-                    Found::Unknown("the call ended while Switchboard was not running".into()),
-                    Some(id.clone()),
-                ))
+                Ok((gone(call, "Telnyx"), Some(id.clone())))
             }
         }
         Carrier::Livekit => {
@@ -314,27 +311,30 @@ pub async fn look_up(engine: &Engine, call: &Call) -> Result<(Found, Option<Stri
                 .unwrap_or_else(|| super::livekit::room_name(&call.id));
             let status = super::livekit::call_status(engine, &room).await?;
             let found = match status.and_then(|s| s.call_status) {
-                // Answered by our own record and gone now: over, and it ran. LiveKit cannot
-                // say when it ended, so the end is when we learned of it.
-                Some(super::livekit::SipCallStatus::Hangup) | None
-                    if call.answered_at.is_some() =>
-                {
-                    Found::Ended(vec![CallEvent::Ended {
-                        status: CallStatus::Completed,
-                        at: Timestamp::now(),
-                        cause: Some(
-                            "ended while Switchboard was not watching (gone from LiveKit)".into(),
-                        ),
-                        duration_secs: None,
-                    }])
-                }
-                Some(super::livekit::SipCallStatus::Hangup) | None => Found::Unknown(
-                    "the call ended while Switchboard was not watching; LiveKit keeps no outcome"
-                        .into(),
-                ),
+                Some(super::livekit::SipCallStatus::Hangup) | None => gone(call, "LiveKit"),
                 Some(_) => Found::Live,
             };
             Ok((found, Some(room)))
         }
+    }
+}
+
+/// A call its carrier says is over without saying how (Telnyx and LiveKit keep no outcome).
+/// Answered by our own record, it ran: completed, its end being when we learned of it.
+/// Otherwise how it went cannot be known.
+fn gone(call: &Call, carrier: &str) -> Found {
+    if call.answered_at.is_some() {
+        Found::Ended(vec![CallEvent::Ended {
+            status: CallStatus::Completed,
+            at: Timestamp::now(),
+            cause: Some(format!(
+                "ended while Switchboard was not watching (gone from {carrier})"
+            )),
+            duration_secs: None,
+        }])
+    } else {
+        Found::Unknown(format!(
+            "the call ended while Switchboard was not watching; {carrier} keeps no outcome"
+        ))
     }
 }
