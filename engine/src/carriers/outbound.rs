@@ -270,7 +270,7 @@ pub async fn look_up(engine: &Engine, call: &Call) -> Result<(Found, Option<Stri
                 let end = CallEvent::Ended {
                     status,
                     at: Timestamp::now(),
-                    cause: Some("reconciled with Twilio after a restart".into()),
+                    cause: Some("asked Twilio: its own report of the end never arrived".into()),
                     duration_secs: info.duration_secs,
                 };
                 Found::Ended(machine.chain([end]).collect())
