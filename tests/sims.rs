@@ -1300,14 +1300,14 @@ async fn telnyx_calls_checks_dials_and_commands_like_telnyx() {
     );
 
     let path: String = url::form_urlencoded::byte_serialize(ccid.as_bytes()).collect();
-    let (_, status_now) = send(
-        reqwest::Method::GET,
-        &format!("/calls/{path}"),
-        TELNYX_API_KEY,
-        None,
-    )
-    .await;
-    assert_eq!(status_now["data"]["is_alive"], true, "{status_now}");
+    let status_now = async || {
+        let call = format!("/calls/{path}");
+        send(reqwest::Method::GET, &call, TELNYX_API_KEY, None)
+            .await
+            .1
+    };
+    let now = status_now().await;
+    assert_eq!(now["data"]["is_alive"], true, "{now}");
     let hangup = format!("/calls/{path}/actions/hangup");
     let (status, _) = send(
         reqwest::Method::POST,
@@ -1329,13 +1329,7 @@ async fn telnyx_calls_checks_dials_and_commands_like_telnyx() {
         (status, body["errors"][0]["code"].clone()),
         (422, json!("90018"))
     );
-    let (_, status_now) = send(
-        reqwest::Method::GET,
-        &format!("/calls/{path}"),
-        TELNYX_API_KEY,
-        None,
-    )
-    .await;
-    assert_eq!(status_now["data"]["is_alive"], false, "{status_now}");
+    let now = status_now().await;
+    assert_eq!(now["data"]["is_alive"], false, "{now}");
     assert_eq!(sim.violations().len(), 3, "{:?}", sim.violations());
 }
