@@ -186,12 +186,7 @@ impl Store {
                 .bind(now)
                 .execute(&mut *conn)
                 .await;
-                match done {
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(Conflict::DuplicateCampaignName(fields.name).into());
-                    }
-                    other => other?,
-                };
+                name_free(done, &fields.name)?;
                 write_pool(conn, &id, &fields.agents, &fields.number_ids).await?;
                 fetch_campaign(conn, &id).await
             })
@@ -219,12 +214,7 @@ impl Store {
                 .bind(&id)
                 .execute(&mut *conn)
                 .await;
-                match done {
-                    Err(e) if is_unique_violation(&e) => {
-                        return Err(Conflict::DuplicateCampaignName(fields.name).into());
-                    }
-                    other => other?,
-                };
+                name_free(done, &fields.name)?;
                 if pool_changed {
                     sqlx::query("DELETE FROM campaign_agents WHERE campaign_id = ?")
                         .bind(&id)
@@ -580,6 +570,19 @@ impl Store {
             out.push(fetch_call(&mut conn, &id).await?);
         }
         Ok(out)
+    }
+}
+
+/// A campaign write's result, with a clash on the unique name said as such.
+fn name_free(
+    done: std::result::Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
+    name: &str,
+) -> Result<()> {
+    match done {
+        Err(e) if is_unique_violation(&e) => {
+            Err(Conflict::DuplicateCampaignName(name.to_owned()).into())
+        }
+        other => other.map(drop).map_err(Into::into),
     }
 }
 

@@ -126,19 +126,9 @@ impl TwilioClient {
             escape(from),
             escape(since_date)
         );
-        let body = http::send(
-            "Twilio",
-            "list calls",
-            || {
-                self.http
-                    .get(&url)
-                    .basic_auth(account_sid, Some(auth_token))
-                    .header("accept", "application/json")
-            },
-            error_message,
-        )
-        .await?;
-        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let v = self
+            .get(account_sid, auth_token, "list calls", &url)
+            .await?;
         Ok(v["calls"]
             .as_array()
             .map(|a| a.iter().filter_map(CallInfo::from_json).collect())
@@ -158,24 +148,32 @@ impl TwilioClient {
             escape(account_sid),
             escape(call_sid)
         );
-        let body = http::send(
-            "Twilio",
-            "fetch the call",
-            || {
-                self.http
-                    .get(&url)
-                    .basic_auth(account_sid, Some(auth_token))
-                    .header("accept", "application/json")
-            },
-            error_message,
-        )
-        .await?;
-        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        let v = self
+            .get(account_sid, auth_token, "fetch the call", &url)
+            .await?;
         CallInfo::from_json(&v).ok_or_else(|| CarrierApiError::Unconfirmed {
             carrier: "Twilio",
             action: "fetch the call".into(),
             last: "the reply was not a call".into(),
         })
+    }
+
+    /// A read of the REST API (safe to repeat), its JSON reply (`Null` if it is not JSON).
+    async fn get(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        action: &str,
+        url: &str,
+    ) -> Result<Value, CarrierApiError> {
+        let request = || {
+            self.http
+                .get(url)
+                .basic_auth(account_sid, Some(auth_token))
+                .header("accept", "application/json")
+        };
+        let body = http::send("Twilio", action, request, error_message).await?;
+        Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
     }
 
     pub fn new(base: impl Into<String>) -> Self {
