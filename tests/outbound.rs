@@ -453,6 +453,18 @@ async fn bad_campaign_input_is_refused_and_changes_nothing() {
         .post(&format!("/api/campaigns/{id}/pause"), json!({}))
         .await;
     assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    // Names are unique, on create and on rename.
+    let (s, body) = api.post("/api/campaigns", json!({"name": "Empty"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "duplicate_name", "{body}");
+    let other = campaign(api, json!({"name": "Other"})).await;
+    let (s, body) = api
+        .put(&format!("/api/campaigns/{other}"), json!({"name": "Empty"}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "duplicate_name", "{body}");
+    let (_, kept) = api.get(&format!("/api/campaigns/{other}")).await;
+    assert_eq!(kept["name"], "Other", "the rename changed nothing");
 }
 
 /// The issue's own check: random outcomes, a SIGKILL mid-campaign, a restart, and every
