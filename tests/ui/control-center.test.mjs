@@ -219,8 +219,10 @@ test("settings: the Telnyx connection id is refused with the engine's reason, th
   await main().getByText("must be the connection's id as Telnyx shows it").waitFor();
   assert.equal((await api(engine.base, "GET", "/api/settings")).body.telnyx_connection_id, null);
   await field.fill("1494404757140276705");
+  // An earlier test's "Settings saved" may still be showing: wait for a new one.
+  const shown = await page.getByText("Settings saved").count();
   await field.press("Enter");
-  await page.getByText("Settings saved").waitFor();
+  await page.getByText("Settings saved").nth(shown).waitFor();
   assert.equal((await api(engine.base, "GET", "/api/settings")).body.telnyx_connection_id, "1494404757140276705");
 });
 
