@@ -21,7 +21,7 @@ use common::{Api, TestEngine, config};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use switchboard::Engine;
-use switchboard::carriers::livekit::{self, LiveKitDial, SipCallStatus};
+use switchboard::carriers::livekit::{self, LiveKitCarrier, LiveKitDial, SipCallStatus};
 use switchboard::domain::{Call, CallDirection, CallStatus, Carrier, E164, NewCall, Timestamp};
 use switchboard::events::Event;
 
@@ -50,6 +50,11 @@ impl World {
 
     fn engine(&self) -> &Engine {
         &self.engine.running.engine
+    }
+
+    /// The LiveKit adapter on the engine's credentials, as the engine builds it.
+    fn livekit(&self) -> LiveKitCarrier {
+        LiveKitCarrier::new(self.engine().secrets().clone())
     }
 
     fn webhook_url(&self) -> String {
@@ -98,9 +103,7 @@ fn dial(room: &str) -> LiveKitDial {
 #[tokio::test]
 async fn dial_dispatches_the_agent_then_dials_the_callee_with_one_grant_each() {
     let w = World::start().await;
-    let call = livekit::dial(w.engine(), &dial("call-c_9f1"))
-        .await
-        .unwrap();
+    let call = w.livekit().dial(&dial("call-c_9f1")).await.unwrap();
 
     let requests = w.sim.requests();
     let names: Vec<_> = requests
@@ -192,9 +195,7 @@ async fn a_refused_dial_says_what_livekit_said_and_withdraws_the_dispatch() {
         "requested trunk ST_abc123 not found",
         json!({}),
     );
-    let err = livekit::dial(w.engine(), &dial("call-c_1"))
-        .await
-        .unwrap_err();
+    let err = w.livekit().dial(&dial("call-c_1")).await.unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains("requested trunk ST_abc123 not found")
@@ -227,9 +228,7 @@ async fn a_refused_dial_says_what_livekit_said_and_withdraws_the_dispatch() {
         "sip service down",
         json!({}),
     );
-    let err = livekit::dial(w.engine(), &dial("call-c_2"))
-        .await
-        .unwrap_err();
+    let err = w.livekit().dial(&dial("call-c_2")).await.unwrap_err();
     assert!(err.to_string().contains("sip service down"), "{err}");
     let dials = w
         .sim
@@ -242,7 +241,7 @@ async fn a_refused_dial_says_what_livekit_said_and_withdraws_the_dispatch() {
     // A dispatch that fails for a while is retried: it does nothing twice.
     w.sim
         .fail_next("CreateDispatch", "unavailable", "try again", json!({}));
-    livekit::dial(w.engine(), &dial("call-c_3")).await.unwrap();
+    w.livekit().dial(&dial("call-c_3")).await.unwrap();
     let rooms: Vec<_> = w
         .sim
         .requests()
@@ -258,9 +257,7 @@ async fn a_refused_dial_says_what_livekit_said_and_withdraws_the_dispatch() {
         "sip call failed",
         json!({"sip_status_code": "486", "sip_status": "Busy Here"}),
     );
-    let err = livekit::dial(w.engine(), &dial("call-c_4"))
-        .await
-        .unwrap_err();
+    let err = w.livekit().dial(&dial("call-c_4")).await.unwrap_err();
     assert!(err.to_string().contains("SIP 486 Busy Here"), "{err}");
 }
 
@@ -269,12 +266,14 @@ async fn status_reads_the_sip_participant_and_hang_up_deletes_the_room() {
     let w = World::start().await;
     let room = "call-c_st";
     assert_eq!(
-        livekit::call_status(w.engine(), room).await.unwrap(),
+        w.livekit().call_status(room).await.unwrap(),
         None,
         "no room: nothing live"
     );
-    livekit::dial(w.engine(), &dial(room)).await.unwrap();
-    let status = livekit::call_status(w.engine(), room)
+    w.livekit().dial(&dial(room)).await.unwrap();
+    let status = w
+        .livekit()
+        .call_status(room)
         .await
         .unwrap()
         .expect("the callee is in the room");
@@ -283,13 +282,10 @@ async fn status_reads_the_sip_participant_and_hang_up_deletes_the_room() {
     assert!(status.participant_id.starts_with("PA_"));
     assert!(status.joined_at.is_some());
     w.sim.set_call_status(room, "active");
-    let status = livekit::call_status(w.engine(), room)
-        .await
-        .unwrap()
-        .unwrap();
+    let status = w.livekit().call_status(room).await.unwrap().unwrap();
     assert_eq!(status.call_status, Some(SipCallStatus::Active));
 
-    livekit::hang_up(w.engine(), room).await.unwrap();
+    w.livekit().hang_up_room(room).await.unwrap();
     let delete = w.sim.requests().pop().unwrap();
     assert_eq!(
         (delete.service.as_str(), delete.method.as_str()),
@@ -302,8 +298,9 @@ async fn status_reads_the_sip_participant_and_hang_up_deletes_the_room() {
         "DeleteRoom is signed with roomCreate (notes §2)"
     );
     assert_eq!(w.sim.sip_participant(room), None);
-    assert_eq!(livekit::call_status(w.engine(), room).await.unwrap(), None);
-    livekit::hang_up(w.engine(), room)
+    assert_eq!(w.livekit().call_status(room).await.unwrap(), None);
+    w.livekit()
+        .hang_up_room(room)
         .await
         .expect("a room already gone is a call already ended");
 }
@@ -654,7 +651,7 @@ impl Dialing {
     ) -> TestEngine {
         let mut cfg = config(dir);
         cfg.credential_env = sim.credential_env();
-        cfg.clock = clock.map(|c| c as switchboard::campaigns::SharedClock);
+        cfg.clock = clock.map(|c| c as switchboard::domain::SharedClock);
         let engine = TestEngine::start_with(cfg).await;
         sim.deliver_to(&format!("{}/webhooks/livekit", engine.public_url()));
         engine

@@ -593,7 +593,11 @@ async fn an_unreachable_backend_ends_the_call_through_twilio_and_says_why() {
         "{cause}"
     );
     assert!(!cause.contains(TEST_API_KEY), "no secret in the record");
-    assert_eq!(w.engine.running.engine.live().len(), 0, "nothing hangs");
+    assert_eq!(
+        w.engine.running.engine.live_calls().len(),
+        0,
+        "nothing hangs"
+    );
 }
 
 #[tokio::test]
@@ -631,7 +635,7 @@ async fn a_backend_dropping_mid_call_ends_the_call_cleanly() {
             .contains("connection was lost"),
         "{call}"
     );
-    assert_eq!(w.engine.running.engine.live().len(), 0);
+    assert_eq!(w.engine.running.engine.live_calls().len(), 0);
 }
 
 #[tokio::test]

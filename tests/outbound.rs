@@ -99,7 +99,7 @@ async fn engine_with(
 ) -> TestEngine {
     let mut cfg = config(dir);
     cfg.openai_realtime_url = realtime.url();
-    cfg.clock = clock.map(|c| c as switchboard::campaigns::SharedClock);
+    cfg.clock = clock.map(|c| c as switchboard::domain::SharedClock);
     cfg.credential_env = vec![("OPENAI_API_KEY".into(), TEST_API_KEY.into())];
     carrier(&mut cfg);
     TestEngine::start_with(cfg).await

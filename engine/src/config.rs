@@ -7,8 +7,15 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::domain::SharedClock;
+
 pub const DEFAULT_CONTROL_ADDR: &str = "127.0.0.1:7720";
 pub const DEFAULT_PUBLIC_ADDR: &str = "127.0.0.1:7721";
+/// The OS keyring service secrets are kept under.
+pub const DEFAULT_KEYRING_SERVICE: &str = "switchboard";
+pub const DEFAULT_TELNYX_API_URL: &str = "https://api.telnyx.com/v2";
+pub const DEFAULT_TWILIO_API_URL: &str = "https://api.twilio.com/2010-04-01";
+pub const DEFAULT_OPENAI_REALTIME_URL: &str = "wss://api.openai.com/v1/realtime";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -17,7 +24,7 @@ pub enum ConfigError {
     )]
     ControlNotLoopback(SocketAddr),
     #[error("the public webhook base URL {0}")]
-    PublicUrl(String),
+    PublicUrl(#[from] BadPublicUrl),
     #[error(
         "no data directory: pass --data-dir or set SWITCHBOARD_DATA_DIR (this system reports no home directory)"
     )]
@@ -48,7 +55,7 @@ pub struct Config {
     pub token: Option<String>,
 
     /// The OS keyring service name under which secrets are kept.
-    #[arg(long, env = "SWITCHBOARD_KEYRING_SERVICE", default_value = crate::secrets::DEFAULT_SERVICE)]
+    #[arg(long, env = "SWITCHBOARD_KEYRING_SERVICE", default_value = DEFAULT_KEYRING_SERVICE)]
     pub keyring_service: String,
 
     /// Do not use the OS keyring (servers): credentials come from environment variables and
@@ -64,27 +71,27 @@ pub struct Config {
     pub insecure_skip_webhook_signatures: bool,
 
     /// Telnyx Call Control API base URL (tests and proxies point it elsewhere).
-    #[arg(long, env = "TELNYX_API_URL", default_value = crate::carriers::telnyx::client::DEFAULT_API_URL)]
+    #[arg(long, env = "TELNYX_API_URL", default_value = DEFAULT_TELNYX_API_URL)]
     pub telnyx_api_url: String,
 
     /// Twilio REST API base URL (tests and proxies point it elsewhere).
-    #[arg(long, env = "TWILIO_API_URL", default_value = crate::carriers::twilio::client::DEFAULT_API_URL)]
+    #[arg(long, env = "TWILIO_API_URL", default_value = DEFAULT_TWILIO_API_URL)]
     pub twilio_api_url: String,
 
     /// OpenAI Realtime WebSocket URL; `?model=` is added. Tests and self-hosted compatible
     /// servers point it elsewhere.
-    #[arg(long, env = "OPENAI_REALTIME_URL", default_value = crate::voice::openai_realtime::DEFAULT_URL)]
+    #[arg(long, env = "OPENAI_REALTIME_URL", default_value = DEFAULT_OPENAI_REALTIME_URL)]
     pub openai_realtime_url: String,
 
     /// A built UI (ui/dist) to serve on the control listener, for use in a browser.
     #[arg(long, env = "SWITCHBOARD_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
 
-    /// Credential variables (`TWILIO_AUTH_TOKEN`, ...) taken as if they were in the process
-    /// environment: for embedding the engine (tests, load generators) without touching it.
     /// The clock campaigns read calling windows and retry times from (tests set one).
     #[arg(skip)]
-    pub clock: Option<crate::campaigns::SharedClock>,
+    pub clock: Option<SharedClock>,
+    /// Credential variables (`TWILIO_AUTH_TOKEN`, ...) taken as if they were in the process
+    /// environment: for embedding the engine (tests, load generators) without touching it.
     #[arg(skip)]
     pub credential_env: Vec<(String, String)>,
 }
@@ -128,13 +135,13 @@ impl Default for Config {
             public_addr: DEFAULT_PUBLIC_ADDR.parse().expect("valid default"),
             public_url: None,
             token: None,
-            keyring_service: crate::secrets::DEFAULT_SERVICE.into(),
+            keyring_service: DEFAULT_KEYRING_SERVICE.into(),
             no_keyring: false,
             ui_dir: None,
             insecure_skip_webhook_signatures: false,
-            telnyx_api_url: crate::carriers::telnyx::client::DEFAULT_API_URL.into(),
-            twilio_api_url: crate::carriers::twilio::client::DEFAULT_API_URL.into(),
-            openai_realtime_url: crate::voice::openai_realtime::DEFAULT_URL.into(),
+            telnyx_api_url: DEFAULT_TELNYX_API_URL.into(),
+            twilio_api_url: DEFAULT_TWILIO_API_URL.into(),
+            openai_realtime_url: DEFAULT_OPENAI_REALTIME_URL.into(),
             credential_env: Vec::new(),
         }
     }
@@ -157,7 +164,7 @@ impl Config {
             return Err(ConfigError::ControlNotLoopback(self.control_addr));
         }
         if let Some(u) = &self.public_url {
-            normalise_public_url(u).map_err(ConfigError::PublicUrl)?;
+            normalise_public_url(u)?;
         }
         Ok(())
     }
@@ -167,22 +174,41 @@ impl Config {
     }
 }
 
+/// Why a public base URL cannot be used. Never quotes credentials embedded in the URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadPublicUrl {
+    #[error("\"{text}\" is not a URL ({reason})")]
+    NotUrl { text: String, reason: String },
+    #[error("\"{0}\" must start with https:// (or http://)")]
+    Scheme(String),
+    #[error("\"{0}\" has no host")]
+    NoHost(String),
+    #[error("\"{0}\" must not have a query or fragment")]
+    QueryOrFragment(String),
+    #[error("must not contain a user name or password")]
+    Credentials,
+}
+
 /// Checks a public base URL and returns it without a trailing slash: carriers must reach
 /// `{base}/webhooks/...`, so it must be an absolute http(s) URL with no query or fragment.
-pub fn normalise_public_url(input: &str) -> Result<String, String> {
+pub fn normalise_public_url(input: &str) -> Result<String, BadPublicUrl> {
     let text = input.trim();
-    let url = url::Url::parse(text).map_err(|e| format!("\"{text}\" is not a URL ({e})"))?;
+    let url = url::Url::parse(text).map_err(|e| BadPublicUrl::NotUrl {
+        text: text.to_owned(),
+        reason: e.to_string(),
+    })?;
+    // Checked first: every other message quotes the text.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(BadPublicUrl::Credentials);
+    }
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("\"{text}\" must start with https:// (or http://)"));
+        return Err(BadPublicUrl::Scheme(text.to_owned()));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("\"{text}\" has no host"));
+        return Err(BadPublicUrl::NoHost(text.to_owned()));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("\"{text}\" must not have a query or fragment"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not contain a user name or password".into());
+        return Err(BadPublicUrl::QueryOrFragment(text.to_owned()));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -209,12 +235,15 @@ mod tests {
         ] {
             assert!(normalise_public_url(bad).is_err(), "{bad} must be refused");
         }
-        assert!(
-            !normalise_public_url("https://u:secret@x.com")
-                .unwrap_err()
-                .contains("secret"),
-            "errors must not echo credentials embedded in a URL"
-        );
+        for with_secret in ["https://u:secret@x.com", "ftp://u:secret@x.com/?a=1"] {
+            assert!(
+                !normalise_public_url(with_secret)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("secret"),
+                "errors must not echo credentials embedded in a URL ({with_secret})"
+            );
+        }
     }
 
     #[test]

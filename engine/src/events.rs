@@ -66,7 +66,7 @@ pub enum Event {
         reason: String,
     },
     CampaignProgress {
-        progress: crate::campaigns::progress::CampaignProgress,
+        progress: crate::domain::CampaignProgress,
     },
     SettingsChanged,
     CredentialsChanged {

@@ -1,5 +1,5 @@
 //! `switchboard`: the engine without a window. `serve` runs it; `token` prints the control
-//! API token.
+//! API token. (The load generators are their own binary: `switchboard-loadgen`.)
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -28,21 +28,6 @@ enum Command {
     WebhookUrls(Config),
     /// Print the control API's OpenAPI document (JSON).
     Openapi,
-    /// Benchmarks: drive a fresh engine over loopback and report latency.
-    #[command(subcommand)]
-    Loadgen(Loadgen),
-}
-
-#[derive(Subcommand)]
-enum Loadgen {
-    /// Signed Twilio voice webhooks at a fixed rate; routing decision latency.
-    Inbound(switchboard::loadgen::inbound::Options),
-    /// Concurrent calls streaming audio through the media bridge to a fake voice backend;
-    /// per-frame latency, CPU and memory per call.
-    Media(switchboard::loadgen::media::Options),
-    /// A campaign over a large lead list against a fake carrier that answers at once; dial
-    /// rate accuracy, CPU per dialed call and memory.
-    Campaign(switchboard::loadgen::campaign::Options),
 }
 
 #[tokio::main]
@@ -57,28 +42,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(config) => serve(config).await,
         Command::Token(config) => token(config).await,
-        Command::Loadgen(Loadgen::Inbound(opts)) => {
-            let report = switchboard::loadgen::inbound::run(opts).await?;
-            println!("{report}");
-            anyhow::ensure!(report.errors == 0, "{} requests failed", report.errors);
-            Ok(())
-        }
-        Command::Loadgen(Loadgen::Media(opts)) => {
-            let report = switchboard::loadgen::media::run(opts).await?;
-            println!("{report}");
-            anyhow::ensure!(report.failed == 0, "{} calls failed", report.failed);
-            Ok(())
-        }
-        Command::Loadgen(Loadgen::Campaign(opts)) => {
-            let report = switchboard::loadgen::campaign::run(opts).await?;
-            println!("{report}");
-            anyhow::ensure!(
-                report.callback_errors == 0,
-                "{} status callbacks failed",
-                report.callback_errors
-            );
-            Ok(())
-        }
         Command::WebhookUrls(config) => webhook_urls(config).await,
         Command::Openapi => {
             println!("{}", switchboard::api::openapi().to_pretty_json()?);
@@ -115,7 +78,7 @@ async fn token(config: Config) -> anyhow::Result<()> {
 async fn webhook_urls(config: Config) -> anyhow::Result<()> {
     config.validate()?;
     let base = match &config.public_url {
-        Some(u) => Some(switchboard::config::normalise_public_url(u).map_err(anyhow::Error::msg)?),
+        Some(u) => Some(switchboard::config::normalise_public_url(u)?),
         None => {
             let dir = config.resolved_data_dir()?;
             tokio::fs::create_dir_all(&dir).await?;
@@ -123,7 +86,7 @@ async fn webhook_urls(config: Config) -> anyhow::Result<()> {
             let saved = store
                 .settings()
                 .await?
-                .remove(switchboard::engine::SETTING_PUBLIC_URL);
+                .remove(switchboard::settings::PUBLIC_URL);
             store.close().await;
             saved
         }
@@ -134,7 +97,7 @@ async fn webhook_urls(config: Config) -> anyhow::Result<()> {
              (your tunnel's https:// address)"
         );
     };
-    let urls = switchboard::api::WebhookUrls::from_base(&base);
+    let urls = switchboard::telephony::WebhookUrls::from_base(&base);
     println!(
         "Twilio  A call comes in (HTTP POST):   {}",
         urls.twilio_voice

@@ -13,7 +13,6 @@ use utoipa::ToSchema;
 
 use crate::domain::Invalid;
 
-pub const DEFAULT_SERVICE: &str = "switchboard";
 const TOKEN_ENTRY: &str = "control-token";
 pub const TOKEN_FILE: &str = "control-token";
 
@@ -113,14 +112,14 @@ impl Provider {
 
     /// Checks the shape of each value where the provider documents one, without ever quoting
     /// the value back.
-    fn check(self, name: &str, value: &str) -> Result<(), String> {
+    fn check(self, name: &str, value: &str) -> Result<(), &'static str> {
         match (self, name) {
             (Self::Twilio, "account_sid") => {
                 let ok = value.len() == 34
                     && value.starts_with("AC")
                     && value[2..].bytes().all(|b| b.is_ascii_hexdigit());
                 ok.then_some(())
-                    .ok_or_else(|| "must be AC followed by 32 hex digits".into())
+                    .ok_or("must be AC followed by 32 hex digits")
             }
             (Self::Telnyx, "public_key") => {
                 let bytes = base64::engine::general_purpose::STANDARD
@@ -128,11 +127,11 @@ impl Provider {
                     .map_err(|_| "must be base64 (from Mission Control, Keys & Credentials)")?;
                 (bytes.len() == 32)
                     .then_some(())
-                    .ok_or_else(|| "must decode to a 32-byte Ed25519 key".into())
+                    .ok_or("must decode to a 32-byte Ed25519 key")
             }
             (Self::Livekit, "url") => match url::Url::parse(value) {
                 Ok(u) if matches!(u.scheme(), "ws" | "wss" | "http" | "https") => Ok(()),
-                _ => Err("must be a ws://, wss://, http:// or https:// URL".into()),
+                _ => Err("must be a ws://, wss://, http:// or https:// URL"),
             },
             _ => Ok(()),
         }
@@ -246,12 +245,23 @@ pub enum SecretsError {
     TokenFile(#[from] std::io::Error),
 }
 
+/// A keyring failure in the platform's words (which never include a secret's value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyringError(pub String);
+
+impl KeyringError {
+    fn from(e: impl std::fmt::Display) -> Self {
+        Self(e.to_string())
+    }
+}
+
 /// Where secrets are kept: the seam between Switchboard and the platform's keyring.
 pub trait KeyStore: Send + Sync + 'static {
-    fn get(&self, entry: &str) -> Result<Option<String>, String>;
-    fn set(&self, entry: &str, value: &str) -> Result<(), String>;
+    fn get(&self, entry: &str) -> Result<Option<String>, KeyringError>;
+    fn set(&self, entry: &str, value: &str) -> Result<(), KeyringError>;
     /// Deleting what is not there is not an error.
-    fn delete(&self, entry: &str) -> Result<(), String>;
+    fn delete(&self, entry: &str) -> Result<(), KeyringError>;
 }
 
 /// The OS keyring (Secret Service on Linux, Keychain on macOS, Credential Manager on Windows).
@@ -266,30 +276,30 @@ impl OsKeyring {
         }
     }
 
-    fn entry(&self, name: &str) -> Result<keyring::Entry, String> {
-        keyring::Entry::new(&self.service, name).map_err(|e| e.to_string())
+    fn entry(&self, name: &str) -> Result<keyring::Entry, KeyringError> {
+        keyring::Entry::new(&self.service, name).map_err(KeyringError::from)
     }
 }
 
 impl KeyStore for OsKeyring {
-    fn get(&self, entry: &str) -> Result<Option<String>, String> {
+    fn get(&self, entry: &str) -> Result<Option<String>, KeyringError> {
         match self.entry(entry)?.get_password() {
             Ok(v) => Ok(Some(v)),
             Err(keyring::Error::NoEntry) => Ok(None),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(KeyringError::from(e)),
         }
     }
 
-    fn set(&self, entry: &str, value: &str) -> Result<(), String> {
+    fn set(&self, entry: &str, value: &str) -> Result<(), KeyringError> {
         self.entry(entry)?
             .set_password(value)
-            .map_err(|e| e.to_string())
+            .map_err(KeyringError::from)
     }
 
-    fn delete(&self, entry: &str) -> Result<(), String> {
+    fn delete(&self, entry: &str) -> Result<(), KeyringError> {
         match self.entry(entry)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(KeyringError::from(e)),
         }
     }
 }
@@ -301,7 +311,7 @@ pub struct Secrets {
 }
 
 struct Inner {
-    keyring: Result<Arc<dyn KeyStore>, String>,
+    keyring: Result<Arc<dyn KeyStore>, KeyringError>,
     /// What the keyring held when last read or written, so hot paths (every webhook checks a
     /// signature) never wait on it. Entries changed outside Switchboard are seen on restart.
     cache: std::sync::RwLock<BTreeMap<Provider, Option<Credentials>>>,
@@ -323,12 +333,12 @@ impl Secrets {
     /// keyring is reported at start-up instead of at the first credential write.
     pub async fn open(service: Option<String>, env: BTreeMap<String, String>) -> Self {
         let keyring = match service {
-            None => Err("disabled by configuration".to_owned()),
+            None => Err(KeyringError("disabled by configuration".to_owned())),
             Some(service) => {
                 let store = OsKeyring::new(service);
                 let probed = tokio::task::spawn_blocking(move || store.get("probe").map(|_| store))
                     .await
-                    .unwrap_or_else(|e| Err(e.to_string()));
+                    .unwrap_or_else(|e| Err(KeyringError::from(e)));
                 probed.map(|s| Arc::new(s) as Arc<dyn KeyStore>)
             }
         };
@@ -339,7 +349,7 @@ impl Secrets {
     }
 
     pub fn with_store(
-        keyring: Result<Arc<dyn KeyStore>, String>,
+        keyring: Result<Arc<dyn KeyStore>, KeyringError>,
         env: BTreeMap<String, String>,
     ) -> Self {
         let env = Provider::ALL
@@ -382,7 +392,7 @@ impl Secrets {
     pub fn keyring_status(&self) -> KeyringStatus {
         KeyringStatus {
             available: self.inner.keyring.is_ok(),
-            problem: self.inner.keyring.as_ref().err().cloned(),
+            problem: self.inner.keyring.as_ref().err().map(|e| e.0.clone()),
         }
     }
 
@@ -390,18 +400,18 @@ impl Secrets {
         self.inner
             .keyring
             .clone()
-            .map_err(SecretsError::KeyringUnavailable)
+            .map_err(|e| SecretsError::KeyringUnavailable(e.0))
     }
 
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&dyn KeyStore) -> Result<T, String> + Send + 'static,
+        f: impl FnOnce(&dyn KeyStore) -> Result<T, KeyringError> + Send + 'static,
     ) -> Result<T, SecretsError> {
         let store = self.keyring()?;
         tokio::task::spawn_blocking(move || f(store.as_ref()))
             .await
             .map_err(|e| SecretsError::Keyring(e.to_string()))?
-            .map_err(SecretsError::Keyring)
+            .map_err(|e| SecretsError::Keyring(e.0))
     }
 
     fn env_credentials(&self, provider: Provider) -> Option<Credentials> {
@@ -567,14 +577,14 @@ mod tests {
     struct MemoryStore(Mutex<BTreeMap<String, String>>);
 
     impl KeyStore for MemoryStore {
-        fn get(&self, entry: &str) -> Result<Option<String>, String> {
+        fn get(&self, entry: &str) -> Result<Option<String>, KeyringError> {
             Ok(self.0.lock().unwrap().get(entry).cloned())
         }
-        fn set(&self, entry: &str, value: &str) -> Result<(), String> {
+        fn set(&self, entry: &str, value: &str) -> Result<(), KeyringError> {
             self.0.lock().unwrap().insert(entry.into(), value.into());
             Ok(())
         }
-        fn delete(&self, entry: &str) -> Result<(), String> {
+        fn delete(&self, entry: &str) -> Result<(), KeyringError> {
             self.0.lock().unwrap().remove(entry);
             Ok(())
         }
@@ -653,7 +663,8 @@ mod tests {
     #[tokio::test]
     async fn without_a_keyring_the_token_goes_to_an_owner_only_file_and_stays() {
         let dir = tempfile::tempdir().unwrap();
-        let secrets = Secrets::with_store(Err("no keyring here".into()), BTreeMap::new());
+        let secrets =
+            Secrets::with_store(Err(KeyringError("no keyring here".into())), BTreeMap::new());
         let first = secrets.control_token(dir.path()).await.unwrap();
         assert!(first.len() >= 43, "32 random bytes, base64");
         assert_eq!(secrets.control_token(dir.path()).await.unwrap(), first);

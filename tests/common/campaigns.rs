@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use switchboard::campaigns::Clock;
+use switchboard::domain::Clock;
 use switchboard::domain::Timestamp;
 
 use super::Api;

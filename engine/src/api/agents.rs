@@ -5,12 +5,12 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiResult, ErrorBody};
-use super::extract::{Json, Query};
+use crate::calls::context::push_agent_instructions;
 use crate::domain::{Agent, AgentInput};
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::store::agents::AgentStats;
+use crate::web::{ApiResult, ErrorBody, Json, Query};
 
 /// All agents, by name.
 #[utoipa::path(operation_id = "list_agents", get, path = "/api/agents", tag = "agents",
@@ -69,7 +69,7 @@ pub async fn update(
         agent: agent.clone(),
     });
     if agent.system_prompt != before.system_prompt || agent.context != before.context {
-        crate::media::live::push_agent_instructions(&engine, &agent).await;
+        push_agent_instructions(&engine, &agent).await;
     }
     Ok(axum::Json(agent))
 }
@@ -107,7 +107,7 @@ pub async fn put_context(
     engine.events().publish(Event::AgentUpdated {
         agent: agent.clone(),
     });
-    let live_calls_updated = crate::media::live::push_agent_instructions(&engine, &agent).await;
+    let live_calls_updated = push_agent_instructions(&engine, &agent).await;
     Ok(axum::Json(ContextUpdated {
         context: agent.context,
         live_calls_updated,

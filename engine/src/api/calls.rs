@@ -1,14 +1,17 @@
-//! `/api/calls`: the call log, filtered and paged, and one call with its transcript.
+//! `/api/calls`: the call log, filtered and paged, one call with its transcript, and what an
+//! operator does to a call (place it, hang it up, change its context), each through its verb.
 
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Json, Query};
-use crate::domain::{CallDirection, CallStatus, Timestamp};
+use crate::calls::{self, place::PlaceError};
+use crate::domain::{Call, CallDirection, CallStatus, OutboundRequest, Timestamp};
 use crate::engine::Engine;
 use crate::store::calls::{CallDetail, CallFilter, CallPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::store::{Conflict, StoreError};
+use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode, Json, Query};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -98,7 +101,7 @@ pub async fn list(
         .store()
         .list_calls(&filter, limit, p.offset.unwrap_or(0))
         .await?;
-    let now = crate::domain::Timestamp::now();
+    let now = Timestamp::now();
     page.items = page
         .items
         .into_iter()
@@ -116,9 +119,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<axum::Json<CallDetail>> {
     let mut detail = engine.store().get_call_detail(&id).await?;
-    detail.call = detail
-        .call
-        .with_duration_so_far(crate::domain::Timestamp::now());
+    detail.call = detail.call.with_duration_so_far(Timestamp::now());
     Ok(axum::Json(detail))
 }
 
@@ -138,11 +139,7 @@ pub async fn put_context(
     Path(id): Path<String>,
     Json(context): Json<serde_json::Map<String, serde_json::Value>>,
 ) -> ApiResult<axum::Json<super::agents::ContextUpdated>> {
-    let call = engine.store().set_call_context(&id, context).await?;
-    engine
-        .events()
-        .publish(crate::events::Event::CallUpdated { call: call.clone() });
-    let told = crate::media::live::push_call_instructions(&engine, &call).await;
+    let (call, told) = calls::context::set_call_context(&engine, &id, context).await?;
     Ok(axum::Json(super::agents::ContextUpdated {
         context: call.context,
         live_calls_updated: usize::from(told),
@@ -163,35 +160,13 @@ pub async fn put_context(
 pub async fn hang_up(
     State(engine): State<Engine>,
     Path(id): Path<String>,
-) -> ApiResult<axum::http::StatusCode> {
+) -> ApiResult<StatusCode> {
     let call = engine.store().get_call(&id).await?;
     if call.ended_at.is_some() {
-        return Err(crate::store::StoreError::from(crate::store::Conflict::CallEnded(id)).into());
+        return Err(StoreError::from(Conflict::CallEnded(id)).into());
     }
-    let reason = "ended by an operator".to_owned();
-    match engine.live().get(&id) {
-        Some(live) if live.send(crate::media::live::Control::HangUp { reason }) => {}
-        _ => crate::carriers::hang_up(&engine, &call)
-            .await
-            .map_err(super::error::ApiError::carrier)?,
-    }
-    Ok(axum::http::StatusCode::ACCEPTED)
-}
-
-/// A call to place now.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct OutboundRequest {
-    /// The managed number to call from (its id); its outbound agent takes the call unless
-    /// `agent_id` says otherwise.
-    pub from_number_id: String,
-    /// Who to call: E.164, or national form in the default region.
-    #[schema(example = "+14155550123")]
-    pub to: String,
-    pub agent_id: Option<String>,
-    /// Facts for this call (`name`, `email`, `phone` fill the prompt's placeholders).
-    #[schema(value_type = Option<Object>)]
-    pub context: Option<serde_json::Map<String, serde_json::Value>>,
+    calls::hang_up::hang_up(&engine, &call, "ended by an operator").await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 /// Places one call: the agent speaks for Switchboard once the callee answers (it lets them
@@ -199,7 +174,7 @@ pub struct OutboundRequest {
 #[utoipa::path(operation_id = "place_call", post, path = "/api/calls/outbound", tag = "calls",
     request_body = OutboundRequest,
     responses(
-        (status = 201, body = crate::domain::Call, description = "The carrier is placing the call"),
+        (status = 201, body = Call, description = "The carrier is placing the call"),
         (status = 404, body = ErrorBody, description = "No such number or agent"),
         (status = 409, body = ErrorBody, description = "The agent is on its maximum of calls"),
         (status = 422, body = ErrorBody, description = "Bad number, no agent, inactive agent or number, or setup missing"),
@@ -208,83 +183,16 @@ pub struct OutboundRequest {
 pub async fn place(
     State(engine): State<Engine>,
     Json(req): Json<OutboundRequest>,
-) -> ApiResult<(axum::http::StatusCode, axum::Json<crate::domain::Call>)> {
-    use crate::domain::{CallDirection, E164, Invalid, NewCall, NumberStatus};
-    let store = engine.store();
-    let to = E164::parse(&req.to, engine.default_region().as_deref())
-        .map_err(|e| Invalid::new("to", e.to_string()))?;
-    let number = store.get_phone_number(&req.from_number_id).await?;
-    if number.status == NumberStatus::Disabled {
-        return Err(Invalid::new("from_number_id", "the number is disabled").into());
-    }
-    let agent_id = req
-        .agent_id
-        .clone()
-        .or_else(|| number.outbound_agent_id.clone())
-        .ok_or_else(|| {
-            Invalid::new(
-                "agent_id",
-                format!(
-                    "{} has no outbound agent; name one, or assign the number one",
-                    number.number
-                ),
-            )
-        })?;
-    let agent = store.get_agent(&agent_id).await?;
-    if !agent.active {
-        return Err(Invalid::new("agent_id", format!("{} is switched off", agent.name)).into());
-    }
-    let new = NewCall {
-        direction: CallDirection::Outbound,
-        carrier: number.carrier,
-        carrier_call_id: None,
-        from_number: number.number.to_string(),
-        to_number: to.to_string(),
-        agent_id: Some(agent.id.clone()),
-        number_id: Some(number.id.clone()),
-        status: CallStatus::Queued,
-        started_at: Timestamp::now(),
-    };
-    let Some(mut call) = store
-        .insert_routed_call(&new, &agent.name, agent.max_concurrent_calls)
-        .await?
-    else {
-        return Err(ApiError::new(
-            axum::http::StatusCode::CONFLICT,
-            super::error::ErrorCode::Conflict,
-            format!(
-                "{} is on its maximum of {} calls at once",
-                agent.name, agent.max_concurrent_calls
-            ),
-        ));
-    };
-    if let Some(context) = req.context.filter(|c| !c.is_empty()) {
-        call = store.set_call_context(&call.id, context).await?;
-    }
-    engine
-        .events()
-        .publish(crate::events::Event::CallCreated { call: call.clone() });
-    match crate::carriers::outbound::place(&engine, &call, false).await {
-        Ok(carrier_id) => {
-            let call = store.set_carrier_call_id(&call.id, &carrier_id).await?;
-            engine
-                .events()
-                .publish(crate::events::Event::CallUpdated { call: call.clone() });
-            Ok((axum::http::StatusCode::CREATED, axum::Json(call)))
-        }
-        Err(e) if e.maybe_placed() => {
-            // It may ring yet: the record stays open and is squared with the carrier soon.
-            crate::campaigns::look_up_later(engine.clone(), call.id.clone());
-            Err(ApiError::dial(e))
-        }
-        Err(e) => {
-            let ended = store
-                .end_unplaced_call(&call.id, crate::domain::Outcome::Failed, &e.to_string())
-                .await?;
-            engine
-                .events()
-                .publish(crate::events::Event::CallUpdated { call: ended });
-            Err(ApiError::dial(e))
-        }
+) -> ApiResult<(StatusCode, axum::Json<Call>)> {
+    match calls::place::place(&engine, req).await {
+        Ok(call) => Ok((StatusCode::CREATED, axum::Json(call))),
+        Err(PlaceError::Invalid(e)) => Err(e.into()),
+        Err(PlaceError::Store(e)) => Err(e.into()),
+        Err(PlaceError::Carrier(e)) => Err(e.into()),
+        Err(e @ PlaceError::AgentBusy { .. }) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
+            e.to_string(),
+        )),
     }
 }

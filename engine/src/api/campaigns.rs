@@ -6,14 +6,15 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiResult, ErrorBody};
-use super::extract::{Json, Query};
-use crate::campaigns::progress::{self, CampaignProgress};
-use crate::domain::{Campaign, CampaignAction, CampaignInput, CampaignStatus, LeadStatus};
+use crate::campaigns::import::{ImportError, ImportReport};
+use crate::campaigns::{self, progress};
+use crate::domain::{
+    Campaign, CampaignAction, CampaignInput, CampaignProgress, Invalid, Lead, LeadStatus,
+};
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::store::calls::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::store::campaigns::Lead;
+use crate::web::{ApiError, ApiResult, ErrorBody, Json, Query};
 
 /// A campaign with where it stands.
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,7 +89,7 @@ pub async fn update(
     Json(input): Json<CampaignInput>,
 ) -> ApiResult<axum::Json<CampaignView>> {
     let campaign = engine.store().update_campaign(&id, input).await?;
-    engine.dialer().changed(&id);
+    engine.running_campaigns().changed(&id);
     engine.events().publish(Event::CampaignUpdated {
         campaign: campaign.clone(),
     });
@@ -110,42 +111,8 @@ pub async fn delete(State(engine): State<Engine>, Path(id): Path<String>) -> Api
 }
 
 async fn act(engine: &Engine, id: &str, action: CampaignAction) -> ApiResult<CampaignView> {
-    let current = engine.store().get_campaign(id).await?;
-    let to = action
-        .apply(current.status)
-        .map_err(|m| crate::store::StoreError::from(crate::store::Conflict::CampaignStatus(m)))?;
-    if to == CampaignStatus::Running {
-        ready_to_run(engine, &current).await?;
-    }
-    let campaign = engine
-        .store()
-        .set_campaign_status(id, current.status, to)
-        .await?;
-    if to == CampaignStatus::Running {
-        engine.dialer().run(engine, id);
-    } else {
-        engine.dialer().changed(id);
-    }
-    engine.events().publish(Event::CampaignUpdated {
-        campaign: campaign.clone(),
-    });
+    let campaign = campaigns::control::act(engine, id, action).await?;
     view(engine, campaign).await
-}
-
-/// A campaign starts only with what it needs to dial: agents, numbers, leads.
-async fn ready_to_run(engine: &Engine, c: &Campaign) -> ApiResult<()> {
-    use crate::domain::Invalid;
-    if c.agents.is_empty() {
-        return Err(Invalid::new("agents", "add at least one agent to the campaign's pool").into());
-    }
-    if c.number_ids.is_empty() {
-        return Err(Invalid::new("number_ids", "link at least one number to call from").into());
-    }
-    let counts = engine.store().lead_counts(&c.id).await?;
-    if counts.pending == 0 {
-        return Err(Invalid::new("leads", "the campaign has no leads waiting to be called").into());
-    }
-    Ok(())
 }
 
 macro_rules! action_route {
@@ -227,7 +194,7 @@ pub async fn leads(
 ) -> ApiResult<axum::Json<LeadPage>> {
     let limit = p.limit.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(super::ApiError::malformed(format!(
+        return Err(ApiError::malformed(format!(
             "limit must be between 1 and {MAX_PAGE_SIZE}"
         )));
     }
@@ -288,20 +255,6 @@ pub struct ImportParams {
     dry_run: Option<bool>,
 }
 
-/// What an import did (or, on a dry run, would do). Every data row of the file is counted
-/// once: imported, rejected (with its line and why) or a duplicate.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ImportReport {
-    pub imported: u64,
-    pub rejected: Vec<crate::domain::lead::RejectedRow>,
-    pub duplicates: Vec<crate::domain::lead::DuplicateRow>,
-    pub total_rows: u64,
-    pub dry_run: bool,
-}
-
-/// Rows written per transaction: a big list must not hold the one writer for long.
-const IMPORT_CHUNK: usize = 5_000;
-
 /// Imports leads from a CSV file (UTF-8, header row; name, phone, email and any other
 /// columns, kept as the lead's fields). Numbers without a country code are read in the
 /// campaign's default region (else the engine's).
@@ -319,64 +272,10 @@ pub async fn import_leads(
     Query(p): Query<ImportParams>,
     body: axum::body::Bytes,
 ) -> ApiResult<axum::Json<ImportReport>> {
-    let campaign = engine.store().get_campaign(&id).await?;
-    let region = campaign
-        .settings
-        .default_region
-        .clone()
-        .or_else(|| engine.default_region());
-    let existing = engine.store().existing_lead_phones(&id).await?;
-    let dry_run = p.dry_run.unwrap_or(false);
-    // Parsing 100,000 rows takes a while: off the async workers.
-    let parsed = tokio::task::spawn_blocking(move || {
-        crate::domain::lead::parse_leads_csv(&body, region.as_deref(), |phone| {
-            existing.contains(phone.as_str())
-        })
-    })
-    .await
-    .map_err(|e| super::ApiError::malformed(format!("the file could not be read: {e}")))?
-    .map_err(|e| crate::domain::Invalid::new("file", e.to_string()))?;
-    let mut duplicates = parsed.duplicates;
-    let mut imported = 0u64;
-    if dry_run {
-        imported = parsed.leads.len() as u64;
-    } else {
-        let mut rows = parsed
-            .leads
-            .into_iter()
-            .map(|l| crate::store::campaigns::NewLead {
-                line: i64::try_from(l.line).ok(),
-                name: l.name,
-                phone: l.phone,
-                email: l.email,
-                fields: l.fields,
-            });
-        loop {
-            let chunk: Vec<_> = rows.by_ref().take(IMPORT_CHUNK).collect();
-            if chunk.is_empty() {
-                break;
-            }
-            let n = chunk.len() as u64;
-            // A number added meanwhile (another import) is a duplicate, not an error.
-            let skipped = engine.store().add_leads(&id, chunk).await?;
-            imported += n - skipped.len() as u64;
-            duplicates.extend(
-                skipped
-                    .into_iter()
-                    .map(|l| crate::domain::lead::DuplicateRow {
-                        line: l.line.and_then(|n| u64::try_from(n).ok()).unwrap_or(0),
-                        phone: l.phone,
-                        first_line: None,
-                    }),
-            );
-        }
-        engine.dialer().wake(&id);
+    match campaigns::import::import_leads(&engine, &id, body, p.dry_run.unwrap_or(false)).await {
+        Ok(report) => Ok(axum::Json(report)),
+        Err(ImportError::Store(e)) => Err(e.into()),
+        Err(ImportError::File(e)) => Err(Invalid::new("file", e.to_string()).into()),
+        Err(e @ ImportError::Aborted(_)) => Err(ApiError::malformed(e.to_string())),
     }
-    Ok(axum::Json(ImportReport {
-        imported,
-        rejected: parsed.rejected,
-        duplicates,
-        total_rows: parsed.total_rows,
-        dry_run,
-    }))
 }

@@ -8,11 +8,10 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::Json;
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::secrets::{CredentialStatus, Credentials, KeyringStatus, Provider};
+use crate::web::{ApiError, ApiResult, ErrorBody, Json};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CredentialsOverview {

@@ -6,16 +6,15 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::error::{ApiError, ApiResult, ErrorCode};
-
 use crate::engine::Engine;
+use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode};
 
 /// Upgrades to a WebSocket streaming every engine event as JSON (see the `Event` schema).
 /// Browsers may pass the token as `?access_token=`.
 #[utoipa::path(operation_id = "events", get, path = "/api/events", tag = "events",
     responses(
         (status = 101, description = "Switching to a WebSocket of `Event` JSON messages"),
-        (status = 426, body = super::error::ErrorBody, description = "Not a WebSocket request"),
+        (status = 426, body = ErrorBody, description = "Not a WebSocket request"),
     ))]
 pub async fn stream(
     State(engine): State<Engine>,

@@ -6,34 +6,29 @@ mod agents;
 mod calls;
 mod campaigns;
 mod credentials;
-pub mod error;
 mod events;
-mod extract;
 mod phone_numbers;
 pub mod settings;
 
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower::ServiceExt;
-use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{MakeSpan, TraceLayer};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::engine::Engine;
-pub use error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-pub use settings::WebhookUrls;
+use crate::web::{ApiError, ErrorCode};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -196,7 +191,7 @@ pub fn router(engine: Engine) -> Router {
             Duration::from_secs(30),
         ))
         .layer(cors())
-        .layer(trace_layer())
+        .layer(crate::web::trace_layer())
         .with_state(engine)
 }
 
@@ -208,25 +203,6 @@ fn cors() -> CorsLayer {
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(Duration::from_secs(600))
-}
-
-#[derive(Clone)]
-pub struct RouteSpan;
-
-impl<B> MakeSpan<B> for RouteSpan {
-    fn make_span(&mut self, req: &axum::http::Request<B>) -> tracing::Span {
-        // Named by route template so ids (and any query) never appear in logs.
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str)
-            .unwrap_or("unmatched");
-        tracing::info_span!("request", method = %req.method(), route)
-    }
-}
-
-pub fn trace_layer() -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>, RouteSpan> {
-    TraceLayer::new_for_http().make_span_with(RouteSpan)
 }
 
 async fn require_token(State(engine): State<Engine>, req: Request, next: Next) -> Response {

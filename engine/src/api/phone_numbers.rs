@@ -3,11 +3,10 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::error::{ApiResult, ErrorBody};
-use super::extract::Json;
 use crate::domain::{PhoneNumber, PhoneNumberInput};
 use crate::engine::Engine;
 use crate::events::Event;
+use crate::web::{ApiResult, ErrorBody, Json};
 
 /// All managed numbers, with their agents' names.
 #[utoipa::path(operation_id = "list_phone_numbers", get, path = "/api/phone-numbers", tag = "phone-numbers",

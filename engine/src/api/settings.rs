@@ -5,14 +5,14 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::error::{ApiResult, ErrorBody};
-use super::extract::Json;
-use crate::carriers::outbound::SETTING_TELNYX_CONNECTION;
 use crate::config::normalise_public_url;
 use crate::domain::Invalid;
 use crate::domain::phone::is_known_region;
-use crate::engine::{Engine, SETTING_DEFAULT_REGION, SETTING_PUBLIC_URL};
+use crate::engine::Engine;
 use crate::events::Event;
+use crate::settings::{DEFAULT_REGION, PUBLIC_URL, TELNYX_CONNECTION};
+use crate::telephony::WebhookUrls;
+use crate::web::{ApiResult, ErrorBody, Json};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Settings {
@@ -35,54 +35,19 @@ pub struct Settings {
     pub public_addr: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct WebhookUrls {
-    /// Twilio number → Voice configuration → "A call comes in" (HTTP POST).
-    pub twilio_voice: String,
-    /// Twilio number → "Call status changes" (HTTP POST).
-    pub twilio_status: String,
-    /// Telnyx Call Control application → Webhook URL (API v2).
-    pub telnyx: String,
-    /// Media WebSocket URLs Switchboard hands the carriers when it answers.
-    pub twilio_media: String,
-    pub telnyx_media: String,
-    /// Where Twilio reports a media stream's fate; set in the TwiML, nothing to paste.
-    pub twilio_stream_status: String,
-}
-
-impl WebhookUrls {
-    pub fn from_base(base: &str) -> Self {
-        let ws = if let Some(rest) = base.strip_prefix("https://") {
-            format!("wss://{rest}")
-        } else if let Some(rest) = base.strip_prefix("http://") {
-            format!("ws://{rest}")
-        } else {
-            base.to_owned()
-        };
-        Self {
-            twilio_voice: format!("{base}/webhooks/twilio/voice"),
-            twilio_status: format!("{base}/webhooks/twilio/status"),
-            telnyx: format!("{base}/webhooks/telnyx"),
-            twilio_media: format!("{ws}/media/twilio"),
-            telnyx_media: format!("{ws}/media/telnyx"),
-            twilio_stream_status: format!("{base}{}", crate::carriers::twilio::STREAM_STATUS_PATH),
-        }
-    }
-}
-
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsInput {
     /// An absolute http(s) URL, or `null` to clear it.
-    #[serde(default, deserialize_with = "crate::domain::present")]
+    #[serde(default, deserialize_with = "crate::domain::input::present")]
     #[schema(value_type = Option<String>)]
     pub public_base_url: Option<Option<String>>,
     /// A region code such as `US`, or `null` to accept E.164 only.
-    #[serde(default, deserialize_with = "crate::domain::present")]
+    #[serde(default, deserialize_with = "crate::domain::input::present")]
     #[schema(value_type = Option<String>)]
     pub default_region: Option<Option<String>>,
     /// The Telnyx connection id (Call Control application id), or `null` to clear it.
-    #[serde(default, deserialize_with = "crate::domain::present")]
+    #[serde(default, deserialize_with = "crate::domain::input::present")]
     #[schema(value_type = Option<String>)]
     pub telnyx_connection_id: Option<Option<String>>,
 }
@@ -94,7 +59,7 @@ async fn current(engine: &Engine) -> ApiResult<Settings> {
         webhook_urls: public.as_ref().map(|p| p.urls.clone()),
         public_base_url: public.map(|p| p.base.clone()),
         default_region: engine.default_region(),
-        telnyx_connection_id: engine.setting(SETTING_TELNYX_CONNECTION),
+        telnyx_connection_id: engine.settings().get(TELNYX_CONNECTION),
         webhook_signatures_checked: !engine.config().insecure_skip_webhook_signatures,
         control_addr: engine.control_addr().to_string(),
         public_addr: engine.public_addr().to_string(),
@@ -122,9 +87,11 @@ pub async fn update(
     if let Some(url) = input.public_base_url {
         let value = url
             .filter(|u| !u.trim().is_empty())
-            .map(|u| normalise_public_url(&u).map_err(|m| Invalid::new("public_base_url", m)))
+            .map(|u| {
+                normalise_public_url(&u).map_err(|e| Invalid::new("public_base_url", e.to_string()))
+            })
             .transpose()?;
-        changes.push((SETTING_PUBLIC_URL, value));
+        changes.push((PUBLIC_URL, value));
     }
     if let Some(region) = input.default_region {
         let value = region
@@ -141,7 +108,7 @@ pub async fn update(
                 }
             })
             .transpose()?;
-        changes.push((SETTING_DEFAULT_REGION, value));
+        changes.push((DEFAULT_REGION, value));
     }
     if let Some(id) = input.telnyx_connection_id {
         let value = id
@@ -158,9 +125,9 @@ pub async fn update(
                 }
             })
             .transpose()?;
-        changes.push((SETTING_TELNYX_CONNECTION, value));
+        changes.push((TELNYX_CONNECTION, value));
     }
-    engine.write_settings(&changes).await?;
+    engine.settings().write(&changes).await?;
     if !changes.is_empty() {
         engine.events().publish(Event::SettingsChanged);
     }

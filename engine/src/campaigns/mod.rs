@@ -9,51 +9,28 @@
 //! are squared with the carrier before dialing resumes (`reconcile`), so no lead is dialed
 //! twice and none is lost.
 
+pub mod control;
+pub mod import;
 pub mod progress;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
-
-use crate::carriers::outbound::{self, Found};
-use crate::domain::campaign::VoicemailPolicy;
-use crate::domain::{
-    Agent, Call, CallEvent, Campaign, CampaignStatus, NumberStatus, Outcome, PhoneNumber, Timestamp,
-};
+use crate::calls;
+use crate::domain::{Agent, Call, Campaign, CampaignStatus, NumberStatus, PhoneNumber, Timestamp};
 use crate::engine::Engine;
 use crate::events::Event;
+use crate::live::CampaignRun;
 use crate::routing::select::{self, Candidate};
 use crate::store::StoreError;
-use crate::store::campaigns::{Claim, NoClaim};
-
-/// What campaigns read the time of day and retry times from.
-pub trait Clock: Send + Sync + std::fmt::Debug {
-    fn now(&self) -> Timestamp;
-}
-
-pub type SharedClock = Arc<dyn Clock>;
-
-#[derive(Debug)]
-struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-}
+use crate::store::leads::{Claim, NoClaim};
 
 /// The longest the dialer sleeps without looking again: a settings change, a moved clock or
 /// a lead coming due is noticed within this.
 const RECHECK: Duration = Duration::from_secs(1);
 /// How long the dialer works from one reading of the campaign, its pool and numbers.
 const REFRESH: Duration = Duration::from_millis(500);
-/// How long a machine-answered call waits for its media bridge before the message is given
-/// up and the call hung up.
-const BRIDGE_GRACE: Duration = Duration::from_secs(5);
-/// How soon a dial the carrier did not confirm is looked up.
-const UNCONFIRMED_LOOKUP: Duration = Duration::from_secs(30);
 /// A campaign call neither bridged nor ended this long after it was placed (by the campaign
 /// clock) is asked about at its carrier: its reports may have been lost, and a call counted
 /// live forever would hold a slot forever.
@@ -62,167 +39,39 @@ const OVERDUE_AFTER: Duration = Duration::from_secs(120);
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const LOOK_UP_AGAIN_AFTER: Duration = Duration::from_secs(60);
 
-/// How the engine reaches a campaign's task.
-#[derive(Default)]
-struct Signal {
-    /// Look again now: a slot may be free, a lead due.
-    wake: Notify,
-    /// The campaign itself changed (settings, pool, status): read it again before dialing.
-    changed: std::sync::atomic::AtomicBool,
-}
-
-#[derive(Clone)]
-pub struct Dialer {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    clock: SharedClock,
-    /// Running campaigns' signals; an entry exists while the campaign's task runs.
-    runs: Mutex<HashMap<String, Arc<Signal>>>,
-}
-
-impl Dialer {
-    pub fn new(clock: Option<SharedClock>) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                clock: clock.unwrap_or_else(|| Arc::new(SystemClock)),
-                runs: Mutex::new(HashMap::new()),
-            }),
-        }
-    }
-
-    pub fn now(&self) -> Timestamp {
-        self.inner.clock.now()
-    }
-
-    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Signal>>> {
-        self.inner.runs.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Starts the campaign's task unless it runs already.
-    pub fn run(&self, engine: &Engine, campaign_id: &str) {
-        let signal = {
-            let mut runs = self.runs();
-            if let Some(s) = runs.get(campaign_id) {
-                s.changed.store(true, std::sync::atomic::Ordering::Relaxed);
-                s.wake.notify_one();
-                return;
-            }
-            let s = Arc::new(Signal::default());
-            runs.insert(campaign_id.to_owned(), s.clone());
-            s
-        };
-        let (engine, id) = (engine.clone(), campaign_id.to_owned());
-        tokio::spawn(async move {
-            CampaignTask::new(engine.clone(), id.clone(), signal)
-                .run()
-                .await;
-            engine.dialer().runs().remove(&id);
-            // Resumed while the task was on its way out: it must not stay unattended.
-            let resumed = engine
-                .store()
-                .get_campaign(&id)
-                .await
-                .is_ok_and(|c| c.status == CampaignStatus::Running);
-            if resumed && !engine.is_stopping() {
-                engine.dialer().run(&engine, &id);
-            }
-        });
-    }
-
-    /// Tells a campaign's task to look again now (a call ended, leads were added).
-    pub fn wake(&self, campaign_id: &str) {
-        if let Some(s) = self.runs().get(campaign_id) {
-            s.wake.notify_one();
-        }
-    }
-
-    /// Tells a campaign's task the campaign changed (settings, pool, status): it reads it
-    /// again before its next dial, so a pause stops dialing at once.
-    pub fn changed(&self, campaign_id: &str) {
-        if let Some(s) = self.runs().get(campaign_id) {
-            s.changed.store(true, std::sync::atomic::Ordering::Relaxed);
-            s.wake.notify_one();
-        }
-    }
-
-    pub fn is_running(&self, campaign_id: &str) -> bool {
-        self.runs().contains_key(campaign_id)
-    }
-
-    /// At start-up: every campaign that was running goes on.
-    pub async fn resume_all(&self, engine: &Engine) {
-        match engine.store().running_campaign_ids().await {
-            Ok(ids) => {
-                for id in ids {
-                    tracing::info!(campaign_id = %id, "resuming campaign");
-                    self.run(engine, &id);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read campaigns to resume"),
-        }
-    }
-}
-
-/// Called after a carrier's report changed a call: a campaign call's end frees a slot, and a
-/// machine answering applies the campaign's voicemail policy.
-pub(crate) fn after_call_update(engine: &Engine, call: &Call, events: &[CallEvent]) {
-    let Some(campaign_id) = &call.campaign_id else {
+/// Starts the campaign's task unless it runs already (then it is told the campaign changed,
+/// so it reads it again).
+pub fn run(engine: &Engine, campaign_id: &str) {
+    let Some(registered) = engine.running_campaigns().register(campaign_id) else {
         return;
     };
-    if call.ended_at.is_some() {
-        engine.dialer().wake(campaign_id);
-        return;
-    }
-    let machine = events.iter().any(|e| {
-        matches!(e, CallEvent::MachineDetected { result }
-            if result.starts_with("machine") || result == "fax")
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        let id = registered.campaign_id().to_owned();
+        CampaignTask::new(engine.clone(), registered).run().await;
+        // Resumed while the task was on its way out (its entry is gone now): it must not stay
+        // unattended.
+        let resumed = engine
+            .store()
+            .get_campaign(&id)
+            .await
+            .is_ok_and(|c| c.status == CampaignStatus::Running);
+        if resumed && !engine.is_stopping() {
+            run(&engine, &id);
+        }
     });
-    if machine {
-        let (engine, call) = (engine.clone(), call.clone());
-        tokio::spawn(async move { on_machine(&engine, &call).await });
-    }
 }
 
-async fn on_machine(engine: &Engine, call: &Call) {
-    let Some(campaign_id) = &call.campaign_id else {
-        return;
-    };
-    let policy = match engine.store().get_campaign(campaign_id).await {
-        Ok(c) => c.settings.voicemail,
-        Err(e) => {
-            tracing::warn!(call_id = %call.id, error = %e, "no campaign for a machine-answered call");
-            return;
-        }
-    };
-    let mut live = engine.live().get(&call.id);
-    if live.is_none() && matches!(policy, VoicemailPolicy::LeaveMessage { .. }) {
-        // Detection can beat the media stream: give the bridge a moment to come up, since
-        // only it can speak the message.
-        let until = Instant::now() + BRIDGE_GRACE;
-        while live.is_none() && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            live = engine.live().get(&call.id);
-        }
-    }
-    let control = match (&policy, &live) {
-        (VoicemailPolicy::LeaveMessage { message }, Some(_)) => {
-            crate::media::live::Control::LeaveMessage {
-                message: message.clone(),
+/// At start-up: every campaign that was running goes on.
+pub async fn resume_all(engine: &Engine) {
+    match engine.store().running_campaign_ids().await {
+        Ok(ids) => {
+            for id in ids {
+                tracing::info!(campaign_id = %id, "resuming campaign");
+                run(engine, &id);
             }
         }
-        _ => crate::media::live::Control::HangUp {
-            reason: "an answering machine took the call".into(),
-        },
-    };
-    if let Some(live) = live
-        && live.send(control)
-    {
-        return;
-    }
-    if let Err(e) = crate::carriers::hang_up(engine, call).await {
-        tracing::warn!(call_id = %call.id, error = %e, "could not hang up on a machine");
+        Err(e) => tracing::error!(error = %e, "cannot read campaigns to resume"),
     }
 }
 
@@ -230,7 +79,8 @@ async fn on_machine(engine: &Engine, call: &Call) {
 struct CampaignTask {
     engine: Engine,
     id: String,
-    signal: Arc<Signal>,
+    /// The task's place in the engine's registry of running campaigns, and its signal.
+    run: CampaignRun,
     /// The campaign, its pool's agents and its numbers, as last read.
     view: Option<View>,
     /// Round-robin positions: agents and caller-ID numbers.
@@ -253,6 +103,16 @@ struct View {
     read_at: Instant,
 }
 
+/// What an attempt is placed with: the view it was claimed from, and which agent and number
+/// of it were chosen.
+struct DialWith {
+    campaign: Arc<Campaign>,
+    agents: Arc<[(Agent, bool)]>,
+    numbers: Arc<[PhoneNumber]>,
+    agent: usize,
+    number: usize,
+}
+
 enum Step {
     /// Dial again as soon as the pacer allows.
     Next,
@@ -265,12 +125,13 @@ enum Step {
 }
 
 impl CampaignTask {
-    fn new(engine: Engine, id: String, signal: Arc<Signal>) -> Self {
+    fn new(engine: Engine, run: CampaignRun) -> Self {
+        let id = run.campaign_id().to_owned();
         Self {
             progress: progress::Reporter::new(id.clone()),
             engine,
             id,
-            signal,
+            run,
             view: None,
             agent_turn: 0,
             number_turn: 0,
@@ -311,7 +172,7 @@ impl CampaignTask {
             {
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = self.signal.wake.notified() => {}
+                    () = self.run.signal().woken() => {}
                     () = self.engine.stopping() => break,
                 }
                 // Capacity or time passed: no burst to catch up with.
@@ -322,10 +183,7 @@ impl CampaignTask {
     }
 
     async fn view(&mut self) -> Result<&View, StoreError> {
-        let changed = self
-            .signal
-            .changed
-            .swap(false, std::sync::atomic::Ordering::Relaxed);
+        let changed = self.run.signal().take_changed();
         let stale = changed
             || self
                 .view
@@ -363,7 +221,7 @@ impl CampaignTask {
     }
 
     async fn step(&mut self) -> Result<Step, StoreError> {
-        let now = self.engine.dialer().now();
+        let now = self.engine.now();
         let (campaign, agents, numbers) = {
             let v = self.view().await?;
             (v.campaign.clone(), v.agents.clone(), v.numbers.clone())
@@ -415,7 +273,8 @@ impl CampaignTask {
             return Ok(Step::Wait(RECHECK));
         };
         let agent = &agents[i].0;
-        let number = &numbers[self.number_turn % numbers.len()];
+        let number_index = self.number_turn % numbers.len();
+        let number = &numbers[number_index];
         let claim = Claim {
             campaign_id: campaign.id.clone(),
             agent_id: agent.id.clone(),
@@ -436,7 +295,14 @@ impl CampaignTask {
                     call: claimed.call.clone(),
                 });
                 let engine = self.engine.clone();
-                tokio::spawn(async move { place_attempt(engine, claimed.call).await });
+                let dial = DialWith {
+                    campaign: campaign.clone(),
+                    agents: agents.clone(),
+                    numbers: numbers.clone(),
+                    agent: i,
+                    number: number_index,
+                };
+                tokio::spawn(async move { place_attempt(engine, claimed.call, dial).await });
                 Ok(Step::Next)
             }
             Err(NoClaim::CampaignFull | NoClaim::AgentFull) => Ok(Step::Wait(RECHECK)),
@@ -473,7 +339,7 @@ impl CampaignTask {
     /// Asks the carrier about calls whose reports are overdue (at most once a minute each).
     async fn sweep(&mut self) {
         self.swept_at = Instant::now();
-        let now = self.engine.dialer().now();
+        let now = self.engine.now();
         let before = Timestamp::from_millis(now.as_millis() - OVERDUE_AFTER.as_millis() as i64);
         let calls = match self
             .engine
@@ -493,12 +359,12 @@ impl CampaignTask {
                 .asked
                 .get(&call.id)
                 .is_some_and(|t| t.elapsed() < LOOK_UP_AGAIN_AFTER);
-            if recently || self.engine.live().get(&call.id).is_some() {
+            if recently || self.engine.live_calls().get(&call.id).is_some() {
                 continue;
             }
             self.asked.insert(call.id.clone(), Instant::now());
             tracing::info!(call_id = %call.id, "no end reported in time; asking the carrier");
-            reconcile_call(&self.engine, &call).await;
+            calls::reconcile::reconcile(&self.engine, &call).await;
         }
     }
 
@@ -522,75 +388,35 @@ impl CampaignTask {
     }
 }
 
-/// Hands a claimed attempt to its carrier and records what came of it.
-async fn place_attempt(engine: Engine, call: Call) {
+/// Hands a claimed attempt to its carrier (see `calls::place::dial`). A failure of the setup
+/// (credentials, configuration, a carrier refusing us) would fail every lead alike: the
+/// campaign pauses with the reason instead.
+async fn place_attempt(engine: Engine, call: Call, dial: DialWith) {
     let campaign_id = call.campaign_id.clone().unwrap_or_default();
-    match outbound::place(&engine, &call, true).await {
-        Ok(carrier_id) => match engine
-            .store()
-            .set_carrier_call_id(&call.id, &carrier_id)
-            .await
-        {
-            Ok(c) => engine.events().publish(Event::CallUpdated { call: c }),
-            Err(e) => {
-                tracing::error!(call_id = %call.id, error = %e, "cannot record the carrier's call id")
-            }
-        },
-        Err(e) if e.maybe_placed() => {
-            tracing::warn!(call_id = %call.id, error = %e, "dial not confirmed; will ask the carrier");
-            look_up_later(engine, call.id.clone());
-        }
-        Err(e) => {
-            let setup = e.is_setup();
-            let outcome = if setup {
-                Outcome::NotPlaced
-            } else {
-                Outcome::Failed
-            };
-            tracing::warn!(call_id = %call.id, error = %e, "the call could not be placed");
-            match engine
-                .store()
-                .end_unplaced_call(&call.id, outcome, &e.to_string())
-                .await
-            {
-                Ok(c) => engine.events().publish(Event::CallUpdated { call: c }),
-                Err(err) => {
-                    tracing::error!(call_id = %call.id, error = %err, "cannot end an unplaced call")
-                }
-            }
-            if setup
-                && let Ok(c) = engine
-                    .store()
-                    .set_campaign_status(
-                        &campaign_id,
-                        CampaignStatus::Running,
-                        CampaignStatus::Paused,
-                    )
-                    .await
-            {
-                engine.events().publish(Event::CampaignPaused {
-                    campaign: c,
-                    reason: e.to_string(),
-                });
-            }
-            engine.dialer().wake(&campaign_id);
-        }
+    let (agent, number) = (&dial.agents[dial.agent].0, &dial.numbers[dial.number]);
+    let prompt = Some(dial.campaign.prompt.as_str()).filter(|p| !p.trim().is_empty());
+    let Err(e) = calls::place::dial(&engine, &call, agent, number, prompt, true).await else {
+        return;
+    };
+    if e.maybe_placed() {
+        return;
     }
-}
-
-/// Asks the carrier, after a while, about a call whose placing it did not confirm.
-pub(crate) fn look_up_later(engine: Engine, call_id: String) {
-    tokio::spawn(async move {
-        tokio::select! {
-            () = tokio::time::sleep(UNCONFIRMED_LOOKUP) => {}
-            () = engine.stopping() => return,
-        }
-        if let Ok(c) = engine.store().get_call(&call_id).await
-            && c.ended_at.is_none()
-        {
-            reconcile_call(&engine, &c).await;
-        }
-    });
+    if e.is_setup()
+        && let Ok(c) = engine
+            .store()
+            .set_campaign_status(
+                &campaign_id,
+                CampaignStatus::Running,
+                CampaignStatus::Paused,
+            )
+            .await
+    {
+        engine.events().publish(Event::CampaignPaused {
+            campaign: c,
+            reason: e.to_string(),
+        });
+    }
+    engine.running_campaigns().wake(&campaign_id);
 }
 
 /// Squares a campaign's unended attempts with their carriers (after a restart).
@@ -608,54 +434,8 @@ async fn reconcile(engine: &Engine, campaign_id: &str) {
     };
     for call in calls {
         // A call bridged right now is plainly alive.
-        if engine.live().get(&call.id).is_none() {
-            reconcile_call(engine, &call).await;
-        }
-    }
-}
-
-pub(crate) async fn reconcile_call(engine: &Engine, call: &Call) {
-    let (found, carrier_id) = match outbound::look_up(engine, call).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(call_id = %call.id, error = %e, "cannot ask the carrier about an attempt; it stays open");
-            return;
-        }
-    };
-    tracing::info!(call_id = %call.id, ?found, "attempt reconciled with the carrier");
-    let store = engine.store();
-    let done = match (found, carrier_id) {
-        (Found::Live, Some(id)) => store.set_carrier_call_id(&call.id, &id).await.map(Some),
-        (Found::Live, None) => Ok(None),
-        (Found::Ended(events), Some(id)) => {
-            store
-                .apply_call_events_linking(
-                    call.carrier,
-                    &format!("reconcile/{}", call.id),
-                    &id,
-                    Some(&call.id),
-                    &events,
-                )
-                .await
-        }
-        (Found::Ended(_), None) | (Found::NotPlaced, _) => store
-            .end_unplaced_call(
-                &call.id,
-                Outcome::NotPlaced,
-                "never placed: Switchboard stopped before the carrier took the call",
-            )
-            .await
-            .map(Some),
-        (Found::Unknown(why), _) => store
-            .end_unplaced_call(&call.id, Outcome::Unknown, &why)
-            .await
-            .map(Some),
-    };
-    match done {
-        Ok(Some(c)) => engine.events().publish(Event::CallUpdated { call: c }),
-        Ok(None) => {}
-        Err(e) => {
-            tracing::error!(call_id = %call.id, error = %e, "cannot record a reconciled attempt")
+        if engine.live_calls().get(&call.id).is_none() {
+            calls::reconcile::reconcile(engine, &call).await;
         }
     }
 }

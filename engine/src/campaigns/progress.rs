@@ -1,35 +1,17 @@
-//! Campaign progress: leads per status, calls under way, the dial rate and an estimate of the
-//! time left. Published on the event bus at most twice a second while a campaign runs, and
-//! returned with the campaign by the API.
+//! Campaign progress (`domain::CampaignProgress`) read from the store, and a running
+//! campaign's reports of it: published on the event bus at most twice a second.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
-use crate::domain::Campaign;
+use crate::domain::{Campaign, CampaignProgress};
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::store::StoreError;
-use crate::store::campaigns::LeadCounts;
 
 const EVERY: Duration = Duration::from_millis(500);
 /// The dial rate is measured over this much recent time.
 const RATE_WINDOW: Duration = Duration::from_secs(30);
-
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct CampaignProgress {
-    pub campaign_id: String,
-    pub leads: LeadCounts,
-    /// Calls under way now.
-    pub active_calls: i64,
-    /// Dials per second over the last half minute, while the campaign runs.
-    pub dial_rate: Option<f64>,
-    /// Seconds until every pending lead has been tried once more, at the current pace (or
-    /// the configured one); `null` when nothing is pending.
-    pub eta_secs: Option<u64>,
-}
 
 /// Reads a campaign's progress. `rate`: dials per second measured by its running task.
 pub async fn read(
@@ -39,17 +21,7 @@ pub async fn read(
 ) -> Result<CampaignProgress, StoreError> {
     let leads = engine.store().lead_counts(&campaign.id).await?;
     let active_calls = engine.store().campaign_live_calls(&campaign.id).await?;
-    let pace = rate
-        .filter(|r| *r > 0.0)
-        .unwrap_or(campaign.settings.calls_per_second);
-    let eta_secs = (leads.pending > 0).then(|| (leads.pending as f64 / pace).ceil() as u64);
-    Ok(CampaignProgress {
-        campaign_id: campaign.id.clone(),
-        leads,
-        active_calls,
-        dial_rate: rate,
-        eta_secs,
-    })
+    Ok(CampaignProgress::new(campaign, leads, active_calls, rate))
 }
 
 /// A running campaign's progress reports.

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Invalid, Timestamp, bounded_text, required_text};
+use super::input::{Invalid, bounded_text, required_text};
+use super::time::Timestamp;
 
 pub const DEFAULT_VOICE: &str = "marin";
 pub const DEFAULT_MODEL: &str = "gpt-realtime";

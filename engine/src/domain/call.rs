@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Carrier, Timestamp};
+use super::phone_number::Carrier;
+use super::time::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -240,6 +241,22 @@ pub struct TranscriptLine {
     pub speaker: Speaker,
     pub text: String,
     pub at: Timestamp,
+}
+
+/// A call to place now.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundRequest {
+    /// The managed number to call from (its id); its outbound agent takes the call unless
+    /// `agent_id` says otherwise.
+    pub from_number_id: String,
+    /// Who to call: E.164, or national form in the default region.
+    #[schema(example = "+14155550123")]
+    pub to: String,
+    pub agent_id: Option<String>,
+    /// Facts for this call (`name`, `email`, `phone` fill the prompt's placeholders).
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{Invalid, Timestamp, bounded_text, required_text};
+use super::input::{Invalid, bounded_text, required_text};
+use super::time::Timestamp;
 
 const NAME_MAX: usize = 100;
 const PROMPT_MAX: usize = 32_000;
@@ -72,23 +73,25 @@ impl CampaignAction {
     }
 
     /// The status the campaign moves to, or why it cannot from `from`.
-    pub fn apply(self, from: CampaignStatus) -> Result<CampaignStatus, String> {
+    pub fn apply(self, from: CampaignStatus) -> Result<CampaignStatus, NotFromStatus> {
         use CampaignStatus::*;
         let to = match (self, from) {
             (Self::Start, Draft | Stopped | Completed) => Running,
             (Self::Pause, Running) => Paused,
             (Self::Resume, Paused) => Running,
             (Self::Stop, Running | Paused) => Stopped,
-            _ => {
-                return Err(format!(
-                    "cannot {} a campaign that is {}",
-                    self.as_str(),
-                    from.as_str()
-                ));
-            }
+            _ => return Err(NotFromStatus { action: self, from }),
         };
         Ok(to)
     }
+}
+
+/// An action a campaign's status does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {} a campaign that is {}", action.as_str(), from.as_str())]
+pub struct NotFromStatus {
+    pub action: CampaignAction,
+    pub from: CampaignStatus,
 }
 
 /// How the agent for each call is chosen from the campaign's pool.

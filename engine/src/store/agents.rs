@@ -4,7 +4,8 @@ use serde::Serialize;
 use sqlx::{FromRow, SqliteConnection};
 use utoipa::ToSchema;
 
-use super::{Conflict, Result, Store, StoreError, is_unique_violation, new_id, not_found};
+use super::error::{Conflict, Result, StoreError, not_found, unique_or};
+use super::{Store, new_id};
 use crate::domain::agent::AgentFields;
 use crate::domain::{Agent, AgentInput, CallDirection, Timestamp};
 
@@ -99,13 +100,8 @@ impl Store {
                 .bind(now.as_millis())
                 .execute(&mut *conn)
                 .await;
-                match result {
-                    Err(e) if is_unique_violation(&e) => {
-                        Err(Conflict::DuplicateAgentName(fields.name).into())
-                    }
-                    Err(e) => Err(e.into()),
-                    Ok(_) => fetch_agent(conn, &id).await,
-                }
+                unique_or(result, || Conflict::DuplicateAgentName(fields.name).into())?;
+                fetch_agent(conn, &id).await
             })
         })
         .await
@@ -129,13 +125,8 @@ impl Store {
                 .bind(&id)
                 .execute(&mut *conn)
                 .await;
-                match result {
-                    Err(e) if is_unique_violation(&e) => {
-                        Err(Conflict::DuplicateAgentName(fields.name).into())
-                    }
-                    Err(e) => Err(e.into()),
-                    Ok(_) => fetch_agent(conn, &id).await,
-                }
+                unique_or(result, || Conflict::DuplicateAgentName(fields.name).into())?;
+                fetch_agent(conn, &id).await
             })
         })
         .await

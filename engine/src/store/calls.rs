@@ -1,96 +1,24 @@
-//! Calls and transcript lines in the store.
+//! Calls and transcript lines in the store: recording a call, applying what its carrier
+//! reports (each delivery once), and reading the log. A call's end settles its campaign lead
+//! in the same transaction (`leads::settle_lead`).
 
 use serde::Serialize;
-use sqlx::{FromRow, QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use utoipa::ToSchema;
 
-use sqlx::SqliteConnection;
-
-use super::{Result, Store, StoreError, is_unique_violation, new_id, not_found};
+use super::call_rows::{
+    CallRow, LIVE, SELECT, campaign_live_calls, fetch_call, find_by_carrier_id,
+};
+use super::error::{Conflict, Result, StoreError, existing_or, not_found, unique_or};
+use super::leads::settle_lead;
+use super::{Store, new_id};
 use crate::domain::{
-    Call, CallDirection, CallEvent, CallStatus, Carrier, NewCall, RejectReason, Speaker, Timestamp,
-    TranscriptLine,
+    Call, CallDirection, CallEvent, CallStatus, Carrier, NewCall, Outcome, RejectReason, Speaker,
+    Timestamp, TranscriptLine,
 };
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 500;
-
-#[derive(FromRow)]
-struct CallRow {
-    id: String,
-    direction: String,
-    carrier: String,
-    carrier_call_id: Option<String>,
-    from_number: String,
-    to_number: String,
-    agent_id: Option<String>,
-    agent_name: Option<String>,
-    number_id: Option<String>,
-    status: String,
-    started_at: i64,
-    answered_at: Option<i64>,
-    ended_at: Option<i64>,
-    duration_secs: Option<i64>,
-    hangup_cause: Option<String>,
-    cost_estimate_usd: Option<f64>,
-    reject_reason: Option<String>,
-    recording_url: Option<String>,
-    answered_by: Option<String>,
-    context: Option<String>,
-    campaign_id: Option<String>,
-    lead_id: Option<i64>,
-}
-
-impl TryFrom<CallRow> for Call {
-    type Error = StoreError;
-    fn try_from(r: CallRow) -> Result<Self> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("call {}: {what}", r.id));
-        let context = match r.context.as_deref() {
-            None => serde_json::Map::new(),
-            Some(text) => {
-                serde_json::from_str(text).map_err(|e| corrupt(&format!("context: {e}")))?
-            }
-        };
-        Ok(Call {
-            direction: CallDirection::parse(&r.direction).ok_or_else(|| corrupt("direction"))?,
-            carrier: Carrier::parse(&r.carrier).ok_or_else(|| corrupt("carrier"))?,
-            status: CallStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
-            reject_reason: r
-                .reject_reason
-                .as_deref()
-                .map(|s| RejectReason::parse(s).ok_or_else(|| corrupt("reject reason")))
-                .transpose()?,
-            id: r.id,
-            carrier_call_id: r.carrier_call_id,
-            from_number: r.from_number,
-            to_number: r.to_number,
-            agent_id: r.agent_id,
-            agent_name: r.agent_name,
-            number_id: r.number_id,
-            started_at: Timestamp::from_millis(r.started_at),
-            answered_at: r.answered_at.map(Timestamp::from_millis),
-            ended_at: r.ended_at.map(Timestamp::from_millis),
-            duration_secs: r.duration_secs,
-            hangup_cause: r.hangup_cause,
-            cost_estimate_usd: r.cost_estimate_usd,
-            recording_url: r.recording_url,
-            answered_by: r.answered_by,
-            context,
-            campaign_id: r.campaign_id,
-            lead_id: r.lead_id,
-        })
-    }
-}
-
-const SELECT: &str = "SELECT c.id, c.direction, c.carrier, c.carrier_call_id, c.from_number, \
-       c.to_number, c.agent_id, a.name AS agent_name, c.number_id, c.status, c.started_at, \
-       c.answered_at, c.ended_at, c.duration_secs, c.hangup_cause, c.cost_estimate_usd, \
-       c.reject_reason, c.recording_url, c.answered_by, c.context, c.campaign_id, c.lead_id \
-     FROM calls c LEFT JOIN agents a ON a.id = c.agent_id";
-
-/// Statuses of calls still in progress, as SQL, for load counts. Exactly the condition of
-/// the `calls_live` partial index: SQLite uses that index only for this very text.
-pub(crate) const LIVE: &str = "('queued', 'ringing', 'in_progress')";
 
 /// Which calls to list. All filters combine with AND.
 #[derive(Debug, Clone, Default)]
@@ -281,12 +209,8 @@ impl Store {
                 .bind(i64::from(max_live))
                 .execute(conn)
                 .await;
-                match done {
-                    Err(e) if is_unique_violation(&e) => Err(duplicate(&call.carrier_call_id)),
-                    Err(e) => Err(e.into()),
-                    Ok(d) if d.rows_affected() == 0 => Ok(None),
-                    Ok(_) => Ok(Some(call)),
-                }
+                let done = unique_or(done, || duplicate(&call.carrier_call_id))?;
+                Ok((done.rows_affected() == 1).then_some(call))
             })
         })
         .await
@@ -433,7 +357,7 @@ impl Store {
             Box::pin(async move {
                 let call = fetch_call(conn, &id).await?;
                 if call.ended_at.is_some() {
-                    return Err(super::Conflict::CallEnded(id).into());
+                    return Err(Conflict::CallEnded(id).into());
                 }
                 let text =
                     (!context.is_empty()).then(|| serde_json::Value::Object(context).to_string());
@@ -469,48 +393,108 @@ impl Store {
                 .bind(at.as_millis())
                 .execute(conn)
                 .await;
-                match result {
-                    Err(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
-                        Err(not_found("call", &call_id))
-                    }
-                    Err(e) => Err(e.into()),
-                    Ok(done) => Ok(TranscriptLine {
-                        id: done.last_insert_rowid(),
-                        call_id,
-                        speaker,
-                        text,
-                        at,
-                    }),
-                }
+                let done = existing_or(result, || not_found("call", &call_id))?;
+                Ok(TranscriptLine {
+                    id: done.last_insert_rowid(),
+                    call_id,
+                    speaker,
+                    text,
+                    at,
+                })
             })
         })
         .await
     }
-}
+    /// Calls under way for a campaign.
+    pub async fn campaign_live_calls(&self, campaign_id: &str) -> Result<i64> {
+        let mut conn = self.pool().acquire().await?;
+        campaign_live_calls(&mut conn, campaign_id).await
+    }
 
-pub(crate) async fn fetch_call(conn: &mut SqliteConnection, id: &str) -> Result<Call> {
-    sqlx::query_as::<_, CallRow>(&format!("{SELECT} WHERE c.id = ?"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or_else(|| not_found("call", id))?
-        .try_into()
-}
+    /// Live calls per agent (inbound and outbound alike), for selection and load stats.
+    pub async fn live_calls_per_agent(&self) -> Result<std::collections::HashMap<String, u32>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT agent_id, COUNT(*) FROM calls WHERE agent_id IS NOT NULL AND status IN {LIVE} \
+             GROUP BY agent_id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(a, n)| (a, u32::try_from(n).unwrap_or(u32::MAX)))
+            .collect())
+    }
 
-async fn find_by_carrier_id(
-    conn: &mut SqliteConnection,
-    carrier: Carrier,
-    carrier_call_id: &str,
-) -> Result<Option<Call>> {
-    sqlx::query_as::<_, CallRow>(&format!(
-        "{SELECT} WHERE c.carrier = ? AND c.carrier_call_id = ?"
-    ))
-    .bind(carrier.as_str())
-    .bind(carrier_call_id)
-    .fetch_optional(conn)
-    .await?
-    .map(Call::try_from)
-    .transpose()
+    /// Records the carrier's id for a call Switchboard placed.
+    pub async fn set_carrier_call_id(&self, call_id: &str, carrier_call_id: &str) -> Result<Call> {
+        let (id, cid) = (call_id.to_owned(), carrier_call_id.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE calls SET carrier_call_id = ? WHERE id = ? AND carrier_call_id IS NULL",
+                )
+                .bind(&cid)
+                .bind(&id)
+                .execute(&mut *conn)
+                .await;
+                unique_or(done, || Conflict::DuplicateCall(cid.clone()).into())?;
+                fetch_call(conn, &id).await
+            })
+        })
+        .await
+    }
+
+    /// Ends an attempt the carrier never placed (or refused): the call is failed with
+    /// `cause`, and its lead settles with `outcome` (a `NotPlaced` lead goes back in line
+    /// without using an attempt).
+    pub async fn end_unplaced_call(
+        &self,
+        call_id: &str,
+        outcome: Outcome,
+        cause: &str,
+    ) -> Result<Call> {
+        let (id, cause) = (call_id.to_owned(), cause.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let now = Timestamp::now().as_millis();
+                sqlx::query(
+                    "UPDATE calls SET status = 'failed', ended_at = ?, hangup_cause = ? \
+                     WHERE id = ? AND ended_at IS NULL",
+                )
+                .bind(now)
+                .bind(&cause)
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+                settle_lead(conn, &id, Some(outcome)).await?;
+                fetch_call(conn, &id).await
+            })
+        })
+        .await
+    }
+
+    /// A campaign's calls that have not ended and started before `before` (all of them
+    /// when `None`): those to square with the carrier after a restart, or when a report is
+    /// overdue.
+    pub async fn campaign_unended_calls(
+        &self,
+        campaign_id: &str,
+        before: Option<Timestamp>,
+    ) -> Result<Vec<Call>> {
+        let mut conn = self.pool().acquire().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM calls WHERE campaign_id = ? AND ended_at IS NULL AND started_at < ?",
+        )
+        .bind(campaign_id)
+        .bind(before.map_or(i64::MAX, Timestamp::as_millis))
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(fetch_call(&mut conn, &id).await?);
+        }
+        Ok(out)
+    }
 }
 
 async fn insert_call(
@@ -543,15 +527,12 @@ async fn insert_call(
     .bind(rejected.map(|_| new.started_at.as_millis()))
     .execute(conn)
     .await;
-    match result {
-        Err(e) if is_unique_violation(&e) => Err(duplicate(&new.carrier_call_id)),
-        Err(e) => Err(e.into()),
-        Ok(_) => Ok(id),
-    }
+    unique_or(result, || duplicate(&new.carrier_call_id))?;
+    Ok(id)
 }
 
 fn duplicate(carrier_call_id: &Option<String>) -> StoreError {
-    StoreError::Conflict(super::Conflict::DuplicateCall(
+    StoreError::Conflict(Conflict::DuplicateCall(
         carrier_call_id.clone().unwrap_or_default(),
     ))
 }
@@ -658,7 +639,7 @@ async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Resu
                 .execute(&mut *conn)
                 .await?;
         }
-        super::campaigns::settle_lead(conn, id, None).await?;
+        settle_lead(conn, id, None).await?;
     }
     Ok(())
 }

@@ -1,13 +1,20 @@
-//! The store: SQLite through sqlx, one module per aggregate. Functions return domain types;
-//! a missing row is `StoreError::NotFound`, a broken uniqueness or reference rule is a
-//! `Conflict` or an `Invalid`, so the API can map each to its status without string matching.
+//! The store: SQLite through sqlx, one module per aggregate (agents, phone numbers, calls,
+//! campaigns, leads, settings), with the call row every aggregate reads in a leaf module
+//! (`call_rows`). Functions return domain types; a missing row is `StoreError::NotFound`, a
+//! broken uniqueness or reference rule is a `Conflict` or an `Invalid` (read in one place,
+//! `error::refused`), so the API can map each to its status without string matching.
 
 pub mod agents;
+mod call_rows;
 pub mod calls;
 pub mod campaigns;
+mod error;
+pub mod leads;
 pub mod phone_numbers;
 pub mod settings;
 mod writer;
+
+pub use error::{Conflict, Result, StoreError};
 
 use std::path::Path;
 use std::str::FromStr;
@@ -18,72 +25,9 @@ use sqlx::{ConnectOptions as _, SqliteConnection, SqlitePool};
 
 use writer::{BoxFuture, Writer};
 
-use crate::domain::Invalid;
-
 pub const DB_FILE: &str = "switchboard.db";
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("{what} {id} does not exist")]
-    NotFound { what: &'static str, id: String },
-    #[error(transparent)]
-    Conflict(#[from] Conflict),
-    #[error(transparent)]
-    Invalid(#[from] Invalid),
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    /// The commit that carried this write failed; the write did not happen.
-    #[error("database commit failed: {0}")]
-    Commit(std::sync::Arc<sqlx::Error>),
-    #[error("the database is closed")]
-    Closed,
-    /// The write failed inside Switchboard (a bug, logged) and was rolled back.
-    #[error("the write was abandoned and rolled back; see the log")]
-    Abandoned,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Conflict {
-    #[error("the number {0} is already managed")]
-    DuplicateNumber(String),
-    #[error("an agent named \"{0}\" already exists")]
-    DuplicateAgentName(String),
-    #[error("the carrier call {0} is already recorded")]
-    DuplicateCall(String),
-    #[error("the call has already ended")]
-    CallEnded(String),
-    #[error("a campaign named \"{0}\" already exists")]
-    DuplicateCampaignName(String),
-    #[error(
-        "the campaign \"{0}\" is running or has calls under way; stop it and let them end first"
-    )]
-    CampaignActive(String),
-    #[error("{0}")]
-    CampaignStatus(String),
-    #[error(
-        "\"{agent}\" still handles calls for {}. Assign those numbers another agent first, or delete anyway to leave them without this agent.",
-        numbers.join(", ")
-    )]
-    AgentInUse { agent: String, numbers: Vec<String> },
-}
-
-pub type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-pub(crate) fn not_found(what: &'static str, id: &str) -> StoreError {
-    StoreError::NotFound {
-        what,
-        id: id.to_owned(),
-    }
-}
-
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
+/// A new row id: a UUIDv7, so ids sort by creation time.
 pub(crate) fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }

@@ -3,7 +3,8 @@
 use sqlx::{FromRow, SqliteConnection};
 
 use super::agents::agent_exists;
-use super::{Conflict, Result, Store, StoreError, is_unique_violation, new_id, not_found};
+use super::error::{Conflict, Result, StoreError, not_found, unique_or};
+use super::{Store, new_id};
 use crate::domain::phone_number::PhoneNumberFields;
 use crate::domain::{
     Carrier, E164, Invalid, NumberStatus, PhoneNumber, PhoneNumberInput, Timestamp,
@@ -105,13 +106,10 @@ impl Store {
                 .bind(Timestamp::now().as_millis())
                 .execute(&mut *conn)
                 .await;
-                match result {
-                    Err(e) if is_unique_violation(&e) => {
-                        Err(Conflict::DuplicateNumber(fields.number.to_string()).into())
-                    }
-                    Err(e) => Err(e.into()),
-                    Ok(_) => fetch_number(conn, &id).await,
-                }
+                unique_or(result, || {
+                    Conflict::DuplicateNumber(fields.number.to_string()).into()
+                })?;
+                fetch_number(conn, &id).await
             })
         })
         .await

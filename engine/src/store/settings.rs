@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Result, Store};
+use super::Store;
+use super::error::Result;
 
 impl Store {
     pub async fn settings(&self) -> Result<BTreeMap<String, String>> {

@@ -19,7 +19,7 @@ use futures_util::FutureExt as _;
 use sqlx::{Connection as _, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Result, StoreError};
+use super::error::{Result, StoreError};
 
 /// Jobs one transaction may carry. Bounds how long the first of them waits for its commit.
 const MAX_BATCH: usize = 512;

@@ -16,7 +16,6 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use super::{VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession};
 use crate::media::G711;
 
-pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime";
 /// Input transcription model: the transcript the call log keeps of what the caller said.
 const TRANSCRIPTION_MODEL: &str = "gpt-4o-mini-transcribe";
 /// How long connecting (TCP, TLS, upgrade and the first `session.created`) may take.
@@ -79,9 +78,9 @@ impl OpenAiRealtime {
             .map_err(|_| VoiceError::Refused("the OpenAI API key has invalid characters".into()))?;
         request.headers_mut().insert("authorization", auth);
         // No Nagle: each 20 ms frame should leave at once.
-        // Small read buffer: see `carriers::media::READ_BUFFER`.
+        // Small read buffer: see `media::WS_READ_BUFFER`.
         let ws_config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-            .read_buffer_size(crate::carriers::media::READ_BUFFER);
+            .read_buffer_size(crate::media::WS_READ_BUFFER);
         let (ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true)
             .await
             .map_err(|e| match e {

@@ -18,9 +18,9 @@ use livekit_api::access_token::{AccessToken, SIPGrants, VideoGrants};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::carriers::http::{self, CarrierApiError, Retry};
 use crate::domain::{E164, Timestamp};
 use crate::secrets::{Credentials, SecretsError};
+use crate::telephony::rest::{self as http, CarrierApiError, Retry};
 
 /// How long a request's token is valid: one request (with its retries), not the SDK's 6 h.
 const TOKEN_TTL: Duration = Duration::from_secs(600);

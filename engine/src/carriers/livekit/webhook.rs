@@ -19,7 +19,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::client::{SipCallStatus, int64, is_sip, sip_call_status, text};
-use crate::carriers::{WebhookError, apply_events_linking, refuse, verification_off};
+use super::room::call_id_of_room;
+use crate::carriers::webhook::{WebhookError, check_signature};
 use crate::domain::{CallEvent, CallStatus, Carrier, Timestamp};
 use crate::engine::Engine;
 use crate::secrets::Provider;
@@ -72,12 +73,7 @@ pub async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebhookError> {
-    if !verification_off(&engine, CARRIER) {
-        let credentials = engine
-            .secrets()
-            .credentials(Provider::Livekit)
-            .await
-            .map_err(|e| refuse(CARRIER, e.to_string()))?;
+    check_signature(&engine, CARRIER, Provider::Livekit, |credentials| {
         let authorization = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
@@ -87,19 +83,19 @@ pub async fn webhook(
             authorization,
             &body,
         )
-        .map_err(|e| refuse(CARRIER, e.to_string()))?;
-    }
+    })
+    .await?;
     let event: Value = serde_json::from_slice(&body)
         .map_err(|e| WebhookError::Malformed(format!("not a LiveKit webhook event: {e}")))?;
     if let Some(update) = call_update(&event, Timestamp::now())? {
         // LiveKit reports a call as soon as it is under way, so a report can beat its answer
         // to the dial, before the room is on the call record: the room's name says the call.
-        apply_events_linking(
+        crate::calls::report::apply(
             &engine,
             CARRIER,
             &update.event_id,
             &update.room,
-            super::call_id_of_room(&update.room),
+            call_id_of_room(&update.room),
             &update.events,
         )
         .await?;

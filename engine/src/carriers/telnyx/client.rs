@@ -4,9 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::carriers::http::{self, CarrierApiError};
-
-pub const DEFAULT_API_URL: &str = "https://api.telnyx.com/v2";
+use crate::telephony::rest::{self as http, CarrierApiError};
 
 pub type TelnyxError = CarrierApiError;
 
@@ -21,9 +19,11 @@ pub struct TelnyxClient {
     base: String,
 }
 
-/// Answer-command fields for a bidirectional PCMU media stream (protocols/telnyx.md §3.1).
-pub fn answer_with_stream(stream_url: &str, client_state: &str, command_id: &str) -> Value {
-    json!({
+/// A command's fields with a bidirectional PCMU media stream to `stream_url` (the caller's
+/// track in, ours back to them; silence while idle), `client_state` riding along, and
+/// `command_id` so a repeated request is not acted on twice (protocols/telnyx.md §3.1, §3.6).
+fn with_stream(mut fields: Value, stream_url: &str, client_state: &str, command_id: &str) -> Value {
+    let stream = json!({
         "stream_url": stream_url,
         "stream_track": "inbound_track",
         "stream_codec": "PCMU",
@@ -33,11 +33,20 @@ pub fn answer_with_stream(stream_url: &str, client_state: &str, command_id: &str
         "send_silence_when_idle": true,
         "client_state": client_state,
         "command_id": command_id,
-    })
+    });
+    if let (Value::Object(fields), Value::Object(stream)) = (&mut fields, stream) {
+        fields.extend(stream);
+    }
+    fields
+}
+
+/// Answer-command fields for a bidirectional PCMU media stream (§3.1).
+pub fn answer_with_stream(stream_url: &str, client_state: &str, command_id: &str) -> Value {
+    with_stream(json!({}), stream_url, client_state, command_id)
 }
 
 /// Dial-command fields (§3.6): a bidirectional PCMU stream from the start, our call id as
-/// client state, and `command_id` so a repeated request is not a second call.
+/// client state.
 pub fn dial_with_stream(
     connection_id: &str,
     to: &str,
@@ -51,20 +60,16 @@ pub fn dial_with_stream(
         "to": to,
         "from": from,
         "timeout_secs": 30,
-        "stream_url": stream_url,
-        "stream_track": "inbound_track",
-        "stream_codec": "PCMU",
-        "stream_bidirectional_mode": "rtp",
-        "stream_bidirectional_codec": "PCMU",
-        "stream_bidirectional_target_legs": "self",
-        "send_silence_when_idle": true,
-        "client_state": client_state,
-        "command_id": format!("dial-{client_state}"),
     });
     if detect_machine {
         body["answering_machine_detection"] = json!("detect");
     }
-    body
+    with_stream(
+        body,
+        stream_url,
+        client_state,
+        &format!("dial-{client_state}"),
+    )
 }
 
 impl TelnyxClient {

@@ -1,244 +1,27 @@
-//! Telnyx Call Control v2: one signed JSON webhook per call event (protocols/telnyx.md §2);
-//! Switchboard answers a new inbound call with an `answer` command carrying a bidirectional
-//! PCMU media stream, or a `reject`, through the Call Control API.
+//! Telnyx Call Control v2: signed JSON webhooks for every call event (protocols/telnyx.md
+//! §2), Call Control commands (§3), media streaming (§4), and the engine's `CarrierApi`.
 
+pub mod adapter;
 pub mod client;
-pub mod media;
+pub mod media_stream;
 pub mod signature;
+mod webhook;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use bytes::Bytes;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
 
-use super::{WebhookError, apply_events_linking, refuse, verification_off};
-use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp};
+use crate::config::Config;
 use crate::engine::Engine;
-use crate::events::Event;
-use crate::routing::{Decision, InboundCall, route_inbound};
-use crate::secrets::Provider;
+use crate::telephony::urls::{TELNYX_MEDIA_PATH, TELNYX_WEBHOOK_PATH};
 
-pub use client::{TelnyxClient, TelnyxError};
+pub use adapter::TelnyxCarrier;
+pub use client::TelnyxClient;
 
-const CARRIER: Carrier = Carrier::Telnyx;
-
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    data: EventData,
-}
-
-#[derive(Debug, Deserialize)]
-struct EventData {
-    event_type: String,
-    id: String,
-    occurred_at: Option<String>,
-    payload: Value,
-}
-
-/// `POST /webhooks/telnyx`: every Call Control event. Answers 200 at once; commands go out
-/// in the background, as Telnyx expects a reply within about two seconds.
-pub async fn webhook(
-    State(engine): State<Engine>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, WebhookError> {
-    if !verification_off(&engine, CARRIER) {
-        let key = engine
-            .secrets()
-            .credentials(Provider::Telnyx)
-            .await
-            .map_err(|e| refuse(CARRIER, e.to_string()))?;
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        signature::verify(
-            key.get("public_key"),
-            header("telnyx-timestamp"),
-            header("telnyx-signature-ed25519"),
-            &body,
-            jiff::Timestamp::now().as_second(),
-        )
-        .map_err(|e| refuse(CARRIER, e.to_string()))?;
-    }
-    let envelope: Envelope = serde_json::from_slice(&body)
-        .map_err(|e| WebhookError::Malformed(format!("not a Call Control event: {e}")))?;
-    let data = envelope.data;
-    let payload = &data.payload;
-    let text = |name: &str| payload[name].as_str().filter(|s| !s.is_empty());
-    let call_control_id = text("call_control_id")
-        .ok_or_else(|| WebhookError::Malformed("payload.call_control_id is missing".into()))?
-        .to_owned();
-    let at = data
-        .occurred_at
-        .as_deref()
-        .and_then(|t| Timestamp::parse(t).ok())
-        .unwrap_or_else(Timestamp::now);
-
-    let event = match data.event_type.as_str() {
-        "call.initiated" if text("direction") == Some("incoming") => {
-            let inbound = InboundCall {
-                carrier: CARRIER,
-                carrier_call_id: call_control_id.clone(),
-                from: text("from").unwrap_or("anonymous").to_owned(),
-                to: text("to")
-                    .ok_or_else(|| WebhookError::Malformed("payload.to is missing".into()))?
-                    .to_owned(),
-                at,
-            };
-            let (decision, first) = route_inbound(&engine, &inbound).await?;
-            if first {
-                tokio::spawn(send_decision(
-                    engine.clone(),
-                    call_control_id.clone(),
-                    decision,
-                ));
-            }
-            None
-        }
-        "call.answered" => Some(CallEvent::Answered { at }),
-        "call.hangup" => Some(CallEvent::Ended {
-            status: hangup_status(text("hangup_cause")),
-            at,
-            cause: text("hangup_cause").map(str::to_owned),
-            duration_secs: None,
-        }),
-        "call.recording.saved" => payload["recording_urls"]["wav"]
-            .as_str()
-            .or(payload["recording_urls"]["mp3"].as_str())
-            .map(|url| CallEvent::RecordingSaved {
-                url: url.to_owned(),
-            }),
-        "call.machine.detection.ended" | "call.machine.premium.detection.ended" => text("result")
-            .map(|r| CallEvent::MachineDetected {
-                result: r.to_owned(),
-            }),
-        "streaming.failed" => {
-            let reason = text("failure_reason").unwrap_or("no reason given");
-            tracing::warn!(%reason, "Telnyx media stream failed; ending the call");
-            let cause = format!("the media stream failed: {reason}");
-            end_call_without_media(&engine, &call_control_id, &cause).await?;
-            Some(CallEvent::Ended {
-                status: CallStatus::Failed,
-                at,
-                cause: Some(cause),
-                duration_secs: None,
-            })
-        }
-        _ => None,
-    };
-    if let Some(event) = event {
-        // Calls Switchboard placed carry its call id as client state.
-        let ours = text("client_state")
-            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
-            .and_then(|b| String::from_utf8(b).ok());
-        apply_events_linking(
-            &engine,
-            CARRIER,
-            &data.id,
-            &call_control_id,
-            ours.as_deref(),
-            &[event],
-        )
-        .await?;
-    }
-    Ok(StatusCode::OK.into_response())
-}
-
-/// Without its media stream the caller would hear silence until they gave up: hang up (a
-/// live bridge does it itself and records why).
-async fn end_call_without_media(
-    engine: &Engine,
-    call_control_id: &str,
-    cause: &str,
-) -> Result<(), WebhookError> {
-    let Some(call) = engine
-        .store()
-        .find_call_by_carrier_id(CARRIER, call_control_id)
-        .await?
-    else {
-        return Ok(());
-    };
-    let reason = cause.to_owned();
-    if let Some(live) = engine.live().get(&call.id)
-        && live.send(crate::media::live::Control::HangUp { reason })
-    {
-        return Ok(());
-    }
-    let engine = engine.clone();
-    tokio::spawn(async move {
-        if let Err(e) = crate::carriers::hang_up(&engine, &call).await {
-            tracing::error!(call_id = %call.id, error = %e, "could not hang up after the stream failed");
-        }
-    });
-    Ok(())
-}
-
-/// A hangup's final status when the call was never answered (an answered call that ends is
-/// `completed` whatever the cause).
-fn hangup_status(cause: Option<&str>) -> CallStatus {
-    match cause {
-        Some("normal_clearing") => CallStatus::Completed,
-        Some("user_busy") => CallStatus::Busy,
-        Some("no_answer" | "timeout") => CallStatus::NoAnswer,
-        Some("originator_cancel") => CallStatus::Canceled,
-        Some("call_rejected") => CallStatus::Rejected,
-        _ => CallStatus::Failed,
-    }
-}
-
-/// Sends the answer or reject command. If Telnyx cannot be told, the call record says so.
-async fn send_decision(engine: Engine, call_control_id: String, decision: Decision) {
-    let result = async {
-        let key = engine
-            .secrets()
-            .credentials(Provider::Telnyx)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (action, body, call) = match decision {
-            Decision::Answer { call, .. } => {
-                let public = engine
-                    .public()
-                    .ok_or("no public base URL is set, so there is no media URL to stream to")?;
-                let stream = &public.urls.telnyx_media;
-                let state = base64::engine::general_purpose::STANDARD.encode(&call.id);
-                let body =
-                    client::answer_with_stream(stream, &state, &format!("answer-{}", call.id));
-                ("answer", body, call)
-            }
-            Decision::Reject { call, reason } => {
-                let cause = if reason == RejectReason::AgentBusy {
-                    "USER_BUSY"
-                } else {
-                    "CALL_REJECTED"
-                };
-                let body = json!({"cause": cause, "command_id": format!("reject-{}", call.id)});
-                ("reject", body, call)
-            }
-        };
-        engine
-            .telnyx()
-            .command(key.get("api_key"), &call_control_id, action, &body)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(call)
-    }
-    .await;
-    if let Err(error) = result {
-        tracing::error!(%error, "could not send the Telnyx command");
-        let ended = CallEvent::Ended {
-            status: CallStatus::Failed,
-            at: Timestamp::now(),
-            cause: Some(format!("switchboard: {error}")),
-            duration_secs: None,
-        };
-        let key = format!("command-failed/{call_control_id}");
-        if let Ok(Some(call)) = engine
-            .store()
-            .apply_call_events(CARRIER, &key, &call_control_id, &[ended])
-            .await
-        {
-            engine.events().publish(Event::CallUpdated { call });
-        }
-    }
+/// Telnyx's webhook and media stream on the public listener. The webhook answers calls
+/// through its own client of the Call Control API.
+pub(super) fn routes(config: &Config) -> Router<Engine> {
+    Router::new()
+        .route(TELNYX_WEBHOOK_PATH, post(webhook::webhook))
+        .route(TELNYX_MEDIA_PATH, get(media_stream::stream))
+        .layer(Extension(TelnyxClient::new(&config.telnyx_api_url)))
 }

@@ -1,11 +1,10 @@
-//! The Twilio REST client (protocols/twilio.md §7): what Switchboard asks of a call once it
-//! runs, today ending it. Retries and error reading as every carrier API (`carriers::http`).
+//! The Twilio REST client (protocols/twilio.md §7): placing a call, reading one or a day's
+//! calls between two numbers, ending one. Retries and error reading as every carrier API
+//! (`telephony::rest`).
 
 use serde_json::Value;
 
-use crate::carriers::http::{self, CarrierApiError};
-
-pub const DEFAULT_API_URL: &str = "https://api.twilio.com/2010-04-01";
+use crate::telephony::rest::{self as http, CarrierApiError};
 
 #[derive(Clone)]
 pub struct TwilioClient {

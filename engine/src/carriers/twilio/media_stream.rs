@@ -9,10 +9,10 @@ use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::carriers::media;
+use crate::carriers::stream::{self as media, StreamRefused};
 use crate::domain::Carrier;
 use crate::engine::Engine;
-use crate::media::{CarrierMedia, MediaError, MediaIn, MediaOut};
+use crate::media::{MediaError, MediaIn, MediaOut, MediaSession};
 
 pub async fn stream(State(engine): State<Engine>, ws: WebSocketUpgrade) -> Response {
     media::small_buffers(ws).on_upgrade(move |socket| run(engine, socket))
@@ -50,7 +50,7 @@ async fn run(engine: Engine, socket: WebSocket) {
         socket,
         stream_sid: start.stream_sid,
     };
-    media::bridge(
+    crate::bridge::admission::admit(
         engine,
         Carrier::Twilio,
         &call_id,
@@ -61,10 +61,10 @@ async fn run(engine: Engine, socket: WebSocket) {
     .await;
 }
 
-fn check_start(start: &Start) -> Result<(), String> {
+fn check_start(start: &Start) -> Result<(), StreamRefused> {
     // Written back unescaped in every frame we send.
     if start.stream_sid.is_empty() || !start.stream_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err("malformed streamSid".into());
+        return Err(StreamRefused::Malformed("streamSid"));
     }
     match &start.media_format {
         Some(f) => media::check_format(&f.encoding, f.sample_rate, "audio/x-mulaw"),
@@ -77,7 +77,7 @@ pub struct TwilioStream {
     stream_sid: String,
 }
 
-impl CarrierMedia for TwilioStream {
+impl MediaSession for TwilioStream {
     async fn recv(&mut self) -> Result<MediaIn, MediaError> {
         media::recv(&mut self.socket, Carrier::Twilio).await
     }

@@ -13,7 +13,7 @@ use super::{
     ACCOUNT_SID, EngineProcess, Percentiles, TOKEN, TWILIO_CREDENTIALS, form, incoming_call, post,
     setup, tempfile_dir,
 };
-use crate::config::Config;
+use switchboard::Config;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
@@ -79,7 +79,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
                 .collect(),
             ..Config::default()
         };
-        let running = crate::start(config).await?;
+        let running = switchboard::start(config).await?;
         let control = format!("http://{}", running.control_addr());
         let public = format!("http://{}", running.public_addr());
         setup(&control, 1000).await?;

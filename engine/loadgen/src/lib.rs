@@ -1,5 +1,7 @@
 //! Load generators: drive a real engine over loopback at a fixed rate and report latency.
-//! Benchmarks for BENCHMARKS.md, run as `switchboard loadgen …`.
+//! Benchmarks for BENCHMARKS.md, run as `switchboard-loadgen …`. They reach the engine only as
+//! its users do (the control API, signed webhooks, media WebSockets), against a
+//! `switchboard serve` process found next to this binary (or at `SWITCHBOARD_BIN`).
 
 pub mod campaign;
 pub mod inbound;
@@ -11,7 +13,7 @@ pub use procfs::CpuSplit;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::carriers::twilio::signature;
+use switchboard::carriers::twilio::signature;
 
 /// The public base URL the engine is told it has: what Twilio signs requests for and
 /// streams media to. The load generator reaches the public listener directly.
@@ -24,6 +26,23 @@ const TWILIO_CREDENTIALS: [(&str, &str); 2] = [
     ("TWILIO_ACCOUNT_SID", ACCOUNT_SID),
     ("TWILIO_AUTH_TOKEN", AUTH_TOKEN),
 ];
+
+/// The `switchboard` binary to run: `SWITCHBOARD_BIN`, else the one built next to this one
+/// (`cargo build --release -p switchboard -p switchboard-loadgen` puts both in one folder).
+fn engine_binary() -> anyhow::Result<PathBuf> {
+    if let Some(bin) = std::env::var_os("SWITCHBOARD_BIN") {
+        return Ok(bin.into());
+    }
+    let exe = std::env::current_exe()?;
+    let bin = exe.with_file_name(format!("switchboard{}", std::env::consts::EXE_SUFFIX));
+    anyhow::ensure!(
+        bin.exists(),
+        "no switchboard binary at {}: build it with `cargo build --release -p switchboard`, or \
+         set SWITCHBOARD_BIN",
+        bin.display()
+    );
+    Ok(bin)
+}
 
 /// `switchboard serve` as its own process, as deployed, on ephemeral loopback ports.
 pub(crate) struct EngineProcess {
@@ -39,7 +58,7 @@ impl EngineProcess {
         extra_args: &[&str],
         envs: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
-        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        let mut child = tokio::process::Command::new(engine_binary()?)
             .args([
                 "serve",
                 "--control-addr",

@@ -1,5 +1,7 @@
-//! What the carriers' media streams share: reading and writing JSON text frames on an axum
-//! WebSocket, and the checks a new stream passes before it is bridged to an agent.
+//! The framing Twilio's and Telnyx's media streams share: JSON text frames on a WebSocket
+//! (`event` with `media`, `mark`, `dtmf` bodies of the same shape), read and written here, and
+//! the `start` frame a stream must open with. Each carrier's own stream (`media_stream.rs` in
+//! its folder) adds only what differs.
 
 use std::time::Duration;
 
@@ -9,26 +11,39 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::domain::Carrier;
-use crate::engine::Engine;
-use crate::media::{CarrierMedia, G711, MediaError, MediaIn};
+use crate::media::{G711, MediaError, MediaIn, WS_READ_BUFFER};
 
 /// How long a carrier may take from connecting to its `start` frame.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Media frames are a few hundred bytes. The WebSocket library zero-fills its whole read
-/// buffer on every read (128 KiB by default), which at 50 frames a second per call was a
-/// quarter of the engine's CPU; 4 KiB holds any frame in one read.
-pub(crate) const READ_BUFFER: usize = 4 * 1024;
+/// Why a new stream is closed before it is bridged; the reason goes back in the close frame.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum StreamRefused {
+    #[error("no start message")]
+    NoStart,
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    #[error("unreadable frame: {0}")]
+    Unreadable(serde_json::Error),
+    #[error("expected start, got {0}")]
+    NotStart(String),
+    #[error("unsupported media format {encoding} at {rate} Hz")]
+    Format { encoding: String, rate: u32 },
+    /// A `start` field Switchboard must write back unescaped is not safe to.
+    #[error("malformed {0}")]
+    Malformed(&'static str),
+}
 
-pub(crate) fn small_buffers(
+/// Media frames are small: see `media::WS_READ_BUFFER`.
+pub(super) fn small_buffers(
     ws: axum::extract::ws::WebSocketUpgrade,
 ) -> axum::extract::ws::WebSocketUpgrade {
-    ws.read_buffer_size(READ_BUFFER)
+    ws.read_buffer_size(WS_READ_BUFFER)
 }
 
 /// The next text frame. Pings are answered by axum; binary frames are not part of either
 /// carrier's protocol. Cancel-safe: one `recv()` per call.
-pub(crate) async fn next_text(
+pub(super) async fn next_text(
     socket: &mut WebSocket,
 ) -> Result<axum::extract::ws::Utf8Bytes, MediaError> {
     loop {
@@ -46,7 +61,7 @@ pub(crate) async fn next_text(
     }
 }
 
-pub(crate) async fn feed_text(socket: &mut WebSocket, text: String) -> Result<(), MediaError> {
+pub(super) async fn feed_text(socket: &mut WebSocket, text: String) -> Result<(), MediaError> {
     use futures_util::SinkExt as _;
     socket
         .feed(Message::Text(text.into()))
@@ -54,14 +69,14 @@ pub(crate) async fn feed_text(socket: &mut WebSocket, text: String) -> Result<()
         .map_err(|e| MediaError::Closed(e.to_string()))
 }
 
-pub(crate) async fn flush(socket: &mut WebSocket) -> Result<(), MediaError> {
+pub(super) async fn flush(socket: &mut WebSocket) -> Result<(), MediaError> {
     futures_util::SinkExt::flush(socket)
         .await
         .map_err(|e| MediaError::Closed(e.to_string()))
 }
 
 /// Closes with a policy-violation code (1008) or a normal one, with a short reason.
-pub(crate) async fn close(mut socket: WebSocket, normal: bool, reason: &str) {
+pub(super) async fn close(mut socket: WebSocket, normal: bool, reason: &str) {
     let reason: String = reason.chars().take(120).collect();
     let frame = CloseFrame {
         code: if normal { 1000 } else { 1008 },
@@ -73,7 +88,7 @@ pub(crate) async fn close(mut socket: WebSocket, normal: bool, reason: &str) {
 /// A frame from either carrier: both use `event` with `media`, `mark`, `dtmf` bodies of the
 /// same shape; only `start` differs (`S`), and Telnyx adds `error` frames with a `payload`.
 #[derive(Deserialize)]
-pub(crate) struct Frame<S> {
+pub(super) struct Frame<S> {
     event: String,
     #[serde(default)]
     media: Option<MediaBody>,
@@ -106,15 +121,15 @@ struct Dtmf {
 
 /// Waits (bounded) for the stream's `start` and checks it; a stream that sends none, or a bad
 /// one, is logged and closed with the reason, and `None` comes back.
-pub(crate) async fn started<S: DeserializeOwned>(
+pub(super) async fn started<S: DeserializeOwned>(
     mut socket: WebSocket,
     carrier: Carrier,
-    check: impl Fn(&S) -> Result<(), String>,
+    check: impl Fn(&S) -> Result<(), StreamRefused>,
 ) -> Option<(WebSocket, S)> {
     let why = match tokio::time::timeout(START_TIMEOUT, read_start(&mut socket, check)).await {
         Ok(Ok(start)) => return Some((socket, start)),
-        Ok(Err(why)) => why,
-        Err(_) => "no start message".to_owned(),
+        Ok(Err(why)) => why.to_string(),
+        Err(_) => StreamRefused::NoStart.to_string(),
     };
     tracing::warn!(carrier = carrier.as_str(), reason = %why, "media stream refused");
     close(socket, false, &why).await;
@@ -124,32 +139,35 @@ pub(crate) async fn started<S: DeserializeOwned>(
 /// Skips `connected` and returns the `start` body (`S`), checked by `check`.
 async fn read_start<S: DeserializeOwned>(
     socket: &mut WebSocket,
-    check: impl Fn(&S) -> Result<(), String>,
-) -> Result<S, String> {
+    check: impl Fn(&S) -> Result<(), StreamRefused>,
+) -> Result<S, StreamRefused> {
     loop {
-        let text = next_text(socket).await.map_err(|e| e.to_string())?;
+        let text = next_text(socket).await?;
         let frame: Frame<S> =
-            serde_json::from_str(text.as_str()).map_err(|e| format!("unreadable frame: {e}"))?;
+            serde_json::from_str(text.as_str()).map_err(StreamRefused::Unreadable)?;
         match (frame.event.as_str(), frame.start) {
             ("connected", _) => {}
             ("start", Some(start)) => return check(&start).map(|()| start),
-            (other, _) => return Err(format!("expected start, got {other}")),
+            (other, _) => return Err(StreamRefused::NotStart(other.to_owned())),
         }
     }
 }
 
 /// A G.711 8 kHz format check for a `start` frame's declared encoding.
-pub(crate) fn check_format(encoding: &str, rate: u32, expected: &str) -> Result<(), String> {
+pub(super) fn check_format(encoding: &str, rate: u32, expected: &str) -> Result<(), StreamRefused> {
     if encoding == expected && rate == 8000 {
         Ok(())
     } else {
-        Err(format!("unsupported media format {encoding} at {rate} Hz"))
+        Err(StreamRefused::Format {
+            encoding: encoding.to_owned(),
+            rate,
+        })
     }
 }
 
 /// The next message of a started stream. Only the caller's track goes to the agent; carrier
 /// error frames are logged and skipped.
-pub(crate) async fn recv(socket: &mut WebSocket, carrier: Carrier) -> Result<MediaIn, MediaError> {
+pub(super) async fn recv(socket: &mut WebSocket, carrier: Carrier) -> Result<MediaIn, MediaError> {
     loop {
         let text = next_text(socket).await?;
         let frame: Frame<serde::de::IgnoredAny> = serde_json::from_str(text.as_str())
@@ -181,53 +199,5 @@ pub(crate) async fn recv(socket: &mut WebSocket, carrier: Carrier) -> Result<Med
             }
             other => Err(MediaError::Malformed(format!("unexpected event {other:?}"))),
         };
-    }
-}
-
-/// The stream names a call; bridge it if the call is a live one of this carrier's, with this
-/// carrier id (and this agent, when the stream says), else close it saying why.
-pub(crate) async fn bridge<C: CarrierMedia>(
-    engine: Engine,
-    carrier: Carrier,
-    call_id: &str,
-    carrier_call_id: &str,
-    agent_id: Option<&str>,
-    media: C,
-) {
-    let refuse = |why: String| {
-        tracing::warn!(carrier = carrier.as_str(), %call_id, reason = %why, "media stream refused");
-        why
-    };
-    let call = match engine.store().get_call(call_id).await {
-        Ok(c) => c,
-        Err(e) => {
-            let why = refuse(format!("unknown call: {e}"));
-            return media.close(&why).await;
-        }
-    };
-    let why = if call.carrier != carrier || call.carrier_call_id.as_deref() != Some(carrier_call_id)
-    {
-        Some("the stream's carrier call does not match the call".to_owned())
-    } else if call.ended_at.is_some() {
-        Some("the call has ended".to_owned())
-    } else if agent_id.is_some() && agent_id != call.agent_id.as_deref() {
-        Some("the stream's agent is not the call's agent".to_owned())
-    } else {
-        None
-    };
-    if let Some(why) = why {
-        let why = refuse(why);
-        return media.close(&why).await;
-    }
-    let Some(agent_id) = call.agent_id.clone() else {
-        let why = refuse("the call has no agent".into());
-        return media.close(&why).await;
-    };
-    match engine.store().get_agent(&agent_id).await {
-        Ok(agent) => crate::media::bridge::run(engine, call, agent, media).await,
-        Err(e) => {
-            let why = refuse(format!("unknown agent: {e}"));
-            media.close(&why).await
-        }
     }
 }

@@ -13,7 +13,7 @@ use axum::routing::post;
 use serde_json::json;
 
 use super::{ACCOUNT_SID, AUTH_TOKEN, EngineProcess, NUMBER, PUBLIC, TOKEN, tempfile_dir};
-use crate::carriers::twilio::signature;
+use switchboard::carriers::twilio::signature;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {

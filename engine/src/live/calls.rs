@@ -1,7 +1,7 @@
-//! The registry of calls whose media is bridged right now: how the API reaches a live
-//! session (a context edit, an operator's hang-up) without knowing where it runs. An entry
-//! exists exactly while its bridge runs: the bridge's `Registration` removes it on drop,
-//! whatever way the bridge ends.
+//! The registry of calls whose media is bridged right now: how the rest of the engine reaches
+//! a live session (a context edit, an operator's hang-up, a voicemail message) without knowing
+//! where it runs. An entry exists exactly while its bridge runs: the bridge's `Registration`
+//! removes it on drop, whatever way the bridge ends.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,7 +27,7 @@ pub struct LiveCall {
     pub call_id: String,
     pub agent_id: String,
     /// Both sides of the call mixed, for listen-in.
-    pub tap: super::tap::Tap,
+    pub tap: crate::media::tap::Tap,
     control: mpsc::Sender<Control>,
 }
 
@@ -65,13 +65,20 @@ impl LiveCalls {
         &self,
         call_id: &str,
         agent_id: &str,
-    ) -> Result<(Registration, mpsc::Receiver<Control>, super::tap::Tap), AlreadyLive> {
+    ) -> Result<
+        (
+            Registration,
+            mpsc::Receiver<Control>,
+            crate::media::tap::Tap,
+        ),
+        AlreadyLive,
+    > {
         let mut calls = self.lock();
         if calls.contains_key(call_id) {
             return Err(AlreadyLive(call_id.to_owned()));
         }
         let (tx, rx) = mpsc::channel(CONTROL_QUEUE);
-        let tap = super::tap::Tap::new();
+        let tap = crate::media::tap::Tap::new();
         calls.insert(
             call_id.to_owned(),
             LiveCall {
@@ -132,70 +139,6 @@ impl Drop for Registration {
         let mut calls = self.calls.lock();
         calls.remove(&self.call_id);
         self.calls.count.send_replace(calls.len());
-    }
-}
-
-/// The instructions for `call` spoken by `agent`: with its campaign's prompt when it was
-/// placed for one (a campaign that cannot be read leaves just the agent's).
-pub async fn instructions_for(
-    engine: &crate::Engine,
-    agent: &crate::domain::Agent,
-    call: &crate::domain::Call,
-) -> String {
-    let campaign_prompt = match &call.campaign_id {
-        Some(id) => match engine.store().get_campaign(id).await {
-            Ok(c) => c.prompt,
-            Err(e) => {
-                tracing::warn!(call_id = %call.id, error = %e, "campaign not readable; its prompt is left out");
-                String::new()
-            }
-        },
-        None => String::new(),
-    };
-    crate::voice::instructions::render(
-        &agent.system_prompt,
-        &campaign_prompt,
-        &agent.context,
-        &call.context,
-    )
-}
-
-/// Sends fresh instructions to every live call of `agent` (after its prompt or context
-/// changed). Returns how many sessions were told; each confirms with a
-/// `call_context_applied` event once its backend has the new instructions.
-pub async fn push_agent_instructions(
-    engine: &crate::Engine,
-    agent: &crate::domain::Agent,
-) -> usize {
-    let mut told = 0;
-    for live in engine.live().for_agent(&agent.id) {
-        match engine.store().get_call(&live.call_id).await {
-            Ok(call) => {
-                let text = instructions_for(engine, agent, &call).await;
-                if live.send(Control::Instructions(text)) {
-                    told += 1;
-                }
-            }
-            Err(e) => tracing::warn!(call_id = %live.call_id, error = %e, "live call not readable"),
-        }
-    }
-    told
-}
-
-/// Sends fresh instructions to one live call (after its own context changed). Returns
-/// whether the call is live and was told.
-pub async fn push_call_instructions(engine: &crate::Engine, call: &crate::domain::Call) -> bool {
-    let Some(live) = engine.live().get(&call.id) else {
-        return false;
-    };
-    match engine.store().get_agent(&live.agent_id).await {
-        Ok(agent) => live.send(Control::Instructions(
-            instructions_for(engine, &agent, call).await,
-        )),
-        Err(e) => {
-            tracing::warn!(call_id = %call.id, error = %e, "live call's agent not readable");
-            false
-        }
     }
 }
 

@@ -417,5 +417,5 @@ fn field<'t>(text: &'t str, name: &str) -> Option<&'t str> {
 /// load, not to zero-filling buffers.
 fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
     tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(crate::carriers::media::READ_BUFFER)
+        .read_buffer_size(switchboard::media::WS_READ_BUFFER)
 }

@@ -8,13 +8,13 @@
 use axum::extract::State;
 use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use base64::Engine as _;
 use serde::Deserialize;
 
-use crate::carriers::media;
+use super::adapter::our_call_id;
+use crate::carriers::stream::{self as media, StreamRefused};
 use crate::domain::Carrier;
 use crate::engine::Engine;
-use crate::media::{CarrierMedia, G711, MediaError, MediaIn, MediaOut};
+use crate::media::{G711, MediaError, MediaIn, MediaOut, MediaSession};
 
 pub async fn stream(State(engine): State<Engine>, ws: WebSocketUpgrade) -> Response {
     media::small_buffers(ws).on_upgrade(move |socket| run(engine, socket))
@@ -40,11 +40,7 @@ async fn run(engine: Engine, socket: WebSocket) {
     else {
         return;
     };
-    let call_id = start
-        .client_state
-        .as_deref()
-        .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
-        .and_then(|b| String::from_utf8(b).ok());
+    let call_id = start.client_state.as_deref().and_then(our_call_id);
     let Some(call_id) = call_id else {
         tracing::warn!("Telnyx media stream without Switchboard's client_state; closed");
         return media::close(socket, false, "no call id in client_state").await;
@@ -53,7 +49,7 @@ async fn run(engine: Engine, socket: WebSocket) {
         socket,
         short: Vec::new(),
     };
-    media::bridge(
+    crate::bridge::admission::admit(
         engine,
         Carrier::Telnyx,
         &call_id,
@@ -64,7 +60,7 @@ async fn run(engine: Engine, socket: WebSocket) {
     .await;
 }
 
-fn check_start(start: &Start) -> Result<(), String> {
+fn check_start(start: &Start) -> Result<(), StreamRefused> {
     match &start.media_format {
         Some(f) => media::check_format(&f.encoding, f.sample_rate, "PCMU"),
         None => Ok(()),
@@ -101,7 +97,7 @@ impl TelnyxStream {
     }
 }
 
-impl CarrierMedia for TelnyxStream {
+impl MediaSession for TelnyxStream {
     async fn recv(&mut self) -> Result<MediaIn, MediaError> {
         media::recv(&mut self.socket, Carrier::Telnyx).await
     }

@@ -1,6 +1,6 @@
-//! The one error type at the HTTP edge: a status and `{"error": {"code", "message"}}` with a
-//! small closed set of codes clients can branch on. Internal errors are logged in full and
-//! shown to clients without detail.
+//! The one error type at the HTTP edge, on both listeners: a status and
+//! `{"error": {"code", "message"}}` with a small closed set of codes clients can branch on.
+//! Internal errors are logged in full and shown to clients without detail.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use crate::domain::Invalid;
 use crate::secrets::SecretsError;
 use crate::store::{Conflict, StoreError};
+use crate::telephony::CarrierError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -18,6 +19,8 @@ pub enum ErrorCode {
     Malformed,
     /// No bearer token, or the wrong one.
     Unauthorized,
+    /// A carrier webhook whose signature does not check out (public listener).
+    Forbidden,
     /// No such id, or no such route.
     NotFound,
     /// The number is already managed.
@@ -90,46 +93,6 @@ impl ApiError {
         )
     }
 
-    /// A carrier API failure: its message names the carrier and what it said (never a
-    /// credential). Missing credentials are the caller's to fix (422).
-    pub fn carrier(e: crate::carriers::HangUpError) -> Self {
-        use crate::carriers::HangUpError;
-        match e {
-            HangUpError::Credentials(s)
-            | HangUpError::LiveKit(crate::carriers::livekit::LiveKitError::Credentials(s)) => {
-                s.into()
-            }
-            HangUpError::NoCarrierId => {
-                Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string())
-            }
-            HangUpError::Api(_) | HangUpError::LiveKit(_) => Self::new(
-                StatusCode::BAD_GATEWAY,
-                ErrorCode::CarrierError,
-                e.to_string(),
-            ),
-        }
-    }
-
-    pub fn dial(e: crate::carriers::outbound::DialError) -> Self {
-        use crate::carriers::outbound::DialError;
-        match e {
-            DialError::Credentials(s) => s.into(),
-            DialError::Api(_) | DialError::LiveKit(_) => Self::new(
-                StatusCode::BAD_GATEWAY,
-                ErrorCode::CarrierError,
-                e.to_string(),
-            ),
-            DialError::NoPublicUrl
-            | DialError::NotConfigured(_)
-            | DialError::Unsupported(_)
-            | DialError::NoAgent => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::Invalid,
-                e.to_string(),
-            ),
-        }
-    }
-
     fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
         Self::new(
@@ -137,6 +100,32 @@ impl ApiError {
             ErrorCode::Internal,
             "internal error; see the engine's log",
         )
+    }
+}
+
+/// A carrier API failure: its message names the carrier and what it said (never a
+/// credential). Missing credentials or setup are the caller's to fix (422); the carrier's
+/// refusal or silence is a bad gateway (502).
+impl From<CarrierError> for ApiError {
+    fn from(e: CarrierError) -> Self {
+        match e {
+            CarrierError::Credentials(s) => s.into(),
+            CarrierError::NoCarrierId => {
+                Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string())
+            }
+            CarrierError::NoPublicUrl
+            | CarrierError::NotConfigured(_)
+            | CarrierError::Unsupported(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::Invalid,
+                e.to_string(),
+            ),
+            CarrierError::Api(_) | CarrierError::Setup(_) | CarrierError::Rejected(_) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorCode::CarrierError,
+                e.to_string(),
+            ),
+        }
     }
 }
 

@@ -1,0 +1,63 @@
+//! `switchboard-loadgen`: the benchmarks of BENCHMARKS.md. Each drives a fresh engine over
+//! loopback and prints its report; it fails when any request or call failed.
+
+use clap::{Parser, Subcommand};
+use switchboard_loadgen::{campaign, inbound, media};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard-loadgen",
+    version,
+    about = "Switchboard benchmarks: drive a fresh engine over loopback and report"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Signed Twilio voice webhooks at a fixed rate; routing decision latency.
+    Inbound(inbound::Options),
+    /// Concurrent calls streaming audio through the media bridge to a fake voice backend;
+    /// per-frame latency, CPU and memory per call.
+    Media(media::Options),
+    /// A campaign over a large lead list against a fake carrier that answers at once; dial
+    /// rate accuracy, CPU per dialed call and memory.
+    Campaign(campaign::Options),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // The engine's log filter: an `--in-process` engine logs as `switchboard serve` would.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("SWITCHBOARD_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Inbound(opts) => {
+            let report = inbound::run(opts).await?;
+            println!("{report}");
+            anyhow::ensure!(report.errors == 0, "{} requests failed", report.errors);
+        }
+        Command::Media(opts) => {
+            let report = media::run(opts).await?;
+            println!("{report}");
+            anyhow::ensure!(report.failed == 0, "{} calls failed", report.failed);
+        }
+        Command::Campaign(opts) => {
+            let report = campaign::run(opts).await?;
+            println!("{report}");
+            anyhow::ensure!(
+                report.callback_errors == 0,
+                "{} status callbacks failed",
+                report.callback_errors
+            );
+        }
+    }
+    Ok(())
+}

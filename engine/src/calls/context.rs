@@ -1,0 +1,83 @@
+//! What a call's voice session is told: its instructions, built from the agent, the campaign
+//! and the call's own context, and pushed to live sessions when any of them changes, so an
+//! edit reaches the agent mid-conversation.
+
+use serde_json::{Map, Value};
+
+use crate::domain::{Agent, Call};
+use crate::engine::Engine;
+use crate::events::Event;
+use crate::live::Control;
+use crate::store::StoreError;
+
+/// The instructions for `call` spoken by `agent`: with its campaign's prompt when it was
+/// placed for one (a campaign that cannot be read leaves just the agent's).
+pub async fn instructions_for(engine: &Engine, agent: &Agent, call: &Call) -> String {
+    let campaign_prompt = match &call.campaign_id {
+        Some(id) => match engine.store().get_campaign(id).await {
+            Ok(c) => c.prompt,
+            Err(e) => {
+                tracing::warn!(call_id = %call.id, error = %e, "campaign not readable; its prompt is left out");
+                String::new()
+            }
+        },
+        None => String::new(),
+    };
+    crate::voice::instructions::render(
+        &agent.system_prompt,
+        &campaign_prompt,
+        &agent.context,
+        &call.context,
+    )
+}
+
+/// Sends fresh instructions to every live call of `agent` (after its prompt or context
+/// changed). Returns how many sessions were told; each confirms with a
+/// `call_context_applied` event once its backend has the new instructions.
+pub async fn push_agent_instructions(engine: &Engine, agent: &Agent) -> usize {
+    let mut told = 0;
+    for live in engine.live_calls().for_agent(&agent.id) {
+        match engine.store().get_call(&live.call_id).await {
+            Ok(call) => {
+                let text = instructions_for(engine, agent, &call).await;
+                if live.send(Control::Instructions(text)) {
+                    told += 1;
+                }
+            }
+            Err(e) => tracing::warn!(call_id = %live.call_id, error = %e, "live call not readable"),
+        }
+    }
+    told
+}
+
+/// Sends fresh instructions to one live call (after its own context changed). Returns
+/// whether the call is live and was told.
+pub async fn push_call_instructions(engine: &Engine, call: &Call) -> bool {
+    let Some(live) = engine.live_calls().get(&call.id) else {
+        return false;
+    };
+    match engine.store().get_agent(&live.agent_id).await {
+        Ok(agent) => live.send(Control::Instructions(
+            instructions_for(engine, &agent, call).await,
+        )),
+        Err(e) => {
+            tracing::warn!(call_id = %call.id, error = %e, "live call's agent not readable");
+            false
+        }
+    }
+}
+
+/// Replaces a call's own context (refused once it has ended) and tells its live session.
+/// Returns the call and whether a live session was told.
+pub async fn set_call_context(
+    engine: &Engine,
+    call_id: &str,
+    context: Map<String, Value>,
+) -> Result<(Call, bool), StoreError> {
+    let call = engine.store().set_call_context(call_id, context).await?;
+    engine
+        .events()
+        .publish(Event::CallUpdated { call: call.clone() });
+    let told = push_call_instructions(engine, &call).await;
+    Ok((call, told))
+}

@@ -1,0 +1,39 @@
+//! Ending a call: a live call is told through its bridge, which hangs up through the carrier
+//! and records why; a call without one (still ringing, or its stream never came) is hung up at
+//! the carrier directly.
+
+use crate::domain::Call;
+use crate::engine::Engine;
+use crate::live::Control;
+use crate::telephony::CarrierError;
+
+/// Ends `call`, with `reason` on its record when its bridge ends it.
+pub async fn hang_up(engine: &Engine, call: &Call, reason: &str) -> Result<(), CarrierError> {
+    let reason = reason.to_owned();
+    tell_or_hang_up(engine, call, Control::HangUp { reason }).await
+}
+
+/// Hands `control` to the call's live session; when there is none that takes it, hangs the
+/// call up at its carrier.
+pub async fn tell_or_hang_up(
+    engine: &Engine,
+    call: &Call,
+    control: Control,
+) -> Result<(), CarrierError> {
+    if let Some(live) = engine.live_calls().get(&call.id)
+        && live.send(control)
+    {
+        return Ok(());
+    }
+    at_carrier(engine, call).await
+}
+
+/// Ends the call at its carrier (Twilio: status completed or canceled; Telnyx: the hangup
+/// command; LiveKit: the room deleted). A call the carrier says has already ended counts as
+/// done.
+pub async fn at_carrier(engine: &Engine, call: &Call) -> Result<(), CarrierError> {
+    if call.carrier_call_id.is_none() {
+        return Err(CarrierError::NoCarrierId);
+    }
+    engine.carriers().get(call.carrier)?.hang_up(call).await
+}

@@ -1,0 +1,157 @@
+//! Placing a call: one call asked for through the API (checked, recorded, dialed), and the
+//! step every placed call shares, the dialer's included (handed to its carrier, and what came
+//! of it recorded).
+
+use crate::domain::{
+    Agent, Call, CallDirection, CallStatus, E164, Invalid, NewCall, NumberStatus, OutboundRequest,
+    Outcome, PhoneNumber, Timestamp,
+};
+use crate::engine::Engine;
+use crate::events::Event;
+use crate::store::StoreError;
+use crate::telephony::{CarrierError, Dial};
+
+/// Why a single call was not placed.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{name} is on its maximum of {max} calls at once")]
+    AgentBusy { name: String, max: u32 },
+    #[error(transparent)]
+    Carrier(#[from] CarrierError),
+}
+
+/// Places one call from a managed number: its outbound agent speaks unless the request names
+/// another. The call is recorded (within the agent's limit of calls at once) before its
+/// carrier is asked, and returned with the carrier's id.
+pub async fn place(engine: &Engine, req: OutboundRequest) -> Result<Call, PlaceError> {
+    let store = engine.store();
+    let to = E164::parse(&req.to, engine.default_region().as_deref())
+        .map_err(|e| Invalid::new("to", e.to_string()))?;
+    let number = store.get_phone_number(&req.from_number_id).await?;
+    if number.status == NumberStatus::Disabled {
+        return Err(Invalid::new("from_number_id", "the number is disabled").into());
+    }
+    let agent_id = req
+        .agent_id
+        .clone()
+        .or_else(|| number.outbound_agent_id.clone())
+        .ok_or_else(|| {
+            Invalid::new(
+                "agent_id",
+                format!(
+                    "{} has no outbound agent; name one, or assign the number one",
+                    number.number
+                ),
+            )
+        })?;
+    let agent = store.get_agent(&agent_id).await?;
+    if !agent.active {
+        return Err(Invalid::new("agent_id", format!("{} is switched off", agent.name)).into());
+    }
+    let new = NewCall {
+        direction: CallDirection::Outbound,
+        carrier: number.carrier,
+        carrier_call_id: None,
+        from_number: number.number.to_string(),
+        to_number: to.to_string(),
+        agent_id: Some(agent.id.clone()),
+        number_id: Some(number.id.clone()),
+        status: CallStatus::Queued,
+        started_at: Timestamp::now(),
+    };
+    let Some(mut call) = store
+        .insert_routed_call(&new, &agent.name, agent.max_concurrent_calls)
+        .await?
+    else {
+        return Err(PlaceError::AgentBusy {
+            name: agent.name,
+            max: agent.max_concurrent_calls,
+        });
+    };
+    if let Some(context) = req.context.filter(|c| !c.is_empty()) {
+        call = store.set_call_context(&call.id, context).await?;
+    }
+    engine
+        .events()
+        .publish(Event::CallCreated { call: call.clone() });
+    Ok(dial(engine, &call, &agent, &number, None, false).await?)
+}
+
+/// Hands a recorded call (queued) to its carrier and records what came of it: the carrier's
+/// id on success; for a dial the carrier did not confirm, a look-up later (it may ring yet);
+/// otherwise the call ends with the reason, and its lead (if any) is settled as not placed
+/// when the setup is at fault (the lead keeps its attempt) or failed otherwise.
+pub async fn dial(
+    engine: &Engine,
+    call: &Call,
+    agent: &Agent,
+    number: &PhoneNumber,
+    campaign_prompt: Option<&str>,
+    detect_machine: bool,
+) -> Result<Call, CarrierError> {
+    let placed = match engine.public() {
+        None => Err(CarrierError::NoPublicUrl),
+        Some(public) => {
+            let request = Dial {
+                call,
+                agent,
+                number,
+                campaign_prompt,
+                public: &public,
+                detect_machine,
+            };
+            match engine.carriers().get(call.carrier) {
+                Ok(carrier) => carrier.place(&request).await,
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let e = match placed {
+        Ok(carrier_id) => {
+            return match engine
+                .store()
+                .set_carrier_call_id(&call.id, &carrier_id)
+                .await
+            {
+                Ok(c) => {
+                    engine
+                        .events()
+                        .publish(Event::CallUpdated { call: c.clone() });
+                    Ok(c)
+                }
+                Err(e) => {
+                    // The carrier has the call; its reports carry our id and link it.
+                    tracing::error!(call_id = %call.id, error = %e, "cannot record the carrier's call id");
+                    Ok(call.clone())
+                }
+            };
+        }
+        Err(e) => e,
+    };
+    if e.maybe_placed() {
+        tracing::warn!(call_id = %call.id, error = %e, "dial not confirmed; will ask the carrier");
+        super::reconcile::look_up_later(engine.clone(), call.id.clone());
+        return Err(e);
+    }
+    tracing::warn!(call_id = %call.id, error = %e, "the call could not be placed");
+    let outcome = if e.is_setup() {
+        Outcome::NotPlaced
+    } else {
+        Outcome::Failed
+    };
+    match engine
+        .store()
+        .end_unplaced_call(&call.id, outcome, &e.to_string())
+        .await
+    {
+        Ok(c) => engine.events().publish(Event::CallUpdated { call: c }),
+        Err(err) => {
+            tracing::error!(call_id = %call.id, error = %err, "cannot end an unplaced call")
+        }
+    }
+    Err(e)
+}

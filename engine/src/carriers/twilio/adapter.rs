@@ -1,0 +1,165 @@
+//! Twilio as the engine's `CarrierApi` (protocols/twilio.md §7): a call is placed with its
+//! TwiML inline (the media stream to its agent) and status callbacks that carry Switchboard's
+//! own call id; hung up by setting its status; looked up by its sid, or by its numbers when
+//! the sid never reached us.
+
+use crate::domain::{Call, CallEvent, CallStatus, Carrier, Timestamp};
+use crate::secrets::{Provider, Secrets};
+use crate::store::Store;
+use crate::telephony::urls::TWILIO_AMD_PATH;
+use crate::telephony::{CarrierApi, CarrierApiError, CarrierError, Dial, Found};
+
+use super::client::{CallInfo, CreateCall, TwilioClient};
+use super::twiml;
+
+/// The query parameter that carries Switchboard's call id in the callbacks of calls it places.
+pub(super) const OUR_CALL_ID: &str = "call_id";
+
+pub struct TwilioCarrier {
+    client: TwilioClient,
+    secrets: Secrets,
+    /// Which calls are ours, to tell a lost call from others to the same number.
+    store: Store,
+}
+
+impl TwilioCarrier {
+    pub fn new(api_url: &str, secrets: Secrets, store: Store) -> Self {
+        Self {
+            client: TwilioClient::new(api_url),
+            secrets,
+            store,
+        }
+    }
+
+    /// The calls from `call`'s number to its callee placed that day that Switchboard does not
+    /// know: the one it placed and never heard back about is among them.
+    async fn find_lost(
+        &self,
+        sid: &str,
+        token: &str,
+        call: &Call,
+    ) -> Result<Option<CallInfo>, CarrierError> {
+        let day = jiff::Timestamp::from_millisecond(call.started_at.as_millis())
+            .map(|t| t.strftime("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        let found = self
+            .client
+            .find_calls(sid, token, &call.from_number, &call.to_number, &day)
+            .await?;
+        // Several calls to the lead that day: only ours can be unknown to us.
+        for c in found {
+            let known = self
+                .store
+                .find_call_by_carrier_id(Carrier::Twilio, &c.sid)
+                .await
+                .ok()
+                .flatten()
+                .is_some();
+            if !known {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+}
+
+#[async_trait::async_trait]
+impl CarrierApi for TwilioCarrier {
+    fn carrier(&self) -> Carrier {
+        Carrier::Twilio
+    }
+
+    async fn place(&self, d: &Dial<'_>) -> Result<String, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        let (call, urls) = (d.call, &d.public.urls);
+        let twiml = twiml::connect_stream(
+            &urls.twilio_media,
+            &urls.twilio_stream_status,
+            &call.id,
+            &d.agent.id,
+        );
+        // Our id rides in the callback URLs: the first report can beat the reply that tells
+        // us Twilio's id (see `Store::apply_call_events_linking`).
+        let status = format!("{}?{OUR_CALL_ID}={}", urls.twilio_status, call.id);
+        let amd = format!(
+            "{}{TWILIO_AMD_PATH}?{OUR_CALL_ID}={}",
+            d.public.base, call.id
+        );
+        let request = CreateCall {
+            to: &call.to_number,
+            from: &call.from_number,
+            twiml: &twiml,
+            status_callback: &status,
+            amd_callback: d.detect_machine.then_some(amd.as_str()),
+            timeout_secs: 30,
+        };
+        Ok(self
+            .client
+            .create_call(creds.get("account_sid"), creds.get("auth_token"), &request)
+            .await?)
+    }
+
+    async fn hang_up(&self, call: &Call) -> Result<(), CarrierError> {
+        let sid = call
+            .carrier_call_id
+            .as_deref()
+            .ok_or(CarrierError::NoCarrierId)?;
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        let ringing = matches!(call.status, CallStatus::Queued | CallStatus::Ringing);
+        self.client
+            .hang_up(
+                creds.get("account_sid"),
+                creds.get("auth_token"),
+                sid,
+                ringing,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn look_up(&self, call: &Call) -> Result<(Found, Option<String>), CarrierError> {
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        let (sid, token) = (creds.get("account_sid"), creds.get("auth_token"));
+        let info = match &call.carrier_call_id {
+            Some(id) => match self.client.fetch_call(sid, token, id).await {
+                Ok(info) => Some(info),
+                // Twilio keeps the calls it placed; not knowing one of ours means the
+                // credentials now name another account. Asking again will not help.
+                Err(CarrierApiError::Refused { status: 404, .. }) => {
+                    let why = "Twilio has no record of the call (were the account's \
+                               credentials changed?)";
+                    return Ok((Found::Unknown(why.into()), Some(id.clone())));
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => self.find_lost(sid, token, call).await?,
+        };
+        let Some(info) = info else {
+            return Ok((Found::NotPlaced, None));
+        };
+        let ended = |status| {
+            // Who answered matters as much as how it ended: a machine's answer is a
+            // voicemail, not a conversation, whether or not its AMD report reached us.
+            let machine = info
+                .answered_by
+                .iter()
+                .map(|r| CallEvent::MachineDetected { result: r.clone() });
+            let end = CallEvent::Ended {
+                status,
+                at: Timestamp::now(),
+                cause: Some("asked Twilio: its own report of the end never arrived".into()),
+                duration_secs: info.duration_secs,
+            };
+            Found::Ended(machine.chain([end]).collect())
+        };
+        let found = match info.status.as_str() {
+            "queued" | "initiated" | "ringing" | "in-progress" => Found::Live,
+            "completed" => ended(CallStatus::Completed),
+            "busy" => ended(CallStatus::Busy),
+            "no-answer" => ended(CallStatus::NoAnswer),
+            "canceled" => ended(CallStatus::Canceled),
+            _ => ended(CallStatus::Failed),
+        };
+        Ok((found, Some(info.sid)))
+    }
+}

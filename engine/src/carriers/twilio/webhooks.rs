@@ -1,0 +1,255 @@
+//! Twilio's webhooks (protocols/twilio.md §2-§5): the voice webhook, answered with TwiML, and
+//! three callbacks (call status, answering-machine detection, media stream status) that share
+//! one shape: verify `X-Twilio-Signature`, read `CallSid`, apply what the form reports once,
+//! answer 204.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+
+use super::adapter::OUR_CALL_ID;
+use super::{signature, twiml};
+use crate::carriers::webhook::{WebhookError, check_signature};
+use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp};
+use crate::engine::Engine;
+use crate::routing::{Decision, InboundCall, route_inbound};
+use crate::secrets::Provider;
+
+const CARRIER: Carrier = Carrier::Twilio;
+
+/// A webhook's form parameters, once its signature checks out.
+struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// Reads the form and checks Twilio's signature of it against the public URL it was sent
+    /// to, with the account's auth token.
+    async fn verified(
+        engine: &Engine,
+        headers: &HeaderMap,
+        uri: &Uri,
+        body: &[u8],
+    ) -> Result<Self, WebhookError> {
+        let params: Vec<(String, String)> =
+            url::form_urlencoded::parse(body).into_owned().collect();
+        check_signature(engine, CARRIER, Provider::Twilio, |credentials| {
+            let presented = headers
+                .get("x-twilio-signature")
+                .and_then(|v| v.to_str().ok())
+                .ok_or("no X-Twilio-Signature header".to_owned())?;
+            let url = engine.public().map(|p| p.of_request(uri)).ok_or(
+                "no public base URL is set, so Twilio's signature cannot be checked".to_owned(),
+            )?;
+            if signature::verify(credentials.get("auth_token"), &url, &params, presented) {
+                Ok(())
+            } else {
+                Err(format!("X-Twilio-Signature does not match {url}"))
+            }
+        })
+        .await?;
+        Ok(Self(params))
+    }
+
+    fn param(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &str) -> Result<&str, WebhookError> {
+        self.param(name)
+            .ok_or_else(|| WebhookError::Malformed(format!("missing {name}")))
+    }
+}
+
+/// Switchboard's own call id, which rides in the query of the callbacks of calls it places.
+fn our_call_id(uri: &Uri) -> Option<String> {
+    url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == OUR_CALL_ID)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn twiml_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+/// `POST /webhooks/twilio/voice`: a call to one of our numbers. Answers with TwiML that
+/// either streams the call to its agent or rejects it.
+pub(super) async fn voice(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    let form = Form::verified(&engine, &headers, &uri, &body).await?;
+    let inbound = InboundCall {
+        carrier: CARRIER,
+        carrier_call_id: form.required("CallSid")?.to_owned(),
+        from: form.param("From").unwrap_or("anonymous").to_owned(),
+        to: form.required("To")?.to_owned(),
+        at: Timestamp::now(),
+    };
+    // A retried delivery gets the same TwiML again: Twilio acts only on the reply it keeps.
+    match route_inbound(&engine, &inbound).await?.0 {
+        Decision::Answer { call, agent } => {
+            let Some(public) = engine.public() else {
+                // Verified requests imply a public URL; only the insecure dev mode gets here.
+                return Ok(twiml_response(twiml::reject(false)));
+            };
+            let urls = &public.urls;
+            Ok(twiml_response(twiml::connect_stream(
+                &urls.twilio_media,
+                &urls.twilio_stream_status,
+                &call.id,
+                &agent.id,
+            )))
+        }
+        Decision::Reject { reason, .. } => Ok(twiml_response(twiml::reject(
+            reason == RejectReason::AgentBusy,
+        ))),
+    }
+}
+
+/// What a callback reports: the delivery's key (repeats of it apply once) and its events.
+type Report = (String, Vec<CallEvent>);
+
+/// The callbacks' shared shape: verify, read `CallSid`, let `read` turn the form into a
+/// report, apply it once to the call (found by Twilio's sid, or by our id in the callback's
+/// query when Twilio's reply to the dial has not been recorded yet), answer 204.
+async fn callback(
+    engine: &Engine,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+    read: impl FnOnce(&Form, &str) -> Result<Report, WebhookError>,
+) -> Result<Response, WebhookError> {
+    let form = Form::verified(engine, headers, uri, body).await?;
+    let call_sid = form.required("CallSid")?;
+    let (key, events) = read(&form, call_sid)?;
+    let ours = our_call_id(uri);
+    crate::calls::report::apply(engine, CARRIER, &key, call_sid, ours.as_deref(), &events).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /webhooks/twilio/status`: call progress. Deliveries may repeat or arrive out of
+/// order; each is applied once (keyed by call, sequence number and status).
+pub(super) async fn status(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    callback(&engine, &headers, &uri, &body, |form, call_sid| {
+        let status = form.required("CallStatus")?;
+        let at = form
+            .param("Timestamp")
+            .and_then(|t| jiff::fmt::rfc2822::parse(t).ok())
+            .map(|z| Timestamp::from_millis(z.timestamp().as_millisecond()))
+            .unwrap_or_else(Timestamp::now);
+        let sequence = form.param("SequenceNumber").unwrap_or("-");
+        let key = format!("{call_sid}/{sequence}/{status}");
+
+        let duration = form
+            .param("CallDuration")
+            .and_then(|d| d.parse::<i64>().ok());
+        let ended = |status| CallEvent::Ended {
+            status,
+            at,
+            cause: form.param("SipResponseCode").map(|c| format!("sip {c}")),
+            duration_secs: duration,
+        };
+        let mut events = Vec::new();
+        match status {
+            "ringing" => events.push(CallEvent::Ringing),
+            "in-progress" => events.push(CallEvent::Answered { at }),
+            "completed" => {
+                // Twilio sends only `completed` unless told otherwise; its duration says when
+                // the call was answered.
+                if let Some(d) = duration.filter(|d| *d > 0) {
+                    let answered = Timestamp::from_millis(at.as_millis() - d * 1000);
+                    events.push(CallEvent::Answered { at: answered });
+                }
+                events.push(ended(CallStatus::Completed));
+            }
+            "busy" => events.push(ended(CallStatus::Busy)),
+            "no-answer" => events.push(ended(CallStatus::NoAnswer)),
+            "failed" => events.push(ended(CallStatus::Failed)),
+            "canceled" => events.push(ended(CallStatus::Canceled)),
+            "queued" | "initiated" => {}
+            other => {
+                return Err(WebhookError::Malformed(format!(
+                    "unknown CallStatus {other}"
+                )));
+            }
+        }
+        if let Some(url) = form.param("RecordingUrl") {
+            events.push(CallEvent::RecordingSaved {
+                url: url.to_owned(),
+            });
+        }
+        if let Some(result) = form.param("AnsweredBy") {
+            events.push(CallEvent::MachineDetected {
+                result: result.to_owned(),
+            });
+        }
+        Ok((key, events))
+    })
+    .await
+}
+
+/// `POST /webhooks/twilio/amd`: the asynchronous answering-machine result of a call
+/// Switchboard placed (`AnsweredBy`: `human`, `machine_start`, `fax`, `unknown`, ...).
+pub(super) async fn amd(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    callback(&engine, &headers, &uri, &body, |form, call_sid| {
+        let result = form.required("AnsweredBy")?;
+        let detected = CallEvent::MachineDetected {
+            result: result.to_owned(),
+        };
+        Ok((format!("{call_sid}/amd/{result}"), vec![detected]))
+    })
+    .await
+}
+
+/// `POST /webhooks/twilio/stream-status`: what became of a call's media stream. A stream that
+/// fails (Twilio could not reach `/media/twilio`, or the socket broke) leaves the caller to the
+/// `<Hangup/>` after it; the call record says why. Started and stopped need nothing: the
+/// bridge sees those itself.
+pub(super) async fn stream_status(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    callback(&engine, &headers, &uri, &body, |form, call_sid| {
+        let event = form.required("StreamEvent")?;
+        let key = format!(
+            "{call_sid}/stream/{}/{event}",
+            form.param("StreamSid").unwrap_or("-")
+        );
+        match event {
+            "stream-error" => {
+                let error = form.param("StreamError").unwrap_or("no reason given");
+                tracing::warn!(%call_sid, %error, "Twilio media stream failed");
+                let ended = CallEvent::Ended {
+                    status: CallStatus::Failed,
+                    at: Timestamp::now(),
+                    cause: Some(format!("the media stream failed: {error}")),
+                    duration_secs: None,
+                };
+                Ok((key, vec![ended]))
+            }
+            "stream-started" | "stream-stopped" => Ok((key, Vec::new())),
+            other => Err(WebhookError::Malformed(format!(
+                "unknown StreamEvent {other}"
+            ))),
+        }
+    })
+    .await
+}

@@ -1,0 +1,9 @@
+//! What runs right now, in memory: calls whose media is bridged and campaigns whose dialer
+//! task is running. Both registries are derived state: rebuilt as bridges and campaign tasks
+//! start, never persisted.
+
+pub mod calls;
+pub mod campaigns;
+
+pub use calls::{AlreadyLive, Control, LiveCall, LiveCalls, Registration};
+pub use campaigns::{CampaignRun, RunningCampaigns, Signal};

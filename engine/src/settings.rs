@@ -1,0 +1,111 @@
+//! The settings in force: the settings table as last written, and what derives from it (the
+//! public base URL, where `--public-url` wins over the saved one, and the URLs carriers are
+//! given). Read on every webhook, so kept in memory and refreshed by every write through here.
+//! (Several nodes sharing one database would each need to refresh on a change notice; see
+//! DESIGN.md's scale-out notes.)
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use crate::store::{Store, StoreError};
+use crate::telephony::PublicUrl;
+
+/// The public base URL carriers reach this engine at.
+pub const PUBLIC_URL: &str = "public_base_url";
+/// The region numbers typed in national form are read in.
+pub const DEFAULT_REGION: &str = "default_region";
+/// The Telnyx Call Control application (connection) Telnyx calls are placed on.
+pub const TELNYX_CONNECTION: &str = "telnyx_connection_id";
+
+/// A cheaply cloned handle on the settings.
+#[derive(Clone)]
+pub struct Settings {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    /// `--public-url`, normalised once at start-up.
+    configured_public_url: Option<String>,
+    snapshot: RwLock<Snapshot>,
+}
+
+/// The settings table as the engine reads it.
+struct Snapshot {
+    values: BTreeMap<String, String>,
+    public: Option<Arc<PublicUrl>>,
+}
+
+impl Snapshot {
+    fn new(values: BTreeMap<String, String>, configured: Option<&str>) -> Self {
+        let base = match configured {
+            Some(u) => Some((u.to_owned(), true)),
+            None => values.get(PUBLIC_URL).map(|u| (u.clone(), false)),
+        };
+        let public = base.map(|(base, from_config)| Arc::new(PublicUrl::new(base, from_config)));
+        Self { values, public }
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("keys", &self.snapshot().values.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Settings {
+    /// Reads the settings table. `configured_public_url` (already normalised) overrides the
+    /// saved public base URL.
+    pub async fn load(
+        store: Store,
+        configured_public_url: Option<String>,
+    ) -> Result<Self, StoreError> {
+        let snapshot = Snapshot::new(store.settings().await?, configured_public_url.as_deref());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                configured_public_url,
+                snapshot: RwLock::new(snapshot),
+            }),
+        })
+    }
+
+    fn snapshot(&self) -> RwLockReadGuard<'_, Snapshot> {
+        self.inner
+            .snapshot
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The public base URL in force and the carrier URLs derived from it.
+    pub fn public(&self) -> Option<Arc<PublicUrl>> {
+        self.snapshot().public.clone()
+    }
+
+    /// A plain setting's stored value.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.snapshot().values.get(key).cloned()
+    }
+
+    pub fn default_region(&self) -> Option<String> {
+        self.get(DEFAULT_REGION)
+    }
+
+    /// Saves settings (`None` removes one) and refreshes the in-memory copy from the database,
+    /// so the copy is always what was stored.
+    pub async fn write(&self, changes: &[(&str, Option<String>)]) -> Result<(), StoreError> {
+        self.inner.store.write_settings(changes).await?;
+        let fresh = Snapshot::new(
+            self.inner.store.settings().await?,
+            self.inner.configured_public_url.as_deref(),
+        );
+        *self
+            .inner
+            .snapshot
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+}

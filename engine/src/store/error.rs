@@ -1,0 +1,109 @@
+//! What a store call can fail with, and the one place a database's rule violations (a unique
+//! index, a foreign key) are read and turned into those errors.
+
+use crate::domain::Invalid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} {id} does not exist")]
+    NotFound { what: &'static str, id: String },
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The commit that carried this write failed; the write did not happen.
+    #[error("database commit failed: {0}")]
+    Commit(std::sync::Arc<sqlx::Error>),
+    #[error("the database is closed")]
+    Closed,
+    /// The write failed inside Switchboard (a bug, logged) and was rolled back.
+    #[error("the write was abandoned and rolled back; see the log")]
+    Abandoned,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("the number {0} is already managed")]
+    DuplicateNumber(String),
+    #[error("an agent named \"{0}\" already exists")]
+    DuplicateAgentName(String),
+    #[error("the carrier call {0} is already recorded")]
+    DuplicateCall(String),
+    #[error("the call has already ended")]
+    CallEnded(String),
+    #[error("a campaign named \"{0}\" already exists")]
+    DuplicateCampaignName(String),
+    #[error(
+        "the campaign \"{0}\" is running or has calls under way; stop it and let them end first"
+    )]
+    CampaignActive(String),
+    #[error("{0}")]
+    CampaignStatus(String),
+    #[error(
+        "\"{agent}\" still handles calls for {}. Assign those numbers another agent first, or delete anyway to leave them without this agent.",
+        numbers.join(", ")
+    )]
+    AgentInUse { agent: String, numbers: Vec<String> },
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+pub(crate) fn not_found(what: &'static str, id: &str) -> StoreError {
+    StoreError::NotFound {
+        what,
+        id: id.to_owned(),
+    }
+}
+
+/// Which of the schema's rules a write broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Broken {
+    /// A unique index: the row clashes with one already there.
+    Unique,
+    /// A foreign key: the row names one that does not exist.
+    ForeignKey,
+}
+
+/// A write's result, with the rule it broke said as `refusal` gives it (`None`: not a rule
+/// this write expects to break, so it stays a database error). The only place violations are
+/// read from the database's errors.
+pub(crate) fn refused<T>(
+    done: std::result::Result<T, sqlx::Error>,
+    refusal: impl FnOnce(Broken) -> Option<StoreError>,
+) -> Result<T> {
+    let e = match done {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let broken = match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => Some(Broken::Unique),
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => Some(Broken::ForeignKey),
+        _ => None,
+    };
+    match broken.and_then(refusal) {
+        Some(refusal) => Err(refusal),
+        None => Err(e.into()),
+    }
+}
+
+/// A write whose only expected refusal is a clash on a unique index.
+pub(crate) fn unique_or<T>(
+    done: std::result::Result<T, sqlx::Error>,
+    clash: impl FnOnce() -> StoreError,
+) -> Result<T> {
+    refused(done, |b| (b == Broken::Unique).then(clash))
+}
+
+/// A write whose only expected refusal is a reference to a row that does not exist.
+pub(crate) fn existing_or<T>(
+    done: std::result::Result<T, sqlx::Error>,
+    missing: impl FnOnce() -> StoreError,
+) -> Result<T> {
+    refused(done, |b| (b == Broken::ForeignKey).then(missing))
+}

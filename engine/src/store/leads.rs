@@ -1,0 +1,363 @@
+//! A campaign's leads in the store: importing them, paging through them, claiming the next
+//! one to dial, and settling one when its call ends.
+//!
+//! The dialer's crash-safety rests on two writes here: `claim_lead` marks a lead as dialing
+//! and records its attempt's call in one transaction before any carrier is asked, and a call
+//! that ends settles its lead (done, retry later, failed) in the same transaction as the end
+//! (`settle_lead`, called by the calls aggregate).
+
+use sqlx::{FromRow, SqliteConnection};
+
+use super::call_rows::{LIVE, campaign_live_calls, fetch_call};
+use super::campaigns::ensure_campaign;
+use super::error::{Result, StoreError, not_found};
+use super::{Store, new_id};
+use crate::domain::campaign::NextStep;
+use crate::domain::{
+    Call, CallDirection, CallStatus, CampaignSettings, Carrier, E164, Lead, LeadCounts, LeadStatus,
+    NewLead, Outcome, Timestamp,
+};
+
+#[derive(FromRow)]
+struct LeadRowDb {
+    id: i64,
+    campaign_id: String,
+    line: Option<i64>,
+    name: String,
+    phone: String,
+    email: Option<String>,
+    fields: Option<String>,
+    status: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_outcome: Option<String>,
+    last_call_id: Option<String>,
+}
+
+impl TryFrom<LeadRowDb> for Lead {
+    type Error = StoreError;
+    fn try_from(r: LeadRowDb) -> Result<Self> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("lead {}: {what}", r.id));
+        Ok(Lead {
+            fields: match r.fields.as_deref() {
+                None => serde_json::Map::new(),
+                Some(t) => serde_json::from_str(t).map_err(|_| corrupt("fields"))?,
+            },
+            status: LeadStatus::parse(&r.status).ok_or_else(|| corrupt("status"))?,
+            last_outcome: r
+                .last_outcome
+                .as_deref()
+                .map(|o| Outcome::parse(o).ok_or_else(|| corrupt("outcome")))
+                .transpose()?,
+            id: r.id,
+            campaign_id: r.campaign_id,
+            line: r.line,
+            name: r.name,
+            phone: r.phone,
+            email: r.email,
+            attempts: u32::try_from(r.attempts).unwrap_or(0),
+            next_attempt_at: Timestamp::from_millis(r.next_attempt_at),
+            last_call_id: r.last_call_id,
+        })
+    }
+}
+
+const LEAD_SELECT: &str = "SELECT id, campaign_id, line, name, phone, email, fields, status, \
+     attempts, next_attempt_at, last_outcome, last_call_id FROM leads";
+
+/// One attempt, claimed: its lead is dialing and its call is on record, not yet placed.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub call: Call,
+    pub lead: Lead,
+}
+
+/// What `claim_lead` needs to write an attempt.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub campaign_id: String,
+    pub agent_id: String,
+    pub agent_max: u32,
+    pub campaign_max: u32,
+    pub number_id: String,
+    pub from: E164,
+    pub carrier: Carrier,
+    pub now: Timestamp,
+}
+
+/// Why no lead was claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoClaim {
+    /// No pending lead is due; the earliest one is due then (if any are pending).
+    NothingDue(Option<Timestamp>),
+    /// The campaign is at its maximum of calls at once.
+    CampaignFull,
+    /// The chosen agent filled up meanwhile.
+    AgentFull,
+}
+
+impl Store {
+    /// Adds leads; a phone already in the campaign is skipped and returned by line.
+    pub async fn add_leads(&self, campaign_id: &str, leads: Vec<NewLead>) -> Result<Vec<NewLead>> {
+        let campaign_id = campaign_id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                ensure_campaign(conn, &campaign_id).await?;
+                let mut skipped = Vec::new();
+                for lead in leads {
+                    let fields = (!lead.fields.is_empty())
+                        .then(|| serde_json::Value::Object(lead.fields.clone()).to_string());
+                    let done = sqlx::query(
+                        "INSERT INTO leads (campaign_id, line, name, phone, email, fields) \
+                         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, phone) DO NOTHING",
+                    )
+                    .bind(&campaign_id)
+                    .bind(lead.line)
+                    .bind(&lead.name)
+                    .bind(lead.phone.as_str())
+                    .bind(&lead.email)
+                    .bind(fields)
+                    .execute(&mut *conn)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        skipped.push(lead);
+                    }
+                }
+                Ok(skipped)
+            })
+        })
+        .await
+    }
+
+    /// Whether each phone is already a lead of the campaign.
+    pub async fn existing_lead_phones(
+        &self,
+        campaign_id: &str,
+    ) -> Result<std::collections::HashSet<String>> {
+        let phones: Vec<String> =
+            sqlx::query_scalar("SELECT phone FROM leads WHERE campaign_id = ?")
+                .bind(campaign_id)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(phones.into_iter().collect())
+    }
+
+    pub async fn list_leads(
+        &self,
+        campaign_id: &str,
+        status: Option<LeadStatus>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<(Vec<Lead>, i64)> {
+        let mut conn = self.pool().acquire().await?;
+        ensure_campaign(&mut conn, campaign_id).await?;
+        let filter = if status.is_some() {
+            " AND status = ?2"
+        } else {
+            " AND ?2 IS NULL"
+        };
+        let rows = sqlx::query_as::<_, LeadRowDb>(&format!(
+            "{LEAD_SELECT} WHERE campaign_id = ?1{filter} ORDER BY id LIMIT ?3 OFFSET ?4"
+        ))
+        .bind(campaign_id)
+        .bind(status.map(LeadStatus::as_str))
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&mut *conn)
+        .await?;
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM leads WHERE campaign_id = ?1{filter}"
+        ))
+        .bind(campaign_id)
+        .bind(status.map(LeadStatus::as_str))
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok((
+            rows.into_iter()
+                .map(Lead::try_from)
+                .collect::<Result<_>>()?,
+            total,
+        ))
+    }
+
+    pub async fn lead_counts(&self, campaign_id: &str) -> Result<LeadCounts> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM leads WHERE campaign_id = ? GROUP BY status",
+        )
+        .bind(campaign_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut c = LeadCounts::default();
+        for (status, n) in rows {
+            match LeadStatus::parse(&status) {
+                Some(LeadStatus::Pending) => c.pending = n,
+                Some(LeadStatus::Dialing) => c.dialing = n,
+                Some(LeadStatus::Done) => c.done = n,
+                Some(LeadStatus::Failed) => c.failed = n,
+                None => {}
+            }
+            c.total += n;
+        }
+        Ok(c)
+    }
+
+    /// Claims the campaign's next due lead for `claim.agent_id` and records the attempt's call,
+    /// in one transaction, re-checking the campaign's and the agent's limits inside it.
+    pub async fn claim_lead(&self, claim: Claim) -> Result<Result<Claimed, NoClaim>> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                if campaign_live_calls(conn, &claim.campaign_id).await?
+                    >= i64::from(claim.campaign_max)
+                {
+                    return Ok(Err(NoClaim::CampaignFull));
+                }
+                let agent_live: i64 = sqlx::query_scalar(&format!(
+                    "SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE}"
+                ))
+                .bind(&claim.agent_id)
+                .fetch_one(&mut *conn)
+                .await?;
+                if agent_live >= i64::from(claim.agent_max) {
+                    return Ok(Err(NoClaim::AgentFull));
+                }
+                let now = claim.now.as_millis();
+                let lead = sqlx::query_as::<_, LeadRowDb>(&format!(
+                    "{LEAD_SELECT} WHERE campaign_id = ? AND status = 'pending' \
+                     AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
+                ))
+                .bind(&claim.campaign_id)
+                .bind(now)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(lead) = lead else {
+                    let next: Option<i64> = sqlx::query_scalar(
+                        "SELECT MIN(next_attempt_at) FROM leads \
+                         WHERE campaign_id = ? AND status = 'pending'",
+                    )
+                    .bind(&claim.campaign_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    return Ok(Err(NoClaim::NothingDue(next.map(Timestamp::from_millis))));
+                };
+                let lead = Lead::try_from(lead)?;
+                let call_id = new_id();
+                let context = lead.call_context();
+                sqlx::query(
+                    "INSERT INTO calls (id, direction, carrier, from_number, to_number, agent_id, \
+                     number_id, status, started_at, context, campaign_id, lead_id) \
+                     VALUES (?, 'outbound', ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                )
+                .bind(&call_id)
+                .bind(claim.carrier.as_str())
+                .bind(claim.from.as_str())
+                .bind(&lead.phone)
+                .bind(&claim.agent_id)
+                .bind(&claim.number_id)
+                .bind(now)
+                .bind(serde_json::Value::Object(context).to_string())
+                .bind(&claim.campaign_id)
+                .bind(lead.id)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "UPDATE leads SET status = 'dialing', attempts = attempts + 1, \
+                     last_call_id = ? WHERE id = ?",
+                )
+                .bind(&call_id)
+                .bind(lead.id)
+                .execute(&mut *conn)
+                .await?;
+                let call = fetch_call(conn, &call_id).await?;
+                let lead = fetch_lead(conn, lead.id).await?;
+                Ok(Ok(Claimed { call, lead }))
+            })
+        })
+        .await
+    }
+}
+
+async fn fetch_lead(conn: &mut SqliteConnection, id: i64) -> Result<Lead> {
+    sqlx::query_as::<_, LeadRowDb>(&format!("{LEAD_SELECT} WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .ok_or_else(|| not_found("lead", &id.to_string()))?
+        .try_into()
+}
+
+/// What an ended call means for its lead.
+pub(super) fn outcome_of(call: &Call) -> Outcome {
+    let machine = call
+        .answered_by
+        .as_deref()
+        .is_some_and(|a| a.starts_with("machine") || a == "fax");
+    match call.status {
+        CallStatus::Completed if machine => Outcome::Voicemail,
+        CallStatus::Completed => Outcome::Answered,
+        CallStatus::Busy => Outcome::Busy,
+        CallStatus::NoAnswer | CallStatus::Canceled => Outcome::NoAnswer,
+        _ => Outcome::Failed,
+    }
+}
+
+/// Settles the lead of an ended call, if the call was its current attempt: done, due again
+/// later, or failed, by the campaign's retry policy. Runs in the transaction that ended the
+/// call, so an end and its lead's next step are never seen apart.
+pub(super) async fn settle_lead(
+    conn: &mut SqliteConnection,
+    call_id: &str,
+    outcome: Option<Outcome>,
+) -> Result<()> {
+    // Every call's end comes through here (inbound webhooks included): those without a lead
+    // cost one primary-key read.
+    let lead: Option<Option<i64>> = sqlx::query_scalar("SELECT lead_id FROM calls WHERE id = ?")
+        .bind(call_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if lead.flatten().is_none() {
+        return Ok(());
+    }
+    let call = fetch_call(conn, call_id).await?;
+    let (Some(campaign_id), Some(lead_id)) = (&call.campaign_id, call.lead_id) else {
+        return Ok(());
+    };
+    if call.ended_at.is_none() || call.direction != CallDirection::Outbound {
+        return Ok(());
+    }
+    let lead = match fetch_lead(conn, lead_id).await {
+        Ok(l) => l,
+        Err(StoreError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if lead.status != LeadStatus::Dialing || lead.last_call_id.as_deref() != Some(call_id) {
+        return Ok(());
+    }
+    let settings: String = sqlx::query_scalar("SELECT settings FROM campaigns WHERE id = ?")
+        .bind(campaign_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let settings: CampaignSettings = serde_json::from_str(&settings)
+        .map_err(|e| StoreError::Corrupt(format!("campaign {campaign_id} settings: {e}")))?;
+    let outcome = outcome.unwrap_or_else(|| outcome_of(&call));
+    let ended = call.ended_at.unwrap_or_else(Timestamp::now);
+    let (status, next, attempts_delta) = match settings.next_attempt(outcome, lead.attempts, ended)
+    {
+        NextStep::Done => (LeadStatus::Done, lead.next_attempt_at, 0),
+        NextStep::Failed => (LeadStatus::Failed, lead.next_attempt_at, 0),
+        // An attempt never placed is given back.
+        NextStep::Retry { at } if outcome == Outcome::NotPlaced => (LeadStatus::Pending, at, 1),
+        NextStep::Retry { at } => (LeadStatus::Pending, at, 0),
+    };
+    sqlx::query(
+        "UPDATE leads SET status = ?, next_attempt_at = ?, last_outcome = ?, \
+         attempts = attempts - ? WHERE id = ?",
+    )
+    .bind(status.as_str())
+    .bind(next.as_millis())
+    .bind(outcome.as_str())
+    .bind(attempts_delta)
+    .bind(lead_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! The one trait every carrier adapter implements, and what its calls take and give back.
+//! Verbs (`calls/`), the dialer and the bridge reach a carrier only through it, so none of
+//! them names a carrier or knows its wire format.
+
+use std::sync::Arc;
+
+use super::rest::CarrierApiError;
+use super::urls::PublicUrl;
+use crate::domain::{Agent, Call, CallEvent, CallStatus, Carrier, PhoneNumber, Timestamp};
+use crate::secrets::SecretsError;
+
+/// A call to place: recorded already (status queued), with everything a carrier may need to
+/// dial it and stream it to its agent.
+#[derive(Debug, Clone, Copy)]
+pub struct Dial<'a> {
+    pub call: &'a Call,
+    /// The agent that speaks on the call.
+    pub agent: &'a Agent,
+    /// The managed number the call is placed from.
+    pub number: &'a PhoneNumber,
+    /// The campaign's prompt, as written (placeholders unfilled), on a campaign's call.
+    pub campaign_prompt: Option<&'a str>,
+    /// Where the carrier streams the call's audio and sends its reports.
+    pub public: &'a PublicUrl,
+    /// Ask the carrier to tell a machine from a person.
+    pub detect_machine: bool,
+}
+
+/// What became of a call Switchboard placed but lost sight of.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// Still up (ringing or talking): its reports will follow.
+    Live,
+    /// Over, as the carrier recorded it: what it knows of the call, its end last.
+    Ended(Vec<CallEvent>),
+    /// The carrier has no such call: it was never placed.
+    NotPlaced,
+    /// It may have happened, but the carrier cannot say how it went.
+    Unknown(String),
+}
+
+impl Found {
+    /// A call its carrier says is over without saying how (some keep no outcome). Answered
+    /// by our own record, it ran: completed, its end being when we learned of it. Otherwise
+    /// how it went cannot be known.
+    pub fn gone(call: &Call, carrier: &str) -> Self {
+        if call.answered_at.is_some() {
+            Self::Ended(vec![CallEvent::Ended {
+                status: CallStatus::Completed,
+                at: Timestamp::now(),
+                cause: Some(format!(
+                    "ended while Switchboard was not watching (gone from {carrier})"
+                )),
+                duration_secs: None,
+            }])
+        } else {
+            Self::Unknown(format!(
+                "the call ended while Switchboard was not watching; {carrier} keeps no outcome"
+            ))
+        }
+    }
+}
+
+/// Why a carrier could not do what it was asked. Messages name the carrier and what it said,
+/// never a credential.
+#[derive(Debug, thiserror::Error)]
+pub enum CarrierError {
+    #[error("the call has no carrier id to hang up")]
+    NoCarrierId,
+    #[error("no public base URL is set, so the carrier would have nowhere to stream the call")]
+    NoPublicUrl,
+    #[error("{} calls are not supported by this engine", .0.as_str())]
+    Unsupported(Carrier),
+    #[error(transparent)]
+    Credentials(#[from] SecretsError),
+    /// Switchboard's own setup for the carrier is missing (a setting, a number's carrier id).
+    #[error("{0}")]
+    NotConfigured(String),
+    #[error(transparent)]
+    Api(#[from] CarrierApiError),
+    /// The carrier's own setup keeps every call from going through (its URL, signing a
+    /// request with its credentials).
+    #[error("{0}")]
+    Setup(String),
+    /// The carrier could not take this one call, or its answer could not be read.
+    #[error("{0}")]
+    Rejected(String),
+}
+
+impl CarrierError {
+    /// The carrier may have placed the call although it did not say so.
+    pub fn maybe_placed(&self) -> bool {
+        matches!(self, Self::Api(CarrierApiError::Unconfirmed { .. }))
+    }
+
+    /// Nothing about this call made it fail: every call would fail the same way until someone
+    /// fixes the setup.
+    pub fn is_setup(&self) -> bool {
+        match self {
+            Self::NoPublicUrl
+            | Self::Unsupported(_)
+            | Self::Credentials(_)
+            | Self::NotConfigured(_)
+            | Self::Setup(_) => true,
+            Self::NoCarrierId | Self::Rejected(_) => false,
+            // The carrier cannot be reached, or it refuses our credentials.
+            Self::Api(e) => matches!(
+                e,
+                CarrierApiError::Unreachable { .. }
+                    | CarrierApiError::Refused {
+                        status: 401 | 403,
+                        ..
+                    }
+            ),
+        }
+    }
+}
+
+/// A carrier's API as the engine uses it. Each adapter (`carriers/{twilio,telnyx,livekit}`)
+/// implements it with its own requests; it reads its credentials itself on every call, so a
+/// credential change applies to the next request.
+#[async_trait::async_trait]
+pub trait CarrierApi: Send + Sync {
+    fn carrier(&self) -> Carrier;
+
+    /// Asks the carrier to place `dial.call` with a media stream to its agent (or the
+    /// carrier's own agent dispatch). Returns the carrier's id of the call. A request that may
+    /// have rung the phone is never sent twice: it fails `maybe_placed` instead.
+    async fn place(&self, dial: &Dial<'_>) -> Result<String, CarrierError>;
+
+    /// Ends the call. A call the carrier says has already ended counts as done.
+    async fn hang_up(&self, call: &Call) -> Result<(), CarrierError>;
+
+    /// What the carrier knows of a call Switchboard placed and lost sight of (after a crash,
+    /// or when its reports are overdue), and the carrier's id of it when found. A call
+    /// without a carrier id (Switchboard stopped between recording the attempt and hearing the
+    /// carrier's reply) is looked for as the carrier allows.
+    async fn look_up(&self, call: &Call) -> Result<(Found, Option<String>), CarrierError>;
+}
+
+/// The carrier adapters an engine was built with.
+#[derive(Clone, Default)]
+pub struct Carriers {
+    adapters: Vec<Arc<dyn CarrierApi>>,
+}
+
+impl Carriers {
+    pub fn new(adapters: Vec<Arc<dyn CarrierApi>>) -> Self {
+        Self { adapters }
+    }
+
+    /// The adapter for `carrier`.
+    pub fn get(&self, carrier: Carrier) -> Result<&dyn CarrierApi, CarrierError> {
+        self.adapters
+            .iter()
+            .find(|a| a.carrier() == carrier)
+            .map(|a| a.as_ref())
+            .ok_or(CarrierError::Unsupported(carrier))
+    }
+}
+
+impl std::fmt::Debug for Carriers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.adapters.iter().map(|a| a.carrier().as_str()))
+            .finish()
+    }
+}

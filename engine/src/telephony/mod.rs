@@ -1,0 +1,12 @@
+//! Telephony, carrier-free: the [`CarrierApi`] every carrier adapter implements (place a
+//! call, hang it up, look it up), the errors those fail with, the URLs of the public listener
+//! that carriers are given, and the rule by which carriers' REST APIs are called. Nothing
+//! here knows a carrier's wire format; the adapters in `carriers/` do.
+
+pub mod carrier;
+pub mod rest;
+pub mod urls;
+
+pub use carrier::{CarrierApi, CarrierError, Carriers, Dial, Found};
+pub use rest::CarrierApiError;
+pub use urls::{PublicUrl, WebhookUrls};
