@@ -291,6 +291,81 @@ async fn a_dial_the_carrier_refuses_fails_the_call_with_its_message() {
     );
 }
 
+/// A call placed without `agent_id` is the number's to make: its outbound agent takes it, and
+/// the dial carries that agent (the TwiML's `agent_id` parameter is what the media stream
+/// opens the agent's session with), as does the call's record.
+#[tokio::test]
+async fn an_outbound_call_without_an_agent_is_taken_by_its_numbers_outbound_agent() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    // Two agents, so that a fallback to "some agent" (the first, say) would show.
+    let other = agent(api, "Other", 2, "").await;
+    let outbound = agent(api, "Outbound", 2, "").await;
+    let (s, n) = api
+        .put(
+            &format!("/api/phone-numbers/{}", w.number),
+            json!({"outbound_agent_id": outbound}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{n}");
+    w.twilio.default_script(Script::Answer {
+        talk: Duration::from_secs(30),
+    });
+    let (s, call) = api
+        .post(
+            "/api/calls/outbound",
+            json!({"from_number_id": w.number, "to": "+14155550199"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{call}");
+    let id = call["id"].as_str().unwrap();
+    let dials = w.twilio.dials();
+    assert_eq!(dials.len(), 1, "one call, one dial: {dials:?}");
+    assert_eq!(dials[0].call_id, id, "the dial is the call just placed");
+    assert_eq!(
+        dials[0].agent_id, outbound,
+        "no agent was named, so the number's outbound agent takes the call (not {other})"
+    );
+    let (s, record) = api.get(&format!("/api/calls/{id}")).await;
+    assert_eq!(s, StatusCode::OK, "{record}");
+    assert_eq!(
+        record["agent_id"], outbound,
+        "the call's record names the agent that was dialed with"
+    );
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
+}
+
+/// With no agent named and none assigned to the number, nobody could speak on the call: it is
+/// refused as invalid on `agent_id` before anything reaches the carrier.
+#[tokio::test]
+async fn an_outbound_call_with_no_agent_named_or_assigned_is_refused_before_dialing() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    // An agent exists, but it is not the number's: it must not be picked up by default.
+    agent(api, "Someone", 2, "").await;
+    let got = api
+        .post(
+            "/api/calls/outbound",
+            json!({"from_number_id": w.number, "to": "+14155550199"}),
+        )
+        .await;
+    common::assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+    assert_eq!(
+        got.1["error"]["field"], "agent_id",
+        "the missing agent is the fault: {}",
+        got.1
+    );
+    assert!(
+        w.twilio.dials().is_empty(),
+        "a refused call dials nobody: {:?}",
+        w.twilio.dials()
+    );
+}
+
 /// The sequence: primary (max 2) takes calls 1 and 2, backup-1 takes call 3, and after
 /// call 1 ends the primary takes call 4.
 #[tokio::test]
