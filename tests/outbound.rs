@@ -535,6 +535,84 @@ async fn round_robin_selection_gives_the_pools_agents_turns_in_pool_order() {
     );
 }
 
+/// Least loaded: every dial goes to an agent with the fewest live calls for its size. A takes
+/// 2 calls at once, B 3, C 6; the campaign takes all 11 at once, so only the agents' sizes
+/// limit. Every call stays up (a minute's talk) and the carrier's log shows all eleven still
+/// up after the last dial, so the calls up at each choice were exactly the earlier dials, and
+/// each agent's load at each choice follows from the log alone; the test checks every choice
+/// against those loads. Ties may go anywhere: with ties to pool order (the engine's rule
+/// today) the sequence is A B C C B C A C B C C.
+///
+/// Only least loaded passes: primary first's second dial is A again (A at 1/2 while B and C
+/// are idle), round robin's fourth is A (at 1/2 while C is at 1/6), and random picks a least
+/// loaded agent every time with probability 5/1458 (about 0.3%).
+#[tokio::test]
+async fn least_loaded_selection_dials_the_agent_with_the_fewest_calls_for_its_size() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let sizes = [("A", 2), ("B", 3), ("C", 6)];
+    let mut ids = Vec::new();
+    for (name, max) in sizes {
+        ids.push(agent(api, name, max, "").await);
+    }
+    let names: Names = ids.iter().cloned().zip(sizes.map(|(n, _)| n)).collect();
+    w.twilio.default_script(Script::Answer {
+        talk: Duration::from_secs(60),
+    });
+    let n = 11;
+    let pool: Vec<&str> = ids.iter().map(String::as_str).collect();
+    run_pool(
+        &w,
+        "least_loaded",
+        &pool,
+        json!({"max_concurrent_calls": n, "calls_per_second": 20.0}),
+        n,
+    )
+    .await;
+    assert_eq!(
+        w.twilio.up_now(),
+        n,
+        "no call had ended by the last dial, so every earlier dial was up at each choice"
+    );
+    let got = choices(&w.twilio, n, &names);
+    let mut live: HashMap<&str, u32> = HashMap::new();
+    for (k, chosen) in got.iter().enumerate() {
+        let size = |name: &str| sizes.iter().find(|(n, _)| *n == name).unwrap().1;
+        let load = |name: &str| live.get(name).copied().unwrap_or(0);
+        assert!(
+            load(chosen) < size(chosen),
+            "dial {k} went to {chosen}, already on its {} calls: {got:?}",
+            size(chosen)
+        );
+        for (other, other_size) in sizes {
+            // load(chosen)/size(chosen) <= load(other)/size(other), for every agent with room.
+            assert!(
+                load(other) == other_size
+                    || load(chosen) * other_size <= load(other) * size(chosen),
+                "dial {k} went to {chosen} at {}/{} while {other} was at {}/{other_size}: \
+                 least loaded takes the fewest calls for the agent's size; dials {got:?}",
+                load(chosen),
+                size(chosen),
+                load(other),
+            );
+        }
+        *live.entry(chosen).or_insert(0) += 1;
+    }
+    let per_agent = w.twilio.max_up_per_agent();
+    for ((name, max), id) in sizes.iter().zip(&ids) {
+        assert_eq!(
+            per_agent.get(id).copied(),
+            Some(*max as usize),
+            "the eleven calls fill every agent exactly: {name} takes {max} at once"
+        );
+    }
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
+}
+
 #[tokio::test]
 async fn a_campaign_with_mixed_outcomes_keeps_its_limits_and_retries_as_configured() {
     let w = World::start().await;
