@@ -613,6 +613,74 @@ async fn least_loaded_selection_dials_the_agent_with_the_fewest_calls_for_its_si
     );
 }
 
+/// Random: 60 leads over A (one call at a time), B and C (room for every lead). Every agent is
+/// used, A never has two calls up at the carrier, and the choices are not a strict rotation.
+///
+/// Spurious failures: B and C are never full, so at every dial at least two agents are
+/// eligible and the draw takes any given one with probability at most 1/2, and one that has
+/// no call up (as an agent not used yet has none) with probability at least 1/3. So an agent
+/// goes unused with probability at most (2/3)^60, and the 60 choices are one of the six strict
+/// rotations with probability at most 6 * 2^-60: in all below 3 * (2/3)^60 + 6 * 2^-60, about
+/// 8.2e-11.
+///
+/// Ignoring the strategy fails: primary first never reaches C (B, second in the pool, always
+/// has room), and round robin rotates strictly (each call is over within about 150 ms and A's
+/// next turn comes 300 ms after its last, so nobody is ever full at their turn).
+#[tokio::test]
+async fn random_selection_uses_every_agent_within_its_limit_and_no_fixed_order() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let n = 60;
+    let a = agent(api, "A", 1, "").await;
+    let b = agent(api, "B", n as u32, "").await;
+    let c = agent(api, "C", n as u32, "").await;
+    let names: Names = [(a.clone(), "A"), (b.clone(), "B"), (c.clone(), "C")].into();
+    w.twilio.ring_for(Duration::from_millis(30));
+    // Long enough that a second draw of A 100 ms after the first finds it on a call.
+    w.twilio.default_script(Script::Answer {
+        talk: Duration::from_millis(120),
+    });
+    let id = run_pool(
+        &w,
+        "random",
+        &[&a, &b, &c],
+        json!({"max_concurrent_calls": n, "calls_per_second": 10.0}),
+        n,
+    )
+    .await;
+    wait_for_status(api, &id, "completed", WAIT).await;
+    let got = choices(&w.twilio, n, &names);
+    for name in ["A", "B", "C"] {
+        assert!(
+            got.contains(&name),
+            "{name} was never drawn, though each agent goes unused by chance with probability \
+             below 1e-10: {got:?}"
+        );
+    }
+    let most_up_for_a = w.twilio.max_up_per_agent()[&a];
+    assert_eq!(
+        most_up_for_a, 1,
+        "A takes one call at a time, so a draw never lands on it while it is on a call"
+    );
+    let rotation = got
+        .iter()
+        .skip(3)
+        .zip(&got)
+        .all(|(x, three_before)| x == three_before)
+        && got[0] != got[1]
+        && got[1] != got[2]
+        && got[0] != got[2];
+    assert!(
+        !rotation,
+        "random choices are no strict rotation (a chance below 1e-17): {got:?}"
+    );
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
+}
+
 #[tokio::test]
 async fn a_campaign_with_mixed_outcomes_keeps_its_limits_and_retries_as_configured() {
     let w = World::start().await;
