@@ -39,6 +39,13 @@ pub fn lead_phone(i: usize) -> String {
     format!("+1415555{:04}", 1000 + i)
 }
 
+/// Which lead `phone` is, as [`lead_phone`] numbered it; `None` for any other number.
+pub fn lead_index(phone: &str) -> Option<usize> {
+    let n: usize = phone.strip_prefix("+1415555")?.parse().ok()?;
+    let i = n.checked_sub(1000)?;
+    (lead_phone(i) == phone).then_some(i)
+}
+
 /// Campaign settings: five calls at once, 20 a second, no window, no retries, hang up on
 /// machines, primary first; `overrides` replaces whole top-level fields.
 pub fn settings(overrides: Value) -> Value {
