@@ -259,6 +259,9 @@ impl CampaignTask {
             })
             .collect();
         let mut pick = |n: usize| rand::random_range(0..n);
+        // The round-robin position before this choice: a turn whose claim is refused (the
+        // campaign full, nothing due yet) is given back, or that agent would be skipped.
+        let turn = self.agent_turn;
         let Some(i) = select::choose(
             campaign.settings.strategy,
             &pool,
@@ -285,7 +288,11 @@ impl CampaignTask {
             carrier: number.carrier,
             now,
         };
-        match self.engine.store().claim_lead(claim).await? {
+        let claimed = self.engine.store().claim_lead(claim).await;
+        if !matches!(claimed, Ok(Ok(_))) {
+            self.agent_turn = turn;
+        }
+        match claimed? {
             Ok(claimed) => {
                 self.number_turn = self.number_turn.wrapping_add(1);
                 self.pacer
