@@ -275,3 +275,63 @@ async fn webhook_urls_are_printed_for_the_carrier_consoles() {
         assert!(text.contains(url), "{url} in:\n{text}");
     }
 }
+
+/// The engine runs on listeners it is handed (as tests and embedders bind them) and stops when
+/// the shutdown future it was given completes: its database closed, its ports closed.
+#[tokio::test]
+async fn launch_serves_on_handed_listeners_and_stops_when_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (control_addr, public_addr) = (control.local_addr().unwrap(), public.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = switchboard::launch(common::config(dir.path()), control, public, async {
+        let _ = stopped.await;
+    })
+    .await
+    .expect("the engine launches on the listeners it is given");
+    assert_eq!(
+        (running.control_addr(), running.public_addr()),
+        (control_addr, public_addr),
+        "it serves where it was handed, not where its config says"
+    );
+    let api = Api::new(format!("http://{control_addr}"), running.token().to_owned());
+    assert_eq!(api.get("/api/agents").await, (StatusCode::OK, json!([])));
+    let health = reqwest::get(format!("http://{public_addr}/health"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        running.run_until(std::future::pending()),
+    )
+    .await
+    .expect("the shutdown future stops the engine without any other signal");
+    assert!(
+        tokio::net::TcpStream::connect(control_addr).await.is_err(),
+        "the control port is closed once it has stopped"
+    );
+}
+
+/// A control listener on an address other than loopback is refused before anything is
+/// served: it holds the keys to every agent and number.
+#[tokio::test]
+async fn launch_refuses_a_control_listener_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = switchboard::launch(common::config(dir.path()), control, public, async {})
+        .await
+        .err()
+        .expect("a control listener on every interface is refused");
+    assert!(
+        err.to_string().contains("loopback"),
+        "the refusal says why: {err}"
+    );
+    assert!(
+        !dir.path().join("switchboard.db").exists(),
+        "nothing was opened for a refused launch"
+    );
+}
