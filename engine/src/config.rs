@@ -174,6 +174,13 @@ impl Config {
     }
 }
 
+/// The log filter every binary runs with: `SWITCHBOARD_LOG` (tracing `EnvFilter` syntax),
+/// else `info` with the database and HTTP layers' chatter kept to warnings.
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
+    tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"))
+}
+
 /// Why a public base URL cannot be used. Never quotes credentials embedded in the URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadPublicUrl {

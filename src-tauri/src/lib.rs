@@ -41,10 +41,7 @@ fn engine_connection(state: tauri::State<'_, EngineState>) -> Connection {
 
 pub fn run() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into()),
-        )
+        .with_env_filter(switchboard::config::log_filter())
         .init();
     let config = Cli::parse().config;
     let app = tauri::Builder::default()

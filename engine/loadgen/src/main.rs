@@ -3,7 +3,6 @@
 
 use clap::{Parser, Subcommand};
 use switchboard_loadgen::{campaign, inbound, media};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -32,10 +31,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     // The engine's log filter: an `--in-process` engine logs as `switchboard serve` would.
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("SWITCHBOARD_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn")),
-        )
+        .with_env_filter(switchboard::config::log_filter())
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {

@@ -19,13 +19,14 @@ use crate::telephony::urls::{
 };
 
 pub use adapter::TwilioCarrier;
+use webhooks::{Amd, Status, StreamStatus, callback};
 
 /// Twilio's webhooks and media stream on the public listener.
 pub(super) fn routes() -> Router<Engine> {
     Router::new()
         .route(TWILIO_VOICE_PATH, post(webhooks::voice))
-        .route(TWILIO_STATUS_PATH, post(webhooks::status))
-        .route(TWILIO_STREAM_STATUS_PATH, post(webhooks::stream_status))
-        .route(TWILIO_AMD_PATH, post(webhooks::amd))
+        .route(TWILIO_STATUS_PATH, post(callback::<Status>))
+        .route(TWILIO_STREAM_STATUS_PATH, post(callback::<StreamStatus>))
+        .route(TWILIO_AMD_PATH, post(callback::<Amd>))
         .route(TWILIO_MEDIA_PATH, get(media_stream::stream))
 }

@@ -1,7 +1,7 @@
 //! Twilio's webhooks (protocols/twilio.md §2-§5): the voice webhook, answered with TwiML, and
-//! three callbacks (call status, answering-machine detection, media stream status) that share
-//! one shape: verify `X-Twilio-Signature`, read `CallSid`, apply what the form reports once,
-//! answer 204.
+//! three callbacks (call status, answering-machine detection, media stream status) served by
+//! one handler: verify `X-Twilio-Signature`, read `CallSid`, apply what the form reports once
+//! (each callback's `Callback::read`), answer 204.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -19,7 +19,7 @@ use crate::secrets::Provider;
 const CARRIER: Carrier = Carrier::Twilio;
 
 /// A webhook's form parameters, once its signature checks out.
-struct Form(Vec<(String, String)>);
+pub(super) struct Form(Vec<(String, String)>);
 
 impl Form {
     /// Reads the form and checks Twilio's signature of it against the public URL it was sent
@@ -115,33 +115,34 @@ pub(super) async fn voice(
 /// What a callback reports: the delivery's key (repeats of it apply once) and its events.
 type Report = (String, Vec<CallEvent>);
 
-/// The callbacks' shared shape: verify, read `CallSid`, let `read` turn the form into a
-/// report, apply it once to the call (found by Twilio's sid, or by our id in the callback's
-/// query when Twilio's reply to the dial has not been recorded yet), answer 204.
-async fn callback(
-    engine: &Engine,
-    headers: &HeaderMap,
-    uri: &Uri,
-    body: &[u8],
-    read: impl FnOnce(&Form, &str) -> Result<Report, WebhookError>,
-) -> Result<Response, WebhookError> {
-    let form = Form::verified(engine, headers, uri, body).await?;
-    let call_sid = form.required("CallSid")?;
-    let (key, events) = read(&form, call_sid)?;
-    let ours = our_call_id(uri);
-    crate::calls::report::apply(engine, CARRIER, &key, call_sid, ours.as_deref(), &events).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+/// One of Twilio's callbacks: what it reads from its (verified) form.
+pub(super) trait Callback {
+    fn read(form: &Form, call_sid: &str) -> Result<Report, WebhookError>;
 }
 
-/// `POST /webhooks/twilio/status`: call progress. Deliveries may repeat or arrive out of
-/// order; each is applied once (keyed by call, sequence number and status).
-pub(super) async fn status(
+/// The callbacks' one handler: verify, read `CallSid`, let `C` turn the form into a report,
+/// apply it once to the call (found by Twilio's sid, or by our id in the callback's query when
+/// Twilio's reply to the dial has not been recorded yet), answer 204.
+pub(super) async fn callback<C: Callback>(
     State(engine): State<Engine>,
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, WebhookError> {
-    callback(&engine, &headers, &uri, &body, |form, call_sid| {
+    let form = Form::verified(&engine, &headers, &uri, &body).await?;
+    let call_sid = form.required("CallSid")?;
+    let (key, events) = C::read(&form, call_sid)?;
+    let ours = our_call_id(&uri);
+    crate::calls::report::apply(&engine, CARRIER, &key, call_sid, ours.as_deref(), &events).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /webhooks/twilio/status`: call progress. Deliveries may repeat or arrive out of
+/// order; each is applied once (keyed by call, sequence number and status).
+pub(super) struct Status;
+
+impl Callback for Status {
+    fn read(form: &Form, call_sid: &str) -> Result<Report, WebhookError> {
         let status = form.required("CallStatus")?;
         let at = form
             .param("Timestamp")
@@ -195,39 +196,31 @@ pub(super) async fn status(
             });
         }
         Ok((key, events))
-    })
-    .await
+    }
 }
 
 /// `POST /webhooks/twilio/amd`: the asynchronous answering-machine result of a call
 /// Switchboard placed (`AnsweredBy`: `human`, `machine_start`, `fax`, `unknown`, ...).
-pub(super) async fn amd(
-    State(engine): State<Engine>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Result<Response, WebhookError> {
-    callback(&engine, &headers, &uri, &body, |form, call_sid| {
+pub(super) struct Amd;
+
+impl Callback for Amd {
+    fn read(form: &Form, call_sid: &str) -> Result<Report, WebhookError> {
         let result = form.required("AnsweredBy")?;
         let detected = CallEvent::MachineDetected {
             result: result.to_owned(),
         };
         Ok((format!("{call_sid}/amd/{result}"), vec![detected]))
-    })
-    .await
+    }
 }
 
 /// `POST /webhooks/twilio/stream-status`: what became of a call's media stream. A stream that
 /// fails (Twilio could not reach `/media/twilio`, or the socket broke) leaves the caller to the
 /// `<Hangup/>` after it; the call record says why. Started and stopped need nothing: the
 /// bridge sees those itself.
-pub(super) async fn stream_status(
-    State(engine): State<Engine>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Result<Response, WebhookError> {
-    callback(&engine, &headers, &uri, &body, |form, call_sid| {
+pub(super) struct StreamStatus;
+
+impl Callback for StreamStatus {
+    fn read(form: &Form, call_sid: &str) -> Result<Report, WebhookError> {
         let event = form.required("StreamEvent")?;
         let key = format!(
             "{call_sid}/stream/{}/{event}",
@@ -250,6 +243,5 @@ pub(super) async fn stream_status(
                 "unknown StreamEvent {other}"
             ))),
         }
-    })
-    .await
+    }
 }
