@@ -704,7 +704,7 @@ export interface components {
             error: components["schemas"]["ErrorDetail"];
         };
         /** @enum {string} */
-        ErrorCode: "malformed" | "unauthorized" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "invalid" | "keyring_unavailable" | "carrier_error" | "internal";
+        ErrorCode: "malformed" | "unauthorized" | "forbidden" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "invalid" | "keyring_unavailable" | "carrier_error" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /** @description The offending field, for `invalid`. */
