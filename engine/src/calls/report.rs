@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::domain::call::is_machine;
 use crate::domain::campaign::VoicemailPolicy;
 use crate::domain::{Call, CallEvent, Carrier};
 use crate::engine::Engine;
@@ -58,10 +59,9 @@ fn after_update(engine: &Engine, call: &Call, events: &[CallEvent]) {
         engine.running_campaigns().wake(campaign_id);
         return;
     }
-    let machine = events.iter().any(|e| {
-        matches!(e, CallEvent::MachineDetected { result }
-            if result.starts_with("machine") || result == "fax")
-    });
+    let machine = events
+        .iter()
+        .any(|e| matches!(e, CallEvent::MachineDetected { result } if is_machine(result)));
     if machine {
         let (engine, call) = (engine.clone(), call.clone());
         tokio::spawn(async move { on_machine(&engine, &call).await });

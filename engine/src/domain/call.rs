@@ -188,9 +188,16 @@ pub enum CallEvent {
     RecordingSaved {
         url: String,
     },
+    /// Who answered, in the carrier's words (kept as `answered_by`): see [`is_machine`].
     MachineDetected {
         result: String,
     },
+}
+
+/// Whether a carrier's answering-machine result (`answered_by`) means no person answered:
+/// Twilio's `machine_start`, `machine_end_beep`, ... and `fax`, Telnyx's `machine`.
+pub fn is_machine(answered_by: &str) -> bool {
+    answered_by.starts_with("machine") || answered_by == "fax"
 }
 
 /// What a carrier adapter or the dialer knows when a call record is first written.
@@ -275,6 +282,22 @@ mod tests {
         }
         assert!(CallStatus::InProgress.is_live());
         assert!(!CallStatus::Completed.is_live());
+    }
+
+    #[test]
+    fn machines_and_faxes_are_not_people() {
+        for machine in [
+            "machine_start",
+            "machine_end_beep",
+            "machine_end_other",
+            "fax",
+            "machine",
+        ] {
+            assert!(is_machine(machine), "{machine} is no person");
+        }
+        for person in ["human", "unknown", "not_sure", ""] {
+            assert!(!is_machine(person), "{person:?} may be a person");
+        }
     }
 }
 

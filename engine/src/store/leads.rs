@@ -12,6 +12,7 @@ use super::call_rows::{LIVE, campaign_live_calls, fetch_call};
 use super::campaigns::ensure_campaign;
 use super::error::{Result, StoreError, not_found};
 use super::{Store, new_id};
+use crate::domain::call::is_machine;
 use crate::domain::campaign::NextStep;
 use crate::domain::{
     Call, CallDirection, CallStatus, CampaignSettings, Carrier, E164, Lead, LeadCounts, LeadStatus,
@@ -287,10 +288,7 @@ async fn fetch_lead(conn: &mut SqliteConnection, id: i64) -> Result<Lead> {
 
 /// What an ended call means for its lead.
 pub(super) fn outcome_of(call: &Call) -> Outcome {
-    let machine = call
-        .answered_by
-        .as_deref()
-        .is_some_and(|a| a.starts_with("machine") || a == "fax");
+    let machine = call.answered_by.as_deref().is_some_and(is_machine);
     match call.status {
         CallStatus::Completed if machine => Outcome::Voicemail,
         CallStatus::Completed => Outcome::Answered,
