@@ -93,49 +93,47 @@ pub async fn dial(
     campaign_prompt: Option<&str>,
     detect_machine: bool,
 ) -> Result<Call, CarrierError> {
-    let placed = match engine.public() {
-        None => Err(CarrierError::NoPublicUrl),
-        Some(public) => {
-            let request = Dial {
-                call,
-                agent,
-                number,
-                campaign_prompt,
-                public: &public,
-                detect_machine,
-            };
-            match engine.carriers().get(call.carrier) {
-                Ok(carrier) => carrier.place(&request).await,
-                Err(e) => Err(e),
-            }
-        }
+    let placed = async {
+        let public = engine.public().ok_or(CarrierError::NoPublicUrl)?;
+        let request = Dial {
+            call,
+            agent,
+            number,
+            campaign_prompt,
+            public: &public,
+            detect_machine,
+        };
+        engine.carriers().get(call.carrier)?.place(&request).await
     };
-    let e = match placed {
-        Ok(carrier_id) => {
-            return match engine
-                .store()
-                .set_carrier_call_id(&call.id, &carrier_id)
-                .await
-            {
-                Ok(c) => {
-                    engine
-                        .events()
-                        .publish(Event::CallUpdated { call: c.clone() });
-                    Ok(c)
-                }
-                Err(e) => {
-                    // The carrier has the call; its reports carry our id and link it.
-                    tracing::error!(call_id = %call.id, error = %e, "cannot record the carrier's call id");
-                    Ok(call.clone())
-                }
-            };
-        }
-        Err(e) => e,
+    let carrier_id = match placed.await {
+        Ok(id) => id,
+        Err(e) => return Err(not_placed(engine, call, e).await),
     };
+    match engine
+        .store()
+        .set_carrier_call_id(&call.id, &carrier_id)
+        .await
+    {
+        Ok(c) => {
+            engine
+                .events()
+                .publish(Event::CallUpdated { call: c.clone() });
+            Ok(c)
+        }
+        Err(e) => {
+            // The carrier has the call; its reports carry our id and link it.
+            tracing::error!(call_id = %call.id, error = %e, "cannot record the carrier's call id");
+            Ok(call.clone())
+        }
+    }
+}
+
+/// Records what a failed dial means for its call, and gives the error back.
+async fn not_placed(engine: &Engine, call: &Call, e: CarrierError) -> CarrierError {
     if e.maybe_placed() {
         tracing::warn!(call_id = %call.id, error = %e, "dial not confirmed; will ask the carrier");
         super::reconcile::look_up_later(engine.clone(), call.id.clone());
-        return Err(e);
+        return e;
     }
     tracing::warn!(call_id = %call.id, error = %e, "the call could not be placed");
     let outcome = if e.is_setup() {
@@ -153,5 +151,5 @@ pub async fn dial(
             tracing::error!(call_id = %call.id, error = %err, "cannot end an unplaced call")
         }
     }
-    Err(e)
+    e
 }

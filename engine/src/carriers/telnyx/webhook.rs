@@ -20,6 +20,7 @@ use crate::engine::Engine;
 use crate::events::Event;
 use crate::routing::{Decision, InboundCall, route_inbound};
 use crate::secrets::Provider;
+use crate::telephony::CarrierError;
 
 const CARRIER: Carrier = Carrier::Telnyx;
 
@@ -182,17 +183,11 @@ async fn send_decision(
     call_control_id: String,
     decision: Decision,
 ) {
-    let result = async {
-        let key = engine
-            .secrets()
-            .credentials(Provider::Telnyx)
-            .await
-            .map_err(|e| e.to_string())?;
+    let result: Result<_, CarrierError> = async {
+        let key = engine.secrets().credentials(Provider::Telnyx).await?;
         let (action, body, call) = match decision {
             Decision::Answer { call, .. } => {
-                let public = engine
-                    .public()
-                    .ok_or("no public base URL is set, so there is no media URL to stream to")?;
+                let public = engine.public().ok_or(CarrierError::NoPublicUrl)?;
                 let stream = &public.urls.telnyx_media;
                 let state = client_state(&call.id);
                 let body =
@@ -211,9 +206,8 @@ async fn send_decision(
         };
         client
             .command(key.get("api_key"), &call_control_id, action, &body)
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok::<_, String>(call)
+            .await?;
+        Ok(call)
     }
     .await;
     if let Err(error) = result {

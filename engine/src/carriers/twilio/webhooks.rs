@@ -18,6 +18,17 @@ use crate::secrets::Provider;
 
 const CARRIER: Carrier = Carrier::Twilio;
 
+/// Why a request is not Twilio's.
+#[derive(Debug, thiserror::Error)]
+enum Unsigned {
+    #[error("no X-Twilio-Signature header")]
+    NoHeader,
+    #[error("no public base URL is set, so Twilio's signature cannot be checked")]
+    NoPublicUrl,
+    #[error("X-Twilio-Signature does not match {0}")]
+    Mismatch(String),
+}
+
 /// A webhook's form parameters, once its signature checks out.
 pub(super) struct Form(Vec<(String, String)>);
 
@@ -36,14 +47,15 @@ impl Form {
             let presented = headers
                 .get("x-twilio-signature")
                 .and_then(|v| v.to_str().ok())
-                .ok_or("no X-Twilio-Signature header".to_owned())?;
-            let url = engine.public().map(|p| p.of_request(uri)).ok_or(
-                "no public base URL is set, so Twilio's signature cannot be checked".to_owned(),
-            )?;
+                .ok_or(Unsigned::NoHeader)?;
+            let url = engine
+                .public()
+                .map(|p| p.of_request(uri))
+                .ok_or(Unsigned::NoPublicUrl)?;
             if signature::verify(credentials.get("auth_token"), &url, &params, presented) {
                 Ok(())
             } else {
-                Err(format!("X-Twilio-Signature does not match {url}"))
+                Err(Unsigned::Mismatch(url))
             }
         })
         .await?;
