@@ -271,10 +271,6 @@ function isInDialog(): boolean {
   return document.querySelector("dialog[open]") !== null;
 }
 
-/**
- * A side panel's footer: Delete (when the item exists), a "Saved" note once the last change
- * is stored, Close or Cancel, and the submit button.
- */
 /** A refresh that failed while older data stays on screen. */
 export function RefreshError(props: { error: ApiError | null }) {
   if (!props.error) return null;
@@ -326,6 +322,10 @@ export function Pager(props: {
   );
 }
 
+/**
+ * A side panel's footer: Delete (when the item exists), a "Saved" note once the last change
+ * is stored, Close or Cancel, and the submit button.
+ */
 export function PanelFooter(props: {
   onDelete?: () => void;
   saved?: boolean;
