@@ -1,8 +1,9 @@
-//! Building blocks shared by the pages: fields, the side panel, dialogs, copy buttons and
+//! Building blocks shared by the pages: fields, list rows, the side panel, dialogs, copy buttons and
 //! the loading / empty / error / offline screens.
 import type { ComponentChildren, TargetedEvent } from "preact";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { ApiError } from "../api/client";
+import { href, navigate, type Page } from "../router";
 import { retryNow, type Remote } from "../store";
 import { Icon, type IconName } from "./icons";
 
@@ -319,6 +320,45 @@ export function Pager(props: {
         {props.next} <Icon name="chevronRight" size={14} />
       </button>
     </nav>
+  );
+}
+
+/**
+ * A list table's row for one item: a click anywhere on it selects the item (opens its side
+ * panel). The keyboard reaches the item through the row's `RowLink`, a real link, so the row
+ * itself is not focusable and has no role of its own.
+ */
+export function ItemRow(props: { page: Page; id: string; selected: string | null; children: ComponentChildren }) {
+  return (
+    <tr
+      class={props.selected === props.id ? "selected" : ""}
+      onClick={() => {
+        navigate(props.page, props.id);
+      }}
+    >
+      {props.children}
+    </tr>
+  );
+}
+
+/** The link to an `ItemRow`'s item, in one of its cells; the row does not handle its click again. */
+export function RowLink(props: {
+  page: Page;
+  id: string;
+  /** Classes besides `row-link`. */
+  class?: string;
+  title?: string;
+  children: ComponentChildren;
+}) {
+  return (
+    <a
+      href={href(props.page, props.id)}
+      class={props.class === undefined ? "row-link" : `row-link ${props.class}`}
+      title={props.title}
+      onClick={(e) => e.stopPropagation()}
+    >
+      {props.children}
+    </a>
   );
 }
 

@@ -11,9 +11,11 @@ import {
   Dialog,
   EmptyState,
   Field,
+  ItemRow,
   messageId,
   PageHeader,
   RemoteView,
+  RowLink,
   PanelFooter,
   SidePanel,
   dateTime,
@@ -210,17 +212,11 @@ function AgentsTable(props: { agents: Agent[]; numbers: PhoneNumber[] | null; se
         {props.agents.map((a) => {
           const usage = usageOf(a.id, props.numbers);
           return (
-            <tr
-              key={a.id}
-              class={props.selected === a.id ? "selected" : ""}
-              onClick={() => {
-                navigate("agents", a.id);
-              }}
-            >
+            <ItemRow key={a.id} page="agents" id={a.id} selected={props.selected}>
               <td class="cell-main">
-                <a href={href("agents", a.id)} class="row-link" onClick={(e) => e.stopPropagation()}>
+                <RowLink page="agents" id={a.id}>
                   {a.name}
-                </a>
+                </RowLink>
                 {a.notes.trim() !== "" && <div class="sub truncate">{a.notes.split("\n")[0]}</div>}
               </td>
               <td>{a.active ? <Badge tone="good">Active</Badge> : <Badge tone="neutral">Inactive</Badge>}</td>
@@ -245,7 +241,7 @@ function AgentsTable(props: { agents: Agent[]; numbers: PhoneNumber[] | null; se
               <td class="nowrap hide-narrow" title={dateTime(a.updated_at)}>
                 {relativeTime(a.updated_at)}
               </td>
-            </tr>
+            </ItemRow>
           );
         })}
       </tbody>

@@ -12,9 +12,11 @@ import {
   Banner,
   ConfirmDialog,
   EmptyState,
+  ItemRow,
   PageHeader,
   PanelFooter,
   RemoteView,
+  RowLink,
   SidePanel,
   dateTime,
   relativeTime,
@@ -157,17 +159,11 @@ function CampaignsTable(props: { campaigns: CampaignView[]; pauses: Record<strin
         {props.campaigns.map((c) => {
           const reason = props.pauses[c.id];
           return (
-            <tr
-              key={c.id}
-              class={props.selected === c.id ? "selected" : ""}
-              onClick={() => {
-                navigate("campaigns", c.id);
-              }}
-            >
+            <ItemRow key={c.id} page="campaigns" id={c.id} selected={props.selected}>
               <td class="cell-main">
-                <a href={href("campaigns", c.id)} class="row-link" onClick={(e) => e.stopPropagation()}>
+                <RowLink page="campaigns" id={c.id}>
                   {c.name}
-                </a>
+                </RowLink>
                 <div class="sub nowrap">
                   {c.agents.length} {c.agents.length === 1 ? "agent" : "agents"} · {c.number_ids.length}{" "}
                   {c.number_ids.length === 1 ? "number" : "numbers"}
@@ -192,7 +188,7 @@ function CampaignsTable(props: { campaigns: CampaignView[]; pauses: Record<strin
                   <span class="muted">—</span>
                 )}
               </td>
-            </tr>
+            </ItemRow>
           );
         })}
       </tbody>

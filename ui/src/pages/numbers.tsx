@@ -20,9 +20,11 @@ import {
   ConfirmDialog,
   EmptyState,
   Field,
+  ItemRow,
   messageId,
   PageHeader,
   RemoteView,
+  RowLink,
   PanelFooter,
   SidePanel,
 } from "../components/ui";
@@ -153,17 +155,11 @@ function NumbersTable(props: { numbers: PhoneNumber[]; settings: Settings | null
         {props.numbers.map((n) => {
           const hook = webhookFor(n.carrier, props.settings);
           return (
-            <tr
-              key={n.id}
-              class={props.selected === n.id ? "selected" : ""}
-              onClick={() => {
-                navigate("numbers", n.id);
-              }}
-            >
+            <ItemRow key={n.id} page="numbers" id={n.id} selected={props.selected}>
               <td class="cell-main">
-                <a href={href("numbers", n.id)} class="row-link nowrap" onClick={(e) => e.stopPropagation()}>
+                <RowLink page="numbers" id={n.id} class="nowrap">
                   {formatNumber(n.number)}
-                </a>
+                </RowLink>
                 {n.label !== "" && <div class="sub truncate">{n.label}</div>}
               </td>
               <td>
@@ -192,7 +188,7 @@ function NumbersTable(props: { numbers: PhoneNumber[]; settings: Settings | null
                   <CopyValue compact value={hook.url} what={`${hook.what} for ${n.number}`} />
                 )}
               </td>
-            </tr>
+            </ItemRow>
           );
         })}
       </tbody>
