@@ -19,6 +19,21 @@ export function PageHeader(props: { title: string; summary?: ComponentChildren; 
   );
 }
 
+/** A list page's header button that opens the side panel for a new item ("New agent"). */
+export function NewButton(props: { page: Page; label: string }) {
+  return (
+    <button
+      type="button"
+      class="btn btn-primary"
+      onClick={() => {
+        navigate(props.page, "new");
+      }}
+    >
+      <Icon name="plus" /> {props.label}
+    </button>
+  );
+}
+
 /** The id of a field's message element, for `aria-describedby`. */
 export const messageId = (id: string) => `${id}-message`;
 

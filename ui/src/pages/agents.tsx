@@ -13,6 +13,7 @@ import {
   Field,
   ItemRow,
   messageId,
+  NewButton,
   PageHeader,
   RemoteView,
   RowLink,
@@ -69,17 +70,7 @@ export function AgentsPage(props: { selected: string | null }) {
             ? `${list.length} ${list.length === 1 ? "agent" : "agents"} · ${active} active`
             : "Who answers and places calls"
         }
-        actions={
-          <button
-            type="button"
-            class="btn btn-primary"
-            onClick={() => {
-              navigate("agents", "new");
-            }}
-          >
-            <Icon name="plus" /> New agent
-          </button>
-        }
+        actions={<NewButton page="agents" label="New agent" />}
       />
       <div class="page-content">
         <div class="table-area">

@@ -13,6 +13,7 @@ import {
   ConfirmDialog,
   EmptyState,
   ItemRow,
+  NewButton,
   PageHeader,
   PanelFooter,
   RemoteView,
@@ -75,17 +76,7 @@ export function CampaignsPage(props: { selected: string | null }) {
             ? `${list.length} ${list.length === 1 ? "campaign" : "campaigns"} · ${running} running`
             : "Outbound calls over lead lists"
         }
-        actions={
-          <button
-            type="button"
-            class="btn btn-primary"
-            onClick={() => {
-              navigate("campaigns", "new");
-            }}
-          >
-            <Icon name="plus" /> New campaign
-          </button>
-        }
+        actions={<NewButton page="campaigns" label="New campaign" />}
       />
       <div class="page-content">
         <div class="table-area">

@@ -22,6 +22,7 @@ import {
   Field,
   ItemRow,
   messageId,
+  NewButton,
   PageHeader,
   RemoteView,
   RowLink,
@@ -68,17 +69,7 @@ export function NumbersPage(props: { selected: string | null }) {
             ? `${list.length} ${list.length === 1 ? "number" : "numbers"}`
             : "The numbers your agents answer and call from"
         }
-        actions={
-          <button
-            type="button"
-            class="btn btn-primary"
-            onClick={() => {
-              navigate("numbers", "new");
-            }}
-          >
-            <Icon name="plus" /> Add number
-          </button>
-        }
+        actions={<NewButton page="numbers" label="Add number" />}
       />
       <div class="page-content">
         <div class="table-area">
