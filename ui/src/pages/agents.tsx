@@ -462,40 +462,30 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
         />
       </Field>
       <div class="field-row">
-        <Field id="agent-voice" label="Voice" error={fieldError("voice")}>
-          <input
-            id="agent-voice"
-            name="voice"
-            list="agent-voices"
-            value={form.voice}
-            onInput={(e) => {
-              update("voice", e.currentTarget.value);
-            }}
-            aria-describedby={messageId("agent-voice")}
-          />
-          <datalist id="agent-voices">
-            {VOICES.map((v) => (
-              <option key={v} value={v} />
-            ))}
-          </datalist>
-        </Field>
-        <Field id="agent-model" label="Model" error={fieldError("model")}>
-          <input
-            id="agent-model"
-            name="model"
-            list="agent-models"
-            value={form.model}
-            onInput={(e) => {
-              update("model", e.currentTarget.value);
-            }}
-            aria-describedby={messageId("agent-model")}
-          />
-          <datalist id="agent-models">
-            {MODELS.map((v) => (
-              <option key={v} value={v} />
-            ))}
-          </datalist>
-        </Field>
+        <SuggestField
+          id="agent-voice"
+          label="Voice"
+          name="voice"
+          listId="agent-voices"
+          suggestions={VOICES}
+          value={form.voice}
+          onInput={(v) => {
+            update("voice", v);
+          }}
+          error={fieldError("voice")}
+        />
+        <SuggestField
+          id="agent-model"
+          label="Model"
+          name="model"
+          listId="agent-models"
+          suggestions={MODELS}
+          value={form.model}
+          onInput={(v) => {
+            update("model", v);
+          }}
+          error={fieldError("model")}
+        />
       </div>
       <Field
         id="agent-max"
@@ -556,6 +546,38 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
         />
       )}
     </SidePanel>
+  );
+}
+
+/** A text field with suggestions (a `<datalist>`): the list offers values, any value goes. */
+function SuggestField(props: {
+  id: string;
+  label: string;
+  name: string;
+  listId: string;
+  suggestions: readonly string[];
+  value: string;
+  onInput: (value: string) => void;
+  error: string | null;
+}) {
+  return (
+    <Field id={props.id} label={props.label} error={props.error}>
+      <input
+        id={props.id}
+        name={props.name}
+        list={props.listId}
+        value={props.value}
+        onInput={(e) => {
+          props.onInput(e.currentTarget.value);
+        }}
+        aria-describedby={messageId(props.id)}
+      />
+      <datalist id={props.listId}>
+        {props.suggestions.map((v) => (
+          <option key={v} value={v} />
+        ))}
+      </datalist>
+    </Field>
   );
 }
 
