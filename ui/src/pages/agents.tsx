@@ -26,7 +26,7 @@ import {
 import { href, navigate } from "../router";
 import { reload, useApi, useAppState } from "../store";
 import { showToast } from "../toast";
-import { rebase } from "../forms";
+import { rebase, same } from "../forms";
 import { checkContext, checkMaxCalls, formatNumber } from "../validate";
 
 const VOICES = ["marin", "cedar", "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse"];
@@ -266,10 +266,6 @@ function formOf(a: Agent | null): FormState {
   };
 }
 
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
 /** The fields that differ from the stored agent (all of them when creating). */
 function changes(form: FormState, agent: Agent | null): AgentInput | null {
   const ctx = checkContext(form.context);
@@ -296,14 +292,14 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
   if (next.model !== agent.model) diff.model = next.model;
   if (next.max_concurrent_calls !== agent.max_concurrent_calls) diff.max_concurrent_calls = next.max_concurrent_calls;
   if (next.notes !== agent.notes) diff.notes = next.notes;
-  if (!sameJson(next.context, agent.context)) diff.context = next.context;
+  if (!same(next.context, agent.context)) diff.context = next.context;
   return diff;
 }
 
 function isDirty(form: FormState, agent: Agent | null): boolean {
   const base = formOf(agent);
   const ctx = checkContext(form.context);
-  const contextChanged = ctx.ok ? !sameJson(ctx.value, agent?.context ?? {}) : form.context !== base.context;
+  const contextChanged = ctx.ok ? !same(ctx.value, agent?.context ?? {}) : form.context !== base.context;
   return (
     contextChanged || (Object.keys(base) as (keyof FormState)[]).some((k) => k !== "context" && form[k] !== base[k])
   );

@@ -11,6 +11,7 @@ import { Icon } from "../components/icons";
 import { OutboundCallDialog } from "../components/outbound-call";
 import { mergeLines, Transcript } from "../components/transcript";
 import { Banner, Dialog, EmptyState, ErrorState, Loading, PageHeader, RemoteView, dateTime } from "../components/ui";
+import { same } from "../forms";
 import { href, navigate } from "../router";
 import { onEvent, onTranscriptLine, reload, useApi, useAppState } from "../store";
 import { checkContext, formatNumber } from "../validate";
@@ -700,7 +701,6 @@ function keyCount(context: Record<string, unknown>): string {
 }
 
 const pretty = (v: Record<string, unknown>) => JSON.stringify(v, null, 2);
-const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /** What became of the last change sent from this form. */
 type Outcome =
@@ -730,13 +730,13 @@ function ContextForm(props: {
   const timer = useRef<number | undefined>(undefined);
 
   const check = checkContext(text);
-  const dirty = check.ok ? !sameJson(check.value, base) : text !== pretty(base);
+  const dirty = check.ok ? !same(check.value, base) : text !== pretty(base);
 
   // Changed elsewhere (another window, a script, the other tab here): follow it unless the
   // operator is editing.
   const storedKey = JSON.stringify(props.stored);
   useEffect(() => {
-    if (sameJson(props.stored, base)) return;
+    if (same(props.stored, base)) return;
     if (!dirty) setText(pretty(props.stored));
     setBase(props.stored);
   }, [storedKey]);
