@@ -3,7 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { isApiError, type ApiError } from "../api/client";
 import type { Agent, AgentInput, AgentLoad, AgentStats, PhoneNumber } from "../api/types";
-import { ContextEditor } from "../components/context-editor";
+import { ContextEditor, contextEdited, formatContext } from "../components/context-editor";
 import { Icon } from "../components/icons";
 import {
   Badge,
@@ -262,7 +262,7 @@ function formOf(a: Agent | null): FormState {
     model: a?.model ?? "gpt-realtime",
     max_concurrent_calls: String(a?.max_concurrent_calls ?? 5),
     notes: a?.notes ?? "",
-    context: JSON.stringify(a?.context ?? {}, null, 2),
+    context: formatContext(a?.context ?? {}),
   };
 }
 
@@ -298,10 +298,9 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
 
 function isDirty(form: FormState, agent: Agent | null): boolean {
   const base = formOf(agent);
-  const ctx = checkContext(form.context);
-  const contextChanged = ctx.ok ? !same(ctx.value, agent?.context ?? {}) : form.context !== base.context;
   return (
-    contextChanged || (Object.keys(base) as (keyof FormState)[]).some((k) => k !== "context" && form[k] !== base[k])
+    contextEdited(form.context, agent?.context ?? {}) ||
+    (Object.keys(base) as (keyof FormState)[]).some((k) => k !== "context" && form[k] !== base[k])
   );
 }
 
