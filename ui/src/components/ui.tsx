@@ -416,6 +416,31 @@ export function PanelFooter(props: {
 }
 
 /**
+ * A form that submits on Enter, and on Ctrl/Cmd+Enter in a text area too. The browser's own
+ * validation is off: fields say what is wrong as it is typed.
+ */
+export function SubmitForm(props: { class?: string; onSubmit: () => void; children: ComponentChildren }) {
+  return (
+    <form
+      class={props.class}
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        props.onSubmit();
+      }}
+      onKeyDown={(e) => {
+        if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+          e.preventDefault();
+          e.currentTarget.requestSubmit();
+        }
+      }}
+    >
+      {props.children}
+    </form>
+  );
+}
+
+/**
  * The side panel for the selected item. Esc closes it (unless a dialog is open above it);
  * focus moves into it on open and back to where it was on close.
  */
@@ -436,8 +461,6 @@ export function SidePanel(props: {
   const onClose = useRef(props.onClose);
   onClose.current = props.onClose;
   const focusFirst = props.focusFirstField ?? false;
-  const submit = useRef(props.onSubmit);
-  submit.current = props.onSubmit;
   const body = (
     <>
       <div class="panel-body">{props.children}</div>
@@ -482,22 +505,9 @@ export function SidePanel(props: {
         </button>
       </header>
       {props.onSubmit ? (
-        <form
-          class="panel-form"
-          noValidate
-          onSubmit={(e) => {
-            e.preventDefault();
-            submit.current?.();
-          }}
-          onKeyDown={(e) => {
-            if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-              e.preventDefault();
-              e.currentTarget.requestSubmit();
-            }
-          }}
-        >
+        <SubmitForm class="panel-form" onSubmit={props.onSubmit}>
           {body}
-        </form>
+        </SubmitForm>
       ) : (
         body
       )}

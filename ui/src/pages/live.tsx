@@ -10,7 +10,17 @@ import { ContextEditor, contextEdited, formatContext } from "../components/conte
 import { Icon } from "../components/icons";
 import { OutboundCallDialog } from "../components/outbound-call";
 import { mergeLines, Transcript } from "../components/transcript";
-import { Banner, Dialog, EmptyState, ErrorState, Loading, PageHeader, RemoteView, dateTime } from "../components/ui";
+import {
+  Banner,
+  Dialog,
+  EmptyState,
+  ErrorState,
+  Loading,
+  PageHeader,
+  RemoteView,
+  SubmitForm,
+  dateTime,
+} from "../components/ui";
 import { same } from "../forms";
 import { href, navigate } from "../router";
 import { onEvent, onTranscriptLine, reload, useApi, useAppState } from "../store";
@@ -792,19 +802,7 @@ function ContextForm(props: {
   const fieldError = error?.status === 400 || error?.field === "context" ? error.message : null;
   const generalError = error && fieldError === null ? contextError(error, props.target) : null;
   return (
-    <form
-      noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
-        void submit();
-      }}
-      onKeyDown={(e) => {
-        if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-          e.preventDefault();
-          e.currentTarget.requestSubmit();
-        }
-      }}
-    >
+    <SubmitForm onSubmit={() => void submit()}>
       {generalError !== null && (
         <Banner tone="bad" role="alert">
           {generalError}
@@ -843,7 +841,7 @@ function ContextForm(props: {
           {saving ? "Sending…" : props.target === "call" ? "Apply to call" : "Apply to agent"}
         </button>
       </div>
-    </form>
+    </SubmitForm>
   );
 }
 
