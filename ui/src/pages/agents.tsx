@@ -2,6 +2,7 @@
 //! the `agent_in_use` conflict offered as "Delete anyway".
 import { useEffect, useState } from "preact/hooks";
 import { isApiError, type ApiError } from "../api/client";
+import { limits } from "../api/limits";
 import type { Agent, AgentInput, AgentLoad, AgentStats, PhoneNumber } from "../api/types";
 import { ContextEditor, contextEdited, formatContext } from "../components/context-editor";
 import { Icon } from "../components/icons";
@@ -27,10 +28,15 @@ import { href, navigate } from "../router";
 import { reload, useApi, useAppState } from "../store";
 import { showToast } from "../toast";
 import { rebase, same } from "../forms";
-import { checkContext, checkMaxCalls, formatNumber } from "../validate";
+import { checkContext, checkWhole, formatNumber } from "../validate";
 
 const VOICES = ["marin", "cedar", "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse"];
 const MODELS = ["gpt-realtime", "gpt-realtime-mini", "gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview"];
+/** The engine's bounds, as its OpenAPI document states them. */
+const NAME_MAX = limits.AgentInput.name.maxLength;
+const MAX_CALLS = limits.AgentInput.max_concurrent_calls;
+
+const checkMaxCalls = (text: string) => checkWhole(text, MAX_CALLS.minimum, MAX_CALLS.maximum);
 
 /** Where an agent is assigned: the numbers that route to it, and in which direction. */
 interface Usage {
@@ -405,7 +411,7 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
           }}
           aria-invalid={fieldError("name") !== null || (form.name !== "" && nameError !== null)}
           aria-describedby={messageId("agent-name")}
-          maxLength={100}
+          maxLength={NAME_MAX}
           required
         />
       </Field>
@@ -485,7 +491,7 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
       <Field
         id="agent-max"
         label="Max concurrent calls"
-        hint="1 to 1000. Calls past this limit are refused."
+        hint={`${MAX_CALLS.minimum} to ${MAX_CALLS.maximum}. Calls past this limit are refused.`}
         error={fieldError("max_concurrent_calls") ?? (maxCheck.ok ? null : maxCheck.message)}
       >
         <input
