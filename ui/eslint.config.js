@@ -3,7 +3,7 @@
 import { globals, js, tseslint } from "@switchboard/ui-tools/eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "tools/node_modules/", "src/api/schema.d.ts"] },
+  { ignores: ["dist/", "node_modules/", "tools/node_modules/", "src/api/schema.d.ts", "src/api/limits.ts"] },
   js.configs.recommended,
   {
     files: ["src/**/*.{ts,tsx}", "vite.config.ts"],

@@ -1,7 +1,7 @@
 // Campaigns, the outbound test call and the agents' live load, in headless Chromium against a
 // real engine. One engine and one page for the file, so the steps build on each other: a
-// campaign is created through the UI, refused a start without leads, given leads (when the
-// engine has the import route), changed elsewhere, and deleted. The engine has no carrier
+// campaign is created through the UI, refused a start without leads, given leads through the
+// engine's import route, changed elsewhere, and deleted. The engine has no carrier
 // credentials or public URL here, so placing a call ends in its 422, which the dialog shows.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -148,17 +148,16 @@ test("starting without leads is refused with the engine's reason, which points t
   await panel().getByRole("tab", { name: "Import leads", selected: true }).waitFor();
 });
 
-test("importing leads: a dry run shows what would happen, then the rows are imported", async (t) => {
+test("importing leads: a dry run shows what would happen, then the rows are imported", async () => {
   const [c] = await campaigns();
   const probe = await importDirect(c.id, "name,phone\nProbe,+14155550199\n", true);
-  if (probe.status === 404) {
-    t.skip(
-      `the engine at ${process.env.SWITCHBOARD_BIN ?? "target/debug/switchboard"} has no ` +
-        `POST /api/campaigns/{id}/leads/import yet (404: ${probe.body?.error?.message}); ` +
-        "the preview is still covered by the next test, against a stubbed answer",
-    );
-    return;
-  }
+  assert.notEqual(
+    probe.status,
+    404,
+    `the engine at ${process.env.SWITCHBOARD_BIN ?? "target/debug/switchboard"} must serve ` +
+      "POST /api/campaigns/{id}/leads/import, which the Import leads tab sends the file to; " +
+      `it answered 404: ${JSON.stringify(probe.body)}`,
+  );
   assert.equal(probe.status, 200, `a dry run answers 200: ${JSON.stringify(probe.body)}`);
 
   await panel().getByRole("button", { name: "Paste rows" }).click();

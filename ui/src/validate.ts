@@ -162,14 +162,6 @@ export function checkPublicUrl(input: string): UrlCheck {
 
 export type CountCheck = { ok: true; value: number } | { ok: false; message: string };
 
-export function checkMaxCalls(text: string): CountCheck {
-  const t = text.trim();
-  if (!/^\d+$/.test(t)) return { ok: false, message: "Enter a whole number from 1 to 1000." };
-  const n = Number(t);
-  if (n < 1 || n > 1000) return { ok: false, message: "Must be from 1 to 1000." };
-  return { ok: true, value: n };
-}
-
 /** A whole number from `min` to `max` (the engine's bounds for the field). */
 export function checkWhole(text: string, min: number, max: number): CountCheck {
   const t = text.trim();

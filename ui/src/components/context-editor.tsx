@@ -1,8 +1,24 @@
 //! The JSON-object editor for an agent's or a call's context: checked as the operator types
-//! (the same rule the engine applies), with a Format button.
+//! (the same rule the engine applies), with a Format button; and how its text compares with
+//! the stored context it started from.
 import type { ComponentChildren } from "preact";
+import { same } from "../forms";
 import { checkContext } from "../validate";
 import { Field, messageId } from "./ui";
+
+/** A context as the editor shows it: indented JSON. */
+export function formatContext(context: Record<string, unknown>): string {
+  return JSON.stringify(context, null, 2);
+}
+
+/**
+ * Whether the editor's text says something other than `stored`: another object once parsed,
+ * or, while it does not parse, other text than the stored context formatted.
+ */
+export function contextEdited(text: string, stored: Record<string, unknown>): boolean {
+  const check = checkContext(text);
+  return check.ok ? !same(check.value, stored) : text !== formatContext(stored);
+}
 
 export function ContextEditor(props: {
   id: string;
@@ -52,7 +68,7 @@ export function ContextEditor(props: {
           class="btn btn-ghost btn-sm code-format"
           disabled={!check.ok || props.disabled}
           onClick={() => {
-            if (check.ok) props.onChange(JSON.stringify(check.value, null, 2));
+            if (check.ok) props.onChange(formatContext(check.value));
           }}
         >
           Format

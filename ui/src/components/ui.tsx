@@ -1,8 +1,9 @@
-//! Building blocks shared by the pages: fields, the side panel, dialogs, copy buttons and
+//! Building blocks shared by the pages: fields, list rows, the side panel, dialogs, copy buttons and
 //! the loading / empty / error / offline screens.
 import type { ComponentChildren, TargetedEvent } from "preact";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import type { ApiError } from "../api/client";
+import { href, navigate, type Page } from "../router";
 import { retryNow, type Remote } from "../store";
 import { Icon, type IconName } from "./icons";
 
@@ -15,6 +16,21 @@ export function PageHeader(props: { title: string; summary?: ComponentChildren; 
       </div>
       {props.actions !== undefined && <div class="page-actions">{props.actions}</div>}
     </header>
+  );
+}
+
+/** A list page's header button that opens the side panel for a new item ("New agent"). */
+export function NewButton(props: { page: Page; label: string }) {
+  return (
+    <button
+      type="button"
+      class="btn btn-primary"
+      onClick={() => {
+        navigate(props.page, "new");
+      }}
+    >
+      <Icon name="plus" /> {props.label}
+    </button>
   );
 }
 
@@ -271,10 +287,6 @@ function isInDialog(): boolean {
   return document.querySelector("dialog[open]") !== null;
 }
 
-/**
- * A side panel's footer: Delete (when the item exists), a "Saved" note once the last change
- * is stored, Close or Cancel, and the submit button.
- */
 /** A refresh that failed while older data stays on screen. */
 export function RefreshError(props: { error: ApiError | null }) {
   if (!props.error) return null;
@@ -326,6 +338,49 @@ export function Pager(props: {
   );
 }
 
+/**
+ * A list table's row for one item: a click anywhere on it selects the item (opens its side
+ * panel). The keyboard reaches the item through the row's `RowLink`, a real link, so the row
+ * itself is not focusable and has no role of its own.
+ */
+export function ItemRow(props: { page: Page; id: string; selected: string | null; children: ComponentChildren }) {
+  return (
+    <tr
+      class={props.selected === props.id ? "selected" : ""}
+      onClick={() => {
+        navigate(props.page, props.id);
+      }}
+    >
+      {props.children}
+    </tr>
+  );
+}
+
+/** The link to an `ItemRow`'s item, in one of its cells; the row does not handle its click again. */
+export function RowLink(props: {
+  page: Page;
+  id: string;
+  /** Classes besides `row-link`. */
+  class?: string;
+  title?: string;
+  children: ComponentChildren;
+}) {
+  return (
+    <a
+      href={href(props.page, props.id)}
+      class={props.class === undefined ? "row-link" : `row-link ${props.class}`}
+      title={props.title}
+      onClick={(e) => e.stopPropagation()}
+    >
+      {props.children}
+    </a>
+  );
+}
+
+/**
+ * A side panel's footer: Delete (when the item exists), a "Saved" note once the last change
+ * is stored, Close or Cancel, and the submit button.
+ */
 export function PanelFooter(props: {
   onDelete?: () => void;
   saved?: boolean;
@@ -361,6 +416,31 @@ export function PanelFooter(props: {
 }
 
 /**
+ * A form that submits on Enter, and on Ctrl/Cmd+Enter in a text area too. The browser's own
+ * validation is off: fields say what is wrong as it is typed.
+ */
+export function SubmitForm(props: { class?: string; onSubmit: () => void; children: ComponentChildren }) {
+  return (
+    <form
+      class={props.class}
+      noValidate
+      onSubmit={(e) => {
+        e.preventDefault();
+        props.onSubmit();
+      }}
+      onKeyDown={(e) => {
+        if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+          e.preventDefault();
+          e.currentTarget.requestSubmit();
+        }
+      }}
+    >
+      {props.children}
+    </form>
+  );
+}
+
+/**
  * The side panel for the selected item. Esc closes it (unless a dialog is open above it);
  * focus moves into it on open and back to where it was on close.
  */
@@ -381,8 +461,6 @@ export function SidePanel(props: {
   const onClose = useRef(props.onClose);
   onClose.current = props.onClose;
   const focusFirst = props.focusFirstField ?? false;
-  const submit = useRef(props.onSubmit);
-  submit.current = props.onSubmit;
   const body = (
     <>
       <div class="panel-body">{props.children}</div>
@@ -427,22 +505,9 @@ export function SidePanel(props: {
         </button>
       </header>
       {props.onSubmit ? (
-        <form
-          class="panel-form"
-          noValidate
-          onSubmit={(e) => {
-            e.preventDefault();
-            submit.current?.();
-          }}
-          onKeyDown={(e) => {
-            if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-              e.preventDefault();
-              e.currentTarget.requestSubmit();
-            }
-          }}
-        >
+        <SubmitForm class="panel-form" onSubmit={props.onSubmit}>
           {body}
-        </form>
+        </SubmitForm>
       ) : (
         body
       )}

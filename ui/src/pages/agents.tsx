@@ -2,8 +2,9 @@
 //! the `agent_in_use` conflict offered as "Delete anyway".
 import { useEffect, useState } from "preact/hooks";
 import { isApiError, type ApiError } from "../api/client";
+import { limits } from "../api/limits";
 import type { Agent, AgentInput, AgentLoad, AgentStats, PhoneNumber } from "../api/types";
-import { ContextEditor } from "../components/context-editor";
+import { ContextEditor, contextEdited, formatContext } from "../components/context-editor";
 import { Icon } from "../components/icons";
 import {
   Badge,
@@ -11,9 +12,12 @@ import {
   Dialog,
   EmptyState,
   Field,
+  ItemRow,
   messageId,
+  NewButton,
   PageHeader,
   RemoteView,
+  RowLink,
   PanelFooter,
   SidePanel,
   dateTime,
@@ -23,11 +27,16 @@ import {
 import { href, navigate } from "../router";
 import { reload, useApi, useAppState } from "../store";
 import { showToast } from "../toast";
-import { rebase } from "../forms";
-import { checkContext, checkMaxCalls, formatNumber } from "../validate";
+import { rebase, same } from "../forms";
+import { checkContext, checkWhole, formatNumber } from "../validate";
 
 const VOICES = ["marin", "cedar", "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse"];
 const MODELS = ["gpt-realtime", "gpt-realtime-mini", "gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview"];
+/** The engine's bounds, as its OpenAPI document states them. */
+const NAME_MAX = limits.AgentInput.name.maxLength;
+const MAX_CALLS = limits.AgentInput.max_concurrent_calls;
+
+const checkMaxCalls = (text: string) => checkWhole(text, MAX_CALLS.minimum, MAX_CALLS.maximum);
 
 /** Where an agent is assigned: the numbers that route to it, and in which direction. */
 interface Usage {
@@ -67,17 +76,7 @@ export function AgentsPage(props: { selected: string | null }) {
             ? `${list.length} ${list.length === 1 ? "agent" : "agents"} · ${active} active`
             : "Who answers and places calls"
         }
-        actions={
-          <button
-            type="button"
-            class="btn btn-primary"
-            onClick={() => {
-              navigate("agents", "new");
-            }}
-          >
-            <Icon name="plus" /> New agent
-          </button>
-        }
+        actions={<NewButton page="agents" label="New agent" />}
       />
       <div class="page-content">
         <div class="table-area">
@@ -210,17 +209,11 @@ function AgentsTable(props: { agents: Agent[]; numbers: PhoneNumber[] | null; se
         {props.agents.map((a) => {
           const usage = usageOf(a.id, props.numbers);
           return (
-            <tr
-              key={a.id}
-              class={props.selected === a.id ? "selected" : ""}
-              onClick={() => {
-                navigate("agents", a.id);
-              }}
-            >
+            <ItemRow key={a.id} page="agents" id={a.id} selected={props.selected}>
               <td class="cell-main">
-                <a href={href("agents", a.id)} class="row-link" onClick={(e) => e.stopPropagation()}>
+                <RowLink page="agents" id={a.id}>
                   {a.name}
-                </a>
+                </RowLink>
                 {a.notes.trim() !== "" && <div class="sub truncate">{a.notes.split("\n")[0]}</div>}
               </td>
               <td>{a.active ? <Badge tone="good">Active</Badge> : <Badge tone="neutral">Inactive</Badge>}</td>
@@ -245,7 +238,7 @@ function AgentsTable(props: { agents: Agent[]; numbers: PhoneNumber[] | null; se
               <td class="nowrap hide-narrow" title={dateTime(a.updated_at)}>
                 {relativeTime(a.updated_at)}
               </td>
-            </tr>
+            </ItemRow>
           );
         })}
       </tbody>
@@ -275,12 +268,8 @@ function formOf(a: Agent | null): FormState {
     model: a?.model ?? "gpt-realtime",
     max_concurrent_calls: String(a?.max_concurrent_calls ?? 5),
     notes: a?.notes ?? "",
-    context: JSON.stringify(a?.context ?? {}, null, 2),
+    context: formatContext(a?.context ?? {}),
   };
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** The fields that differ from the stored agent (all of them when creating). */
@@ -309,16 +298,15 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
   if (next.model !== agent.model) diff.model = next.model;
   if (next.max_concurrent_calls !== agent.max_concurrent_calls) diff.max_concurrent_calls = next.max_concurrent_calls;
   if (next.notes !== agent.notes) diff.notes = next.notes;
-  if (!sameJson(next.context, agent.context)) diff.context = next.context;
+  if (!same(next.context, agent.context)) diff.context = next.context;
   return diff;
 }
 
 function isDirty(form: FormState, agent: Agent | null): boolean {
   const base = formOf(agent);
-  const ctx = checkContext(form.context);
-  const contextChanged = ctx.ok ? !sameJson(ctx.value, agent?.context ?? {}) : form.context !== base.context;
   return (
-    contextChanged || (Object.keys(base) as (keyof FormState)[]).some((k) => k !== "context" && form[k] !== base[k])
+    contextEdited(form.context, agent?.context ?? {}) ||
+    (Object.keys(base) as (keyof FormState)[]).some((k) => k !== "context" && form[k] !== base[k])
   );
 }
 
@@ -423,7 +411,7 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
           }}
           aria-invalid={fieldError("name") !== null || (form.name !== "" && nameError !== null)}
           aria-describedby={messageId("agent-name")}
-          maxLength={100}
+          maxLength={NAME_MAX}
           required
         />
       </Field>
@@ -475,45 +463,35 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
         />
       </Field>
       <div class="field-row">
-        <Field id="agent-voice" label="Voice" error={fieldError("voice")}>
-          <input
-            id="agent-voice"
-            name="voice"
-            list="agent-voices"
-            value={form.voice}
-            onInput={(e) => {
-              update("voice", e.currentTarget.value);
-            }}
-            aria-describedby={messageId("agent-voice")}
-          />
-          <datalist id="agent-voices">
-            {VOICES.map((v) => (
-              <option key={v} value={v} />
-            ))}
-          </datalist>
-        </Field>
-        <Field id="agent-model" label="Model" error={fieldError("model")}>
-          <input
-            id="agent-model"
-            name="model"
-            list="agent-models"
-            value={form.model}
-            onInput={(e) => {
-              update("model", e.currentTarget.value);
-            }}
-            aria-describedby={messageId("agent-model")}
-          />
-          <datalist id="agent-models">
-            {MODELS.map((v) => (
-              <option key={v} value={v} />
-            ))}
-          </datalist>
-        </Field>
+        <SuggestField
+          id="agent-voice"
+          label="Voice"
+          name="voice"
+          listId="agent-voices"
+          suggestions={VOICES}
+          value={form.voice}
+          onInput={(v) => {
+            update("voice", v);
+          }}
+          error={fieldError("voice")}
+        />
+        <SuggestField
+          id="agent-model"
+          label="Model"
+          name="model"
+          listId="agent-models"
+          suggestions={MODELS}
+          value={form.model}
+          onInput={(v) => {
+            update("model", v);
+          }}
+          error={fieldError("model")}
+        />
       </div>
       <Field
         id="agent-max"
         label="Max concurrent calls"
-        hint="1 to 1000. Calls past this limit are refused."
+        hint={`${MAX_CALLS.minimum} to ${MAX_CALLS.maximum}. Calls past this limit are refused.`}
         error={fieldError("max_concurrent_calls") ?? (maxCheck.ok ? null : maxCheck.message)}
       >
         <input
@@ -569,6 +547,38 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
         />
       )}
     </SidePanel>
+  );
+}
+
+/** A text field with suggestions (a `<datalist>`): the list offers values, any value goes. */
+function SuggestField(props: {
+  id: string;
+  label: string;
+  name: string;
+  listId: string;
+  suggestions: readonly string[];
+  value: string;
+  onInput: (value: string) => void;
+  error: string | null;
+}) {
+  return (
+    <Field id={props.id} label={props.label} error={props.error}>
+      <input
+        id={props.id}
+        name={props.name}
+        list={props.listId}
+        value={props.value}
+        onInput={(e) => {
+          props.onInput(e.currentTarget.value);
+        }}
+        aria-describedby={messageId(props.id)}
+      />
+      <datalist id={props.listId}>
+        {props.suggestions.map((v) => (
+          <option key={v} value={v} />
+        ))}
+      </datalist>
+    </Field>
   );
 }
 

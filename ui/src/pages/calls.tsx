@@ -21,10 +21,12 @@ import {
   duration,
   EmptyState,
   ErrorState,
+  ItemRow,
   Loading,
   PageHeader,
   Pager,
   RefreshError,
+  RowLink,
   SidePanel,
   relativeTime,
 } from "../components/ui";
@@ -357,22 +359,11 @@ function CallsTable(props: { calls: Call[]; selected: string | null; busy: boole
       </thead>
       <tbody>
         {props.calls.map((c) => (
-          <tr
-            key={c.id}
-            class={props.selected === c.id ? "selected" : ""}
-            onClick={() => {
-              navigate("calls", c.id);
-            }}
-          >
+          <ItemRow key={c.id} page="calls" id={c.id} selected={props.selected}>
             <td class="nowrap">
-              <a
-                href={href("calls", c.id)}
-                class="row-link row-link-plain"
-                title={dateTime(c.started_at)}
-                onClick={(e) => e.stopPropagation()}
-              >
+              <RowLink page="calls" id={c.id} class="row-link-plain" title={dateTime(c.started_at)}>
                 {callTime(c.started_at)}
-              </a>
+              </RowLink>
             </td>
             <td>{c.direction === "inbound" ? "Inbound" : "Outbound"}</td>
             <td class="nowrap">{formatNumber(c.from_number)}</td>
@@ -383,7 +374,7 @@ function CallsTable(props: { calls: Call[]; selected: string | null; busy: boole
               {c.reject_reason ? <div class="muted small">{REJECT_REASONS[c.reject_reason]}</div> : null}
             </td>
             <td class="num">{duration(c.duration_secs)}</td>
-          </tr>
+          </ItemRow>
         ))}
       </tbody>
     </table>

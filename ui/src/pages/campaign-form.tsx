@@ -4,6 +4,7 @@
 //! lands under that field.
 import { useState } from "preact/hooks";
 import type { ApiError } from "../api/client";
+import { limits } from "../api/limits";
 import type {
   Agent,
   Campaign,
@@ -32,9 +33,13 @@ import { CARRIER_NAMES } from "./numbers";
 
 type DelayUnit = "seconds" | "minutes" | "hours";
 const UNIT_SECS: Record<DelayUnit, number> = { seconds: 1, minutes: 60, hours: 3600 };
-/** The engine's bounds (domain/campaign.rs). */
-const MAX_DELAY_SECS = 7 * 24 * 3600;
-const NAME_MAX = 100;
+/** The engine's bounds, as its OpenAPI document states them. */
+const NAME_MAX = limits.CampaignInput.name.maxLength;
+const MAX_CALLS = limits.CampaignSettings.max_concurrent_calls;
+const CALLS_PER_SECOND = limits.CampaignSettings.calls_per_second;
+const ATTEMPTS = limits.RetryPolicy.max_attempts;
+const DELAY_SECS = limits.RetryPolicy.delay_secs;
+/** Bounds the document does not state (yet), copied from domain/campaign.rs. */
 const PROMPT_MAX = 32_000;
 const MESSAGE_MAX = 2_000;
 
@@ -184,9 +189,9 @@ export function check(form: CampaignForm): Checked {
   else if (name.length > NAME_MAX) errors.name = `At most ${NAME_MAX} characters.`;
   if (form.prompt.length > PROMPT_MAX) errors.prompt = `At most ${PROMPT_MAX} characters.`;
 
-  const max = checkWhole(form.maxConcurrent, 1, 1000);
+  const max = checkWhole(form.maxConcurrent, MAX_CALLS.minimum, MAX_CALLS.maximum);
   if (!max.ok) errors.max_concurrent_calls = max.message;
-  const cps = checkDecimal(form.callsPerSecond, 0.01, 500);
+  const cps = checkDecimal(form.callsPerSecond, CALLS_PER_SECOND.minimum, CALLS_PER_SECOND.maximum);
   if (!cps.ok) errors.calls_per_second = cps.message;
 
   const start = checkTimeOfDay(form.windowStart);
@@ -201,10 +206,10 @@ export function check(form: CampaignForm): Checked {
     if (form.days.length === 0) errors["window.days"] = "Choose at least one day.";
   }
 
-  const attempts = checkWhole(form.maxAttempts, 1, 20);
+  const attempts = checkWhole(form.maxAttempts, ATTEMPTS.minimum, ATTEMPTS.maximum);
   if (!attempts.ok) errors["retry.max_attempts"] = attempts.message;
   const unit = UNIT_SECS[form.delayUnit];
-  const delay = checkWhole(form.delay, 0, Math.floor(MAX_DELAY_SECS / unit));
+  const delay = checkWhole(form.delay, Math.ceil(DELAY_SECS.minimum / unit), Math.floor(DELAY_SECS.maximum / unit));
   if (!delay.ok) errors["retry.delay_secs"] = delay.message.replace(/\.$/, ` ${form.delayUnit} (a week at most).`);
 
   const message = form.message.trim();
@@ -373,7 +378,7 @@ export function CampaignFields(props: {
           <Field
             id="campaign-max-calls"
             label="Max concurrent calls"
-            hint="1 to 1000 at once."
+            hint={`${MAX_CALLS.minimum} to ${MAX_CALLS.maximum} at once.`}
             error={error("max_concurrent_calls")}
           >
             <input
@@ -391,7 +396,7 @@ export function CampaignFields(props: {
           <Field
             id="campaign-cps"
             label="Calls per second"
-            hint="New calls started per second, 0.01 to 500."
+            hint={`New calls started per second, ${CALLS_PER_SECOND.minimum} to ${CALLS_PER_SECOND.maximum}.`}
             error={error("calls_per_second")}
           >
             <input
@@ -533,7 +538,7 @@ export function CampaignFields(props: {
           <Field
             id="campaign-attempts"
             label="Attempts per lead"
-            hint="1 to 20, the first call included."
+            hint={`${ATTEMPTS.minimum} to ${ATTEMPTS.maximum}, the first call included.`}
             error={error("retry.max_attempts")}
           >
             <input

@@ -12,9 +12,12 @@ import {
   Banner,
   ConfirmDialog,
   EmptyState,
+  ItemRow,
+  NewButton,
   PageHeader,
   PanelFooter,
   RemoteView,
+  RowLink,
   SidePanel,
   dateTime,
   relativeTime,
@@ -73,17 +76,7 @@ export function CampaignsPage(props: { selected: string | null }) {
             ? `${list.length} ${list.length === 1 ? "campaign" : "campaigns"} · ${running} running`
             : "Outbound calls over lead lists"
         }
-        actions={
-          <button
-            type="button"
-            class="btn btn-primary"
-            onClick={() => {
-              navigate("campaigns", "new");
-            }}
-          >
-            <Icon name="plus" /> New campaign
-          </button>
-        }
+        actions={<NewButton page="campaigns" label="New campaign" />}
       />
       <div class="page-content">
         <div class="table-area">
@@ -157,17 +150,11 @@ function CampaignsTable(props: { campaigns: CampaignView[]; pauses: Record<strin
         {props.campaigns.map((c) => {
           const reason = props.pauses[c.id];
           return (
-            <tr
-              key={c.id}
-              class={props.selected === c.id ? "selected" : ""}
-              onClick={() => {
-                navigate("campaigns", c.id);
-              }}
-            >
+            <ItemRow key={c.id} page="campaigns" id={c.id} selected={props.selected}>
               <td class="cell-main">
-                <a href={href("campaigns", c.id)} class="row-link" onClick={(e) => e.stopPropagation()}>
+                <RowLink page="campaigns" id={c.id}>
                   {c.name}
-                </a>
+                </RowLink>
                 <div class="sub nowrap">
                   {c.agents.length} {c.agents.length === 1 ? "agent" : "agents"} · {c.number_ids.length}{" "}
                   {c.number_ids.length === 1 ? "number" : "numbers"}
@@ -192,7 +179,7 @@ function CampaignsTable(props: { campaigns: CampaignView[]; pauses: Record<strin
                   <span class="muted">—</span>
                 )}
               </td>
-            </tr>
+            </ItemRow>
           );
         })}
       </tbody>

@@ -6,11 +6,22 @@ import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiError, isApiError } from "../api/client";
 import { LIVE_STATUSES, type Agent, type Call, type CallDetail, type ContextUpdated } from "../api/types";
-import { ContextEditor } from "../components/context-editor";
+import { ContextEditor, contextEdited, formatContext } from "../components/context-editor";
 import { Icon } from "../components/icons";
 import { OutboundCallDialog } from "../components/outbound-call";
 import { mergeLines, Transcript } from "../components/transcript";
-import { Banner, Dialog, EmptyState, ErrorState, Loading, PageHeader, RemoteView, dateTime } from "../components/ui";
+import {
+  Banner,
+  Dialog,
+  EmptyState,
+  ErrorState,
+  Loading,
+  PageHeader,
+  RemoteView,
+  SubmitForm,
+  dateTime,
+} from "../components/ui";
+import { same } from "../forms";
 import { href, navigate } from "../router";
 import { onEvent, onTranscriptLine, reload, useApi, useAppState } from "../store";
 import { checkContext, formatNumber } from "../validate";
@@ -608,7 +619,7 @@ function LiveContext(props: { call: Call; agent: Agent | null }) {
           <p class="muted">No context was set for this call.</p>
         ) : (
           <pre class="context-view" aria-label="Call context">
-            {pretty(call.context)}
+            {formatContext(call.context)}
           </pre>
         )}
         <p class="muted small live-context-ended">The call has ended: its context can no longer change.</p>
@@ -699,9 +710,6 @@ function keyCount(context: Record<string, unknown>): string {
   return n === 0 ? "none for this call" : `${n} ${n === 1 ? "key" : "keys"} for this call`;
 }
 
-const pretty = (v: Record<string, unknown>) => JSON.stringify(v, null, 2);
-const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-
 /** What became of the last change sent from this form. */
 type Outcome =
   | { kind: "none" }
@@ -719,7 +727,7 @@ function ContextForm(props: {
   target: "call" | "agent";
   save: (context: Record<string, unknown>) => Promise<ContextUpdated>;
 }) {
-  const [text, setText] = useState(() => pretty(props.stored));
+  const [text, setText] = useState(() => formatContext(props.stored));
   // The stored context the text started from: edits are what differ from it.
   const [base, setBase] = useState(props.stored);
   const [saving, setSaving] = useState(false);
@@ -730,14 +738,14 @@ function ContextForm(props: {
   const timer = useRef<number | undefined>(undefined);
 
   const check = checkContext(text);
-  const dirty = check.ok ? !sameJson(check.value, base) : text !== pretty(base);
+  const dirty = contextEdited(text, base);
 
   // Changed elsewhere (another window, a script, the other tab here): follow it unless the
   // operator is editing.
   const storedKey = JSON.stringify(props.stored);
   useEffect(() => {
-    if (sameJson(props.stored, base)) return;
-    if (!dirty) setText(pretty(props.stored));
+    if (same(props.stored, base)) return;
+    if (!dirty) setText(formatContext(props.stored));
     setBase(props.stored);
   }, [storedKey]);
 
@@ -767,7 +775,7 @@ function ContextForm(props: {
     try {
       const res = await props.save(check.value);
       setBase(res.context);
-      setText(pretty(res.context));
+      setText(formatContext(res.context));
       const calls = res.live_calls_updated;
       if (calls === 0) {
         // Not bridged yet (still ringing): the agent starts with this context when it is.
@@ -794,19 +802,7 @@ function ContextForm(props: {
   const fieldError = error?.status === 400 || error?.field === "context" ? error.message : null;
   const generalError = error && fieldError === null ? contextError(error, props.target) : null;
   return (
-    <form
-      noValidate
-      onSubmit={(e) => {
-        e.preventDefault();
-        void submit();
-      }}
-      onKeyDown={(e) => {
-        if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-          e.preventDefault();
-          e.currentTarget.requestSubmit();
-        }
-      }}
-    >
+    <SubmitForm onSubmit={() => void submit()}>
       {generalError !== null && (
         <Banner tone="bad" role="alert">
           {generalError}
@@ -834,7 +830,7 @@ function ContextForm(props: {
             type="button"
             class="btn btn-ghost btn-sm"
             onClick={() => {
-              setText(pretty(base));
+              setText(formatContext(base));
               setError(null);
             }}
           >
@@ -845,7 +841,7 @@ function ContextForm(props: {
           {saving ? "Sending…" : props.target === "call" ? "Apply to call" : "Apply to agent"}
         </button>
       </div>
-    </form>
+    </SubmitForm>
   );
 }
 

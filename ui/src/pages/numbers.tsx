@@ -20,9 +20,12 @@ import {
   ConfirmDialog,
   EmptyState,
   Field,
+  ItemRow,
   messageId,
+  NewButton,
   PageHeader,
   RemoteView,
+  RowLink,
   PanelFooter,
   SidePanel,
 } from "../components/ui";
@@ -66,17 +69,7 @@ export function NumbersPage(props: { selected: string | null }) {
             ? `${list.length} ${list.length === 1 ? "number" : "numbers"}`
             : "The numbers your agents answer and call from"
         }
-        actions={
-          <button
-            type="button"
-            class="btn btn-primary"
-            onClick={() => {
-              navigate("numbers", "new");
-            }}
-          >
-            <Icon name="plus" /> Add number
-          </button>
-        }
+        actions={<NewButton page="numbers" label="Add number" />}
       />
       <div class="page-content">
         <div class="table-area">
@@ -153,17 +146,11 @@ function NumbersTable(props: { numbers: PhoneNumber[]; settings: Settings | null
         {props.numbers.map((n) => {
           const hook = webhookFor(n.carrier, props.settings);
           return (
-            <tr
-              key={n.id}
-              class={props.selected === n.id ? "selected" : ""}
-              onClick={() => {
-                navigate("numbers", n.id);
-              }}
-            >
+            <ItemRow key={n.id} page="numbers" id={n.id} selected={props.selected}>
               <td class="cell-main">
-                <a href={href("numbers", n.id)} class="row-link nowrap" onClick={(e) => e.stopPropagation()}>
+                <RowLink page="numbers" id={n.id} class="nowrap">
                   {formatNumber(n.number)}
-                </a>
+                </RowLink>
                 {n.label !== "" && <div class="sub truncate">{n.label}</div>}
               </td>
               <td>
@@ -192,7 +179,7 @@ function NumbersTable(props: { numbers: PhoneNumber[]; settings: Settings | null
                   <CopyValue compact value={hook.url} what={`${hook.what} for ${n.number}`} />
                 )}
               </td>
-            </tr>
+            </ItemRow>
           );
         })}
       </tbody>
