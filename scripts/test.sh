@@ -17,8 +17,8 @@ echo "== build"
 cargo build --workspace --all-targets --locked
 # The UI's API types are generated from the engine's OpenAPI document; they must not drift.
 (cd ui && npm run --silent gen:api)
-git diff --exit-code -- ui/src/api/schema.d.ts || {
-  echo "ui/src/api/schema.d.ts is stale: run (cd ui && npm run gen:api) and commit it" >&2
+git diff --exit-code -- ui/src/api/schema.d.ts ui/src/api/limits.ts || {
+  echo "ui/src/api/schema.d.ts or ui/src/api/limits.ts is stale: run (cd ui && npm run gen:api) and commit them" >&2
   exit 1
 }
 

@@ -93,14 +93,19 @@ pub struct AgentInput {
     /// Required when creating.
     #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    #[schema(max_length = 32000)]
     pub system_prompt: Option<String>,
+    #[schema(max_length = 2000)]
     pub greeting: Option<String>,
     /// OpenAI voice name (`marin`, `cedar`, `alloy`, ...) or a custom voice id.
+    #[schema(min_length = 1, max_length = 100)]
     pub voice: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
     pub model: Option<String>,
     /// Must be a JSON object.
     #[schema(value_type = Option<Object>)]
     pub context: Option<serde_json::Value>,
+    #[schema(max_length = 10000)]
     pub notes: Option<String>,
     #[schema(minimum = 1, maximum = 1000)]
     pub max_concurrent_calls: Option<u32>,
@@ -119,7 +124,10 @@ impl AgentInput {
             base.system_prompt = bounded_text("system_prompt", &v, PROMPT_MAX)?;
         }
         if let Some(v) = self.greeting {
-            base.greeting = bounded_text("greeting", v.trim(), GREETING_MAX)?;
+            // Bounded as sent, as the document's maxLength says; kept trimmed.
+            base.greeting = bounded_text("greeting", &v, GREETING_MAX)?
+                .trim()
+                .to_owned();
         }
         if let Some(v) = self.voice {
             base.voice = required_text("voice", &v, SHORT_MAX)?;
@@ -173,6 +181,31 @@ mod tests {
 
     fn input(v: serde_json::Value) -> AgentInput {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn every_text_is_bounded_where_the_openapi_document_says() {
+        for field in [
+            "name",
+            "system_prompt",
+            "greeting",
+            "voice",
+            "model",
+            "notes",
+        ] {
+            let max = crate::domain::input::documented_max_length::<AgentInput>(field);
+            let at = input(json!({"name": "A", field: "a".repeat(max)}));
+            assert!(
+                at.apply(AgentFields::default()).is_ok(),
+                "{field}: {max} is allowed"
+            );
+            let over = input(json!({"name": "A", field: "a".repeat(max + 1)}));
+            assert_eq!(
+                over.apply(AgentFields::default()).unwrap_err().field,
+                field,
+                "{field}: one more than the document's {max} is refused"
+            );
+        }
     }
 
     #[test]

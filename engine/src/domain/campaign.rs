@@ -201,7 +201,10 @@ pub enum VoicemailPolicy {
     #[default]
     HangUp,
     /// The agent speaks `message` after the beep, then hangs up.
-    LeaveMessage { message: String },
+    LeaveMessage {
+        #[schema(min_length = 1, max_length = 2000)]
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -434,6 +437,7 @@ pub struct Campaign {
 pub struct CampaignInput {
     #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    #[schema(max_length = 32000)]
     pub prompt: Option<String>,
     pub settings: Option<CampaignSettings>,
     pub agents: Option<Vec<PoolAgent>>,
@@ -546,6 +550,45 @@ mod tests {
 
     fn at(rfc3339: &str) -> Timestamp {
         Timestamp::parse(rfc3339).unwrap()
+    }
+
+    #[test]
+    fn texts_are_bounded_where_the_openapi_document_says() {
+        use crate::domain::input::documented_max_length;
+        for field in ["name", "prompt"] {
+            let max = documented_max_length::<CampaignInput>(field);
+            let with = |n: usize| -> CampaignInput {
+                serde_json::from_value(serde_json::json!({"name": "C", field: "a".repeat(n)}))
+                    .unwrap()
+            };
+            assert!(
+                with(max).apply(CampaignFields::default()).is_ok(),
+                "{field}: {max}"
+            );
+            assert_eq!(
+                with(max + 1)
+                    .apply(CampaignFields::default())
+                    .unwrap_err()
+                    .field,
+                field,
+                "{field}: one more than the document's {max} is refused"
+            );
+        }
+        let max = documented_max_length::<VoicemailPolicy>("message");
+        let leave = |n: usize| CampaignSettings {
+            voicemail: VoicemailPolicy::LeaveMessage {
+                message: "a".repeat(n),
+            },
+            ..CampaignSettings::default()
+        };
+        assert!(
+            leave(max).validate().is_ok(),
+            "a {max}-character message is allowed"
+        );
+        assert_eq!(
+            leave(max + 1).validate().unwrap_err().field,
+            "voicemail.message"
+        );
     }
 
     #[test]

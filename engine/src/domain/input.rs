@@ -57,3 +57,16 @@ where
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
+
+/// For tests: the `maxLength` the OpenAPI document states for `field` of `T`'s schema (a
+/// property of `T`, or of one of its `oneOf` variants).
+#[cfg(test)]
+pub(crate) fn documented_max_length<T: utoipa::PartialSchema>(field: &str) -> usize {
+    let schema = serde_json::to_value(T::schema()).expect("schemas serialise");
+    let variants = schema["oneOf"].as_array().cloned().unwrap_or_default();
+    std::iter::once(&schema)
+        .chain(variants.iter())
+        .find_map(|s| s["properties"][field]["maxLength"].as_u64())
+        .unwrap_or_else(|| panic!("the document states no maxLength for {field}: {schema}"))
+        as usize
+}

@@ -7,6 +7,9 @@ use super::input::{Invalid, bounded_text, present};
 use super::phone::E164;
 use super::time::Timestamp;
 
+/// Longest label kept, in characters.
+const LABEL_MAX: usize = 100;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Carrier {
@@ -99,6 +102,7 @@ pub struct PhoneNumberInput {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub outbound_agent_id: Option<Option<String>>,
+    #[schema(max_length = 100)]
     pub label: Option<String>,
     pub status: Option<NumberStatus>,
 }
@@ -186,7 +190,8 @@ impl PhoneNumberInput {
             base.outbound_agent_id = v;
         }
         if let Some(v) = self.label {
-            base.label = bounded_text("label", v.trim(), 100)?;
+            // Bounded as sent, as the document's maxLength says; kept trimmed.
+            base.label = bounded_text("label", &v, LABEL_MAX)?.trim().to_owned();
         }
         if let Some(v) = self.status {
             base.status = v;
@@ -202,6 +207,21 @@ mod tests {
 
     fn input(v: serde_json::Value) -> PhoneNumberInput {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_label_is_bounded_as_sent_where_the_openapi_document_says() {
+        let max = crate::domain::input::documented_max_length::<PhoneNumberInput>("label");
+        let new = |label: String| {
+            input(json!({"number": "+14155552671", "carrier": "twilio", "label": label}))
+                .create(None)
+        };
+        assert!(new("a".repeat(max)).is_ok(), "{max} characters are allowed");
+        assert_eq!(
+            new(format!("{} ", "a".repeat(max))).unwrap_err().field,
+            "label",
+            "one more than the document's {max}, a space included, is refused"
+        );
     }
 
     #[test]

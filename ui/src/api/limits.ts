@@ -7,8 +7,13 @@ export const limits = {
     max_concurrent_calls: { minimum: 0 },
   },
   AgentInput: {
+    greeting: { maxLength: 2000 },
     max_concurrent_calls: { minimum: 1, maximum: 1000 },
+    model: { minLength: 1, maxLength: 100 },
     name: { minLength: 1, maxLength: 100 },
+    notes: { maxLength: 10000 },
+    system_prompt: { maxLength: 32000 },
+    voice: { minLength: 1, maxLength: 100 },
   },
   AgentLoad: {
     live_calls: { minimum: 0 },
@@ -20,6 +25,7 @@ export const limits = {
   },
   CampaignInput: {
     name: { minLength: 1, maxLength: 100 },
+    prompt: { maxLength: 32000 },
   },
   CampaignProgress: {
     eta_secs: { minimum: 0 },
@@ -49,11 +55,17 @@ export const limits = {
     limit: { minimum: 0 },
     offset: { minimum: 0 },
   },
+  PhoneNumberInput: {
+    label: { maxLength: 100 },
+  },
   RejectedRow: {
     line: { minimum: 0 },
   },
   RetryPolicy: {
     delay_secs: { minimum: 0, maximum: 604800 },
     max_attempts: { minimum: 1, maximum: 20 },
+  },
+  VoicemailPolicy: {
+    message: { minLength: 1, maxLength: 2000 },
   },
 } as const;

@@ -39,9 +39,8 @@ const MAX_CALLS = limits.CampaignSettings.max_concurrent_calls;
 const CALLS_PER_SECOND = limits.CampaignSettings.calls_per_second;
 const ATTEMPTS = limits.RetryPolicy.max_attempts;
 const DELAY_SECS = limits.RetryPolicy.delay_secs;
-/** Bounds the document does not state (yet), copied from domain/campaign.rs. */
-const PROMPT_MAX = 32_000;
-const MESSAGE_MAX = 2_000;
+const PROMPT_MAX = limits.CampaignInput.prompt.maxLength;
+const MESSAGE_MAX = limits.VoicemailPolicy.message.maxLength;
 
 export const STRATEGIES: { value: SelectionStrategy; label: string; hint: string }[] = [
   {

@@ -34,6 +34,10 @@ import { reload, useApi, useAppState } from "../store";
 import { showToast } from "../toast";
 import { checkPhoneNumber, formatNumber, regionName } from "../validate";
 import { rebase } from "../forms";
+import { limits } from "../api/limits";
+
+/** The engine's bound on a label, as its OpenAPI document states it. */
+const LABEL_MAX = limits.PhoneNumberInput.label.maxLength;
 
 export const CARRIER_NAMES: Record<Carrier, string> = { twilio: "Twilio", telnyx: "Telnyx", livekit: "LiveKit SIP" };
 
@@ -304,7 +308,7 @@ function AddNumberPanel(props: { defaultRegion: string | null; onClose: () => vo
           id="number-label"
           name="label"
           value={label}
-          maxLength={100}
+          maxLength={LABEL_MAX}
           onInput={(e) => {
             setLabel(e.currentTarget.value);
           }}
@@ -522,7 +526,7 @@ function NumberPanel(props: { number: PhoneNumber; agents: Agent[]; settings: Se
               id="number-edit-label"
               name="label"
               value={form.label}
-              maxLength={100}
+              maxLength={LABEL_MAX}
               onInput={(e) => {
                 update("label", e.currentTarget.value);
               }}
