@@ -224,10 +224,17 @@ pub async fn launch(
             .with_graceful_shutdown(stopped)
             .await
     });
+    // Watches the caller's shutdown future until the engine stops either way, so a future
+    // that never completes (`start`'s) does not outlive the engine.
     let on_shutdown = stop.clone();
+    let mut stopped = on_shutdown.subscribe();
     tokio::spawn(async move {
-        shutdown.await;
-        let _ = on_shutdown.send(true);
+        tokio::select! {
+            () = shutdown => {
+                let _ = on_shutdown.send(true);
+            }
+            _ = stopped.wait_for(|stop| *stop) => {}
+        }
     });
     // Campaigns that were running when the engine last stopped (or crashed) carry on, after
     // their unfinished attempts are squared with the carriers.
