@@ -79,7 +79,7 @@ export function CampaignsPage(props: { selected: string | null }) {
         actions={<NewButton page="campaigns" label="New campaign" />}
       />
       <div class="page-content">
-        <div class="table-area">
+        <div class="table-area" aria-busy={campaigns.loading}>
           <RemoteView remote={campaigns} what="campaigns" onRetry={() => void reload.campaigns()}>
             {(data) =>
               data.length === 0 ? (
