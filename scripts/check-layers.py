@@ -53,7 +53,8 @@ def modules():
             rel = os.path.relpath(os.path.join(root, f), SRC)[:-3].split(os.sep)
             if rel[-1] == "mod":
                 rel = rel[:-1]
-            if rel in (["lib"], ["main"]):
+            # main.rs and its cli/ are the binary, a client of the library: not on the map.
+            if rel in (["lib"], ["main"]) or rel[0] == "cli":
                 continue
             mods[tuple(rel)] = os.path.join(root, f)
     return mods

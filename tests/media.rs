@@ -15,7 +15,7 @@ use common::media_stream::MediaStream;
 use common::realtime::{FakeRealtime, Script, TEST_API_KEY};
 use common::telnyx_media::TelnyxMedia;
 use common::twilio_media::TwilioMedia;
-use common::{TestEngine, config, pcmu};
+use common::{TestEngine, config, pcmu, sound};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -1098,4 +1098,73 @@ async fn a_carrier_stream_that_goes_quiet_ends_the_call_and_its_voice_session() 
     assert_eq!(w.twilio.wait_for(1).await.len(), 1, "hung up at Twilio");
     let call = w.ended(&call_id).await;
     assert_eq!(call["hangup_cause"], "the carrier sent nothing for 10 s");
+}
+
+#[tokio::test]
+async fn listening_in_hears_the_caller_and_the_agent_and_strangers_are_refused() {
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let w = World::start(Script::new()).await;
+    w.number("twilio").await;
+    let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000077").await;
+    w.realtime.wait_for_event("response.create", WAIT).await;
+    let url = format!(
+        "{}/api/calls/{call_id}/audio",
+        w.engine.api.base.replacen("http", "ws", 1)
+    );
+    let refused = |request| async {
+        match tokio_tungstenite::connect_async(request).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+            other => panic!("not refused: {:?}", other.map(|(_, r)| r.status())),
+        }
+    };
+    assert_eq!(refused(url.clone()).await, 401, "no token");
+    let mut foreign = format!("{url}?access_token={}", w.engine.api.token)
+        .into_client_request()
+        .unwrap();
+    foreign
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    assert_eq!(refused(foreign).await, 403, "a page of another origin");
+
+    let (mut listener, _) =
+        tokio_tungstenite::connect_async(format!("{url}?access_token={}", w.engine.api.token))
+            .await
+            .unwrap();
+    // The agent speaks (440 Hz) while the caller does (1 kHz): the listener hears both.
+    w.realtime.agent_says(8_000, "One moment.");
+    media.send_audio(&pcmu::tone(8_000, 1000.0)).await.unwrap();
+    let mut heard = Vec::new();
+    while heard.len() < 8_000 {
+        let m = tokio::time::timeout(WAIT, listener.next())
+            .await
+            .expect("a frame within the wait")
+            .expect("the stream goes on")
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Binary(b) = m {
+            assert_eq!(b.len(), 320, "20 ms of 16-bit samples at 8 kHz");
+            heard.extend(b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]])));
+        }
+    }
+    let part = &heard[800..7_200];
+    let (agent, caller, neither) = (
+        sound::tone_dbfs(part, 8000, 440.0),
+        sound::tone_dbfs(part, 8000, 1000.0),
+        sound::tone_dbfs(part, 8000, 700.0),
+    );
+    println!("listen-in: agent {agent:.1} dB, caller {caller:.1} dB, between {neither:.1} dB");
+    assert!(agent > -20.0 && caller > -20.0, "both voices: {agent:.1}, {caller:.1} dB");
+    assert!(neither < agent - 25.0 && neither < caller - 25.0, "and little else");
+
+    // The call ends: so does the stream.
+    media.stop().await.unwrap();
+    let end = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(m)) = listener.next().await {
+            if m.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the listener is let go when the call ends");
 }

@@ -6,6 +6,9 @@ use clap::{Parser, Subcommand};
 use switchboard::Config;
 use switchboard::secrets::Secrets;
 
+mod cli;
+use cli::test_call::{self, CallArgs};
+
 #[derive(Parser)]
 #[command(
     name = "switchboard",
@@ -21,6 +24,9 @@ struct Cli {
 enum Command {
     /// Run the engine: the control API on loopback and the public listener for carriers.
     Serve(Config),
+    /// Talk to an agent through this machine's microphone and speakers (Ctrl-C ends the call).
+    /// Uses the engine already running, or runs one for the call.
+    Call(CallArgs),
     /// Print the control API token (making one on first use).
     Token(Config),
     /// Print the URLs to paste into each carrier's console.
@@ -37,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(config) => serve(config).await,
+        Command::Call(args) => test_call::run(args).await,
         Command::Token(config) => token(config).await,
         Command::WebhookUrls(config) => webhook_urls(config).await,
         Command::Openapi => {
@@ -55,6 +62,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("public: http://{}", running.public_addr());
     running.run_until(shutdown_signal()).await;
     Ok(())
+}
+
+pub(crate) async fn token_for(config: &Config) -> anyhow::Result<String> {
+    if let Some(t) = config.token.as_deref().filter(|t| !t.trim().is_empty()) {
+        return Ok(t.trim().to_owned());
+    }
+    let dir = config.resolved_data_dir()?;
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let secrets = Secrets::open(config.keyring_service(), Default::default()).await;
+    Ok(secrets.control_token(&dir).await?)
 }
 
 async fn token(config: Config) -> anyhow::Result<()> {
@@ -111,7 +130,7 @@ async fn webhook_urls(config: Config) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

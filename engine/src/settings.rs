@@ -16,6 +16,12 @@ pub const PUBLIC_URL: &str = "public_base_url";
 pub const DEFAULT_REGION: &str = "default_region";
 /// The Telnyx Call Control application (connection) Telnyx calls are placed on.
 pub const TELNYX_CONNECTION: &str = "telnyx_connection_id";
+/// The microphone and speaker test calls and listen-in use (cpal device ids); unset means the
+/// system's default device.
+pub const AUDIO_INPUT: &str = "audio_input";
+pub const AUDIO_OUTPUT: &str = "audio_output";
+/// How a test call keeps the agent from hearing itself: `cancel`, `headphones`, `half_duplex`.
+pub const ECHO_MODE: &str = "echo_mode";
 
 /// A cheaply cloned handle on the settings.
 #[derive(Clone)]

@@ -36,3 +36,13 @@ pub fn encode(sample: i16) -> u8 {
     let mantissa = (s >> (exponent + 3)) & 0x0F;
     !(sign | (exponent << 4) | mantissa) as u8
 }
+
+/// One μ-law byte to a linear 16-bit sample (ITU-T G.711).
+pub fn decode(code: u8) -> i16 {
+    let code = !code;
+    let sign = code & 0x80;
+    let exponent = i32::from((code >> 4) & 0x07);
+    let mantissa = i32::from(code & 0x0F);
+    let magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84;
+    (if sign != 0 { -magnitude } else { magnitude }) as i16
+}

@@ -3,12 +3,15 @@
 //! surface. The OpenAPI document is generated from the handlers' annotations.
 
 mod agents;
+mod audio;
 mod calls;
 mod campaigns;
 mod credentials;
 mod events;
+mod listen;
 mod phone_numbers;
 pub mod settings;
+mod test_calls;
 
 use std::time::Duration;
 
@@ -47,6 +50,7 @@ use crate::web::{ApiError, ErrorCode};
         (name = "campaigns", description = "Outbound campaigns, leads and progress"),
         (name = "settings", description = "Plain settings and credentials"),
         (name = "events", description = "Live event stream"),
+        (name = "audio", description = "This machine's microphones and speakers"),
     ),
     components(schemas(crate::events::Event))
 )]
@@ -125,6 +129,12 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(calls::put_context))
         .routes(routes!(calls::hang_up))
         .routes(routes!(calls::place))
+        .routes(routes!(listen::audio))
+        .routes(routes!(test_calls::start))
+        .routes(routes!(test_calls::mute))
+        .routes(routes!(audio::devices))
+        .routes(routes!(audio::tone))
+        .routes(routes!(audio::level))
         .routes(routes!(campaigns::list, campaigns::create))
         .routes(routes!(
             campaigns::get,
@@ -211,9 +221,14 @@ async fn require_token(State(engine): State<Engine>, req: Request, next: Next) -
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    // Browsers cannot set headers on a WebSocket, so the event stream alone also takes the
-    // token as a query parameter.
-    let from_query = (req.uri().path() == "/api/events")
+    // Browsers cannot set headers on a WebSocket, so the event stream and a call's audio
+    // alone also take the token as a query parameter.
+    let path = req.uri().path();
+    let websocket = path == "/api/events"
+        || path
+            .strip_prefix("/api/calls/")
+            .is_some_and(|p| p.ends_with("/audio"));
+    let from_query = websocket
         .then(|| {
             req.uri().query().and_then(|q| {
                 url::form_urlencoded::parse(q.as_bytes())

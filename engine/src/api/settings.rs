@@ -10,7 +10,10 @@ use crate::domain::Invalid;
 use crate::domain::phone::is_known_region;
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::settings::{DEFAULT_REGION, PUBLIC_URL, TELNYX_CONNECTION};
+use crate::domain::EchoMode;
+use crate::settings::{
+    AUDIO_INPUT, AUDIO_OUTPUT, DEFAULT_REGION, ECHO_MODE, PUBLIC_URL, TELNYX_CONNECTION,
+};
 use crate::telephony::WebhookUrls;
 use crate::web::{ApiResult, ErrorBody, Json};
 
@@ -30,6 +33,12 @@ pub struct Settings {
     /// False only when the engine was started with `--insecure-skip-webhook-signatures`
     /// (development): carrier webhooks are then accepted unsigned.
     pub webhook_signatures_checked: bool,
+    /// The microphone test calls use (an id from `GET /api/audio`); `null` for the system default.
+    pub audio_input: Option<String>,
+    /// The speakers test calls and listen-in play through; `null` for the system default.
+    pub audio_output: Option<String>,
+    /// How a test call keeps the agent from hearing itself through the speakers.
+    pub echo_mode: EchoMode,
     /// Where this engine listens.
     pub control_addr: String,
     pub public_addr: String,
@@ -50,6 +59,27 @@ pub struct SettingsInput {
     #[serde(default, deserialize_with = "crate::domain::input::present")]
     #[schema(value_type = Option<String>)]
     pub telnyx_connection_id: Option<Option<String>>,
+    /// A microphone id from `GET /api/audio`, or `null` for the system default.
+    #[serde(default, deserialize_with = "crate::domain::input::present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub audio_input: Option<Option<String>>,
+    /// A speaker id from `GET /api/audio`, or `null` for the system default.
+    #[serde(default, deserialize_with = "crate::domain::input::present")]
+    #[schema(value_type = Option<String>, max_length = 200)]
+    pub audio_output: Option<Option<String>>,
+    pub echo_mode: Option<EchoMode>,
+}
+
+/// A device id as sent: kept as is (the device may be unplugged now and back later), bounded.
+fn device_id(field: &'static str, id: Option<String>) -> Result<Option<String>, Invalid> {
+    id.filter(|i| !i.trim().is_empty())
+        .map(|i| {
+            if i.chars().any(char::is_control) {
+                return Err(Invalid::new(field, "must be a device id from GET /api/audio"));
+            }
+            crate::domain::input::bounded_text(field, &i, 200)
+        })
+        .transpose()
 }
 
 async fn current(engine: &Engine) -> ApiResult<Settings> {
@@ -60,6 +90,13 @@ async fn current(engine: &Engine) -> ApiResult<Settings> {
         public_base_url: public.map(|p| p.base.clone()),
         default_region: engine.default_region(),
         telnyx_connection_id: engine.settings().get(TELNYX_CONNECTION),
+        audio_input: engine.settings().get(AUDIO_INPUT),
+        audio_output: engine.settings().get(AUDIO_OUTPUT),
+        echo_mode: engine
+            .settings()
+            .get(ECHO_MODE)
+            .and_then(|m| EchoMode::parse(&m))
+            .unwrap_or_default(),
         webhook_signatures_checked: !engine.config().insecure_skip_webhook_signatures,
         control_addr: engine.control_addr().to_string(),
         public_addr: engine.public_addr().to_string(),
@@ -126,6 +163,15 @@ pub async fn update(
             })
             .transpose()?;
         changes.push((TELNYX_CONNECTION, value));
+    }
+    if let Some(id) = input.audio_input {
+        changes.push((AUDIO_INPUT, device_id("audio_input", id)?));
+    }
+    if let Some(id) = input.audio_output {
+        changes.push((AUDIO_OUTPUT, device_id("audio_output", id)?));
+    }
+    if let Some(mode) = input.echo_mode {
+        changes.push((ECHO_MODE, Some(mode.as_str().to_owned())));
     }
     engine.settings().write(&changes).await?;
     if !changes.is_empty() {

@@ -52,9 +52,33 @@ enum End {
     Ours(String),
 }
 
+/// Who speaks first on a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// The agent greets as soon as the session is ready (a call it answered).
+    AgentFirst,
+    /// The agent waits for the other side, and greets after a silence (a call it placed).
+    OtherSideFirst,
+}
+
 /// Runs a call's bridge to the end. `call` is live and `agent` is its agent; the carrier
 /// stream has started. Returns when both sides are closed and the record is complete.
-pub async fn run<C: MediaSession>(engine: Engine, call: Call, agent: Agent, mut carrier: C) {
+pub async fn run<C: MediaSession>(engine: Engine, call: Call, agent: Agent, carrier: C) {
+    let opening = match call.direction {
+        CallDirection::Outbound => Opening::OtherSideFirst,
+        CallDirection::Inbound | CallDirection::Test => Opening::AgentFirst,
+    };
+    run_with(engine, call, agent, carrier, opening).await;
+}
+
+/// `run`, with who speaks first chosen by the caller (a test call behaves as either).
+pub async fn run_with<C: MediaSession>(
+    engine: Engine,
+    call: Call,
+    agent: Agent,
+    mut carrier: C,
+    opening: Opening,
+) {
     let (_registration, mut control, tap) = match engine.live_calls().register(&call.id, &agent.id)
     {
         Ok(r) => r,
@@ -90,6 +114,11 @@ pub async fn run<C: MediaSession>(engine: Engine, call: Call, agent: Agent, mut 
                     finish(&engine, &call, End::StreamStopped, None).await;
                     return;
                 }
+                Err(MediaError::Failed(why)) => {
+                    carrier.close(&why).await;
+                    finish(&engine, &call, End::Ours(why), None).await;
+                    return;
+                }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(call_id = %call.id, error = %e, "skipped a media frame"),
             },
@@ -107,11 +136,11 @@ pub async fn run<C: MediaSession>(engine: Engine, call: Call, agent: Agent, mut 
         }
     };
     let transcript = spawn_transcript_writer(&engine, &call.id);
-    let greeting = match call.direction {
-        CallDirection::Inbound => {
+    let greeting = match opening {
+        Opening::AgentFirst => {
             (!agent.greeting.trim().is_empty()).then(|| Greeting::Now(agent.greeting.clone()))
         }
-        CallDirection::Outbound => Some(Greeting::AfterSilence(agent.greeting.clone())),
+        Opening::OtherSideFirst => Some(Greeting::AfterSilence(agent.greeting.clone())),
     };
     let mut bridge = Bridge {
         carrier,
@@ -285,6 +314,9 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 }
             }
             Ok(MediaIn::Stop) | Err(MediaError::Closed(_)) => return Err(End::StreamStopped),
+            // The call's audio source itself failed (a local device lost): end the call and
+            // say why on its record.
+            Err(MediaError::Failed(why)) => return Err(End::Ours(why)),
             Err(e @ MediaError::Malformed(_)) => {
                 tracing::warn!(call_id = %call.id, error = %e, "skipped a media frame");
             }

@@ -8,6 +8,7 @@
 //! adapters use `webhook` and `stream` (what they share), never this file.
 
 pub mod livekit;
+pub mod local;
 pub(crate) mod stream;
 pub mod telnyx;
 pub mod twilio;
@@ -46,6 +47,7 @@ pub fn adapters(
             settings.clone(),
         )),
         Arc::new(livekit::LiveKitCarrier::new(secrets.clone())),
+        Arc::new(local::LocalCarrier),
     ];
     Carriers::new(adapters)
 }

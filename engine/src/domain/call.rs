@@ -11,6 +11,8 @@ use super::time::Timestamp;
 pub enum CallDirection {
     Inbound,
     Outbound,
+    /// An agent tried through this machine's microphone and speakers (carrier `local`).
+    Test,
 }
 
 impl CallDirection {
@@ -18,6 +20,7 @@ impl CallDirection {
         match self {
             Self::Inbound => "inbound",
             Self::Outbound => "outbound",
+            Self::Test => "test",
         }
     }
 
@@ -25,6 +28,7 @@ impl CallDirection {
         match s {
             "inbound" => Some(Self::Inbound),
             "outbound" => Some(Self::Outbound),
+            "test" => Some(Self::Test),
             _ => None,
         }
     }
@@ -220,6 +224,8 @@ pub enum Speaker {
     Caller,
     Agent,
     System,
+    /// A person who took the call over from the agent.
+    Operator,
 }
 
 impl Speaker {
@@ -228,6 +234,7 @@ impl Speaker {
             Self::Caller => "caller",
             Self::Agent => "agent",
             Self::System => "system",
+            Self::Operator => "operator",
         }
     }
 
@@ -236,6 +243,7 @@ impl Speaker {
             "caller" => Some(Self::Caller),
             "agent" => Some(Self::Agent),
             "system" => Some(Self::System),
+            "operator" => Some(Self::Operator),
             _ => None,
         }
     }

@@ -13,6 +13,7 @@ pub mod lead_import;
 pub mod phone;
 pub mod phone_number;
 pub mod progress;
+pub mod test_call;
 pub mod time;
 
 pub use agent::{Agent, AgentInput};
@@ -33,4 +34,5 @@ pub use lead_import::{
 pub use phone::{E164, PhoneError};
 pub use phone_number::{Carrier, NumberStatus, PhoneNumber, PhoneNumberInput};
 pub use progress::{CampaignProgress, LeadCounts};
+pub use test_call::{EchoMode, Mute, TestCallInput};
 pub use time::Timestamp;

@@ -16,6 +16,20 @@ pub enum Carrier {
     Twilio,
     Telnyx,
     Livekit,
+    /// No carrier: a test call through this machine's microphone and speakers. Never a
+    /// number's carrier.
+    Local,
+}
+
+/// The carriers a number can be on: `Carrier` less `local` (the document's enum for numbers).
+#[derive(ToSchema)]
+#[schema(as = NumberCarrier)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // a schema only: numbers are read and written as `Carrier`
+enum NumberCarrier {
+    Twilio,
+    Telnyx,
+    Livekit,
 }
 
 impl Carrier {
@@ -24,6 +38,7 @@ impl Carrier {
             Carrier::Twilio => "twilio",
             Carrier::Telnyx => "telnyx",
             Carrier::Livekit => "livekit",
+            Carrier::Local => "local",
         }
     }
 
@@ -32,6 +47,7 @@ impl Carrier {
             "twilio" => Some(Self::Twilio),
             "telnyx" => Some(Self::Telnyx),
             "livekit" => Some(Self::Livekit),
+            "local" => Some(Self::Local),
             _ => None,
         }
     }
@@ -70,6 +86,7 @@ pub struct PhoneNumber {
     pub id: String,
     #[schema(value_type = String, example = "+14155552671")]
     pub number: E164,
+    #[schema(value_type = NumberCarrier)]
     pub carrier: Carrier,
     /// The carrier's own id for the number (Twilio's `PN…` SID, Telnyx's id), if known.
     pub carrier_number_id: Option<String>,
@@ -92,6 +109,7 @@ pub struct PhoneNumberInput {
     /// creating; cannot be changed afterwards.
     pub number: Option<String>,
     /// Required when creating.
+    #[schema(value_type = Option<NumberCarrier>)]
     pub carrier: Option<Carrier>,
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
@@ -175,6 +193,12 @@ impl PhoneNumberInput {
             }
         }
         if let Some(carrier) = self.carrier {
+            if carrier == Carrier::Local {
+                return Err(Invalid::new(
+                    "carrier",
+                    "must be twilio, telnyx or livekit: local is for test calls, not numbers",
+                ));
+            }
             base.carrier = carrier;
         }
         if let Some(v) = self.carrier_number_id {

@@ -111,6 +111,9 @@ pub enum MediaError {
     Malformed(String),
     #[error("media stream closed: {0}")]
     Closed(String),
+    /// The source of the call's audio broke (a microphone unplugged): the call cannot go on.
+    #[error("{0}")]
+    Failed(String),
 }
 
 /// One side of a call's audio as the bridge sees it: a carrier's media stream once it has

@@ -65,7 +65,10 @@ pub struct AgentStats {
     pub agent_id: String,
     pub inbound: DirectionStats,
     pub outbound: DirectionStats,
+    /// Phone calls: inbound and outbound together.
     pub total: DirectionStats,
+    /// Test calls through this machine's microphone: not phone calls, so not in `total`.
+    pub tests: DirectionStats,
 }
 
 impl Store {
@@ -194,11 +197,12 @@ impl Store {
             agent_id: id.to_owned(),
             ..Default::default()
         };
-        let mut ended = [0i64; 3];
+        let mut ended = [0i64; 4];
         for (direction, calls, answered, total, with_duration) in rows {
             let (slot, n) = match CallDirection::parse(&direction) {
                 Some(CallDirection::Inbound) => (&mut stats.inbound, 0),
                 Some(CallDirection::Outbound) => (&mut stats.outbound, 1),
+                Some(CallDirection::Test) => (&mut stats.tests, 3),
                 None => return Err(StoreError::Corrupt(format!("call direction {direction}"))),
             };
             slot.calls = calls;
@@ -218,6 +222,7 @@ impl Store {
             (&mut stats.inbound, ended[0]),
             (&mut stats.outbound, ended[1]),
             (&mut stats.total, ended[2]),
+            (&mut stats.tests, ended[3]),
         ] {
             slot.average_duration_secs =
                 (n > 0).then(|| slot.total_duration_secs as f64 / n as f64);

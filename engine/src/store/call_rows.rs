@@ -83,6 +83,10 @@ pub(super) const SELECT: &str = "SELECT c.id, c.direction, c.carrier, c.carrier_
 /// the `calls_live` partial index: SQLite uses that index only for this very text.
 pub(super) const LIVE: &str = "('queued', 'ringing', 'in_progress')";
 
+/// Phone calls only, as SQL: a test call through this machine's microphone holds none of an
+/// agent's phone lines (testing an agent never turns a caller away).
+pub(super) const PHONE: &str = "direction <> 'test'";
+
 pub(super) async fn fetch_call(conn: &mut SqliteConnection, id: &str) -> Result<Call> {
     sqlx::query_as::<_, CallRow>(&format!("{SELECT} WHERE c.id = ?"))
         .bind(id)

@@ -7,7 +7,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use utoipa::ToSchema;
 
 use super::call_rows::{
-    CallRow, LIVE, SELECT, campaign_live_calls, fetch_call, find_by_carrier_id,
+    CallRow, LIVE, PHONE, SELECT, campaign_live_calls, fetch_call, find_by_carrier_id,
 };
 use super::error::{Conflict, Result, StoreError, existing_or, not_found, unique_or};
 use super::leads::settle_lead;
@@ -193,7 +193,8 @@ impl Store {
                     "INSERT INTO calls (id, direction, carrier, carrier_call_id, from_number, \
                      to_number, agent_id, number_id, status, started_at) \
                      SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
-                     WHERE (SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE}) < ?"
+                     WHERE (SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE} \
+                       AND {PHONE}) < ?"
                 ))
                 .bind(&call.id)
                 .bind(call.direction.as_str())
@@ -411,11 +412,11 @@ impl Store {
         campaign_live_calls(&mut conn, campaign_id).await
     }
 
-    /// Live calls per agent (inbound and outbound alike), for selection and load stats.
+    /// Live phone calls per agent (inbound and outbound alike), for selection and load stats.
     pub async fn live_calls_per_agent(&self) -> Result<std::collections::HashMap<String, u32>> {
         let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
             "SELECT agent_id, COUNT(*) FROM calls WHERE agent_id IS NOT NULL AND status IN {LIVE} \
-             GROUP BY agent_id"
+             AND {PHONE} GROUP BY agent_id"
         ))
         .fetch_all(self.pool())
         .await?;

@@ -8,7 +8,7 @@
 
 use sqlx::{FromRow, SqliteConnection};
 
-use super::call_rows::{LIVE, campaign_live_calls, fetch_call};
+use super::call_rows::{LIVE, PHONE, campaign_live_calls, fetch_call};
 use super::campaigns::ensure_campaign;
 use super::error::{Result, StoreError, not_found};
 use super::{Store, new_id};
@@ -213,7 +213,7 @@ impl Store {
                     return Ok(Err(NoClaim::CampaignFull));
                 }
                 let agent_live: i64 = sqlx::query_scalar(&format!(
-                    "SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE}"
+                    "SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE} AND {PHONE}"
                 ))
                 .bind(&claim.agent_id)
                 .fetch_one(&mut *conn)

@@ -37,6 +37,8 @@ pub enum ErrorCode {
     KeyringUnavailable,
     /// The carrier refused the request or could not be reached (its message says which).
     CarrierError,
+    /// No sound server or audio device can be used (its message says which and why).
+    AudioUnavailable,
     Internal,
 }
 

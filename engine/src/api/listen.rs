@@ -1,0 +1,107 @@
+//! `/api/calls/{id}/audio`: listen in on a live call from a browser. The call's tap (both
+//! sides mixed) streams as binary WebSocket messages, each 20 ms of 16-bit little-endian mono
+//! PCM at 8 kHz, for the UI to play with Web Audio. Costs the call nothing when nobody listens.
+//! A page of another origin is refused: call audio is the most private thing the engine has.
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+
+use crate::engine::Engine;
+use crate::media::frame::TELEPHONY_RATE;
+use crate::media::tap::Listener;
+use crate::store::Conflict;
+use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode};
+
+/// The sample rate of the stream, in Hz.
+pub const LISTEN_RATE: u32 = TELEPHONY_RATE;
+
+/// True when `headers` carry no `Origin` (not a browser page) or one naming the very host the
+/// request was sent to (the UI this engine serves).
+pub(super) fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| url::Url::parse(o).ok())
+        .filter(|u| u.scheme() == "http" || u.scheme() == "https")
+        .and_then(|u| {
+            let host = u.host_str()?.to_owned();
+            Some(match u.port() {
+                Some(p) => format!("{host}:{p}"),
+                None => host,
+            })
+        });
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
+/// Streams a live call's audio, caller and agent mixed: binary messages of 20 ms of 16-bit
+/// little-endian mono PCM at 8000 Hz. Browsers pass the token as `?access_token=`.
+#[utoipa::path(operation_id = "listen_to_call", get, path = "/api/calls/{id}/audio", tag = "calls",
+    params(("id" = String, Path)),
+    responses(
+        (status = 101, description = "Switching to a WebSocket of 16-bit LE mono PCM at 8000 Hz, 20 ms a message"),
+        (status = 403, body = ErrorBody, description = "A page of another origin"),
+        (status = 404, body = ErrorBody, description = "No such call"),
+        (status = 409, body = ErrorBody, description = "The call is not live"),
+        (status = 426, body = ErrorBody, description = "Not a WebSocket request"),
+    ))]
+pub async fn audio(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    if !same_origin(&headers) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "call audio is not served to pages of another origin",
+        ));
+    }
+    let call = engine.store().get_call(&id).await?;
+    let Some(live) = engine
+        .live_calls()
+        .get(&id)
+        .filter(|_| call.ended_at.is_none())
+    else {
+        return Err(crate::store::StoreError::from(Conflict::CallEnded(id)).into());
+    };
+    let ws = ws.map_err(|e| {
+        ApiError::new(
+            StatusCode::UPGRADE_REQUIRED,
+            ErrorCode::Malformed,
+            format!("connect with a WebSocket client ({})", e.body_text()),
+        )
+    })?;
+    let listener = live.tap.listen();
+    Ok(ws.on_upgrade(move |socket| pump(engine, listener, socket)))
+}
+
+async fn pump(engine: Engine, listener: Listener, mut socket: WebSocket) {
+    let mut bytes = Vec::with_capacity(320);
+    loop {
+        tokio::select! {
+            () = engine.stopping() => break,
+            frame = listener.recv() => {
+                // None: the call ended.
+                let Some(frame) = frame else { break };
+                bytes.clear();
+                bytes.extend(frame.data().iter().flat_map(|s| s.to_le_bytes()));
+                if socket.send(Message::Binary(bytes.clone().into())).await.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
+}
