@@ -8,6 +8,7 @@
 //! `scripts/check-layers.py` holds the code to that map.
 
 // The foundation: pure types and primitives, configuration, secrets, the event bus.
+pub mod audio;
 pub mod config;
 pub mod domain;
 pub mod events;

@@ -1,5 +1,5 @@
 //! Sample-rate conversion for mono 16-bit audio between the rates the media path meets: 8 kHz
-//! (telephony), 16 and 24 kHz (voice backends) and 48 kHz (sound cards). It takes a stream in
+//! (telephony), 16 and 24 kHz (voice backends) and 44.1 and 48 kHz (sound cards). It takes a stream in
 //! chunks of any length and appends output as each 20 ms block completes. Invariant: the output
 //! is aligned with the input (the filter's start-up delay is trimmed, never emitted), so once
 //! [`Resampler::flush`] has run, `n` input samples have produced exactly
@@ -18,7 +18,7 @@ use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler as _};
 
 /// The rates [`Resampler::new`] accepts, in Hz.
-pub const SUPPORTED_RATES: [u32; 4] = [8_000, 16_000, 24_000, 48_000];
+pub const SUPPORTED_RATES: [u32; 5] = [8_000, 16_000, 24_000, 44_100, 48_000];
 
 /// One processing block: 20 ms, the frame length of the whole media path.
 const BLOCKS_PER_SECOND: u32 = 50;
@@ -26,7 +26,7 @@ const BLOCKS_PER_SECOND: u32 = 50;
 #[derive(Debug, thiserror::Error)]
 pub enum ResampleError {
     #[error(
-        "unsupported sample rate {0} Hz: the media path resamples between 8, 16, 24 and 48 kHz"
+        "unsupported sample rate {0} Hz: the media path resamples between 8, 16, 24, 44.1 and 48 kHz"
     )]
     UnsupportedRate(u32),
     #[error("could not build the resampler: {0}")]
@@ -78,8 +78,9 @@ impl Resampler {
                 1,
                 FixedSync::Both,
             )?;
-            // Every supported rate is a multiple of 8 kHz, so a 20 ms block is a whole number
-            // of rubato's minimum blocks on both sides and rubato keeps the size asked for.
+            // A 20 ms block of any supported rate is a whole number of rubato's minimum blocks
+            // on both sides (8k:44.1k is 80:441, 48k:44.1k is 160:147, and 20 ms is twice or
+            // six times those), so rubato keeps the size asked for.
             debug_assert_eq!(fft.input_frames_next(), block_in);
             debug_assert_eq!(
                 fft.output_frames_next(),
@@ -234,8 +235,8 @@ mod tests {
     #[test]
     fn unsupported_rates_are_refused() {
         for (from, to, bad) in [
-            (44_100, 8_000, 44_100),
-            (8_000, 22_050, 22_050),
+            (22_050, 8_000, 22_050),
+            (8_000, 96_000, 96_000),
             (0, 8_000, 0),
         ] {
             let error = Resampler::new(from, to).expect_err("not a media path rate");
@@ -245,10 +246,10 @@ mod tests {
             );
         }
         assert!(
-            Resampler::new(44_100, 8_000)
+            Resampler::new(22_050, 8_000)
                 .unwrap_err()
                 .to_string()
-                .contains("44100 Hz")
+                .contains("22050 Hz")
         );
     }
 

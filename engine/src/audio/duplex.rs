@@ -1,0 +1,554 @@
+//! Microphone and speaker as one full-duplex 8 kHz mono pipe, with echo handling.
+//!
+//! Threads: the devices' callbacks (cpal's), one worker thread (ours, which also owns the
+//! streams), and the caller. Callbacks talk to the worker only through wait-free rtrb queues
+//! and atomics. The caller talks to the worker through two short mutexes that callbacks never
+//! touch: the agent playout (`play`, `clear`, `played`) and the captured 8 kHz audio
+//! (`capture`, woken by a tokio `Notify`).
+//!
+//! The worker is driven by the devices: whenever the output queue holds less than its target
+//! (~40 ms, or two of the device's largest callbacks) it renders 10 ms (agent audio resampled
+//! to the device rate, or silence) and hands it to the echo canceller as the far end; whenever
+//! 10 ms of microphone audio has arrived it cleans it (per `EchoMode`), resamples it to 8 kHz
+//! and wakes `capture`. With nothing to do it sleeps 2 ms (no spinning).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use cpal::traits::StreamTrait;
+
+use super::convert::{from_i16, to_i16};
+use super::devices::{Opened, find, stream_config};
+use super::echo::{Canceller, HalfDuplexGate};
+use super::error::{AudioError, Direction};
+use super::playout::Playout;
+use super::stream::{QueueSource, StreamState, build_input, build_output, by_format};
+use crate::media::frame::TELEPHONY_RATE;
+use crate::media::resample::Resampler;
+
+pub use super::echo::EchoMode;
+
+/// Agent audio held at most: two minutes at 8 kHz (a backend sends faster than real time).
+const PLAYOUT_CAPACITY: usize = 8_000 * 120;
+/// Captured 8 kHz audio held for `capture` at most: 2 s; older audio is dropped (a reader
+/// that far behind wants the present, not a backlog).
+const CAPTURE_CAPACITY: usize = 8_000 * 2;
+/// The output queue is kept this full (plus two of the device's callbacks if larger).
+const OUTPUT_TARGET_MS: u64 = 40;
+/// Microphone backlog beyond this is skipped (oldest first) so latency stays bounded.
+const INPUT_BACKLOG_MS: usize = 200;
+const IDLE_SLEEP: Duration = Duration::from_millis(2);
+
+#[derive(Debug, Clone, Default)]
+pub struct DuplexConfig {
+    /// Device ids (`DeviceInfo::id`) or names; `None` = the system default.
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub echo: EchoMode,
+}
+
+/// How the duplex runs: devices, formats, and what was lost on the way.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct AudioStats {
+    pub input_device: String,
+    pub output_device: String,
+    pub input_rate: u32,
+    pub output_rate: u32,
+    pub input_channels: u16,
+    pub output_channels: u16,
+    pub input_format: String,
+    pub output_format: String,
+    pub echo: EchoMode,
+    /// Microphone samples (device rate) dropped: the input queue was full or backlogged.
+    pub input_dropped: u64,
+    /// Captured 8 kHz samples dropped because `capture` was not called in time.
+    pub capture_dropped: u64,
+    /// Agent samples (8 kHz) refused by `play` because two minutes were already queued.
+    pub agent_dropped: u64,
+    /// Output frames the speaker got as silence because the worker was late (after start).
+    pub output_underrun: u64,
+    pub input_xruns: u64,
+    pub output_xruns: u64,
+    /// The render-to-capture delay last given to the echo canceller, in ms.
+    pub echo_delay_ms: u32,
+}
+
+struct Shared {
+    playout: Mutex<Playout>,
+    captured: Mutex<VecDeque<i16>>,
+    capture_dropped: AtomicU64,
+    notify: tokio::sync::Notify,
+    input: Arc<StreamState>,
+    output: Arc<StreamState>,
+    /// Output-queue position up to which the worker has pushed (written under `playout`).
+    pushed: AtomicU64,
+    muted: AtomicBool,
+    stop: AtomicBool,
+    /// Set by the worker when a stream is lost or the worker ended; `capture` reports it.
+    failure: Mutex<Option<AudioError>>,
+    echo_delay_ms: AtomicU64,
+}
+
+/// What the worker reports once the streams run.
+struct Opening {
+    input: Opened,
+    output: Opened,
+    input_config: cpal::StreamConfig,
+    output_config: cpal::StreamConfig,
+    input_format: cpal::SampleFormat,
+    output_format: cpal::SampleFormat,
+}
+
+pub struct Duplex {
+    shared: Arc<Shared>,
+    worker: Option<JoinHandle<()>>,
+    stats: AudioStats,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves plain data behind: keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Duplex {
+    /// Opens both devices and starts the streams. Blocks for the devices to open (tens of
+    /// ms): from async code, call it in `spawn_blocking`.
+    pub fn open(config: DuplexConfig) -> Result<Duplex, AudioError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let echo = config.echo;
+        // The playout needs the output rate, known only once the device is opened: start
+        // with a placeholder and set it before any audio moves.
+        let shared = Arc::new(Shared {
+            playout: Mutex::new(Playout::new(48_000, PLAYOUT_CAPACITY)),
+            captured: Mutex::new(VecDeque::with_capacity(CAPTURE_CAPACITY)),
+            capture_dropped: AtomicU64::new(0),
+            notify: tokio::sync::Notify::new(),
+            input: Arc::default(),
+            output: Arc::default(),
+            pushed: AtomicU64::new(0),
+            muted: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            echo_delay_ms: AtomicU64::new(0),
+        });
+        let worker_shared = shared.clone();
+        let worker = std::thread::Builder::new()
+            .name("audio-duplex".into())
+            .spawn(move || run(config, worker_shared, tx))
+            .map_err(|e| AudioError::Device {
+                kind: "audio",
+                name: "worker".into(),
+                detail: e.to_string(),
+            })?;
+        match rx.recv() {
+            Ok(Ok(o)) => Ok(Duplex {
+                stats: AudioStats {
+                    input_device: o.input.label,
+                    output_device: o.output.label,
+                    input_rate: o.input_config.sample_rate,
+                    output_rate: o.output_config.sample_rate,
+                    input_channels: o.input_config.channels,
+                    output_channels: o.output_config.channels,
+                    input_format: o.input_format.to_string(),
+                    output_format: o.output_format.to_string(),
+                    echo,
+                    input_dropped: 0,
+                    capture_dropped: 0,
+                    agent_dropped: 0,
+                    output_underrun: 0,
+                    input_xruns: 0,
+                    output_xruns: 0,
+                    echo_delay_ms: 0,
+                },
+                shared,
+                worker: Some(worker),
+            }),
+            Ok(Err(e)) => {
+                let _ = worker.join();
+                Err(e)
+            }
+            Err(_) => {
+                let _ = worker.join();
+                Err(AudioError::Closed)
+            }
+        }
+    }
+
+    /// Queues agent audio (8 kHz mono) for the speaker. Never waits on the devices.
+    pub fn play(&self, samples: &[i16]) {
+        lock(&self.shared.playout).push(samples);
+    }
+
+    /// Barge-in: drops every agent sample not yet played, including what is already in the
+    /// output queue (the callback skips it), at once.
+    pub fn clear(&self) {
+        let mut playout = lock(&self.shared.playout);
+        let position = self.shared.output.position.load(Relaxed);
+        playout.clear(position);
+        // Holding `playout` keeps the worker from pushing meanwhile: everything queued up to
+        // `pushed` is stale.
+        let pushed = self.shared.pushed.load(Relaxed);
+        self.shared
+            .output
+            .discard_until
+            .store(pushed, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Agent samples (8 kHz) the output callback has taken so far; cleared audio excluded.
+    pub fn played(&self) -> u64 {
+        lock(&self.shared.playout).played(self.shared.output.position.load(Relaxed))
+    }
+
+    /// Agent samples (8 kHz) queued or in flight, not yet played.
+    pub fn pending(&self) -> u64 {
+        lock(&self.shared.playout).pending(self.shared.output.position.load(Relaxed))
+    }
+
+    /// Microphone audio (8 kHz, processed per the echo mode): waits until at least `min`
+    /// samples (capped at the 2 s held) are ready, then returns all that are. Cancel-safe:
+    /// nothing is taken until it returns. Fails once a device is lost.
+    pub async fn capture(&mut self, min: usize) -> Result<Vec<i16>, AudioError> {
+        let min = min.min(CAPTURE_CAPACITY);
+        loop {
+            let notified = self.shared.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(e) = lock(&self.shared.failure).clone() {
+                return Err(e);
+            }
+            {
+                let mut captured = lock(&self.shared.captured);
+                if captured.len() >= min {
+                    return Ok(captured.drain(..).collect());
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Muted: `capture` delivers silence (the stream keeps running, and the canceller adapting).
+    pub fn set_muted(&self, muted: bool) {
+        self.shared.muted.store(muted, Relaxed);
+    }
+
+    pub fn stats(&self) -> AudioStats {
+        let s = &self.shared;
+        AudioStats {
+            input_dropped: s.input.dropped.load(Relaxed),
+            capture_dropped: s.capture_dropped.load(Relaxed),
+            agent_dropped: lock(&s.playout).dropped,
+            output_underrun: s.output.underrun.load(Relaxed),
+            input_xruns: s.input.xruns.load(Relaxed),
+            output_xruns: s.output.xruns.load(Relaxed),
+            echo_delay_ms: s.echo_delay_ms.load(Relaxed) as u32,
+            ..self.stats.clone()
+        }
+    }
+}
+
+impl Drop for Duplex {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Relaxed);
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// The worker thread: opens the streams, reports, then processes until stopped or lost.
+fn run(
+    config: DuplexConfig,
+    shared: Arc<Shared>,
+    opened: std::sync::mpsc::SyncSender<Result<Opening, AudioError>>,
+) {
+    let started = start(&config, &shared);
+    let (streams, mut worker) = match started {
+        Ok((streams, worker, opening)) => {
+            let _ = opened.send(Ok(opening));
+            (streams, worker)
+        }
+        Err(e) => {
+            let _ = opened.send(Err(e));
+            return;
+        }
+    };
+    let failure = worker.run(&shared);
+    *lock(&shared.failure) = Some(failure);
+    drop(streams);
+    // Wake a waiting `capture` (and one arriving later: notify_one keeps a permit).
+    shared.notify.notify_waiters();
+    shared.notify.notify_one();
+}
+
+fn start(
+    config: &DuplexConfig,
+    shared: &Arc<Shared>,
+) -> Result<([cpal::Stream; 2], Worker, Opening), AudioError> {
+    let input = find(Direction::Input, config.input.as_deref())?;
+    let output = find(Direction::Output, config.output.as_deref())?;
+    let (input_config, input_format) = stream_config(&input, Direction::Input)?;
+    let (output_config, output_format) = stream_config(&output, Direction::Output)?;
+    let (in_rate, out_rate) = (input_config.sample_rate, output_config.sample_rate);
+    let unsupported = |direction: Direction, opened: &Opened, format: cpal::SampleFormat| {
+        AudioError::UnsupportedFormat {
+            kind: direction.noun(),
+            name: opened.label.clone(),
+            detail: format!("sample format {format} is not converted"),
+        }
+    };
+    let resample_error =
+        |direction: Direction, opened: &Opened, e: crate::media::resample::ResampleError| {
+            AudioError::UnsupportedFormat {
+                kind: direction.noun(),
+                name: opened.label.clone(),
+                detail: e.to_string(),
+            }
+        };
+    let to_8k = Resampler::new(in_rate, TELEPHONY_RATE)
+        .map_err(|e| resample_error(Direction::Input, &input, e))?;
+    let from_8k = Resampler::new(TELEPHONY_RATE, out_rate)
+        .map_err(|e| resample_error(Direction::Output, &output, e))?;
+    *lock(&shared.playout) = Playout::new(out_rate, PLAYOUT_CAPACITY);
+
+    // One second each way: far more than the worker's lag, so a full queue means it stalled.
+    let (mic_producer, mic) = rtrb::RingBuffer::<f32>::new(in_rate as usize);
+    let (speaker, speaker_consumer) = rtrb::RingBuffer::<f32>::new(out_rate as usize);
+    let input_stream = by_format!(input_format, |T| build_input::<T>(
+        &input.device,
+        &input_config,
+        mic_producer,
+        shared.input.clone()
+    ))
+    .ok_or_else(|| unsupported(Direction::Input, &input, input_format))?
+    .map_err(|e| AudioError::from_cpal(Direction::Input, &input.label, &e))?;
+    let output_stream = by_format!(output_format, |T| build_output::<T, _>(
+        &output.device,
+        &output_config,
+        QueueSource(speaker_consumer),
+        shared.output.clone()
+    ))
+    .ok_or_else(|| unsupported(Direction::Output, &output, output_format))?
+    .map_err(|e| AudioError::from_cpal(Direction::Output, &output.label, &e))?;
+    output_stream
+        .play()
+        .map_err(|e| AudioError::from_cpal(Direction::Output, &output.label, &e))?;
+    input_stream
+        .play()
+        .map_err(|e| AudioError::from_cpal(Direction::Input, &input.label, &e))?;
+
+    let worker = Worker::new(config.echo, in_rate, out_rate, mic, speaker, to_8k, from_8k);
+    let opening = Opening {
+        input,
+        output,
+        input_config,
+        output_config,
+        input_format,
+        output_format,
+    };
+    Ok(([input_stream, output_stream], worker, opening))
+}
+
+/// The worker's state: everything here lives on the worker thread only.
+struct Worker {
+    echo: EchoMode,
+    in_rate: u32,
+    out_rate: u32,
+    mic: rtrb::Consumer<f32>,
+    speaker: rtrb::Producer<f32>,
+    to_8k: Resampler,
+    from_8k: Resampler,
+    canceller: Option<Canceller>,
+    gate: HalfDuplexGate,
+    /// Device-rate agent audio (or silence) from the resampler, waiting to be queued.
+    render: VecDeque<f32>,
+    // Scratch buffers, allocated once.
+    agent_tick: Vec<i16>,
+    resampled: Vec<i16>,
+    render_frame: Vec<f32>,
+    mic_frame: Vec<f32>,
+    clean: Vec<f32>,
+    clean_i16: Vec<i16>,
+    out_8k: Vec<i16>,
+    pushed: u64,
+}
+
+impl Worker {
+    fn new(
+        echo: EchoMode,
+        in_rate: u32,
+        out_rate: u32,
+        mic: rtrb::Consumer<f32>,
+        speaker: rtrb::Producer<f32>,
+        to_8k: Resampler,
+        from_8k: Resampler,
+    ) -> Self {
+        let (in_frame, out_frame) = ((in_rate / 100) as usize, (out_rate / 100) as usize);
+        Self {
+            echo,
+            in_rate,
+            out_rate,
+            mic,
+            speaker,
+            to_8k,
+            from_8k,
+            canceller: (echo == EchoMode::Cancel).then(|| Canceller::new(in_rate, out_rate)),
+            gate: HalfDuplexGate::new(in_rate),
+            render: VecDeque::with_capacity(out_frame * 4),
+            agent_tick: vec![0; (TELEPHONY_RATE / 100) as usize],
+            resampled: Vec::with_capacity(out_frame * 4),
+            render_frame: vec![0.0; out_frame],
+            mic_frame: vec![0.0; in_frame],
+            clean: vec![0.0; in_frame],
+            clean_i16: vec![0; in_frame],
+            out_8k: Vec::with_capacity(320),
+            pushed: 0,
+        }
+    }
+
+    fn run(&mut self, shared: &Shared) -> AudioError {
+        let out_per_ms = u64::from(self.out_rate) / 1000;
+        loop {
+            if shared.stop.load(Relaxed) {
+                return AudioError::Closed;
+            }
+            for (state, direction) in [
+                (&shared.input, Direction::Input),
+                (&shared.output, Direction::Output),
+            ] {
+                if state.lost.load(Relaxed) {
+                    return AudioError::DeviceLost {
+                        kind: direction.noun(),
+                        name: "the device".into(),
+                        detail: "the stream stopped (device unplugged or sound server gone)".into(),
+                    };
+                }
+            }
+            let mut busy = false;
+            let target =
+                (OUTPUT_TARGET_MS * out_per_ms).max(2 * shared.output.max_request.load(Relaxed));
+            while self
+                .pushed
+                .saturating_sub(shared.output.position.load(Relaxed))
+                < target
+            {
+                self.render_tick(shared);
+                busy = true;
+            }
+            self.skip_input_backlog(shared);
+            while self.mic.slots() >= self.mic_frame.len() {
+                self.capture_tick(shared);
+                busy = true;
+            }
+            if !busy {
+                std::thread::sleep(IDLE_SLEEP);
+            }
+        }
+    }
+
+    /// 10 ms of output: agent audio (or silence) to the output queue and the canceller.
+    fn render_tick(&mut self, shared: &Shared) {
+        let frame_len = self.render_frame.len();
+        {
+            let mut playout = lock(&shared.playout);
+            if playout.clear_requested {
+                self.from_8k.reset();
+                self.render.clear();
+                playout.restart(self.pushed);
+            }
+            playout.take(&mut self.agent_tick);
+            self.resampled.clear();
+            self.from_8k.process(&self.agent_tick, &mut self.resampled);
+            self.render
+                .extend(self.resampled.iter().map(|&s| from_i16(s)));
+            let ready = self.render.len().min(frame_len);
+            for (slot, s) in self.render_frame.iter_mut().zip(self.render.drain(..ready)) {
+                *slot = s;
+            }
+            self.render_frame[ready..].fill(0.0);
+            playout.filler((frame_len - ready) as u64);
+            // The queue holds a second; the target is far below it, so this always fits.
+            let (_, rest) = self.speaker.push_partial_slice(&self.render_frame);
+            self.pushed += (frame_len - rest.len()) as u64;
+            shared.pushed.store(self.pushed, Relaxed);
+            let position = shared.output.position.load(Relaxed);
+            playout.retire(position);
+        }
+        if let Some(canceller) = &mut self.canceller {
+            canceller.render(&self.render_frame);
+        }
+    }
+
+    fn skip_input_backlog(&mut self, shared: &Shared) {
+        let limit = self.in_rate as usize * INPUT_BACKLOG_MS / 1000;
+        let backlog = self.mic.slots();
+        if backlog > limit {
+            let skip = backlog - limit;
+            if let Ok(chunk) = self.mic.read_chunk(skip) {
+                chunk.commit_all();
+            }
+            shared.input.dropped.fetch_add(skip as u64, Relaxed);
+        }
+    }
+
+    /// 10 ms of microphone: cleaned per the mode, resampled to 8 kHz, handed to `capture`.
+    fn capture_tick(&mut self, shared: &Shared) {
+        if self.mic.pop_entire_slice(&mut self.mic_frame).is_err() {
+            return;
+        }
+        let position = shared.output.position.load(Relaxed);
+        match self.echo {
+            EchoMode::Cancel => {
+                let delay = self.echo_delay_ms(shared, position);
+                shared.echo_delay_ms.store(u64::from(delay), Relaxed);
+                if let Some(canceller) = &mut self.canceller {
+                    canceller.capture(&self.mic_frame, &mut self.clean, delay);
+                }
+            }
+            EchoMode::Headphones => self.clean.copy_from_slice(&self.mic_frame),
+            EchoMode::HalfDuplex => {
+                let playing = lock(&shared.playout).agent_playing(position);
+                if self.gate.pass(playing, self.mic_frame.len()) {
+                    self.clean.copy_from_slice(&self.mic_frame);
+                } else {
+                    self.clean.fill(0.0);
+                }
+            }
+        }
+        if shared.muted.load(Relaxed) {
+            self.clean.fill(0.0);
+        }
+        for (dst, &s) in self.clean_i16.iter_mut().zip(&self.clean) {
+            *dst = to_i16(s);
+        }
+        self.out_8k.clear();
+        self.to_8k.process(&self.clean_i16, &mut self.out_8k);
+        if self.out_8k.is_empty() {
+            return;
+        }
+        {
+            let mut captured = lock(&shared.captured);
+            let over = (captured.len() + self.out_8k.len()).saturating_sub(CAPTURE_CAPACITY);
+            if over > 0 {
+                let over = over.min(captured.len());
+                captured.drain(..over);
+                shared.capture_dropped.fetch_add(over as u64, Relaxed);
+            }
+            captured.extend(&self.out_8k);
+        }
+        shared.notify.notify_one();
+    }
+
+    /// Render → capture delay: what is queued for the speaker, the output device's latency,
+    /// the input device's latency and what waits in the microphone queue. AEC3 refines it
+    /// with its own estimator; this puts it in the right neighbourhood.
+    fn echo_delay_ms(&self, shared: &Shared, position: u64) -> u32 {
+        let queued_out = self.pushed.saturating_sub(position) * 1000 / u64::from(self.out_rate);
+        let queued_in = self.mic.slots() as u64 * 1000 / u64::from(self.in_rate);
+        let devices =
+            (shared.output.latency_us.load(Relaxed) + shared.input.latency_us.load(Relaxed)) / 1000;
+        (queued_out + queued_in + devices).min(500) as u32
+    }
+}
