@@ -1112,13 +1112,17 @@ async fn listening_in_hears_the_caller_and_the_agent_and_strangers_are_refused()
         "{}/api/calls/{call_id}/audio",
         w.engine.api.base.replacen("http", "ws", 1)
     );
-    let refused = |request| async {
+    let refused = async |request: tokio_tungstenite::tungstenite::handshake::client::Request| {
         match tokio_tungstenite::connect_async(request).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
             other => panic!("not refused: {:?}", other.map(|(_, r)| r.status())),
         }
     };
-    assert_eq!(refused(url.clone()).await, 401, "no token");
+    assert_eq!(
+        refused(url.clone().into_client_request().unwrap()).await,
+        401,
+        "no token"
+    );
     let mut foreign = format!("{url}?access_token={}", w.engine.api.token)
         .into_client_request()
         .unwrap();
@@ -1153,8 +1157,14 @@ async fn listening_in_hears_the_caller_and_the_agent_and_strangers_are_refused()
         sound::tone_dbfs(part, 8000, 700.0),
     );
     println!("listen-in: agent {agent:.1} dB, caller {caller:.1} dB, between {neither:.1} dB");
-    assert!(agent > -20.0 && caller > -20.0, "both voices: {agent:.1}, {caller:.1} dB");
-    assert!(neither < agent - 25.0 && neither < caller - 25.0, "and little else");
+    assert!(
+        agent > -20.0 && caller > -20.0,
+        "both voices: {agent:.1}, {caller:.1} dB"
+    );
+    assert!(
+        neither < agent - 25.0 && neither < caller - 25.0,
+        "and little else"
+    );
 
     // The call ends: so does the stream.
     media.stop().await.unwrap();

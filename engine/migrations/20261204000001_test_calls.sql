@@ -1,11 +1,9 @@
--- no-transaction
 -- Test calls: an agent tried through this machine's microphone and speakers is a call like any
 -- other (transcript, live view, call log), with direction 'test' and carrier 'local'. SQLite
--- cannot alter a CHECK constraint, so the table is rebuilt (SQLite's documented twelve steps):
--- with foreign keys off, or dropping the old table would cascade into transcript_lines. An
--- operator who takes a call over speaks in its transcript as 'operator'.
-PRAGMA foreign_keys = OFF;
-BEGIN;
+-- cannot alter a CHECK constraint, so the table is rebuilt (SQLite's documented twelve steps;
+-- migrations run with foreign keys off, see Store::open, so dropping the old table does not
+-- cascade into transcript_lines). An operator who takes a call over speaks in its transcript
+-- as 'operator'.
 CREATE TABLE calls_new (
     id                TEXT PRIMARY KEY NOT NULL,
     direction         TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound', 'test')),
@@ -62,6 +60,3 @@ INSERT INTO transcript_lines_new (id, call_id, speaker, text, at)
 DROP TABLE transcript_lines;
 ALTER TABLE transcript_lines_new RENAME TO transcript_lines;
 CREATE INDEX transcript_lines_call ON transcript_lines (call_id, id);
-COMMIT;
-PRAGMA foreign_key_check;
-PRAGMA foreign_keys = ON;

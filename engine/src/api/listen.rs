@@ -10,13 +10,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use crate::engine::Engine;
-use crate::media::frame::TELEPHONY_RATE;
 use crate::media::tap::Listener;
 use crate::store::Conflict;
 use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode};
-
-/// The sample rate of the stream, in Hz.
-pub const LISTEN_RATE: u32 = TELEPHONY_RATE;
 
 /// True when `headers` carry no `Origin` (not a browser page) or one naming the very host the
 /// request was sent to (the UI this engine serves).

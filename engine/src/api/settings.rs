@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::config::normalise_public_url;
+use crate::domain::EchoMode;
 use crate::domain::Invalid;
 use crate::domain::phone::is_known_region;
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::domain::EchoMode;
 use crate::settings::{
     AUDIO_INPUT, AUDIO_OUTPUT, DEFAULT_REGION, ECHO_MODE, PUBLIC_URL, TELNYX_CONNECTION,
 };
@@ -75,7 +75,10 @@ fn device_id(field: &'static str, id: Option<String>) -> Result<Option<String>, 
     id.filter(|i| !i.trim().is_empty())
         .map(|i| {
             if i.chars().any(char::is_control) {
-                return Err(Invalid::new(field, "must be a device id from GET /api/audio"));
+                return Err(Invalid::new(
+                    field,
+                    "must be a device id from GET /api/audio",
+                ));
             }
             crate::domain::input::bounded_text(field, &i, 200)
         })

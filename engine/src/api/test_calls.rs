@@ -1,6 +1,6 @@
 //! `/api/test-calls`: an agent tried through this machine's microphone and speakers. The call
 //! is then a call like any other: `GET /api/calls/{id}`, the Live page, `POST
-//! /api/calls/{id}/hang-up` to end it.
+//! /api/calls/{id}/hangup` to end it.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -55,10 +55,7 @@ pub async fn start(
         (status = 200, body = Mute),
         (status = 404, body = ErrorBody, description = "Not a test call in progress"),
     ))]
-pub async fn mute(
-    Path(id): Path<String>,
-    Json(input): Json<Mute>,
-) -> ApiResult<axum::Json<Mute>> {
+pub async fn mute(Path(id): Path<String>, Json(input): Json<Mute>) -> ApiResult<axum::Json<Mute>> {
     local::set_muted(&id, input.muted)?;
     Ok(axum::Json(input))
 }

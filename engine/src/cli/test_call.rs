@@ -142,7 +142,7 @@ async fn call(
             () = &mut interrupt, if deadline.is_none() => {
                 println!("Ending the call…");
                 answer(
-                    http.post(format!("{base}/api/calls/{call_id}/hang-up")).bearer_auth(token),
+                    http.post(format!("{base}/api/calls/{call_id}/hangup")).bearer_auth(token),
                 )
                 .await?;
                 deadline = Some(tokio::time::Instant::now() + ENDING);
@@ -194,7 +194,9 @@ async fn answer(request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         response.json().await.unwrap_or(Value::Null)
     };
     if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("no reason given");
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or("no reason given");
         bail!("{message} ({status})");
     }
     Ok(body)

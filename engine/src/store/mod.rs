@@ -59,8 +59,23 @@ impl Store {
             .page_size(1024)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let mut conn = options.connect().await?;
+        // Migrations run with foreign keys off, as SQLite's way of rebuilding a table needs
+        // (dropping the old table would otherwise cascade into its children); that they left
+        // every reference whole is checked before the connection goes to work.
+        let mut conn = options.clone().foreign_keys(false).connect().await?;
         sqlx::migrate!("./migrations").run(&mut conn).await?;
+        let broken: Vec<(String,)> =
+            sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+                .fetch_all(&mut conn)
+                .await?;
+        if let Some((table,)) = broken.first() {
+            return Err(StoreError::Corrupt(format!(
+                "a migration left rows of {table} referring to rows that do not exist"
+            )));
+        }
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&mut conn)
+            .await?;
         let writer = Writer::start(conn, options.connect().await?).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(2)

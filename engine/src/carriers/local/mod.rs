@@ -13,8 +13,7 @@ pub use session::LocalSession;
 use crate::audio::{AudioError, Duplex, DuplexConfig};
 use crate::bridge::Opening;
 use crate::domain::{
-    Call, CallDirection, CallStatus, Carrier, EchoMode, Invalid, NewCall, TestCallInput,
-    Timestamp,
+    Call, CallDirection, CallStatus, Carrier, EchoMode, Invalid, NewCall, TestCallInput, Timestamp,
 };
 use crate::engine::Engine;
 use crate::events::Event;

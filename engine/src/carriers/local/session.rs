@@ -39,7 +39,9 @@ impl LocalSession {
     fn reached_mark(&mut self) -> Option<String> {
         let played = self.duplex.played();
         if self.marks.front().is_some_and(|(at, _)| *at <= played) {
-            return self.marks.pop_front().map(|(_, name)| name);
+            let (at, name) = self.marks.pop_front()?;
+            tracing::trace!(%name, at, played, "the speakers reached a mark");
+            return Some(name);
         }
         None
     }
@@ -88,6 +90,7 @@ impl MediaSession for LocalSession {
                 MediaOut::Mark(name) => {
                     // Where playback will be once everything queued so far has been played.
                     let at = self.duplex.played() + self.duplex.pending();
+                    tracing::trace!(%name, at, "mark queued");
                     self.marks.push_back((at, name));
                 }
                 MediaOut::Clear => {
