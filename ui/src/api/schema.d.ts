@@ -425,6 +425,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/audio": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists the microphones and speakers, with the ones chosen in Settings. */
+        get: operations["list_audio_devices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audio/level": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Listens to the microphone for a quarter of a second: its RMS and peak level, in dBFS. */
+        post: operations["measure_audio_level"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audio/tone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Plays a one-second 440 Hz tone through the speaker, and returns once it has played. */
+        post: operations["play_test_tone"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/test-calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Starts a test call through this machine's microphone and speakers. */
+        post: operations["start_test_call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/test-calls/{id}/mute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Mutes or unmutes the microphone of a running test call. */
+        put: operations["mute_test_call"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/settings": {
         parameters: {
             query?: never;
@@ -446,6 +531,50 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AudioDevices: {
+            /** @description False when no sound server or device can be reached; `problem` says why. */
+            available: boolean;
+            host?: string | null;
+            input?: string | null;
+            inputs: components["schemas"]["DeviceInfo"][];
+            output?: string | null;
+            outputs: components["schemas"]["DeviceInfo"][];
+            problem?: string | null;
+        };
+        DeviceInfo: {
+            id: string;
+            is_default: boolean;
+            name: string;
+        };
+        /** @enum {string} */
+        EchoMode: "cancel" | "headphones" | "half_duplex";
+        Level: {
+            /** Format: float */
+            peak_dbfs: number;
+            /** Format: float */
+            rms_dbfs: number;
+        };
+        LevelRequest: {
+            input?: string | null;
+        };
+        Mute: {
+            muted: boolean;
+        };
+        TestCallInput: {
+            agent_id: string;
+            agent_speaks_first?: boolean | null;
+            context?: Record<string, unknown> | null;
+            echo_mode?: null | components["schemas"]["EchoMode"];
+        };
+        TonePlayed: {
+            /** Format: int64 */
+            duration_ms: number;
+            /** Format: float */
+            frequency_hz: number;
+        };
+        ToneRequest: {
+            output?: string | null;
+        };
         /** @description An agent as stored and as the API returns it. */
         Agent: {
             active: boolean;
@@ -499,6 +628,8 @@ export interface components {
             agent_id: string;
             inbound: components["schemas"]["DirectionStats"];
             outbound: components["schemas"]["DirectionStats"];
+            /** @description Test calls, not counted in `total`. */
+            tests: components["schemas"]["DirectionStats"];
             total: components["schemas"]["DirectionStats"];
         };
         Call: {
@@ -545,7 +676,7 @@ export interface components {
             transcript: components["schemas"]["TranscriptLine"][];
         };
         /** @enum {string} */
-        CallDirection: "inbound" | "outbound";
+        CallDirection: "inbound" | "outbound" | "test";
         CallPage: {
             items: components["schemas"]["Call"][];
             /** Format: int32 */
@@ -648,7 +779,9 @@ export interface components {
             progress: components["schemas"]["CampaignProgress"];
         };
         /** @enum {string} */
-        Carrier: "twilio" | "telnyx" | "livekit";
+        Carrier: "twilio" | "telnyx" | "livekit" | "local";
+        /** @enum {string} */
+        NumberCarrier: "twilio" | "telnyx" | "livekit";
         /** @description A context replaced, and how many live calls were given it. */
         ContextUpdated: {
             context: Record<string, unknown>;
@@ -704,7 +837,7 @@ export interface components {
             error: components["schemas"]["ErrorDetail"];
         };
         /** @enum {string} */
-        ErrorCode: "malformed" | "unauthorized" | "forbidden" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "invalid" | "keyring_unavailable" | "carrier_error" | "internal";
+        ErrorCode: "malformed" | "unauthorized" | "forbidden" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "invalid" | "keyring_unavailable" | "carrier_error" | "audio_unavailable" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /** @description The offending field, for `invalid`. */
@@ -889,7 +1022,7 @@ export interface components {
         PhoneNumber: {
             /** Format: int64 */
             calls_received: number;
-            carrier: components["schemas"]["Carrier"];
+            carrier: components["schemas"]["NumberCarrier"];
             /** @description The carrier's own id for the number (Twilio's `PN…` SID, Telnyx's id), if known. */
             carrier_number_id?: string | null;
             created_at: components["schemas"]["Timestamp"];
@@ -908,7 +1041,7 @@ export interface components {
          *     assignments can be cleared by sending `null`.
          */
         PhoneNumberInput: {
-            carrier?: null | components["schemas"]["Carrier"];
+            carrier?: null | components["schemas"]["NumberCarrier"];
             carrier_number_id?: string | null;
             inbound_agent_id?: string | null;
             label?: string | null;
@@ -965,6 +1098,10 @@ export interface components {
          */
         SelectionStrategy: "primary_first" | "round_robin" | "least_loaded" | "random";
         Settings: {
+            /** @description The microphone test calls use (a device id from `GET /api/audio`); `null`: the system default. */
+            audio_input?: string | null;
+            /** @description The speaker test calls use; `null`: the system default. */
+            audio_output?: string | null;
             /** @description Where this engine listens. */
             control_addr: string;
             /** @description ISO 3166 region (e.g. `US`) for numbers typed in national form; `null` means E.164 only. */
@@ -974,6 +1111,7 @@ export interface components {
             public_base_url?: string | null;
             /** @description True when the URL comes from `--public-url`/`WEBHOOK_BASE_URL` and overrides the saved one. */
             public_base_url_from_config: boolean;
+            echo_mode: components["schemas"]["EchoMode"];
             /**
              * @description The Telnyx Call Control application (connection) Telnyx calls are placed on; `null`
              *     until set (inbound calls need none).
@@ -987,6 +1125,9 @@ export interface components {
             webhook_urls?: null | components["schemas"]["WebhookUrls"];
         };
         SettingsInput: {
+            audio_input?: string | null;
+            audio_output?: string | null;
+            echo_mode?: components["schemas"]["EchoMode"];
             /** @description A region code such as `US`, or `null` to accept E.164 only. */
             default_region?: string | null;
             /** @description An absolute http(s) URL, or `null` to clear it. */
@@ -995,7 +1136,7 @@ export interface components {
             telnyx_connection_id?: string | null;
         };
         /** @enum {string} */
-        Speaker: "caller" | "agent" | "system";
+        Speaker: "caller" | "agent" | "system" | "operator";
         /** Format: date-time */
         Timestamp: string;
         TranscriptLine: {
@@ -2917,6 +3058,222 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_audio_devices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AudioDevices"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    measure_audio_level: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LevelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Level"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No sound server, or the microphone cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    play_test_tone: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToneRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TonePlayed"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No sound server, or the speaker cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_test_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TestCallInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Call"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such agent */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another test call has the microphone */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The agent is switched off */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No sound server, or the devices cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    mute_test_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Mute"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mute"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a test call in progress */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
