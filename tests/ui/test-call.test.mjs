@@ -103,14 +103,21 @@ test("Settings → Audio lists the devices, keeps a saved choice across a reload
   await until("the saved microphone to be selected", async () => (await mic.inputValue()) === chosen.id);
   assert.equal(await audioCard().getByLabel("Headphones (no processing)").isChecked(), true);
 
-  // The tone: busy while it plays (a second), then back.
-  const tone = audioCard().getByRole("button", { name: /Play test tone|Playing…/ });
+  // The tone: busy while it plays (a second), then back. The busy label is watched for in the
+  // page, so a quick answer cannot slip between two polls.
+  await audioCard().evaluate((card) => {
+    window.__sawPlaying = false;
+    new MutationObserver(() => {
+      if (card.textContent.includes("Playing…")) window.__sawPlaying = true;
+    }).observe(card, { subtree: true, childList: true, characterData: true });
+  });
   const played = page.waitForResponse((r) => r.url().endsWith("/api/audio/tone"));
-  await tone.click();
-  await audioCard().getByRole("button", { name: "Playing…" }).waitFor();
-  assert.equal((await played).status(), 200);
+  await audioCard().getByRole("button", { name: "Play test tone" }).click();
+  const toneRes = await played;
+  assert.equal(toneRes.status(), 200, `the tone played: ${await toneRes.text()}`);
   await audioCard().getByRole("button", { name: "Play test tone" }).waitFor();
   await audioCard().getByText("Played a one-second tone").waitFor();
+  assert.equal(await page.evaluate(() => window.__sawPlaying), true, "the button said Playing… meanwhile");
 
   // Back to the defaults for the calls below.
   const reset = await api(engine.base, "PUT", "/api/settings", {

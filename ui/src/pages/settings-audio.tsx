@@ -7,7 +7,7 @@ import { ApiError, isApiError } from "../api/client";
 import type { AudioDevices, DeviceInfo, EchoMode, Level, Settings } from "../api/types";
 import { Icon } from "../components/icons";
 import { Banner, FieldSet, Field, messageId } from "../components/ui";
-import { reload, useApi } from "../store";
+import { reload, useApi, useAppState } from "../store";
 import { showToast } from "../toast";
 
 /** The echo choices, in the order shown, each with its one-line explanation. */
@@ -41,6 +41,10 @@ export function AudioCard(props: { settings: Settings; focus: boolean }) {
   const [loadError, setLoadError] = useState<ApiError | null>(null);
   const [loading, setLoading] = useState(false);
   const card = useRef<HTMLElement>(null);
+  // The meter lets go of the microphone while the tone plays or a test call has it: one
+  // device user at a time.
+  const [toneBusy, setToneBusy] = useState(false);
+  const testCall = useAppState().live.data?.some((c) => c.direction === "test") ?? false;
 
   const saved = { input: s.audio_input ?? "", output: s.audio_output ?? "", echo: s.echo_mode };
   const [input, setInput] = useState(saved.input);
@@ -165,8 +169,13 @@ export function AudioCard(props: { settings: Settings; focus: boolean }) {
           />
         </div>
         <div class="audio-checks">
-          <LevelMeter input={input} enabled={available} watch={card} />
-          <ToneButton output={output} disabled={!available} />
+          <LevelMeter
+            input={input}
+            enabled={available}
+            paused={toneBusy ? "while the tone plays" : testCall ? "during the test call" : null}
+            watch={card}
+          />
+          <ToneButton output={output} disabled={!available} onBusy={setToneBusy} />
         </div>
         <FieldSet
           id="settings-echo"
@@ -249,13 +258,14 @@ function DevicePicker(props: {
   );
 }
 
-function ToneButton(props: { output: string; disabled: boolean }) {
+function ToneButton(props: { output: string; disabled: boolean; onBusy: (busy: boolean) => void }) {
   const api = useApi();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [played, setPlayed] = useState(false);
   const play = async () => {
     setBusy(true);
+    props.onBusy(true);
     setError(null);
     setPlayed(false);
     try {
@@ -265,6 +275,7 @@ function ToneButton(props: { output: string; disabled: boolean }) {
       setError(isApiError(e) ? e.message : String(e));
     } finally {
       setBusy(false);
+      props.onBusy(false);
     }
   };
   return (
@@ -313,9 +324,15 @@ function useWatched(el: { current: HTMLElement | null }, enabled: boolean): bool
 }
 
 /** The microphone's level, read back to back while the card is watched. */
-function LevelMeter(props: { input: string; enabled: boolean; watch: { current: HTMLElement | null } }) {
+function LevelMeter(props: {
+  input: string;
+  enabled: boolean;
+  /** Why the meter rests now, if it does ("while the tone plays"). */
+  paused: string | null;
+  watch: { current: HTMLElement | null };
+}) {
   const api = useApi();
-  const watched = useWatched(props.watch, props.enabled);
+  const watched = useWatched(props.watch, props.enabled) && props.paused === null;
   const [level, setLevel] = useState<Level | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -358,11 +375,13 @@ function LevelMeter(props: { input: string; enabled: boolean; watch: { current: 
             ? "—"
             : error !== null
               ? ""
-              : level === null
-                ? watched
-                  ? "Listening…"
-                  : "Paused"
-                : `${formatDb(level.rms_dbfs)} dBFS · peak ${formatDb(level.peak_dbfs)}`}
+              : props.paused !== null
+                ? `Paused ${props.paused}`
+                : level === null
+                  ? watched
+                    ? "Listening…"
+                    : "Paused"
+                  : `${formatDb(level.rms_dbfs)} dBFS · peak ${formatDb(level.peak_dbfs)}`}
         </span>
       </div>
       <div
