@@ -60,6 +60,138 @@ const muteButton = () =>
     .locator(".test-controls")
     .getByRole("button", { name: /^(Mute|Unmute)$/ });
 
+test("a test call started from the page reaches the agent, and what is said appears live", async () => {
+  await page.goto(`${engine.base}/#/agents`);
+  const link = page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Test Call" });
+  await link.click();
+  await page.getByRole("heading", { name: "Test Call", level: 1 }).waitFor();
+  assert.equal(await link.getAttribute("aria-current"), "page");
+  assert.equal(await main().getByLabel("Agent", { exact: true }).inputValue(), agent.id);
+  await main().getByLabel("Name").fill("Ada Lovelace");
+  await main().getByLabel("The agent waits for me (as on an outbound call)").check();
+  await main().getByLabel("The agent greets first (as on an inbound call)").check();
+  await page.screenshot({ path: `${SHOTS}/test-call-idle-1280.png` });
+
+  const sessions = realtime.sessions.length;
+  const started = page.waitForResponse((r) => r.url().endsWith("/api/test-calls"));
+  await startButton().click();
+  const res = await started;
+  assert.equal(res.status(), 201, `the engine started the call: ${await res.text()}`);
+  const call = await res.json();
+  callId = call.id;
+  assert.equal(call.direction, "test");
+  await page.waitForURL(`**/#/test-call/${callId}`);
+
+  await until(
+    "the agent's voice session",
+    () => realtime.sessions.length > sessions && realtime.instructions().length,
+  ).catch(async (e) => {
+    const record = (await api(engine.base, "GET", `/api/calls/${callId}`)).body;
+    throw new Error(
+      `${e.message}; sessions ${realtime.sessions.length} (was ${sessions}); call ${JSON.stringify(record)}`,
+    );
+  });
+  assert.match(realtime.instructions()[0], /Ada Lovelace/, "the call's context reaches the agent");
+  await main().getByRole("status").filter({ hasText: "Live" }).waitFor();
+  await main().getByRole("heading", { name: "Front Desk" }).waitFor();
+
+  realtime.agentSays("Thanks for calling Acme Plumbing.");
+  await transcript().getByText("Thanks for calling Acme Plumbing.").waitFor();
+  realtime.callerSays("My sink is leaking.");
+  await transcript().getByText("My sink is leaking.").waitFor();
+  assert.deepEqual(await transcript().locator(".transcript .speaker").allTextContents(), ["Front Desk", "You"]);
+  await page.screenshot({ path: `${SHOTS}/test-call-live-1280.png` });
+});
+
+test("the running test call is on the Live page as a test call, and the Test Call page finds it again", async () => {
+  await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Live" }).click();
+  const item = main().locator(`a.live-item[data-call-id="${callId}"]`);
+  await item.waitFor();
+  await item.getByText("Test call", { exact: true }).waitFor();
+  await item.getByText("This computer", { exact: true }).waitFor();
+  assert.equal(await main().getByText("local", { exact: true }).count(), 0, "no end is shown as a number");
+
+  // Back on Test Call with nothing chosen: the running call, with what was said so far.
+  await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Test Call" }).click();
+  await page.waitForURL(`**/#/test-call/${callId}`);
+  await transcript().getByText("My sink is leaking.").waitFor();
+});
+
+test("Mute tells the engine, and the button shows the state", async () => {
+  const button = muteButton();
+  assert.equal(await button.getAttribute("aria-pressed"), "false");
+  const muting = page.waitForRequest((r) => r.url().endsWith(`/api/test-calls/${callId}/mute`));
+  await button.click();
+  const sent = await muting;
+  assert.equal(sent.method(), "PUT");
+  assert.deepEqual(sent.postDataJSON(), { muted: true });
+  await main().getByRole("button", { name: "Unmute" }).waitFor();
+  assert.equal(await button.getAttribute("aria-pressed"), "true");
+  await main().getByText("Muted: the agent hears silence").waitFor();
+
+  const unmuting = page.waitForRequest((r) => r.url().endsWith(`/api/test-calls/${callId}/mute`));
+  await button.click();
+  assert.deepEqual((await unmuting).postDataJSON(), { muted: false });
+  await main().getByRole("button", { name: "Mute" }).waitFor();
+  assert.equal(await button.getAttribute("aria-pressed"), "false");
+});
+
+test("End ends the call at once; the page says so, why, and links to it in Calls", async () => {
+  await main().getByRole("button", { name: "End test call" }).click();
+  const ended = main().locator(".test-ended");
+  await ended.waitFor();
+  await main().locator(".badge").filter({ hasText: "Ended" }).waitFor();
+  assert.equal(await ended.getByRole("link", { name: "Calls" }).getAttribute("href"), `#/calls/${callId}`);
+  const record = (await api(engine.base, "GET", `/api/calls/${callId}`)).body;
+  assert.ok(record.ended_at, "the engine ended the call");
+  if (record.hangup_cause) await ended.getByText(record.hangup_cause, { exact: false }).waitFor();
+  await page.screenshot({ path: `${SHOTS}/test-call-ended-1280.png` });
+
+  // In Calls it is a test call on this computer, never a phone number.
+  await ended.getByRole("link", { name: "Calls" }).click();
+  await page.getByRole("heading", { name: "Calls", level: 1 }).waitFor();
+  const row = main().locator("tbody tr").first();
+  await row.getByText("Test call").waitFor();
+  assert.equal(await row.getByText("This computer").count(), 2, "from and to are this computer");
+  assert.equal(await main().getByText("local", { exact: true }).count(), 0);
+
+  // The agent's numbers keep test calls apart.
+  await page.goto(`${engine.base}/#/agents/${agent.id}`);
+  await main().getByText("Plus 1 test call from this computer, not counted above.").waitFor();
+  const stats = (await api(engine.base, "GET", `/api/agents/${agent.id}/stats`)).body;
+  assert.equal(stats.tests.calls, 1);
+  assert.equal(stats.total.calls, 0, "test calls are not counted in the total");
+  callId = null;
+});
+
+test("a device that cannot be opened: Settings marks it not connected, and Start says so, naming it", async () => {
+  const set = await api(engine.base, "PUT", "/api/settings", { audio_input: "alsa:nonexistent" });
+  assert.equal(set.status, 200);
+  await page.goto(`${engine.base}/#/settings/audio`);
+  const mic = audioCard().getByLabel("Microphone", { exact: true });
+  await until("the missing device to be shown", async () => (await mic.inputValue()) === "alsa:nonexistent");
+  assert.equal(
+    await mic.locator("option:checked").textContent(),
+    "alsa:nonexistent (not connected)",
+    "the saved device stays chosen, marked",
+  );
+
+  await page.goto(`${engine.base}/#/test-call`);
+  await page.getByRole("heading", { name: "Test Call", level: 1 }).waitFor();
+  await startButton().click();
+  const alert = main().getByRole("alert");
+  await alert.waitFor();
+  assert.match(await alert.textContent(), /alsa:nonexistent/, "the message names the device");
+  assert.equal(
+    await alert.getByRole("link", { name: "Open Settings → Audio" }).getAttribute("href"),
+    "#/settings/audio",
+  );
+  assert.match(page.url(), /#\/test-call$/, "no call was started");
+  await page.screenshot({ path: `${SHOTS}/test-call-audio-error-1280.png` });
+
+  assert.equal((await api(engine.base, "PUT", "/api/settings", { audio_input: null })).status, 200);
+});
+
 test("Settings → Audio lists the devices, keeps a saved choice across a reload, plays a tone and meters the microphone", async () => {
   const devices = (await api(engine.base, "GET", "/api/audio")).body;
   assert.equal(devices.available, true, `the audio rig is reachable: ${devices.problem}`);
@@ -142,117 +274,6 @@ test("the level meter stops asking once the card is off screen", async () => {
   await page.waitForTimeout(800);
   page.off("request", count);
   assert.ok(asked - settled <= 1, `no readings once the card is gone (${asked - settled} more)`);
-});
-
-test("a device that cannot be opened: Settings marks it not connected, and Start says so, naming it", async () => {
-  const set = await api(engine.base, "PUT", "/api/settings", { audio_input: "alsa:nonexistent" });
-  assert.equal(set.status, 200);
-  await page.goto(`${engine.base}/#/settings/audio`);
-  const mic = audioCard().getByLabel("Microphone", { exact: true });
-  await until("the missing device to be shown", async () => (await mic.inputValue()) === "alsa:nonexistent");
-  assert.equal(
-    await mic.locator("option:checked").textContent(),
-    "alsa:nonexistent (not connected)",
-    "the saved device stays chosen, marked",
-  );
-
-  await page.goto(`${engine.base}/#/test-call`);
-  await page.getByRole("heading", { name: "Test Call", level: 1 }).waitFor();
-  await startButton().click();
-  const alert = main().getByRole("alert");
-  await alert.waitFor();
-  assert.match(await alert.textContent(), /alsa:nonexistent/, "the message names the device");
-  assert.equal(
-    await alert.getByRole("link", { name: "Open Settings → Audio" }).getAttribute("href"),
-    "#/settings/audio",
-  );
-  assert.match(page.url(), /#\/test-call$/, "no call was started");
-  await page.screenshot({ path: `${SHOTS}/test-call-audio-error-1280.png` });
-
-  assert.equal((await api(engine.base, "PUT", "/api/settings", { audio_input: null })).status, 200);
-});
-
-test("a test call started from the page reaches the agent, and what is said appears live", async () => {
-  await page.goto(`${engine.base}/#/agents`);
-  const link = page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Test Call" });
-  await link.click();
-  await page.getByRole("heading", { name: "Test Call", level: 1 }).waitFor();
-  assert.equal(await link.getAttribute("aria-current"), "page");
-  assert.equal(await main().getByLabel("Agent", { exact: true }).inputValue(), agent.id);
-  await main().getByLabel("Name").fill("Ada Lovelace");
-  await main().getByLabel("The agent waits for me (as on an outbound call)").check();
-  await main().getByLabel("The agent greets first (as on an inbound call)").check();
-  await page.screenshot({ path: `${SHOTS}/test-call-idle-1280.png` });
-
-  const sessions = realtime.sessions.length;
-  const started = page.waitForResponse((r) => r.url().endsWith("/api/test-calls"));
-  await startButton().click();
-  const res = await started;
-  assert.equal(res.status(), 201, `the engine started the call: ${await res.text()}`);
-  const call = await res.json();
-  callId = call.id;
-  assert.equal(call.direction, "test");
-  await page.waitForURL(`**/#/test-call/${callId}`);
-
-  await until(
-    "the agent's voice session",
-    () => realtime.sessions.length > sessions && realtime.instructions().length,
-  ).catch(async (e) => {
-    const record = (await api(engine.base, "GET", `/api/calls/${callId}`)).body;
-    throw new Error(
-      `${e.message}; sessions ${realtime.sessions.length} (was ${sessions}); call ${JSON.stringify(record)}`,
-    );
-  });
-  assert.match(realtime.instructions()[0], /Ada Lovelace/, "the call's context reaches the agent");
-  await main().getByRole("status").filter({ hasText: "Live" }).waitFor();
-  await main().getByRole("heading", { name: "Front Desk" }).waitFor();
-
-  realtime.agentSays("Thanks for calling Acme Plumbing.");
-  await transcript().getByText("Thanks for calling Acme Plumbing.").waitFor();
-  realtime.callerSays("My sink is leaking.");
-  await transcript().getByText("My sink is leaking.").waitFor();
-  assert.deepEqual(await transcript().locator(".transcript .speaker").allTextContents(), ["Front Desk", "You"]);
-  await page.screenshot({ path: `${SHOTS}/test-call-live-1280.png` });
-});
-
-test("Mute tells the engine, and the button shows the state", async () => {
-  const button = muteButton();
-  assert.equal(await button.getAttribute("aria-pressed"), "false");
-  const muting = page.waitForRequest((r) => r.url().endsWith(`/api/test-calls/${callId}/mute`));
-  await button.click();
-  const sent = await muting;
-  assert.equal(sent.method(), "PUT");
-  assert.deepEqual(sent.postDataJSON(), { muted: true });
-  await main().getByRole("button", { name: "Unmute" }).waitFor();
-  assert.equal(await button.getAttribute("aria-pressed"), "true");
-  await main().getByText("Muted: the agent hears silence").waitFor();
-
-  const unmuting = page.waitForRequest((r) => r.url().endsWith(`/api/test-calls/${callId}/mute`));
-  await button.click();
-  assert.deepEqual((await unmuting).postDataJSON(), { muted: false });
-  await main().getByRole("button", { name: "Mute" }).waitFor();
-  assert.equal(await button.getAttribute("aria-pressed"), "false");
-});
-
-test("End ends the call at once; the page says so, why, and links to it in Calls", async () => {
-  await main().getByRole("button", { name: "End test call" }).click();
-  const ended = main().locator(".test-ended");
-  await ended.waitFor();
-  await main().locator(".badge").filter({ hasText: "Ended" }).waitFor();
-  assert.equal(await ended.getByRole("link", { name: "Calls" }).getAttribute("href"), `#/calls/${callId}`);
-  const record = (await api(engine.base, "GET", `/api/calls/${callId}`)).body;
-  assert.ok(record.ended_at, "the engine ended the call");
-  if (record.hangup_cause) await ended.getByText(record.hangup_cause, { exact: false }).waitFor();
-  await page.screenshot({ path: `${SHOTS}/test-call-ended-1280.png` });
-
-  // In Calls it is a test call on this computer, never a phone number.
-  await ended.getByRole("link", { name: "Calls" }).click();
-  await page.getByRole("heading", { name: "Calls", level: 1 }).waitFor();
-  const row = main().locator("tbody tr").first();
-  await row.getByText("Test call").waitFor();
-  assert.equal(await row.getByText("This computer").count(), 2, "from and to are this computer");
-  assert.equal(await main().getByText("local", { exact: true }).count(), 0);
-  callId = null;
 });
 
 test("no uncaught errors in the page", () => {

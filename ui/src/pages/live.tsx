@@ -204,8 +204,10 @@ function LiveItem(props: { call: Call; selected: boolean }) {
       </span>
       {c.direction === "test" ? (
         <>
-          <span class="truncate">Test call</span>
-          <span class="sub truncate">On this computer’s microphone and speakers</span>
+          <span class="truncate">
+            <span class="sub">With</span> you
+          </span>
+          <span class="sub truncate">Through this computer’s microphone and speakers</span>
         </>
       ) : (
         <>

@@ -230,7 +230,15 @@ function DevicePicker(props: {
       label={props.label}
       error={props.error}
       warning={missing ? "This device is not connected now; test calls will fail until it is." : null}
-      hint={props.devices !== null && list.length === 0 ? "None found." : undefined}
+      hint={
+        props.devices === null
+          ? undefined
+          : list.length === 0
+            ? "None found."
+            : systemDefault
+              ? `System default now: ${systemDefault.name}`
+              : undefined
+      }
     >
       <select
         id={props.id}
@@ -241,7 +249,7 @@ function DevicePicker(props: {
         aria-describedby={messageId(props.id)}
         aria-invalid={props.error !== null}
       >
-        <option value="">System default{systemDefault ? ` (${systemDefault.name})` : ""}</option>
+        <option value="">System default</option>
         {list.map((d) => (
           <option key={d.id} value={d.id}>
             {d.name}

@@ -325,9 +325,7 @@ function TestCallView(props: { id: string }) {
             </h2>
             <CallState call={call} />
           </div>
-          <p class="muted live-call-meta">
-            Test call on <strong>this computer</strong>’s microphone and speakers
-          </p>
+          <p class="muted live-call-meta">Test call through this computer’s microphone and speakers</p>
         </div>
         <Elapsed call={call} large />
         {live && <CallControls call={call} />}
