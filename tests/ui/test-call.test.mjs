@@ -276,6 +276,30 @@ test("the level meter stops asking once the card is off screen", async () => {
   assert.ok(asked - settled <= 1, `no readings once the card is gone (${asked - settled} more)`);
 });
 
+test("without a sound server, Settings and Test Call say so, and that the rest works without it", async () => {
+  // The engine's answer on a machine with no sound server, as the document defines it.
+  const problem = "no sound server is running (PulseAudio or PipeWire)";
+  await page.route(/\/api\/audio$/, (route) =>
+    route.fulfill({
+      json: { available: false, problem, host: null, inputs: [], outputs: [], input: null, output: null },
+    }),
+  );
+  try {
+    await page.goto(`${engine.base}/#/settings/audio`);
+    const banner = audioCard().getByRole("status").filter({ hasText: "No audio on this computer" });
+    await banner.waitFor();
+    assert.match(await banner.textContent(), /no sound server is running/);
+    assert.match(await banner.textContent(), /everything else in Switchboard works without them/);
+    assert.equal(await audioCard().getByRole("button", { name: "Play test tone" }).isDisabled(), true);
+    await page.screenshot({ path: `${SHOTS}/settings-audio-unavailable-1280.png` });
+
+    await page.goto(`${engine.base}/#/test-call`);
+    await main().getByText("No audio on this computer").waitFor();
+  } finally {
+    await page.unroute(/\/api\/audio$/);
+  }
+});
+
 test("no uncaught errors in the page", () => {
   assert.deepEqual(errors, []);
 });

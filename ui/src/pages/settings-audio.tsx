@@ -5,6 +5,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, isApiError } from "../api/client";
 import type { AudioDevices, DeviceInfo, EchoMode, Level, Settings } from "../api/types";
+import { sentence } from "../forms";
 import { Icon } from "../components/icons";
 import { Banner, FieldSet, Field, messageId } from "../components/ui";
 import { reload, useApi, useAppState } from "../store";
@@ -122,7 +123,7 @@ export function AudioCard(props: { settings: Settings; focus: boolean }) {
       </p>
       {loadError && (
         <Banner tone="bad" role="alert">
-          The devices could not be listed: {loadError.message}
+          The devices could not be listed: {sentence(loadError.message)}
         </Banner>
       )}
       {devices && !devices.available && (
@@ -280,7 +281,7 @@ function ToneButton(props: { output: string; disabled: boolean; onBusy: (busy: b
       await api.playTestTone(props.output === "" ? undefined : props.output);
       setPlayed(true);
     } catch (e) {
-      setError(isApiError(e) ? e.message : String(e));
+      setError(sentence(isApiError(e) ? e.message : String(e)));
     } finally {
       setBusy(false);
       props.onBusy(false);
@@ -360,7 +361,7 @@ function LevelMeter(props: {
       } catch (e) {
         if (!running) return;
         setLevel(null);
-        setError(isApiError(e) ? e.message : String(e));
+        setError(sentence(isApiError(e) ? e.message : String(e)));
         timer = window.setTimeout(() => void next(), RETRY_MS);
       }
     };

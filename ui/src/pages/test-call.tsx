@@ -6,6 +6,7 @@
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError, isApiError } from "../api/client";
+import { sentence } from "../forms";
 import type { Agent, AudioDevices, Call } from "../api/types";
 import { Icon } from "../components/icons";
 import { speakerNames } from "../components/transcript";
@@ -259,7 +260,7 @@ function startError(e: ApiError, agents: Agent[]): JSX.Element | string {
   if (e.code === "audio_unavailable") {
     return (
       <>
-        <strong>The microphone or speaker cannot be used.</strong> {e.message}{" "}
+        <strong>The microphone or speaker cannot be used.</strong> {sentence(e.message)}{" "}
         <a href={href("settings", "audio")}>Open Settings → Audio</a>
       </>
     );
@@ -268,13 +269,13 @@ function startError(e: ApiError, agents: Agent[]): JSX.Element | string {
     case 409:
       return (
         <>
-          <strong>Another test call has the microphone.</strong> {e.message} End it first.
+          <strong>Another test call has the microphone.</strong> {sentence(e.message)} End it first.
         </>
       );
     case 422:
       return (
         <>
-          <strong>This agent is switched off.</strong> {e.message} Switch it on on the{" "}
+          <strong>This agent is switched off.</strong> {sentence(e.message)} Switch it on on the{" "}
           <a href={href("agents")}>Agents</a> page.
         </>
       );
