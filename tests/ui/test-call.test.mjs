@@ -221,43 +221,45 @@ test("Settings → Audio lists the devices, keeps a saved choice across a reload
   await audioCard().getByTestId("level-value").filter({ hasText: "dBFS" }).waitFor();
   await page.screenshot({ path: `${SHOTS}/settings-audio-1280.png`, fullPage: false });
 
-  // Choose a microphone and the headphones mode, save, reload: both are kept.
-  const chosen = devices.inputs.at(-1);
-  await mic.selectOption(chosen.id);
-  await audioCard().getByLabel("Headphones (no processing)").check();
-  await audioCard().getByRole("button", { name: "Save" }).click();
-  await page.getByText("Audio settings saved").waitFor();
-  const saved = (await api(engine.base, "GET", "/api/settings")).body;
-  assert.equal(saved.audio_input, chosen.id);
-  assert.equal(saved.echo_mode, "headphones");
-  await page.reload();
-  await page.getByRole("heading", { name: "Audio", level: 2 }).waitFor();
-  await until("the saved microphone to be selected", async () => (await mic.inputValue()) === chosen.id);
-  assert.equal(await audioCard().getByLabel("Headphones (no processing)").isChecked(), true);
+  // Choose a microphone and the headphones mode, save, reload: both are kept. Whatever
+  // happens, the defaults are put back for the tests after this one.
+  try {
+    const chosen = devices.inputs.at(-1);
+    await mic.selectOption(chosen.id);
+    await audioCard().getByLabel("Headphones (no processing)").check();
+    await audioCard().getByRole("button", { name: "Save" }).click();
+    await page.getByText("Audio settings saved").waitFor();
+    const saved = (await api(engine.base, "GET", "/api/settings")).body;
+    assert.equal(saved.audio_input, chosen.id);
+    assert.equal(saved.echo_mode, "headphones");
+    await page.reload();
+    await page.getByRole("heading", { name: "Audio", level: 2 }).waitFor();
+    await until("the saved microphone to be selected", async () => (await mic.inputValue()) === chosen.id);
+    assert.equal(await audioCard().getByLabel("Headphones (no processing)").isChecked(), true);
 
-  // The tone: busy while it plays (a second), then back. The busy label is watched for in the
-  // page, so a quick answer cannot slip between two polls.
-  await audioCard().evaluate((card) => {
-    window.__sawPlaying = false;
-    new MutationObserver(() => {
-      if (card.textContent.includes("Playing…")) window.__sawPlaying = true;
-    }).observe(card, { subtree: true, childList: true, characterData: true });
-  });
-  const played = page.waitForResponse((r) => r.url().endsWith("/api/audio/tone"));
-  await audioCard().getByRole("button", { name: "Play test tone" }).click();
-  const toneRes = await played;
-  assert.equal(toneRes.status(), 200, `the tone played: ${await toneRes.text()}`);
-  await audioCard().getByRole("button", { name: "Play test tone" }).waitFor();
-  await audioCard().getByText("Played a one-second tone").waitFor();
-  assert.equal(await page.evaluate(() => window.__sawPlaying), true, "the button said Playing… meanwhile");
-
-  // Back to the defaults for the calls below.
-  const reset = await api(engine.base, "PUT", "/api/settings", {
-    audio_input: null,
-    audio_output: null,
-    echo_mode: "cancel",
-  });
-  assert.equal(reset.status, 200);
+    // The tone: busy while it plays (a second), then back. The busy label is watched for in the
+    // page, so a quick answer cannot slip between two polls.
+    await audioCard().evaluate((card) => {
+      window.__sawPlaying = false;
+      new MutationObserver(() => {
+        if (card.textContent.includes("Playing…")) window.__sawPlaying = true;
+      }).observe(card, { subtree: true, childList: true, characterData: true });
+    });
+    const played = page.waitForResponse((r) => r.url().endsWith("/api/audio/tone"));
+    await audioCard().getByRole("button", { name: "Play test tone" }).click();
+    const toneRes = await played;
+    assert.equal(toneRes.status(), 200, `the tone played: ${await toneRes.text()}`);
+    await audioCard().getByRole("button", { name: "Play test tone" }).waitFor();
+    await audioCard().getByText("Played a one-second tone").waitFor();
+    assert.equal(await page.evaluate(() => window.__sawPlaying), true, "the button said Playing… meanwhile");
+  } finally {
+    const reset = await api(engine.base, "PUT", "/api/settings", {
+      audio_input: null,
+      audio_output: null,
+      echo_mode: "cancel",
+    });
+    assert.equal(reset.status, 200);
+  }
 });
 
 test("the level meter stops asking once the card is off screen", async () => {
@@ -285,6 +287,7 @@ test("without a sound server, Settings and Test Call say so, and that the rest w
     }),
   );
   try {
+    await page.goto(`${engine.base}/#/agents`);
     await page.goto(`${engine.base}/#/settings/audio`);
     const banner = audioCard().getByRole("status").filter({ hasText: "No audio on this computer" });
     await banner.waitFor();
