@@ -540,7 +540,10 @@ function EndCallButton(props: { call: Call }) {
   const [ending, setEnding] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const { call } = props;
-  const party = formatNumber(call.direction === "inbound" ? call.from_number : call.to_number);
+  const party =
+    call.direction === "test"
+      ? "you, on this computer"
+      : formatNumber(call.direction === "inbound" ? call.from_number : call.to_number);
 
   const end = async () => {
     setBusy(true);

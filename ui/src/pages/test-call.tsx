@@ -357,10 +357,18 @@ function CallState(props: { call: Call }) {
   );
 }
 
+/** Whether this window muted each test call: the API has no way to ask, and the page may be
+ * left and come back to while the call runs. */
+const mutedCalls = new Map<string, boolean>();
+
 function CallControls(props: { call: Call }) {
   const api = useApi();
   const { call } = props;
-  const [muted, setMuted] = useState(false);
+  const [muted, setMutedState] = useState(() => mutedCalls.get(call.id) ?? false);
+  const setMuted = (m: boolean) => {
+    mutedCalls.set(call.id, m);
+    setMutedState(m);
+  };
   const [muting, setMuting] = useState(false);
   const [ending, setEnding] = useState(false);
   const [error, setError] = useState<string | null>(null);
