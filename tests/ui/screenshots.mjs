@@ -105,6 +105,10 @@ try {
     await visit("settings", "settings");
     await page.locator(".table-area").evaluate((el) => el.scrollTo(0, el.scrollHeight));
     await shot("settings-credentials");
+    // The audio card and the Test Call form (a call itself needs a sound server: see
+    // tests/ui/test-call.test.mjs, which saves its own shots).
+    await visit("settings/audio", "settings-audio");
+    await visit("test-call", "test-call");
     await visit("numbers", "numbers");
     await page.close();
   }

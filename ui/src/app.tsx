@@ -9,6 +9,7 @@ import { LivePage } from "./pages/live";
 import { NumbersPage } from "./pages/numbers";
 import { SettingsPage } from "./pages/settings";
 import { SignInScreen } from "./pages/signin";
+import { TestCallPage } from "./pages/test-call";
 import { href, useRoute, type Page, type Route } from "./router";
 import { retryNow, useAppState, type AppState } from "./store";
 import { StatusStrip } from "./status";
@@ -58,7 +59,8 @@ function Shell(props: { state: AppState; route: Route }) {
         {route.page === "numbers" && <NumbersPage selected={route.item} />}
         {route.page === "campaigns" && <CampaignsPage selected={route.item} />}
         {route.page === "calls" && <CallsPage selected={route.item} />}
-        {route.page === "settings" && <SettingsPage />}
+        {route.page === "test-call" && <TestCallPage selected={route.item} />}
+        {route.page === "settings" && <SettingsPage section={route.item} />}
       </main>
       <StatusStrip state={props.state} />
       <Toasts />
@@ -93,7 +95,7 @@ const NAV: readonly NavItem[] = [
   { label: "Phone Numbers", icon: "numbers", page: "numbers" },
   { label: "Campaigns", icon: "campaigns", page: "campaigns" },
   { label: "Calls", icon: "calls", page: "calls" },
-  { label: "Test Call", icon: "mic" },
+  { label: "Test Call", icon: "mic", page: "test-call" },
   { label: "Settings", icon: "settings", page: "settings" },
 ];
 

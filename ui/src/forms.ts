@@ -22,3 +22,12 @@ export function fieldMessage(message: string, field: string | null): string {
   const bare = field !== null && message.startsWith(`${field}: `) ? message.slice(field.length + 2) : message;
   return bare.charAt(0).toUpperCase() + bare.slice(1);
 }
+
+/** An engine message as a sentence of its own: capitalised, ending in a full stop ("the
+ * microphone 'x' is not available" → "The microphone 'x' is not available."). */
+export function sentence(message: string): string {
+  const text = message.trim();
+  if (text === "") return text;
+  const capital = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}

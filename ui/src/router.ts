@@ -1,7 +1,7 @@
 //! Hash routes (`#/agents/<id>`): they work the same in the desktop webview and in a browser.
 import { useEffect, useState } from "preact/hooks";
 
-export type Page = "live" | "agents" | "numbers" | "campaigns" | "calls" | "settings";
+export type Page = "live" | "agents" | "numbers" | "campaigns" | "calls" | "test-call" | "settings";
 
 export interface Route {
   page: Page;
@@ -9,7 +9,7 @@ export interface Route {
   item: string | null;
 }
 
-const PAGES: readonly Page[] = ["live", "agents", "numbers", "campaigns", "calls", "settings"];
+const PAGES: readonly Page[] = ["live", "agents", "numbers", "campaigns", "calls", "test-call", "settings"];
 
 export function parseRoute(hash: string): Route {
   const [page = "", item = ""] = hash.replace(/^#\/?/, "").split("/");

@@ -99,8 +99,13 @@ export function checkPhoneNumber(input: string, defaultRegion: string | null | u
   return { ok: true, e164: parsed.number, display: parsed.formatInternational(), region: country };
 }
 
-/** A number for display: international format when it parses, as given otherwise. */
+/** What a test call's `from_number` and `to_number` say: no phone number, this machine. */
+export const LOCAL_NUMBER = "local";
+
+/** A number for display: international format when it parses, as given otherwise; a test
+ * call's end ("local") as this computer, never as if it were a number. */
 export function formatNumber(e164: string): string {
+  if (e164 === LOCAL_NUMBER) return "This computer";
   const parsed = parsePhoneNumberFromString(e164);
   return parsed ? parsed.formatInternational() : e164;
 }

@@ -7,6 +7,7 @@ import type {
   AgentInput,
   AgentLoad,
   AgentStats,
+  AudioDevices,
   Call,
   CallDetail,
   CallPage,
@@ -17,12 +18,15 @@ import type {
   ErrorCode,
   LeadImportResult,
   LeadPage,
+  Level,
   OutboundRequest,
   PhoneNumber,
   PhoneNumberInput,
   Provider,
   Settings,
   SettingsInput,
+  TestCallInput,
+  TonePlayed,
 } from "./types";
 
 /** Where the engine's control API is and the bearer token it wants. */
@@ -78,6 +82,7 @@ const ERROR_CODES: readonly string[] = [
   "invalid",
   "keyring_unavailable",
   "carrier_error",
+  "audio_unavailable",
   "internal",
 ];
 
@@ -310,6 +315,32 @@ export class Api {
   }
   updateSettings(body: SettingsInput): Promise<Settings> {
     return this.run(this.client.PUT("/api/settings", { body }));
+  }
+
+  /** This machine's microphones and speakers, and the ones chosen in Settings. */
+  audioDevices(): Promise<AudioDevices> {
+    return this.run(this.client.GET("/api/audio"));
+  }
+  /** Plays a one-second tone through `output` (the chosen speaker when left out); resolves
+   * once it has played. */
+  playTestTone(output?: string): Promise<TonePlayed> {
+    return this.run(this.client.POST("/api/audio/tone", { body: output === undefined ? {} : { output } }));
+  }
+  /** The microphone's level over a quarter of a second (`input`: the chosen one when left out). */
+  audioLevel(input?: string): Promise<Level> {
+    return this.run(this.client.POST("/api/audio/level", { body: input === undefined ? {} : { input } }));
+  }
+
+  /** Starts a test call through this machine's microphone and speakers (201: it is up). */
+  startTestCall(body: TestCallInput): Promise<Call> {
+    return this.run(this.client.POST("/api/test-calls", { body }));
+  }
+  /** Mutes or unmutes a running test call's microphone. */
+  async muteTestCall(id: string, muted: boolean): Promise<boolean> {
+    const res = await this.run(
+      this.client.PUT("/api/test-calls/{id}/mute", { params: { path: { id } }, body: { muted } }),
+    );
+    return res.muted;
   }
 
   getCredentials(): Promise<CredentialsOverview> {

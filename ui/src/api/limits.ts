@@ -55,6 +55,9 @@ export const limits = {
     limit: { minimum: 0 },
     offset: { minimum: 0 },
   },
+  LevelRequest: {
+    input: { maxLength: 200 },
+  },
   PhoneNumberInput: {
     label: { maxLength: 100 },
   },
@@ -64,6 +67,16 @@ export const limits = {
   RetryPolicy: {
     delay_secs: { minimum: 0, maximum: 604800 },
     max_attempts: { minimum: 1, maximum: 20 },
+  },
+  SettingsInput: {
+    audio_input: { maxLength: 200 },
+    audio_output: { maxLength: 200 },
+  },
+  TonePlayed: {
+    duration_ms: { minimum: 0 },
+  },
+  ToneRequest: {
+    output: { maxLength: 200 },
   },
   VoicemailPolicy: {
     message: { minLength: 1, maxLength: 2000 },

@@ -92,6 +92,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/audio": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists the microphones and speakers, with the ones chosen in Settings. */
+        get: operations["list_audio_devices"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audio/level": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Listens to the microphone for a quarter of a second: its RMS and peak level, in dBFS. */
+        post: operations["measure_audio_level"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/audio/tone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Plays a one-second 440 Hz tone through the speaker, and returns once it has played. */
+        post: operations["play_test_tone"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/calls": {
         parameters: {
             query?: never;
@@ -138,6 +189,26 @@ export interface paths {
         };
         /** One call with its transcript. */
         get: operations["get_call"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/calls/{id}/audio": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Streams a live call's audio, caller and agent mixed: binary messages of 20 ms of 16-bit
+         *     little-endian mono PCM at 8000 Hz. Browsers pass the token as `?access_token=`.
+         */
+        get: operations["listen_to_call"];
         put?: never;
         post?: never;
         delete?: never;
@@ -442,6 +513,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/test-calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Starts a test call: the microphone and speakers set in Settings (or the system's
+         *     defaults) become the call's audio, bridged to the agent as a phone call would be.
+         */
+        post: operations["start_test_call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/test-calls/{id}/mute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Mutes or unmutes the microphone of a running test call (the agent hears silence). */
+        put: operations["mute_test_call"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -499,7 +607,25 @@ export interface components {
             agent_id: string;
             inbound: components["schemas"]["DirectionStats"];
             outbound: components["schemas"]["DirectionStats"];
+            /** @description Test calls through this machine's microphone: not phone calls, so not in `total`. */
+            tests: components["schemas"]["DirectionStats"];
+            /** @description Phone calls: inbound and outbound together. */
             total: components["schemas"]["DirectionStats"];
+        };
+        AudioDevices: {
+            /**
+             * @description False when no sound server or device can be reached; `problem` says why. Everything
+             *     but test calls and listen-in works without audio.
+             */
+            available: boolean;
+            /** @description The sound system in use (ALSA, through PulseAudio or PipeWire when they run). */
+            host?: string | null;
+            /** @description The chosen devices (`null`: the system default). */
+            input?: string | null;
+            inputs: components["schemas"]["DeviceInfo"][];
+            output?: string | null;
+            outputs: components["schemas"]["DeviceInfo"][];
+            problem?: string | null;
         };
         Call: {
             agent_id?: string | null;
@@ -545,7 +671,7 @@ export interface components {
             transcript: components["schemas"]["TranscriptLine"][];
         };
         /** @enum {string} */
-        CallDirection: "inbound" | "outbound";
+        CallDirection: "inbound" | "outbound" | "test";
         CallPage: {
             items: components["schemas"]["Call"][];
             /** Format: int32 */
@@ -648,7 +774,7 @@ export interface components {
             progress: components["schemas"]["CampaignProgress"];
         };
         /** @enum {string} */
-        Carrier: "twilio" | "telnyx" | "livekit";
+        Carrier: "twilio" | "telnyx" | "livekit" | "local";
         /** @description A context replaced, and how many live calls were given it. */
         ContextUpdated: {
             context: Record<string, unknown>;
@@ -672,6 +798,16 @@ export interface components {
         CredentialsOverview: {
             keyring: components["schemas"]["KeyringStatus"];
             providers: components["schemas"]["CredentialStatus"][];
+        };
+        DeviceInfo: {
+            /**
+             * @description cpal's device id, `host:device` (e.g. `alsa:default`): what `Duplex`, `play_tone` and
+             *     `measure_level` take.
+             */
+            id: string;
+            is_default: boolean;
+            /** @description The device's description, for people. */
+            name: string;
         };
         /** @description Call counts for one agent and one direction. */
         DirectionStats: {
@@ -700,11 +836,16 @@ export interface components {
             /** @example +14155552671 */
             phone: string;
         };
+        /**
+         * @description How a test call keeps the agent from hearing itself through the speakers.
+         * @enum {string}
+         */
+        EchoMode: "cancel" | "headphones" | "half_duplex";
         ErrorBody: {
             error: components["schemas"]["ErrorDetail"];
         };
         /** @enum {string} */
-        ErrorCode: "malformed" | "unauthorized" | "forbidden" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "invalid" | "keyring_unavailable" | "carrier_error" | "internal";
+        ErrorCode: "malformed" | "unauthorized" | "forbidden" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "invalid" | "keyring_unavailable" | "carrier_error" | "audio_unavailable" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /** @description The offending field, for `invalid`. */
@@ -859,6 +1000,29 @@ export interface components {
          * @enum {string}
          */
         LeadStatus: "pending" | "dialing" | "done" | "failed";
+        /**
+         * @description A microphone's level over a measurement, in dBFS (0 = full scale; a full-scale sine has an
+         *     RMS of -3 dBFS; silence reads -120).
+         */
+        Level: {
+            /** Format: float */
+            peak_dbfs: number;
+            /** Format: float */
+            rms_dbfs: number;
+        };
+        LevelRequest: {
+            /** @description A microphone id from `GET /api/audio`; the chosen (or default) one when left out. */
+            input?: string | null;
+        };
+        /** @description Mute or unmute the microphone of a test call. */
+        Mute: {
+            muted: boolean;
+        };
+        /**
+         * @description The carriers a number can be on: `Carrier` less `local` (the document's enum for numbers).
+         * @enum {string}
+         */
+        NumberCarrier: "twilio" | "telnyx" | "livekit";
         /** @enum {string} */
         NumberStatus: "active" | "disabled";
         /** @description A call to place now. */
@@ -889,7 +1053,7 @@ export interface components {
         PhoneNumber: {
             /** Format: int64 */
             calls_received: number;
-            carrier: components["schemas"]["Carrier"];
+            carrier: components["schemas"]["NumberCarrier"];
             /** @description The carrier's own id for the number (Twilio's `PN…` SID, Telnyx's id), if known. */
             carrier_number_id?: string | null;
             created_at: components["schemas"]["Timestamp"];
@@ -908,7 +1072,7 @@ export interface components {
          *     assignments can be cleared by sending `null`.
          */
         PhoneNumberInput: {
-            carrier?: null | components["schemas"]["Carrier"];
+            carrier?: null | components["schemas"]["NumberCarrier"];
             carrier_number_id?: string | null;
             inbound_agent_id?: string | null;
             label?: string | null;
@@ -965,10 +1129,16 @@ export interface components {
          */
         SelectionStrategy: "primary_first" | "round_robin" | "least_loaded" | "random";
         Settings: {
+            /** @description The microphone test calls use (an id from `GET /api/audio`); `null` for the system default. */
+            audio_input?: string | null;
+            /** @description The speakers test calls and listen-in play through; `null` for the system default. */
+            audio_output?: string | null;
             /** @description Where this engine listens. */
             control_addr: string;
             /** @description ISO 3166 region (e.g. `US`) for numbers typed in national form; `null` means E.164 only. */
             default_region?: string | null;
+            /** @description How a test call keeps the agent from hearing itself through the speakers. */
+            echo_mode: components["schemas"]["EchoMode"];
             public_addr: string;
             /** @description The base URL carriers reach this engine at; `null` until set. */
             public_base_url?: string | null;
@@ -987,17 +1157,47 @@ export interface components {
             webhook_urls?: null | components["schemas"]["WebhookUrls"];
         };
         SettingsInput: {
+            /** @description A microphone id from `GET /api/audio`, or `null` for the system default. */
+            audio_input?: string | null;
+            /** @description A speaker id from `GET /api/audio`, or `null` for the system default. */
+            audio_output?: string | null;
             /** @description A region code such as `US`, or `null` to accept E.164 only. */
             default_region?: string | null;
+            echo_mode?: null | components["schemas"]["EchoMode"];
             /** @description An absolute http(s) URL, or `null` to clear it. */
             public_base_url?: string | null;
             /** @description The Telnyx connection id (Call Control application id), or `null` to clear it. */
             telnyx_connection_id?: string | null;
         };
         /** @enum {string} */
-        Speaker: "caller" | "agent" | "system";
+        Speaker: "caller" | "agent" | "system" | "operator";
+        /** @description A request to start a test call. */
+        TestCallInput: {
+            agent_id: string;
+            /**
+             * @description True (the default) behaves as an inbound call: the agent greets first. False behaves as
+             *     an outbound one: the agent waits for you, and greets after a silence.
+             */
+            agent_speaks_first?: boolean | null;
+            /**
+             * @description Facts for this call (`name`, `email`, `phone` fill the agent's prompt placeholders), as
+             *     a real call's context.
+             */
+            context?: Record<string, unknown> | null;
+            echo_mode?: null | components["schemas"]["EchoMode"];
+        };
         /** Format: date-time */
         Timestamp: string;
+        TonePlayed: {
+            /** Format: int64 */
+            duration_ms: number;
+            /** Format: float */
+            frequency_hz: number;
+        };
+        ToneRequest: {
+            /** @description A speaker id from `GET /api/audio`; the chosen (or default) speaker when left out. */
+            output?: string | null;
+        };
         TranscriptLine: {
             at: components["schemas"]["Timestamp"];
             call_id: string;
@@ -1438,6 +1638,143 @@ export interface operations {
             };
         };
     };
+    list_audio_devices: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AudioDevices"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    measure_audio_level: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LevelRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Level"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No sound server, or the microphone cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    play_test_tone: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ToneRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TonePlayed"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No sound server, or the speaker cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_calls: {
         parameters: {
             query?: {
@@ -1604,6 +1941,80 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    listen_to_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switching to a WebSocket of 16-bit LE mono PCM at 8000 Hz, 20 ms a message */
+            101: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A page of another origin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such call */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The call is not live */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a WebSocket request */
+            426: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2917,6 +3328,136 @@ export interface operations {
                 };
             };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_test_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TestCallInput"];
+            };
+        };
+        responses: {
+            /** @description The call is up; the agent is connecting */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Call"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such agent */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another test call has the microphone */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The agent is switched off */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No sound server, or the devices cannot be opened */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    mute_test_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Mute"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Mute"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a test call in progress */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -9,6 +9,8 @@ export type AgentStats = Schemas["AgentStats"];
 export type PhoneNumber = Schemas["PhoneNumber"];
 export type PhoneNumberInput = Schemas["PhoneNumberInput"];
 export type Carrier = Schemas["Carrier"];
+/** The carriers a number can be on (`Carrier` less `local`, which only test calls use). */
+export type NumberCarrier = Schemas["NumberCarrier"];
 export type NumberStatus = Schemas["NumberStatus"];
 export type Call = Schemas["Call"];
 export type CallDetail = Schemas["CallDetail"];
@@ -17,6 +19,7 @@ export type CallStatus = Schemas["CallStatus"];
 export type CallDirection = Schemas["CallDirection"];
 export type RejectReason = Schemas["RejectReason"];
 export type TranscriptLine = Schemas["TranscriptLine"];
+export type Speaker = Schemas["Speaker"];
 export type Settings = Schemas["Settings"];
 export type SettingsInput = Schemas["SettingsInput"];
 export type WebhookUrls = Schemas["WebhookUrls"];
@@ -43,6 +46,12 @@ export type Lead = Schemas["Lead"];
 export type LeadPage = Schemas["LeadPage"];
 export type LeadStatus = Schemas["LeadStatus"];
 export type LeadCounts = Schemas["LeadCounts"];
+export type AudioDevices = Schemas["AudioDevices"];
+export type DeviceInfo = Schemas["DeviceInfo"];
+export type EchoMode = Schemas["EchoMode"];
+export type Level = Schemas["Level"];
+export type TonePlayed = Schemas["TonePlayed"];
+export type TestCallInput = Schemas["TestCallInput"];
 
 /**
  * The answer of `POST /api/campaigns/{id}/leads/import` (a `text/csv` body; `?dry_run=true`
@@ -60,7 +69,7 @@ export interface LeadImportResult {
 }
 
 export const LEAD_STATUSES: readonly LeadStatus[] = ["pending", "dialing", "done", "failed"];
-export const CARRIERS: readonly Carrier[] = ["twilio", "telnyx", "livekit"];
+export const CARRIERS: readonly NumberCarrier[] = ["twilio", "telnyx", "livekit"];
 /** Statuses of a call still under way (the API's `status=live`). */
 export const LIVE_STATUSES: readonly CallStatus[] = ["queued", "ringing", "in_progress"];
 export const CALL_STATUSES: readonly CallStatus[] = [

@@ -1,15 +1,26 @@
 //! A call's transcript, line by line, as the call log and the Live page show it.
-import type { TranscriptLine } from "../api/types";
+import type { Call, Speaker, TranscriptLine } from "../api/types";
 
-const SPEAKERS: Record<TranscriptLine["speaker"], string> = { caller: "Caller", agent: "Agent", system: "System" };
+const SPEAKERS: Record<Speaker, string> = { caller: "Caller", agent: "Agent", system: "System", operator: "Operator" };
 
-/** The lines, each with its speaker and how far into the call (from `started`, ms) it came. */
-export function Transcript(props: { lines: TranscriptLine[]; started: number }) {
+/** Who is who on `call`: on a test call the caller is the person at this computer, and the
+ * agent goes by its name. */
+export function speakerNames(call: Pick<Call, "direction" | "agent_name">): Partial<Record<Speaker, string>> {
+  return call.direction === "test" ? { caller: "You", agent: call.agent_name ?? "Agent" } : {};
+}
+
+/** The lines, each with its speaker and how far into the call (from `started`, ms) it came.
+ * `names` renames speakers (see `speakerNames`). */
+export function Transcript(props: {
+  lines: TranscriptLine[];
+  started: number;
+  names?: Partial<Record<Speaker, string>>;
+}) {
   return (
     <ol class="transcript">
       {props.lines.map((l) => (
         <li key={l.id} class={`line line-${l.speaker}`}>
-          <span class="speaker">{SPEAKERS[l.speaker]}</span>
+          <span class="speaker">{props.names?.[l.speaker] ?? SPEAKERS[l.speaker]}</span>
           <span class="at muted">{offset(Date.parse(l.at) - props.started)}</span>
           <p>{l.text}</p>
         </li>

@@ -662,6 +662,12 @@ function AgentStatsView(props: { agentId: string }) {
           </div>
         </dl>
       )}
+      {stats !== null && error === null && stats.tests.calls > 0 && (
+        <p class="muted small agent-tests">
+          Plus {stats.tests.calls} test {stats.tests.calls === 1 ? "call" : "calls"} from this computer, not counted
+          above.
+        </p>
+      )}
     </section>
   );
 }

@@ -14,7 +14,7 @@ import {
   type TranscriptLine,
 } from "../api/types";
 import { Icon } from "../components/icons";
-import { mergeLines, Transcript } from "../components/transcript";
+import { mergeLines, speakerNames, Transcript } from "../components/transcript";
 import {
   Badge,
   dateTime,
@@ -36,6 +36,12 @@ import { formatNumber } from "../validate";
 import { CARRIER_NAMES } from "./numbers";
 
 const PAGE_SIZE = 25;
+/** A call's direction as the pages say it. */
+export const DIRECTION_NAMES: Record<CallDirection, string> = {
+  inbound: "Inbound",
+  outbound: "Outbound",
+  test: "Test call",
+};
 const STATUS_LABELS: Record<CallStatus, string> = {
   queued: "Queued",
   ringing: "Ringing",
@@ -175,13 +181,17 @@ export function CallsPage(props: { selected: string | null }) {
                   value={filters.direction}
                   onChange={(e) => {
                     const v = e.currentTarget.value;
-                    setFilters((f) => ({ ...f, direction: v === "inbound" || v === "outbound" ? v : "" }));
+                    setFilters((f) => ({
+                      ...f,
+                      direction: v === "inbound" || v === "outbound" || v === "test" ? v : "",
+                    }));
                     setOffset(0);
                   }}
                 >
                   <option value="">All</option>
                   <option value="inbound">Inbound</option>
                   <option value="outbound">Outbound</option>
+                  <option value="test">Test calls</option>
                 </select>
               </label>
               <label>
@@ -365,7 +375,7 @@ function CallsTable(props: { calls: Call[]; selected: string | null; busy: boole
                 {callTime(c.started_at)}
               </RowLink>
             </td>
-            <td>{c.direction === "inbound" ? "Inbound" : "Outbound"}</td>
+            <td>{DIRECTION_NAMES[c.direction]}</td>
             <td class="nowrap">{formatNumber(c.from_number)}</td>
             <td class="nowrap">{formatNumber(c.to_number)}</td>
             <td>{c.agent_name ?? <span class="muted">{c.agent_id ? "Deleted agent" : "None"}</span>}</td>
@@ -442,7 +452,7 @@ function CallPanel(props: { id: string; onClose: () => void }) {
   const started = Date.parse(call.started_at);
   return (
     <SidePanel
-      title={`${call.direction === "inbound" ? "Inbound" : "Outbound"} call`}
+      title={call.direction === "test" ? "Test call" : `${DIRECTION_NAMES[call.direction]} call`}
       subtitle={dateTime(call.started_at)}
       onClose={props.onClose}
     >
@@ -522,7 +532,7 @@ function CallPanel(props: { id: string; onClose: () => void }) {
             {LIVE_STATUSES.includes(call.status) ? "Waiting for the first words…" : "No transcript for this call."}
           </p>
         ) : (
-          <Transcript lines={lines} started={started} />
+          <Transcript lines={lines} started={started} names={speakerNames(call)} />
         )}
         <div ref={bottom} />
       </section>

@@ -5,11 +5,11 @@
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiError, isApiError } from "../api/client";
-import { LIVE_STATUSES, type Agent, type Call, type CallDetail, type ContextUpdated } from "../api/types";
+import { LIVE_STATUSES, type Agent, type Call, type CallDetail, type ContextUpdated, type Speaker } from "../api/types";
 import { ContextEditor, contextEdited, formatContext } from "../components/context-editor";
 import { Icon } from "../components/icons";
 import { OutboundCallDialog } from "../components/outbound-call";
-import { mergeLines, Transcript } from "../components/transcript";
+import { mergeLines, speakerNames, Transcript } from "../components/transcript";
 import {
   Banner,
   Dialog,
@@ -25,13 +25,13 @@ import { same } from "../forms";
 import { href, navigate } from "../router";
 import { onEvent, onTranscriptLine, reload, useApi, useAppState } from "../store";
 import { checkContext, formatNumber } from "../validate";
-import { StatusBadge } from "./calls";
+import { DIRECTION_NAMES, StatusBadge } from "./calls";
 import { CARRIER_NAMES } from "./numbers";
 
 /** How long to wait for the voice session to confirm new instructions before saying so. */
 const CONFIRM_TIMEOUT_MS = 10_000;
 
-const isLive = (call: Call) => LIVE_STATUSES.includes(call.status);
+export const isLive = (call: Call) => LIVE_STATUSES.includes(call.status);
 
 export function LivePage(props: { selected: string | null }) {
   const { live } = useAppState();
@@ -202,16 +202,27 @@ function LiveItem(props: { call: Call; selected: boolean }) {
         <strong class="truncate">{agentName(c)}</strong>
         <Elapsed call={c} />
       </span>
-      <span class="truncate">
-        <span class="sub">{inbound ? "From" : "To"}</span> {formatNumber(inbound ? c.from_number : c.to_number)}
-      </span>
-      <span class="sub truncate">
-        {inbound ? "On" : "From"} {formatNumber(inbound ? c.to_number : c.from_number)}
-      </span>
+      {c.direction === "test" ? (
+        <>
+          <span class="truncate">
+            <span class="sub">With</span> you
+          </span>
+          <span class="sub truncate">Through this computer’s microphone and speakers</span>
+        </>
+      ) : (
+        <>
+          <span class="truncate">
+            <span class="sub">{inbound ? "From" : "To"}</span> {formatNumber(inbound ? c.from_number : c.to_number)}
+          </span>
+          <span class="sub truncate">
+            {inbound ? "On" : "From"} {formatNumber(inbound ? c.to_number : c.from_number)}
+          </span>
+        </>
+      )}
       <span class="live-item-meta sub">
         <StatusBadge status={c.status} />
         <span>{CARRIER_NAMES[c.carrier]}</span>
-        <span>{inbound ? "Inbound" : "Outbound"}</span>
+        <span>{DIRECTION_NAMES[c.direction]}</span>
       </span>
     </a>
   );
@@ -262,7 +273,7 @@ function useNow(ticking: boolean): number {
 }
 
 /** How long the call has been talking (from its answer), ringing, or lasted once it ended. */
-function Elapsed(props: { call: Call; large?: boolean }) {
+export function Elapsed(props: { call: Call; large?: boolean }) {
   const c = props.call;
   const live = isLive(c);
   const now = useNow(live);
@@ -288,10 +299,16 @@ function Elapsed(props: { call: Call; large?: boolean }) {
   );
 }
 
-/** The selected call: live, or ended while the operator was watching it. */
-function LiveCallView(props: { id: string }) {
+/** A call as it goes on: its record and transcript, loaded and then kept current by the
+ * event stream (`retry` loads again after an error). Shared with the Test Call page. */
+export function useCallView(id: string): {
+  call: Call | null;
+  lines: CallDetail["transcript"];
+  error: ApiError | null;
+  retry: () => void;
+} {
   const api = useApi();
-  const { callsRevision, agents } = useAppState();
+  const { callsRevision } = useAppState();
   const [call, setCall] = useState<Call | null>(null);
   const [lines, setLines] = useState<CallDetail["transcript"]>([]);
   const [error, setError] = useState<ApiError | null>(null);
@@ -304,7 +321,7 @@ function LiveCallView(props: { id: string }) {
     let current = true;
     const t = window.setTimeout(
       () => {
-        api.getCall(props.id).then(
+        api.getCall(id).then(
           (d) => {
             if (!current) return;
             const { transcript, ...record } = d;
@@ -323,11 +340,11 @@ function LiveCallView(props: { id: string }) {
       current = false;
       window.clearTimeout(t);
     };
-  }, [api, props.id, callsRevision, attempt]);
+  }, [api, id, callsRevision, attempt]);
 
   useEffect(() => {
     const update = (c: Call) => {
-      if (c.id === props.id) setCall(c);
+      if (c.id === id) setCall(c);
     };
     const offCreated = onEvent("call_created", (e) => {
       update(e.call);
@@ -336,14 +353,29 @@ function LiveCallView(props: { id: string }) {
       update(e.call);
     });
     const offLines = onTranscriptLine((line) => {
-      if (line.call_id === props.id) setLines((l) => mergeLines(l, [line]));
+      if (line.call_id === id) setLines((l) => mergeLines(l, [line]));
     });
     return () => {
       offCreated();
       offUpdated();
       offLines();
     };
-  }, [props.id]);
+  }, [id]);
+
+  return {
+    call,
+    lines,
+    error,
+    retry: () => {
+      setAttempt((n) => n + 1);
+    },
+  };
+}
+
+/** The selected call: live, or ended while the operator was watching it. */
+function LiveCallView(props: { id: string }) {
+  const { agents } = useAppState();
+  const { call, lines, error, retry } = useCallView(props.id);
 
   if (call === null) {
     return (
@@ -353,13 +385,7 @@ function LiveCallView(props: { id: string }) {
             There is no call with this id. <a href={href("live")}>Back to live calls</a>
           </EmptyState>
         ) : error ? (
-          <ErrorState
-            error={error}
-            what="this call"
-            onRetry={() => {
-              setAttempt((n) => n + 1);
-            }}
-          />
+          <ErrorState error={error} what="this call" onRetry={retry} />
         ) : (
           <Loading label="Loading the call…" />
         )}
@@ -387,11 +413,22 @@ function LiveCallView(props: { id: string }) {
             <StatusBadge status={call.status} />
           </div>
           <p class="muted live-call-meta">
-            {inbound ? "Inbound call from " : "Outbound call to "}
-            <strong class="nowrap">{formatNumber(inbound ? call.from_number : call.to_number)}</strong>
-            {inbound ? " on " : " from "}
-            <span class="nowrap">{formatNumber(inbound ? call.to_number : call.from_number)}</span>
-            {` · ${CARRIER_NAMES[call.carrier]} · `}
+            {call.direction === "test" ? (
+              <>
+                Test call on <strong class="nowrap">this computer</strong>
+                {" · "}
+                <a href={href("test-call")}>Test Call page</a>
+                {" · "}
+              </>
+            ) : (
+              <>
+                {inbound ? "Inbound call from " : "Outbound call to "}
+                <strong class="nowrap">{formatNumber(inbound ? call.from_number : call.to_number)}</strong>
+                {inbound ? " on " : " from "}
+                <span class="nowrap">{formatNumber(inbound ? call.to_number : call.from_number)}</span>
+                {` · ${CARRIER_NAMES[call.carrier]} · `}
+              </>
+            )}
             <span class="nowrap" title={dateTime(call.started_at)}>
               started {new Date(call.started_at).toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit" })}
             </span>
@@ -402,7 +439,7 @@ function LiveCallView(props: { id: string }) {
       </header>
       {!live && <EndedBanner call={call} />}
       <div class="live-call-body">
-        <LiveTranscript lines={lines} started={Date.parse(call.started_at)} live={live} />
+        <LiveTranscript lines={lines} started={Date.parse(call.started_at)} live={live} names={speakerNames(call)} />
         <LiveContext call={call} agent={agent} />
       </div>
     </section>
@@ -427,7 +464,12 @@ function EndedBanner(props: { call: Call }) {
 }
 
 /** The transcript, kept scrolled to the newest line unless the operator scrolled up to read. */
-function LiveTranscript(props: { lines: CallDetail["transcript"]; started: number; live: boolean }) {
+export function LiveTranscript(props: {
+  lines: CallDetail["transcript"];
+  started: number;
+  live: boolean;
+  names?: Partial<Record<Speaker, string>>;
+}) {
   const scroller = useRef<HTMLDivElement>(null);
   const following = useRef(true);
   // Starts at none seen, so the lines already said when the call opens scroll into view.
@@ -479,7 +521,7 @@ function LiveTranscript(props: { lines: CallDetail["transcript"]; started: numbe
         {props.lines.length === 0 ? (
           <p class="muted">{props.live ? "Waiting for the first words…" : "Nothing was said on this call."}</p>
         ) : (
-          <Transcript lines={props.lines} started={props.started} />
+          <Transcript lines={props.lines} started={props.started} names={props.names} />
         )}
       </div>
       {unseen > 0 && (
@@ -498,7 +540,10 @@ function EndCallButton(props: { call: Call }) {
   const [ending, setEnding] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const { call } = props;
-  const party = formatNumber(call.direction === "inbound" ? call.from_number : call.to_number);
+  const party =
+    call.direction === "test"
+      ? "you, on this computer"
+      : formatNumber(call.direction === "inbound" ? call.from_number : call.to_number);
 
   const end = async () => {
     setBusy(true);
@@ -601,7 +646,7 @@ function hangUpError(e: ApiError): JSX.Element | string {
 }
 
 /** The call's own context, or its agent's, edited while the call runs. */
-function LiveContext(props: { call: Call; agent: Agent | null }) {
+export function LiveContext(props: { call: Call; agent: Agent | null }) {
   const [target, setTarget] = useState<"call" | "agent">("call");
   // Narrow windows fold the editor away under the transcript until asked for (CSS shows it
   // always where there is room beside the transcript).

@@ -6,6 +6,7 @@ import {
   CARRIERS,
   type Agent,
   type Carrier,
+  type NumberCarrier,
   type NumberStatus,
   type PhoneNumber,
   type PhoneNumberInput,
@@ -39,7 +40,12 @@ import { limits } from "../api/limits";
 /** The engine's bound on a label, as its OpenAPI document states it. */
 const LABEL_MAX = limits.PhoneNumberInput.label.maxLength;
 
-export const CARRIER_NAMES: Record<Carrier, string> = { twilio: "Twilio", telnyx: "Telnyx", livekit: "LiveKit SIP" };
+export const CARRIER_NAMES: Record<Carrier, string> = {
+  twilio: "Twilio",
+  telnyx: "Telnyx",
+  livekit: "LiveKit SIP",
+  local: "This computer",
+};
 
 /** The URL to paste into the carrier's console for this number, if the carrier takes one. */
 export function webhookFor(
@@ -194,7 +200,7 @@ function NumbersTable(props: { numbers: PhoneNumber[]; settings: Settings | null
 function AddNumberPanel(props: { defaultRegion: string | null; onClose: () => void }) {
   const api = useApi();
   const [number, setNumber] = useState("");
-  const [carrier, setCarrier] = useState<Carrier>("twilio");
+  const [carrier, setCarrier] = useState<NumberCarrier>("twilio");
   const [label, setLabel] = useState("");
   const [carrierId, setCarrierId] = useState("");
   const [touched, setTouched] = useState(false);
@@ -287,7 +293,7 @@ function AddNumberPanel(props: { defaultRegion: string | null; onClose: () => vo
           name="carrier"
           value={carrier}
           onChange={(e) => {
-            setCarrier(e.currentTarget.value as Carrier);
+            setCarrier(e.currentTarget.value as NumberCarrier);
           }}
         >
           {CARRIERS.map((c) => (
@@ -341,7 +347,7 @@ interface NumberForm {
   inbound: string;
   outbound: string;
   label: string;
-  carrier: Carrier;
+  carrier: NumberCarrier;
   carrierId: string;
   status: NumberStatus;
 }
@@ -539,7 +545,7 @@ function NumberPanel(props: { number: PhoneNumber; agents: Agent[]; settings: Se
                 name="carrier"
                 value={form.carrier}
                 onChange={(e) => {
-                  update("carrier", e.currentTarget.value as Carrier);
+                  update("carrier", e.currentTarget.value as NumberCarrier);
                 }}
               >
                 {CARRIERS.map((c) => (

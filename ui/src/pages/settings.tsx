@@ -1,5 +1,6 @@
 //! Settings: the public URL and default region, the URLs to paste into each carrier's
-//! console, and write-only credentials per provider.
+//! console, this computer's audio for test calls (`#/settings/audio` opens at it), and
+//! write-only credentials per provider.
 import type { TargetedEvent } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { isApiError, type ApiError } from "../api/client";
@@ -9,9 +10,11 @@ import { Badge, Banner, CopyValue, Field, messageId, PageHeader, RemoteView } fr
 import { reload, signOut, useApi, useAppState } from "../store";
 import { PROVIDER_NAMES } from "../status";
 import { showToast } from "../toast";
+import { AudioCard } from "./settings-audio";
 import { checkPublicUrl, phoneRegions } from "../validate";
 
-export function SettingsPage() {
+/** `section`: the part of the page to show first (`audio`), from the route. */
+export function SettingsPage(props: { section?: string | null }) {
   const { settings, credentials, desktop, apiBase } = useAppState();
   return (
     <div class="page">
@@ -23,6 +26,7 @@ export function SettingsPage() {
               <>
                 <GeneralCard settings={s} />
                 <WebhooksCard settings={s} />
+                <AudioCard settings={s} focus={props.section === "audio"} />
               </>
             )}
           </RemoteView>
