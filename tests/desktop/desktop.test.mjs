@@ -9,6 +9,7 @@ import { mkdtempSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import net from "node:net";
+import { startRealtime } from "../ui/live-sims.mjs";
 
 const repo = resolve(import.meta.dirname, "../..");
 const app = process.env.SWITCHBOARD_DESKTOP_BIN ?? join(repo, "target/debug/switchboard-desktop");
@@ -19,6 +20,7 @@ let driver;
 let session;
 let api;
 let data;
+let realtime;
 const wd = "http://127.0.0.1:4444";
 
 function freePort() {
@@ -97,6 +99,8 @@ before(async () => {
   const port = await freePort();
   api = `http://127.0.0.1:${port}`;
   data = mkdtempSync(join(tmpdir(), "switchboard-desktop-"));
+  // The agent of a test call: a fake OpenAI Realtime server on loopback.
+  realtime = await startRealtime();
   // The app inherits tauri-driver's environment: the same variables `switchboard serve` takes.
   driver = spawn("tauri-driver", ["--port", "4444", "--native-port", "4445"], {
     env: {
@@ -106,6 +110,8 @@ before(async () => {
       SWITCHBOARD_PUBLIC_ADDR: "127.0.0.1:0",
       SWITCHBOARD_TOKEN: token,
       SWITCHBOARD_NO_KEYRING: "true",
+      OPENAI_REALTIME_URL: realtime.url,
+      OPENAI_API_KEY: "sk-test",
     },
     stdio: ["ignore", "inherit", "inherit"],
   });
@@ -119,6 +125,7 @@ before(async () => {
 after(async () => {
   if (session) await call("DELETE", `/session/${session}`).catch(() => {});
   driver?.kill();
+  await realtime?.close();
 });
 
 test("the window shows the UI connected to its embedded engine", async () => {
@@ -159,6 +166,23 @@ test("the Live page renders in the desktop window", async () => {
   await click(await eventually("the Live page link", () => findByText("nav a, nav button", "Live")));
   await eventually("the Live page's empty state", async () => (await pageText()).includes("No live calls"));
   await screenshot("live-empty");
+});
+
+test("a test call started in the window talks to the agent through this machine's audio", async () => {
+  // The sound card is scripts/audio-rig.sh's virtual one (test.sh starts it; the app inherits
+  // PULSE_SERVER through tauri-driver).
+  await click(await eventually("the Test Call link", () => findByText("nav a, nav button", "Test Call")));
+  await click(await eventually("the Start button", () => findByText("button", "Start test call")));
+  await eventually("the agent's voice session", () => realtime.sessions.length > 0 && realtime.instructions().length);
+  realtime.agentSays("Hello from the desktop.");
+  await eventually("the agent's words in the window", async () => (await pageText()).includes("Hello from the desktop."));
+  await screenshot("test-call");
+  const [call] = (await apiGet("/api/calls")).items;
+  assert.equal(call.direction, "test");
+  assert.equal(call.carrier, "local");
+  await click(await findByText("button", "End test call"));
+  await eventually("the call's end on the record", async () => (await apiGet(`/api/calls/${call.id}`)).ended_at);
+  await eventually("the end in the window", async () => (await pageText()).includes("Calls"));
 });
 
 /** Waits until the engine has closed the database and stopped answering. */
