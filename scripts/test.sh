@@ -25,7 +25,10 @@ git diff --exit-code -- ui/src/api/schema.d.ts ui/src/api/limits.ts || {
 # The keyring tests talk to a real Secret Service: gnome-keyring in a private D-Bus session,
 # its keyrings in a throwaway directory so no real keyring is touched.
 keyring_home=$(mktemp -d)
-trap 'rm -rf "$keyring_home"' EXIT
+# The local-audio tests (tests/audio.rs) need a sound server: a private headless PulseAudio.
+audio_rig=$(mktemp -d)
+trap 'scripts/audio-rig.sh stop "$audio_rig"; rm -rf "$keyring_home" "$audio_rig"' EXIT
+eval "$(scripts/audio-rig.sh start "$audio_rig")"
 runner=(cargo test --workspace --locked)
 command -v cargo-nextest >/dev/null && runner=(cargo nextest run --workspace --locked --no-fail-fast)
 

@@ -274,7 +274,12 @@ fn run(
 ) {
     let started = start(&config, &shared);
     let (mut streams, mut worker, mut restart_output) = match started {
-        Ok((streams, worker, opening, restart_output)) => {
+        Ok(Started {
+            streams,
+            worker,
+            opening,
+            restart_output,
+        }) => {
             let _ = opened.send(Ok(opening));
             (streams, worker, restart_output)
         }
@@ -323,6 +328,15 @@ fn run(
 /// Builds and starts a fresh output stream and its queue (after the first one got stuck).
 type RestartOutput = Box<dyn FnMut() -> Result<(cpal::Stream, rtrb::Producer<f32>), AudioError>>;
 
+/// What `start` hands the worker thread: the running streams (input, output), the worker,
+/// what to report, and how to rebuild the output.
+struct Started {
+    streams: [Option<cpal::Stream>; 2],
+    worker: Worker,
+    opening: Opening,
+    restart_output: RestartOutput,
+}
+
 /// The worker ends, or asks for a new output stream.
 enum Exit {
     Failed(AudioError),
@@ -330,10 +344,7 @@ enum Exit {
     OutputStuck,
 }
 
-fn start(
-    config: &DuplexConfig,
-    shared: &Arc<Shared>,
-) -> Result<([Option<cpal::Stream>; 2], Worker, Opening, RestartOutput), AudioError> {
+fn start(config: &DuplexConfig, shared: &Arc<Shared>) -> Result<Started, AudioError> {
     let input = find(Direction::Input, config.input.as_deref())?;
     let output = find(Direction::Output, config.output.as_deref())?;
     let (input_config, input_format) = stream_config(&input, Direction::Input)?;
@@ -363,11 +374,7 @@ fn start(
     // One second each way: far more than the worker's lag, so a full queue means it stalled.
     let (mic_producer, mic) = rtrb::RingBuffer::<f32>::new(in_rate as usize);
     let build_output_stream = {
-        let (device, config, label) = (
-            output.device.clone(),
-            output_config.clone(),
-            output.label.clone(),
-        );
+        let (device, config, label) = (output.device.clone(), output_config, output.label.clone());
         let state = shared.output.clone();
         move || {
             let (speaker, speaker_consumer) = rtrb::RingBuffer::<f32>::new(out_rate as usize);
@@ -418,12 +425,12 @@ fn start(
         input_format,
         output_format,
     };
-    Ok((
-        [Some(input_stream), Some(output_stream)],
+    Ok(Started {
+        streams: [Some(input_stream), Some(output_stream)],
         worker,
         opening,
         restart_output,
-    ))
+    })
 }
 
 /// The worker's state: everything here lives on the worker thread only.

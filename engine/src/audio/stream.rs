@@ -155,7 +155,7 @@ where
     let channels = usize::from(config.channels);
     let st = state.clone();
     device.build_input_stream::<T, _, _>(
-        config.clone(),
+        *config,
         move |data: &[T], info: &cpal::InputCallbackInfo| {
             let ts = info.timestamp();
             if let Some(d) = ts.callback.checked_duration_since(ts.capture) {
@@ -216,7 +216,7 @@ where
     let channels = usize::from(config.channels);
     let st = state.clone();
     device.build_output_stream::<T, _, _>(
-        config.clone(),
+        *config,
         move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
             let ts = info.timestamp();
             if let Some(d) = ts.playback.checked_duration_since(ts.callback) {
