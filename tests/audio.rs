@@ -223,6 +223,22 @@ fn capture_for(duplex: &mut Duplex, duration: Duration) -> Vec<i16> {
     })
 }
 
+/// Waits until the speaker has started taking agent audio (the rig's null sink can take a
+/// second or two to start a new stream, longer right after the server started); returns how
+/// long that took.
+fn until_playing(duplex: &Duplex) -> Duration {
+    let started = Instant::now();
+    while duplex.played() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the speaker took no agent audio in 5 s: {:?}",
+            duplex.stats()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    started.elapsed()
+}
+
 fn open(echo: EchoMode) -> Duplex {
     Duplex::open(DuplexConfig {
         input: None,
@@ -263,8 +279,10 @@ fn played_agent_audio_comes_out_of_the_speaker_in_real_time() {
     let _rig = rig();
     let recording = parec("spk.monitor");
     let duplex = open(EchoMode::Cancel);
-    let started = Instant::now();
     duplex.play(&sine(1_000.0, 16_384.0, 8_000, 2.0));
+    let startup = until_playing(&duplex);
+    let started = Instant::now();
+    println!("the speaker started taking audio after {startup:?}");
     std::thread::sleep(Duration::from_millis(1_000));
     let (played, elapsed) = (duplex.played(), started.elapsed());
     let real_time = elapsed.as_secs_f64() * 8_000.0;
@@ -321,6 +339,7 @@ fn clear_stops_the_speaker_at_once() {
     let recording = parec("spk.monitor");
     let duplex = open(EchoMode::Cancel);
     duplex.play(&sine(1_000.0, 16_384.0, 8_000, 4.0));
+    until_playing(&duplex);
     std::thread::sleep(Duration::from_millis(1_000));
     duplex.clear();
     let at_clear = duplex.played();
@@ -490,5 +509,88 @@ fn a_missing_device_is_named_in_the_error() {
     assert_eq!(
         error.to_string(),
         "the speaker 'Nonexistent Speaker' is not available"
+    );
+}
+
+/// Runs in a child process of this test binary whose PULSE_SERVER points nowhere: the machine
+/// as it is with no sound server. The environment cannot be changed inside the test process.
+const NO_SERVER_CHILD: &str = "SWITCHBOARD_AUDIO_NO_SERVER_CHILD";
+
+#[test]
+fn no_sound_server_is_reported_clearly() {
+    if std::env::var_os(NO_SERVER_CHILD).is_some() {
+        let open = Duplex::open(DuplexConfig::default())
+            .err()
+            .expect("no server, no duplex");
+        let tone = audio::play_tone(None, 440.0, Duration::from_millis(50), -20.0)
+            .expect_err("no server, no tone");
+        let level =
+            audio::measure_level(None, Duration::from_millis(50)).expect_err("no server, no level");
+        for error in [&open, &tone, &level] {
+            println!("without a sound server: {error}");
+            assert!(
+                matches!(error, AudioError::NoSoundServer(_)),
+                "{error:?} should say there is no sound server"
+            );
+        }
+        // Listing opens nothing, so it still works (ALSA's configured PCMs are listed).
+        audio::devices().expect("devices() without a server");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "no_sound_server_is_reported_clearly",
+            "--nocapture",
+        ])
+        .env(NO_SERVER_CHILD, "1")
+        .env(
+            "PULSE_SERVER",
+            format!("unix:{}/native", dir.path().display()),
+        )
+        .env("PULSE_RUNTIME_PATH", dir.path())
+        .output()
+        .expect("run the child test");
+    let text = String::from_utf8_lossy(&output.stdout);
+    println!("{text}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "the child test failed: see above");
+    assert!(
+        text.contains("without a sound server"),
+        "the child ran the checks"
+    );
+}
+
+#[test]
+fn losing_the_sound_server_fails_capture_promptly() {
+    let rig = rig();
+    let mut duplex = open(EchoMode::Headphones);
+    capture_for(&mut duplex, Duration::from_millis(300));
+    rig.script("stop");
+    let lost_at = Instant::now();
+    let result = runtime().block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Err(error) = duplex.capture(160).await {
+                    return error;
+                }
+            }
+        })
+        .await
+    });
+    let took = lost_at.elapsed();
+    // Dropping must not hang even though a stream may be stuck in the dead server's plugin.
+    let dropping = Instant::now();
+    drop(duplex);
+    let drop_took = dropping.elapsed();
+    // Bring the rig back for the tests after this one (same directory, same socket).
+    rig.script("start");
+    println!("server gone: capture returned {result:?} after {took:?}");
+    let error: AudioError = result.expect("capture returns once the server is gone");
+    assert!(matches!(error, AudioError::DeviceLost { .. }), "{error:?}");
+    assert!(took < Duration::from_secs(3), "noticed after {took:?}");
+    assert!(
+        drop_took < Duration::from_secs(3),
+        "dropping took {drop_took:?}"
     );
 }

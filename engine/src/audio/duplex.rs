@@ -41,6 +41,8 @@ const OUTPUT_TARGET_MS: u64 = 40;
 /// Microphone backlog beyond this is skipped (oldest first) so latency stays bounded.
 const INPUT_BACKLOG_MS: usize = 200;
 const IDLE_SLEEP: Duration = Duration::from_millis(2);
+/// How long dropping a `Duplex` waits for its streams to stop.
+const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Output streams rebuilt at most, over a duplex's life, before it gives up.
 const MAX_OUTPUT_RESTARTS: u64 = 20;
 
@@ -110,6 +112,8 @@ struct Opening {
 pub struct Duplex {
     shared: Arc<Shared>,
     worker: Option<JoinHandle<()>>,
+    /// Closed (the sender dropped) when the worker thread has ended, streams dropped.
+    worker_done: std::sync::mpsc::Receiver<()>,
     stats: AudioStats,
 }
 
@@ -141,9 +145,13 @@ impl Duplex {
             output_restarts: AtomicU64::new(0),
         });
         let worker_shared = shared.clone();
+        let (done_tx, worker_done) = std::sync::mpsc::channel::<()>();
         let worker = std::thread::Builder::new()
             .name("audio-duplex".into())
-            .spawn(move || run(config, worker_shared, tx))
+            .spawn(move || {
+                let _done = done_tx;
+                run(config, worker_shared, tx);
+            })
             .map_err(|e| AudioError::Device {
                 kind: "audio",
                 name: "worker".into(),
@@ -172,6 +180,7 @@ impl Duplex {
                 },
                 shared,
                 worker: Some(worker),
+                worker_done,
             }),
             Ok(Err(e)) => {
                 let _ = worker.join();
@@ -260,8 +269,19 @@ impl Duplex {
 impl Drop for Duplex {
     fn drop(&mut self) {
         self.shared.stop.store(true, Relaxed);
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
+        // The worker notices within its 2 ms sleep. Dropping a cpal stream joins cpal's
+        // thread, which can block for good inside the ALSA pulse plugin once the sound server
+        // has died (seen when the test rig was killed under a running duplex): then the worker
+        // is left blocked (not spinning) rather than hanging whoever dropped the duplex.
+        match self.worker_done.recv_timeout(WORKER_STOP_TIMEOUT) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!("local audio: a stream did not stop; its thread is left behind");
+            }
+            _ => {
+                if let Some(worker) = self.worker.take() {
+                    let _ = worker.join();
+                }
+            }
         }
     }
 }
@@ -305,7 +325,13 @@ fn run(
                         *output = Some(stream);
                         worker.replace_output(speaker, &shared);
                     }
-                    Err(e) => break e,
+                    Err(e) => {
+                        break AudioError::DeviceLost {
+                            kind: Direction::Output.noun(),
+                            name: worker.labels[1].clone(),
+                            detail: format!("it could not be restarted: {e}"),
+                        };
+                    }
                 }
             }
             Exit::OutputStuck => {
