@@ -11,12 +11,14 @@ use cpal::traits::StreamTrait;
 use super::convert::level_dbfs;
 use super::devices::{find, stream_config};
 use super::error::{AudioError, Direction};
-use super::stream::{MonoSource, StreamState, build_input, build_output, by_format};
+use super::stream::{MonoSource, StreamState, build_input, build_output, by_format, start_output};
 
 /// The longest `measure_level` listens (its buffer is sized for it).
 pub const MAX_MEASURE: Duration = Duration::from_secs(30);
-/// Time allowed past the expected end before a stream that does not move is given up on.
-const GRACE: Duration = Duration::from_secs(2);
+/// Time allowed past the expected end before a stream that does not move is given up on. A
+/// sound server may take a while to start a stream (PulseAudio's null-sink monitor, idle,
+/// was measured taking over 2 s to deliver a new recording's first audio).
+const GRACE: Duration = Duration::from_secs(5);
 
 /// A microphone's level over a measurement, in dBFS (0 = full scale; a full-scale sine has an
 /// RMS of -3 dBFS; silence reads -120).
@@ -57,7 +59,7 @@ pub fn play_tone(
     let (config, format) = stream_config(&opened, Direction::Output)?;
     let rate = config.sample_rate;
     let total = (duration.as_secs_f64() * f64::from(rate)) as u64;
-    let tone = Tone {
+    let tone = || Tone {
         step: std::f32::consts::TAU * frequency_hz / rate as f32,
         phase: 0.0,
         amplitude: 10f32.powf(level_dbfs.min(0.0) / 20.0),
@@ -65,15 +67,23 @@ pub fn play_tone(
     };
     let state = Arc::new(StreamState::default());
     let err = |e: cpal::Error| AudioError::from_cpal(Direction::Output, &opened.label, &e);
-    let stream = by_format!(format, |T| build_output::<T, _>(
-        &opened.device,
-        &config,
-        tone,
-        state.clone()
-    ))
-    .ok_or_else(|| unsupported(&opened.label, Direction::Output, format))?
-    .map_err(err)?;
-    stream.play().map_err(err)?;
+    let (_stream, ()) = start_output(
+        &state,
+        || {
+            // A retried start begins the tone again, so it plays in full.
+            state.frames.store(0, Relaxed);
+            let stream = by_format!(format, |T| build_output::<T, _>(
+                &opened.device,
+                &config,
+                tone(),
+                state.clone()
+            ))
+            .ok_or_else(|| unsupported(&opened.label, Direction::Output, format))?
+            .map_err(err)?;
+            Ok((stream, ()))
+        },
+        err,
+    )?;
     let deadline = Instant::now() + duration + GRACE;
     while state.frames.load(Relaxed) < total {
         if state.lost.load(Relaxed) {

@@ -122,7 +122,7 @@ pub fn stream_config(
         Direction::Output => opened.device.default_output_config(),
     }
     .map_err(err)?;
-    let mut chosen = default.clone();
+    let mut chosen = default;
     if !SUPPORTED_RATES.contains(&default.sample_rate()) {
         let ranges: Vec<_> = match direction {
             Direction::Input => opened.device.supported_input_configs().map(|r| r.collect()),

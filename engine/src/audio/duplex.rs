@@ -25,7 +25,7 @@ use super::devices::{Opened, find, stream_config};
 use super::echo::{Canceller, HalfDuplexGate};
 use super::error::{AudioError, Direction};
 use super::playout::Playout;
-use super::stream::{QueueSource, StreamState, build_input, build_output, by_format};
+use super::stream::{QueueSource, StreamState, build_input, build_output, by_format, start_output};
 use crate::media::frame::TELEPHONY_RATE;
 use crate::media::resample::Resampler;
 
@@ -41,6 +41,10 @@ const OUTPUT_TARGET_MS: u64 = 40;
 /// Microphone backlog beyond this is skipped (oldest first) so latency stays bounded.
 const INPUT_BACKLOG_MS: usize = 200;
 const IDLE_SLEEP: Duration = Duration::from_millis(2);
+/// How long dropping a `Duplex` waits for its streams to stop.
+const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
+/// Output streams rebuilt at most, over a duplex's life, before it gives up.
+const MAX_OUTPUT_RESTARTS: u64 = 20;
 
 #[derive(Debug, Clone, Default)]
 pub struct DuplexConfig {
@@ -74,6 +78,8 @@ pub struct AudioStats {
     pub output_xruns: u64,
     /// The render-to-capture delay last given to the echo canceller, in ms.
     pub echo_delay_ms: u32,
+    /// Times the output stream was rebuilt because it stopped running (see `start_output`).
+    pub output_restarts: u64,
 }
 
 struct Shared {
@@ -90,6 +96,7 @@ struct Shared {
     /// Set by the worker when a stream is lost or the worker ended; `capture` reports it.
     failure: Mutex<Option<AudioError>>,
     echo_delay_ms: AtomicU64,
+    output_restarts: AtomicU64,
 }
 
 /// What the worker reports once the streams run.
@@ -105,6 +112,8 @@ struct Opening {
 pub struct Duplex {
     shared: Arc<Shared>,
     worker: Option<JoinHandle<()>>,
+    /// Closed (the sender dropped) when the worker thread has ended, streams dropped.
+    worker_done: std::sync::mpsc::Receiver<()>,
     stats: AudioStats,
 }
 
@@ -133,11 +142,16 @@ impl Duplex {
             stop: AtomicBool::new(false),
             failure: Mutex::new(None),
             echo_delay_ms: AtomicU64::new(0),
+            output_restarts: AtomicU64::new(0),
         });
         let worker_shared = shared.clone();
+        let (done_tx, worker_done) = std::sync::mpsc::channel::<()>();
         let worker = std::thread::Builder::new()
             .name("audio-duplex".into())
-            .spawn(move || run(config, worker_shared, tx))
+            .spawn(move || {
+                let _done = done_tx;
+                run(config, worker_shared, tx);
+            })
             .map_err(|e| AudioError::Device {
                 kind: "audio",
                 name: "worker".into(),
@@ -162,9 +176,11 @@ impl Duplex {
                     input_xruns: 0,
                     output_xruns: 0,
                     echo_delay_ms: 0,
+                    output_restarts: 0,
                 },
                 shared,
                 worker: Some(worker),
+                worker_done,
             }),
             Ok(Err(e)) => {
                 let _ = worker.join();
@@ -244,6 +260,7 @@ impl Duplex {
             input_xruns: s.input.xruns.load(Relaxed),
             output_xruns: s.output.xruns.load(Relaxed),
             echo_delay_ms: s.echo_delay_ms.load(Relaxed) as u32,
+            output_restarts: s.output_restarts.load(Relaxed),
             ..self.stats.clone()
         }
     }
@@ -252,8 +269,19 @@ impl Duplex {
 impl Drop for Duplex {
     fn drop(&mut self) {
         self.shared.stop.store(true, Relaxed);
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
+        // The worker notices within its 2 ms sleep. Dropping a cpal stream joins cpal's
+        // thread, which can block for good inside the ALSA pulse plugin once the sound server
+        // has died (seen when the test rig was killed under a running duplex): then the worker
+        // is left blocked (not spinning) rather than hanging whoever dropped the duplex.
+        match self.worker_done.recv_timeout(WORKER_STOP_TIMEOUT) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                tracing::warn!("local audio: a stream did not stop; its thread is left behind");
+            }
+            _ => {
+                if let Some(worker) = self.worker.take() {
+                    let _ = worker.join();
+                }
+            }
         }
     }
 }
@@ -265,17 +293,57 @@ fn run(
     opened: std::sync::mpsc::SyncSender<Result<Opening, AudioError>>,
 ) {
     let started = start(&config, &shared);
-    let (streams, mut worker) = match started {
-        Ok((streams, worker, opening)) => {
+    let (mut streams, mut worker, mut restart_output) = match started {
+        Ok(Started {
+            streams,
+            worker,
+            opening,
+            restart_output,
+        }) => {
             let _ = opened.send(Ok(opening));
-            (streams, worker)
+            (streams, worker, restart_output)
         }
         Err(e) => {
             let _ = opened.send(Err(e));
             return;
         }
     };
-    let failure = worker.run(&shared);
+    let failure = loop {
+        match worker.run(&shared) {
+            Exit::OutputStuck if shared.output_restarts.load(Relaxed) < MAX_OUTPUT_RESTARTS => {
+                shared.output_restarts.fetch_add(1, Relaxed);
+                let [_, output] = &mut streams;
+                // The stuck stream goes first: its callback owns the old queue.
+                drop(output.take());
+                let position = shared.output.position.load(Relaxed);
+                shared
+                    .output
+                    .discard_until
+                    .store(position, std::sync::atomic::Ordering::Release);
+                match restart_output() {
+                    Ok((stream, speaker)) => {
+                        *output = Some(stream);
+                        worker.replace_output(speaker, &shared);
+                    }
+                    Err(e) => {
+                        break AudioError::DeviceLost {
+                            kind: Direction::Output.noun(),
+                            name: worker.labels[1].clone(),
+                            detail: format!("it could not be restarted: {e}"),
+                        };
+                    }
+                }
+            }
+            Exit::OutputStuck => {
+                break AudioError::DeviceLost {
+                    kind: Direction::Output.noun(),
+                    name: worker.labels[1].clone(),
+                    detail: shared.output.lost_reason().into(),
+                };
+            }
+            Exit::Failed(e) => break e,
+        }
+    };
     *lock(&shared.failure) = Some(failure);
     drop(streams);
     // Wake a waiting `capture` (and one arriving later: notify_one keeps a permit).
@@ -283,10 +351,26 @@ fn run(
     shared.notify.notify_one();
 }
 
-fn start(
-    config: &DuplexConfig,
-    shared: &Arc<Shared>,
-) -> Result<([cpal::Stream; 2], Worker, Opening), AudioError> {
+/// Builds and starts a fresh output stream and its queue (after the first one got stuck).
+type RestartOutput = Box<dyn FnMut() -> Result<(cpal::Stream, rtrb::Producer<f32>), AudioError>>;
+
+/// What `start` hands the worker thread: the running streams (input, output), the worker,
+/// what to report, and how to rebuild the output.
+struct Started {
+    streams: [Option<cpal::Stream>; 2],
+    worker: Worker,
+    opening: Opening,
+    restart_output: RestartOutput,
+}
+
+/// The worker ends, or asks for a new output stream.
+enum Exit {
+    Failed(AudioError),
+    /// The output stream stopped running without the device being gone (see `start_output`).
+    OutputStuck,
+}
+
+fn start(config: &DuplexConfig, shared: &Arc<Shared>) -> Result<Started, AudioError> {
     let input = find(Direction::Input, config.input.as_deref())?;
     let output = find(Direction::Output, config.output.as_deref())?;
     let (input_config, input_format) = stream_config(&input, Direction::Input)?;
@@ -315,7 +399,36 @@ fn start(
 
     // One second each way: far more than the worker's lag, so a full queue means it stalled.
     let (mic_producer, mic) = rtrb::RingBuffer::<f32>::new(in_rate as usize);
-    let (speaker, speaker_consumer) = rtrb::RingBuffer::<f32>::new(out_rate as usize);
+    let build_output_stream = {
+        let (device, config, label) = (output.device.clone(), output_config, output.label.clone());
+        let state = shared.output.clone();
+        move || {
+            let (speaker, speaker_consumer) = rtrb::RingBuffer::<f32>::new(out_rate as usize);
+            let stream = by_format!(output_format, |T| build_output::<T, _>(
+                &device,
+                &config,
+                QueueSource(speaker_consumer),
+                state.clone()
+            ))
+            .ok_or_else(|| AudioError::UnsupportedFormat {
+                kind: Direction::Output.noun(),
+                name: label.clone(),
+                detail: format!("sample format {output_format} is not converted"),
+            })?
+            .map_err(|e| AudioError::from_cpal(Direction::Output, &label, &e))?;
+            Ok((stream, speaker))
+        }
+    };
+    let mut restart_output: RestartOutput = {
+        let (state, label) = (shared.output.clone(), output.label.clone());
+        let mut build = build_output_stream;
+        Box::new(move || {
+            start_output(&state, &mut build, |e| {
+                AudioError::from_cpal(Direction::Output, &label, &e)
+            })
+        })
+    };
+    let (output_stream, speaker) = restart_output()?;
     let input_stream = by_format!(input_format, |T| build_input::<T>(
         &input.device,
         &input_config,
@@ -324,22 +437,12 @@ fn start(
     ))
     .ok_or_else(|| unsupported(Direction::Input, &input, input_format))?
     .map_err(|e| AudioError::from_cpal(Direction::Input, &input.label, &e))?;
-    let output_stream = by_format!(output_format, |T| build_output::<T, _>(
-        &output.device,
-        &output_config,
-        QueueSource(speaker_consumer),
-        shared.output.clone()
-    ))
-    .ok_or_else(|| unsupported(Direction::Output, &output, output_format))?
-    .map_err(|e| AudioError::from_cpal(Direction::Output, &output.label, &e))?;
-    output_stream
-        .play()
-        .map_err(|e| AudioError::from_cpal(Direction::Output, &output.label, &e))?;
     input_stream
         .play()
         .map_err(|e| AudioError::from_cpal(Direction::Input, &input.label, &e))?;
 
-    let worker = Worker::new(config.echo, in_rate, out_rate, mic, speaker, to_8k, from_8k);
+    let mut worker = Worker::new(config.echo, in_rate, out_rate, mic, speaker, to_8k, from_8k);
+    worker.labels = [input.label.clone(), output.label.clone()];
     let opening = Opening {
         input,
         output,
@@ -348,7 +451,12 @@ fn start(
         input_format,
         output_format,
     };
-    Ok(([input_stream, output_stream], worker, opening))
+    Ok(Started {
+        streams: [Some(input_stream), Some(output_stream)],
+        worker,
+        opening,
+        restart_output,
+    })
 }
 
 /// The worker's state: everything here lives on the worker thread only.
@@ -373,6 +481,8 @@ struct Worker {
     clean_i16: Vec<i16>,
     out_8k: Vec<i16>,
     pushed: u64,
+    /// The input's and the output's device labels, for messages.
+    labels: [String; 2],
 }
 
 impl Worker {
@@ -405,25 +515,29 @@ impl Worker {
             clean_i16: vec![0; in_frame],
             out_8k: Vec::with_capacity(320),
             pushed: 0,
+            labels: Default::default(),
         }
     }
 
-    fn run(&mut self, shared: &Shared) -> AudioError {
+    fn run(&mut self, shared: &Shared) -> Exit {
         let out_per_ms = u64::from(self.out_rate) / 1000;
         loop {
             if shared.stop.load(Relaxed) {
-                return AudioError::Closed;
+                return Exit::Failed(AudioError::Closed);
+            }
+            if shared.output.lost.load(Relaxed) && !shared.output.device_gone() {
+                return Exit::OutputStuck;
             }
             for (state, direction) in [
                 (&shared.input, Direction::Input),
                 (&shared.output, Direction::Output),
             ] {
                 if state.lost.load(Relaxed) {
-                    return AudioError::DeviceLost {
+                    return Exit::Failed(AudioError::DeviceLost {
                         kind: direction.noun(),
-                        name: "the device".into(),
-                        detail: "the stream stopped (device unplugged or sound server gone)".into(),
-                    };
+                        name: self.labels[direction as usize].clone(),
+                        detail: state.lost_reason().into(),
+                    });
                 }
             }
             let mut busy = false;
@@ -479,6 +593,17 @@ impl Worker {
         if let Some(canceller) = &mut self.canceller {
             canceller.render(&self.render_frame);
         }
+    }
+
+    /// A new output queue (the stream was rebuilt): what the old queue held is gone, agent
+    /// audio in it included (neither played nor pending); the timeline restarts.
+    fn replace_output(&mut self, speaker: rtrb::Producer<f32>, shared: &Shared) {
+        let mut playout = lock(&shared.playout);
+        self.speaker = speaker;
+        let position = shared.output.position.load(Relaxed);
+        playout.rebase(position);
+        self.pushed = position;
+        shared.pushed.store(position, Relaxed);
     }
 
     fn skip_input_backlog(&mut self, shared: &Shared) {

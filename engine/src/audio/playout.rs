@@ -63,6 +63,14 @@ impl Playout {
         self.clear_requested = true;
     }
 
+    /// The output queue was replaced: what it held is gone. Keeps what was played by read
+    /// position `consumed` and the queued audio, and restarts the timeline (as after `clear`).
+    pub fn rebase(&mut self, consumed: u64) {
+        self.played_before = self.played(consumed);
+        self.spans.clear();
+        self.clear_requested = true;
+    }
+
     /// Restarts the timeline at output-queue position `position` (after a clear).
     pub fn restart(&mut self, position: u64) {
         self.base = position;

@@ -3,9 +3,10 @@
 //! by the thread that built it (cpal's `Stream` is not `Send` on every host).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
-use cpal::traits::DeviceTrait;
+use cpal::traits::{DeviceTrait, StreamTrait};
 use cpal::{FromSample, SizedSample};
 
 use super::convert::{downmix, upmix};
@@ -35,11 +36,55 @@ pub struct StreamState {
     pub xruns: AtomicU64,
     pub errors: AtomicU64,
     pub lost: AtomicBool,
+    /// Callbacks run so far.
+    pub callbacks: AtomicU64,
+    /// The last error's kind (`ERROR_KINDS` index + 1; 0 = none), for the lost message.
+    pub last_error: AtomicU8,
+}
+
+/// The kinds `StreamState::last_error` names, by index.
+const ERROR_KINDS: [&str; 8] = [
+    "device not available",
+    "stream invalidated",
+    "sound server unavailable",
+    "backend error",
+    "device busy",
+    "permission denied",
+    "unsupported configuration",
+    "other error",
+];
+
+impl StreamState {
+    /// Whether the last error says the device (or the server) is gone, not just the stream.
+    pub fn device_gone(&self) -> bool {
+        matches!(self.last_error.load(Relaxed), 1 | 3)
+    }
+
+    /// Why the stream was given up on, from the last error seen.
+    pub fn lost_reason(&self) -> &'static str {
+        match self.last_error.load(Relaxed) {
+            0 => "the stream stopped",
+            n => ERROR_KINDS[usize::from(n - 1).min(ERROR_KINDS.len() - 1)],
+        }
+    }
 }
 
 fn on_error(state: Arc<StreamState>) -> impl FnMut(cpal::Error) + Send + 'static {
     move |error| {
         use cpal::ErrorKind as K;
+        let code = match error.kind() {
+            K::DeviceNotAvailable => 1,
+            K::StreamInvalidated => 2,
+            K::HostUnavailable => 3,
+            K::BackendError => 4,
+            K::DeviceBusy => 5,
+            K::PermissionDenied => 6,
+            K::UnsupportedConfig => 7,
+            _ => 8,
+        };
+        if !matches!(error.kind(), K::Xrun | K::DeviceChanged | K::RealtimeDenied) {
+            state.last_error.store(code, Relaxed);
+        }
         match error.kind() {
             K::Xrun => {
                 state.xruns.fetch_add(1, Relaxed);
@@ -110,7 +155,7 @@ where
     let channels = usize::from(config.channels);
     let st = state.clone();
     device.build_input_stream::<T, _, _>(
-        config.clone(),
+        *config,
         move |data: &[T], info: &cpal::InputCallbackInfo| {
             let ts = info.timestamp();
             if let Some(d) = ts.callback.checked_duration_since(ts.capture) {
@@ -121,6 +166,7 @@ where
             downmix(data, channels, |s| push_one(&mut producer, s, &st.dropped));
             st.frames.fetch_add(frames, Relaxed);
             st.errors.store(0, Relaxed);
+            st.callbacks.fetch_add(1, Relaxed);
         },
         on_error(state),
         None,
@@ -170,7 +216,7 @@ where
     let channels = usize::from(config.channels);
     let st = state.clone();
     device.build_output_stream::<T, _, _>(
-        config.clone(),
+        *config,
         move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
             let ts = info.timestamp();
             if let Some(d) = ts.playback.checked_duration_since(ts.callback) {
@@ -185,8 +231,52 @@ where
                 .fetch_add(got, std::sync::atomic::Ordering::Release);
             st.underrun.fetch_add(frames - got, Relaxed);
             st.errors.store(0, Relaxed);
+            st.callbacks.fetch_add(1, Relaxed);
         },
         on_error(state),
         None,
     )
+}
+
+/// Attempts at starting an output stream that fails as it starts (below).
+const OUTPUT_START_ATTEMPTS: usize = 5;
+/// How long a started output stream has to run its first callback.
+const OUTPUT_START_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Builds (with `build`, which makes a fresh stream and whatever feeds it) and starts an
+/// output stream, making sure it runs.
+///
+/// Why: the ALSA pulse plugin (libasound2-plugins 1.2.x, alsa-project/alsa-plugins#65) returns
+/// EIO from `snd_pcm_avail_delay` while PulseAudio has no timing data for a new playback stream
+/// yet. cpal's ALSA worker then reports a `BackendError` and polls again without writing, so
+/// the stream never reaches its start threshold and stays silent for good (seen on about half
+/// the opens against the test rig). Waiting a moment before `play` lets the timing data
+/// arrive; a stream that still fails before its first callback is dropped and built again.
+pub fn start_output<F, X>(
+    state: &StreamState,
+    mut build: impl FnMut() -> Result<(cpal::Stream, X), F>,
+    play_error: impl Fn(cpal::Error) -> F,
+) -> Result<(cpal::Stream, X), F> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        state.errors.store(0, Relaxed);
+        state.last_error.store(0, Relaxed);
+        state.lost.store(false, Relaxed);
+        state.callbacks.store(0, Relaxed);
+        let (stream, extra) = build()?;
+        std::thread::sleep(Duration::from_millis(30));
+        stream.play().map_err(&play_error)?;
+        let deadline = Instant::now() + OUTPUT_START_TIMEOUT;
+        while state.callbacks.load(Relaxed) == 0
+            && state.last_error.load(Relaxed) == 0
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let stuck = state.callbacks.load(Relaxed) == 0 && state.last_error.load(Relaxed) != 0;
+        if !stuck || attempt == OUTPUT_START_ATTEMPTS {
+            return Ok((stream, extra));
+        }
+    }
 }
