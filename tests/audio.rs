@@ -443,15 +443,25 @@ fn devices_are_listed_and_checked() {
     let _rig = rig();
     let devices = audio::devices().expect("devices");
     println!("{devices:#?}");
-    assert_eq!(devices.host, "ALSA");
-    for list in [&devices.inputs, &devices.outputs] {
+    // With a PulseAudio server (or PipeWire's) the engine talks to it directly: the rig's
+    // own devices are listed, its defaults marked.
+    assert_eq!(devices.host, "PulseAudio");
+    for (list, default_id, other) in [
+        (
+            &devices.inputs,
+            "pulseaudio:mic",
+            "pulseaudio:micin.monitor",
+        ),
+        (&devices.outputs, "pulseaudio:spk", "pulseaudio:micin"),
+    ] {
         let default = list
             .iter()
             .find(|d| d.is_default)
             .expect("a default device");
-        assert_eq!(
-            default.id, "alsa:default",
-            "ALSA's default reaches the sound server"
+        assert_eq!(default.id, default_id);
+        assert!(
+            list.iter().any(|d| d.id == other && !d.is_default),
+            "{other} is listed too"
         );
     }
 

@@ -10,7 +10,8 @@ use super::error::{AudioError, Direction};
 /// The sound devices of the default host.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Devices {
-    /// cpal's host: "ALSA" on Linux (which reaches PulseAudio/PipeWire through `default`).
+    /// cpal's host: "PulseAudio" where a PulseAudio (or PipeWire-Pulse) server runs, which cpal
+    /// then talks to directly; otherwise "ALSA" (its `default` device).
     pub host: String,
     pub inputs: Vec<DeviceInfo>,
     pub outputs: Vec<DeviceInfo>,
