@@ -1178,3 +1178,79 @@ async fn listening_in_hears_the_caller_and_the_agent_and_strangers_are_refused()
     .await;
     assert!(end.is_ok(), "the listener is let go when the call ends");
 }
+
+#[tokio::test]
+async fn listening_in_through_the_speakers_plays_the_call_and_follows_the_operator() {
+    let _card = sound::card().await;
+    let speaker = sound::record_speaker();
+    let w = World::start(Script::new()).await;
+    w.number("twilio").await;
+    let (first, media) = w.twilio_stream("CA00000000000000000000000000000066").await;
+    w.realtime.wait_for_event("response.create", WAIT).await;
+    let api = &w.engine.api;
+    let (s, l) = api.get("/api/listen").await;
+    assert_eq!((s, &l["call_id"]), (StatusCode::OK, &Value::Null), "{l}");
+
+    let (s, l) = api
+        .put("/api/listen", json!({"call_id": first, "volume": 1.0}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{l}");
+    assert_eq!(l["call_id"], first.as_str());
+    sound::wait(Duration::from_millis(300)).await;
+    // The agent speaks (440 Hz) over the caller (1 kHz) for two seconds.
+    w.realtime.agent_says(16_000, "One moment.");
+    media.send_audio(&pcmu::tone(16_000, 1000.0)).await.unwrap();
+    // parec delivers the speaker's monitor late by up to a second or two.
+    sound::wait(Duration::from_millis(2500)).await;
+    let played = speaker.stop().await;
+    let part = sound::loud_part(&played, sound::RATE, -40.0, 100);
+    let (agent, caller, neither) = (
+        sound::tone_dbfs(part, sound::RATE, 440.0),
+        sound::tone_dbfs(part, sound::RATE, 1000.0),
+        sound::tone_dbfs(part, sound::RATE, 700.0),
+    );
+    println!(
+        "speakers: {} ms; agent {agent:.1} dB, caller {caller:.1} dB, between {neither:.1} dB",
+        part.len() as u32 * 1000 / sound::RATE
+    );
+    assert!(
+        part.len() as u32 >= sound::RATE * 17 / 10,
+        "all of it was heard"
+    );
+    assert!(
+        agent > -20.0 && caller > -20.0,
+        "both voices: {agent:.1}, {caller:.1} dB"
+    );
+    assert!(
+        neither < agent - 20.0 && neither < caller - 20.0,
+        "and little else"
+    );
+
+    // Turned down, then off: the speakers go quiet while the call goes on.
+    let (s, l) = api.put("/api/listen", json!({"volume": 2.0})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{l}");
+    let (s, _) = api.put("/api/listen", json!({"call_id": null})).await;
+    assert_eq!(s, StatusCode::OK);
+    let speaker = sound::record_speaker();
+    media.send_audio(&pcmu::tone(4_000, 1000.0)).await.unwrap();
+    let quiet = speaker.stop().await;
+    assert!(
+        sound::rms_dbfs(&quiet) < -60.0,
+        "nothing plays once stopped"
+    );
+
+    // A call that has ended cannot be listened to; one that ends stops the listening.
+    let (s, _) = api.put("/api/listen", json!({"call_id": first})).await;
+    assert_eq!(s, StatusCode::OK);
+    media.stop().await.unwrap();
+    let until = Instant::now() + WAIT;
+    while api.get("/api/listen").await.1["call_id"] != Value::Null {
+        assert!(
+            Instant::now() < until,
+            "listening did not end with the call"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, e) = api.put("/api/listen", json!({"call_id": first})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+}

@@ -67,28 +67,39 @@ pub async fn speak(samples: &[i16]) {
     assert!(status.success(), "pacat could not play into the microphone");
 }
 
-/// A recording of the virtual speaker, running until `stop`.
+/// A recording of the virtual speaker, running until `stop`. Read as it comes: a pipe left
+/// unread fills after two seconds, and the sound server drops what follows.
 pub struct Recording {
     child: Child,
+    read: tokio::task::JoinHandle<Vec<u8>>,
 }
 
 /// Starts recording what the speaker plays.
 pub fn record_speaker() -> Recording {
-    let child = pa("parec", "spk.monitor")
+    let mut child = pa("parec", "spk.monitor")
         .stdout(Stdio::piped())
         .spawn()
         .expect("parec runs");
-    Recording { child }
+    let mut out = child.stdout.take().unwrap();
+    let read = tokio::spawn(async move {
+        let mut bytes = Vec::new();
+        let _ = out.read_to_end(&mut bytes).await;
+        bytes
+    });
+    Recording { child, read }
 }
 
 impl Recording {
     /// Stops the recording; what was recorded, mono at `RATE`.
     pub async fn stop(mut self) -> Vec<i16> {
-        let mut out = self.child.stdout.take().unwrap();
-        let _ = self.child.start_kill();
-        let mut bytes = Vec::new();
-        out.read_to_end(&mut bytes).await.unwrap();
+        // SIGINT, not SIGKILL: parec then writes out what it still holds.
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status();
+        }
         let _ = self.child.wait().await;
+        let bytes = self.read.await.unwrap();
         bytes
             .chunks_exact(2)
             .map(|b| i16::from_le_bytes([b[0], b[1]]))

@@ -249,6 +249,34 @@ test("the agent's context can be changed from the call, and reaches it too", asy
   await detail().getByLabel("Call context").waitFor();
 });
 
+test("Listen plays the call through this computer's speakers, with a volume, until stopped", async () => {
+  // The engine opens the speaker of the sound server test.sh starts (scripts/audio-rig.sh).
+  const listen = detail().getByRole("button", { name: "Listen" });
+  assert.equal(await listen.getAttribute("aria-pressed"), "false");
+  const asked = page.waitForRequest((r) => r.url().endsWith("/api/listen") && r.method() === "PUT");
+  await listen.click();
+  assert.deepEqual((await asked).postDataJSON(), { call_id: call.callId });
+  const stop = detail().getByRole("button", { name: "Stop listening" });
+  await stop.waitFor();
+  assert.equal(await stop.getAttribute("aria-pressed"), "true");
+  assert.equal((await api(engine.base, "GET", "/api/listen")).body.call_id, call.callId, "the engine plays it");
+
+  const volume = detail().getByRole("slider", { name: "Volume" });
+  const louder = page.waitForRequest((r) => r.url().endsWith("/api/listen") && r.method() === "PUT");
+  await volume.fill("40");
+  assert.deepEqual((await louder).postDataJSON(), { call_id: call.callId, volume: 0.4 });
+  await page.waitForTimeout(100);
+  assert.equal((await api(engine.base, "GET", "/api/listen")).body.volume, 0.4);
+  await page.screenshot({ path: "/tmp/live-listening-1024.png" });
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.screenshot({ path: "/tmp/live-listening-1280.png" });
+  await page.setViewportSize({ width: 1024, height: 700 });
+
+  await stop.click();
+  await listen.waitFor();
+  assert.equal((await api(engine.base, "GET", "/api/listen")).body.call_id, null, "and stops");
+});
+
 test("End call asks first; Cancel leaves the call up", async () => {
   await detail().getByRole("button", { name: "End call" }).click();
   const dialog = page.getByRole("dialog", { name: "End this call?" });

@@ -9,10 +9,11 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
+use crate::carriers::local::listen::{self, ListenError, ListenInput, Listening};
 use crate::engine::Engine;
 use crate::media::tap::Listener;
 use crate::store::Conflict;
-use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode, Json};
 
 /// True when `headers` carry no `Origin` (not a browser page) or one naming the very host the
 /// request was sent to (the UI this engine serves).
@@ -100,4 +101,40 @@ async fn pump(engine: Engine, listener: Listener, mut socket: WebSocket) {
         }
     }
     let _ = socket.send(Message::Close(None)).await;
+}
+
+impl From<ListenError> for ApiError {
+    fn from(e: ListenError) -> Self {
+        match e {
+            ListenError::Store(e) => e.into(),
+            ListenError::Audio(e) => e.into(),
+            ListenError::BadVolume => crate::domain::Invalid::new("volume", e.to_string()).into(),
+        }
+    }
+}
+
+/// Which call plays through this computer's speakers, if any, and how loud.
+#[utoipa::path(operation_id = "get_listening", get, path = "/api/listen", tag = "calls",
+    responses((status = 200, body = Listening)))]
+pub async fn get_listening() -> axum::Json<Listening> {
+    axum::Json(listen::current())
+}
+
+/// Plays a live call, caller and agent mixed, through the speaker chosen in Settings (one call
+/// at a time: another call switches at once); `call_id: null` stops. The agent's audio is
+/// heard as the caller heard it.
+#[utoipa::path(operation_id = "put_listening", put, path = "/api/listen", tag = "calls",
+    request_body = ListenInput,
+    responses(
+        (status = 200, body = Listening),
+        (status = 404, body = ErrorBody, description = "No such call"),
+        (status = 409, body = ErrorBody, description = "The call is not live"),
+        (status = 422, body = ErrorBody, description = "Volume out of range"),
+        (status = 503, body = ErrorBody, description = "No sound server, or the speaker cannot be opened"),
+    ))]
+pub async fn put_listening(
+    State(engine): State<Engine>,
+    Json(input): Json<ListenInput>,
+) -> ApiResult<axum::Json<Listening>> {
+    Ok(axum::Json(listen::listen(&engine, input).await?))
 }

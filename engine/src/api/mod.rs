@@ -130,6 +130,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(calls::hang_up))
         .routes(routes!(calls::place))
         .routes(routes!(listen::audio))
+        .routes(routes!(listen::get_listening, listen::put_listening))
         .routes(routes!(test_calls::start))
         .routes(routes!(test_calls::mute))
         .routes(routes!(audio::devices))

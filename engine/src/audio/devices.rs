@@ -148,8 +148,12 @@ pub fn stream_config(
     }
     let rate = chosen.sample_rate();
     let mut config = chosen.config();
-    if let cpal::SupportedBufferSize::Range { min, max } = *chosen.buffer_size() {
-        config.buffer_size = cpal::BufferSize::Fixed((rate / 50).clamp(min, max));
-    }
+    // 20 ms periods. Asked for even when the host gives no range (PulseAudio's): left at its
+    // default, a PulseAudio playback stream buffers two seconds, and the agent (or a call
+    // listened to) would be heard that late.
+    config.buffer_size = cpal::BufferSize::Fixed(match *chosen.buffer_size() {
+        cpal::SupportedBufferSize::Range { min, max } => (rate / 50).clamp(min, max),
+        cpal::SupportedBufferSize::Unknown => rate / 50,
+    });
     Ok((config, chosen.sample_format()))
 }

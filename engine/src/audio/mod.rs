@@ -14,9 +14,11 @@ pub mod echo;
 mod error;
 mod playout;
 mod queue;
+mod speaker;
 mod stream;
 
 pub use check::{Level, MAX_MEASURE, measure_level, play_tone};
 pub use devices::{DeviceInfo, Devices, devices};
 pub use duplex::{AudioStats, Duplex, DuplexConfig, EchoMode};
 pub use error::AudioError;
+pub use speaker::Speaker;

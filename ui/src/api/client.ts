@@ -25,6 +25,7 @@ import type {
   Provider,
   Settings,
   SettingsInput,
+  Listening,
   TestCallInput,
   TonePlayed,
 } from "./types";
@@ -334,6 +335,18 @@ export class Api {
   /** Starts a test call through this machine's microphone and speakers (201: it is up). */
   startTestCall(body: TestCallInput): Promise<Call> {
     return this.run(this.client.POST("/api/test-calls", { body }));
+  }
+  /** Which call plays through this computer's speakers, and how loud. */
+  getListening(): Promise<Listening> {
+    return this.run(this.client.GET("/api/listen"));
+  }
+  /** Plays a live call through this computer's speakers (`null` stops), at a volume (0–1). */
+  putListening(callId: string | null, volume?: number): Promise<Listening> {
+    return this.run(
+      this.client.PUT("/api/listen", {
+        body: volume === undefined ? { call_id: callId } : { call_id: callId, volume },
+      }),
+    );
   }
   /** Mutes or unmutes a running test call's microphone. */
   async muteTestCall(id: string, muted: boolean): Promise<boolean> {

@@ -58,6 +58,9 @@ export const limits = {
   LevelRequest: {
     input: { maxLength: 200 },
   },
+  ListenInput: {
+    volume: { minimum: 0, maximum: 1 },
+  },
   PhoneNumberInput: {
     label: { maxLength: 100 },
   },

@@ -458,6 +458,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/listen": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Which call plays through this computer's speakers, if any, and how loud. */
+        get: operations["get_listening"];
+        /**
+         * Plays a live call, caller and agent mixed, through the speaker chosen in Settings (one call
+         *     at a time: another call switches at once); `call_id: null` stops. The agent's audio is
+         *     heard as the caller heard it.
+         */
+        put: operations["put_listening"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/phone-numbers": {
         parameters: {
             query?: never;
@@ -1013,6 +1035,26 @@ export interface components {
         LevelRequest: {
             /** @description A microphone id from `GET /api/audio`; the chosen (or default) one when left out. */
             input?: string | null;
+        };
+        /** @description Listen to a call (or stop), at a volume. */
+        ListenInput: {
+            /** @description The live call to hear; `null` stops listening. */
+            call_id?: string | null;
+            /**
+             * Format: float
+             * @description 0 (silent) to 1 (as is); the current volume when left out.
+             */
+            volume?: number | null;
+        };
+        /** @description Who is being listened to, and how loud. */
+        Listening: {
+            /** @description The call playing through the speakers; `null` when none. */
+            call_id?: string | null;
+            /**
+             * Format: float
+             * @description 0 (silent) to 1 (as is).
+             */
+            volume: number;
         };
         /** @description Mute or unmute the microphone of a test call. */
         Mute: {
@@ -2998,6 +3040,120 @@ export interface operations {
             };
             /** @description Not a WebSocket request */
             426: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_listening: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Listening"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_listening: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ListenInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Listening"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such call */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The call is not live */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Volume out of range */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No sound server, or the speaker cannot be opened */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

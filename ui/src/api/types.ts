@@ -52,6 +52,7 @@ export type EchoMode = Schemas["EchoMode"];
 export type Level = Schemas["Level"];
 export type TonePlayed = Schemas["TonePlayed"];
 export type TestCallInput = Schemas["TestCallInput"];
+export type Listening = Schemas["Listening"];
 
 /**
  * The answer of `POST /api/campaigns/{id}/leads/import` (a `text/csv` body; `?dry_run=true`

@@ -105,6 +105,13 @@ const paths = {
     </>
   ),
   stop: <rect x="5" y="5" width="14" height="14" rx="1" />,
+  volume: (
+    <>
+      <polygon points="11 5 6 9 2 9 2 15 6 15 11 19 11 5" />
+      <path d="M15.54 8.46a5 5 0 0 1 0 7.07" />
+      <path d="M19.07 4.93a10 10 0 0 1 0 14.14" />
+    </>
+  ),
   outgoing: (
     <>
       <polyline points="16 2 22 2 22 8" />

@@ -5,7 +5,15 @@
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
 import { ApiError, isApiError } from "../api/client";
-import { LIVE_STATUSES, type Agent, type Call, type CallDetail, type ContextUpdated, type Speaker } from "../api/types";
+import {
+  LIVE_STATUSES,
+  type Agent,
+  type Call,
+  type CallDetail,
+  type ContextUpdated,
+  type Listening,
+  type Speaker,
+} from "../api/types";
 import { ContextEditor, contextEdited, formatContext } from "../components/context-editor";
 import { Icon } from "../components/icons";
 import { OutboundCallDialog } from "../components/outbound-call";
@@ -435,6 +443,7 @@ function LiveCallView(props: { id: string }) {
           </p>
         </div>
         <Elapsed call={call} large />
+        {live && call.direction !== "test" && <ListenControl call={call} />}
         {live && <EndCallButton call={call} />}
       </header>
       {!live && <EndedBanner call={call} />}
@@ -530,6 +539,74 @@ export function LiveTranscript(props: {
         </button>
       )}
     </section>
+  );
+}
+
+/**
+ * Listen in through this computer's speakers: caller and agent mixed, the agent as the caller
+ * heard it. One call at a time (the engine switches at once); volume while listening.
+ */
+function ListenControl(props: { call: Call }) {
+  const api = useApi();
+  const [listening, setListening] = useState<Listening | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const { call } = props;
+  useEffect(() => {
+    let live = true;
+    api.getListening().then(
+      (l) => {
+        if (live) setListening(l);
+      },
+      // Not knowing shows the button off; pressing it then says what is wrong.
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [api, call.id]);
+  const on = listening?.call_id === call.id;
+  const send = async (callId: string | null, volume?: number) => {
+    setBusy(true);
+    setError(null);
+    try {
+      setListening(await api.putListening(callId, volume));
+    } catch (e) {
+      setError(isApiError(e) ? e : new ApiError(0, "internal", String(e)));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="listen-control">
+      <button
+        type="button"
+        class="btn"
+        aria-pressed={on}
+        disabled={busy}
+        title="Hear the call through this computer's speakers"
+        onClick={() => void send(on ? null : call.id)}
+      >
+        <Icon name={on ? "stop" : "volume"} /> {on ? "Stop listening" : "Listen"}
+      </button>
+      {on && (
+        <label class="listen-volume">
+          <input
+            type="range"
+            min={0}
+            max={100}
+            value={Math.round(listening.volume * 100)}
+            aria-label="Volume"
+            onChange={(e) => void send(call.id, Number(e.currentTarget.value) / 100)}
+          />
+        </label>
+      )}
+      {error && (
+        <span class="listen-error" role="alert">
+          {error.message}
+        </span>
+      )}
+    </div>
   );
 }
 

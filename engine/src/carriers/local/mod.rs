@@ -3,6 +3,7 @@
 //! control), bridged to its agent by the same bridge; only its media session is the sound
 //! card instead of a carrier's stream, and there is nobody to dial or hang up at.
 
+pub mod listen;
 mod session;
 
 use std::sync::atomic::{AtomicBool, Ordering};
