@@ -390,3 +390,31 @@ async fn switchboard_call_talks_to_an_agent_from_the_terminal_and_ctrl_c_ends_it
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn losing_the_sound_server_ends_the_test_call_and_says_why() {
+    let _card = sound::card().await;
+    let w = World::start(Script::new()).await;
+    let call = w
+        .start_call(
+            json!({"agent_id": w.agent, "agent_speaks_first": false, "echo_mode": "headphones"}),
+        )
+        .await;
+    let id = call["id"].as_str().unwrap();
+    w.realtime.wait_for_event("session.update", WAIT).await;
+    sound::rig("stop");
+    let ended = tokio::time::timeout(WAIT, w.ended(id)).await;
+    sound::rig("start");
+    let detail = ended.expect("the call ends when its audio does");
+    let cause = detail["hangup_cause"].as_str().unwrap_or_default();
+    println!("ended: {cause}");
+    assert!(
+        cause.contains("stopped working") || cause.contains("not available"),
+        "the record says the audio went: {detail}"
+    );
+    let ended = w.realtime.wait_for_disconnect(WAIT).await;
+    println!("the agent's session: {ended:?}");
+    // The microphone is free again, for when the sound is back.
+    let (s, body) = w.engine.api.get("/api/listen").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}

@@ -188,3 +188,23 @@ pub fn tone_dbfs(samples: &[i16], rate: u32, hz: f64) -> f64 {
     // A full-scale sine gives power (n/2)^2.
     10.0 * (power / (n * n / 4.0)).max(1e-20).log10()
 }
+
+/// Runs `scripts/audio-rig.sh CMD` on the rig in use (`stop`, then `start` again, brings the
+/// same socket back).
+pub fn rig(cmd: &str) {
+    let server = std::env::var("PULSE_SERVER").unwrap();
+    let dir = server
+        .strip_prefix("unix:")
+        .and_then(|s| s.strip_suffix("/native"))
+        .expect("PULSE_SERVER from scripts/audio-rig.sh");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/audio-rig.sh");
+    let out = std::process::Command::new("bash")
+        .args([script, cmd, dir])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "audio-rig.sh {cmd}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

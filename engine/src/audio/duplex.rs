@@ -325,6 +325,8 @@ fn run(
                         *output = Some(stream);
                         worker.replace_output(speaker, &shared);
                     }
+                    // Already says the speaker stopped, and why.
+                    Err(e @ AudioError::DeviceLost { .. }) => break e,
                     Err(e) => {
                         break AudioError::DeviceLost {
                             kind: Direction::Output.noun(),
