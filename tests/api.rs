@@ -746,6 +746,35 @@ async fn the_call_log_filters_pages_and_shows_transcripts() {
 async fn agent_stats_count_calls_per_direction() {
     let e = TestEngine::start().await;
     let (agent, _, _) = seed_calls(&e).await;
+    // And one test call through this computer's microphone, 15 s: counted apart.
+    let store = e.running.engine.store();
+    let test = store
+        .create_call(NewCall {
+            direction: CallDirection::Test,
+            carrier: Carrier::Local,
+            carrier_call_id: None,
+            from_number: "local".into(),
+            to_number: "local".into(),
+            agent_id: Some(agent.clone()),
+            number_id: None,
+            status: CallStatus::InProgress,
+            started_at: Timestamp::from_millis(1_780_000_000_000),
+        })
+        .await
+        .unwrap();
+    store
+        .mark_call_answered(&test.id, Timestamp::from_millis(1_780_000_000_000))
+        .await
+        .unwrap();
+    store
+        .mark_call_ended(
+            &test.id,
+            CallStatus::Completed,
+            Timestamp::from_millis(1_780_000_015_000),
+            None,
+        )
+        .await
+        .unwrap();
     let (s, stats) = e.api.get(&format!("/api/agents/{agent}/stats")).await;
     assert_eq!(s, StatusCode::OK, "{stats}");
     // Reception: calls 0 (in, 10 s), 1 (out, 20 s), 2 (in, 30 s), 3 (out, no answer).
@@ -756,8 +785,19 @@ async fn agent_stats_count_calls_per_direction() {
             "inbound": {"calls": 2, "answered": 2, "total_duration_secs": 40, "average_duration_secs": 20.0},
             "outbound": {"calls": 2, "answered": 1, "total_duration_secs": 20, "average_duration_secs": 20.0},
             "total": {"calls": 4, "answered": 3, "total_duration_secs": 60, "average_duration_secs": 20.0},
+            "tests": {"calls": 1, "answered": 1, "total_duration_secs": 15, "average_duration_secs": 15.0},
         })
     );
+    // A phone number cannot be on the `local` carrier.
+    let (s, body) = e
+        .api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": "+14155550199", "carrier": "local"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "carrier");
     let fresh = e.api.agent("Idle").await;
     let (_, idle) = e.api.get(&format!("/api/agents/{fresh}/stats")).await;
     assert_eq!(idle["total"]["calls"], 0);
@@ -888,6 +928,14 @@ async fn the_openapi_document_matches_the_routes() {
         "POST /api/campaigns/{id}/pause",
         "POST /api/campaigns/{id}/resume",
         "POST /api/campaigns/{id}/stop",
+        "POST /api/test-calls",
+        "PUT /api/test-calls/{id}/mute",
+        "GET /api/audio",
+        "POST /api/audio/tone",
+        "POST /api/audio/level",
+        "GET /api/calls/{id}/audio",
+        "GET /api/listen",
+        "PUT /api/listen",
     ];
     expected.sort();
     assert_eq!(

@@ -5,29 +5,9 @@
 use sonora::config::{EchoCanceller, HighPassFilter, NoiseSuppression, NoiseSuppressionLevel};
 use sonora::{AudioProcessing, Config, StreamConfig};
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum EchoMode {
-    /// WebRTC acoustic echo cancellation (sonora), with noise suppression and a high-pass
-    /// filter: for laptop speakers and a microphone in the same room.
-    #[default]
-    Cancel,
-    /// No processing: the user wears headphones, nothing to cancel.
-    Headphones,
-    /// The microphone sends silence while agent audio plays and for 150 ms after, so no echo
-    /// can reach the agent; the user cannot barge in.
-    HalfDuplex,
-}
+/// The choices (echo cancellation, headphones, half duplex) are the domain's: a setting and
+/// a test call's option.
+pub use crate::domain::EchoMode;
 
 /// How long the half-duplex gate stays shut after the agent stops: the room's and the
 /// device's tail of the last syllable.

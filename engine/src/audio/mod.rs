@@ -4,7 +4,7 @@
 //! the rest of the media path speaks). Device callbacks never lock, allocate or block. Every
 //! failure (no sound server, missing or busy device, a device lost mid-stream) is an
 //! `AudioError` worded for the user; nothing here panics on a machine without sound.
-//! Imports only `media` (the resampler, the telephony rate).
+//! Imports only `media` (the resampler, the telephony rate) and `domain` (the echo choices).
 
 mod check;
 mod convert;

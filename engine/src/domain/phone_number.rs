@@ -151,6 +151,17 @@ impl From<&PhoneNumber> for PhoneNumberFields {
     }
 }
 
+/// A number lives at a carrier: `local` is for test calls only.
+fn check_carrier(carrier: Carrier) -> Result<(), Invalid> {
+    if carrier == Carrier::Local {
+        return Err(Invalid::new(
+            "carrier",
+            "must be twilio, telnyx or livekit: local is for test calls, not numbers",
+        ));
+    }
+    Ok(())
+}
+
 impl PhoneNumberInput {
     /// Validates a create request; `default_region` lets national-form numbers in.
     pub fn create(self, default_region: Option<&str>) -> Result<PhoneNumberFields, Invalid> {
@@ -163,6 +174,7 @@ impl PhoneNumberInput {
         let carrier = self
             .carrier
             .ok_or_else(|| Invalid::new("carrier", "is required (twilio, telnyx or livekit)"))?;
+        check_carrier(carrier)?;
         let base = PhoneNumberFields {
             number,
             carrier,
@@ -193,12 +205,7 @@ impl PhoneNumberInput {
             }
         }
         if let Some(carrier) = self.carrier {
-            if carrier == Carrier::Local {
-                return Err(Invalid::new(
-                    "carrier",
-                    "must be twilio, telnyx or livekit: local is for test calls, not numbers",
-                ));
-            }
+            check_carrier(carrier)?;
             base.carrier = carrier;
         }
         if let Some(v) = self.carrier_number_id {

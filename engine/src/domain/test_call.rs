@@ -8,12 +8,15 @@ use utoipa::ToSchema;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EchoMode {
-    /// Echo cancellation on the microphone, with what the speakers play as its reference.
+    /// WebRTC acoustic echo cancellation (sonora), with what the speakers play as its
+    /// reference, noise suppression and a high-pass filter: for laptop speakers and a
+    /// microphone in the same room.
     #[default]
     Cancel,
     /// No processing: the user wears headphones, so the microphone hears no agent.
     Headphones,
-    /// The microphone is muted while the agent's voice plays (no talking over the agent).
+    /// The microphone sends silence while agent audio plays and for 150 ms after, so no echo
+    /// can reach the agent; the user cannot talk over the agent.
     HalfDuplex,
 }
 

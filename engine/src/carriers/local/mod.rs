@@ -123,11 +123,7 @@ pub async fn start(engine: &Engine, input: TestCallInput) -> Result<Call, TestCa
     let config = DuplexConfig {
         input: settings.get(AUDIO_INPUT),
         output: settings.get(AUDIO_OUTPUT),
-        echo: match echo {
-            EchoMode::Cancel => crate::audio::EchoMode::Cancel,
-            EchoMode::Headphones => crate::audio::EchoMode::Headphones,
-            EchoMode::HalfDuplex => crate::audio::EchoMode::HalfDuplex,
-        },
+        echo,
     };
     // Opening a device can take a while (a sound server waking up): off the async workers.
     let duplex = tokio::task::spawn_blocking(move || Duplex::open(config))
