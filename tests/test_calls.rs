@@ -234,7 +234,7 @@ async fn a_test_call_that_cannot_start_says_why_and_leaves_nothing_behind() {
     let (s, e) = api
         .post("/api/test-calls", json!({"agent_id": w.agent}))
         .await;
-    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
     assert_eq!(e["error"]["code"], "audio_unavailable");
     let message = e["error"]["message"].as_str().unwrap();
     assert!(

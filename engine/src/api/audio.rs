@@ -15,11 +15,19 @@ use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode, Json};
 
 impl From<AudioError> for ApiError {
     fn from(e: AudioError) -> Self {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::AudioUnavailable,
-            e.to_string(),
-        )
+        // A device that is not there (or busy, or refused) is the request meeting the
+        // machine's present state; no sound system at all, or one that broke, is the engine's.
+        let status = match e {
+            AudioError::NoSuchDevice { .. }
+            | AudioError::DeviceBusy { .. }
+            | AudioError::PermissionDenied { .. }
+            | AudioError::UnsupportedFormat { .. } => StatusCode::CONFLICT,
+            AudioError::NoSoundServer(_)
+            | AudioError::DeviceLost { .. }
+            | AudioError::Device { .. }
+            | AudioError::Closed => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError::new(status, ErrorCode::AudioUnavailable, e.to_string())
     }
 }
 
@@ -103,7 +111,8 @@ const TONE_DBFS: f32 = -12.0;
     request_body = ToneRequest,
     responses(
         (status = 200, body = TonePlayed),
-        (status = 503, body = ErrorBody, description = "No sound server, or the speaker cannot be opened"),
+        (status = 409, body = ErrorBody, description = "No such speaker now, or it is busy"),
+        (status = 503, body = ErrorBody, description = "No sound server, or the speaker failed"),
     ))]
 pub async fn tone(
     State(engine): State<Engine>,
@@ -137,7 +146,8 @@ const LEVEL_WINDOW: Duration = Duration::from_millis(250);
     request_body = LevelRequest,
     responses(
         (status = 200, body = Level),
-        (status = 503, body = ErrorBody, description = "No sound server, or the microphone cannot be opened"),
+        (status = 409, body = ErrorBody, description = "No such microphone now, or it is busy"),
+        (status = 503, body = ErrorBody, description = "No sound server, or the microphone failed"),
     ))]
 pub async fn level(
     State(engine): State<Engine>,

@@ -128,9 +128,9 @@ pub async fn get_listening() -> axum::Json<Listening> {
     responses(
         (status = 200, body = Listening),
         (status = 404, body = ErrorBody, description = "No such call"),
-        (status = 409, body = ErrorBody, description = "The call is not live"),
+        (status = 409, body = ErrorBody, description = "The call is not live, or the chosen speaker is not there now"),
         (status = 422, body = ErrorBody, description = "Volume out of range"),
-        (status = 503, body = ErrorBody, description = "No sound server, or the speaker cannot be opened"),
+        (status = 503, body = ErrorBody, description = "No sound server, or the speaker failed"),
     ))]
 pub async fn put_listening(
     State(engine): State<Engine>,

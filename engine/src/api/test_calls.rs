@@ -15,7 +15,8 @@ impl From<TestCallError> for ApiError {
         match e {
             TestCallError::Invalid(e) => e.into(),
             TestCallError::Store(e) => e.into(),
-            TestCallError::Audio(_) | TestCallError::Opening(_) => ApiError::new(
+            TestCallError::Audio(e) => e.into(),
+            TestCallError::Opening(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::AudioUnavailable,
                 e.to_string(),
@@ -35,9 +36,9 @@ impl From<TestCallError> for ApiError {
     responses(
         (status = 201, body = Call, description = "The call is up; the agent is connecting"),
         (status = 404, body = ErrorBody, description = "No such agent"),
-        (status = 409, body = ErrorBody, description = "Another test call has the microphone"),
+        (status = 409, body = ErrorBody, description = "Another test call has the microphone, or the chosen microphone or speaker is not there now (code audio_unavailable)"),
         (status = 422, body = ErrorBody, description = "The agent is switched off"),
-        (status = 503, body = ErrorBody, description = "No sound server, or the devices cannot be opened"),
+        (status = 503, body = ErrorBody, description = "No sound server, or a device failed"),
     ))]
 pub async fn start(
     State(engine): State<Engine>,

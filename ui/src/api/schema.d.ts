@@ -1756,7 +1756,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No sound server, or the microphone cannot be opened */
+            /** @description No such microphone now, or it is busy */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No sound server, or the microphone failed */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1806,7 +1815,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No sound server, or the speaker cannot be opened */
+            /** @description No such speaker now, or it is busy */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No sound server, or the speaker failed */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3134,7 +3152,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description The call is not live */
+            /** @description The call is not live, or the chosen speaker is not there now */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3152,7 +3170,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No sound server, or the speaker cannot be opened */
+            /** @description No sound server, or the speaker failed */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3542,7 +3560,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description Another test call has the microphone */
+            /** @description Another test call has the microphone, or the chosen microphone or speaker is not there now (code audio_unavailable) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3560,7 +3578,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description No sound server, or the devices cannot be opened */
+            /** @description No sound server, or a device failed */
             503: {
                 headers: {
                     [name: string]: unknown;
