@@ -182,7 +182,7 @@ test("a test call started in the window talks to the agent through this machine'
   assert.equal(call.carrier, "local");
   await click(await findByText("button", "End test call"));
   await eventually("the call's end on the record", async () => (await apiGet(`/api/calls/${call.id}`)).ended_at);
-  await eventually("the end in the window", async () => (await pageText()).includes("Calls"));
+  await eventually("the end in the window", async () => (await pageText()).includes("The test call is over"));
 });
 
 /** Waits until the engine has closed the database and stopped answering. */
