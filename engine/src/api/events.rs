@@ -20,14 +20,20 @@ pub async fn stream(
     State(engine): State<Engine>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    let ws = ws.map_err(|e| {
+    Ok(websocket(ws)?.on_upgrade(move |socket| pump(engine, socket)))
+}
+
+/// The upgrade, or 426 saying to connect with a WebSocket client (the API's WebSocket routes).
+pub(super) fn websocket(
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> ApiResult<WebSocketUpgrade> {
+    ws.map_err(|e| {
         ApiError::new(
             StatusCode::UPGRADE_REQUIRED,
             ErrorCode::Malformed,
             format!("connect with a WebSocket client ({})", e.body_text()),
         )
-    })?;
-    Ok(ws.on_upgrade(move |socket| pump(engine, socket)))
+    })
 }
 
 async fn pump(engine: Engine, mut socket: WebSocket) {

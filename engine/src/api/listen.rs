@@ -69,13 +69,7 @@ pub async fn audio(
     else {
         return Err(crate::store::StoreError::from(Conflict::CallEnded(id)).into());
     };
-    let ws = ws.map_err(|e| {
-        ApiError::new(
-            StatusCode::UPGRADE_REQUIRED,
-            ErrorCode::Malformed,
-            format!("connect with a WebSocket client ({})", e.body_text()),
-        )
-    })?;
+    let ws = super::events::websocket(ws)?;
     let listener = live.tap.listen();
     Ok(ws.on_upgrade(move |socket| pump(engine, listener, socket)))
 }

@@ -380,6 +380,30 @@ export function useCallView(id: string): {
   };
 }
 
+/** What stands in a call's place until it is loaded: loading, not found (with `children`, a
+ * way back), or the error with a retry. */
+export function CallPlaceholder(props: {
+  label: string;
+  error: ApiError | null;
+  onRetry: () => void;
+  children: ComponentChildren;
+}) {
+  const { error } = props;
+  return (
+    <section class="live-call live-call-placeholder" aria-label={props.label}>
+      {error?.code === "not_found" ? (
+        <EmptyState icon="alert" title="Call not found">
+          There is no call with this id. {props.children}
+        </EmptyState>
+      ) : error ? (
+        <ErrorState error={error} what="this call" onRetry={props.onRetry} />
+      ) : (
+        <Loading label="Loading the call…" />
+      )}
+    </section>
+  );
+}
+
 /** The selected call: live, or ended while the operator was watching it. */
 function LiveCallView(props: { id: string }) {
   const { agents } = useAppState();
@@ -387,17 +411,9 @@ function LiveCallView(props: { id: string }) {
 
   if (call === null) {
     return (
-      <section class="live-call live-call-placeholder" aria-label="Selected call">
-        {error?.code === "not_found" ? (
-          <EmptyState icon="alert" title="Call not found">
-            There is no call with this id. <a href={href("live")}>Back to live calls</a>
-          </EmptyState>
-        ) : error ? (
-          <ErrorState error={error} what="this call" onRetry={retry} />
-        ) : (
-          <Loading label="Loading the call…" />
-        )}
-      </section>
+      <CallPlaceholder label="Selected call" error={error} onRetry={retry}>
+        <a href={href("live")}>Back to live calls</a>
+      </CallPlaceholder>
     );
   }
 

@@ -10,10 +10,10 @@ import { sentence } from "../forms";
 import type { Agent, AudioDevices, Call } from "../api/types";
 import { Icon } from "../components/icons";
 import { speakerNames } from "../components/transcript";
-import { Banner, EmptyState, ErrorState, Field, FieldSet, Loading, PageHeader, SubmitForm } from "../components/ui";
+import { Banner, EmptyState, Field, FieldSet, Loading, PageHeader, SubmitForm } from "../components/ui";
 import { href, navigate } from "../router";
 import { useApi, useAppState } from "../store";
-import { Elapsed, isLive, LiveContext, LiveTranscript, useCallView } from "./live";
+import { CallPlaceholder, Elapsed, isLive, LiveContext, LiveTranscript, useCallView } from "./live";
 import { ECHO_MODES } from "./settings-audio";
 
 export function TestCallPage(props: { selected: string | null }) {
@@ -293,17 +293,9 @@ function TestCallView(props: { id: string }) {
 
   if (call === null) {
     return (
-      <section class="live-call live-call-placeholder" aria-label="Test call">
-        {error?.code === "not_found" ? (
-          <EmptyState icon="alert" title="Call not found">
-            There is no call with this id. <a href={href("test-call")}>Start a test call</a>
-          </EmptyState>
-        ) : error ? (
-          <ErrorState error={error} what="this call" onRetry={retry} />
-        ) : (
-          <Loading label="Loading the call…" />
-        )}
-      </section>
+      <CallPlaceholder label="Test call" error={error} onRetry={retry}>
+        <a href={href("test-call")}>Start a test call</a>
+      </CallPlaceholder>
     );
   }
 
