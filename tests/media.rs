@@ -1257,3 +1257,313 @@ async fn listening_in_through_the_speakers_plays_the_call_and_follows_the_operat
     let (s, e) = api.put("/api/listen", json!({"call_id": first})).await;
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
 }
+
+/// μ-law appended to the backend by connection `c`, decoded.
+fn appended_on(w: &World, c: usize) -> Vec<i16> {
+    w.realtime.connections()[c]
+        .events
+        .iter()
+        .filter(|e| e["type"] == "input_audio_buffer.append")
+        .flat_map(|e| {
+            base64::engine::general_purpose::STANDARD
+                .decode(e["audio"].as_str().unwrap())
+                .unwrap()
+        })
+        .map(pcmu::decode)
+        .collect()
+}
+
+/// Waits until connection `c` has sent a client event that `matches`; returns it.
+async fn wait_for_event_on(
+    w: &World,
+    c: usize,
+    what: &str,
+    matches: impl Fn(&Value) -> bool,
+) -> Value {
+    let until = Instant::now() + WAIT;
+    loop {
+        if let Some(conn) = w.realtime.connections().get(c)
+            && let Some(e) = conn.events.iter().find(|e| matches(e))
+        {
+            return e.clone();
+        }
+        assert!(Instant::now() < until, "connection {c} never sent {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn taking_over_through_the_speakers_gives_the_caller_the_operator_not_the_agent() {
+    let _card = sound::card().await;
+    let w = World::start(Script::new().record_appends(true)).await;
+    w.number("twilio").await;
+    let (id, media) = w.twilio_stream("CA00000000000000000000000000000077").await;
+    w.realtime.wait_for_event("response.create", WAIT).await;
+    let api = &w.engine.api;
+
+    // Only a call being listened to here can be taken over.
+    let (s, e) = api
+        .post(&format!("/api/calls/{id}/take-over"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("listen to it first"),
+        "{e}"
+    );
+    let (s, _) = api
+        .put("/api/listen", json!({"call_id": id, "volume": 1.0}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, l) = api
+        .post(&format!("/api/calls/{id}/take-over"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{l}");
+    assert_eq!(
+        (&l["call_id"], &l["taken_over"]),
+        (&json!(id), &json!(true))
+    );
+    assert_eq!(api.get("/api/listen").await.1["taken_over"], true);
+    // The microphone has one holder: no test call meanwhile.
+    let (s, e) = api
+        .post("/api/test-calls", json!({"agent_id": w.agent}))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains(&id),
+        "it says who holds it: {e}"
+    );
+
+    // The agent's session stops answering (VAD and transcription go on) and a second session,
+    // which only listens, transcribes the operator.
+    let paused = |e: &Value| {
+        e["type"] == "session.update"
+            && e["session"]["audio"]["input"]["turn_detection"]["create_response"] == false
+    };
+    let update = wait_for_event_on(&w, 0, "a pause", paused).await;
+    assert_eq!(
+        update["session"]["audio"]["input"]["turn_detection"]["interrupt_response"],
+        false
+    );
+    w.realtime.wait_for_connections(2, WAIT).await;
+    wait_for_event_on(&w, 1, "its configuration", paused).await;
+    let (to_agent, to_caller) = (appended_on(&w, 0).len(), media.audio_bytes());
+
+    // The caller speaks (1 kHz) while the operator speaks into the microphone (700 Hz).
+    let (caller, operator) = (
+        pcmu::tone(8_000, 1000.0),
+        sound::tone(700.0, -6.0, 1000, sound::RATE),
+    );
+    let (sent, ()) = tokio::join!(media.send_audio(&caller), sound::speak(&operator));
+    sent.unwrap();
+    sound::wait(Duration::from_millis(400)).await;
+
+    let heard: Vec<i16> = media.audio()[to_caller..]
+        .iter()
+        .map(|&b| pcmu::decode(b))
+        .collect();
+    let spoken = sound::loud_part(&heard, 8000, -30.0, 60);
+    let (hz, ms) = (sound::frequency(spoken, 8000), spoken.len() / 8);
+    println!("the caller heard {hz:.1} Hz for {ms} ms");
+    assert!(
+        (hz - 700.0).abs() < 15.0,
+        "the operator's voice reaches the caller: {hz} Hz"
+    );
+    assert!(ms >= 600, "most of the second: {ms} ms");
+    let agent = appended_on(&w, 0);
+    let agent = &agent[to_agent..];
+    let (caller_db, operator_db) = (
+        sound::tone_dbfs(agent, 8000, 1000.0),
+        sound::tone_dbfs(agent, 8000, 700.0),
+    );
+    println!(
+        "the agent heard the caller at {caller_db:.1} dB, the operator at {operator_db:.1} dB"
+    );
+    assert!(caller_db > -20.0, "the agent still hears the caller");
+    assert!(operator_db < caller_db - 30.0, "and not the operator");
+    let transcriber = appended_on(&w, 1);
+    let operator_db = sound::tone_dbfs(&transcriber, 8000, 700.0);
+    assert!(
+        operator_db > -30.0,
+        "the transcriber hears the operator: {operator_db:.1} dB"
+    );
+
+    // Both sides' words go on the record, and to the agent when it has the call back.
+    let lines = |d: &Value| -> Vec<(String, String)> {
+        d["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["speaker"].as_str().unwrap().to_owned(),
+                    l["text"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    // The operator speaks, and the caller answers once that is on the record.
+    for (c, speaker, text) in [
+        (1, "operator", "This is Sam from the front desk."),
+        (0, "caller", "Can you move my booking to Friday?"),
+    ] {
+        w.realtime.caller_transcript_on(c, text);
+        let line = (speaker.to_owned(), text.to_owned());
+        let until = Instant::now() + WAIT;
+        while !lines(&api.get(&format!("/api/calls/{id}")).await.1).contains(&line) {
+            assert!(Instant::now() < until, "{line:?} did not arrive");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (s, l) = api
+        .post(&format!("/api/calls/{id}/hand-back"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{l}");
+    assert_eq!(
+        (&l["call_id"], &l["taken_over"]),
+        (&json!(id), &json!(false))
+    );
+    let note = wait_for_event_on(&w, 0, "the hand-back note", |e| {
+        e["type"] == "conversation.item.create" && e["item"]["role"] == "system"
+    })
+    .await;
+    let note = note["item"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        note.contains(
+            "Operator: This is Sam from the front desk.\nCaller: Can you move my booking to Friday?"
+        ),
+        "{note}"
+    );
+    let events = &w.realtime.connections()[0].events;
+    let at = events
+        .iter()
+        .position(|e| e["type"] == "conversation.item.create" && e["item"]["role"] == "system")
+        .unwrap();
+    assert!(
+        events[..at].iter().any(|e| e["type"] == "session.update"
+            && e["session"]["audio"]["input"]["turn_detection"]["create_response"] == true),
+        "answering is back on before the note"
+    );
+    let until = Instant::now() + WAIT;
+    while !w.realtime.connections()[0].events[at..]
+        .iter()
+        .any(|e| e["type"] == "response.create")
+    {
+        assert!(
+            Instant::now() < until,
+            "the agent was not asked to answer after the note"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let until = Instant::now() + WAIT;
+    while w.realtime.connections()[1].ended.is_none() {
+        assert!(Instant::now() < until, "the transcriber was not closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let detail = api.get(&format!("/api/calls/{id}")).await.1;
+    let said = lines(&detail);
+    for (speaker, text) in [
+        ("system", "An operator took the call over."),
+        ("operator", "This is Sam from the front desk."),
+        ("caller", "Can you move my booking to Friday?"),
+        ("system", "The operator handed the call back to the agent."),
+    ] {
+        assert!(
+            said.contains(&(speaker.to_owned(), text.to_owned())),
+            "{speaker}: {text} in {said:?}"
+        );
+    }
+    assert!(
+        w.realtime.violations().is_empty(),
+        "{:?}",
+        w.realtime.violations()
+    );
+    // Listening goes on through the speaker; stopping it leaves the call with the agent.
+    let (s, _) = api.put("/api/listen", json!({"call_id": null})).await;
+    assert_eq!(s, StatusCode::OK);
+    media.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_whisper_reaches_the_agent_and_the_record_not_the_caller() {
+    let w = World::start(Script::new()).await;
+    w.number("twilio").await;
+    let (id, media) = w.twilio_stream("CA00000000000000000000000000000078").await;
+    w.realtime.wait_for_event("response.create", WAIT).await;
+    let api = &w.engine.api;
+    let path = format!("/api/calls/{id}/whisper");
+    let (s, e) = api.post(&path, json!({"text": "  "})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert_eq!(e["error"]["field"], "text");
+    let (s, e) = api.post(&path, json!({"text": "x".repeat(501)})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    let (s, e) = api
+        .post("/api/calls/nope/whisper", json!({"text": "hi"}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
+
+    let to_caller = media.audio_bytes();
+    for text in ["Offer the 10% discount.", "Keep it short."] {
+        let (s, r) = api.post(&path, json!({"text": text})).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        assert_eq!(r["live_calls_updated"], 1);
+    }
+    let until = Instant::now() + WAIT;
+    let instructions = loop {
+        let history = w.realtime.instructions_history();
+        let last = history.last().map(|(_, i)| i.clone()).unwrap_or_default();
+        if last.contains("Keep it short.") {
+            break last;
+        }
+        assert!(
+            Instant::now() < until,
+            "the note never reached the agent: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let notes = instructions
+        .split_once("Notes from your operator")
+        .unwrap()
+        .1;
+    assert!(
+        notes.contains("- Offer the 10% discount.\n- Keep it short."),
+        "{instructions}"
+    );
+    let detail = api.get(&format!("/api/calls/{id}")).await.1;
+    assert_eq!(
+        detail["context"]["operator_notes"],
+        json!(["Offer the 10% discount.", "Keep it short."])
+    );
+    let operator: Vec<&str> = detail["transcript"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["speaker"] == "operator")
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(operator.len(), 2, "{detail}");
+    assert!(
+        operator[0].ends_with("Offer the 10% discount."),
+        "{operator:?}"
+    );
+    assert_eq!(
+        media.audio_bytes(),
+        to_caller,
+        "the caller hears nothing of it"
+    );
+    media.stop().await.unwrap();
+    let until = Instant::now() + WAIT;
+    while api.get(&format!("/api/calls/{id}")).await.1["ended_at"].is_null() {
+        assert!(Instant::now() < until, "the call did not end");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, e) = api.post(&path, json!({"text": "Too late."})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert!(
+        w.realtime.violations().is_empty(),
+        "{:?}",
+        w.realtime.violations()
+    );
+}

@@ -715,9 +715,18 @@ impl FakeRealtime {
     /// Sends `conversation.item.input_audio_transcription.completed` for the latest user item
     /// (or a new item id if there was none), with token `usage`.
     pub fn caller_transcript(&self, text: &str) {
+        self.transcript_on(None, text);
+    }
+
+    /// `caller_transcript` on connection `c` (0 is the first accepted), not the latest.
+    pub fn caller_transcript_on(&self, c: usize, text: &str) {
+        self.transcript_on(Some(c), text);
+    }
+
+    fn transcript_on(&self, c: Option<usize>, text: &str) {
         let nonce = self.shared.nonce.clone();
         self.shared.state.update(|s| {
-            let c = s.latest_live();
+            let c = c.unwrap_or_else(|| s.latest_live());
             let item_id = match s.conns[c]
                 .last_user_item
                 .clone()

@@ -146,6 +146,39 @@ pub async fn put_context(
     }))
 }
 
+/// A note for a call's agent.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Whisper {
+    /// What the agent should know or do; the caller does not hear it.
+    #[schema(min_length = 1, max_length = 500)]
+    pub text: String,
+}
+
+/// Whispers a note to a live call's agent: the caller does not hear it. It joins the call's
+/// context (`operator_notes`), reaching the agent as a live context edit does, and the
+/// transcript as the operator's.
+#[utoipa::path(operation_id = "whisper_to_agent", post, path = "/api/calls/{id}/whisper", tag = "calls",
+    request_body = Whisper,
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = super::agents::ContextUpdated),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The call has ended"),
+        (status = 422, body = ErrorBody, description = "An empty or too long note"),
+    ))]
+pub async fn whisper(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    Json(input): Json<Whisper>,
+) -> ApiResult<axum::Json<super::agents::ContextUpdated>> {
+    let (call, told) = calls::context::whisper(&engine, &id, &input.text).await?;
+    Ok(axum::Json(super::agents::ContextUpdated {
+        context: call.context,
+        live_calls_updated: usize::from(told),
+    }))
+}
+
 /// Ends a call now: a live call hangs up through its carrier and its record says an operator
 /// ended it; a call not yet bridged is hung up at the carrier.
 #[utoipa::path(operation_id = "hang_up_call", post, path = "/api/calls/{id}/hangup", tag = "calls",

@@ -103,6 +103,9 @@ impl From<ListenError> for ApiError {
             ListenError::Store(e) => e.into(),
             ListenError::Audio(e) => e.into(),
             ListenError::BadVolume => crate::domain::Invalid::new("volume", e.to_string()).into(),
+            ListenError::MicrophoneBusy(_) | ListenError::NotListening(_) => {
+                ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string())
+            }
         }
     }
 }
@@ -131,4 +134,39 @@ pub async fn put_listening(
     Json(input): Json<ListenInput>,
 ) -> ApiResult<axum::Json<Listening>> {
     Ok(axum::Json(listen::listen(&engine, input).await?))
+}
+
+/// Takes over a call being listened to here: this computer's microphone (echo-cancelled per
+/// Settings) goes to the caller; the agent stops speaking and answering, and keeps hearing
+/// the caller. The operator's words are transcribed (speaker `operator`).
+#[utoipa::path(operation_id = "take_over_call", post, path = "/api/calls/{id}/take-over", tag = "calls",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = Listening),
+        (status = 404, body = ErrorBody, description = "No such call"),
+        (status = 409, body = ErrorBody, description = "The call is not live or not being listened to here, the microphone is in use, or the chosen microphone or speaker is not there now (code audio_unavailable)"),
+        (status = 422, body = ErrorBody, description = "A test call (already on this computer's microphone)"),
+        (status = 503, body = ErrorBody, description = "No sound server, or a device failed"),
+    ))]
+pub async fn take_over(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Listening>> {
+    Ok(axum::Json(listen::take_over(&engine, &id).await?))
+}
+
+/// Hands a call taken over back to its agent, which is told what was said meanwhile and
+/// answers next; listening goes on through the speaker.
+#[utoipa::path(operation_id = "hand_back_call", post, path = "/api/calls/{id}/hand-back", tag = "calls",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = Listening),
+        (status = 404, body = ErrorBody, description = "No such call"),
+        (status = 409, body = ErrorBody, description = "The call is not live"),
+    ))]
+pub async fn hand_back(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<Listening>> {
+    Ok(axum::Json(listen::hand_back(&engine, &id).await?))
 }

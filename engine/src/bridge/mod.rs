@@ -10,14 +10,18 @@
 //! bridge ends a call through the engine's carriers, like any other verb.
 
 pub mod admission;
+mod backend;
 mod playback;
+mod takeover;
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use backend::{connect, sleep_until_some};
 use playback::{Playback, SpokeAt};
+use takeover::{Heard, OperatorEvent, TakeOver};
 
 use crate::domain::{Agent, Call, CallDirection, CallStatus, Speaker, Timestamp};
 use crate::engine::Engine;
@@ -25,8 +29,6 @@ use crate::events::Event;
 use crate::live::Control;
 use crate::media::tap::Tap;
 use crate::media::{G711, MediaError, MediaIn, MediaOut, MediaSession};
-use crate::secrets::Provider;
-use crate::voice::openai_realtime::OpenAiRealtime;
 use crate::voice::{VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession};
 
 /// Caller audio kept while the backend connects and configures: 2 s, then the oldest goes.
@@ -94,6 +96,15 @@ pub async fn run_with<C: MediaSession>(
         model: agent.model.clone(),
         voice: agent.voice.clone(),
         instructions: crate::calls::context::instructions_for(&engine, &agent, &call).await,
+        replies: true,
+    };
+    // The operator's transcriber, should someone take the call over: it only listens.
+    let operator_config = VoiceConfig {
+        instructions: "You are listening to a person from the business speaking on a phone \
+                       call. Never respond."
+            .into(),
+        replies: false,
+        ..config.clone()
     };
 
     // Connect while listening to the caller: keep their first words, notice a hang-up.
@@ -156,6 +167,8 @@ pub async fn run_with<C: MediaSession>(
         transcript,
         spoke: SpokeAt::default(),
         tap,
+        operator: None,
+        operator_config,
     };
     let end = bridge.run(&engine, &call, &mut control).await;
     tracing::info!(call_id = %call.id, secs = started.elapsed().as_secs(), end = ?end, "bridge ended");
@@ -178,20 +191,6 @@ pub async fn run_with<C: MediaSession>(
         }
     };
     finish(&engine, &call, end, hang_up_failed).await;
-}
-
-async fn connect(engine: &Engine, config: &VoiceConfig) -> Result<OpenAiRealtime, VoiceError> {
-    let credentials = engine
-        .secrets()
-        .credentials(Provider::Openai)
-        .await
-        .map_err(|e| VoiceError::Refused(format!("no OpenAI credentials: {e}")))?;
-    OpenAiRealtime::connect(
-        &engine.config().openai_realtime_url,
-        credentials.get("api_key"),
-        config,
-    )
-    .await
 }
 
 /// How the agent opens the conversation.
@@ -224,6 +223,9 @@ struct Bridge<C, V> {
     spoke: SpokeAt,
     /// Listen-in: both sides mixed for whoever listens (free when nobody does).
     tap: Tap,
+    /// Set while an operator has the call (and until the agent is told what was said).
+    operator: Option<TakeOver>,
+    operator_config: VoiceConfig,
 }
 
 impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
@@ -265,7 +267,8 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                     self.greet_at = None;
                     self.greet_after_silence().await
                 }
-                Some(c) = control.recv() => self.on_control(c).await,
+                Some(c) = control.recv() => self.on_control(engine, call, c).await,
+                o = operator_event(&mut self.operator) => self.on_operator(call, o).await,
                 () = &mut stopping => Err(End::Ours("Switchboard was shut down".into())),
                 () = &mut unready, if !self.ready => Err(End::Backend(VoiceError::Refused(
                     format!("the session was not confirmed within {} s", READY_TIMEOUT.as_secs()),
@@ -306,7 +309,7 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                     .send(VoiceCommand::CallerText(text))
                     .await
                     .map_err(End::Backend)?;
-                if !self.responding {
+                if !self.responding && self.operator.is_none() {
                     self.voice
                         .send(VoiceCommand::Respond)
                         .await
@@ -353,6 +356,9 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                     None => {}
                 }
             }
+            // While an operator has the call the agent is silent: a response cut short by the
+            // take over may still send some.
+            VoiceEvent::Audio { .. } | VoiceEvent::AudioDone { .. } if self.operator.is_some() => {}
             VoiceEvent::Audio { item_id, .. } if self.playback.is_cut(&item_id) => {}
             VoiceEvent::Audio { item_id, audio } => {
                 if !self.playback.is_current(&item_id) {
@@ -384,6 +390,10 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 if let Some(id) = item_id {
                     self.spoke.start(id);
                 }
+                if self.operator.is_some() {
+                    // Nothing of the agent's plays; a clear would cut the operator off.
+                    return Ok(());
+                }
                 if let Some((item_id, audio_end_ms)) = self.playback.interrupt(Instant::now()) {
                     self.tap.clear_agent();
                     self.feed_carrier(MediaOut::Clear).await?;
@@ -398,13 +408,25 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                     tracing::debug!(call_id = %call.id, audio_end_ms, "caller barged in");
                 }
             }
-            VoiceEvent::ResponseStarted => self.responding = true,
+            VoiceEvent::ResponseStarted => {
+                self.responding = true;
+                if self.operator.is_some() {
+                    // Asked for before the pause took effect: the operator speaks now.
+                    self.voice
+                        .send(VoiceCommand::Cancel)
+                        .await
+                        .map_err(End::Backend)?;
+                }
+            }
             VoiceEvent::ResponseDone => {
                 self.responding = false;
                 self.end_if_message_heard()?;
             }
             VoiceEvent::CallerSaid { item_id, text } => {
                 let at = self.spoke.take(item_id.as_deref());
+                if let Some(op) = &mut self.operator {
+                    op.said(at, Speaker::Caller, &text);
+                }
                 self.transcribe(call, Speaker::Caller, text, at);
             }
             VoiceEvent::AgentSaid { item_id, text } => {
@@ -426,8 +448,13 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
         Ok(())
     }
 
-    async fn on_control(&mut self, c: Control) -> Result<(), End> {
+    async fn on_control(&mut self, engine: &Engine, call: &Call, c: Control) -> Result<(), End> {
         match c {
+            Control::TakeOver { voice } => self.take_over(engine, call, voice).await,
+            Control::HandBack => {
+                self.hand_back(call);
+                Ok(())
+            }
             Control::Instructions(text) => {
                 self.voice
                     .send(VoiceCommand::Instructions(text))
@@ -449,6 +476,122 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 Ok(())
             }
         }
+    }
+
+    /// An operator takes the call: the agent falls silent (what it was saying is cut where the
+    /// caller stopped hearing it) and stops answering; the operator's voice goes to the caller.
+    async fn take_over(
+        &mut self,
+        engine: &Engine,
+        call: &Call,
+        voice: mpsc::Receiver<G711>,
+    ) -> Result<(), End> {
+        if let Some(op) = &mut self.operator {
+            if op.is_handing_back() {
+                // Taken again before the agent was back: it stays paused, and will hear all.
+                let earlier = op.take_said();
+                let mut again =
+                    TakeOver::start(engine, &call.id, self.operator_config.clone(), voice);
+                again.inherit(earlier);
+                self.operator = Some(again);
+            } else {
+                op.replace_voice(voice);
+            }
+            return Ok(());
+        }
+        self.greet_at = None;
+        self.greeting = None;
+        self.voice
+            .send(VoiceCommand::Pause)
+            .await
+            .map_err(End::Backend)?;
+        if self.responding {
+            self.voice
+                .send(VoiceCommand::Cancel)
+                .await
+                .map_err(End::Backend)?;
+        }
+        self.tap.clear_agent();
+        self.feed_carrier(MediaOut::Clear).await?;
+        self.flush_carrier().await?;
+        if let Some((item_id, audio_end_ms)) = self.playback.interrupt(Instant::now()) {
+            self.voice
+                .send(VoiceCommand::Truncate {
+                    item_id,
+                    audio_end_ms,
+                })
+                .await
+                .map_err(End::Backend)?;
+        }
+        self.operator = Some(TakeOver::start(
+            engine,
+            &call.id,
+            self.operator_config.clone(),
+            voice,
+        ));
+        tracing::info!(call_id = %call.id, "an operator took the call over");
+        self.transcribe(
+            call,
+            Speaker::System,
+            "An operator took the call over.".into(),
+            Timestamp::now(),
+        );
+        Ok(())
+    }
+
+    /// The operator lets go; the agent resumes once their last words are transcribed.
+    fn hand_back(&mut self, call: &Call) {
+        if let Some(op) = &mut self.operator
+            && !op.is_handing_back()
+        {
+            op.hand_back();
+            tracing::info!(call_id = %call.id, "the operator handed the call back");
+            self.transcribe(
+                call,
+                Speaker::System,
+                "The operator handed the call back to the agent.".into(),
+                Timestamp::now(),
+            );
+        }
+    }
+
+    async fn on_operator(&mut self, call: &Call, event: OperatorEvent) -> Result<(), End> {
+        match event {
+            OperatorEvent::Voice(Some(frame)) => {
+                if let Some(op) = &self.operator {
+                    op.transcribe(frame.clone());
+                }
+                self.feed_carrier(MediaOut::Audio(frame)).await?;
+                self.flush_carrier().await?;
+            }
+            // Their microphone went: the agent takes the call back rather than leave silence.
+            OperatorEvent::Voice(None) => self.hand_back(call),
+            OperatorEvent::Heard(Heard::Line(text, at)) => {
+                if let Some(op) = &mut self.operator {
+                    op.said(at, Speaker::Operator, &text);
+                }
+                self.transcribe(call, Speaker::Operator, text, at);
+            }
+            OperatorEvent::Heard(Heard::Unavailable(why)) => self.transcribe(
+                call,
+                Speaker::System,
+                format!("The operator's words could not be transcribed: {why}"),
+                Timestamp::now(),
+            ),
+            OperatorEvent::Done => {
+                let Some(op) = self.operator.take() else {
+                    return Ok(());
+                };
+                for command in [
+                    VoiceCommand::Resume,
+                    VoiceCommand::Note(op.note()),
+                    VoiceCommand::Respond,
+                ] {
+                    self.voice.send(command).await.map_err(End::Backend)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The agent's opening on a call it placed, once the callee stayed silent.
@@ -486,10 +629,10 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
     }
 }
 
-/// Sleeps until `at` (the select branch using it is disabled when there is none).
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
+/// The operator's side of a call taken over; never ready when nobody has it.
+async fn operator_event(operator: &mut Option<TakeOver>) -> OperatorEvent {
+    match operator {
+        Some(op) => op.next().await,
         None => std::future::pending().await,
     }
 }

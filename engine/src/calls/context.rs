@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::{Agent, Call};
+use crate::domain::{Agent, Call, Invalid, Speaker, Timestamp};
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::live::Control;
@@ -79,5 +79,51 @@ pub async fn set_call_context(
         .events()
         .publish(Event::CallUpdated { call: call.clone() });
     let told = push_call_instructions(engine, &call).await;
+    Ok((call, told))
+}
+
+/// The longest whispered note: a direction, not a document.
+pub const WHISPER_MAX_CHARS: usize = 500;
+
+/// A note to a live call's agent the caller does not hear ("offer the discount"): added to
+/// the call's context (`operator_notes`), so it reaches the agent as live context does, and
+/// kept in the transcript as the operator's. Returns the call and whether its session was told.
+pub async fn whisper(
+    engine: &Engine,
+    call_id: &str,
+    text: &str,
+) -> Result<(Call, bool), StoreError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Invalid::new("text", "the note is empty").into());
+    }
+    if text.chars().count() > WHISPER_MAX_CHARS {
+        return Err(Invalid::new(
+            "text",
+            format!("a note is at most {WHISPER_MAX_CHARS} characters"),
+        )
+        .into());
+    }
+    let call = engine.store().get_call(call_id).await?;
+    let key = crate::voice::instructions::OPERATOR_NOTES;
+    let mut context = call.context.clone();
+    let mut notes = match context.remove(key) {
+        Some(Value::Array(notes)) => notes,
+        Some(other) => vec![other],
+        None => Vec::new(),
+    };
+    notes.push(Value::String(text.to_owned()));
+    context.insert(key.to_owned(), Value::Array(notes));
+    let (call, told) = set_call_context(engine, call_id, context).await?;
+    let line = engine
+        .store()
+        .add_transcript_line(
+            call_id,
+            Speaker::Operator,
+            &format!("(note to the agent, not heard by the caller) {text}"),
+            Timestamp::now(),
+        )
+        .await?;
+    engine.events().publish(Event::TranscriptLine { line });
     Ok((call, told))
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 /// What the rest of the engine may ask of a live session.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub enum Control {
     /// Apply new instructions now (the agent's or the call's context changed).
     Instructions(String),
@@ -17,6 +17,14 @@ pub enum Control {
     HangUp { reason: String },
     /// An answering machine took the call: speak `message`, then hang up.
     LeaveMessage { message: String },
+    /// An operator takes the call: their voice (20 ms μ-law frames) goes to the caller, the
+    /// agent stops speaking and answering. The operator hands back by `HandBack`, or by
+    /// dropping the sender (their microphone went).
+    TakeOver {
+        voice: mpsc::Receiver<crate::media::G711>,
+    },
+    /// The agent has the call again, told what was said meanwhile.
+    HandBack,
 }
 
 /// Control messages a session may have queued; a full queue means it is wedged.

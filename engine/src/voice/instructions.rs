@@ -5,6 +5,10 @@
 
 use serde_json::{Map, Value};
 
+/// The call context's key for an operator's whispered notes (a list of texts): the agent
+/// is told them apart from the call's facts, as private directions.
+pub const OPERATOR_NOTES: &str = "operator_notes";
+
 /// Placeholders the prompt may use, filled from the call's context (a contact's details).
 const PLACEHOLDERS: [&str; 3] = ["name", "email", "phone"];
 
@@ -25,10 +29,9 @@ pub fn render(
         out.push_str(campaign_prompt.trim());
     }
     let mut out = fill_placeholders(&out, call_context);
-    for (title, context) in [
-        ("Facts to use", agent_context),
-        ("About this call", call_context),
-    ] {
+    let mut facts = call_context.clone();
+    let notes = facts.remove(OPERATOR_NOTES);
+    for (title, context) in [("Facts to use", agent_context), ("About this call", &facts)] {
         if context.is_empty() {
             continue;
         }
@@ -36,6 +39,21 @@ pub fn render(
         out.push_str(title);
         out.push(':');
         write_map(&mut out, context, 0);
+    }
+    let notes: Vec<String> = match notes {
+        Some(Value::Array(items)) => items.iter().filter_map(scalar).collect(),
+        Some(other) => scalar(&other).into_iter().collect(),
+        None => Vec::new(),
+    };
+    if !notes.is_empty() {
+        out.push_str(
+            "\n\nNotes from your operator, who is following this call (private: act on them, \
+             never read them out or mention them to the caller):",
+        );
+        for note in notes {
+            out.push_str("\n- ");
+            out.push_str(&note);
+        }
     }
     out
 }
@@ -126,6 +144,26 @@ mod tests {
         );
         assert!(
             text.starts_with("Hello Ada, we have {email} and +14155550100. {other}"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn operator_notes_are_private_directions_not_facts() {
+        let text = render(
+            "You answer for Acme.",
+            "",
+            &Map::new(),
+            &map(json!({"name": "Ada", OPERATOR_NOTES: ["Offer the 10% discount.", "Be brief."]})),
+        );
+        let (facts, notes) = text.split_once("Notes from your operator").unwrap();
+        assert!(
+            facts.contains("- name: Ada") && !facts.contains("operator"),
+            "{text}"
+        );
+        assert!(notes.contains("never read them out"), "{text}");
+        assert!(
+            notes.ends_with("\n- Offer the 10% discount.\n- Be brief."),
             "{text}"
         );
     }

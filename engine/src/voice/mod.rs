@@ -14,6 +14,9 @@ pub struct VoiceConfig {
     pub model: String,
     pub voice: String,
     pub instructions: String,
+    /// The session answers speech on its own. Off, it only listens and transcribes (an
+    /// operator's side of a call taken over, which no agent must answer).
+    pub replies: bool,
 }
 
 /// What the bridge tells a voice session.
@@ -31,6 +34,15 @@ pub enum VoiceCommand {
     Greet(String),
     /// Say these words and nothing else (a voicemail message).
     Say(String),
+    /// A person takes the call over: the session keeps hearing and transcribing the caller,
+    /// but neither answers nor interrupts by itself until `Resume`.
+    Pause,
+    /// The agent has the call back: it answers speech again.
+    Resume,
+    /// Stop the response under way, if any (harmless when there is none).
+    Cancel,
+    /// Tell the agent something the caller does not hear (what happened while it was paused).
+    Note(String),
     /// The caller heard only the first `audio_end_ms` of agent item `item_id`: forget the rest.
     Truncate { item_id: String, audio_end_ms: u64 },
 }

@@ -128,11 +128,7 @@ impl OpenAiRealtime {
                     "input": {
                         "format": {"type": "audio/pcmu"},
                         "transcription": {"model": TRANSCRIPTION_MODEL},
-                        "turn_detection": {
-                            "type": "server_vad",
-                            "create_response": true,
-                            "interrupt_response": true
-                        }
+                        "turn_detection": turn_detection(config.replies)
                     },
                     "output": {
                         "format": {"type": "audio/pcmu"},
@@ -181,6 +177,17 @@ impl OpenAiRealtime {
             }
         }
     }
+}
+
+/// Server VAD, answering and interrupting by itself or not at all (VAD and transcription go on
+/// either way, §7.6). The whole object is sent each time: whether an update merges nested
+/// objects is unconfirmed.
+fn turn_detection(replies: bool) -> Value {
+    json!({
+        "type": "server_vad",
+        "create_response": replies,
+        "interrupt_response": replies
+    })
 }
 
 fn error_text(e: &ServerEvent) -> String {
@@ -257,6 +264,29 @@ impl VoiceSession for OpenAiRealtime {
                 "item": {
                     "type": "message",
                     "role": "user",
+                    "content": [{"type": "input_text", "text": text}]
+                }
+            })
+            .to_string(),
+            VoiceCommand::Pause | VoiceCommand::Resume => json!({
+                "type": "session.update",
+                "event_id": self.event_id(),
+                "session": {"type": "realtime", "audio": {"input": {
+                    "turn_detection": turn_detection(matches!(command, VoiceCommand::Resume))
+                }}}
+            })
+            .to_string(),
+            VoiceCommand::Cancel => json!({
+                "type": "response.cancel",
+                "event_id": self.event_id(),
+            })
+            .to_string(),
+            VoiceCommand::Note(text) => json!({
+                "type": "conversation.item.create",
+                "event_id": self.event_id(),
+                "item": {
+                    "type": "message",
+                    "role": "system",
                     "content": [{"type": "input_text", "text": text}]
                 }
             })

@@ -58,7 +58,7 @@ pub enum TestCallError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Audio(#[from] AudioError),
-    #[error("another test call is using the microphone ({0}); end it first")]
+    #[error("the microphone is in use ({0}); end that call or hand it back first")]
     Busy(String),
     #[error("the audio devices could not be opened: {0}")]
     Opening(String),
@@ -78,7 +78,30 @@ fn active() -> std::sync::MutexGuard<'static, Option<Active>> {
     ACTIVE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Frees the microphone when the test call's bridge ends, however it ends.
+/// Who holds the microphone while a test call is being started (its id is not known yet).
+const CLAIMING: &str = "";
+
+/// Claims the microphone for `owner` (a test call, or a phone call an operator takes over).
+/// Refused, saying who holds it, when someone does.
+fn claim_microphone(owner: &str) -> Result<Release, Held> {
+    let mut active = active();
+    if let Some(a) = active.as_ref() {
+        return Err(Held(match a.call_id.as_str() {
+            CLAIMING => "a test call is being started".to_owned(),
+            id => format!("call {id}"),
+        }));
+    }
+    *active = Some(Active {
+        call_id: owner.to_owned(),
+        muted: Arc::default(),
+    });
+    Ok(Release(owner.to_owned()))
+}
+
+/// Who holds the microphone, in words.
+struct Held(String);
+
+/// Frees the microphone when its holder is done with it, however that ends.
 struct Release(String);
 
 impl Drop for Release {
@@ -99,22 +122,7 @@ pub async fn start(engine: &Engine, input: TestCallInput) -> Result<Call, TestCa
     }
     // Claim the microphone before opening it: two starts at once must not both open it. The
     // claim is freed if anything below fails.
-    const CLAIMING: &str = "";
-    {
-        let mut active = active();
-        if let Some(a) = active.as_ref() {
-            let which = match a.call_id.as_str() {
-                CLAIMING => "it is being started".to_owned(),
-                id => format!("call {id}"),
-            };
-            return Err(TestCallError::Busy(which));
-        }
-        *active = Some(Active {
-            call_id: CLAIMING.into(),
-            muted: Arc::default(),
-        });
-    }
-    let claim = Release(CLAIMING.into());
+    let claim = claim_microphone(CLAIMING).map_err(|h| TestCallError::Busy(h.0))?;
     let settings = engine.settings();
     let echo = input
         .echo_mode
