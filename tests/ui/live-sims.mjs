@@ -65,7 +65,8 @@ export async function startRealtime() {
     });
   });
   const port = await listen(server);
-  const latest = () => sessions.at(-1);
+  // The newest session still open (an operator's transcriber comes and goes).
+  const latest = () => sessions.findLast((s) => !s.closed) ?? sessions.at(-1);
   return {
     url: `ws://127.0.0.1:${port}/v1/realtime`,
     sessions,
@@ -76,11 +77,24 @@ export async function startRealtime() {
     push(event) {
       latest().ws.send(JSON.stringify({ event_id: eventId(), ...event }));
     },
+    /** `push` to session `index` (0: the first opened), not the latest. */
+    pushTo(index, event) {
+      sessions[index].ws.send(JSON.stringify({ event_id: eventId(), ...event }));
+    },
     /** Makes the caller say `text` (input transcription). */
     callerSays(text, itemId = `item_${next}`) {
       this.push({
         type: "conversation.item.input_audio_transcription.completed",
         item_id: itemId,
+        content_index: 0,
+        transcript: text,
+      });
+    },
+    /** Session `index` transcribes `text` (an operator's transcriber is a second session). */
+    transcribesOn(index, text) {
+      this.pushTo(index, {
+        type: "conversation.item.input_audio_transcription.completed",
+        item_id: `item_${next}`,
         content_index: 0,
         transcript: text,
       });
@@ -233,6 +247,27 @@ export async function twilioMediaStream(engine, { callSid, callId, agentId }) {
         });
       }
     },
+    /** `frames` × 20 ms of a sine at `hz`, -6 dBFS peak, μ-law: the caller speaking. */
+    tone(frames, hz) {
+      for (let i = 0; i < frames; i++) {
+        const bytes = Buffer.alloc(160);
+        for (let n = 0; n < 160; n++) {
+          const t = ((chunk * 160 + n) / 8000) * 2 * Math.PI * hz;
+          bytes[n] = mulaw(Math.round(16384 * Math.sin(t)));
+        }
+        chunk += 1;
+        send({
+          event: "media",
+          streamSid,
+          media: {
+            track: "inbound",
+            chunk: String(chunk),
+            timestamp: String((chunk - 1) * 20),
+            payload: bytes.toString("base64"),
+          },
+        });
+      }
+    },
     /** The caller hangs up: `stop`, then the socket closes. */
     stop() {
       stoppedByUs = true;
@@ -241,6 +276,17 @@ export async function twilioMediaStream(engine, { callSid, callId, agentId }) {
       ws.close();
     },
   };
+}
+
+/** G.711 μ-law of one 16-bit sample (the standard's segment encoding). */
+function mulaw(sample) {
+  const BIAS = 0x84;
+  const sign = sample < 0 ? 0x80 : 0;
+  let x = Math.min(Math.abs(sample), 32635) + BIAS;
+  let exponent = 7;
+  for (let mask = 0x4000; (x & mask) === 0 && exponent > 0; mask >>= 1) exponent--;
+  const mantissa = (x >> (exponent + 3)) & 0x0f;
+  return ~(sign | (exponent << 4) | mantissa) & 0xff;
 }
 
 /** A Twilio CallSid: CA and 32 hex digits. */

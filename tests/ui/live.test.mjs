@@ -251,7 +251,7 @@ test("the agent's context can be changed from the call, and reaches it too", asy
 
 test("Listen plays the call through this computer's speakers, with a volume, until stopped", async () => {
   // The engine opens the speaker of the sound server test.sh starts (scripts/audio-rig.sh).
-  const listen = detail().getByRole("button", { name: "Listen" });
+  const listen = detail().getByRole("button", { name: "Listen", exact: true });
   assert.equal(await listen.getAttribute("aria-pressed"), "false");
   const asked = page.waitForRequest((r) => r.url().endsWith("/api/listen") && r.method() === "PUT");
   await listen.click();
@@ -275,6 +275,88 @@ test("Listen plays the call through this computer's speakers, with a volume, unt
   await stop.click();
   await listen.waitFor();
   assert.equal((await api(engine.base, "GET", "/api/listen")).body.call_id, null, "and stops");
+});
+
+test("Take over gives the operator the call; Hand back returns it to the agent, told what was said", async () => {
+  await detail().getByRole("button", { name: "Listen", exact: true }).click();
+  await detail().getByRole("button", { name: "Stop listening" }).waitFor();
+  const take = detail().getByRole("button", { name: "Take over" });
+  await take.click();
+  const flag = detail().getByRole("status").filter({ hasText: "You have the call" });
+  await flag.waitFor();
+  assert.equal((await api(engine.base, "GET", "/api/listen")).body.taken_over, true, "the engine has it taken over");
+  assert.equal(await take.count(), 0, "Take over gives way to Hand back");
+  // The agent's session is paused; a second one only transcribes the operator.
+  await until("the agent to be paused", () =>
+    realtime.sessions[0].events.some(
+      (e) => e.type === "session.update" && e.session?.audio?.input?.turn_detection?.create_response === false,
+    ),
+  );
+  await until("the operator's transcriber", () => realtime.sessions.length === 2);
+  realtime.transcribesOn(1, "This is Sam from the front desk.");
+  const said = transcript().locator("li.line-operator").filter({ hasText: "This is Sam from the front desk." });
+  await said.waitFor();
+  assert.equal(await said.locator(".speaker").textContent(), "Operator");
+  await transcript().getByText("An operator took the call over.").waitFor();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.screenshot({ path: "/tmp/live-taken-over-1280.png" });
+  await page.setViewportSize({ width: 1024, height: 700 });
+  await page.screenshot({ path: "/tmp/live-taken-over-1024.png" });
+  await page.setViewportSize({ width: 1280, height: 800 });
+
+  await detail().getByRole("button", { name: "Hand back to agent" }).click();
+  await flag.waitFor({ state: "detached" });
+  await detail().getByRole("button", { name: "Take over" }).waitFor();
+  await until("the agent to be told what was said", () =>
+    realtime.sessions[0].events.some(
+      (e) =>
+        e.type === "conversation.item.create" &&
+        e.item.role === "system" &&
+        e.item.content[0].text.includes("Operator: This is Sam from the front desk."),
+    ),
+  );
+  await transcript().getByText("The operator handed the call back to the agent.").waitFor();
+  await detail().getByRole("button", { name: "Stop listening" }).click();
+  await detail().getByRole("button", { name: "Listen", exact: true }).waitFor();
+});
+
+test("a whisper reaches the agent as a private note, and the transcript as the operator's", async () => {
+  const note = detail().getByLabel("Note to the agent");
+  const send = detail().getByRole("button", { name: "Send note" });
+  assert.ok(await send.isDisabled(), "nothing to send yet");
+  await note.fill("Offer the 10% discount.");
+  await send.click();
+  await detail().getByText("The agent has it.").waitFor();
+  assert.equal(await note.inputValue(), "", "the box is ready for the next note");
+  await until("the note to reach the agent", () =>
+    realtime.sessions[0].events.some(
+      (e) => e.type === "session.update" && e.session.instructions?.includes("- Offer the 10% discount."),
+    ),
+  );
+  await transcript()
+    .locator("li.line-operator")
+    .filter({ hasText: "(note to the agent, not heard by the caller) Offer the 10% discount." })
+    .waitFor();
+});
+
+test("Listen in browser plays the call's audio stream, with a level meter", async () => {
+  const listen = detail().getByRole("button", { name: "Listen in browser" });
+  const opened = page.waitForEvent("websocket", (ws) => ws.url().includes(`/api/calls/${call.callId}/audio`));
+  await listen.click();
+  await opened;
+  const meter = detail().getByRole("meter", { name: "Call audio level" });
+  await meter.waitFor();
+  // The caller speaks: a 1 kHz tone for a second reaches the meter through the engine's tap.
+  const speaking = setInterval(() => media.tone(5, 1000), 100);
+  try {
+    await until("the meter to move", async () => Number(await meter.getAttribute("aria-valuenow")) > 60);
+  } finally {
+    clearInterval(speaking);
+  }
+  await page.screenshot({ path: "/tmp/live-browser-listen-1280.png" });
+  await detail().getByRole("button", { name: "Stop in browser" }).click();
+  await meter.waitFor({ state: "detached" });
+  await listen.waitFor();
 });
 
 test("End call asks first; Cancel leaves the call up", async () => {
@@ -316,6 +398,7 @@ test("End call hangs up through Twilio, closes the media stream and takes the ca
   assert.deepEqual(JSON.parse(await detail().getByLabel("Call context").textContent()), {
     name: "Ada Lovelace",
     plan: "Gold support",
+    operator_notes: ["Offer the 10% discount."],
   });
   await page.getByTestId("live-calls").getByText("0 live calls").waitFor();
   await page.screenshot({ path: "/tmp/live-ended-1024.png" });

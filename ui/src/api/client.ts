@@ -348,6 +348,18 @@ export class Api {
       }),
     );
   }
+  /** Takes over a call being listened to here: this computer's microphone goes to the caller. */
+  takeOver(id: string): Promise<Listening> {
+    return this.run(this.client.POST("/api/calls/{id}/take-over", { params: { path: { id } } }));
+  }
+  /** Hands a call taken over back to its agent (listening goes on). */
+  handBack(id: string): Promise<Listening> {
+    return this.run(this.client.POST("/api/calls/{id}/hand-back", { params: { path: { id } } }));
+  }
+  /** A note to a live call's agent that the caller does not hear. */
+  whisper(id: string, text: string): Promise<ContextUpdated> {
+    return this.run(this.client.POST("/api/calls/{id}/whisper", { params: { path: { id } }, body: { text } }));
+  }
   /** Mutes or unmutes a running test call's microphone. */
   async muteTestCall(id: string, muted: boolean): Promise<boolean> {
     const res = await this.run(
@@ -368,9 +380,16 @@ export class Api {
 
   /** The events WebSocket URL (browsers cannot set headers on a WebSocket, hence the query). */
   eventsUrl(): string {
+    return this.socketUrl("/api/events");
+  }
+  /** A live call's audio WebSocket: 20 ms messages of 16-bit LE mono PCM at 8 kHz. */
+  callAudioUrl(id: string): string {
+    return this.socketUrl(`/api/calls/${encodeURIComponent(id)}/audio`);
+  }
+  private socketUrl(path: string): string {
     const base = new URL(this.connection.apiBase);
     base.protocol = base.protocol === "https:" ? "wss:" : "ws:";
-    base.pathname = "/api/events";
+    base.pathname = path;
     base.search = new URLSearchParams({ access_token: this.connection.token }).toString();
     return base.toString();
   }

@@ -84,4 +84,7 @@ export const limits = {
   VoicemailPolicy: {
     message: { minLength: 1, maxLength: 2000 },
   },
+  Whisper: {
+    text: { minLength: 1, maxLength: 500 },
+  },
 } as const;

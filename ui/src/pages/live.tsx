@@ -14,6 +14,7 @@ import {
   type Listening,
   type Speaker,
 } from "../api/types";
+import { playCallAudio, type CallAudio } from "../call-audio";
 import { ContextEditor, contextEdited, formatContext } from "../components/context-editor";
 import { Icon } from "../components/icons";
 import { OutboundCallDialog } from "../components/outbound-call";
@@ -459,12 +460,15 @@ function LiveCallView(props: { id: string }) {
           </p>
         </div>
         <Elapsed call={call} large />
-        {live && call.direction !== "test" && <ListenControl call={call} />}
         {live && <EndCallButton call={call} />}
       </header>
+      {live && call.direction !== "test" && <ListenControl call={call} />}
       {!live && <EndedBanner call={call} />}
       <div class="live-call-body">
-        <LiveTranscript lines={lines} started={Date.parse(call.started_at)} live={live} names={speakerNames(call)} />
+        <div class="live-talk">
+          <LiveTranscript lines={lines} started={Date.parse(call.started_at)} live={live} names={speakerNames(call)} />
+          {live && <WhisperForm call={call} />}
+        </div>
         <LiveContext call={call} agent={agent} />
       </div>
     </section>
@@ -564,6 +568,7 @@ export function LiveTranscript(props: {
  */
 function ListenControl(props: { call: Call }) {
   const api = useApi();
+  const { desktop } = useAppState();
   const [listening, setListening] = useState<Listening | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
@@ -582,17 +587,19 @@ function ListenControl(props: { call: Call }) {
     };
   }, [api, call.id]);
   const on = listening?.call_id === call.id;
-  const send = async (callId: string | null, volume?: number) => {
+  const holding = on && listening.taken_over;
+  const run = async (request: () => Promise<Listening>) => {
     setBusy(true);
     setError(null);
     try {
-      setListening(await api.putListening(callId, volume));
+      setListening(await request());
     } catch (e) {
       setError(isApiError(e) ? e : new ApiError(0, "internal", String(e)));
     } finally {
       setBusy(false);
     }
   };
+  const send = (callId: string | null, volume?: number) => run(() => api.putListening(callId, volume));
   return (
     <div class="listen-control">
       <button
@@ -600,11 +607,46 @@ function ListenControl(props: { call: Call }) {
         class="btn"
         aria-pressed={on}
         disabled={busy}
-        title="Hear the call through this computer's speakers"
+        title={
+          holding
+            ? "Stop listening: the call goes back to the agent"
+            : `Hear the call through ${desktop ? "this computer's" : "the engine computer's"} speakers`
+        }
         onClick={() => void send(on ? null : call.id)}
       >
         <Icon name={on ? "stop" : "volume"} /> {on ? "Stop listening" : "Listen"}
       </button>
+      {on && !holding && (
+        <button
+          type="button"
+          class="btn"
+          disabled={busy}
+          title="Speak to the caller through this computer's microphone; the agent goes quiet until you hand back"
+          onClick={() => void run(() => api.takeOver(call.id))}
+        >
+          <Icon name="mic" /> Take over
+        </button>
+      )}
+      {holding && (
+        <>
+          <span
+            class="takeover-flag"
+            role="status"
+            title="The caller hears you; the agent is silent until you hand back"
+          >
+            <span class="live-dot on" aria-hidden="true" /> You have the call
+          </span>
+          <button
+            type="button"
+            class="btn btn-primary"
+            disabled={busy}
+            title="The agent takes the call back, told what was said meanwhile"
+            onClick={() => void run(() => api.handBack(call.id))}
+          >
+            Hand back to agent
+          </button>
+        </>
+      )}
       {on && (
         <label class="listen-volume">
           <input
@@ -617,12 +659,137 @@ function ListenControl(props: { call: Call }) {
           />
         </label>
       )}
+      {!desktop && <BrowserListen call={call} />}
       {error && (
         <span class="listen-error" role="alert">
           {error.message}
         </span>
       )}
     </div>
+  );
+}
+
+/** Listening in this browser (the UI served by `switchboard serve`, maybe on another machine
+ * than the engine's speakers): the call's audio stream played with Web Audio, with a meter. */
+function BrowserListen(props: { call: Call }) {
+  const api = useApi();
+  const player = useRef<CallAudio | null>(null);
+  const [on, setOn] = useState(false);
+  const [level, setLevel] = useState(0);
+  const [problem, setProblem] = useState<string | null>(null);
+  const { call } = props;
+  useEffect(
+    () => () => {
+      player.current?.stop();
+    },
+    [call.id],
+  );
+  useEffect(() => {
+    if (!on) return;
+    const timer = window.setInterval(() => {
+      setLevel(player.current?.level() ?? 0);
+    }, 100);
+    return () => {
+      window.clearInterval(timer);
+    };
+  }, [on]);
+  const toggle = () => {
+    if (player.current) {
+      player.current.stop();
+      return;
+    }
+    setProblem(null);
+    try {
+      player.current = playCallAudio(api.callAudioUrl(call.id), 1, (why) => {
+        player.current = null;
+        setOn(false);
+        setLevel(0);
+        setProblem(why);
+      });
+      setOn(true);
+    } catch (e) {
+      setProblem(`this browser cannot play it: ${String(e)}`);
+    }
+  };
+  // Percent of the meter: -60 dBFS at its left end, full scale at its right.
+  const pct = level > 0 ? Math.max(0, Math.min(100, ((20 * Math.log10(level) + 60) / 60) * 100)) : 0;
+  return (
+    <>
+      <button type="button" class="btn" aria-pressed={on} title="Hear the call in this browser tab" onClick={toggle}>
+        <Icon name={on ? "stop" : "volume"} /> {on ? "Stop in browser" : "Listen in browser"}
+      </button>
+      {on && (
+        <div
+          class="level-bar browser-level"
+          role="meter"
+          aria-label="Call audio level"
+          aria-valuemin={0}
+          aria-valuemax={100}
+          aria-valuenow={Math.round(pct)}
+        >
+          <span class="level-fill" style={{ width: `${String(pct)}%` }} />
+        </div>
+      )}
+      {problem && (
+        <span class="listen-error" role="alert">
+          Listening in the browser stopped: {problem}
+        </span>
+      )}
+    </>
+  );
+}
+
+/** A note to the agent the caller does not hear: it joins the call's context. */
+function WhisperForm(props: { call: Call }) {
+  const api = useApi();
+  const [text, setText] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [sent, setSent] = useState(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (text.trim() === "") return;
+    setBusy(true);
+    setError(null);
+    setSent(false);
+    try {
+      await api.whisper(props.call.id, text.trim());
+      setText("");
+      setSent(true);
+    } catch (err) {
+      setError(isApiError(err) ? err : new ApiError(0, "internal", String(err)));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <form class="whisper-form" onSubmit={(e) => void submit(e)}>
+      <input
+        type="text"
+        value={text}
+        maxLength={500}
+        placeholder="Whisper to the agent…"
+        title="A note for the agent only: the caller does not hear it"
+        aria-label="Note to the agent"
+        onInput={(e) => {
+          setText(e.currentTarget.value);
+          setSent(false);
+        }}
+      />
+      <button type="submit" class="btn" disabled={busy || text.trim() === ""}>
+        Send note
+      </button>
+      {sent && (
+        <span class="muted small" role="status">
+          The agent has it.
+        </span>
+      )}
+      {error && (
+        <span class="listen-error" role="alert">
+          {error.message}
+        </span>
+      )}
+    </form>
   );
 }
 
