@@ -1258,17 +1258,11 @@ async fn listening_in_through_the_speakers_plays_the_call_and_follows_the_operat
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
 }
 
-/// μ-law appended to the backend by connection `c`, decoded.
+/// What connection `c` appended to the backend, as PCM.
 fn appended_on(w: &World, c: usize) -> Vec<i16> {
-    w.realtime.connections()[c]
-        .events
-        .iter()
-        .filter(|e| e["type"] == "input_audio_buffer.append")
-        .flat_map(|e| {
-            base64::engine::general_purpose::STANDARD
-                .decode(e["audio"].as_str().unwrap())
-                .unwrap()
-        })
+    w.realtime
+        .appended_audio(Some(c))
+        .into_iter()
         .map(pcmu::decode)
         .collect()
 }

@@ -8,7 +8,6 @@ mod common;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use common::realtime::{FakeRealtime, Script, TEST_API_KEY};
 use common::sound::{self, RATE};
 use common::{TestEngine, config, pcmu};
@@ -94,13 +93,8 @@ impl World {
     /// Everything the engine has appended to the backend's input buffer, decoded to 8 kHz.
     fn heard_by_agent(&self) -> Vec<i16> {
         self.realtime
-            .client_events_of("input_audio_buffer.append")
-            .iter()
-            .flat_map(|e| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(e["audio"].as_str().unwrap())
-                    .unwrap()
-            })
+            .appended_audio(None)
+            .into_iter()
             .map(pcmu::decode)
             .collect()
     }

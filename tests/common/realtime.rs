@@ -494,6 +494,24 @@ impl FakeRealtime {
             .read(|s| s.conns.last().map_or(Value::Null, |c| c.session.clone()))
     }
 
+    /// The μ-law audio connection `c` appended (every connection's, in order, when `None`),
+    /// decoded from base64 (none when `Script::record_appends(false)`).
+    pub fn appended_audio(&self, c: Option<usize>) -> Vec<u8> {
+        self.shared.state.read(|s| {
+            s.client_events
+                .iter()
+                .filter(|(i, e)| {
+                    c.is_none_or(|c| c == *i) && e["type"] == "input_audio_buffer.append"
+                })
+                .flat_map(|(_, e)| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(e["audio"].as_str().unwrap_or_default())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+    }
+
     /// Decoded audio bytes appended over all connections.
     pub fn appended_bytes(&self) -> usize {
         self.shared.state.read(|s| s.appended_bytes)

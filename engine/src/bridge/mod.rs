@@ -394,17 +394,7 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                     // Nothing of the agent's plays; a clear would cut the operator off.
                     return Ok(());
                 }
-                if let Some((item_id, audio_end_ms)) = self.playback.interrupt(Instant::now()) {
-                    self.tap.clear_agent();
-                    self.feed_carrier(MediaOut::Clear).await?;
-                    self.flush_carrier().await?;
-                    self.voice
-                        .send(VoiceCommand::Truncate {
-                            item_id,
-                            audio_end_ms,
-                        })
-                        .await
-                        .map_err(End::Backend)?;
+                if let Some(audio_end_ms) = self.cut_agent().await? {
                     tracing::debug!(call_id = %call.id, audio_end_ms, "caller barged in");
                 }
             }
@@ -478,6 +468,26 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
         }
     }
 
+    /// Stops the agent's audio where the caller stopped hearing it: the carrier's queue and
+    /// the tap are cleared and the backend is told how much was heard. Returns that (ms) when
+    /// something was still playing.
+    async fn cut_agent(&mut self) -> Result<Option<u64>, End> {
+        let Some((item_id, audio_end_ms)) = self.playback.interrupt(Instant::now()) else {
+            return Ok(None);
+        };
+        self.tap.clear_agent();
+        self.feed_carrier(MediaOut::Clear).await?;
+        self.flush_carrier().await?;
+        self.voice
+            .send(VoiceCommand::Truncate {
+                item_id,
+                audio_end_ms,
+            })
+            .await
+            .map_err(End::Backend)?;
+        Ok(Some(audio_end_ms))
+    }
+
     /// An operator takes the call: the agent falls silent (what it was saying is cut where the
     /// caller stopped hearing it) and stops answering; the operator's voice goes to the caller.
     async fn take_over(
@@ -511,18 +521,7 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 .await
                 .map_err(End::Backend)?;
         }
-        self.tap.clear_agent();
-        self.feed_carrier(MediaOut::Clear).await?;
-        self.flush_carrier().await?;
-        if let Some((item_id, audio_end_ms)) = self.playback.interrupt(Instant::now()) {
-            self.voice
-                .send(VoiceCommand::Truncate {
-                    item_id,
-                    audio_end_ms,
-                })
-                .await
-                .map_err(End::Backend)?;
-        }
+        self.cut_agent().await?;
         self.operator = Some(TakeOver::start(
             engine,
             &call.id,
