@@ -27,6 +27,7 @@ pub mod engine;
 pub mod bridge;
 pub mod calls;
 pub mod campaigns;
+pub mod numbers;
 pub mod routing;
 // At the edges: the carrier adapters, the control API, the public listener, and the server
 // that runs them.

@@ -1,5 +1,6 @@
 //! The status strip: what an operator must know at a glance.
 import type { CredentialStatus } from "./api/types";
+import { atOldUrl } from "./pages/numbers";
 import { href } from "./router";
 import { retryNow, type AppState } from "./store";
 import { useEffect, useState } from "preact/hooks";
@@ -27,7 +28,8 @@ function useSecondsUntil(at: number | null): number | null {
 }
 
 export function StatusStrip(props: { state: AppState }) {
-  const { engine, settings, credentials, liveCalls, retryAt } = props.state;
+  const { engine, settings, credentials, liveCalls, retryAt, numbers } = props.state;
+  const stale = numbers.data && settings.data ? atOldUrl(numbers.data, settings.data).length : 0;
   const seconds = useSecondsUntil(engine === "offline" ? retryAt : null);
   const publicUrl = settings.data?.public_base_url ?? null;
   const missing = credentials.data?.providers.filter((p) => !p.set).map((p) => PROVIDER_NAMES[p.provider]) ?? null;
@@ -60,6 +62,17 @@ export function StatusStrip(props: { state: AppState }) {
           </a>
         )}
       </div>
+      {stale > 0 && (
+        <div class="status-item">
+          <a
+            class="warn-text"
+            href={href("numbers")}
+            title="The public URL changed: these numbers still send calls to the old one"
+          >
+            {stale === 1 ? "1 number points" : `${String(stale)} numbers point`} at an old URL
+          </a>
+        </div>
+      )}
       {settings.data?.webhook_signatures_checked === false && (
         <div class="status-item">
           <span

@@ -124,6 +124,10 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
             phone_numbers::update,
             phone_numbers::delete
         ))
+        .routes(routes!(phone_numbers::point))
+        .routes(routes!(phone_numbers::point_all))
+        .routes(routes!(phone_numbers::sync))
+        .routes(routes!(phone_numbers::import))
         .routes(routes!(calls::list))
         .routes(routes!(calls::get))
         .routes(routes!(calls::put_context))

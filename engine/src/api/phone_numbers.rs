@@ -3,10 +3,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use crate::domain::{PhoneNumber, PhoneNumberInput};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::domain::{Carrier, PhoneNumber, PhoneNumberInput};
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::web::{ApiResult, ErrorBody, Json};
+use crate::numbers::{self, AccountSync, NumbersError, Pointed};
+use crate::web::{ApiError, ApiResult, ErrorBody, Json};
 
 /// All managed numbers, with their agents' names.
 #[utoipa::path(operation_id = "list_phone_numbers", get, path = "/api/phone-numbers", tag = "phone-numbers",
@@ -79,4 +83,123 @@ pub async fn delete(State(engine): State<Engine>, Path(id): Path<String>) -> Api
     engine.store().delete_phone_number(&id).await?;
     engine.events().publish(Event::PhoneNumberDeleted { id });
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl From<NumbersError> for ApiError {
+    fn from(e: NumbersError) -> Self {
+        match e {
+            NumbersError::Store(e) => e.into(),
+            NumbersError::Carrier(e) => e.into(),
+            NumbersError::NotOnAccount { .. } => ApiError::not_found(e.to_string()),
+        }
+    }
+}
+
+/// The numbers on a carrier account (every page), where each sends its calls, which ones
+/// Switchboard manages, and those it manages that the account no longer has.
+#[utoipa::path(operation_id = "sync_account_numbers", get, path = "/api/carriers/{carrier}/numbers", tag = "phone-numbers",
+    params(("carrier" = String, Path, description = "twilio, telnyx or livekit")),
+    responses(
+        (status = 200, body = AccountSync),
+        (status = 404, body = ErrorBody, description = "No such carrier"),
+        (status = 422, body = ErrorBody, description = "The carrier's credentials are missing, or it cannot list numbers"),
+        (status = 502, body = ErrorBody, description = "The carrier refused or could not be reached"),
+    ))]
+pub async fn sync(
+    State(engine): State<Engine>,
+    Path(carrier): Path<String>,
+) -> ApiResult<axum::Json<AccountSync>> {
+    let carrier = number_carrier(&carrier)?;
+    Ok(axum::Json(numbers::sync(&engine, carrier).await?))
+}
+
+/// Import options: the agents, and whether to point the number here at once.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportInput {
+    pub inbound_agent_id: Option<String>,
+    pub outbound_agent_id: Option<String>,
+    /// Point its incoming calls at this engine too (default true).
+    pub point: Option<bool>,
+}
+
+/// Takes a number of the carrier account into Switchboard, keeping the carrier's id of it,
+/// and (unless `point` is false) points its incoming calls here.
+#[utoipa::path(operation_id = "import_account_number", post, path = "/api/carriers/{carrier}/numbers/{carrier_number_id}/import", tag = "phone-numbers",
+    params(("carrier" = String, Path, description = "twilio, telnyx or livekit"), ("carrier_number_id" = String, Path)),
+    request_body = ImportInput,
+    responses(
+        (status = 201, body = PhoneNumber),
+        (status = 404, body = ErrorBody, description = "No such carrier, or no such number on the account"),
+        (status = 409, body = ErrorBody, description = "Already managed"),
+        (status = 422, body = ErrorBody, description = "No public URL to point it at, an unknown agent, or credentials missing"),
+        (status = 502, body = ErrorBody, description = "The carrier refused or could not be reached"),
+    ))]
+pub async fn import(
+    State(engine): State<Engine>,
+    Path((carrier, carrier_number_id)): Path<(String, String)>,
+    Json(input): Json<ImportInput>,
+) -> ApiResult<(StatusCode, axum::Json<PhoneNumber>)> {
+    let carrier = number_carrier(&carrier)?;
+    let fields = PhoneNumberInput {
+        inbound_agent_id: input.inbound_agent_id.map(Some),
+        outbound_agent_id: input.outbound_agent_id.map(Some),
+        ..PhoneNumberInput::default()
+    };
+    let number = numbers::import(
+        &engine,
+        carrier,
+        &carrier_number_id,
+        fields,
+        input.point.unwrap_or(true),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(number)))
+}
+
+/// Points a managed number's incoming calls and call reports at this engine's public URL.
+#[utoipa::path(operation_id = "point_phone_number", post, path = "/api/phone-numbers/{id}/point", tag = "phone-numbers",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = PhoneNumber),
+        (status = 404, body = ErrorBody, description = "No such number, or the carrier account does not have it"),
+        (status = 422, body = ErrorBody, description = "No public URL set, credentials missing, or a carrier that cannot be pointed"),
+        (status = 502, body = ErrorBody, description = "The carrier refused or could not be reached"),
+    ))]
+pub async fn point(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::Json<PhoneNumber>> {
+    Ok(axum::Json(numbers::point(&engine, &id).await?))
+}
+
+/// Which numbers to point.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointAllInput {
+    /// Every managed number, not only those Switchboard pointed at an older public URL.
+    pub all: Option<bool>,
+}
+
+/// Re-points, in one step, the managed numbers Switchboard pointed at a public URL no longer in
+/// force (or every managed number with `all`): each number's own result.
+#[utoipa::path(operation_id = "point_phone_numbers", post, path = "/api/phone-numbers/point", tag = "phone-numbers",
+    request_body = PointAllInput,
+    responses((status = 200, body = [Pointed])))]
+pub async fn point_all(
+    State(engine): State<Engine>,
+    Json(input): Json<PointAllInput>,
+) -> ApiResult<axum::Json<Vec<Pointed>>> {
+    Ok(axum::Json(
+        numbers::point_all(&engine, input.all.unwrap_or(false)).await?,
+    ))
+}
+
+/// A carrier numbers can be on, from a path.
+fn number_carrier(name: &str) -> Result<Carrier, ApiError> {
+    Carrier::parse(name)
+        .filter(|c| *c != Carrier::Local)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no carrier {name:?}: twilio, telnyx or livekit"))
+        })
 }

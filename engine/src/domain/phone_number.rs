@@ -98,6 +98,9 @@ pub struct PhoneNumber {
     pub status: NumberStatus,
     pub calls_received: i64,
     pub created_at: Timestamp,
+    /// The voice URL Switchboard last pointed the number at on its carrier; `null` when it
+    /// never did. Differs from the current one after the public URL changed.
+    pub pointed_url: Option<String>,
 }
 
 /// A create or update request. On update, a field left out keeps its value; the agent

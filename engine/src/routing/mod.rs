@@ -174,6 +174,7 @@ mod tests {
             status,
             calls_received: 0,
             created_at: Timestamp::from_millis(0),
+            pointed_url: None,
         }
     }
 

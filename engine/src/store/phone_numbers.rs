@@ -24,6 +24,7 @@ struct NumberRow {
     status: String,
     calls_received: i64,
     created_at: i64,
+    pointed_url: Option<String>,
 }
 
 impl TryFrom<NumberRow> for PhoneNumber {
@@ -43,6 +44,7 @@ impl TryFrom<NumberRow> for PhoneNumber {
             label: r.label,
             calls_received: r.calls_received,
             created_at: Timestamp::from_millis(r.created_at),
+            pointed_url: r.pointed_url,
         })
     }
 }
@@ -50,7 +52,7 @@ impl TryFrom<NumberRow> for PhoneNumber {
 const SELECT: &str = "SELECT n.id, n.number, n.carrier, n.carrier_number_id, \
        n.inbound_agent_id, ia.name AS inbound_agent_name, \
        n.outbound_agent_id, oa.name AS outbound_agent_name, \
-       n.label, n.status, n.calls_received, n.created_at \
+       n.label, n.status, n.calls_received, n.created_at, n.pointed_url \
      FROM phone_numbers n \
      LEFT JOIN agents ia ON ia.id = n.inbound_agent_id \
      LEFT JOIN agents oa ON oa.id = n.outbound_agent_id";
@@ -68,6 +70,38 @@ impl Store {
     pub async fn get_phone_number(&self, id: &str) -> Result<PhoneNumber> {
         let mut conn = self.pool().acquire().await?;
         fetch_number(&mut conn, id).await
+    }
+
+    /// Records where Switchboard pointed the number's incoming calls (`None`: nowhere it
+    /// knows of), and the carrier's id of it.
+    pub async fn set_number_pointed(
+        &self,
+        id: &str,
+        carrier_number_id: &str,
+        pointed_url: Option<&str>,
+    ) -> Result<PhoneNumber> {
+        let (id, carrier_number_id, url) = (
+            id.to_owned(),
+            carrier_number_id.to_owned(),
+            pointed_url.map(str::to_owned),
+        );
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE phone_numbers SET carrier_number_id = ?, pointed_url = ? WHERE id = ?",
+                )
+                .bind(&carrier_number_id)
+                .bind(&url)
+                .bind(&id)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(not_found("phone number", &id));
+                }
+                fetch_number(conn, &id).await
+            })
+        })
+        .await
     }
 
     /// Looks a number up by its E.164 form (how carriers name the called number).

@@ -61,6 +61,20 @@ impl Found {
     }
 }
 
+/// A number on the carrier account, as the carrier has it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct AccountNumber {
+    /// The carrier's id of the number (Twilio's `PN…` SID).
+    pub carrier_number_id: String,
+    /// E.164, as the carrier gives it.
+    pub number: String,
+    /// The carrier's label for it.
+    pub friendly_name: String,
+    /// Where the carrier sends its incoming calls now; `null` when nowhere (or an application
+    /// of the carrier's own takes them).
+    pub voice_url: Option<String>,
+}
+
 /// Why a carrier could not do what it was asked. Messages name the carrier and what it said,
 /// never a credential.
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +150,30 @@ pub trait CarrierApi: Send + Sync {
     /// without a carrier id (Switchboard stopped between recording the attempt and hearing the
     /// carrier's reply) is looked for as the carrier allows.
     async fn look_up(&self, call: &Call) -> Result<(Found, Option<String>), CarrierError>;
+
+    /// Every number on the carrier account (all pages). A carrier that cannot list them says
+    /// it is unsupported.
+    async fn account_numbers(&self) -> Result<Vec<AccountNumber>, CarrierError> {
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
+    /// The URL this carrier's numbers send incoming calls to when they point at this engine;
+    /// `None` for a carrier whose numbers are not pointed by URL.
+    fn voice_url(&self, public: &PublicUrl) -> Option<String> {
+        let _ = public;
+        None
+    }
+
+    /// Points the account's number `carrier_number_id` at this engine's webhooks (`public`),
+    /// and returns it as it now stands. Repeating it does no harm.
+    async fn point_number(
+        &self,
+        carrier_number_id: &str,
+        public: &PublicUrl,
+    ) -> Result<AccountNumber, CarrierError> {
+        let _ = (carrier_number_id, public);
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
 }
 
 /// The carrier adapters an engine was built with.

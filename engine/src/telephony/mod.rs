@@ -7,6 +7,6 @@ pub mod carrier;
 pub mod rest;
 pub mod urls;
 
-pub use carrier::{CarrierApi, CarrierError, Carriers, Dial, Found};
+pub use carrier::{AccountNumber, CarrierApi, CarrierError, Carriers, Dial, Found};
 pub use rest::CarrierApiError;
 pub use urls::{PublicUrl, WebhookUrls};

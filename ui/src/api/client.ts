@@ -3,6 +3,7 @@
 import createClient from "openapi-fetch";
 import type { paths } from "./schema";
 import type {
+  AccountSync,
   Agent,
   AgentInput,
   AgentLoad,
@@ -19,9 +20,11 @@ import type {
   LeadImportResult,
   LeadPage,
   Level,
+  NumberCarrier,
   OutboundRequest,
   PhoneNumber,
   PhoneNumberInput,
+  Pointed,
   Provider,
   Settings,
   SettingsInput,
@@ -232,6 +235,31 @@ export class Api {
   }
   updateNumber(id: string, body: PhoneNumberInput): Promise<PhoneNumber> {
     return this.run(this.client.PUT("/api/phone-numbers/{id}", { params: { path: { id } }, body }));
+  }
+  /** The carrier account's numbers, where each points, and ours it no longer has. */
+  syncNumbers(carrier: NumberCarrier): Promise<AccountSync> {
+    return this.run(this.client.GET("/api/carriers/{carrier}/numbers", { params: { path: { carrier } } }));
+  }
+  /** Takes an account's number into Switchboard and points it here. */
+  importNumber(
+    carrier: NumberCarrier,
+    carrierNumberId: string,
+    body: { inbound_agent_id?: string; point?: boolean },
+  ): Promise<PhoneNumber> {
+    return this.run(
+      this.client.POST("/api/carriers/{carrier}/numbers/{carrier_number_id}/import", {
+        params: { path: { carrier, carrier_number_id: carrierNumberId } },
+        body,
+      }),
+    );
+  }
+  /** Points a managed number's calls at this engine. */
+  pointNumber(id: string): Promise<PhoneNumber> {
+    return this.run(this.client.POST("/api/phone-numbers/{id}/point", { params: { path: { id } } }));
+  }
+  /** Re-points the numbers that send calls to an old public URL: each one's result. */
+  pointAllNumbers(): Promise<Pointed[]> {
+    return this.run(this.client.POST("/api/phone-numbers/point", { body: {} }));
   }
   async deleteNumber(id: string): Promise<void> {
     await this.run(this.client.DELETE("/api/phone-numbers/{id}", { params: { path: { id } } }));

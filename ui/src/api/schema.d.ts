@@ -461,6 +461,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/carriers/{carrier}/numbers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The numbers on a carrier account (every page), where each sends its calls, which ones
+         *     Switchboard manages, and those it manages that the account no longer has.
+         */
+        get: operations["sync_account_numbers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/carriers/{carrier}/numbers/{carrier_number_id}/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Takes a number of the carrier account into Switchboard, keeping the carrier's id of it,
+         *     and (unless `point` is false) points its incoming calls here.
+         */
+        post: operations["import_account_number"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/credentials": {
         parameters: {
             query?: never;
@@ -560,6 +600,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/phone-numbers/point": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Re-points, in one step, the managed numbers Switchboard pointed at a public URL no longer in
+         *     force (or every managed number with `all`): each number's own result.
+         */
+        post: operations["point_phone_numbers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/phone-numbers/{id}": {
         parameters: {
             query?: never;
@@ -575,6 +635,23 @@ export interface paths {
         put: operations["update_phone_number"];
         post?: never;
         delete: operations["delete_phone_number"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/phone-numbers/{id}/point": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Points a managed number's incoming calls and call reports at this engine's public URL. */
+        post: operations["point_phone_number"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -638,6 +715,38 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description A number on the carrier account, as the carrier has it. */
+        AccountNumber: {
+            /** @description The carrier's id of the number (Twilio's `PN…` SID). */
+            carrier_number_id: string;
+            /** @description The carrier's label for it. */
+            friendly_name: string;
+            /** @description E.164, as the carrier gives it. */
+            number: string;
+            /**
+             * @description Where the carrier sends its incoming calls now; `null` when nowhere (or an application
+             *     of the carrier's own takes them).
+             */
+            voice_url?: string | null;
+        };
+        /** @description A number on the carrier account, with where it points and whether Switchboard manages it. */
+        AccountNumberView: components["schemas"]["AccountNumber"] & {
+            /** @description The managed number's id, when Switchboard manages it. */
+            managed_id?: string | null;
+            pointing: components["schemas"]["Pointing"];
+        };
+        /** @description What a carrier account holds, against what Switchboard manages. */
+        AccountSync: {
+            carrier: components["schemas"]["Carrier"];
+            /**
+             * @description Numbers Switchboard manages on this carrier that the account no longer has (released,
+             *     or moved): kept, for the user to delete or fix.
+             */
+            missing: components["schemas"]["PhoneNumber"][];
+            numbers: components["schemas"]["AccountNumberView"][];
+            /** @description The voice URL numbers point at when they point here; `null` with no public URL set. */
+            voice_url?: string | null;
+        };
         /** @description An agent as stored and as the API returns it. */
         Agent: {
             active: boolean;
@@ -1017,6 +1126,13 @@ export interface components {
             /** @enum {string} */
             type: "lagged";
         };
+        /** @description Import options: the agents, and whether to point the number here at once. */
+        ImportInput: {
+            inbound_agent_id?: string | null;
+            outbound_agent_id?: string | null;
+            /** @description Point its incoming calls at this engine too (default true). */
+            point?: boolean | null;
+        };
         /**
          * @description What an import did (or, on a dry run, would do). Every data row of the file is counted
          *     once: imported, rejected (with its line and why) or a duplicate.
@@ -1174,6 +1290,11 @@ export interface components {
             number: string;
             outbound_agent_id?: string | null;
             outbound_agent_name?: string | null;
+            /**
+             * @description The voice URL Switchboard last pointed the number at on its carrier; `null` when it
+             *     never did. Differs from the current one after the public URL changed.
+             */
+            pointed_url?: string | null;
             status: components["schemas"]["NumberStatus"];
         };
         /**
@@ -1193,6 +1314,24 @@ export interface components {
             outbound_agent_id?: string | null;
             status?: null | components["schemas"]["NumberStatus"];
         };
+        /** @description Which numbers to point. */
+        PointAllInput: {
+            /** @description Every managed number, not only those Switchboard pointed at an older public URL. */
+            all?: boolean | null;
+        };
+        /** @description One number's result of `point_all`. */
+        Pointed: {
+            /** @description Why it could not be pointed. */
+            error?: string | null;
+            id: string;
+            number: string;
+            phone_number?: null | components["schemas"]["PhoneNumber"];
+        };
+        /**
+         * @description Where an account's number sends its incoming calls.
+         * @enum {string}
+         */
+        Pointing: "here" | "old_url" | "elsewhere" | "nowhere";
         /** @description An agent in a campaign's pool. */
         PoolAgent: {
             agent_id: string;
@@ -3134,6 +3273,154 @@ export interface operations {
             };
         };
     };
+    sync_account_numbers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description twilio, telnyx or livekit */
+                carrier: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountSync"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such carrier */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The carrier's credentials are missing, or it cannot list numbers */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The carrier refused or could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    import_account_number: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description twilio, telnyx or livekit */
+                carrier: string;
+                carrier_number_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PhoneNumber"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such carrier, or no such number on the account */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Already managed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No public URL to point it at, an unknown agent, or credentials missing */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The carrier refused or could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_credentials: {
         parameters: {
             query?: never;
@@ -3548,6 +3835,47 @@ export interface operations {
             };
         };
     };
+    point_phone_numbers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PointAllInput"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Pointed"][];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     get_phone_number: {
         parameters: {
             query?: never;
@@ -3691,6 +4019,72 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    point_phone_number: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PhoneNumber"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such number, or the carrier account does not have it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No public URL set, credentials missing, or a carrier that cannot be pointed */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The carrier refused or could not be reached */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

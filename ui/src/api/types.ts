@@ -53,6 +53,10 @@ export type Level = Schemas["Level"];
 export type TonePlayed = Schemas["TonePlayed"];
 export type TestCallInput = Schemas["TestCallInput"];
 export type Listening = Schemas["Listening"];
+export type AccountSync = Schemas["AccountSync"];
+export type AccountNumberView = Schemas["AccountNumberView"];
+export type Pointing = Schemas["Pointing"];
+export type Pointed = Schemas["Pointed"];
 
 /**
  * The answer of `POST /api/campaigns/{id}/leads/import` (a `text/csv` body; `?dry_run=true`

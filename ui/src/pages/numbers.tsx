@@ -4,12 +4,14 @@ import { useEffect, useState } from "preact/hooks";
 import { isApiError, type ApiError } from "../api/client";
 import {
   CARRIERS,
+  type AccountSync,
   type Agent,
   type Carrier,
   type NumberCarrier,
   type NumberStatus,
   type PhoneNumber,
   type PhoneNumberInput,
+  type Pointing,
   type Settings,
 } from "../api/types";
 import { Icon } from "../components/icons";
@@ -69,6 +71,8 @@ export function NumbersPage(props: { selected: string | null }) {
     navigate("numbers");
   };
   const publicUnset = settings.data !== null && settings.data.webhook_urls == null;
+  const [syncing, setSyncing] = useState(false);
+  const stale = list && settings.data ? atOldUrl(list, settings.data) : [];
 
   return (
     <div class="page">
@@ -79,7 +83,21 @@ export function NumbersPage(props: { selected: string | null }) {
             ? `${list.length} ${list.length === 1 ? "number" : "numbers"}`
             : "The numbers your agents answer and call from"
         }
-        actions={<NewButton page="numbers" label="Add number" />}
+        actions={
+          <>
+            <button
+              type="button"
+              class="btn"
+              onClick={() => {
+                setSyncing(true);
+              }}
+              title="See the numbers on your Twilio account, import them and point them here"
+            >
+              <Icon name="numbers" /> Your Twilio numbers
+            </button>
+            <NewButton page="numbers" label="Add number" />
+          </>
+        }
       />
       <div class="page-content">
         <div class="table-area">
@@ -89,6 +107,7 @@ export function NumbersPage(props: { selected: string | null }) {
               <a href={href("settings")}>Set it in Settings</a> to get each number's webhook URL.
             </Banner>
           )}
+          {stale.length > 0 && <RepointBanner count={stale.length} />}
           <RemoteView remote={numbers} what="phone numbers" onRetry={() => void reload.numbers()}>
             {(data) =>
               data.length === 0 ? (
@@ -101,8 +120,8 @@ export function NumbersPage(props: { selected: string | null }) {
                     </a>
                   }
                 >
-                  Add a number you own at Twilio, Telnyx or LiveKit, then choose which agent answers it and which calls
-                  from it.
+                  Add a number you own at Twilio, Telnyx or LiveKit (or import your Twilio numbers with “Your Twilio
+                  numbers”), then choose which agent answers it and which calls from it.
                 </EmptyState>
               ) : (
                 <NumbersTable numbers={data} settings={settings.data} selected={props.selected} />
@@ -110,6 +129,14 @@ export function NumbersPage(props: { selected: string | null }) {
             }
           </RemoteView>
         </div>
+        {syncing && (
+          <AccountPanel
+            agents={agents.data ?? []}
+            onClose={() => {
+              setSyncing(false);
+            }}
+          />
+        )}
         {creating && <AddNumberPanel defaultRegion={settings.data?.default_region ?? null} onClose={close} />}
         {selected && (
           <NumberPanel
@@ -186,7 +213,10 @@ function NumbersTable(props: { numbers: PhoneNumber[]; settings: Settings | null
                     Needs public URL
                   </a>
                 ) : (
-                  <CopyValue compact value={hook.url} what={`${hook.what} for ${n.number}`} />
+                  <>
+                    <CopyValue compact value={hook.url} what={`${hook.what} for ${n.number}`} />
+                    {n.carrier === "twilio" && <PointState number={n} voiceUrl={hook.url} />}
+                  </>
                 )}
               </td>
             </ItemRow>
@@ -668,5 +698,248 @@ function DeleteNumberDialog(props: { number: PhoneNumber; onClose: () => void })
         </Banner>
       )}
     </ConfirmDialog>
+  );
+}
+
+/** Twilio numbers Switchboard pointed at a public URL that is no longer the one in force. */
+export function atOldUrl(numbers: PhoneNumber[], settings: Settings): PhoneNumber[] {
+  const current = settings.webhook_urls?.twilio_voice ?? null;
+  return numbers.filter((n) => n.carrier === "twilio" && n.pointed_url != null && n.pointed_url !== current);
+}
+
+/** Where a managed Twilio number's calls go, as Switchboard set it, with a way to point it here. */
+function PointState(props: { number: PhoneNumber; voiceUrl: string }) {
+  const api = useApi();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const n = props.number;
+  if (n.pointed_url === props.voiceUrl) {
+    return (
+      <div class="point-state">
+        <Badge tone="good">Points here</Badge>
+      </div>
+    );
+  }
+  const point = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api.pointNumber(n.id);
+      showToast(`${formatNumber(n.number)} now sends its calls to Switchboard.`);
+    } catch (e) {
+      setError(isApiError(e) ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="point-state">
+      {n.pointed_url != null && <Badge tone="warn">Old URL</Badge>}
+      <button type="button" class="btn btn-sm" disabled={busy} onClick={() => void point()}>
+        {busy ? "Pointing…" : "Point here"}
+      </button>
+      {error && (
+        <span class="bad-text small" role="alert">
+          {error}
+        </span>
+      )}
+    </div>
+  );
+}
+
+/** Numbers still send calls to an old public URL: re-point them all in one step. */
+function RepointBanner(props: { count: number }) {
+  const api = useApi();
+  const [busy, setBusy] = useState(false);
+  const [failed, setFailed] = useState<{ number: string; error: string }[]>([]);
+  const repoint = async () => {
+    setBusy(true);
+    setFailed([]);
+    try {
+      const results = await api.pointAllNumbers();
+      const bad = results.filter((r) => r.error != null).map((r) => ({ number: r.number, error: r.error ?? "" }));
+      setFailed(bad);
+      const good = results.length - bad.length;
+      if (good > 0) showToast(`${good} ${good === 1 ? "number points" : "numbers point"} at the new URL.`);
+      await reload.numbers();
+    } catch (e) {
+      setFailed([{ number: "all", error: isApiError(e) ? e.message : String(e) }]);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Banner tone="warn">
+      {props.count === 1 ? "1 number still sends" : `${String(props.count)} numbers still send`} calls to an old public
+      URL.{" "}
+      <button type="button" class="btn btn-sm" disabled={busy} onClick={() => void repoint()}>
+        {busy ? "Re-pointing…" : "Re-point all here"}
+      </button>
+      {failed.length > 0 && (
+        <ul class="repoint-failed" role="alert">
+          {failed.map((f) => (
+            <li key={f.number}>
+              {f.number === "all" ? "" : `${formatNumber(f.number)}: `}
+              {f.error}
+            </li>
+          ))}
+        </ul>
+      )}
+    </Banner>
+  );
+}
+
+const POINTING: Record<Pointing, { tone: "good" | "warn" | "neutral" | "info"; text: string }> = {
+  here: { tone: "good", text: "Points here" },
+  old_url: { tone: "warn", text: "Old Switchboard URL" },
+  elsewhere: { tone: "info", text: "Points elsewhere" },
+  nowhere: { tone: "neutral", text: "Not pointed" },
+};
+
+/** The Twilio account's numbers: which are Switchboard's, where each sends its calls, and
+ * importing one (pointed here at once). */
+function AccountPanel(props: { agents: Agent[]; onClose: () => void }) {
+  const api = useApi();
+  const [sync, setSync] = useState<AccountSync | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [agent, setAgent] = useState("");
+  const load = async () => {
+    setError(null);
+    try {
+      setSync(await api.syncNumbers("twilio"));
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    }
+  };
+  useEffect(() => {
+    void load();
+  }, []);
+  const act = async (key: string, run: () => Promise<unknown>) => {
+    setBusy(key);
+    setError(null);
+    try {
+      await run();
+      await load();
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    } finally {
+      setBusy(null);
+    }
+  };
+  return (
+    <SidePanel
+      title="Your Twilio numbers"
+      subtitle="On your Twilio account, read just now"
+      onClose={props.onClose}
+      wide
+    >
+      {error && (
+        <Banner tone="bad" role="alert">
+          {error.message}
+        </Banner>
+      )}
+      {sync === null && error === null && <p class="muted">Reading your Twilio account…</p>}
+      {sync && (
+        <>
+          {sync.voice_url == null && (
+            <Banner tone="warn">
+              Set the public URL in <a href={href("settings")}>Settings</a> before pointing numbers here.
+            </Banner>
+          )}
+          {sync.missing.length > 0 && (
+            <Banner tone="warn">
+              Not on your Twilio account any more (released, or moved), kept here until you delete them:{" "}
+              {sync.missing.map((m) => formatNumber(m.number)).join(", ")}
+            </Banner>
+          )}
+          <Field id="import-agent" label="Inbound agent for imported numbers">
+            <select
+              id="import-agent"
+              value={agent}
+              onChange={(e) => {
+                setAgent(e.currentTarget.value);
+              }}
+            >
+              <option value="">None yet</option>
+              {props.agents.map((a) => (
+                <option key={a.id} value={a.id}>
+                  {a.name}
+                </option>
+              ))}
+            </select>
+          </Field>
+          {sync.numbers.length === 0 ? (
+            <p class="muted">Your Twilio account has no numbers yet.</p>
+          ) : (
+            <table class="table" aria-label="Twilio account numbers">
+              <thead>
+                <tr>
+                  <th scope="col">Number</th>
+                  <th scope="col">Calls go</th>
+                  <th scope="col" />
+                </tr>
+              </thead>
+              <tbody>
+                {sync.numbers.map((n) => {
+                  const p = POINTING[n.pointing];
+                  return (
+                    <tr key={n.carrier_number_id}>
+                      <td class="cell-main">
+                        <span class="nowrap">{formatNumber(n.number)}</span>
+                        {n.friendly_name !== "" && n.friendly_name !== n.number && (
+                          <div class="sub truncate">{n.friendly_name}</div>
+                        )}
+                      </td>
+                      <td>
+                        <span title={n.voice_url ?? "No Voice URL"}>
+                          <Badge tone={p.tone}>{p.text}</Badge>
+                        </span>
+                      </td>
+                      <td class="num">
+                        {n.managed_id == null ? (
+                          <button
+                            type="button"
+                            class="btn btn-sm btn-primary"
+                            disabled={busy !== null || sync.voice_url == null}
+                            onClick={() =>
+                              void act(n.carrier_number_id, () =>
+                                api.importNumber(
+                                  "twilio",
+                                  n.carrier_number_id,
+                                  agent ? { inbound_agent_id: agent } : {},
+                                ),
+                              )
+                            }
+                          >
+                            {busy === n.carrier_number_id ? "Importing…" : "Import"}
+                          </button>
+                        ) : n.pointing === "here" ? (
+                          <span class="muted small">In Switchboard</span>
+                        ) : (
+                          <button
+                            type="button"
+                            class="btn btn-sm"
+                            disabled={busy !== null || sync.voice_url == null}
+                            onClick={() => {
+                              const id = n.managed_id;
+                              if (id != null) void act(n.carrier_number_id, () => api.pointNumber(id));
+                            }}
+                          >
+                            {busy === n.carrier_number_id ? "Pointing…" : "Point here"}
+                          </button>
+                        )}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          )}
+        </>
+      )}
+    </SidePanel>
   );
 }

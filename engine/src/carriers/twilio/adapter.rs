@@ -7,9 +7,11 @@ use crate::domain::{Call, CallEvent, CallStatus, Carrier, Timestamp};
 use crate::secrets::{Provider, Secrets};
 use crate::store::Store;
 use crate::telephony::urls::TWILIO_AMD_PATH;
-use crate::telephony::{CarrierApi, CarrierApiError, CarrierError, Dial, Found};
+use crate::telephony::{
+    AccountNumber, CarrierApi, CarrierApiError, CarrierError, Dial, Found, PublicUrl,
+};
 
-use super::client::{CallInfo, CreateCall, TwilioClient};
+use super::client::{CallInfo, CreateCall, IncomingNumber, TwilioClient};
 use super::twiml;
 
 /// The query parameter that carries Switchboard's call id in the callbacks of calls it places.
@@ -117,6 +119,38 @@ impl CarrierApi for TwilioCarrier {
         Ok(())
     }
 
+    fn voice_url(&self, public: &PublicUrl) -> Option<String> {
+        Some(public.urls.twilio_voice.clone())
+    }
+
+    async fn account_numbers(&self) -> Result<Vec<AccountNumber>, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        let numbers = self
+            .client
+            .list_numbers(creds.get("account_sid"), creds.get("auth_token"))
+            .await?;
+        Ok(numbers.into_iter().map(account_number).collect())
+    }
+
+    async fn point_number(
+        &self,
+        carrier_number_id: &str,
+        public: &PublicUrl,
+    ) -> Result<AccountNumber, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        let number = self
+            .client
+            .point_number(
+                creds.get("account_sid"),
+                creds.get("auth_token"),
+                carrier_number_id,
+                &public.urls.twilio_voice,
+                &public.urls.twilio_status,
+            )
+            .await?;
+        Ok(account_number(number))
+    }
+
     async fn look_up(&self, call: &Call) -> Result<(Found, Option<String>), CarrierError> {
         let creds = self.secrets.credentials(Provider::Twilio).await?;
         let (sid, token) = (creds.get("account_sid"), creds.get("auth_token"));
@@ -161,5 +195,14 @@ impl CarrierApi for TwilioCarrier {
             _ => ended(CallStatus::Failed),
         };
         Ok((found, Some(info.sid)))
+    }
+}
+
+fn account_number(n: IncomingNumber) -> AccountNumber {
+    AccountNumber {
+        carrier_number_id: n.sid,
+        number: n.phone_number,
+        friendly_name: n.friendly_name,
+        voice_url: n.voice_url,
     }
 }

@@ -12,6 +12,40 @@ pub struct TwilioClient {
     base: String,
 }
 
+/// One of the account's numbers (§7.6, IncomingPhoneNumber).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingNumber {
+    pub sid: String,
+    pub phone_number: String,
+    pub friendly_name: String,
+    pub voice_url: Option<String>,
+}
+
+impl IncomingNumber {
+    fn from_json(v: &Value) -> Option<Self> {
+        Some(Self {
+            sid: v["sid"].as_str()?.to_owned(),
+            phone_number: v["phone_number"].as_str()?.to_owned(),
+            friendly_name: v["friendly_name"].as_str().unwrap_or_default().to_owned(),
+            // Twilio answers "" for a number with no Voice URL; an application or trunk set
+            // on it takes the calls instead of the URL.
+            voice_url: v["voice_url"]
+                .as_str()
+                .filter(|u| !u.is_empty())
+                .filter(|_| {
+                    v["voice_application_sid"]
+                        .as_str()
+                        .is_none_or(str::is_empty)
+                        && v["trunk_sid"].as_str().is_none_or(str::is_empty)
+                })
+                .map(str::to_owned),
+        })
+    }
+}
+
+/// The most Twilio hands out per page (§9.3): fewer round trips for a large account.
+const NUMBERS_PAGE_SIZE: u32 = 1000;
+
 /// A call to place (§7.1).
 #[derive(Debug, Clone)]
 pub struct CreateCall<'a> {
@@ -155,6 +189,93 @@ impl TwilioClient {
             action: "fetch the call".into(),
             last: "the reply was not a call".into(),
         })
+    }
+
+    /// Every number on the account, following `next_page_uri` to the last page (§7.7).
+    pub async fn list_numbers(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+    ) -> Result<Vec<IncomingNumber>, CarrierApiError> {
+        let mut url = format!(
+            "{}/Accounts/{}/IncomingPhoneNumbers.json?PageSize={NUMBERS_PAGE_SIZE}",
+            self.base,
+            escape(account_sid)
+        );
+        let mut numbers = Vec::new();
+        loop {
+            let v = self
+                .get(account_sid, auth_token, "list the account's numbers", &url)
+                .await?;
+            let page = v["incoming_phone_numbers"].as_array().ok_or_else(|| {
+                CarrierApiError::Unconfirmed {
+                    carrier: "Twilio",
+                    action: "list the account's numbers".into(),
+                    last: "the reply was not a page of numbers".into(),
+                }
+            })?;
+            numbers.extend(page.iter().filter_map(IncomingNumber::from_json));
+            match v["next_page_uri"].as_str().filter(|u| !u.is_empty()) {
+                // Relative to Twilio's host: the same host as our base, whatever its path.
+                Some(next) => url = self.on_host(next)?,
+                None => return Ok(numbers),
+            }
+        }
+    }
+
+    /// Points number `sid`'s incoming calls and status reports at these URLs (§9.3).
+    /// Setting the same values again changes nothing, so a retry is harmless.
+    pub async fn point_number(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        sid: &str,
+        voice_url: &str,
+        status_callback: &str,
+    ) -> Result<IncomingNumber, CarrierApiError> {
+        let url = format!(
+            "{}/Accounts/{}/IncomingPhoneNumbers/{}.json",
+            self.base,
+            escape(account_sid),
+            escape(sid)
+        );
+        let form = [
+            ("VoiceUrl", voice_url),
+            ("VoiceMethod", "POST"),
+            ("StatusCallback", status_callback),
+            ("StatusCallbackMethod", "POST"),
+        ];
+        let body = http::send(
+            "Twilio",
+            "point the number at Switchboard",
+            || {
+                self.http
+                    .post(&url)
+                    .basic_auth(account_sid, Some(auth_token))
+                    .header("accept", "application/json")
+                    .form(&form)
+            },
+            error_message,
+        )
+        .await?;
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        IncomingNumber::from_json(&v).ok_or_else(|| CarrierApiError::Unconfirmed {
+            carrier: "Twilio",
+            action: "point the number at Switchboard".into(),
+            last: "the reply was not a number".into(),
+        })
+    }
+
+    /// `path` (absolute, as Twilio's paging URIs are) on the API's host.
+    fn on_host(&self, path: &str) -> Result<String, CarrierApiError> {
+        url::Url::parse(&self.base)
+            .and_then(|base| base.join(path))
+            .map(String::from)
+            .map_err(|e| CarrierApiError::Unconfirmed {
+                carrier: "Twilio",
+                action: "list the account's numbers".into(),
+                last: format!("a next page that is not a URL: {e}"),
+            })
     }
 
     /// A read of the REST API (safe to repeat), its JSON reply (`Null` if it is not JSON).

@@ -1,0 +1,145 @@
+// Phone Numbers without Twilio's console, against the real engine and a fake Twilio account:
+// the account's numbers listed with where each sends its calls, one imported and pointed here,
+// and after the public URL changes, the banner and status strip that re-point it in one step.
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { randomBytes } from "node:crypto";
+import { after, before, test } from "node:test";
+import { api, launchBrowser, openPage, startEngine, token } from "./harness.mjs";
+import { ACCOUNT_SID, until } from "./live-sims.mjs";
+
+const FIRST = "https://first.example.test";
+const SECOND = "https://second.example.test";
+
+/** Twilio's IncomingPhoneNumbers (list, one page; update), enough for the page. */
+async function startTwilioNumbers(numbers) {
+  const requests = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => {
+      body += d;
+    });
+    req.on("end", () => {
+      const url = new URL(req.url, "http://localhost");
+      const form = Object.fromEntries(new URLSearchParams(body));
+      requests.push({ method: req.method, path: url.pathname, form });
+      const base = `/2010-04-01/Accounts/${ACCOUNT_SID}/IncomingPhoneNumbers`;
+      const send = (status, json) => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(json));
+      };
+      if (req.method === "GET" && url.pathname === `${base}.json`) {
+        return send(200, {
+          incoming_phone_numbers: numbers,
+          page: 0,
+          page_size: 1000,
+          next_page_uri: null,
+          uri: `${base}.json`,
+        });
+      }
+      const one = url.pathname.match(/\/IncomingPhoneNumbers\/(PN\w+)\.json$/);
+      const n = one && numbers.find((x) => x.sid === one[1]);
+      if (req.method === "POST" && n) {
+        n.voice_url = form.VoiceUrl ?? n.voice_url;
+        n.voice_method = form.VoiceMethod ?? n.voice_method;
+        n.status_callback = form.StatusCallback ?? n.status_callback;
+        return send(200, n);
+      }
+      send(404, { code: 20404, message: "The requested resource was not found", status: 404 });
+    });
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/2010-04-01`,
+    requests,
+    close: () => new Promise((ok) => server.close(ok)),
+  };
+}
+
+const number = (phone, voiceUrl, name = phone) => ({
+  sid: `PN${randomBytes(16).toString("hex")}`,
+  account_sid: ACCOUNT_SID,
+  phone_number: phone,
+  friendly_name: name,
+  voice_url: voiceUrl,
+  voice_method: "POST",
+  voice_application_sid: "",
+  trunk_sid: null,
+  status_callback: "",
+});
+
+const account = [
+  number("+14155550101", "", "Front desk line"),
+  number("+14155550102", "https://other-app.example/voice"),
+];
+let twilio;
+let engine;
+let browser;
+let page;
+const errors = [];
+
+before(async () => {
+  twilio = await startTwilioNumbers(account);
+  engine = await startEngine({
+    args: ["--twilio-api-url", twilio.url],
+    env: { TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: "test-auth-token" },
+  });
+  assert.equal((await api(engine.base, "PUT", "/api/settings", { public_base_url: FIRST })).status, 200);
+  browser = await launchBrowser();
+  page = await openPage(browser, 1280, 800, errors);
+});
+
+after(async () => {
+  await browser?.close();
+  await engine?.stop();
+  await twilio?.close();
+});
+
+const main = () => page.locator("main");
+
+test("the Twilio account's numbers show where their calls go; Import takes one in, pointed here", async () => {
+  await page.goto(`${engine.base}/#/numbers`);
+  await page.getByLabel("Control API token").fill(token);
+  await page.getByLabel("Control API token").press("Enter");
+  await page.getByRole("heading", { name: "Phone Numbers", level: 1 }).waitFor();
+  await main().getByRole("button", { name: "Your Twilio numbers" }).click();
+  const table = page.getByRole("table", { name: "Twilio account numbers" });
+  await table.waitFor();
+  const row = (phone) => table.getByRole("row").filter({ hasText: phone });
+  await row("+1 415 555 0101").getByText("Not pointed").waitFor();
+  await row("+1 415 555 0101").getByText("Front desk line").waitFor();
+  await row("+1 415 555 0102").getByText("Points elsewhere").waitFor();
+  await page.screenshot({ path: "/tmp/numbers-account-1280.png" });
+
+  await row("+1 415 555 0101").getByRole("button", { name: "Import" }).click();
+  await row("+1 415 555 0101").getByText("Points here").waitFor();
+  await row("+1 415 555 0101").getByText("In Switchboard").waitFor();
+  const update = twilio.requests.find((r) => r.method === "POST");
+  assert.deepEqual(update.form, {
+    VoiceUrl: `${FIRST}/webhooks/twilio/voice`,
+    VoiceMethod: "POST",
+    StatusCallback: `${FIRST}/webhooks/twilio/status`,
+    StatusCallbackMethod: "POST",
+  });
+  const stored = (await api(engine.base, "GET", "/api/phone-numbers")).body;
+  assert.equal(stored.length, 1);
+  assert.equal(stored[0].carrier_number_id, account[0].sid, "Twilio's id is kept");
+  await page.keyboard.press("Escape");
+  const managed = main().getByRole("table", { name: "Phone numbers" }).getByRole("row").filter({ hasText: "0101" });
+  await managed.getByText("Points here").waitFor();
+});
+
+test("after the public URL changes, the banner and status strip say so and Re-point all fixes it", async () => {
+  assert.equal((await api(engine.base, "PUT", "/api/settings", { public_base_url: SECOND })).status, 200);
+  await page.reload();
+  const banner = main().getByText("1 number still sends calls to an old public URL.");
+  await banner.waitFor();
+  const strip = page.getByRole("contentinfo", { name: "Status" }).getByRole("link", { name: "1 number points at an old URL" });
+  await strip.waitFor();
+  await page.screenshot({ path: "/tmp/numbers-old-url-1280.png" });
+  await main().getByRole("button", { name: "Re-point all here" }).click();
+  await banner.waitFor({ state: "detached" });
+  await strip.waitFor({ state: "detached" });
+  await until("Twilio to have the new URL", () => account[0].voice_url === `${SECOND}/webhooks/twilio/voice`);
+  assert.deepEqual(errors, []);
+});
