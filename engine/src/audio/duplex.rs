@@ -30,6 +30,7 @@ use crate::media::frame::TELEPHONY_RATE;
 use crate::media::resample::Resampler;
 
 pub use super::echo::EchoMode;
+pub use super::stamps::Stamp;
 
 /// Agent audio held at most: two minutes at 8 kHz (a backend sends faster than real time).
 const PLAYOUT_CAPACITY: usize = 8_000 * 120;
@@ -218,6 +219,15 @@ impl Duplex {
         lock(&self.shared.playout).played(self.shared.output.position.load(Relaxed))
     }
 
+    /// A read-only view of this duplex's timing, usable from another thread while the duplex
+    /// itself is owned elsewhere (a `LocalSession`): for measuring its latency.
+    pub fn latency_probe(&self) -> LatencyProbe {
+        LatencyProbe {
+            shared: self.shared.clone(),
+            opened: self.stats.clone(),
+        }
+    }
+
     /// Agent samples (8 kHz) queued or in flight, not yet played.
     pub fn pending(&self) -> u64 {
         lock(&self.shared.playout).pending(self.shared.output.position.load(Relaxed))
@@ -251,18 +261,81 @@ impl Duplex {
     }
 
     pub fn stats(&self) -> AudioStats {
-        let s = &self.shared;
-        AudioStats {
-            input_dropped: s.input.dropped.load(Relaxed),
-            capture_dropped: s.capture_dropped.load(Relaxed),
-            agent_dropped: lock(&s.playout).dropped,
-            output_underrun: s.output.underrun.load(Relaxed),
-            input_xruns: s.input.xruns.load(Relaxed),
-            output_xruns: s.output.xruns.load(Relaxed),
-            echo_delay_ms: s.echo_delay_ms.load(Relaxed) as u32,
-            output_restarts: s.output_restarts.load(Relaxed),
-            ..self.stats.clone()
+        stats(&self.shared, &self.stats)
+    }
+}
+
+/// `opened` (the devices and formats) with the counters as they are now.
+fn stats(s: &Shared, opened: &AudioStats) -> AudioStats {
+    AudioStats {
+        input_dropped: s.input.dropped.load(Relaxed),
+        capture_dropped: s.capture_dropped.load(Relaxed),
+        agent_dropped: lock(&s.playout).dropped,
+        output_underrun: s.output.underrun.load(Relaxed),
+        input_xruns: s.input.xruns.load(Relaxed),
+        output_xruns: s.output.xruns.load(Relaxed),
+        echo_delay_ms: s.echo_delay_ms.load(Relaxed) as u32,
+        output_restarts: s.output_restarts.load(Relaxed),
+        ..opened.clone()
+    }
+}
+
+/// When a duplex's device callbacks ran, and what the speaker had played by then: enough to
+/// time a sample from the microphone's callback to wherever it ends up, and agent audio from
+/// `play` to the speaker's callback (`engine/benches/local_latency.rs`). Reading it costs the
+/// callbacks nothing; the duplex stops as usual when dropped, whoever still holds a probe.
+#[derive(Clone)]
+pub struct LatencyProbe {
+    shared: Arc<Shared>,
+    opened: AudioStats,
+}
+
+/// Agent audio played as of an output-queue read position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Played {
+    /// The output queue's read position: a `Stamp::position` of the output callback.
+    pub position: u64,
+    /// Agent samples (8 kHz) the output callback had taken by then; cleared audio excluded.
+    pub agent_samples: u64,
+    /// Frames (device rate) the worker had queued for the output callback and it had not taken.
+    pub queued: u64,
+}
+
+impl LatencyProbe {
+    /// Input callbacks from number `since` on (see `CallbackStamps::read`): the microphone's
+    /// frames (device rate, mono) handed over so far, and when. Returns the next `since`.
+    pub fn input_stamps(&self, since: u64, out: &mut Vec<Stamp>) -> u64 {
+        self.shared.input.stamps.read(since, out)
+    }
+
+    /// Output callbacks from number `since` on: the output queue's read position (device
+    /// rate), and when. Returns the next `since`.
+    pub fn output_stamps(&self, since: u64, out: &mut Vec<Stamp>) -> u64 {
+        self.shared.output.stamps.read(since, out)
+    }
+
+    /// The output read position and the agent audio played by it, read together.
+    pub fn played(&self) -> Played {
+        let playout = lock(&self.shared.playout);
+        let position = self.shared.output.position.load(Relaxed);
+        Played {
+            position,
+            agent_samples: playout.played(position),
+            // `pushed` is written under `playout`.
+            queued: self.shared.pushed.load(Relaxed).saturating_sub(position),
         }
+    }
+
+    /// As `Duplex::stats`.
+    pub fn stats(&self) -> AudioStats {
+        stats(&self.shared, &self.opened)
+    }
+
+    /// The devices' own latency as their last callbacks reported it (capture → input
+    /// callback, output callback → playback), when the host reports it.
+    pub fn device_latency(&self) -> [Duration; 2] {
+        [&self.shared.input, &self.shared.output]
+            .map(|state| Duration::from_micros(state.latency_us.load(Relaxed)))
     }
 }
 

@@ -15,10 +15,11 @@ mod error;
 mod playout;
 mod queue;
 mod speaker;
+mod stamps;
 mod stream;
 
 pub use check::{Level, MAX_MEASURE, measure_level, play_tone};
 pub use devices::{DeviceInfo, Devices, devices};
-pub use duplex::{AudioStats, Duplex, DuplexConfig, EchoMode};
+pub use duplex::{AudioStats, Duplex, DuplexConfig, EchoMode, LatencyProbe, Played, Stamp};
 pub use error::AudioError;
 pub use speaker::Speaker;

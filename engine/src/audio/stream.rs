@@ -11,6 +11,7 @@ use cpal::{FromSample, SizedSample};
 
 use super::convert::{downmix, upmix};
 use super::queue::push_one;
+use super::stamps::CallbackStamps;
 
 /// A stream ends with errors it cannot report as lost (the ALSA pulse plugin whose server went
 /// away keeps failing): after this many in a row, it is treated as lost.
@@ -40,6 +41,8 @@ pub struct StreamState {
     pub callbacks: AtomicU64,
     /// The last error's kind (`ERROR_KINDS` index + 1; 0 = none), for the lost message.
     pub last_error: AtomicU8,
+    /// When the last callbacks ran: `frames` (input) or `position` (output) after each.
+    pub stamps: CallbackStamps,
 }
 
 /// The kinds `StreamState::last_error` names, by index.
@@ -164,7 +167,8 @@ where
             let frames = (data.len() / channels.max(1)) as u64;
             st.max_request.fetch_max(frames, Relaxed);
             downmix(data, channels, |s| push_one(&mut producer, s, &st.dropped));
-            st.frames.fetch_add(frames, Relaxed);
+            let handed_over = st.frames.fetch_add(frames, Relaxed) + frames;
+            st.stamps.record(handed_over);
             st.errors.store(0, Relaxed);
             st.callbacks.fetch_add(1, Relaxed);
         },
@@ -227,8 +231,11 @@ where
             source.begin(&st);
             let got = upmix(data, channels, || source.next()) as u64;
             st.frames.fetch_add(got, Relaxed);
-            st.position
-                .fetch_add(got, std::sync::atomic::Ordering::Release);
+            let position = st
+                .position
+                .fetch_add(got, std::sync::atomic::Ordering::Release)
+                + got;
+            st.stamps.record(position);
             st.underrun.fetch_add(frames - got, Relaxed);
             st.errors.store(0, Relaxed);
             st.callbacks.fetch_add(1, Relaxed);
