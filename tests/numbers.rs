@@ -1,0 +1,238 @@
+//! A number working without the carrier's console: the account's numbers synced (every page),
+//! one imported with its carrier id, pointed at this engine, and all re-pointed in one step
+//! when the public URL changes. Against a Twilio simulator that refuses any request that is not
+//! a valid operation of Twilio's official OpenAPI document.
+
+mod common;
+
+use common::carriers::{TWILIO_SID, TWILIO_TOKEN, TwilioApi};
+use common::{TestEngine, config};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const FIRST_URL: &str = "https://first.example.test";
+const SECOND_URL: &str = "https://second.example.test";
+
+struct World {
+    engine: TestEngine,
+    twilio: TwilioApi,
+    _tmp: tempfile::TempDir,
+}
+
+impl World {
+    async fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let twilio = TwilioApi::start().await;
+        let mut cfg = config(tmp.path());
+        cfg.twilio_api_url = twilio.base.clone();
+        cfg.credential_env = vec![
+            ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
+            ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
+        ];
+        let engine = TestEngine::start_with(cfg).await;
+        let w = Self {
+            engine,
+            twilio,
+            _tmp: tmp,
+        };
+        w.public_url(FIRST_URL).await;
+        w
+    }
+
+    async fn public_url(&self, url: &str) {
+        let (s, b) = self
+            .engine
+            .api
+            .put("/api/settings", json!({"public_base_url": url}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+
+    async fn sync(&self) -> Value {
+        let (s, b) = self.engine.api.get("/api/carriers/twilio/numbers").await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        b
+    }
+
+    /// The account's number `phone_number` as Twilio now has it.
+    fn at_twilio(&self, phone_number: &str) -> Value {
+        self.twilio
+            .numbers()
+            .into_iter()
+            .find(|n| n["phone_number"] == phone_number)
+            .unwrap_or_else(|| panic!("{phone_number} is not on the account"))
+    }
+}
+
+fn entry<'a>(sync: &'a Value, phone_number: &str) -> &'a Value {
+    sync["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["number"] == phone_number)
+        .unwrap_or_else(|| panic!("{phone_number} not in {sync}"))
+}
+
+#[tokio::test]
+async fn a_sync_reads_every_page_and_says_where_each_number_points() {
+    let w = World::start().await;
+    let here = format!("{FIRST_URL}/webhooks/twilio/voice");
+    // More numbers than fit a page of the simulator's (it pages by 50 at most).
+    for n in 0..120 {
+        w.twilio.add_number(&format!("+1415555{n:04}"), None);
+    }
+    let elsewhere = w
+        .twilio
+        .add_number("+14155559001", Some("https://other-app.example/voice"));
+    let pointed = w.twilio.add_number("+14155559002", Some(&here));
+    // Ours: one also on the account (its carrier id not known yet), one the account lost.
+    let api = &w.engine.api;
+    let (s, ours) = api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": "+14155559002", "carrier": "twilio"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{ours}");
+    let (s, gone) = api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": "+14155559999", "carrier": "twilio"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{gone}");
+
+    let sync = w.sync().await;
+    assert_eq!(sync["numbers"].as_array().unwrap().len(), 122, "every page");
+    assert_eq!(sync["voice_url"], here);
+    let first = entry(&sync, "+14155550000");
+    assert_eq!((&first["pointing"], &first["managed_id"]), (&json!("nowhere"), &Value::Null));
+    let other = entry(&sync, "+14155559001");
+    assert_eq!(other["pointing"], "elsewhere");
+    assert_eq!(other["carrier_number_id"], elsewhere);
+    let ours_there = entry(&sync, "+14155559002");
+    assert_eq!(ours_there["pointing"], "here");
+    assert_eq!(ours_there["managed_id"], ours["id"]);
+    assert_eq!(
+        sync["missing"].as_array().unwrap().iter().map(|n| n["id"].clone()).collect::<Vec<_>>(),
+        vec![gone["id"].clone()],
+        "the number the account no longer has is named, and kept"
+    );
+    let (_, learned) = api
+        .get(&format!("/api/phone-numbers/{}", ours["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(learned["carrier_number_id"], pointed, "it learned Twilio's id of it");
+    assert_eq!(api.get(&format!("/api/phone-numbers/{}", gone["id"].as_str().unwrap())).await.0, StatusCode::OK);
+    assert!(w.twilio.violations().is_empty(), "{:?}", w.twilio.violations());
+}
+
+#[tokio::test]
+async fn an_imported_number_keeps_its_id_and_points_here_and_a_new_public_url_repoints_all() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let sid = w
+        .twilio
+        .add_number("+14155550123", Some("https://other-app.example/voice"));
+    let (s, agent) = api
+        .post("/api/agents", json!({"name": "Front Desk", "system_prompt": "Be kind."}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{agent}");
+
+    let (s, e) = api
+        .post("/api/carriers/twilio/numbers/PN00000000000000000000000000000000/import", json!({}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
+    let (s, e) = api.post("/api/carriers/pigeon/numbers", json!({})).await;
+    assert!(s.is_client_error(), "{e}");
+
+    let path = format!("/api/carriers/twilio/numbers/{sid}/import");
+    let (s, number) = api
+        .post(&path, json!({"inbound_agent_id": agent["id"]}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{number}");
+    assert_eq!(number["number"], "+14155550123");
+    assert_eq!(number["carrier_number_id"], sid);
+    assert_eq!(number["inbound_agent_id"], agent["id"]);
+    let first = format!("{FIRST_URL}/webhooks/twilio/voice");
+    assert_eq!(number["pointed_url"], first);
+    let at = w.at_twilio("+14155550123");
+    assert_eq!(at["voice_url"], first);
+    assert_eq!(at["voice_method"], "POST");
+    assert_eq!(at["status_callback"], format!("{FIRST_URL}/webhooks/twilio/status"));
+    assert_eq!(at["status_callback_method"], "POST");
+    let (s, e) = api.post(&path, json!({})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "already managed: {e}");
+
+    // The public URL changes: the number points at the old one until re-pointed, in one step.
+    w.public_url(SECOND_URL).await;
+    assert_eq!(entry(&w.sync().await, "+14155550123")["pointing"], "old_url");
+    let (s, results) = api.post("/api/phone-numbers/point", json!({})).await;
+    assert_eq!(s, StatusCode::OK, "{results}");
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), 1, "{results:?}");
+    assert_eq!(results[0]["error"], Value::Null, "{results:?}");
+    let second = format!("{SECOND_URL}/webhooks/twilio/voice");
+    assert_eq!(results[0]["phone_number"]["pointed_url"], second);
+    assert_eq!(w.at_twilio("+14155550123")["voice_url"], second);
+    assert_eq!(entry(&w.sync().await, "+14155550123")["pointing"], "here");
+    // Nothing left to re-point.
+    let (_, again) = api.post("/api/phone-numbers/point", json!({})).await;
+    assert_eq!(again, json!([]));
+    assert!(w.twilio.violations().is_empty(), "{:?}", w.twilio.violations());
+}
+
+#[tokio::test]
+async fn a_carrier_refusal_is_said_in_words_and_changes_nothing() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let sid = w.twilio.add_number("+14155550124", None);
+    let (s, number) = api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": "+14155550124", "carrier": "twilio", "carrier_number_id": sid}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{number}");
+    let id = number["id"].as_str().unwrap();
+
+    w.twilio.refuse(
+        401,
+        json!({"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}),
+    );
+    let (s, e) = api.get("/api/carriers/twilio/numbers").await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("Authenticate"), "{e}");
+    let (s, e) = api.post(&format!("/api/phone-numbers/{id}/point"), json!({})).await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
+    let (_, kept) = api.get(&format!("/api/phone-numbers/{id}")).await;
+    assert_eq!(kept["pointed_url"], Value::Null, "nothing recorded as pointed");
+    assert_eq!(w.at_twilio("+14155550124")["voice_url"], Value::Null);
+}
+
+#[tokio::test]
+async fn without_a_public_url_nothing_is_pointed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let twilio = TwilioApi::start().await;
+    let mut cfg = config(tmp.path());
+    cfg.twilio_api_url = twilio.base.clone();
+    cfg.credential_env = vec![
+        ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
+        ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
+    ];
+    let engine = TestEngine::start_with(cfg).await;
+    let sid = twilio.add_number("+14155550125", None);
+    let (s, e) = engine
+        .api
+        .post(&format!("/api/carriers/twilio/numbers/{sid}/import"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+    assert!(e["error"]["message"].as_str().unwrap().contains("public base URL"), "{e}");
+    let (_, list) = engine.api.get("/api/phone-numbers").await;
+    assert_eq!(list, json!([]), "an import that could not be pointed is undone");
+    let (s, b) = engine
+        .api
+        .post(&format!("/api/carriers/twilio/numbers/{sid}/import"), json!({"point": false}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(b["pointed_url"], Value::Null);
+}
