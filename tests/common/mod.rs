@@ -15,6 +15,7 @@ pub mod telnyx_calls;
 pub mod telnyx_media;
 pub mod twilio_calls;
 pub mod twilio_media;
+pub mod twilio_spec;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
