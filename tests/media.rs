@@ -583,6 +583,11 @@ async fn an_unreachable_backend_ends_the_call_through_twilio_and_says_why() {
         requests[0].authorization.as_deref(),
         Some(expected_auth.as_str())
     );
+    assert!(
+        w.twilio.violations().is_empty(),
+        "the hang-up is an operation of Twilio's OpenAPI document: {:?}",
+        w.twilio.violations()
+    );
     media.wait_closed(WAIT).await;
     let call = w.ended(&call_id).await;
     // The carrier connected the call, so it completed; the cause says what went wrong.
@@ -755,6 +760,11 @@ async fn an_operator_hangs_up_a_live_call() {
     assert_eq!(s, StatusCode::ACCEPTED);
     let requests = w.twilio.wait_for(1).await;
     assert!(requests[0].path.ends_with(&format!("/Calls/{sid}.json")));
+    assert!(
+        w.twilio.violations().is_empty(),
+        "the hang-up is an operation of Twilio's OpenAPI document: {:?}",
+        w.twilio.violations()
+    );
     media.wait_closed(WAIT).await;
     w.realtime.wait_for_disconnect(WAIT).await;
     let call = w.ended(&call_id).await;

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::carriers::{TWILIO_SID, TWILIO_TOKEN, TwilioApi};
 use common::media_stream::{CloseFrame, MediaError, Outbound, Pacing};
 use common::pcmu;
 use common::realtime::{Ended, FakeRealtime, Script, TEST_API_KEY};
@@ -1332,4 +1333,426 @@ async fn telnyx_calls_checks_dials_and_commands_like_telnyx() {
     let now = status_now().await;
     assert_eq!(now["data"]["is_alive"], false, "{now}");
     assert_eq!(sim.violations().len(), 3, "{:?}", sim.violations());
+}
+
+// =============================================================================================
+// Twilio's REST API: numbers, judged by Twilio's OpenAPI document
+// =============================================================================================
+
+/// A plain client of the Twilio REST simulator, with the test account's credentials.
+struct Rest {
+    http: reqwest::Client,
+    /// `http://127.0.0.1:port`: the host every `…_uri` in a reply is relative to (§7.7).
+    host: String,
+    account: String,
+}
+
+impl Rest {
+    fn new(api: &TwilioApi) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            host: api.base.trim_end_matches("/2010-04-01").to_owned(),
+            account: format!("/2010-04-01/Accounts/{TWILIO_SID}"),
+        }
+    }
+
+    /// `path` is relative to the host; the reply's status and JSON (`Null` if empty).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.host))
+            .basic_auth(TWILIO_SID, Some(TWILIO_TOKEN));
+        if !form.is_empty() {
+            req = req.form(form);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, &[]).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, form).await
+    }
+
+    /// `…/Accounts/AC…{rest}`.
+    fn at(&self, rest: &str) -> String {
+        format!("{}{rest}", self.account)
+    }
+}
+
+/// Five numbers read two at a time: each page's metadata says where it is, and following
+/// `next_page_uri` (relative to the host) visits every number once, in order, until it is null.
+#[tokio::test]
+async fn twilio_api_pages_numbers_through_next_page_uri() {
+    let twilio = TwilioApi::start().await;
+    let rest = Rest::new(&twilio);
+    let sids: Vec<String> = (0..5)
+        .map(|i| twilio.add_number(&format!("+6129000000{i}"), None))
+        .collect();
+
+    let mut next = Some(rest.at("/IncomingPhoneNumbers.json?PageSize=2"));
+    let mut seen = Vec::new();
+    let mut pages = Vec::new();
+    while let Some(uri) = next {
+        let (status, page) = rest.get(&uri).await;
+        assert_eq!(status, 200, "{page}");
+        for n in page["incoming_phone_numbers"].as_array().unwrap() {
+            seen.push(n["sid"].as_str().unwrap().to_owned());
+        }
+        next = page["next_page_uri"].as_str().map(str::to_owned);
+        pages.push(page);
+    }
+    assert_eq!(
+        seen, sids,
+        "every number once, in the order they were added"
+    );
+    assert_eq!(pages.len(), 3, "5 numbers, 2 a page");
+    let meta = |p: &Value| {
+        (
+            p["page"].as_u64().unwrap(),
+            p["page_size"].as_u64().unwrap(),
+            p["start"].as_u64().unwrap(),
+            p["end"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(meta(&pages[0]), (0, 2, 0, 1));
+    assert_eq!(meta(&pages[1]), (1, 2, 2, 3));
+    assert_eq!(meta(&pages[2]), (2, 2, 4, 4));
+    assert!(pages[0]["previous_page_uri"].is_null());
+    let next_uri = pages[0]["next_page_uri"].as_str().unwrap();
+    assert!(
+        next_uri.starts_with(&rest.at("/IncomingPhoneNumbers.json?PageSize=2&Page=1&PageToken=PA")),
+        "Twilio's shape of a next page URI: {next_uri}"
+    );
+    assert_eq!(
+        pages[0]["first_page_uri"],
+        rest.at("/IncomingPhoneNumbers.json?PageSize=2&Page=0")
+    );
+    // Going back from the last page lands on the middle one.
+    let (_, back) = rest
+        .get(pages[2]["previous_page_uri"].as_str().unwrap())
+        .await;
+    assert_eq!(
+        back["incoming_phone_numbers"],
+        pages[1]["incoming_phone_numbers"]
+    );
+
+    // A filter is applied and kept in the page URIs.
+    let (_, one) = rest
+        .get(&rest.at("/IncomingPhoneNumbers.json?PhoneNumber=%2B61290000003"))
+        .await;
+    assert_eq!(one["incoming_phone_numbers"].as_array().unwrap().len(), 1);
+    assert_eq!(one["incoming_phone_numbers"][0]["sid"], sids[3].as_str());
+    assert!(
+        one["first_page_uri"]
+            .as_str()
+            .unwrap()
+            .contains("PhoneNumber=%2B61290000003"),
+        "{one}"
+    );
+    assert!(twilio.violations().is_empty(), "{:?}", twilio.violations());
+}
+
+/// What is not an operation of Twilio's OpenAPI document is refused with Twilio's error body
+/// and recorded, naming the operation and the problem; the request is still on the record.
+#[tokio::test]
+async fn twilio_api_refuses_requests_off_the_openapi_document() {
+    let twilio = TwilioApi::start().await;
+    let rest = Rest::new(&twilio);
+
+    let (status, body) = rest
+        .get(&rest.at("/IncomingPhoneNumbers.json?Colour=blue"))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["code"], 20001);
+    assert_eq!(body["status"], 400);
+    assert!(body["more_info"].as_str().unwrap().contains("20001"));
+    assert!(
+        body["message"].as_str().unwrap().contains("Colour"),
+        "{body}"
+    );
+
+    let (status, _) = rest
+        .post(
+            &rest.at("/IncomingPhoneNumbers.json"),
+            &[("FriendlyName", "Main line")],
+        )
+        .await;
+    assert_eq!(status, 400, "buying needs a PhoneNumber or an AreaCode");
+    let (status, _) = rest
+        .post(
+            &rest.at("/IncomingPhoneNumbers.json"),
+            &[("PhoneNumber", "+61290000000"), ("AreaCode", "415")],
+        )
+        .await;
+    assert_eq!(status, 400, "and not both");
+    let (status, _) = rest
+        .post(
+            &rest.at("/Calls/CA00000000000000000000000000000001.json"),
+            &[("Status", "hung-up")],
+        )
+        .await;
+    assert_eq!(status, 400, "a call's Status is completed or canceled");
+    let (status, _) = rest
+        .get(&rest.at("/IncomingPhoneNumbers.json?PageSize=0"))
+        .await;
+    assert_eq!(status, 400, "PageSize is 1 to 1000");
+    let (status, body) = rest.get(&rest.at("/PhoneNumbers.json")).await;
+    assert_eq!((status, body["code"].clone()), (404, json!(20404)));
+    let (status, body) = rest
+        .get(&format!(
+            "/2010-04-01/Accounts/{TWILIO_SID}x/IncomingPhoneNumbers.json"
+        ))
+        .await;
+    assert_eq!(status, 400, "an AccountSid is AC and 32 hex digits: {body}");
+
+    let violations = twilio.violations();
+    assert_eq!(violations.len(), 7, "{violations:#?}");
+    let expected = [
+        "ListIncomingPhoneNumber): unknown query parameter Colour",
+        "CreateIncomingPhoneNumber): exactly one of PhoneNumber/AreaCode is required, 0 given",
+        "CreateIncomingPhoneNumber): exactly one of PhoneNumber/AreaCode is required, 2 given",
+        "UpdateCall): form Status=\"hung-up\": not one of canceled, completed",
+        "ListIncomingPhoneNumber): query PageSize=\"0\": below the minimum 1",
+        "/PhoneNumbers.json: no such path",
+        "path AccountSid=",
+    ];
+    for (v, e) in violations.iter().zip(expected) {
+        assert!(v.contains(e), "{v:?} should say {e:?}");
+    }
+    assert_eq!(
+        twilio.requests().len(),
+        7,
+        "refused requests are recorded too"
+    );
+    assert_eq!(
+        twilio.requests()[0].query,
+        vec![("Colour".into(), "blue".into())]
+    );
+
+    // Valid but without credentials: Twilio's 401, not a violation of the document.
+    let res = reqwest::get(format!(
+        "{}/IncomingPhoneNumbers.json",
+        rest.host.clone() + &rest.account
+    ))
+    .await
+    .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert_eq!(twilio.violations().len(), 7);
+}
+
+/// A number found by search is bought (with its voice URL), leaves the catalog, is updated,
+/// fetched and released (204); after that it is gone (20404).
+#[tokio::test]
+async fn twilio_api_buys_updates_and_releases_a_number() {
+    let twilio = TwilioApi::start().await;
+    let rest = Rest::new(&twilio);
+    twilio.add_available("AU", "Mobile", "+61412345678", "none", false);
+    twilio.add_available("AU", "Mobile", "+61498765432", "none", false);
+    twilio.add_available("AU", "Local", "+61291234567", "none", false);
+
+    let search = rest.at("/AvailablePhoneNumbers/AU/Mobile.json?Contains=4*2345&VoiceEnabled=true");
+    let (status, found) = rest.get(&search).await;
+    assert_eq!(status, 200, "{found}");
+    let numbers = found["available_phone_numbers"].as_array().unwrap();
+    assert_eq!(numbers.len(), 1, "the wildcard matches one mobile: {found}");
+    assert_eq!(numbers[0]["phone_number"], "+61412345678");
+    assert_eq!(numbers[0]["iso_country"], "AU");
+    assert_eq!(numbers[0]["address_requirements"], "none");
+    assert_eq!(numbers[0]["capabilities"]["voice"], true);
+
+    let (status, bought) = rest
+        .post(
+            &rest.at("/IncomingPhoneNumbers.json"),
+            &[
+                ("PhoneNumber", "+61412345678"),
+                ("VoiceUrl", "https://sb.example.test/webhooks/twilio/voice"),
+                ("FriendlyName", "Switchboard"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 201, "{bought}");
+    let sid = bought["sid"].as_str().unwrap().to_owned();
+    assert!(
+        sid.len() == 34 && sid.starts_with("PN") && sid[2..].chars().all(|c| c.is_ascii_hexdigit()),
+        "{sid}"
+    );
+    assert_eq!(
+        bought["voice_url"],
+        "https://sb.example.test/webhooks/twilio/voice"
+    );
+    assert_eq!(bought["voice_method"], "POST", "Twilio's default");
+    assert_eq!(bought["friendly_name"], "Switchboard");
+    assert_eq!(bought["type"], "mobile");
+    assert_eq!(bought["account_sid"], TWILIO_SID);
+    assert_eq!(
+        bought["uri"],
+        rest.at(&format!("/IncomingPhoneNumbers/{sid}.json"))
+    );
+    assert_eq!(twilio.numbers(), vec![bought.clone()]);
+
+    let (_, found) = rest.get(&search).await;
+    assert_eq!(found["available_phone_numbers"], json!([]), "sold");
+    let (status, body) = rest
+        .post(
+            &rest.at("/IncomingPhoneNumbers.json"),
+            &[("PhoneNumber", "+61412345678")],
+        )
+        .await;
+    assert_eq!((status, body["code"].clone()), (400, json!(21422)));
+
+    let one = rest.at(&format!("/IncomingPhoneNumbers/{sid}.json"));
+    let (status, updated) = rest
+        .post(
+            &one,
+            &[
+                ("VoiceMethod", "GET"),
+                (
+                    "StatusCallback",
+                    "https://sb.example.test/webhooks/twilio/status",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!(updated["voice_method"], "GET");
+    assert_eq!(
+        updated["status_callback"],
+        "https://sb.example.test/webhooks/twilio/status"
+    );
+    assert_eq!(
+        updated["voice_url"], bought["voice_url"],
+        "what was not sent stays"
+    );
+    let (status, fetched) = rest.get(&one).await;
+    assert_eq!((status, &fetched), (200, &updated));
+
+    let (status, body) = rest.send(reqwest::Method::DELETE, &one, &[]).await;
+    assert_eq!((status, body), (204, Value::Null), "released, empty body");
+    assert!(twilio.numbers().is_empty());
+    let (status, body) = rest.get(&one).await;
+    assert_eq!((status, body["code"].clone()), (404, json!(20404)));
+    let (status, _) = rest.send(reqwest::Method::DELETE, &one, &[]).await;
+    assert_eq!(status, 404);
+    assert!(twilio.violations().is_empty(), "{:?}", twilio.violations());
+}
+
+/// A number needing an address is not sold without one that meets its requirement (21631),
+/// a regulated one not without a bundle (21649), and one someone else took not at all (21422).
+#[tokio::test]
+async fn twilio_api_requires_addresses_and_bundles_to_buy() {
+    let twilio = TwilioApi::start().await;
+    let rest = Rest::new(&twilio);
+    twilio.add_available("AU", "Local", "+61290000001", "local", false);
+    twilio.add_available("AU", "Mobile", "+61400000002", "any", true);
+    twilio.add_available("AU", "Mobile", "+61400000003", "none", false);
+    let buy = rest.at("/IncomingPhoneNumbers.json");
+
+    let (status, body) = rest.post(&buy, &[("PhoneNumber", "+61290000001")]).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (400, json!(21631)),
+        "{body}"
+    );
+    let auckland = twilio.add_address("Auckland office", "NZ");
+    let (status, body) = rest
+        .post(
+            &buy,
+            &[("PhoneNumber", "+61290000001"), ("AddressSid", &auckland)],
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (400, json!(21631)),
+        "a local number needs an address in its own country: {body}"
+    );
+    let sydney = twilio.add_address("Sydney office", "AU");
+    let (status, body) = rest
+        .post(
+            &buy,
+            &[("PhoneNumber", "+61290000001"), ("AddressSid", &sydney)],
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["address_sid"], sydney.as_str());
+    assert_eq!(body["address_requirements"], "local");
+
+    let (status, body) = rest
+        .post(
+            &buy,
+            &[("PhoneNumber", "+61400000002"), ("AddressSid", &auckland)],
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (400, json!(21649)),
+        "{body}"
+    );
+    let bundle = "BU0123456789abcdef0123456789abcdef";
+    let (status, body) = rest
+        .post(
+            &buy,
+            &[
+                ("PhoneNumber", "+61400000002"),
+                ("AddressSid", &auckland),
+                ("BundleSid", bundle),
+            ],
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["bundle_sid"], bundle);
+
+    twilio.take_available("+61400000003");
+    let (status, body) = rest.post(&buy, &[("PhoneNumber", "+61400000003")]).await;
+    assert_eq!(
+        (status, body["code"].clone()),
+        (400, json!(21422)),
+        "{body}"
+    );
+
+    let (status, list) = rest.get(&rest.at("/Addresses.json?IsoCountry=AU")).await;
+    assert_eq!(status, 200, "{list}");
+    let addresses = list["addresses"].as_array().unwrap();
+    assert_eq!(addresses.len(), 1, "{list}");
+    assert_eq!(addresses[0]["sid"], sydney.as_str());
+    assert_eq!(addresses[0]["friendly_name"], "Sydney office");
+    assert!(list["next_page_uri"].is_null());
+    assert_eq!(twilio.numbers().len(), 2);
+    assert!(twilio.violations().is_empty(), "{:?}", twilio.violations());
+}
+
+/// `stall_next` holds a request without an answer, so a client's timeout fires; `refuse`
+/// answers every valid request with the error it was given.
+#[tokio::test]
+async fn twilio_api_stalls_and_refuses_on_request() {
+    let twilio = TwilioApi::start().await;
+    let rest = Rest::new(&twilio);
+    twilio.stall_next(1);
+    let list = format!("{}{}", rest.host, rest.at("/IncomingPhoneNumbers.json"));
+    let stalled = rest
+        .http
+        .get(&list)
+        .basic_auth(TWILIO_SID, Some(TWILIO_TOKEN))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(stalled.is_err_and(|e| e.is_timeout()), "no answer came");
+    let (status, _) = rest.get(&rest.at("/IncomingPhoneNumbers.json")).await;
+    assert_eq!(status, 200, "only the next request stalls");
+
+    let error = json!({"code": 20429, "message": "Too Many Requests", "more_info": "https://www.twilio.com/docs/errors/20429", "status": 429});
+    twilio.refuse(429, error.clone());
+    let (status, body) = rest.get(&rest.at("/IncomingPhoneNumbers.json")).await;
+    assert_eq!((status, body), (429, error));
+    assert_eq!(twilio.requests().len(), 3);
 }

@@ -1,7 +1,7 @@
 //! Carrier simulators for tests: webhook signers written from the carriers' published
 //! algorithms (independent of the engine's verifiers), and a Telnyx Call Control API on
 //! loopback that records every command on inbound calls and can be told to fail (calls
-//! Switchboard places go through `telnyx_calls`).
+//! Switchboard places go through `telnyx_calls`). Twilio's REST API is `twilio_api`'s.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -13,6 +13,9 @@ use base64::Engine as _;
 use ed25519_dalek::{Signer, SigningKey};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
+
+#[allow(unused_imports)] // each test binary uses its own part of `common`
+pub use super::twilio_api::{TwilioApi, TwilioRequest};
 
 pub const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TWILIO_TOKEN: &str = "twilio-test-auth-token";
@@ -182,97 +185,4 @@ async fn command(
             axum::Json(json!({"data": {"result": "ok"}})),
         ),
     }
-}
-
-/// A request Twilio's REST API received.
-#[derive(Debug, Clone)]
-pub struct TwilioRequest {
-    pub path: String,
-    pub form: Vec<(String, String)>,
-    pub authorization: Option<String>,
-}
-
-/// Twilio's REST API (`/2010-04-01/Accounts/{sid}/Calls/{CallSid}.json`) on loopback:
-/// records each call update and answers like Twilio (`200` with the call resource).
-#[derive(Clone)]
-pub struct TwilioApi {
-    requests: Arc<Mutex<Vec<TwilioRequest>>>,
-    refusal: Arc<Mutex<Option<(StatusCode, Value)>>>,
-    pub base: String,
-}
-
-impl TwilioApi {
-    pub async fn start() -> Self {
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let refusal = Arc::new(Mutex::new(None));
-        let app = axum::Router::new()
-            .route(
-                "/2010-04-01/Accounts/{account}/Calls/{call}",
-                post(twilio_call_update),
-            )
-            .with_state((requests.clone(), refusal.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}/2010-04-01", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self {
-            requests,
-            refusal,
-            base,
-        }
-    }
-
-    /// From now on, answers every request with this status and Twilio error body.
-    pub fn refuse(&self, status: u16, body: Value) {
-        *self.refusal.lock().unwrap() = Some((StatusCode::from_u16(status).unwrap(), body));
-    }
-
-    pub fn requests(&self) -> Vec<TwilioRequest> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    /// Waits until `n` requests have arrived.
-    pub async fn wait_for(&self, n: usize) -> Vec<TwilioRequest> {
-        for _ in 0..200 {
-            let r = self.requests();
-            if r.len() >= n {
-                return r;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!(
-            "Twilio received {:?}, expected {n} requests",
-            self.requests()
-        );
-    }
-}
-
-type TwilioState = (
-    Arc<Mutex<Vec<TwilioRequest>>>,
-    Arc<Mutex<Option<(StatusCode, Value)>>>,
-);
-
-async fn twilio_call_update(
-    State((requests, refusal)): State<TwilioState>,
-    uri: axum::http::Uri,
-    headers: axum::http::HeaderMap,
-    body: String,
-) -> (StatusCode, axum::Json<Value>) {
-    let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
-        .into_owned()
-        .collect();
-    requests.lock().unwrap().push(TwilioRequest {
-        path: uri.path().to_owned(),
-        form,
-        authorization: headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-    });
-    if let Some((status, body)) = refusal.lock().unwrap().clone() {
-        return (status, axum::Json(body));
-    }
-    (
-        StatusCode::OK,
-        axum::Json(json!({"sid": "CA", "status": "completed"})),
-    )
 }

@@ -13,8 +13,10 @@ pub mod realtime;
 pub mod sound;
 pub mod telnyx_calls;
 pub mod telnyx_media;
+pub mod twilio_api;
 pub mod twilio_calls;
 pub mod twilio_media;
+pub mod twilio_spec;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -2,9 +2,11 @@
 //! §7.1-§7.3): `POST Calls.json` creates a call and plays its life out by the destination's
 //! scripted outcome, reporting it with signed status callbacks (and the asynchronous AMD
 //! callback) to the URLs the request named; `POST Calls/{sid}.json` hangs up; `GET` fetches and
-//! lists. Every request is checked against the protocol notes, and the simulator keeps its
-//! own log: every dial with its time and the agent named in the TwiML, and the most calls it
-//! ever had up at once, in all and per agent. Tests judge the dialer from this log.
+//! lists. Every request is checked against Twilio's OpenAPI document (`twilio_spec`; one that
+//! is not a valid operation is refused with Twilio's error) and against the protocol notes;
+//! what fails either is a violation. The simulator keeps its own log: every dial with its
+//! time and the agent named in the TwiML, and the most calls it ever had up at once, in all
+//! and per agent. Tests judge the dialer from this log.
 
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -19,6 +21,7 @@ use serde_json::{Value, json};
 use super::carriers::{TWILIO_SID, TWILIO_TOKEN, twilio_signature};
 use super::dialing::Ledger;
 pub use super::dialing::{Dial, Script};
+use super::twilio_spec;
 
 #[derive(Default)]
 struct Inner {
@@ -63,7 +66,14 @@ impl TwilioCalls {
                 "/2010-04-01/Accounts/{account}/Calls/{call}",
                 post(update).get(fetch),
             )
-            .with_state(sim.clone());
+            .with_state(sim.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                {
+                    let ledger = sim.ledger.clone();
+                    Arc::new(move |v| ledger.violation(v)) as twilio_spec::Violations
+                },
+                twilio_spec::enforce,
+            ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/2010-04-01", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
