@@ -936,6 +936,13 @@ async fn the_openapi_document_matches_the_routes() {
         "GET /api/calls/{id}/audio",
         "GET /api/listen",
         "PUT /api/listen",
+        "POST /api/calls/{id}/take-over",
+        "POST /api/calls/{id}/hand-back",
+        "POST /api/calls/{id}/whisper",
+        "GET /api/carriers/{carrier}/numbers",
+        "POST /api/carriers/{carrier}/numbers/{carrier_number_id}/import",
+        "POST /api/phone-numbers/{id}/point",
+        "POST /api/phone-numbers/point",
     ];
     expected.sort();
     assert_eq!(

@@ -77,7 +77,8 @@ fn entry<'a>(sync: &'a Value, phone_number: &str) -> &'a Value {
 async fn a_sync_reads_every_page_and_says_where_each_number_points() {
     let w = World::start().await;
     let here = format!("{FIRST_URL}/webhooks/twilio/voice");
-    // More numbers than fit a page of the simulator's (it pages by 50 at most).
+    // More numbers than fit a page (the simulator holds pages to 50, whatever is asked).
+    w.twilio.cap_page_size(50);
     for n in 0..120 {
         w.twilio.add_number(&format!("+1415555{n:04}"), None);
     }
@@ -106,7 +107,10 @@ async fn a_sync_reads_every_page_and_says_where_each_number_points() {
     assert_eq!(sync["numbers"].as_array().unwrap().len(), 122, "every page");
     assert_eq!(sync["voice_url"], here);
     let first = entry(&sync, "+14155550000");
-    assert_eq!((&first["pointing"], &first["managed_id"]), (&json!("nowhere"), &Value::Null));
+    assert_eq!(
+        (&first["pointing"], &first["managed_id"]),
+        (&json!("nowhere"), &Value::Null)
+    );
     let other = entry(&sync, "+14155559001");
     assert_eq!(other["pointing"], "elsewhere");
     assert_eq!(other["carrier_number_id"], elsewhere);
@@ -114,16 +118,39 @@ async fn a_sync_reads_every_page_and_says_where_each_number_points() {
     assert_eq!(ours_there["pointing"], "here");
     assert_eq!(ours_there["managed_id"], ours["id"]);
     assert_eq!(
-        sync["missing"].as_array().unwrap().iter().map(|n| n["id"].clone()).collect::<Vec<_>>(),
+        sync["missing"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].clone())
+            .collect::<Vec<_>>(),
         vec![gone["id"].clone()],
         "the number the account no longer has is named, and kept"
     );
     let (_, learned) = api
-        .get(&format!("/api/phone-numbers/{}", ours["id"].as_str().unwrap()))
+        .get(&format!(
+            "/api/phone-numbers/{}",
+            ours["id"].as_str().unwrap()
+        ))
         .await;
-    assert_eq!(learned["carrier_number_id"], pointed, "it learned Twilio's id of it");
-    assert_eq!(api.get(&format!("/api/phone-numbers/{}", gone["id"].as_str().unwrap())).await.0, StatusCode::OK);
-    assert!(w.twilio.violations().is_empty(), "{:?}", w.twilio.violations());
+    assert_eq!(
+        learned["carrier_number_id"], pointed,
+        "it learned Twilio's id of it"
+    );
+    assert_eq!(
+        api.get(&format!(
+            "/api/phone-numbers/{}",
+            gone["id"].as_str().unwrap()
+        ))
+        .await
+        .0,
+        StatusCode::OK
+    );
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
 }
 
 #[tokio::test]
@@ -134,12 +161,18 @@ async fn an_imported_number_keeps_its_id_and_points_here_and_a_new_public_url_re
         .twilio
         .add_number("+14155550123", Some("https://other-app.example/voice"));
     let (s, agent) = api
-        .post("/api/agents", json!({"name": "Front Desk", "system_prompt": "Be kind."}))
+        .post(
+            "/api/agents",
+            json!({"name": "Front Desk", "system_prompt": "Be kind."}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{agent}");
 
     let (s, e) = api
-        .post("/api/carriers/twilio/numbers/PN00000000000000000000000000000000/import", json!({}))
+        .post(
+            "/api/carriers/twilio/numbers/PN00000000000000000000000000000000/import",
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
     let (s, e) = api.post("/api/carriers/pigeon/numbers", json!({})).await;
@@ -158,14 +191,20 @@ async fn an_imported_number_keeps_its_id_and_points_here_and_a_new_public_url_re
     let at = w.at_twilio("+14155550123");
     assert_eq!(at["voice_url"], first);
     assert_eq!(at["voice_method"], "POST");
-    assert_eq!(at["status_callback"], format!("{FIRST_URL}/webhooks/twilio/status"));
+    assert_eq!(
+        at["status_callback"],
+        format!("{FIRST_URL}/webhooks/twilio/status")
+    );
     assert_eq!(at["status_callback_method"], "POST");
     let (s, e) = api.post(&path, json!({})).await;
     assert_eq!(s, StatusCode::CONFLICT, "already managed: {e}");
 
     // The public URL changes: the number points at the old one until re-pointed, in one step.
     w.public_url(SECOND_URL).await;
-    assert_eq!(entry(&w.sync().await, "+14155550123")["pointing"], "old_url");
+    assert_eq!(
+        entry(&w.sync().await, "+14155550123")["pointing"],
+        "old_url"
+    );
     let (s, results) = api.post("/api/phone-numbers/point", json!({})).await;
     assert_eq!(s, StatusCode::OK, "{results}");
     let results = results.as_array().unwrap();
@@ -178,7 +217,11 @@ async fn an_imported_number_keeps_its_id_and_points_here_and_a_new_public_url_re
     // Nothing left to re-point.
     let (_, again) = api.post("/api/phone-numbers/point", json!({})).await;
     assert_eq!(again, json!([]));
-    assert!(w.twilio.violations().is_empty(), "{:?}", w.twilio.violations());
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
 }
 
 #[tokio::test]
@@ -201,11 +244,23 @@ async fn a_carrier_refusal_is_said_in_words_and_changes_nothing() {
     );
     let (s, e) = api.get("/api/carriers/twilio/numbers").await;
     assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("Authenticate"), "{e}");
-    let (s, e) = api.post(&format!("/api/phone-numbers/{id}/point"), json!({})).await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authenticate"),
+        "{e}"
+    );
+    let (s, e) = api
+        .post(&format!("/api/phone-numbers/{id}/point"), json!({}))
+        .await;
     assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
     let (_, kept) = api.get(&format!("/api/phone-numbers/{id}")).await;
-    assert_eq!(kept["pointed_url"], Value::Null, "nothing recorded as pointed");
+    assert_eq!(
+        kept["pointed_url"],
+        Value::Null,
+        "nothing recorded as pointed"
+    );
     assert_eq!(w.at_twilio("+14155550124")["voice_url"], Value::Null);
 }
 
@@ -223,15 +278,31 @@ async fn without_a_public_url_nothing_is_pointed() {
     let sid = twilio.add_number("+14155550125", None);
     let (s, e) = engine
         .api
-        .post(&format!("/api/carriers/twilio/numbers/{sid}/import"), json!({}))
+        .post(
+            &format!("/api/carriers/twilio/numbers/{sid}/import"),
+            json!({}),
+        )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("public base URL"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("public base URL"),
+        "{e}"
+    );
     let (_, list) = engine.api.get("/api/phone-numbers").await;
-    assert_eq!(list, json!([]), "an import that could not be pointed is undone");
+    assert_eq!(
+        list,
+        json!([]),
+        "an import that could not be pointed is undone"
+    );
     let (s, b) = engine
         .api
-        .post(&format!("/api/carriers/twilio/numbers/{sid}/import"), json!({"point": false}))
+        .post(
+            &format!("/api/carriers/twilio/numbers/{sid}/import"),
+            json!({"point": false}),
+        )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     assert_eq!(b["pointed_url"], Value::Null);

@@ -73,6 +73,9 @@ struct Account {
     available: Vec<Available>,
     /// Address resources (§9.4).
     addresses: Vec<Value>,
+    /// The most records a page holds whatever `PageSize` asks (0: as asked), so that a client
+    /// asking for big pages still meets paging.
+    page_cap: usize,
 }
 
 /// Twilio's REST API on loopback; cheap to clone, all clones one account.
@@ -101,6 +104,11 @@ impl TwilioApi {
     /// From now on, answers every request with this status and Twilio error body.
     pub fn refuse(&self, status: u16, body: Value) {
         self.account().refusal = Some((StatusCode::from_u16(status).unwrap(), body));
+    }
+
+    /// Pages hold at most `n` records from now on, whatever `PageSize` asks.
+    pub fn cap_page_size(&self, n: usize) {
+        self.account().page_cap = n;
     }
 
     /// The next `n` requests are recorded but never answered (to test client timeouts).
@@ -462,11 +470,12 @@ fn matches(pattern: &str, number: &str) -> bool {
 
 /// One page of `items` under `key` with the §7.7 metadata; `filters` are the query's other
 /// parameters, kept in every page URI.
-fn page(items: &[Value], key: &str, req: &Req, filters: &[(&str, &str)]) -> Response {
-    let size: usize = req
+fn page(items: &[Value], key: &str, req: &Req, filters: &[(&str, &str)], cap: usize) -> Response {
+    let asked: usize = req
         .query("PageSize")
         .and_then(|s| s.parse().ok())
         .unwrap_or(50);
+    let size = if cap > 0 { asked.min(cap) } else { asked };
     let number: usize = req.query("Page").and_then(|s| s.parse().ok()).unwrap_or(0);
     let position = |sid: &str| items.iter().position(|i| i["sid"] == sid);
     let start = match req.query("PageToken") {
@@ -537,7 +546,13 @@ fn list_numbers(a: &Account, req: &Req) -> Response {
         .filter(|n| req.query("Origin").is_none_or(|o| n["origin"] == o))
         .cloned()
         .collect();
-    page(&items, "incoming_phone_numbers", req, &filters(req))
+    page(
+        &items,
+        "incoming_phone_numbers",
+        req,
+        &filters(req),
+        a.page_cap,
+    )
 }
 
 /// §9.4 list: `CustomerName`, `FriendlyName`, `IsoCountry`, `EmergencyEnabled`.
@@ -563,7 +578,7 @@ fn list_addresses(a: &Account, req: &Req) -> Response {
         })
         .cloned()
         .collect();
-    page(&items, "addresses", req, &filters(req))
+    page(&items, "addresses", req, &filters(req), a.page_cap)
 }
 
 /// The search path's type: `…/AvailablePhoneNumbers/AU/Mobile.json` → `Mobile`.
