@@ -21,6 +21,12 @@ struct World {
 
 impl World {
     async fn start() -> Self {
+        let w = Self::without_public_url().await;
+        w.public_url(FIRST_URL).await;
+        w
+    }
+
+    async fn without_public_url() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let twilio = TwilioApi::start().await;
         let mut cfg = config(tmp.path());
@@ -29,14 +35,11 @@ impl World {
             ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
             ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
         ];
-        let engine = TestEngine::start_with(cfg).await;
-        let w = Self {
-            engine,
+        Self {
+            engine: TestEngine::start_with(cfg).await,
             twilio,
             _tmp: tmp,
-        };
-        w.public_url(FIRST_URL).await;
-        w
+        }
     }
 
     async fn public_url(&self, url: &str) {
@@ -266,15 +269,8 @@ async fn a_carrier_refusal_is_said_in_words_and_changes_nothing() {
 
 #[tokio::test]
 async fn without_a_public_url_nothing_is_pointed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let twilio = TwilioApi::start().await;
-    let mut cfg = config(tmp.path());
-    cfg.twilio_api_url = twilio.base.clone();
-    cfg.credential_env = vec![
-        ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
-        ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
-    ];
-    let engine = TestEngine::start_with(cfg).await;
+    let w = World::without_public_url().await;
+    let (twilio, engine) = (&w.twilio, &w.engine);
     let sid = twilio.add_number("+14155550125", None);
     let (s, e) = engine
         .api

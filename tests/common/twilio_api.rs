@@ -285,7 +285,8 @@ fn address_resource(form: &[(String, String)]) -> Value {
     })
 }
 
-fn authorized(headers: &HeaderMap) -> bool {
+/// The request carries the test account's Basic credentials (both Twilio fakes check them).
+pub fn authorized(headers: &HeaderMap) -> bool {
     let expected =
         base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"));
     headers

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use super::carriers::{TWILIO_SID, TWILIO_TOKEN, twilio_signature};
 use super::dialing::Ledger;
 pub use super::dialing::{Dial, Script};
+use super::twilio_api::authorized;
 use super::twilio_spec;
 
 #[derive(Default)]
@@ -122,16 +123,6 @@ impl TwilioCalls {
         }
         was_up
     }
-}
-
-fn authorized(headers: &HeaderMap) -> bool {
-    use base64::Engine as _;
-    let expected =
-        base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"));
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == format!("Basic {expected}"))
 }
 
 fn twilio_error(status: StatusCode, code: u32, message: &str) -> (StatusCode, axum::Json<Value>) {

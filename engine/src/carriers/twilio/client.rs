@@ -116,20 +116,15 @@ impl TwilioClient {
                 ("AsyncAmdStatusCallbackMethod", "POST"),
             ]);
         }
-        let body = http::send_with(
-            http::Retry::UnsentOnly,
-            "Twilio",
-            "place the call",
-            || {
-                self.http
-                    .post(&url)
-                    .basic_auth(account_sid, Some(auth_token))
-                    .header("accept", "application/json")
-                    .form(&form)
-            },
-            error_message,
-        )
-        .await?;
+        let body = self
+            .post(
+                (account_sid, auth_token),
+                http::Retry::UnsentOnly,
+                "place the call",
+                &url,
+                &form,
+            )
+            .await?;
         let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         v["sid"]
             .as_str()
@@ -245,19 +240,15 @@ impl TwilioClient {
             ("StatusCallback", status_callback),
             ("StatusCallbackMethod", "POST"),
         ];
-        let body = http::send(
-            "Twilio",
-            "point the number at Switchboard",
-            || {
-                self.http
-                    .post(&url)
-                    .basic_auth(account_sid, Some(auth_token))
-                    .header("accept", "application/json")
-                    .form(&form)
-            },
-            error_message,
-        )
-        .await?;
+        let body = self
+            .post(
+                (account_sid, auth_token),
+                http::Retry::Transient,
+                "point the number at Switchboard",
+                &url,
+                &form,
+            )
+            .await?;
         let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         IncomingNumber::from_json(&v).ok_or_else(|| CarrierApiError::Unconfirmed {
             carrier: "Twilio",
@@ -276,6 +267,25 @@ impl TwilioClient {
                 action: "list the account's numbers".into(),
                 last: format!("a next page that is not a URL: {e}"),
             })
+    }
+
+    /// A form POST to the REST API, retried as `retry` allows; the reply's body.
+    async fn post(
+        &self,
+        (account_sid, auth_token): (&str, &str),
+        retry: http::Retry,
+        action: &str,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<String, CarrierApiError> {
+        let request = || {
+            self.http
+                .post(url)
+                .basic_auth(account_sid, Some(auth_token))
+                .header("accept", "application/json")
+                .form(form)
+        };
+        http::send_with(retry, "Twilio", action, request, error_message).await
     }
 
     /// A read of the REST API (safe to repeat), its JSON reply (`Null` if it is not JSON).
@@ -321,19 +331,15 @@ impl TwilioClient {
             path(account_sid),
             path(call_sid)
         );
-        let done = http::send(
-            "Twilio",
-            "hang up",
-            || {
-                self.http
-                    .post(&url)
-                    .basic_auth(account_sid, Some(auth_token))
-                    .header("accept", "application/json")
-                    .form(&[("Status", status)])
-            },
-            error_message,
-        )
-        .await;
+        let done = self
+            .post(
+                (account_sid, auth_token),
+                http::Retry::Transient,
+                "hang up",
+                &url,
+                &[("Status", status)],
+            )
+            .await;
         match done {
             // 21220: the call is not in progress (it ended meanwhile).
             Err(e) if e.code() == Some("21220") => Ok(()),
