@@ -943,6 +943,8 @@ async fn the_openapi_document_matches_the_routes() {
         "POST /api/carriers/{carrier}/numbers/{carrier_number_id}/import",
         "POST /api/phone-numbers/{id}/point",
         "POST /api/phone-numbers/point",
+        "GET /api/carriers/{carrier}/available-numbers",
+        "POST /api/carriers/{carrier}/available-numbers/buy",
     ];
     expected.sort();
     assert_eq!(

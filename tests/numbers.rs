@@ -303,3 +303,137 @@ async fn without_a_public_url_nothing_is_pointed() {
     assert_eq!(s, StatusCode::CREATED, "{b}");
     assert_eq!(b["pointed_url"], Value::Null);
 }
+
+#[tokio::test]
+async fn a_bought_number_is_pointed_and_managed_and_a_refusal_says_what_to_do() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    w.twilio
+        .add_available("AU", "Mobile", "+61412345678", "any", true);
+    w.twilio
+        .add_available("AU", "Mobile", "+61412345679", "none", false);
+    w.twilio
+        .add_available("US", "Local", "+14155550188", "none", false);
+    let (s, found) = api
+        .get("/api/carriers/twilio/available-numbers?country=au&kind=mobile&contains=5678")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{found}");
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(found[0]["number"], "+61412345678");
+    assert_eq!(found[0]["address_requirements"], "any");
+    let (s, e) = api
+        .get("/api/carriers/twilio/available-numbers?country=Australia&kind=mobile")
+        .await;
+    assert_eq!(
+        (s, &e["error"]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("country"))
+    );
+
+    // Needs an address and a bundle: refused in words, nothing bought or kept.
+    let buy = "/api/carriers/twilio/available-numbers/buy";
+    let (s, e) = api.post(buy, json!({"number": "+61412345678"})).await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs an address"),
+        "{e}"
+    );
+    let address = w.twilio.add_address("Head office", "AU");
+    let (s, e) = api
+        .post(
+            buy,
+            json!({"number": "+61412345678", "address_id": address}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("regulatory bundle"),
+        "{e}"
+    );
+    assert!(w.twilio.numbers().is_empty(), "nothing bought");
+    assert_eq!(api.get("/api/phone-numbers").await.1, json!([]));
+
+    let (s, n) = api
+        .post(
+            buy,
+            json!({"number": "+61412345678", "address_id": address,
+                   "bundle_id": "BU0123456789abcdef0123456789abcdef"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    let at = w.at_twilio("+61412345678");
+    assert_eq!(n["carrier_number_id"], at["sid"]);
+    assert_eq!(
+        at["voice_url"],
+        format!("{FIRST_URL}/webhooks/twilio/voice")
+    );
+    assert_eq!(n["pointed_url"], at["voice_url"]);
+
+    // Someone else took it between search and purchase.
+    w.twilio.take_available("+61412345679");
+    let (s, e) = api.post(buy, json!({"number": "+61412345679"})).await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no longer for sale"),
+        "{e}"
+    );
+    // Already ours: refused before paying.
+    let (s, e) = api.post(buy, json!({"number": "+61412345678"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    assert_eq!(w.twilio.numbers().len(), 1, "one number bought in all");
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
+}
+
+#[tokio::test]
+async fn a_purchase_whose_answer_is_lost_is_never_sent_twice() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    w.twilio
+        .add_available("US", "Local", "+14155550177", "none", false);
+    w.twilio.stall_next(1);
+    let (s, e) = api
+        .post(
+            "/api/carriers/twilio/available-numbers/buy",
+            json!({"number": "+14155550177"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not confirm"),
+        "{e}"
+    );
+    let buys = w
+        .twilio
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/IncomingPhoneNumbers.json"))
+        .count();
+    assert_eq!(buys, 1, "the purchase was sent once");
+    assert!(
+        w.twilio
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/IncomingPhoneNumbers.json")),
+        "and then looked for on the account"
+    );
+    assert_eq!(
+        api.get("/api/phone-numbers").await.1,
+        json!([]),
+        "nothing kept"
+    );
+}

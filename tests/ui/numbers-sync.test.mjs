@@ -12,7 +12,7 @@ const FIRST = "https://first.example.test";
 const SECOND = "https://second.example.test";
 
 /** Twilio's IncomingPhoneNumbers (list, one page; update), enough for the page. */
-async function startTwilioNumbers(numbers) {
+async function startTwilioNumbers(numbers, forSale) {
   const requests = [];
   const server = createServer((req, res) => {
     let body = "";
@@ -36,6 +36,20 @@ async function startTwilioNumbers(numbers) {
           next_page_uri: null,
           uri: `${base}.json`,
         });
+      }
+      const search = url.pathname.match(/\/AvailablePhoneNumbers\/([A-Z]{2})\/(Local|Mobile|TollFree)\.json$/);
+      if (req.method === "GET" && search) {
+        const contains = url.searchParams.get("Contains") ?? "";
+        const offered = forSale.filter((n) => n.iso_country === search[1] && n.phone_number.includes(contains));
+        return send(200, { available_phone_numbers: offered, uri: url.pathname });
+      }
+      if (req.method === "POST" && url.pathname === `${base}.json`) {
+        const i = forSale.findIndex((n) => n.phone_number === form.PhoneNumber);
+        if (i < 0) return send(400, { code: 21422, message: "PhoneNumber is not available", status: 400 });
+        const [sold] = forSale.splice(i, 1);
+        const n = { ...number(sold.phone_number, form.VoiceUrl ?? ""), status_callback: form.StatusCallback ?? "" };
+        numbers.push(n);
+        return send(201, n);
       }
       const one = url.pathname.match(/\/IncomingPhoneNumbers\/(PN\w+)\.json$/);
       const n = one && numbers.find((x) => x.sid === one[1]);
@@ -68,6 +82,18 @@ const number = (phone, voiceUrl, name = phone) => ({
   status_callback: "",
 });
 
+const forSale = [
+  {
+    friendly_name: "(415) 555-0166",
+    phone_number: "+14155550166",
+    locality: "San Francisco",
+    region: "CA",
+    iso_country: "US",
+    address_requirements: "none",
+    beta: false,
+    capabilities: { voice: true, sms: true, mms: false, fax: false },
+  },
+];
 const account = [
   number("+14155550101", "", "Front desk line"),
   number("+14155550102", "https://other-app.example/voice"),
@@ -79,7 +105,7 @@ let page;
 const errors = [];
 
 before(async () => {
-  twilio = await startTwilioNumbers(account);
+  twilio = await startTwilioNumbers(account, forSale);
   engine = await startEngine({
     args: ["--twilio-api-url", twilio.url],
     env: { TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: "test-auth-token" },
@@ -141,5 +167,20 @@ test("after the public URL changes, the banner and status strip say so and Re-po
   await banner.waitFor({ state: "detached" });
   await strip.waitFor({ state: "detached" });
   await until("Twilio to have the new URL", () => account[0].voice_url === `${SECOND}/webhooks/twilio/voice`);
+  assert.deepEqual(errors, []);
+});
+
+test("Buy a number: search, buy, and it is managed and points here", async () => {
+  await main().getByRole("button", { name: "Buy a number" }).click();
+  await page.getByLabel("Contains digits").fill("0166");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  const offered = page.getByRole("table", { name: "Numbers for sale" }).getByRole("row").filter({ hasText: "0166" });
+  await offered.getByText("San Francisco, CA, US").waitFor();
+  await page.screenshot({ path: "/tmp/numbers-buy-1280.png" });
+  await offered.getByRole("button", { name: "Buy" }).click();
+  const row = main().getByRole("table", { name: "Phone numbers" }).getByRole("row").filter({ hasText: "0166" });
+  await row.getByText("Points here").waitFor();
+  const bought = account.find((n) => n.phone_number === "+14155550166");
+  assert.equal(bought.voice_url, `${SECOND}/webhooks/twilio/voice`, "bought pointed at the URL in force");
   assert.deepEqual(errors, []);
 });

@@ -128,6 +128,8 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(phone_numbers::point_all))
         .routes(routes!(phone_numbers::sync))
         .routes(routes!(phone_numbers::import))
+        .routes(routes!(phone_numbers::search))
+        .routes(routes!(phone_numbers::buy))
         .routes(routes!(calls::list))
         .routes(routes!(calls::get))
         .routes(routes!(calls::put_context))

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use crate::domain::{Carrier, PhoneNumber, PhoneNumberInput};
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::numbers::{self, AccountSync, NumbersError, Pointed};
+use crate::numbers::{self, AccountSync, BuyInput, NumbersError, Pointed};
+use crate::telephony::{AvailableNumber, NumberKind, NumberQuery};
 use crate::web::{ApiError, ApiResult, ErrorBody, Json};
 
 /// All managed numbers, with their agents' names.
@@ -202,4 +203,85 @@ fn number_carrier(name: &str) -> Result<Carrier, ApiError> {
         .ok_or_else(|| {
             ApiError::not_found(format!("no carrier {name:?}: twilio, telnyx or livekit"))
         })
+}
+
+/// A search for numbers to buy.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// ISO 3166-1 alpha-2 (`AU`, `US`).
+    pub country: String,
+    #[param(inline)]
+    pub kind: NumberKind,
+    /// US and Canada only.
+    pub area_code: Option<String>,
+    /// Digits the number contains.
+    pub contains: Option<String>,
+}
+
+/// Numbers the carrier offers (voice-capable), with what buying each needs.
+#[utoipa::path(operation_id = "search_available_numbers", get, path = "/api/carriers/{carrier}/available-numbers", tag = "phone-numbers",
+    params(("carrier" = String, Path, description = "twilio, telnyx or livekit"), SearchParams),
+    responses(
+        (status = 200, body = [AvailableNumber]),
+        (status = 400, body = ErrorBody, description = "Bad query parameters"),
+        (status = 404, body = ErrorBody, description = "No such carrier"),
+        (status = 422, body = ErrorBody, description = "A bad country or digits, credentials missing, or a carrier that cannot search"),
+        (status = 502, body = ErrorBody, description = "The carrier refused or could not be reached"),
+    ))]
+pub async fn search(
+    State(engine): State<Engine>,
+    Path(carrier): Path<String>,
+    crate::web::Query(p): crate::web::Query<SearchParams>,
+) -> ApiResult<axum::Json<Vec<AvailableNumber>>> {
+    let carrier = number_carrier(&carrier)?;
+    let country = p.country.trim().to_ascii_uppercase();
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(crate::domain::Invalid::new(
+            "country",
+            "a two-letter country code, such as AU or US",
+        )
+        .into());
+    }
+    let digits = |field: &'static str, v: Option<String>, max: usize| match v
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+    {
+        Some(v) if v.len() > max || !v.bytes().all(|b| b.is_ascii_digit()) => Err(
+            crate::domain::Invalid::new(field, format!("up to {max} digits")),
+        ),
+        other => Ok(other),
+    };
+    let query = NumberQuery {
+        country,
+        kind: p.kind,
+        area_code: digits("area_code", p.area_code, 3)?,
+        contains: digits("contains", p.contains, 16)?,
+    };
+    Ok(axum::Json(numbers::search(&engine, carrier, &query).await?))
+}
+
+/// Buys a number, pointed at this engine, and manages it. Never bought twice: a purchase whose
+/// answer was lost is looked for on the account, not repeated; a number Switchboard cannot keep
+/// is released again.
+#[utoipa::path(operation_id = "buy_number", post, path = "/api/carriers/{carrier}/available-numbers/buy", tag = "phone-numbers",
+    params(("carrier" = String, Path, description = "twilio, telnyx or livekit")),
+    request_body = BuyInput,
+    responses(
+        (status = 201, body = PhoneNumber),
+        (status = 404, body = ErrorBody, description = "No such carrier"),
+        (status = 409, body = ErrorBody, description = "Already managed"),
+        (status = 422, body = ErrorBody, description = "No public URL, a bad number or agent, credentials missing"),
+        (status = 502, body = ErrorBody, description = "The carrier refused (in words: what to do) or could not be reached"),
+    ))]
+pub async fn buy(
+    State(engine): State<Engine>,
+    Path(carrier): Path<String>,
+    Json(input): Json<BuyInput>,
+) -> ApiResult<(StatusCode, axum::Json<PhoneNumber>)> {
+    let carrier = number_carrier(&carrier)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(numbers::buy(&engine, carrier, input).await?),
+    ))
 }

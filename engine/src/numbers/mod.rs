@@ -10,7 +10,9 @@ use crate::domain::{Carrier, PhoneNumber, PhoneNumberInput};
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::store::StoreError;
-use crate::telephony::{AccountNumber, CarrierError, PublicUrl};
+use crate::telephony::{
+    AccountNumber, AvailableNumber, CarrierError, NumberQuery, PublicUrl, Purchase,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NumbersError {
@@ -272,4 +274,113 @@ async fn point_one(engine: &Engine, n: PhoneNumber) -> Pointed {
             error: Some(e.to_string()),
         },
     }
+}
+
+/// Numbers `carrier` offers that match `query`.
+pub async fn search(
+    engine: &Engine,
+    carrier: Carrier,
+    query: &NumberQuery,
+) -> Result<Vec<AvailableNumber>, NumbersError> {
+    Ok(engine
+        .carriers()
+        .get(carrier)?
+        .search_numbers(query)
+        .await?)
+}
+
+/// What to buy, and what the bought number does.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuyInput {
+    /// E.164, as the search gave it.
+    pub number: String,
+    /// The account's address, for numbers that need one.
+    pub address_id: Option<String>,
+    /// An approved regulatory bundle, for numbers that need one.
+    pub bundle_id: Option<String>,
+    pub inbound_agent_id: Option<String>,
+    pub outbound_agent_id: Option<String>,
+}
+
+/// Buys a number pointed at this engine and manages it. Money is never spent twice or left
+/// half-spent: the purchase is never repeated once it may have acted (an unconfirmed one is
+/// looked for on the account instead), and a bought number Switchboard cannot keep is
+/// released again.
+pub async fn buy(
+    engine: &Engine,
+    carrier: Carrier,
+    input: BuyInput,
+) -> Result<PhoneNumber, NumbersError> {
+    let public = engine.public().ok_or(CarrierError::NoPublicUrl)?;
+    let api = engine.carriers().get(carrier)?;
+    let region = engine.default_region();
+    // Checked before paying: a number Switchboard would refuse to store is not bought.
+    let fields = PhoneNumberInput {
+        number: Some(input.number.clone()),
+        carrier: Some(carrier),
+        inbound_agent_id: input.inbound_agent_id.clone().map(Some),
+        outbound_agent_id: input.outbound_agent_id.clone().map(Some),
+        ..PhoneNumberInput::default()
+    };
+    let e164 = fields
+        .clone()
+        .create(region.as_deref())
+        .map_err(StoreError::from)?
+        .number;
+    if engine.store().find_phone_number(&e164).await?.is_some() {
+        return Err(
+            StoreError::from(crate::store::Conflict::DuplicateNumber(e164.to_string())).into(),
+        );
+    }
+    let purchase = Purchase {
+        number: e164.as_str(),
+        address_id: input.address_id.as_deref(),
+        bundle_id: input.bundle_id.as_deref(),
+        public: &public,
+    };
+    let bought = match api.buy_number(&purchase).await {
+        Ok(n) => n,
+        Err(e) if e.maybe_placed() => {
+            // It may have been bought: the account says, and nothing is asked twice.
+            let on_account = api
+                .account_numbers()
+                .await?
+                .into_iter()
+                .find(|n| n.number == e164.as_str());
+            match on_account {
+                Some(n) => api.point_number(&n.carrier_number_id, &public).await?,
+                None => return Err(e.into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut fields = fields;
+    fields.carrier_number_id = Some(Some(bought.carrier_number_id.clone()));
+    let stored = match engine
+        .store()
+        .create_phone_number(fields, region.as_deref())
+        .await
+    {
+        Ok(n) => n,
+        Err(e) => {
+            // Bought but not kept: give it back rather than pay for a number nobody manages.
+            if let Err(release) = api.release_number(&bought.carrier_number_id).await {
+                tracing::error!(number = %e164, error = %release, "a bought number could not be kept or released; release it in the carrier's console");
+            }
+            return Err(e.into());
+        }
+    };
+    let stored = engine
+        .store()
+        .set_number_pointed(
+            &stored.id,
+            &bought.carrier_number_id,
+            bought.voice_url.as_deref(),
+        )
+        .await?;
+    engine.events().publish(Event::PhoneNumberCreated {
+        phone_number: stored.clone(),
+    });
+    Ok(stored)
 }

@@ -75,6 +75,57 @@ pub struct AccountNumber {
     pub voice_url: Option<String>,
 }
 
+/// The kinds of number a search can ask for.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberKind {
+    Local,
+    Mobile,
+    TollFree,
+}
+
+/// A search for numbers to buy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberQuery {
+    /// ISO 3166-1 alpha-2, upper case (`AU`).
+    pub country: String,
+    pub kind: NumberKind,
+    /// US and Canada only.
+    pub area_code: Option<String>,
+    /// Digits the number contains.
+    pub contains: Option<String>,
+}
+
+/// A number the carrier offers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct AvailableNumber {
+    /// E.164.
+    pub number: String,
+    pub friendly_name: String,
+    pub locality: Option<String>,
+    pub region: Option<String>,
+    pub iso_country: String,
+    /// What buying it needs on the account: `none`, or an address `any` / `local` (in the
+    /// number's country) / `foreign` (outside it).
+    pub address_requirements: String,
+    /// The monthly price, where the carrier's search gives it (Twilio's does not).
+    pub monthly_price: Option<String>,
+}
+
+/// A number to buy, pointed at this engine as it is bought.
+#[derive(Debug, Clone, Copy)]
+pub struct Purchase<'a> {
+    /// E.164.
+    pub number: &'a str,
+    /// The account's address for numbers that need one (Twilio `AD…`).
+    pub address_id: Option<&'a str>,
+    /// An approved regulatory bundle, for numbers that need one (Twilio `BU…`).
+    pub bundle_id: Option<&'a str>,
+    pub public: &'a PublicUrl,
+}
+
 /// Why a carrier could not do what it was asked. Messages name the carrier and what it said,
 /// never a credential.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +205,29 @@ pub trait CarrierApi: Send + Sync {
     /// Every number on the carrier account (all pages). A carrier that cannot list them says
     /// it is unsupported.
     async fn account_numbers(&self) -> Result<Vec<AccountNumber>, CarrierError> {
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
+    /// Numbers the carrier offers that match `query`.
+    async fn search_numbers(
+        &self,
+        query: &NumberQuery,
+    ) -> Result<Vec<AvailableNumber>, CarrierError> {
+        let _ = query;
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
+    /// Buys `purchase.number`, pointed at this engine. A request that may have bought it is
+    /// never sent twice: it fails `maybe_placed` instead, and the caller looks on the account.
+    async fn buy_number(&self, purchase: &Purchase<'_>) -> Result<AccountNumber, CarrierError> {
+        let _ = purchase;
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
+    /// Gives the number back to the carrier (it stops costing, and is gone). One already gone
+    /// counts as released.
+    async fn release_number(&self, carrier_number_id: &str) -> Result<(), CarrierError> {
+        let _ = carrier_number_id;
         Err(CarrierError::Unsupported(self.carrier()))
     }
 

@@ -7,6 +7,9 @@ pub mod carrier;
 pub mod rest;
 pub mod urls;
 
-pub use carrier::{AccountNumber, CarrierApi, CarrierError, Carriers, Dial, Found};
+pub use carrier::{
+    AccountNumber, AvailableNumber, CarrierApi, CarrierError, Carriers, Dial, Found, NumberKind,
+    NumberQuery, Purchase,
+};
 pub use rest::CarrierApiError;
 pub use urls::{PublicUrl, WebhookUrls};

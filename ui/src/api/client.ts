@@ -4,6 +4,8 @@ import createClient from "openapi-fetch";
 import type { paths } from "./schema";
 import type {
   AccountSync,
+  AvailableNumber,
+  BuyInput,
   Agent,
   AgentInput,
   AgentLoad,
@@ -21,6 +23,7 @@ import type {
   LeadPage,
   Level,
   NumberCarrier,
+  NumberKind,
   OutboundRequest,
   PhoneNumber,
   PhoneNumberInput,
@@ -251,6 +254,21 @@ export class Api {
         params: { path: { carrier, carrier_number_id: carrierNumberId } },
         body,
       }),
+    );
+  }
+  /** Numbers the carrier offers. */
+  searchNumbers(
+    carrier: NumberCarrier,
+    query: { country: string; kind: NumberKind; area_code?: string; contains?: string },
+  ): Promise<AvailableNumber[]> {
+    return this.run(
+      this.client.GET("/api/carriers/{carrier}/available-numbers", { params: { path: { carrier }, query } }),
+    );
+  }
+  /** Buys a number, pointed here and managed. */
+  buyNumber(carrier: NumberCarrier, body: BuyInput): Promise<PhoneNumber> {
+    return this.run(
+      this.client.POST("/api/carriers/{carrier}/available-numbers/buy", { params: { path: { carrier } }, body }),
     );
   }
   /** Points a managed number's calls at this engine. */

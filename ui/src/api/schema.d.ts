@@ -461,6 +461,44 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/carriers/{carrier}/available-numbers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Numbers the carrier offers (voice-capable), with what buying each needs. */
+        get: operations["search_available_numbers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/carriers/{carrier}/available-numbers/buy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Buys a number, pointed at this engine, and manages it. Never bought twice: a purchase whose
+         *     answer was lost is looked for on the account, not repeated; a number Switchboard cannot keep
+         *     is released again.
+         */
+        post: operations["buy_number"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/carriers/{carrier}/numbers": {
         parameters: {
             query?: never;
@@ -819,6 +857,33 @@ export interface components {
             output?: string | null;
             outputs: components["schemas"]["DeviceInfo"][];
             problem?: string | null;
+        };
+        /** @description A number the carrier offers. */
+        AvailableNumber: {
+            /**
+             * @description What buying it needs on the account: `none`, or an address `any` / `local` (in the
+             *     number's country) / `foreign` (outside it).
+             */
+            address_requirements: string;
+            friendly_name: string;
+            iso_country: string;
+            locality?: string | null;
+            /** @description The monthly price, where the carrier's search gives it (Twilio's does not). */
+            monthly_price?: string | null;
+            /** @description E.164. */
+            number: string;
+            region?: string | null;
+        };
+        /** @description What to buy, and what the bought number does. */
+        BuyInput: {
+            /** @description The account's address, for numbers that need one. */
+            address_id?: string | null;
+            /** @description An approved regulatory bundle, for numbers that need one. */
+            bundle_id?: string | null;
+            inbound_agent_id?: string | null;
+            /** @description E.164, as the search gave it. */
+            number: string;
+            outbound_agent_id?: string | null;
         };
         Call: {
             agent_id?: string | null;
@@ -3264,6 +3329,161 @@ export interface operations {
             };
             /** @description Nothing to dial with (start, resume) */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    search_available_numbers: {
+        parameters: {
+            query: {
+                /** @description ISO 3166-1 alpha-2 (`AU`, `US`). */
+                country: string;
+                kind: "local" | "mobile" | "toll_free";
+                /** @description US and Canada only. */
+                area_code?: string | null;
+                /** @description Digits the number contains. */
+                contains?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description twilio, telnyx or livekit */
+                carrier: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AvailableNumber"][];
+                };
+            };
+            /** @description Bad query parameters */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such carrier */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A bad country or digits, credentials missing, or a carrier that cannot search */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The carrier refused or could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    buy_number: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description twilio, telnyx or livekit */
+                carrier: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BuyInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PhoneNumber"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such carrier */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Already managed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No public URL, a bad number or agent, credentials missing */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The carrier refused (in words: what to do) or could not be reached */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -57,6 +57,9 @@ export type AccountSync = Schemas["AccountSync"];
 export type AccountNumberView = Schemas["AccountNumberView"];
 export type Pointing = Schemas["Pointing"];
 export type Pointed = Schemas["Pointed"];
+export type AvailableNumber = Schemas["AvailableNumber"];
+export type NumberKind = "local" | "mobile" | "toll_free";
+export type BuyInput = Schemas["BuyInput"];
 
 /**
  * The answer of `POST /api/campaigns/{id}/leads/import` (a `text/csv` body; `?dry_run=true`

@@ -6,6 +6,8 @@ import {
   CARRIERS,
   type AccountSync,
   type Agent,
+  type AvailableNumber,
+  type NumberKind,
   type Carrier,
   type NumberCarrier,
   type NumberStatus,
@@ -72,6 +74,7 @@ export function NumbersPage(props: { selected: string | null }) {
   };
   const publicUnset = settings.data !== null && settings.data.webhook_urls == null;
   const [syncing, setSyncing] = useState(false);
+  const [buying, setBuying] = useState(false);
   const stale = list && settings.data ? atOldUrl(list, settings.data) : [];
 
   return (
@@ -94,6 +97,16 @@ export function NumbersPage(props: { selected: string | null }) {
               title="See the numbers on your Twilio account, import them and point them here"
             >
               <Icon name="numbers" /> Your Twilio numbers
+            </button>
+            <button
+              type="button"
+              class="btn"
+              onClick={() => {
+                setBuying(true);
+              }}
+              title="Search Twilio's numbers for sale and buy one, pointed here"
+            >
+              <Icon name="plus" /> Buy a number
             </button>
             <NewButton page="numbers" label="Add number" />
           </>
@@ -129,6 +142,14 @@ export function NumbersPage(props: { selected: string | null }) {
             }
           </RemoteView>
         </div>
+        {buying && (
+          <BuyPanel
+            agents={agents.data ?? []}
+            onClose={() => {
+              setBuying(false);
+            }}
+          />
+        )}
         {syncing && (
           <AccountPanel
             agents={agents.data ?? []}
@@ -940,6 +961,200 @@ function AccountPanel(props: { agents: Agent[]; onClose: () => void }) {
           )}
         </>
       )}
+    </SidePanel>
+  );
+}
+
+const KINDS: Record<NumberKind, string> = { local: "Local", mobile: "Mobile", toll_free: "Toll-free" };
+
+/** Search Twilio's numbers for sale and buy one: it is pointed here and managed at once. */
+function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
+  const api = useApi();
+  const [country, setCountry] = useState("US");
+  const [kind, setKind] = useState<NumberKind>("local");
+  const [areaCode, setAreaCode] = useState("");
+  const [contains, setContains] = useState("");
+  const [agent, setAgent] = useState("");
+  const [addressId, setAddressId] = useState("");
+  const [bundleId, setBundleId] = useState("");
+  const [results, setResults] = useState<AvailableNumber[] | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const search = async () => {
+    setBusy("search");
+    setError(null);
+    try {
+      setResults(
+        await api.searchNumbers("twilio", {
+          country,
+          kind,
+          ...(areaCode.trim() ? { area_code: areaCode.trim() } : {}),
+          ...(contains.trim() ? { contains: contains.trim() } : {}),
+        }),
+      );
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    } finally {
+      setBusy(null);
+    }
+  };
+  const buy = async (n: AvailableNumber) => {
+    setBusy(n.number);
+    setError(null);
+    try {
+      const bought = await api.buyNumber("twilio", {
+        number: n.number,
+        ...(agent ? { inbound_agent_id: agent } : {}),
+        ...(addressId.trim() ? { address_id: addressId.trim() } : {}),
+        ...(bundleId.trim() ? { bundle_id: bundleId.trim() } : {}),
+      });
+      showToast(`${formatNumber(bought.number)} is yours, and sends its calls to Switchboard.`);
+      await reload.numbers();
+      props.onClose();
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    } finally {
+      setBusy(null);
+    }
+  };
+  return (
+    <SidePanel
+      title="Buy a number"
+      subtitle="From Twilio, pointed at Switchboard as it is bought"
+      onClose={props.onClose}
+      onSubmit={() => void search()}
+      wide
+    >
+      {error && (
+        <Banner tone="bad" role="alert">
+          {error.message}
+        </Banner>
+      )}
+      <div class="buy-search">
+        <Field id="buy-country" label="Country">
+          <input
+            id="buy-country"
+            value={country}
+            maxLength={2}
+            onInput={(e) => {
+              setCountry(e.currentTarget.value.toUpperCase());
+            }}
+          />
+        </Field>
+        <Field id="buy-kind" label="Type">
+          <select
+            id="buy-kind"
+            value={kind}
+            onChange={(e) => {
+              setKind(e.currentTarget.value as NumberKind);
+            }}
+          >
+            {(Object.keys(KINDS) as NumberKind[]).map((k) => (
+              <option key={k} value={k}>
+                {KINDS[k]}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field id="buy-area" label="Area code (US, CA)">
+          <input
+            id="buy-area"
+            value={areaCode}
+            inputMode="numeric"
+            maxLength={3}
+            onInput={(e) => {
+              setAreaCode(e.currentTarget.value);
+            }}
+          />
+        </Field>
+        <Field id="buy-contains" label="Contains digits">
+          <input
+            id="buy-contains"
+            value={contains}
+            inputMode="numeric"
+            maxLength={16}
+            onInput={(e) => {
+              setContains(e.currentTarget.value);
+            }}
+          />
+        </Field>
+        <button type="submit" class="btn btn-primary" disabled={busy !== null}>
+          {busy === "search" ? "Searching…" : "Search"}
+        </button>
+      </div>
+      <div class="buy-options">
+        <Field id="buy-agent" label="Inbound agent">
+          <select
+            id="buy-agent"
+            value={agent}
+            onChange={(e) => {
+              setAgent(e.currentTarget.value);
+            }}
+          >
+            <option value="">None yet</option>
+            {props.agents.map((a) => (
+              <option key={a.id} value={a.id}>
+                {a.name}
+              </option>
+            ))}
+          </select>
+        </Field>
+        <Field id="buy-address" label="Address SID (AD…), if the number needs one">
+          <input
+            id="buy-address"
+            value={addressId}
+            onInput={(e) => {
+              setAddressId(e.currentTarget.value);
+            }}
+          />
+        </Field>
+        <Field id="buy-bundle" label="Regulatory bundle SID (BU…), if needed">
+          <input
+            id="buy-bundle"
+            value={bundleId}
+            onInput={(e) => {
+              setBundleId(e.currentTarget.value);
+            }}
+          />
+        </Field>
+      </div>
+      {results !== null &&
+        (results.length === 0 ? (
+          <p class="muted">No numbers match. Try fewer digits or another type.</p>
+        ) : (
+          <table class="table" aria-label="Numbers for sale">
+            <thead>
+              <tr>
+                <th scope="col">Number</th>
+                <th scope="col">Where</th>
+                <th scope="col">Needs</th>
+                <th scope="col" />
+              </tr>
+            </thead>
+            <tbody>
+              {results.map((n) => (
+                <tr key={n.number}>
+                  <td class="nowrap">{formatNumber(n.number)}</td>
+                  <td>{[n.locality, n.region, n.iso_country].filter(Boolean).join(", ")}</td>
+                  <td>{n.address_requirements === "none" ? "Nothing" : "An address"}</td>
+                  <td class="num">
+                    <button
+                      type="button"
+                      class="btn btn-sm btn-primary"
+                      disabled={busy !== null}
+                      title="Buys it on your Twilio account: it is charged monthly until released"
+                      onClick={() => void buy(n)}
+                    >
+                      {busy === n.number ? "Buying…" : "Buy"}
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        ))}
     </SidePanel>
   );
 }

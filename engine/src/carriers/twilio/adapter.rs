@@ -8,7 +8,8 @@ use crate::secrets::{Provider, Secrets};
 use crate::store::Store;
 use crate::telephony::urls::TWILIO_AMD_PATH;
 use crate::telephony::{
-    AccountNumber, CarrierApi, CarrierApiError, CarrierError, Dial, Found, PublicUrl,
+    AccountNumber, AvailableNumber, CarrierApi, CarrierApiError, CarrierError, Dial, Found,
+    NumberKind, NumberQuery, PublicUrl, Purchase,
 };
 
 use super::client::{CallInfo, CreateCall, IncomingNumber, TwilioClient};
@@ -132,6 +133,76 @@ impl CarrierApi for TwilioCarrier {
         Ok(numbers.into_iter().map(account_number).collect())
     }
 
+    async fn search_numbers(
+        &self,
+        query: &NumberQuery,
+    ) -> Result<Vec<AvailableNumber>, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        let kind = match query.kind {
+            NumberKind::Local => "Local",
+            NumberKind::Mobile => "Mobile",
+            NumberKind::TollFree => "TollFree",
+        };
+        let found = self
+            .client
+            .search_numbers(
+                creds.get("account_sid"),
+                creds.get("auth_token"),
+                &query.country,
+                kind,
+                query.area_code.as_deref(),
+                query.contains.as_deref(),
+            )
+            .await
+            .map_err(in_words)?;
+        let text = |v: &serde_json::Value, k: &str| v[k].as_str().map(str::to_owned);
+        Ok(found
+            .iter()
+            .filter_map(|v| {
+                Some(AvailableNumber {
+                    number: text(v, "phone_number")?,
+                    friendly_name: text(v, "friendly_name").unwrap_or_default(),
+                    locality: text(v, "locality"),
+                    region: text(v, "region"),
+                    iso_country: text(v, "iso_country").unwrap_or_default(),
+                    address_requirements: text(v, "address_requirements")
+                        .unwrap_or_else(|| "none".into()),
+                    monthly_price: None,
+                })
+            })
+            .collect())
+    }
+
+    async fn buy_number(&self, p: &Purchase<'_>) -> Result<AccountNumber, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        let bought = self
+            .client
+            .buy_number(
+                creds.get("account_sid"),
+                creds.get("auth_token"),
+                p.number,
+                &p.public.urls.twilio_voice,
+                &p.public.urls.twilio_status,
+                p.address_id,
+                p.bundle_id,
+            )
+            .await
+            .map_err(in_words)?;
+        Ok(account_number(bought))
+    }
+
+    async fn release_number(&self, carrier_number_id: &str) -> Result<(), CarrierError> {
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        self.client
+            .release_number(
+                creds.get("account_sid"),
+                creds.get("auth_token"),
+                carrier_number_id,
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn point_number(
         &self,
         carrier_number_id: &str,
@@ -205,4 +276,25 @@ fn account_number(n: IncomingNumber) -> AccountNumber {
         friendly_name: n.friendly_name,
         voice_url: n.voice_url,
     }
+}
+
+/// Twilio's provisioning refusals (§9.6) said as what to do; others as Twilio said them.
+fn in_words(e: CarrierApiError) -> CarrierError {
+    let what = match e.code() {
+        Some("21422") => {
+            "That number is no longer for sale (someone else may have just taken it): search again."
+        }
+        Some("21631") | Some("21613") => {
+            "That number needs an address on your Twilio account: add one in Twilio (or pick one here), then buy again."
+        }
+        Some("21649") => {
+            "That number needs an approved regulatory bundle on your Twilio account: get one approved in Twilio, then pick it here."
+        }
+        Some("21650") => "That number needs a verified identity document on your Twilio account.",
+        Some("21451") | Some("21452") => {
+            "No numbers in that area code: try another, or leave it empty."
+        }
+        _ => return e.into(),
+    };
+    CarrierError::Rejected(format!("{what} (Twilio: {e})"))
 }

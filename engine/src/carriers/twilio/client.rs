@@ -257,6 +257,110 @@ impl TwilioClient {
         })
     }
 
+    /// Numbers for sale (§9.1): voice-capable, one page of at most 30.
+    pub async fn search_numbers(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        country: &str,
+        kind: &str,
+        area_code: Option<&str>,
+        contains: Option<&str>,
+    ) -> Result<Vec<Value>, CarrierApiError> {
+        let mut url = format!(
+            "{}/Accounts/{}/AvailablePhoneNumbers/{}/{kind}.json?VoiceEnabled=true&PageSize=30",
+            self.base,
+            escape(account_sid),
+            escape(country)
+        );
+        if let Some(a) = area_code {
+            url.push_str(&format!("&AreaCode={}", escape(a)));
+        }
+        if let Some(c) = contains {
+            url.push_str(&format!("&Contains={}", escape(c)));
+        }
+        let v = self
+            .get(account_sid, auth_token, "search for numbers", &url)
+            .await?;
+        Ok(v["available_phone_numbers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Buys `number` with its calls pointed at these URLs (§9.2). Never repeated once sent
+    /// (`Retry::UnsentOnly`): a second request could buy a second number.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn buy_number(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        number: &str,
+        voice_url: &str,
+        status_callback: &str,
+        address_sid: Option<&str>,
+        bundle_sid: Option<&str>,
+    ) -> Result<IncomingNumber, CarrierApiError> {
+        let url = format!(
+            "{}/Accounts/{}/IncomingPhoneNumbers.json",
+            self.base,
+            escape(account_sid)
+        );
+        let mut form = vec![
+            ("PhoneNumber", number),
+            ("VoiceUrl", voice_url),
+            ("VoiceMethod", "POST"),
+            ("StatusCallback", status_callback),
+            ("StatusCallbackMethod", "POST"),
+        ];
+        if let Some(a) = address_sid {
+            form.push(("AddressSid", a));
+        }
+        if let Some(b) = bundle_sid {
+            form.push(("BundleSid", b));
+        }
+        let body = self
+            .post(
+                (account_sid, auth_token),
+                http::Retry::UnsentOnly,
+                "buy the number",
+                &url,
+                &form,
+            )
+            .await?;
+        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+        IncomingNumber::from_json(&v).ok_or_else(|| CarrierApiError::Unconfirmed {
+            carrier: "Twilio",
+            action: "buy the number".into(),
+            last: "the reply was not a number".into(),
+        })
+    }
+
+    /// Releases number `sid` (§9.3). One already gone (20404) counts as released.
+    pub async fn release_number(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        sid: &str,
+    ) -> Result<(), CarrierApiError> {
+        let url = format!(
+            "{}/Accounts/{}/IncomingPhoneNumbers/{}.json",
+            self.base,
+            escape(account_sid),
+            escape(sid)
+        );
+        let request = || {
+            self.http
+                .delete(&url)
+                .basic_auth(account_sid, Some(auth_token))
+                .header("accept", "application/json")
+        };
+        match http::send("Twilio", "release the number", request, error_message).await {
+            Err(e) if e.code() == Some("20404") => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
     /// `path` (absolute, as Twilio's paging URIs are) on the API's host.
     fn on_host(&self, path: &str) -> Result<String, CarrierApiError> {
         url::Url::parse(&self.base)
