@@ -47,7 +47,8 @@ pub struct ListenInput {
     pub call_id: Option<String>,
     /// 0 (silent) to 1 (as is); the current volume when left out.
     #[schema(minimum = 0.0, maximum = 1.0)]
-    pub volume: Option<f32>,
+    // Read as f64: 1.0000000000000002 must be refused, not rounded to 1 on the way in.
+    pub volume: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +109,7 @@ pub async fn listen(engine: &Engine, input: ListenInput) -> Result<Listening, Li
             return Err(ListenError::BadVolume);
         }
         let mut s = state();
+        let v = v as f32;
         s.volume = v;
         if let Some(c) = &s.current {
             c.speaker.set_volume(v);
