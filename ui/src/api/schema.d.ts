@@ -1284,7 +1284,7 @@ export interface components {
             /** @description The live call to hear; `null` stops listening. */
             call_id?: string | null;
             /**
-             * Format: float
+             * Format: double
              * @description 0 (silent) to 1 (as is); the current volume when left out.
              */
             volume?: number | null;
