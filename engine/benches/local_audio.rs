@@ -32,7 +32,7 @@ impl Period {
     fn new() -> Self {
         Self {
             canceller: Canceller::new(RATE, RATE),
-            from_8k: Resampler::new(8_000, RATE).unwrap(),
+            from_8k: Resampler::low_delay(8_000, RATE).unwrap(),
             to_8k: Resampler::new(RATE, 8_000).unwrap(),
             agent: (0..80)
                 .map(|n| ((n as f64 * 0.7).sin() * 8_000.0) as i16)

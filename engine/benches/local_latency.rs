@@ -11,11 +11,12 @@
 //! - downlink: from the backend writing a `response.output_audio.delta` to its socket to the
 //!   output callback taking the frame's first sample.
 //!
-//! Both ends are device callbacks, so whatever the device buffers (the 20 ms periods the
-//! streams ask for and the sound server's own queue) lies outside the figures: it is before
-//! the input callback and after the output callback. The backend paces its audio in real time
-//! (one frame every 20 ms or a little more), so no figure includes audio queued because the
-//! backend ran ahead of the speaker.
+//! Both ends are device callbacks, so whatever the device buffers (the periods the streams
+//! ask for, 20 ms in and 10 ms out, and the sound server's own queue) lies outside the
+//! figures: it is before the input callback and after the output callback. The backend paces
+//! its audio in real time (one frame every 20 ms or a little more) and speaks in turns with
+//! pauses between, so no figure includes audio queued because the backend ran ahead of the
+//! speaker.
 //!
 //! Needs the rig and fails without it: `eval "$(bash scripts/audio-rig.sh start)"`, then
 //! `cargo bench -p switchboard --bench local_latency`.
@@ -40,6 +41,12 @@ use tokio_tungstenite::tungstenite::Message;
 const WARM_UP: Duration = Duration::from_secs(2);
 const MEASURED: Duration = Duration::from_secs(30);
 const FRAME_MS: u64 = 20;
+/// The agent speaks in turns, as on a call: this many frames (2 s) in real time, then a pause
+/// of `PAUSE_FRAMES` (0.5 s) while it listens. A pause is also where a sound device's start
+/// (seen to hold its first callbacks back for over a second) stops counting: audio the
+/// backend sent meanwhile has been played, not left queued ahead of every later frame.
+const TURN_FRAMES: usize = 100;
+const PAUSE_FRAMES: usize = 25;
 /// Issue 13's target, each way, at p99.
 const TARGET: Duration = Duration::from_millis(30);
 /// How often the probe is read. Far below a callback's 20 ms, so each output callback's
@@ -169,13 +176,12 @@ async fn measure() {
     let uplink_to_recv = uplink_latencies(&probed.input, &uplink_recv, in_rate, from);
     let (downlink, ambiguous) = downlink_latencies(&probed, &downlink_sent, from);
 
-    let buffer = |rate: u32| rate / 50;
     println!(
-        "local latency: {in_rate} Hz in, {out_rate} Hz out; each stream asked for {} / {} frames \
-         (20 ms) per callback; the host reports {:.1} ms (capture to input callback) and {:.1} ms \
-         (output callback to playback): not included below",
-        buffer(in_rate),
-        buffer(out_rate),
+        "local latency: {in_rate} Hz in, {out_rate} Hz out; the streams asked for {} frames (20 \
+         ms) in and {} (10 ms) out per callback; the host reports {:.1} ms (capture to input \
+         callback) and {:.1} ms (output callback to playback): not included below",
+        in_rate / 50,
+        out_rate / 100,
         device_latency[0].as_secs_f64() * 1e3,
         device_latency[1].as_secs_f64() * 1e3,
     );
@@ -263,6 +269,7 @@ async fn backend(
     let (tick_tx, mut tick) = mpsc::channel::<()>(1);
     let mut speak = Some(speak);
     let frames = tone_frames();
+    let mut ticks = 0usize;
     loop {
         tokio::select! {
             message = ws.next() => match message {
@@ -293,6 +300,10 @@ async fn backend(
                 });
             }
             Some(()) = tick.recv() => {
+                ticks += 1;
+                if (ticks - 1) % (TURN_FRAMES + PAUSE_FRAMES) >= TURN_FRAMES {
+                    continue;
+                }
                 let k = seen.downlink_sent.len();
                 let delta = format!(
                     "{{\"type\":\"response.output_audio.delta\",\"item_id\":\"item_1\",\"delta\":\"{}\"}}",

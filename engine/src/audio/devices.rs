@@ -148,12 +148,18 @@ pub fn stream_config(
     }
     let rate = chosen.sample_rate();
     let mut config = chosen.config();
-    // 20 ms periods. Asked for even when the host gives no range (PulseAudio's): left at its
-    // default, a PulseAudio playback stream buffers two seconds, and the agent (or a call
-    // listened to) would be heard that late.
+    // Periods of 20 ms in, 10 ms out. Asked for even when the host gives no range
+    // (PulseAudio's): left at its default, a PulseAudio playback stream buffers two seconds,
+    // and the agent (or a call listened to) would be heard that late. Output periods are
+    // shorter because agent audio waits for the next output callback: 10 ms keeps that wait,
+    // and the queue ahead of it, inside the 30 ms the local path may add (BENCHMARKS.md).
+    let period = match direction {
+        Direction::Input => rate / 50,
+        Direction::Output => rate / 100,
+    };
     config.buffer_size = cpal::BufferSize::Fixed(match *chosen.buffer_size() {
-        cpal::SupportedBufferSize::Range { min, max } => (rate / 50).clamp(min, max),
-        cpal::SupportedBufferSize::Unknown => rate / 50,
+        cpal::SupportedBufferSize::Range { min, max } => period.clamp(min, max),
+        cpal::SupportedBufferSize::Unknown => period,
     });
     Ok((config, chosen.sample_format()))
 }

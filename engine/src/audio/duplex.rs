@@ -7,10 +7,16 @@
 //! (`capture`, woken by a tokio `Notify`).
 //!
 //! The worker is driven by the devices: whenever the output queue holds less than its target
-//! (~40 ms, or two of the device's largest callbacks) it renders 10 ms (agent audio resampled
-//! to the device rate, or silence) and hands it to the echo canceller as the far end; whenever
-//! 10 ms of microphone audio has arrived it cleans it (per `EchoMode`), resamples it to 8 kHz
-//! and wakes `capture`. With nothing to do it sleeps 2 ms (no spinning).
+//! (the device's largest callback and a few ms: just in time) it renders 10 ms (agent audio
+//! resampled to the device rate, or silence) and hands it to the echo canceller as the far
+//! end; whenever 10 ms of microphone audio has arrived it cleans it (per `EchoMode`),
+//! resamples it to 8 kHz and wakes `capture`. With nothing to do it sleeps 1 ms (no spinning).
+//!
+//! Agent audio's wait for the speaker is what the queue holds ahead of it when it is rendered
+//! plus the time to the next callback, so the queue is kept as short as the worker's wake-up
+//! allows, and while no agent audio is in flight it is trimmed to exactly that with a little
+//! silence (output periods are 10 ms, as are render ticks, so a queue that is a tick too long
+//! would otherwise stay so).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -37,11 +43,12 @@ const PLAYOUT_CAPACITY: usize = 8_000 * 120;
 /// Captured 8 kHz audio held for `capture` at most: 2 s; older audio is dropped (a reader
 /// that far behind wants the present, not a backlog).
 const CAPTURE_CAPACITY: usize = 8_000 * 2;
-/// The output queue is kept this full (plus two of the device's callbacks if larger).
-const OUTPUT_TARGET_MS: u64 = 40;
+/// The output queue is kept this much fuller than the device's largest callback: the time the
+/// worker has, after a callback, to render the next one (its idle sleep is 1 ms).
+const OUTPUT_MARGIN_MS: u64 = 4;
 /// Microphone backlog beyond this is skipped (oldest first) so latency stays bounded.
 const INPUT_BACKLOG_MS: usize = 200;
-const IDLE_SLEEP: Duration = Duration::from_millis(2);
+const IDLE_SLEEP: Duration = Duration::from_millis(1);
 /// How long dropping a `Duplex` waits for its streams to stop.
 const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(2);
 /// Output streams rebuilt at most, over a duplex's life, before it gives up.
@@ -342,7 +349,7 @@ impl LatencyProbe {
 impl Drop for Duplex {
     fn drop(&mut self) {
         self.shared.stop.store(true, Relaxed);
-        // The worker notices within its 2 ms sleep. Dropping a cpal stream joins cpal's
+        // The worker notices within its 1 ms sleep. Dropping a cpal stream joins cpal's
         // thread, which can block for good inside the ALSA pulse plugin once the sound server
         // has died (seen when the test rig was killed under a running duplex): then the worker
         // is left blocked (not spinning) rather than hanging whoever dropped the duplex.
@@ -468,7 +475,8 @@ fn start(config: &DuplexConfig, shared: &Arc<Shared>) -> Result<Started, AudioEr
         };
     let to_8k = Resampler::new(in_rate, TELEPHONY_RATE)
         .map_err(|e| resample_error(Direction::Input, &input, e))?;
-    let from_8k = Resampler::new(TELEPHONY_RATE, out_rate)
+    // 10 ms blocks, as the render ticks: a tick's agent audio leaves the resampler in that tick.
+    let from_8k = Resampler::low_delay(TELEPHONY_RATE, out_rate)
         .map_err(|e| resample_error(Direction::Output, &output, e))?;
     *lock(&shared.playout) = Playout::new(out_rate, PLAYOUT_CAPACITY);
 
@@ -551,6 +559,8 @@ struct Worker {
     agent_tick: Vec<i16>,
     resampled: Vec<i16>,
     render_frame: Vec<f32>,
+    /// What went to the speaker since the canceller's last 10 ms far-end frame.
+    far: Vec<f32>,
     mic_frame: Vec<f32>,
     clean: Vec<f32>,
     clean_i16: Vec<i16>,
@@ -585,6 +595,7 @@ impl Worker {
             agent_tick: vec![0; (TELEPHONY_RATE / 100) as usize],
             resampled: Vec::with_capacity(out_frame * 4),
             render_frame: vec![0.0; out_frame],
+            far: Vec::with_capacity(out_frame),
             mic_frame: vec![0.0; in_frame],
             clean: vec![0.0; in_frame],
             clean_i16: vec![0; in_frame],
@@ -616,15 +627,25 @@ impl Worker {
                 }
             }
             let mut busy = false;
+            let tick = self.render_frame.len() as u64;
             let target =
-                (OUTPUT_TARGET_MS * out_per_ms).max(2 * shared.output.max_request.load(Relaxed));
-            while self
-                .pushed
-                .saturating_sub(shared.output.position.load(Relaxed))
-                < target
-            {
-                self.render_tick(shared);
+                shared.output.max_request.load(Relaxed).max(tick) + OUTPUT_MARGIN_MS * out_per_ms;
+            loop {
+                let queued = self
+                    .pushed
+                    .saturating_sub(shared.output.position.load(Relaxed));
+                let Some(short) = target.checked_sub(queued).filter(|&n| n > 0) else {
+                    break;
+                };
                 busy = true;
+                // A whole tick would leave the queue longer than the target by more than
+                // the callback takes: while nothing of the agent's is on its way, make up
+                // the difference with silence, so that the queue lines up with the callbacks.
+                if short < tick && self.render.is_empty() && self.idle(shared) {
+                    self.fill_silence(shared, short as usize);
+                } else {
+                    self.render_tick(shared);
+                }
             }
             self.skip_input_backlog(shared);
             while self.mic.slots() >= self.mic_frame.len() {
@@ -658,15 +679,52 @@ impl Worker {
             }
             self.render_frame[ready..].fill(0.0);
             playout.filler((frame_len - ready) as u64);
-            // The queue holds a second; the target is far below it, so this always fits.
-            let (_, rest) = self.speaker.push_partial_slice(&self.render_frame);
-            self.pushed += (frame_len - rest.len()) as u64;
-            shared.pushed.store(self.pushed, Relaxed);
+            self.push_out(shared, frame_len);
             let position = shared.output.position.load(Relaxed);
             playout.retire(position);
         }
-        if let Some(canceller) = &mut self.canceller {
-            canceller.render(&self.render_frame);
+        self.feed_far(frame_len);
+    }
+
+    /// Whether no agent audio is waiting or in the resampler: everything rendered so far
+    /// has been pushed, so silence may be put in without delaying the agent.
+    fn idle(&self, shared: &Shared) -> bool {
+        !lock(&shared.playout).agent_playing(self.pushed)
+    }
+
+    /// `n` (less than a tick) samples of silence, ahead of the resampler's output.
+    fn fill_silence(&mut self, shared: &Shared, n: usize) {
+        let mut playout = lock(&shared.playout);
+        self.render_frame[..n].fill(0.0);
+        playout.filler(n as u64);
+        self.push_out(shared, n);
+        drop(playout);
+        self.feed_far(n);
+    }
+
+    /// The first `n` of `render_frame` to the output queue (with `playout` held by the caller).
+    fn push_out(&mut self, shared: &Shared, n: usize) {
+        // The queue holds a second; the target is far below it, so this always fits.
+        let (_, rest) = self.speaker.push_partial_slice(&self.render_frame[..n]);
+        self.pushed += (n - rest.len()) as u64;
+        shared.pushed.store(self.pushed, Relaxed);
+    }
+
+    /// The first `n` of `render_frame` to the echo canceller, in its 10 ms frames.
+    fn feed_far(&mut self, n: usize) {
+        let Some(canceller) = &mut self.canceller else {
+            return;
+        };
+        let frame_len = self.render_frame.len();
+        let mut rest = &self.render_frame[..n];
+        while !rest.is_empty() {
+            let take = (frame_len - self.far.len()).min(rest.len());
+            self.far.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.far.len() == frame_len {
+                canceller.render(&self.far);
+                self.far.clear();
+            }
         }
     }
 

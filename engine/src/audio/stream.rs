@@ -30,7 +30,8 @@ pub struct StreamState {
     pub position: AtomicU64,
     /// Output: queue positions before this are stale (cleared) and skipped unplayed.
     pub discard_until: AtomicU64,
-    /// The largest callback seen, in frames.
+    /// The largest callback seen, in frames: input, ever; output, over the last second or two
+    /// (`RequestWindow`).
     pub max_request: AtomicU64,
     /// Device latency: capture → callback (input) or callback → playback (output), in µs.
     pub latency_us: AtomicU64,
@@ -219,6 +220,7 @@ where
 {
     let channels = usize::from(config.channels);
     let st = state.clone();
+    let mut requests = RequestWindow::default();
     device.build_output_stream::<T, _, _>(
         *config,
         move |data: &mut [T], info: &cpal::OutputCallbackInfo| {
@@ -230,7 +232,7 @@ where
             // A new stream's first request fills the server's buffer (about two periods on
             // PulseAudio): sizing the output queue by it added ~45 ms to every call's playback.
             if st.callbacks.load(Relaxed) > 0 {
-                st.max_request.fetch_max(frames, Relaxed);
+                st.max_request.store(requests.add(frames), Relaxed);
             }
             source.begin(&st);
             let got = upmix(data, channels, || source.next()) as u64;
@@ -247,6 +249,32 @@ where
         on_error(state),
         None,
     )
+}
+
+/// The largest of the recent requests: the queue must cover the callbacks the device makes
+/// now, and a one-off large one (a sound server catching up after a hiccup) must not keep
+/// it, and the agent's audio, longer for the rest of the call.
+#[derive(Debug, Default)]
+struct RequestWindow {
+    current: u64,
+    previous: u64,
+    seen: u32,
+}
+
+impl RequestWindow {
+    /// Callbacks per window: a second at 10 ms periods.
+    const LEN: u32 = 100;
+
+    /// Counts one callback of `frames`; returns the largest of this and the last window.
+    fn add(&mut self, frames: u64) -> u64 {
+        if self.seen == Self::LEN {
+            self.previous = std::mem::take(&mut self.current);
+            self.seen = 0;
+        }
+        self.seen += 1;
+        self.current = self.current.max(frames);
+        self.current.max(self.previous)
+    }
 }
 
 /// Attempts at starting an output stream that fails as it starts (below).
@@ -289,5 +317,24 @@ pub fn start_output<F, X>(
         if !stuck || attempt == OUTPUT_START_ATTEMPTS {
             return Ok((stream, extra));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_request_counts_for_one_to_two_windows() {
+        let mut window = RequestWindow::default();
+        assert_eq!(window.add(441), 441);
+        assert_eq!(window.add(882), 882, "at once");
+        for _ in 2..RequestWindow::LEN {
+            assert_eq!(window.add(441), 882, "for the rest of its window");
+        }
+        for _ in 0..RequestWindow::LEN {
+            assert_eq!(window.add(441), 882, "and the next one");
+        }
+        assert_eq!(window.add(441), 441, "then it is forgotten");
     }
 }
