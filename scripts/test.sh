@@ -11,7 +11,7 @@ cargo fmt --all --check
 # Every import in engine/src goes down the map in docs/ARCHITECTURE.md; no cycle.
 python3 scripts/check-layers.py
 cargo clippy --workspace --all-targets --locked -- -D warnings
-(cd ui && npm run --silent lint && npm run --silent typecheck && npm run --silent build)
+(cd ui && npm run --silent lint && npm run --silent format:check && npm run --silent typecheck && npm run --silent build)
 
 echo "== build"
 cargo build --workspace --all-targets --locked

@@ -246,14 +246,7 @@ async fn a_carrier_refusal_is_said_in_words_and_changes_nothing() {
         json!({"code": 20003, "message": "Authenticate", "more_info": "https://www.twilio.com/docs/errors/20003", "status": 401}),
     );
     let (s, e) = api.get("/api/carriers/twilio/numbers").await;
-    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Authenticate"),
-        "{e}"
-    );
+    assert_carrier_refusal(s, &e, "Authenticate");
     let (s, e) = api
         .post(&format!("/api/phone-numbers/{id}/point"), json!({}))
         .await;
@@ -332,14 +325,7 @@ async fn a_bought_number_is_pointed_and_managed_and_a_refusal_says_what_to_do() 
     // Needs an address and a bundle: refused in words, nothing bought or kept.
     let buy = "/api/carriers/twilio/available-numbers/buy";
     let (s, e) = api.post(buy, json!({"number": "+61412345678"})).await;
-    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("needs an address"),
-        "{e}"
-    );
+    assert_carrier_refusal(s, &e, "needs an address");
     let address = w.twilio.add_address("Head office", "AU");
     let (s, e) = api
         .post(
@@ -347,14 +333,7 @@ async fn a_bought_number_is_pointed_and_managed_and_a_refusal_says_what_to_do() 
             json!({"number": "+61412345678", "address_id": address}),
         )
         .await;
-    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("regulatory bundle"),
-        "{e}"
-    );
+    assert_carrier_refusal(s, &e, "regulatory bundle");
     assert!(w.twilio.numbers().is_empty(), "nothing bought");
     assert_eq!(api.get("/api/phone-numbers").await.1, json!([]));
 
@@ -377,14 +356,7 @@ async fn a_bought_number_is_pointed_and_managed_and_a_refusal_says_what_to_do() 
     // Someone else took it between search and purchase.
     w.twilio.take_available("+61412345679");
     let (s, e) = api.post(buy, json!({"number": "+61412345679"})).await;
-    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no longer for sale"),
-        "{e}"
-    );
+    assert_carrier_refusal(s, &e, "no longer for sale");
     // Already ours: refused before paying.
     let (s, e) = api.post(buy, json!({"number": "+61412345678"})).await;
     assert_eq!(s, StatusCode::CONFLICT, "{e}");
@@ -409,14 +381,7 @@ async fn a_purchase_whose_answer_is_lost_is_never_sent_twice() {
             json!({"number": "+14155550177"}),
         )
         .await;
-    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("did not confirm"),
-        "{e}"
-    );
+    assert_carrier_refusal(s, &e, "did not confirm");
     let buys = w
         .twilio
         .requests()
@@ -436,4 +401,12 @@ async fn a_purchase_whose_answer_is_lost_is_never_sent_twice() {
         json!([]),
         "nothing kept"
     );
+}
+
+/// The carrier refused, and the engine said so (502) in words containing `words`.
+#[track_caller]
+fn assert_carrier_refusal(status: StatusCode, e: &Value, words: &str) {
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{e}");
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(words), "expected {words:?} in {e}");
 }

@@ -160,7 +160,9 @@ test("after the public URL changes, the banner and status strip say so and Re-po
   await page.reload();
   const banner = main().getByText("1 number still sends calls to an old public URL.");
   await banner.waitFor();
-  const strip = page.getByRole("contentinfo", { name: "Status" }).getByRole("link", { name: "1 number points at an old URL" });
+  const strip = page
+    .getByRole("contentinfo", { name: "Status" })
+    .getByRole("link", { name: "1 number points at an old URL" });
   await strip.waitFor();
   await page.screenshot({ path: "/tmp/numbers-old-url-1280.png" });
   await main().getByRole("button", { name: "Re-point all here" }).click();

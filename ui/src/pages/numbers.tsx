@@ -429,26 +429,29 @@ function changes(form: NumberForm, n: PhoneNumber): PhoneNumberInput {
 
 function AgentSelect(props: {
   id: string;
+  name?: string;
   label: string;
-  hint: string;
+  hint?: string;
+  /** What choosing no agent is called. */
+  none?: string;
   value: string;
   agents: Agent[];
   onChange: (id: string) => void;
-  error: string | null;
+  error?: string | null;
 }) {
   const missing = props.value !== "" && !props.agents.some((a) => a.id === props.value);
   return (
-    <Field id={props.id} label={props.label} hint={props.hint} error={props.error}>
+    <Field id={props.id} label={props.label} hint={props.hint} error={props.error ?? null}>
       <select
         id={props.id}
-        name={props.id === "number-inbound" ? "inbound_agent_id" : "outbound_agent_id"}
+        name={props.name}
         value={props.value}
         onChange={(e) => {
           props.onChange(e.currentTarget.value);
         }}
         aria-describedby={messageId(props.id)}
       >
-        <option value="">None</option>
+        <option value="">{props.none ?? "None"}</option>
         {missing && <option value={props.value}>Unknown agent</option>}
         {props.agents.map((a) => (
           <option key={a.id} value={a.id}>
@@ -555,6 +558,7 @@ function NumberPanel(props: { number: PhoneNumber; agents: Agent[]; settings: Se
           )}
           <AgentSelect
             id="number-inbound"
+            name="inbound_agent_id"
             label="Inbound agent"
             hint="Answers calls to this number."
             value={form.inbound}
@@ -566,6 +570,7 @@ function NumberPanel(props: { number: PhoneNumber; agents: Agent[]; settings: Se
           />
           <AgentSelect
             id="number-outbound"
+            name="outbound_agent_id"
             label="Outbound agent"
             hint="Speaks on calls placed from this number."
             value={form.outbound}
@@ -876,22 +881,14 @@ function AccountPanel(props: { agents: Agent[]; onClose: () => void }) {
               {sync.missing.map((m) => formatNumber(m.number)).join(", ")}
             </Banner>
           )}
-          <Field id="import-agent" label="Inbound agent for imported numbers">
-            <select
-              id="import-agent"
-              value={agent}
-              onChange={(e) => {
-                setAgent(e.currentTarget.value);
-              }}
-            >
-              <option value="">None yet</option>
-              {props.agents.map((a) => (
-                <option key={a.id} value={a.id}>
-                  {a.name}
-                </option>
-              ))}
-            </select>
-          </Field>
+          <AgentSelect
+            id="import-agent"
+            label="Inbound agent for imported numbers"
+            none="None yet"
+            value={agent}
+            agents={props.agents}
+            onChange={setAgent}
+          />
           {sync.numbers.length === 0 ? (
             <p class="muted">Your Twilio account has no numbers yet.</p>
           ) : (
@@ -1085,22 +1082,14 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
         </button>
       </div>
       <div class="buy-options">
-        <Field id="buy-agent" label="Inbound agent">
-          <select
-            id="buy-agent"
-            value={agent}
-            onChange={(e) => {
-              setAgent(e.currentTarget.value);
-            }}
-          >
-            <option value="">None yet</option>
-            {props.agents.map((a) => (
-              <option key={a.id} value={a.id}>
-                {a.name}
-              </option>
-            ))}
-          </select>
-        </Field>
+        <AgentSelect
+          id="buy-agent"
+          label="Inbound agent"
+          none="None yet"
+          value={agent}
+          agents={props.agents}
+          onChange={setAgent}
+        />
         <Field id="buy-address" label="Address SID (AD…), if the number needs one">
           <input
             id="buy-address"

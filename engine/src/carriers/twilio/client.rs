@@ -240,19 +240,30 @@ impl TwilioClient {
             ("StatusCallback", status_callback),
             ("StatusCallbackMethod", "POST"),
         ];
-        let body = self
-            .post(
-                (account_sid, auth_token),
-                http::Retry::Transient,
-                "point the number at Switchboard",
-                &url,
-                &form,
-            )
-            .await?;
+        self.post_number(
+            (account_sid, auth_token),
+            http::Retry::Transient,
+            "point the number at Switchboard",
+            &url,
+            &form,
+        )
+        .await
+    }
+
+    /// A form POST whose reply is an `IncomingPhoneNumber`: the number as it now is.
+    async fn post_number(
+        &self,
+        credentials: (&str, &str),
+        retry: http::Retry,
+        action: &str,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<IncomingNumber, CarrierApiError> {
+        let body = self.post(credentials, retry, action, url, form).await?;
         let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         IncomingNumber::from_json(&v).ok_or_else(|| CarrierApiError::Unconfirmed {
             carrier: "Twilio",
-            action: "point the number at Switchboard".into(),
+            action: action.into(),
             last: "the reply was not a number".into(),
         })
     }
@@ -319,21 +330,14 @@ impl TwilioClient {
         if let Some(b) = bundle_sid {
             form.push(("BundleSid", b));
         }
-        let body = self
-            .post(
-                (account_sid, auth_token),
-                http::Retry::UnsentOnly,
-                "buy the number",
-                &url,
-                &form,
-            )
-            .await?;
-        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        IncomingNumber::from_json(&v).ok_or_else(|| CarrierApiError::Unconfirmed {
-            carrier: "Twilio",
-            action: "buy the number".into(),
-            last: "the reply was not a number".into(),
-        })
+        self.post_number(
+            (account_sid, auth_token),
+            http::Retry::UnsentOnly,
+            "buy the number",
+            &url,
+            &form,
+        )
+        .await
     }
 
     /// Releases number `sid` (§9.3). One already gone (20404) counts as released.
