@@ -403,6 +403,74 @@ async fn a_purchase_whose_answer_is_lost_is_never_sent_twice() {
     );
 }
 
+#[tokio::test]
+async fn deleting_a_number_releases_it_only_when_asked_and_only_once_the_carrier_agrees() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let sync = w.sync().await;
+    assert_eq!(sync["numbers"], json!([]));
+    let kept = w.twilio.add_number("+14155550101", None);
+    let released = w.twilio.add_number("+14155550102", None);
+    let mut ids = Vec::new();
+    for sid in [&kept, &released] {
+        let (s, n) = api
+            .post(
+                &format!("/api/carriers/twilio/numbers/{sid}/import"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{n}");
+        ids.push(n["id"].as_str().unwrap().to_owned());
+    }
+
+    // Kept on the account: Switchboard only stops managing it.
+    let (s, b) = api.delete(&format!("/api/phone-numbers/{}", ids[0])).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    w.at_twilio("+14155550101");
+
+    // The carrier refuses the release: nothing is removed, here or there.
+    w.twilio.refuse(
+        500,
+        json!({"code": 20500, "message": "Internal Server Error", "more_info": "https://www.twilio.com/docs/errors/20500", "status": 500}),
+    );
+    let (s, e) = api
+        .delete(&format!("/api/phone-numbers/{}?release=true", ids[1]))
+        .await;
+    assert_carrier_refusal(s, &e, "Internal Server Error");
+    w.twilio.accept();
+    let (s, still) = api.get(&format!("/api/phone-numbers/{}", ids[1])).await;
+    assert_eq!(s, StatusCode::OK, "{still}");
+    w.at_twilio("+14155550102");
+
+    let (s, b) = api
+        .delete(&format!("/api/phone-numbers/{}?release=true", ids[1]))
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert!(
+        w.twilio
+            .numbers()
+            .iter()
+            .all(|n| n["phone_number"] != "+14155550102"),
+        "released from the account"
+    );
+    assert_eq!(api.get("/api/phone-numbers").await.1, json!([]));
+    assert_eq!(
+        api.delete(&format!("/api/phone-numbers/{}?release=true", ids[1]))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let (s, e) = api
+        .delete(&format!("/api/phone-numbers/{}?release=maybe", ids[0]))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
+}
+
 /// The carrier refused, and the engine said so (502) in words containing `words`.
 #[track_caller]
 fn assert_carrier_refusal(status: StatusCode, e: &Value, words: &str) {

@@ -106,6 +106,11 @@ impl TwilioApi {
         self.account().refusal = Some((StatusCode::from_u16(status).unwrap(), body));
     }
 
+    /// Answers requests again (after `refuse`).
+    pub fn accept(&self) {
+        self.account().refusal = None;
+    }
+
     /// Pages hold at most `n` records from now on, whatever `PageSize` asks.
     pub fn cap_page_size(&self, n: usize) {
         self.account().page_cap = n;

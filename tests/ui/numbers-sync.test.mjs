@@ -1,6 +1,7 @@
 // Phone Numbers without Twilio's console, against the real engine and a fake Twilio account:
 // the account's numbers listed with where each sends its calls, one imported and pointed here,
-// and after the public URL changes, the banner and status strip that re-point it in one step.
+// after the public URL changes, the banner and status strip that re-point it in one step; a
+// number bought, then released when it is deleted.
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { randomBytes } from "node:crypto";
@@ -58,6 +59,11 @@ async function startTwilioNumbers(numbers, forSale) {
         n.voice_method = form.VoiceMethod ?? n.voice_method;
         n.status_callback = form.StatusCallback ?? n.status_callback;
         return send(200, n);
+      }
+      if (req.method === "DELETE" && n) {
+        numbers.splice(numbers.indexOf(n), 1);
+        res.writeHead(204);
+        return res.end();
       }
       send(404, { code: 20404, message: "The requested resource was not found", status: 404 });
     });
@@ -184,5 +190,24 @@ test("Buy a number: search, buy, and it is managed and points here", async () =>
   await row.getByText("Points here").waitFor();
   const bought = account.find((n) => n.phone_number === "+14155550166");
   assert.equal(bought.voice_url, `${SECOND}/webhooks/twilio/voice`, "bought pointed at the URL in force");
+  assert.deepEqual(errors, []);
+});
+
+test("Deleting a Twilio number offers to release it, and releasing gives it back to the account", async () => {
+  const row = main().getByRole("table", { name: "Phone numbers" }).getByRole("row").filter({ hasText: "0166" });
+  await row.getByRole("link").first().click();
+  await page.getByRole("button", { name: "Delete" }).click();
+  const dialog = page.getByRole("dialog", { name: "Remove +1 415 555 0166?" });
+  await dialog.getByLabel("Keep it on the Twilio account", { exact: false }).waitFor();
+  assert.ok(await dialog.getByRole("radio", { name: /Keep it/ }).isChecked(), "keeping is the default");
+  await dialog.getByRole("radio", { name: /Release it/ }).check();
+  await page.screenshot({ path: "/tmp/numbers-release-1280.png" });
+  await dialog.getByRole("button", { name: "Release and remove" }).click();
+  await row.waitFor({ state: "detached" });
+  await until("Twilio to have released it", () => !account.some((n) => n.phone_number === "+14155550166"));
+  assert.ok(
+    account.some((n) => n.phone_number === "+14155550101"),
+    "the others stay",
+  );
   assert.deepEqual(errors, []);
 });

@@ -77,12 +77,30 @@ pub async fn update(
     Ok(axum::Json(phone_number))
 }
 
+/// How a number is deleted.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// Also release the number at its carrier (the account stops paying for it and may not get
+    /// it back). Without it the number stays on the carrier account.
+    #[serde(default)]
+    pub release: bool,
+}
+
 #[utoipa::path(operation_id = "delete_phone_number", delete, path = "/api/phone-numbers/{id}", tag = "phone-numbers",
-    params(("id" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
-pub async fn delete(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    engine.store().delete_phone_number(&id).await?;
-    engine.events().publish(Event::PhoneNumberDeleted { id });
+    params(("id" = String, Path), DeleteQuery),
+    responses(
+        (status = 204, description = "Deleted (and released, if asked)"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "Release asked of a carrier Switchboard cannot release numbers on, or no credentials"),
+        (status = 502, body = ErrorBody, description = "The carrier refused or did not answer the release: nothing was deleted"),
+    ))]
+pub async fn delete(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    crate::web::Query(query): crate::web::Query<DeleteQuery>,
+) -> ApiResult<StatusCode> {
+    numbers::remove(&engine, &id, query.release).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

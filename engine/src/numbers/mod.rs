@@ -11,7 +11,7 @@ use crate::engine::Engine;
 use crate::events::Event;
 use crate::store::StoreError;
 use crate::telephony::{
-    AccountNumber, AvailableNumber, CarrierError, NumberQuery, PublicUrl, Purchase,
+    AccountNumber, AvailableNumber, CarrierApi, CarrierError, NumberQuery, PublicUrl, Purchase,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -199,20 +199,13 @@ pub async fn point(engine: &Engine, id: &str) -> Result<PhoneNumber, NumbersErro
     let number = engine.store().get_phone_number(id).await?;
     let public = engine.public().ok_or(CarrierError::NoPublicUrl)?;
     let api = engine.carriers().get(number.carrier)?;
-    let carrier_number_id = match &number.carrier_number_id {
-        Some(id) => id.clone(),
-        // Not known yet: look the number up on the account.
-        None => api
-            .account_numbers()
+    let carrier_number_id =
+        on_account(api, &number)
             .await?
-            .into_iter()
-            .find(|n| n.number == number.number.as_str())
-            .map(|n| n.carrier_number_id)
             .ok_or_else(|| NumbersError::NotOnAccount {
                 carrier: number.carrier,
                 id: number.number.to_string(),
-            })?,
-    };
+            })?;
     let pointed = api.point_number(&carrier_number_id, &public).await?;
     let updated = engine
         .store()
@@ -222,6 +215,42 @@ pub async fn point(engine: &Engine, id: &str) -> Result<PhoneNumber, NumbersErro
         phone_number: updated.clone(),
     });
     Ok(updated)
+}
+
+/// The carrier's id for `number`: the one kept, or else the account's number of that name
+/// (`None`: the account does not have it).
+async fn on_account(
+    api: &dyn CarrierApi,
+    number: &PhoneNumber,
+) -> Result<Option<String>, NumbersError> {
+    if let Some(id) = &number.carrier_number_id {
+        return Ok(Some(id.clone()));
+    }
+    Ok(api
+        .account_numbers()
+        .await?
+        .into_iter()
+        .find(|n| n.number == number.number.as_str())
+        .map(|n| n.carrier_number_id))
+}
+
+/// Stops managing number `id`; with `release`, first gives it back to the carrier, so the
+/// account stops paying for it. A release the carrier refuses removes nothing; a number the
+/// account no longer has needs no release.
+pub async fn remove(engine: &Engine, id: &str, release: bool) -> Result<(), NumbersError> {
+    let number = engine.store().get_phone_number(id).await?;
+    if release {
+        let api = engine.carriers().get(number.carrier)?;
+        if let Some(carrier_number_id) = on_account(api, &number).await? {
+            api.release_number(&carrier_number_id).await?;
+            tracing::info!(number = %number.number, "released to the carrier");
+        }
+    }
+    engine.store().delete_phone_number(id).await?;
+    engine
+        .events()
+        .publish(Event::PhoneNumberDeleted { id: id.into() });
+    Ok(())
 }
 
 /// One number's result of `point_all`.

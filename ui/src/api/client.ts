@@ -279,8 +279,11 @@ export class Api {
   pointAllNumbers(): Promise<Pointed[]> {
     return this.run(this.client.POST("/api/phone-numbers/point", { body: {} }));
   }
-  async deleteNumber(id: string): Promise<void> {
-    await this.run(this.client.DELETE("/api/phone-numbers/{id}", { params: { path: { id } } }));
+  /** `release`: also give the number back to its carrier (the account stops paying for it). */
+  async deleteNumber(id: string, release = false): Promise<void> {
+    await this.run(
+      this.client.DELETE("/api/phone-numbers/{id}", { params: { path: { id }, query: release ? { release } : {} } }),
+    );
   }
 
   listCalls(query: CallQuery): Promise<CallPage> {

@@ -4204,7 +4204,13 @@ export interface operations {
     };
     delete_phone_number: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description Also release the number at its carrier (the account stops paying for it and may not get
+                 *     it back). Without it the number stays on the carrier account.
+                 */
+                release?: boolean;
+            };
             header?: never;
             path: {
                 id: string;
@@ -4213,7 +4219,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Deleted */
+            /** @description Deleted (and released, if asked) */
             204: {
                 headers: {
                     [name: string]: unknown;
@@ -4239,6 +4245,24 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Release asked of a carrier Switchboard cannot release numbers on, or no credentials */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The carrier refused or did not answer the release: nothing was deleted */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

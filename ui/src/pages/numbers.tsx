@@ -25,6 +25,7 @@ import {
   ConfirmDialog,
   EmptyState,
   Field,
+  FieldSet,
   ItemRow,
   messageId,
   NewButton,
@@ -690,14 +691,18 @@ function NumberPanel(props: { number: PhoneNumber; agents: Agent[]; settings: Se
 function DeleteNumberDialog(props: { number: PhoneNumber; onClose: () => void }) {
   const api = useApi();
   const [busy, setBusy] = useState(false);
+  const [release, setRelease] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const shown = formatNumber(props.number.number);
+  const carrier = CARRIER_NAMES[props.number.carrier];
+  // Only Twilio numbers can be given back from here so far.
+  const releasable = props.number.carrier === "twilio";
   const remove = async () => {
     setBusy(true);
     setError(null);
     try {
-      await api.deleteNumber(props.number.id);
-      showToast(`${shown} removed`);
+      await api.deleteNumber(props.number.id, releasable && release);
+      showToast(release ? `${shown} released and removed` : `${shown} removed`);
       props.onClose();
       navigate("numbers");
     } catch (e) {
@@ -709,15 +714,41 @@ function DeleteNumberDialog(props: { number: PhoneNumber; onClose: () => void })
   return (
     <ConfirmDialog
       title={`Remove ${shown}?`}
-      confirmLabel={busy ? "Removing…" : "Remove number"}
+      confirmLabel={busy ? (release ? "Releasing…" : "Removing…") : release ? "Release and remove" : "Remove number"}
       busy={busy}
       onCancel={props.onClose}
       onConfirm={() => void remove()}
     >
-      <p>
-        Switchboard stops answering this number. The number stays yours at {CARRIER_NAMES[props.number.carrier]}; its
-        past calls stay in the call log.
-      </p>
+      <p>Switchboard stops answering this number; its past calls stay in the call log.</p>
+      {releasable && (
+        <FieldSet id="number-release" legend={`At ${carrier}`}>
+          <label class="check">
+            <input
+              type="radio"
+              name="release"
+              value="keep"
+              checked={!release}
+              onChange={() => {
+                setRelease(false);
+              }}
+            />
+            <span>Keep it on the {carrier} account (still paid for; it can be imported again)</span>
+          </label>
+          <label class="check">
+            <input
+              type="radio"
+              name="release"
+              value="release"
+              checked={release}
+              onChange={() => {
+                setRelease(true);
+              }}
+            />
+            <span>Release it: the account stops paying for it, and the number may not be got back</span>
+          </label>
+        </FieldSet>
+      )}
+      {!releasable && <p>The number stays yours at {carrier}.</p>}
       {error !== null && (
         <Banner tone="bad" role="alert">
           {error}
