@@ -945,6 +945,7 @@ async fn the_openapi_document_matches_the_routes() {
         "POST /api/phone-numbers/point",
         "GET /api/carriers/{carrier}/available-numbers",
         "POST /api/carriers/{carrier}/available-numbers/buy",
+        "GET /api/carriers/{carrier}/available-numbers/requirements",
     ];
     expected.sort();
     assert_eq!(

@@ -31,6 +31,7 @@ impl World {
         let twilio = TwilioApi::start().await;
         let mut cfg = config(tmp.path());
         cfg.twilio_api_url = twilio.base.clone();
+        cfg.twilio_numbers_url = twilio.numbers_base.clone();
         cfg.credential_env = vec![
             ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
             ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
@@ -337,11 +338,67 @@ async fn a_bought_number_is_pointed_and_managed_and_a_refusal_says_what_to_do() 
     assert!(w.twilio.numbers().is_empty(), "nothing bought");
     assert_eq!(api.get("/api/phone-numbers").await.1, json!([]));
 
+    // The account's addresses and approved bundles, for the form's pickers: only those for
+    // Australian mobiles, approved and unexpired, from every page.
+    w.twilio.add_address("US office", "US");
+    w.twilio
+        .add_bundle("AU local", "AU", "local", "twilio-approved", None);
+    w.twilio
+        .add_bundle("AU draft", "AU", "mobile", "draft", None);
+    w.twilio.add_bundle(
+        "AU expired",
+        "AU",
+        "mobile",
+        "twilio-approved",
+        Some("2020-01-01T00:00:00Z"),
+    );
+    let bundle = w.twilio.add_bundle(
+        "AU mobiles",
+        "AU",
+        "mobile",
+        "twilio-approved",
+        Some("2099-01-01T00:00:00Z"),
+    );
+    let later = w
+        .twilio
+        .add_bundle("AU mobiles 2", "AU", "mobile", "twilio-approved", None);
+    w.twilio.cap_page_size(1);
+    let (s, r) = api
+        .get("/api/carriers/twilio/available-numbers/requirements?country=au&kind=mobile")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(
+        r["addresses"],
+        json!([{"id": address, "name": "Head office", "summary": "1 Test Street, Testville, TS, 2000", "iso_country": "AU"}])
+    );
+    assert_eq!(
+        r["bundles"],
+        json!([
+            {"id": bundle, "name": "AU mobiles", "valid_until": "2099-01-01T00:00:00Z"},
+            {"id": later, "name": "AU mobiles 2", "valid_until": null},
+        ])
+    );
+    w.twilio.cap_page_size(0);
+    let (s, e) = api
+        .get("/api/carriers/twilio/available-numbers/requirements?country=Australia&kind=mobile")
+        .await;
+    assert_eq!(
+        (s, &e["error"]["field"]),
+        (StatusCode::UNPROCESSABLE_ENTITY, &json!("country"))
+    );
+
+    // A bundle that is not approved is refused by Twilio like none at all.
+    let (s, e) = api
+        .post(
+            buy,
+            json!({"number": "+61412345678", "address_id": address, "bundle_id": "BU0123456789abcdef0123456789abcdef"}),
+        )
+        .await;
+    assert_carrier_refusal(s, &e, "regulatory bundle");
     let (s, n) = api
         .post(
             buy,
-            json!({"number": "+61412345678", "address_id": address,
-                   "bundle_id": "BU0123456789abcdef0123456789abcdef"}),
+            json!({"number": "+61412345678", "address_id": address, "bundle_id": bundle}),
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{n}");

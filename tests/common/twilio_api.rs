@@ -2,7 +2,9 @@
 //! `twilio_calls`): updating a call (hanging up), and one account's phone numbers
 //! (protocols/twilio.md §7.6, §7.7, §9.1-§9.4, errors §9.6): owned IncomingPhoneNumbers to
 //! list (paged), fetch, update and release, a catalog of numbers for sale to search and buy,
-//! and the account's Addresses.
+//! and the account's Addresses; and of the Numbers API (`/v2`, §9.5), the account's regulatory
+//! Bundles, listed (paged, absolute `next_page_url`) and required, approved and unexpired, to buy
+//! a regulated number.
 //!
 //! Every request is recorded, then judged against Twilio's OpenAPI document
 //! (`twilio_spec`): one that is not a valid operation is answered with Twilio's error and
@@ -73,6 +75,8 @@ struct Account {
     available: Vec<Available>,
     /// Address resources (§9.4).
     addresses: Vec<Value>,
+    /// Bundle resources (§9.5).
+    bundles: Vec<Value>,
     /// The most records a page holds whatever `PageSize` asks (0: as asked), so that a client
     /// asking for big pages still meets paging.
     page_cap: usize,
@@ -83,6 +87,8 @@ struct Account {
 pub struct TwilioApi {
     account: Arc<Mutex<Account>>,
     pub base: String,
+    /// The Numbers API's base (`…/v2`), on the same listener.
+    pub numbers_base: String,
 }
 
 impl TwilioApi {
@@ -92,9 +98,17 @@ impl TwilioApi {
             .fallback(answer)
             .with_state(account.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}/2010-04-01", listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
+        let (base, numbers_base) = (
+            format!("http://{addr}/2010-04-01"),
+            format!("http://{addr}/v2"),
+        );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { account, base }
+        Self {
+            account,
+            base,
+            numbers_base,
+        }
     }
 
     fn account(&self) -> std::sync::MutexGuard<'_, Account> {
@@ -290,6 +304,174 @@ fn address_resource(form: &[(String, String)]) -> Value {
     })
 }
 
+impl TwilioApi {
+    /// Adds a regulatory bundle for `number_type` (`mobile`, `local`, `toll-free`) numbers in
+    /// `iso_country` with that `status`, valid until `valid_until` (RFC 3339) if given.
+    pub fn add_bundle(
+        &self,
+        friendly_name: &str,
+        iso_country: &str,
+        number_type: &str,
+        status: &str,
+        valid_until: Option<&str>,
+    ) -> String {
+        let sid = sid("BU");
+        let at = jiff::Timestamp::now().to_string();
+        self.account().bundles.push(json!({
+            "sid": sid,
+            "account_sid": TWILIO_SID,
+            "regulation_sid": sid_of("RN", &format!("{iso_country}/{number_type}")),
+            "friendly_name": friendly_name,
+            "status": status,
+            "email": "compliance@example.test",
+            "status_callback": null,
+            "valid_until": valid_until,
+            "date_created": at,
+            "date_updated": at,
+            "url": format!("https://numbers.twilio.com/v2/RegulatoryCompliance/Bundles/{sid}"),
+            "links": {},
+            // Not in Twilio's resource: what the simulator filters on.
+            "iso_country": iso_country,
+            "number_type": number_type,
+        }));
+        sid
+    }
+}
+
+/// A sid derived from `seed`, so the same regulation always has the same one.
+fn sid_of(prefix: &str, seed: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    seed.hash(&mut h);
+    format!("{prefix}{:032x}", u128::from(h.finish()))
+}
+
+fn expired(bundle: &Value) -> bool {
+    bundle["valid_until"]
+        .as_str()
+        .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+        .is_some_and(|until| until <= jiff::Timestamp::now())
+}
+
+/// The Numbers API's bundle list (§9.5), judged against that section: `GET` only, its query
+/// parameters and their values only, Basic auth; pages carry an absolute `next_page_url`.
+fn numbers_v2(
+    account: &Mutex<Account>,
+    method: &Method,
+    path: &str,
+    query: &[(String, String)],
+    headers: &HeaderMap,
+) -> Response {
+    const PARAMS: [&str; 16] = [
+        "Status",
+        "BundleSids",
+        "FriendlyName",
+        "RegulationSid",
+        "IsoCountry",
+        "NumberType",
+        "EndUserType",
+        "HasValidUntilDate",
+        "SortBy",
+        "SortDirection",
+        "ValidUntilDate",
+        "ValidUntilDate<",
+        "ValidUntilDate>",
+        "PageSize",
+        "Page",
+        "PageToken",
+    ];
+    const STATUSES: [&str; 6] = [
+        "draft",
+        "pending-review",
+        "in-review",
+        "twilio-rejected",
+        "twilio-approved",
+        "provisionally-approved",
+    ];
+    let mut a = account.lock().unwrap();
+    let problem = if method != Method::GET || path != "/v2/RegulatoryCompliance/Bundles" {
+        Some(format!("not simulated: {method} {path}"))
+    } else {
+        query.iter().find_map(|(k, v)| match k.as_str() {
+            k if !PARAMS.contains(&k) => Some(format!("unknown parameter {k}")),
+            "Status" if !STATUSES.contains(&v.as_str()) => Some(format!("Status {v}")),
+            "NumberType" if !["local", "mobile", "national", "toll-free"].contains(&v.as_str()) => {
+                Some(format!("NumberType {v}"))
+            }
+            "PageSize" if !v.parse::<usize>().is_ok_and(|n| (1..=1000).contains(&n)) => {
+                Some(format!("PageSize {v}"))
+            }
+            _ => None,
+        })
+    };
+    if let Some(problem) = problem {
+        a.violations.push(format!("{method} {path}: {problem}"));
+        return error_response(StatusCode::BAD_REQUEST, 20001, &problem);
+    }
+    if !authorized(headers) {
+        return error_response(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    if let Some((status, body)) = a.refusal.clone() {
+        return (status, axum::Json(body)).into_response();
+    }
+    let q = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let found: Vec<&Value> = a
+        .bundles
+        .iter()
+        .filter(|b| {
+            ["Status", "IsoCountry", "NumberType"]
+                .into_iter()
+                .zip(["status", "iso_country", "number_type"])
+                .all(|(param, field)| q(param).is_none_or(|v| b[field] == v))
+        })
+        .collect();
+    let asked: usize = q("PageSize").and_then(|s| s.parse().ok()).unwrap_or(50);
+    let size = if a.page_cap > 0 {
+        asked.min(a.page_cap)
+    } else {
+        asked
+    };
+    let number: usize = q("Page").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let start = (number * size).min(found.len());
+    let end = (start + size).min(found.len());
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let url = |page: usize| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in query.iter().filter(|(k, _)| k != "Page" && k != "PageSize") {
+            s.append_pair(k, v);
+        }
+        s.append_pair("PageSize", &size.to_string());
+        s.append_pair("Page", &page.to_string());
+        format!("http://{host}{path}?{}", s.finish())
+    };
+    let results: Vec<Value> = found[start..end]
+        .iter()
+        .map(|b| {
+            let mut b = (*b).clone();
+            let o = b.as_object_mut().unwrap();
+            o.remove("iso_country");
+            o.remove("number_type");
+            b
+        })
+        .collect();
+    let body = json!({
+        "results": results,
+        "meta": {
+            "page": number,
+            "page_size": size,
+            "first_page_url": url(0),
+            "previous_page_url": (number > 0).then(|| url(number - 1)),
+            "url": url(number),
+            "next_page_url": (end < found.len()).then(|| url(number + 1)),
+            "key": "results",
+        },
+    });
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
 /// The request carries the test account's Basic credentials (both Twilio fakes check them).
 pub fn authorized(headers: &HeaderMap) -> bool {
     let expected =
@@ -329,6 +511,9 @@ async fn answer(
     };
     if stall {
         std::future::pending::<()>().await;
+    }
+    if uri.path().starts_with("/v2/") {
+        return numbers_v2(&account, &method, uri.path(), &query, &headers);
     }
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
     let op = match twilio_spec::spec().check(&method, uri.path(), &query, &form, content_type) {
@@ -705,7 +890,15 @@ fn buy(a: &mut Account, req: &Req) -> Response {
             );
         }
     }
-    if entry.needs_bundle && req.form("BundleSid").is_none() {
+    let approved = |sid: &str| {
+        a.bundles.iter().any(|b| {
+            b["sid"] == sid
+                && b["status"] == "twilio-approved"
+                && b["iso_country"] == entry.country.as_str()
+                && !expired(b)
+        })
+    };
+    if entry.needs_bundle && !req.form("BundleSid").is_some_and(approved) {
         return refused(
             21649,
             &format!(

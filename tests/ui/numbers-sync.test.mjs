@@ -12,8 +12,11 @@ import { ACCOUNT_SID, until } from "./live-sims.mjs";
 const FIRST = "https://first.example.test";
 const SECOND = "https://second.example.test";
 
-/** Twilio's IncomingPhoneNumbers (list, one page; update), enough for the page. */
-async function startTwilioNumbers(numbers, forSale) {
+/**
+ * Twilio's IncomingPhoneNumbers (list, one page; buy; update; release), Addresses (list) and
+ * the Numbers API's approved Bundles (list), enough for the page.
+ */
+async function startTwilioNumbers(numbers, forSale, addresses, bundles) {
   const requests = [];
   const server = createServer((req, res) => {
     let body = "";
@@ -38,6 +41,33 @@ async function startTwilioNumbers(numbers, forSale) {
           uri: `${base}.json`,
         });
       }
+      if (req.method === "GET" && url.pathname === `/2010-04-01/Accounts/${ACCOUNT_SID}/Addresses.json`) {
+        const country = url.searchParams.get("IsoCountry");
+        const found = addresses.filter((a) => country === null || a.iso_country === country);
+        return send(200, { addresses: found, page: 0, page_size: 1000, next_page_uri: null, uri: url.pathname });
+      }
+      if (req.method === "GET" && url.pathname === "/v2/RegulatoryCompliance/Bundles") {
+        const q = (k) => url.searchParams.get(k);
+        const results = bundles.filter(
+          (b) =>
+            (q("Status") === null || b.status === q("Status")) &&
+            (q("IsoCountry") === null || b.iso_country === q("IsoCountry")) &&
+            (q("NumberType") === null || b.number_type === q("NumberType")),
+        );
+        const self = `http://${req.headers.host}${req.url}`;
+        return send(200, {
+          results,
+          meta: {
+            page: 0,
+            page_size: 1000,
+            first_page_url: self,
+            previous_page_url: null,
+            url: self,
+            next_page_url: null,
+            key: "results",
+          },
+        });
+      }
       const search = url.pathname.match(/\/AvailablePhoneNumbers\/([A-Z]{2})\/(Local|Mobile|TollFree)\.json$/);
       if (req.method === "GET" && search) {
         const contains = url.searchParams.get("Contains") ?? "";
@@ -47,6 +77,12 @@ async function startTwilioNumbers(numbers, forSale) {
       if (req.method === "POST" && url.pathname === `${base}.json`) {
         const i = forSale.findIndex((n) => n.phone_number === form.PhoneNumber);
         if (i < 0) return send(400, { code: 21422, message: "PhoneNumber is not available", status: 400 });
+        if (forSale[i].address_requirements !== "none" && !addresses.some((a) => a.sid === form.AddressSid)) {
+          return send(400, { code: 21631, message: "Phone Number Requires an Address", status: 400 });
+        }
+        if (forSale[i].iso_country === "AU" && !bundles.some((b) => b.sid === form.BundleSid)) {
+          return send(400, { code: 21649, message: "Bundle required", status: 400 });
+        }
         const [sold] = forSale.splice(i, 1);
         const n = { ...number(sold.phone_number, form.VoiceUrl ?? ""), status_callback: form.StatusCallback ?? "" };
         numbers.push(n);
@@ -71,6 +107,7 @@ async function startTwilioNumbers(numbers, forSale) {
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
   return {
     url: `http://127.0.0.1:${server.address().port}/2010-04-01`,
+    numbersUrl: `http://127.0.0.1:${server.address().port}/v2`,
     requests,
     close: () => new Promise((ok) => server.close(ok)),
   };
@@ -99,6 +136,40 @@ const forSale = [
     beta: false,
     capabilities: { voice: true, sms: true, mms: false, fax: false },
   },
+  {
+    friendly_name: "0412 345 678",
+    phone_number: "+61412345678",
+    locality: null,
+    region: null,
+    iso_country: "AU",
+    address_requirements: "local",
+    beta: false,
+    capabilities: { voice: true, sms: true, mms: false, fax: false },
+  },
+];
+const addresses = [
+  {
+    sid: `AD${"a".repeat(32)}`,
+    account_sid: ACCOUNT_SID,
+    customer_name: "Acme Plumbing",
+    friendly_name: "Sydney office",
+    street: "1 George St",
+    city: "Sydney",
+    region: "NSW",
+    postal_code: "2000",
+    iso_country: "AU",
+  },
+];
+const bundles = [
+  {
+    sid: `BU${"b".repeat(32)}`,
+    account_sid: ACCOUNT_SID,
+    friendly_name: "Acme AU mobiles",
+    status: "twilio-approved",
+    valid_until: null,
+    iso_country: "AU",
+    number_type: "mobile",
+  },
 ];
 const account = [
   number("+14155550101", "", "Front desk line"),
@@ -111,9 +182,9 @@ let page;
 const errors = [];
 
 before(async () => {
-  twilio = await startTwilioNumbers(account, forSale);
+  twilio = await startTwilioNumbers(account, forSale, addresses, bundles);
   engine = await startEngine({
-    args: ["--twilio-api-url", twilio.url],
+    args: ["--twilio-api-url", twilio.url, "--twilio-numbers-url", twilio.numbersUrl],
     env: { TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: "test-auth-token" },
   });
   assert.equal((await api(engine.base, "PUT", "/api/settings", { public_base_url: FIRST })).status, 200);
@@ -190,6 +261,28 @@ test("Buy a number: search, buy, and it is managed and points here", async () =>
   await row.getByText("Points here").waitFor();
   const bought = account.find((n) => n.phone_number === "+14155550166");
   assert.equal(bought.voice_url, `${SECOND}/webhooks/twilio/voice`, "bought pointed at the URL in force");
+  assert.deepEqual(errors, []);
+});
+
+test("An Australian mobile is bought with the account's address and approved bundle, picked for you", async () => {
+  await main().getByRole("button", { name: "Buy a number" }).click();
+  await page.getByLabel("Country").fill("AU");
+  await page.getByLabel("Type").selectOption("mobile");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  const offered = page.getByRole("table", { name: "Numbers for sale" }).getByRole("row").filter({ hasText: "412" });
+  await offered.getByText("An address").waitFor();
+  assert.equal(await page.getByLabel("Address").inputValue(), addresses[0].sid, "the account's AU address");
+  assert.equal(await page.getByLabel("Regulatory bundle").inputValue(), bundles[0].sid, "its approved bundle");
+  await page
+    .getByLabel("Address")
+    .getByText("Sydney office (1 George St, Sydney, NSW, 2000)")
+    .waitFor({ state: "attached" });
+  await page.screenshot({ path: "/tmp/numbers-buy-au-1280.png" });
+  await offered.getByRole("button", { name: "Buy" }).click();
+  await main().getByRole("table", { name: "Phone numbers" }).getByRole("row").filter({ hasText: "412" }).waitFor();
+  const bought = twilio.requests.find((r) => r.method === "POST" && r.form.PhoneNumber === "+61412345678");
+  assert.equal(bought.form.AddressSid, addresses[0].sid);
+  assert.equal(bought.form.BundleSid, bundles[0].sid);
   assert.deepEqual(errors, []);
 });
 

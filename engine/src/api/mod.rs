@@ -130,6 +130,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(phone_numbers::import))
         .routes(routes!(phone_numbers::search))
         .routes(routes!(phone_numbers::buy))
+        .routes(routes!(phone_numbers::requirements))
         .routes(routes!(calls::list))
         .routes(routes!(calls::get))
         .routes(routes!(calls::put_context))

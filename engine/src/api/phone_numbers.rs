@@ -10,7 +10,7 @@ use crate::domain::{Carrier, PhoneNumber, PhoneNumberInput};
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::numbers::{self, AccountSync, BuyInput, NumbersError, Pointed};
-use crate::telephony::{AvailableNumber, NumberKind, NumberQuery};
+use crate::telephony::{AvailableNumber, NumberKind, NumberQuery, PurchaseRequirements};
 use crate::web::{ApiError, ApiResult, ErrorBody, Json};
 
 /// All managed numbers, with their agents' names.
@@ -253,14 +253,7 @@ pub async fn search(
     crate::web::Query(p): crate::web::Query<SearchParams>,
 ) -> ApiResult<axum::Json<Vec<AvailableNumber>>> {
     let carrier = number_carrier(&carrier)?;
-    let country = p.country.trim().to_ascii_uppercase();
-    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(crate::domain::Invalid::new(
-            "country",
-            "a two-letter country code, such as AU or US",
-        )
-        .into());
-    }
+    let country = country_code(&p.country)?;
     let digits = |field: &'static str, v: Option<String>, max: usize| match v
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())
@@ -277,6 +270,51 @@ pub async fn search(
         contains: digits("contains", p.contains, 16)?,
     };
     Ok(axum::Json(numbers::search(&engine, carrier, &query).await?))
+}
+
+/// `AU` from ` au `; anything but two letters is refused, naming the field.
+fn country_code(country: &str) -> Result<String, crate::domain::Invalid> {
+    let country = country.trim().to_ascii_uppercase();
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(crate::domain::Invalid::new(
+            "country",
+            "a two-letter country code, such as AU or US",
+        ));
+    }
+    Ok(country)
+}
+
+/// Which numbers a purchase is for.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RequirementsParams {
+    /// ISO 3166-1 alpha-2 (`AU`, `US`).
+    pub country: String,
+    #[param(inline)]
+    pub kind: NumberKind,
+}
+
+/// The account's addresses in that country and its approved, unexpired regulatory bundles for
+/// that kind of number: what buying a number there may need (Australian mobiles need both).
+#[utoipa::path(operation_id = "purchase_requirements", get, path = "/api/carriers/{carrier}/available-numbers/requirements", tag = "phone-numbers",
+    params(("carrier" = String, Path, description = "twilio, telnyx or livekit"), RequirementsParams),
+    responses(
+        (status = 200, body = PurchaseRequirements),
+        (status = 400, body = ErrorBody, description = "Bad query parameters"),
+        (status = 404, body = ErrorBody, description = "No such carrier"),
+        (status = 422, body = ErrorBody, description = "A bad country, credentials missing, or a carrier that cannot say"),
+        (status = 502, body = ErrorBody, description = "The carrier refused or could not be reached"),
+    ))]
+pub async fn requirements(
+    State(engine): State<Engine>,
+    Path(carrier): Path<String>,
+    crate::web::Query(p): crate::web::Query<RequirementsParams>,
+) -> ApiResult<axum::Json<PurchaseRequirements>> {
+    let carrier = number_carrier(&carrier)?;
+    let country = country_code(&p.country)?;
+    Ok(axum::Json(
+        numbers::purchase_requirements(&engine, carrier, &country, p.kind).await?,
+    ))
 }
 
 /// Buys a number, pointed at this engine, and manages it. Never bought twice: a purchase whose

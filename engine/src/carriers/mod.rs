@@ -38,6 +38,7 @@ pub fn adapters(
     let adapters: Vec<Arc<dyn CarrierApi>> = vec![
         Arc::new(twilio::TwilioCarrier::new(
             &config.twilio_api_url,
+            &config.twilio_numbers_url,
             secrets.clone(),
             store.clone(),
         )),

@@ -11,7 +11,8 @@ use crate::engine::Engine;
 use crate::events::Event;
 use crate::store::StoreError;
 use crate::telephony::{
-    AccountNumber, AvailableNumber, CarrierApi, CarrierError, NumberQuery, PublicUrl, Purchase,
+    AccountNumber, AvailableNumber, CarrierApi, CarrierError, NumberKind, NumberQuery, PublicUrl,
+    Purchase, PurchaseRequirements,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -315,6 +316,20 @@ pub async fn search(
         .carriers()
         .get(carrier)?
         .search_numbers(query)
+        .await?)
+}
+
+/// What the account has for buying numbers of `kind` in `country`: addresses and bundles.
+pub async fn purchase_requirements(
+    engine: &Engine,
+    carrier: Carrier,
+    country: &str,
+    kind: NumberKind,
+) -> Result<PurchaseRequirements, NumbersError> {
+    Ok(engine
+        .carriers()
+        .get(carrier)?
+        .purchase_requirements(country, kind)
         .await?)
 }
 

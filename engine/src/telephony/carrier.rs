@@ -114,6 +114,37 @@ pub struct AvailableNumber {
     pub monthly_price: Option<String>,
 }
 
+/// What the account holds that a purchase in a regulated country may need.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct PurchaseRequirements {
+    /// The account's addresses in the country searched.
+    pub addresses: Vec<AccountAddress>,
+    /// The account's approved regulatory bundles for that country and kind of number, still
+    /// valid, in the carrier's order (the first is the one to use when in doubt).
+    pub bundles: Vec<Bundle>,
+}
+
+/// An address on the carrier account (Twilio `AD…`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct AccountAddress {
+    pub id: String,
+    /// Its friendly name, or the customer's name when it has none.
+    pub name: String,
+    /// Street, city, region and postal code on one line.
+    pub summary: String,
+    /// ISO 3166-1 alpha-2.
+    pub iso_country: String,
+}
+
+/// An approved regulatory bundle on the carrier account (Twilio `BU…`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Bundle {
+    pub id: String,
+    pub name: String,
+    /// When its approval ends (RFC 3339), if it does.
+    pub valid_until: Option<String>,
+}
+
 /// A number to buy, pointed at this engine as it is bought.
 #[derive(Debug, Clone, Copy)]
 pub struct Purchase<'a> {
@@ -214,6 +245,17 @@ pub trait CarrierApi: Send + Sync {
         query: &NumberQuery,
     ) -> Result<Vec<AvailableNumber>, CarrierError> {
         let _ = query;
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
+    /// The addresses and approved bundles the account has for buying numbers of `kind` in
+    /// `country` (ISO alpha-2).
+    async fn purchase_requirements(
+        &self,
+        country: &str,
+        kind: NumberKind,
+    ) -> Result<PurchaseRequirements, CarrierError> {
+        let _ = (country, kind);
         Err(CarrierError::Unsupported(self.carrier()))
     }
 

@@ -8,8 +8,8 @@ pub mod rest;
 pub mod urls;
 
 pub use carrier::{
-    AccountNumber, AvailableNumber, CarrierApi, CarrierError, Carriers, Dial, Found, NumberKind,
-    NumberQuery, Purchase,
+    AccountAddress, AccountNumber, AvailableNumber, Bundle, CarrierApi, CarrierError, Carriers,
+    Dial, Found, NumberKind, NumberQuery, Purchase, PurchaseRequirements,
 };
 pub use rest::CarrierApiError;
 pub use urls::{PublicUrl, WebhookUrls};

@@ -5,6 +5,7 @@ import type { paths } from "./schema";
 import type {
   AccountSync,
   AvailableNumber,
+  PurchaseRequirements,
   BuyInput,
   Agent,
   AgentInput,
@@ -263,6 +264,17 @@ export class Api {
   ): Promise<AvailableNumber[]> {
     return this.run(
       this.client.GET("/api/carriers/{carrier}/available-numbers", { params: { path: { carrier }, query } }),
+    );
+  }
+  /** The account's addresses and approved bundles for buying numbers of `kind` in `country`. */
+  purchaseRequirements(
+    carrier: NumberCarrier,
+    query: { country: string; kind: NumberKind },
+  ): Promise<PurchaseRequirements> {
+    return this.run(
+      this.client.GET("/api/carriers/{carrier}/available-numbers/requirements", {
+        params: { path: { carrier }, query },
+      }),
     );
   }
   /** Buys a number, pointed here and managed. */

@@ -499,6 +499,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/carriers/{carrier}/available-numbers/requirements": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The account's addresses in that country and its approved, unexpired regulatory bundles for
+         *     that kind of number: what buying a number there may need (Australian mobiles need both).
+         */
+        get: operations["purchase_requirements"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/carriers/{carrier}/numbers": {
         parameters: {
             query?: never;
@@ -753,6 +773,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description An address on the carrier account (Twilio `AD…`). */
+        AccountAddress: {
+            id: string;
+            /** @description ISO 3166-1 alpha-2. */
+            iso_country: string;
+            /** @description Its friendly name, or the customer's name when it has none. */
+            name: string;
+            /** @description Street, city, region and postal code on one line. */
+            summary: string;
+        };
         /** @description A number on the carrier account, as the carrier has it. */
         AccountNumber: {
             /** @description The carrier's id of the number (Twilio's `PN…` SID). */
@@ -873,6 +903,13 @@ export interface components {
             /** @description E.164. */
             number: string;
             region?: string | null;
+        };
+        /** @description An approved regulatory bundle on the carrier account (Twilio `BU…`). */
+        Bundle: {
+            id: string;
+            name: string;
+            /** @description When its approval ends (RFC 3339), if it does. */
+            valid_until?: string | null;
         };
         /** @description What to buy, and what the bought number does. */
         BuyInput: {
@@ -1405,6 +1442,16 @@ export interface components {
         };
         /** @enum {string} */
         Provider: "twilio" | "telnyx" | "openai" | "livekit" | "retell";
+        /** @description What the account holds that a purchase in a regulated country may need. */
+        PurchaseRequirements: {
+            /** @description The account's addresses in the country searched. */
+            addresses: components["schemas"]["AccountAddress"][];
+            /**
+             * @description The account's approved regulatory bundles for that country and kind of number, still
+             *     valid, in the carrier's order (the first is the one to use when in doubt).
+             */
+            bundles: components["schemas"]["Bundle"][];
+        };
         /**
          * @description Why an inbound call was refused. Stored with the call so the log says why.
          * @enum {string}
@@ -3483,6 +3530,77 @@ export interface operations {
                 };
             };
             /** @description The carrier refused (in words: what to do) or could not be reached */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    purchase_requirements: {
+        parameters: {
+            query: {
+                /** @description ISO 3166-1 alpha-2 (`AU`, `US`). */
+                country: string;
+                kind: "local" | "mobile" | "toll_free";
+            };
+            header?: never;
+            path: {
+                /** @description twilio, telnyx or livekit */
+                carrier: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseRequirements"];
+                };
+            };
+            /** @description Bad query parameters */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such carrier */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A bad country, credentials missing, or a carrier that cannot say */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The carrier refused or could not be reached */
             502: {
                 headers: {
                     [name: string]: unknown;

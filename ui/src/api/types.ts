@@ -60,6 +60,7 @@ export type Pointed = Schemas["Pointed"];
 export type AvailableNumber = Schemas["AvailableNumber"];
 export type NumberKind = "local" | "mobile" | "toll_free";
 export type BuyInput = Schemas["BuyInput"];
+export type PurchaseRequirements = Schemas["PurchaseRequirements"];
 
 /**
  * The answer of `POST /api/campaigns/{id}/leads/import` (a `text/csv` body; `?dry_run=true`

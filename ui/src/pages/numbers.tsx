@@ -14,6 +14,7 @@ import {
   type PhoneNumber,
   type PhoneNumberInput,
   type Pointing,
+  type PurchaseRequirements,
   type Settings,
 } from "../api/types";
 import { Icon } from "../components/icons";
@@ -1006,20 +1007,40 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
   const [addressId, setAddressId] = useState("");
   const [bundleId, setBundleId] = useState("");
   const [results, setResults] = useState<AvailableNumber[] | null>(null);
+  // What the account has for the country and type last searched: the pickers' choices.
+  const [needs, setNeeds] = useState<(PurchaseRequirements & { country: string; kind: NumberKind }) | null>(null);
+  const [needsError, setNeedsError] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const search = async () => {
     setBusy("search");
     setError(null);
     try {
-      setResults(
-        await api.searchNumbers("twilio", {
+      // The pickers' choices are fetched alongside; without them a search still works.
+      const [found, has] = await Promise.all([
+        api.searchNumbers("twilio", {
           country,
           kind,
           ...(areaCode.trim() ? { area_code: areaCode.trim() } : {}),
           ...(contains.trim() ? { contains: contains.trim() } : {}),
         }),
-      );
+        api.purchaseRequirements("twilio", { country, kind }).catch((e: unknown) => {
+          if (isApiError(e)) return e;
+          throw e;
+        }),
+      ]);
+      setResults(found);
+      if (isApiError(has)) {
+        setNeeds(null);
+        setNeedsError(has.message);
+      } else {
+        setNeeds({ ...has, country, kind });
+        setNeedsError(null);
+      }
+      // The first of each is the one to use when in doubt; passing one a number does not
+      // need does no harm.
+      setAddressId(isApiError(has) ? "" : (has.addresses[0]?.id ?? ""));
+      setBundleId(isApiError(has) ? "" : (has.bundles[0]?.id ?? ""));
     } catch (e) {
       if (isApiError(e)) setError(e);
       else throw e;
@@ -1034,8 +1055,8 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
       const bought = await api.buyNumber("twilio", {
         number: n.number,
         ...(agent ? { inbound_agent_id: agent } : {}),
-        ...(addressId.trim() ? { address_id: addressId.trim() } : {}),
-        ...(bundleId.trim() ? { bundle_id: bundleId.trim() } : {}),
+        ...(addressId ? { address_id: addressId } : {}),
+        ...(bundleId ? { bundle_id: bundleId } : {}),
       });
       showToast(`${formatNumber(bought.number)} is yours, and sends its calls to Switchboard.`);
       await reload.numbers();
@@ -1112,6 +1133,9 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
           {busy === "search" ? "Searching…" : "Search"}
         </button>
       </div>
+      {needsError !== null && (
+        <Banner tone="warn">Could not list the account's addresses and bundles: {needsError}</Banner>
+      )}
       <div class="buy-options">
         <AgentSelect
           id="buy-agent"
@@ -1121,24 +1145,62 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
           agents={props.agents}
           onChange={setAgent}
         />
-        <Field id="buy-address" label="Address SID (AD…), if the number needs one">
-          <input
-            id="buy-address"
-            value={addressId}
-            onInput={(e) => {
-              setAddressId(e.currentTarget.value);
-            }}
-          />
-        </Field>
-        <Field id="buy-bundle" label="Regulatory bundle SID (BU…), if needed">
-          <input
-            id="buy-bundle"
-            value={bundleId}
-            onInput={(e) => {
-              setBundleId(e.currentTarget.value);
-            }}
-          />
-        </Field>
+        {needs !== null && (
+          <>
+            <Field
+              id="buy-address"
+              label="Address"
+              hint={
+                needs.addresses.length === 0
+                  ? `Your Twilio account has no address in ${needs.country}: a number that needs one cannot be bought until one is added (Twilio Console, Addresses).`
+                  : "For numbers that need an address on file."
+              }
+            >
+              <select
+                id="buy-address"
+                value={addressId}
+                onChange={(e) => {
+                  setAddressId(e.currentTarget.value);
+                }}
+                aria-describedby={messageId("buy-address")}
+              >
+                <option value="">None</option>
+                {needs.addresses.map((a) => (
+                  <option key={a.id} value={a.id}>
+                    {a.name || a.id}
+                    {a.summary ? ` (${a.summary})` : ""}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <Field
+              id="buy-bundle"
+              label="Regulatory bundle"
+              hint={
+                needs.bundles.length === 0
+                  ? `No approved bundle for ${KINDS[needs.kind].toLowerCase()} numbers in ${needs.country}. Countries that regulate numbers (Australia among them) need one, approved in the Twilio Console.`
+                  : "Approved by Twilio; needed where the country regulates numbers."
+              }
+            >
+              <select
+                id="buy-bundle"
+                value={bundleId}
+                onChange={(e) => {
+                  setBundleId(e.currentTarget.value);
+                }}
+                aria-describedby={messageId("buy-bundle")}
+              >
+                <option value="">None</option>
+                {needs.bundles.map((b) => (
+                  <option key={b.id} value={b.id}>
+                    {b.name || b.id}
+                    {b.valid_until ? ` (valid until ${b.valid_until.slice(0, 10)})` : ""}
+                  </option>
+                ))}
+              </select>
+            </Field>
+          </>
+        )}
       </div>
       {results !== null &&
         (results.length === 0 ? (

@@ -8,8 +8,8 @@ use crate::secrets::{Provider, Secrets};
 use crate::store::Store;
 use crate::telephony::urls::TWILIO_AMD_PATH;
 use crate::telephony::{
-    AccountNumber, AvailableNumber, CarrierApi, CarrierApiError, CarrierError, Dial, Found,
-    NumberKind, NumberQuery, PublicUrl, Purchase,
+    AccountAddress, AccountNumber, AvailableNumber, Bundle, CarrierApi, CarrierApiError,
+    CarrierError, Dial, Found, NumberKind, NumberQuery, PublicUrl, Purchase, PurchaseRequirements,
 };
 
 use super::client::{CallInfo, CreateCall, IncomingNumber, TwilioClient};
@@ -26,9 +26,9 @@ pub struct TwilioCarrier {
 }
 
 impl TwilioCarrier {
-    pub fn new(api_url: &str, secrets: Secrets, store: Store) -> Self {
+    pub fn new(api_url: &str, numbers_url: &str, secrets: Secrets, store: Store) -> Self {
         Self {
-            client: TwilioClient::new(api_url),
+            client: TwilioClient::new(api_url, numbers_url),
             secrets,
             store,
         }
@@ -173,6 +173,40 @@ impl CarrierApi for TwilioCarrier {
             .collect())
     }
 
+    async fn purchase_requirements(
+        &self,
+        country: &str,
+        kind: NumberKind,
+    ) -> Result<PurchaseRequirements, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        let (sid, token) = (creds.get("account_sid"), creds.get("auth_token"));
+        let number_type = match kind {
+            NumberKind::Local => "local",
+            NumberKind::Mobile => "mobile",
+            NumberKind::TollFree => "toll-free",
+        };
+        let (addresses, bundles) = tokio::try_join!(
+            self.client.list_addresses(sid, token, country),
+            self.client.list_bundles(sid, token, country, number_type),
+        )
+        .map_err(in_words)?;
+        let now = jiff::Timestamp::now();
+        Ok(PurchaseRequirements {
+            addresses: addresses.iter().filter_map(address).collect(),
+            bundles: bundles
+                .iter()
+                .filter_map(bundle)
+                // Approved but expired: a purchase with it would fail (§9.5).
+                .filter(|b| {
+                    b.valid_until
+                        .as_deref()
+                        .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+                        .is_none_or(|until| until > now)
+                })
+                .collect(),
+        })
+    }
+
     async fn buy_number(&self, p: &Purchase<'_>) -> Result<AccountNumber, CarrierError> {
         let creds = self.secrets.credentials(Provider::Twilio).await?;
         let bought = self
@@ -297,4 +331,37 @@ fn in_words(e: CarrierApiError) -> CarrierError {
         _ => return e.into(),
     };
     CarrierError::Rejected(format!("{what} (Twilio: {e})"))
+}
+/// An Address resource (§9.4) as the purchase form shows it.
+fn address(v: &serde_json::Value) -> Option<AccountAddress> {
+    let text = |k: &str| v[k].as_str().filter(|t| !t.is_empty());
+    let summary = [
+        text("street"),
+        text("street_secondary"),
+        text("city"),
+        text("region"),
+        text("postal_code"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
+    Some(AccountAddress {
+        id: text("sid")?.into(),
+        name: text("friendly_name")
+            .or(text("customer_name"))
+            .unwrap_or_default()
+            .into(),
+        summary,
+        iso_country: text("iso_country").unwrap_or_default().into(),
+    })
+}
+
+/// A Bundle resource (§9.5).
+fn bundle(v: &serde_json::Value) -> Option<Bundle> {
+    Some(Bundle {
+        id: v["sid"].as_str()?.into(),
+        name: v["friendly_name"].as_str().unwrap_or_default().into(),
+        valid_until: v["valid_until"].as_str().map(str::to_owned),
+    })
 }

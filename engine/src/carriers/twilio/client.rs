@@ -10,6 +10,8 @@ use crate::telephony::rest::{self as http, CarrierApiError};
 pub struct TwilioClient {
     http: reqwest::Client,
     base: String,
+    /// The Numbers API (`https://numbers.twilio.com/v2`): regulatory bundles live there.
+    numbers_base: String,
 }
 
 /// One of the account's numbers (§7.6, IncomingPhoneNumber).
@@ -192,28 +194,110 @@ impl TwilioClient {
         account_sid: &str,
         auth_token: &str,
     ) -> Result<Vec<IncomingNumber>, CarrierApiError> {
-        let mut url = format!(
+        let url = format!(
             "{}/Accounts/{}/IncomingPhoneNumbers.json?PageSize={NUMBERS_PAGE_SIZE}",
             self.base,
             escape(account_sid)
         );
-        let mut numbers = Vec::new();
+        let pages = Pages::V2010 {
+            key: "incoming_phone_numbers",
+        };
+        let found = self
+            .every_page(
+                (account_sid, auth_token),
+                "list the account's numbers",
+                url,
+                pages,
+            )
+            .await?;
+        Ok(found.iter().filter_map(IncomingNumber::from_json).collect())
+    }
+
+    /// The account's addresses in `country` (§9.4), every page.
+    pub async fn list_addresses(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        country: &str,
+    ) -> Result<Vec<Value>, CarrierApiError> {
+        let url = format!(
+            "{}/Accounts/{}/Addresses.json?IsoCountry={}&PageSize=1000",
+            self.base,
+            escape(account_sid),
+            escape(country)
+        );
+        let pages = Pages::V2010 { key: "addresses" };
+        self.every_page(
+            (account_sid, auth_token),
+            "list the account's addresses",
+            url,
+            pages,
+        )
+        .await
+    }
+
+    /// The account's approved regulatory bundles for `number_type` numbers in `country`
+    /// (§9.5, the Numbers API), every page.
+    pub async fn list_bundles(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        country: &str,
+        number_type: &str,
+    ) -> Result<Vec<Value>, CarrierApiError> {
+        let url = format!(
+            "{}/RegulatoryCompliance/Bundles?Status=twilio-approved&IsoCountry={}&NumberType={}&PageSize=1000",
+            self.numbers_base,
+            escape(country),
+            escape(number_type)
+        );
+        self.every_page(
+            (account_sid, auth_token),
+            "list the account's regulatory bundles",
+            url,
+            Pages::V2,
+        )
+        .await
+    }
+
+    /// Every record of a paged list, from `url` on.
+    async fn every_page(
+        &self,
+        (account_sid, auth_token): (&str, &str),
+        action: &str,
+        mut url: String,
+        pages: Pages,
+    ) -> Result<Vec<Value>, CarrierApiError> {
+        let unreadable = |last: String| CarrierApiError::Unconfirmed {
+            carrier: "Twilio",
+            action: action.into(),
+            last,
+        };
+        let mut records = Vec::new();
         loop {
-            let v = self
-                .get(account_sid, auth_token, "list the account's numbers", &url)
-                .await?;
-            let page = v["incoming_phone_numbers"].as_array().ok_or_else(|| {
-                CarrierApiError::Unconfirmed {
-                    carrier: "Twilio",
-                    action: "list the account's numbers".into(),
-                    last: "the reply was not a page of numbers".into(),
-                }
-            })?;
-            numbers.extend(page.iter().filter_map(IncomingNumber::from_json));
-            match v["next_page_uri"].as_str().filter(|u| !u.is_empty()) {
+            let v = self.get(account_sid, auth_token, action, &url).await?;
+            let key = match pages {
+                Pages::V2010 { key } => key,
+                Pages::V2 => v["meta"]["key"].as_str().unwrap_or("results"),
+            };
+            let page = v[key]
+                .as_array()
+                .ok_or_else(|| unreadable(format!("the reply had no list of {key}")))?;
+            records.extend(page.iter().cloned());
+            let next = match pages {
+                Pages::V2010 { .. } => v["next_page_uri"].as_str(),
+                Pages::V2 => v["meta"]["next_page_url"].as_str(),
+            };
+            match next.filter(|u| !u.is_empty()) {
                 // Relative to Twilio's host: the same host as our base, whatever its path.
-                Some(next) => url = self.on_host(next)?,
-                None => return Ok(numbers),
+                Some(next) if matches!(pages, Pages::V2010 { .. }) => {
+                    url = self.on_host(next).map_err(|e| unreadable(e.to_string()))?;
+                }
+                // Absolute: followed only to the host asked first, which gets our credentials.
+                Some(next) => {
+                    url = same_origin(&url, next).map_err(|e| unreadable(e.to_string()))?
+                }
+                None => return Ok(records),
             }
         }
     }
@@ -366,15 +450,8 @@ impl TwilioClient {
     }
 
     /// `path` (absolute, as Twilio's paging URIs are) on the API's host.
-    fn on_host(&self, path: &str) -> Result<String, CarrierApiError> {
-        url::Url::parse(&self.base)
-            .and_then(|base| base.join(path))
-            .map(String::from)
-            .map_err(|e| CarrierApiError::Unconfirmed {
-                carrier: "Twilio",
-                action: "list the account's numbers".into(),
-                last: format!("a next page that is not a URL: {e}"),
-            })
+    fn on_host(&self, path: &str) -> Result<String, NextPage> {
+        Ok(url::Url::parse(&self.base)?.join(path)?.into())
     }
 
     /// A form POST to the REST API, retried as `retry` allows; the reply's body.
@@ -414,10 +491,11 @@ impl TwilioClient {
         Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
     }
 
-    pub fn new(base: impl Into<String>) -> Self {
+    pub fn new(base: impl Into<String>, numbers_base: impl Into<String>) -> Self {
         Self {
             http: http::client(),
             base: base.into().trim_end_matches('/').to_owned(),
+            numbers_base: numbers_base.into().trim_end_matches('/').to_owned(),
         }
     }
 
@@ -479,8 +557,59 @@ fn error_message(body: &str) -> (Option<String>, String) {
     }
 }
 
+/// How a list's pages are laid out: the 2010 API's records under a fixed key with a relative
+/// `next_page_uri`, or the v2 APIs' under `meta.key` with an absolute `meta.next_page_url`.
+#[derive(Debug, Clone, Copy)]
+enum Pages {
+    V2010 { key: &'static str },
+    V2,
+}
+
+/// Why a list's next page is not followed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+enum NextPage {
+    #[error("a next page that is not a URL: {0}")]
+    NotAUrl(#[from] url::ParseError),
+    #[error("a next page on another host ({0})")]
+    OtherHost(String),
+}
+
+/// `next` if it is on the same scheme, host and port as `current`.
+fn same_origin(current: &str, next: &str) -> Result<String, NextPage> {
+    let (current, next) = (url::Url::parse(current)?, url::Url::parse(next)?);
+    if current.origin() == next.origin() {
+        Ok(next.into())
+    } else {
+        Err(NextPage::OtherHost(next.origin().ascii_serialization()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_next_page_elsewhere_is_not_followed_with_our_credentials() {
+        let first = "https://numbers.twilio.com/v2/RegulatoryCompliance/Bundles?PageSize=50";
+        assert_eq!(
+            same_origin(
+                first,
+                "https://numbers.twilio.com/v2/RegulatoryCompliance/Bundles?Page=1"
+            ),
+            Ok("https://numbers.twilio.com/v2/RegulatoryCompliance/Bundles?Page=1".into())
+        );
+        for elsewhere in [
+            "https://attacker.example/v2/RegulatoryCompliance/Bundles?Page=1",
+            "http://numbers.twilio.com/v2/RegulatoryCompliance/Bundles?Page=1",
+            "https://numbers.twilio.com:8443/v2/RegulatoryCompliance/Bundles?Page=1",
+        ] {
+            let refused = same_origin(first, elsewhere).unwrap_err();
+            assert!(
+                matches!(refused, NextPage::OtherHost(_)),
+                "{elsewhere}: {refused}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]
