@@ -579,7 +579,7 @@ fn written(
 /// (a later, conflicting end is ignored); an answer is never placed before the call started
 /// (an inferred or skewed time is clamped); and an answer that arrives after the end of a
 /// completed call still fills in when it was answered and how long it lasted.
-async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Result<()> {
+pub(super) async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Result<()> {
     let q = match event {
         CallEvent::Ringing => {
             sqlx::query("UPDATE calls SET status = 'ringing' WHERE id = ? AND status = 'queued'")
