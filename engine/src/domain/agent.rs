@@ -66,9 +66,10 @@ pub struct Agent {
     pub backend: VoiceBackend,
     /// The Retell voice (`retell-Cimo`, `11labs-Adrian`, ...), used when `backend` is `retell`.
     pub retell_voice_id: String,
-    /// The Retell LLM and agent made for this agent; both set exactly when `backend` is
-    /// `retell` and Retell holds them.
+    /// The Retell LLM made for this agent (its prompt and greeting); set, with
+    /// `retell_agent_id`, exactly when `backend` is `retell` and Retell holds them.
     pub retell_llm_id: Option<String>,
+    /// The Retell agent made for this agent (its voice), answered by `retell_llm_id`.
     pub retell_agent_id: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

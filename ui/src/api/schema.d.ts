@@ -12,7 +12,11 @@ export interface paths {
         /** All agents, by name. */
         get: operations["list_agents"];
         put?: never;
-        /** Creates an agent. Only `name` is required; the rest take defaults. */
+        /**
+         * Creates an agent. Only `name` is required; the rest take defaults. An agent on Retell
+         *     (`backend: retell`) gets its Retell LLM and agent made first; if Retell refuses, nothing
+         *     is kept, here or there.
+         */
         post: operations["create_agent"];
         delete?: never;
         options?: never;
@@ -788,6 +792,7 @@ export interface components {
         /** @description An agent as stored and as the API returns it. */
         Agent: {
             active: boolean;
+            backend: components["schemas"]["VoiceBackend"];
             /** @description Free-form facts for the agent (a JSON object), editable while calls are live. */
             context: Record<string, unknown>;
             created_at: components["schemas"]["Timestamp"];
@@ -799,6 +804,15 @@ export interface components {
             model: string;
             name: string;
             notes: string;
+            /** @description The Retell agent made for this agent (its voice), answered by `retell_llm_id`. */
+            retell_agent_id?: string | null;
+            /**
+             * @description The Retell LLM made for this agent (its prompt and greeting); set, with
+             *     `retell_agent_id`, exactly when `backend` is `retell` and Retell holds them.
+             */
+            retell_llm_id?: string | null;
+            /** @description The Retell voice (`retell-Cimo`, `11labs-Adrian`, ...), used when `backend` is `retell`. */
+            retell_voice_id: string;
             system_prompt: string;
             updated_at: components["schemas"]["Timestamp"];
             voice: string;
@@ -806,6 +820,7 @@ export interface components {
         /** @description A create or update request: fields left out keep their current (or default) value. */
         AgentInput: {
             active?: boolean | null;
+            backend?: null | components["schemas"]["VoiceBackend"];
             /** @description Must be a JSON object. */
             context?: Record<string, unknown> | null;
             greeting?: string | null;
@@ -815,6 +830,8 @@ export interface components {
             /** @description Required when creating. */
             name?: string | null;
             notes?: string | null;
+            /** @description A voice id from Retell's voice list (`retell-Cimo`, ...), for the `retell` backend. */
+            retell_voice_id?: string | null;
             system_prompt?: string | null;
             /** @description OpenAI voice name (`marin`, `cedar`, `alloy`, ...) or a custom voice id. */
             voice?: string | null;
@@ -1519,6 +1536,11 @@ export interface components {
             speaker: components["schemas"]["Speaker"];
             text: string;
         };
+        /**
+         * @description What speaks for an agent on a call.
+         * @enum {string}
+         */
+        VoiceBackend: "openai_realtime" | "retell";
         VoicemailPolicy: {
             /** @enum {string} */
             action: "hang_up";
@@ -1638,8 +1660,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A value breaks a rule */
+            /** @description A value breaks a rule, or a Retell agent lacks the Retell key or the public URL */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Retell refused or did not answer; nothing was kept */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1797,6 +1828,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Retell refused or did not answer; nothing was changed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     delete_agent: {
@@ -1855,6 +1895,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Retell refused or did not answer; the agent is kept */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     put_agent_context: {
@@ -1900,6 +1949,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Retell refused or did not answer; nothing was changed */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
