@@ -594,3 +594,40 @@ async fn a_telnyx_call_for_a_retell_agent_is_transferred_to_retells_sip_uri() {
         )
     );
 }
+
+#[tokio::test]
+async fn calls_switchboard_would_have_to_bridge_are_refused_for_a_retell_agent() {
+    let w = World::start().await;
+    let agent = w.retell_agent("Front desk").await;
+    let id = agent["id"].as_str().unwrap();
+    let number = w.number("twilio", id).await;
+    let api = &w.engine.api;
+    for (path, body, field) in [
+        (
+            "/api/calls/outbound",
+            json!({"from_number_id": number, "to": CALLER, "agent_id": id}),
+            "agent_id",
+        ),
+        ("/api/test-calls", json!({"agent_id": id}), "agent_id"),
+        (
+            "/api/campaigns",
+            json!({"name": "Spring", "agents": [{"agent_id": id}]}),
+            "agents",
+        ),
+    ] {
+        let got = api.post(path, body).await;
+        assert_error(&got, StatusCode::UNPROCESSABLE_ENTITY, "invalid");
+        assert_eq!(got.1["error"]["field"], field, "{path}: {}", got.1);
+        assert!(
+            got.1["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("Retell"),
+            "{path}: {}",
+            got.1
+        );
+    }
+    let (_, page) = api.get("/api/calls").await;
+    assert_eq!(page["items"], json!([]), "no call was recorded");
+    assert_eq!(api.get("/api/campaigns").await.1, json!([]));
+}

@@ -75,6 +75,29 @@ pub struct Agent {
     pub updated_at: Timestamp,
 }
 
+impl Agent {
+    /// Whether Switchboard bridges this agent's calls itself (a Retell agent's calls are
+    /// handed over to Retell whole, which is done for inbound calls only).
+    pub fn is_bridged(&self) -> bool {
+        self.backend == VoiceBackend::OpenaiRealtime
+    }
+
+    /// Refuses, as `field`'s, a call Switchboard would have to bridge for an agent it hands
+    /// to Retell: outbound and test calls.
+    pub fn check_bridged(&self, field: &'static str) -> Result<(), Invalid> {
+        if self.is_bridged() {
+            return Ok(());
+        }
+        Err(Invalid::new(
+            field,
+            format!(
+                "{} is on Retell, which takes this agent's inbound calls only: use an agent on OpenAI Realtime for outbound and test calls",
+                self.name
+            ),
+        ))
+    }
+}
+
 /// The editable fields of an agent, validated. Creating starts from the defaults; updating
 /// starts from the stored agent; both then apply an [`AgentInput`].
 #[derive(Debug, Clone, PartialEq)]
