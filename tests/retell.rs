@@ -411,6 +411,10 @@ async fn an_inbound_twilio_call_for_a_retell_agent_is_dialed_over_to_retell() {
         (Some("inbound"), Some(CALLER), Some(OUR_NUMBER))
     );
     assert_eq!(r["metadata"]["switchboard_call_id"], call["id"]);
+    assert_eq!(
+        call["retell_call_id"], r["call_id"],
+        "the record keeps Retell's call id"
+    );
     let expected = format!(
         "<Response><Dial answerOnBridge=\"true\" timeout=\"30\"><Sip>sip:{}@sip.retellai.com</Sip></Dial></Response>",
         r["call_id"].as_str().unwrap()
@@ -630,4 +634,81 @@ async fn calls_switchboard_would_have_to_bridge_are_refused_for_a_retell_agent()
     let (_, page) = api.get("/api/calls").await;
     assert_eq!(page["items"], json!([]), "no call was recorded");
     assert_eq!(api.get("/api/campaigns").await.1, json!([]));
+}
+
+/// Polls `check` until it holds (Retell agents are moved in the background).
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..200 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test]
+async fn a_new_public_url_moves_retell_agents_webhooks_and_a_refusal_shows_until_the_next_save() {
+    let w = World::start().await;
+    let first = w.retell_agent("Front desk").await;
+    w.retell_agent("After hours").await;
+    assert_eq!(
+        first["retell_webhook_url"],
+        format!("{PUBLIC}/webhooks/retell")
+    );
+    let moved = "https://moved.example.test";
+    // Retell refuses the first agent's move (whichever comes first); the other moves.
+    w.retell.fault("update-agent", Fault::Status(401));
+    let (s, _) = w
+        .engine
+        .api
+        .put("/api/settings", json!({"public_base_url": moved}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let new_url = format!("{moved}/webhooks/retell");
+    eventually("one agent moved", async || {
+        w.retell.requests_to("update-agent") == 2
+            && w.retell
+                .agents()
+                .iter()
+                .filter(|a| a["webhook_url"] == new_url.as_str())
+                .count()
+                == 1
+    })
+    .await;
+    let (_, agents) = w.engine.api.get("/api/agents").await;
+    let urls: Vec<&str> = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["retell_webhook_url"].as_str().unwrap())
+        .collect();
+    assert!(
+        urls.contains(&new_url.as_str())
+            && urls.contains(&format!("{PUBLIC}/webhooks/retell").as_str()),
+        "the refused one keeps its old URL on record: {urls:?}"
+    );
+    // Saving the stale agent moves it.
+    let stale = agents
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["retell_webhook_url"] != new_url.as_str())
+        .unwrap();
+    let (s, saved) = w
+        .engine
+        .api
+        .put(
+            &format!("/api/agents/{}", stale["id"].as_str().unwrap()),
+            json!({"notes": "moved"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{saved}");
+    assert_eq!(saved["retell_webhook_url"], new_url.as_str());
+    assert!(
+        w.retell
+            .agents()
+            .iter()
+            .all(|a| a["webhook_url"] == new_url.as_str())
+    );
 }

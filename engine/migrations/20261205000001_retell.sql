@@ -7,6 +7,9 @@ ALTER TABLE agents ADD COLUMN backend TEXT NOT NULL DEFAULT 'openai_realtime'
 ALTER TABLE agents ADD COLUMN retell_voice_id TEXT NOT NULL DEFAULT 'retell-Cimo';
 ALTER TABLE agents ADD COLUMN retell_llm_id TEXT;
 ALTER TABLE agents ADD COLUMN retell_agent_id TEXT;
+-- The webhook URL the Retell agent was last given: when the public URL moves, the agents
+-- still reporting to the old one are found (and moved) by it.
+ALTER TABLE agents ADD COLUMN retell_webhook_url TEXT;
 
 CREATE TABLE retell_calls (
     call_id        TEXT PRIMARY KEY REFERENCES calls (id),

@@ -11,9 +11,9 @@ const KEY = "key_retell_ui_test";
 const PUBLIC = "https://sb.example.test";
 
 /** Retell's LLM and agent endpoints, holding what they were given; `failNext` answers the next
- * create-agent with that status instead. */
+ * create-agent with that status instead, `failNextUpdate` the next update-agent with a 401. */
 function fakeRetell() {
-  const held = { llms: [], agents: [], refused: [], failNext: null };
+  const held = { llms: [], agents: [], refused: [], failNext: null, failNextUpdate: false };
   let n = 0;
   const server = createServer((req, res) => {
     let body = "";
@@ -51,6 +51,10 @@ function fakeRetell() {
       const key = endpoint.includes("llm") ? "llm_id" : "agent_id";
       const found = list.findIndex((o) => o[key] === id);
       if (found < 0) return reply(404, { message: "not found" });
+      if (req.method === "PATCH" && held.failNextUpdate && endpoint === "update-agent") {
+        held.failNextUpdate = false;
+        return reply(401, { message: "refused" });
+      }
       if (req.method === "PATCH") {
         Object.assign(list[found], json);
         return reply(200, list[found]);
@@ -76,9 +80,11 @@ const errors = [];
 before(async () => {
   retell = await fakeRetell();
   engine = await startEngine({
-    args: ["--public-url", PUBLIC, "--retell-api-url", retell.base],
+    args: ["--retell-api-url", retell.base],
     env: { RETELL_API_KEY: KEY },
   });
+  // Set in Settings (not `--public-url`, which would override any later change).
+  await api(engine.base, "PUT", "/api/settings", { public_base_url: PUBLIC });
   browser = await launchBrowser();
   page = await openPage(browser, 1024, 700, errors);
   await page.goto(`${engine.base}/`);
@@ -145,4 +151,20 @@ test("Retell refusing says so in the form and leaves nothing at Retell", async (
     "no Sales agent was kept",
   );
   assert.deepEqual(retell.held.refused, [], "every request carried the key");
+});
+
+test("a new public URL that Retell does not take shows as an old webhook URL until the agent is saved", async () => {
+  // A refusal the engine does not retry (an auth error), so exactly this move fails.
+  retell.held.failNextUpdate = true;
+  await api(engine.base, "PUT", "/api/settings", { public_base_url: "https://moved.example.test" });
+  const row = page.locator("table tbody tr", { hasText: "Front Desk" });
+  await row.getByText("Old webhook URL").waitFor();
+  await row.getByRole("link", { name: "Front Desk" }).click();
+  await panel()
+    .getByText(/save the agent to move it/)
+    .waitFor();
+  await panel().getByLabel("Notes").fill("moved");
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  await panel().getByTestId("retell-sync").getByText("Synced").waitFor();
+  assert.equal(retell.held.agents[0].webhook_url, "https://moved.example.test/webhooks/retell");
 });

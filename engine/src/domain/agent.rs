@@ -71,6 +71,9 @@ pub struct Agent {
     pub retell_llm_id: Option<String>,
     /// The Retell agent made for this agent (its voice), answered by `retell_llm_id`.
     pub retell_agent_id: Option<String>,
+    /// Where that Retell agent reports its calls, as it was last told (this engine's public
+    /// URL then); when the public URL changes, it is moved.
+    pub retell_webhook_url: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }

@@ -10,6 +10,7 @@ use super::client::{AgentSpec, Client, RetellError};
 use crate::domain::agent::AgentFields;
 use crate::domain::{Agent, AgentInput, VoiceBackend};
 use crate::engine::Engine;
+use crate::events::Event;
 use crate::secrets::{Provider, SecretsError};
 use crate::store::StoreError;
 use crate::store::agents::{Edit, RetellIds};
@@ -86,11 +87,7 @@ pub async fn create(engine: &Engine, input: AgentInput) -> Result<Agent, Provisi
 pub async fn update(engine: &Engine, id: &str, input: AgentInput) -> Result<Agent, ProvisionError> {
     let current = engine.store().get_agent(id).await?;
     let fields = input.apply(AgentFields::from(&current))?;
-    let ids = current
-        .retell_llm_id
-        .clone()
-        .zip(current.retell_agent_id.clone())
-        .map(|(llm_id, agent_id)| RetellIds { llm_id, agent_id });
+    let ids = RetellIds::of(&current);
     let store = engine.store();
     match (fields.backend, ids) {
         (VoiceBackend::OpenaiRealtime, None) => {
@@ -121,14 +118,26 @@ pub async fn update(engine: &Engine, id: &str, input: AgentInput) -> Result<Agen
             }
         }
         (VoiceBackend::Retell, Some(ids)) => {
-            let before = spec(engine, &AgentFields::from(&current))?;
+            // As Retell holds it now: the webhook URL it was last given, which an edit after
+            // the public URL moved brings up to date.
+            let before = AgentSpec {
+                webhook_url: ids.webhook_url.clone(),
+                ..spec(engine, &AgentFields::from(&current))?
+            };
             let after = spec(engine, &fields)?;
             if before == after {
                 return Ok(store.replace_agent(id, Edit::Fields(fields), None).await?);
             }
             let retell = client(engine).await?;
             push(&retell, &ids, &after, &before).await?;
-            match store.replace_agent(id, Edit::Fields(fields), None).await {
+            let now = RetellIds {
+                webhook_url: after.webhook_url.clone(),
+                ..ids.clone()
+            };
+            match store
+                .replace_agent(id, Edit::Fields(fields), Some(Some(now)))
+                .await
+            {
                 Ok(agent) => Ok(agent),
                 Err(e) => {
                     if let Err(undo) = push(&retell, &ids, &before, &after).await {
@@ -156,12 +165,74 @@ pub async fn delete(engine: &Engine, id: &str, force: bool) -> Result<Vec<String
     Ok(engine.store().delete_agent(id, force).await?)
 }
 
+/// Moves every Retell agent still reporting to another URL to this engine's public URL (after
+/// it changed). Each that Retell refuses keeps its old URL on record, so the agent list says
+/// so and the next save of the agent tries again. Returns how many were moved.
+pub async fn repoint_all(engine: &Engine) -> usize {
+    let Some(public) = engine.public() else {
+        return 0;
+    };
+    let url = format!("{}{RETELL_WEBHOOK_PATH}", public.base);
+    let agents = match engine.store().list_agents().await {
+        Ok(agents) => agents,
+        Err(e) => {
+            tracing::error!(error = %e, "could not list agents to move their Retell webhooks");
+            return 0;
+        }
+    };
+    let stale: Vec<_> = agents
+        .into_iter()
+        .filter(|a| a.backend == VoiceBackend::Retell)
+        .filter_map(|a| RetellIds::of(&a).map(|ids| (a, ids)))
+        .filter(|(_, ids)| ids.webhook_url != url)
+        .collect();
+    if stale.is_empty() {
+        return 0;
+    }
+    let retell = match client(engine).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "Retell agents still report to the old public URL");
+            return 0;
+        }
+    };
+    let mut moved = 0;
+    for (agent, ids) in stale {
+        let result = async {
+            let spec = spec(engine, &AgentFields::from(&agent))?;
+            retell.update_agent(&ids.agent_id, &spec).await?;
+            Ok::<_, ProvisionError>(
+                engine
+                    .store()
+                    .set_retell_webhook_url(&agent.id, &ids.agent_id, &spec.webhook_url)
+                    .await?,
+            )
+        }
+        .await;
+        match result {
+            Ok(Some(agent)) => {
+                moved += 1;
+                engine.events().publish(Event::AgentUpdated { agent });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(agent_id = %agent.id, error = %e, "a Retell agent still reports to the old public URL")
+            }
+        }
+    }
+    moved
+}
+
 /// Makes the LLM, then the agent answered by it; if the agent cannot be made, the LLM goes,
 /// with any agent Retell made of it without saying so (a timeout after the request left).
 async fn make(retell: &Client, spec: &AgentSpec) -> Result<RetellIds, RetellError> {
     let llm_id = retell.create_llm(spec).await?;
     match retell.create_agent(&llm_id, spec).await {
-        Ok(agent_id) => Ok(RetellIds { llm_id, agent_id }),
+        Ok(agent_id) => Ok(RetellIds {
+            llm_id,
+            agent_id,
+            webhook_url: spec.webhook_url.clone(),
+        }),
         Err(e) => {
             if matches!(e, RetellError::Api(CarrierApiError::Unconfirmed { .. })) {
                 match retell.agents_of_llm(&llm_id).await {

@@ -194,6 +194,7 @@ mod tests {
             retell_voice_id: String::new(),
             retell_llm_id: None,
             retell_agent_id: None,
+            retell_webhook_url: None,
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
         }

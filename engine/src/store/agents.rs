@@ -25,6 +25,7 @@ struct AgentRow {
     retell_voice_id: String,
     retell_llm_id: Option<String>,
     retell_agent_id: Option<String>,
+    retell_webhook_url: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -51,6 +52,7 @@ impl TryFrom<AgentRow> for Agent {
             retell_voice_id: r.retell_voice_id,
             retell_llm_id: r.retell_llm_id,
             retell_agent_id: r.retell_agent_id,
+            retell_webhook_url: r.retell_webhook_url,
             created_at: Timestamp::from_millis(r.created_at),
             updated_at: Timestamp::from_millis(r.updated_at),
         })
@@ -59,13 +61,26 @@ impl TryFrom<AgentRow> for Agent {
 
 const SELECT: &str = "SELECT id, name, system_prompt, greeting, voice, model, context, notes, \
      max_concurrent_calls, active, backend, retell_voice_id, retell_llm_id, retell_agent_id, \
-     created_at, updated_at FROM agents";
+     retell_webhook_url, created_at, updated_at FROM agents";
 
-/// The Retell objects made for an agent: its LLM's id and its agent's id.
+/// The Retell objects made for an agent: its LLM's id and its agent's id, and the webhook URL
+/// the agent was given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetellIds {
     pub llm_id: String,
     pub agent_id: String,
+    pub webhook_url: String,
+}
+
+impl RetellIds {
+    /// The Retell objects `agent` has, if it has them.
+    pub fn of(agent: &Agent) -> Option<Self> {
+        Some(Self {
+            llm_id: agent.retell_llm_id.clone()?,
+            agent_id: agent.retell_agent_id.clone()?,
+            webhook_url: agent.retell_webhook_url.clone().unwrap_or_default(),
+        })
+    }
 }
 
 /// Call counts for one agent and one direction.
@@ -121,14 +136,16 @@ impl Store {
                     sqlx::query(
                         "INSERT INTO agents (name, system_prompt, greeting, voice, model, \
                          context, notes, max_concurrent_calls, active, backend, \
-                         retell_voice_id, updated_at, retell_llm_id, retell_agent_id, id, \
-                         created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         retell_voice_id, updated_at, retell_llm_id, retell_agent_id, \
+                         retell_webhook_url, id, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     ),
                     &fields,
                     now,
                 )
                 .bind(retell.as_ref().map(|r| r.llm_id.clone()))
                 .bind(retell.as_ref().map(|r| r.agent_id.clone()))
+                .bind(retell.as_ref().map(|r| r.webhook_url.clone()))
                 .bind(&id)
                 .bind(now.as_millis())
                 .execute(&mut *conn)
@@ -162,30 +179,55 @@ impl Store {
                     Edit::Input(input) => input.apply(AgentFields::from(&current))?,
                     Edit::Fields(fields) => fields,
                 };
-                let retell = retell.unwrap_or_else(|| {
-                    current
-                        .retell_llm_id
-                        .clone()
-                        .zip(current.retell_agent_id.clone())
-                        .map(|(llm_id, agent_id)| RetellIds { llm_id, agent_id })
-                });
+                let retell = retell.unwrap_or_else(|| RetellIds::of(&current));
                 let result = bind_fields(
                     sqlx::query(
                         "UPDATE agents SET name = ?, system_prompt = ?, greeting = ?, voice = ?, \
                          model = ?, context = ?, notes = ?, max_concurrent_calls = ?, \
                          active = ?, backend = ?, retell_voice_id = ?, updated_at = ?, \
-                         retell_llm_id = ?, retell_agent_id = ? WHERE id = ?",
+                         retell_llm_id = ?, retell_agent_id = ?, retell_webhook_url = ? \
+                         WHERE id = ?",
                     ),
                     &fields,
                     Timestamp::now(),
                 )
                 .bind(retell.as_ref().map(|r| r.llm_id.clone()))
                 .bind(retell.as_ref().map(|r| r.agent_id.clone()))
+                .bind(retell.as_ref().map(|r| r.webhook_url.clone()))
                 .bind(&id)
                 .execute(&mut *conn)
                 .await;
                 unique_or(result, || Conflict::DuplicateAgentName(fields.name).into())?;
                 fetch_agent(conn, &id).await
+            })
+        })
+        .await
+    }
+
+    /// Records the webhook URL an agent's Retell agent was moved to; `None` when the agent is
+    /// no longer that Retell agent's (deleted or moved off Retell meanwhile).
+    pub async fn set_retell_webhook_url(
+        &self,
+        id: &str,
+        retell_agent_id: &str,
+        url: &str,
+    ) -> Result<Option<Agent>> {
+        let (id, retell_agent_id, url) =
+            (id.to_owned(), retell_agent_id.to_owned(), url.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE agents SET retell_webhook_url = ? WHERE id = ? AND retell_agent_id = ?",
+                )
+                .bind(&url)
+                .bind(&id)
+                .bind(&retell_agent_id)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                fetch_agent(conn, &id).await.map(Some)
             })
         })
         .await

@@ -48,6 +48,8 @@ pub struct CallDetail {
     #[serde(flatten)]
     pub call: Call,
     pub transcript: Vec<TranscriptLine>,
+    /// The Retell call this call was handed over to, when its agent is on Retell.
+    pub retell_call_id: Option<String>,
 }
 
 fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &CallFilter) {
@@ -139,7 +141,12 @@ impl Store {
     pub async fn get_call_detail(&self, id: &str) -> Result<CallDetail> {
         let call = self.get_call(id).await?;
         let transcript = self.transcript(id).await?;
-        Ok(CallDetail { call, transcript })
+        let retell_call_id = self.retell_call_id(id).await?;
+        Ok(CallDetail {
+            call,
+            transcript,
+            retell_call_id,
+        })
     }
 
     pub async fn transcript(&self, call_id: &str) -> Result<Vec<TranscriptLine>> {

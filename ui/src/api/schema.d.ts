@@ -813,6 +813,11 @@ export interface components {
             retell_llm_id?: string | null;
             /** @description The Retell voice (`retell-Cimo`, `11labs-Adrian`, ...), used when `backend` is `retell`. */
             retell_voice_id: string;
+            /**
+             * @description Where that Retell agent reports its calls, as it was last told (this engine's public
+             *     URL then); when the public URL changes, it is moved.
+             */
+            retell_webhook_url?: string | null;
             system_prompt: string;
             updated_at: components["schemas"]["Timestamp"];
             voice: string;
@@ -943,6 +948,8 @@ export interface components {
             to_number: string;
         };
         CallDetail: components["schemas"]["Call"] & {
+            /** @description The Retell call this call was handed over to, when its agent is on Retell. */
+            retell_call_id?: string | null;
             transcript: components["schemas"]["TranscriptLine"][];
         };
         /** @enum {string} */

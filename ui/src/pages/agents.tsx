@@ -260,9 +260,24 @@ function AgentsTable(props: { agents: Agent[]; numbers: PhoneNumber[] | null; se
   );
 }
 
-/** Whether Retell holds the agent's LLM and agent (the engine sets both or neither). */
+/** Where an agent on Retell stands: Retell holds its LLM and agent (the engine sets both ids or
+ * neither), and its Retell agent reports to this engine's public URL. */
+function retellState(agent: Agent, publicBase: string | null | undefined): "synced" | "missing" | "old-url" {
+  if (!agent.retell_agent_id) return "missing";
+  if (publicBase && agent.retell_webhook_url !== `${publicBase}/webhooks/retell`) return "old-url";
+  return "synced";
+}
+
 function RetellSync(props: { agent: Agent }) {
-  return props.agent.retell_agent_id ? <Badge tone="good">Synced</Badge> : <Badge tone="warn">Not on Retell</Badge>;
+  const { settings } = useAppState();
+  switch (retellState(props.agent, settings.data?.public_base_url)) {
+    case "missing":
+      return <Badge tone="warn">Not on Retell</Badge>;
+    case "old-url":
+      return <Badge tone="warn">Old webhook URL</Badge>;
+    case "synced":
+      return <Badge tone="good">Synced</Badge>;
+  }
 }
 
 type Backend = NonNullable<AgentInput["backend"]>;
@@ -637,6 +652,7 @@ function RetellFields(props: {
   error: string | null;
 }) {
   const { agent } = props;
+  const publicBase = useAppState().settings.data?.public_base_url;
   return (
     <>
       <SuggestField
@@ -654,6 +670,8 @@ function RetellFields(props: {
           <>
             <RetellSync agent={agent} /> Retell agent <code>{agent.retell_agent_id}</code>, LLM{" "}
             <code>{agent.retell_llm_id}</code>. Edits here update them; deleting the agent deletes them.
+            {retellState(agent, publicBase) === "old-url" &&
+              " Retell still reports this agent’s calls to an old public URL: save the agent to move it."}
           </>
         ) : (
           <>
