@@ -277,6 +277,32 @@ async fn moving_an_agent_onto_retell_and_off_again_makes_and_deletes_its_objects
         (Value::Null, Value::Null)
     );
     assert!(w.retell.llms().is_empty() && w.retell.agents().is_empty());
+
+    // Back onto Retell, then off it under a name that is taken: Retell's objects are gone, and
+    // the agent says it is not on Retell (its next save makes them again) instead of naming
+    // deleted ones.
+    w.engine.api.agent("Taken").await;
+    w.engine
+        .api
+        .put(&format!("/api/agents/{id}"), json!({"backend": "retell"}))
+        .await;
+    let got = w
+        .engine
+        .api
+        .put(
+            &format!("/api/agents/{id}"),
+            json!({"backend": "openai_realtime", "name": "Taken"}),
+        )
+        .await;
+    assert_error(&got, StatusCode::CONFLICT, "duplicate_name");
+    let (_, a) = w.engine.api.get(&format!("/api/agents/{id}")).await;
+    assert_eq!(
+        (a["name"].as_str(), a["backend"].as_str()),
+        (Some("Sales"), Some("retell"))
+    );
+    assert_eq!(a["retell_agent_id"], Value::Null, "{a}");
+    assert!(w.retell.llms().is_empty() && w.retell.agents().is_empty());
+    assert!(w.retell.refused().is_empty(), "{:?}", w.retell.refused());
 }
 
 #[tokio::test]
@@ -433,6 +459,7 @@ async fn an_inbound_twilio_call_for_a_retell_agent_is_dialed_over_to_retell() {
     let (_, again) = w.twilio_voice(SID).await;
     assert_eq!(again, twiml);
     assert_eq!(w.retell.calls().len(), 1);
+    assert!(w.retell.refused().is_empty(), "{:?}", w.retell.refused());
 }
 
 #[tokio::test]

@@ -99,9 +99,24 @@ pub async fn update(engine: &Engine, id: &str, input: AgentInput) -> Result<Agen
             let retell = client(engine).await?;
             retell.delete_agent(&ids.agent_id).await?;
             retell.delete_llm(&ids.llm_id).await?;
-            Ok(store
+            match store
                 .replace_agent(id, Edit::Fields(fields), Some(None))
-                .await?)
+                .await
+            {
+                Ok(agent) => Ok(agent),
+                Err(e) => {
+                    // Retell's objects are gone: the agent keeps its fields but not their ids,
+                    // so it shows as not on Retell and its next save makes them again.
+                    let kept = AgentFields::from(&current);
+                    if let Err(undo) = store
+                        .replace_agent(id, Edit::Fields(kept), Some(None))
+                        .await
+                    {
+                        tracing::error!(agent_id = %id, error = %undo, "an agent still names deleted Retell objects");
+                    }
+                    Err(e.into())
+                }
+            }
         }
         (VoiceBackend::Retell, None) => {
             let (retell, spec) = (client(engine).await?, spec(engine, &fields)?);
