@@ -86,12 +86,14 @@ pub async fn create(engine: &Engine, input: AgentInput) -> Result<Agent, Provisi
 /// store; a failure at any step puts Retell back as it was.
 pub async fn update(engine: &Engine, id: &str, input: AgentInput) -> Result<Agent, ProvisionError> {
     let current = engine.store().get_agent(id).await?;
-    let fields = input.apply(AgentFields::from(&current))?;
+    let fields = input.clone().apply(AgentFields::from(&current))?;
     let ids = RetellIds::of(&current);
     let store = engine.store();
     match (fields.backend, ids) {
+        // Nothing at Retell to keep in step: the input is applied inside the write, over the
+        // agent as it is then, so concurrent edits (live context edits) are not lost.
         (VoiceBackend::OpenaiRealtime, None) => {
-            Ok(store.replace_agent(id, Edit::Fields(fields), None).await?)
+            Ok(store.replace_agent(id, Edit::Input(input), None).await?)
         }
         (VoiceBackend::OpenaiRealtime, Some(ids)) => {
             // Off Retell: its objects go first, so a failure leaves the agent as it was (and a
@@ -141,7 +143,7 @@ pub async fn update(engine: &Engine, id: &str, input: AgentInput) -> Result<Agen
             };
             let after = spec(engine, &fields)?;
             if before == after {
-                return Ok(store.replace_agent(id, Edit::Fields(fields), None).await?);
+                return Ok(store.replace_agent(id, Edit::Input(input), None).await?);
             }
             let retell = client(engine).await?;
             push(&retell, &ids, &after, &before).await?;
