@@ -51,7 +51,9 @@ pub async fn get(
     Ok(axum::Json(engine.store().get_agent(&id).await?))
 }
 
-/// Updates an agent: fields left out keep their values.
+/// Updates an agent: fields left out keep their values. An agent on Retell has its Retell LLM
+/// and agent updated first (made when it moves onto Retell, deleted when it leaves); if Retell
+/// refuses, nothing changes.
 #[utoipa::path(operation_id = "update_agent", put, path = "/api/agents/{id}", tag = "agents", request_body = AgentInput,
     params(("id" = String, Path)),
     responses(
@@ -97,6 +99,7 @@ pub struct ContextUpdated {
         (status = 200, body = ContextUpdated),
         (status = 400, body = ErrorBody, description = "Not a JSON object"),
         (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "The context breaks a rule, or the agent is on Retell and the Retell key or the public URL is missing"),
         (status = 502, body = ErrorBody, description = "Retell refused or did not answer; nothing was changed"),
     ))]
 pub async fn put_context(
@@ -127,13 +130,15 @@ pub struct DeleteParams {
     force: bool,
 }
 
-/// Deletes an agent. Refused with 409 `agent_in_use` while numbers use it, unless `force`.
+/// Deletes an agent. Refused with 409 `agent_in_use` while numbers use it, unless `force`. An
+/// agent on Retell has its Retell agent and LLM deleted first; if Retell refuses, it is kept.
 #[utoipa::path(operation_id = "delete_agent", delete, path = "/api/agents/{id}", tag = "agents",
     params(("id" = String, Path), DeleteParams),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Numbers still use the agent"),
+        (status = 422, body = ErrorBody, description = "The agent is on Retell and no Retell key is set"),
         (status = 502, body = ErrorBody, description = "Retell refused or did not answer; the agent is kept"),
     ))]
 pub async fn delete(

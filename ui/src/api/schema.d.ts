@@ -49,10 +49,17 @@ export interface paths {
             cookie?: never;
         };
         get: operations["get_agent"];
-        /** Updates an agent: fields left out keep their values. */
+        /**
+         * Updates an agent: fields left out keep their values. An agent on Retell has its Retell LLM
+         *     and agent updated first (made when it moves onto Retell, deleted when it leaves); if Retell
+         *     refuses, nothing changes.
+         */
         put: operations["update_agent"];
         post?: never;
-        /** Deletes an agent. Refused with 409 `agent_in_use` while numbers use it, unless `force`. */
+        /**
+         * Deletes an agent. Refused with 409 `agent_in_use` while numbers use it, unless `force`. An
+         *     agent on Retell has its Retell agent and LLM deleted first; if Retell refuses, it is kept.
+         */
         delete: operations["delete_agent"];
         options?: never;
         head?: never;
@@ -1902,6 +1909,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The agent is on Retell and no Retell key is set */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Retell refused or did not answer; the agent is kept */
             502: {
                 headers: {
@@ -1956,6 +1972,15 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The context breaks a rule, or the agent is on Retell and the Retell key or the public URL is missing */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
