@@ -16,6 +16,7 @@ pub const DEFAULT_KEYRING_SERVICE: &str = "switchboard";
 pub const DEFAULT_TELNYX_API_URL: &str = "https://api.telnyx.com/v2";
 pub const DEFAULT_TWILIO_API_URL: &str = "https://api.twilio.com/2010-04-01";
 pub const DEFAULT_TWILIO_NUMBERS_URL: &str = "https://numbers.twilio.com/v2";
+pub const DEFAULT_RETELL_API_URL: &str = "https://api.retellai.com";
 pub const DEFAULT_OPENAI_REALTIME_URL: &str = "wss://api.openai.com/v1/realtime";
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +85,10 @@ pub struct Config {
     #[arg(long, env = "TWILIO_NUMBERS_URL", default_value = DEFAULT_TWILIO_NUMBERS_URL)]
     pub twilio_numbers_url: String,
 
+    /// Retell API base URL (tests and proxies point it elsewhere).
+    #[arg(long, env = "RETELL_API_URL", default_value = DEFAULT_RETELL_API_URL)]
+    pub retell_api_url: String,
+
     /// OpenAI Realtime WebSocket URL; `?model=` is added. Tests and self-hosted compatible
     /// servers point it elsewhere.
     #[arg(long, env = "OPENAI_REALTIME_URL", default_value = DEFAULT_OPENAI_REALTIME_URL)]
@@ -120,6 +125,7 @@ impl std::fmt::Debug for Config {
             .field("telnyx_api_url", &self.telnyx_api_url)
             .field("twilio_api_url", &self.twilio_api_url)
             .field("twilio_numbers_url", &self.twilio_numbers_url)
+            .field("retell_api_url", &self.retell_api_url)
             .field("openai_realtime_url", &self.openai_realtime_url)
             .field(
                 "credential_env",
@@ -149,6 +155,7 @@ impl Default for Config {
             telnyx_api_url: DEFAULT_TELNYX_API_URL.into(),
             twilio_api_url: DEFAULT_TWILIO_API_URL.into(),
             twilio_numbers_url: DEFAULT_TWILIO_NUMBERS_URL.into(),
+            retell_api_url: DEFAULT_RETELL_API_URL.into(),
             openai_realtime_url: DEFAULT_OPENAI_REALTIME_URL.into(),
             credential_env: Vec::new(),
         }

@@ -23,11 +23,12 @@ pub mod telephony;
 pub mod web;
 // The handle over all of the above.
 pub mod engine;
-// What the engine does: verbs on a call, routing, the bridge, the dialer.
+// What the engine does: verbs on a call, routing, the bridge, the dialer, the Retell hand-off.
 pub mod bridge;
 pub mod calls;
 pub mod campaigns;
 pub mod numbers;
+pub mod retell;
 pub mod routing;
 // At the edges: the carrier adapters, the control API, the public listener, and the server
 // that runs them.

@@ -1,5 +1,6 @@
 //! The public listener: what carriers reach through the public base URL. Carrier webhooks
-//! (each verified by its adapter) and media streams; nothing of the control API.
+//! (each verified by its adapter), Retell's call webhooks, and media streams; nothing of the
+//! control API.
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -14,6 +15,8 @@ pub fn router(engine: Engine) -> Router {
         .merge(crate::carriers::routes(engine.config()))
         // Carrier webhooks are small; anything bigger is not one.
         .layer(DefaultBodyLimit::max(64 * 1024))
+        // After the limit above: Retell's reports carry whole transcripts and set their own.
+        .merge(crate::retell::webhook::routes())
         .layer(crate::web::trace_layer())
         .with_state(engine)
 }

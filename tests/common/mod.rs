@@ -10,6 +10,7 @@ pub mod media_stream;
 pub mod observed;
 pub mod pcmu;
 pub mod realtime;
+pub mod retell_api;
 pub mod sound;
 pub mod telnyx_calls;
 pub mod telnyx_media;

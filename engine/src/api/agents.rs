@@ -19,19 +19,22 @@ pub async fn list(State(engine): State<Engine>) -> ApiResult<axum::Json<Vec<Agen
     Ok(axum::Json(engine.store().list_agents().await?))
 }
 
-/// Creates an agent. Only `name` is required; the rest take defaults.
+/// Creates an agent. Only `name` is required; the rest take defaults. An agent on Retell
+/// (`backend: retell`) gets its Retell LLM and agent made first; if Retell refuses, nothing
+/// is kept, here or there.
 #[utoipa::path(operation_id = "create_agent", post, path = "/api/agents", tag = "agents", request_body = AgentInput,
     responses(
         (status = 201, body = Agent),
         (status = 400, body = ErrorBody, description = "Unreadable body or unknown field"),
         (status = 409, body = ErrorBody, description = "Another agent has this name"),
-        (status = 422, body = ErrorBody, description = "A value breaks a rule"),
+        (status = 422, body = ErrorBody, description = "A value breaks a rule, or a Retell agent lacks the Retell key or the public URL"),
+        (status = 502, body = ErrorBody, description = "Retell refused or did not answer; nothing was kept"),
     ))]
 pub async fn create(
     State(engine): State<Engine>,
     Json(input): Json<AgentInput>,
 ) -> ApiResult<(StatusCode, axum::Json<Agent>)> {
-    let agent = engine.store().create_agent(input).await?;
+    let agent = crate::retell::provision::create(&engine, input).await?;
     engine.events().publish(Event::AgentCreated {
         agent: agent.clone(),
     });
@@ -48,7 +51,9 @@ pub async fn get(
     Ok(axum::Json(engine.store().get_agent(&id).await?))
 }
 
-/// Updates an agent: fields left out keep their values.
+/// Updates an agent: fields left out keep their values. An agent on Retell has its Retell LLM
+/// and agent updated first (made when it moves onto Retell, deleted when it leaves); if Retell
+/// refuses, nothing changes.
 #[utoipa::path(operation_id = "update_agent", put, path = "/api/agents/{id}", tag = "agents", request_body = AgentInput,
     params(("id" = String, Path)),
     responses(
@@ -57,6 +62,7 @@ pub async fn get(
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 502, body = ErrorBody, description = "Retell refused or did not answer; nothing was changed"),
     ))]
 pub async fn update(
     State(engine): State<Engine>,
@@ -64,7 +70,7 @@ pub async fn update(
     Json(input): Json<AgentInput>,
 ) -> ApiResult<axum::Json<Agent>> {
     let before = engine.store().get_agent(&id).await?;
-    let agent = engine.store().update_agent(&id, input).await?;
+    let agent = crate::retell::provision::update(&engine, &id, input).await?;
     engine.events().publish(Event::AgentUpdated {
         agent: agent.clone(),
     });
@@ -93,6 +99,8 @@ pub struct ContextUpdated {
         (status = 200, body = ContextUpdated),
         (status = 400, body = ErrorBody, description = "Not a JSON object"),
         (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "The context breaks a rule, or the agent is on Retell and the Retell key or the public URL is missing"),
+        (status = 502, body = ErrorBody, description = "Retell refused or did not answer; nothing was changed"),
     ))]
 pub async fn put_context(
     State(engine): State<Engine>,
@@ -103,7 +111,7 @@ pub async fn put_context(
         context: Some(serde_json::Value::Object(context)),
         ..AgentInput::default()
     };
-    let agent = engine.store().update_agent(&id, input).await?;
+    let agent = crate::retell::provision::update(&engine, &id, input).await?;
     engine.events().publish(Event::AgentUpdated {
         agent: agent.clone(),
     });
@@ -122,20 +130,23 @@ pub struct DeleteParams {
     force: bool,
 }
 
-/// Deletes an agent. Refused with 409 `agent_in_use` while numbers use it, unless `force`.
+/// Deletes an agent. Refused with 409 `agent_in_use` while numbers use it, unless `force`. An
+/// agent on Retell has its Retell agent and LLM deleted first; if Retell refuses, it is kept.
 #[utoipa::path(operation_id = "delete_agent", delete, path = "/api/agents/{id}", tag = "agents",
     params(("id" = String, Path), DeleteParams),
     responses(
         (status = 204, description = "Deleted"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "Numbers still use the agent"),
+        (status = 422, body = ErrorBody, description = "The agent is on Retell and no Retell key is set"),
+        (status = 502, body = ErrorBody, description = "Retell refused or did not answer; the agent is kept"),
     ))]
 pub async fn delete(
     State(engine): State<Engine>,
     Path(id): Path<String>,
     Query(params): Query<DeleteParams>,
 ) -> ApiResult<StatusCode> {
-    let cleared_numbers = engine.store().delete_agent(&id, params.force).await?;
+    let cleared_numbers = crate::retell::provision::delete(&engine, &id, params.force).await?;
     for number_id in &cleared_numbers {
         if let Ok(phone_number) = engine.store().get_phone_number(number_id).await {
             engine

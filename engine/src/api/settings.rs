@@ -124,6 +124,7 @@ pub async fn update(
     Json(input): Json<SettingsInput>,
 ) -> ApiResult<axum::Json<Settings>> {
     let mut changes = Vec::new();
+    let moved_url = input.public_base_url.is_some();
     if let Some(url) = input.public_base_url {
         let value = url
             .filter(|u| !u.trim().is_empty())
@@ -176,9 +177,18 @@ pub async fn update(
     if let Some(mode) = input.echo_mode {
         changes.push((ECHO_MODE, Some(mode.as_str().to_owned())));
     }
+    let before = engine.public();
     engine.settings().write(&changes).await?;
     if !changes.is_empty() {
         engine.events().publish(Event::SettingsChanged);
+    }
+    if moved_url && engine.public() != before {
+        // Retell agents report to the public URL: move them in the background (Retell may be
+        // slow); one Retell refuses keeps its old URL on record, which the agent list shows.
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            crate::retell::provision::repoint_all(&engine).await;
+        });
     }
     Ok(axum::Json(current(&engine).await?))
 }

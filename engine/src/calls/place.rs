@@ -52,6 +52,7 @@ pub async fn place(engine: &Engine, req: OutboundRequest) -> Result<Call, PlaceE
     if !agent.active {
         return Err(Invalid::new("agent_id", format!("{} is switched off", agent.name)).into());
     }
+    agent.check_bridged("agent_id")?;
     let new = NewCall {
         direction: CallDirection::Outbound,
         carrier: number.carrier,

@@ -253,7 +253,8 @@ impl CampaignTask {
             .map(|(a, primary)| Candidate {
                 agent_id: a.id.clone(),
                 primary: *primary,
-                active: a.active,
+                // An agent moved onto Retell since it joined the pool takes no outbound calls.
+                active: a.active && a.is_bridged(),
                 live: loads.get(&a.id).copied().unwrap_or(0),
                 max: a.max_concurrent_calls,
             })

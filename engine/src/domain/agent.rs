@@ -7,6 +7,8 @@ use super::input::{Invalid, bounded_text, required_text};
 use super::time::Timestamp;
 
 pub const DEFAULT_VOICE: &str = "marin";
+/// Retell's example voice (protocols/retell.md §4, §10); any id from Retell's voice list works.
+pub const DEFAULT_RETELL_VOICE: &str = "retell-Cimo";
 pub const DEFAULT_MODEL: &str = "gpt-realtime";
 pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 5;
 pub const MAX_CONCURRENT_CALLS_LIMIT: u32 = 1000;
@@ -18,6 +20,32 @@ const SHORT_MAX: usize = 100;
 const NOTES_MAX: usize = 10_000;
 /// Context is rendered into the instructions of every live session, so it is kept modest.
 const CONTEXT_MAX_BYTES: usize = 32 * 1024;
+
+/// What speaks for an agent on a call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VoiceBackend {
+    /// The call's audio is bridged here to OpenAI Realtime.
+    #[default]
+    OpenaiRealtime,
+    /// The call is handed over to Retell (its LLM and agent, made from this agent) by SIP.
+    Retell,
+}
+
+impl VoiceBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OpenaiRealtime => "openai_realtime",
+            Self::Retell => "retell",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::OpenaiRealtime, Self::Retell]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+    }
+}
 
 /// An agent as stored and as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -35,8 +63,42 @@ pub struct Agent {
     pub notes: String,
     pub max_concurrent_calls: u32,
     pub active: bool,
+    pub backend: VoiceBackend,
+    /// The Retell voice (`retell-Cimo`, `11labs-Adrian`, ...), used when `backend` is `retell`.
+    pub retell_voice_id: String,
+    /// The Retell LLM made for this agent (its prompt and greeting); set, with
+    /// `retell_agent_id`, exactly when `backend` is `retell` and Retell holds them.
+    pub retell_llm_id: Option<String>,
+    /// The Retell agent made for this agent (its voice), answered by `retell_llm_id`.
+    pub retell_agent_id: Option<String>,
+    /// Where that Retell agent reports its calls, as it was last told (this engine's public
+    /// URL then); when the public URL changes, it is moved.
+    pub retell_webhook_url: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl Agent {
+    /// Whether Switchboard bridges this agent's calls itself (a Retell agent's calls are
+    /// handed over to Retell whole, which is done for inbound calls only).
+    pub fn is_bridged(&self) -> bool {
+        self.backend == VoiceBackend::OpenaiRealtime
+    }
+
+    /// Refuses, as `field`'s, a call Switchboard would have to bridge for an agent it hands
+    /// to Retell: outbound and test calls.
+    pub fn check_bridged(&self, field: &'static str) -> Result<(), Invalid> {
+        if self.is_bridged() {
+            return Ok(());
+        }
+        Err(Invalid::new(
+            field,
+            format!(
+                "{} is on Retell, which takes this agent's inbound calls only: use an agent on OpenAI Realtime for outbound and test calls",
+                self.name
+            ),
+        ))
+    }
 }
 
 /// The editable fields of an agent, validated. Creating starts from the defaults; updating
@@ -52,6 +114,8 @@ pub struct AgentFields {
     pub notes: String,
     pub max_concurrent_calls: u32,
     pub active: bool,
+    pub backend: VoiceBackend,
+    pub retell_voice_id: String,
 }
 
 impl Default for AgentFields {
@@ -66,6 +130,8 @@ impl Default for AgentFields {
             notes: String::new(),
             max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
             active: true,
+            backend: VoiceBackend::default(),
+            retell_voice_id: DEFAULT_RETELL_VOICE.into(),
         }
     }
 }
@@ -82,6 +148,8 @@ impl From<&Agent> for AgentFields {
             notes: a.notes.clone(),
             max_concurrent_calls: a.max_concurrent_calls,
             active: a.active,
+            backend: a.backend,
+            retell_voice_id: a.retell_voice_id.clone(),
         }
     }
 }
@@ -110,6 +178,13 @@ pub struct AgentInput {
     #[schema(minimum = 1, maximum = 1000)]
     pub max_concurrent_calls: Option<u32>,
     pub active: Option<bool>,
+    /// `openai_realtime` (the default) or `retell`. Read as text so that an unknown value is
+    /// refused as this field's, with a 422, rather than as an unreadable body.
+    #[schema(value_type = Option<VoiceBackend>)]
+    pub backend: Option<String>,
+    /// A voice id from Retell's voice list (`retell-Cimo`, ...), for the `retell` backend.
+    #[schema(min_length = 1, max_length = 100)]
+    pub retell_voice_id: Option<String>,
 }
 
 impl AgentInput {
@@ -153,6 +228,13 @@ impl AgentInput {
         if let Some(v) = self.active {
             base.active = v;
         }
+        if let Some(v) = self.backend {
+            base.backend = VoiceBackend::parse(&v)
+                .ok_or_else(|| Invalid::new("backend", "must be openai_realtime or retell"))?;
+        }
+        if let Some(v) = self.retell_voice_id {
+            base.retell_voice_id = required_text("retell_voice_id", &v, SHORT_MAX)?;
+        }
         Ok(base)
     }
 }
@@ -192,6 +274,7 @@ mod tests {
             "voice",
             "model",
             "notes",
+            "retell_voice_id",
         ] {
             let max = crate::domain::input::documented_max_length::<AgentInput>(field);
             let at = input(json!({"name": "A", field: "a".repeat(max)}));
@@ -235,6 +318,30 @@ mod tests {
     }
 
     #[test]
+    fn backends_default_to_openai_and_read_their_names() {
+        let f = input(json!({"name": "A"}))
+            .apply(AgentFields::default())
+            .unwrap();
+        assert_eq!(
+            f.backend,
+            VoiceBackend::OpenaiRealtime,
+            "existing behaviour by default"
+        );
+        assert_eq!(f.retell_voice_id, DEFAULT_RETELL_VOICE);
+        let f = input(json!({"name": "A", "backend": "retell"}))
+            .apply(AgentFields::default())
+            .unwrap();
+        assert_eq!(f.backend, VoiceBackend::Retell);
+        for b in [VoiceBackend::OpenaiRealtime, VoiceBackend::Retell] {
+            assert_eq!(
+                serde_json::to_value(b).unwrap(),
+                json!(b.as_str()),
+                "the stored text and the JSON text of a backend must agree"
+            );
+        }
+    }
+
+    #[test]
     fn update_keeps_fields_left_out() {
         let base = input(json!({"name": "A", "greeting": "Hi", "max_concurrent_calls": 2}))
             .apply(AgentFields::default())
@@ -262,6 +369,11 @@ mod tests {
             ),
             (json!({"name": "A", "voice": ""}), "voice"),
             (json!({"name": "x".repeat(101)}), "name"),
+            (json!({"name": "A", "backend": "vapi"}), "backend"),
+            (
+                json!({"name": "A", "retell_voice_id": " "}),
+                "retell_voice_id",
+            ),
         ];
         for (body, field) in cases {
             let err = input(body.clone())

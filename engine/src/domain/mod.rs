@@ -16,7 +16,7 @@ pub mod progress;
 pub mod test_call;
 pub mod time;
 
-pub use agent::{Agent, AgentInput};
+pub use agent::{Agent, AgentInput, VoiceBackend};
 pub use call::{
     Call, CallDirection, CallEvent, CallStatus, NewCall, OutboundRequest, RejectReason, Speaker,
     TranscriptLine,

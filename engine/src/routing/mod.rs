@@ -190,6 +190,11 @@ mod tests {
             notes: String::new(),
             max_concurrent_calls: 1,
             active,
+            backend: Default::default(),
+            retell_voice_id: String::new(),
+            retell_llm_id: None,
+            retell_agent_id: None,
+            retell_webhook_url: None,
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
         }

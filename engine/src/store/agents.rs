@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::error::{Conflict, Result, StoreError, not_found, unique_or};
 use super::{Store, new_id};
 use crate::domain::agent::AgentFields;
-use crate::domain::{Agent, AgentInput, CallDirection, Timestamp};
+use crate::domain::{Agent, AgentInput, CallDirection, Timestamp, VoiceBackend};
 
 #[derive(FromRow)]
 struct AgentRow {
@@ -21,6 +21,11 @@ struct AgentRow {
     notes: String,
     max_concurrent_calls: i64,
     active: bool,
+    backend: String,
+    retell_voice_id: String,
+    retell_llm_id: Option<String>,
+    retell_agent_id: Option<String>,
+    retell_webhook_url: Option<String>,
     created_at: i64,
     updated_at: i64,
 }
@@ -30,6 +35,8 @@ impl TryFrom<AgentRow> for Agent {
     fn try_from(r: AgentRow) -> Result<Self> {
         let context = serde_json::from_str(&r.context)
             .map_err(|e| StoreError::Corrupt(format!("agent {} context: {e}", r.id)))?;
+        let backend = VoiceBackend::parse(&r.backend)
+            .ok_or_else(|| StoreError::Corrupt(format!("agent {} backend {}", r.id, r.backend)))?;
         Ok(Agent {
             id: r.id,
             name: r.name,
@@ -41,6 +48,11 @@ impl TryFrom<AgentRow> for Agent {
             notes: r.notes,
             max_concurrent_calls: u32::try_from(r.max_concurrent_calls).unwrap_or(1),
             active: r.active,
+            backend,
+            retell_voice_id: r.retell_voice_id,
+            retell_llm_id: r.retell_llm_id,
+            retell_agent_id: r.retell_agent_id,
+            retell_webhook_url: r.retell_webhook_url,
             created_at: Timestamp::from_millis(r.created_at),
             updated_at: Timestamp::from_millis(r.updated_at),
         })
@@ -48,7 +60,28 @@ impl TryFrom<AgentRow> for Agent {
 }
 
 const SELECT: &str = "SELECT id, name, system_prompt, greeting, voice, model, context, notes, \
-     max_concurrent_calls, active, created_at, updated_at FROM agents";
+     max_concurrent_calls, active, backend, retell_voice_id, retell_llm_id, retell_agent_id, \
+     retell_webhook_url, created_at, updated_at FROM agents";
+
+/// The Retell objects made for an agent: its LLM's id and its agent's id, and the webhook URL
+/// the agent was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetellIds {
+    pub llm_id: String,
+    pub agent_id: String,
+    pub webhook_url: String,
+}
+
+impl RetellIds {
+    /// The Retell objects `agent` has, if it has them.
+    pub fn of(agent: &Agent) -> Option<Self> {
+        Some(Self {
+            llm_id: agent.retell_llm_id.clone()?,
+            agent_id: agent.retell_agent_id.clone()?,
+            webhook_url: agent.retell_webhook_url.clone().unwrap_or_default(),
+        })
+    }
+}
 
 /// Call counts for one agent and one direction.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
@@ -86,6 +119,15 @@ impl Store {
 
     pub async fn create_agent(&self, input: AgentInput) -> Result<Agent> {
         let fields = input.apply(AgentFields::default())?;
+        self.insert_agent(fields, None).await
+    }
+
+    /// Stores a new agent from validated fields, with the Retell objects made for it.
+    pub async fn insert_agent(
+        &self,
+        fields: AgentFields,
+        retell: Option<RetellIds>,
+    ) -> Result<Agent> {
         self.write(move |conn| {
             Box::pin(async move {
                 let now = Timestamp::now();
@@ -93,12 +135,17 @@ impl Store {
                 let result = bind_fields(
                     sqlx::query(
                         "INSERT INTO agents (name, system_prompt, greeting, voice, model, \
-                         context, notes, max_concurrent_calls, active, updated_at, id, \
-                         created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         context, notes, max_concurrent_calls, active, backend, \
+                         retell_voice_id, updated_at, retell_llm_id, retell_agent_id, \
+                         retell_webhook_url, id, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     ),
                     &fields,
                     now,
                 )
+                .bind(retell.as_ref().map(|r| r.llm_id.clone()))
+                .bind(retell.as_ref().map(|r| r.agent_id.clone()))
+                .bind(retell.as_ref().map(|r| r.webhook_url.clone()))
                 .bind(&id)
                 .bind(now.as_millis())
                 .execute(&mut *conn)
@@ -110,21 +157,43 @@ impl Store {
         .await
     }
 
+    /// Applies `input` over the stored agent; its Retell objects stay as they are (callers
+    /// that change the backend or what Retell holds use [`Store::replace_agent`]).
     pub async fn update_agent(&self, id: &str, input: AgentInput) -> Result<Agent> {
+        self.replace_agent(id, Edit::Input(input), None).await
+    }
+
+    /// Stores an agent's new fields and, when `retell` is given, its Retell objects (`None`
+    /// inside: it has none any more).
+    pub async fn replace_agent(
+        &self,
+        id: &str,
+        edit: Edit,
+        retell: Option<Option<RetellIds>>,
+    ) -> Result<Agent> {
         let id = id.to_owned();
         self.write(move |conn| {
             Box::pin(async move {
                 let current = fetch_agent(conn, &id).await?;
-                let fields = input.apply(AgentFields::from(&current))?;
+                let fields = match edit {
+                    Edit::Input(input) => input.apply(AgentFields::from(&current))?,
+                    Edit::Fields(fields) => fields,
+                };
+                let retell = retell.unwrap_or_else(|| RetellIds::of(&current));
                 let result = bind_fields(
                     sqlx::query(
                         "UPDATE agents SET name = ?, system_prompt = ?, greeting = ?, voice = ?, \
                          model = ?, context = ?, notes = ?, max_concurrent_calls = ?, \
-                         active = ?, updated_at = ? WHERE id = ?",
+                         active = ?, backend = ?, retell_voice_id = ?, updated_at = ?, \
+                         retell_llm_id = ?, retell_agent_id = ?, retell_webhook_url = ? \
+                         WHERE id = ?",
                     ),
                     &fields,
                     Timestamp::now(),
                 )
+                .bind(retell.as_ref().map(|r| r.llm_id.clone()))
+                .bind(retell.as_ref().map(|r| r.agent_id.clone()))
+                .bind(retell.as_ref().map(|r| r.webhook_url.clone()))
                 .bind(&id)
                 .execute(&mut *conn)
                 .await;
@@ -133,6 +202,47 @@ impl Store {
             })
         })
         .await
+    }
+
+    /// Records the webhook URL an agent's Retell agent was moved to; `None` when the agent is
+    /// no longer that Retell agent's (deleted or moved off Retell meanwhile).
+    pub async fn set_retell_webhook_url(
+        &self,
+        id: &str,
+        retell_agent_id: &str,
+        url: &str,
+    ) -> Result<Option<Agent>> {
+        let (id, retell_agent_id, url) =
+            (id.to_owned(), retell_agent_id.to_owned(), url.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE agents SET retell_webhook_url = ? WHERE id = ? AND retell_agent_id = ?",
+                )
+                .bind(&url)
+                .bind(&id)
+                .bind(&retell_agent_id)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                fetch_agent(conn, &id).await.map(Some)
+            })
+        })
+        .await
+    }
+
+    /// The numbers (E.164) whose inbound or outbound agent this is.
+    pub async fn agent_numbers(&self, id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT number FROM phone_numbers \
+             WHERE inbound_agent_id = ? OR outbound_agent_id = ? ORDER BY number",
+        )
+        .bind(id)
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Deletes an agent. If numbers still use it, refuses with `AgentInUse` unless `force`, in
@@ -233,7 +343,7 @@ impl Store {
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// Binds the editable fields, then `updated_at`: the column order both INSERT and UPDATE use.
+/// Binds the editable fields (backend and Retell voice last), then `updated_at`: the column order both INSERT and UPDATE use.
 fn bind_fields<'q>(q: SqliteQuery<'q>, f: &'q AgentFields, now: Timestamp) -> SqliteQuery<'q> {
     q.bind(&f.name)
         .bind(&f.system_prompt)
@@ -244,7 +354,18 @@ fn bind_fields<'q>(q: SqliteQuery<'q>, f: &'q AgentFields, now: Timestamp) -> Sq
         .bind(&f.notes)
         .bind(i64::from(f.max_concurrent_calls))
         .bind(f.active)
+        .bind(f.backend.as_str())
+        .bind(&f.retell_voice_id)
         .bind(now.as_millis())
+}
+
+/// What an update applies over the stored agent.
+#[derive(Debug)]
+pub enum Edit {
+    /// A request's fields, validated against the stored agent inside the write.
+    Input(AgentInput),
+    /// Fields already validated (and already pushed to Retell) by the caller.
+    Fields(AgentFields),
 }
 
 pub(crate) async fn fetch_agent(conn: &mut SqliteConnection, id: &str) -> Result<Agent> {

@@ -48,6 +48,8 @@ pub struct CallDetail {
     #[serde(flatten)]
     pub call: Call,
     pub transcript: Vec<TranscriptLine>,
+    /// The Retell call this call was handed over to, when its agent is on Retell.
+    pub retell_call_id: Option<String>,
 }
 
 fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &CallFilter) {
@@ -139,7 +141,12 @@ impl Store {
     pub async fn get_call_detail(&self, id: &str) -> Result<CallDetail> {
         let call = self.get_call(id).await?;
         let transcript = self.transcript(id).await?;
-        Ok(CallDetail { call, transcript })
+        let retell_call_id = self.retell_call_id(id).await?;
+        Ok(CallDetail {
+            call,
+            transcript,
+            retell_call_id,
+        })
     }
 
     pub async fn transcript(&self, call_id: &str) -> Result<Vec<TranscriptLine>> {
@@ -579,7 +586,7 @@ fn written(
 /// (a later, conflicting end is ignored); an answer is never placed before the call started
 /// (an inferred or skewed time is clamped); and an answer that arrives after the end of a
 /// completed call still fills in when it was answered and how long it lasted.
-async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Result<()> {
+pub(super) async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Result<()> {
     let q = match event {
         CallEvent::Ringing => {
             sqlx::query("UPDATE calls SET status = 'ringing' WHERE id = ? AND status = 'queued'")

@@ -190,6 +190,18 @@ async fn write_pool(
     numbers: &[String],
 ) -> Result<()> {
     for (i, a) in agents.iter().enumerate() {
+        let on_retell: Option<String> =
+            sqlx::query_scalar("SELECT name FROM agents WHERE id = ? AND backend = 'retell'")
+                .bind(&a.agent_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some(name) = on_retell {
+            return Err(Invalid::new(
+                "agents",
+                format!("{name} is on Retell, which takes inbound calls only: a campaign needs agents on OpenAI Realtime"),
+            )
+            .into());
+        }
         let done = sqlx::query(
             "INSERT INTO campaign_agents (campaign_id, agent_id, is_primary, position) \
              VALUES (?, ?, ?, ?)",

@@ -11,6 +11,7 @@ pub mod campaigns;
 mod error;
 pub mod leads;
 pub mod phone_numbers;
+pub mod retell_calls;
 pub mod settings;
 mod writer;
 

@@ -11,6 +11,8 @@ pub const TWILIO_STREAM_STATUS_PATH: &str = "/webhooks/twilio/stream-status";
 pub const TWILIO_AMD_PATH: &str = "/webhooks/twilio/amd";
 pub const TELNYX_WEBHOOK_PATH: &str = "/webhooks/telnyx";
 pub const LIVEKIT_WEBHOOK_PATH: &str = "/webhooks/livekit";
+/// Where Retell reports the calls handed over to it; each Retell agent is given it.
+pub const RETELL_WEBHOOK_PATH: &str = "/webhooks/retell";
 pub const TWILIO_MEDIA_PATH: &str = "/media/twilio";
 pub const TELNYX_MEDIA_PATH: &str = "/media/telnyx";
 

@@ -12,6 +12,7 @@ export const limits = {
     model: { minLength: 1, maxLength: 100 },
     name: { minLength: 1, maxLength: 100 },
     notes: { maxLength: 10000 },
+    retell_voice_id: { minLength: 1, maxLength: 100 },
     system_prompt: { maxLength: 32000 },
     voice: { minLength: 1, maxLength: 100 },
   },

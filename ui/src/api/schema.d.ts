@@ -12,7 +12,11 @@ export interface paths {
         /** All agents, by name. */
         get: operations["list_agents"];
         put?: never;
-        /** Creates an agent. Only `name` is required; the rest take defaults. */
+        /**
+         * Creates an agent. Only `name` is required; the rest take defaults. An agent on Retell
+         *     (`backend: retell`) gets its Retell LLM and agent made first; if Retell refuses, nothing
+         *     is kept, here or there.
+         */
         post: operations["create_agent"];
         delete?: never;
         options?: never;
@@ -45,10 +49,17 @@ export interface paths {
             cookie?: never;
         };
         get: operations["get_agent"];
-        /** Updates an agent: fields left out keep their values. */
+        /**
+         * Updates an agent: fields left out keep their values. An agent on Retell has its Retell LLM
+         *     and agent updated first (made when it moves onto Retell, deleted when it leaves); if Retell
+         *     refuses, nothing changes.
+         */
         put: operations["update_agent"];
         post?: never;
-        /** Deletes an agent. Refused with 409 `agent_in_use` while numbers use it, unless `force`. */
+        /**
+         * Deletes an agent. Refused with 409 `agent_in_use` while numbers use it, unless `force`. An
+         *     agent on Retell has its Retell agent and LLM deleted first; if Retell refuses, it is kept.
+         */
         delete: operations["delete_agent"];
         options?: never;
         head?: never;
@@ -818,6 +829,7 @@ export interface components {
         /** @description An agent as stored and as the API returns it. */
         Agent: {
             active: boolean;
+            backend: components["schemas"]["VoiceBackend"];
             /** @description Free-form facts for the agent (a JSON object), editable while calls are live. */
             context: Record<string, unknown>;
             created_at: components["schemas"]["Timestamp"];
@@ -829,6 +841,20 @@ export interface components {
             model: string;
             name: string;
             notes: string;
+            /** @description The Retell agent made for this agent (its voice), answered by `retell_llm_id`. */
+            retell_agent_id?: string | null;
+            /**
+             * @description The Retell LLM made for this agent (its prompt and greeting); set, with
+             *     `retell_agent_id`, exactly when `backend` is `retell` and Retell holds them.
+             */
+            retell_llm_id?: string | null;
+            /** @description The Retell voice (`retell-Cimo`, `11labs-Adrian`, ...), used when `backend` is `retell`. */
+            retell_voice_id: string;
+            /**
+             * @description Where that Retell agent reports its calls, as it was last told (this engine's public
+             *     URL then); when the public URL changes, it is moved.
+             */
+            retell_webhook_url?: string | null;
             system_prompt: string;
             updated_at: components["schemas"]["Timestamp"];
             voice: string;
@@ -836,6 +862,7 @@ export interface components {
         /** @description A create or update request: fields left out keep their current (or default) value. */
         AgentInput: {
             active?: boolean | null;
+            backend?: null | components["schemas"]["VoiceBackend"];
             /** @description Must be a JSON object. */
             context?: Record<string, unknown> | null;
             greeting?: string | null;
@@ -845,6 +872,8 @@ export interface components {
             /** @description Required when creating. */
             name?: string | null;
             notes?: string | null;
+            /** @description A voice id from Retell's voice list (`retell-Cimo`, ...), for the `retell` backend. */
+            retell_voice_id?: string | null;
             system_prompt?: string | null;
             /** @description OpenAI voice name (`marin`, `cedar`, `alloy`, ...) or a custom voice id. */
             voice?: string | null;
@@ -963,6 +992,8 @@ export interface components {
             to_number: string;
         };
         CallDetail: components["schemas"]["Call"] & {
+            /** @description The Retell call this call was handed over to, when its agent is on Retell. */
+            retell_call_id?: string | null;
             transcript: components["schemas"]["TranscriptLine"][];
         };
         /** @enum {string} */
@@ -1566,6 +1597,11 @@ export interface components {
             speaker: components["schemas"]["Speaker"];
             text: string;
         };
+        /**
+         * @description What speaks for an agent on a call.
+         * @enum {string}
+         */
+        VoiceBackend: "openai_realtime" | "retell";
         VoicemailPolicy: {
             /** @enum {string} */
             action: "hang_up";
@@ -1685,8 +1721,17 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            /** @description A value breaks a rule */
+            /** @description A value breaks a rule, or a Retell agent lacks the Retell key or the public URL */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Retell refused or did not answer; nothing was kept */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1844,6 +1889,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Retell refused or did not answer; nothing was changed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     delete_agent: {
@@ -1902,6 +1956,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description The agent is on Retell and no Retell key is set */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Retell refused or did not answer; the agent is kept */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     put_agent_context: {
@@ -1947,6 +2019,24 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The context breaks a rule, or the agent is on Retell and the Retell key or the public URL is missing */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Retell refused or did not answer; nothing was changed */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -12,6 +12,7 @@ import {
   Dialog,
   EmptyState,
   Field,
+  FieldSet,
   ItemRow,
   messageId,
   NewButton,
@@ -31,6 +32,8 @@ import { rebase, same } from "../forms";
 import { checkContext, checkWhole, formatNumber } from "../validate";
 
 const VOICES = ["marin", "cedar", "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse"];
+/** Retell's example voice (the engine's default); any id from Retell's voice list goes. */
+const RETELL_VOICES = ["retell-Cimo"];
 const MODELS = ["gpt-realtime", "gpt-realtime-mini", "gpt-4o-realtime-preview", "gpt-4o-mini-realtime-preview"];
 /** The engine's bounds, as its OpenAPI document states them. */
 const NAME_MAX = limits.AgentInput.name.maxLength;
@@ -218,8 +221,19 @@ function AgentsTable(props: { agents: Agent[]; numbers: PhoneNumber[] | null; se
               </td>
               <td>{a.active ? <Badge tone="good">Active</Badge> : <Badge tone="neutral">Inactive</Badge>}</td>
               <td>
-                <div>{a.voice}</div>
-                <div class="sub">{a.model}</div>
+                {a.backend === "retell" ? (
+                  <>
+                    <div>{a.retell_voice_id}</div>
+                    <div class="sub">
+                      Retell · <RetellSync agent={a} />
+                    </div>
+                  </>
+                ) : (
+                  <>
+                    <div>{a.voice}</div>
+                    <div class="sub">{a.model}</div>
+                  </>
+                )}
               </td>
               <td class="num">{a.max_concurrent_calls}</td>
               <td>
@@ -246,9 +260,33 @@ function AgentsTable(props: { agents: Agent[]; numbers: PhoneNumber[] | null; se
   );
 }
 
+/** Where an agent on Retell stands: Retell holds its LLM and agent (the engine sets both ids or
+ * neither), and its Retell agent reports to this engine's public URL. */
+function retellState(agent: Agent, publicBase: string | null | undefined): "synced" | "missing" | "old-url" {
+  if (!agent.retell_agent_id) return "missing";
+  if (publicBase && agent.retell_webhook_url !== `${publicBase}/webhooks/retell`) return "old-url";
+  return "synced";
+}
+
+function RetellSync(props: { agent: Agent }) {
+  const { settings } = useAppState();
+  switch (retellState(props.agent, settings.data?.public_base_url)) {
+    case "missing":
+      return <Badge tone="warn">Not on Retell</Badge>;
+    case "old-url":
+      return <Badge tone="warn">Old webhook URL</Badge>;
+    case "synced":
+      return <Badge tone="good">Synced</Badge>;
+  }
+}
+
+type Backend = NonNullable<AgentInput["backend"]>;
+
 interface FormState {
   name: string;
   active: boolean;
+  backend: Backend;
+  retell_voice_id: string;
   system_prompt: string;
   greeting: string;
   voice: string;
@@ -262,6 +300,8 @@ function formOf(a: Agent | null): FormState {
   return {
     name: a?.name ?? "",
     active: a?.active ?? true,
+    backend: a?.backend ?? "openai_realtime",
+    retell_voice_id: a?.retell_voice_id ?? "retell-Cimo",
     system_prompt: a?.system_prompt ?? "",
     greeting: a?.greeting ?? "",
     voice: a?.voice ?? "marin",
@@ -276,10 +316,12 @@ function formOf(a: Agent | null): FormState {
 function changes(form: FormState, agent: Agent | null): AgentInput | null {
   const ctx = checkContext(form.context);
   const max = checkMaxCalls(form.max_concurrent_calls);
-  if (!ctx.ok || !max.ok || form.name.trim() === "") return null;
+  if (!ctx.ok || !max.ok || form.name.trim() === "" || form.retell_voice_id.trim() === "") return null;
   const next: AgentInput = {
     name: form.name.trim(),
     active: form.active,
+    backend: form.backend,
+    retell_voice_id: form.retell_voice_id.trim(),
     system_prompt: form.system_prompt,
     greeting: form.greeting,
     voice: form.voice.trim(),
@@ -292,6 +334,8 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
   const diff: AgentInput = {};
   if (next.name !== agent.name) diff.name = next.name;
   if (next.active !== agent.active) diff.active = next.active;
+  if (next.backend !== agent.backend) diff.backend = next.backend;
+  if (next.retell_voice_id !== agent.retell_voice_id) diff.retell_voice_id = next.retell_voice_id;
   if (next.system_prompt !== agent.system_prompt) diff.system_prompt = next.system_prompt;
   if (next.greeting !== agent.greeting) diff.greeting = next.greeting;
   if (next.voice !== agent.voice) diff.voice = next.voice;
@@ -333,7 +377,8 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
   const contextCheck = checkContext(form.context);
   const maxCheck = checkMaxCalls(form.max_concurrent_calls);
   const nameError = form.name.trim() === "" ? "Give the agent a name." : null;
-  const valid = contextCheck.ok && maxCheck.ok && nameError === null;
+  const retellVoiceError = form.retell_voice_id.trim() === "" ? "Give a Retell voice id." : null;
+  const valid = contextCheck.ok && maxCheck.ok && nameError === null && retellVoiceError === null;
   const fieldError = (field: string) => (error?.field === field ? error.message : null);
 
   const update = <K extends keyof FormState>(key: K, value: FormState[K]) => {
@@ -462,32 +507,78 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
           aria-describedby={messageId("agent-greeting")}
         />
       </Field>
-      <div class="field-row">
-        <SuggestField
-          id="agent-voice"
-          label="Voice"
-          name="voice"
-          listId="agent-voices"
-          suggestions={VOICES}
-          value={form.voice}
-          onInput={(v) => {
-            update("voice", v);
+      <FieldSet
+        id="agent-backend"
+        legend="Voice backend"
+        hint="Who speaks for the agent on a call."
+        error={fieldError("backend")}
+      >
+        <label class="check">
+          <input
+            type="radio"
+            name="backend"
+            value="openai_realtime"
+            checked={form.backend === "openai_realtime"}
+            onChange={() => {
+              update("backend", "openai_realtime");
+            }}
+          />
+          <span>
+            OpenAI Realtime <span class="muted">— the call’s audio runs through Switchboard</span>
+          </span>
+        </label>
+        <label class="check">
+          <input
+            type="radio"
+            name="backend"
+            value="retell"
+            checked={form.backend === "retell"}
+            onChange={() => {
+              update("backend", "retell");
+            }}
+          />
+          <span>
+            Retell <span class="muted">— calls are handed to a Retell agent made from this one</span>
+          </span>
+        </label>
+      </FieldSet>
+      {form.backend === "retell" ? (
+        <RetellFields
+          agent={base}
+          voice={form.retell_voice_id}
+          onVoice={(v) => {
+            update("retell_voice_id", v);
           }}
-          error={fieldError("voice")}
+          error={fieldError("retell_voice_id") ?? retellVoiceError}
         />
-        <SuggestField
-          id="agent-model"
-          label="Model"
-          name="model"
-          listId="agent-models"
-          suggestions={MODELS}
-          value={form.model}
-          onInput={(v) => {
-            update("model", v);
-          }}
-          error={fieldError("model")}
-        />
-      </div>
+      ) : (
+        <div class="field-row">
+          <SuggestField
+            id="agent-voice"
+            label="Voice"
+            name="voice"
+            listId="agent-voices"
+            suggestions={VOICES}
+            value={form.voice}
+            onInput={(v) => {
+              update("voice", v);
+            }}
+            error={fieldError("voice")}
+          />
+          <SuggestField
+            id="agent-model"
+            label="Model"
+            name="model"
+            listId="agent-models"
+            suggestions={MODELS}
+            value={form.model}
+            onInput={(v) => {
+              update("model", v);
+            }}
+            error={fieldError("model")}
+          />
+        </div>
+      )}
       <Field
         id="agent-max"
         label="Max concurrent calls"
@@ -547,6 +638,49 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
         />
       )}
     </SidePanel>
+  );
+}
+
+/**
+ * The Retell voice, and where the agent stands at Retell: saving makes (or updates) its Retell
+ * LLM and agent, which needs the Retell API key and the public URL in Settings.
+ */
+function RetellFields(props: {
+  agent: Agent | null;
+  voice: string;
+  onVoice: (v: string) => void;
+  error: string | null;
+}) {
+  const { agent } = props;
+  const publicBase = useAppState().settings.data?.public_base_url;
+  return (
+    <>
+      <SuggestField
+        id="agent-retell-voice"
+        label="Retell voice"
+        name="retell_voice_id"
+        listId="agent-retell-voices"
+        suggestions={RETELL_VOICES}
+        value={props.voice}
+        onInput={props.onVoice}
+        error={props.error}
+      />
+      <p class="muted small retell-sync" data-testid="retell-sync">
+        {agent?.backend === "retell" && agent.retell_agent_id ? (
+          <>
+            <RetellSync agent={agent} /> Retell agent <code>{agent.retell_agent_id}</code>, LLM{" "}
+            <code>{agent.retell_llm_id}</code>. Edits here update them; deleting the agent deletes them.
+            {retellState(agent, publicBase) === "old-url" &&
+              " Retell still reports this agent’s calls to an old public URL: save the agent to move it."}
+          </>
+        ) : (
+          <>
+            Saving makes a Retell LLM (the prompt, context and greeting) and a Retell agent (this voice). It needs the
+            Retell API key and the public URL in Settings.
+          </>
+        )}
+      </p>
+    </>
   );
 }
 

@@ -120,6 +120,7 @@ pub async fn start(engine: &Engine, input: TestCallInput) -> Result<Call, TestCa
     if !agent.active {
         return Err(Invalid::new("agent_id", format!("{} is switched off", agent.name)).into());
     }
+    agent.check_bridged("agent_id")?;
     // Claim the microphone before opening it: two starts at once must not both open it. The
     // claim is freed if anything below fails.
     let claim = claim_microphone(CLAIMING).map_err(|h| TestCallError::Busy(h.0))?;

@@ -15,9 +15,10 @@ use super::adapter::{client_state, our_call_id};
 use super::client::{self, TelnyxClient};
 use super::signature;
 use crate::carriers::webhook::{WebhookError, check_signature};
-use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp};
+use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp, VoiceBackend};
 use crate::engine::Engine;
 use crate::events::Event;
+use crate::retell::hand_off::{HandOff, hand_over};
 use crate::routing::{Decision, InboundCall, route_inbound};
 use crate::secrets::Provider;
 use crate::telephony::CarrierError;
@@ -186,6 +187,23 @@ async fn send_decision(
     let result: Result<_, CarrierError> = async {
         let key = engine.secrets().credentials(Provider::Telnyx).await?;
         let (action, body, call) = match decision {
+            // An agent on Retell: the call goes over to Retell's SIP URI by `transfer`
+            // (telnyx.md §7.1, retell.md §7.2), or is refused when Retell cannot take it.
+            Decision::Answer { call, agent } if agent.backend == VoiceBackend::Retell => {
+                match hand_over(&engine, &call, &agent).await {
+                    Ok(HandOff::Dial(uri)) => {
+                        let body = json!({"to": uri, "command_id": format!("retell-{}", call.id)});
+                        ("transfer", body, call)
+                    }
+                    handed => {
+                        if let Err(e) = handed {
+                            tracing::error!(call_id = %call.id, error = %e, "Retell hand-off not recorded");
+                        }
+                        let body = json!({"cause": "CALL_REJECTED", "command_id": format!("reject-{}", call.id)});
+                        ("reject", body, call)
+                    }
+                }
+            }
             Decision::Answer { call, .. } => {
                 let public = engine.public().ok_or(CarrierError::NoPublicUrl)?;
                 let stream = &public.urls.telnyx_media;

@@ -35,6 +35,24 @@ pub fn connect_stream(media_url: &str, status_url: &str, call_id: &str, agent_id
     )
 }
 
+/// Bridges the call to a SIP URI (a call registered with Retell, retell.md §7.2): Twilio
+/// answers the caller only once the far end does.
+pub fn dial_sip(uri: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <Response><Dial answerOnBridge=\"true\" timeout=\"30\"><Sip>{uri}</Sip></Dial></Response>",
+        uri = xml_escape(uri),
+    )
+}
+
+/// Answers, says sorry, hangs up: for a call that was accepted but could not be put through.
+pub fn apologise() -> String {
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>\
+     <Say>Sorry, we cannot take your call right now. Please try again later.</Say>\
+     <Hangup/></Response>"
+        .to_owned()
+}
+
 /// Refuses the call without answering it (the caller is not billed). `busy` when the agent is
 /// full, so the caller hears a busy tone and may try again; `rejected` otherwise.
 pub fn reject(busy: bool) -> String {
@@ -73,6 +91,16 @@ mod tests {
             "{xml}"
         );
         assert!(xml.ends_with("</Connect><Hangup/></Response>"));
+    }
+
+    #[test]
+    fn a_sip_hand_off_dials_the_escaped_uri() {
+        let xml = dial_sip("sip:abc&1@sip.retellai.com");
+        assert!(
+            xml.contains("<Dial answerOnBridge=\"true\" timeout=\"30\"><Sip>sip:abc&amp;1@sip.retellai.com</Sip></Dial>"),
+            "{xml}"
+        );
+        assert!(apologise().contains("<Say>") && apologise().ends_with("<Hangup/></Response>"));
     }
 
     #[test]

@@ -11,8 +11,9 @@ use bytes::Bytes;
 use super::adapter::OUR_CALL_ID;
 use super::{signature, twiml};
 use crate::carriers::webhook::{WebhookError, check_signature};
-use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp};
+use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp, VoiceBackend};
 use crate::engine::Engine;
+use crate::retell::hand_off::{HandOff, hand_over};
 use crate::routing::{Decision, InboundCall, route_inbound};
 use crate::secrets::Provider;
 
@@ -88,7 +89,7 @@ fn twiml_response(body: String) -> Response {
 }
 
 /// `POST /webhooks/twilio/voice`: a call to one of our numbers. Answers with TwiML that
-/// either streams the call to its agent or rejects it.
+/// streams the call to its agent, dials it over to Retell (an agent on Retell), or rejects it.
 pub(super) async fn voice(
     State(engine): State<Engine>,
     headers: HeaderMap,
@@ -110,6 +111,14 @@ pub(super) async fn voice(
                 // Verified requests imply a public URL; only the insecure dev mode gets here.
                 return Ok(twiml_response(twiml::reject(false)));
             };
+            if agent.backend == VoiceBackend::Retell {
+                return Ok(twiml_response(
+                    match hand_over(&engine, &call, &agent).await? {
+                        HandOff::Dial(uri) => twiml::dial_sip(&uri),
+                        HandOff::Failed => twiml::apologise(),
+                    },
+                ));
+            }
             let urls = &public.urls;
             Ok(twiml_response(twiml::connect_stream(
                 &urls.twilio_media,
