@@ -946,6 +946,7 @@ async fn the_openapi_document_matches_the_routes() {
         "GET /api/carriers/{carrier}/available-numbers",
         "POST /api/carriers/{carrier}/available-numbers/buy",
         "GET /api/carriers/{carrier}/available-numbers/requirements",
+        "POST /api/agents/with-number",
     ];
     expected.sort();
     assert_eq!(

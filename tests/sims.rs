@@ -1698,19 +1698,38 @@ async fn twilio_api_requires_addresses_and_bundles_to_buy() {
         (400, json!(21649)),
         "{body}"
     );
-    let bundle = "BU0123456789abcdef0123456789abcdef";
+    // A bundle that is not an approved one of this account's for that country: as none.
+    let draft = twilio.add_bundle("AU draft", "AU", "mobile", "draft", None);
+    let bundle = twilio.add_bundle("AU mobiles", "AU", "mobile", "twilio-approved", None);
+    for refused in ["BU0123456789abcdef0123456789abcdef", draft.as_str()] {
+        let (status, body) = rest
+            .post(
+                &buy,
+                &[
+                    ("PhoneNumber", "+61400000002"),
+                    ("AddressSid", &auckland),
+                    ("BundleSid", refused),
+                ],
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].clone()),
+            (400, json!(21649)),
+            "{refused}: {body}"
+        );
+    }
     let (status, body) = rest
         .post(
             &buy,
             &[
                 ("PhoneNumber", "+61400000002"),
                 ("AddressSid", &auckland),
-                ("BundleSid", bundle),
+                ("BundleSid", &bundle),
             ],
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    assert_eq!(body["bundle_sid"], bundle);
+    assert_eq!(body["bundle_sid"], bundle.as_str());
 
     twilio.take_available("+61400000003");
     let (status, body) = rest.post(&buy, &[("PhoneNumber", "+61400000003")]).await;

@@ -30,6 +30,7 @@ pub mod campaigns;
 pub mod numbers;
 pub mod retell;
 pub mod routing;
+pub mod setup;
 // At the edges: the carrier adapters, the control API, the public listener, and the server
 // that runs them.
 pub mod api;

@@ -239,6 +239,11 @@ pub async fn launch(
     // Campaigns that were running when the engine last stopped (or crashed) carry on, after
     // their unfinished attempts are squared with the carriers.
     crate::campaigns::resume_all(&engine).await;
+    // "New agent with a number" setups a crash cut short are undone: no number left paid for
+    // and unmanaged, no Retell object left behind. In the background: Retell or the carrier
+    // may be slow to answer, and nothing else waits on it.
+    let recovering = engine.clone();
+    tokio::spawn(async move { crate::setup::recover(&recovering).await });
     tracing::info!(%control_addr, %public_addr, data_dir = %engine.data_dir().display(), "engine started");
     Ok(Running {
         engine,

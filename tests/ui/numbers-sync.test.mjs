@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import { api, launchBrowser, openPage, startEngine, token } from "./harness.mjs";
 import { ACCOUNT_SID, until } from "./live-sims.mjs";
+import { fakeRetell, KEY as RETELL_KEY } from "./retell-fake.mjs";
 
 const FIRST = "https://first.example.test";
 const SECOND = "https://second.example.test";
@@ -137,6 +138,16 @@ const forSale = [
     capabilities: { voice: true, sms: true, mms: false, fax: false },
   },
   {
+    friendly_name: "(415) 555-0177",
+    phone_number: "+14155550177",
+    locality: "San Francisco",
+    region: "CA",
+    iso_country: "US",
+    address_requirements: "none",
+    beta: false,
+    capabilities: { voice: true, sms: true, mms: false, fax: false },
+  },
+  {
     friendly_name: "0412 345 678",
     phone_number: "+61412345678",
     locality: null,
@@ -176,6 +187,7 @@ const account = [
   number("+14155550102", "https://other-app.example/voice"),
 ];
 let twilio;
+let retell;
 let engine;
 let browser;
 let page;
@@ -183,9 +195,10 @@ const errors = [];
 
 before(async () => {
   twilio = await startTwilioNumbers(account, forSale, addresses, bundles);
+  retell = await fakeRetell();
   engine = await startEngine({
-    args: ["--twilio-api-url", twilio.url, "--twilio-numbers-url", twilio.numbersUrl],
-    env: { TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: "test-auth-token" },
+    args: ["--twilio-api-url", twilio.url, "--twilio-numbers-url", twilio.numbersUrl, "--retell-api-url", retell.base],
+    env: { TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: "test-auth-token", RETELL_API_KEY: RETELL_KEY },
   });
   assert.equal((await api(engine.base, "PUT", "/api/settings", { public_base_url: FIRST })).status, 200);
   browser = await launchBrowser();
@@ -196,9 +209,17 @@ after(async () => {
   await browser?.close();
   await engine?.stop();
   await twilio?.close();
+  retell?.server.close();
 });
 
 const main = () => page.locator("main");
+
+/** Opens Buy a number once it has put the focus in its first field (typing before that could
+ * land anywhere). */
+async function openBuyPanel() {
+  await main().getByRole("button", { name: "Buy a number" }).click();
+  await page.waitForFunction(() => document.activeElement?.id === "buy-country");
+}
 
 test("the Twilio account's numbers show where their calls go; Import takes one in, pointed here", async () => {
   await page.goto(`${engine.base}/#/numbers`);
@@ -250,7 +271,7 @@ test("after the public URL changes, the banner and status strip say so and Re-po
 });
 
 test("Buy a number: search, buy, and it is managed and points here", async () => {
-  await main().getByRole("button", { name: "Buy a number" }).click();
+  await openBuyPanel();
   await page.getByLabel("Contains digits").fill("0166");
   await page.getByRole("button", { name: "Search", exact: true }).click();
   const offered = page.getByRole("table", { name: "Numbers for sale" }).getByRole("row").filter({ hasText: "0166" });
@@ -265,7 +286,7 @@ test("Buy a number: search, buy, and it is managed and points here", async () =>
 });
 
 test("An Australian mobile is bought with the account's address and approved bundle, picked for you", async () => {
-  await main().getByRole("button", { name: "Buy a number" }).click();
+  await openBuyPanel();
   await page.getByLabel("Country").fill("AU");
   await page.getByLabel("Type").selectOption("mobile");
   await page.getByRole("button", { name: "Search", exact: true }).click();
@@ -301,6 +322,40 @@ test("Deleting a Twilio number offers to release it, and releasing gives it back
   assert.ok(
     account.some((n) => n.phone_number === "+14155550101"),
     "the others stay",
+  );
+  assert.deepEqual(errors, []);
+});
+
+test("A new Retell agent with a number, in one step: a refusal says what was undone, then it is made", async () => {
+  await openBuyPanel();
+  await page.getByLabel("Contains digits").fill("0177");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  const offered = page.getByRole("table", { name: "Numbers for sale" }).getByRole("row").filter({ hasText: "0177" });
+  await offered.waitFor();
+  await page.getByLabel("Inbound agent").selectOption({ label: "A new agent on Retell…" });
+  await page.getByLabel("Name").fill("Front desk bot");
+  await page.getByLabel("Instructions").fill("You answer for Acme Plumbing and book visits.");
+  await page.getByLabel("Greeting").fill("Acme Plumbing, hello!");
+  await page.screenshot({ path: "/tmp/numbers-new-agent-1280.png" });
+
+  retell.held.failNext = 402;
+  await offered.getByRole("button", { name: "Buy" }).click();
+  const refusal = page.getByRole("alert").filter({ hasText: "Creating the Retell agent failed" });
+  await refusal.waitFor();
+  assert.match(await refusal.innerText(), /Undone: the Retell LLM deleted\./);
+  await page.screenshot({ path: "/tmp/numbers-new-agent-refused-1280.png" });
+  assert.deepEqual(retell.held.llms, [], "nothing left at Retell");
+  assert.ok(!account.some((n) => n.phone_number === "+14155550177"), "nothing bought");
+
+  await offered.getByRole("button", { name: "Buy" }).click();
+  const row = main().getByRole("table", { name: "Phone numbers" }).getByRole("row").filter({ hasText: "0177" });
+  await row.getByText("Front desk bot").waitFor();
+  assert.equal(retell.held.agents.length, 1);
+  const agents = (await api(engine.base, "GET", "/api/agents")).body;
+  assert.equal(agents.find((a) => a.name === "Front desk bot").backend, "retell");
+  assert.ok(
+    account.some((n) => n.phone_number === "+14155550177"),
+    "bought",
   );
   assert.deepEqual(errors, []);
 });

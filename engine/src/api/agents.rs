@@ -9,6 +9,7 @@ use crate::calls::context::push_agent_instructions;
 use crate::domain::{Agent, AgentInput};
 use crate::engine::Engine;
 use crate::events::Event;
+use crate::setup::{self, SetupDone, SetupError, SetupInput};
 use crate::store::agents::AgentStats;
 use crate::web::{ApiResult, ErrorBody, Json, Query};
 
@@ -39,6 +40,50 @@ pub async fn create(
         agent: agent.clone(),
     });
     Ok((StatusCode::CREATED, axum::Json(agent)))
+}
+
+/// A new agent with a new number (seed 003), in one step: for a Retell agent its Retell LLM
+/// and agent, then the number bought and pointed here, then both stored, the number answered
+/// by the agent. A step that fails undoes the earlier ones, and the error says which step
+/// failed, why, and what was undone; a crash in the middle is undone at the next start.
+#[utoipa::path(operation_id = "create_agent_with_number", post, path = "/api/agents/with-number", tag = "agents",
+    request_body = SetupInput,
+    responses(
+        (status = 201, body = SetupDone),
+        (status = 400, body = ErrorBody, description = "Unreadable body or unknown field"),
+        (status = 409, body = ErrorBody, description = "Another agent has this name, or the number is already managed: nothing was done"),
+        (status = 422, body = ErrorBody, description = "A bad value, no public URL, or a missing key: nothing was done"),
+        (status = 502, body = ErrorBody, description = "Retell or the carrier refused or did not answer at a step: the earlier steps were undone (the message says which)"),
+    ))]
+pub async fn create_with_number(
+    State(engine): State<Engine>,
+    Json(input): Json<SetupInput>,
+) -> ApiResult<(StatusCode, axum::Json<SetupDone>)> {
+    match setup::run(&engine, input).await {
+        Ok(done) => Ok((StatusCode::CREATED, axum::Json(done))),
+        Err(SetupError::Refused(e)) => Err(e),
+        Err(SetupError::Failed {
+            step,
+            cause,
+            undone,
+            left,
+        }) => Err(cause.explained(|why| {
+            let mut message = format!("{step} failed: {why}");
+            if undone.is_empty() && left.is_empty() {
+                message.push_str(" Nothing had been made yet.");
+            }
+            if !undone.is_empty() {
+                message.push_str(&format!(" Undone: {}.", undone.join(", ")));
+            }
+            if !left.is_empty() {
+                message.push_str(&format!(
+                    " Not undone, to do by hand: {} (Switchboard tries again at its next start).",
+                    left.join("; ")
+                ));
+            }
+            message
+        })),
+    }
 }
 
 #[utoipa::path(operation_id = "get_agent", get, path = "/api/agents/{id}", tag = "agents",

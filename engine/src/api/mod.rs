@@ -116,6 +116,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::list, agents::create))
         .routes(routes!(agents::get, agents::update, agents::delete))
         .routes(routes!(agents::stats))
+        .routes(routes!(agents::create_with_number))
         .routes(routes!(campaigns::load_stats))
         .routes(routes!(agents::put_context))
         .routes(routes!(phone_numbers::list, phone_numbers::create))

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::domain::{Carrier, PhoneNumber, PhoneNumberInput};
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::numbers::{self, AccountSync, BuyInput, NumbersError, Pointed};
+use crate::numbers::{self, AccountSync, BuyInput, Pointed};
 use crate::telephony::{AvailableNumber, NumberKind, NumberQuery, PurchaseRequirements};
 use crate::web::{ApiError, ApiResult, ErrorBody, Json};
 
@@ -102,16 +102,6 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     numbers::remove(&engine, &id, query.release).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-impl From<NumbersError> for ApiError {
-    fn from(e: NumbersError) -> Self {
-        match e {
-            NumbersError::Store(e) => e.into(),
-            NumbersError::Carrier(e) => e.into(),
-            NumbersError::NotOnAccount { .. } => ApiError::not_found(e.to_string()),
-        }
-    }
 }
 
 /// The numbers on a carrier account (every page), where each sends its calls, which ones

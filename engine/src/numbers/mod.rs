@@ -14,6 +14,7 @@ use crate::telephony::{
     AccountNumber, AvailableNumber, CarrierApi, CarrierError, NumberKind, NumberQuery, PublicUrl,
     Purchase, PurchaseRequirements,
 };
+use crate::web::ApiError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NumbersError {
@@ -23,6 +24,16 @@ pub enum NumbersError {
     Carrier(#[from] CarrierError),
     #[error("{carrier} has no number {id} on this account (released, or moved to another account)", carrier = .carrier.as_str())]
     NotOnAccount { carrier: Carrier, id: String },
+}
+
+impl From<NumbersError> for ApiError {
+    fn from(e: NumbersError) -> Self {
+        match e {
+            NumbersError::Store(e) => e.into(),
+            NumbersError::Carrier(e) => e.into(),
+            NumbersError::NotOnAccount { .. } => ApiError::not_found(e.to_string()),
+        }
+    }
 }
 
 /// Where an account's number sends its incoming calls.
@@ -347,6 +358,48 @@ pub struct BuyInput {
     pub outbound_agent_id: Option<String>,
 }
 
+/// Buys `purchase.number`, pointed at this engine; never asked twice: a purchase whose answer
+/// was lost is looked for on the account (and pointed there) instead of being repeated.
+pub async fn purchase(
+    api: &dyn CarrierApi,
+    purchase: &Purchase<'_>,
+) -> Result<AccountNumber, NumbersError> {
+    match api.buy_number(purchase).await {
+        Ok(n) => Ok(n),
+        Err(e) if e.maybe_placed() => {
+            // It may have been bought: the account says, and nothing is asked twice.
+            match bought_already(api, purchase.number).await? {
+                // Bought: kept even if it cannot be pointed now (it shows as not pointed here,
+                // with Point here), never left paid for and unmanaged.
+                Some(n) => match api
+                    .point_number(&n.carrier_number_id, purchase.public)
+                    .await
+                {
+                    Ok(pointed) => Ok(pointed),
+                    Err(point) => {
+                        tracing::warn!(number = %n.number, error = %point, "bought, but not pointed here yet");
+                        Ok(n)
+                    }
+                },
+                None => Err(e.into()),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The account's number `e164`, if the account has it.
+pub async fn bought_already(
+    api: &dyn CarrierApi,
+    e164: &str,
+) -> Result<Option<AccountNumber>, NumbersError> {
+    Ok(api
+        .account_numbers()
+        .await?
+        .into_iter()
+        .find(|n| n.number == e164))
+}
+
 /// Buys a number pointed at this engine and manages it. Money is never spent twice or left
 /// half-spent: the purchase is never repeated once it may have acted (an unconfirmed one is
 /// looked for on the account instead), and a bought number Switchboard cannot keep is
@@ -383,22 +436,7 @@ pub async fn buy(
         bundle_id: input.bundle_id.as_deref(),
         public: &public,
     };
-    let bought = match api.buy_number(&purchase).await {
-        Ok(n) => n,
-        Err(e) if e.maybe_placed() => {
-            // It may have been bought: the account says, and nothing is asked twice.
-            let on_account = api
-                .account_numbers()
-                .await?
-                .into_iter()
-                .find(|n| n.number == e164.as_str());
-            match on_account {
-                Some(n) => api.point_number(&n.carrier_number_id, &public).await?,
-                None => return Err(e.into()),
-            }
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let bought = self::purchase(api, &purchase).await?;
     let mut fields = fields;
     fields.carrier_number_id = Some(Some(bought.carrier_number_id.clone()));
     let stored = match engine

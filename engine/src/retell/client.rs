@@ -25,6 +25,9 @@ pub enum RetellError {
     Unreadable { action: String, reason: String },
 }
 
+/// The dynamic variable that marks an LLM made by a setup with the setup's id.
+const SETUP_VARIABLE: &str = "switchboard_setup";
+
 /// What Retell is told about one of our agents.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentSpec {
@@ -82,6 +85,43 @@ impl Client {
             })
             .await?;
         read_id(&text, "llm_id", "creating the Retell LLM")
+    }
+
+    /// `POST /create-retell-llm` marked as made by setup `setup` (a default dynamic variable:
+    /// LLMs have no name), so a setup interrupted before the answer can find it again.
+    pub async fn create_llm_for_setup(
+        &self,
+        spec: &AgentSpec,
+        setup: &str,
+    ) -> Result<String, RetellError> {
+        let mut body = llm_body(spec);
+        body["default_dynamic_variables"] = json!({ SETUP_VARIABLE: setup });
+        let text = self
+            .send(Retry::UnsentOnly, "creating the Retell LLM", || {
+                self.http.post(self.url("/create-retell-llm")).json(&body)
+            })
+            .await?;
+        read_id(&text, "llm_id", "creating the Retell LLM")
+    }
+
+    /// `GET /v2/list-retell-llms`: the ids of the LLMs setup `setup` made.
+    pub async fn llms_of_setup(&self, setup: &str) -> Result<Vec<String>, RetellError> {
+        let action = "listing Retell LLMs";
+        let text = self
+            .send(Retry::Transient, action, || {
+                self.http.get(self.url("/v2/list-retell-llms"))
+            })
+            .await?;
+        let llms: Vec<Value> =
+            serde_json::from_str(&text).map_err(|e| RetellError::Unreadable {
+                action: action.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(llms
+            .iter()
+            .filter(|l| l["default_dynamic_variables"][SETUP_VARIABLE] == setup)
+            .filter_map(|l| l["llm_id"].as_str().map(str::to_owned))
+            .collect())
     }
 
     /// `PATCH /update-retell-llm/{llm_id}`.

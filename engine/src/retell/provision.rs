@@ -49,7 +49,7 @@ pub async fn client(engine: &Engine) -> Result<Client, SecretsError> {
 }
 
 /// What Retell is told about an agent with these fields.
-fn spec(engine: &Engine, fields: &AgentFields) -> Result<AgentSpec, ProvisionError> {
+pub fn spec(engine: &Engine, fields: &AgentFields) -> Result<AgentSpec, ProvisionError> {
     let public = engine.public().ok_or(ProvisionError::NoPublicUrl)?;
     Ok(AgentSpec {
         name: fields.name.clone(),

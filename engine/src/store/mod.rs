@@ -13,6 +13,7 @@ pub mod leads;
 pub mod phone_numbers;
 pub mod retell_calls;
 pub mod settings;
+pub mod setups;
 mod writer;
 
 pub use error::{Conflict, Result, StoreError};

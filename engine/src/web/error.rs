@@ -79,6 +79,12 @@ impl ApiError {
         }
     }
 
+    /// The same error (status, code, field) with its message rewritten by `f`.
+    pub fn explained(mut self, f: impl FnOnce(&str) -> String) -> Self {
+        self.detail.message = f(&self.detail.message);
+        self
+    }
+
     pub fn malformed(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, ErrorCode::Malformed, message)
     }

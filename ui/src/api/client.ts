@@ -6,6 +6,8 @@ import type {
   AccountSync,
   AvailableNumber,
   PurchaseRequirements,
+  SetupDone,
+  SetupInput,
   BuyInput,
   Agent,
   AgentInput,
@@ -206,6 +208,10 @@ export class Api {
 
   listAgents(): Promise<Agent[]> {
     return this.run(this.client.GET("/api/agents"));
+  }
+  /** A new agent and a new number for it, in one step (undone whole if a step fails). */
+  createAgentWithNumber(body: SetupInput): Promise<SetupDone> {
+    return this.run(this.client.POST("/api/agents/with-number", { body }));
   }
   createAgent(body: AgentInput): Promise<Agent> {
     return this.run(this.client.POST("/api/agents", { body }));

@@ -41,6 +41,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/agents/with-number": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A new agent with a new number (seed 003), in one step: for a Retell agent its Retell LLM
+         *     and agent, then the number bought and pointed here, then both stored, the number answered
+         *     by the agent. A step that fails undoes the earlier ones, and the error says which step
+         *     failed, why, and what was undone; a crash in the middle is undone at the next start.
+         */
+        post: operations["create_agent_with_number"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/agents/{id}": {
         parameters: {
             query?: never;
@@ -1560,6 +1582,28 @@ export interface components {
             /** @description The Telnyx connection id (Call Control application id), or `null` to clear it. */
             telnyx_connection_id?: string | null;
         };
+        /** @description The agent and its number, made and stored together. */
+        SetupDone: {
+            agent: components["schemas"]["Agent"];
+            phone_number: components["schemas"]["PhoneNumber"];
+            /** @description Set when the number was bought but could not be pointed here: what to do. */
+            warning?: string | null;
+        };
+        /**
+         * @description What to make: the agent (any backend; a Retell one gets its LLM and agent made first) and
+         *     the number to buy for it.
+         */
+        SetupInput: {
+            /** @description The account's address, for numbers that need one. */
+            address_id?: string | null;
+            agent: components["schemas"]["AgentInput"];
+            /** @description An approved regulatory bundle, for numbers that need one. */
+            bundle_id?: string | null;
+            /** @description `twilio` (the carrier that can buy numbers here). */
+            carrier: components["schemas"]["Carrier"];
+            /** @description E.164, as the search gave it. */
+            number: string;
+        };
         /** @enum {string} */
         Speaker: "caller" | "agent" | "system" | "operator";
         /** @description A request to start a test call. */
@@ -1769,6 +1813,74 @@ export interface operations {
             };
             /** @description Missing or wrong bearer token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_agent_with_number: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SetupInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SetupDone"];
+                };
+            };
+            /** @description Unreadable body or unknown field */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Another agent has this name, or the number is already managed: nothing was done */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A bad value, no public URL, or a missing key: nothing was done */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Retell or the carrier refused or did not answer at a step: the earlier steps were undone (the message says which) */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -61,6 +61,8 @@ export type AvailableNumber = Schemas["AvailableNumber"];
 export type NumberKind = "local" | "mobile" | "toll_free";
 export type BuyInput = Schemas["BuyInput"];
 export type PurchaseRequirements = Schemas["PurchaseRequirements"];
+export type SetupInput = Schemas["SetupInput"];
+export type SetupDone = Schemas["SetupDone"];
 
 /**
  * The answer of `POST /api/campaigns/{id}/leads/import` (a `text/csv` body; `?dry_run=true`

@@ -436,6 +436,8 @@ function AgentSelect(props: {
   hint?: string;
   /** What choosing no agent is called. */
   none?: string;
+  /** Choices after the agents (value, label). */
+  more?: [string, string][];
   value: string;
   agents: Agent[];
   onChange: (id: string) => void;
@@ -459,6 +461,11 @@ function AgentSelect(props: {
           <option key={a.id} value={a.id}>
             {a.name}
             {a.active ? "" : " (inactive)"}
+          </option>
+        ))}
+        {props.more?.map(([value, label]) => (
+          <option key={value} value={value}>
+            {label}
           </option>
         ))}
       </select>
@@ -994,6 +1001,9 @@ function AccountPanel(props: { agents: Agent[]; onClose: () => void }) {
   );
 }
 
+/** The inbound-agent choice that makes the agent with the number (`/api/agents/with-number`). */
+const NEW_RETELL_AGENT = "new-retell-agent";
+
 const KINDS: Record<NumberKind, string> = { local: "Local", mobile: "Mobile", toll_free: "Toll-free" };
 
 /** Search Twilio's numbers for sale and buy one: it is pointed here and managed at once. */
@@ -1004,6 +1014,7 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
   const [areaCode, setAreaCode] = useState("");
   const [contains, setContains] = useState("");
   const [agent, setAgent] = useState("");
+  const [newAgent, setNewAgent] = useState({ name: "", prompt: "", greeting: "", voice: "retell-Cimo" });
   const [addressId, setAddressId] = useState("");
   const [bundleId, setBundleId] = useState("");
   const [results, setResults] = useState<AvailableNumber[] | null>(null);
@@ -1052,6 +1063,27 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
     setBusy(n.number);
     setError(null);
     try {
+      if (agent === NEW_RETELL_AGENT) {
+        const done = await api.createAgentWithNumber({
+          agent: {
+            name: newAgent.name.trim(),
+            backend: "retell",
+            retell_voice_id: newAgent.voice.trim(),
+            system_prompt: newAgent.prompt,
+            greeting: newAgent.greeting,
+          },
+          carrier: "twilio",
+          number: n.number,
+          ...(addressId ? { address_id: addressId } : {}),
+          ...(bundleId ? { bundle_id: bundleId } : {}),
+        });
+        showToast(
+          done.warning ?? `${done.agent.name} is on Retell and answers ${formatNumber(done.phone_number.number)}.`,
+        );
+        await Promise.all([reload.agents(), reload.numbers()]);
+        props.onClose();
+        return;
+      }
       const bought = await api.buyNumber("twilio", {
         number: n.number,
         ...(agent ? { inbound_agent_id: agent } : {}),
@@ -1075,6 +1107,7 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
       onClose={props.onClose}
       onSubmit={() => void search()}
       wide
+      focusFirstField
     >
       {error && (
         <Banner tone="bad" role="alert">
@@ -1141,6 +1174,7 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
           id="buy-agent"
           label="Inbound agent"
           none="None yet"
+          more={[[NEW_RETELL_AGENT, "A new agent on Retell…"]]}
           value={agent}
           agents={props.agents}
           onChange={setAgent}
@@ -1202,6 +1236,54 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
           </>
         )}
       </div>
+      {agent === NEW_RETELL_AGENT && (
+        <FieldSet
+          id="buy-new-agent"
+          legend="The new agent"
+          hint="Made on Retell with the number, in one step: if any step fails, everything before it is undone and nothing is bought."
+        >
+          <div class="buy-options">
+            <Field id="new-agent-name" label="Name">
+              <input
+                id="new-agent-name"
+                value={newAgent.name}
+                maxLength={limits.AgentInput.name.maxLength}
+                onInput={(e) => {
+                  setNewAgent({ ...newAgent, name: e.currentTarget.value });
+                }}
+              />
+            </Field>
+            <Field id="new-agent-greeting" label="Greeting" optional>
+              <input
+                id="new-agent-greeting"
+                value={newAgent.greeting}
+                onInput={(e) => {
+                  setNewAgent({ ...newAgent, greeting: e.currentTarget.value });
+                }}
+              />
+            </Field>
+            <Field id="new-agent-voice" label="Retell voice">
+              <input
+                id="new-agent-voice"
+                value={newAgent.voice}
+                onInput={(e) => {
+                  setNewAgent({ ...newAgent, voice: e.currentTarget.value });
+                }}
+              />
+            </Field>
+          </div>
+          <Field id="new-agent-prompt" label="Instructions">
+            <textarea
+              id="new-agent-prompt"
+              rows={3}
+              value={newAgent.prompt}
+              onInput={(e) => {
+                setNewAgent({ ...newAgent, prompt: e.currentTarget.value });
+              }}
+            />
+          </Field>
+        </FieldSet>
+      )}
       {results !== null &&
         (results.length === 0 ? (
           <p class="muted">No numbers match. Try fewer digits or another type.</p>
@@ -1225,7 +1307,7 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
                     <button
                       type="button"
                       class="btn btn-sm btn-primary"
-                      disabled={busy !== null}
+                      disabled={busy !== null || (agent === NEW_RETELL_AGENT && newAgent.name.trim() === "")}
                       title="Buys it on your Twilio account: it is charged monthly until released"
                       onClick={() => void buy(n)}
                     >
