@@ -221,6 +221,20 @@ async function openBuyPanel() {
   await page.waitForFunction(() => document.activeElement?.id === "buy-country");
 }
 
+/** Searches the open Buy panel; the row of the results holding `row` (default: the digits). */
+async function search({ country, kind, contains, row }) {
+  if (country) await page.getByLabel("Country").fill(country);
+  if (kind) await page.getByLabel("Type").selectOption(kind);
+  if (contains) await page.getByLabel("Contains digits").fill(contains);
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  const found = page
+    .getByRole("table", { name: "Numbers for sale" })
+    .getByRole("row")
+    .filter({ hasText: row ?? contains });
+  await found.first().waitFor();
+  return found;
+}
+
 test("the Twilio account's numbers show where their calls go; Import takes one in, pointed here", async () => {
   await page.goto(`${engine.base}/#/numbers`);
   await page.getByLabel("Control API token").fill(token);
@@ -272,9 +286,7 @@ test("after the public URL changes, the banner and status strip say so and Re-po
 
 test("Buy a number: search, buy, and it is managed and points here", async () => {
   await openBuyPanel();
-  await page.getByLabel("Contains digits").fill("0166");
-  await page.getByRole("button", { name: "Search", exact: true }).click();
-  const offered = page.getByRole("table", { name: "Numbers for sale" }).getByRole("row").filter({ hasText: "0166" });
+  const offered = await search({ contains: "0166" });
   await offered.getByText("San Francisco, CA, US").waitFor();
   await page.screenshot({ path: "/tmp/numbers-buy-1280.png" });
   await offered.getByRole("button", { name: "Buy" }).click();
@@ -287,10 +299,7 @@ test("Buy a number: search, buy, and it is managed and points here", async () =>
 
 test("An Australian mobile is bought with the account's address and approved bundle, picked for you", async () => {
   await openBuyPanel();
-  await page.getByLabel("Country").fill("AU");
-  await page.getByLabel("Type").selectOption("mobile");
-  await page.getByRole("button", { name: "Search", exact: true }).click();
-  const offered = page.getByRole("table", { name: "Numbers for sale" }).getByRole("row").filter({ hasText: "412" });
+  const offered = await search({ country: "AU", kind: "mobile", row: "412" });
   await offered.getByText("An address").waitFor();
   assert.equal(await page.getByLabel("Address").inputValue(), addresses[0].sid, "the account's AU address");
   assert.equal(await page.getByLabel("Regulatory bundle").inputValue(), bundles[0].sid, "its approved bundle");
@@ -328,10 +337,7 @@ test("Deleting a Twilio number offers to release it, and releasing gives it back
 
 test("A new Retell agent with a number, in one step: a refusal says what was undone, then it is made", async () => {
   await openBuyPanel();
-  await page.getByLabel("Contains digits").fill("0177");
-  await page.getByRole("button", { name: "Search", exact: true }).click();
-  const offered = page.getByRole("table", { name: "Numbers for sale" }).getByRole("row").filter({ hasText: "0177" });
-  await offered.waitFor();
+  const offered = await search({ contains: "0177" });
   await page.getByLabel("Inbound agent").selectOption({ label: "A new agent on Retell…" });
   await page.getByLabel("Name").fill("Front desk bot");
   await page.getByLabel("Instructions").fill("You answer for Acme Plumbing and book visits.");

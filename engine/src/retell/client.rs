@@ -78,13 +78,13 @@ impl Client {
 
     /// `POST /create-retell-llm`; returns its `llm_id`.
     pub async fn create_llm(&self, spec: &AgentSpec) -> Result<String, RetellError> {
-        let body = llm_body(spec);
-        let text = self
-            .send(Retry::UnsentOnly, "creating the Retell LLM", || {
-                self.http.post(self.url("/create-retell-llm")).json(&body)
-            })
-            .await?;
-        read_id(&text, "llm_id", "creating the Retell LLM")
+        self.create(
+            "/create-retell-llm",
+            &llm_body(spec),
+            "llm_id",
+            "creating the Retell LLM",
+        )
+        .await
     }
 
     /// `POST /create-retell-llm` marked as made by setup `setup` (a default dynamic variable:
@@ -96,27 +96,22 @@ impl Client {
     ) -> Result<String, RetellError> {
         let mut body = llm_body(spec);
         body["default_dynamic_variables"] = json!({ SETUP_VARIABLE: setup });
-        let text = self
-            .send(Retry::UnsentOnly, "creating the Retell LLM", || {
-                self.http.post(self.url("/create-retell-llm")).json(&body)
-            })
-            .await?;
-        read_id(&text, "llm_id", "creating the Retell LLM")
+        self.create(
+            "/create-retell-llm",
+            &body,
+            "llm_id",
+            "creating the Retell LLM",
+        )
+        .await
     }
 
     /// `GET /v2/list-retell-llms`: the ids of the LLMs setup `setup` made.
     pub async fn llms_of_setup(&self, setup: &str) -> Result<Vec<String>, RetellError> {
-        let action = "listing Retell LLMs";
-        let text = self
-            .send(Retry::Transient, action, || {
+        let llms = self
+            .list("listing Retell LLMs", || {
                 self.http.get(self.url("/v2/list-retell-llms"))
             })
             .await?;
-        let llms: Vec<Value> =
-            serde_json::from_str(&text).map_err(|e| RetellError::Unreadable {
-                action: action.to_owned(),
-                reason: e.to_string(),
-            })?;
         Ok(llms
             .iter()
             .filter(|l| l["default_dynamic_variables"][SETUP_VARIABLE] == setup)
@@ -148,32 +143,57 @@ impl Client {
         spec: &AgentSpec,
     ) -> Result<String, RetellError> {
         let body = agent_body(Some(llm_id), spec);
-        let text = self
-            .send(Retry::UnsentOnly, "creating the Retell agent", || {
-                self.http.post(self.url("/create-agent")).json(&body)
-            })
-            .await?;
-        read_id(&text, "agent_id", "creating the Retell agent")
+        self.create(
+            "/create-agent",
+            &body,
+            "agent_id",
+            "creating the Retell agent",
+        )
+        .await
     }
 
     /// `POST /v2/list-agents`: the ids of the account's agents answered by `llm_id`.
     pub async fn agents_of_llm(&self, llm_id: &str) -> Result<Vec<String>, RetellError> {
-        let action = "listing Retell agents";
-        let text = self
-            .send(Retry::Transient, action, || {
+        let agents = self
+            .list("listing Retell agents", || {
                 self.http.post(self.url("/v2/list-agents")).json(&json!({}))
             })
             .await?;
-        let agents: Vec<Value> =
-            serde_json::from_str(&text).map_err(|e| RetellError::Unreadable {
-                action: action.to_owned(),
-                reason: e.to_string(),
-            })?;
         Ok(agents
             .iter()
             .filter(|a| a["response_engine"]["llm_id"] == llm_id)
             .filter_map(|a| a["agent_id"].as_str().map(str::to_owned))
             .collect())
+    }
+
+    /// A `POST` that makes an object, never sent twice once it may have acted; returns the
+    /// made object's `id_key`.
+    async fn create(
+        &self,
+        path: &str,
+        body: &Value,
+        id_key: &str,
+        action: &str,
+    ) -> Result<String, RetellError> {
+        let text = self
+            .send(Retry::UnsentOnly, action, || {
+                self.http.post(self.url(path)).json(body)
+            })
+            .await?;
+        read_id(&text, id_key, action)
+    }
+
+    /// A list endpoint's objects (an array).
+    async fn list(
+        &self,
+        action: &str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Vec<Value>, RetellError> {
+        let text = self.send(Retry::Transient, action, request).await?;
+        serde_json::from_str(&text).map_err(|e| RetellError::Unreadable {
+            action: action.to_owned(),
+            reason: e.to_string(),
+        })
     }
 
     /// `PATCH /update-agent/{agent_id}` (its response engine stays).
