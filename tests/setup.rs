@@ -212,6 +212,44 @@ async fn a_fault_at_each_step_undoes_the_steps_before_it() {
     }
 }
 
+#[tokio::test]
+async fn a_purchase_whose_answer_is_lost_is_found_on_the_account_and_the_setup_completes() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let (address, bundle) = for_sale(&w.twilio, "+61412345610");
+    // Twilio buys it (pointed here) and its answer never comes.
+    w.twilio.act_then_stall_next(1);
+    let (s, done) = api
+        .post(SETUP, setup_body("Acme", "+61412345610", &address, &bundle))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{done}");
+    let purchases = w
+        .twilio
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/IncomingPhoneNumbers.json"))
+        .count();
+    assert_eq!(purchases, 1, "bought once, never asked twice");
+    let bought = w.twilio.numbers();
+    assert_eq!(bought.len(), 1);
+    assert_eq!(done["phone_number"]["carrier_number_id"], bought[0]["sid"]);
+    assert_eq!(
+        done["phone_number"]["inbound_agent_id"],
+        done["agent"]["id"]
+    );
+    assert_eq!(
+        done["phone_number"]["pointed_url"],
+        format!("{PUBLIC}/webhooks/twilio/voice")
+    );
+    assert_eq!(done["warning"], Value::Null);
+    assert_eq!((w.retell.llms().len(), w.retell.agents().len()), (1, 1));
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
+}
+
 /// The engine as a process of its own, to be killed mid-setup.
 async fn serve(dir: &std::path::Path, retell: &RetellApi, twilio: &TwilioApi) -> common::Serve {
     let envs = [

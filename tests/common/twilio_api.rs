@@ -70,6 +70,8 @@ struct Account {
     violations: Vec<String>,
     refusal: Option<(StatusCode, Value)>,
     stalls: usize,
+    /// Requests still to be acted on and then never answered.
+    act_stalls: usize,
     /// IncomingPhoneNumber resources, in the order they were bought or seeded.
     numbers: Vec<Value>,
     available: Vec<Available>,
@@ -133,6 +135,11 @@ impl TwilioApi {
     /// The next `n` requests are recorded but never answered (to test client timeouts).
     pub fn stall_next(&self, n: usize) {
         self.account().stalls += n;
+    }
+
+    /// The next `n` requests are carried out but never answered: the client cannot know.
+    pub fn act_then_stall_next(&self, n: usize) {
+        self.account().act_stalls += n;
     }
 
     pub fn requests(&self) -> Vec<TwilioRequest> {
@@ -484,6 +491,26 @@ pub fn authorized(headers: &HeaderMap) -> bool {
 
 /// Every request: record, judge, then answer (see the module's header for the order).
 async fn answer(
+    State(account): State<Arc<Mutex<Account>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    let act_then_stall = {
+        let mut a = account.lock().unwrap();
+        let act = a.act_stalls > 0;
+        a.act_stalls = a.act_stalls.saturating_sub(1);
+        act
+    };
+    let response = answer_now(State(account), method, uri, headers, body).await;
+    if act_then_stall {
+        std::future::pending::<()>().await;
+    }
+    response
+}
+
+async fn answer_now(
     State(account): State<Arc<Mutex<Account>>>,
     method: Method,
     uri: Uri,
