@@ -535,3 +535,129 @@ fn assert_carrier_refusal(status: StatusCode, e: &Value, words: &str) {
     let message = e["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains(words), "expected {words:?} in {e}");
 }
+
+/// Telnyx: numbers point at this engine through their connection (the Call Control
+/// application set in Settings) and that application's webhook URL.
+mod telnyx {
+    use super::*;
+    use common::telnyx_numbers::{TELNYX_NUMBERS_KEY, TelnyxNumbers};
+
+    const HOOK: &str = "https://first.example.test/webhooks/telnyx";
+
+    async fn start(telnyx: &TelnyxNumbers, tmp: &std::path::Path) -> TestEngine {
+        let mut cfg = config(tmp);
+        cfg.telnyx_api_url = telnyx.base.clone();
+        cfg.credential_env = vec![
+            ("TELNYX_API_KEY".into(), TELNYX_NUMBERS_KEY.into()),
+            (
+                "TELNYX_PUBLIC_KEY".into(),
+                common::carriers::TelnyxKeys::new().public_key_b64(),
+            ),
+        ];
+        let engine = TestEngine::start_with(cfg).await;
+        let (s, b) = engine
+            .api
+            .put("/api/settings", json!({"public_base_url": FIRST_URL}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        engine
+    }
+
+    #[tokio::test]
+    async fn the_account_is_synced_imported_numbers_are_routed_here_and_a_release_gives_one_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let telnyx = TelnyxNumbers::start().await;
+        let ours =
+            telnyx.add_application("Switchboard", "https://old-tunnel.example/webhooks/telnyx");
+        let other = telnyx.add_application("Another app", "https://other-app.example/hook");
+        telnyx.cap_page_size(100);
+        for n in 0..230 {
+            telnyx.add_number(&format!("+1415556{n:04}"), None);
+        }
+        let routed_here = telnyx.add_number("+14155569001", Some(&ours));
+        telnyx.add_number("+14155569002", Some(&other));
+        let engine = start(&telnyx, tmp.path()).await;
+        let api = &engine.api;
+
+        // No connection set yet: the numbers are listed, but none can be routed here.
+        let (s, sync) = api.get("/api/carriers/telnyx/numbers").await;
+        assert_eq!(s, StatusCode::OK, "{sync}");
+        assert_eq!(sync["numbers"].as_array().unwrap().len(), 232, "every page");
+        let (s, e) = api
+            .post(
+                &format!("/api/carriers/telnyx/numbers/{routed_here}/import"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("connection id"),
+            "{e}"
+        );
+        assert_eq!(
+            api.get("/api/phone-numbers").await.1,
+            json!([]),
+            "nothing kept"
+        );
+
+        let (s, b) = api
+            .put("/api/settings", json!({"telnyx_connection_id": ours}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let (_, sync) = api.get("/api/carriers/telnyx/numbers").await;
+        assert_eq!(sync["voice_url"], HOOK);
+        // On our application, whose webhooks go to an old tunnel: not here yet.
+        assert_eq!(entry(&sync, "+14155569001")["pointing"], "elsewhere");
+        assert_eq!(entry(&sync, "+14155569002")["pointing"], "elsewhere");
+        assert_eq!(entry(&sync, "+14155560000")["pointing"], "nowhere");
+
+        let plain = telnyx.numbers()[0]["id"].as_str().unwrap().to_owned();
+        let (s, n) = api
+            .post(
+                &format!("/api/carriers/telnyx/numbers/{plain}/import"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{n}");
+        assert_eq!(n["carrier_number_id"], plain.as_str());
+        assert_eq!(n["pointed_url"], HOOK);
+        let at_telnyx = telnyx
+            .numbers()
+            .into_iter()
+            .find(|x| x["id"] == plain.as_str())
+            .unwrap();
+        assert_eq!(
+            at_telnyx["connection_id"],
+            ours.as_str(),
+            "routed to our application"
+        );
+        let app = telnyx
+            .applications()
+            .into_iter()
+            .find(|x| x["id"] == ours.as_str())
+            .unwrap();
+        assert_eq!(
+            app["webhook_event_url"], HOOK,
+            "and the application sends its webhooks here"
+        );
+        assert_eq!(app["application_name"], "Switchboard", "its name kept");
+        let (_, sync) = api.get("/api/carriers/telnyx/numbers").await;
+        assert_eq!(entry(&sync, "+14155569001")["pointing"], "here");
+        assert_eq!(entry(&sync, "+14155560000")["pointing"], "here");
+
+        let id = n["id"].as_str().unwrap();
+        let (s, b) = api
+            .delete(&format!("/api/phone-numbers/{id}?release=true"))
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+        assert!(
+            telnyx.numbers().iter().all(|x| x["id"] != plain.as_str()),
+            "released"
+        );
+        assert_eq!(telnyx.numbers().len(), 231);
+        assert!(telnyx.violations().is_empty(), "{:?}", telnyx.violations());
+    }
+}

@@ -14,6 +14,7 @@ pub mod retell_api;
 pub mod sound;
 pub mod telnyx_calls;
 pub mod telnyx_media;
+pub mod telnyx_numbers;
 pub mod twilio_api;
 pub mod twilio_calls;
 pub mod twilio_media;

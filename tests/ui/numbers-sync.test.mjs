@@ -114,6 +114,52 @@ async function startTwilioNumbers(numbers, forSale, addresses, bundles) {
   };
 }
 
+/** Telnyx's phone numbers (list, route to a connection) and one Call Control application. */
+async function startTelnyxNumbers(numbers, app) {
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => {
+      body += d;
+    });
+    req.on("end", () => {
+      const url = new URL(req.url, "http://localhost");
+      const send = (status, json) => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(json));
+      };
+      if (req.headers.authorization !== `Bearer ${TELNYX_KEY}`) return send(401, { errors: [{ code: "10009" }] });
+      if (req.method === "GET" && url.pathname === "/v2/phone_numbers") {
+        return send(200, { data: numbers, meta: { total_pages: 1, total_results: numbers.length, page_number: 1 } });
+      }
+      if (url.pathname === `/v2/call_control_applications/${app.id}`) {
+        if (req.method === "PATCH") Object.assign(app, JSON.parse(body));
+        return send(200, { data: app });
+      }
+      const one = numbers.find((n) => url.pathname === `/v2/phone_numbers/${n.id}`);
+      if (req.method === "PATCH" && one) {
+        Object.assign(one, JSON.parse(body), { connection_name: app.application_name });
+        return send(200, { data: one });
+      }
+      send(404, { errors: [{ code: "10005", title: "Resource not found" }] });
+    });
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/v2`,
+    close: () => new Promise((ok) => server.close(ok)),
+  };
+}
+
+const TELNYX_KEY = "KEY-telnyx-ui-test";
+const telnyxApp = {
+  id: "1494404757140276705",
+  application_name: "Switchboard",
+  webhook_event_url: "https://old-tunnel.example/webhooks/telnyx",
+};
+const telnyxNumbers = [
+  { id: "2000000000000001", phone_number: "+14155550199", connection_id: null, customer_reference: "Sales line" },
+];
+
 const number = (phone, voiceUrl, name = phone) => ({
   sid: `PN${randomBytes(16).toString("hex")}`,
   account_sid: ACCOUNT_SID,
@@ -187,6 +233,7 @@ const account = [
   number("+14155550102", "https://other-app.example/voice"),
 ];
 let twilio;
+let telnyx;
 let retell;
 let engine;
 let browser;
@@ -196,9 +243,25 @@ const errors = [];
 before(async () => {
   twilio = await startTwilioNumbers(account, forSale, addresses, bundles);
   retell = await fakeRetell();
+  telnyx = await startTelnyxNumbers(telnyxNumbers, telnyxApp);
   engine = await startEngine({
-    args: ["--twilio-api-url", twilio.url, "--twilio-numbers-url", twilio.numbersUrl, "--retell-api-url", retell.base],
-    env: { TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: "test-auth-token", RETELL_API_KEY: RETELL_KEY },
+    args: [
+      "--twilio-api-url",
+      twilio.url,
+      "--twilio-numbers-url",
+      twilio.numbersUrl,
+      "--retell-api-url",
+      retell.base,
+      "--telnyx-api-url",
+      telnyx.url,
+    ],
+    env: {
+      TWILIO_ACCOUNT_SID: ACCOUNT_SID,
+      TWILIO_AUTH_TOKEN: "test-auth-token",
+      RETELL_API_KEY: RETELL_KEY,
+      TELNYX_API_KEY: TELNYX_KEY,
+      TELNYX_PUBLIC_KEY: randomBytes(32).toString("base64"),
+    },
   });
   assert.equal((await api(engine.base, "PUT", "/api/settings", { public_base_url: FIRST })).status, 200);
   browser = await launchBrowser();
@@ -210,6 +273,7 @@ after(async () => {
   await engine?.stop();
   await twilio?.close();
   retell?.server.close();
+  await telnyx?.close();
 });
 
 const main = () => page.locator("main");
@@ -363,5 +427,22 @@ test("A new Retell agent with a number, in one step: a refusal says what was und
     account.some((n) => n.phone_number === "+14155550177"),
     "bought",
   );
+  assert.deepEqual(errors, []);
+});
+
+test("Your Telnyx numbers: one imported is routed to the Call Control application, which is pointed here", async () => {
+  const put = await api(engine.base, "PUT", "/api/settings", { telnyx_connection_id: telnyxApp.id });
+  assert.equal(put.status, 200);
+  await main().getByRole("button", { name: "Your Telnyx numbers" }).click();
+  const table = page.getByRole("table", { name: "Telnyx account numbers" });
+  const row = table.getByRole("row").filter({ hasText: "+1 415 555 0199" });
+  await row.getByText("Not pointed").waitFor();
+  await row.getByText("Sales line").waitFor();
+  await row.getByRole("button", { name: "Import" }).click();
+  await row.getByText("Points here").waitFor();
+  await page.screenshot({ path: "/tmp/numbers-telnyx-1280.png" });
+  assert.equal(telnyxNumbers[0].connection_id, telnyxApp.id, "routed to the application");
+  assert.equal(telnyxApp.webhook_event_url, `${SECOND}/webhooks/telnyx`, "which now sends its webhooks here");
+  assert.equal(telnyxApp.application_name, "Switchboard", "its name kept");
   assert.deepEqual(errors, []);
 });

@@ -75,7 +75,8 @@ export function NumbersPage(props: { selected: string | null }) {
     navigate("numbers");
   };
   const publicUnset = settings.data !== null && settings.data.webhook_urls == null;
-  const [syncing, setSyncing] = useState(false);
+  // The carrier whose account's numbers are shown, if any.
+  const [syncing, setSyncing] = useState<NumberCarrier | null>(null);
   const [buying, setBuying] = useState(false);
   const stale = list && settings.data ? atOldUrl(list, settings.data) : [];
 
@@ -90,16 +91,19 @@ export function NumbersPage(props: { selected: string | null }) {
         }
         actions={
           <>
-            <button
-              type="button"
-              class="btn"
-              onClick={() => {
-                setSyncing(true);
-              }}
-              title="See the numbers on your Twilio account, import them and point them here"
-            >
-              <Icon name="numbers" /> Your Twilio numbers
-            </button>
+            {ACCOUNT_CARRIERS.map((c) => (
+              <button
+                key={c}
+                type="button"
+                class="btn"
+                onClick={() => {
+                  setSyncing(c);
+                }}
+                title={`See the numbers on your ${CARRIER_NAMES[c]} account, import them and point them here`}
+              >
+                <Icon name="numbers" /> Your {CARRIER_NAMES[c]} numbers
+              </button>
+            ))}
             <button
               type="button"
               class="btn"
@@ -154,9 +158,11 @@ export function NumbersPage(props: { selected: string | null }) {
         )}
         {syncing && (
           <AccountPanel
+            key={syncing}
+            carrier={syncing}
             agents={agents.data ?? []}
             onClose={() => {
-              setSyncing(false);
+              setSyncing(null);
             }}
           />
         )}
@@ -238,7 +244,7 @@ function NumbersTable(props: { numbers: PhoneNumber[]; settings: Settings | null
                 ) : (
                   <>
                     <CopyValue compact value={hook.url} what={`${hook.what} for ${n.number}`} />
-                    {n.carrier === "twilio" && <PointState number={n} voiceUrl={hook.url} />}
+                    {ACCOUNT_CARRIERS.includes(n.carrier) && <PointState number={n} voiceUrl={hook.url} />}
                   </>
                 )}
               </td>
@@ -766,13 +772,15 @@ function DeleteNumberDialog(props: { number: PhoneNumber; onClose: () => void })
   );
 }
 
-/** Twilio numbers Switchboard pointed at a public URL that is no longer the one in force. */
+/** Numbers Switchboard pointed at a public URL that is no longer the one in force. */
 export function atOldUrl(numbers: PhoneNumber[], settings: Settings): PhoneNumber[] {
-  const current = settings.webhook_urls?.twilio_voice ?? null;
-  return numbers.filter((n) => n.carrier === "twilio" && n.pointed_url != null && n.pointed_url !== current);
+  return numbers.filter((n) => {
+    const hook = webhookFor(n.carrier, settings);
+    return n.pointed_url != null && hook !== null && (hook === "unset" || n.pointed_url !== hook.url);
+  });
 }
 
-/** Where a managed Twilio number's calls go, as Switchboard set it, with a way to point it here. */
+/** Where a managed number's calls go, as Switchboard set it, with a way to point it here. */
 function PointState(props: { number: PhoneNumber; voiceUrl: string }) {
   const api = useApi();
   const [busy, setBusy] = useState(false);
@@ -861,9 +869,13 @@ const POINTING: Record<Pointing, { tone: "good" | "warn" | "neutral" | "info"; t
   nowhere: { tone: "neutral", text: "Not pointed" },
 };
 
-/** The Twilio account's numbers: which are Switchboard's, where each sends its calls, and
+/** The carriers whose accounts' numbers Switchboard can list and point. */
+const ACCOUNT_CARRIERS: NumberCarrier[] = ["twilio", "telnyx"];
+
+/** A carrier account's numbers: which are Switchboard's, where each sends its calls, and
  * importing one (pointed here at once). */
-function AccountPanel(props: { agents: Agent[]; onClose: () => void }) {
+function AccountPanel(props: { carrier: NumberCarrier; agents: Agent[]; onClose: () => void }) {
+  const name = CARRIER_NAMES[props.carrier];
   const api = useApi();
   const [sync, setSync] = useState<AccountSync | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
@@ -872,7 +884,7 @@ function AccountPanel(props: { agents: Agent[]; onClose: () => void }) {
   const load = async () => {
     setError(null);
     try {
-      setSync(await api.syncNumbers("twilio"));
+      setSync(await api.syncNumbers(props.carrier));
     } catch (e) {
       if (isApiError(e)) setError(e);
       else throw e;
@@ -896,8 +908,8 @@ function AccountPanel(props: { agents: Agent[]; onClose: () => void }) {
   };
   return (
     <SidePanel
-      title="Your Twilio numbers"
-      subtitle="On your Twilio account, read just now"
+      title={`Your ${name} numbers`}
+      subtitle={`On your ${name} account, read just now`}
       onClose={props.onClose}
       wide
     >
@@ -906,7 +918,7 @@ function AccountPanel(props: { agents: Agent[]; onClose: () => void }) {
           {error.message}
         </Banner>
       )}
-      {sync === null && error === null && <p class="muted">Reading your Twilio account…</p>}
+      {sync === null && error === null && <p class="muted">Reading your {name} account…</p>}
       {sync && (
         <>
           {sync.voice_url == null && (
@@ -916,7 +928,7 @@ function AccountPanel(props: { agents: Agent[]; onClose: () => void }) {
           )}
           {sync.missing.length > 0 && (
             <Banner tone="warn">
-              Not on your Twilio account any more (released, or moved), kept here until you delete them:{" "}
+              Not on your {name} account any more (released, or moved), kept here until you delete them:{" "}
               {sync.missing.map((m) => formatNumber(m.number)).join(", ")}
             </Banner>
           )}
@@ -929,9 +941,9 @@ function AccountPanel(props: { agents: Agent[]; onClose: () => void }) {
             onChange={setAgent}
           />
           {sync.numbers.length === 0 ? (
-            <p class="muted">Your Twilio account has no numbers yet.</p>
+            <p class="muted">Your {name} account has no numbers yet.</p>
           ) : (
-            <table class="table" aria-label="Twilio account numbers">
+            <table class="table" aria-label={`${name} account numbers`}>
               <thead>
                 <tr>
                   <th scope="col">Number</th>
@@ -964,7 +976,7 @@ function AccountPanel(props: { agents: Agent[]; onClose: () => void }) {
                             onClick={() =>
                               void act(n.carrier_number_id, () =>
                                 api.importNumber(
-                                  "twilio",
+                                  props.carrier,
                                   n.carrier_number_id,
                                   agent ? { inbound_agent_id: agent } : {},
                                 ),

@@ -9,7 +9,7 @@ use super::client::{self, TelnyxClient, is_call_already_ended};
 use crate::domain::{Call, Carrier};
 use crate::secrets::{Provider, Secrets};
 use crate::settings::{Settings, TELNYX_CONNECTION};
-use crate::telephony::{CarrierApi, CarrierError, Dial, Found};
+use crate::telephony::{AccountNumber, CarrierApi, CarrierError, Dial, Found, PublicUrl};
 
 /// The client state that carries Switchboard's call id on a Telnyx call: its base64.
 pub(super) fn client_state(call_id: &str) -> String {
@@ -39,6 +39,45 @@ impl TelnyxCarrier {
             settings,
         }
     }
+
+    /// The Call Control application set in Settings: where calls are placed and numbers are
+    /// routed.
+    fn connection(&self, to: &str) -> Result<String, CarrierError> {
+        self.settings
+            .get(TELNYX_CONNECTION)
+            .filter(|c| !c.trim().is_empty())
+            .ok_or_else(|| {
+                CarrierError::NotConfigured(format!(
+                    "set the Telnyx connection id (your Call Control application) in Settings \
+                     to {to}"
+                ))
+            })
+    }
+}
+
+/// A Telnyx number (§8.3) as the engine sees it: where its calls go is its connection, so a
+/// number on our application sends them to that application's webhook URL (`ours`), one on
+/// another connection "elsewhere" (named by it), one on none nowhere.
+fn account_number(
+    v: &serde_json::Value,
+    connection: Option<&str>,
+    ours: Option<&str>,
+) -> Option<AccountNumber> {
+    let text = |k: &str| v[k].as_str().filter(|t| !t.is_empty());
+    let voice_url = match text("connection_id") {
+        None => None,
+        Some(c) if Some(c) == connection => ours.map(str::to_owned),
+        Some(c) => Some(format!(
+            "telnyx:connection/{}",
+            text("connection_name").unwrap_or(c)
+        )),
+    };
+    Some(AccountNumber {
+        carrier_number_id: text("id")?.to_owned(),
+        number: text("phone_number")?.to_owned(),
+        friendly_name: text("customer_reference").unwrap_or_default().to_owned(),
+        voice_url,
+    })
 }
 
 #[async_trait::async_trait]
@@ -49,17 +88,7 @@ impl CarrierApi for TelnyxCarrier {
 
     async fn place(&self, d: &Dial<'_>) -> Result<String, CarrierError> {
         let creds = self.secrets.credentials(Provider::Telnyx).await?;
-        let connection = self
-            .settings
-            .get(TELNYX_CONNECTION)
-            .filter(|c| !c.trim().is_empty())
-            .ok_or_else(|| {
-                CarrierError::NotConfigured(
-                    "set the Telnyx connection id (your Call Control application) in Settings \
-                     to place Telnyx calls"
-                        .into(),
-                )
-            })?;
+        let connection = self.connection("place Telnyx calls")?;
         let body = client::dial_with_stream(
             &connection,
             &d.call.to_number,
@@ -86,6 +115,68 @@ impl CarrierApi for TelnyxCarrier {
             Err(e) if is_call_already_ended(&e) => Ok(()),
             other => Ok(other?),
         }
+    }
+
+    async fn account_numbers(&self) -> Result<Vec<AccountNumber>, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        let key = creds.get("api_key");
+        let connection = self.connection("see where numbers send their calls").ok();
+        let numbers = self.client.list_numbers(key).await?;
+        // Where our application sends its webhooks: the URL a number on it "points" at.
+        let ours = match &connection {
+            Some(c) => self.client.application(key, c).await?["webhook_event_url"]
+                .as_str()
+                .map(str::to_owned),
+            None => None,
+        };
+        Ok(numbers
+            .iter()
+            .filter_map(|v| account_number(v, connection.as_deref(), ours.as_deref()))
+            .collect())
+    }
+
+    fn voice_url(&self, public: &PublicUrl) -> Option<String> {
+        Some(public.urls.telnyx.clone())
+    }
+
+    /// Telnyx routes a number's calls to a connection, and the connection's application sends
+    /// them to its webhook URL: the application is pointed here (if it is not), then the number
+    /// routed to it.
+    async fn point_number(
+        &self,
+        carrier_number_id: &str,
+        public: &PublicUrl,
+    ) -> Result<AccountNumber, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        let key = creds.get("api_key");
+        let connection = self.connection("point numbers at Switchboard")?;
+        let app = self.client.application(key, &connection).await?;
+        let url = &public.urls.telnyx;
+        if app["webhook_event_url"].as_str() != Some(url.as_str()) {
+            let name = app["application_name"].as_str().unwrap_or("Switchboard");
+            self.client
+                .set_application_webhook(key, &connection, name, url)
+                .await?;
+        }
+        let number = self
+            .client
+            .set_number_connection(key, carrier_number_id, &connection)
+            .await?;
+        account_number(&number, Some(&connection), Some(url)).ok_or_else(|| {
+            CarrierError::Api(crate::telephony::CarrierApiError::Unconfirmed {
+                carrier: "Telnyx",
+                action: "route the number to Switchboard".into(),
+                last: "the reply was not a number".into(),
+            })
+        })
+    }
+
+    async fn release_number(&self, carrier_number_id: &str) -> Result<(), CarrierError> {
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        self.client
+            .release_number(creds.get("api_key"), carrier_number_id)
+            .await?;
+        Ok(())
     }
 
     async fn look_up(&self, call: &Call) -> Result<(Found, Option<String>), CarrierError> {

@@ -13,6 +13,14 @@ pub fn is_call_already_ended(e: &TelnyxError) -> bool {
     e.code() == Some("90018")
 }
 
+/// Numbers asked for per page of `GET /phone_numbers`.
+const NUMBERS_PAGE_SIZE: u32 = 250;
+
+/// `id` as one URL path segment.
+fn segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
 #[derive(Clone)]
 pub struct TelnyxClient {
     http: reqwest::Client,
@@ -119,6 +127,124 @@ impl TelnyxClient {
             Err(e) if matches!(&e, http::CarrierApiError::Refused { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// Every number on the account (`GET /phone_numbers`, every page; §8.3).
+    pub async fn list_numbers(&self, api_key: &str) -> Result<Vec<Value>, TelnyxError> {
+        let mut numbers = Vec::new();
+        for page in 1.. {
+            let url = format!(
+                "{}/phone_numbers?page[number]={page}&page[size]={NUMBERS_PAGE_SIZE}",
+                self.base
+            );
+            let v = self
+                .read(api_key, "list the account's numbers", &url)
+                .await?;
+            let data = v["data"]
+                .as_array()
+                .ok_or_else(|| http::CarrierApiError::Unconfirmed {
+                    carrier: "Telnyx",
+                    action: "list the account's numbers".into(),
+                    last: "the reply had no list of numbers".into(),
+                })?;
+            numbers.extend(data.iter().cloned());
+            let pages = v["meta"]["total_pages"].as_u64().unwrap_or(1);
+            if data.is_empty() || page >= pages {
+                break;
+            }
+        }
+        Ok(numbers)
+    }
+
+    /// The Call Control application `id` (§8.4): its `data`.
+    pub async fn application(&self, api_key: &str, id: &str) -> Result<Value, TelnyxError> {
+        let url = format!("{}/call_control_applications/{}", self.base, segment(id));
+        let v = self
+            .read(api_key, "read the Call Control application", &url)
+            .await?;
+        Ok(v["data"].clone())
+    }
+
+    /// Sends the application's webhooks to `webhook_url` (§8.4: `application_name` is required
+    /// on update, so the current one is sent back). Repeating it does no harm.
+    pub async fn set_application_webhook(
+        &self,
+        api_key: &str,
+        id: &str,
+        application_name: &str,
+        webhook_url: &str,
+    ) -> Result<(), TelnyxError> {
+        let url = format!("{}/call_control_applications/{}", self.base, segment(id));
+        let body = json!({"application_name": application_name, "webhook_event_url": webhook_url});
+        self.patch(
+            api_key,
+            "point the Call Control application here",
+            &url,
+            &body,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Routes number `id`'s calls to the Call Control application `connection_id` (§8.3);
+    /// the number as it now is.
+    pub async fn set_number_connection(
+        &self,
+        api_key: &str,
+        id: &str,
+        connection_id: &str,
+    ) -> Result<Value, TelnyxError> {
+        let url = format!("{}/phone_numbers/{}", self.base, segment(id));
+        let body = json!({ "connection_id": connection_id });
+        let v = self
+            .patch(api_key, "route the number to Switchboard", &url, &body)
+            .await?;
+        Ok(v["data"].clone())
+    }
+
+    /// Releases number `id` (`DELETE /phone_numbers/{id}`); one already gone counts as released.
+    pub async fn release_number(&self, api_key: &str, id: &str) -> Result<(), TelnyxError> {
+        let url = format!("{}/phone_numbers/{}", self.base, segment(id));
+        let done = http::send(
+            "Telnyx",
+            "release the number",
+            || self.http.delete(&url).bearer_auth(api_key),
+            error_message,
+        )
+        .await;
+        match done {
+            Ok(_) | Err(http::CarrierApiError::Refused { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read(&self, api_key: &str, action: &str, url: &str) -> Result<Value, TelnyxError> {
+        let body = http::send(
+            "Telnyx",
+            action,
+            || self.http.get(url).bearer_auth(api_key),
+            error_message,
+        )
+        .await?;
+        Ok(serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
+    /// A `PATCH` (it sets values, so a repeat is harmless and it is retried as any request).
+    async fn patch(
+        &self,
+        api_key: &str,
+        action: &str,
+        url: &str,
+        body: &Value,
+    ) -> Result<Value, TelnyxError> {
+        let reply = http::send(
+            "Telnyx",
+            action,
+            || self.http.patch(url).bearer_auth(api_key).json(body),
+            error_message,
+        )
+        .await?;
+        Ok(serde_json::from_str(&reply).unwrap_or(Value::Null))
     }
 
     pub fn new(base: impl Into<String>) -> Self {
