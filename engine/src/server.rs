@@ -134,6 +134,8 @@ pub async fn launch(
     public: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
+    // Setups recorded before this moment were cut short by the last run's end.
+    let started = crate::domain::Timestamp::now();
     config.validate()?;
     let control_addr = control.local_addr().map_err(|source| StartError::Bind {
         what: "control",
@@ -243,7 +245,7 @@ pub async fn launch(
     // and unmanaged, no Retell object left behind. In the background: Retell or the carrier
     // may be slow to answer, and nothing else waits on it.
     let recovering = engine.clone();
-    tokio::spawn(async move { crate::setup::recover(&recovering).await });
+    tokio::spawn(async move { crate::setup::recover(&recovering, started).await });
     tracing::info!(%control_addr, %public_addr, data_dir = %engine.data_dir().display(), "engine started");
     Ok(Running {
         engine,

@@ -417,10 +417,11 @@ async fn undo(
     (undone, left)
 }
 
-/// Undoes every setup a crash left unfinished (at start). One whose number was stored is
+/// Undoes every setup a crash left unfinished: those begun `before` this engine started (a
+/// setup asked for since is under way, not abandoned). One whose number was stored is
 /// complete: its record is only forgotten.
-pub async fn recover(engine: &Engine) {
-    let unfinished = match engine.store().unfinished_setups().await {
+pub async fn recover(engine: &Engine, before: crate::domain::Timestamp) {
+    let unfinished = match engine.store().unfinished_setups(before).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "unfinished setups could not be read");

@@ -41,12 +41,13 @@ impl Store {
         .await
     }
 
-    /// Every setup left unfinished, oldest first: `(id, progress)`.
-    pub async fn unfinished_setups(&self) -> Result<Vec<(String, String)>> {
-        Ok(
-            sqlx::query_as("SELECT id, progress FROM setups ORDER BY created_at, id")
-                .fetch_all(self.pool())
-                .await?,
+    /// Every setup begun before `before` and left unfinished, oldest first: `(id, progress)`.
+    pub async fn unfinished_setups(&self, before: Timestamp) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, progress FROM setups WHERE created_at < ? ORDER BY created_at, id",
         )
+        .bind(before.as_millis())
+        .fetch_all(self.pool())
+        .await?)
     }
 }
