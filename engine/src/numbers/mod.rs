@@ -238,11 +238,8 @@ async fn on_account(
     if let Some(id) = &number.carrier_number_id {
         return Ok(Some(id.clone()));
     }
-    Ok(api
-        .account_numbers()
+    Ok(find_on_account(api, number.number.as_str())
         .await?
-        .into_iter()
-        .find(|n| n.number == number.number.as_str())
         .map(|n| n.carrier_number_id))
 }
 
@@ -368,7 +365,7 @@ pub async fn purchase(
         Ok(n) => Ok(n),
         Err(e) if e.maybe_placed() => {
             // It may have been bought: the account says, and nothing is asked twice.
-            match bought_already(api, purchase.number).await? {
+            match find_on_account(api, purchase.number).await? {
                 // Bought: kept even if it cannot be pointed now (it shows as not pointed here,
                 // with Point here), never left paid for and unmanaged.
                 Some(n) => match api
@@ -389,7 +386,7 @@ pub async fn purchase(
 }
 
 /// The account's number `e164`, if the account has it.
-pub async fn bought_already(
+pub async fn find_on_account(
     api: &dyn CarrierApi,
     e164: &str,
 ) -> Result<Option<AccountNumber>, NumbersError> {

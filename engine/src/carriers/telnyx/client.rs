@@ -109,8 +109,7 @@ impl TelnyxClient {
         api_key: &str,
         call_control_id: &str,
     ) -> Result<bool, TelnyxError> {
-        let id: String = url::form_urlencoded::byte_serialize(call_control_id.as_bytes()).collect();
-        let url = format!("{}/calls/{id}", self.base);
+        let url = format!("{}/calls/{}", self.base, segment(call_control_id));
         let reply = http::send(
             "Telnyx",
             "look up the call",
@@ -262,8 +261,11 @@ impl TelnyxClient {
         action: &str,
         body: &Value,
     ) -> Result<(), TelnyxError> {
-        let id: String = url::form_urlencoded::byte_serialize(call_control_id.as_bytes()).collect();
-        let url = format!("{}/calls/{id}/actions/{action}", self.base);
+        let url = format!(
+            "{}/calls/{}/actions/{action}",
+            self.base,
+            segment(call_control_id)
+        );
         http::send(
             "Telnyx",
             action,
