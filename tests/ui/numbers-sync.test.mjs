@@ -413,6 +413,7 @@ test("A new Retell agent with a number, in one step: a refusal says what was und
   const refusal = page.getByRole("alert").filter({ hasText: "Creating the Retell agent failed" });
   await refusal.waitFor();
   assert.match(await refusal.innerText(), /Undone: the Retell LLM deleted\./);
+  assert.doesNotMatch(await refusal.innerText(), /by hand/, "a refused agent was not made: nothing to look for");
   await page.screenshot({ path: "/tmp/numbers-new-agent-refused-1280.png" });
   assert.deepEqual(retell.held.llms, [], "nothing left at Retell");
   assert.ok(!account.some((n) => n.phone_number === "+14155550177"), "nothing bought");

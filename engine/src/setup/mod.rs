@@ -22,7 +22,7 @@ use crate::retell::client::Client as Retell;
 use crate::retell::{ProvisionError, RetellError, provision};
 use crate::store::StoreError;
 use crate::store::agents::RetellIds;
-use crate::telephony::{CarrierApi, CarrierError, PublicUrl, Purchase};
+use crate::telephony::{CarrierApi, CarrierApiError, CarrierError, PublicUrl, Purchase};
 use crate::web::ApiError;
 
 /// What to make: the agent (any backend; a Retell one gets its LLM and agent made first) and
@@ -163,18 +163,14 @@ pub async fn run(engine: &Engine, input: SetupInput) -> Result<SetupDone, SetupE
             StoreError::from(crate::store::Conflict::DuplicateNumber(e164.to_string())).into(),
         ));
     }
-    let retell = match fields.backend {
-        VoiceBackend::Retell => Some(
+    // A Retell agent: the client with the key in force, and what Retell is told.
+    let on_retell = match fields.backend {
+        VoiceBackend::Retell => Some((
             provision::client(engine)
                 .await
                 .map_err(|e| refused(ProvisionError::from(e).into()))?,
-        ),
-        VoiceBackend::OpenaiRealtime => None,
-    };
-    let spec = match fields.backend {
-        VoiceBackend::Retell => {
-            Some(provision::spec(engine, &fields).map_err(|e| refused(e.into()))?)
-        }
+            provision::spec(engine, &fields).map_err(|e| refused(e.into()))?,
+        )),
         VoiceBackend::OpenaiRealtime => None,
     };
 
@@ -195,8 +191,7 @@ pub async fn run(engine: &Engine, input: SetupInput) -> Result<SetupDone, SetupE
         public: &public,
     };
     let steps = Steps {
-        retell: retell.as_ref(),
-        spec: spec.as_ref(),
+        on_retell: on_retell.as_ref(),
         api,
         purchase: &purchase,
         fields,
@@ -219,7 +214,8 @@ pub async fn run(engine: &Engine, input: SetupInput) -> Result<SetupDone, SetupE
             Ok(done)
         }
         Err((step, cause)) => {
-            let (undone, left) = undo(engine, &saga.id, &saga.progress, retell.as_ref(), api).await;
+            let retell = on_retell.as_ref().map(|(client, _)| client);
+            let (undone, left) = undo(engine, &saga.id, &saga.progress, retell, api).await;
             Err(SetupError::Failed {
                 step,
                 cause,
@@ -232,8 +228,7 @@ pub async fn run(engine: &Engine, input: SetupInput) -> Result<SetupDone, SetupE
 
 /// What the steps need, checked beforehand.
 struct Steps<'a> {
-    retell: Option<&'a Retell>,
-    spec: Option<&'a crate::retell::client::AgentSpec>,
+    on_retell: Option<&'a (Retell, crate::retell::client::AgentSpec)>,
     api: &'a dyn CarrierApi,
     purchase: &'a Purchase<'a>,
     fields: AgentFields,
@@ -246,24 +241,31 @@ impl Steps<'_> {
     async fn run(self, saga: &mut Saga<'_>) -> Result<SetupDone, (&'static str, ApiError)> {
         let store = saga.engine.store().clone();
         let mut retell_ids = None;
-        if let (Some(retell), Some(spec)) = (self.retell, self.spec) {
+        if let Some((retell, spec)) = self.on_retell {
             let step = "Creating the Retell LLM";
             saga.progress.llm_asked = true;
             saga.save().await.map_err(|e| (step, e.into()))?;
-            let llm_id = retell
-                .create_llm_for_setup(spec, &saga.id)
-                .await
-                .map_err(|e| (step, e.into()))?;
+            let llm_id = match retell.create_llm_for_setup(spec, &saga.id).await {
+                Ok(id) => id,
+                Err(e) => {
+                    // Refused: made nothing, so nothing is looked for when undoing.
+                    saga.progress.llm_asked = !refused_by_retell(&e);
+                    return Err((step, e.into()));
+                }
+            };
             saga.progress.llm_id = Some(llm_id.clone());
             saga.save().await.map_err(|e| (step, e.into()))?;
 
             let step = "Creating the Retell agent";
             saga.progress.agent_asked = true;
             saga.save().await.map_err(|e| (step, e.into()))?;
-            let agent_id = retell
-                .create_agent(&llm_id, spec)
-                .await
-                .map_err(|e: RetellError| (step, e.into()))?;
+            let agent_id = match retell.create_agent(&llm_id, spec).await {
+                Ok(id) => id,
+                Err(e) => {
+                    saga.progress.agent_asked = !refused_by_retell(&e);
+                    return Err((step, e.into()));
+                }
+            };
             saga.progress.retell_agent_id = Some(agent_id.clone());
             saga.save().await.map_err(|e| (step, e.into()))?;
             retell_ids = Some(RetellIds {
@@ -276,9 +278,18 @@ impl Steps<'_> {
         let step = "Buying the number";
         saga.progress.buying = true;
         saga.save().await.map_err(|e| (step, e.into()))?;
-        let bought = numbers::purchase(self.api, self.purchase)
-            .await
-            .map_err(|e: NumbersError| (step, e.into()))?;
+        let bought = match numbers::purchase(self.api, self.purchase).await {
+            Ok(n) => n,
+            Err(e) => {
+                // A refusal bought nothing; an unconfirmed purchase not found on the account
+                // is looked for again when undoing (it may show up late).
+                saga.progress.buying = !matches!(
+                    e,
+                    NumbersError::Carrier(CarrierError::Api(CarrierApiError::Refused { .. }))
+                );
+                return Err((step, e.into()));
+            }
+        };
         saga.progress.bought = Some(bought.carrier_number_id.clone());
         saga.save().await.map_err(|e| (step, e.into()))?;
 
@@ -327,6 +338,11 @@ impl Steps<'_> {
     }
 }
 
+/// Whether Retell answered a request with a refusal: then it did nothing.
+fn refused_by_retell(e: &RetellError) -> bool {
+    matches!(e, RetellError::Api(CarrierApiError::Refused { .. }))
+}
+
 /// Undoes what `progress` says was done or asked for, newest first; forgets the record once
 /// nothing is left. Returns what was undone and what could not be (needs doing by hand).
 async fn undo(
@@ -349,7 +365,7 @@ async fn undo(
         let found = match &progress.bought {
             Some(sid) => Ok(Some(sid.clone())),
             // Sent, answer not heard: the account says whether it was bought.
-            None => numbers::bought_already(api, &progress.number)
+            None => numbers::find_on_account(api, &progress.number)
                 .await
                 .map(|n| n.map(|n| n.carrier_number_id)),
         };
