@@ -1053,17 +1053,13 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
         }),
       ]);
       setResults(found);
-      if (isApiError(has)) {
-        setNeeds(null);
-        setNeedsError(has.message);
-      } else {
-        setNeeds({ ...has, country, kind });
-        setNeedsError(null);
-      }
+      const known = isApiError(has) ? null : has;
+      setNeeds(known && { ...known, country, kind });
+      setNeedsError(isApiError(has) ? has.message : null);
       // The first of each is the one to use when in doubt; passing one a number does not
       // need does no harm.
-      setAddressId(isApiError(has) ? "" : (has.addresses[0]?.id ?? ""));
-      setBundleId(isApiError(has) ? "" : (has.bundles[0]?.id ?? ""));
+      setAddressId(known?.addresses[0]?.id ?? "");
+      setBundleId(known?.bundles[0]?.id ?? "");
     } catch (e) {
       if (isApiError(e)) setError(e);
       else throw e;
@@ -1121,11 +1117,6 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
       wide
       focusFirstField
     >
-      {error && (
-        <Banner tone="bad" role="alert">
-          {error.message}
-        </Banner>
-      )}
       <div class="buy-search">
         <Field id="buy-country" label="Country">
           <input
@@ -1295,6 +1286,12 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
             />
           </Field>
         </FieldSet>
+      )}
+      {/* Here, not at the top: it answers Search or Buy, and Buy is down by the results. */}
+      {error && (
+        <Banner tone="bad" role="alert">
+          {error.message}
+        </Banner>
       )}
       {results !== null &&
         (results.length === 0 ? (
