@@ -660,4 +660,208 @@ mod telnyx {
         assert_eq!(telnyx.numbers().len(), 231);
         assert!(telnyx.violations().is_empty(), "{:?}", telnyx.violations());
     }
+
+    /// An engine whose Telnyx connection is `app` (an application whose webhooks go to an old
+    /// tunnel), and the buy URL.
+    async fn buying(telnyx: &TelnyxNumbers, tmp: &std::path::Path) -> (TestEngine, String) {
+        let app =
+            telnyx.add_application("Switchboard", "https://old-tunnel.example/webhooks/telnyx");
+        let engine = start(telnyx, tmp).await;
+        let (s, b) = engine
+            .api
+            .put("/api/settings", json!({"telnyx_connection_id": app}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        (engine, app)
+    }
+
+    const BUY: &str = "/api/carriers/telnyx/available-numbers/buy";
+
+    #[tokio::test]
+    async fn a_search_gives_prices_requirement_groups_are_offered_and_a_bought_number_is_routed_here()
+     {
+        let tmp = tempfile::tempdir().unwrap();
+        let telnyx = TelnyxNumbers::start().await;
+        let (engine, app) = buying(&telnyx, tmp.path()).await;
+        let api = &engine.api;
+        telnyx.add_available("AU", "mobile", "+61480000001", true);
+        telnyx.add_available("AU", "mobile", "+61480000003", true);
+        telnyx.add_available("AU", "mobile", "+61480000002", false);
+        telnyx.add_available("US", "local", "+14155550188", false);
+
+        let (s, found) = api
+            .get("/api/carriers/telnyx/available-numbers?country=AU&kind=mobile&contains=0001")
+            .await;
+        assert_eq!(s, StatusCode::OK, "{found}");
+        assert_eq!(found.as_array().unwrap().len(), 1, "{found}");
+        assert_eq!(found[0]["number"], "+61480000001");
+        assert_eq!(found[0]["monthly_price"], "1.00 USD");
+        assert_eq!(found[0]["upfront_price"], "1.50 USD");
+        assert_eq!(found[0]["iso_country"], "AU");
+        assert_eq!(found[0]["locality"], "Sydney");
+        let (_, us) = api
+            .get("/api/carriers/telnyx/available-numbers?country=US&kind=local&area_code=415")
+            .await;
+        assert_eq!(us[0]["number"], "+14155550188", "{us}");
+
+        // Only approved, unexpired groups for the country and kind are offered.
+        let group = telnyx.add_requirement_group(
+            "AU",
+            "mobile",
+            "Acme AU",
+            "approved",
+            "2030-01-01T00:00:00Z",
+        );
+        telnyx.add_requirement_group(
+            "AU",
+            "mobile",
+            "Under review",
+            "pending-approval",
+            "2030-01-01T00:00:00Z",
+        );
+        telnyx.add_requirement_group("AU", "mobile", "Lapsed", "approved", "2020-01-01T00:00:00Z");
+        telnyx.add_requirement_group("US", "local", "Acme US", "approved", "2030-01-01T00:00:00Z");
+        let (s, needs) = api
+            .get("/api/carriers/telnyx/available-numbers/requirements?country=AU&kind=mobile")
+            .await;
+        assert_eq!(s, StatusCode::OK, "{needs}");
+        assert_eq!(
+            needs["addresses"],
+            json!([]),
+            "Telnyx orders take no address"
+        );
+        let bundles = needs["bundles"].as_array().unwrap();
+        assert_eq!(bundles.len(), 1, "{needs}");
+        assert_eq!(
+            (&bundles[0]["id"], &bundles[0]["name"]),
+            (&json!(group), &json!("Acme AU"))
+        );
+
+        // Without the group Telnyx holds the order: said in words, nothing kept here.
+        let (s, e) = api.post(BUY, json!({"number": "+61480000001"})).await;
+        assert_carrier_refusal(s, &e, "needs regulatory information");
+        assert_eq!(api.get("/api/phone-numbers").await.1, json!([]));
+
+        // With it: ordered on our application, routed here, managed.
+        let (s, n) = api
+            .post(BUY, json!({"number": "+61480000003", "bundle_id": group}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{n}");
+        assert_eq!(n["number"], "+61480000003");
+        assert_eq!(n["carrier"], "telnyx");
+        assert_eq!(n["pointed_url"], HOOK);
+        let ordered = telnyx.orders().last().unwrap().clone();
+        assert_eq!(ordered["connection_id"], app.as_str());
+        assert_eq!(
+            ordered["phone_numbers"][0]["requirement_group_id"],
+            group.as_str()
+        );
+        let at_telnyx = telnyx
+            .numbers()
+            .into_iter()
+            .find(|x| x["phone_number"] == "+61480000003")
+            .unwrap();
+        assert_eq!(n["carrier_number_id"], at_telnyx["id"]);
+        assert_eq!(at_telnyx["connection_id"], app.as_str());
+        let application = &telnyx.applications()[0];
+        assert_eq!(
+            application["webhook_event_url"], HOOK,
+            "the application sends its webhooks here"
+        );
+
+        // An order that takes a while is watched until it completes.
+        telnyx.orders_pending_for(3);
+        let (s, n) = api.post(BUY, json!({"number": "+61480000002"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{n}");
+        assert_eq!(n["pointed_url"], HOOK);
+        assert!(
+            telnyx.count(
+                "GET",
+                &format!(
+                    "/v2/number_orders/{}",
+                    telnyx.orders().last().unwrap()["id"].as_str().unwrap()
+                )
+            ) >= 3
+        );
+
+        // Taken by someone else since the search: search again.
+        telnyx.take_available("+14155550188");
+        let (s, e) = api.post(BUY, json!({"number": "+14155550188"})).await;
+        assert_carrier_refusal(s, &e, "search again");
+        assert_eq!(
+            api.get("/api/phone-numbers")
+                .await
+                .1
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(
+            telnyx.count("POST", "/v2/number_orders"),
+            4,
+            "each purchase ordered once"
+        );
+        assert!(telnyx.violations().is_empty(), "{:?}", telnyx.violations());
+    }
+
+    #[tokio::test]
+    async fn an_order_whose_answer_is_lost_is_looked_for_on_the_account_never_placed_twice() {
+        let tmp = tempfile::tempdir().unwrap();
+        let telnyx = TelnyxNumbers::start().await;
+        let (engine, _) = buying(&telnyx, tmp.path()).await;
+        let api = &engine.api;
+        telnyx.add_available("US", "local", "+14155550191", false);
+        telnyx.add_available("US", "local", "+14155550192", false);
+
+        // Ordered, but the answer never came: found on the account, routed here, managed.
+        telnyx.act_then_stall_next(1);
+        let (s, n) = api.post(BUY, json!({"number": "+14155550191"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{n}");
+        assert_eq!(n["pointed_url"], HOOK);
+        assert_eq!(telnyx.count("POST", "/v2/number_orders"), 1);
+
+        // Never ordered, and no answer: not on the account, so said, and not ordered again.
+        telnyx.stall_next(1);
+        let (s, e) = api.post(BUY, json!({"number": "+14155550192"})).await;
+        assert_carrier_refusal(s, &e, "did not confirm");
+        assert_eq!(
+            telnyx.count("POST", "/v2/number_orders"),
+            2,
+            "the purchase was sent once"
+        );
+        assert_eq!(
+            api.get("/api/phone-numbers")
+                .await
+                .1
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(telnyx.violations().is_empty(), "{:?}", telnyx.violations());
+    }
+
+    #[tokio::test]
+    async fn an_order_still_pending_after_the_watch_is_managed_from_the_account() {
+        let tmp = tempfile::tempdir().unwrap();
+        let telnyx = TelnyxNumbers::start().await;
+        let (engine, _) = buying(&telnyx, tmp.path()).await;
+        telnyx.add_available("US", "local", "+14155550193", false);
+        telnyx.orders_pending_for(usize::MAX);
+        let (s, n) = engine
+            .api
+            .post(BUY, json!({"number": "+14155550193"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{n}");
+        assert_eq!(n["pointed_url"], HOOK);
+        let at_telnyx = &telnyx.numbers()[0];
+        assert_eq!(
+            at_telnyx["status"], "purchase-pending",
+            "Telnyx is still completing it"
+        );
+        assert_eq!(n["carrier_number_id"], at_telnyx["id"]);
+        assert_eq!(telnyx.count("POST", "/v2/number_orders"), 1);
+        assert!(telnyx.violations().is_empty(), "{:?}", telnyx.violations());
+    }
 }

@@ -333,3 +333,81 @@ async fn a_setup_cut_short_by_a_crash_is_undone_at_the_next_start() {
         let _ = engine.terminate().await;
     }
 }
+
+/// On Telnyx the number is ordered on the Call Control application set in Settings; an order
+/// Telnyx holds for regulatory information undoes the Retell agent and LLM.
+#[tokio::test]
+async fn on_telnyx_the_number_is_ordered_on_our_application_and_a_held_order_undoes_the_agent() {
+    use common::telnyx_numbers::{TELNYX_NUMBERS_KEY, TelnyxNumbers};
+    let tmp = tempfile::tempdir().unwrap();
+    let (retell, telnyx) = (RetellApi::start().await, TelnyxNumbers::start().await);
+    let app = telnyx.add_application("Switchboard", "https://old-tunnel.example/webhooks/telnyx");
+    let mut cfg = config(tmp.path());
+    cfg.retell_api_url = retell.base.clone();
+    cfg.telnyx_api_url = telnyx.base.clone();
+    cfg.credential_env = vec![
+        ("TELNYX_API_KEY".into(), TELNYX_NUMBERS_KEY.into()),
+        (
+            "TELNYX_PUBLIC_KEY".into(),
+            common::carriers::TelnyxKeys::new().public_key_b64(),
+        ),
+        ("RETELL_API_KEY".into(), RETELL_KEY.into()),
+    ];
+    let engine = TestEngine::start_with(cfg).await;
+    let api = &engine.api;
+    let (s, b) = api
+        .put(
+            "/api/settings",
+            json!({"public_base_url": PUBLIC, "telnyx_connection_id": app}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    telnyx.add_available("AU", "mobile", "+61480000001", true);
+    telnyx.add_available("AU", "mobile", "+61480000002", true);
+    let group = telnyx.add_requirement_group(
+        "AU",
+        "mobile",
+        "Acme AU",
+        "approved",
+        "2030-01-01T00:00:00Z",
+    );
+    let body = |number: &str, group: Option<&str>| {
+        let mut b = setup_body("Acme", number, "", "");
+        b["carrier"] = json!("telnyx");
+        b.as_object_mut().unwrap().remove("address_id");
+        b["bundle_id"] = json!(group);
+        b
+    };
+
+    let (s, e) = api.post(SETUP, body("+61480000001", None)).await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{e}");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("Buying the number failed"), "{message}");
+    assert!(
+        message.contains("needs regulatory information"),
+        "{message}"
+    );
+    assert!(message.contains("the Retell agent deleted"), "{message}");
+    assert_eq!(retell.llms(), Vec::<Value>::new());
+    assert_eq!(retell.agents(), Vec::<Value>::new());
+    assert_eq!(api.get("/api/agents").await.1, json!([]));
+    assert_eq!(api.get("/api/phone-numbers").await.1, json!([]));
+
+    let (s, done) = api.post(SETUP, body("+61480000002", Some(&group))).await;
+    assert_eq!(s, StatusCode::CREATED, "{done}");
+    let at_telnyx = telnyx.numbers();
+    assert_eq!(at_telnyx.len(), 1);
+    assert_eq!(at_telnyx[0]["connection_id"], app.as_str());
+    let number = &done["phone_number"];
+    assert_eq!(number["carrier"], "telnyx");
+    assert_eq!(number["carrier_number_id"], at_telnyx[0]["id"]);
+    assert_eq!(number["pointed_url"], format!("{PUBLIC}/webhooks/telnyx"));
+    assert_eq!(number["inbound_agent_id"], done["agent"]["id"]);
+    assert_eq!(retell.agents().len(), 1);
+    assert_eq!(
+        telnyx.applications()[0]["webhook_event_url"],
+        format!("{PUBLIC}/webhooks/telnyx")
+    );
+    assert!(telnyx.violations().is_empty(), "{:?}", telnyx.violations());
+    assert!(retell.refused().is_empty(), "{:?}", retell.refused());
+}

@@ -114,8 +114,11 @@ async function startTwilioNumbers(numbers, forSale, addresses, bundles) {
   };
 }
 
-/** Telnyx's phone numbers (list, route to a connection) and one Call Control application. */
-async function startTelnyxNumbers(numbers, app) {
+/** Telnyx's phone numbers (list, route to a connection, release), one Call Control application,
+ * numbers for sale (`forSale`, AU mobiles), approved requirement groups, and number orders that
+ * succeed at once; `orders` keeps what was ordered. */
+async function startTelnyxNumbers(numbers, app, forSale, groups) {
+  const orders = [];
   const server = createServer((req, res) => {
     let body = "";
     req.on("data", (d) => {
@@ -129,16 +132,65 @@ async function startTelnyxNumbers(numbers, app) {
       };
       if (req.headers.authorization !== `Bearer ${TELNYX_KEY}`) return send(401, { errors: [{ code: "10009" }] });
       if (req.method === "GET" && url.pathname === "/v2/phone_numbers") {
-        return send(200, { data: numbers, meta: { total_pages: 1, total_results: numbers.length, page_number: 1 } });
+        const only = url.searchParams.get("filter[phone_number]");
+        const data = numbers.filter((n) => only === null || n.phone_number === only);
+        return send(200, { data, meta: { total_pages: 1, total_results: data.length, page_number: 1 } });
+      }
+      if (req.method === "GET" && url.pathname === "/v2/available_phone_numbers") {
+        const country = url.searchParams.get("filter[country_code]");
+        const kind = url.searchParams.get("filter[phone_number_type]");
+        const data = forSale.filter((n) => n.country === country && n.kind === kind).map((n) => n.resource);
+        return send(200, { data, meta: { total_results: data.length, best_effort_results: 0 } });
+      }
+      if (req.method === "GET" && url.pathname === "/v2/requirement_groups") {
+        return send(200, groups);
+      }
+      if (req.method === "POST" && url.pathname === "/v2/number_orders") {
+        const order = JSON.parse(body);
+        const wanted = order.phone_numbers[0];
+        const offer = forSale.findIndex((n) => n.resource.phone_number === wanted.phone_number);
+        if (offer < 0) {
+          return send(422, { errors: [{ code: "85000", title: "Must search phone number via search API first" }] });
+        }
+        forSale.splice(offer, 1);
+        orders.push(order);
+        numbers.push({
+          id: `20000000000000${10 + orders.length}`,
+          phone_number: wanted.phone_number,
+          connection_id: order.connection_id,
+          connection_name: app.application_name,
+          customer_reference: order.customer_reference,
+          status: "active",
+        });
+        const data = {
+          id: `f826ed66-b27c-4340-9dc0-00000000000${orders.length}`,
+          record_type: "number_order",
+          status: "success",
+          requirements_met: true,
+          connection_id: order.connection_id,
+          phone_numbers: [
+            {
+              phone_number: wanted.phone_number,
+              status: "success",
+              requirements_met: true,
+              requirements_status: "approved",
+            },
+          ],
+        };
+        return send(200, { data });
       }
       if (url.pathname === `/v2/call_control_applications/${app.id}`) {
         if (req.method === "PATCH") Object.assign(app, JSON.parse(body));
         return send(200, { data: app });
       }
-      const one = numbers.find((n) => url.pathname === `/v2/phone_numbers/${n.id}`);
-      if (req.method === "PATCH" && one) {
-        Object.assign(one, JSON.parse(body), { connection_name: app.application_name });
-        return send(200, { data: one });
+      const one = numbers.findIndex((n) => url.pathname === `/v2/phone_numbers/${n.id}`);
+      if (req.method === "PATCH" && one >= 0) {
+        Object.assign(numbers[one], JSON.parse(body), { connection_name: app.application_name });
+        return send(200, { data: numbers[one] });
+      }
+      if (req.method === "DELETE" && one >= 0) {
+        const [gone] = numbers.splice(one, 1);
+        return send(200, { data: gone });
       }
       send(404, { errors: [{ code: "10005", title: "Resource not found" }] });
     });
@@ -146,6 +198,7 @@ async function startTelnyxNumbers(numbers, app) {
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
   return {
     url: `http://127.0.0.1:${server.address().port}/v2`,
+    orders,
     close: () => new Promise((ok) => server.close(ok)),
   };
 }
@@ -158,6 +211,37 @@ const telnyxApp = {
 };
 const telnyxNumbers = [
   { id: "2000000000000001", phone_number: "+14155550199", connection_id: null, customer_reference: "Sales line" },
+];
+const telnyxForSale = [
+  {
+    country: "AU",
+    kind: "mobile",
+    resource: {
+      record_type: "available_phone_number",
+      phone_number: "+61480000042",
+      best_effort: false,
+      quickship: true,
+      reservable: false,
+      cost_information: { currency: "USD", monthly_cost: "4.00", upfront_cost: "1.00" },
+      features: [{ name: "voice" }, { name: "sms" }],
+      region_information: [
+        { region_name: "AU", region_type: "country_code" },
+        { region_name: "Sydney", region_type: "location" },
+      ],
+    },
+  },
+];
+const telnyxGroups = [
+  {
+    id: "a4b201f9-8646-4e54-a7d2-b2e403eeaf8c",
+    record_type: "requirement_group",
+    action: "ordering",
+    country_code: "AU",
+    phone_number_type: "mobile",
+    customer_reference: "Acme AU (Telnyx)",
+    status: "approved",
+    regulatory_requirements: [],
+  },
 ];
 
 const number = (phone, voiceUrl, name = phone) => ({
@@ -243,7 +327,7 @@ const errors = [];
 before(async () => {
   twilio = await startTwilioNumbers(account, forSale, addresses, bundles);
   retell = await fakeRetell();
-  telnyx = await startTelnyxNumbers(telnyxNumbers, telnyxApp);
+  telnyx = await startTelnyxNumbers(telnyxNumbers, telnyxApp, telnyxForSale, telnyxGroups);
   engine = await startEngine({
     args: [
       "--twilio-api-url",
@@ -282,7 +366,7 @@ const main = () => page.locator("main");
  * land anywhere). */
 async function openBuyPanel() {
   await main().getByRole("button", { name: "Buy a number" }).click();
-  await page.waitForFunction(() => document.activeElement?.id === "buy-country");
+  await page.waitForFunction(() => document.activeElement?.id === "buy-carrier");
 }
 
 /** Searches the open Buy panel; the row of the results holding `row` (default: the digits). */
@@ -445,5 +529,43 @@ test("Your Telnyx numbers: one imported is routed to the Call Control applicatio
   assert.equal(telnyxNumbers[0].connection_id, telnyxApp.id, "routed to the application");
   assert.equal(telnyxApp.webhook_event_url, `${SECOND}/webhooks/telnyx`, "which now sends its webhooks here");
   assert.equal(telnyxApp.application_name, "Switchboard", "its name kept");
+  assert.deepEqual(errors, []);
+});
+
+test("Buy a number on Telnyx: the price shows, the approved requirement group is picked, and it is ordered on our application", async () => {
+  await openBuyPanel();
+  await page.getByLabel("Carrier").selectOption("telnyx");
+  await page.getByText("From Telnyx, pointed at Switchboard as it is bought").waitFor();
+  const offered = await search({ country: "AU", kind: "mobile", row: "480" });
+  await offered.getByText("1.00 USD now, then 4.00 USD a month").waitFor();
+  assert.equal(await page.getByLabel("Requirement group").inputValue(), telnyxGroups[0].id, "its approved group");
+  assert.equal(await page.getByLabel("Address").count(), 0, "Telnyx takes no address with an order");
+  await page.screenshot({ path: "/tmp/numbers-buy-telnyx-1280.png" });
+  await offered.getByRole("button", { name: "Buy" }).click();
+  const row = main().getByRole("table", { name: "Phone numbers" }).getByRole("row").filter({ hasText: "480" });
+  await row.getByText("Points here").waitFor();
+  await row.getByText("Telnyx", { exact: true }).waitFor();
+  assert.equal(telnyx.orders.length, 1, "ordered once");
+  assert.deepEqual(telnyx.orders[0].phone_numbers, [
+    { phone_number: "+61480000042", requirement_group_id: telnyxGroups[0].id },
+  ]);
+  assert.equal(telnyx.orders[0].connection_id, telnyxApp.id, "on the Call Control application");
+  assert.deepEqual(errors, []);
+});
+
+test("Deleting a Telnyx number offers to release it, and releasing gives it back to the account", async () => {
+  const row = main().getByRole("table", { name: "Phone numbers" }).getByRole("row").filter({ hasText: "480" });
+  await row.getByRole("link").first().click();
+  await page.getByRole("button", { name: "Delete" }).click();
+  const dialog = page.getByRole("dialog", { name: /^Remove \+61/ });
+  await dialog.getByLabel("Keep it on the Telnyx account", { exact: false }).waitFor();
+  await dialog.getByRole("radio", { name: /Release it/ }).check();
+  await dialog.getByRole("button", { name: "Release and remove" }).click();
+  await row.waitFor({ state: "detached" });
+  await until("Telnyx to have released it", () => !telnyxNumbers.some((n) => n.phone_number === "+61480000042"));
+  assert.ok(
+    telnyxNumbers.some((n) => n.phone_number === "+14155550199"),
+    "the others stay",
+  );
   assert.deepEqual(errors, []);
 });

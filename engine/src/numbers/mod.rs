@@ -349,7 +349,7 @@ pub struct BuyInput {
     pub number: String,
     /// The account's address, for numbers that need one.
     pub address_id: Option<String>,
-    /// An approved regulatory bundle, for numbers that need one.
+    /// An approved regulatory bundle (Telnyx: requirement group), for numbers that need one.
     pub bundle_id: Option<String>,
     pub inbound_agent_id: Option<String>,
     pub outbound_agent_id: Option<String>,

@@ -31,13 +31,13 @@ use crate::web::ApiError;
 #[serde(deny_unknown_fields)]
 pub struct SetupInput {
     pub agent: AgentInput,
-    /// `twilio` (the carrier that can buy numbers here).
+    /// `twilio` or `telnyx` (the carriers that can buy numbers here).
     pub carrier: Carrier,
     /// E.164, as the search gave it.
     pub number: String,
     /// The account's address, for numbers that need one.
     pub address_id: Option<String>,
-    /// An approved regulatory bundle, for numbers that need one.
+    /// An approved regulatory bundle (Telnyx: requirement group), for numbers that need one.
     pub bundle_id: Option<String>,
 }
 

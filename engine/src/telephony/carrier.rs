@@ -110,8 +110,11 @@ pub struct AvailableNumber {
     /// What buying it needs on the account: `none`, or an address `any` / `local` (in the
     /// number's country) / `foreign` (outside it).
     pub address_requirements: String,
-    /// The monthly price, where the carrier's search gives it (Twilio's does not).
+    /// The monthly price with its currency ("1.00 USD"), where the carrier's search gives it
+    /// (Twilio's does not).
     pub monthly_price: Option<String>,
+    /// What buying it costs at once, with its currency, where the carrier's search gives it.
+    pub upfront_price: Option<String>,
 }
 
 /// What the account holds that a purchase in a regulated country may need.
@@ -119,8 +122,9 @@ pub struct AvailableNumber {
 pub struct PurchaseRequirements {
     /// The account's addresses in the country searched.
     pub addresses: Vec<AccountAddress>,
-    /// The account's approved regulatory bundles for that country and kind of number, still
-    /// valid, in the carrier's order (the first is the one to use when in doubt).
+    /// The account's approved regulatory bundles (Telnyx: requirement groups) for that country
+    /// and kind of number, still valid, in the carrier's order (the first is the one to use
+    /// when in doubt).
     pub bundles: Vec<Bundle>,
 }
 
@@ -136,7 +140,8 @@ pub struct AccountAddress {
     pub iso_country: String,
 }
 
-/// An approved regulatory bundle on the carrier account (Twilio `BU…`).
+/// An approved regulatory bundle on the carrier account (Twilio `BU…`, a Telnyx requirement
+/// group).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Bundle {
     pub id: String,
@@ -152,7 +157,8 @@ pub struct Purchase<'a> {
     pub number: &'a str,
     /// The account's address for numbers that need one (Twilio `AD…`).
     pub address_id: Option<&'a str>,
-    /// An approved regulatory bundle, for numbers that need one (Twilio `BU…`).
+    /// An approved regulatory bundle, for numbers that need one (Twilio `BU…`, a Telnyx
+    /// requirement group).
     pub bundle_id: Option<&'a str>,
     pub public: &'a PublicUrl,
 }

@@ -949,13 +949,21 @@ export interface components {
             friendly_name: string;
             iso_country: string;
             locality?: string | null;
-            /** @description The monthly price, where the carrier's search gives it (Twilio's does not). */
+            /**
+             * @description The monthly price with its currency ("1.00 USD"), where the carrier's search gives it
+             *     (Twilio's does not).
+             */
             monthly_price?: string | null;
             /** @description E.164. */
             number: string;
             region?: string | null;
+            /** @description What buying it costs at once, with its currency, where the carrier's search gives it. */
+            upfront_price?: string | null;
         };
-        /** @description An approved regulatory bundle on the carrier account (Twilio `BU…`). */
+        /**
+         * @description An approved regulatory bundle on the carrier account (Twilio `BU…`, a Telnyx requirement
+         *     group).
+         */
         Bundle: {
             id: string;
             name: string;
@@ -966,7 +974,7 @@ export interface components {
         BuyInput: {
             /** @description The account's address, for numbers that need one. */
             address_id?: string | null;
-            /** @description An approved regulatory bundle, for numbers that need one. */
+            /** @description An approved regulatory bundle (Telnyx: requirement group), for numbers that need one. */
             bundle_id?: string | null;
             inbound_agent_id?: string | null;
             /** @description E.164, as the search gave it. */
@@ -1500,8 +1508,9 @@ export interface components {
             /** @description The account's addresses in the country searched. */
             addresses: components["schemas"]["AccountAddress"][];
             /**
-             * @description The account's approved regulatory bundles for that country and kind of number, still
-             *     valid, in the carrier's order (the first is the one to use when in doubt).
+             * @description The account's approved regulatory bundles (Telnyx: requirement groups) for that country
+             *     and kind of number, still valid, in the carrier's order (the first is the one to use
+             *     when in doubt).
              */
             bundles: components["schemas"]["Bundle"][];
         };
@@ -1597,9 +1606,9 @@ export interface components {
             /** @description The account's address, for numbers that need one. */
             address_id?: string | null;
             agent: components["schemas"]["AgentInput"];
-            /** @description An approved regulatory bundle, for numbers that need one. */
+            /** @description An approved regulatory bundle (Telnyx: requirement group), for numbers that need one. */
             bundle_id?: string | null;
-            /** @description `twilio` (the carrier that can buy numbers here). */
+            /** @description `twilio` or `telnyx` (the carriers that can buy numbers here). */
             carrier: components["schemas"]["Carrier"];
             /** @description E.164, as the search gave it. */
             number: string;

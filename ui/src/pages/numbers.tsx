@@ -97,6 +97,8 @@ export function NumbersPage(props: { selected: string | null }) {
                 type="button"
                 class="btn"
                 onClick={() => {
+                  // One side panel at a time: each would cover the other.
+                  setBuying(false);
                   setSyncing(c);
                 }}
                 title={`See the numbers on your ${CARRIER_NAMES[c]} account, import them and point them here`}
@@ -108,9 +110,10 @@ export function NumbersPage(props: { selected: string | null }) {
               type="button"
               class="btn"
               onClick={() => {
+                setSyncing(null);
                 setBuying(true);
               }}
-              title="Search Twilio's numbers for sale and buy one, pointed here"
+              title="Search Twilio's or Telnyx's numbers for sale and buy one, pointed here"
             >
               <Icon name="plus" /> Buy a number
             </button>
@@ -139,8 +142,8 @@ export function NumbersPage(props: { selected: string | null }) {
                     </a>
                   }
                 >
-                  Add a number you own at Twilio, Telnyx or LiveKit (or import your Twilio numbers with “Your Twilio
-                  numbers”), then choose which agent answers it and which calls from it.
+                  Add a number you own at Twilio, Telnyx or LiveKit, import one with “Your Twilio numbers” or “Your
+                  Telnyx numbers”, or buy one; then choose which agent answers it and which calls from it.
                 </EmptyState>
               ) : (
                 <NumbersTable numbers={data} settings={settings.data} selected={props.selected} />
@@ -709,8 +712,8 @@ function DeleteNumberDialog(props: { number: PhoneNumber; onClose: () => void })
   const [error, setError] = useState<string | null>(null);
   const shown = formatNumber(props.number.number);
   const carrier = CARRIER_NAMES[props.number.carrier];
-  // Only Twilio numbers can be given back from here so far.
-  const releasable = props.number.carrier === "twilio";
+  // Numbers on an account Switchboard reads can be given back from here.
+  const releasable = ACCOUNT_CARRIERS.includes(props.number.carrier);
   const remove = async () => {
     setBusy(true);
     setError(null);
@@ -1018,9 +1021,13 @@ const NEW_RETELL_AGENT = "new-retell-agent";
 
 const KINDS: Record<NumberKind, string> = { local: "Local", mobile: "Mobile", toll_free: "Toll-free" };
 
-/** Search Twilio's numbers for sale and buy one: it is pointed here and managed at once. */
+/** Search a carrier's numbers for sale and buy one: it is pointed here and managed at once. */
 function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
   const api = useApi();
+  const [carrier, setCarrier] = useState<NumberCarrier>("twilio");
+  const name = CARRIER_NAMES[carrier];
+  // What the regulator's paperwork is called at each carrier.
+  const bundleWord = carrier === "telnyx" ? "requirement group" : "regulatory bundle";
   const [country, setCountry] = useState("US");
   const [kind, setKind] = useState<NumberKind>("local");
   const [areaCode, setAreaCode] = useState("");
@@ -1041,13 +1048,13 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
     try {
       // The pickers' choices are fetched alongside; without them a search still works.
       const [found, has] = await Promise.all([
-        api.searchNumbers("twilio", {
+        api.searchNumbers(carrier, {
           country,
           kind,
           ...(areaCode.trim() ? { area_code: areaCode.trim() } : {}),
           ...(contains.trim() ? { contains: contains.trim() } : {}),
         }),
-        api.purchaseRequirements("twilio", { country, kind }).catch((e: unknown) => {
+        api.purchaseRequirements(carrier, { country, kind }).catch((e: unknown) => {
           if (isApiError(e)) return e;
           throw e;
         }),
@@ -1080,7 +1087,7 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
             system_prompt: newAgent.prompt,
             greeting: newAgent.greeting,
           },
-          carrier: "twilio",
+          carrier,
           number: n.number,
           ...(addressId ? { address_id: addressId } : {}),
           ...(bundleId ? { bundle_id: bundleId } : {}),
@@ -1092,7 +1099,7 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
         props.onClose();
         return;
       }
-      const bought = await api.buyNumber("twilio", {
+      const bought = await api.buyNumber(carrier, {
         number: n.number,
         ...(agent ? { inbound_agent_id: agent } : {}),
         ...(addressId ? { address_id: addressId } : {}),
@@ -1111,13 +1118,35 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
   return (
     <SidePanel
       title="Buy a number"
-      subtitle="From Twilio, pointed at Switchboard as it is bought"
+      subtitle={`From ${name}, pointed at Switchboard as it is bought`}
       onClose={props.onClose}
       onSubmit={() => void search()}
       wide
       focusFirstField
     >
       <div class="buy-search">
+        <Field id="buy-carrier" label="Carrier">
+          <select
+            id="buy-carrier"
+            value={carrier}
+            onChange={(e) => {
+              // Another account: its results and its paperwork are not this one's.
+              setCarrier(e.currentTarget.value as NumberCarrier);
+              setResults(null);
+              setNeeds(null);
+              setNeedsError(null);
+              setAddressId("");
+              setBundleId("");
+              setError(null);
+            }}
+          >
+            {ACCOUNT_CARRIERS.map((c) => (
+              <option key={c} value={c}>
+                {CARRIER_NAMES[c]}
+              </option>
+            ))}
+          </select>
+        </Field>
         <Field id="buy-country" label="Country">
           <input
             id="buy-country"
@@ -1170,7 +1199,10 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
         </button>
       </div>
       {needsError !== null && (
-        <Banner tone="warn">Could not list the account's addresses and bundles: {needsError}</Banner>
+        <Banner tone="warn">
+          Could not list the {name} account's {carrier === "telnyx" ? "requirement groups" : "addresses and bundles"}:{" "}
+          {needsError}
+        </Banner>
       )}
       <div class="buy-options">
         <AgentSelect
@@ -1184,39 +1216,42 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
         />
         {needs !== null && (
           <>
-            <Field
-              id="buy-address"
-              label="Address"
-              hint={
-                needs.addresses.length === 0
-                  ? `Your Twilio account has no address in ${needs.country}: a number that needs one cannot be bought until one is added (Twilio Console, Addresses).`
-                  : "For numbers that need an address on file."
-              }
-            >
-              <select
+            {/* Telnyx takes no address with an order: only its requirement groups apply. */}
+            {carrier === "twilio" && (
+              <Field
                 id="buy-address"
-                value={addressId}
-                onChange={(e) => {
-                  setAddressId(e.currentTarget.value);
-                }}
-                aria-describedby={messageId("buy-address")}
+                label="Address"
+                hint={
+                  needs.addresses.length === 0
+                    ? `Your Twilio account has no address in ${needs.country}: a number that needs one cannot be bought until one is added (Twilio Console, Addresses).`
+                    : "For numbers that need an address on file."
+                }
               >
-                <option value="">None</option>
-                {needs.addresses.map((a) => (
-                  <option key={a.id} value={a.id}>
-                    {a.name || a.id}
-                    {a.summary ? ` (${a.summary})` : ""}
-                  </option>
-                ))}
-              </select>
-            </Field>
+                <select
+                  id="buy-address"
+                  value={addressId}
+                  onChange={(e) => {
+                    setAddressId(e.currentTarget.value);
+                  }}
+                  aria-describedby={messageId("buy-address")}
+                >
+                  <option value="">None</option>
+                  {needs.addresses.map((a) => (
+                    <option key={a.id} value={a.id}>
+                      {a.name || a.id}
+                      {a.summary ? ` (${a.summary})` : ""}
+                    </option>
+                  ))}
+                </select>
+              </Field>
+            )}
             <Field
               id="buy-bundle"
-              label="Regulatory bundle"
+              label={carrier === "telnyx" ? "Requirement group" : "Regulatory bundle"}
               hint={
                 needs.bundles.length === 0
-                  ? `No approved bundle for ${KINDS[needs.kind].toLowerCase()} numbers in ${needs.country}. Countries that regulate numbers (Australia among them) need one, approved in the Twilio Console.`
-                  : "Approved by Twilio; needed where the country regulates numbers."
+                  ? `No approved ${bundleWord} for ${KINDS[needs.kind].toLowerCase()} numbers in ${needs.country}. Countries that regulate numbers (Australia among them) need one, approved in the ${carrier === "telnyx" ? "Telnyx portal" : "Twilio Console"}.`
+                  : `Approved by ${name}; needed where the country regulates numbers.`
               }
             >
               <select
@@ -1302,7 +1337,7 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
               <tr>
                 <th scope="col">Number</th>
                 <th scope="col">Where</th>
-                <th scope="col">Needs</th>
+                {carrier === "twilio" ? <th scope="col">Needs</th> : <th scope="col">Price</th>}
                 <th scope="col" />
               </tr>
             </thead>
@@ -1311,13 +1346,17 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
                 <tr key={n.number}>
                   <td class="nowrap">{formatNumber(n.number)}</td>
                   <td>{[n.locality, n.region, n.iso_country].filter(Boolean).join(", ")}</td>
-                  <td>{n.address_requirements === "none" ? "Nothing" : "An address"}</td>
+                  {carrier === "twilio" ? (
+                    <td>{n.address_requirements === "none" ? "Nothing" : "An address"}</td>
+                  ) : (
+                    <td>{price(n)}</td>
+                  )}
                   <td class="num">
                     <button
                       type="button"
                       class="btn btn-sm btn-primary"
                       disabled={busy !== null || (agent === NEW_RETELL_AGENT && newAgent.name.trim() === "")}
-                      title="Buys it on your Twilio account: it is charged monthly until released"
+                      title={`Buys it on your ${name} account: it is charged monthly until released`}
                       onClick={() => void buy(n)}
                     >
                       {busy === n.number ? "Buying…" : "Buy"}
@@ -1330,4 +1369,13 @@ function BuyPanel(props: { agents: Agent[]; onClose: () => void }) {
         ))}
     </SidePanel>
   );
+}
+
+/** What a number for sale costs, as the carrier says ("1.50 USD now, then 1.00 USD a month"). */
+function price(n: AvailableNumber): string {
+  const monthly = n.monthly_price ? `${n.monthly_price} a month` : null;
+  if (n.upfront_price && n.upfront_price !== "0.00 USD") {
+    return monthly ? `${n.upfront_price} now, then ${monthly}` : `${n.upfront_price} now`;
+  }
+  return monthly ?? "Not given";
 }

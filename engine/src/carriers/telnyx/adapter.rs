@@ -9,7 +9,14 @@ use super::client::{self, TelnyxClient, is_call_already_ended};
 use crate::domain::{Call, Carrier};
 use crate::secrets::{Provider, Secrets};
 use crate::settings::{Settings, TELNYX_CONNECTION};
-use crate::telephony::{AccountNumber, CarrierApi, CarrierError, Dial, Found, PublicUrl};
+use crate::telephony::{
+    AccountNumber, AvailableNumber, Bundle, CarrierApi, CarrierApiError, CarrierError, Dial, Found,
+    NumberKind, NumberQuery, PublicUrl, Purchase, PurchaseRequirements,
+};
+
+/// How long a number order is watched for its outcome before the number is looked for on the
+/// account instead (orders are asynchronous, §8.2; most complete in seconds).
+const ORDER_WATCH: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The client state that carries Switchboard's call id on a Telnyx call: its base64.
 pub(super) fn client_state(call_id: &str) -> String {
@@ -80,6 +87,169 @@ fn account_number(
     })
 }
 
+impl TelnyxCarrier {
+    /// Waits for `order` to succeed (Ok) or fail (a refusal in words). Still pending after
+    /// [`ORDER_WATCH`], or unreadable, it is unconfirmed: it may yet complete.
+    async fn watch_order(
+        &self,
+        key: &str,
+        mut order: serde_json::Value,
+    ) -> Result<(), CarrierError> {
+        let id = order["id"].as_str().unwrap_or_default().to_owned();
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(100);
+        loop {
+            match order["status"].as_str() {
+                Some("success") => return Ok(()),
+                Some("failure") => return Err(order_failed(&order)),
+                _ => {}
+            }
+            if let Some(held) = held_for_requirements(&order) {
+                return Err(held);
+            }
+            if started.elapsed() >= ORDER_WATCH {
+                return Err(unconfirmed(format!("order {id} is still pending")));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            order = self
+                .client
+                .number_order(key, &id)
+                .await
+                .map_err(|e| unconfirmed(format!("order {id} could not be read: {e}")))?;
+        }
+    }
+}
+
+/// A purchase that may have happened: the caller looks on the account.
+fn unconfirmed(last: String) -> CarrierError {
+    CarrierError::Api(CarrierApiError::Unconfirmed {
+        carrier: "Telnyx",
+        action: "buy the number".into(),
+        last,
+    })
+}
+
+/// A number order that Telnyx holds until its regulatory information is given (§8.2
+/// `requirements_status`): it will not complete by waiting.
+fn held_for_requirements(order: &serde_json::Value) -> Option<CarrierError> {
+    let number = order["phone_numbers"].get(0)?;
+    let status = number["requirements_status"].as_str()?;
+    if number["requirements_met"].as_bool() != Some(false)
+        || !matches!(
+            status,
+            "requirement-info-pending" | "requirement-info-exception"
+        )
+    {
+        return None;
+    }
+    let id = order["id"].as_str().unwrap_or_default();
+    Some(CarrierError::Rejected(format!(
+        "That number needs regulatory information on your Telnyx account: Telnyx holds order \
+         {id} until it has it ({status}). Complete that order in the Telnyx portal (the number \
+         then appears under Your Telnyx numbers, to import), or cancel it there and buy again \
+         with an approved requirement group picked here."
+    )))
+}
+
+/// A failed number order, said with what Telnyx gave as the reason.
+fn order_failed(order: &serde_json::Value) -> CarrierError {
+    let number = &order["phone_numbers"][0];
+    let why = number["requirements_status"]
+        .as_str()
+        .filter(|s| *s != "approved")
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    CarrierError::Rejected(format!(
+        "Telnyx could not complete the order for that number{why}; nothing was bought: search \
+         again, or pick an approved requirement group if the country needs one."
+    ))
+}
+
+/// Telnyx's name of a kind of number (§8.1).
+fn number_type(kind: NumberKind) -> &'static str {
+    match kind {
+        NumberKind::Local => "local",
+        NumberKind::Mobile => "mobile",
+        NumberKind::TollFree => "toll_free",
+    }
+}
+
+/// A number for sale (§8.1): its place from `region_information`, its price from
+/// `cost_information` (strings, with their currency).
+fn available_number(v: &serde_json::Value) -> Option<AvailableNumber> {
+    let number = v["phone_number"].as_str()?.to_owned();
+    let regions = v["region_information"].as_array();
+    let region = |kinds: &[&str]| {
+        regions?
+            .iter()
+            .find(|r| {
+                r["region_type"]
+                    .as_str()
+                    .is_some_and(|t| kinds.contains(&t))
+            })
+            .and_then(|r| r["region_name"].as_str())
+            .map(str::to_owned)
+    };
+    let cost = &v["cost_information"];
+    let price = |k: &str| {
+        let amount = cost[k].as_str()?;
+        Some(format!(
+            "{amount} {}",
+            cost["currency"].as_str().unwrap_or("USD")
+        ))
+    };
+    Some(AvailableNumber {
+        friendly_name: number.clone(),
+        locality: region(&["location", "rate_center"]),
+        region: region(&["state"]),
+        iso_country: region(&["country_code"]).unwrap_or_default(),
+        address_requirements: "none".into(),
+        monthly_price: price("monthly_cost"),
+        upfront_price: price("upfront_cost"),
+        number,
+    })
+}
+
+/// An approved requirement group (§8.5) as a bundle: named by the customer reference it was
+/// given, valid until its first requirement expires.
+fn requirement_group(v: &serde_json::Value) -> Option<Bundle> {
+    let id = v["id"].as_str()?.to_owned();
+    let valid_until = v["regulatory_requirements"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["expires_at"].as_str())
+        .min()
+        .map(str::to_owned);
+    Some(Bundle {
+        name: v["customer_reference"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&id)
+            .to_owned(),
+        id,
+        valid_until,
+    })
+}
+
+/// Telnyx's provisioning refusals said as what to do; others as Telnyx said them.
+fn in_words(e: CarrierApiError) -> CarrierError {
+    let text = e.to_string().to_lowercase();
+    let what = match e.code() {
+        Some("85000") => "That number must come from a fresh search: search again, then buy it.",
+        _ if text.contains("requirement") => {
+            "That number needs an approved requirement group on your Telnyx account (Telnyx \
+             portal, Numbers → Requirement groups): pick it here, then buy again."
+        }
+        _ if text.contains("not available") || text.contains("no longer available") => {
+            "That number is no longer for sale (someone else may have just taken it): search again."
+        }
+        _ => return e.into(),
+    };
+    CarrierError::Rejected(format!("{what} (Telnyx: {e})"))
+}
+
 #[async_trait::async_trait]
 impl CarrierApi for TelnyxCarrier {
     fn carrier(&self) -> Carrier {
@@ -137,6 +307,100 @@ impl CarrierApi for TelnyxCarrier {
 
     fn voice_url(&self, public: &PublicUrl) -> Option<String> {
         Some(public.urls.telnyx.clone())
+    }
+
+    async fn search_numbers(
+        &self,
+        query: &NumberQuery,
+    ) -> Result<Vec<AvailableNumber>, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        let mut filters = vec![
+            ("country_code", query.country.as_str()),
+            ("phone_number_type", number_type(query.kind)),
+        ];
+        if let Some(a) = &query.area_code {
+            filters.push(("national_destination_code", a));
+        }
+        if let Some(c) = &query.contains {
+            filters.push(("phone_number][contains", c));
+        }
+        let found = self
+            .client
+            .search_numbers(creds.get("api_key"), &filters)
+            .await
+            .map_err(in_words)?;
+        Ok(found.iter().filter_map(available_number).collect())
+    }
+
+    /// Telnyx takes no address with an order; what a regulated number needs is an approved
+    /// requirement group, offered as the bundle.
+    async fn purchase_requirements(
+        &self,
+        country: &str,
+        kind: NumberKind,
+    ) -> Result<PurchaseRequirements, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        let groups = self
+            .client
+            .requirement_groups(creds.get("api_key"), country, number_type(kind))
+            .await
+            .map_err(in_words)?;
+        let now = jiff::Timestamp::now();
+        Ok(PurchaseRequirements {
+            addresses: Vec::new(),
+            bundles: groups
+                .iter()
+                .filter(|g| g["status"].as_str().is_none_or(|s| s == "approved"))
+                .filter_map(requirement_group)
+                .filter(|b| {
+                    b.valid_until
+                        .as_deref()
+                        .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+                        .is_none_or(|until| until > now)
+                })
+                .collect(),
+        })
+    }
+
+    /// Orders the number on our Call Control application and watches the order; once it
+    /// succeeds the number is pointed here. Once the order may have been placed, anything
+    /// short of a known outcome is `maybe_placed`, so the caller looks on the account rather
+    /// than order again.
+    async fn buy_number(&self, p: &Purchase<'_>) -> Result<AccountNumber, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        let key = creds.get("api_key");
+        let connection = self.connection("buy Telnyx numbers")?;
+        let mut entry = serde_json::json!({ "phone_number": p.number });
+        if let Some(group) = p.bundle_id {
+            entry["requirement_group_id"] = group.into();
+        }
+        let body = serde_json::json!({
+            "phone_numbers": [entry],
+            "connection_id": connection,
+            "customer_reference": "switchboard",
+        });
+        let order = self
+            .client
+            .order_numbers(key, &body)
+            .await
+            .map_err(in_words)?;
+        self.watch_order(key, order).await?;
+        let number = self.client.find_number(key, p.number).await.ok().flatten();
+        let Some(number) = number else {
+            return Err(unconfirmed(
+                "the order succeeded, but the number is not on the account yet".into(),
+            ));
+        };
+        let id = number["id"].as_str().unwrap_or_default().to_owned();
+        match self.point_number(&id, p.public).await {
+            Ok(pointed) => Ok(pointed),
+            // Bought: kept even if it cannot be pointed now (it shows as not pointed here).
+            Err(e) => {
+                tracing::warn!(number = %p.number, error = %e, "bought on Telnyx, but not pointed here yet");
+                account_number(&number, None, None)
+                    .ok_or_else(|| unconfirmed("the bought number could not be read".into()))
+            }
+        }
     }
 
     /// Telnyx routes a number's calls to a connection, and the connection's application sends

@@ -16,6 +16,9 @@ pub fn is_call_already_ended(e: &TelnyxError) -> bool {
 /// Numbers asked for per page of `GET /phone_numbers`.
 const NUMBERS_PAGE_SIZE: u32 = 250;
 
+/// The most numbers one search offers.
+const SEARCH_LIMIT: u32 = 30;
+
 /// `id` as one URL path segment.
 fn segment(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
@@ -153,6 +156,95 @@ impl TelnyxClient {
             }
         }
         Ok(numbers)
+    }
+
+    /// Numbers for sale (§8.1): voice-capable, at most [`SEARCH_LIMIT`]. `filters` are the
+    /// `filter[…]` keys and values, encoded here.
+    pub async fn search_numbers(
+        &self,
+        api_key: &str,
+        filters: &[(&str, &str)],
+    ) -> Result<Vec<Value>, TelnyxError> {
+        let mut url = format!(
+            "{}/available_phone_numbers?filter[features]=voice&filter[limit]={SEARCH_LIMIT}",
+            self.base
+        );
+        for (k, v) in filters {
+            url.push_str(&format!("&filter[{k}]={}", segment(v)));
+        }
+        let v = self.read(api_key, "search for numbers", &url).await?;
+        Ok(v["data"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Orders numbers (`POST /number_orders`, §8.2): the order's `data`. Never repeated once
+    /// sent: a second order could buy a second number.
+    pub async fn order_numbers(&self, api_key: &str, body: &Value) -> Result<Value, TelnyxError> {
+        let url = format!("{}/number_orders", self.base);
+        let reply = http::send_with(
+            http::Retry::UnsentOnly,
+            "Telnyx",
+            "buy the number",
+            || self.http.post(&url).bearer_auth(api_key).json(body),
+            error_message,
+        )
+        .await?;
+        let v: Value = serde_json::from_str(&reply).unwrap_or(Value::Null);
+        match &v["data"] {
+            d if d["id"].is_string() => Ok(d.clone()),
+            _ => Err(http::CarrierApiError::Unconfirmed {
+                carrier: "Telnyx",
+                action: "buy the number".into(),
+                last: "the reply carried no order".into(),
+            }),
+        }
+    }
+
+    /// Number order `id` as it stands (§8.2): its `data`.
+    pub async fn number_order(&self, api_key: &str, id: &str) -> Result<Value, TelnyxError> {
+        let url = format!("{}/number_orders/{}", self.base, segment(id));
+        let v = self.read(api_key, "read the number order", &url).await?;
+        Ok(v["data"].clone())
+    }
+
+    /// The account's number `e164` (`GET /phone_numbers?filter[phone_number]=…`, §8.3).
+    pub async fn find_number(
+        &self,
+        api_key: &str,
+        e164: &str,
+    ) -> Result<Option<Value>, TelnyxError> {
+        let url = format!(
+            "{}/phone_numbers?filter[phone_number]={}",
+            self.base,
+            segment(e164)
+        );
+        let v = self.read(api_key, "look for the number", &url).await?;
+        Ok(v["data"]
+            .as_array()
+            .and_then(|all| all.iter().find(|n| n["phone_number"] == e164))
+            .cloned())
+    }
+
+    /// The account's approved requirement groups for ordering numbers of `number_type` in
+    /// `country` (§8.5). The list is a bare array per Telnyx's SDK; a `data` envelope is
+    /// read too, the wire shape being unconfirmed.
+    pub async fn requirement_groups(
+        &self,
+        api_key: &str,
+        country: &str,
+        number_type: &str,
+    ) -> Result<Vec<Value>, TelnyxError> {
+        let url = format!(
+            "{}/requirement_groups?filter[country_code]={}&filter[phone_number_type]={}\
+             &filter[action]=ordering&filter[status]=approved",
+            self.base,
+            segment(country),
+            segment(number_type)
+        );
+        let v = self
+            .read(api_key, "list the account's requirement groups", &url)
+            .await?;
+        let list = v.as_array().or_else(|| v["data"].as_array());
+        Ok(list.cloned().unwrap_or_default())
     }
 
     /// The Call Control application `id` (§8.4): its `data`.

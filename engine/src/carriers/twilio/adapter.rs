@@ -168,6 +168,7 @@ impl CarrierApi for TwilioCarrier {
                     address_requirements: text(v, "address_requirements")
                         .unwrap_or_else(|| "none".into()),
                     monthly_price: None,
+                    upfront_price: None,
                 })
             })
             .collect())
