@@ -1571,3 +1571,353 @@ async fn a_whisper_reaches_the_agent_and_the_record_not_the_caller() {
         w.realtime.violations()
     );
 }
+
+/// The agent acts during the call: its HTTP tools, run against a tool server on loopback
+/// that records what it received, and its built-in `end_call`.
+mod tools {
+    use super::*;
+    use axum::extract::State;
+    use axum::http::HeaderMap;
+    use std::sync::{Arc, Mutex};
+
+    /// What the tool server received: method, path and query, body, the call header.
+    type Received = Arc<Mutex<Vec<(String, String, Value, Option<String>)>>>;
+
+    async fn tool_server() -> (String, Received) {
+        let got: Received = Arc::default();
+        let record =
+            |got: &Received, method: &str, uri: &axum::http::Uri, body: Value, h: &HeaderMap| {
+                got.lock().unwrap().push((
+                    method.to_owned(),
+                    uri.to_string(),
+                    body,
+                    h.get("x-switchboard-call")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                ));
+            };
+        let app = axum::Router::new()
+            .route(
+                "/orders",
+                axum::routing::post(
+                    move |State(got): State<Received>, uri: axum::http::Uri, h: HeaderMap, axum::Json(body): axum::Json<Value>| async move {
+                        record(&got, "POST", &uri, body.clone(), &h);
+                        axum::Json(json!({"order": body["order_id"], "status": "shipped"}))
+                    },
+                ),
+            )
+            .route(
+                "/slots",
+                axum::routing::get(move |State(got): State<Received>, uri: axum::http::Uri, h: HeaderMap| async move {
+                    record(&got, "GET", &uri, Value::Null, &h);
+                    axum::Json(json!({"slots": ["9:00", "14:00"]}))
+                }),
+            )
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            )
+            .route("/huge", axum::routing::get(|| async { axum::Json(json!({"blob": "x".repeat(20_000)})) }))
+            .route("/broken", axum::routing::get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "database down") }))
+            .route("/text", axum::routing::get(|| async { "<html>hello</html>" }))
+            .with_state(got.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (base, got)
+    }
+
+    async fn give_tools(w: &World, body: Value) {
+        let (s, a) = w
+            .engine
+            .api
+            .put(&format!("/api/agents/{}", w.agent), body)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{a}");
+    }
+
+    /// The model calls `name`; the output the engine hands back for that call, parsed.
+    async fn output_of(w: &World, name: &str, arguments: &str) -> Value {
+        let before = w
+            .realtime
+            .client_events_of("conversation.item.create")
+            .len();
+        let creates = w.realtime.client_events_of("response.create").len();
+        let call_id = w.realtime.agent_calls(name, arguments);
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let items = w.realtime.client_events_of("conversation.item.create");
+            if let Some(item) = items[before.min(items.len())..]
+                .iter()
+                .find(|e| e["item"]["call_id"] == call_id.as_str())
+            {
+                assert_eq!(item["item"]["type"], "function_call_output");
+                let output = item["item"]["output"]
+                    .as_str()
+                    .expect("the output is a JSON string");
+                // Each output is followed by a new response for the model to speak about it;
+                // the next call waits for every response so far to be done.
+                let asked = |w: &World| w.realtime.client_events_of("response.create").len();
+                let count = |w: &World, ty: &str| {
+                    w.realtime
+                        .server_events()
+                        .iter()
+                        .filter(|e| e["type"] == ty)
+                        .count()
+                };
+                while asked(w) <= creates
+                    || count(w, "response.done") < count(w, "response.created")
+                {
+                    assert!(
+                        Instant::now() < deadline,
+                        "no response after the output of {name}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                return serde_json::from_str(output).unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no output for {name}: {items:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_models_tool_calls_are_run_and_every_failure_is_a_result_it_can_speak_about() {
+        let w = World::start(Script::new().respond_with_audio(400, "Let me see.")).await;
+        let (base, got) = tool_server().await;
+        give_tools(
+            &w,
+            json!({"tools": [
+                {"name": "lookup_order", "description": "Find an order by its number.",
+                 "url": format!("{base}/orders"), "wait_message": "One moment while I look.",
+                 "parameters": {"type": "object", "required": ["order_id"],
+                                "properties": {"order_id": {"type": "string", "pattern": "^A-[0-9]+$"}}}},
+                {"name": "free_slots", "method": "GET", "url": format!("{base}/slots"),
+                 "parameters": {"type": "object", "properties": {"day": {"type": "string"}, "people": {"type": "integer"}}}},
+                {"name": "slow", "method": "GET", "url": format!("{base}/slow"), "timeout_ms": 300},
+                {"name": "huge", "method": "GET", "url": format!("{base}/huge")},
+                {"name": "broken", "method": "GET", "url": format!("{base}/broken")},
+                {"name": "text", "method": "GET", "url": format!("{base}/text")},
+            ]}),
+        )
+        .await;
+        w.number("twilio").await;
+        let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000031").await;
+        media.set_instant_playback(true);
+        let session = w.realtime.wait_for_event("session.update", WAIT).await;
+        let declared: Vec<&str> = session["session"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            declared,
+            [
+                "lookup_order",
+                "free_slots",
+                "slow",
+                "huge",
+                "broken",
+                "text"
+            ]
+        );
+        assert_eq!(session["session"]["tools"][0]["type"], "function");
+        assert_eq!(
+            session["session"]["tools"][0]["parameters"]["required"],
+            json!(["order_id"])
+        );
+        w.realtime
+            .wait_for_server_event("response.done", WAIT)
+            .await;
+
+        // A good call: sent as JSON with the call's id, its answer handed back as it came.
+        let out = output_of(&w, "lookup_order", r#"{"order_id":"A-17"}"#).await;
+        assert_eq!(out, json!({"order": "A-17", "status": "shipped"}));
+        {
+            let got = got.lock().unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].2, json!({"order_id": "A-17"}));
+            assert_eq!(got[0].3.as_deref(), Some(call_id.as_str()));
+        }
+        // Its wait message was said while it ran.
+        let said: Vec<String> = w
+            .realtime
+            .client_events_of("response.create")
+            .iter()
+            .filter_map(|e| e["response"]["instructions"].as_str().map(str::to_owned))
+            .collect();
+        assert!(
+            said.iter().any(|i| i.contains("One moment while I look.")),
+            "{said:?}"
+        );
+
+        // GET: the arguments are the query.
+        let out = output_of(&w, "free_slots", r#"{"day":"monday","people":2}"#).await;
+        assert_eq!(out["slots"][0], "9:00");
+        assert_eq!(got.lock().unwrap()[1].1, "/slots?day=monday&people=2");
+
+        // Arguments that break the schema, an unknown tool: refused before anything is sent.
+        let out = output_of(&w, "lookup_order", r#"{"order_id":"17"}"#).await;
+        assert!(out["error"].as_str().unwrap().contains("schema"), "{out}");
+        let out = output_of(&w, "lookup_order", "not json").await;
+        assert!(out["error"].as_str().unwrap().contains("not JSON"), "{out}");
+        let out = output_of(&w, "cancel_order", "{}").await;
+        assert!(
+            out["error"]
+                .as_str()
+                .unwrap()
+                .contains("no tool named cancel_order"),
+            "{out}"
+        );
+        assert_eq!(got.lock().unwrap().len(), 2, "nothing sent for those");
+
+        // A tool too slow, too big, failing or not answering JSON: said so, the call goes on.
+        for (tool, words) in [
+            ("slow", "did not answer within 300 ms"),
+            ("huge", "over 16 KB"),
+            ("broken", "HTTP 500: database down"),
+            ("text", "not JSON"),
+        ] {
+            let out = output_of(&w, tool, "{}").await;
+            assert!(
+                out["error"].as_str().unwrap().contains(words),
+                "{tool}: {out}"
+            );
+        }
+
+        // In the transcript, in order: each call, then what it came to.
+        let call = w
+            .call_until(&call_id, "has the tool lines", |c| {
+                c["transcript"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|l| l["speaker"] == "tool")
+                    .count()
+                    >= 18
+            })
+            .await;
+        let tool_lines: Vec<&str> = call["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["speaker"] == "tool")
+            .map(|l| l["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(tool_lines[0], r#"lookup_order({"order_id":"A-17"})"#);
+        assert_eq!(
+            tool_lines[1],
+            r#"lookup_order → {"order":"A-17","status":"shipped"}"#
+        );
+        assert!(
+            tool_lines[5].starts_with("lookup_order failed: the arguments do not fit"),
+            "{tool_lines:?}"
+        );
+        assert!(
+            tool_lines[11].starts_with("slow failed: the tool did not answer within 300 ms"),
+            "{tool_lines:?}"
+        );
+        let (s, _) = w.engine.api.get(&format!("/api/calls/{call_id}")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            call["ended_at"].is_null(),
+            "the call went on through every failure"
+        );
+        w.assert_clean(&[&media.violations()]);
+        media.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn end_call_hangs_up_through_the_carrier_once_the_goodbye_has_been_heard() {
+        let w = World::start(Script::new().respond_with_audio(1_600, "Goodbye, and thanks!")).await;
+        give_tools(&w, json!({"builtin_tools": ["end_call"]})).await;
+        w.number("twilio").await;
+        let sid = "CA00000000000000000000000000000032";
+        let (call_id, media) = w.twilio_stream(sid).await;
+        let session = w.realtime.wait_for_event("session.update", WAIT).await;
+        assert_eq!(session["session"]["tools"][0]["name"], "end_call");
+        media.set_instant_playback(true);
+        w.realtime
+            .wait_for_server_event("response.done", WAIT)
+            .await;
+        let greeting_bytes = media.audio_bytes();
+
+        let out = output_of(&w, "end_call", "{}").await;
+        assert_eq!(out["ok"], true);
+        // The goodbye is played, its marks come back, and only then Twilio is asked to hang up.
+        let requests = w.twilio.wait_for(1).await;
+        assert!(
+            requests[0].path.ends_with(&format!("/Calls/{sid}.json")),
+            "{requests:?}"
+        );
+        assert!(
+            media.audio_bytes() >= greeting_bytes + 1_600,
+            "the goodbye ({} bytes) was sent before the hang-up",
+            media.audio_bytes() - greeting_bytes
+        );
+        let call = w.ended(&call_id).await;
+        assert_eq!(call["hangup_cause"], "the agent ended the call");
+        assert!(
+            w.twilio.violations().is_empty(),
+            "{:?}",
+            w.twilio.violations()
+        );
+        w.assert_clean(&[&media.violations()]);
+    }
+
+    #[tokio::test]
+    async fn tools_that_cannot_work_are_refused_when_the_agent_is_saved_naming_the_tool() {
+        let w = World::start(Script::new()).await;
+        for (tools, words) in [
+            (json!([{"name": "a b", "url": "https://x.example"}]), "name"),
+            (json!([{"name": "t", "url": "file:///etc/passwd"}]), "url"),
+            (
+                json!([{"name": "t", "url": "https://x.example", "parameters": {"type": "object", "properties": {"n": {"type": 5}}}}]),
+                "JSON Schema",
+            ),
+            (
+                json!([{"name": "t", "url": "https://x.example", "headers": [{"name": "Authorization", "value": "Bearer sk-live"}]}]),
+                "credential",
+            ),
+        ] {
+            let (s, e) = w
+                .engine
+                .api
+                .put(&format!("/api/agents/{}", w.agent), json!({"tools": tools}))
+                .await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{e}");
+            assert_eq!(e["error"]["field"], "tools");
+            let message = e["error"]["message"].as_str().unwrap();
+            assert!(message.contains(words), "{message}");
+            assert!(
+                !message.contains("sk-live"),
+                "a credential is never echoed: {message}"
+            );
+        }
+        let (s, e) = w
+            .engine
+            .api
+            .put(
+                &format!("/api/agents/{}", w.agent),
+                json!({"builtin_tools": ["self_destruct"]}),
+            )
+            .await;
+        assert_eq!(
+            (s, &e["error"]["field"]),
+            (StatusCode::UNPROCESSABLE_ENTITY, &json!("builtin_tools"))
+        );
+        let (_, agent) = w.engine.api.get(&format!("/api/agents/{}", w.agent)).await;
+        assert_eq!(
+            (&agent["tools"], &agent["builtin_tools"]),
+            (&json!([]), &json!([])),
+            "nothing changed"
+        );
+    }
+}

@@ -240,6 +240,7 @@ async fn connect(addr: SocketAddr) -> OpenAiRealtime {
         voice: "marin".into(),
         instructions: "Say hello.".into(),
         replies: true,
+        tools: Vec::new(),
     };
     let mut voice =
         OpenAiRealtime::connect(&format!("ws://{addr}/v1/realtime"), "sk-bench", &config)

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod events;
 pub mod media;
 pub mod secrets;
+pub mod tools;
 pub mod voice;
 // State, the carriers as the rest of the engine sees them, and what both listeners share.
 pub mod live;

@@ -781,6 +781,84 @@ impl FakeRealtime {
         })
     }
 
+    /// Starts a response nobody asked for in which the model calls function `name` with
+    /// `arguments` (§7.2's event sequence: the item added, the arguments in two deltas, then
+    /// done, then `response.done` completed with the call in its output). Returns the
+    /// `call_id`. Panics if a response is already in flight.
+    pub fn agent_calls(&self, name: &str, arguments: &str) -> String {
+        let shared = self.shared.clone();
+        self.shared.state.update(|s| {
+            let c = s.latest_live();
+            assert!(
+                s.conns[c].active.is_none(),
+                "agent_calls while a response is in flight"
+            );
+            let nonce = shared.nonce.as_str();
+            let response_id = s.id(nonce, "resp");
+            let item_id = s.id(nonce, "item");
+            let call_id = s.id(nonce, "call");
+            let item = |status: &str, args: &str| {
+                json!({"id": item_id, "object": "realtime.item", "type": "function_call",
+                       "status": status, "name": name, "call_id": call_id, "arguments": args})
+            };
+            s.conns[c].active = Some(Active {
+                response_id: response_id.clone(),
+                item_id: item_id.clone(),
+            });
+            s.conns[c].items.push(Item {
+                id: item_id.clone(),
+                role: "function",
+                audio_sent: 0,
+                value: item("in_progress", ""),
+            });
+            s.emit(
+                nonce,
+                c,
+                json!({"type": "response.created",
+                       "response": response_object(&response_id, "in_progress", Value::Null, json!([]), Value::Null)}),
+            );
+            let ids = json!({"response_id": response_id, "item_id": item_id,
+                             "output_index": 0, "call_id": call_id});
+            let with_ids = |mut v: Value| {
+                for (k, val) in ids.as_object().unwrap() {
+                    v[k] = val.clone();
+                }
+                v
+            };
+            let half = arguments.len() / 2;
+            let half = (0..=half).rev().find(|&i| arguments.is_char_boundary(i)).unwrap_or(0);
+            let done = item("completed", arguments);
+            let steps: Vec<(Value, usize)> = [
+                json!({"type": "response.output_item.added", "response_id": response_id,
+                       "output_index": 0, "item": item("in_progress", "")}),
+                json!({"type": "conversation.item.added", "previous_item_id": null,
+                       "item": item("in_progress", "")}),
+                with_ids(json!({"type": "response.function_call_arguments.delta",
+                                "delta": &arguments[..half]})),
+                with_ids(json!({"type": "response.function_call_arguments.delta",
+                                "delta": &arguments[half..]})),
+                with_ids(json!({"type": "response.function_call_arguments.done",
+                                "name": name, "arguments": arguments})),
+                json!({"type": "conversation.item.done", "item": done}),
+                json!({"type": "response.output_item.done", "response_id": response_id,
+                       "output_index": 0, "item": done}),
+                json!({"type": "response.done", "response": response_object(
+                    &response_id, "completed", Value::Null, json!([done]), usage(0, ""))}),
+            ]
+            .into_iter()
+            .map(|e| (e, 0))
+            .collect();
+            tokio::spawn(stream_response(
+                shared.clone(),
+                c,
+                response_id,
+                steps,
+                Duration::ZERO,
+            ));
+            call_id
+        })
+    }
+
     /// Sends a recoverable `error` event (`invalid_request_error`, this code and message).
     pub fn error(&self, code: &str, message: &str) {
         let nonce = self.shared.nonce.clone();
@@ -1228,6 +1306,21 @@ fn apply(
                 }
             };
             let mut item = event["item"].clone();
+            // An output answers a call the model made in this conversation.
+            if item["type"] == "function_call_output" {
+                let call_id = item["call_id"].as_str().unwrap_or_default();
+                let known = s.conns[c]
+                    .items
+                    .iter()
+                    .any(|i| i.value["type"] == "function_call" && i.value["call_id"] == call_id);
+                if !known {
+                    return Err(Problem::new(
+                        "invalid_value",
+                        Some("item.call_id"),
+                        format!("No function call with call_id '{call_id}' in the conversation."),
+                    ));
+                }
+            }
             let id = match item["id"].as_str() {
                 Some(id) if s.has_item(c, id) => {
                     return Err(Problem::new(

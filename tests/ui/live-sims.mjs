@@ -110,6 +110,18 @@ export async function startRealtime() {
         transcript: text,
       });
     },
+    /** Makes the model call function `name` with `args` (JSON text) in a response that
+     * completes; returns the call's id. */
+    agentCalls(name, args) {
+      const n = next;
+      const item = { type: "function_call", id: `item_fc_${n}`, call_id: `call_${n}`, name, arguments: args };
+      this.push({ type: "response.created", response: { id: `resp_fc_${n}`, status: "in_progress", output: [] } });
+      this.push({
+        type: "response.done",
+        response: { id: `resp_fc_${n}`, status: "completed", output: [{ ...item, status: "completed" }] },
+      });
+      return item.call_id;
+    },
     async close() {
       for (const s of sessions) s.ws.terminate();
       wss.close();

@@ -4,6 +4,7 @@
 // whose transcript lines appear on the page. One engine and one page for the whole file: the
 // steps run in order and build on each other.
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import { after, before, test } from "node:test";
 import { api, launchBrowser, openPage, startEngine, token } from "./harness.mjs";
 import { startRealtime, until } from "./live-sims.mjs";
@@ -16,6 +17,8 @@ let browser;
 let page;
 let agent;
 let callId;
+let toolServer;
+const toolRequests = [];
 const errors = [];
 
 before(async () => {
@@ -23,6 +26,19 @@ before(async () => {
     process.env.PULSE_SERVER,
     'test calls need a sound server: run eval "$(scripts/audio-rig.sh start)" first (it sets PULSE_SERVER)',
   );
+  // A tool the agent may call: an order lookup on loopback that records what it was sent.
+  toolServer = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => {
+      body += d;
+    });
+    req.on("end", () => {
+      toolRequests.push({ method: req.method, body: JSON.parse(body) });
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ order: "A-17", status: "shipped" }));
+    });
+  });
+  await new Promise((ok) => toolServer.listen(0, "127.0.0.1", ok));
   realtime = await startRealtime();
   engine = await startEngine({
     args: ["--openai-realtime-url", realtime.url],
@@ -32,6 +48,7 @@ before(async () => {
     name: "Front Desk",
     system_prompt: "You answer the phone for Acme Plumbing. The caller is {{name}}.",
     greeting: "Thanks for calling Acme Plumbing.",
+    tools: [{ name: "lookup_order", url: `http://127.0.0.1:${toolServer.address().port}/orders` }],
   });
   assert.equal(created.status, 201);
   agent = created.body;
@@ -49,6 +66,7 @@ after(async () => {
   await browser?.close();
   await engine?.stop();
   await realtime?.close();
+  await new Promise((ok) => (toolServer ? toolServer.close(ok) : ok()));
 });
 
 const main = () => page.locator("main");
@@ -135,6 +153,17 @@ test("Mute tells the engine, and the button shows the state", async () => {
   // Exact: "Mute" is also a substring of "Unmute", which is on screen until the answer comes.
   await main().getByRole("button", { name: "Mute", exact: true }).waitFor();
   assert.equal(await button.getAttribute("aria-pressed"), "false");
+});
+
+test("a tool the agent calls shows in the live transcript, with what it answered", async () => {
+  realtime.agentCalls("lookup_order", '{"order_id":"A-17"}');
+  const line = (text) => transcript().locator(".line-tool").filter({ hasText: text });
+  await line('lookup_order({"order_id":"A-17"})').waitFor();
+  await line('lookup_order → {"order":"A-17","status":"shipped"}').waitFor();
+  assert.equal(await transcript().locator(".line-tool .speaker").first().textContent(), "Tool");
+  assert.equal(toolRequests.length, 1, "the tool server was asked once");
+  assert.deepEqual(toolRequests[0], { method: "POST", body: { order_id: "A-17" } });
+  await page.screenshot({ path: `${SHOTS}/test-call-tool-1280.png` });
 });
 
 test("End ends the call at once; the page says so, why, and links to it in Calls", async () => {

@@ -13,6 +13,7 @@ pub mod admission;
 mod backend;
 mod playback;
 mod takeover;
+mod tools;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -22,13 +23,15 @@ use tokio::sync::mpsc;
 use backend::{connect, sleep_until_some};
 use playback::{Playback, SpokeAt};
 use takeover::{Heard, OperatorEvent, TakeOver};
+use tools::{Called, ToolDesk};
 
-use crate::domain::{Agent, Call, CallDirection, CallStatus, Speaker, Timestamp};
+use crate::domain::{Agent, BuiltinTool, Call, CallDirection, CallStatus, Speaker, Timestamp};
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::live::Control;
 use crate::media::tap::Tap;
 use crate::media::{G711, MediaError, MediaIn, MediaOut, MediaSession};
+use crate::tools::ToolOutcome;
 use crate::voice::{VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession};
 
 /// Caller audio kept while the backend connects and configures: 2 s, then the oldest goes.
@@ -97,6 +100,7 @@ pub async fn run_with<C: MediaSession>(
         voice: agent.voice.clone(),
         instructions: crate::calls::context::instructions_for(&engine, &agent, &call).await,
         replies: true,
+        tools: tools::declared(&agent),
     };
     // The operator's transcriber, should someone take the call over: it only listens.
     let operator_config = VoiceConfig {
@@ -104,6 +108,7 @@ pub async fn run_with<C: MediaSession>(
                        call. Never respond."
             .into(),
         replies: false,
+        tools: Vec::new(),
         ..config.clone()
     };
 
@@ -161,8 +166,9 @@ pub async fn run_with<C: MediaSession>(
         early,
         greeting,
         greet_at: None,
-        hang_up_when_heard: false,
+        hang_up_when_heard: None,
         responding: false,
+        tools: ToolDesk::new(&agent, &call.id),
         pending_instructions: 0,
         transcript,
         spoke: SpokeAt::default(),
@@ -212,10 +218,13 @@ struct Bridge<C, V> {
     greeting: Option<Greeting>,
     /// An outbound call's greeting is due then, unless the callee speaks first.
     greet_at: Option<tokio::time::Instant>,
-    /// A voicemail message is being left: end the call once the machine has heard it all.
-    hang_up_when_heard: bool,
+    /// A last message is being said (a voicemail, the agent's goodbye): end the call, for
+    /// this reason, once it has all been heard.
+    hang_up_when_heard: Option<String>,
     /// A response is under way (so a keypad press must not ask for another).
     responding: bool,
+    /// The agent's tools for this call: requests under way, outputs not yet given.
+    tools: ToolDesk,
     /// Instruction updates sent and not yet confirmed by the backend.
     pending_instructions: usize,
     transcript: mpsc::Sender<(Speaker, String, Timestamp)>,
@@ -268,6 +277,15 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                     self.greet_after_silence().await
                 }
                 Some(c) = control.recv() => self.on_control(engine, call, c).await,
+                Some(done) = self.tools.next_done(), if self.tools.is_running() => match done {
+                    Ok((call_id, name, outcome)) => {
+                        self.on_tool_outcome(call, call_id, &name, outcome).await
+                    }
+                    Err(e) => {
+                        tracing::error!(call_id = %call.id, error = %e, "a tool request's task failed");
+                        Ok(())
+                    }
+                },
                 o = operator_event(&mut self.operator) => self.on_operator(call, o).await,
                 () = &mut stopping => Err(End::Ours("Switchboard was shut down".into())),
                 () = &mut unready, if !self.ready => Err(End::Backend(VoiceError::Refused(
@@ -410,8 +428,14 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
             }
             VoiceEvent::ResponseDone => {
                 self.responding = false;
+                self.hand_over_tool_outputs().await?;
                 self.end_if_message_heard()?;
             }
+            VoiceEvent::ToolCall {
+                call_id,
+                name,
+                arguments,
+            } => self.on_tool_call(call, call_id, name, arguments).await?,
             VoiceEvent::CallerSaid { item_id, text } => {
                 let at = self.spoke.take(item_id.as_deref());
                 if let Some(op) = &mut self.operator {
@@ -461,7 +485,7 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                     .send(VoiceCommand::Say(message))
                     .await
                     .map_err(End::Backend)?;
-                self.hang_up_when_heard = true;
+                self.hang_up_when_heard = Some("left the campaign's voicemail message".into());
                 self.responding = true;
                 Ok(())
             }
@@ -605,12 +629,87 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
         self.voice.send(command).await.map_err(End::Backend)
     }
 
-    /// After a voicemail message: the call ends once its last word has been played.
-    fn end_if_message_heard(&self) -> Result<(), End> {
-        if self.hang_up_when_heard && !self.responding && self.playback.all_heard() {
-            return Err(End::Ours("left the campaign's voicemail message".into()));
+    /// The model calls a tool: a transcript line, then the request runs beside the call (its
+    /// wait message said meanwhile), or Switchboard's own action is taken.
+    async fn on_tool_call(
+        &mut self,
+        call: &Call,
+        call_id: String,
+        name: String,
+        arguments: String,
+    ) -> Result<(), End> {
+        let line = format!("{name}({})", arguments.trim());
+        self.transcribe(call, Speaker::Tool, line, Timestamp::now());
+        match self.tools.call(call_id.clone(), name.clone(), &arguments) {
+            Called::Refused(outcome) => self.on_tool_outcome(call, call_id, &name, outcome).await,
+            Called::Running { wait } => {
+                if let Some(words) = wait
+                    && !self.responding
+                    && self.operator.is_none()
+                {
+                    self.voice
+                        .send(VoiceCommand::Hold(words))
+                        .await
+                        .map_err(End::Backend)?;
+                    self.responding = true;
+                }
+                Ok(())
+            }
+            Called::Builtin(BuiltinTool::EndCall) => {
+                tracing::info!(call_id = %call.id, "the agent ends the call");
+                self.tools.output(call_id, tools::end_call_output());
+                // The goodbye is the last thing said: the call ends once it has been heard.
+                self.hang_up_when_heard = Some("the agent ended the call".into());
+                let line = "end_call → the call ends after the goodbye".to_owned();
+                self.transcribe(call, Speaker::Tool, line, Timestamp::now());
+                self.hand_over_tool_outputs().await
+            }
+        }
+    }
+
+    async fn on_tool_outcome(
+        &mut self,
+        call: &Call,
+        call_id: String,
+        name: &str,
+        outcome: ToolOutcome,
+    ) -> Result<(), End> {
+        let line = tools::outcome_line(&call.id, name, &outcome);
+        self.transcribe(call, Speaker::Tool, line, Timestamp::now());
+        self.tools.output(call_id, outcome.output);
+        self.hand_over_tool_outputs().await
+    }
+
+    /// Gives the model the tool outputs waiting, once no response is under way, and asks it
+    /// to go on (unless an operator has the call: the agent stays quiet until handed back).
+    async fn hand_over_tool_outputs(&mut self) -> Result<(), End> {
+        if self.responding || !self.tools.has_outputs() {
+            return Ok(());
+        }
+        for (call_id, output) in self.tools.take_outputs() {
+            self.voice
+                .send(VoiceCommand::ToolResult { call_id, output })
+                .await
+                .map_err(End::Backend)?;
+        }
+        if self.operator.is_none() {
+            self.voice
+                .send(VoiceCommand::Respond)
+                .await
+                .map_err(End::Backend)?;
+            self.responding = true;
         }
         Ok(())
+    }
+
+    /// After a last message: the call ends once its last word has been played.
+    fn end_if_message_heard(&self) -> Result<(), End> {
+        match &self.hang_up_when_heard {
+            Some(reason) if !self.responding && self.playback.all_heard() => {
+                Err(End::Ours(reason.clone()))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn feed_carrier(&mut self, out: MediaOut) -> Result<(), End> {

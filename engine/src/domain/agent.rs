@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use super::input::{Invalid, bounded_text, required_text};
 use super::time::Timestamp;
+use super::tool::{BuiltinTool, HttpTool, HttpToolInput, validate_builtins, validate_tools};
 
 pub const DEFAULT_VOICE: &str = "marin";
 /// Retell's example voice (protocols/retell.md §4, §10); any id from Retell's voice list works.
@@ -74,6 +75,10 @@ pub struct Agent {
     /// Where that Retell agent reports its calls, as it was last told (this engine's public
     /// URL then); when the public URL changes, it is moved.
     pub retell_webhook_url: Option<String>,
+    /// HTTP tools the agent may call during a call.
+    pub tools: Vec<HttpTool>,
+    /// Built-in actions switched on for it.
+    pub builtin_tools: Vec<BuiltinTool>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -116,6 +121,8 @@ pub struct AgentFields {
     pub active: bool,
     pub backend: VoiceBackend,
     pub retell_voice_id: String,
+    pub tools: Vec<HttpTool>,
+    pub builtin_tools: Vec<BuiltinTool>,
 }
 
 impl Default for AgentFields {
@@ -132,6 +139,8 @@ impl Default for AgentFields {
             active: true,
             backend: VoiceBackend::default(),
             retell_voice_id: DEFAULT_RETELL_VOICE.into(),
+            tools: Vec::new(),
+            builtin_tools: Vec::new(),
         }
     }
 }
@@ -150,6 +159,8 @@ impl From<&Agent> for AgentFields {
             active: a.active,
             backend: a.backend,
             retell_voice_id: a.retell_voice_id.clone(),
+            tools: a.tools.clone(),
+            builtin_tools: a.builtin_tools.clone(),
         }
     }
 }
@@ -185,6 +196,13 @@ pub struct AgentInput {
     /// A voice id from Retell's voice list (`retell-Cimo`, ...), for the `retell` backend.
     #[schema(min_length = 1, max_length = 100)]
     pub retell_voice_id: Option<String>,
+    /// HTTP tools the agent may call during a call (replaces the list).
+    #[schema(max_items = 32)]
+    pub tools: Option<Vec<HttpToolInput>>,
+    /// Built-in actions to switch on (replaces the list): `end_call`. Read as text so that
+    /// an unknown name is refused as this field's.
+    #[schema(value_type = Option<Vec<BuiltinTool>>)]
+    pub builtin_tools: Option<Vec<String>>,
 }
 
 impl AgentInput {
@@ -234,6 +252,23 @@ impl AgentInput {
         }
         if let Some(v) = self.retell_voice_id {
             base.retell_voice_id = required_text("retell_voice_id", &v, SHORT_MAX)?;
+        }
+        if let Some(v) = self.tools {
+            base.tools = validate_tools(v)?;
+        }
+        if let Some(v) = self.builtin_tools {
+            let named = v
+                .iter()
+                .map(|n| {
+                    BuiltinTool::by_name(n).ok_or_else(|| {
+                        Invalid::new(
+                            "builtin_tools",
+                            format!("{n:?} is not a built-in tool (there is end_call)"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            base.builtin_tools = validate_builtins(named)?;
         }
         Ok(base)
     }

@@ -226,6 +226,8 @@ pub enum Speaker {
     System,
     /// A person who took the call over from the agent.
     Operator,
+    /// A tool the agent called, and what it answered.
+    Tool,
 }
 
 impl Speaker {
@@ -235,6 +237,7 @@ impl Speaker {
             Self::Agent => "agent",
             Self::System => "system",
             Self::Operator => "operator",
+            Self::Tool => "tool",
         }
     }
 
@@ -244,6 +247,7 @@ impl Speaker {
             "agent" => Some(Self::Agent),
             "system" => Some(Self::System),
             "operator" => Some(Self::Operator),
+            "tool" => Some(Self::Tool),
             _ => None,
         }
     }

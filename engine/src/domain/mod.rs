@@ -15,6 +15,7 @@ pub mod phone_number;
 pub mod progress;
 pub mod test_call;
 pub mod time;
+pub mod tool;
 
 pub use agent::{Agent, AgentInput, VoiceBackend};
 pub use call::{
@@ -36,3 +37,4 @@ pub use phone_number::{Carrier, NumberStatus, PhoneNumber, PhoneNumberInput};
 pub use progress::{CampaignProgress, LeadCounts};
 pub use test_call::{EchoMode, Mute, TestCallInput};
 pub use time::Timestamp;
+pub use tool::{BuiltinTool, HttpMethod, HttpTool, HttpToolInput, ToolHeader};

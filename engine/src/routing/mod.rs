@@ -195,6 +195,8 @@ mod tests {
             retell_llm_id: None,
             retell_agent_id: None,
             retell_webhook_url: None,
+            tools: Vec::new(),
+            builtin_tools: Vec::new(),
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
         }

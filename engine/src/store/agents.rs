@@ -26,6 +26,8 @@ struct AgentRow {
     retell_llm_id: Option<String>,
     retell_agent_id: Option<String>,
     retell_webhook_url: Option<String>,
+    tools: String,
+    builtin_tools: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -35,6 +37,10 @@ impl TryFrom<AgentRow> for Agent {
     fn try_from(r: AgentRow) -> Result<Self> {
         let context = serde_json::from_str(&r.context)
             .map_err(|e| StoreError::Corrupt(format!("agent {} context: {e}", r.id)))?;
+        let tools = serde_json::from_str(&r.tools)
+            .map_err(|e| StoreError::Corrupt(format!("agent {} tools: {e}", r.id)))?;
+        let builtin_tools = serde_json::from_str(&r.builtin_tools)
+            .map_err(|e| StoreError::Corrupt(format!("agent {} builtin tools: {e}", r.id)))?;
         let backend = VoiceBackend::parse(&r.backend)
             .ok_or_else(|| StoreError::Corrupt(format!("agent {} backend {}", r.id, r.backend)))?;
         Ok(Agent {
@@ -53,6 +59,8 @@ impl TryFrom<AgentRow> for Agent {
             retell_llm_id: r.retell_llm_id,
             retell_agent_id: r.retell_agent_id,
             retell_webhook_url: r.retell_webhook_url,
+            tools,
+            builtin_tools,
             created_at: Timestamp::from_millis(r.created_at),
             updated_at: Timestamp::from_millis(r.updated_at),
         })
@@ -61,7 +69,7 @@ impl TryFrom<AgentRow> for Agent {
 
 const SELECT: &str = "SELECT id, name, system_prompt, greeting, voice, model, context, notes, \
      max_concurrent_calls, active, backend, retell_voice_id, retell_llm_id, retell_agent_id, \
-     retell_webhook_url, created_at, updated_at FROM agents";
+     retell_webhook_url, tools, builtin_tools, created_at, updated_at FROM agents";
 
 /// The Retell objects made for an agent: its LLM's id and its agent's id, and the webhook URL
 /// the agent was given.
@@ -136,9 +144,9 @@ impl Store {
                     sqlx::query(
                         "INSERT INTO agents (name, system_prompt, greeting, voice, model, \
                          context, notes, max_concurrent_calls, active, backend, \
-                         retell_voice_id, updated_at, retell_llm_id, retell_agent_id, \
-                         retell_webhook_url, id, created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         retell_voice_id, tools, builtin_tools, updated_at, retell_llm_id, \
+                         retell_agent_id, retell_webhook_url, id, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     ),
                     &fields,
                     now,
@@ -184,7 +192,8 @@ impl Store {
                     sqlx::query(
                         "UPDATE agents SET name = ?, system_prompt = ?, greeting = ?, voice = ?, \
                          model = ?, context = ?, notes = ?, max_concurrent_calls = ?, \
-                         active = ?, backend = ?, retell_voice_id = ?, updated_at = ?, \
+                         active = ?, backend = ?, retell_voice_id = ?, tools = ?, \
+                         builtin_tools = ?, updated_at = ?, \
                          retell_llm_id = ?, retell_agent_id = ?, retell_webhook_url = ? \
                          WHERE id = ?",
                     ),
@@ -356,6 +365,8 @@ fn bind_fields<'q>(q: SqliteQuery<'q>, f: &'q AgentFields, now: Timestamp) -> Sq
         .bind(f.active)
         .bind(f.backend.as_str())
         .bind(&f.retell_voice_id)
+        .bind(serde_json::to_string(&f.tools).unwrap_or_else(|_| "[]".into()))
+        .bind(serde_json::to_string(&f.builtin_tools).unwrap_or_else(|_| "[]".into()))
         .bind(now.as_millis())
 }
 

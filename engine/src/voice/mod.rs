@@ -17,6 +17,17 @@ pub struct VoiceConfig {
     /// The session answers speech on its own. Off, it only listens and transcribes (an
     /// operator's side of a call taken over, which no agent must answer).
     pub replies: bool,
+    /// Functions the model may call.
+    pub tools: Vec<FunctionTool>,
+}
+
+/// A function the model may call during the session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionTool {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of its arguments.
+    pub parameters: serde_json::Value,
 }
 
 /// What the bridge tells a voice session.
@@ -34,6 +45,8 @@ pub enum VoiceCommand {
     Greet(String),
     /// Say these words and nothing else (a voicemail message).
     Say(String),
+    /// Say these words while a tool runs, then wait for its result.
+    Hold(String),
     /// A person takes the call over: the session keeps hearing and transcribing the caller,
     /// but neither answers nor interrupts by itself until `Resume`.
     Pause,
@@ -45,6 +58,9 @@ pub enum VoiceCommand {
     Note(String),
     /// The caller heard only the first `audio_end_ms` of agent item `item_id`: forget the rest.
     Truncate { item_id: String, audio_end_ms: u64 },
+    /// The result of the model's function call `call_id` (a JSON text). Ask for a response
+    /// after it (`Respond`) for the model to speak about it.
+    ToolResult { call_id: String, output: String },
 }
 
 /// What a voice session tells the bridge.
@@ -78,6 +94,13 @@ pub enum VoiceEvent {
     AgentSaid {
         item_id: Option<String>,
         text: String,
+    },
+    /// The model asks to call function `name` with `arguments` (JSON text, unchecked), in a
+    /// response that completed (after its `ResponseDone`).
+    ToolCall {
+        call_id: String,
+        name: String,
+        arguments: String,
     },
     /// The backend reported a problem but the session goes on.
     Warning(String),

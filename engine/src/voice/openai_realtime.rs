@@ -27,6 +27,8 @@ pub struct OpenAiRealtime {
     ws: Socket,
     configured: bool,
     next_event: u64,
+    /// Events read from one server event that carried several (a response's function calls).
+    queued: std::collections::VecDeque<VoiceEvent>,
 }
 
 impl std::fmt::Debug for OpenAiRealtime {
@@ -50,6 +52,9 @@ struct ServerEvent {
     transcript: Option<String>,
     #[serde(default)]
     error: Option<Value>,
+    /// On `response.done`: the response, with its status and output items.
+    #[serde(default)]
+    response: Option<Value>,
 }
 
 impl OpenAiRealtime {
@@ -104,6 +109,7 @@ impl OpenAiRealtime {
             ws,
             configured: false,
             next_event: 0,
+            queued: std::collections::VecDeque::new(),
         };
         // The server speaks first; anything else means this is not a Realtime endpoint.
         match session.next_event().await? {
@@ -134,7 +140,14 @@ impl OpenAiRealtime {
                         "format": {"type": "audio/pcmu"},
                         "voice": config.voice
                     }
-                }
+                },
+                "tools": config.tools.iter().map(|t| json!({
+                    "type": "function",
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": t.parameters,
+                })).collect::<Vec<_>>(),
+                "tool_choice": "auto"
             }
         });
         session.send_json(update.to_string()).await?;
@@ -188,6 +201,27 @@ fn turn_detection(replies: bool) -> Value {
         "create_response": replies,
         "interrupt_response": replies
     })
+}
+
+/// The function calls of a completed response (`response.done`'s `response`).
+fn tool_calls(response: &Value) -> Vec<VoiceEvent> {
+    if response["status"] != "completed" {
+        return Vec::new();
+    }
+    let Some(output) = response["output"].as_array() else {
+        return Vec::new();
+    };
+    output
+        .iter()
+        .filter(|item| item["type"] == "function_call")
+        .filter_map(|item| {
+            Some(VoiceEvent::ToolCall {
+                call_id: item["call_id"].as_str()?.to_owned(),
+                name: item["name"].as_str()?.to_owned(),
+                arguments: item["arguments"].as_str().unwrap_or("{}").to_owned(),
+            })
+        })
+        .collect()
 }
 
 fn error_text(e: &ServerEvent) -> String {
@@ -258,6 +292,17 @@ impl VoiceSession for OpenAiRealtime {
                 }
             })
             .to_string(),
+            VoiceCommand::Hold(text) => json!({
+                "type": "response.create",
+                "event_id": self.event_id(),
+                "response": {
+                    "instructions": format!(
+                        "A tool you called is still working. Say exactly this, then stop and \
+                         wait for its result: {text}"
+                    )
+                }
+            })
+            .to_string(),
             VoiceCommand::CallerText(text) => json!({
                 "type": "conversation.item.create",
                 "event_id": self.event_id(),
@@ -296,6 +341,16 @@ impl VoiceSession for OpenAiRealtime {
                 "event_id": self.event_id(),
             })
             .to_string(),
+            VoiceCommand::ToolResult { call_id, output } => json!({
+                "type": "conversation.item.create",
+                "event_id": self.event_id(),
+                "item": {
+                    "type": "function_call_output",
+                    "call_id": call_id,
+                    "output": output
+                }
+            })
+            .to_string(),
             VoiceCommand::Truncate {
                 item_id,
                 audio_end_ms,
@@ -312,6 +367,9 @@ impl VoiceSession for OpenAiRealtime {
     }
 
     async fn recv(&mut self) -> Result<VoiceEvent, VoiceError> {
+        if let Some(queued) = self.queued.pop_front() {
+            return Ok(queued);
+        }
         loop {
             let e = self.next_event().await?;
             let event = match e.kind.as_str() {
@@ -330,7 +388,13 @@ impl VoiceSession for OpenAiRealtime {
                     VoiceEvent::SpeechStarted { item_id: e.item_id }
                 }
                 "response.created" => VoiceEvent::ResponseStarted,
-                "response.done" => VoiceEvent::ResponseDone,
+                "response.done" => {
+                    // Its function calls follow its end, and only if it completed: the
+                    // `.done` events also come for a response cut short (§7.2).
+                    self.queued
+                        .extend(e.response.as_ref().map(tool_calls).unwrap_or_default());
+                    VoiceEvent::ResponseDone
+                }
                 "conversation.item.input_audio_transcription.completed" => {
                     match e.transcript.filter(|t| !t.trim().is_empty()) {
                         Some(t) => VoiceEvent::CallerSaid {

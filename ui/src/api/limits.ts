@@ -45,6 +45,16 @@ export const limits = {
   Event: {
     missed: { minimum: 0 },
   },
+  HttpTool: {
+    timeout_ms: { minimum: 0 },
+  },
+  HttpToolInput: {
+    description: { maxLength: 1000 },
+    name: { minLength: 1, maxLength: 64 },
+    timeout_ms: { minimum: 100, maximum: 30000 },
+    url: { minLength: 1, maxLength: 2000 },
+    wait_message: { maxLength: 300 },
+  },
   ImportReport: {
     imported: { minimum: 0 },
     total_rows: { minimum: 0 },
@@ -81,6 +91,10 @@ export const limits = {
   },
   ToneRequest: {
     output: { maxLength: 200 },
+  },
+  ToolHeader: {
+    name: { minLength: 1, maxLength: 100 },
+    value: { maxLength: 1000 },
   },
   VoicemailPolicy: {
     message: { minLength: 1, maxLength: 2000 },

@@ -852,6 +852,8 @@ export interface components {
         Agent: {
             active: boolean;
             backend: components["schemas"]["VoiceBackend"];
+            /** @description Built-in actions switched on for it. */
+            builtin_tools: components["schemas"]["BuiltinTool"][];
             /** @description Free-form facts for the agent (a JSON object), editable while calls are live. */
             context: Record<string, unknown>;
             created_at: components["schemas"]["Timestamp"];
@@ -878,6 +880,8 @@ export interface components {
              */
             retell_webhook_url?: string | null;
             system_prompt: string;
+            /** @description HTTP tools the agent may call during a call. */
+            tools: components["schemas"]["HttpTool"][];
             updated_at: components["schemas"]["Timestamp"];
             voice: string;
         };
@@ -885,6 +889,11 @@ export interface components {
         AgentInput: {
             active?: boolean | null;
             backend?: null | components["schemas"]["VoiceBackend"];
+            /**
+             * @description Built-in actions to switch on (replaces the list): `end_call`. Read as text so that
+             *     an unknown name is refused as this field's.
+             */
+            builtin_tools?: components["schemas"]["BuiltinTool"][] | null;
             /** @description Must be a JSON object. */
             context?: Record<string, unknown> | null;
             greeting?: string | null;
@@ -897,6 +906,8 @@ export interface components {
             /** @description A voice id from Retell's voice list (`retell-Cimo`, ...), for the `retell` backend. */
             retell_voice_id?: string | null;
             system_prompt?: string | null;
+            /** @description HTTP tools the agent may call during a call (replaces the list). */
+            tools?: components["schemas"]["HttpToolInput"][] | null;
             /** @description OpenAI voice name (`marin`, `cedar`, `alloy`, ...) or a custom voice id. */
             voice?: string | null;
         };
@@ -960,6 +971,11 @@ export interface components {
             /** @description What buying it costs at once, with its currency, where the carrier's search gives it. */
             upfront_price?: string | null;
         };
+        /**
+         * @description Actions Switchboard itself carries out when the model asks.
+         * @enum {string}
+         */
+        BuiltinTool: "end_call";
         /**
          * @description An approved regulatory bundle on the carrier account (Twilio `BU…`, a Telnyx requirement
          *     group).
@@ -1289,6 +1305,44 @@ export interface components {
             /** @enum {string} */
             type: "lagged";
         };
+        /** @enum {string} */
+        HttpMethod: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+        /** @description An HTTP tool as stored and as the API returns it. */
+        HttpTool: {
+            /** @description When and how to use it, for the model. */
+            description: string;
+            headers: components["schemas"]["ToolHeader"][];
+            method: components["schemas"]["HttpMethod"];
+            /** @description The function name the model calls (letters, digits, `_` and `-`). */
+            name: string;
+            /** @description JSON Schema of the arguments (an object schema). */
+            parameters: Record<string, unknown>;
+            /** Format: int32 */
+            timeout_ms: number;
+            /**
+             * @description `http` or `https`. GET and DELETE send the arguments as the query, the others as a
+             *     JSON body.
+             */
+            url: string;
+            /** @description Said by the agent while the request runs ("One moment while I look that up."). */
+            wait_message?: string | null;
+        };
+        /** @description An HTTP tool as a request gives it: left-out fields take their defaults. */
+        HttpToolInput: {
+            description?: string | null;
+            headers?: components["schemas"]["ToolHeader"][] | null;
+            method?: null | components["schemas"]["HttpMethod"];
+            name: string;
+            /** @description JSON Schema of the arguments; an object with no properties when left out. */
+            parameters?: Record<string, unknown> | null;
+            /**
+             * Format: int32
+             * @description 5000 when left out.
+             */
+            timeout_ms?: number | null;
+            url: string;
+            wait_message?: string | null;
+        };
         /** @description Import options: the agents, and whether to point the number here at once. */
         ImportInput: {
             inbound_agent_id?: string | null;
@@ -1614,7 +1668,7 @@ export interface components {
             number: string;
         };
         /** @enum {string} */
-        Speaker: "caller" | "agent" | "system" | "operator";
+        Speaker: "caller" | "agent" | "system" | "operator" | "tool";
         /** @description A request to start a test call. */
         TestCallInput: {
             agent_id: string;
@@ -1641,6 +1695,11 @@ export interface components {
         ToneRequest: {
             /** @description A speaker id from `GET /api/audio`; the chosen (or default) speaker when left out. */
             output?: string | null;
+        };
+        /** @description A header sent with a tool's request. */
+        ToolHeader: {
+            name: string;
+            value: string;
         };
         TranscriptLine: {
             at: components["schemas"]["Timestamp"];

@@ -5,6 +5,9 @@ type Schemas = components["schemas"];
 
 export type Agent = Schemas["Agent"];
 export type AgentInput = Schemas["AgentInput"];
+export type HttpTool = Schemas["HttpTool"];
+export type HttpToolInput = Schemas["HttpToolInput"];
+export type HttpMethod = Schemas["HttpMethod"];
 export type AgentStats = Schemas["AgentStats"];
 export type PhoneNumber = Schemas["PhoneNumber"];
 export type PhoneNumberInput = Schemas["PhoneNumberInput"];

@@ -1,7 +1,13 @@
 //! A call's transcript, line by line, as the call log and the Live page show it.
 import type { Call, Speaker, TranscriptLine } from "../api/types";
 
-const SPEAKERS: Record<Speaker, string> = { caller: "Caller", agent: "Agent", system: "System", operator: "Operator" };
+const SPEAKERS: Record<Speaker, string> = {
+  caller: "Caller",
+  agent: "Agent",
+  system: "System",
+  operator: "Operator",
+  tool: "Tool",
+};
 
 /** Who is who on `call`: on a test call the caller is the person at this computer, and the
  * agent goes by its name. */

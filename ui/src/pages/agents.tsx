@@ -5,6 +5,7 @@ import { isApiError, type ApiError } from "../api/client";
 import { limits } from "../api/limits";
 import type { Agent, AgentInput, AgentLoad, AgentStats, PhoneNumber } from "../api/types";
 import { ContextEditor, contextEdited, formatContext } from "../components/context-editor";
+import { draftsOf, ToolsEditor, toolsOf, type ToolDraft } from "../components/tools-editor";
 import { Icon } from "../components/icons";
 import {
   Badge,
@@ -294,6 +295,9 @@ interface FormState {
   max_concurrent_calls: string;
   notes: string;
   context: string;
+  /** The HTTP tools' drafts, as JSON text (so an edit is a changed string). */
+  tools: string;
+  end_call: boolean;
 }
 
 function formOf(a: Agent | null): FormState {
@@ -309,14 +313,21 @@ function formOf(a: Agent | null): FormState {
     max_concurrent_calls: String(a?.max_concurrent_calls ?? 5),
     notes: a?.notes ?? "",
     context: formatContext(a?.context ?? {}),
+    tools: JSON.stringify(draftsOf(a?.tools ?? [])),
+    end_call: a?.builtin_tools.includes("end_call") ?? false,
   };
+}
+
+function draftsIn(form: FormState): ToolDraft[] {
+  return JSON.parse(form.tools) as ToolDraft[];
 }
 
 /** The fields that differ from the stored agent (all of them when creating). */
 function changes(form: FormState, agent: Agent | null): AgentInput | null {
   const ctx = checkContext(form.context);
   const max = checkMaxCalls(form.max_concurrent_calls);
-  if (!ctx.ok || !max.ok || form.name.trim() === "" || form.retell_voice_id.trim() === "") return null;
+  const tools = toolsOf(draftsIn(form));
+  if (!ctx.ok || !max.ok || !tools.ok || form.name.trim() === "" || form.retell_voice_id.trim() === "") return null;
   const next: AgentInput = {
     name: form.name.trim(),
     active: form.active,
@@ -329,6 +340,8 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
     max_concurrent_calls: max.value,
     notes: form.notes,
     context: ctx.value,
+    tools: tools.value,
+    builtin_tools: form.end_call ? ["end_call"] : [],
   };
   if (!agent) return next;
   const diff: AgentInput = {};
@@ -343,6 +356,9 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
   if (next.max_concurrent_calls !== agent.max_concurrent_calls) diff.max_concurrent_calls = next.max_concurrent_calls;
   if (next.notes !== agent.notes) diff.notes = next.notes;
   if (!same(next.context, agent.context)) diff.context = next.context;
+  const stored = formOf(agent);
+  if (form.tools !== stored.tools) diff.tools = next.tools;
+  if (form.end_call !== stored.end_call) diff.builtin_tools = next.builtin_tools;
   return diff;
 }
 
@@ -378,7 +394,8 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
   const maxCheck = checkMaxCalls(form.max_concurrent_calls);
   const nameError = form.name.trim() === "" ? "Give the agent a name." : null;
   const retellVoiceError = form.retell_voice_id.trim() === "" ? "Give a Retell voice id." : null;
-  const valid = contextCheck.ok && maxCheck.ok && nameError === null && retellVoiceError === null;
+  const toolsCheck = toolsOf(draftsIn(form));
+  const valid = contextCheck.ok && maxCheck.ok && toolsCheck.ok && nameError === null && retellVoiceError === null;
   const fieldError = (field: string) => (error?.field === field ? error.message : null);
 
   const update = <K extends keyof FormState>(key: K, value: FormState[K]) => {
@@ -578,6 +595,36 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
             error={fieldError("model")}
           />
         </div>
+      )}
+      {form.backend === "openai_realtime" && (
+        <FieldSet
+          id="agent-tools"
+          legend="Tools"
+          hint="What the agent can do during a call besides talk. Each call and its answer appear in the call's transcript."
+          error={fieldError("builtin_tools")}
+        >
+          <label class="check">
+            <input
+              type="checkbox"
+              name="end_call"
+              checked={form.end_call}
+              onChange={(e) => {
+                update("end_call", e.currentTarget.checked);
+              }}
+            />
+            <span>
+              Can end the call <span class="muted">— says goodbye, then hangs up once the goodbye has been heard</span>
+            </span>
+          </label>
+          <ToolsEditor
+            drafts={draftsIn(form)}
+            error={fieldError("tools") ?? (toolsCheck.ok ? null : toolsCheck.message)}
+            refused={fieldError("tools") !== null}
+            onChange={(drafts) => {
+              update("tools", JSON.stringify(drafts));
+            }}
+          />
+        </FieldSet>
       )}
       <Field
         id="agent-max"

@@ -1,0 +1,19 @@
+-- The agent acts during the call (issue 15): its HTTP tools and the built-in actions switched
+-- on for it, each a JSON array checked by the engine when the agent is saved; and the tool
+-- calls in a call's transcript, as 'tool' lines. SQLite cannot alter a CHECK constraint, so
+-- transcript_lines is rebuilt (migrations run with foreign keys off, see Store::open).
+ALTER TABLE agents ADD COLUMN tools TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE agents ADD COLUMN builtin_tools TEXT NOT NULL DEFAULT '[]';
+
+CREATE TABLE transcript_lines_new (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    speaker TEXT NOT NULL CHECK (speaker IN ('caller', 'agent', 'system', 'operator', 'tool')),
+    text    TEXT NOT NULL,
+    at      INTEGER NOT NULL
+);
+INSERT INTO transcript_lines_new (id, call_id, speaker, text, at)
+    SELECT id, call_id, speaker, text, at FROM transcript_lines;
+DROP TABLE transcript_lines;
+ALTER TABLE transcript_lines_new RENAME TO transcript_lines;
+CREATE INDEX transcript_lines_call ON transcript_lines (call_id, id);

@@ -1,0 +1,118 @@
+//! The agent's tools on a bridged call: what the session is told it may call, and the desk
+//! that takes the model's calls. An HTTP tool runs beside the media loop (never in it); its
+//! output waits here until no response is under way, then goes to the model with a new
+//! response for it to speak about.
+
+use serde_json::json;
+use tokio::task::{JoinError, JoinSet};
+
+use crate::domain::{Agent, BuiltinTool};
+use crate::tools::{CallTools, ToolOutcome};
+use crate::voice::FunctionTool;
+
+/// A finished tool request: the model's call id, the tool's name, what it came to.
+pub(super) type Done = (String, String, ToolOutcome);
+
+/// The functions the agent's session declares: its HTTP tools, then its built-in actions.
+pub(super) fn declared(agent: &Agent) -> Vec<FunctionTool> {
+    let http = agent.tools.iter().map(|t| FunctionTool {
+        name: t.name.clone(),
+        description: t.description.clone(),
+        parameters: t.parameters.clone(),
+    });
+    let builtins = agent.builtin_tools.iter().map(|b| FunctionTool {
+        name: b.name().into(),
+        description: b.description().into(),
+        parameters: json!({"type": "object", "properties": {}}),
+    });
+    http.chain(builtins).collect()
+}
+
+/// What became of a call the model made.
+pub(super) enum Called {
+    /// The request is under way; the agent says these words meanwhile, if any.
+    Running { wait: Option<String> },
+    /// One of Switchboard's own actions, for the bridge to carry out.
+    Builtin(BuiltinTool),
+    /// Nothing was sent (unknown tool, arguments outside its schema): this is the result.
+    Refused(ToolOutcome),
+}
+
+/// One call's tools, their requests under way and their outputs not yet given to the model.
+pub(super) struct ToolDesk {
+    tools: CallTools,
+    builtins: Vec<BuiltinTool>,
+    /// Dropped with the bridge, which cancels what is still running.
+    running: JoinSet<Done>,
+    waiting: Vec<(String, String)>,
+}
+
+impl ToolDesk {
+    pub(super) fn new(agent: &Agent, call_id: &str) -> Self {
+        Self {
+            tools: CallTools::new(&agent.tools, crate::tools::http(), call_id),
+            builtins: agent.builtin_tools.clone(),
+            running: JoinSet::new(),
+            waiting: Vec::new(),
+        }
+    }
+
+    /// Takes the model's call `call_id` of `name`.
+    pub(super) fn call(&mut self, call_id: String, name: String, arguments: &str) -> Called {
+        if let Some(builtin) = BuiltinTool::by_name(&name).filter(|b| self.builtins.contains(b)) {
+            return Called::Builtin(builtin);
+        }
+        match self.tools.prepare(&name, arguments) {
+            Err(outcome) => Called::Refused(outcome),
+            Ok(prepared) => {
+                let wait = self.tools.get(&name).and_then(|t| t.wait_message.clone());
+                self.running
+                    .spawn(async move { (call_id, name, prepared.send().await) });
+                Called::Running { wait }
+            }
+        }
+    }
+
+    pub(super) fn is_running(&self) -> bool {
+        !self.running.is_empty()
+    }
+
+    /// The next request to finish (only when one is running).
+    pub(super) async fn next_done(&mut self) -> Option<Result<Done, JoinError>> {
+        self.running.join_next().await
+    }
+
+    /// Keeps an output for the model until it can be given.
+    pub(super) fn output(&mut self, call_id: String, output: String) {
+        self.waiting.push((call_id, output));
+    }
+
+    pub(super) fn take_outputs(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.waiting)
+    }
+
+    pub(super) fn has_outputs(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+}
+
+/// `end_call`'s output: the model says goodbye, and the call ends once it has been heard.
+pub(super) fn end_call_output() -> String {
+    json!({
+        "ok": true,
+        "next": "Say a short goodbye now; the call ends as soon as you have said it."
+    })
+    .to_string()
+}
+
+/// The transcript line of a tool's result, said in the log too.
+pub(super) fn outcome_line(call_id: &str, name: &str, outcome: &ToolOutcome) -> String {
+    let ms = outcome.elapsed.as_millis();
+    if outcome.ok {
+        tracing::info!(%call_id, tool = %name, ms, "tool answered");
+        format!("{name} → {}", outcome.summary)
+    } else {
+        tracing::warn!(%call_id, tool = %name, ms, why = %outcome.summary, "tool failed");
+        format!("{name} failed: {}", outcome.summary)
+    }
+}

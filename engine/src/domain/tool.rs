@@ -1,0 +1,410 @@
+//! What an agent can do during a call besides talk: HTTP tools it may call (declared to the
+//! voice session as functions) and the built-in actions switched on for it. Everything here
+//! is checked when the agent is saved, so a call never meets a tool it cannot run.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::input::Invalid;
+
+/// The most HTTP tools one agent may have.
+pub const MAX_TOOLS: usize = 32;
+const NAME_MAX: usize = 64;
+const DESCRIPTION_MAX: usize = 1_000;
+const WAIT_MESSAGE_MAX: usize = 300;
+const URL_MAX: usize = 2_000;
+const HEADERS_MAX: usize = 16;
+const HEADER_VALUE_MAX: usize = 1_000;
+/// A schema is sent to the model with every session: kept modest.
+const PARAMETERS_MAX_BYTES: usize = 16 * 1024;
+pub const DEFAULT_TIMEOUT_MS: u32 = 5_000;
+pub const MIN_TIMEOUT_MS: u32 = 100;
+pub const MAX_TIMEOUT_MS: u32 = 30_000;
+
+/// Actions Switchboard itself carries out when the model asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BuiltinTool {
+    /// Says goodbye, then hangs up once the goodbye has been heard.
+    EndCall,
+}
+
+impl BuiltinTool {
+    pub const ALL: [BuiltinTool; 1] = [Self::EndCall];
+
+    /// The function name the model calls it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EndCall => "end_call",
+        }
+    }
+
+    /// What the model is told about it.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::EndCall => {
+                "End the phone call. Call this once the conversation is over and you have said \
+                 goodbye, or when the caller asks to hang up."
+            }
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// Names kept for built-in actions, present and coming, so an HTTP tool cannot shadow one.
+const RESERVED: [&str; 3] = ["end_call", "transfer_call", "send_dtmf"];
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    #[default]
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+}
+
+/// A header sent with a tool's request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ToolHeader {
+    #[schema(min_length = 1, max_length = 100)]
+    pub name: String,
+    #[schema(max_length = 1000)]
+    pub value: String,
+}
+
+/// An HTTP tool as stored and as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HttpTool {
+    /// The function name the model calls (letters, digits, `_` and `-`).
+    pub name: String,
+    /// When and how to use it, for the model.
+    pub description: String,
+    /// JSON Schema of the arguments (an object schema).
+    #[schema(value_type = Object)]
+    pub parameters: serde_json::Value,
+    pub method: HttpMethod,
+    /// `http` or `https`. GET and DELETE send the arguments as the query, the others as a
+    /// JSON body.
+    pub url: String,
+    pub headers: Vec<ToolHeader>,
+    pub timeout_ms: u32,
+    /// Said by the agent while the request runs ("One moment while I look that up.").
+    pub wait_message: Option<String>,
+}
+
+/// An HTTP tool as a request gives it: left-out fields take their defaults.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpToolInput {
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]+$")]
+    pub name: String,
+    #[schema(max_length = 1000)]
+    pub description: Option<String>,
+    /// JSON Schema of the arguments; an object with no properties when left out.
+    #[schema(value_type = Option<Object>)]
+    pub parameters: Option<serde_json::Value>,
+    /// `POST` when left out.
+    pub method: Option<HttpMethod>,
+    #[schema(min_length = 1, max_length = 2000)]
+    pub url: String,
+    #[schema(max_items = 16)]
+    pub headers: Option<Vec<ToolHeader>>,
+    /// 5000 when left out.
+    #[schema(minimum = 100, maximum = 30000)]
+    pub timeout_ms: Option<u32>,
+    #[schema(max_length = 300)]
+    pub wait_message: Option<String>,
+}
+
+/// The tools an agent gets from a request: each checked, names unique and not reserved.
+pub fn validate_tools(input: Vec<HttpToolInput>) -> Result<Vec<HttpTool>, Invalid> {
+    if input.len() > MAX_TOOLS {
+        return Err(Invalid::new(
+            "tools",
+            format!("at most {MAX_TOOLS} tools per agent"),
+        ));
+    }
+    let mut tools: Vec<HttpTool> = Vec::with_capacity(input.len());
+    for (i, t) in input.into_iter().enumerate() {
+        let tool = validate_tool(t)
+            .map_err(|why| Invalid::new("tools", format!("tool {}: {}", i + 1, why.message)))?;
+        if tools.iter().any(|o| o.name == tool.name) {
+            return Err(Invalid::new(
+                "tools",
+                format!(
+                    "tool {}: another tool is already named {}",
+                    i + 1,
+                    tool.name
+                ),
+            ));
+        }
+        tools.push(tool);
+    }
+    Ok(tools)
+}
+
+fn validate_tool(t: HttpToolInput) -> Result<HttpTool, Invalid> {
+    let name = t.name.trim().to_owned();
+    if name.is_empty()
+        || name.len() > NAME_MAX
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(problem(format!(
+            "name must be 1 to {NAME_MAX} letters, digits, _ or - (got {:?})",
+            t.name
+        )));
+    }
+    let named = |why: String| problem(format!("{name}: {why}"));
+    if RESERVED.contains(&name.as_str()) {
+        return Err(named(
+            "the name is kept for a built-in action; switch that on instead".into(),
+        ));
+    }
+    let description = t.description.unwrap_or_default().trim().to_owned();
+    if description.chars().count() > DESCRIPTION_MAX {
+        return Err(named(format!(
+            "description is over {DESCRIPTION_MAX} characters"
+        )));
+    }
+    let parameters = match t.parameters {
+        None => serde_json::json!({"type": "object", "properties": {}}),
+        Some(p) => check_schema(p).map_err(|why| named(format!("parameters: {}", why.message)))?,
+    };
+    let url = check_url(&t.url).map_err(|why| named(format!("url: {}", why.message)))?;
+    let headers = t.headers.unwrap_or_default();
+    if headers.len() > HEADERS_MAX {
+        return Err(named(format!("at most {HEADERS_MAX} headers")));
+    }
+    for h in &headers {
+        check_header(h).map_err(|why| named(format!("header {:?}: {}", h.name, why.message)))?;
+    }
+    let timeout_ms = t.timeout_ms.unwrap_or(DEFAULT_TIMEOUT_MS);
+    if !(MIN_TIMEOUT_MS..=MAX_TIMEOUT_MS).contains(&timeout_ms) {
+        return Err(named(format!(
+            "timeout_ms must be between {MIN_TIMEOUT_MS} and {MAX_TIMEOUT_MS}"
+        )));
+    }
+    let wait_message = t
+        .wait_message
+        .map(|w| w.trim().to_owned())
+        .filter(|w| !w.is_empty());
+    if wait_message
+        .as_ref()
+        .is_some_and(|w| w.chars().count() > WAIT_MESSAGE_MAX)
+    {
+        return Err(named(format!(
+            "wait_message is over {WAIT_MESSAGE_MAX} characters"
+        )));
+    }
+    Ok(HttpTool {
+        name,
+        description,
+        parameters,
+        method: t.method.unwrap_or_default(),
+        url,
+        headers,
+        timeout_ms,
+        wait_message,
+    })
+}
+
+/// A schema the model can be given and arguments can be checked against: a valid JSON Schema
+/// whose top level is an object, with no references outside itself (nothing is fetched).
+fn check_schema(p: serde_json::Value) -> Result<serde_json::Value, Invalid> {
+    if !p.is_object() || p["type"] != "object" {
+        return Err(problem("must be a JSON Schema with \"type\": \"object\""));
+    }
+    let size = serde_json::to_vec(&p).map(|v| v.len()).unwrap_or(0);
+    if size > PARAMETERS_MAX_BYTES {
+        return Err(problem(format!(
+            "is {size} bytes; at most {PARAMETERS_MAX_BYTES} are allowed"
+        )));
+    }
+    if let Err(e) = jsonschema::meta::validate(&p) {
+        return Err(problem(format!("not a valid JSON Schema: {e}")));
+    }
+    jsonschema::validator_for(&p).map_err(|e| problem(format!("not a usable JSON Schema: {e}")))?;
+    Ok(p)
+}
+
+fn check_url(raw: &str) -> Result<String, Invalid> {
+    let raw = raw.trim();
+    if raw.len() > URL_MAX {
+        return Err(problem(format!("is over {URL_MAX} characters")));
+    }
+    let url = url::Url::parse(raw).map_err(|e| problem(format!("{e} ({raw:?})")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(problem("must be an http or https URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(problem("has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(problem(
+            "must not carry a user name or password (they would be stored)",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// Header names whose values are credentials: refused as plain values, which would be
+/// stored in the database.
+fn is_credential(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "authorization"
+        || n == "proxy-authorization"
+        || n == "cookie"
+        || ["token", "secret", "key", "password", "auth"]
+            .iter()
+            .any(|w| n.contains(w))
+}
+
+fn check_header(h: &ToolHeader) -> Result<(), Invalid> {
+    let valid_name = !h.name.is_empty()
+        && h.name.len() <= 100
+        && h.name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid_name {
+        return Err(problem("not a valid header name"));
+    }
+    if h.value.len() > HEADER_VALUE_MAX || h.value.chars().any(|c| c.is_control()) {
+        return Err(problem(format!(
+            "the value must be at most {HEADER_VALUE_MAX} characters, without line breaks"
+        )));
+    }
+    if is_credential(&h.name) {
+        return Err(problem(
+            "holds a credential, which is not stored in plain text; tools cannot send one yet",
+        ));
+    }
+    Ok(())
+}
+
+/// A problem with one tool, said as the tools field's.
+fn problem(message: impl Into<String>) -> Invalid {
+    Invalid::new("tools", message)
+}
+
+/// The built-in actions from a request: no repeats.
+pub fn validate_builtins(input: Vec<BuiltinTool>) -> Result<Vec<BuiltinTool>, Invalid> {
+    let mut out: Vec<BuiltinTool> = Vec::with_capacity(input.len());
+    for b in input {
+        if out.contains(&b) {
+            return Err(Invalid::new(
+                "builtin_tools",
+                format!("{} is listed twice", b.name()),
+            ));
+        }
+        out.push(b);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tool(v: serde_json::Value) -> HttpToolInput {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn defaults_fill_what_is_left_out() {
+        let t = validate_tools(vec![tool(
+            json!({"name": "lookup_order", "url": "https://crm.example/orders"}),
+        )])
+        .unwrap();
+        assert_eq!(t[0].method, HttpMethod::Post);
+        assert_eq!(t[0].timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert_eq!(t[0].parameters["type"], "object");
+        assert_eq!(t[0].wait_message, None);
+    }
+
+    #[test]
+    fn bad_tools_are_refused_naming_the_tool_and_the_field() {
+        let cases = [
+            (
+                json!({"name": "bad name", "url": "https://a.example"}),
+                "name",
+            ),
+            (
+                json!({"name": "end_call", "url": "https://a.example"}),
+                "built-in",
+            ),
+            (json!({"name": "t", "url": "ftp://a.example"}), "url"),
+            (json!({"name": "t", "url": "not a url"}), "url"),
+            (json!({"name": "t", "url": "https://u:p@a.example"}), "url"),
+            (
+                json!({"name": "t", "url": "https://a.example", "parameters": {"type": "string"}}),
+                "parameters",
+            ),
+            (
+                json!({"name": "t", "url": "https://a.example",
+                       "parameters": {"type": "object", "properties": {"n": {"type": "nonsense"}}}}),
+                "not a valid JSON Schema",
+            ),
+            (
+                json!({"name": "t", "url": "https://a.example", "timeout_ms": 50}),
+                "timeout_ms",
+            ),
+            (
+                json!({"name": "t", "url": "https://a.example",
+                       "headers": [{"name": "Authorization", "value": "Bearer x"}]}),
+                "credential",
+            ),
+            (
+                json!({"name": "t", "url": "https://a.example",
+                       "headers": [{"name": "X-Note", "value": "a\r\nb"}]}),
+                "line breaks",
+            ),
+        ];
+        for (body, words) in cases {
+            let e = validate_tools(vec![tool(body.clone())]).unwrap_err();
+            assert_eq!(e.field, "tools");
+            assert!(e.message.starts_with("tool 1"), "{body}: {}", e.message);
+            assert!(e.message.contains(words), "{body}: {}", e.message);
+        }
+        let twice = vec![
+            tool(json!({"name": "t", "url": "https://a.example"})),
+            tool(json!({"name": "t", "url": "https://b.example"})),
+        ];
+        assert!(
+            validate_tools(twice)
+                .unwrap_err()
+                .message
+                .contains("already named t")
+        );
+    }
+
+    #[test]
+    fn builtins_are_named_as_the_model_calls_them() {
+        assert_eq!(BuiltinTool::by_name("end_call"), Some(BuiltinTool::EndCall));
+        assert_eq!(
+            serde_json::to_value(BuiltinTool::EndCall).unwrap(),
+            json!("end_call")
+        );
+        assert!(validate_builtins(vec![BuiltinTool::EndCall, BuiltinTool::EndCall]).is_err());
+    }
+}

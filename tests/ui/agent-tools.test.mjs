@@ -1,0 +1,97 @@
+// An agent's tools in its form, in headless Chromium against a real engine: switching on
+// end_call, adding an HTTP tool (its schema, method, timeout and wait message reach the
+// engine as given), a schema that is not JSON caught in the form, and the engine's own
+// refusal (a credential as a plain header) shown naming the tool.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { api, launchBrowser, openPage, startEngine, token } from "./harness.mjs";
+
+let engine;
+let browser;
+let page;
+let agent;
+const errors = [];
+
+before(async () => {
+  engine = await startEngine();
+  const created = await api(engine.base, "POST", "/api/agents", { name: "Order desk" });
+  assert.equal(created.status, 201);
+  agent = created.body;
+  browser = await launchBrowser();
+  page = await openPage(browser, 1280, 900, errors);
+  await page.goto(`${engine.base}/#/agents/${agent.id}`);
+  await page.getByLabel("Control API token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await panel().getByRole("heading", { name: "Order desk" }).waitFor();
+});
+
+after(async () => {
+  await browser?.close();
+  await engine?.stop();
+  assert.deepEqual(errors, [], "no uncaught errors in the page");
+});
+
+const panel = () => page.locator("aside.panel");
+const tools = () => panel().getByRole("group", { name: "Tools" });
+const card = (n) => tools().getByRole("region", { name: `Tool ${n}` });
+const stored = async () => (await api(engine.base, "GET", `/api/agents/${agent.id}`)).body;
+
+test("a tool added in the form, and end_call switched on, reach the engine as given", async () => {
+  await tools().getByLabel("Can end the call", { exact: false }).check();
+  await tools().getByRole("button", { name: "Add a tool" }).click();
+  await card(1).getByLabel("Name").fill("lookup_order");
+  await card(1).getByLabel("What it is for").fill("Find an order by its number. Ask for the number first.");
+  await card(1).getByLabel("Method").selectOption("GET");
+  await card(1).getByLabel("URL").fill("https://crm.example.test/orders");
+  await card(1)
+    .getByLabel("Arguments (JSON Schema)")
+    .fill(
+      JSON.stringify({ type: "object", required: ["order_id"], properties: { order_id: { type: "string" } } }, null, 2),
+    );
+  await card(1).getByLabel("Timeout (ms)").fill("2500");
+  await card(1).getByLabel("Said while it runs").fill("One moment while I look.");
+  await card(1).getByLabel("Headers").fill("X-Shop: north");
+  await page.screenshot({ path: "/tmp/agent-tools-1280.png", fullPage: true });
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  await panel().getByText("Saved").waitFor();
+
+  const a = await stored();
+  assert.deepEqual(a.builtin_tools, ["end_call"]);
+  assert.equal(a.tools.length, 1);
+  assert.deepEqual(a.tools[0], {
+    name: "lookup_order",
+    description: "Find an order by its number. Ask for the number first.",
+    method: "GET",
+    url: "https://crm.example.test/orders",
+    parameters: { type: "object", required: ["order_id"], properties: { order_id: { type: "string" } } },
+    headers: [{ name: "X-Shop", value: "north" }],
+    timeout_ms: 2500,
+    wait_message: "One moment while I look.",
+  });
+});
+
+test("a schema that is not JSON is caught in the form, and nothing is sent", async () => {
+  await card(1).getByLabel("Arguments (JSON Schema)").fill("{ type: object");
+  await tools().getByText("Tool 1 (lookup_order): the arguments' schema is not JSON", { exact: false }).waitFor();
+  assert.equal(await panel().getByRole("button", { name: "Save changes" }).isDisabled(), true);
+  await card(1).getByLabel("Arguments (JSON Schema)").fill('{"type": "object", "properties": {}}');
+  assert.equal(await panel().getByRole("button", { name: "Save changes" }).isDisabled(), false);
+});
+
+test("the engine's refusal names the tool, and the agent is left as it was", async () => {
+  await card(1).getByLabel("Headers").fill("Authorization: Bearer sk-live-123");
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  const refusal = tools().getByText("tool 1: lookup_order: header", { exact: false });
+  await refusal.waitFor();
+  assert.match(await refusal.textContent(), /credential/);
+  assert.doesNotMatch(await refusal.textContent(), /sk-live-123/, "the value is not echoed");
+  await page.screenshot({ path: "/tmp/agent-tools-refused-1280.png" });
+  assert.deepEqual((await stored()).tools[0].headers, [{ name: "X-Shop", value: "north" }]);
+
+  // Removing the tool and saving leaves end_call on and no HTTP tool.
+  await card(1).getByRole("button", { name: "Remove" }).click();
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  await panel().getByText("Saved").waitFor();
+  const a = await stored();
+  assert.deepEqual([a.tools, a.builtin_tools], [[], ["end_call"]]);
+});
