@@ -41,7 +41,11 @@ XDG_DATA_HOME="$keyring_home" dbus-run-session -- bash -ec '
   scripts/fuzz-api.sh' _ "${runner[@]}"
 
 echo "== UI in a browser, against a real engine"
-(cd ui && npm run --silent test:e2e)
+# Tool secrets live only in the keyring: the browser tests get the same kind of private one.
+XDG_DATA_HOME="$keyring_home" dbus-run-session -- bash -ec '
+  echo "" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+  cd ui && npm run --silent test:e2e'
+
 
 echo "== desktop app: package, then the real window under Xvfb through WebDriver"
 # Builds the embedded-assets binary (ui/dist inside, as installed users get it) and the .deb.

@@ -893,6 +893,9 @@ async fn the_openapi_document_matches_the_routes() {
     }
     documented.sort();
     let mut expected = vec![
+        "GET /api/tool-secrets",
+        "PUT /api/tool-secrets/{name}",
+        "DELETE /api/tool-secrets/{name}",
         "GET /api/agents",
         "POST /api/agents",
         "GET /api/agents/{id}",

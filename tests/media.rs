@@ -37,11 +37,17 @@ struct World {
 
 impl World {
     async fn start(script: Script) -> Self {
-        Self::start_with(script, None).await
+        Self::start_with(script, None, false).await
+    }
+
+    /// With a private keyring (tool secrets live only there); needs the Secret Service that
+    /// scripts/test.sh starts.
+    async fn start_with_keyring(script: Script) -> Self {
+        Self::start_with(script, None, true).await
     }
 
     /// `backend_url` overrides the fake's own URL (to point at nothing).
-    async fn start_with(script: Script, backend_url: Option<String>) -> Self {
+    async fn start_with(script: Script, backend_url: Option<String>, keyring: bool) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let realtime = FakeRealtime::start(script).await;
         let twilio = TwilioApi::start().await;
@@ -51,6 +57,10 @@ impl World {
         cfg.telnyx_api_url = telnyx.base.clone();
         cfg.twilio_api_url = twilio.base.clone();
         cfg.openai_realtime_url = backend_url.unwrap_or_else(|| realtime.url());
+        if keyring {
+            cfg.no_keyring = false;
+            cfg.keyring_service = format!("switchboard-media-test-{}", common::rand_suffix());
+        }
         cfg.credential_env = vec![
             ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
             ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
@@ -562,7 +572,7 @@ async fn wait_for_event(
 
 #[tokio::test]
 async fn an_unreachable_backend_ends_the_call_through_twilio_and_says_why() {
-    let w = World::start_with(Script::new(), Some(FakeRealtime::unreachable_url())).await;
+    let w = World::start_with(Script::new(), Some(FakeRealtime::unreachable_url()), false).await;
     w.number("twilio").await;
     let sid = "CA00000000000000000000000000000004";
     let (call_id, media) = w.twilio_stream(sid).await;
@@ -1075,7 +1085,7 @@ async fn silent_backend() -> String {
 
 #[tokio::test]
 async fn a_backend_that_never_confirms_the_session_ends_the_call() {
-    let w = World::start_with(Script::new(), Some(silent_backend().await)).await;
+    let w = World::start_with(Script::new(), Some(silent_backend().await), false).await;
     w.number("twilio").await;
     let (call_id, media) = w.twilio_stream("CA0000000000000000000000000000000e").await;
     // The caller's line stays up (silence streams in real time) until the engine gives up.
@@ -1580,8 +1590,9 @@ mod tools {
     use axum::http::HeaderMap;
     use std::sync::{Arc, Mutex};
 
-    /// What the tool server received: method, path and query, body, the call header.
-    type Received = Arc<Mutex<Vec<(String, String, Value, Option<String>)>>>;
+    /// What the tool server received: method, path and query, body, the call header and the
+    /// authorization header.
+    type Received = Arc<Mutex<Vec<(String, String, Value, Option<String>, Option<String>)>>>;
 
     async fn tool_server() -> (String, Received) {
         let got: Received = Arc::default();
@@ -1592,6 +1603,9 @@ mod tools {
                     uri.to_string(),
                     body,
                     h.get("x-switchboard-call")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                    h.get("authorization")
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned),
                 ));
@@ -1689,13 +1703,24 @@ mod tools {
 
     #[tokio::test]
     async fn the_models_tool_calls_are_run_and_every_failure_is_a_result_it_can_speak_about() {
-        let w = World::start(Script::new().respond_with_audio(400, "Let me see.")).await;
+        let w =
+            World::start_with_keyring(Script::new().respond_with_audio(400, "Let me see.")).await;
         let (base, got) = tool_server().await;
+        let (s, b) = w
+            .engine
+            .api
+            .put(
+                "/api/tool-secrets/crm_token",
+                json!({"value": "crm-secret-7f3a"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
         give_tools(
             &w,
             json!({"tools": [
                 {"name": "lookup_order", "description": "Find an order by its number.",
                  "url": format!("{base}/orders"), "wait_message": "One moment while I look.",
+                 "headers": [{"name": "Authorization", "value": "Bearer {{secret:crm_token}}"}],
                  "parameters": {"type": "object", "required": ["order_id"],
                                 "properties": {"order_id": {"type": "string", "pattern": "^A-[0-9]+$"}}}},
                 {"name": "free_slots", "method": "GET", "url": format!("{base}/slots"),
@@ -1745,6 +1770,11 @@ mod tools {
             assert_eq!(got.len(), 1);
             assert_eq!(got[0].2, json!({"order_id": "A-17"}));
             assert_eq!(got[0].3.as_deref(), Some(call_id.as_str()));
+            assert_eq!(
+                got[0].4.as_deref(),
+                Some("Bearer crm-secret-7f3a"),
+                "the secret is filled in from the keyring"
+            );
         }
         // Its wait message was said while it ran.
         let said: Vec<String> = w
@@ -1829,6 +1859,10 @@ mod tools {
         assert!(
             call["ended_at"].is_null(),
             "the call went on through every failure"
+        );
+        assert!(
+            !call.to_string().contains("crm-secret-7f3a"),
+            "the secret is nowhere in the record"
         );
         w.assert_clean(&[&media.violations()]);
         media.stop().await.unwrap();

@@ -220,3 +220,95 @@ async fn the_server_log_never_shows_credentials_written_through_the_api() {
         .unwrap()
         .delete_credential();
 }
+
+#[tokio::test]
+async fn tool_secrets_are_write_only_named_by_tools_and_kept_while_used() {
+    require_secret_service();
+    let tmp = tempfile::tempdir().unwrap();
+    let service = format!("switchboard-tool-secrets-{}", common::rand_suffix());
+    let e = TestEngine::start_with(keyring_config(tmp.path(), &service)).await;
+    let api = &e.api;
+    let tool = |value: &str| {
+        json!({"tools": [{"name": "crm", "url": "https://crm.example.test/lookup",
+                          "headers": [{"name": "Authorization", "value": value}]}]})
+    };
+    // A tool naming a secret that is not set is refused, naming it.
+    let (s, err) = api
+        .post(
+            "/api/agents",
+            json!({"name": "Desk", "tools": tool("Bearer {{secret:crm_token}}")["tools"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("crm_token, which is not set"),
+        "{err}"
+    );
+
+    let (s, b) = api
+        .put(
+            "/api/tool-secrets/crm_token",
+            json!({"value": "sk-crm-very-secret"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    let (s, a) = api
+        .post(
+            "/api/agents",
+            json!({"name": "Desk", "tools": tool("Bearer {{secret:crm_token}}")["tools"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    assert_eq!(
+        a["tools"][0]["headers"][0]["value"], "Bearer {{secret:crm_token}}",
+        "only the reference is kept"
+    );
+    let (s, listed) = api.get("/api/tool-secrets").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(listed[0]["name"], "crm_token");
+    assert_eq!(listed[0]["used_by"], json!(["Desk: crm"]));
+    assert!(
+        !listed.to_string().contains("sk-crm-very-secret"),
+        "values are never returned"
+    );
+    assert_eq!(
+        entry(&service, "tool-secrets/crm_token").as_deref(),
+        Some("sk-crm-very-secret"),
+        "the value is in the keyring"
+    );
+    assert!(
+        !files_contain(tmp.path(), "sk-crm-very-secret"),
+        "and nowhere in the data directory"
+    );
+
+    // Not removed while a tool uses it; removed once none does.
+    let (s, err) = api.delete("/api/tool-secrets/crm_token").await;
+    assert_eq!(s, StatusCode::CONFLICT, "{err}");
+    let id = a["id"].as_str().unwrap();
+    let (s, _) = api
+        .put(&format!("/api/agents/{id}"), json!({"tools": []}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = api.delete("/api/tool-secrets/crm_token").await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(api.get("/api/tool-secrets").await.1, json!([]));
+    assert_eq!(
+        entry(&service, "tool-secrets/crm_token"),
+        None,
+        "gone from the keyring"
+    );
+    let (s, _) = api.delete("/api/tool-secrets/crm_token").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    for (path, body) in [
+        ("/api/tool-secrets/bad%20name", json!({"value": "x"})),
+        ("/api/tool-secrets/ok", json!({"value": "  "})),
+        ("/api/tool-secrets/ok", json!({"value": "a\nb"})),
+    ] {
+        let (s, err) = api.put(path, body).await;
+        assert!(s.is_client_error(), "{path}: {err}");
+    }
+    e.stop().await;
+}

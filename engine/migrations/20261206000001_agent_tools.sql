@@ -17,3 +17,10 @@ INSERT INTO transcript_lines_new (id, call_id, speaker, text, at)
 DROP TABLE transcript_lines;
 ALTER TABLE transcript_lines_new RENAME TO transcript_lines;
 CREATE INDEX transcript_lines_call ON transcript_lines (call_id, id);
+
+-- Secrets a tool's headers name by reference (`{{secret:NAME}}`): their values live in the OS
+-- keyring only; this table keeps the names, so they can be listed and a tool checked.
+CREATE TABLE tool_secrets (
+    name       TEXT PRIMARY KEY NOT NULL,
+    updated_at INTEGER NOT NULL
+);

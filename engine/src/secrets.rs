@@ -516,6 +516,22 @@ impl Secrets {
 
     /// The control API token: the keyring's, else the owner-only file in `data_dir`; made and
     /// kept on first use (in the keyring when there is one).
+    /// The value of tool secret `name`, if it is set. Tool secrets live in the keyring only.
+    pub async fn tool_secret(&self, name: &str) -> Result<Option<String>, SecretsError> {
+        let entry = tool_entry(name);
+        self.blocking(move |s| s.get(&entry)).await
+    }
+
+    pub async fn store_tool_secret(&self, name: &str, value: &str) -> Result<(), SecretsError> {
+        let (entry, value) = (tool_entry(name), value.to_owned());
+        self.blocking(move |s| s.set(&entry, &value)).await
+    }
+
+    pub async fn delete_tool_secret(&self, name: &str) -> Result<(), SecretsError> {
+        let entry = tool_entry(name);
+        self.blocking(move |s| s.delete(&entry)).await
+    }
+
     pub async fn control_token(&self, data_dir: &Path) -> Result<String, SecretsError> {
         let file = data_dir.join(TOKEN_FILE);
         if self.inner.keyring.is_ok()
@@ -542,6 +558,11 @@ impl Secrets {
 
 /// Compares two secrets (tokens, signatures) in time that depends only on their length, so
 /// response timing tells an attacker nothing about how much of a guess was right.
+/// The keyring entry of tool secret `name`: apart from the providers' credentials.
+fn tool_entry(name: &str) -> String {
+    format!("tool-secrets/{name}")
+}
+
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

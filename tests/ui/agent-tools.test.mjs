@@ -1,7 +1,9 @@
 // An agent's tools in its form, in headless Chromium against a real engine: switching on
 // end_call, adding an HTTP tool (its schema, method, timeout and wait message reach the
-// engine as given), a schema that is not JSON caught in the form, and the engine's own
-// refusal (a credential as a plain header) shown naming the tool.
+// engine as given), a schema that is not JSON caught in the form, the engine's own refusal (a
+// credential as a plain header) shown naming the tool, and a key saved in Settings → Tool
+// secrets (a private keyring: scripts/test.sh runs these tests in a D-Bus session with
+// gnome-keyring) sent by reference.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { api, launchBrowser, openPage, startEngine, token } from "./harness.mjs";
@@ -13,7 +15,13 @@ let agent;
 const errors = [];
 
 before(async () => {
-  engine = await startEngine();
+  assert.ok(
+    process.env.DBUS_SESSION_BUS_ADDRESS,
+    "tool secrets need a Secret Service: run these tests through scripts/test.sh (a private gnome-keyring)",
+  );
+  engine = await startEngine({
+    env: { SWITCHBOARD_NO_KEYRING: "false", SWITCHBOARD_KEYRING_SERVICE: `switchboard-ui-test-${process.pid}` },
+  });
   const created = await api(engine.base, "POST", "/api/agents", { name: "Order desk" });
   assert.equal(created.status, 201);
   agent = created.body;
@@ -87,8 +95,40 @@ test("the engine's refusal names the tool, and the agent is left as it was", asy
   assert.doesNotMatch(await refusal.textContent(), /sk-live-123/, "the value is not echoed");
   await page.screenshot({ path: "/tmp/agent-tools-refused-1280.png" });
   assert.deepEqual((await stored()).tools[0].headers, [{ name: "X-Shop", value: "north" }]);
+});
 
-  // Removing the tool and saving leaves end_call on and no HTTP tool.
+test("a key saved in Settings → Tool secrets goes by reference, and Settings says which tool uses it", async () => {
+  await page.goto(`${engine.base}/#/settings`);
+  const secretsCard = page.locator("section.card").filter({ has: page.getByRole("heading", { name: "Tool secrets" }) });
+  await secretsCard.getByLabel("Name").fill("crm_token");
+  await secretsCard.getByLabel("Value").fill("crm-secret-7f3a");
+  await secretsCard.getByRole("button", { name: "Save secret" }).click();
+  const row = secretsCard
+    .getByRole("table", { name: "Tool secrets" })
+    .getByRole("row")
+    .filter({ hasText: "crm_token" });
+  await row.getByText("No tool yet").waitFor();
+  assert.equal(await secretsCard.getByLabel("Value").inputValue(), "", "the value is not kept in the page");
+
+  await page.goto(`${engine.base}/#/agents/${agent.id}`);
+  await card(1).getByLabel("Headers").fill("Authorization: Bearer {{secret:crm_token}}");
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  await panel().getByText("Saved").waitFor();
+  assert.deepEqual((await stored()).tools[0].headers, [
+    { name: "Authorization", value: "Bearer {{secret:crm_token}}" },
+  ]);
+
+  await page.goto(`${engine.base}/#/settings`);
+  await row.getByText("Order desk: lookup_order").waitFor();
+  assert.equal(await row.getByRole("button", { name: "Remove" }).isDisabled(), true, "kept while a tool uses it");
+  await secretsCard.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: "/tmp/tool-secrets-1280.png" });
+  const secrets = (await api(engine.base, "GET", "/api/tool-secrets")).body;
+  assert.ok(!JSON.stringify(secrets).includes("crm-secret-7f3a"), "the value never comes back");
+});
+
+test("removing the tool leaves end_call on and no HTTP tool", async () => {
+  await page.goto(`${engine.base}/#/agents/${agent.id}`);
   await card(1).getByRole("button", { name: "Remove" }).click();
   await panel().getByRole("button", { name: "Save changes" }).click();
   await panel().getByText("Saved").waitFor();

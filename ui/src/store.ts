@@ -198,9 +198,17 @@ export const reload = {
   async campaign(id: string): Promise<void> {
     const a = api;
     if (!a) return;
+    const seen = campaignEvents;
     try {
       const view = await a.getCampaign(id);
-      if (api === a) takeCampaign(view);
+      if (api !== a) return;
+      // A campaign event while the request was out may be newer than the answer (a rename
+      // the answer predates would be undone): ask again.
+      if (campaignEvents !== seen) {
+        void reload.campaign(id);
+        return;
+      }
+      takeCampaign(view);
     } catch (e) {
       if (api === a && isApiError(e) && e.code === "not_found") dropCampaign(id);
     }

@@ -35,6 +35,7 @@ pub async fn create(
     State(engine): State<Engine>,
     Json(input): Json<AgentInput>,
 ) -> ApiResult<(StatusCode, axum::Json<Agent>)> {
+    super::tool_secrets::check_references(&engine, &input).await?;
     let agent = crate::retell::provision::create(&engine, input).await?;
     engine.events().publish(Event::AgentCreated {
         agent: agent.clone(),
@@ -115,6 +116,7 @@ pub async fn update(
     Json(input): Json<AgentInput>,
 ) -> ApiResult<axum::Json<Agent>> {
     let before = engine.store().get_agent(&id).await?;
+    super::tool_secrets::check_references(&engine, &input).await?;
     let agent = crate::retell::provision::update(&engine, &id, input).await?;
     engine.events().publish(Event::AgentUpdated {
         agent: agent.clone(),

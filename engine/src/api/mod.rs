@@ -12,6 +12,7 @@ mod listen;
 mod phone_numbers;
 pub mod settings;
 mod test_calls;
+mod tool_secrets;
 
 use std::time::Duration;
 
@@ -132,6 +133,8 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(phone_numbers::search))
         .routes(routes!(phone_numbers::buy))
         .routes(routes!(phone_numbers::requirements))
+        .routes(routes!(tool_secrets::list))
+        .routes(routes!(tool_secrets::put, tool_secrets::delete))
         .routes(routes!(calls::list))
         .routes(routes!(calls::get))
         .routes(routes!(calls::put_context))

@@ -152,6 +152,7 @@ pub async fn run_with<C: MediaSession>(
         }
     };
     let transcript = spawn_transcript_writer(&engine, &call.id);
+    let tool_secrets = tools::secrets_for(&engine, &agent).await;
     let greeting = match opening {
         Opening::AgentFirst => {
             (!agent.greeting.trim().is_empty()).then(|| Greeting::Now(agent.greeting.clone()))
@@ -168,7 +169,7 @@ pub async fn run_with<C: MediaSession>(
         greet_at: None,
         hang_up_when_heard: None,
         responding: false,
-        tools: ToolDesk::new(&agent, &call.id),
+        tools: ToolDesk::new(&agent, &call.id, tool_secrets),
         pending_instructions: 0,
         transcript,
         spoke: SpokeAt::default(),

@@ -48,9 +48,14 @@ pub(super) struct ToolDesk {
 }
 
 impl ToolDesk {
-    pub(super) fn new(agent: &Agent, call_id: &str) -> Self {
+    /// `secrets`: the tool secrets the agent's headers name, as read when the call began.
+    pub(super) fn new(
+        agent: &Agent,
+        call_id: &str,
+        secrets: std::collections::HashMap<String, String>,
+    ) -> Self {
         Self {
-            tools: CallTools::new(&agent.tools, crate::tools::http(), call_id),
+            tools: CallTools::new(&agent.tools, crate::tools::http(), call_id, secrets),
             builtins: agent.builtin_tools.clone(),
             running: JoinSet::new(),
             waiting: Vec::new(),
@@ -94,6 +99,31 @@ impl ToolDesk {
     pub(super) fn has_outputs(&self) -> bool {
         !self.waiting.is_empty()
     }
+}
+
+/// The tool secrets `agent`'s headers name, from the keyring; one that cannot be read is left
+/// out (a call of its tool then says it is not set).
+pub(super) async fn secrets_for(
+    engine: &crate::engine::Engine,
+    agent: &Agent,
+) -> std::collections::HashMap<String, String> {
+    let mut found = std::collections::HashMap::new();
+    for name in agent.tools.iter().flat_map(|t| t.secret_names()) {
+        if found.contains_key(name) {
+            continue;
+        }
+        match engine.secrets().tool_secret(name).await {
+            Ok(Some(value)) => {
+                found.insert(name.to_owned(), value);
+            }
+            Ok(None) => tracing::warn!(
+                secret = name,
+                "a tool secret an agent's tool names is not set"
+            ),
+            Err(e) => tracing::warn!(secret = name, error = %e, "a tool secret could not be read"),
+        }
+    }
+    found
 }
 
 /// `end_call`'s output: the model says goodbye, and the call ends once it has been heard.

@@ -80,7 +80,8 @@ impl HttpMethod {
     }
 }
 
-/// A header sent with a tool's request.
+/// A header sent with a tool's request. Its value may name tool secrets, `{{secret:NAME}}`,
+/// filled in from the keyring when the request is sent (only the reference is stored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolHeader {
@@ -88,6 +89,63 @@ pub struct ToolHeader {
     pub name: String,
     #[schema(max_length = 1000)]
     pub value: String,
+}
+
+const SECRET_OPEN: &str = "{{secret:";
+const SECRET_CLOSE: &str = "}}";
+
+/// Whether `name` can name a tool secret: 1 to 64 letters, digits, `_` or `-`.
+pub fn is_secret_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= NAME_MAX
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A header value's parts: text as written, and the secrets it names, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValuePart<'a> {
+    Text(&'a str),
+    Secret(&'a str),
+}
+
+/// Splits `value` at its `{{secret:NAME}}` references; `None` when one is malformed.
+pub fn value_parts(value: &str) -> Option<Vec<ValuePart<'_>>> {
+    let mut parts = Vec::new();
+    let mut rest = value;
+    while let Some(at) = rest.find(SECRET_OPEN) {
+        if at > 0 {
+            parts.push(ValuePart::Text(&rest[..at]));
+        }
+        let after = &rest[at + SECRET_OPEN.len()..];
+        let end = after.find(SECRET_CLOSE)?;
+        let name = &after[..end];
+        if !is_secret_name(name) {
+            return None;
+        }
+        parts.push(ValuePart::Secret(name));
+        rest = &after[end + SECRET_CLOSE.len()..];
+    }
+    if !rest.is_empty() {
+        parts.push(ValuePart::Text(rest));
+    }
+    Some(parts)
+}
+
+impl HttpTool {
+    /// The tool secrets its headers name.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.headers.iter().flat_map(|h| {
+            value_parts(&h.value)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| match p {
+                    ValuePart::Secret(name) => Some(name),
+                    ValuePart::Text(_) => None,
+                })
+        })
+    }
 }
 
 /// An HTTP tool as stored and as the API returns it.
@@ -293,9 +351,26 @@ fn check_header(h: &ToolHeader) -> Result<(), Invalid> {
             "the value must be at most {HEADER_VALUE_MAX} characters, without line breaks"
         )));
     }
-    if is_credential(&h.name) {
+    let Some(parts) = value_parts(&h.value) else {
         return Err(problem(
-            "holds a credential, which is not stored in plain text; tools cannot send one yet",
+            "a secret is named as {{secret:NAME}}, NAME being letters, digits, _ or -",
+        ));
+    };
+    // A credential is sent only by reference: around it, at most its scheme ("Bearer").
+    let plain: String = parts
+        .iter()
+        .filter_map(|p| match p {
+            ValuePart::Text(t) => Some(*t),
+            ValuePart::Secret(_) => None,
+        })
+        .collect();
+    let named = parts.iter().any(|p| matches!(p, ValuePart::Secret(_)));
+    let scheme_only = plain.trim().is_empty()
+        || ["bearer", "basic", "token"].contains(&plain.trim().to_ascii_lowercase().as_str());
+    if is_credential(&h.name) && !(named && scheme_only) {
+        return Err(problem(
+            "holds a credential, which is never stored in plain text: save it in Settings → \
+             Tool secrets and write {{secret:NAME}} here (\"Bearer {{secret:NAME}}\")",
         ));
     }
     Ok(())
@@ -395,6 +470,33 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("already named t")
+        );
+    }
+
+    #[test]
+    fn credentials_go_by_reference_only() {
+        let with = |value: &str| {
+            validate_tools(vec![tool(json!({"name": "t", "url": "https://a.example",
+                "headers": [{"name": "Authorization", "value": value}]}))])
+        };
+        let ok = with("Bearer {{secret:crm_token}}").unwrap();
+        assert_eq!(ok[0].secret_names().collect::<Vec<_>>(), ["crm_token"]);
+        assert!(with("{{secret:crm_token}}").is_ok());
+        for refused in [
+            "Bearer abc123",
+            "Bearer abc{{secret:crm_token}}",
+            "Bearer {{secret:bad name}}",
+            "{{secret:x",
+        ] {
+            assert!(with(refused).is_err(), "{refused}");
+        }
+        assert_eq!(
+            value_parts("a{{secret:k}}b"),
+            Some(vec![
+                ValuePart::Text("a"),
+                ValuePart::Secret("k"),
+                ValuePart::Text("b")
+            ])
         );
     }
 

@@ -14,6 +14,7 @@ pub mod phone_numbers;
 pub mod retell_calls;
 pub mod settings;
 pub mod setups;
+pub mod tool_secrets;
 mod writer;
 
 pub use error::{Conflict, Result, StoreError};

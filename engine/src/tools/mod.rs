@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::domain::tool::{ValuePart, value_parts};
 use crate::domain::{HttpMethod, HttpTool};
 
 /// The most of a tool's answer that is read: it goes into the model's context.
@@ -31,6 +32,8 @@ pub struct CallTools {
     tools: Vec<(HttpTool, jsonschema::Validator)>,
     http: reqwest::Client,
     call_id: String,
+    /// The tool secrets the headers name, read from the keyring when the call began.
+    secrets: std::collections::HashMap<String, String>,
 }
 
 /// What a tool call came to: the output the model is given, and a line for the transcript.
@@ -66,7 +69,12 @@ pub struct Prepared {
 impl CallTools {
     /// `tools` were checked when the agent was saved; one whose schema no longer compiles is
     /// left out (and said in the log), never a reason to refuse the call.
-    pub fn new(tools: &[HttpTool], http: reqwest::Client, call_id: &str) -> Self {
+    pub fn new(
+        tools: &[HttpTool],
+        http: reqwest::Client,
+        call_id: &str,
+        secrets: std::collections::HashMap<String, String>,
+    ) -> Self {
         let tools = tools
             .iter()
             .filter_map(|t| match jsonschema::validator_for(&t.parameters) {
@@ -81,6 +89,7 @@ impl CallTools {
             tools,
             http,
             call_id: call_id.to_owned(),
+            secrets,
         }
     }
 
@@ -153,7 +162,32 @@ impl CallTools {
             }
         };
         for h in &tool.headers {
-            request = request.header(&h.name, &h.value);
+            let mut value = String::new();
+            for part in value_parts(&h.value).unwrap_or_default() {
+                match part {
+                    ValuePart::Text(t) => value.push_str(t),
+                    ValuePart::Secret(name) => match self.secrets.get(name) {
+                        Some(secret) => value.push_str(secret),
+                        None => {
+                            return Err(ToolOutcome::failed(
+                                format!(
+                                    "the tool secret {name} is not set (Settings → Tool secrets)"
+                                ),
+                                started,
+                            ));
+                        }
+                    },
+                }
+            }
+            // Marked sensitive: never shown in debug output.
+            let mut value = reqwest::header::HeaderValue::from_str(&value).map_err(|_| {
+                ToolOutcome::failed(
+                    format!("header {} is not a valid header value", h.name),
+                    started,
+                )
+            })?;
+            value.set_sensitive(true);
+            request = request.header(&h.name, value);
         }
         request = request
             .header("accept", "application/json")
@@ -263,6 +297,7 @@ mod tests {
             &validate_tools(input).unwrap(),
             reqwest::Client::new(),
             "call-1",
+            Default::default(),
         )
     }
 

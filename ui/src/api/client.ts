@@ -37,6 +37,7 @@ import type {
   Listening,
   TestCallInput,
   TonePlayed,
+  ToolSecret,
 } from "./types";
 
 /** Where the engine's control API is and the bearer token it wants. */
@@ -443,6 +444,16 @@ export class Api {
   }
   async deleteCredentials(provider: Provider): Promise<void> {
     await this.run(this.client.DELETE("/api/credentials/{provider}", { params: { path: { provider } } }));
+  }
+  /** Tool secrets by name, with the tools that use them; values are never returned. */
+  listToolSecrets(): Promise<ToolSecret[]> {
+    return this.run(this.client.GET("/api/tool-secrets"));
+  }
+  async putToolSecret(name: string, value: string): Promise<void> {
+    await this.run(this.client.PUT("/api/tool-secrets/{name}", { params: { path: { name } }, body: { value } }));
+  }
+  async deleteToolSecret(name: string): Promise<void> {
+    await this.run(this.client.DELETE("/api/tool-secrets/{name}", { params: { path: { name } } }));
   }
 
   /** The events WebSocket URL (browsers cannot set headers on a WebSocket, hence the query). */

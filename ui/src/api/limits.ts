@@ -96,6 +96,9 @@ export const limits = {
     name: { minLength: 1, maxLength: 100 },
     value: { maxLength: 1000 },
   },
+  ToolSecretInput: {
+    value: { minLength: 1, maxLength: 4096 },
+  },
   VoicemailPolicy: {
     message: { minLength: 1, maxLength: 2000 },
   },

@@ -8,6 +8,7 @@ export type AgentInput = Schemas["AgentInput"];
 export type HttpTool = Schemas["HttpTool"];
 export type HttpToolInput = Schemas["HttpToolInput"];
 export type HttpMethod = Schemas["HttpMethod"];
+export type ToolSecret = Schemas["ToolSecret"];
 export type AgentStats = Schemas["AgentStats"];
 export type PhoneNumber = Schemas["PhoneNumber"];
 export type PhoneNumberInput = Schemas["PhoneNumberInput"];

@@ -195,7 +195,7 @@ export function ToolsEditor(props: {
               id={`${id}-headers`}
               label="Headers"
               optional
-              hint="One “Name: value” per line. Credentials cannot be stored here."
+              hint="One “Name: value” per line. A key goes by reference: “Authorization: Bearer {{secret:NAME}}”, its value saved in Settings → Tool secrets."
             >
               <textarea
                 id={`${id}-headers`}

@@ -1,10 +1,10 @@
 //! Settings: the public URL and default region, the URLs to paste into each carrier's
-//! console, this computer's audio for test calls (`#/settings/audio` opens at it), and
-//! write-only credentials per provider.
+//! console, this computer's audio for test calls (`#/settings/audio` opens at it),
+//! write-only credentials per provider, and the secrets agents' tools send by reference.
 import type { TargetedEvent } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { isApiError, type ApiError } from "../api/client";
-import type { CredentialStatus, CredentialsOverview, Settings } from "../api/types";
+import type { CredentialStatus, CredentialsOverview, Settings, ToolSecret } from "../api/types";
 import { Icon } from "../components/icons";
 import { Badge, Banner, CopyValue, Field, messageId, PageHeader, RemoteView } from "../components/ui";
 import { reload, signOut, useApi, useAppState } from "../store";
@@ -31,7 +31,12 @@ export function SettingsPage(props: { section?: string | null }) {
             )}
           </RemoteView>
           <RemoteView remote={credentials} what="credentials" onRetry={() => void reload.credentials()}>
-            {(c) => <CredentialsCard overview={c} />}
+            {(c) => (
+              <>
+                <CredentialsCard overview={c} />
+                <ToolSecretsCard keyringAvailable={c.keyring.available} />
+              </>
+            )}
           </RemoteView>
           <EngineCard settings={settings.data} desktop={desktop} apiBase={apiBase} />
         </div>
@@ -439,6 +444,151 @@ function SecretInput(props: {
     },
   };
   return props.url ? <input type="url" {...common} /> : <input type="password" {...common} />;
+}
+
+/** Secrets agents' tools send in their headers, written `{{secret:NAME}}` there: kept in the
+ * keyring, listed by name with the tools that use them, never shown again. */
+function ToolSecretsCard(props: { keyringAvailable: boolean }) {
+  const api = useApi();
+  const [list, setList] = useState<ToolSecret[] | null>(null);
+  const [name, setName] = useState("");
+  const [value, setValue] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const refresh = async () => {
+    try {
+      setList(await api.listToolSecrets());
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    }
+  };
+  useEffect(() => {
+    void refresh();
+  }, [api]);
+  const nameOk = /^[A-Za-z0-9_-]{1,64}$/.test(name);
+  const save = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api.putToolSecret(name, value);
+      showToast(`Tool secret ${name} saved`);
+      setName("");
+      setValue("");
+      await refresh();
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    } finally {
+      setBusy(false);
+    }
+  };
+  const remove = async (secret: string) => {
+    setError(null);
+    try {
+      await api.deleteToolSecret(secret);
+      showToast(`Tool secret ${secret} removed`);
+      await refresh();
+    } catch (e) {
+      if (isApiError(e)) setError(e);
+      else throw e;
+    }
+  };
+  return (
+    <section class="card" aria-labelledby="settings-tool-secrets">
+      <h2 id="settings-tool-secrets">Tool secrets</h2>
+      <p class="muted">
+        Keys your agents' tools send to your systems. Write <code>{"{{secret:NAME}}"}</code> in a tool's header (
+        <code>{"Authorization: Bearer {{secret:NAME}}"}</code>); the value is kept in the keyring and never shown again.
+      </p>
+      {!props.keyringAvailable && (
+        <p class="muted">Tool secrets need the OS keyring, which this machine does not have: none can be saved here.</p>
+      )}
+      {list !== null && list.length > 0 && (
+        <table class="table" aria-label="Tool secrets">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Used by</th>
+              <th scope="col" />
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((s) => (
+              <tr key={s.name}>
+                <td>
+                  <code>{s.name}</code>
+                </td>
+                <td>{s.used_by.length === 0 ? <span class="muted">No tool yet</span> : s.used_by.join(", ")}</td>
+                <td class="num">
+                  <button
+                    type="button"
+                    class="btn btn-sm"
+                    disabled={s.used_by.length > 0}
+                    title={s.used_by.length > 0 ? "Change the tools that use it first" : undefined}
+                    onClick={() => void remove(s.name)}
+                  >
+                    Remove
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <form
+        class="tool-secret-form"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void save();
+        }}
+      >
+        <div class="field-row">
+          <Field
+            id="tool-secret-name"
+            label="Name"
+            error={name !== "" && !nameOk ? "Letters, digits, _ and - only (64 at most)." : null}
+          >
+            <input
+              id="tool-secret-name"
+              value={name}
+              maxLength={64}
+              spellcheck={false}
+              onInput={(e) => {
+                setName(e.currentTarget.value);
+              }}
+              aria-describedby={messageId("tool-secret-name")}
+            />
+          </Field>
+          <Field id="tool-secret-value" label="Value" error={error?.field === "value" ? error.message : null}>
+            <SecretInput
+              id="tool-secret-value"
+              url={false}
+              disabled={!props.keyringAvailable}
+              placeholder="Pasted once, never shown again"
+              value={value}
+              invalid={false}
+              onInput={setValue}
+            />
+          </Field>
+        </div>
+        <div class="form-actions">
+          <button
+            type="submit"
+            class="btn btn-primary"
+            disabled={busy || !nameOk || value.trim() === "" || !props.keyringAvailable}
+          >
+            {busy ? "Saving…" : "Save secret"}
+          </button>
+        </div>
+      </form>
+      {error !== null && error.field !== "value" && (
+        <Banner tone="bad" role="alert">
+          {error.message}
+        </Banner>
+      )}
+    </section>
+  );
 }
 
 function EngineCard(props: { settings: Settings | null; desktop: boolean; apiBase: string }) {
