@@ -1864,6 +1864,48 @@ mod tools {
             !call.to_string().contains("crm-secret-7f3a"),
             "the secret is nowhere in the record"
         );
+        // The agent's stats count each tool's calls and failures.
+        let deadline = Instant::now() + WAIT;
+        let stats = loop {
+            let (_, stats) = w
+                .engine
+                .api
+                .get(&format!("/api/agents/{}/stats", w.agent))
+                .await;
+            let counted: i64 = stats["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["calls"].as_i64().unwrap())
+                .sum();
+            if counted == 9 || Instant::now() > deadline {
+                break stats;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let tool = |name: &str| {
+            stats["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["tool"] == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{name} not in {stats}"))
+        };
+        assert_eq!(
+            (
+                tool("lookup_order")["calls"].as_i64(),
+                tool("lookup_order")["failures"].as_i64()
+            ),
+            (Some(3), Some(2)),
+            "{stats}"
+        );
+        assert_eq!(tool("free_slots")["failures"], 0);
+        assert_eq!(tool("slow")["failures"], 1);
+        assert!(
+            tool("slow")["average_ms"].as_f64().unwrap() >= 300.0,
+            "{stats}"
+        );
         w.assert_clean(&[&media.violations()]);
         media.stop().await.unwrap();
     }

@@ -24,3 +24,16 @@ CREATE TABLE tool_secrets (
     name       TEXT PRIMARY KEY NOT NULL,
     updated_at INTEGER NOT NULL
 );
+
+-- Each tool call an agent made, for its stats (the transcript says what was asked and
+-- answered; this says how it went). Call history outlives the agents it mentions.
+CREATE TABLE tool_calls (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id  TEXT NOT NULL REFERENCES calls (id) ON DELETE CASCADE,
+    agent_id TEXT REFERENCES agents (id) ON DELETE SET NULL,
+    tool     TEXT NOT NULL,
+    ok       INTEGER NOT NULL,
+    ms       INTEGER NOT NULL,
+    at       INTEGER NOT NULL
+);
+CREATE INDEX tool_calls_agent ON tool_calls (agent_id, tool);

@@ -188,6 +188,15 @@ test("End ends the call at once; the page says so, why, and links to it in Calls
   // The agent's numbers keep test calls apart.
   await page.goto(`${engine.base}/#/agents/${agent.id}`);
   await main().getByText("Plus 1 test call from this computer, not counted above.").waitFor();
+  // And the tool it called during the test call, with how it went.
+  const cells = main()
+    .getByRole("table", { name: "Tool calls" })
+    .getByRole("row")
+    .filter({ hasText: "lookup_order" })
+    .locator("td");
+  const [name, calls, failed, average] = await cells.allTextContents();
+  assert.deepEqual([name, calls, failed], ["lookup_order", "1", "0"]);
+  assert.match(average, /^\d+ ms$/);
   const stats = (await api(engine.base, "GET", `/api/agents/${agent.id}/stats`)).body;
   assert.equal(stats.tests.calls, 1);
   assert.equal(stats.total.calls, 0, "test calls are not counted in the total");

@@ -280,7 +280,7 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 Some(c) = control.recv() => self.on_control(engine, call, c).await,
                 Some(done) = self.tools.next_done(), if self.tools.is_running() => match done {
                     Ok((call_id, name, outcome)) => {
-                        self.on_tool_outcome(call, call_id, &name, outcome).await
+                        self.on_tool_outcome(engine, call, call_id, &name, outcome).await
                     }
                     Err(e) => {
                         tracing::error!(call_id = %call.id, error = %e, "a tool request's task failed");
@@ -436,7 +436,10 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 call_id,
                 name,
                 arguments,
-            } => self.on_tool_call(call, call_id, name, arguments).await?,
+            } => {
+                self.on_tool_call(engine, call, call_id, name, arguments)
+                    .await?
+            }
             VoiceEvent::CallerSaid { item_id, text } => {
                 let at = self.spoke.take(item_id.as_deref());
                 if let Some(op) = &mut self.operator {
@@ -634,6 +637,7 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
     /// wait message said meanwhile), or Switchboard's own action is taken.
     async fn on_tool_call(
         &mut self,
+        engine: &Engine,
         call: &Call,
         call_id: String,
         name: String,
@@ -642,7 +646,10 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
         let line = format!("{name}({})", arguments.trim());
         self.transcribe(call, Speaker::Tool, line, Timestamp::now());
         match self.tools.call(call_id.clone(), name.clone(), &arguments) {
-            Called::Refused(outcome) => self.on_tool_outcome(call, call_id, &name, outcome).await,
+            Called::Refused(outcome) => {
+                self.on_tool_outcome(engine, call, call_id, &name, outcome)
+                    .await
+            }
             Called::Running { wait } => {
                 if let Some(words) = wait
                     && !self.responding
@@ -658,6 +665,7 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
             }
             Called::Builtin(BuiltinTool::EndCall) => {
                 tracing::info!(call_id = %call.id, "the agent ends the call");
+                tools::record(engine, call, "end_call", true, std::time::Duration::ZERO);
                 self.tools.output(call_id, tools::end_call_output());
                 // The goodbye is the last thing said: the call ends once it has been heard.
                 self.hang_up_when_heard = Some("the agent ended the call".into());
@@ -670,12 +678,14 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
 
     async fn on_tool_outcome(
         &mut self,
+        engine: &Engine,
         call: &Call,
         call_id: String,
         name: &str,
         outcome: ToolOutcome,
     ) -> Result<(), End> {
         let line = tools::outcome_line(&call.id, name, &outcome);
+        tools::record(engine, call, name, outcome.ok, outcome.elapsed);
         self.transcribe(call, Speaker::Tool, line, Timestamp::now());
         self.tools.output(call_id, outcome.output);
         self.hand_over_tool_outputs().await

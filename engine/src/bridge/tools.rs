@@ -135,6 +135,30 @@ pub(super) fn end_call_output() -> String {
     .to_string()
 }
 
+/// Counts a tool call in its agent's stats, off the media path.
+pub(super) fn record(
+    engine: &crate::engine::Engine,
+    call: &crate::domain::Call,
+    tool: &str,
+    ok: bool,
+    elapsed: std::time::Duration,
+) {
+    let Some(agent_id) = call.agent_id.clone() else {
+        return;
+    };
+    let (engine, call_id, tool) = (engine.clone(), call.id.clone(), tool.to_owned());
+    let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    tokio::spawn(async move {
+        if let Err(e) = engine
+            .store()
+            .record_tool_call(&call_id, &agent_id, &tool, ok, ms)
+            .await
+        {
+            tracing::error!(%call_id, error = %e, "a tool call was not counted");
+        }
+    });
+}
+
 /// The transcript line of a tool's result, said in the log too.
 pub(super) fn outcome_line(call_id: &str, name: &str, outcome: &ToolOutcome) -> String {
     let ms = outcome.elapsed.as_millis();

@@ -110,6 +110,19 @@ pub struct AgentStats {
     pub total: DirectionStats,
     /// Test calls through this machine's microphone: not phone calls, so not in `total`.
     pub tests: DirectionStats,
+    /// Each tool the agent has called, by name: how often, how often it failed.
+    pub tools: Vec<ToolStats>,
+}
+
+/// One tool's calls by an agent (phone and test calls alike).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct ToolStats {
+    pub tool: String,
+    pub calls: i64,
+    /// Calls that came to an error result (refused, timed out, a bad answer).
+    pub failures: i64,
+    /// Over all its calls, from the model's call to the result.
+    pub average_ms: f64,
 }
 
 impl Store {
@@ -346,7 +359,53 @@ impl Store {
             slot.average_duration_secs =
                 (n > 0).then(|| slot.total_duration_secs as f64 / n as f64);
         }
+        let tools: Vec<(String, i64, i64, f64)> = sqlx::query_as(
+            "SELECT tool, COUNT(*), SUM(1 - ok), AVG(ms) FROM tool_calls \
+             WHERE agent_id = ? GROUP BY tool ORDER BY tool",
+        )
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+        stats.tools = tools
+            .into_iter()
+            .map(|(tool, calls, failures, average_ms)| ToolStats {
+                tool,
+                calls,
+                failures,
+                average_ms,
+            })
+            .collect();
         Ok(stats)
+    }
+
+    /// Records one tool call of `agent_id` on `call_id`: how it went and how long it took.
+    pub async fn record_tool_call(
+        &self,
+        call_id: &str,
+        agent_id: &str,
+        tool: &str,
+        ok: bool,
+        ms: u64,
+    ) -> Result<()> {
+        let (call_id, agent_id, tool) = (call_id.to_owned(), agent_id.to_owned(), tool.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO tool_calls (call_id, agent_id, tool, ok, ms, at) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&call_id)
+                .bind(&agent_id)
+                .bind(&tool)
+                .bind(ok)
+                .bind(i64::try_from(ms).unwrap_or(i64::MAX))
+                .bind(Timestamp::now().as_millis())
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 }
 

@@ -970,6 +970,8 @@ export interface components {
             outbound: components["schemas"]["DirectionStats"];
             /** @description Test calls through this machine's microphone: not phone calls, so not in `total`. */
             tests: components["schemas"]["DirectionStats"];
+            /** @description Each tool the agent has called, by name: how often, how often it failed. */
+            tools: components["schemas"]["ToolStats"][];
             /** @description Phone calls: inbound and outbound together. */
             total: components["schemas"]["DirectionStats"];
         };
@@ -1751,6 +1753,22 @@ export interface components {
         };
         ToolSecretInput: {
             value: string;
+        };
+        /** @description One tool's calls by an agent (phone and test calls alike). */
+        ToolStats: {
+            /**
+             * Format: double
+             * @description Over all its calls, from the model's call to the result.
+             */
+            average_ms: number;
+            /** Format: int64 */
+            calls: number;
+            /**
+             * Format: int64
+             * @description Calls that came to an error result (refused, timed out, a bad answer).
+             */
+            failures: number;
+            tool: string;
         };
         TranscriptLine: {
             at: components["schemas"]["Timestamp"];

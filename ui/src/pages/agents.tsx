@@ -849,6 +849,36 @@ function AgentStatsView(props: { agentId: string }) {
           above.
         </p>
       )}
+      {stats !== null && error === null && stats.tools.length > 0 && (
+        <table class="table" aria-label="Tool calls">
+          <thead>
+            <tr>
+              <th scope="col">Tool</th>
+              <th scope="col" class="num">
+                Calls
+              </th>
+              <th scope="col" class="num">
+                Failed
+              </th>
+              <th scope="col" class="num">
+                Average
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {stats.tools.map((t) => (
+              <tr key={t.tool}>
+                <td>
+                  <code>{t.tool}</code>
+                </td>
+                <td class="num">{t.calls}</td>
+                <td class="num">{t.failures}</td>
+                <td class="num">{Math.round(t.average_ms)} ms</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
     </section>
   );
 }
