@@ -7,6 +7,7 @@ pub mod campaign;
 pub mod inbound;
 pub mod media;
 mod procfs;
+pub mod tools;
 
 pub use procfs::CpuSplit;
 

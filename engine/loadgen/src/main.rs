@@ -2,7 +2,7 @@
 //! loopback and prints its report; it fails when any request or call failed.
 
 use clap::{Parser, Subcommand};
-use switchboard_loadgen::{campaign, inbound, media};
+use switchboard_loadgen::{campaign, inbound, media, tools};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +25,9 @@ enum Command {
     /// A campaign over a large lead list against a fake carrier that answers at once; dial
     /// rate accuracy, CPU per dialed call and memory.
     Campaign(campaign::Options),
+    /// Calls whose agent calls an HTTP tool round after round; the latency the engine adds
+    /// to each round trip, beyond the tool's own time.
+    Tools(tools::Options),
 }
 
 #[tokio::main]
@@ -44,6 +47,11 @@ async fn main() -> anyhow::Result<()> {
             let report = media::run(opts).await?;
             println!("{report}");
             anyhow::ensure!(report.failed == 0, "{} calls failed", report.failed);
+        }
+        Command::Tools(opts) => {
+            let report = tools::run(opts).await?;
+            println!("{report}");
+            anyhow::ensure!(report.lost == 0, "{} round trips were lost", report.lost);
         }
         Command::Campaign(opts) => {
             let report = campaign::run(opts).await?;

@@ -117,7 +117,7 @@ impl std::fmt::Display for Report {
 
 /// Latency samples, in microseconds, and whether the window is open.
 #[derive(Default)]
-struct Samples {
+pub(crate) struct Samples {
     recording: std::sync::atomic::AtomicBool,
     to_backend: Mutex<Vec<u32>>,
     to_caller: Mutex<Vec<u32>>,
@@ -241,17 +241,19 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     })
 }
 
-struct Call {
-    index: u32,
-    public: String,
-    http: reqwest::Client,
-    epoch: Instant,
-    samples: Arc<Samples>,
-    stop: tokio::sync::watch::Receiver<bool>,
+/// One inbound call: its voice webhook, then a Twilio media stream at real-time pace (frames
+/// stamped with their send time) until `stop`, echoing the engine's marks.
+pub(crate) struct Call {
+    pub(crate) index: u32,
+    pub(crate) public: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) epoch: Instant,
+    pub(crate) samples: Arc<Samples>,
+    pub(crate) stop: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Call {
-    async fn run(mut self, connected: &AtomicU64) -> anyhow::Result<()> {
+    pub(crate) async fn run(mut self, connected: &AtomicU64) -> anyhow::Result<()> {
         let sid = format!("CA{:032x}", u64::from(self.index) + 1);
         let twiml = post(
             &self.http,
@@ -407,7 +409,7 @@ async fn fake_backend(listener: TcpListener, epoch: Instant, samples: Arc<Sample
 }
 
 /// The string value of `"name":"…"` in a flat JSON text (base64 needs no unescaping).
-fn field<'t>(text: &'t str, name: &str) -> Option<&'t str> {
+pub(crate) fn field<'t>(text: &'t str, name: &str) -> Option<&'t str> {
     let key = format!("\"{name}\":\"");
     let start = text.find(&key)? + key.len();
     text[start..].split('"').next()
@@ -415,7 +417,7 @@ fn field<'t>(text: &'t str, name: &str) -> Option<&'t str> {
 
 /// The load generator's sockets get the engine's small read buffers, so its own CPU goes to
 /// load, not to zero-filling buffers.
-fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+pub(crate) fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
     tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(switchboard::media::WS_READ_BUFFER)
 }

@@ -10,6 +10,10 @@ use crate::domain::{Agent, BuiltinTool};
 use crate::tools::{CallTools, ToolOutcome};
 use crate::voice::FunctionTool;
 
+/// The most tool requests one call may have under way: a model calling in a loop must not
+/// flood the user's systems.
+const MAX_RUNNING: usize = 4;
+
 /// A finished tool request: the model's call id, the tool's name, what it came to.
 pub(super) type Done = (String, String, ToolOutcome);
 
@@ -66,6 +70,11 @@ impl ToolDesk {
     pub(super) fn call(&mut self, call_id: String, name: String, arguments: &str) -> Called {
         if let Some(builtin) = BuiltinTool::by_name(&name).filter(|b| self.builtins.contains(b)) {
             return Called::Builtin(builtin);
+        }
+        if self.running.len() >= MAX_RUNNING {
+            return Called::Refused(ToolOutcome::refused(format!(
+                "{MAX_RUNNING} tool calls are still running: wait for their results first"
+            )));
         }
         match self.tools.prepare(&name, arguments) {
             Err(outcome) => Called::Refused(outcome),

@@ -150,6 +150,16 @@ pub struct Bundle {
     pub valid_until: Option<String>,
 }
 
+impl Bundle {
+    /// Whether its approval still holds at `now` (an expired one makes a purchase fail).
+    pub fn valid_at(&self, now: jiff::Timestamp) -> bool {
+        self.valid_until
+            .as_deref()
+            .and_then(|v| v.parse::<jiff::Timestamp>().ok())
+            .is_none_or(|until| until > now)
+    }
+}
+
 /// A number to buy, pointed at this engine as it is bought.
 #[derive(Debug, Clone, Copy)]
 pub struct Purchase<'a> {

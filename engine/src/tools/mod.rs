@@ -48,6 +48,11 @@ pub struct ToolOutcome {
 }
 
 impl ToolOutcome {
+    /// A call refused before anything was sent.
+    pub fn refused(why: impl Into<String>) -> Self {
+        Self::failed(why, Instant::now())
+    }
+
     fn failed(why: impl Into<String>, started: Instant) -> Self {
         let why = why.into();
         Self {

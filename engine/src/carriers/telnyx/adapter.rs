@@ -352,12 +352,7 @@ impl CarrierApi for TelnyxCarrier {
                 .iter()
                 .filter(|g| g["status"].as_str().is_none_or(|s| s == "approved"))
                 .filter_map(requirement_group)
-                .filter(|b| {
-                    b.valid_until
-                        .as_deref()
-                        .and_then(|v| v.parse::<jiff::Timestamp>().ok())
-                        .is_none_or(|until| until > now)
-                })
+                .filter(|b| b.valid_at(now))
                 .collect(),
         })
     }

@@ -198,12 +198,7 @@ impl CarrierApi for TwilioCarrier {
                 .iter()
                 .filter_map(bundle)
                 // Approved but expired: a purchase with it would fail (§9.5).
-                .filter(|b| {
-                    b.valid_until
-                        .as_deref()
-                        .and_then(|v| v.parse::<jiff::Timestamp>().ok())
-                        .is_none_or(|until| until > now)
-                })
+                .filter(|b| b.valid_at(now))
                 .collect(),
         })
     }
