@@ -786,6 +786,7 @@ async fn agent_stats_count_calls_per_direction() {
             "outbound": {"calls": 2, "answered": 1, "total_duration_secs": 20, "average_duration_secs": 20.0},
             "total": {"calls": 4, "answered": 3, "total_duration_secs": 60, "average_duration_secs": 20.0},
             "tests": {"calls": 1, "answered": 1, "total_duration_secs": 15, "average_duration_secs": 15.0},
+            "tools": [],
         })
     );
     // A phone number cannot be on the `local` carrier.

@@ -1306,21 +1306,6 @@ fn apply(
                 }
             };
             let mut item = event["item"].clone();
-            // An output answers a call the model made in this conversation.
-            if item["type"] == "function_call_output" {
-                let call_id = item["call_id"].as_str().unwrap_or_default();
-                let known = s.conns[c]
-                    .items
-                    .iter()
-                    .any(|i| i.value["type"] == "function_call" && i.value["call_id"] == call_id);
-                if !known {
-                    return Err(Problem::new(
-                        "invalid_value",
-                        Some("item.call_id"),
-                        format!("No function call with call_id '{call_id}' in the conversation."),
-                    ));
-                }
-            }
             let id = match item["id"].as_str() {
                 Some(id) if s.has_item(c, id) => {
                     return Err(Problem::new(
