@@ -2039,4 +2039,220 @@ mod tools {
             "nothing changed"
         );
     }
+
+    const FRONT_DESK: &str = "+14155550100";
+
+    async fn with_transfer(w: &World) {
+        let agent = format!("/api/agents/{}", w.agent);
+        // Refused: transfer_call without a target, a target that is no number.
+        let (s, e) = w
+            .engine
+            .api
+            .put(&agent, json!({"builtin_tools": ["transfer_call"]}))
+            .await;
+        assert_eq!(
+            (s, &e["error"]["field"]),
+            (StatusCode::UNPROCESSABLE_ENTITY, &json!("transfer_targets"))
+        );
+        let (s, e) = w
+            .engine
+            .api
+            .put(
+                &agent,
+                json!({"transfer_targets": [{"name": "desk", "to": "12"}]}),
+            )
+            .await;
+        assert_eq!(
+            (s, &e["error"]["field"]),
+            (StatusCode::UNPROCESSABLE_ENTITY, &json!("transfer_targets")),
+            "{e}"
+        );
+        give_tools(
+            w,
+            json!({"builtin_tools": ["transfer_call"], "transfer_targets": [
+                {"name": "front_desk", "to": "+1 415 555 0100", "description": "a person at reception"}]}),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn transfer_call_hands_the_caller_to_an_allowed_target_through_twilio_and_refuses_others()
+    {
+        let w =
+            World::start(Script::new().respond_with_audio(1_600, "Transferring you now.")).await;
+        with_transfer(&w).await;
+        w.number("twilio").await;
+        let sid = "CA00000000000000000000000000000033";
+        let (call_id, media) = w.twilio_stream(sid).await;
+        let session = w.realtime.wait_for_event("session.update", WAIT).await;
+        let declared = &session["session"]["tools"][0];
+        assert_eq!(declared["name"], "transfer_call");
+        assert_eq!(
+            declared["parameters"]["properties"]["target"]["enum"],
+            json!(["front_desk"])
+        );
+        assert!(
+            declared["description"]
+                .as_str()
+                .unwrap()
+                .contains("front_desk: a person at reception")
+        );
+        media.set_instant_playback(true);
+        w.realtime
+            .wait_for_server_event("response.done", WAIT)
+            .await;
+        let greeting_bytes = media.audio_bytes();
+
+        // A target not on the agent's list: said so, nothing at the carrier, the call goes on.
+        let out = output_of(&w, "transfer_call", r#"{"target":"sales"}"#).await;
+        assert!(
+            out["error"]
+                .as_str()
+                .unwrap()
+                .contains("not a transfer target"),
+            "{out}"
+        );
+        assert!(w.twilio.requests().is_empty());
+
+        // An allowed one: the agent says so, and once that has been heard Twilio is given the
+        // call's new instructions: dial the target (no hang-up).
+        let out = output_of(
+            &w,
+            "transfer_call",
+            r#"{"target":"front_desk","reason":"wants a person"}"#,
+        )
+        .await;
+        assert_eq!(out["ok"], true);
+        let requests = w.twilio.wait_for(1).await;
+        assert!(
+            requests[0].path.ends_with(&format!("/Calls/{sid}.json")),
+            "{requests:?}"
+        );
+        assert!(
+            media.audio_bytes() >= greeting_bytes + 2 * 1_600,
+            "the refusal's answer and the agent's word that it transfers were sent before"
+        );
+        let form: std::collections::HashMap<_, _> = requests[0].form.iter().cloned().collect();
+        assert_eq!(form.get("Status"), None, "not a hang-up");
+        let twiml = form.get("Twiml").expect("new TwiML");
+        assert!(
+            twiml.contains(&format!(
+                "<Dial timeout=\"30\"><Number>{FRONT_DESK}</Number></Dial>"
+            )),
+            "{twiml}"
+        );
+        assert!(
+            w.twilio.violations().is_empty(),
+            "{:?}",
+            w.twilio.violations()
+        );
+        let call = w.ended(&call_id).await;
+        assert_eq!(
+            call["hangup_cause"],
+            format!("transferred to front_desk ({FRONT_DESK})")
+        );
+        let lines: Vec<&str> = call["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["text"].as_str().unwrap())
+            .collect();
+        assert!(
+            lines.contains(&"transfer_call → to front_desk (+14155550100)"),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"Transferred to front_desk (+14155550100)."),
+            "{lines:?}"
+        );
+        assert_eq!(
+            w.twilio.requests().len(),
+            1,
+            "transferred once, never hung up"
+        );
+        w.assert_clean(&[&media.violations()]);
+    }
+
+    #[tokio::test]
+    async fn a_telnyx_call_is_transferred_with_the_transfer_command_after_its_stream_stops() {
+        let w = World::start(Script::new().respond_with_audio(800, "Transferring you now.")).await;
+        with_transfer(&w).await;
+        w.number("telnyx").await;
+        let ccid = "v3:telnyx-transfer-test-call";
+        let (call_id, media) = w.telnyx_stream(ccid).await;
+        media.set_instant_playback(true);
+        w.realtime
+            .wait_for_server_event("response.done", WAIT)
+            .await;
+        let before = w.telnyx.commands().len();
+        output_of(&w, "transfer_call", r#"{"target":"front_desk"}"#).await;
+        let commands = w.telnyx.wait_for(before + 2).await;
+        let (stop, transfer) = (&commands[before], &commands[before + 1]);
+        assert_eq!(
+            (stop.action.as_str(), stop.call_control_id.as_str()),
+            ("streaming_stop", ccid)
+        );
+        assert_eq!(transfer.action, "transfer");
+        assert_eq!(transfer.body["to"], FRONT_DESK);
+        assert!(
+            transfer.body["command_id"].is_string(),
+            "repeat-safe: {}",
+            transfer.body
+        );
+        let call = w.ended(&call_id).await;
+        assert_eq!(
+            call["hangup_cause"],
+            format!("transferred to front_desk ({FRONT_DESK})")
+        );
+        assert!(
+            !w.telnyx.commands().iter().any(|c| c.action == "hangup"),
+            "the transferred call is not hung up"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_transfer_the_carrier_refuses_leaves_the_caller_with_the_agent_told_why() {
+        let w = World::start(Script::new().respond_with_audio(800, "One moment.")).await;
+        with_transfer(&w).await;
+        w.number("twilio").await;
+        let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000034").await;
+        media.set_instant_playback(true);
+        w.realtime
+            .wait_for_server_event("response.done", WAIT)
+            .await;
+        w.twilio.refuse(
+            400,
+            json!({"code": 21220, "message": "Call is not in-progress.", "status": 400}),
+        );
+        output_of(&w, "transfer_call", r#"{"target":"front_desk"}"#).await;
+        // The agent is told, as a note it answers.
+        let deadline = Instant::now() + WAIT;
+        let note = loop {
+            let notes: Vec<Value> = w
+                .realtime
+                .client_events_of("conversation.item.create")
+                .into_iter()
+                .filter(|e| e["item"]["role"] == "system")
+                .collect();
+            if let Some(n) = notes.last() {
+                break n["item"]["content"][0]["text"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the agent was never told");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(note.contains("did not go through"), "{note}");
+        let call = w
+            .call_until(&call_id, "has the failure line", |c| {
+                c["transcript"].as_array().unwrap().iter().any(|l| {
+                    l["text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .starts_with("transfer_call failed")
+                })
+            })
+            .await;
+        assert!(call["ended_at"].is_null(), "the call goes on: {call}");
+        w.assert_clean(&[&media.violations()]);
+        media.stop().await.unwrap();
+    }
 }

@@ -37,3 +37,6 @@ CREATE TABLE tool_calls (
     at       INTEGER NOT NULL
 );
 CREATE INDEX tool_calls_agent ON tool_calls (agent_id, tool);
+
+-- Where the agent's transfer_call may send a caller: named targets (a number or a SIP URI).
+ALTER TABLE agents ADD COLUMN transfer_targets TEXT NOT NULL DEFAULT '[]';

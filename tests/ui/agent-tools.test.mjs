@@ -61,7 +61,7 @@ test("a tool added in the form, and end_call switched on, reach the engine as gi
   await card(1).getByLabel("Headers").fill("X-Shop: north");
   await page.screenshot({ path: "/tmp/agent-tools-1280.png", fullPage: true });
   await panel().getByRole("button", { name: "Save changes" }).click();
-  await panel().getByText("Saved").waitFor();
+  await panel().getByText("Saved", { exact: true }).waitFor();
 
   const a = await stored();
   assert.deepEqual(a.builtin_tools, ["end_call"]);
@@ -113,7 +113,7 @@ test("a key saved in Settings → Tool secrets goes by reference, and Settings s
   await page.goto(`${engine.base}/#/agents/${agent.id}`);
   await card(1).getByLabel("Headers").fill("Authorization: Bearer {{secret:crm_token}}");
   await panel().getByRole("button", { name: "Save changes" }).click();
-  await panel().getByText("Saved").waitFor();
+  await panel().getByText("Saved", { exact: true }).waitFor();
   assert.deepEqual((await stored()).tools[0].headers, [
     { name: "Authorization", value: "Bearer {{secret:crm_token}}" },
   ]);
@@ -127,11 +127,36 @@ test("a key saved in Settings → Tool secrets goes by reference, and Settings s
   assert.ok(!JSON.stringify(secrets).includes("crm-secret-7f3a"), "the value never comes back");
 });
 
-test("removing the tool leaves end_call on and no HTTP tool", async () => {
+test("transfer targets are given one a line, checked, and kept as numbers", async () => {
+  await page.goto(`${engine.base}/#/agents/${agent.id}`);
+  await tools().getByLabel("Can transfer the call", { exact: false }).check();
+  const targets = tools().getByLabel("Transfer targets");
+  await targets.fill("front_desk +1 415 555 0100");
+  await tools().getByText("Line 1: write “name | number or sip:URI | when to use”.").waitFor();
+  assert.equal(await panel().getByRole("button", { name: "Save changes" }).isDisabled(), true);
+  await targets.fill("front_desk | +1 415 555 0100 | a person at reception\nsupport | sip:support@pbx.example.test |");
+  await page.screenshot({ path: "/tmp/agent-transfer-1280.png" });
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  await panel().getByText("Saved", { exact: true }).waitFor();
+  const a = await stored();
+  assert.deepEqual(a.builtin_tools, ["end_call", "transfer_call"]);
+  assert.deepEqual(a.transfer_targets, [
+    { name: "front_desk", to: "+14155550100", description: "a person at reception" },
+    { name: "support", to: "sip:support@pbx.example.test", description: "" },
+  ]);
+  // The engine's own check: a number that is none.
+  await targets.fill("front_desk | 12 |");
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  await tools().getByText("target 1 (front_desk)", { exact: false }).waitFor();
+  assert.equal((await stored()).transfer_targets.length, 2, "nothing changed");
+  await targets.fill("front_desk | +1 415 555 0100 | a person at reception\nsupport | sip:support@pbx.example.test |");
+});
+
+test("removing the tool leaves the built-in actions on and no HTTP tool", async () => {
   await page.goto(`${engine.base}/#/agents/${agent.id}`);
   await card(1).getByRole("button", { name: "Remove" }).click();
   await panel().getByRole("button", { name: "Save changes" }).click();
-  await panel().getByText("Saved").waitFor();
+  await panel().getByText("Saved", { exact: true }).waitFor();
   const a = await stored();
-  assert.deepEqual([a.tools, a.builtin_tools], [[], ["end_call"]]);
+  assert.deepEqual([a.tools, a.builtin_tools], [[], ["end_call", "transfer_call"]]);
 });

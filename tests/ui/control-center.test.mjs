@@ -111,7 +111,7 @@ test("assigning inbound and outbound agents shows their names and is stored", as
   await panel().getByLabel("Inbound agent").selectOption({ label: "Front Desk" });
   await panel().getByLabel("Outbound agent").selectOption({ label: "Sales Team" });
   await panel().getByRole("button", { name: "Save changes" }).click();
-  await panel().getByText("Saved").waitFor();
+  await panel().getByText("Saved", { exact: true }).waitFor();
 
   const line = row("+1 415 555 2671");
   await line.locator("[data-col=inbound]", { hasText: "Front Desk" }).waitFor();
@@ -152,7 +152,7 @@ test("the context editor refuses invalid JSON and non-objects, then saves a vali
   await panel().getByText("Valid JSON object with 2 keys.").waitFor();
   assert.ok(await save.isEnabled(), "a valid object can be saved");
   await save.click();
-  await panel().getByText("Saved").waitFor();
+  await panel().getByText("Saved", { exact: true }).waitFor();
 
   const agents = (await api(engine.base, "GET", "/api/agents")).body;
   const desk = agents.find((a) => a.name === "Front Desk");

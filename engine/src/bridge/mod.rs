@@ -55,6 +55,18 @@ enum End {
     Backend(VoiceError),
     /// Switchboard ends the call (an operator, shutdown, a silent carrier), for this reason.
     Ours(String),
+    /// The carrier took the caller to a transfer target (the reason says which): the call
+    /// goes on there, so it is not hung up.
+    Transferred(String),
+}
+
+/// What happens once the last thing said has been heard.
+#[derive(Debug)]
+enum AfterHeard {
+    /// The call ends, for this reason.
+    HangUp(String),
+    /// The carrier connects the caller to this target, and the agent leaves the call.
+    Transfer(crate::domain::TransferTarget),
 }
 
 /// Who speaks first on a call.
@@ -167,7 +179,7 @@ pub async fn run_with<C: MediaSession>(
         early,
         greeting,
         greet_at: None,
-        hang_up_when_heard: None,
+        after_heard: None,
         responding: false,
         tools: ToolDesk::new(&agent, &call.id, tool_secrets),
         pending_instructions: 0,
@@ -196,6 +208,12 @@ pub async fn run_with<C: MediaSession>(
             carrier.close(reason).await;
             failed
         }
+        // The call goes on at the carrier, with the person it was transferred to.
+        End::Transferred(reason) => {
+            voice.close().await;
+            carrier.close(reason).await;
+            None
+        }
     };
     finish(&engine, &call, end, hang_up_failed).await;
 }
@@ -219,9 +237,9 @@ struct Bridge<C, V> {
     greeting: Option<Greeting>,
     /// An outbound call's greeting is due then, unless the callee speaks first.
     greet_at: Option<tokio::time::Instant>,
-    /// A last message is being said (a voicemail, the agent's goodbye): end the call, for
-    /// this reason, once it has all been heard.
-    hang_up_when_heard: Option<String>,
+    /// A last message is being said (a voicemail, the agent's goodbye, its word that it
+    /// transfers the caller): what happens once it has all been heard.
+    after_heard: Option<AfterHeard>,
     /// A response is under way (so a keypad press must not ask for another).
     responding: bool,
     /// The agent's tools for this call: requests under way, outputs not yet given.
@@ -260,7 +278,7 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
             let step = tokio::select! {
                 m = self.carrier.recv() => {
                     heard_at = Instant::now();
-                    self.on_carrier(call, m).await
+                    self.on_carrier(engine, call, m).await
                 }
                 _ = watchdog.tick() => {
                     if heard_at.elapsed() >= CARRIER_SILENCE {
@@ -299,7 +317,12 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
         }
     }
 
-    async fn on_carrier(&mut self, call: &Call, m: Result<MediaIn, MediaError>) -> Result<(), End> {
+    async fn on_carrier(
+        &mut self,
+        engine: &Engine,
+        call: &Call,
+        m: Result<MediaIn, MediaError>,
+    ) -> Result<(), End> {
         match m {
             Ok(MediaIn::Audio(audio)) => {
                 // Decoding costs; with nobody listening in, the tap is skipped outright.
@@ -320,7 +343,7 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
             }
             Ok(MediaIn::Mark(name)) => {
                 self.playback.on_mark(&name, Instant::now());
-                self.end_if_message_heard()?;
+                self.end_if_message_heard(engine, call).await?;
             }
             Ok(MediaIn::Dtmf(digit)) => {
                 let text = format!("(The caller pressed {digit} on their keypad.)");
@@ -430,7 +453,7 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
             VoiceEvent::ResponseDone => {
                 self.responding = false;
                 self.hand_over_tool_outputs().await?;
-                self.end_if_message_heard()?;
+                self.end_if_message_heard(engine, call).await?;
             }
             VoiceEvent::ToolCall {
                 call_id,
@@ -489,7 +512,9 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                     .send(VoiceCommand::Say(message))
                     .await
                     .map_err(End::Backend)?;
-                self.hang_up_when_heard = Some("left the campaign's voicemail message".into());
+                self.after_heard = Some(AfterHeard::HangUp(
+                    "left the campaign's voicemail message".into(),
+                ));
                 self.responding = true;
                 Ok(())
             }
@@ -663,12 +688,29 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 }
                 Ok(())
             }
+            Called::Builtin(BuiltinTool::TransferCall) => {
+                match self.tools.transfer_target(&arguments) {
+                    Err(outcome) => {
+                        self.on_tool_outcome(engine, call, call_id, &name, outcome)
+                            .await
+                    }
+                    Ok(target) => {
+                        tracing::info!(call_id = %call.id, to = %target.to, "the agent transfers the call");
+                        tools::record(engine, call, &name, true, std::time::Duration::ZERO);
+                        self.tools.output(call_id, tools::transfer_output(&target));
+                        let line = format!("transfer_call → to {} ({})", target.name, target.to);
+                        self.transcribe(call, Speaker::Tool, line, Timestamp::now());
+                        self.after_heard = Some(AfterHeard::Transfer(target));
+                        self.hand_over_tool_outputs().await
+                    }
+                }
+            }
             Called::Builtin(BuiltinTool::EndCall) => {
                 tracing::info!(call_id = %call.id, "the agent ends the call");
                 tools::record(engine, call, "end_call", true, std::time::Duration::ZERO);
                 self.tools.output(call_id, tools::end_call_output());
                 // The goodbye is the last thing said: the call ends once it has been heard.
-                self.hang_up_when_heard = Some("the agent ended the call".into());
+                self.after_heard = Some(AfterHeard::HangUp("the agent ended the call".into()));
                 let line = "end_call → the call ends after the goodbye".to_owned();
                 self.transcribe(call, Speaker::Tool, line, Timestamp::now());
                 self.hand_over_tool_outputs().await
@@ -713,13 +755,53 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
         Ok(())
     }
 
-    /// After a last message: the call ends once its last word has been played.
-    fn end_if_message_heard(&self) -> Result<(), End> {
-        match &self.hang_up_when_heard {
-            Some(reason) if !self.responding && self.playback.all_heard() => {
-                Err(End::Ours(reason.clone()))
+    /// After a last message, once its last word has been played: the call ends, or the
+    /// caller is transferred (a transfer the carrier refuses leaves the caller with the agent,
+    /// told why).
+    async fn end_if_message_heard(&mut self, engine: &Engine, call: &Call) -> Result<(), End> {
+        if self.responding || !self.playback.all_heard() {
+            return Ok(());
+        }
+        match self.after_heard.take() {
+            None => Ok(()),
+            Some(AfterHeard::HangUp(reason)) => Err(End::Ours(reason)),
+            Some(AfterHeard::Transfer(target)) => {
+                let done = match engine.carriers().get(call.carrier) {
+                    Ok(api) => api.transfer(call, &target.to).await,
+                    Err(e) => Err(e),
+                };
+                match done {
+                    Ok(()) => {
+                        let line = format!("Transferred to {} ({}).", target.name, target.to);
+                        self.transcribe(call, Speaker::System, line, Timestamp::now());
+                        tracing::info!(call_id = %call.id, to = %target.to, "transferred");
+                        Err(End::Transferred(format!(
+                            "transferred to {} ({})",
+                            target.name, target.to
+                        )))
+                    }
+                    Err(e) => {
+                        tracing::warn!(call_id = %call.id, error = %e, "the transfer failed");
+                        let line = format!("transfer_call failed: {e}");
+                        self.transcribe(call, Speaker::Tool, line, Timestamp::now());
+                        let note = format!(
+                            "The transfer to {} did not go through ({e}). Tell the caller, and \
+                             help them another way.",
+                            target.name
+                        );
+                        self.voice
+                            .send(VoiceCommand::Note(note))
+                            .await
+                            .map_err(End::Backend)?;
+                        self.voice
+                            .send(VoiceCommand::Respond)
+                            .await
+                            .map_err(End::Backend)?;
+                        self.responding = true;
+                        Ok(())
+                    }
+                }
             }
-            _ => Ok(()),
         }
     }
 
@@ -806,7 +888,7 @@ async fn finish(engine: &Engine, call: &Call, end: End, hang_up_failed: Option<S
     let cause = match &end {
         End::StreamStopped => None,
         End::Backend(e) => Some(e.to_string()),
-        End::Ours(reason) => Some(reason.clone()),
+        End::Ours(reason) | End::Transferred(reason) => Some(reason.clone()),
     };
     let cause = match (cause, hang_up_failed) {
         (Some(c), Some(f)) => Some(format!("{c}; {f}")),

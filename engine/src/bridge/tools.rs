@@ -6,7 +6,7 @@
 use serde_json::json;
 use tokio::task::{JoinError, JoinSet};
 
-use crate::domain::{Agent, BuiltinTool};
+use crate::domain::{Agent, BuiltinTool, TransferTarget};
 use crate::tools::{CallTools, ToolOutcome};
 use crate::voice::FunctionTool;
 
@@ -24,10 +24,39 @@ pub(super) fn declared(agent: &Agent) -> Vec<FunctionTool> {
         description: t.description.clone(),
         parameters: t.parameters.clone(),
     });
-    let builtins = agent.builtin_tools.iter().map(|b| FunctionTool {
-        name: b.name().into(),
-        description: b.description().into(),
-        parameters: json!({"type": "object", "properties": {}}),
+    let builtins = agent.builtin_tools.iter().map(|b| match b {
+        BuiltinTool::TransferCall => {
+            let names: Vec<&str> = agent
+                .transfer_targets
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect();
+            let list: Vec<String> = agent
+                .transfer_targets
+                .iter()
+                .map(|t| match t.description.as_str() {
+                    "" => t.name.clone(),
+                    d => format!("{}: {d}", t.name),
+                })
+                .collect();
+            FunctionTool {
+                name: b.name().into(),
+                description: format!("{} Targets: {}.", b.description(), list.join("; ")),
+                parameters: json!({
+                    "type": "object",
+                    "required": ["target"],
+                    "properties": {
+                        "target": {"type": "string", "enum": names},
+                        "reason": {"type": "string", "description": "Why, in a few words."}
+                    }
+                }),
+            }
+        }
+        BuiltinTool::EndCall => FunctionTool {
+            name: b.name().into(),
+            description: b.description().into(),
+            parameters: json!({"type": "object", "properties": {}}),
+        },
     });
     http.chain(builtins).collect()
 }
@@ -46,6 +75,7 @@ pub(super) enum Called {
 pub(super) struct ToolDesk {
     tools: CallTools,
     builtins: Vec<BuiltinTool>,
+    targets: Vec<TransferTarget>,
     /// Dropped with the bridge, which cancels what is still running.
     running: JoinSet<Done>,
     waiting: Vec<(String, String)>,
@@ -61,6 +91,7 @@ impl ToolDesk {
         Self {
             tools: CallTools::new(&agent.tools, crate::tools::http(), call_id, secrets),
             builtins: agent.builtin_tools.clone(),
+            targets: agent.transfer_targets.clone(),
             running: JoinSet::new(),
             waiting: Vec::new(),
         }
@@ -85,6 +116,23 @@ impl ToolDesk {
                 Called::Running { wait }
             }
         }
+    }
+
+    /// The transfer target `transfer_call`'s `arguments` name, if it is one the agent may use.
+    pub(super) fn transfer_target(&self, arguments: &str) -> Result<TransferTarget, ToolOutcome> {
+        let args: serde_json::Value = serde_json::from_str(arguments).unwrap_or_default();
+        let name = args["target"].as_str().unwrap_or_default();
+        self.targets
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
+            .ok_or_else(|| {
+                let allowed: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
+                ToolOutcome::refused(format!(
+                    "{name:?} is not a transfer target this agent may use (it may use: {})",
+                    allowed.join(", ")
+                ))
+            })
     }
 
     pub(super) fn is_running(&self) -> bool {
@@ -133,6 +181,19 @@ pub(super) async fn secrets_for(
         }
     }
     found
+}
+
+/// `transfer_call`'s output: the model tells the caller, and the transfer follows once heard.
+pub(super) fn transfer_output(target: &TransferTarget) -> String {
+    json!({
+        "ok": true,
+        "next": format!(
+            "Tell the caller in one short sentence that you are transferring them to {} now; \
+             the transfer happens as soon as you have said it.",
+            target.name.replace('_', " ")
+        )
+    })
+    .to_string()
 }
 
 /// `end_call`'s output: the model says goodbye, and the call ends once it has been heard.

@@ -5,7 +5,10 @@ use utoipa::ToSchema;
 
 use super::input::{Invalid, bounded_text, required_text};
 use super::time::Timestamp;
-use super::tool::{BuiltinTool, HttpTool, HttpToolInput, validate_builtins, validate_tools};
+use super::tool::{
+    BuiltinTool, HttpTool, HttpToolInput, TransferTarget, validate_builtins, validate_targets,
+    validate_tools,
+};
 
 pub const DEFAULT_VOICE: &str = "marin";
 /// Retell's example voice (protocols/retell.md §4, §10); any id from Retell's voice list works.
@@ -79,6 +82,8 @@ pub struct Agent {
     pub tools: Vec<HttpTool>,
     /// Built-in actions switched on for it.
     pub builtin_tools: Vec<BuiltinTool>,
+    /// Where `transfer_call` may send a caller.
+    pub transfer_targets: Vec<TransferTarget>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -123,6 +128,7 @@ pub struct AgentFields {
     pub retell_voice_id: String,
     pub tools: Vec<HttpTool>,
     pub builtin_tools: Vec<BuiltinTool>,
+    pub transfer_targets: Vec<TransferTarget>,
 }
 
 impl Default for AgentFields {
@@ -141,6 +147,7 @@ impl Default for AgentFields {
             retell_voice_id: DEFAULT_RETELL_VOICE.into(),
             tools: Vec::new(),
             builtin_tools: Vec::new(),
+            transfer_targets: Vec::new(),
         }
     }
 }
@@ -161,6 +168,7 @@ impl From<&Agent> for AgentFields {
             retell_voice_id: a.retell_voice_id.clone(),
             tools: a.tools.clone(),
             builtin_tools: a.builtin_tools.clone(),
+            transfer_targets: a.transfer_targets.clone(),
         }
     }
 }
@@ -203,6 +211,9 @@ pub struct AgentInput {
     /// an unknown name is refused as this field's.
     #[schema(value_type = Option<Vec<BuiltinTool>>)]
     pub builtin_tools: Option<Vec<String>>,
+    /// Where `transfer_call` may send a caller (replaces the list).
+    #[schema(max_items = 16)]
+    pub transfer_targets: Option<Vec<TransferTarget>>,
 }
 
 impl AgentInput {
@@ -263,12 +274,25 @@ impl AgentInput {
                     BuiltinTool::by_name(n).ok_or_else(|| {
                         Invalid::new(
                             "builtin_tools",
-                            format!("{n:?} is not a built-in tool (there is end_call)"),
+                            format!(
+                                "{n:?} is not a built-in tool (there are end_call and transfer_call)"
+                            ),
                         )
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             base.builtin_tools = validate_builtins(named)?;
+        }
+        if let Some(v) = self.transfer_targets {
+            base.transfer_targets = validate_targets(v, None)?;
+        }
+        if base.builtin_tools.contains(&BuiltinTool::TransferCall)
+            && base.transfer_targets.is_empty()
+        {
+            return Err(Invalid::new(
+                "transfer_targets",
+                "transfer_call needs at least one target to transfer to",
+            ));
         }
         Ok(base)
     }

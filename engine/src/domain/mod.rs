@@ -37,4 +37,4 @@ pub use phone_number::{Carrier, NumberStatus, PhoneNumber, PhoneNumberInput};
 pub use progress::{CampaignProgress, LeadCounts};
 pub use test_call::{EchoMode, Mute, TestCallInput};
 pub use time::Timestamp;
-pub use tool::{BuiltinTool, HttpMethod, HttpTool, HttpToolInput, ToolHeader};
+pub use tool::{BuiltinTool, HttpMethod, HttpTool, HttpToolInput, ToolHeader, TransferTarget};

@@ -27,15 +27,19 @@ pub const MAX_TIMEOUT_MS: u32 = 30_000;
 pub enum BuiltinTool {
     /// Says goodbye, then hangs up once the goodbye has been heard.
     EndCall,
+    /// Hands the caller to a person: one of the agent's transfer targets, by name (cold: the
+    /// carrier connects the caller there and the agent leaves the call).
+    TransferCall,
 }
 
 impl BuiltinTool {
-    pub const ALL: [BuiltinTool; 1] = [Self::EndCall];
+    pub const ALL: [BuiltinTool; 2] = [Self::EndCall, Self::TransferCall];
 
     /// The function name the model calls it by.
     pub fn name(self) -> &'static str {
         match self {
             Self::EndCall => "end_call",
+            Self::TransferCall => "transfer_call",
         }
     }
 
@@ -46,12 +50,99 @@ impl BuiltinTool {
                 "End the phone call. Call this once the conversation is over and you have said \
                  goodbye, or when the caller asks to hang up."
             }
+            Self::TransferCall => {
+                "Transfer the caller to a person, when they ask for one or when you cannot help. \
+                 Choose the target by name; the caller is connected to them and you leave the \
+                 call."
+            }
         }
     }
 
     pub fn by_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|b| b.name() == name)
     }
+}
+
+/// Where `transfer_call` may send a caller: a person or desk, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferTarget {
+    /// How the model names it ("front_desk"): letters, digits, `_` and `-`.
+    #[schema(min_length = 1, max_length = 64)]
+    pub name: String,
+    /// A phone number (E.164) or a SIP URI (`sip:desk@pbx.example.com`).
+    #[schema(min_length = 1, max_length = 300)]
+    pub to: String,
+    /// When to transfer there, for the model.
+    #[schema(max_length = 300)]
+    #[serde(default)]
+    pub description: String,
+}
+
+/// The most transfer targets one agent may have.
+const MAX_TARGETS: usize = 16;
+
+/// Transfer targets from a request: names unique, each `to` a number or a SIP URI.
+pub fn validate_targets(
+    input: Vec<TransferTarget>,
+    region: Option<&str>,
+) -> Result<Vec<TransferTarget>, Invalid> {
+    let field = "transfer_targets";
+    if input.len() > MAX_TARGETS {
+        return Err(Invalid::new(
+            field,
+            format!("at most {MAX_TARGETS} targets"),
+        ));
+    }
+    let mut out: Vec<TransferTarget> = Vec::with_capacity(input.len());
+    for (i, t) in input.into_iter().enumerate() {
+        let which = format!("target {}", i + 1);
+        let name = t.name.trim().to_owned();
+        if !is_secret_name(&name) {
+            return Err(Invalid::new(
+                field,
+                format!("{which}: name must be 1 to 64 letters, digits, _ or -"),
+            ));
+        }
+        if out.iter().any(|o| o.name == name) {
+            return Err(Invalid::new(
+                field,
+                format!("{which}: another target is already named {name}"),
+            ));
+        }
+        let raw = t.to.trim();
+        let to = if let Some(rest) = raw.strip_prefix("sip:") {
+            let ok = raw.len() <= 300
+                && rest.contains('@')
+                && !rest
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || "<>\"".contains(c));
+            if !ok {
+                return Err(Invalid::new(
+                    field,
+                    format!("{which} ({name}): {raw:?} is not a SIP URI (sip:user@host)"),
+                ));
+            }
+            raw.to_owned()
+        } else {
+            super::phone::E164::parse(raw, region)
+                .map_err(|e| Invalid::new(field, format!("{which} ({name}): {e}")))?
+                .to_string()
+        };
+        let description = t.description.trim().to_owned();
+        if description.chars().count() > 300 {
+            return Err(Invalid::new(
+                field,
+                format!("{which} ({name}): the description is over 300 characters"),
+            ));
+        }
+        out.push(TransferTarget {
+            name,
+            to,
+            description,
+        });
+    }
+    Ok(out)
 }
 
 /// Names kept for built-in actions, present and coming, so an HTTP tool cannot shadow one.

@@ -197,6 +197,7 @@ mod tests {
             retell_webhook_url: None,
             tools: Vec::new(),
             builtin_tools: Vec::new(),
+            transfer_targets: Vec::new(),
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
         }

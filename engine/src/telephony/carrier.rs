@@ -289,6 +289,13 @@ pub trait CarrierApi: Send + Sync {
         Err(CarrierError::Unsupported(self.carrier()))
     }
 
+    /// Hands the live call to `to` (E.164 or a SIP URI): the carrier connects the caller there
+    /// and the media stream to the agent ends. Not repeated once it may have acted.
+    async fn transfer(&self, call: &Call, to: &str) -> Result<(), CarrierError> {
+        let _ = (call, to);
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
     /// The URL this carrier's numbers send incoming calls to when they point at this engine;
     /// `None` for a carrier whose numbers are not pointed by URL.
     fn voice_url(&self, public: &PublicUrl) -> Option<String> {

@@ -99,6 +99,11 @@ export const limits = {
   ToolSecretInput: {
     value: { minLength: 1, maxLength: 4096 },
   },
+  TransferTarget: {
+    description: { maxLength: 300 },
+    name: { minLength: 1, maxLength: 64 },
+    to: { minLength: 1, maxLength: 300 },
+  },
   VoicemailPolicy: {
     message: { minLength: 1, maxLength: 2000 },
   },

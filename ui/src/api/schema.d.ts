@@ -920,6 +920,8 @@ export interface components {
             system_prompt: string;
             /** @description HTTP tools the agent may call during a call. */
             tools: components["schemas"]["HttpTool"][];
+            /** @description Where `transfer_call` may send a caller. */
+            transfer_targets: components["schemas"]["TransferTarget"][];
             updated_at: components["schemas"]["Timestamp"];
             voice: string;
         };
@@ -946,6 +948,8 @@ export interface components {
             system_prompt?: string | null;
             /** @description HTTP tools the agent may call during a call (replaces the list). */
             tools?: components["schemas"]["HttpToolInput"][] | null;
+            /** @description Where `transfer_call` may send a caller (replaces the list). */
+            transfer_targets?: components["schemas"]["TransferTarget"][] | null;
             /** @description OpenAI voice name (`marin`, `cedar`, `alloy`, ...) or a custom voice id. */
             voice?: string | null;
         };
@@ -1015,7 +1019,7 @@ export interface components {
          * @description Actions Switchboard itself carries out when the model asks.
          * @enum {string}
          */
-        BuiltinTool: "end_call";
+        BuiltinTool: "end_call" | "transfer_call";
         /**
          * @description An approved regulatory bundle on the carrier account (Twilio `BU…`, a Telnyx requirement
          *     group).
@@ -1777,6 +1781,15 @@ export interface components {
             id: number;
             speaker: components["schemas"]["Speaker"];
             text: string;
+        };
+        /** @description Where `transfer_call` may send a caller: a person or desk, by name. */
+        TransferTarget: {
+            /** @description When to transfer there, for the model. */
+            description?: string;
+            /** @description How the model names it ("front_desk"): letters, digits, `_` and `-`. */
+            name: string;
+            /** @description A phone number (E.164) or a SIP URI (`sip:desk@pbx.example.com`). */
+            to: string;
         };
         /**
          * @description What speaks for an agent on a call.

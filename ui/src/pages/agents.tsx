@@ -298,6 +298,9 @@ interface FormState {
   /** The HTTP tools' drafts, as JSON text (so an edit is a changed string). */
   tools: string;
   end_call: boolean;
+  transfer: boolean;
+  /** One target a line: `name | number or sip:URI | when to use`. */
+  targets: string;
 }
 
 function formOf(a: Agent | null): FormState {
@@ -315,7 +318,29 @@ function formOf(a: Agent | null): FormState {
     context: formatContext(a?.context ?? {}),
     tools: JSON.stringify(draftsOf(a?.tools ?? [])),
     end_call: a?.builtin_tools.includes("end_call") ?? false,
+    transfer: a?.builtin_tools.includes("transfer_call") ?? false,
+    targets: (a?.transfer_targets ?? []).map((t) => [t.name, t.to, t.description].join(" | ")).join("\n"),
   };
+}
+
+/** The transfer targets' lines as the API takes them, or what is wrong with one. */
+function targetsOf(
+  text: string,
+): { ok: true; value: { name: string; to: string; description: string }[] } | { ok: false; message: string } {
+  const value = [];
+  for (const [i, line] of text.split("\n").entries()) {
+    if (line.trim() === "") continue;
+    const [name = "", to = "", ...rest] = line.split("|").map((p) => p.trim());
+    if (name === "" || to === "") {
+      return { ok: false, message: `Line ${i + 1}: write “name | number or sip:URI | when to use”.` };
+    }
+    value.push({ name, to, description: rest.join(" | ") });
+  }
+  return { ok: true, value };
+}
+
+function builtinsOf(form: FormState): NonNullable<AgentInput["builtin_tools"]> {
+  return [...(form.end_call ? ["end_call" as const] : []), ...(form.transfer ? ["transfer_call" as const] : [])];
 }
 
 function draftsIn(form: FormState): ToolDraft[] {
@@ -327,7 +352,9 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
   const ctx = checkContext(form.context);
   const max = checkMaxCalls(form.max_concurrent_calls);
   const tools = toolsOf(draftsIn(form));
-  if (!ctx.ok || !max.ok || !tools.ok || form.name.trim() === "" || form.retell_voice_id.trim() === "") return null;
+  const targets = targetsOf(form.targets);
+  if (!ctx.ok || !max.ok || !tools.ok || !targets.ok || form.name.trim() === "" || form.retell_voice_id.trim() === "")
+    return null;
   const next: AgentInput = {
     name: form.name.trim(),
     active: form.active,
@@ -341,7 +368,8 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
     notes: form.notes,
     context: ctx.value,
     tools: tools.value,
-    builtin_tools: form.end_call ? ["end_call"] : [],
+    builtin_tools: builtinsOf(form),
+    transfer_targets: targets.value,
   };
   if (!agent) return next;
   const diff: AgentInput = {};
@@ -358,7 +386,8 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
   if (!same(next.context, agent.context)) diff.context = next.context;
   const stored = formOf(agent);
   if (form.tools !== stored.tools) diff.tools = next.tools;
-  if (form.end_call !== stored.end_call) diff.builtin_tools = next.builtin_tools;
+  if (form.end_call !== stored.end_call || form.transfer !== stored.transfer) diff.builtin_tools = next.builtin_tools;
+  if (form.targets !== stored.targets) diff.transfer_targets = next.transfer_targets;
   return diff;
 }
 
@@ -395,7 +424,14 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
   const nameError = form.name.trim() === "" ? "Give the agent a name." : null;
   const retellVoiceError = form.retell_voice_id.trim() === "" ? "Give a Retell voice id." : null;
   const toolsCheck = toolsOf(draftsIn(form));
-  const valid = contextCheck.ok && maxCheck.ok && toolsCheck.ok && nameError === null && retellVoiceError === null;
+  const targetsCheck = targetsOf(form.targets);
+  const valid =
+    contextCheck.ok &&
+    maxCheck.ok &&
+    toolsCheck.ok &&
+    targetsCheck.ok &&
+    nameError === null &&
+    retellVoiceError === null;
   const fieldError = (field: string) => (error?.field === field ? error.message : null);
 
   const update = <K extends keyof FormState>(key: K, value: FormState[K]) => {
@@ -616,6 +652,39 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
               Can end the call <span class="muted">— says goodbye, then hangs up once the goodbye has been heard</span>
             </span>
           </label>
+          <label class="check">
+            <input
+              type="checkbox"
+              name="transfer"
+              checked={form.transfer}
+              onChange={(e) => {
+                update("transfer", e.currentTarget.checked);
+              }}
+            />
+            <span>
+              Can transfer the call <span class="muted">— to one of the targets below, after telling the caller</span>
+            </span>
+          </label>
+          {form.transfer && (
+            <Field
+              id="agent-targets"
+              label="Transfer targets"
+              hint="One a line: name | number or sip:URI | when to use. The agent may transfer to these only."
+              error={fieldError("transfer_targets") ?? (targetsCheck.ok ? null : targetsCheck.message)}
+            >
+              <textarea
+                id="agent-targets"
+                class="code"
+                rows={3}
+                value={form.targets}
+                placeholder="front_desk | +1 415 555 0100 | a person at reception"
+                onInput={(e) => {
+                  update("targets", e.currentTarget.value);
+                }}
+                aria-describedby={messageId("agent-targets")}
+              />
+            </Field>
+          )}
           <ToolsEditor
             drafts={draftsIn(form)}
             error={fieldError("tools") ?? (toolsCheck.ok ? null : toolsCheck.message)}

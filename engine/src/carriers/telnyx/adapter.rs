@@ -309,6 +309,28 @@ impl CarrierApi for TelnyxCarrier {
         Some(public.urls.telnyx.clone())
     }
 
+    /// §7.1 `transfer`: Telnyx dials the target and bridges it to the caller; the media
+    /// stream is stopped first (not documented to stop by itself), so the agent leaves.
+    async fn transfer(&self, call: &Call, to: &str) -> Result<(), CarrierError> {
+        let id = call
+            .carrier_call_id
+            .as_deref()
+            .ok_or(CarrierError::NoCarrierId)?;
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        let key = creds.get("api_key");
+        let stop = serde_json::json!({"command_id": format!("stream-stop-{}", call.id)});
+        self.client
+            .command(key, id, "streaming_stop", &stop)
+            .await?;
+        let body = serde_json::json!({
+            "to": to,
+            "timeout_secs": 30,
+            "command_id": format!("transfer-{}", call.id),
+        });
+        self.client.command(key, id, "transfer", &body).await?;
+        Ok(())
+    }
+
     async fn search_numbers(
         &self,
         query: &NumberQuery,

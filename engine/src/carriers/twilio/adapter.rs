@@ -124,6 +124,23 @@ impl CarrierApi for TwilioCarrier {
         Some(public.urls.twilio_voice.clone())
     }
 
+    async fn transfer(&self, call: &Call, to: &str) -> Result<(), CarrierError> {
+        let sid = call
+            .carrier_call_id
+            .as_deref()
+            .ok_or(CarrierError::NoCarrierId)?;
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        self.client
+            .redirect(
+                creds.get("account_sid"),
+                creds.get("auth_token"),
+                sid,
+                &super::twiml::transfer(to),
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn account_numbers(&self) -> Result<Vec<AccountNumber>, CarrierError> {
         let creds = self.secrets.credentials(Provider::Twilio).await?;
         let numbers = self

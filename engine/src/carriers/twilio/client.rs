@@ -499,6 +499,34 @@ impl TwilioClient {
         }
     }
 
+    /// Gives a live call new instructions (§7.3, inline `Twiml`). Not repeated once sent:
+    /// a second `<Dial>` could ring the target twice.
+    pub async fn redirect(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        call_sid: &str,
+        twiml: &str,
+    ) -> Result<(), CarrierApiError> {
+        let path =
+            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+        let url = format!(
+            "{}/Accounts/{}/Calls/{}.json",
+            self.base,
+            path(account_sid),
+            path(call_sid)
+        );
+        self.post(
+            (account_sid, auth_token),
+            http::Retry::UnsentOnly,
+            "transfer the call",
+            &url,
+            &[("Twiml", twiml)],
+        )
+        .await
+        .map(drop)
+    }
+
     /// Hangs up a call (§7.3): `Status=completed` once it is in progress, `canceled` while it
     /// is still queued or ringing. A call that already ended is not an error.
     pub async fn hang_up(

@@ -45,6 +45,19 @@ pub fn dial_sip(uri: &str) -> String {
     )
 }
 
+/// Hands a live call to `to` (E.164, or a SIP URI) as its new instructions: the media stream
+/// ends and Twilio dials the target; when that leg ends, so does the call.
+pub fn transfer(to: &str) -> String {
+    let target = match to.strip_prefix("sip:") {
+        Some(_) => format!("<Sip>{}</Sip>", xml_escape(to)),
+        None => format!("<Number>{}</Number>", xml_escape(to)),
+    };
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <Response><Dial timeout=\"30\">{target}</Dial></Response>"
+    )
+}
+
 /// Answers, says sorry, hangs up: for a call that was accepted but could not be put through.
 pub fn apologise() -> String {
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>\
