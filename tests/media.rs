@@ -1958,6 +1958,13 @@ mod tools {
         let w = World::start(Script::new().respond_with_audio(1_600, "Goodbye, and thanks!")).await;
         give_tools(&w, json!({"builtin_tools": ["end_call"]})).await;
         w.number("twilio").await;
+        // A live view on the event stream, told of the tool call.
+        let events_url = format!(
+            "ws://{}/api/events?access_token={}",
+            w.engine.running.control_addr(),
+            w.engine.api.token
+        );
+        let (mut events, _) = tokio_tungstenite::connect_async(&events_url).await.unwrap();
         let sid = "CA00000000000000000000000000000032";
         let (call_id, media) = w.twilio_stream(sid).await;
         let session = w.realtime.wait_for_event("session.update", WAIT).await;
@@ -1983,6 +1990,23 @@ mod tools {
         );
         let call = w.ended(&call_id).await;
         assert_eq!(call["hangup_cause"], "the agent ended the call");
+        let told = tokio::time::timeout(WAIT, async {
+            while let Some(Ok(m)) = futures_util::StreamExt::next(&mut events).await {
+                let Ok(text) = m.to_text() else { continue };
+                let e: Value = serde_json::from_str(text).unwrap_or_default();
+                if e["type"] == "tool_called" {
+                    return e;
+                }
+            }
+            panic!("the event stream ended");
+        })
+        .await
+        .expect("a tool_called event");
+        assert_eq!(
+            (&told["call_id"], &told["tool"], &told["ok"]),
+            (&json!(call_id), &json!("end_call"), &json!(true))
+        );
+        assert_eq!(told["agent_id"], w.agent.as_str());
         assert!(
             w.twilio.violations().is_empty(),
             "{:?}",

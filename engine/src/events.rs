@@ -46,6 +46,15 @@ pub enum Event {
     TranscriptLine {
         line: TranscriptLine,
     },
+    /// An agent called a tool during a call: which, and how it went (what was asked and
+    /// answered is in the transcript's `tool` lines).
+    ToolCalled {
+        call_id: String,
+        agent_id: Option<String>,
+        tool: String,
+        ok: bool,
+        ms: u64,
+    },
     /// A live call's voice session now runs on new instructions (after an agent's or the
     /// call's context changed).
     CallContextApplied {

@@ -205,7 +205,7 @@ pub(super) fn end_call_output() -> String {
     .to_string()
 }
 
-/// Counts a tool call in its agent's stats, off the media path.
+/// Tells live views of a tool call, and counts it in its agent's stats (off the media path).
 pub(super) fn record(
     engine: &crate::engine::Engine,
     call: &crate::domain::Call,
@@ -213,11 +213,18 @@ pub(super) fn record(
     ok: bool,
     elapsed: std::time::Duration,
 ) {
+    let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    engine.events().publish(crate::events::Event::ToolCalled {
+        call_id: call.id.clone(),
+        agent_id: call.agent_id.clone(),
+        tool: tool.to_owned(),
+        ok,
+        ms,
+    });
     let Some(agent_id) = call.agent_id.clone() else {
         return;
     };
     let (engine, call_id, tool) = (engine.clone(), call.id.clone(), tool.to_owned());
-    let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     tokio::spawn(async move {
         if let Err(e) = engine
             .store()

@@ -592,6 +592,38 @@ mod tests {
     }
 
     #[test]
+    fn transfer_targets_are_numbers_or_sip_uris_by_unique_names() {
+        let target = |name: &str, to: &str| TransferTarget {
+            name: name.into(),
+            to: to.into(),
+            description: String::new(),
+        };
+        let ok = validate_targets(
+            vec![
+                target("front_desk", "+1 415 555 0100"),
+                target("pbx", "sip:desk@pbx.example.com"),
+            ],
+            None,
+        )
+        .unwrap();
+        assert_eq!(ok[0].to, "+14155550100", "kept as E.164");
+        assert_eq!(ok[1].to, "sip:desk@pbx.example.com");
+        for (bad, words) in [
+            (vec![target("desk", "12")], "target 1 (desk)"),
+            (vec![target("desk", "sip:nohost")], "not a SIP URI"),
+            (vec![target("a b", "+14155550100")], "name"),
+            (
+                vec![target("d", "+14155550100"), target("d", "+14155550101")],
+                "already named d",
+            ),
+        ] {
+            let e = validate_targets(bad, None).unwrap_err();
+            assert_eq!(e.field, "transfer_targets");
+            assert!(e.message.contains(words), "{}", e.message);
+        }
+    }
+
+    #[test]
     fn builtins_are_named_as_the_model_calls_them() {
         assert_eq!(BuiltinTool::by_name("end_call"), Some(BuiltinTool::EndCall));
         assert_eq!(

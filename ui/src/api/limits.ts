@@ -44,6 +44,7 @@ export const limits = {
   },
   Event: {
     missed: { minimum: 0 },
+    ms: { minimum: 0 },
   },
   HttpTool: {
     timeout_ms: { minimum: 0 },

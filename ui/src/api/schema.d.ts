@@ -1311,6 +1311,15 @@ export interface components {
             /** @enum {string} */
             type: "transcript_line";
         } | {
+            agent_id?: string | null;
+            call_id: string;
+            /** Format: int64 */
+            ms: number;
+            ok: boolean;
+            tool: string;
+            /** @enum {string} */
+            type: "tool_called";
+        } | {
             call_id: string;
             /** @enum {string} */
             type: "call_context_applied";
