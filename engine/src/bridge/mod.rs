@@ -759,7 +759,8 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
     /// caller is transferred (a transfer the carrier refuses leaves the caller with the agent,
     /// told why).
     async fn end_if_message_heard(&mut self, engine: &Engine, call: &Call) -> Result<(), End> {
-        if self.responding || !self.playback.all_heard() {
+        // Checked on every mark: nothing pending is the common case, and the cheapest test.
+        if self.after_heard.is_none() || self.responding || !self.playback.all_heard() {
             return Ok(());
         }
         match self.after_heard.take() {

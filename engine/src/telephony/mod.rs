@@ -1,5 +1,6 @@
 //! Telephony, carrier-free: the [`CarrierApi`] every carrier adapter implements (place a
-//! call, hang it up, look it up), the errors those fail with, the URLs of the public listener
+//! call, hang it up, look it up, transfer it; the account's numbers: list, search, buy, point,
+//! release), the errors those fail with, the URLs of the public listener
 //! that carriers are given, and the rule by which carriers' REST APIs are called. Nothing
 //! here knows a carrier's wire format; the adapters in `carriers/` do.
 
