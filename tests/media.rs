@@ -172,6 +172,16 @@ impl World {
         (call_id, media)
     }
 
+    /// The sid the Twilio simulator gave the last call placed through it.
+    fn twilio_leg_sid(&self) -> String {
+        let requests = self.twilio.requests();
+        let n = requests
+            .iter()
+            .rposition(|r| r.path.ends_with("/Calls.json"))
+            .expect("a call was placed");
+        format!("CA{:032x}", 0xc0ffee_u128 + n as u128 + 1)
+    }
+
     /// Sends a Twilio form webhook signed for its public URL.
     async fn twilio_webhook(&self, path: &str, params: &[(&str, &str)]) -> StatusCode {
         let sig = twilio_signature(TWILIO_TOKEN, &format!("{PUBLIC}{path}"), params);
@@ -2264,7 +2274,10 @@ mod tools {
             assert!(Instant::now() < deadline, "the agent was never told");
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        assert!(note.contains("did not go through"), "{note}");
+        assert!(
+            note.contains("did not happen: the carrier refused it"),
+            "{note}"
+        );
         let call = w
             .call_until(&call_id, "has the failure line", |c| {
                 c["transcript"].as_array().unwrap().iter().any(|l| {
@@ -2278,5 +2291,439 @@ mod tools {
         assert!(call["ended_at"].is_null(), "the call goes on: {call}");
         w.assert_clean(&[&media.violations()]);
         media.stop().await.unwrap();
+    }
+
+    const MANAGER: &str = "+14155550177";
+
+    /// The agent may transfer warm to "manager" (rings `ring_secs`).
+    async fn with_warm_transfer(w: &World, ring_secs: u32) {
+        give_tools(
+            w,
+            json!({"builtin_tools": ["transfer_call"], "transfer_targets": [
+                {"name": "manager", "to": MANAGER, "description": "the duty manager",
+                 "warm": true, "ring_secs": ring_secs}]}),
+        )
+        .await;
+    }
+
+    /// The call's record once `check` holds of its transfers.
+    async fn transfers_until(
+        w: &World,
+        call_id: &str,
+        what: &str,
+        check: impl Fn(&[Value]) -> bool,
+    ) -> Value {
+        w.call_until(call_id, what, |c| check(c["transfers"].as_array().unwrap()))
+            .await
+    }
+
+    /// The note the agent was last given (a system item), waited for.
+    async fn last_note(w: &World) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let notes: Vec<Value> = w
+                .realtime
+                .client_events_of("conversation.item.create")
+                .into_iter()
+                .filter(|e| e["item"]["role"] == "system")
+                .collect();
+            if let Some(n) = notes.last() {
+                return n["item"]["content"][0]["text"].as_str().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "the agent was never told");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn lines(call: &Value) -> Vec<String> {
+        call["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["text"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    const SUMMARY: &str = "Dana Reyes wants a refund for order 1182.";
+
+    #[tokio::test]
+    async fn a_warm_transfer_on_twilio_calls_the_person_tells_them_and_only_then_moves_the_caller()
+    {
+        let w =
+            World::start(Script::new().respond_with_audio(1_600, "Let me get the manager.")).await;
+        with_warm_transfer(&w, 20).await;
+        w.number("twilio").await;
+        let sid = "CA00000000000000000000000000000041";
+        let (call_id, media) = w.twilio_stream(sid).await;
+        let session = w.realtime.wait_for_event("session.update", WAIT).await;
+        let declared = &session["session"]["tools"][0];
+        assert!(
+            declared["description"]
+                .as_str()
+                .unwrap()
+                .contains("manager (warm): the duty manager"),
+            "{declared}"
+        );
+        assert!(declared["parameters"]["properties"]["summary"].is_object());
+        media.set_instant_playback(true);
+        w.realtime
+            .wait_for_server_event("response.done", WAIT)
+            .await;
+
+        let out = output_of(
+            &w,
+            "transfer_call",
+            &json!({"target": "manager", "summary": SUMMARY}).to_string(),
+        )
+        .await;
+        assert!(
+            out["next"].as_str().unwrap().contains("stay on the line"),
+            "{out}"
+        );
+        // Once the caller has heard that, the person is called: from our number, the
+        // summary said to them, then Twilio asks what next.
+        let requests = w.twilio.wait_for(1).await;
+        let create = &requests[0];
+        assert!(create.path.ends_with("/Calls.json"), "{requests:?}");
+        let form: std::collections::HashMap<_, _> = create.form.iter().cloned().collect();
+        assert_eq!(
+            (
+                form["To"].as_str(),
+                form["From"].as_str(),
+                form["Timeout"].as_str()
+            ),
+            (MANAGER, OUR_NUMBER, "20")
+        );
+        let twiml = &form["Twiml"];
+        assert!(
+            twiml.contains("<Say>Hello, this is Receptionist"),
+            "{twiml}"
+        );
+        assert!(twiml.contains(SUMMARY), "{twiml}");
+        let status_url = &form["StatusCallback"];
+        let transfer_id = status_url
+            .split("transfer_id=")
+            .nth(1)
+            .expect("the transfer's id rides in the callback")
+            .to_owned();
+        assert_eq!(
+            status_url,
+            &format!("{PUBLIC}/webhooks/twilio/transfer?transfer_id={transfer_id}")
+        );
+        let ready_path = format!("/webhooks/twilio/transfer-ready?transfer_id={transfer_id}");
+        assert!(
+            twiml.contains(&format!(
+                "<Redirect method=\"POST\">{PUBLIC}{ready_path}</Redirect>"
+            )),
+            "{twiml}"
+        );
+        let call = transfers_until(&w, &call_id, "calling", |t| {
+            t.len() == 1 && t[0]["state"] == "calling"
+        })
+        .await;
+        assert_eq!(call["transfers"][0]["target"], "manager");
+        assert_eq!(call["transfers"][0]["warm"], true);
+        assert!(
+            call["ended_at"].is_null(),
+            "the caller is still with the agent"
+        );
+
+        // An unsigned report changes nothing.
+        let status_path = format!("/webhooks/twilio/transfer?transfer_id={transfer_id}");
+        let unsigned = w
+            .http
+            .post(format!("{}{status_path}", w.engine.public_url()))
+            .form(&[("CallSid", "CA1"), ("CallStatus", "in-progress")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unsigned.status(), StatusCode::FORBIDDEN);
+
+        let leg = w.twilio_leg_sid();
+        let ringing = [
+            ("CallSid", leg.as_str()),
+            ("CallStatus", "ringing"),
+            ("AccountSid", TWILIO_SID),
+        ];
+        assert_eq!(
+            w.twilio_webhook(&status_path, &ringing).await,
+            StatusCode::NO_CONTENT
+        );
+        let answered = [
+            ("CallSid", leg.as_str()),
+            ("CallStatus", "in-progress"),
+            ("AccountSid", TWILIO_SID),
+        ];
+        assert_eq!(
+            w.twilio_webhook(&status_path, &answered).await,
+            StatusCode::NO_CONTENT
+        );
+        transfers_until(&w, &call_id, "answered", |t| t[0]["state"] == "answered").await;
+        assert_eq!(w.twilio.requests().len(), 1, "nobody moved yet");
+
+        // The person has heard it: they go into the room, and so does the caller.
+        let sig = twilio_signature(TWILIO_TOKEN, &format!("{PUBLIC}{ready_path}"), &answered);
+        let res = w
+            .http
+            .post(format!("{}{ready_path}", w.engine.public_url()))
+            .header("x-twilio-signature", sig)
+            .form(&answered)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let person = res.text().await.unwrap();
+        let room = format!("transfer-{call_id}");
+        assert!(
+            person.contains(&format!(">{room}</Conference>")),
+            "{person}"
+        );
+        let requests = w.twilio.wait_for(2).await;
+        assert!(
+            requests[1].path.ends_with(&format!("/Calls/{sid}.json")),
+            "{requests:?}"
+        );
+        let form: std::collections::HashMap<_, _> = requests[1].form.iter().cloned().collect();
+        assert!(
+            form["Twiml"].contains(&format!(">{room}</Conference>")),
+            "{form:?}"
+        );
+        assert!(!form.contains_key("Status"), "not a hang-up");
+        assert!(
+            w.twilio.violations().is_empty(),
+            "{:?}",
+            w.twilio.violations()
+        );
+
+        let call = w.ended(&call_id).await;
+        assert_eq!(
+            call["hangup_cause"],
+            format!("warm transfer to manager ({MANAGER})")
+        );
+        let t = &call["transfers"][0];
+        assert_eq!(
+            (t["state"].as_str(), t["leg_id"].as_str()),
+            (Some("connected"), Some(leg.as_str()))
+        );
+        assert!(t["ended_at"].is_string(), "{t}");
+        let lines = lines(&call);
+        for expected in [
+            format!("Calling manager ({MANAGER}) to hand the caller over…"),
+            "manager answered; telling them who is calling.".to_owned(),
+            format!("Transferred to manager ({MANAGER}) after telling them who is calling."),
+        ] {
+            assert!(lines.contains(&expected), "{expected:?} in {lines:?}");
+        }
+        w.assert_clean(&[&media.violations()]);
+    }
+
+    #[tokio::test]
+    async fn a_warm_transfer_nobody_answers_leaves_the_caller_with_the_agent_told_so() {
+        let w = World::start(Script::new().respond_with_audio(800, "One moment.")).await;
+        with_warm_transfer(&w, 5).await;
+        w.number("twilio").await;
+        let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000042").await;
+        media.set_instant_playback(true);
+        w.realtime
+            .wait_for_server_event("response.done", WAIT)
+            .await;
+        output_of(
+            &w,
+            "transfer_call",
+            r#"{"target":"manager","reason":"billing"}"#,
+        )
+        .await;
+        let create = w.twilio.wait_for(1).await.remove(0);
+        let form: std::collections::HashMap<_, _> = create.form.iter().cloned().collect();
+        assert!(
+            form["Twiml"].contains("billing"),
+            "the reason stands in for a summary"
+        );
+        let transfer_id = form["StatusCallback"]
+            .split("transfer_id=")
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let leg = w.twilio_leg_sid();
+        let status_path = format!("/webhooks/twilio/transfer?transfer_id={transfer_id}");
+        let no_answer = [
+            ("CallSid", leg.as_str()),
+            ("CallStatus", "no-answer"),
+            ("AccountSid", TWILIO_SID),
+        ];
+        assert_eq!(
+            w.twilio_webhook(&status_path, &no_answer).await,
+            StatusCode::NO_CONTENT
+        );
+
+        let note = last_note(&w).await;
+        assert!(note.contains("did not happen: nobody answered"), "{note}");
+        let call = transfers_until(&w, &call_id, "failed", |t| t[0]["state"] == "failed").await;
+        assert_eq!(call["transfers"][0]["detail"], "nobody answered");
+        assert!(call["ended_at"].is_null(), "the call goes on: {call}");
+        assert!(
+            lines(&call).contains(&format!(
+                "transfer_call failed: manager ({MANAGER}): nobody answered"
+            )),
+            "{:?}",
+            lines(&call)
+        );
+        assert_eq!(w.twilio.requests().len(), 1, "the caller was never moved");
+
+        // A second try is allowed, and is refused while under way.
+        output_of(&w, "transfer_call", r#"{"target":"manager"}"#).await;
+        w.twilio.wait_for(2).await;
+        let out = output_of(&w, "transfer_call", r#"{"target":"manager"}"#).await;
+        assert!(
+            out["error"].as_str().unwrap().contains("already under way"),
+            "{out}"
+        );
+        // The caller hangs up while it rings: the person's call is canceled.
+        media.stop().await.unwrap();
+        let requests = w.twilio.wait_for(3).await;
+        let leg2 = w.twilio_leg_sid();
+        assert!(
+            requests[2].path.ends_with(&format!("/Calls/{leg2}.json")),
+            "{requests:?}"
+        );
+        assert!(
+            requests[2]
+                .form
+                .contains(&("Status".to_owned(), "canceled".to_owned()))
+        );
+        let call = transfers_until(&w, &call_id, "second failed", |t| {
+            t.len() == 2 && t[1]["state"] == "failed"
+        })
+        .await;
+        assert_eq!(call["transfers"][1]["detail"], "the call ended first");
+        assert!(
+            w.twilio.violations().is_empty(),
+            "{:?}",
+            w.twilio.violations()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_warm_transfer_on_telnyx_speaks_the_summary_then_bridges_and_a_declined_one_does_not()
+    {
+        let w = World::start(Script::new().respond_with_audio(800, "Please hold.")).await;
+        with_warm_transfer(&w, 15).await;
+        w.number("telnyx").await;
+        let (s, _) = w
+            .engine
+            .api
+            .put(
+                "/api/settings",
+                json!({"telnyx_connection_id": "1494404757140276705"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let ccid = "v3:telnyx-warm-transfer-call";
+        let (call_id, media) = w.telnyx_stream(ccid).await;
+        media.set_instant_playback(true);
+        w.realtime
+            .wait_for_server_event("response.done", WAIT)
+            .await;
+
+        // Declined first: the agent is told, nothing is bridged.
+        let before = w.telnyx.commands().len();
+        output_of(
+            &w,
+            "transfer_call",
+            &json!({"target": "manager", "summary": SUMMARY}).to_string(),
+        )
+        .await;
+        let dial = w.telnyx.wait_for(before + 1).await.remove(before);
+        assert_eq!(dial.action, "dial");
+        assert_eq!(
+            (
+                dial.body["to"].as_str(),
+                dial.body["from"].as_str(),
+                dial.body["timeout_secs"].as_u64()
+            ),
+            (Some(MANAGER), Some(OUR_NUMBER), Some(15))
+        );
+        assert_eq!(dial.body["connection_id"], "1494404757140276705");
+        let state = dial.body["client_state"].as_str().unwrap().to_owned();
+        let leg = format!("v3:sim-leg-{before}");
+        let wr = &w;
+        let leg_event = |ty: &'static str, extra: Value| {
+            let mut payload = json!({"call_control_id": leg, "call_leg_id": "l", "call_session_id": "s",
+                "connection_id": "1494404757140276705", "client_state": state,
+                "from": OUR_NUMBER, "to": MANAGER});
+            for (k, v) in extra.as_object().unwrap() {
+                payload[k] = v.clone();
+            }
+            let id = format!("{ty}-{}", common::rand_suffix());
+            async move { wr.telnyx_webhook(ty, &id, payload).await }
+        };
+        leg_event("call.initiated", json!({"direction": "outgoing"})).await;
+        leg_event("call.hangup", json!({"hangup_cause": "call_rejected"})).await;
+        let note = last_note(&w).await;
+        assert!(note.contains("they declined the call"), "{note}");
+        transfers_until(&w, &call_id, "declined", |t| t[0]["state"] == "failed").await;
+
+        // Then answered: the summary is spoken to them, and once said, the caller is bridged
+        // to them and the agent's stream stopped.
+        let before = w.telnyx.commands().len();
+        output_of(
+            &w,
+            "transfer_call",
+            &json!({"target": "manager", "summary": SUMMARY}).to_string(),
+        )
+        .await;
+        let dial = w.telnyx.wait_for(before + 1).await.remove(before);
+        let state = dial.body["client_state"].as_str().unwrap().to_owned();
+        let leg = format!("v3:sim-leg-{before}");
+        let leg_event = |ty: &'static str| {
+            let payload = json!({"call_control_id": leg, "call_leg_id": "l2", "call_session_id": "s2",
+                "connection_id": "1494404757140276705", "client_state": state,
+                "from": OUR_NUMBER, "to": MANAGER});
+            let id = format!("{ty}-{}", common::rand_suffix());
+            async move { wr.telnyx_webhook(ty, &id, payload).await }
+        };
+        leg_event("call.answered").await;
+        let speak = w.telnyx.wait_for(before + 2).await.remove(before + 1);
+        assert_eq!(
+            (speak.action.as_str(), speak.call_control_id.as_str()),
+            ("speak", leg.as_str())
+        );
+        assert!(
+            speak.body["payload"].as_str().unwrap().contains(SUMMARY),
+            "{}",
+            speak.body
+        );
+        transfers_until(&w, &call_id, "answered", |t| {
+            t.len() == 2 && t[1]["state"] == "answered"
+        })
+        .await;
+        leg_event("call.speak.ended").await;
+        let commands = w.telnyx.wait_for(before + 4).await;
+        let (bridge, stop) = (&commands[before + 2], &commands[before + 3]);
+        assert_eq!(
+            (bridge.action.as_str(), bridge.call_control_id.as_str()),
+            ("bridge", ccid)
+        );
+        assert_eq!(bridge.body["call_control_id"], leg.as_str());
+        assert_eq!(
+            (stop.action.as_str(), stop.call_control_id.as_str()),
+            ("streaming_stop", ccid)
+        );
+        let call = w.ended(&call_id).await;
+        assert_eq!(
+            call["hangup_cause"],
+            format!("warm transfer to manager ({MANAGER})")
+        );
+        let states: Vec<&str> = call["transfers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["state"].as_str().unwrap())
+            .collect();
+        assert_eq!(states, ["failed", "connected"]);
+        assert!(
+            !w.telnyx.commands().iter().any(|c| c.action == "hangup"),
+            "nobody was hung up on"
+        );
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
-use crate::domain::{Agent, Call, Campaign, PhoneNumber, TranscriptLine};
+use crate::domain::{Agent, Call, CallTransfer, Campaign, PhoneNumber, TranscriptLine};
 use crate::secrets::Provider;
 
 const CAPACITY: usize = 1024;
@@ -54,6 +54,10 @@ pub enum Event {
         tool: String,
         ok: bool,
         ms: u64,
+    },
+    /// A transfer began or moved on (calling, answered, connected, failed).
+    CallTransfer {
+        transfer: CallTransfer,
     },
     /// A live call's voice session now runs on new instructions (after an agent's or the
     /// call's context changed).

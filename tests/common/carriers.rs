@@ -126,6 +126,7 @@ impl TelnyxApi {
         let state = Arc::new(Mutex::new(SimState::default()));
         let app = axum::Router::new()
             .route("/v2/calls/{id}/actions/{action}", post(command))
+            .route("/v2/calls", post(dial))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/v2", listener.local_addr().unwrap());
@@ -162,6 +163,48 @@ impl TelnyxApi {
     }
 }
 
+/// The fields telnyx.md requires of a command (§3.6, §7.2, §7.5), for the ones checked here.
+fn missing(action: &str, body: &Value) -> Option<&'static str> {
+    let required: &[&'static str] = match action {
+        "dial" => &["connection_id", "to", "from"],
+        "speak" => &["payload", "voice"],
+        "bridge" => &["call_control_id"],
+        "transfer" => &["to"],
+        _ => &[],
+    };
+    required
+        .iter()
+        .find(|f| body[**f].as_str().is_none_or(str::is_empty))
+        .copied()
+}
+
+/// `POST /v2/calls` (§3.6): a new call (a warm transfer's call to a person), recorded as the
+/// command `dial`; its events are for the test to send, as Telnyx would.
+async fn dial(
+    state: State<Arc<Mutex<SimState>>>,
+    headers: axum::http::HeaderMap,
+    body: axum::Json<Value>,
+) -> (StatusCode, axum::Json<Value>) {
+    let n = state.0.lock().unwrap().commands.len();
+    let client_state = body.0["client_state"].clone();
+    let (status, reply) = command(
+        state,
+        Path((String::new(), "dial".to_owned())),
+        headers,
+        body,
+    )
+    .await;
+    if status != StatusCode::OK {
+        return (status, reply);
+    }
+    let data = json!({"data": {
+        "call_control_id": format!("v3:sim-leg-{n}"), "call_leg_id": format!("leg-{n}"),
+        "call_session_id": format!("session-{n}"), "is_alive": false,
+        "record_type": "call", "client_state": client_state,
+    }});
+    (StatusCode::OK, axum::Json(data))
+}
+
 async fn command(
     State(state): State<Arc<Mutex<SimState>>>,
     Path((id, action)): Path<(String, String)>,
@@ -169,6 +212,10 @@ async fn command(
     axum::Json(body): axum::Json<Value>,
 ) -> (StatusCode, axum::Json<Value>) {
     let mut s = state.lock().unwrap();
+    let refused = missing(&action, &body).map(|field| {
+        json!({"errors": [{"code": "10015", "title": "Invalid parameter",
+            "detail": format!("{field} is required")}]})
+    });
     s.commands.push(Command {
         call_control_id: id,
         action,
@@ -178,6 +225,9 @@ async fn command(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     });
+    if let Some(error) = refused {
+        return (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(error));
+    }
     match s.script.pop_front() {
         Some((status, body)) => (status, axum::Json(body)),
         None => (

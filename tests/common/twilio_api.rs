@@ -1,5 +1,6 @@
-//! Twilio's REST API (`/2010-04-01`) on loopback for everything but placing calls (that is
-//! `twilio_calls`): updating a call (hanging up), and one account's phone numbers
+//! Twilio's REST API (`/2010-04-01`) on loopback for everything but the dialer's calls (that is
+//! `twilio_calls`): placing a transfer's call to a person, updating a call (hanging up, new
+//! TwiML), and one account's phone numbers
 //! (protocols/twilio.md §7.6, §7.7, §9.1-§9.4, errors §9.6): owned IncomingPhoneNumbers to
 //! list (paged), fetch, update and release, a catalog of numbers for sale to search and buy,
 //! and the account's Addresses; and of the Numbers API (`/v2`, §9.5), the account's regulatory
@@ -572,6 +573,16 @@ async fn answer_now(
             let status = req.form("Status").unwrap_or("completed");
             let call = json!({"sid": op.path["Sid"], "account_sid": TWILIO_SID, "status": status});
             (StatusCode::OK, axum::Json(call)).into_response()
+        }
+        // A warm transfer's call to a person (the dialer's calls are `twilio_calls`'s): a
+        // new sid, queued; its progress is for the test to report, as Twilio would.
+        "CreateCall" => {
+            let sid = format!("CA{:032x}", 0xc0ffee_u128 + a.requests.len() as u128);
+            let call = json!({
+                "sid": sid, "account_sid": TWILIO_SID, "status": "queued",
+                "to": req.form("To"), "from": req.form("From"),
+            });
+            (StatusCode::CREATED, axum::Json(call)).into_response()
         }
         "ListIncomingPhoneNumber" => list_numbers(&a, &req),
         "CreateIncomingPhoneNumber"

@@ -134,21 +134,34 @@ test("transfer targets are given one a line, checked, and kept as numbers", asyn
   await targets.fill("front_desk +1 415 555 0100");
   await tools().getByText("Line 1: write “name | number or sip:URI | when to use”.").waitFor();
   assert.equal(await panel().getByRole("button", { name: "Save changes" }).isDisabled(), true);
-  await targets.fill("front_desk | +1 415 555 0100 | a person at reception\nsupport | sip:support@pbx.example.test |");
+  await targets.fill(
+    "front_desk | +1 415 555 0100 | a person at reception\nsupport | sip:support@pbx.example.test |\nmanager | +1 415 555 0177 | complaints | warm 40s",
+  );
   await page.screenshot({ path: "/tmp/agent-transfer-1280.png" });
   await panel().getByRole("button", { name: "Save changes" }).click();
   await panel().getByText("Saved", { exact: true }).waitFor();
   const a = await stored();
   assert.deepEqual(a.builtin_tools, ["end_call", "transfer_call"]);
   assert.deepEqual(a.transfer_targets, [
-    { name: "front_desk", to: "+14155550100", description: "a person at reception" },
-    { name: "support", to: "sip:support@pbx.example.test", description: "" },
+    { name: "front_desk", to: "+14155550100", description: "a person at reception", warm: false, ring_secs: 25 },
+    { name: "support", to: "sip:support@pbx.example.test", description: "", warm: false, ring_secs: 25 },
+    { name: "manager", to: "+14155550177", description: "complaints", warm: true, ring_secs: 40 },
   ]);
+  // Read back as written.
+  await page.reload();
+  assert.match(
+    await tools().getByLabel("Transfer targets").inputValue(),
+    /manager \| \+14155550177 \| complaints \| warm 40s$/,
+  );
+  // A ring time the engine will not take is refused, naming the target.
+  await targets.fill("manager | +1 415 555 0177 | complaints | warm 300s");
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  await tools().getByText("ring_secs must be 5 to 120", { exact: false }).waitFor();
   // The engine's own check: a number that is none.
   await targets.fill("front_desk | 12 |");
   await panel().getByRole("button", { name: "Save changes" }).click();
   await tools().getByText("target 1 (front_desk)", { exact: false }).waitFor();
-  assert.equal((await stored()).transfer_targets.length, 2, "nothing changed");
+  assert.equal((await stored()).transfer_targets.length, 3, "nothing changed");
   await targets.fill("front_desk | +1 415 555 0100 | a person at reception\nsupport | sip:support@pbx.example.test |");
 });
 

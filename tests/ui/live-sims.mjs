@@ -131,8 +131,9 @@ export async function startRealtime() {
 }
 
 /**
- * Twilio's REST API, as far as hanging up goes: `POST …/Accounts/{sid}/Calls/{sid}.json`
- * answers 200, or what `failNext` queued.
+ * Twilio's REST API, as far as hanging up and transfers go: `POST …/Accounts/{sid}/Calls/{sid}.json`
+ * answers 200, `POST …/Accounts/{sid}/Calls.json` (a warm transfer's call to a person) 201 with a
+ * new sid, or what `failNext` queued.
  */
 export async function startTwilioApi() {
   const requests = [];
@@ -145,8 +146,13 @@ export async function startTwilioApi() {
     req.on("end", () => {
       requests.push({ method: req.method, path: req.url, form: Object.fromEntries(new URLSearchParams(body)) });
       const call = req.url.match(/^\/2010-04-01\/Accounts\/(AC\w+)\/Calls\/(CA\w+)\.json$/);
-      if (req.method !== "POST" || !call) return res.writeHead(404).end();
-      const [status, json] = failures.shift() ?? [200, { sid: call[2], status: "completed" }];
+      const create = /^\/2010-04-01\/Accounts\/AC\w+\/Calls\.json$/.test(req.url);
+      if (req.method !== "POST" || !(call || create)) return res.writeHead(404).end();
+      const answer = create
+        ? [201, { sid: callSid(), status: "queued" }]
+        : [200, { sid: call[2], status: "completed" }];
+      const [status, json] = failures.shift() ?? answer;
+      requests.at(-1).reply = json;
       res.writeHead(status, { "content-type": "application/json" });
       res.end(JSON.stringify(json));
     });

@@ -85,6 +85,8 @@ test("with no calls, the Live page says so and what it takes for calls to arrive
   const created = await api(engine.base, "POST", "/api/agents", {
     name: "Front Desk",
     system_prompt: "You answer the phone for Acme Plumbing.",
+    builtin_tools: ["transfer_call"],
+    transfer_targets: [{ name: "manager", to: "+14155550177", description: "the duty manager", warm: true }],
   });
   assert.equal(created.status, 201);
   agent = created.body;
@@ -337,6 +339,75 @@ test("a whisper reaches the agent as a private note, and the transcript as the o
     .locator("li.line-operator")
     .filter({ hasText: "(note to the agent, not heard by the caller) Offer the 10% discount." })
     .waitFor();
+});
+
+test("a warm transfer shows on the call while the person is called, and its end when nobody answers", async () => {
+  const summary = "Jo's sink is leaking; they want a plumber today.";
+  const responses = () => realtime.latest().events.filter((e) => e.type === "response.create").length;
+  const before = responses();
+  realtime.agentCalls("transfer_call", JSON.stringify({ target: "manager", summary }));
+  // The agent tells the caller to hold (a response with no audio here), then the person is called.
+  await until("the engine to ask for the agent's words", () => responses() > before);
+  realtime.push({ type: "response.created", response: { id: "resp_hold", status: "in_progress", output: [] } });
+  realtime.push({ type: "response.done", response: { id: "resp_hold", status: "completed", output: [] } });
+  const placed = await until("the person to be called", () =>
+    twilioApi.requests.find((r) => r.path.endsWith("/Calls.json")),
+  );
+  assert.equal(placed.form.To, "+14155550177");
+  assert.match(placed.form.Twiml, /Jo&apos;s sink is leaking/);
+  const banner = detail().getByRole("status").filter({ hasText: "Warm transfer" });
+  await banner.getByText("manager (+1 415 555 0177)", { exact: false }).waitFor();
+  await banner.getByText("Calling", { exact: true }).waitFor();
+  await page.screenshot({ path: "/tmp/live-warm-transfer-1280.png" });
+
+  // Twilio reports the person's phone was not answered: the banner goes, the agent is told.
+  const status = new URL(placed.form.StatusCallback);
+  const res = await fetch(`${engine.public}${status.pathname}${status.search}`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({
+      AccountSid: ACCOUNT_SID,
+      CallSid: placed.reply.sid,
+      CallStatus: "no-answer",
+    }).toString(),
+  });
+  assert.equal(res.status, 204);
+  await banner.waitFor({ state: "detached" });
+  await transcript()
+    .locator("li.line-tool")
+    .filter({ hasText: "transfer_call failed: manager (+14155550177): nobody answered" })
+    .waitFor();
+  await until("the agent to be told", () =>
+    realtime
+      .latest()
+      .events.some(
+        (e) =>
+          e.type === "conversation.item.create" &&
+          e.item.role === "system" &&
+          /nobody answered/.test(e.item.content[0].text),
+      ),
+  );
+  // The call log keeps the transfer, with what the person would have been told.
+  const record = await api(engine.base, "GET", `/api/calls/${call.callId}`);
+  assert.equal(record.body.transfers.length, 1);
+  assert.deepEqual([record.body.transfers[0].state, record.body.transfers[0].detail], ["failed", "nobody answered"]);
+  // And the call log shows it too, in another window.
+  const other = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  other.on("pageerror", (e) => errors.push(e.message));
+  await other.goto(`${engine.base}/#/calls/${call.callId}`);
+  await other.getByLabel("Control API token").fill(token);
+  await other.getByLabel("Control API token").press("Enter");
+  const transfers = other.locator("aside.panel").getByRole("region", { name: "Transfers" });
+  await transfers.getByText("Warm transfer to", { exact: false }).waitFor();
+  await transfers.getByText("— nobody answered", { exact: false }).waitFor();
+  await transfers.getByText(`Summary for them: “Hello, this is Front Desk`, { exact: false }).waitFor();
+  await transfers.scrollIntoViewIfNeeded();
+  await other.screenshot({ path: "/tmp/calls-transfer-1280.png" });
+  await other.close();
+  realtime.push({ type: "response.created", response: { id: "resp_sorry", status: "in_progress", output: [] } });
+  realtime.push({ type: "response.done", response: { id: "resp_sorry", status: "completed", output: [] } });
+  // The tests after this one count Twilio's requests from here (the hang-ups).
+  twilioApi.requests.splice(0);
 });
 
 test("Listen in browser plays the call's audio stream, with a level meter", async () => {

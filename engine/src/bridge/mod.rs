@@ -14,6 +14,7 @@ mod backend;
 mod playback;
 mod takeover;
 mod tools;
+mod transfer;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -65,8 +66,12 @@ enum End {
 enum AfterHeard {
     /// The call ends, for this reason.
     HangUp(String),
-    /// The carrier connects the caller to this target, and the agent leaves the call.
-    Transfer(crate::domain::TransferTarget),
+    /// The caller goes to this target (cold: at once; warm: once the person, told `summary`,
+    /// is ready).
+    Transfer {
+        target: crate::domain::TransferTarget,
+        summary: String,
+    },
 }
 
 /// Who speaks first on a call.
@@ -188,9 +193,14 @@ pub async fn run_with<C: MediaSession>(
         tap,
         operator: None,
         operator_config,
+        warm: None,
+        agent_name: agent.name.clone(),
     };
     let end = bridge.run(&engine, &call, &mut control).await;
     tracing::info!(call_id = %call.id, secs = started.elapsed().as_secs(), end = ?end, "bridge ended");
+    if let Some(warm) = bridge.warm.take() {
+        warm.abandon(&engine, &call, "the call ended first").await;
+    }
     let Bridge { carrier, voice, .. } = bridge;
     let hang_up_failed = match &end {
         End::StreamStopped => {
@@ -254,6 +264,10 @@ struct Bridge<C, V> {
     /// Set while an operator has the call (and until the agent is told what was said).
     operator: Option<TakeOver>,
     operator_config: VoiceConfig,
+    /// A warm transfer under way: the person is being called while the caller stays here.
+    warm: Option<transfer::Warm>,
+    /// The agent's name, as a warm transfer introduces it to the person.
+    agent_name: String,
 }
 
 impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
@@ -294,6 +308,15 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 () = sleep_until_some(self.greet_at), if self.greet_at.is_some() => {
                     self.greet_at = None;
                     self.greet_after_silence().await
+                }
+                () = sleep_until_some(self.warm.as_ref().map(|w| w.deadline)), if self.warm.is_some() => {
+                    match self.warm.take() {
+                        Some(warm) => {
+                            let next = warm.timed_out(engine, call).await;
+                            self.transfer_next(call, next).await
+                        }
+                        None => Ok(()),
+                    }
                 }
                 Some(c) = control.recv() => self.on_control(engine, call, c).await,
                 Some(done) = self.tools.next_done(), if self.tools.is_running() => match done {
@@ -518,6 +541,42 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 self.responding = true;
                 Ok(())
             }
+            Control::Transfer { leg, news } => {
+                let Some(warm) = self.warm.as_mut().filter(|w| w.concerns(&leg)) else {
+                    tracing::info!(call_id = %call.id, %leg, ?news, "news of a transfer no longer under way");
+                    if news == crate::live::LegNews::Ready {
+                        transfer::drop_leg(engine, call, &leg, true).await;
+                    }
+                    return Ok(());
+                };
+                let next = warm.news(engine, call, news).await;
+                if !matches!(next, transfer::Next::Goes(_)) {
+                    self.warm = None;
+                }
+                self.transfer_next(call, next).await
+            }
+        }
+    }
+
+    /// Carries out what a transfer came to: a transcript line, the bridge's end (the caller
+    /// is with the person), or the agent told it failed.
+    async fn transfer_next(&mut self, call: &Call, next: transfer::Next) -> Result<(), End> {
+        match next {
+            transfer::Next::Goes(line) => {
+                if let Some(line) = line {
+                    self.transcribe(call, Speaker::System, line, Timestamp::now());
+                }
+                Ok(())
+            }
+            transfer::Next::Transferred { line, reason } => {
+                self.transcribe(call, Speaker::System, line, Timestamp::now());
+                Err(End::Transferred(reason))
+            }
+            transfer::Next::Failed { line, note } => {
+                self.transcribe(call, Speaker::Tool, line, Timestamp::now());
+                self.tools.note(note);
+                self.hand_over_tool_outputs().await
+            }
         }
     }
 
@@ -689,18 +748,25 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 Ok(())
             }
             Called::Builtin(BuiltinTool::TransferCall) => {
-                match self.tools.transfer_target(&arguments) {
+                let target = if self.warm.is_some() || self.after_heard.is_some() {
+                    Err(ToolOutcome::refused(
+                        "a transfer is already under way: wait to be told how it went",
+                    ))
+                } else {
+                    self.tools.transfer_target(&arguments)
+                };
+                match target {
                     Err(outcome) => {
                         self.on_tool_outcome(engine, call, call_id, &name, outcome)
                             .await
                     }
-                    Ok(target) => {
+                    Ok((target, summary)) => {
                         tracing::info!(call_id = %call.id, to = %target.to, "the agent transfers the call");
                         tools::record(engine, call, &name, true, std::time::Duration::ZERO);
                         self.tools.output(call_id, tools::transfer_output(&target));
                         let line = format!("transfer_call → to {} ({})", target.name, target.to);
                         self.transcribe(call, Speaker::Tool, line, Timestamp::now());
-                        self.after_heard = Some(AfterHeard::Transfer(target));
+                        self.after_heard = Some(AfterHeard::Transfer { target, summary });
                         self.hand_over_tool_outputs().await
                     }
                 }
@@ -745,6 +811,12 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 .await
                 .map_err(End::Backend)?;
         }
+        for note in self.tools.take_notes() {
+            self.voice
+                .send(VoiceCommand::Note(note))
+                .await
+                .map_err(End::Backend)?;
+        }
         if self.operator.is_none() {
             self.voice
                 .send(VoiceCommand::Respond)
@@ -766,42 +838,20 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
         match self.after_heard.take() {
             None => Ok(()),
             Some(AfterHeard::HangUp(reason)) => Err(End::Ours(reason)),
-            Some(AfterHeard::Transfer(target)) => {
-                let done = match engine.carriers().get(call.carrier) {
-                    Ok(api) => api.transfer(call, &target.to).await,
-                    Err(e) => Err(e),
-                };
-                match done {
-                    Ok(()) => {
-                        let line = format!("Transferred to {} ({}).", target.name, target.to);
-                        self.transcribe(call, Speaker::System, line, Timestamp::now());
-                        tracing::info!(call_id = %call.id, to = %target.to, "transferred");
-                        Err(End::Transferred(format!(
-                            "transferred to {} ({})",
-                            target.name, target.to
-                        )))
-                    }
-                    Err(e) => {
-                        tracing::warn!(call_id = %call.id, error = %e, "the transfer failed");
-                        let line = format!("transfer_call failed: {e}");
-                        self.transcribe(call, Speaker::Tool, line, Timestamp::now());
-                        let note = format!(
-                            "The transfer to {} did not go through ({e}). Tell the caller, and \
-                             help them another way.",
-                            target.name
-                        );
-                        self.voice
-                            .send(VoiceCommand::Note(note))
+            Some(AfterHeard::Transfer { target, summary }) if target.warm => {
+                match transfer::start_warm(engine, call, &target, &self.agent_name, &summary).await
+                {
+                    Ok((warm, line)) => {
+                        self.warm = Some(warm);
+                        self.transfer_next(call, transfer::Next::Goes(Some(line)))
                             .await
-                            .map_err(End::Backend)?;
-                        self.voice
-                            .send(VoiceCommand::Respond)
-                            .await
-                            .map_err(End::Backend)?;
-                        self.responding = true;
-                        Ok(())
                     }
+                    Err(next) => self.transfer_next(call, next).await,
                 }
+            }
+            Some(AfterHeard::Transfer { target, .. }) => {
+                let next = transfer::cold(engine, call, &target).await;
+                self.transfer_next(call, next).await
             }
         }
     }

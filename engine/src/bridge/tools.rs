@@ -34,9 +34,12 @@ pub(super) fn declared(agent: &Agent) -> Vec<FunctionTool> {
             let list: Vec<String> = agent
                 .transfer_targets
                 .iter()
-                .map(|t| match t.description.as_str() {
-                    "" => t.name.clone(),
-                    d => format!("{}: {d}", t.name),
+                .map(|t| {
+                    let how = if t.warm { " (warm)" } else { "" };
+                    match t.description.as_str() {
+                        "" => format!("{}{how}", t.name),
+                        d => format!("{}{how}: {d}", t.name),
+                    }
                 })
                 .collect();
             FunctionTool {
@@ -47,7 +50,14 @@ pub(super) fn declared(agent: &Agent) -> Vec<FunctionTool> {
                     "required": ["target"],
                     "properties": {
                         "target": {"type": "string", "enum": names},
-                        "reason": {"type": "string", "description": "Why, in a few words."}
+                        "reason": {"type": "string", "description": "Why, in a few words."},
+                        "summary": {
+                            "type": "string",
+                            "maxLength": 500,
+                            "description": "For a warm target: one or two sentences the person \
+                                            hears before taking the call: who is calling and \
+                                            what they need."
+                        }
                     }
                 }),
             }
@@ -79,6 +89,8 @@ pub(super) struct ToolDesk {
     /// Dropped with the bridge, which cancels what is still running.
     running: JoinSet<Done>,
     waiting: Vec<(String, String)>,
+    /// Things the agent must be told (a warm transfer's end), held like outputs.
+    notes: Vec<String>,
 }
 
 impl ToolDesk {
@@ -94,6 +106,7 @@ impl ToolDesk {
             targets: agent.transfer_targets.clone(),
             running: JoinSet::new(),
             waiting: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -118,14 +131,27 @@ impl ToolDesk {
         }
     }
 
-    /// The transfer target `transfer_call`'s `arguments` name, if it is one the agent may use.
-    pub(super) fn transfer_target(&self, arguments: &str) -> Result<TransferTarget, ToolOutcome> {
+    /// The transfer target `transfer_call`'s `arguments` name, if it is one the agent may use,
+    /// and the summary for its person (or the reason, when the model gave no summary).
+    pub(super) fn transfer_target(
+        &self,
+        arguments: &str,
+    ) -> Result<(TransferTarget, String), ToolOutcome> {
         let args: serde_json::Value = serde_json::from_str(arguments).unwrap_or_default();
         let name = args["target"].as_str().unwrap_or_default();
+        let summary: String = [&args["summary"], &args["reason"]]
+            .into_iter()
+            .filter_map(|v| v.as_str())
+            .find(|s| !s.trim().is_empty())
+            .unwrap_or_default()
+            .chars()
+            .take(500)
+            .collect();
         self.targets
             .iter()
             .find(|t| t.name == name)
             .cloned()
+            .map(|t| (t, summary))
             .ok_or_else(|| {
                 let allowed: Vec<&str> = self.targets.iter().map(|t| t.name.as_str()).collect();
                 ToolOutcome::refused(format!(
@@ -153,8 +179,17 @@ impl ToolDesk {
         std::mem::take(&mut self.waiting)
     }
 
+    /// Keeps a note for the agent until it can be given, with the outputs.
+    pub(super) fn note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    pub(super) fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
     pub(super) fn has_outputs(&self) -> bool {
-        !self.waiting.is_empty()
+        !self.waiting.is_empty() || !self.notes.is_empty()
     }
 }
 
@@ -185,15 +220,20 @@ pub(super) async fn secrets_for(
 
 /// `transfer_call`'s output: the model tells the caller, and the transfer follows once heard.
 pub(super) fn transfer_output(target: &TransferTarget) -> String {
-    json!({
-        "ok": true,
-        "next": format!(
-            "Tell the caller in one short sentence that you are transferring them to {} now; \
-             the transfer happens as soon as you have said it.",
-            target.name.replace('_', " ")
+    let name = target.name.replace('_', " ");
+    let next = if target.warm {
+        format!(
+            "Tell the caller in one short sentence that you are calling {name} for them and \
+             to stay on the line. Stay with the caller meanwhile; you will be told whether \
+             {name} answers."
         )
-    })
-    .to_string()
+    } else {
+        format!(
+            "Tell the caller in one short sentence that you are transferring them to {name} \
+             now; the transfer happens as soon as you have said it."
+        )
+    };
+    json!({"ok": true, "next": next}).to_string()
 }
 
 /// `end_call`'s output: the model says goodbye, and the call ends once it has been heard.

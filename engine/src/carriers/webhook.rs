@@ -78,3 +78,28 @@ pub(super) async fn check_signature<E: Display>(
         .map_err(|e| refuse(carrier, e))?;
     check(&credentials).map_err(|e| refuse(carrier, e))
 }
+
+/// Tells the live call that transfer `transfer_id` belongs to what became of its call to the
+/// person (`leg`). Returns the call's id when its session took the news; `None` when the
+/// transfer is unknown or its call is no longer live (the caller hung up: the carrier's
+/// caller then hangs the person up).
+pub(super) async fn tell_transfer(
+    engine: &Engine,
+    transfer_id: &str,
+    leg: &str,
+    news: crate::live::LegNews,
+) -> Option<String> {
+    let transfer = match engine.store().get_transfer(transfer_id).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(%transfer_id, error = %e, "news of an unknown transfer");
+            return None;
+        }
+    };
+    let live = engine.live_calls().get(&transfer.call_id)?;
+    let control = crate::live::Control::Transfer {
+        leg: leg.to_owned(),
+        news,
+    };
+    live.send(control).then_some(transfer.call_id)
+}

@@ -96,6 +96,15 @@ impl Call {
         }
         self
     }
+
+    /// The business's own number on the call: the one called on an inbound call, the one
+    /// calling on an outbound one (what a transfer's call to a person shows as its caller).
+    pub fn our_number(&self) -> &str {
+        match self.direction {
+            CallDirection::Inbound => &self.to_number,
+            CallDirection::Outbound | CallDirection::Test => &self.from_number,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

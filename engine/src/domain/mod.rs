@@ -37,4 +37,7 @@ pub use phone_number::{Carrier, NumberStatus, PhoneNumber, PhoneNumberInput};
 pub use progress::{CampaignProgress, LeadCounts};
 pub use test_call::{EchoMode, Mute, TestCallInput};
 pub use time::Timestamp;
-pub use tool::{BuiltinTool, HttpMethod, HttpTool, HttpToolInput, ToolHeader, TransferTarget};
+pub use tool::{
+    BuiltinTool, CallTransfer, HttpMethod, HttpTool, HttpToolInput, ToolHeader, TransferState,
+    TransferTarget,
+};

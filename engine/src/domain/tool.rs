@@ -28,7 +28,8 @@ pub enum BuiltinTool {
     /// Says goodbye, then hangs up once the goodbye has been heard.
     EndCall,
     /// Hands the caller to a person: one of the agent's transfer targets, by name (cold: the
-    /// carrier connects the caller there and the agent leaves the call).
+    /// carrier connects the caller there and the agent leaves the call; warm: the person is
+    /// called and told first).
     TransferCall,
 }
 
@@ -52,8 +53,9 @@ impl BuiltinTool {
             }
             Self::TransferCall => {
                 "Transfer the caller to a person, when they ask for one or when you cannot help. \
-                 Choose the target by name; the caller is connected to them and you leave the \
-                 call."
+                 Choose the target by name. A cold target is connected at once and you leave the \
+                 call; a warm one is called first and told your summary, and you stay with the \
+                 caller until you are told whether they answered."
             }
         }
     }
@@ -77,6 +79,78 @@ pub struct TransferTarget {
     #[schema(max_length = 300)]
     #[serde(default)]
     pub description: String,
+    /// Warm: the caller stays with the agent while the person is called and told who is
+    /// calling and why; only once they have heard it are the two connected, and if nobody
+    /// answers the agent is back with the caller. Cold (the default): connected at once.
+    #[serde(default)]
+    pub warm: bool,
+    /// How long a warm transfer lets the person's phone ring, in seconds.
+    #[schema(minimum = 5, maximum = 120)]
+    #[serde(default = "default_ring_secs")]
+    pub ring_secs: u32,
+}
+
+pub const DEFAULT_RING_SECS: u32 = 25;
+const RING_SECS: std::ops::RangeInclusive<u32> = 5..=120;
+
+fn default_ring_secs() -> u32 {
+    DEFAULT_RING_SECS
+}
+
+/// Where a transfer stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferState {
+    /// Warm: the person's phone rings.
+    Calling,
+    /// Warm: the person picked up and hears who is calling and why.
+    Answered,
+    /// The caller is with the person; the agent has left the call.
+    Connected,
+    /// It did not happen (nobody answered, declined, the carrier refused): the caller stayed
+    /// with the agent. `detail` says why.
+    Failed,
+}
+
+impl TransferState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Calling => "calling",
+            Self::Answered => "answered",
+            Self::Connected => "connected",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Calling, Self::Answered, Self::Connected, Self::Failed]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+
+    pub fn is_over(self) -> bool {
+        matches!(self, Self::Connected | Self::Failed)
+    }
+}
+
+/// A transfer the agent made during a call, kept with the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CallTransfer {
+    pub id: String,
+    pub call_id: String,
+    /// The target's name and where it led, as they were at the time.
+    pub target: String,
+    pub to: String,
+    pub warm: bool,
+    /// Warm: what the person was told before being connected.
+    pub summary: String,
+    /// Warm: the carrier's id of the call to the person, once placed.
+    pub leg_id: Option<String>,
+    pub state: TransferState,
+    /// Why it failed, or how it ended, in words.
+    pub detail: Option<String>,
+    pub started_at: super::time::Timestamp,
+    pub ended_at: Option<super::time::Timestamp>,
 }
 
 /// The most transfer targets one agent may have.
@@ -136,10 +210,22 @@ pub fn validate_targets(
                 format!("{which} ({name}): the description is over 300 characters"),
             ));
         }
+        if !RING_SECS.contains(&t.ring_secs) {
+            return Err(Invalid::new(
+                field,
+                format!(
+                    "{which} ({name}): ring_secs must be {} to {} seconds",
+                    RING_SECS.start(),
+                    RING_SECS.end()
+                ),
+            ));
+        }
         out.push(TransferTarget {
             name,
             to,
             description,
+            warm: t.warm,
+            ring_secs: t.ring_secs,
         });
     }
     Ok(out)
@@ -597,6 +683,8 @@ mod tests {
             name: name.into(),
             to: to.into(),
             description: String::new(),
+            warm: false,
+            ring_secs: DEFAULT_RING_SECS,
         };
         let ok = validate_targets(
             vec![
@@ -615,6 +703,13 @@ mod tests {
             (
                 vec![target("d", "+14155550100"), target("d", "+14155550101")],
                 "already named d",
+            ),
+            (
+                vec![TransferTarget {
+                    ring_secs: 2,
+                    ..target("desk", "+14155550100")
+                }],
+                "ring_secs must be 5 to 120",
             ),
         ] {
             let e = validate_targets(bad, None).unwrap_err();

@@ -25,6 +25,19 @@ pub enum Control {
     },
     /// The agent has the call again, told what was said meanwhile.
     HandBack,
+    /// News of a warm transfer's call to the person (`leg`: the carrier's id of that call).
+    Transfer { leg: String, news: LegNews },
+}
+
+/// What became of the call to the person in a warm transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegNews {
+    /// They picked up; they are hearing who is calling and why.
+    Answered,
+    /// They have heard who is calling and why: join them to the caller now.
+    Ready,
+    /// The call to them ended before that (no answer, busy, declined, hung up): why, in words.
+    Gone(String),
 }
 
 /// Control messages a session may have queued; a full queue means it is wedged.

@@ -50,6 +50,8 @@ pub struct CallDetail {
     pub transcript: Vec<TranscriptLine>,
     /// The Retell call this call was handed over to, when its agent is on Retell.
     pub retell_call_id: Option<String>,
+    /// Transfers the agent made, oldest first: each target, cold or warm, and how it went.
+    pub transfers: Vec<crate::domain::CallTransfer>,
 }
 
 fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &CallFilter) {
@@ -142,10 +144,12 @@ impl Store {
         let call = self.get_call(id).await?;
         let transcript = self.transcript(id).await?;
         let retell_call_id = self.retell_call_id(id).await?;
+        let transfers = self.transfers_of_call(id).await?;
         Ok(CallDetail {
             call,
             transcript,
             retell_call_id,
+            transfers,
         })
     }
 

@@ -26,6 +26,23 @@ pub struct Dial<'a> {
     pub detect_machine: bool,
 }
 
+/// A warm transfer's call to the person, on behalf of a live call.
+#[derive(Debug, Clone, Copy)]
+pub struct Consult<'a> {
+    /// The caller's call, which stays with its agent meanwhile.
+    pub call: &'a Call,
+    /// Switchboard's id of the transfer: the carrier's reports of the new call carry it.
+    pub transfer_id: &'a str,
+    /// E.164 or a SIP URI.
+    pub to: &'a str,
+    /// Who is calling and why: said to the person once they answer, before anyone is joined.
+    pub summary: &'a str,
+    /// How long their phone rings.
+    pub ring_secs: u32,
+    /// Where the carrier reports that call.
+    pub public: &'a PublicUrl,
+}
+
 /// What became of a call Switchboard placed but lost sight of.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Found {
@@ -293,6 +310,29 @@ pub trait CarrierApi: Send + Sync {
     /// and the media stream to the agent ends. Not repeated once it may have acted.
     async fn transfer(&self, call: &Call, to: &str) -> Result<(), CarrierError> {
         let _ = (call, to);
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
+    /// A warm transfer's first step: calls the person on the caller's behalf; once they
+    /// answer they hear the summary. What follows comes by the carrier's webhooks, told to the
+    /// call's live session (`live::Control::Transfer`). Returns the carrier's id of the new
+    /// call. Not repeated once it may have rung.
+    async fn call_person(&self, consult: &Consult<'_>) -> Result<String, CarrierError> {
+        let _ = consult;
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
+    /// Joins the caller of `call` to `leg`, a person `call_person` reached who has heard the
+    /// summary: the media stream to the agent ends.
+    async fn join(&self, call: &Call, leg: &str) -> Result<(), CarrierError> {
+        let _ = (call, leg);
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
+    /// Hangs up `leg`, a call `call_person` placed that will not be joined (`answered`: the
+    /// person had picked up). One already ended counts as done.
+    async fn drop_leg(&self, leg: &str, answered: bool) -> Result<(), CarrierError> {
+        let _ = (leg, answered);
         Err(CarrierError::Unsupported(self.carrier()))
     }
 

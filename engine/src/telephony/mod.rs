@@ -1,5 +1,5 @@
 //! Telephony, carrier-free: the [`CarrierApi`] every carrier adapter implements (place a
-//! call, hang it up, look it up, transfer it; the account's numbers: list, search, buy, point,
+//! call, hang it up, look it up, transfer it cold or warm; the account's numbers: list, search, buy, point,
 //! release), the errors those fail with, the URLs of the public listener
 //! that carriers are given, and the rule by which carriers' REST APIs are called. Nothing
 //! here knows a carrier's wire format; the adapters in `carriers/` do.
@@ -10,7 +10,7 @@ pub mod urls;
 
 pub use carrier::{
     AccountAddress, AccountNumber, AvailableNumber, Bundle, CarrierApi, CarrierError, Carriers,
-    Dial, Found, NumberKind, NumberQuery, Purchase, PurchaseRequirements,
+    Consult, Dial, Found, NumberKind, NumberQuery, Purchase, PurchaseRequirements,
 };
 pub use rest::CarrierApiError;
 pub use urls::{PublicUrl, WebhookUrls};

@@ -9,6 +9,10 @@ pub const TWILIO_VOICE_PATH: &str = "/webhooks/twilio/voice";
 pub const TWILIO_STATUS_PATH: &str = "/webhooks/twilio/status";
 pub const TWILIO_STREAM_STATUS_PATH: &str = "/webhooks/twilio/stream-status";
 pub const TWILIO_AMD_PATH: &str = "/webhooks/twilio/amd";
+/// A warm transfer's call to a person: its progress, and where it asks what to do once the
+/// person has heard the summary (the transfer's id in the query).
+pub const TWILIO_TRANSFER_PATH: &str = "/webhooks/twilio/transfer";
+pub const TWILIO_TRANSFER_READY_PATH: &str = "/webhooks/twilio/transfer-ready";
 pub const TELNYX_WEBHOOK_PATH: &str = "/webhooks/telnyx";
 pub const LIVEKIT_WEBHOOK_PATH: &str = "/webhooks/livekit";
 /// Where Retell reports the calls handed over to it; each Retell agent is given it.

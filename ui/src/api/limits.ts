@@ -103,6 +103,7 @@ export const limits = {
   TransferTarget: {
     description: { maxLength: 300 },
     name: { minLength: 1, maxLength: 64 },
+    ring_secs: { minimum: 5, maximum: 120 },
     to: { minLength: 1, maxLength: 300 },
   },
   VoicemailPolicy: {

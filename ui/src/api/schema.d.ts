@@ -1085,6 +1085,8 @@ export interface components {
             /** @description The Retell call this call was handed over to, when its agent is on Retell. */
             retell_call_id?: string | null;
             transcript: components["schemas"]["TranscriptLine"][];
+            /** @description Transfers the agent made, oldest first: each target, cold or warm, and how it went. */
+            transfers: components["schemas"]["CallTransfer"][];
         };
         /** @enum {string} */
         CallDirection: "inbound" | "outbound" | "test";
@@ -1105,6 +1107,24 @@ export interface components {
          * @enum {string}
          */
         CallStatus: "queued" | "ringing" | "in_progress" | "completed" | "busy" | "no_answer" | "failed" | "rejected" | "canceled";
+        /** @description A transfer the agent made during a call, kept with the call. */
+        CallTransfer: {
+            call_id: string;
+            /** @description Why it failed, or how it ended, in words. */
+            detail?: string | null;
+            ended_at?: null | components["schemas"]["Timestamp"];
+            id: string;
+            /** @description Warm: the carrier's id of the call to the person, once placed. */
+            leg_id?: string | null;
+            started_at: components["schemas"]["Timestamp"];
+            state: components["schemas"]["TransferState"];
+            /** @description Warm: what the person was told before being connected. */
+            summary: string;
+            /** @description The target's name and where it led, as they were at the time. */
+            target: string;
+            to: string;
+            warm: boolean;
+        };
         /** @description The daily hours calls may start, in the campaign's IANA time zone. */
         CallingWindow: {
             /** @description ISO weekdays calls may start on, 1 = Monday … 7 = Sunday. Empty: every day. */
@@ -1319,6 +1339,10 @@ export interface components {
             tool: string;
             /** @enum {string} */
             type: "tool_called";
+        } | {
+            transfer: components["schemas"]["CallTransfer"];
+            /** @enum {string} */
+            type: "call_transfer";
         } | {
             call_id: string;
             /** @enum {string} */
@@ -1791,14 +1815,30 @@ export interface components {
             speaker: components["schemas"]["Speaker"];
             text: string;
         };
+        /**
+         * @description Where a transfer stands.
+         * @enum {string}
+         */
+        TransferState: "calling" | "answered" | "connected" | "failed";
         /** @description Where `transfer_call` may send a caller: a person or desk, by name. */
         TransferTarget: {
             /** @description When to transfer there, for the model. */
             description?: string;
             /** @description How the model names it ("front_desk"): letters, digits, `_` and `-`. */
             name: string;
+            /**
+             * Format: int32
+             * @description How long a warm transfer lets the person's phone ring, in seconds.
+             */
+            ring_secs?: number;
             /** @description A phone number (E.164) or a SIP URI (`sip:desk@pbx.example.com`). */
             to: string;
+            /**
+             * @description Warm: the caller stays with the agent while the person is called and told who is
+             *     calling and why; only once they have heard it are the two connected, and if nobody
+             *     answers the agent is back with the caller. Cold (the default): connected at once.
+             */
+            warm?: boolean;
         };
         /**
          * @description What speaks for an agent on a call.

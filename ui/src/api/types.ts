@@ -18,6 +18,7 @@ export type NumberCarrier = Schemas["NumberCarrier"];
 export type NumberStatus = Schemas["NumberStatus"];
 export type Call = Schemas["Call"];
 export type CallDetail = Schemas["CallDetail"];
+export type CallTransfer = Schemas["CallTransfer"];
 export type CallPage = Schemas["CallPage"];
 export type CallStatus = Schemas["CallStatus"];
 export type CallDirection = Schemas["CallDirection"];

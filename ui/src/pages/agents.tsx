@@ -319,22 +319,33 @@ function formOf(a: Agent | null): FormState {
     tools: JSON.stringify(draftsOf(a?.tools ?? [])),
     end_call: a?.builtin_tools.includes("end_call") ?? false,
     transfer: a?.builtin_tools.includes("transfer_call") ?? false,
-    targets: (a?.transfer_targets ?? []).map((t) => [t.name, t.to, t.description].join(" | ")).join("\n"),
+    targets: (a?.transfer_targets ?? [])
+      .map((t) => [t.name, t.to, t.description, ...(t.warm ? [`warm ${t.ring_secs ?? 25}s`] : [])].join(" | "))
+      .join("\n"),
   };
 }
 
-/** The transfer targets' lines as the API takes them, or what is wrong with one. */
-function targetsOf(
-  text: string,
-): { ok: true; value: { name: string; to: string; description: string }[] } | { ok: false; message: string } {
-  const value = [];
+type TargetInput = NonNullable<AgentInput["transfer_targets"]>[number];
+
+/** A line's last part when it says how to transfer: “cold”, or “warm” with the ring time. */
+const MODE = /^(cold|warm)(?:\s+(\d+)\s*s?)?$/i;
+
+/** The transfer targets' lines as the API takes them, or what is wrong with one. A line is
+ * `name | number or sip:URI | when to use`, and optionally `| warm 25s` (the person is called
+ * and told who is calling first, ringing that long) or `| cold` (the default). */
+function targetsOf(text: string): { ok: true; value: TargetInput[] } | { ok: false; message: string } {
+  const value: TargetInput[] = [];
   for (const [i, line] of text.split("\n").entries()) {
     if (line.trim() === "") continue;
     const [name = "", to = "", ...rest] = line.split("|").map((p) => p.trim());
     if (name === "" || to === "") {
       return { ok: false, message: `Line ${i + 1}: write “name | number or sip:URI | when to use”.` };
     }
-    value.push({ name, to, description: rest.join(" | ") });
+    const mode = rest.length > 0 ? MODE.exec(rest[rest.length - 1] ?? "") : null;
+    if (mode) rest.pop();
+    const warm = mode?.[1]?.toLowerCase() === "warm";
+    const ring = mode?.[2] === undefined ? 25 : Number(mode[2]);
+    value.push({ name, to, description: rest.join(" | "), warm, ring_secs: ring });
   }
   return { ok: true, value };
 }
@@ -669,15 +680,17 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
             <Field
               id="agent-targets"
               label="Transfer targets"
-              hint="One a line: name | number or sip:URI | when to use. The agent may transfer to these only."
+              hint="One a line: name | number or sip:URI | when to use, and “| warm 25s” to call the person first and tell them who is calling (the caller stays with the agent if nobody answers). The agent may transfer to these only."
               error={fieldError("transfer_targets") ?? (targetsCheck.ok ? null : targetsCheck.message)}
             >
               <textarea
                 id="agent-targets"
                 class="code"
-                rows={3}
+                rows={Math.min(8, Math.max(3, form.targets.split("\n").length + 1))}
                 value={form.targets}
-                placeholder="front_desk | +1 415 555 0100 | a person at reception"
+                placeholder={
+                  "front_desk | +1 415 555 0100 | a person at reception\nmanager | +1 415 555 0177 | complaints | warm 25s"
+                }
                 onInput={(e) => {
                   update("targets", e.currentTarget.value);
                 }}

@@ -15,6 +15,7 @@ import {
 } from "../api/types";
 import { Icon } from "../components/icons";
 import { mergeLines, speakerNames, Transcript } from "../components/transcript";
+import { TransferList, useTransfers } from "../components/transfers";
 import {
   Badge,
   dateTime,
@@ -398,6 +399,7 @@ function CallPanel(props: { id: string; onClose: () => void }) {
   const [error, setError] = useState<ApiError | null>(null);
   const [lines, setLines] = useState<TranscriptLine[]>([]);
   const [attempt, setAttempt] = useState(0);
+  const transfers = useTransfers(props.id, call?.transfers);
   const bottom = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
@@ -525,6 +527,12 @@ function CallPanel(props: { id: string; onClose: () => void }) {
           </div>
         )}
       </dl>
+      {transfers.length > 0 && (
+        <section class="panel-section" aria-labelledby="call-transfers">
+          <h3 id="call-transfers">Transfers</h3>
+          <TransferList transfers={transfers} />
+        </section>
+      )}
       <section class="panel-section" aria-labelledby="call-transcript">
         <h3 id="call-transcript">Transcript</h3>
         {lines.length === 0 ? (

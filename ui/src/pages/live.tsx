@@ -10,6 +10,7 @@ import {
   type Agent,
   type Call,
   type CallDetail,
+  type CallTransfer,
   type ContextUpdated,
   type Listening,
   type Speaker,
@@ -19,6 +20,7 @@ import { ContextEditor, contextEdited, formatContext } from "../components/conte
 import { Icon } from "../components/icons";
 import { OutboundCallDialog } from "../components/outbound-call";
 import { mergeLines, speakerNames, Transcript } from "../components/transcript";
+import { TransferUnderWay, useTransfers } from "../components/transfers";
 import {
   Banner,
   Dialog,
@@ -313,6 +315,7 @@ export function Elapsed(props: { call: Call; large?: boolean }) {
 export function useCallView(id: string): {
   call: Call | null;
   lines: CallDetail["transcript"];
+  transfers: CallTransfer[];
   error: ApiError | null;
   retry: () => void;
 } {
@@ -320,6 +323,8 @@ export function useCallView(id: string): {
   const { callsRevision } = useAppState();
   const [call, setCall] = useState<Call | null>(null);
   const [lines, setLines] = useState<CallDetail["transcript"]>([]);
+  const [loadedTransfers, setLoadedTransfers] = useState<CallTransfer[] | undefined>(undefined);
+  const transfers = useTransfers(id, loadedTransfers);
   const [error, setError] = useState<ApiError | null>(null);
   const [attempt, setAttempt] = useState(0);
 
@@ -333,9 +338,10 @@ export function useCallView(id: string): {
         api.getCall(id).then(
           (d) => {
             if (!current) return;
-            const { transcript, ...record } = d;
+            const { transcript, transfers: loadedNow, ...record } = d;
             setCall(record);
             setLines((l) => mergeLines(transcript, l));
+            setLoadedTransfers(loadedNow);
             setError(null);
           },
           (e: unknown) => {
@@ -374,6 +380,7 @@ export function useCallView(id: string): {
   return {
     call,
     lines,
+    transfers,
     error,
     retry: () => {
       setAttempt((n) => n + 1);
@@ -408,7 +415,7 @@ export function CallPlaceholder(props: {
 /** The selected call: live, or ended while the operator was watching it. */
 function LiveCallView(props: { id: string }) {
   const { agents } = useAppState();
-  const { call, lines, error, retry } = useCallView(props.id);
+  const { call, lines, transfers, error, retry } = useCallView(props.id);
 
   if (call === null) {
     return (
@@ -463,6 +470,7 @@ function LiveCallView(props: { id: string }) {
         {live && <EndCallButton call={call} />}
       </header>
       {live && call.direction !== "test" && <ListenControl call={call} />}
+      {live && <TransferUnderWay transfers={transfers} />}
       {!live && <EndedBanner call={call} />}
       <div class="live-call-body">
         <div class="live-talk">

@@ -10,8 +10,8 @@ use crate::domain::{Call, Carrier};
 use crate::secrets::{Provider, Secrets};
 use crate::settings::{Settings, TELNYX_CONNECTION};
 use crate::telephony::{
-    AccountNumber, AvailableNumber, Bundle, CarrierApi, CarrierApiError, CarrierError, Dial, Found,
-    NumberKind, NumberQuery, PublicUrl, Purchase, PurchaseRequirements,
+    AccountNumber, AvailableNumber, Bundle, CarrierApi, CarrierApiError, CarrierError, Consult,
+    Dial, Found, NumberKind, NumberQuery, PublicUrl, Purchase, PurchaseRequirements,
 };
 
 /// How long a number order is watched for its outcome before the number is looked for on the
@@ -22,6 +22,9 @@ const ORDER_WATCH: std::time::Duration = std::time::Duration::from_secs(15);
 pub(super) fn client_state(call_id: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(call_id)
 }
+
+/// The client state of a warm transfer's call to the person starts so, then the transfer's id.
+pub(super) const TRANSFER_STATE: &str = "transfer:";
 
 /// Switchboard's call id in a call's client state, when it carries one.
 pub(super) fn our_call_id(client_state: &str) -> Option<String> {
@@ -329,6 +332,57 @@ impl CarrierApi for TelnyxCarrier {
         });
         self.client.command(key, id, "transfer", &body).await?;
         Ok(())
+    }
+
+    /// §7.2's recipe: a new call on the application to the person, its client state naming
+    /// the transfer; the webhook speaks the summary when they answer (see `webhook`).
+    async fn call_person(&self, c: &Consult<'_>) -> Result<String, CarrierError> {
+        let connection = self.connection("call a person for a warm transfer")?;
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        let body = serde_json::json!({
+            "connection_id": connection,
+            "to": c.to,
+            "from": c.call.our_number(),
+            "timeout_secs": c.ring_secs,
+            "client_state": client_state(&format!("{TRANSFER_STATE}{}", c.transfer_id)),
+            "command_id": format!("consult-{}", c.transfer_id),
+        });
+        Ok(self.client.dial(creds.get("api_key"), &body).await?)
+    }
+
+    /// `bridge` the caller to the person, then stop the caller's media stream (the agent
+    /// leaves); stopped first, a refused bridge would leave the caller with nobody.
+    async fn join(&self, call: &Call, leg: &str) -> Result<(), CarrierError> {
+        let id = call
+            .carrier_call_id
+            .as_deref()
+            .ok_or(CarrierError::NoCarrierId)?;
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        let key = creds.get("api_key");
+        let bridge = serde_json::json!({
+            "call_control_id": leg,
+            "command_id": format!("bridge-{}-{leg}", call.id),
+        });
+        self.client.command(key, id, "bridge", &bridge).await?;
+        let stop = serde_json::json!({"command_id": format!("stream-stop-{}-{leg}", call.id)});
+        if let Err(e) = self.client.command(key, id, "streaming_stop", &stop).await {
+            tracing::warn!(call_id = %call.id, error = %e, "the media stream was not stopped after the bridge");
+        }
+        Ok(())
+    }
+
+    async fn drop_leg(&self, leg: &str, answered: bool) -> Result<(), CarrierError> {
+        let _ = answered;
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        let body = serde_json::json!({"command_id": format!("hangup-{leg}")});
+        match self
+            .client
+            .command(creds.get("api_key"), leg, "hangup", &body)
+            .await
+        {
+            Err(e) if is_call_already_ended(&e) => Ok(()),
+            other => Ok(other?),
+        }
     }
 
     async fn search_numbers(

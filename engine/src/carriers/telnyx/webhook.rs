@@ -11,13 +11,14 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::adapter::{client_state, our_call_id};
+use super::adapter::{TRANSFER_STATE, client_state, our_call_id};
 use super::client::{self, TelnyxClient};
 use super::signature;
-use crate::carriers::webhook::{WebhookError, check_signature};
+use crate::carriers::webhook::{WebhookError, check_signature, tell_transfer};
 use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp, VoiceBackend};
 use crate::engine::Engine;
 use crate::events::Event;
+use crate::live::LegNews;
 use crate::retell::hand_off::{HandOff, hand_over};
 use crate::routing::{Decision, InboundCall, route_inbound};
 use crate::secrets::Provider;
@@ -70,6 +71,24 @@ pub(super) async fn webhook(
         .as_deref()
         .and_then(|t| Timestamp::parse(t).ok())
         .unwrap_or_else(Timestamp::now);
+
+    // A warm transfer's call to the person is no call of the log: its news goes to the
+    // caller's session.
+    if let Some(transfer_id) = text("client_state")
+        .and_then(our_call_id)
+        .and_then(|s| s.strip_prefix(TRANSFER_STATE).map(str::to_owned))
+    {
+        let cause = text("hangup_cause").map(str::to_owned);
+        tokio::spawn(transfer_leg(
+            engine,
+            client,
+            transfer_id,
+            call_control_id,
+            data.event_type,
+            cause,
+        ));
+        return Ok(StatusCode::OK.into_response());
+    }
 
     let event = match data.event_type.as_str() {
         "call.initiated" if text("direction") == Some("incoming") => {
@@ -163,6 +182,84 @@ async fn end_call_without_media(
     });
     Ok(())
 }
+
+/// A warm transfer's call to the person (§7.2's recipe): answered, it is told the summary
+/// (`speak`); once that has been said, the caller's session joins them. If the caller has
+/// gone meanwhile, the person is hung up on.
+async fn transfer_leg(
+    engine: Engine,
+    client: TelnyxClient,
+    transfer_id: String,
+    leg: String,
+    event_type: String,
+    hangup_cause: Option<String>,
+) {
+    let news = match event_type.as_str() {
+        "call.answered" => LegNews::Answered,
+        "call.speak.ended" => LegNews::Ready,
+        "call.hangup" => LegNews::Gone(
+            match hangup_cause.as_deref() {
+                Some("timeout" | "no_answer") => "nobody answered",
+                Some("user_busy") => "the line was busy",
+                Some("call_rejected") => "they declined the call",
+                Some("normal_clearing") => "they hung up",
+                Some("originator_cancel") => "the call to them was canceled",
+                _ => "the call to them failed",
+            }
+            .into(),
+        ),
+        _ => return,
+    };
+    let answered = news == LegNews::Answered;
+    let told = tell_transfer(&engine, &transfer_id, &leg, news).await;
+    let summary = match (&told, answered) {
+        (Some(_), true) => engine
+            .store()
+            .get_transfer(&transfer_id)
+            .await
+            .map(|t| t.summary)
+            .ok(),
+        _ => None,
+    };
+    let result: Result<(), CarrierError> = async {
+        let key = engine.secrets().credentials(Provider::Telnyx).await?;
+        let key = key.get("api_key");
+        match (told, summary) {
+            (Some(_), Some(summary)) => {
+                let body = json!({
+                    "payload": summary,
+                    "voice": SPEAK_VOICE,
+                    "command_id": format!("speak-{transfer_id}"),
+                });
+                client.command(key, &leg, "speak", &body).await?;
+            }
+            (None, _) if event_type != "call.hangup" => {
+                let body = json!({"command_id": format!("hangup-{transfer_id}")});
+                client.command(key, &leg, "hangup", &body).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(%transfer_id, error = %e, "a warm transfer's call to the person could not be told");
+        if answered {
+            let gone = LegNews::Gone(format!("they could not be told who is calling: {e}"));
+            tell_transfer(&engine, &transfer_id, &leg, gone).await;
+            // Best effort: they would be left on a silent line.
+            if let Ok(key) = engine.secrets().credentials(Provider::Telnyx).await {
+                let body = json!({"command_id": format!("hangup-{transfer_id}")});
+                let _ = client
+                    .command(key.get("api_key"), &leg, "hangup", &body)
+                    .await;
+            }
+        }
+    }
+}
+
+/// The voice a warm transfer's summary is read in to the person (§7.5).
+const SPEAK_VOICE: &str = "AWS.Polly.Joanna-Neural";
 
 /// A hangup's final status when the call was never answered (an answered call that ends is
 /// `completed` whatever the cause).

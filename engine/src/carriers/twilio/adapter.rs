@@ -6,10 +6,11 @@
 use crate::domain::{Call, CallEvent, CallStatus, Carrier, Timestamp};
 use crate::secrets::{Provider, Secrets};
 use crate::store::Store;
-use crate::telephony::urls::TWILIO_AMD_PATH;
+use crate::telephony::urls::{TWILIO_AMD_PATH, TWILIO_TRANSFER_PATH, TWILIO_TRANSFER_READY_PATH};
 use crate::telephony::{
     AccountAddress, AccountNumber, AvailableNumber, Bundle, CarrierApi, CarrierApiError,
-    CarrierError, Dial, Found, NumberKind, NumberQuery, PublicUrl, Purchase, PurchaseRequirements,
+    CarrierError, Consult, Dial, Found, NumberKind, NumberQuery, PublicUrl, Purchase,
+    PurchaseRequirements,
 };
 
 use super::client::{CallInfo, CreateCall, IncomingNumber, TwilioClient};
@@ -17,6 +18,13 @@ use super::twiml;
 
 /// The query parameter that carries Switchboard's call id in the callbacks of calls it places.
 pub(super) const OUR_CALL_ID: &str = "call_id";
+/// The query parameter that carries a warm transfer's id in its call to the person.
+pub(super) const TRANSFER_ID: &str = "transfer_id";
+
+/// The conference room a warm transfer joins the caller and the person in.
+pub(super) fn room(call_id: &str) -> String {
+    format!("transfer-{call_id}")
+}
 
 pub struct TwilioCarrier {
     client: TwilioClient,
@@ -136,6 +144,61 @@ impl CarrierApi for TwilioCarrier {
                 creds.get("auth_token"),
                 sid,
                 &super::twiml::transfer(to),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// §10.3, by way of a plain call: the person's call says the summary, then asks
+    /// `/webhooks/twilio/transfer-ready` what next; its progress goes to
+    /// `/webhooks/twilio/transfer`. The caller stays on the media stream meanwhile.
+    async fn call_person(&self, c: &Consult<'_>) -> Result<String, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        let query = format!("?{TRANSFER_ID}={}", c.transfer_id);
+        let status = format!("{}{TWILIO_TRANSFER_PATH}{query}", c.public.base);
+        let ready = format!("{}{TWILIO_TRANSFER_READY_PATH}{query}", c.public.base);
+        let twiml = twiml::announce(c.summary, &ready);
+        let request = CreateCall {
+            to: c.to,
+            from: c.call.our_number(),
+            twiml: &twiml,
+            status_callback: &status,
+            amd_callback: None,
+            timeout_secs: c.ring_secs,
+        };
+        Ok(self
+            .client
+            .create_call(creds.get("account_sid"), creds.get("auth_token"), &request)
+            .await?)
+    }
+
+    /// The caller's call is given new TwiML: into the room the person is in.
+    async fn join(&self, call: &Call, leg: &str) -> Result<(), CarrierError> {
+        let _ = leg;
+        let sid = call
+            .carrier_call_id
+            .as_deref()
+            .ok_or(CarrierError::NoCarrierId)?;
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        self.client
+            .redirect(
+                creds.get("account_sid"),
+                creds.get("auth_token"),
+                sid,
+                &twiml::conference(&room(&call.id)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn drop_leg(&self, leg: &str, answered: bool) -> Result<(), CarrierError> {
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        self.client
+            .hang_up(
+                creds.get("account_sid"),
+                creds.get("auth_token"),
+                leg,
+                !answered,
             )
             .await?;
         Ok(())

@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use crate::engine::Engine;
 use crate::telephony::urls::{
     TWILIO_AMD_PATH, TWILIO_MEDIA_PATH, TWILIO_STATUS_PATH, TWILIO_STREAM_STATUS_PATH,
-    TWILIO_VOICE_PATH,
+    TWILIO_TRANSFER_PATH, TWILIO_TRANSFER_READY_PATH, TWILIO_VOICE_PATH,
 };
 
 pub use adapter::TwilioCarrier;
@@ -28,5 +28,7 @@ pub(super) fn routes() -> Router<Engine> {
         .route(TWILIO_STATUS_PATH, post(callback::<Status>))
         .route(TWILIO_STREAM_STATUS_PATH, post(callback::<StreamStatus>))
         .route(TWILIO_AMD_PATH, post(callback::<Amd>))
+        .route(TWILIO_TRANSFER_PATH, post(webhooks::transfer_status))
+        .route(TWILIO_TRANSFER_READY_PATH, post(webhooks::transfer_ready))
         .route(TWILIO_MEDIA_PATH, get(media_stream::stream))
 }

@@ -58,6 +58,36 @@ pub fn transfer(to: &str) -> String {
     )
 }
 
+/// A warm transfer's call to the person: they hear who is calling and why, then Twilio asks
+/// `ready_url` what next (the room with the caller, or word that the caller has gone).
+pub fn announce(summary: &str, ready_url: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <Response><Say>{summary}</Say>\
+         <Redirect method=\"POST\">{url}</Redirect></Response>",
+        summary = xml_escape(summary),
+        url = xml_escape(ready_url),
+    )
+}
+
+/// Into a warm transfer's conference `room` (both the person and the caller): no beep,
+/// silence while alone, and the room ends for both when either leaves.
+pub fn conference(room: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+         <Response><Dial><Conference beep=\"false\" endConferenceOnExit=\"true\" waitUrl=\"\">\
+         {room}</Conference></Dial></Response>",
+        room = xml_escape(room),
+    )
+}
+
+/// For the person of a warm transfer whose caller hung up meanwhile.
+pub fn caller_gone() -> String {
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>\
+     <Say>Sorry, the caller has hung up.</Say><Hangup/></Response>"
+        .to_owned()
+}
+
 /// Answers, says sorry, hangs up: for a call that was accepted but could not be put through.
 pub fn apologise() -> String {
     "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>\
@@ -104,6 +134,31 @@ mod tests {
             "{xml}"
         );
         assert!(xml.ends_with("</Connect><Hangup/></Response>"));
+    }
+
+    #[test]
+    fn a_warm_transfer_says_the_escaped_summary_then_asks_what_next() {
+        let xml = announce(
+            "Jo's bill <overdue> & unpaid",
+            "https://x.example/webhooks/twilio/transfer-ready?transfer_id=t1&x=2",
+        );
+        assert!(
+            xml.contains("<Say>Jo&apos;s bill &lt;overdue&gt; &amp; unpaid</Say>"),
+            "{xml}"
+        );
+        assert!(
+            xml.ends_with(
+                "<Redirect method=\"POST\">https://x.example/webhooks/twilio/transfer-ready?transfer_id=t1&amp;x=2</Redirect></Response>"
+            ),
+            "{xml}"
+        );
+        let room = conference("transfer-c\"1");
+        assert!(
+            room.contains(
+                "endConferenceOnExit=\"true\" waitUrl=\"\">transfer-c&quot;1</Conference>"
+            ),
+            "{room}"
+        );
     }
 
     #[test]

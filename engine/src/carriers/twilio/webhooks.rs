@@ -8,11 +8,12 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::adapter::OUR_CALL_ID;
+use super::adapter::{OUR_CALL_ID, TRANSFER_ID, room};
 use super::{signature, twiml};
-use crate::carriers::webhook::{WebhookError, check_signature};
+use crate::carriers::webhook::{WebhookError, check_signature, tell_transfer};
 use crate::domain::{CallEvent, CallStatus, Carrier, RejectReason, Timestamp, VoiceBackend};
 use crate::engine::Engine;
+use crate::live::LegNews;
 use crate::retell::hand_off::{HandOff, hand_over};
 use crate::routing::{Decision, InboundCall, route_inbound};
 use crate::secrets::Provider;
@@ -82,6 +83,14 @@ fn our_call_id(uri: &Uri) -> Option<String> {
     url::form_urlencoded::parse(uri.query()?.as_bytes())
         .find(|(k, _)| k == OUR_CALL_ID)
         .map(|(_, v)| v.into_owned())
+}
+
+/// A warm transfer's id, in the query of its call to the person.
+fn transfer_id(uri: &Uri) -> Result<String, WebhookError> {
+    url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == TRANSFER_ID)
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| WebhookError::Malformed(format!("no {TRANSFER_ID} in the query")))
 }
 
 fn twiml_response(body: String) -> Response {
@@ -265,4 +274,56 @@ impl Callback for StreamStatus {
             ))),
         }
     }
+}
+
+/// `POST /webhooks/twilio/transfer?transfer_id=…`: progress of a warm transfer's call to the
+/// person, told to the caller's live session. A call that ends before the person was put
+/// through means they are not coming (the session knows whether they had been).
+pub(super) async fn transfer_status(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    let form = Form::verified(&engine, &headers, &uri, &body).await?;
+    let id = transfer_id(&uri)?;
+    let leg = form.required("CallSid")?;
+    let news = match form.required("CallStatus")? {
+        "queued" | "initiated" | "ringing" => None,
+        "in-progress" => Some(LegNews::Answered),
+        "completed" => Some(LegNews::Gone("they hung up".into())),
+        "busy" => Some(LegNews::Gone("the line was busy".into())),
+        "no-answer" => Some(LegNews::Gone("nobody answered".into())),
+        "failed" => Some(LegNews::Gone("the call to them failed".into())),
+        "canceled" => Some(LegNews::Gone("the call to them was canceled".into())),
+        other => {
+            return Err(WebhookError::Malformed(format!(
+                "unknown CallStatus {other}"
+            )));
+        }
+    };
+    if let Some(news) = news {
+        tell_transfer(&engine, &id, leg, news).await;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /webhooks/twilio/transfer-ready?transfer_id=…`: the person has heard the summary.
+/// They go into the room, and the caller's session joins the caller to them; if the caller
+/// has gone, the person is told so.
+pub(super) async fn transfer_ready(
+    State(engine): State<Engine>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, WebhookError> {
+    let form = Form::verified(&engine, &headers, &uri, &body).await?;
+    let id = transfer_id(&uri)?;
+    let leg = form.required("CallSid")?;
+    Ok(twiml_response(
+        match tell_transfer(&engine, &id, leg, LegNews::Ready).await {
+            Some(call_id) => twiml::conference(&room(&call_id)),
+            None => twiml::caller_gone(),
+        },
+    ))
 }
