@@ -2726,4 +2726,152 @@ mod tools {
             "nobody was hung up on"
         );
     }
+
+    #[tokio::test]
+    async fn send_dtmf_presses_checked_keys_through_telnyx_and_the_call_goes_on() {
+        let w = World::start(Script::new().respond_with_audio(800, "Pressing one.")).await;
+        give_tools(&w, json!({"builtin_tools": ["send_dtmf"]})).await;
+        w.number("telnyx").await;
+        let ccid = "v3:telnyx-dtmf-call";
+        let (call_id, media) = w.telnyx_stream(ccid).await;
+        let session = w.realtime.wait_for_event("session.update", WAIT).await;
+        let declared = &session["session"]["tools"][0];
+        assert_eq!(declared["name"], "send_dtmf");
+        assert!(declared["parameters"]["properties"]["digits"]["pattern"].is_string());
+        media.set_instant_playback(true);
+        w.realtime
+            .wait_for_server_event("response.done", WAIT)
+            .await;
+        let before = w.telnyx.commands().len();
+
+        // Not keys: refused to the model, nothing sent.
+        let out = output_of(&w, "send_dtmf", r#"{"digits":"1 then 2"}"#).await;
+        assert!(
+            out["error"].as_str().unwrap().contains("is not a key"),
+            "{out}"
+        );
+        assert_eq!(w.telnyx.commands().len(), before);
+
+        let out = output_of(&w, "send_dtmf", r#"{"digits":"1w2#"}"#).await;
+        assert_eq!(out, json!({"ok": true, "pressed": "1w2#"}));
+        let sent = w.telnyx.wait_for(before + 1).await.remove(before);
+        assert_eq!(
+            (sent.action.as_str(), sent.call_control_id.as_str()),
+            ("send_dtmf", ccid)
+        );
+        assert_eq!(
+            (
+                sent.body["digits"].as_str(),
+                sent.body["duration_millis"].as_u64()
+            ),
+            (Some("1w2#"), Some(250))
+        );
+        assert!(sent.body["command_id"].is_string(), "a retry presses once");
+        let call = w
+            .call_until(&call_id, "has the keys' line", |c| {
+                lines(c).contains(&"send_dtmf → pressed 1w2#".to_owned())
+            })
+            .await;
+        assert!(call["ended_at"].is_null(), "the call goes on");
+        assert_eq!(w.realtime.connection_count(), 1);
+        w.assert_clean(&[&media.violations()]);
+        media.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn send_dtmf_on_twilio_plays_the_keys_and_the_call_carries_on_over_the_new_stream() {
+        let w = World::start(Script::new().respond_with_audio(1_600, "I pressed three.")).await;
+        give_tools(&w, json!({"builtin_tools": ["send_dtmf"]})).await;
+        w.number("twilio").await;
+        let sid = "CA00000000000000000000000000000051";
+        let (call_id, media) = w.twilio_stream(sid).await;
+        media.set_instant_playback(true);
+        w.realtime
+            .wait_for_server_event("response.done", WAIT)
+            .await;
+
+        // A resumed stream nobody asked for is refused; the call goes on.
+        let forged = TwilioMedia::connect(
+            &w.media_url("twilio"),
+            sid,
+            &[
+                ("call_id", &call_id),
+                ("agent_id", &w.agent),
+                ("resume", "1"),
+            ],
+        )
+        .await
+        .unwrap();
+        forged.wait_closed(WAIT).await;
+
+        let agent_calls = w.realtime.client_events_of("response.create").len();
+        let call_item = w.realtime.agent_calls("send_dtmf", r#"{"digits":"3"}"#);
+        let requests = w.twilio.wait_for(1).await;
+        assert!(
+            requests[0].path.ends_with(&format!("/Calls/{sid}.json")),
+            "{requests:?}"
+        );
+        let form: std::collections::HashMap<_, _> = requests[0].form.iter().cloned().collect();
+        let twiml = &form["Twiml"];
+        assert!(
+            twiml.contains("<Play digits=\"3\"/><Connect><Stream"),
+            "{twiml}"
+        );
+        assert!(
+            twiml.contains("<Parameter name=\"resume\" value=\"1\"/>"),
+            "{twiml}"
+        );
+        assert!(twiml.contains(&format!(
+            "<Parameter name=\"call_id\" value=\"{call_id}\"/>"
+        )));
+        assert!(
+            w.twilio.violations().is_empty(),
+            "{:?}",
+            w.twilio.violations()
+        );
+
+        // Twilio ends the old stream, plays the key, and streams the call again.
+        media.stop().await.unwrap();
+        let resumed = TwilioMedia::connect(
+            &w.media_url("twilio"),
+            sid,
+            &[
+                ("call_id", &call_id),
+                ("agent_id", &w.agent),
+                ("resume", "1"),
+            ],
+        )
+        .await
+        .unwrap();
+        resumed.set_instant_playback(true);
+        // The model was told the key went, and what it says next reaches the caller over the
+        // new stream, in the same session.
+        let deadline = Instant::now() + WAIT;
+        while resumed.audio_bytes() < 1_600 {
+            assert!(
+                Instant::now() < deadline,
+                "no agent audio on the new stream"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let output = w
+            .realtime
+            .client_events_of("conversation.item.create")
+            .into_iter()
+            .find(|e| e["item"]["call_id"] == call_item.as_str())
+            .expect("the output");
+        assert_eq!(output["item"]["output"], r#"{"ok":true,"pressed":"3"}"#);
+        assert!(w.realtime.client_events_of("response.create").len() > agent_calls);
+        assert_eq!(
+            w.realtime.connection_count(),
+            1,
+            "one conversation throughout"
+        );
+        let call = w.call(&call_id).await;
+        assert!(call["ended_at"].is_null(), "the call goes on: {call}");
+        assert!(lines(&call).contains(&"send_dtmf → pressed 3".to_owned()));
+        w.assert_clean(&[&resumed.violations()]);
+        resumed.stop().await.unwrap();
+        w.ended(&call_id).await;
+    }
 }

@@ -173,3 +173,18 @@ test("removing the tool leaves the built-in actions on and no HTTP tool", async 
   const a = await stored();
   assert.deepEqual([a.tools, a.builtin_tools], [[], ["end_call", "transfer_call"]]);
 });
+
+test("pressing phone keys is switched on and off like the other built-in actions", async () => {
+  await page.goto(`${engine.base}/#/agents/${agent.id}`);
+  const keys = tools().getByLabel("Can press phone keys", { exact: false });
+  await keys.check();
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  await panel().getByText("Saved", { exact: true }).waitFor();
+  assert.deepEqual((await stored()).builtin_tools, ["end_call", "transfer_call", "send_dtmf"]);
+  await page.reload();
+  assert.equal(await tools().getByLabel("Can press phone keys", { exact: false }).isChecked(), true);
+  await tools().getByLabel("Can press phone keys", { exact: false }).uncheck();
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  await panel().getByText("Saved", { exact: true }).waitFor();
+  assert.deepEqual((await stored()).builtin_tools, ["end_call", "transfer_call"]);
+});

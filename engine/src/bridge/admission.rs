@@ -5,16 +5,20 @@
 
 use crate::domain::Carrier;
 use crate::engine::Engine;
+use crate::live::{Control, NewStream};
 use crate::media::MediaSession;
 
 /// The stream names a call; bridge it if the call is a live one of this carrier's, with this
-/// carrier id (and this agent, when the stream says), else close it saying why.
-pub async fn admit<C: MediaSession>(
+/// carrier id (and this agent, when the stream says), else close it saying why. A stream that
+/// `resumes` a call whose bridge runs (the carrier restarted it after playing keys) is handed
+/// to that bridge instead.
+pub async fn admit<C: MediaSession + 'static>(
     engine: Engine,
     carrier: Carrier,
     call_id: &str,
     carrier_call_id: &str,
     agent_id: Option<&str>,
+    resumes: bool,
     media: C,
 ) {
     let refuse = |why: String| {
@@ -41,6 +45,17 @@ pub async fn admit<C: MediaSession>(
     if let Some(why) = why {
         let why = refuse(why);
         return media.close(&why).await;
+    }
+    if resumes {
+        let Some(live) = engine.live_calls().get(call_id) else {
+            let why = refuse("no session of the call to resume".into());
+            return media.close(&why).await;
+        };
+        // Dropped (closed) by the bridge if it was not waiting for it.
+        if !live.send(Control::Resume(NewStream(Box::new(media)))) {
+            tracing::warn!(%call_id, "the call's session could not take its resumed stream");
+        }
+        return;
     }
     let Some(agent_id) = call.agent_id.clone() else {
         let why = refuse("the call has no agent".into());

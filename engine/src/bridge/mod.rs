@@ -29,7 +29,7 @@ use tools::{Called, ToolDesk};
 use crate::domain::{Agent, BuiltinTool, Call, CallDirection, CallStatus, Speaker, Timestamp};
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::live::Control;
+use crate::live::{Control, NewStream};
 use crate::media::tap::Tap;
 use crate::media::{G711, MediaError, MediaIn, MediaOut, MediaSession};
 use crate::tools::ToolOutcome;
@@ -44,6 +44,11 @@ const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// On a call Switchboard placed, the callee speaks first ("Hello?"); if they say nothing
 /// for this long after the line opens, the agent greets them.
 const OUTBOUND_GREETING_AFTER: std::time::Duration = std::time::Duration::from_millis(2500);
+/// Agent audio (and marks) held while a carrier restarts the stream: 10 s of 20 ms frames.
+const HELD_FRAMES: usize = 500;
+/// Beyond the keys' own time, how long a carrier may take to stream a call again after
+/// restarting its stream to press them.
+const RESUME_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 /// Transcript lines waiting for the database; beyond this a line is dropped and logged.
 const TRANSCRIPT_QUEUE: usize = 256;
 
@@ -85,7 +90,7 @@ pub enum Opening {
 
 /// Runs a call's bridge to the end. `call` is live and `agent` is its agent; the carrier
 /// stream has started. Returns when both sides are closed and the record is complete.
-pub async fn run<C: MediaSession>(engine: Engine, call: Call, agent: Agent, carrier: C) {
+pub async fn run<C: MediaSession + 'static>(engine: Engine, call: Call, agent: Agent, carrier: C) {
     let opening = match call.direction {
         CallDirection::Outbound => Opening::OtherSideFirst,
         CallDirection::Inbound | CallDirection::Test => Opening::AgentFirst,
@@ -94,7 +99,7 @@ pub async fn run<C: MediaSession>(engine: Engine, call: Call, agent: Agent, carr
 }
 
 /// `run`, with who speaks first chosen by the caller (a test call behaves as either).
-pub async fn run_with<C: MediaSession>(
+pub async fn run_with<C: MediaSession + 'static>(
     engine: Engine,
     call: Call,
     agent: Agent,
@@ -195,6 +200,9 @@ pub async fn run_with<C: MediaSession>(
         operator_config,
         warm: None,
         agent_name: agent.name.clone(),
+        resuming: None,
+        stream_gone: false,
+        held: VecDeque::new(),
     };
     let end = bridge.run(&engine, &call, &mut control).await;
     tracing::info!(call_id = %call.id, secs = started.elapsed().as_secs(), end = ?end, "bridge ended");
@@ -268,9 +276,15 @@ struct Bridge<C, V> {
     warm: Option<transfer::Warm>,
     /// The agent's name, as a warm transfer introduces it to the person.
     agent_name: String,
+    /// Keys were pressed by a carrier that restarts the stream to do it: until then, the
+    /// new stream must come.
+    resuming: Option<tokio::time::Instant>,
+    /// The old stream has ended meanwhile: agent audio waits here for the new one.
+    stream_gone: bool,
+    held: VecDeque<MediaOut>,
 }
 
-impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
+impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
     async fn run(
         &mut self,
         engine: &Engine,
@@ -290,12 +304,12 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
         let mut heard_at = Instant::now();
         loop {
             let step = tokio::select! {
-                m = self.carrier.recv() => {
+                m = self.carrier.recv(), if !self.stream_gone => {
                     heard_at = Instant::now();
                     self.on_carrier(engine, call, m).await
                 }
                 _ = watchdog.tick() => {
-                    if heard_at.elapsed() >= CARRIER_SILENCE {
+                    if heard_at.elapsed() >= CARRIER_SILENCE && self.resuming.is_none() {
                         Err(End::Ours(format!(
                             "the carrier sent nothing for {} s",
                             CARRIER_SILENCE.as_secs()
@@ -318,7 +332,15 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                         None => Ok(()),
                     }
                 }
-                Some(c) = control.recv() => self.on_control(engine, call, c).await,
+                Some(c) = control.recv() => {
+                    if matches!(c, Control::Resume(_)) {
+                        heard_at = Instant::now();
+                    }
+                    self.on_control(engine, call, c).await
+                }
+                () = sleep_until_some(self.resuming), if self.resuming.is_some() => Err(End::Ours(
+                    "the carrier did not stream the call again after pressing keys".into(),
+                )),
                 Some(done) = self.tools.next_done(), if self.tools.is_running() => match done {
                     Ok((call_id, name, outcome)) => {
                         self.on_tool_outcome(engine, call, call_id, &name, outcome).await
@@ -540,6 +562,25 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 ));
                 self.responding = true;
                 Ok(())
+            }
+            Control::Resume(NewStream(stream)) => {
+                let Ok(stream) = stream.downcast::<C>() else {
+                    tracing::warn!(call_id = %call.id, "a resumed stream of another carrier; dropped");
+                    return Ok(());
+                };
+                if self.resuming.take().is_none() {
+                    tracing::warn!(call_id = %call.id, "a resumed stream nobody waited for; closed");
+                    stream.close("this call's stream was not restarted").await;
+                    return Ok(());
+                }
+                let old = std::mem::replace(&mut self.carrier, *stream);
+                old.close("the call's stream was restarted").await;
+                self.stream_gone = false;
+                tracing::info!(call_id = %call.id, held = self.held.len(), "the call's stream is back");
+                while let Some(out) = self.held.pop_front() {
+                    self.feed_carrier(out).await?;
+                }
+                self.flush_carrier().await
             }
             Control::Transfer { leg, news } => {
                 let Some(warm) = self.warm.as_mut().filter(|w| w.concerns(&leg)) else {
@@ -771,6 +812,11 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                     }
                 }
             }
+            Called::Builtin(BuiltinTool::SendDtmf) => {
+                let outcome = self.press_keys(engine, call, &arguments).await?;
+                self.on_tool_outcome(engine, call, call_id, &name, outcome)
+                    .await
+            }
             Called::Builtin(BuiltinTool::EndCall) => {
                 tracing::info!(call_id = %call.id, "the agent ends the call");
                 tools::record(engine, call, "end_call", true, std::time::Duration::ZERO);
@@ -780,6 +826,73 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
                 let line = "end_call → the call ends after the goodbye".to_owned();
                 self.transcribe(call, Speaker::Tool, line, Timestamp::now());
                 self.hand_over_tool_outputs().await
+            }
+        }
+    }
+
+    /// `send_dtmf`: the keys checked, then pressed through the carrier. A carrier that ends
+    /// the stream to press them streams the call again: the session waits for the new stream
+    /// (the old one is no longer read or fed).
+    async fn press_keys(
+        &mut self,
+        engine: &Engine,
+        call: &Call,
+        arguments: &str,
+    ) -> Result<ToolOutcome, End> {
+        let started = Instant::now();
+        let args: serde_json::Value = serde_json::from_str(arguments).unwrap_or_default();
+        let digits =
+            match crate::domain::tool::check_digits(args["digits"].as_str().unwrap_or_default()) {
+                Ok(d) => d,
+                Err(why) => return Ok(ToolOutcome::refused(format!("digits: {why}"))),
+            };
+        if self.resuming.is_some() {
+            return Ok(ToolOutcome::refused(
+                "the last keys are still being pressed: wait a moment",
+            ));
+        }
+        let api = match engine.carriers().get(call.carrier) {
+            Ok(api) => api,
+            Err(e) => {
+                return Ok(ToolOutcome::refused(format!(
+                    "the keys could not be pressed: {e}"
+                )));
+            }
+        };
+        let Some(public) = engine.public() else {
+            return Ok(ToolOutcome::refused(
+                "the keys could not be pressed: no public URL is set",
+            ));
+        };
+        match api.send_digits(call, &digits, &public).await {
+            Ok(pressed) => {
+                if pressed == crate::telephony::KeysPressed::StreamRestarts {
+                    // The old stream is going: the agent's words wait for the new one, and
+                    // what the old one had not played yet is cut (it is lost with it).
+                    self.stream_gone = true;
+                    self.cut_agent().await?;
+                    let pauses: u64 = digits
+                        .chars()
+                        .map(|c| match c {
+                            'w' => 500,
+                            'W' => 1_000,
+                            _ => 300,
+                        })
+                        .sum();
+                    self.resuming = Some(
+                        tokio::time::Instant::now()
+                            + RESUME_WITHIN
+                            + std::time::Duration::from_millis(pauses),
+                    );
+                }
+                tracing::info!(call_id = %call.id, %digits, "keys pressed");
+                Ok(ToolOutcome::pressed(&digits, started))
+            }
+            Err(e) => {
+                tracing::warn!(call_id = %call.id, error = %e, "keys not pressed");
+                Ok(ToolOutcome::refused(format!(
+                    "the keys could not be pressed: {e}"
+                )))
             }
         }
     }
@@ -857,10 +970,20 @@ impl<C: MediaSession, V: VoiceSession> Bridge<C, V> {
     }
 
     async fn feed_carrier(&mut self, out: MediaOut) -> Result<(), End> {
+        if self.stream_gone {
+            // The agent's words while the carrier restarts the stream: 10 s at most.
+            if self.held.len() < HELD_FRAMES {
+                self.held.push_back(out);
+            }
+            return Ok(());
+        }
         self.carrier.feed(out).await.map_err(|_| End::StreamStopped)
     }
 
     async fn flush_carrier(&mut self) -> Result<(), End> {
+        if self.stream_gone {
+            return Ok(());
+        }
         self.carrier.flush().await.map_err(|_| End::StreamStopped)
     }
 

@@ -62,6 +62,21 @@ pub(super) fn declared(agent: &Agent) -> Vec<FunctionTool> {
                 }),
             }
         }
+        BuiltinTool::SendDtmf => FunctionTool {
+            name: b.name().into(),
+            description: b.description().into(),
+            parameters: json!({
+                "type": "object",
+                "required": ["digits"],
+                "properties": {
+                    "digits": {
+                        "type": "string",
+                        "pattern": "^[0-9A-Da-d*#wW]{1,32}$",
+                        "description": "The keys to press, in order (e.g. \"1\", or \"4521#\")."
+                    }
+                }
+            }),
+        },
         BuiltinTool::EndCall => FunctionTool {
             name: b.name().into(),
             description: b.description().into(),

@@ -31,16 +31,19 @@ pub enum BuiltinTool {
     /// carrier connects the caller there and the agent leaves the call; warm: the person is
     /// called and told first).
     TransferCall,
+    /// Presses keys on the phone's keypad (DTMF), to get through a phone menu.
+    SendDtmf,
 }
 
 impl BuiltinTool {
-    pub const ALL: [BuiltinTool; 2] = [Self::EndCall, Self::TransferCall];
+    pub const ALL: [BuiltinTool; 3] = [Self::EndCall, Self::TransferCall, Self::SendDtmf];
 
     /// The function name the model calls it by.
     pub fn name(self) -> &'static str {
         match self {
             Self::EndCall => "end_call",
             Self::TransferCall => "transfer_call",
+            Self::SendDtmf => "send_dtmf",
         }
     }
 
@@ -56,6 +59,11 @@ impl BuiltinTool {
                  Choose the target by name. A cold target is connected at once and you leave the \
                  call; a warm one is called first and told your summary, and you stay with the \
                  caller until you are told whether they answered."
+            }
+            Self::SendDtmf => {
+                "Press keys on the phone's keypad, to get through an automated phone menu (\"press \
+                 1 for sales\") or enter a number it asks for. Digits 0-9, * and #; w waits half \
+                 a second, W one second. Listen to the menu first, then press only what it asks."
             }
         }
     }
@@ -95,6 +103,46 @@ const RING_SECS: std::ops::RangeInclusive<u32> = 5..=120;
 
 fn default_ring_secs() -> u32 {
     DEFAULT_RING_SECS
+}
+
+/// The most keys one `send_dtmf` may press (Twilio's `SendDigits` limit, twilio.md §12).
+pub const MAX_DIGITS: usize = 32;
+
+/// Why `send_dtmf`'s keys cannot be pressed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadKeys {
+    #[error("press 1 to {MAX_DIGITS} keys")]
+    Count,
+    #[error("{0:?} is not a key: use 0-9, *, # (and w or W to wait)")]
+    NotAKey(char),
+    #[error("only pauses: press at least one key")]
+    OnlyPauses,
+}
+
+/// `send_dtmf`'s keys as carriers take them (0-9, A-D, * and #; `w` and `W` pauses), or what
+/// is wrong with them.
+pub fn check_digits(digits: &str) -> Result<String, BadKeys> {
+    let digits = digits.trim();
+    if digits.is_empty() || digits.chars().count() > MAX_DIGITS {
+        return Err(BadKeys::Count);
+    }
+    if let Some(bad) = digits
+        .chars()
+        .find(|c| !(c.is_ascii_digit() || "ABCDabcd*#wW".contains(*c)))
+    {
+        return Err(BadKeys::NotAKey(bad));
+    }
+    if !digits.chars().any(|c| !matches!(c, 'w' | 'W')) {
+        return Err(BadKeys::OnlyPauses);
+    }
+    // A-D upper case; `w` and `W` are different pauses, so kept as given.
+    Ok(digits
+        .chars()
+        .map(|c| match c {
+            'a'..='d' => c.to_ascii_uppercase(),
+            _ => c,
+        })
+        .collect())
 }
 
 /// Where a transfer stands.
@@ -715,6 +763,20 @@ mod tests {
             let e = validate_targets(bad, None).unwrap_err();
             assert_eq!(e.field, "transfer_targets");
             assert!(e.message.contains(words), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn keys_are_what_a_keypad_has() {
+        assert_eq!(check_digits(" 1w2Wa#* ").as_deref(), Ok("1w2WA#*"));
+        for (bad, words) in [
+            ("", "1 to 32"),
+            ("12x", "'x' is not a key"),
+            ("ww", "only pauses"),
+            (&"1".repeat(33), "1 to 32"),
+        ] {
+            let e = check_digits(bad).unwrap_err().to_string();
+            assert!(e.contains(words), "{bad}: {e}");
         }
     }
 

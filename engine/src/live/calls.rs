@@ -27,6 +27,19 @@ pub enum Control {
     HandBack,
     /// News of a warm transfer's call to the person (`leg`: the carrier's id of that call).
     Transfer { leg: String, news: LegNews },
+    /// The call's carrier opened its media stream again (it had to end it to play keys): the
+    /// session goes on over the new one.
+    Resume(NewStream),
+}
+
+/// A call's new media stream: the carrier's own `MediaSession`, which the call's bridge (of
+/// that carrier) takes back out.
+pub struct NewStream(pub Box<dyn std::any::Any + Send>);
+
+impl std::fmt::Debug for NewStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewStream")
+    }
 }
 
 /// What became of the call to the person in a warm transfer.

@@ -5,5 +5,5 @@
 pub mod calls;
 pub mod campaigns;
 
-pub use calls::{AlreadyLive, Control, LegNews, LiveCall, LiveCalls, Registration};
+pub use calls::{AlreadyLive, Control, LegNews, LiveCall, LiveCalls, NewStream, Registration};
 pub use campaigns::{CampaignRun, RunningCampaigns, Signal};

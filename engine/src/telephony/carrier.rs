@@ -43,6 +43,16 @@ pub struct Consult<'a> {
     pub public: &'a PublicUrl,
 }
 
+/// How a carrier pressed keys on a live call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysPressed {
+    /// Sent on the call; the media stream goes on.
+    OnStream,
+    /// The carrier ends the call's media stream to play them, then opens a new one for the
+    /// same call, marked as resuming: the call's live session takes it over.
+    StreamRestarts,
+}
+
 /// What became of a call Switchboard placed but lost sight of.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Found {
@@ -333,6 +343,19 @@ pub trait CarrierApi: Send + Sync {
     /// person had picked up). One already ended counts as done.
     async fn drop_leg(&self, leg: &str, answered: bool) -> Result<(), CarrierError> {
         let _ = (leg, answered);
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
+    /// Presses `digits` (checked: 0-9, A-D, * and #; `w`/`W` pauses) on the live call, for
+    /// the other side to hear. `public`: where a carrier that must restart the stream sends
+    /// it.
+    async fn send_digits(
+        &self,
+        call: &Call,
+        digits: &str,
+        public: &PublicUrl,
+    ) -> Result<KeysPressed, CarrierError> {
+        let _ = (call, digits, public);
         Err(CarrierError::Unsupported(self.carrier()))
     }
 

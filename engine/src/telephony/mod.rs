@@ -10,7 +10,7 @@ pub mod urls;
 
 pub use carrier::{
     AccountAddress, AccountNumber, AvailableNumber, Bundle, CarrierApi, CarrierError, Carriers,
-    Consult, Dial, Found, NumberKind, NumberQuery, Purchase, PurchaseRequirements,
+    Consult, Dial, Found, KeysPressed, NumberKind, NumberQuery, Purchase, PurchaseRequirements,
 };
 pub use rest::CarrierApiError;
 pub use urls::{PublicUrl, WebhookUrls};

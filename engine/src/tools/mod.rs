@@ -53,6 +53,16 @@ impl ToolOutcome {
         Self::failed(why, Instant::now())
     }
 
+    /// `send_dtmf`'s result: the keys were pressed.
+    pub fn pressed(digits: &str, started: Instant) -> Self {
+        Self {
+            output: json!({"ok": true, "pressed": digits}).to_string(),
+            ok: true,
+            summary: format!("pressed {digits}"),
+            elapsed: started.elapsed(),
+        }
+    }
+
     fn failed(why: impl Into<String>, started: Instant) -> Self {
         let why = why.into();
         Self {

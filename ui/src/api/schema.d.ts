@@ -1019,7 +1019,7 @@ export interface components {
          * @description Actions Switchboard itself carries out when the model asks.
          * @enum {string}
          */
-        BuiltinTool: "end_call" | "transfer_call";
+        BuiltinTool: "end_call" | "transfer_call" | "send_dtmf";
         /**
          * @description An approved regulatory bundle on the carrier account (Twilio `BU…`, a Telnyx requirement
          *     group).

@@ -298,6 +298,7 @@ interface FormState {
   /** The HTTP tools' drafts, as JSON text (so an edit is a changed string). */
   tools: string;
   end_call: boolean;
+  send_dtmf: boolean;
   transfer: boolean;
   /** One target a line: `name | number or sip:URI | when to use`. */
   targets: string;
@@ -318,6 +319,7 @@ function formOf(a: Agent | null): FormState {
     context: formatContext(a?.context ?? {}),
     tools: JSON.stringify(draftsOf(a?.tools ?? [])),
     end_call: a?.builtin_tools.includes("end_call") ?? false,
+    send_dtmf: a?.builtin_tools.includes("send_dtmf") ?? false,
     transfer: a?.builtin_tools.includes("transfer_call") ?? false,
     targets: (a?.transfer_targets ?? [])
       .map((t) => [t.name, t.to, t.description, ...(t.warm ? [`warm ${t.ring_secs ?? 25}s`] : [])].join(" | "))
@@ -351,7 +353,11 @@ function targetsOf(text: string): { ok: true; value: TargetInput[] } | { ok: fal
 }
 
 function builtinsOf(form: FormState): NonNullable<AgentInput["builtin_tools"]> {
-  return [...(form.end_call ? ["end_call" as const] : []), ...(form.transfer ? ["transfer_call" as const] : [])];
+  return [
+    ...(form.end_call ? ["end_call" as const] : []),
+    ...(form.transfer ? ["transfer_call" as const] : []),
+    ...(form.send_dtmf ? ["send_dtmf" as const] : []),
+  ];
 }
 
 function draftsIn(form: FormState): ToolDraft[] {
@@ -397,7 +403,8 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
   if (!same(next.context, agent.context)) diff.context = next.context;
   const stored = formOf(agent);
   if (form.tools !== stored.tools) diff.tools = next.tools;
-  if (form.end_call !== stored.end_call || form.transfer !== stored.transfer) diff.builtin_tools = next.builtin_tools;
+  if (form.end_call !== stored.end_call || form.transfer !== stored.transfer || form.send_dtmf !== stored.send_dtmf)
+    diff.builtin_tools = next.builtin_tools;
   if (form.targets !== stored.targets) diff.transfer_targets = next.transfer_targets;
   return diff;
 }
@@ -698,6 +705,19 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
               />
             </Field>
           )}
+          <label class="check">
+            <input
+              type="checkbox"
+              name="send_dtmf"
+              checked={form.send_dtmf}
+              onChange={(e) => {
+                update("send_dtmf", e.currentTarget.checked);
+              }}
+            />
+            <span>
+              Can press phone keys <span class="muted">— to get through a phone menu on a call it places</span>
+            </span>
+          </label>
           <ToolsEditor
             drafts={draftsIn(form)}
             error={fieldError("tools") ?? (toolsCheck.ok ? null : toolsCheck.message)}

@@ -11,7 +11,7 @@ use crate::secrets::{Provider, Secrets};
 use crate::settings::{Settings, TELNYX_CONNECTION};
 use crate::telephony::{
     AccountNumber, AvailableNumber, Bundle, CarrierApi, CarrierApiError, CarrierError, Consult,
-    Dial, Found, NumberKind, NumberQuery, PublicUrl, Purchase, PurchaseRequirements,
+    Dial, Found, KeysPressed, NumberKind, NumberQuery, PublicUrl, Purchase, PurchaseRequirements,
 };
 
 /// How long a number order is watched for its outcome before the number is looked for on the
@@ -369,6 +369,32 @@ impl CarrierApi for TelnyxCarrier {
             tracing::warn!(call_id = %call.id, error = %e, "the media stream was not stopped after the bridge");
         }
         Ok(())
+    }
+
+    /// §7.4 `send_dtmf`: sent from this leg, heard by the other end; the stream goes on.
+    async fn send_digits(
+        &self,
+        call: &Call,
+        digits: &str,
+        public: &PublicUrl,
+    ) -> Result<KeysPressed, CarrierError> {
+        let _ = public;
+        let id = call
+            .carrier_call_id
+            .as_deref()
+            .ok_or(CarrierError::NoCarrierId)?;
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        // A retried request must not press the keys twice: one command id per press.
+        let press = crate::domain::Timestamp::now().as_millis();
+        let body = serde_json::json!({
+            "digits": digits,
+            "duration_millis": 250,
+            "command_id": format!("dtmf-{}-{press}", call.id),
+        });
+        self.client
+            .command(creds.get("api_key"), id, "send_dtmf", &body)
+            .await?;
+        Ok(KeysPressed::OnStream)
     }
 
     async fn drop_leg(&self, leg: &str, answered: bool) -> Result<(), CarrierError> {

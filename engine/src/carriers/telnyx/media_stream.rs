@@ -55,6 +55,7 @@ async fn run(engine: Engine, socket: WebSocket) {
         &call_id,
         &start.call_control_id,
         None,
+        false,
         stream,
     )
     .await;

@@ -9,7 +9,7 @@ use crate::store::Store;
 use crate::telephony::urls::{TWILIO_AMD_PATH, TWILIO_TRANSFER_PATH, TWILIO_TRANSFER_READY_PATH};
 use crate::telephony::{
     AccountAddress, AccountNumber, AvailableNumber, Bundle, CarrierApi, CarrierApiError,
-    CarrierError, Consult, Dial, Found, NumberKind, NumberQuery, PublicUrl, Purchase,
+    CarrierError, Consult, Dial, Found, KeysPressed, NumberKind, NumberQuery, PublicUrl, Purchase,
     PurchaseRequirements,
 };
 
@@ -189,6 +189,39 @@ impl CarrierApi for TwilioCarrier {
             )
             .await?;
         Ok(())
+    }
+
+    /// §12: the call is given new TwiML that plays the keys and streams it to its agent
+    /// again (a stream cannot carry DTMF out).
+    async fn send_digits(
+        &self,
+        call: &Call,
+        digits: &str,
+        public: &PublicUrl,
+    ) -> Result<KeysPressed, CarrierError> {
+        let sid = call
+            .carrier_call_id
+            .as_deref()
+            .ok_or(CarrierError::NoCarrierId)?;
+        let agent = call.agent_id.as_deref().unwrap_or_default();
+        let urls = &public.urls;
+        let twiml = twiml::play_digits(
+            digits,
+            &urls.twilio_media,
+            &urls.twilio_stream_status,
+            &call.id,
+            agent,
+        );
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        self.client
+            .redirect(
+                creds.get("account_sid"),
+                creds.get("auth_token"),
+                sid,
+                &twiml,
+            )
+            .await?;
+        Ok(KeysPressed::StreamRestarts)
     }
 
     async fn drop_leg(&self, leg: &str, answered: bool) -> Result<(), CarrierError> {

@@ -46,6 +46,8 @@ async fn run(engine: Engine, socket: WebSocket) {
         return media::close(socket, false, "no call_id parameter").await;
     };
     let agent_id = start.custom_parameters.get("agent_id").cloned();
+    // A stream Switchboard restarted after playing keys (twiml::play_digits).
+    let resumes = start.custom_parameters.get("resume").map(String::as_str) == Some("1");
     let stream = TwilioStream {
         socket,
         stream_sid: start.stream_sid,
@@ -56,6 +58,7 @@ async fn run(engine: Engine, socket: WebSocket) {
         &call_id,
         &start.call_sid,
         agent_id.as_deref(),
+        resumes,
         stream,
     )
     .await;

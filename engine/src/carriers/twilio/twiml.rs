@@ -21,17 +21,54 @@ fn xml_escape(text: &str) -> String {
 /// stream ends, the `<Hangup/>` after `</Connect>` ends the call.
 pub fn connect_stream(media_url: &str, status_url: &str, call_id: &str, agent_id: &str) -> String {
     format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-         <Response><Connect><Stream url=\"{url}\" name=\"{name}\" \
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>{}</Response>",
+        stream(media_url, status_url, call_id, agent_id, false)
+    )
+}
+
+/// Plays `digits` (checked keys) into a live call, then streams it to its agent again: the
+/// new stream says it resumes, so the call's live session takes it over (twilio.md §12).
+pub fn play_digits(
+    digits: &str,
+    media_url: &str,
+    status_url: &str,
+    call_id: &str,
+    agent_id: &str,
+) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Play digits=\"{}\"/>{}</Response>",
+        xml_escape(digits),
+        stream(media_url, status_url, call_id, agent_id, true)
+    )
+}
+
+/// `<Connect><Stream>` to the agent, then `<Hangup/>` for when the stream ends.
+fn stream(
+    media_url: &str,
+    status_url: &str,
+    call_id: &str,
+    agent_id: &str,
+    resume: bool,
+) -> String {
+    format!(
+        "<Connect><Stream url=\"{url}\" name=\"{name}\" \
          statusCallback=\"{status}\" statusCallbackMethod=\"POST\">\
          <Parameter name=\"call_id\" value=\"{call}\"/>\
-         <Parameter name=\"agent_id\" value=\"{agent}\"/>\
-         </Stream></Connect><Hangup/></Response>",
+         <Parameter name=\"agent_id\" value=\"{agent}\"/>{resume}\
+         </Stream></Connect><Hangup/>",
         url = xml_escape(media_url),
         status = xml_escape(status_url),
-        name = xml_escape(&format!("call-{call_id}")),
+        name = xml_escape(&format!(
+            "call-{call_id}{}",
+            if resume { "-resumed" } else { "" }
+        )),
         call = xml_escape(call_id),
         agent = xml_escape(agent_id),
+        resume = if resume {
+            "<Parameter name=\"resume\" value=\"1\"/>"
+        } else {
+            ""
+        },
     )
 }
 
