@@ -2874,4 +2874,146 @@ mod tools {
         resumed.stop().await.unwrap();
         w.ended(&call_id).await;
     }
+
+    #[tokio::test]
+    async fn mcp_servers_are_given_to_the_session_and_what_the_backend_calls_on_them_is_recorded() {
+        let w = World::start_with_keyring(Script::new().respond_with_audio(400, "Hello.")).await;
+        let (s, b) = w
+            .engine
+            .api
+            .put(
+                "/api/tool-secrets/crm_mcp",
+                json!({"value": "mcp-secret-91c2"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+        // Refused, naming the server: a key in plain text, a URL that is none.
+        let agent = format!("/api/agents/{}", w.agent);
+        for (bad, words) in [
+            (
+                json!([{"label": "crm", "url": "https://mcp.example.test/mcp",
+                        "headers": [{"name": "Authorization", "value": "Bearer mcp-secret-91c2"}]}]),
+                "server 1 (crm): header",
+            ),
+            (
+                json!([{"label": "crm", "url": "mcp.example.test"}]),
+                "server 1 (crm): url",
+            ),
+        ] {
+            let (s, e) = w.engine.api.put(&agent, json!({"mcp_servers": bad})).await;
+            assert_eq!(
+                (s, &e["error"]["field"]),
+                (StatusCode::UNPROCESSABLE_ENTITY, &json!("mcp_servers")),
+                "{e}"
+            );
+            assert!(
+                e["error"]["message"].as_str().unwrap().contains(words),
+                "{e}"
+            );
+            assert!(
+                !e.to_string().contains("mcp-secret"),
+                "no secret echoed: {e}"
+            );
+        }
+        give_tools(
+            &w,
+            json!({"mcp_servers": [
+                {"label": "crm", "url": "https://mcp.example.test/mcp",
+                 "description": "Customer records", "allowed_tools": ["lookup_customer"],
+                 "headers": [{"name": "Authorization", "value": "Bearer {{secret:crm_mcp}}"}]},
+                {"label": "calendar", "url": "https://cal.example.test/mcp",
+                 "headers": [{"name": "X-Api-Key", "value": "{{secret:not_set_yet}}"}]}]}),
+        )
+        .await;
+        let (_, stored) = w.engine.api.get(&agent).await;
+        assert!(
+            !stored.to_string().contains("mcp-secret"),
+            "kept by reference only"
+        );
+        w.number("twilio").await;
+        let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000061").await;
+        let session = w.realtime.wait_for_event("session.update", WAIT).await;
+        // The session gets the server with its key filled in, never asking for approval; the
+        // one whose secret is not set is left out, and the record says so.
+        assert_eq!(
+            session["session"]["tools"],
+            json!([{"type": "mcp", "server_label": "crm", "server_url": "https://mcp.example.test/mcp",
+                    "server_description": "Customer records", "allowed_tools": ["lookup_customer"],
+                    "headers": {"Authorization": "Bearer mcp-secret-91c2"},
+                    "require_approval": "never"}])
+        );
+        media.set_instant_playback(true);
+        w.realtime
+            .wait_for_server_event("response.done", WAIT)
+            .await;
+
+        w.realtime.mcp_call(
+            "crm",
+            "lookup_customer",
+            r#"{"phone":"+14155550123","token":"mcp-secret-91c2"}"#,
+            Ok(r#"{"name":"Dana Reyes","plan":"gold"}"#),
+        );
+        // The next once this response is done (the greeting's was the first).
+        let deadline = Instant::now() + WAIT;
+        while w
+            .realtime
+            .server_events()
+            .iter()
+            .filter(|e| e["type"] == "response.done")
+            .count()
+            < 2
+        {
+            assert!(Instant::now() < deadline, "the MCP response never ended");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        w.realtime
+            .mcp_call("crm", "lookup_customer", "{}", Err("phone is required"));
+        w.realtime.mcp_list_fails("crm");
+        let call = w
+            .call_until(&call_id, "has the MCP lines", |c| {
+                lines(c)
+                    .iter()
+                    .any(|l| l.starts_with("The tools of MCP server"))
+                    && lines(c)
+                        .iter()
+                        .any(|l| l.contains("failed: phone is required"))
+            })
+            .await;
+        let lines = lines(&call);
+        for expected in [
+            "MCP server calendar was left out: a tool secret its headers name is not set (Settings → Tool secrets).",
+            r#"crm.lookup_customer({"phone":"+14155550123","token":"••••"})"#,
+            r#"crm.lookup_customer → {"name":"Dana Reyes","plan":"gold"}"#,
+            "crm.lookup_customer failed: phone is required",
+            "The tools of MCP server crm could not be listed; the agent goes on without them.",
+        ] {
+            assert!(
+                lines.iter().any(|l| l == expected),
+                "{expected:?} in {lines:#?}"
+            );
+        }
+        assert!(!lines.iter().any(|l| l.contains("mcp-secret")), "{lines:?}");
+        // Counted in the agent's stats, as its tools are.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (_, stats) = w
+                .engine
+                .api
+                .get(&format!("/api/agents/{}/stats", w.agent))
+                .await;
+            let counted = stats["tools"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|t| t["tool"] == "crm.lookup_customer")
+                .map(|t| (t["calls"].as_i64(), t["failures"].as_i64()));
+            if counted == Some((Some(2), Some(1))) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{stats}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        w.assert_clean(&[&media.violations()]);
+        media.stop().await.unwrap();
+    }
 }

@@ -241,6 +241,7 @@ async fn connect(addr: SocketAddr) -> OpenAiRealtime {
         instructions: "Say hello.".into(),
         replies: true,
         tools: Vec::new(),
+        mcp: Vec::new(),
     };
     let mut voice =
         OpenAiRealtime::connect(&format!("ws://{addr}/v1/realtime"), "sk-bench", &config)

@@ -859,6 +859,114 @@ impl FakeRealtime {
         })
     }
 
+    /// Starts a response nobody asked for in which the backend calls tool `name` of MCP
+    /// server `server` itself (§7.4's event sequence: the `mcp_call` item added, its arguments
+    /// in a delta and done, in progress, then completed with `output` or failed with `error`,
+    /// the item done, `response.done` with it in its output). Returns the item's id.
+    pub fn mcp_call(
+        &self,
+        server: &str,
+        name: &str,
+        arguments: &str,
+        result: Result<&str, &str>,
+    ) -> String {
+        let shared = self.shared.clone();
+        self.shared.state.update(|s| {
+            let c = s.latest_live();
+            assert!(
+                s.conns[c].active.is_none(),
+                "mcp_call while a response is in flight"
+            );
+            let nonce = shared.nonce.as_str();
+            let response_id = s.id(nonce, "resp");
+            let item_id = s.id(nonce, "mcp");
+            let (output, error) = match result {
+                Ok(o) => (json!(o), Value::Null),
+                Err(e) => (
+                    Value::Null,
+                    json!({"type": "tool_execution_error", "message": e}),
+                ),
+            };
+            let item = |done: bool| {
+                json!({"id": item_id, "type": "mcp_call", "server_label": server, "name": name,
+                       "arguments": if done { arguments } else { "" },
+                       "output": if done { output.clone() } else { Value::Null },
+                       "error": if done { error.clone() } else { Value::Null },
+                       "approval_request_id": null})
+            };
+            s.conns[c].active = Some(Active {
+                response_id: response_id.clone(),
+                item_id: item_id.clone(),
+            });
+            s.conns[c].items.push(Item {
+                id: item_id.clone(),
+                role: "mcp",
+                audio_sent: 0,
+                value: item(false),
+            });
+            s.emit(
+                nonce,
+                c,
+                json!({"type": "response.created",
+                       "response": response_object(&response_id, "in_progress", Value::Null, json!([]), Value::Null)}),
+            );
+            let ids = json!({"response_id": response_id, "item_id": item_id, "output_index": 0});
+            let with_ids = |mut v: Value| {
+                for (k, val) in ids.as_object().unwrap() {
+                    v[k] = val.clone();
+                }
+                v
+            };
+            let ended = if result.is_ok() {
+                "response.mcp_call.completed"
+            } else {
+                "response.mcp_call.failed"
+            };
+            let steps: Vec<(Value, usize)> = [
+                json!({"type": "response.output_item.added", "response_id": response_id,
+                       "output_index": 0, "item": item(false)}),
+                with_ids(json!({"type": "response.mcp_call_arguments.delta", "delta": arguments})),
+                with_ids(json!({"type": "response.mcp_call_arguments.done", "arguments": arguments})),
+                json!({"type": "response.mcp_call.in_progress", "item_id": item_id, "output_index": 0}),
+                json!({"type": ended, "item_id": item_id, "output_index": 0}),
+                json!({"type": "response.output_item.done", "response_id": response_id,
+                       "output_index": 0, "item": item(true)}),
+                json!({"type": "response.done", "response": response_object(
+                    &response_id, "completed", Value::Null, json!([item(true)]), usage(0, ""))}),
+            ]
+            .into_iter()
+            .map(|e| (e, 0))
+            .collect();
+            tokio::spawn(stream_response(
+                shared.clone(),
+                c,
+                response_id,
+                steps,
+                Duration::ZERO,
+            ));
+            item_id
+        })
+    }
+
+    /// The backend could not list MCP server `server`'s tools (§7.4): its `mcp_list_tools`
+    /// item, then `mcp_list_tools.in_progress` and `.failed`.
+    pub fn mcp_list_fails(&self, server: &str) {
+        let nonce = self.shared.nonce.clone();
+        self.shared.state.update(|s| {
+            let c = s.latest_live();
+            let item_id = s.id(&nonce, "mcpl");
+            let item = json!({"id": item_id, "type": "mcp_list_tools", "server_label": server,
+                              "tools": []});
+            for e in [
+                json!({"type": "conversation.item.added", "previous_item_id": null, "item": item}),
+                json!({"type": "mcp_list_tools.in_progress", "item_id": item_id}),
+                json!({"type": "mcp_list_tools.failed", "item_id": item_id}),
+            ] {
+                s.emit(&nonce, c, e);
+            }
+        });
+    }
+
     /// Sends a recoverable `error` event (`invalid_request_error`, this code and message).
     pub fn error(&self, code: &str, message: &str) {
         let nonce = self.shared.nonce.clone();
@@ -2254,13 +2362,72 @@ impl Check {
                         self.object(params, &join(&tp, "parameters"));
                     }
                 }
-                Some("mcp") => {}
+                Some("mcp") => self.mcp_tool(tool, &tp),
                 Some(other) => self.invalid(
                     &join(&tp, "type"),
                     format!("Invalid value: '{other}'. Supported values are: function, mcp."),
                 ),
                 None => {}
             }
+        }
+    }
+
+    /// A remote MCP server tool (openai-realtime.md §7.4).
+    fn mcp_tool(&mut self, tool: &Map<String, Value>, tp: &str) {
+        self.keys(
+            tool,
+            tp,
+            &[
+                "type",
+                "server_label",
+                "server_url",
+                "connector_id",
+                "tunnel_id",
+                "server_description",
+                "headers",
+                "authorization",
+                "allowed_tools",
+                "require_approval",
+                "defer_loading",
+                "allowed_callers",
+            ],
+            &[],
+        );
+        self.string(tool, tp, "server_label", true);
+        let sources = ["server_url", "connector_id", "tunnel_id"]
+            .iter()
+            .filter(|k| tool.contains_key(**k))
+            .count();
+        if sources != 1 {
+            self.invalid(
+                tp,
+                "Exactly one of server_url, connector_id or tunnel_id is required.".into(),
+            );
+        }
+        if let Some(h) = tool.get("headers") {
+            let hp = join(tp, "headers");
+            if let Some(h) = self.object(h, &hp) {
+                for (k, v) in h {
+                    if !v.is_string() {
+                        self.wrong_type(&join(&hp, k), "a string", v);
+                    }
+                }
+            }
+        }
+        match tool.get("require_approval") {
+            None | Some(Value::Object(_)) => {}
+            Some(Value::String(s)) if s == "always" || s == "never" => {}
+            Some(other) => self.invalid(
+                &join(tp, "require_approval"),
+                format!(
+                    "Invalid value: {other}. Supported values are: always, never, or an object."
+                ),
+            ),
+        }
+        if let Some(a) = tool.get("allowed_tools")
+            && !(a.is_array() || a.is_object())
+        {
+            self.wrong_type(&join(tp, "allowed_tools"), "an array or an object", a);
         }
     }
 

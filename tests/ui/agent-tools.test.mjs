@@ -188,3 +188,31 @@ test("pressing phone keys is switched on and off like the other built-in actions
   await panel().getByText("Saved", { exact: true }).waitFor();
   assert.deepEqual((await stored()).builtin_tools, ["end_call", "transfer_call"]);
 });
+
+test("an MCP server is added with its key by reference, and a key in plain text is refused naming it", async () => {
+  await page.goto(`${engine.base}/#/agents/${agent.id}`);
+  await tools().getByRole("button", { name: "Add an MCP server" }).click();
+  const server = tools().getByRole("region", { name: "MCP server 1" });
+  await server.getByLabel("Label").fill("crm");
+  await server.getByLabel("Server URL").fill("https://mcp.example.test/mcp");
+  await server.getByLabel("What it is for").fill("Customer records");
+  await server.getByLabel("Only these tools").fill("lookup_customer, list_orders");
+  await server.getByLabel("Headers").fill("Authorization: Bearer sk-live-123");
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  await tools().getByText("server 1 (crm): header", { exact: false }).waitFor();
+  assert.deepEqual((await stored()).mcp_servers, [], "nothing kept");
+  await server.getByLabel("Headers").fill("Authorization: Bearer {{secret:crm_token}}");
+  await server.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: "/tmp/agent-mcp-1280.png" });
+  await panel().getByRole("button", { name: "Save changes" }).click();
+  await panel().getByText("Saved", { exact: true }).waitFor();
+  assert.deepEqual((await stored()).mcp_servers, [
+    {
+      label: "crm",
+      url: "https://mcp.example.test/mcp",
+      description: "Customer records",
+      allowed_tools: ["lookup_customer", "list_orders"],
+      headers: [{ name: "Authorization", value: "Bearer {{secret:crm_token}}" }],
+    },
+  ]);
+});

@@ -33,7 +33,7 @@ use crate::live::{Control, NewStream};
 use crate::media::tap::Tap;
 use crate::media::{G711, MediaError, MediaIn, MediaOut, MediaSession};
 use crate::tools::ToolOutcome;
-use crate::voice::{VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession};
+use crate::voice::{McpOutcome, VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession};
 
 /// Caller audio kept while the backend connects and configures: 2 s, then the oldest goes.
 const EARLY_AUDIO_FRAMES: usize = 100;
@@ -117,12 +117,15 @@ pub async fn run_with<C: MediaSession + 'static>(
     };
     let started = Instant::now();
     let call = mark_answered(&engine, call).await;
+    let tool_secrets = tools::secrets_for(&engine, &agent).await;
+    let (mcp, mcp_left_out) = tools::mcp_declared(&call, &agent, &tool_secrets);
     let config = VoiceConfig {
         model: agent.model.clone(),
         voice: agent.voice.clone(),
         instructions: crate::calls::context::instructions_for(&engine, &agent, &call).await,
         replies: true,
         tools: tools::declared(&agent),
+        mcp,
     };
     // The operator's transcriber, should someone take the call over: it only listens.
     let operator_config = VoiceConfig {
@@ -131,6 +134,7 @@ pub async fn run_with<C: MediaSession + 'static>(
             .into(),
         replies: false,
         tools: Vec::new(),
+        mcp: Vec::new(),
         ..config.clone()
     };
 
@@ -174,7 +178,13 @@ pub async fn run_with<C: MediaSession + 'static>(
         }
     };
     let transcript = spawn_transcript_writer(&engine, &call.id);
-    let tool_secrets = tools::secrets_for(&engine, &agent).await;
+    for label in mcp_left_out {
+        let line = format!(
+            "MCP server {label} was left out: a tool secret its headers name is not set \
+             (Settings → Tool secrets)."
+        );
+        let _ = transcript.try_send((Speaker::System, line, Timestamp::now()));
+    }
     let greeting = match opening {
         Opening::AgentFirst => {
             (!agent.greeting.trim().is_empty()).then(|| Greeting::Now(agent.greeting.clone()))
@@ -527,6 +537,35 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
                     });
                 }
             }
+            VoiceEvent::McpCalled {
+                server,
+                name,
+                arguments,
+                outcome,
+            } => {
+                let tool = format!("{server}.{name}");
+                let now = Timestamp::now();
+                let asked = self.tools.masked(&format!("{tool}({})", arguments.trim()));
+                self.transcribe(call, Speaker::Tool, asked, now);
+                let (ok, line) = match &outcome {
+                    McpOutcome::Answered(output) => (
+                        true,
+                        format!("{tool} → {}", crate::tools::summarize(output)),
+                    ),
+                    McpOutcome::Failed(why) => (false, format!("{tool} failed: {why}")),
+                };
+                let line = self.tools.masked(&line);
+                tracing::info!(call_id = %call.id, %tool, ok, "the backend called an MCP tool");
+                tools::record(engine, call, &tool, ok, std::time::Duration::ZERO);
+                self.transcribe(call, Speaker::Tool, line, now);
+            }
+            VoiceEvent::McpUnavailable { server } => {
+                tracing::warn!(call_id = %call.id, %server, "an MCP server's tools could not be listed");
+                let line = format!(
+                    "The tools of MCP server {server} could not be listed; the agent goes on without them."
+                );
+                self.transcribe(call, Speaker::System, line, Timestamp::now());
+            }
             VoiceEvent::Warning(message) => {
                 tracing::warn!(call_id = %call.id, %message, "voice backend reported a problem");
             }
@@ -768,7 +807,7 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
         name: String,
         arguments: String,
     ) -> Result<(), End> {
-        let line = format!("{name}({})", arguments.trim());
+        let line = self.tools.masked(&format!("{name}({})", arguments.trim()));
         self.transcribe(call, Speaker::Tool, line, Timestamp::now());
         match self.tools.call(call_id.clone(), name.clone(), &arguments) {
             Called::Refused(outcome) => {
@@ -905,7 +944,9 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
         name: &str,
         outcome: ToolOutcome,
     ) -> Result<(), End> {
-        let line = tools::outcome_line(&call.id, name, &outcome);
+        let line = self
+            .tools
+            .masked(&tools::outcome_line(&call.id, name, &outcome));
         tools::record(engine, call, name, outcome.ok, outcome.elapsed);
         self.transcribe(call, Speaker::Tool, line, Timestamp::now());
         self.tools.output(call_id, outcome.output);

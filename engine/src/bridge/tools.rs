@@ -6,9 +6,10 @@
 use serde_json::json;
 use tokio::task::{JoinError, JoinSet};
 
+use crate::domain::tool::{ValuePart, value_parts};
 use crate::domain::{Agent, BuiltinTool, TransferTarget};
 use crate::tools::{CallTools, ToolOutcome};
-use crate::voice::FunctionTool;
+use crate::voice::{FunctionTool, McpTool};
 
 /// The most tool requests one call may have under way: a model calling in a loop must not
 /// flood the user's systems.
@@ -106,6 +107,8 @@ pub(super) struct ToolDesk {
     waiting: Vec<(String, String)>,
     /// Things the agent must be told (a warm transfer's end), held like outputs.
     notes: Vec<String>,
+    /// The call's tool secrets' values, masked wherever a tool line would show one.
+    secret_values: Vec<String>,
 }
 
 impl ToolDesk {
@@ -115,7 +118,15 @@ impl ToolDesk {
         call_id: &str,
         secrets: std::collections::HashMap<String, String>,
     ) -> Self {
+        let mut secret_values: Vec<String> = secrets
+            .values()
+            .filter(|v| v.len() >= MASKED_FROM)
+            .cloned()
+            .collect();
+        // The longest first, so one that contains another is masked whole.
+        secret_values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         Self {
+            secret_values,
             tools: CallTools::new(&agent.tools, crate::tools::http(), call_id, secrets),
             builtins: agent.builtin_tools.clone(),
             targets: agent.transfer_targets.clone(),
@@ -194,6 +205,17 @@ impl ToolDesk {
         std::mem::take(&mut self.waiting)
     }
 
+    /// `text` with every tool secret's value masked (a tool may echo what it was sent).
+    pub(super) fn masked(&self, text: &str) -> String {
+        let mut text = text.to_owned();
+        for v in &self.secret_values {
+            if text.contains(v.as_str()) {
+                text = text.replace(v.as_str(), "••••");
+            }
+        }
+        text
+    }
+
     /// Keeps a note for the agent until it can be given, with the outputs.
     pub(super) fn note(&mut self, note: String) {
         self.notes.push(note);
@@ -208,14 +230,65 @@ impl ToolDesk {
     }
 }
 
-/// The tool secrets `agent`'s headers name, from the keyring; one that cannot be read is left
-/// out (a call of its tool then says it is not set).
+/// Secret values shorter than this are not masked (they would mask ordinary words).
+const MASKED_FROM: usize = 4;
+
+/// The agent's MCP servers as the session declares them, their headers' tool secrets filled
+/// in; and the labels of those left out because a secret they name is not set.
+pub(super) fn mcp_declared(
+    call: &crate::domain::Call,
+    agent: &Agent,
+    secrets: &std::collections::HashMap<String, String>,
+) -> (Vec<McpTool>, Vec<String>) {
+    let declared: Vec<McpTool> = agent
+        .mcp_servers
+        .iter()
+        .filter_map(|m| {
+            let mut headers = Vec::with_capacity(m.headers.len());
+            for h in &m.headers {
+                let mut value = String::new();
+                for part in value_parts(&h.value).unwrap_or_default() {
+                    match part {
+                        ValuePart::Text(t) => value.push_str(t),
+                        ValuePart::Secret(name) => match secrets.get(name) {
+                            Some(secret) => value.push_str(secret),
+                            None => {
+                                tracing::warn!(call_id = %call.id, server = %m.label, secret = name,
+                                    "an MCP server left out: its tool secret is not set");
+                                return None;
+                            }
+                        },
+                    }
+                }
+                headers.push((h.name.clone(), value));
+            }
+            Some(McpTool {
+                label: m.label.clone(),
+                url: m.url.clone(),
+                description: m.description.clone(),
+                allowed_tools: m.allowed_tools.clone(),
+                headers,
+            })
+        })
+        .collect();
+    let left_out = agent
+        .mcp_servers
+        .iter()
+        .filter(|m| !declared.iter().any(|d| d.label == m.label))
+        .map(|m| m.label.clone())
+        .collect();
+    (declared, left_out)
+}
+
+/// The tool secrets `agent`'s headers (its HTTP tools' and MCP servers') name, from the
+/// keyring; one that cannot be read is left out (a call of its tool then says it is not set).
 pub(super) async fn secrets_for(
     engine: &crate::engine::Engine,
     agent: &Agent,
 ) -> std::collections::HashMap<String, String> {
     let mut found = std::collections::HashMap::new();
-    for name in agent.tools.iter().flat_map(|t| t.secret_names()) {
+    let names = agent.tools.iter().flat_map(|t| t.secret_names());
+    for name in names.chain(agent.mcp_servers.iter().flat_map(|m| m.secret_names())) {
         if found.contains_key(name) {
             continue;
         }

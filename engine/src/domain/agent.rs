@@ -6,8 +6,8 @@ use utoipa::ToSchema;
 use super::input::{Invalid, bounded_text, required_text};
 use super::time::Timestamp;
 use super::tool::{
-    BuiltinTool, HttpTool, HttpToolInput, TransferTarget, validate_builtins, validate_targets,
-    validate_tools,
+    BuiltinTool, HttpTool, HttpToolInput, McpServer, TransferTarget, validate_builtins,
+    validate_mcp_servers, validate_targets, validate_tools,
 };
 
 pub const DEFAULT_VOICE: &str = "marin";
@@ -84,6 +84,8 @@ pub struct Agent {
     pub builtin_tools: Vec<BuiltinTool>,
     /// Where `transfer_call` may send a caller.
     pub transfer_targets: Vec<TransferTarget>,
+    /// Remote MCP servers whose tools the agent may use (the voice backend calls them).
+    pub mcp_servers: Vec<McpServer>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -129,6 +131,7 @@ pub struct AgentFields {
     pub tools: Vec<HttpTool>,
     pub builtin_tools: Vec<BuiltinTool>,
     pub transfer_targets: Vec<TransferTarget>,
+    pub mcp_servers: Vec<McpServer>,
 }
 
 impl Default for AgentFields {
@@ -148,6 +151,7 @@ impl Default for AgentFields {
             tools: Vec::new(),
             builtin_tools: Vec::new(),
             transfer_targets: Vec::new(),
+            mcp_servers: Vec::new(),
         }
     }
 }
@@ -169,6 +173,7 @@ impl From<&Agent> for AgentFields {
             tools: a.tools.clone(),
             builtin_tools: a.builtin_tools.clone(),
             transfer_targets: a.transfer_targets.clone(),
+            mcp_servers: a.mcp_servers.clone(),
         }
     }
 }
@@ -207,13 +212,16 @@ pub struct AgentInput {
     /// HTTP tools the agent may call during a call (replaces the list).
     #[schema(max_items = 32)]
     pub tools: Option<Vec<HttpToolInput>>,
-    /// Built-in actions to switch on (replaces the list): `end_call`. Read as text so that
+    /// Built-in actions to switch on (replaces the list). Read as text so that
     /// an unknown name is refused as this field's.
     #[schema(value_type = Option<Vec<BuiltinTool>>)]
     pub builtin_tools: Option<Vec<String>>,
     /// Where `transfer_call` may send a caller (replaces the list).
     #[schema(max_items = 16)]
     pub transfer_targets: Option<Vec<TransferTarget>>,
+    /// Remote MCP servers whose tools the agent may use (replaces the list).
+    #[schema(max_items = 4)]
+    pub mcp_servers: Option<Vec<McpServer>>,
 }
 
 impl AgentInput {
@@ -275,7 +283,8 @@ impl AgentInput {
                         Invalid::new(
                             "builtin_tools",
                             format!(
-                                "{n:?} is not a built-in tool (there are end_call and transfer_call)"
+                                "{n:?} is not a built-in tool (there are end_call, transfer_call and \
+                                 send_dtmf)"
                             ),
                         )
                     })
@@ -285,6 +294,9 @@ impl AgentInput {
         }
         if let Some(v) = self.transfer_targets {
             base.transfer_targets = validate_targets(v, None)?;
+        }
+        if let Some(v) = self.mcp_servers {
+            base.mcp_servers = validate_mcp_servers(v)?;
         }
         if base.builtin_tools.contains(&BuiltinTool::TransferCall)
             && base.transfer_targets.is_empty()

@@ -38,6 +38,6 @@ pub use progress::{CampaignProgress, LeadCounts};
 pub use test_call::{EchoMode, Mute, TestCallInput};
 pub use time::Timestamp;
 pub use tool::{
-    BuiltinTool, CallTransfer, HttpMethod, HttpTool, HttpToolInput, ToolHeader, TransferState,
-    TransferTarget,
+    BuiltinTool, CallTransfer, HttpMethod, HttpTool, HttpToolInput, McpServer, ToolHeader,
+    TransferState, TransferTarget,
 };

@@ -606,6 +606,106 @@ fn problem(message: impl Into<String>) -> Invalid {
     Invalid::new("tools", message)
 }
 
+/// A remote MCP server whose tools the agent may use: the voice backend itself lists and
+/// calls them (openai-realtime.md §7.4), Switchboard only declares it and records the calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpServer {
+    /// How the calls name it ("crm"): letters, digits, `_` and `-`.
+    #[schema(min_length = 1, max_length = 64)]
+    pub label: String,
+    /// The server's URL (http or https).
+    #[schema(min_length = 1, max_length = 2000)]
+    pub url: String,
+    /// What it is for, for the model.
+    #[schema(max_length = 1000)]
+    #[serde(default)]
+    pub description: String,
+    /// Only these of its tools may be used; empty: all of them.
+    #[serde(default)]
+    pub allowed_tools: Vec<String>,
+    /// Headers sent to it; a key goes by reference (`{{secret:NAME}}`), as for HTTP tools.
+    #[serde(default)]
+    pub headers: Vec<ToolHeader>,
+}
+
+impl McpServer {
+    /// The tool secrets its headers name.
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.headers.iter().flat_map(|h| {
+            value_parts(&h.value)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|p| match p {
+                    ValuePart::Secret(name) => Some(name),
+                    ValuePart::Text(_) => None,
+                })
+        })
+    }
+}
+
+/// The most MCP servers one agent may have.
+const MAX_MCP_SERVERS: usize = 4;
+
+/// MCP servers from a request: labels unique, URLs and headers checked as for HTTP tools.
+pub fn validate_mcp_servers(input: Vec<McpServer>) -> Result<Vec<McpServer>, Invalid> {
+    let field = "mcp_servers";
+    if input.len() > MAX_MCP_SERVERS {
+        return Err(Invalid::new(
+            field,
+            format!("at most {MAX_MCP_SERVERS} MCP servers"),
+        ));
+    }
+    let mut out: Vec<McpServer> = Vec::with_capacity(input.len());
+    for (i, m) in input.into_iter().enumerate() {
+        let label = m.label.trim().to_owned();
+        let which = format!("server {}", i + 1);
+        if !is_secret_name(&label) {
+            return Err(Invalid::new(
+                field,
+                format!("{which}: label must be 1 to 64 letters, digits, _ or -"),
+            ));
+        }
+        let bad = |why: String| Invalid::new(field, format!("{which} ({label}): {why}"));
+        if out.iter().any(|o| o.label == label) {
+            return Err(bad("another server has this label".into()));
+        }
+        let url = check_url(&m.url).map_err(|e| bad(format!("url: {}", e.message)))?;
+        let description = m.description.trim().to_owned();
+        if description.chars().count() > DESCRIPTION_MAX {
+            return Err(bad(format!(
+                "description is over {DESCRIPTION_MAX} characters"
+            )));
+        }
+        if m.allowed_tools.len() > MAX_TOOLS {
+            return Err(bad(format!("at most {MAX_TOOLS} allowed tools")));
+        }
+        let allowed_tools: Vec<String> = m
+            .allowed_tools
+            .iter()
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if let Some(t) = allowed_tools.iter().find(|t| !is_secret_name(t)) {
+            return Err(bad(format!("allowed tool {t:?} is not a tool name")));
+        }
+        if m.headers.len() > HEADERS_MAX {
+            return Err(bad(format!("at most {HEADERS_MAX} headers")));
+        }
+        for h in &m.headers {
+            check_header(h).map_err(|e| bad(format!("header {:?}: {}", h.name, e.message)))?;
+        }
+        out.push(McpServer {
+            label,
+            url,
+            description,
+            allowed_tools,
+            headers: m.headers,
+        });
+    }
+    Ok(out)
+}
+
 /// The built-in actions from a request: no repeats.
 pub fn validate_builtins(input: Vec<BuiltinTool>) -> Result<Vec<BuiltinTool>, Invalid> {
     let mut out: Vec<BuiltinTool> = Vec::with_capacity(input.len());
@@ -764,6 +864,44 @@ mod tests {
             assert_eq!(e.field, "transfer_targets");
             assert!(e.message.contains(words), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn mcp_servers_are_checked_like_tools_and_named_by_label() {
+        let server = |v: serde_json::Value| -> McpServer { serde_json::from_value(v).unwrap() };
+        let ok = validate_mcp_servers(vec![server(json!({
+            "label": "crm", "url": "https://mcp.example.test/mcp",
+            "allowed_tools": ["lookup_customer", " "],
+            "headers": [{"name": "Authorization", "value": "Bearer {{secret:crm_mcp}}"}]
+        }))])
+        .unwrap();
+        assert_eq!(ok[0].allowed_tools, ["lookup_customer"]);
+        assert_eq!(ok[0].secret_names().collect::<Vec<_>>(), ["crm_mcp"]);
+        for (bad, words) in [
+            (json!({"label": "a b", "url": "https://x.test"}), "label"),
+            (
+                json!({"label": "crm", "url": "ftp://x.test"}),
+                "server 1 (crm): url",
+            ),
+            (
+                json!({"label": "crm", "url": "https://x.test",
+                       "headers": [{"name": "Authorization", "value": "Bearer sk-live"}]}),
+                "never stored in plain text",
+            ),
+            (
+                json!({"label": "crm", "url": "https://x.test", "allowed_tools": ["a b"]}),
+                "not a tool name",
+            ),
+        ] {
+            let e = validate_mcp_servers(vec![server(bad)]).unwrap_err();
+            assert_eq!(e.field, "mcp_servers");
+            assert!(e.message.contains(words), "{}", e.message);
+        }
+        let twice = vec![
+            server(json!({"label": "crm", "url": "https://x.test"})),
+            server(json!({"label": "crm", "url": "https://y.test"})),
+        ];
+        assert!(validate_mcp_servers(twice).is_err());
     }
 
     #[test]

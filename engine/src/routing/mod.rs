@@ -198,6 +198,7 @@ mod tests {
             tools: Vec::new(),
             builtin_tools: Vec::new(),
             transfer_targets: Vec::new(),
+            mcp_servers: Vec::new(),
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
         }

@@ -29,6 +29,7 @@ struct AgentRow {
     tools: String,
     builtin_tools: String,
     transfer_targets: String,
+    mcp_servers: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -44,6 +45,8 @@ impl TryFrom<AgentRow> for Agent {
             .map_err(|e| StoreError::Corrupt(format!("agent {} builtin tools: {e}", r.id)))?;
         let transfer_targets = serde_json::from_str(&r.transfer_targets)
             .map_err(|e| StoreError::Corrupt(format!("agent {} transfer targets: {e}", r.id)))?;
+        let mcp_servers = serde_json::from_str(&r.mcp_servers)
+            .map_err(|e| StoreError::Corrupt(format!("agent {} MCP servers: {e}", r.id)))?;
         let backend = VoiceBackend::parse(&r.backend)
             .ok_or_else(|| StoreError::Corrupt(format!("agent {} backend {}", r.id, r.backend)))?;
         Ok(Agent {
@@ -65,6 +68,7 @@ impl TryFrom<AgentRow> for Agent {
             tools,
             builtin_tools,
             transfer_targets,
+            mcp_servers,
             created_at: Timestamp::from_millis(r.created_at),
             updated_at: Timestamp::from_millis(r.updated_at),
         })
@@ -73,8 +77,8 @@ impl TryFrom<AgentRow> for Agent {
 
 const SELECT: &str = "SELECT id, name, system_prompt, greeting, voice, model, context, notes, \
      max_concurrent_calls, active, backend, retell_voice_id, retell_llm_id, retell_agent_id, \
-     retell_webhook_url, tools, builtin_tools, transfer_targets, created_at, updated_at \
-     FROM agents";
+     retell_webhook_url, tools, builtin_tools, transfer_targets, mcp_servers, created_at, \
+     updated_at FROM agents";
 
 /// The Retell objects made for an agent: its LLM's id and its agent's id, and the webhook URL
 /// the agent was given.
@@ -162,9 +166,10 @@ impl Store {
                     sqlx::query(
                         "INSERT INTO agents (name, system_prompt, greeting, voice, model, \
                          context, notes, max_concurrent_calls, active, backend, \
-                         retell_voice_id, tools, builtin_tools, transfer_targets, updated_at, \
-                         retell_llm_id, retell_agent_id, retell_webhook_url, id, created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         retell_voice_id, tools, builtin_tools, transfer_targets, mcp_servers, \
+                         updated_at, retell_llm_id, retell_agent_id, retell_webhook_url, id, \
+                         created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     ),
                     &fields,
                     now,
@@ -211,7 +216,8 @@ impl Store {
                         "UPDATE agents SET name = ?, system_prompt = ?, greeting = ?, voice = ?, \
                          model = ?, context = ?, notes = ?, max_concurrent_calls = ?, \
                          active = ?, backend = ?, retell_voice_id = ?, tools = ?, \
-                         builtin_tools = ?, transfer_targets = ?, updated_at = ?, \
+                         builtin_tools = ?, transfer_targets = ?, mcp_servers = ?, \
+                         updated_at = ?, \
                          retell_llm_id = ?, retell_agent_id = ?, retell_webhook_url = ? \
                          WHERE id = ?",
                     ),
@@ -432,6 +438,7 @@ fn bind_fields<'q>(q: SqliteQuery<'q>, f: &'q AgentFields, now: Timestamp) -> Sq
         .bind(serde_json::to_string(&f.tools).unwrap_or_else(|_| "[]".into()))
         .bind(serde_json::to_string(&f.builtin_tools).unwrap_or_else(|_| "[]".into()))
         .bind(serde_json::to_string(&f.transfer_targets).unwrap_or_else(|_| "[]".into()))
+        .bind(serde_json::to_string(&f.mcp_servers).unwrap_or_else(|_| "[]".into()))
         .bind(now.as_millis())
 }
 

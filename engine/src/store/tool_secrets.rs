@@ -13,7 +13,8 @@ use crate::domain::Timestamp;
 pub struct ToolSecret {
     pub name: String,
     pub updated_at: Timestamp,
-    /// "Agent name: tool name" for each tool whose headers name it.
+    /// "Agent name: tool name" for each tool (and "Agent name: MCP server label" for each MCP
+    /// server) whose headers name it.
     pub used_by: Vec<String>,
 }
 
@@ -31,10 +32,17 @@ impl Store {
                 let used_by = agents
                     .iter()
                     .flat_map(|a| {
-                        a.tools
+                        let tools = a
+                            .tools
                             .iter()
                             .filter(|t| t.secret_names().any(|n| n == name))
-                            .map(|t| format!("{}: {}", a.name, t.name))
+                            .map(|t| format!("{}: {}", a.name, t.name));
+                        let servers = a
+                            .mcp_servers
+                            .iter()
+                            .filter(|m| m.secret_names().any(|n| n == name))
+                            .map(|m| format!("{}: MCP server {}", a.name, m.label));
+                        tools.chain(servers).collect::<Vec<_>>()
                     })
                     .collect();
                 ToolSecret {

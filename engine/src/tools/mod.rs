@@ -293,7 +293,8 @@ fn without_url(e: &reqwest::Error) -> String {
 }
 
 /// A short form of an answer for the transcript: the JSON, cut at 300 characters.
-fn summarize(answer: &str) -> String {
+/// A tool's answer in short, for the transcript and the log.
+pub fn summarize(answer: &str) -> String {
     let mut s: String = answer.chars().take(300).collect();
     if s.len() < answer.len() {
         s.push('…');

@@ -19,6 +19,32 @@ pub struct VoiceConfig {
     pub replies: bool,
     /// Functions the model may call.
     pub tools: Vec<FunctionTool>,
+    /// Remote MCP servers the backend itself calls for the model.
+    pub mcp: Vec<McpTool>,
+}
+
+/// A remote MCP server declared to the session (the backend lists and calls its tools).
+#[derive(Clone, PartialEq)]
+pub struct McpTool {
+    pub label: String,
+    pub url: String,
+    pub description: String,
+    /// Only these of its tools; empty: all.
+    pub allowed_tools: Vec<String>,
+    /// Sent to the server as given, tool secrets filled in: never shown in debug output.
+    pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for McpTool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("McpTool")
+            .field("label", &self.label)
+            .field("url", &self.url)
+            .field("allowed_tools", &self.allowed_tools)
+            .field("headers", &names)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A function the model may call during the session.
@@ -63,6 +89,15 @@ pub enum VoiceCommand {
     ToolResult { call_id: String, output: String },
 }
 
+/// What a remote MCP tool's call came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum McpOutcome {
+    /// Its output, as the server gave it.
+    Answered(String),
+    /// Why it failed (the server's error, or the backend's).
+    Failed(String),
+}
+
 /// What a voice session tells the bridge.
 #[derive(Debug, Clone, PartialEq)]
 pub enum VoiceEvent {
@@ -101,6 +136,18 @@ pub enum VoiceEvent {
         call_id: String,
         name: String,
         arguments: String,
+    },
+    /// The backend called a tool of a remote MCP server itself, during a response: its
+    /// arguments (JSON text) and its output, or the error.
+    McpCalled {
+        server: String,
+        name: String,
+        arguments: String,
+        outcome: McpOutcome,
+    },
+    /// The backend could not list an MCP server's tools: the agent goes on without them.
+    McpUnavailable {
+        server: String,
     },
     /// The backend reported a problem but the session goes on.
     Warning(String),

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::{VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession};
+use super::{McpOutcome, VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession};
 use crate::media::G711;
 
 /// Input transcription model: the transcript the call log keeps of what the caller said.
@@ -29,6 +29,8 @@ pub struct OpenAiRealtime {
     next_event: u64,
     /// Events read from one server event that carried several (a response's function calls).
     queued: std::collections::VecDeque<VoiceEvent>,
+    /// The MCP servers' tool-list items by id, to name the server when listing fails.
+    mcp_lists: std::collections::HashMap<String, String>,
 }
 
 impl std::fmt::Debug for OpenAiRealtime {
@@ -55,6 +57,9 @@ struct ServerEvent {
     /// On `response.done`: the response, with its status and output items.
     #[serde(default)]
     response: Option<Value>,
+    /// On `conversation.item.*`: the item (an MCP server's tool list names its server).
+    #[serde(default)]
+    item: Option<Value>,
 }
 
 impl OpenAiRealtime {
@@ -110,6 +115,7 @@ impl OpenAiRealtime {
             configured: false,
             next_event: 0,
             queued: std::collections::VecDeque::new(),
+            mcp_lists: std::collections::HashMap::new(),
         };
         // The server speaks first; anything else means this is not a Realtime endpoint.
         match session.next_event().await? {
@@ -146,7 +152,7 @@ impl OpenAiRealtime {
                     "name": t.name,
                     "description": t.description,
                     "parameters": t.parameters,
-                })).collect::<Vec<_>>(),
+                })).chain(config.mcp.iter().map(mcp_tool)).collect::<Vec<_>>(),
                 "tool_choice": "auto"
             }
         });
@@ -201,6 +207,63 @@ fn turn_detection(replies: bool) -> Value {
         "create_response": replies,
         "interrupt_response": replies
     })
+}
+
+/// An MCP server as a session tool (§7.4). A phone call has nobody to approve a call, so
+/// none is asked for.
+fn mcp_tool(m: &super::McpTool) -> Value {
+    let mut tool = json!({
+        "type": "mcp",
+        "server_label": m.label,
+        "server_url": m.url,
+        "require_approval": "never",
+    });
+    if !m.description.is_empty() {
+        tool["server_description"] = json!(m.description);
+    }
+    if !m.allowed_tools.is_empty() {
+        tool["allowed_tools"] = json!(m.allowed_tools);
+    }
+    if !m.headers.is_empty() {
+        let headers: serde_json::Map<String, Value> = m
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
+            .collect();
+        tool["headers"] = Value::Object(headers);
+    }
+    tool
+}
+
+/// The MCP calls the backend made in a response (its `mcp_call` output items), however the
+/// response ended: a call made is a call made.
+fn mcp_calls(response: &Value) -> Vec<VoiceEvent> {
+    let Some(output) = response["output"].as_array() else {
+        return Vec::new();
+    };
+    output
+        .iter()
+        .filter(|item| item["type"] == "mcp_call")
+        .filter_map(|item| {
+            let error = &item["error"];
+            let outcome = if error.is_null() {
+                McpOutcome::Answered(item["output"].as_str().unwrap_or_default().to_owned())
+            } else {
+                McpOutcome::Failed(
+                    error["message"]
+                        .as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| error.to_string()),
+                )
+            };
+            Some(VoiceEvent::McpCalled {
+                server: item["server_label"].as_str()?.to_owned(),
+                name: item["name"].as_str()?.to_owned(),
+                arguments: item["arguments"].as_str().unwrap_or("{}").to_owned(),
+                outcome,
+            })
+        })
+        .collect()
 }
 
 /// The function calls of a completed response (`response.done`'s `response`).
@@ -391,10 +454,28 @@ impl VoiceSession for OpenAiRealtime {
                 "response.done" => {
                     // Its function calls follow its end, and only if it completed: the
                     // `.done` events also come for a response cut short (§7.2).
-                    self.queued
-                        .extend(e.response.as_ref().map(tool_calls).unwrap_or_default());
+                    if let Some(r) = e.response.as_ref() {
+                        self.queued.extend(mcp_calls(r));
+                        self.queued.extend(tool_calls(r));
+                    }
                     VoiceEvent::ResponseDone
                 }
+                "conversation.item.added" | "conversation.item.done" => {
+                    let item = e.item.as_ref();
+                    if let Some(item) = item.filter(|i| i["type"] == "mcp_list_tools")
+                        && let (Some(id), Some(label)) =
+                            (item["id"].as_str(), item["server_label"].as_str())
+                    {
+                        self.mcp_lists.insert(id.to_owned(), label.to_owned());
+                    }
+                    continue;
+                }
+                "mcp_list_tools.failed" => VoiceEvent::McpUnavailable {
+                    server: e
+                        .item_id
+                        .and_then(|id| self.mcp_lists.get(&id).cloned())
+                        .unwrap_or_else(|| "(unnamed)".into()),
+                },
                 "conversation.item.input_audio_transcription.completed" => {
                     match e.transcript.filter(|t| !t.trim().is_empty()) {
                         Some(t) => VoiceEvent::CallerSaid {

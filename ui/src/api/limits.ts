@@ -73,6 +73,11 @@ export const limits = {
   ListenInput: {
     volume: { minimum: 0, maximum: 1 },
   },
+  McpServer: {
+    description: { maxLength: 1000 },
+    label: { minLength: 1, maxLength: 64 },
+    url: { minLength: 1, maxLength: 2000 },
+  },
   PhoneNumberInput: {
     label: { maxLength: 100 },
   },

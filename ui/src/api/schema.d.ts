@@ -900,6 +900,8 @@ export interface components {
             id: string;
             /** Format: int32 */
             max_concurrent_calls: number;
+            /** @description Remote MCP servers whose tools the agent may use (the voice backend calls them). */
+            mcp_servers: components["schemas"]["McpServer"][];
             model: string;
             name: string;
             notes: string;
@@ -930,7 +932,7 @@ export interface components {
             active?: boolean | null;
             backend?: null | components["schemas"]["VoiceBackend"];
             /**
-             * @description Built-in actions to switch on (replaces the list): `end_call`. Read as text so that
+             * @description Built-in actions to switch on (replaces the list). Read as text so that
              *     an unknown name is refused as this field's.
              */
             builtin_tools?: components["schemas"]["BuiltinTool"][] | null;
@@ -939,6 +941,8 @@ export interface components {
             greeting?: string | null;
             /** Format: int32 */
             max_concurrent_calls?: number | null;
+            /** @description Remote MCP servers whose tools the agent may use (replaces the list). */
+            mcp_servers?: components["schemas"]["McpServer"][] | null;
             model?: string | null;
             /** @description Required when creating. */
             name?: string | null;
@@ -1532,6 +1536,22 @@ export interface components {
              * @description 0 (silent) to 1 (as is).
              */
             volume: number;
+        };
+        /**
+         * @description A remote MCP server whose tools the agent may use: the voice backend itself lists and
+         *     calls them (openai-realtime.md §7.4), Switchboard only declares it and records the calls.
+         */
+        McpServer: {
+            /** @description Only these of its tools may be used; empty: all of them. */
+            allowed_tools?: string[];
+            /** @description What it is for, for the model. */
+            description?: string;
+            /** @description Headers sent to it; a key goes by reference (`{{secret:NAME}}`), as for HTTP tools. */
+            headers?: components["schemas"]["ToolHeader"][];
+            /** @description How the calls name it ("crm"): letters, digits, `_` and `-`. */
+            label: string;
+            /** @description The server's URL (http or https). */
+            url: string;
         };
         /** @description Mute or unmute the microphone of a test call. */
         Mute: {

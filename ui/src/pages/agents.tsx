@@ -5,6 +5,7 @@ import { isApiError, type ApiError } from "../api/client";
 import { limits } from "../api/limits";
 import type { Agent, AgentInput, AgentLoad, AgentStats, PhoneNumber } from "../api/types";
 import { ContextEditor, contextEdited, formatContext } from "../components/context-editor";
+import { McpEditor, mcpDraftsOf, mcpServersOf, type McpDraft } from "../components/mcp-editor";
 import { draftsOf, ToolsEditor, toolsOf, type ToolDraft } from "../components/tools-editor";
 import { Icon } from "../components/icons";
 import {
@@ -297,6 +298,8 @@ interface FormState {
   context: string;
   /** The HTTP tools' drafts, as JSON text (so an edit is a changed string). */
   tools: string;
+  /** The MCP servers' drafts, as JSON text. */
+  mcp_servers: string;
   end_call: boolean;
   send_dtmf: boolean;
   transfer: boolean;
@@ -318,6 +321,7 @@ function formOf(a: Agent | null): FormState {
     notes: a?.notes ?? "",
     context: formatContext(a?.context ?? {}),
     tools: JSON.stringify(draftsOf(a?.tools ?? [])),
+    mcp_servers: JSON.stringify(mcpDraftsOf(a?.mcp_servers ?? [])),
     end_call: a?.builtin_tools.includes("end_call") ?? false,
     send_dtmf: a?.builtin_tools.includes("send_dtmf") ?? false,
     transfer: a?.builtin_tools.includes("transfer_call") ?? false,
@@ -364,13 +368,26 @@ function draftsIn(form: FormState): ToolDraft[] {
   return JSON.parse(form.tools) as ToolDraft[];
 }
 
+function mcpDraftsIn(form: FormState): McpDraft[] {
+  return JSON.parse(form.mcp_servers) as McpDraft[];
+}
+
 /** The fields that differ from the stored agent (all of them when creating). */
 function changes(form: FormState, agent: Agent | null): AgentInput | null {
   const ctx = checkContext(form.context);
   const max = checkMaxCalls(form.max_concurrent_calls);
   const tools = toolsOf(draftsIn(form));
   const targets = targetsOf(form.targets);
-  if (!ctx.ok || !max.ok || !tools.ok || !targets.ok || form.name.trim() === "" || form.retell_voice_id.trim() === "")
+  const mcp = mcpServersOf(mcpDraftsIn(form));
+  if (
+    !ctx.ok ||
+    !max.ok ||
+    !tools.ok ||
+    !targets.ok ||
+    !mcp.ok ||
+    form.name.trim() === "" ||
+    form.retell_voice_id.trim() === ""
+  )
     return null;
   const next: AgentInput = {
     name: form.name.trim(),
@@ -387,6 +404,7 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
     tools: tools.value,
     builtin_tools: builtinsOf(form),
     transfer_targets: targets.value,
+    mcp_servers: mcp.value,
   };
   if (!agent) return next;
   const diff: AgentInput = {};
@@ -406,6 +424,7 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
   if (form.end_call !== stored.end_call || form.transfer !== stored.transfer || form.send_dtmf !== stored.send_dtmf)
     diff.builtin_tools = next.builtin_tools;
   if (form.targets !== stored.targets) diff.transfer_targets = next.transfer_targets;
+  if (form.mcp_servers !== stored.mcp_servers) diff.mcp_servers = next.mcp_servers;
   return diff;
 }
 
@@ -443,11 +462,13 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
   const retellVoiceError = form.retell_voice_id.trim() === "" ? "Give a Retell voice id." : null;
   const toolsCheck = toolsOf(draftsIn(form));
   const targetsCheck = targetsOf(form.targets);
+  const mcpCheck = mcpServersOf(mcpDraftsIn(form));
   const valid =
     contextCheck.ok &&
     maxCheck.ok &&
     toolsCheck.ok &&
     targetsCheck.ok &&
+    mcpCheck.ok &&
     nameError === null &&
     retellVoiceError === null;
   const fieldError = (field: string) => (error?.field === field ? error.message : null);
@@ -724,6 +745,13 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
             refused={fieldError("tools") !== null}
             onChange={(drafts) => {
               update("tools", JSON.stringify(drafts));
+            }}
+          />
+          <McpEditor
+            drafts={mcpDraftsIn(form)}
+            error={fieldError("mcp_servers") ?? (mcpCheck.ok ? null : mcpCheck.message)}
+            onChange={(drafts) => {
+              update("mcp_servers", JSON.stringify(drafts));
             }}
           />
         </FieldSet>
