@@ -743,6 +743,126 @@ async fn the_call_log_filters_pages_and_shows_transcripts() {
 }
 
 #[tokio::test]
+async fn transcripts_are_searched_with_the_words_marked_and_the_log_exports_as_csv() {
+    let e = TestEngine::start().await;
+    let api = &e.api;
+    let (agent, _, ids) = seed_calls(&e).await;
+    let store = e.running.engine.store();
+    for (call, speaker, text) in [
+        (
+            0,
+            Speaker::Caller,
+            "I want a refund for order 1182, please.",
+        ),
+        (0, Speaker::Agent, "I can help with that refund."),
+        (1, Speaker::Caller, "Is the café open on Sunday?"),
+        (2, Speaker::Caller, "My order never arrived."),
+        (4, Speaker::Caller, "Refunding takes how long?"),
+    ] {
+        store
+            .add_transcript_line(&ids[call], speaker, text, Timestamp::from_millis(5))
+            .await
+            .unwrap();
+    }
+    let search = |q: &str| {
+        let api = api.clone();
+        let q = url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>();
+        async move {
+            let (s, p) = api.get(&format!("/api/calls?q={q}")).await;
+            assert_eq!(s, StatusCode::OK, "{q}: {p}");
+            p
+        }
+    };
+    let ids_of = |p: &Value| -> Vec<String> {
+        p["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Every word must be there; the last one may be a word's start ("refu").
+    let p = search("refund order").await;
+    assert_eq!(ids_of(&p), [ids[0].clone()]);
+    assert_eq!(p["total"], 1);
+    let m = &p["matches"][0];
+    assert_eq!(m["call_id"], ids[0].as_str());
+    let hits: Vec<&str> = m["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["hit"] == true)
+        .map(|x| x["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(hits, ["refund", "order"], "{m}");
+    let p = search("refu").await;
+    assert_eq!(ids_of(&p), [ids[4].clone(), ids[0].clone()], "newest first");
+    // Accents do not matter; filters still apply.
+    assert_eq!(ids_of(&search("cafe").await), [ids[1].clone()]);
+    let (_, p) = api
+        .get(&format!("/api/calls?q=refund&agent_id={agent}"))
+        .await;
+    assert_eq!(ids_of(&p), [ids[0].clone()]);
+    // What would be query syntax is plain text: no error, no match.
+    for q in ["\"", "AND (", "*", "refund\" OR \"x", "NEAR(a b)"] {
+        let p = search(q).await;
+        assert!(p["items"].as_array().unwrap().len() <= 1, "{q}: {p}");
+    }
+    assert_eq!(search("zebra").await["total"], 0);
+    assert_error(
+        &api.get(&format!("/api/calls?q={}", "a".repeat(201))).await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    );
+
+    // The export: a header, then one row per call the filters match, newest first.
+    let res = api
+        .http
+        .get(format!("{}/api/calls/export?direction=inbound", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "text/csv; charset=utf-8"
+    );
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"calls-")
+    );
+    let text = res.text().await.unwrap();
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = rows.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(&header[..4], ["id", "started_at", "direction", "status"]);
+    let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    let exported: Vec<&str> = records.iter().map(|r| &r[0]).collect();
+    assert_eq!(
+        exported,
+        [ids[4].as_str(), ids[2].as_str(), ids[0].as_str()]
+    );
+    let first_call = &records[2];
+    assert_eq!(&first_call[4], "+14155550100");
+    assert_eq!(&first_call[6], "Reception");
+    assert_eq!(&first_call[11], "10");
+    assert_eq!(&first_call[12], "normal_clearing");
+    // With a search, only the calls that match.
+    let res = api
+        .http
+        .get(format!("{}/api/calls/export?q=refund", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap();
+    let text = res.text().await.unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    e.stop().await;
+}
+
+#[tokio::test]
 async fn agent_stats_count_calls_per_direction() {
     let e = TestEngine::start().await;
     let (agent, _, _) = seed_calls(&e).await;
@@ -910,6 +1030,7 @@ async fn the_openapi_document_matches_the_routes() {
         "PUT /api/phone-numbers/{id}",
         "DELETE /api/phone-numbers/{id}",
         "GET /api/calls",
+        "GET /api/calls/export",
         "GET /api/calls/{id}",
         "PUT /api/calls/{id}/context",
         "POST /api/calls/{id}/hangup",
@@ -965,6 +1086,19 @@ async fn the_openapi_document_matches_the_routes() {
             .replace("{id}", "unknown-id")
             .replace("{provider}", "retell");
         let method = Method::from_bytes(method.as_bytes()).unwrap();
+        if path.ends_with("/export") {
+            // CSV, not JSON.
+            let res = e
+                .api
+                .http
+                .get(format!("{}{path}", e.api.base))
+                .bearer_auth(&e.api.token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{op}");
+            continue;
+        }
         let body = matches!(method, Method::POST | Method::PUT).then(|| json!({}));
         let (status, body) = e.api.call(method, &path, body).await;
         let fell_through = body["error"]["message"]

@@ -201,6 +201,8 @@ export async function routeCalls(page, requests) {
     if (q.get("direction")) items = items.filter((c) => c.direction === q.get("direction"));
     const limit = Number(q.get("limit") ?? 50);
     const offset = Number(q.get("offset") ?? 0);
-    return route.fulfill({ json: { items: items.slice(offset, offset + limit), total: items.length, limit, offset } });
+    return route.fulfill({
+      json: { items: items.slice(offset, offset + limit), total: items.length, limit, offset, matches: [] },
+    });
   });
 }

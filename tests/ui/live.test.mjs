@@ -572,3 +572,47 @@ test("after the event stream lagged, the page reloads the calls and lines it mis
   await other.close();
   assert.deepEqual(errors, [], "no uncaught errors in either page");
 });
+
+test("the call log finds a call by what was said, the words marked, and exports what it shows as CSV", async () => {
+  const other = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  other.on("pageerror", (e) => errors.push(e.message));
+  await other.goto(`${engine.base}/#/calls`);
+  await other.getByLabel("Control API token").fill(token);
+  await other.getByLabel("Control API token").press("Enter");
+  const otherMain = other.locator("main");
+  const table = otherMain.getByRole("table", { name: "Calls" });
+  await table.locator("tbody tr").first().waitFor();
+  const all = await table.locator("tbody tr").count();
+  assert.ok(all >= 3, `several calls in the log (${all})`);
+
+  await otherMain.getByLabel("Search transcripts").fill("sink leak");
+  await otherMain.getByText("1 call match").waitFor();
+  const row = table.locator("tbody tr");
+  assert.equal(await row.count(), 1);
+  assert.deepEqual(await row.locator("mark").allTextContents(), ["sink", "leaking"], "the last word as a word's start");
+  await row.getByText("Caller:").waitFor();
+  await other.screenshot({ path: "/tmp/calls-search-1280.png" });
+
+  const download = other.waitForEvent("download");
+  await otherMain.getByRole("button", { name: "Export CSV" }).click();
+  const file = await download;
+  assert.match(file.suggestedFilename(), /^calls-\d{8}-\d{4}\.csv$/);
+  const csv = await new Promise((ok, fail) => {
+    file.createReadStream().then((s) => {
+      let text = "";
+      s.on("data", (d) => (text += d));
+      s.on("end", () => ok(text));
+      s.on("error", fail);
+    }, fail);
+  });
+  const lines = csv.trim().split("\n");
+  assert.equal(lines.length, 2, `a header and the one call found:\n${csv}`);
+  assert.match(lines[0], /^id,started_at,direction,status,from,to,agent,/);
+  assert.ok(lines[1].startsWith(`${call.callId},`), lines[1]);
+
+  // Words nobody said: nothing, said so.
+  await otherMain.getByLabel("Search transcripts").fill("zebra crossing");
+  await otherMain.getByText("No calls match these filters").waitFor();
+  await other.close();
+  assert.deepEqual(errors, [], "no uncaught errors");
+});

@@ -3,12 +3,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::calls::{self, place::PlaceError};
 use crate::domain::{Call, CallDirection, CallStatus, OutboundRequest, Timestamp};
 use crate::engine::Engine;
+use crate::store::call_search::fts_query;
 use crate::store::calls::{CallDetail, CallFilter, CallPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::store::{Conflict, StoreError};
 use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode, Json, Query};
@@ -30,6 +32,10 @@ pub struct ListParams {
     /// Started before this time (RFC 3339).
     #[param(format = DateTime)]
     until: Option<String>,
+    /// Words the call's transcript must hold (all of them; the last also as a word's start).
+    /// Each listed call's best matching line comes in `matches`, the words marked.
+    #[param(max_length = 200)]
+    q: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
@@ -76,6 +82,29 @@ fn parse_statuses(value: Option<&str>) -> ApiResult<Vec<CallStatus>> {
     Ok(out)
 }
 
+/// The filter the parameters ask for; `None` when a search holds no word at all (nothing
+/// can match it).
+fn filter_of(p: &ListParams) -> ApiResult<Option<CallFilter>> {
+    let typed = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if typed.is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::malformed("q must be at most 200 characters"));
+    }
+    let text = typed.map(fts_query);
+    if text == Some(None) {
+        return Ok(None);
+    }
+    Ok(Some(CallFilter {
+        direction: p.direction,
+        agent_id: p.agent_id.clone(),
+        number_id: p.number_id.clone(),
+        statuses: parse_statuses(p.status.as_deref())?,
+        since: parse_time("since", p.since.as_deref())?,
+        until: parse_time("until", p.until.as_deref())?,
+        text: text.flatten(),
+        before: None,
+    }))
+}
+
 /// Calls, newest first.
 #[utoipa::path(operation_id = "list_calls", get, path = "/api/calls", tag = "calls", params(ListParams),
     responses((status = 200, body = CallPage), (status = 400, body = ErrorBody)))]
@@ -89,13 +118,14 @@ pub async fn list(
             "limit must be between 1 and {MAX_PAGE_SIZE}"
         )));
     }
-    let filter = CallFilter {
-        direction: p.direction,
-        agent_id: p.agent_id,
-        number_id: p.number_id,
-        statuses: parse_statuses(p.status.as_deref())?,
-        since: parse_time("since", p.since.as_deref())?,
-        until: parse_time("until", p.until.as_deref())?,
+    let Some(filter) = filter_of(&p)? else {
+        return Ok(axum::Json(CallPage {
+            items: Vec::new(),
+            total: 0,
+            limit,
+            offset: p.offset.unwrap_or(0),
+            matches: Vec::new(),
+        }));
     };
     let mut page = engine
         .store()
@@ -108,6 +138,132 @@ pub async fn list(
         .map(|c| c.with_duration_so_far(now))
         .collect();
     Ok(axum::Json(page))
+}
+
+/// Calls read per page while exporting: bounded memory whatever the log's size.
+const EXPORT_PAGE: u32 = 1_000;
+
+const EXPORT_COLUMNS: [&str; 18] = [
+    "id",
+    "started_at",
+    "direction",
+    "status",
+    "from",
+    "to",
+    "agent",
+    "agent_id",
+    "carrier",
+    "answered_at",
+    "ended_at",
+    "duration_secs",
+    "hangup_cause",
+    "answered_by",
+    "cost_estimate_usd",
+    "campaign_id",
+    "lead_id",
+    "recording_url",
+];
+
+/// A text a spreadsheet could take for a formula (`=`, `+`, `-`, `@` first) is kept as text.
+fn cell(text: &str) -> String {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
+        _ => text.to_owned(),
+    }
+}
+
+fn export_row(c: &Call) -> [String; 18] {
+    let time = |t: Option<Timestamp>| t.map(|t| t.to_string()).unwrap_or_default();
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    [
+        c.id.clone(),
+        c.started_at.to_string(),
+        c.direction.as_str().to_owned(),
+        c.status.as_str().to_owned(),
+        // E.164 as stored: a leading + is part of the number.
+        c.from_number.clone(),
+        c.to_number.clone(),
+        cell(c.agent_name.as_deref().unwrap_or_default()),
+        text(&c.agent_id),
+        c.carrier.as_str().to_owned(),
+        time(c.answered_at),
+        time(c.ended_at),
+        c.duration_secs.map(|d| d.to_string()).unwrap_or_default(),
+        cell(c.hangup_cause.as_deref().unwrap_or_default()),
+        text(&c.answered_by),
+        c.cost_estimate_usd
+            .map(|v| format!("{v:.4}"))
+            .unwrap_or_default(),
+        text(&c.campaign_id),
+        c.lead_id.map(|l| l.to_string()).unwrap_or_default(),
+        text(&c.recording_url),
+    ]
+}
+
+fn csv_bytes<I: IntoIterator<Item = [String; 18]>>(rows: I, header: bool) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail.
+    if header {
+        let _ = w.write_record(EXPORT_COLUMNS);
+    }
+    for r in rows {
+        let _ = w.write_record(&r);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+/// The call log as CSV: every call the filters (and `q`) match, newest first, one row each;
+/// `limit` and `offset` do not apply. Streamed a page at a time, so a big log costs no memory.
+#[utoipa::path(operation_id = "export_calls", get, path = "/api/calls/export", tag = "calls",
+    params(ListParams),
+    responses((status = 200, content_type = "text/csv", body = String,
+        description = "A header row, then one row per call."),
+        (status = 400, body = ErrorBody)))]
+pub async fn export(
+    State(engine): State<Engine>,
+    Query(p): Query<ListParams>,
+) -> ApiResult<axum::response::Response> {
+    let filter = filter_of(&p)?;
+    let first = csv_bytes([], true);
+    let pages = futures_util::stream::unfold(filter, move |filter| {
+        let engine = engine.clone();
+        async move {
+            let mut filter = filter?;
+            match engine.store().calls_in_order(&filter, EXPORT_PAGE, 0).await {
+                Err(e) => {
+                    tracing::error!(error = %e, "the call log export stopped");
+                    Some((Err(std::io::Error::other("the export stopped")), None))
+                }
+                Ok(calls) if calls.is_empty() => None,
+                Ok(calls) => {
+                    let last = calls.last().map(|c| (c.started_at, c.id.clone()));
+                    let more = calls.len() == EXPORT_PAGE as usize;
+                    let bytes = csv_bytes(calls.iter().map(export_row), false);
+                    filter.before = last;
+                    Some((Ok(bytes::Bytes::from(bytes)), more.then_some(filter)))
+                }
+            }
+        }
+    });
+    let body = futures_util::StreamExt::chain(
+        futures_util::stream::once(async move { Ok(bytes::Bytes::from(first)) }),
+        pages,
+    );
+    let name = format!(
+        "attachment; filename=\"calls-{}.csv\"",
+        jiff::Timestamp::now().strftime("%Y%m%d-%H%M")
+    );
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_owned(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, name),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response())
 }
 
 /// One call with its transcript.

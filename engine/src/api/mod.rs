@@ -136,6 +136,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(tool_secrets::list))
         .routes(routes!(tool_secrets::put, tool_secrets::delete))
         .routes(routes!(calls::list))
+        .routes(routes!(calls::export))
         .routes(routes!(calls::get))
         .routes(routes!(calls::put_context))
         .routes(routes!(calls::whisper))

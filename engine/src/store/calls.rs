@@ -32,6 +32,11 @@ pub struct CallFilter {
     pub since: Option<Timestamp>,
     /// Started before.
     pub until: Option<Timestamp>,
+    /// Whose transcript matches this FTS5 query (`call_search::fts_query`).
+    pub text: Option<String>,
+    /// Older than this call (its start and id), for reading the log in order page after page
+    /// without an offset (the export).
+    pub before: Option<(Timestamp, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -41,6 +46,8 @@ pub struct CallPage {
     pub total: i64,
     pub limit: u32,
     pub offset: u32,
+    /// When searching: each listed call's best matching transcript line.
+    pub matches: Vec<super::call_search::TranscriptMatch>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -89,6 +96,23 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &CallFilter) {
     if let Some(t) = f.until {
         q.push(" AND c.started_at < ").push_bind(t.as_millis());
     }
+    if let Some(text) = &f.text {
+        q.push(
+            " AND c.id IN (SELECT t.call_id FROM transcript_fts \
+             JOIN transcript_lines t ON t.id = transcript_fts.rowid WHERE transcript_fts MATCH ",
+        )
+        .push_bind(text.clone())
+        .push(")");
+    }
+    if let Some((at, id)) = &f.before {
+        q.push(" AND (c.started_at < ")
+            .push_bind(at.as_millis())
+            .push(" OR (c.started_at = ")
+            .push_bind(at.as_millis())
+            .push(" AND c.id < ")
+            .push_bind(id.clone())
+            .push("))");
+    }
 }
 
 impl Store {
@@ -104,25 +128,43 @@ impl Store {
         push_filter(&mut count, filter);
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
 
+        let items = self.calls_in_order(filter, limit, offset).await?;
+        let matches = match &filter.text {
+            Some(text) => {
+                let ids: Vec<String> = items.iter().map(|c: &Call| c.id.clone()).collect();
+                self.transcript_matches(text, &ids).await?
+            }
+            None => Vec::new(),
+        };
+        Ok(CallPage {
+            items,
+            total,
+            limit,
+            offset,
+            matches,
+        })
+    }
+
+    /// Up to `limit` calls matching the filter, newest first, without counting them all (the
+    /// export reads the whole log this way, `filter.before` moving on).
+    pub async fn calls_in_order(
+        &self,
+        filter: &CallFilter,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<Call>> {
         let mut q = QueryBuilder::new(SELECT);
         push_filter(&mut q, filter);
         q.push(" ORDER BY c.started_at DESC, c.id DESC LIMIT ")
             .push_bind(i64::from(limit))
             .push(" OFFSET ")
             .push_bind(i64::from(offset));
-        let items = q
-            .build_query_as::<CallRow>()
+        q.build_query_as::<CallRow>()
             .fetch_all(self.pool())
             .await?
             .into_iter()
             .map(Call::try_from)
-            .collect::<Result<_>>()?;
-        Ok(CallPage {
-            items,
-            total,
-            limit,
-            offset,
-        })
+            .collect()
     }
 
     pub async fn get_call(&self, id: &str) -> Result<Call> {

@@ -6,6 +6,7 @@
 
 pub mod agents;
 mod call_rows;
+pub mod call_search;
 pub mod calls;
 pub mod campaigns;
 mod error;

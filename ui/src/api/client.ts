@@ -308,6 +308,23 @@ export class Api {
   listCalls(query: CallQuery): Promise<CallPage> {
     return this.run(this.client.GET("/api/calls", { params: { query } }));
   }
+  /** The call log as CSV (every call the filters match; `limit` and `offset` do not apply),
+   * with the file name the engine suggests. */
+  async exportCalls(query: CallQuery): Promise<{ blob: Blob; name: string }> {
+    let outcome;
+    try {
+      outcome = await this.client.GET("/api/calls/export", { params: { query }, parseAs: "blob" });
+    } catch {
+      throw this.unreachable();
+    }
+    const { response } = outcome;
+    if (!response.ok) throw this.refused(response.status, outcome.error);
+    const disposition = response.headers.get("content-disposition") ?? "";
+    const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? "calls.csv";
+    const blob = outcome.data;
+    if (blob === undefined) throw new ApiError(0, "internal", "The export came back empty.");
+    return { blob, name };
+  }
   getCall(id: string): Promise<CallDetail> {
     return this.run(this.client.GET("/api/calls/{id}", { params: { path: { id } } }));
   }

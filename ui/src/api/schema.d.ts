@@ -193,6 +193,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/calls/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The call log as CSV: every call the filters (and `q`) match, newest first, one row each;
+         *     `limit` and `offset` do not apply. Streamed a page at a time, so a big log costs no memory.
+         */
+        get: operations["export_calls"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/calls/outbound": {
         parameters: {
             query?: never;
@@ -1098,6 +1118,8 @@ export interface components {
             items: components["schemas"]["Call"][];
             /** Format: int32 */
             limit: number;
+            /** @description When searching: each listed call's best matching transcript line. */
+            matches: components["schemas"]["TranscriptMatch"][];
             /** Format: int32 */
             offset: number;
             /**
@@ -1764,6 +1786,11 @@ export interface components {
             /** @description E.164, as the search gave it. */
             number: string;
         };
+        /** @description A piece of a snippet: the text, and whether it is a matched word. */
+        SnippetPart: {
+            hit: boolean;
+            text: string;
+        };
         /** @enum {string} */
         Speaker: "caller" | "agent" | "system" | "operator" | "tool";
         /** @description A request to start a test call. */
@@ -1805,7 +1832,10 @@ export interface components {
         ToolSecret: {
             name: string;
             updated_at: components["schemas"]["Timestamp"];
-            /** @description "Agent name: tool name" for each tool whose headers name it. */
+            /**
+             * @description "Agent name: tool name" for each tool (and "Agent name: MCP server label" for each MCP
+             *     server) whose headers name it.
+             */
             used_by: string[];
         };
         ToolSecretInput: {
@@ -1834,6 +1864,16 @@ export interface components {
             id: number;
             speaker: components["schemas"]["Speaker"];
             text: string;
+        };
+        /** @description A call's best matching transcript line for a search. */
+        TranscriptMatch: {
+            at: components["schemas"]["Timestamp"];
+            call_id: string;
+            /** Format: int64 */
+            line_id: number;
+            /** @description The words around the match, in order; `hit` parts are what the search found. */
+            parts: components["schemas"]["SnippetPart"][];
+            speaker: components["schemas"]["Speaker"];
         };
         /**
          * @description Where a transfer stands.
@@ -2591,6 +2631,11 @@ export interface operations {
                 since?: string;
                 /** @description Started before this time (RFC 3339). */
                 until?: string;
+                /**
+                 * @description Words the call's transcript must hold (all of them; the last also as a word's start).
+                 *     Each listed call's best matching line comes in `matches`, the words marked.
+                 */
+                q?: string;
                 /** @description Page size, 1 to 500 (default 50). */
                 limit?: number;
                 /** @description Calls to skip (default 0). */
@@ -2608,6 +2653,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CallPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_calls: {
+        parameters: {
+            query?: {
+                direction?: components["schemas"]["CallDirection"];
+                agent_id?: string;
+                number_id?: string;
+                /** @description One status, several separated by commas, or `live` (queued, ringing, in progress). */
+                status?: string;
+                /** @description Started at or after this time (RFC 3339). */
+                since?: string;
+                /** @description Started before this time (RFC 3339). */
+                until?: string;
+                /**
+                 * @description Words the call's transcript must hold (all of them; the last also as a word's start).
+                 *     Each listed call's best matching line comes in `matches`, the words marked.
+                 */
+                q?: string;
+                /** @description Page size, 1 to 500 (default 50). */
+                limit?: number;
+                /** @description Calls to skip (default 0). */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A header row, then one row per call. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
                 };
             };
             400: {

@@ -19,6 +19,7 @@ export type NumberStatus = Schemas["NumberStatus"];
 export type Call = Schemas["Call"];
 export type CallDetail = Schemas["CallDetail"];
 export type CallTransfer = Schemas["CallTransfer"];
+export type TranscriptMatch = Schemas["TranscriptMatch"];
 export type McpServer = Schemas["McpServer"];
 export type CallPage = Schemas["CallPage"];
 export type CallStatus = Schemas["CallStatus"];

@@ -1,5 +1,6 @@
-//! The call log: filters, paging, and a call's detail with its transcript (live lines arrive
-//! through the event stream).
+//! The call log: filters (and a search of the transcripts, its words marked in each found
+//! call's best line), paging, the export as CSV, and a call's detail with its transcript
+//! (live lines arrive through the event stream).
 import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, isApiError, type CallQuery } from "../api/client";
 import {
@@ -12,6 +13,7 @@ import {
   type CallStatus,
   type RejectReason,
   type TranscriptLine,
+  type TranscriptMatch,
 } from "../api/types";
 import { Icon } from "../components/icons";
 import { mergeLines, speakerNames, Transcript } from "../components/transcript";
@@ -82,6 +84,8 @@ export function StatusBadge(props: { status: CallStatus }) {
 }
 
 interface Filters {
+  /** Words the transcript must hold. */
+  text: string;
   direction: "" | CallDirection;
   agent: string;
   number: string;
@@ -90,11 +94,12 @@ interface Filters {
   to: string;
 }
 
-const NO_FILTERS: Filters = { direction: "", agent: "", number: "", status: "", from: "", to: "" };
+const NO_FILTERS: Filters = { text: "", direction: "", agent: "", number: "", status: "", from: "", to: "" };
 
 /** Local calendar days to the API's RFC 3339 instants: `to` includes the whole day. */
 function toQuery(f: Filters, offset: number): CallQuery | string {
   const q: CallQuery = { limit: PAGE_SIZE, offset };
+  if (f.text.trim()) q.q = f.text.trim();
   if (f.direction) q.direction = f.direction;
   if (f.agent) q.agent_id = f.agent;
   if (f.number) q.number_id = f.number;
@@ -175,6 +180,18 @@ export function CallsPage(props: { selected: string | null }) {
                 e.preventDefault();
               }}
             >
+              <label class="filter-search">
+                <span>Search transcripts</span>
+                <input
+                  type="search"
+                  value={filters.text}
+                  maxLength={200}
+                  placeholder="refund, order 1182…"
+                  onInput={(e) => {
+                    setFilter("text", e.currentTarget.value);
+                  }}
+                />
+              </label>
               <label>
                 <span>Direction</span>
                 <select
@@ -270,6 +287,7 @@ export function CallsPage(props: { selected: string | null }) {
                   }}
                 />
               </label>
+              <ExportButton query={query} disabled={total === 0} />
               {filtered && (
                 <button
                   type="button"
@@ -324,7 +342,7 @@ export function CallsPage(props: { selected: string | null }) {
           ) : (
             <>
               <RefreshError error={error} />
-              <CallsTable calls={page.items} selected={props.selected} busy={loading} />
+              <CallsTable calls={page.items} matches={page.matches} selected={props.selected} busy={loading} />
               <Pager
                 label="Pages"
                 offset={page.offset}
@@ -352,7 +370,74 @@ export function CallsPage(props: { selected: string | null }) {
   );
 }
 
-function CallsTable(props: { calls: Call[]; selected: string | null; busy: boolean }) {
+/** Downloads the filtered log as CSV (the engine streams it; a big log takes a moment). */
+function ExportButton(props: { query: CallQuery | string; disabled: boolean }) {
+  const api = useApi();
+  const [busy, setBusy] = useState(false);
+  const [failed, setFailed] = useState<string | null>(null);
+  return (
+    <>
+      <button
+        type="button"
+        class="btn btn-sm"
+        disabled={props.disabled || busy || typeof props.query === "string"}
+        onClick={() => {
+          if (typeof props.query === "string") return;
+          // The export holds every matching call: no page of them.
+          const query = { ...props.query };
+          delete query.limit;
+          delete query.offset;
+          setBusy(true);
+          setFailed(null);
+          api.exportCalls(query).then(
+            ({ blob, name }) => {
+              const url = URL.createObjectURL(blob);
+              const a = document.createElement("a");
+              a.href = url;
+              a.download = name;
+              a.click();
+              window.setTimeout(() => {
+                URL.revokeObjectURL(url);
+              }, 1000);
+              setBusy(false);
+            },
+            (e: unknown) => {
+              setFailed(`The export failed: ${isApiError(e) ? e.message : String(e)}`);
+              setBusy(false);
+            },
+          );
+        }}
+      >
+        {busy ? "Exporting…" : "Export CSV"}
+      </button>
+      {failed && (
+        <span class="field-message error" role="alert">
+          {failed}
+        </span>
+      )}
+    </>
+  );
+}
+
+const SPEAKERS: Record<TranscriptMatch["speaker"], string> = {
+  caller: "Caller",
+  agent: "Agent",
+  operator: "Operator",
+  system: "System",
+  tool: "Tool",
+};
+
+/** A transcript match's words, the found ones marked. */
+function Snippet(props: { match: TranscriptMatch }) {
+  return (
+    <div class="snippet muted small">
+      <span class="snippet-speaker">{SPEAKERS[props.match.speaker]}:</span>{" "}
+      {props.match.parts.map((p, i) => (p.hit ? <mark key={i}>{p.text}</mark> : <span key={i}>{p.text}</span>))}
+    </div>
+  );
+}
+
+function CallsTable(props: { calls: Call[]; matches: TranscriptMatch[]; selected: string | null; busy: boolean }) {
   return (
     <table class="table" aria-label="Calls" aria-busy={props.busy}>
       <thead>
@@ -379,7 +464,14 @@ function CallsTable(props: { calls: Call[]; selected: string | null; busy: boole
             <td>{DIRECTION_NAMES[c.direction]}</td>
             <td class="nowrap">{formatNumber(c.from_number)}</td>
             <td class="nowrap">{formatNumber(c.to_number)}</td>
-            <td>{c.agent_name ?? <span class="muted">{c.agent_id ? "Deleted agent" : "None"}</span>}</td>
+            <td>
+              {c.agent_name ?? <span class="muted">{c.agent_id ? "Deleted agent" : "None"}</span>}
+              {props.matches
+                .filter((m) => m.call_id === c.id)
+                .map((m) => (
+                  <Snippet key={m.line_id} match={m} />
+                ))}
+            </td>
             <td>
               <StatusBadge status={c.status} />
               {c.reject_reason ? <div class="muted small">{REJECT_REASONS[c.reject_reason]}</div> : null}
