@@ -3,6 +3,7 @@
 //! its users do (the control API, signed webhooks, media WebSockets), against a
 //! `switchboard serve` process found next to this binary (or at `SWITCHBOARD_BIN`).
 
+pub mod call_log;
 pub mod campaign;
 pub mod inbound;
 pub mod media;

@@ -2,7 +2,7 @@
 //! loopback and prints its report; it fails when any request or call failed.
 
 use clap::{Parser, Subcommand};
-use switchboard_loadgen::{campaign, inbound, media, tools};
+use switchboard_loadgen::{call_log, campaign, inbound, media, tools};
 
 #[derive(Parser)]
 #[command(
@@ -28,6 +28,9 @@ enum Command {
     /// Calls whose agent calls an HTTP tool round after round; the latency the engine adds
     /// to each round trip, beyond the tool's own time.
     Tools(tools::Options),
+    /// A call log of a million calls with transcripts: pages of the log, filtered pages and
+    /// transcript searches, one at a time; latency of each kind.
+    CallLog(call_log::Options),
 }
 
 #[tokio::main]
@@ -52,6 +55,11 @@ async fn main() -> anyhow::Result<()> {
             let report = tools::run(opts).await?;
             println!("{report}");
             anyhow::ensure!(report.lost == 0, "{} round trips were lost", report.lost);
+        }
+        Command::CallLog(opts) => {
+            let report = call_log::run(opts).await?;
+            println!("{report}");
+            anyhow::ensure!(report.errors == 0, "{} requests failed", report.errors);
         }
         Command::Campaign(opts) => {
             let report = campaign::run(opts).await?;

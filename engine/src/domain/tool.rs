@@ -358,18 +358,23 @@ pub fn value_parts(value: &str) -> Option<Vec<ValuePart<'_>>> {
     Some(parts)
 }
 
+/// The tool secrets `headers` name, in order.
+fn secrets_named(headers: &[ToolHeader]) -> impl Iterator<Item = &str> {
+    headers.iter().flat_map(|h| {
+        value_parts(&h.value)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| match p {
+                ValuePart::Secret(name) => Some(name),
+                ValuePart::Text(_) => None,
+            })
+    })
+}
+
 impl HttpTool {
     /// The tool secrets its headers name.
     pub fn secret_names(&self) -> impl Iterator<Item = &str> {
-        self.headers.iter().flat_map(|h| {
-            value_parts(&h.value)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|p| match p {
-                    ValuePart::Secret(name) => Some(name),
-                    ValuePart::Text(_) => None,
-                })
-        })
+        secrets_named(&self.headers)
     }
 }
 
@@ -632,15 +637,7 @@ pub struct McpServer {
 impl McpServer {
     /// The tool secrets its headers name.
     pub fn secret_names(&self) -> impl Iterator<Item = &str> {
-        self.headers.iter().flat_map(|h| {
-            value_parts(&h.value)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|p| match p {
-                    ValuePart::Secret(name) => Some(name),
-                    ValuePart::Text(_) => None,
-                })
-        })
+        secrets_named(&self.headers)
     }
 }
 

@@ -2,6 +2,7 @@
 //! itself during a call. Each is a card (label, URL, what it is for, which of its tools,
 //! headers with keys by reference); drafts are strings until they read as the API's input.
 import type { McpServer } from "../api/types";
+import { headersOf, headersText } from "./tools-editor";
 import { Banner, Field, messageId } from "./ui";
 
 export interface McpDraft {
@@ -20,7 +21,7 @@ export function mcpDraftsOf(servers: McpServer[]): McpDraft[] {
     url: m.url,
     description: m.description ?? "",
     allowed_tools: (m.allowed_tools ?? []).join(", "),
-    headers: (m.headers ?? []).map((h) => `${h.name}: ${h.value}`).join("\n"),
+    headers: headersText(m.headers ?? []),
   }));
 }
 
@@ -31,13 +32,8 @@ export function mcpServersOf(drafts: McpDraft[]): { ok: true; value: McpServer[]
     const which = `Server ${i + 1}${d.label.trim() ? ` (${d.label.trim()})` : ""}`;
     if (d.label.trim() === "") return { ok: false, message: `${which}: give it a label.` };
     if (d.url.trim() === "") return { ok: false, message: `${which}: give it a URL.` };
-    const headers = [];
-    for (const line of d.headers.split("\n")) {
-      if (line.trim() === "") continue;
-      const colon = line.indexOf(":");
-      if (colon <= 0) return { ok: false, message: `${which}: write each header as “Name: value”.` };
-      headers.push({ name: line.slice(0, colon).trim(), value: line.slice(colon + 1).trim() });
-    }
+    const headers = headersOf(d.headers);
+    if (headers === null) return { ok: false, message: `${which}: write each header as “Name: value”.` };
     value.push({
       label: d.label.trim(),
       url: d.url.trim(),

@@ -29,10 +29,27 @@ export function draftsOf(tools: HttpTool[]): ToolDraft[] {
     method: t.method,
     url: t.url,
     parameters: JSON.stringify(t.parameters, null, 2),
-    headers: t.headers.map((h) => `${h.name}: ${h.value}`).join("\n"),
+    headers: headersText(t.headers),
     timeout_ms: String(t.timeout_ms),
     wait_message: t.wait_message ?? "",
   }));
+}
+
+/** Headers written one `Name: value` a line, or `null` when a line is not one. */
+export function headersOf(text: string): { name: string; value: string }[] | null {
+  const headers = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const colon = line.indexOf(":");
+    if (colon <= 0) return null;
+    headers.push({ name: line.slice(0, colon).trim(), value: line.slice(colon + 1).trim() });
+  }
+  return headers;
+}
+
+/** Headers as the form writes them: one `Name: value` a line. */
+export function headersText(headers: { name: string; value: string }[]): string {
+  return headers.map((h) => `${h.name}: ${h.value}`).join("\n");
 }
 
 /** The drafts as the API takes them, or the first problem, naming the tool. */
@@ -48,13 +65,8 @@ export function toolsOf(drafts: ToolDraft[]): { ok: true; value: HttpToolInput[]
     } catch (e) {
       return { ok: false, message: `${which}: the arguments' schema is not JSON (${(e as Error).message}).` };
     }
-    const headers = [];
-    for (const line of d.headers.split("\n")) {
-      if (line.trim() === "") continue;
-      const colon = line.indexOf(":");
-      if (colon <= 0) return { ok: false, message: `${which}: write each header as “Name: value”.` };
-      headers.push({ name: line.slice(0, colon).trim(), value: line.slice(colon + 1).trim() });
-    }
+    const headers = headersOf(d.headers);
+    if (headers === null) return { ok: false, message: `${which}: write each header as “Name: value”.` };
     const timeout = Number(d.timeout_ms);
     if (!Number.isInteger(timeout)) return { ok: false, message: `${which}: the timeout is a whole number of ms.` };
     value.push({

@@ -85,12 +85,20 @@ fn our_call_id(uri: &Uri) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// A warm transfer's id, in the query of its call to the person.
-fn transfer_id(uri: &Uri) -> Result<String, WebhookError> {
-    url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+/// A warm transfer's call to the person reporting: its verified form, and the transfer's id
+/// (in the query).
+async fn transfer_leg(
+    engine: &Engine,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<(Form, String), WebhookError> {
+    let form = Form::verified(engine, headers, uri, body).await?;
+    let id = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .find(|(k, _)| k == TRANSFER_ID)
         .map(|(_, v)| v.into_owned())
-        .ok_or_else(|| WebhookError::Malformed(format!("no {TRANSFER_ID} in the query")))
+        .ok_or_else(|| WebhookError::Malformed(format!("no {TRANSFER_ID} in the query")))?;
+    Ok((form, id))
 }
 
 fn twiml_response(body: String) -> Response {
@@ -285,8 +293,7 @@ pub(super) async fn transfer_status(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, WebhookError> {
-    let form = Form::verified(&engine, &headers, &uri, &body).await?;
-    let id = transfer_id(&uri)?;
+    let (form, id) = transfer_leg(&engine, &headers, &uri, &body).await?;
     let leg = form.required("CallSid")?;
     let news = match form.required("CallStatus")? {
         "queued" | "initiated" | "ringing" => None,
@@ -317,8 +324,7 @@ pub(super) async fn transfer_ready(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, WebhookError> {
-    let form = Form::verified(&engine, &headers, &uri, &body).await?;
-    let id = transfer_id(&uri)?;
+    let (form, id) = transfer_leg(&engine, &headers, &uri, &body).await?;
     let leg = form.required("CallSid")?;
     Ok(twiml_response(
         match tell_transfer(&engine, &id, leg, LegNews::Ready).await {
