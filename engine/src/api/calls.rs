@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use crate::calls::{self, place::PlaceError};
 use crate::domain::{Call, CallDirection, CallStatus, OutboundRequest, Timestamp};
 use crate::engine::Engine;
-use crate::store::call_search::fts_query;
+use crate::store::call_search::{Marker, fts_query};
 use crate::store::calls::{CallDetail, CallFilter, CallPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::store::{Conflict, StoreError};
 use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode, Json, Query};
@@ -100,6 +100,7 @@ fn filter_of(p: &ListParams) -> ApiResult<Option<CallFilter>> {
         statuses: parse_statuses(p.status.as_deref())?,
         since: parse_time("since", p.since.as_deref())?,
         until: parse_time("until", p.until.as_deref())?,
+        marker: typed.map(|t| std::sync::Arc::new(Marker::new(t))),
         text: text.flatten(),
         before: None,
     }))
@@ -125,6 +126,7 @@ pub async fn list(
             limit,
             offset: p.offset.unwrap_or(0),
             matches: Vec::new(),
+            capped: false,
         }));
     };
     let mut page = engine

@@ -1,6 +1,6 @@
 //! Searching the call log's transcripts (SQLite FTS5, `transcript_fts`): what a person typed
 //! turned into a query that cannot be a syntax error, and the best matching line of each call
-//! found, its matched words marked.
+//! found, its words marked (`Marker`, folding case and accents as the index does).
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -9,12 +9,11 @@ use super::Store;
 use super::error::Result;
 use crate::domain::{Speaker, Timestamp};
 
+/// A search looks at this many of the newest matching calls at most: on a big log a common
+/// word is in most calls, and counting them all would cost a scan of the whole index.
+pub const SEARCH_CAP: u32 = 2_000;
 /// At most this many words of a search are used.
 const MAX_WORDS: usize = 10;
-/// Markers FTS5 puts around matched words in a snippet: private-use characters, which speech
-/// transcripts do not hold (if one ever did, only a highlight would shift).
-const OPEN: char = '\u{E000}';
-const CLOSE: char = '\u{E001}';
 
 /// What was typed, as an FTS5 query: each word a quoted phrase (so `"`, `AND`, `(`, `*` are
 /// plain text), all of them required, the last one also matching as a prefix ("refu" finds
@@ -61,79 +60,178 @@ pub struct TranscriptMatch {
     pub parts: Vec<SnippetPart>,
 }
 
-fn parts(snippet: &str) -> Vec<SnippetPart> {
+/// A word as a search compares it: lower case, accents off ("Café" is "cafe").
+fn fold(word: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    word.nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The words of `text` (runs of letters and digits), with where each is.
+fn words(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    let mut rest = snippet;
-    while !rest.is_empty() {
-        match rest.find(OPEN) {
-            Some(at) => {
-                if at > 0 {
-                    out.push(SnippetPart {
-                        text: rest[..at].to_owned(),
-                        hit: false,
-                    });
-                }
-                let after = &rest[at + OPEN.len_utf8()..];
-                let end = after.find(CLOSE).unwrap_or(after.len());
-                out.push(SnippetPart {
-                    text: after[..end].to_owned(),
-                    hit: true,
-                });
-                rest = after.get(end + CLOSE.len_utf8()..).unwrap_or_default();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push((s, i));
+                start = None;
             }
-            None => {
-                out.push(SnippetPart {
-                    text: rest.to_owned(),
-                    hit: false,
-                });
-                break;
-            }
+            _ => {}
         }
+    }
+    if let Some(s) = start {
+        out.push((s, text.len()));
     }
     out
 }
 
+/// What a search's words mark in a line: each of them, the last also as a word's start (as
+/// `fts_query` matches them).
+#[derive(Debug)]
+pub struct Marker {
+    terms: Vec<String>,
+}
+
+impl Marker {
+    pub fn new(typed: &str) -> Self {
+        let terms = words(typed)
+            .into_iter()
+            .map(|(a, b)| fold(&typed[a..b]))
+            .take(MAX_WORDS * 4)
+            .collect();
+        Self { terms }
+    }
+
+    fn hits(&self, word: &str) -> bool {
+        let w = fold(word);
+        let last = self.terms.len().saturating_sub(1);
+        self.terms
+            .iter()
+            .enumerate()
+            .any(|(i, t)| w == *t || (i == last && w.starts_with(t.as_str())))
+    }
+
+    /// `text` in parts, the matched words marked; a long line is cut around its first match.
+    fn parts(&self, text: &str) -> (usize, Vec<SnippetPart>) {
+        let spans = words(text);
+        let hits: Vec<(usize, usize)> = spans
+            .into_iter()
+            .filter(|(a, b)| self.hits(&text[*a..*b]))
+            .collect();
+        let distinct = {
+            let mut seen: Vec<String> = hits.iter().map(|(a, b)| fold(&text[*a..*b])).collect();
+            seen.sort();
+            seen.dedup();
+            seen.len()
+        };
+        // Around the first match, within a window of about 240 characters.
+        let (mut from, mut to) = (0, text.len());
+        if text.len() > 240
+            && let Some((a, _)) = hits.first()
+        {
+            from = text[..*a]
+                .char_indices()
+                .rev()
+                .nth(80)
+                .map_or(0, |(i, _)| i);
+            to = text[*a..]
+                .char_indices()
+                .nth(160)
+                .map_or(text.len(), |(i, _)| a + i);
+        }
+        let mut parts = Vec::new();
+        let mut at = from;
+        if from > 0 {
+            parts.push(SnippetPart {
+                text: "…".into(),
+                hit: false,
+            });
+        }
+        for (a, b) in hits.iter().filter(|(a, b)| *a >= from && *b <= to) {
+            if *a > at {
+                parts.push(SnippetPart {
+                    text: text[at..*a].to_owned(),
+                    hit: false,
+                });
+            }
+            parts.push(SnippetPart {
+                text: text[*a..*b].to_owned(),
+                hit: true,
+            });
+            at = *b;
+        }
+        if at < to {
+            parts.push(SnippetPart {
+                text: text[at..to].to_owned(),
+                hit: false,
+            });
+        }
+        if to < text.len() {
+            parts.push(SnippetPart {
+                text: "…".into(),
+                hit: false,
+            });
+        }
+        (distinct, parts)
+    }
+}
+
 impl Store {
-    /// For each of `call_ids`, its best matching line for `query` (an [`fts_query`]).
+    /// For each of `call_ids`, its line that holds the most of the search's words, those
+    /// marked. Read from the calls' own lines (a few hundred rows), not the index: asking
+    /// the index about a few lines still walks a common word's whole list.
     pub async fn transcript_matches(
         &self,
-        query: &str,
+        marker: &Marker,
         call_ids: &[String],
     ) -> Result<Vec<TranscriptMatch>> {
-        if call_ids.is_empty() {
+        if call_ids.is_empty() || marker.terms.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = sqlx::QueryBuilder::new(format!(
-            "SELECT t.call_id, t.id, t.speaker, t.at, \
-             snippet(transcript_fts, 0, '{OPEN}', '{CLOSE}', '…', 16) \
-             FROM transcript_fts JOIN transcript_lines t ON t.id = transcript_fts.rowid \
-             WHERE transcript_fts MATCH "
-        ));
-        q.push_bind(query.to_owned()).push(" AND t.call_id IN (");
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT call_id, id, speaker, text, at FROM transcript_lines WHERE call_id IN (",
+        );
         let mut list = q.separated(", ");
         for id in call_ids {
             list.push_bind(id.clone());
         }
-        q.push(") ORDER BY rank");
-        let rows: Vec<(String, i64, String, i64, String)> =
+        q.push(") ORDER BY call_id, at, id");
+        let rows: Vec<(String, i64, String, String, i64)> =
             q.build_query_as().fetch_all(self.pool()).await?;
-        let mut out: Vec<TranscriptMatch> = Vec::new();
-        for (call_id, line_id, speaker, at, snippet) in rows {
-            if out.iter().any(|m| m.call_id == call_id) {
-                continue;
-            }
+        let mut best: Vec<(usize, TranscriptMatch)> = Vec::new();
+        for (call_id, line_id, speaker, text, at) in rows {
             let Some(speaker) = Speaker::parse(&speaker) else {
                 continue;
             };
-            out.push(TranscriptMatch {
+            let (score, parts) = marker.parts(&text);
+            if score == 0 {
+                continue;
+            }
+            let found = TranscriptMatch {
                 call_id,
                 line_id,
                 speaker,
                 at: Timestamp::from_millis(at),
-                parts: parts(&snippet),
-            });
+                parts,
+            };
+            match best.iter_mut().find(|(_, m)| m.call_id == found.call_id) {
+                Some(b) if b.0 < score => *b = (score, found),
+                Some(_) => {}
+                None => best.push((score, found)),
+            }
         }
-        Ok(out)
+        Ok(call_ids
+            .iter()
+            .filter_map(|id| {
+                best.iter()
+                    .position(|(_, m)| &m.call_id == id)
+                    .map(|i| best[i].1.clone())
+            })
+            .collect())
     }
 }
 
@@ -156,28 +254,22 @@ mod tests {
     }
 
     #[test]
-    fn snippets_come_apart_into_hits_and_the_rest() {
-        let s = format!("…wants a {OPEN}refund{CLOSE} for {OPEN}order{CLOSE}");
-        assert_eq!(
-            parts(&s),
-            vec![
-                SnippetPart {
-                    text: "…wants a ".into(),
-                    hit: false
-                },
-                SnippetPart {
-                    text: "refund".into(),
-                    hit: true
-                },
-                SnippetPart {
-                    text: " for ".into(),
-                    hit: false
-                },
-                SnippetPart {
-                    text: "order".into(),
-                    hit: true
-                },
-            ]
-        );
+    fn a_line_comes_apart_into_the_words_found_and_the_rest() {
+        let m = Marker::new("Cafe ord");
+        let (score, parts) = m.parts("Is the Café open? My order, please.");
+        assert_eq!(score, 2);
+        let hits: Vec<&str> = parts
+            .iter()
+            .filter(|p| p.hit)
+            .map(|p| p.text.as_str())
+            .collect();
+        assert_eq!(hits, ["Café", "order"]);
+        let whole: String = parts.iter().map(|p| p.text.as_str()).collect();
+        assert_eq!(whole, "Is the Café open? My order, please.");
+        let long = format!("{} refund {}", "blah ".repeat(60), "more ".repeat(60));
+        let (_, parts) = Marker::new("refund").parts(&long);
+        assert_eq!(parts.first().map(|p| p.text.as_str()), Some("…"));
+        assert_eq!(parts.last().map(|p| p.text.as_str()), Some("…"));
+        assert!(parts.iter().any(|p| p.hit && p.text == "refund"));
     }
 }

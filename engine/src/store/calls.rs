@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::call_rows::{
     CallRow, LIVE, PHONE, SELECT, campaign_live_calls, fetch_call, find_by_carrier_id,
 };
+use super::call_search::SEARCH_CAP;
 use super::error::{Conflict, Result, StoreError, existing_or, not_found, unique_or};
 use super::leads::settle_lead;
 use super::{Store, new_id};
@@ -34,6 +35,8 @@ pub struct CallFilter {
     pub until: Option<Timestamp>,
     /// Whose transcript matches this FTS5 query (`call_search::fts_query`).
     pub text: Option<String>,
+    /// What marks the search's words in each found call's best line.
+    pub marker: Option<std::sync::Arc<super::call_search::Marker>>,
     /// Older than this call (its start and id), for reading the log in order page after page
     /// without an offset (the export).
     pub before: Option<(Timestamp, String)>,
@@ -48,6 +51,9 @@ pub struct CallPage {
     pub offset: u32,
     /// When searching: each listed call's best matching transcript line.
     pub matches: Vec<super::call_search::TranscriptMatch>,
+    /// A search looks at the newest matching calls only (`call_search::SEARCH_CAP`); true
+    /// when it found that many, so older ones may match too (`total` counts those it saw).
+    pub capped: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -59,6 +65,23 @@ pub struct CallDetail {
     pub retell_call_id: Option<String>,
     /// Transfers the agent made, oldest first: each target, cold or warm, and how it went.
     pub transfers: Vec<crate::domain::CallTransfer>,
+}
+
+/// `WITH hits AS (…) `: the newest calls (at most [`SEARCH_CAP`]) passing the filter whose
+/// transcript matches `text`. FTS5 walks its matches newest line first and stops once it has
+/// enough calls, so a word in half the log costs what a rare one does.
+fn search_hits<'q>(f: &CallFilter, text: &str) -> QueryBuilder<'q, Sqlite> {
+    let mut q = QueryBuilder::new(
+        "WITH hits AS (SELECT DISTINCT t.call_id AS id FROM transcript_fts \
+         JOIN transcript_lines t ON t.id = transcript_fts.rowid JOIN calls c ON c.id = t.call_id",
+    );
+    push_filter(&mut q, f);
+    q.push(" AND transcript_fts MATCH ")
+        .push_bind(text.to_owned())
+        .push(" ORDER BY transcript_fts.rowid DESC LIMIT ")
+        .push(SEARCH_CAP)
+        .push(") ");
+    q
 }
 
 fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &CallFilter) {
@@ -96,14 +119,6 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &CallFilter) {
     if let Some(t) = f.until {
         q.push(" AND c.started_at < ").push_bind(t.as_millis());
     }
-    if let Some(text) = &f.text {
-        q.push(
-            " AND c.id IN (SELECT t.call_id FROM transcript_fts \
-             JOIN transcript_lines t ON t.id = transcript_fts.rowid WHERE transcript_fts MATCH ",
-        )
-        .push_bind(text.clone())
-        .push(")");
-    }
     if let Some((at, id)) = &f.before {
         q.push(" AND (c.started_at < ")
             .push_bind(at.as_millis())
@@ -124,19 +139,30 @@ impl Store {
         offset: u32,
     ) -> Result<CallPage> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
-        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM calls c");
-        push_filter(&mut count, filter);
+        let mut count = match &filter.text {
+            Some(text) => {
+                let mut q = search_hits(filter, text);
+                q.push("SELECT COUNT(*) FROM hits");
+                q
+            }
+            None => {
+                let mut q = QueryBuilder::new("SELECT COUNT(*) FROM calls c");
+                push_filter(&mut q, filter);
+                q
+            }
+        };
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
 
         let items = self.calls_in_order(filter, limit, offset).await?;
-        let matches = match &filter.text {
-            Some(text) => {
+        let matches = match &filter.marker {
+            Some(marker) => {
                 let ids: Vec<String> = items.iter().map(|c: &Call| c.id.clone()).collect();
-                self.transcript_matches(text, &ids).await?
+                self.transcript_matches(marker, &ids).await?
             }
             None => Vec::new(),
         };
         Ok(CallPage {
+            capped: filter.text.is_some() && total >= i64::from(SEARCH_CAP),
             items,
             total,
             limit,
@@ -153,8 +179,18 @@ impl Store {
         limit: u32,
         offset: u32,
     ) -> Result<Vec<Call>> {
-        let mut q = QueryBuilder::new(SELECT);
-        push_filter(&mut q, filter);
+        let mut q = match &filter.text {
+            Some(text) => {
+                let mut q = search_hits(filter, text);
+                q.push(SELECT).push(" WHERE c.id IN (SELECT id FROM hits)");
+                q
+            }
+            None => {
+                let mut q = QueryBuilder::new(SELECT);
+                push_filter(&mut q, filter);
+                q
+            }
+        };
         q.push(" ORDER BY c.started_at DESC, c.id DESC LIMIT ")
             .push_bind(i64::from(limit))
             .push(" OFFSET ")

@@ -166,7 +166,7 @@ export function CallsPage(props: { selected: string | null }) {
         title="Calls"
         summary={
           page
-            ? `${total} ${total === 1 ? "call" : "calls"}${filtered ? " match" : " in the log"}`
+            ? `${total}${page.capped ? "+" : ""} ${total === 1 ? "call" : "calls"}${filtered ? " match" : " in the log"}${page.capped ? " (the newest are shown; add words to narrow it)" : ""}`
             : "Every call, newest first"
         }
       />
