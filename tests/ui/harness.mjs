@@ -202,7 +202,14 @@ export async function routeCalls(page, requests) {
     const limit = Number(q.get("limit") ?? 50);
     const offset = Number(q.get("offset") ?? 0);
     return route.fulfill({
-      json: { items: items.slice(offset, offset + limit), total: items.length, limit, offset, matches: [] },
+      json: {
+        items: items.slice(offset, offset + limit),
+        total: items.length,
+        limit,
+        offset,
+        matches: [],
+        capped: false,
+      },
     });
   });
 }

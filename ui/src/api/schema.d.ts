@@ -1115,6 +1115,11 @@ export interface components {
         /** @enum {string} */
         CallDirection: "inbound" | "outbound" | "test";
         CallPage: {
+            /**
+             * @description A search looks at the newest matching calls only (`call_search::SEARCH_CAP`); true
+             *     when it found that many, so older ones may match too (`total` counts those it saw).
+             */
+            capped: boolean;
             items: components["schemas"]["Call"][];
             /** Format: int32 */
             limit: number;
