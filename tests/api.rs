@@ -804,7 +804,14 @@ async fn transcripts_are_searched_with_the_words_marked_and_the_log_exports_as_c
         .await;
     assert_eq!(ids_of(&p), [ids[0].clone()]);
     // What would be query syntax is plain text: no error, no match.
-    for q in ["\"", "AND (", "*", "refund\" OR \"x", "NEAR(a b)"] {
+    for q in [
+        "\"",
+        "AND (",
+        "*",
+        "refund\" OR \"x",
+        "NEAR(a b)",
+        "G)\u{0}Ò\u{16}x²",
+    ] {
         let p = search(q).await;
         assert!(p["items"].as_array().unwrap().len() <= 1, "{q}: {p}");
     }
@@ -849,6 +856,12 @@ async fn transcripts_are_searched_with_the_words_marked_and_the_log_exports_as_c
     assert_eq!(&first_call[6], "Reception");
     assert_eq!(&first_call[11], "10");
     assert_eq!(&first_call[12], "normal_clearing");
+    // Paging does not apply to the export, but a value the document forbids is refused.
+    assert_error(
+        &api.get("/api/calls/export?limit=0").await,
+        StatusCode::BAD_REQUEST,
+        "malformed",
+    );
     // With a search, only the calls that match.
     let res = api
         .http

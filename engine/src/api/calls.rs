@@ -82,6 +82,17 @@ fn parse_statuses(value: Option<&str>) -> ApiResult<Vec<CallStatus>> {
     Ok(out)
 }
 
+/// The page size asked for (the default when none), if the document allows it.
+fn check_limit(limit: Option<u32>) -> ApiResult<u32> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(ApiError::malformed(format!(
+            "limit must be between 1 and {MAX_PAGE_SIZE}"
+        )));
+    }
+    Ok(limit)
+}
+
 /// The filter the parameters ask for; `None` when a search holds no word at all (nothing
 /// can match it).
 fn filter_of(p: &ListParams) -> ApiResult<Option<CallFilter>> {
@@ -113,12 +124,7 @@ pub async fn list(
     State(engine): State<Engine>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::Json<CallPage>> {
-    let limit = p.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(ApiError::malformed(format!(
-            "limit must be between 1 and {MAX_PAGE_SIZE}"
-        )));
-    }
+    let limit = check_limit(p.limit)?;
     let Some(filter) = filter_of(&p)? else {
         return Ok(axum::Json(CallPage {
             items: Vec::new(),
@@ -225,6 +231,8 @@ pub async fn export(
     State(engine): State<Engine>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<axum::response::Response> {
+    // Not used here, but a value the document does not allow is still refused.
+    check_limit(p.limit)?;
     let filter = filter_of(&p)?;
     let first = csv_bytes([], true);
     let pages = futures_util::stream::unfold(filter, move |filter| {

@@ -15,13 +15,14 @@ pub const SEARCH_CAP: u32 = 2_000;
 /// At most this many words of a search are used.
 const MAX_WORDS: usize = 10;
 
-/// What was typed, as an FTS5 query: each word a quoted phrase (so `"`, `AND`, `(`, `*` are
-/// plain text), all of them required, the last one also matching as a prefix ("refu" finds
-/// "refund" while typing). `None` when nothing searchable was typed.
+/// What was typed, as an FTS5 query: its words (runs of letters and digits; punctuation and
+/// control characters, NUL included, are left out) each a quoted phrase, so nothing typed is
+/// query syntax; all of them required, the last one also as a prefix ("refu" finds "refund"
+/// while typing). `None` when nothing searchable was typed.
 pub fn fts_query(typed: &str) -> Option<String> {
-    let words: Vec<&str> = typed
-        .split_whitespace()
-        .filter(|w| w.chars().any(char::is_alphanumeric))
+    let words: Vec<&str> = words(typed)
+        .into_iter()
+        .map(|(a, b)| &typed[a..b])
         .take(MAX_WORDS)
         .collect();
     let last = words.len().checked_sub(1)?;
@@ -30,11 +31,10 @@ pub fn fts_query(typed: &str) -> Option<String> {
             .iter()
             .enumerate()
             .map(|(i, w)| {
-                let quoted = format!("\"{}\"", w.replace('"', "\"\""));
                 if i == last {
-                    format!("{quoted}*")
+                    format!("\"{w}\"*")
                 } else {
-                    quoted
+                    format!("\"{w}\"")
                 }
             })
             .collect::<Vec<_>>()
@@ -247,7 +247,12 @@ mod tests {
         );
         assert_eq!(
             fts_query("say \"hi\" AND( x*").as_deref(),
-            Some("\"say\" \"\"\"hi\"\"\" \"AND(\" \"x*\"*")
+            Some("\"say\" \"hi\" \"AND\" \"x\"*")
+        );
+        assert_eq!(
+            fts_query("G)\u{0}Ò\u{16}x").as_deref(),
+            Some("\"G\" \"Ò\" \"x\"*"),
+            "NUL and control characters end a word"
         );
         assert_eq!(fts_query("  * ( \" "), None);
         assert_eq!(fts_query(""), None);
