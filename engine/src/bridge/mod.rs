@@ -211,7 +211,6 @@ pub async fn run_with<C: MediaSession + 'static>(
         warm: None,
         agent_name: agent.name.clone(),
         resuming: None,
-        stream_gone: false,
         held: VecDeque::new(),
     };
     let end = bridge.run(&engine, &call, &mut control).await;
@@ -286,11 +285,10 @@ struct Bridge<C, V> {
     warm: Option<transfer::Warm>,
     /// The agent's name, as a warm transfer introduces it to the person.
     agent_name: String,
-    /// Keys were pressed by a carrier that restarts the stream to do it: until then, the
-    /// new stream must come.
+    /// Keys were pressed by a carrier that restarts the stream to do it: until then the new
+    /// stream must come, and the old one is neither read nor fed.
     resuming: Option<tokio::time::Instant>,
-    /// The old stream has ended meanwhile: agent audio waits here for the new one.
-    stream_gone: bool,
+    /// Agent audio waiting for the new stream.
     held: VecDeque<MediaOut>,
 }
 
@@ -314,7 +312,7 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
         let mut heard_at = Instant::now();
         loop {
             let step = tokio::select! {
-                m = self.carrier.recv(), if !self.stream_gone => {
+                m = self.carrier.recv(), if self.resuming.is_none() => {
                     heard_at = Instant::now();
                     self.on_carrier(engine, call, m).await
                 }
@@ -614,7 +612,6 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
                 }
                 let old = std::mem::replace(&mut self.carrier, *stream);
                 old.close("the call's stream was restarted").await;
-                self.stream_gone = false;
                 tracing::info!(call_id = %call.id, held = self.held.len(), "the call's stream is back");
                 while let Some(out) = self.held.pop_front() {
                     self.feed_carrier(out).await?;
@@ -908,8 +905,6 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
                 if pressed == crate::telephony::KeysPressed::StreamRestarts {
                     // The old stream is going: the agent's words wait for the new one, and
                     // what the old one had not played yet is cut (it is lost with it).
-                    self.stream_gone = true;
-                    self.cut_agent().await?;
                     let pauses: u64 = digits
                         .chars()
                         .map(|c| match c {
@@ -923,6 +918,7 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
                             + RESUME_WITHIN
                             + std::time::Duration::from_millis(pauses),
                     );
+                    self.cut_agent().await?;
                 }
                 tracing::info!(call_id = %call.id, %digits, "keys pressed");
                 Ok(ToolOutcome::pressed(&digits, started))
@@ -1011,7 +1007,7 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
     }
 
     async fn feed_carrier(&mut self, out: MediaOut) -> Result<(), End> {
-        if self.stream_gone {
+        if self.resuming.is_some() {
             // The agent's words while the carrier restarts the stream: 10 s at most.
             if self.held.len() < HELD_FRAMES {
                 self.held.push_back(out);
@@ -1022,7 +1018,7 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
     }
 
     async fn flush_carrier(&mut self) -> Result<(), End> {
-        if self.stream_gone {
+        if self.resuming.is_some() {
             return Ok(());
         }
         self.carrier.flush().await.map_err(|_| End::StreamStopped)

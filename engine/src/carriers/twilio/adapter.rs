@@ -34,6 +34,24 @@ pub struct TwilioCarrier {
 }
 
 impl TwilioCarrier {
+    /// Gives the live `call` new TwiML (§10.1): its media stream ends and Twilio runs this.
+    async fn redirect(&self, call: &Call, twiml: &str) -> Result<(), CarrierError> {
+        let sid = call
+            .carrier_call_id
+            .as_deref()
+            .ok_or(CarrierError::NoCarrierId)?;
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        self.client
+            .redirect(
+                creds.get("account_sid"),
+                creds.get("auth_token"),
+                sid,
+                twiml,
+            )
+            .await?;
+        Ok(())
+    }
+
     pub fn new(api_url: &str, numbers_url: &str, secrets: Secrets, store: Store) -> Self {
         Self {
             client: TwilioClient::new(api_url, numbers_url),
@@ -133,20 +151,7 @@ impl CarrierApi for TwilioCarrier {
     }
 
     async fn transfer(&self, call: &Call, to: &str) -> Result<(), CarrierError> {
-        let sid = call
-            .carrier_call_id
-            .as_deref()
-            .ok_or(CarrierError::NoCarrierId)?;
-        let creds = self.secrets.credentials(Provider::Twilio).await?;
-        self.client
-            .redirect(
-                creds.get("account_sid"),
-                creds.get("auth_token"),
-                sid,
-                &super::twiml::transfer(to),
-            )
-            .await?;
-        Ok(())
+        self.redirect(call, &twiml::transfer(to)).await
     }
 
     /// §10.3, by way of a plain call: the person's call says the summary, then asks
@@ -175,20 +180,8 @@ impl CarrierApi for TwilioCarrier {
     /// The caller's call is given new TwiML: into the room the person is in.
     async fn join(&self, call: &Call, leg: &str) -> Result<(), CarrierError> {
         let _ = leg;
-        let sid = call
-            .carrier_call_id
-            .as_deref()
-            .ok_or(CarrierError::NoCarrierId)?;
-        let creds = self.secrets.credentials(Provider::Twilio).await?;
-        self.client
-            .redirect(
-                creds.get("account_sid"),
-                creds.get("auth_token"),
-                sid,
-                &twiml::conference(&room(&call.id)),
-            )
-            .await?;
-        Ok(())
+        self.redirect(call, &twiml::conference(&room(&call.id)))
+            .await
     }
 
     /// §12: the call is given new TwiML that plays the keys and streams it to its agent
@@ -199,10 +192,6 @@ impl CarrierApi for TwilioCarrier {
         digits: &str,
         public: &PublicUrl,
     ) -> Result<KeysPressed, CarrierError> {
-        let sid = call
-            .carrier_call_id
-            .as_deref()
-            .ok_or(CarrierError::NoCarrierId)?;
         let agent = call.agent_id.as_deref().unwrap_or_default();
         let urls = &public.urls;
         let twiml = twiml::play_digits(
@@ -212,15 +201,7 @@ impl CarrierApi for TwilioCarrier {
             &call.id,
             agent,
         );
-        let creds = self.secrets.credentials(Provider::Twilio).await?;
-        self.client
-            .redirect(
-                creds.get("account_sid"),
-                creds.get("auth_token"),
-                sid,
-                &twiml,
-            )
-            .await?;
+        self.redirect(call, &twiml).await?;
         Ok(KeysPressed::StreamRestarts)
     }
 

@@ -519,7 +519,7 @@ impl TwilioClient {
         self.post(
             (account_sid, auth_token),
             http::Retry::UnsentOnly,
-            "transfer the call",
+            "give the call new instructions",
             &url,
             &[("Twiml", twiml)],
         )
