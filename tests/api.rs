@@ -1045,6 +1045,8 @@ async fn the_openapi_document_matches_the_routes() {
         "GET /api/calls",
         "GET /api/calls/export",
         "GET /api/calls/{id}",
+        "DELETE /api/calls/{id}",
+        "GET /api/calls/{id}/recording",
         "PUT /api/calls/{id}/context",
         "POST /api/calls/{id}/hangup",
         "GET /api/settings",

@@ -5,9 +5,11 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::campaigns::TestClock;
 use common::carriers::{
     TWILIO_SID, TWILIO_TOKEN, TelnyxApi, TelnyxKeys, TwilioApi, telnyx_event, twilio_signature,
 };
@@ -40,6 +42,11 @@ impl World {
         Self::start_with(script, None, false).await
     }
 
+    /// With the engine's clock (what the recording retention reads) in the test's hands.
+    async fn start_clocked(script: Script, clock: Arc<TestClock>) -> Self {
+        Self::start_full(script, None, false, Some(clock)).await
+    }
+
     /// With a private keyring (tool secrets live only there); needs the Secret Service that
     /// scripts/test.sh starts.
     async fn start_with_keyring(script: Script) -> Self {
@@ -48,6 +55,15 @@ impl World {
 
     /// `backend_url` overrides the fake's own URL (to point at nothing).
     async fn start_with(script: Script, backend_url: Option<String>, keyring: bool) -> Self {
+        Self::start_full(script, backend_url, keyring, None).await
+    }
+
+    async fn start_full(
+        script: Script,
+        backend_url: Option<String>,
+        keyring: bool,
+        clock: Option<Arc<TestClock>>,
+    ) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let realtime = FakeRealtime::start(script).await;
         let twilio = TwilioApi::start().await;
@@ -57,6 +73,7 @@ impl World {
         cfg.telnyx_api_url = telnyx.base.clone();
         cfg.twilio_api_url = twilio.base.clone();
         cfg.openai_realtime_url = backend_url.unwrap_or_else(|| realtime.url());
+        cfg.clock = clock.map(|c| c as switchboard::domain::SharedClock);
         if keyring {
             cfg.no_keyring = false;
             cfg.keyring_service = format!("switchboard-media-test-{}", common::rand_suffix());
@@ -3016,4 +3033,256 @@ mod tools {
         w.assert_clean(&[&media.violations()]);
         media.stop().await.unwrap();
     }
+}
+
+/// The call's recording, as the API serves it: (left, right) channels at 8 kHz.
+async fn recording(w: &World, call_id: &str) -> (Vec<i16>, Vec<i16>) {
+    let r = w
+        .http
+        .get(format!(
+            "{}/api/calls/{call_id}/recording",
+            w.engine.api.base
+        ))
+        .bearer_auth(&w.engine.api.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "audio/wav");
+    let bytes = r.bytes().await.unwrap();
+    let mut wav = hound::WavReader::new(std::io::Cursor::new(bytes)).unwrap();
+    let spec = wav.spec();
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 8000, 16)
+    );
+    let samples: Vec<i16> = wav.samples::<i16>().map(Result::unwrap).collect();
+    let left = samples.iter().step_by(2).copied().collect();
+    let right = samples.iter().skip(1).step_by(2).copied().collect();
+    (left, right)
+}
+
+/// 20 ms windows of `channel` in which `hz` is present (a tone at speaking level).
+fn windows_with(channel: &[i16], hz: f64) -> Vec<usize> {
+    channel
+        .chunks(160)
+        .enumerate()
+        .filter(|(_, w)| w.len() == 160 && sound::tone_dbfs(w, 8000, hz) > -25.0)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The agent records its calls and says so first. The caller speaks (a 1 kHz tone) for
+/// three seconds while the agent answers with five seconds of a 440 Hz tone, sent at once; a
+/// second in, the caller barges in. The file: the caller on the left throughout, the agent on
+/// the right for as long as the marks say the caller heard it, then silence.
+#[tokio::test]
+async fn a_recorded_call_has_the_caller_left_and_the_agent_right_as_heard_cut_at_the_barge_in() {
+    let w = World::start(Script::new().respond_with_audio(40_000, "A long answer.")).await;
+    let (s, agent) = w
+        .engine
+        .api
+        .put(
+            &format!("/api/agents/{}", w.agent),
+            json!({"record_calls": true, "recording_disclosure": "  This call is recorded. "}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{agent}");
+    assert_eq!(agent["recording_disclosure"], "This call is recorded.");
+    w.number("twilio").await;
+    let (call_id, media) = w.twilio_stream("CA000000000000000000000000000000a1").await;
+
+    let speech = pcmu::tone(24_000, 1000.0);
+    let caller = media.send_audio(&speech);
+    let barge = async {
+        let greet = w.realtime.wait_for_event("response.create", WAIT).await;
+        media.wait_for_audio_bytes(40_000, WAIT).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        w.realtime.speech_started(1_000);
+        media.wait_for_clear(WAIT).await;
+        let truncate = w
+            .realtime
+            .wait_for_event("conversation.item.truncate", WAIT)
+            .await;
+        (greet, truncate["audio_end_ms"].as_u64().unwrap())
+    };
+    let (sent, (greet, heard_ms)) = tokio::join!(caller, barge);
+    sent.unwrap();
+    assert!(
+        greet
+            .to_string()
+            .contains("This call is recorded. Acme Plumbing, how can I help?"),
+        "the disclosure is said first: {greet}"
+    );
+    let live = w.call(&call_id).await;
+    assert!(live["recording"]["started_at"].is_string(), "{live}");
+    assert!(
+        live["recording"]["duration_ms"].is_null(),
+        "still recording: {live}"
+    );
+    media.stop().await.unwrap();
+    let call = w
+        .call_until(&call_id, "with its recording's length", |c| {
+            c["recording"]["duration_ms"].is_number()
+        })
+        .await;
+    let duration = call["recording"]["duration_ms"].as_u64().unwrap();
+    assert!(
+        (2_900..=3_300).contains(&duration),
+        "the recording lasts as long as the caller's audio: {duration} ms"
+    );
+
+    let (left, right) = recording(&w, &call_id).await;
+    assert_eq!(left.len() as u64, duration * 8);
+    let caller_on_left = windows_with(&left, 1000.0).len();
+    let agent_on_left = windows_with(&left, 440.0).len();
+    assert!(
+        caller_on_left * 20 >= 2_800,
+        "the caller, left: {caller_on_left} windows"
+    );
+    assert_eq!(agent_on_left, 0, "none of the agent on the left");
+    assert!(
+        windows_with(&right, 1000.0).is_empty(),
+        "none of the caller on the right"
+    );
+    let agent = windows_with(&right, 440.0);
+    let (first, last) = (agent[0], *agent.last().unwrap());
+    let agent_ms = (last - first + 1) as u64 * 20;
+    println!(
+        "recording: {duration} ms; the agent heard for {heard_ms} ms, in the file {agent_ms} ms from {} ms",
+        first * 20
+    );
+    assert_eq!(
+        agent.len(),
+        last - first + 1,
+        "the agent's part is unbroken"
+    );
+    assert!(
+        agent_ms.abs_diff(heard_ms) <= 60,
+        "the agent's part lasts what the caller heard ({heard_ms} ms), not the 5 s sent: {agent_ms} ms"
+    );
+    // The window after the last loud one may hold the tone's last samples: the cut need not
+    // fall on a window's edge.
+    let after = &right[(last + 2) * 160..];
+    assert!(after.len() >= 8_000, "the caller talks on after the cut");
+    assert!(
+        sound::rms_dbfs(after) < -60.0,
+        "the cut-off stays silent: {:.1} dBFS",
+        sound::rms_dbfs(after)
+    );
+
+    // A player seeks by ranges.
+    let r = w
+        .http
+        .get(format!(
+            "{}/api/calls/{call_id}/recording",
+            w.engine.api.base
+        ))
+        .bearer_auth(&w.engine.api.token)
+        .header("range", "bytes=0-43")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+    let head = r.bytes().await.unwrap();
+    assert_eq!(
+        (head.len(), &head[..4], &head[8..12]),
+        (44, &b"RIFF"[..], &b"WAVE"[..])
+    );
+    w.assert_clean(&[&media.violations()]);
+}
+
+/// Recordings go with their call, and past the retention the user sets; a live call cannot be
+/// deleted, and a call that was never recorded says so.
+#[tokio::test]
+async fn recordings_are_deleted_with_their_call_and_after_the_retention() {
+    let clock = Arc::new(TestClock(Mutex::new(switchboard::domain::Timestamp::now())));
+    let w = World::start_clocked(Script::new(), clock.clone()).await;
+    let api = &w.engine.api;
+    let (s, _) = api
+        .put(
+            &format!("/api/agents/{}", w.agent),
+            json!({"record_calls": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    w.number("twilio").await;
+    let mut files = Vec::new();
+    let mut ids = Vec::new();
+    for sid in [
+        "CA000000000000000000000000000000b1",
+        "CA000000000000000000000000000000b2",
+    ] {
+        let (call_id, media) = w.twilio_stream(sid).await;
+        media.send_audio(&pcmu::tone(4_000, 1000.0)).await.unwrap();
+        if ids.is_empty() {
+            let (s, e) = api.delete(&format!("/api/calls/{call_id}")).await;
+            assert_eq!(s, StatusCode::CONFLICT, "a live call stays: {e}");
+        }
+        media.stop().await.unwrap();
+        w.call_until(&call_id, "recorded", |c| {
+            c["recording"]["duration_ms"].is_number()
+        })
+        .await;
+        let file = w
+            ._tmp
+            .path()
+            .join("recordings")
+            .join(format!("{call_id}.wav"));
+        assert!(file.exists());
+        files.push(file);
+        ids.push(call_id);
+    }
+
+    // Deleting a call deletes its recording.
+    let (s, _) = api.delete(&format!("/api/calls/{}", ids[0])).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert!(!files[0].exists(), "the file went with the call");
+    let (s, _) = api.get(&format!("/api/calls/{}", ids[0])).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = api.delete(&format!("/api/calls/{}", ids[0])).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Three days on, a week's retention keeps the other; two days' deletes it at once.
+    let later = clock.0.lock().unwrap().as_millis() + 3 * 86_400_000;
+    *clock.0.lock().unwrap() = switchboard::domain::Timestamp::from_millis(later);
+    let (s, set) = api
+        .put("/api/settings", json!({"recording_retention_days": 7}))
+        .await;
+    assert_eq!(
+        (s, &set["recording_retention_days"]),
+        (StatusCode::OK, &json!(7))
+    );
+    assert!(files[1].exists(), "within a week");
+    assert!(w.call(&ids[1]).await["recording"].is_object());
+    for bad in [json!(0), json!(3651), json!(-1), json!("7")] {
+        let (s, e) = api
+            .put("/api/settings", json!({"recording_retention_days": bad}))
+            .await;
+        assert!(s.is_client_error(), "{bad} refused: {e}");
+    }
+    let (s, _) = api
+        .put("/api/settings", json!({"recording_retention_days": 2}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!files[1].exists(), "past two days: deleted");
+    let call = w.call(&ids[1]).await;
+    assert!(call["recording"].is_null(), "{call}");
+    assert_eq!(call["status"], "completed", "the call itself stays");
+    let r = w
+        .http
+        .get(format!("{}/api/calls/{}/recording", api.base, ids[1]))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not recorded"),
+        "{e}"
+    );
 }

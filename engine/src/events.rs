@@ -43,6 +43,10 @@ pub enum Event {
     CallUpdated {
         call: Call,
     },
+    /// A call was deleted with its record and recording.
+    CallDeleted {
+        id: String,
+    },
     TranscriptLine {
         line: TranscriptLine,
     },

@@ -29,6 +29,7 @@ pub mod bridge;
 pub mod calls;
 pub mod campaigns;
 pub mod numbers;
+pub mod recordings;
 pub mod retell;
 pub mod routing;
 pub mod setup;

@@ -244,6 +244,8 @@ pub async fn launch(
     // "New agent with a number" setups a crash cut short are undone: no number left paid for
     // and unmanaged, no Retell object left behind. In the background: Retell or the carrier
     // may be slow to answer, and nothing else waits on it.
+    // Recordings a stop cut short are made whole; old ones go, as the retention setting says.
+    crate::recordings::upkeep::spawn(engine.clone(), started);
     let recovering = engine.clone();
     tokio::spawn(async move { crate::setup::recover(&recovering, started).await });
     tracing::info!(%control_addr, %public_addr, data_dir = %engine.data_dir().display(), "engine started");

@@ -22,6 +22,8 @@ pub const AUDIO_INPUT: &str = "audio_input";
 pub const AUDIO_OUTPUT: &str = "audio_output";
 /// How a test call keeps the agent from hearing itself: `cancel`, `headphones`, `half_duplex`.
 pub const ECHO_MODE: &str = "echo_mode";
+/// Days a call's recording is kept after the call ends; unset keeps them.
+pub const RECORDING_RETENTION_DAYS: &str = "recording_retention_days";
 
 /// A cheaply cloned handle on the settings.
 #[derive(Clone)]

@@ -527,6 +527,14 @@ test("after the event stream lagged, the page reloads the calls and lines it mis
   // engine would say it lagged: here the test says it, the way the engine does.
   const other = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   other.on("pageerror", (e) => errors.push(e.message));
+  const liveLists = { asked: 0, answered: 0 };
+  const isLiveList = (r) => /\/api\/calls\?.*status=live/.test(r.url());
+  other.on("request", (r) => {
+    if (isLiveList(r)) liveLists.asked += 1;
+  });
+  other.on("requestfinished", (r) => {
+    if (isLiveList(r)) liveLists.answered += 1;
+  });
   let dropping = true;
   let toPage;
   await other.routeWebSocket(/\/api\/events/, (ws) => {
@@ -542,6 +550,9 @@ test("after the event stream lagged, the page reloads the calls and lines it mis
   const otherMain = other.locator("main");
   await otherMain.getByRole("heading", { name: "No live calls" }).waitFor();
   await other.getByTestId("engine-status").getByText("Engine connected").waitFor();
+  // The page asks for the live list when it starts and again when the stream opens: a call
+  // placed before the second answer would come in by that answer, not by an event.
+  await until("both live-list answers", () => liveLists.asked >= 2 && liveLists.answered === liveLists.asked);
 
   const sid = callSid();
   const third = await twilioInboundCall(engine, { callSid: sid, from: "+14155550142", to: MANAGED });

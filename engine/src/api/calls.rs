@@ -5,11 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
+use tower::ServiceExt as _;
 use utoipa::IntoParams;
 
 use crate::calls::{self, place::PlaceError};
 use crate::domain::{Call, CallDirection, CallStatus, OutboundRequest, Timestamp};
 use crate::engine::Engine;
+use crate::recordings;
 use crate::store::call_search::{Marker, fts_query};
 use crate::store::calls::{CallDetail, CallFilter, CallPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::store::{Conflict, StoreError};
@@ -287,6 +289,59 @@ pub async fn get(
     let mut detail = engine.store().get_call_detail(&id).await?;
     detail.call = detail.call.with_duration_so_far(Timestamp::now());
     Ok(axum::Json(detail))
+}
+
+/// Deletes an ended call: its record, transcript, tool calls, transfers and recording.
+#[utoipa::path(operation_id = "delete_call", delete, path = "/api/calls/{id}", tag = "calls",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The call is still under way"),
+    ))]
+pub async fn delete(State(engine): State<Engine>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    recordings::upkeep::delete_call(&engine, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The call's recording: a stereo WAV at 8 kHz, the caller on the left and the agent on the
+/// right. Byte ranges are served (`Range`), so a player can seek. While the call is under way
+/// the file holds what has been recorded so far.
+#[utoipa::path(operation_id = "get_call_recording", get, path = "/api/calls/{id}/recording", tag = "calls",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, content_type = "audio/wav", body = Vec<u8>, description = "The recording"),
+        (status = 206, content_type = "audio/wav", body = Vec<u8>, description = "The range asked for"),
+        (status = 404, body = ErrorBody, description = "No such call, or it was not recorded"),
+        (status = 416, description = "The range asked for is outside the file"),
+    ))]
+pub async fn recording(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    request: axum::extract::Request,
+) -> ApiResult<axum::response::Response> {
+    let Some(file) = engine.store().recording_file(&id).await? else {
+        return Err(ApiError::not_found(
+            "this call was not recorded (or its recording was deleted)",
+        ));
+    };
+    let path = recordings::file::path_for(engine.data_dir(), &file);
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        return Err(ApiError::not_found(
+            "this call's recording file is missing from the data directory",
+        ));
+    }
+    let served = tower_http::services::ServeFile::new(&path)
+        .oneshot(request)
+        .await;
+    match served {
+        Ok(response) => Ok(response.map(axum::body::Body::new)),
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            format!("the recording could not be read: {e}"),
+        )),
+    }
 }
 
 /// Replaces a call's own context (a JSON object; `name`, `email`, `phone` fill the agent's

@@ -12,8 +12,12 @@ use crate::domain::phone::is_known_region;
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::settings::{
-    AUDIO_INPUT, AUDIO_OUTPUT, DEFAULT_REGION, ECHO_MODE, PUBLIC_URL, TELNYX_CONNECTION,
+    AUDIO_INPUT, AUDIO_OUTPUT, DEFAULT_REGION, ECHO_MODE, PUBLIC_URL, RECORDING_RETENTION_DAYS,
+    TELNYX_CONNECTION,
 };
+
+/// Ten years: past that, "keep" is what is meant.
+const RETENTION_MAX_DAYS: u32 = 3650;
 use crate::telephony::WebhookUrls;
 use crate::web::{ApiResult, ErrorBody, Json};
 
@@ -39,6 +43,9 @@ pub struct Settings {
     pub audio_output: Option<String>,
     /// How a test call keeps the agent from hearing itself through the speakers.
     pub echo_mode: EchoMode,
+    /// Days a call's recording is kept after the call; `null` keeps recordings until their
+    /// call is deleted.
+    pub recording_retention_days: Option<u32>,
     /// Where this engine listens.
     pub control_addr: String,
     pub public_addr: String,
@@ -68,6 +75,10 @@ pub struct SettingsInput {
     #[schema(value_type = Option<String>, max_length = 200)]
     pub audio_output: Option<Option<String>>,
     pub echo_mode: Option<EchoMode>,
+    /// Days to keep recordings after their call (1 to 3650), or `null` to keep them.
+    #[serde(default, deserialize_with = "crate::domain::input::present")]
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
+    pub recording_retention_days: Option<Option<u32>>,
 }
 
 /// A device id as sent: kept as is (the device may be unplugged now and back later), bounded.
@@ -100,6 +111,10 @@ async fn current(engine: &Engine) -> ApiResult<Settings> {
             .get(ECHO_MODE)
             .and_then(|m| EchoMode::parse(&m))
             .unwrap_or_default(),
+        recording_retention_days: engine
+            .settings()
+            .get(RECORDING_RETENTION_DAYS)
+            .and_then(|d| d.parse().ok()),
         webhook_signatures_checked: !engine.config().insecure_skip_webhook_signatures,
         control_addr: engine.control_addr().to_string(),
         public_addr: engine.public_addr().to_string(),
@@ -177,10 +192,27 @@ pub async fn update(
     if let Some(mode) = input.echo_mode {
         changes.push((ECHO_MODE, Some(mode.as_str().to_owned())));
     }
+    let retention = input.recording_retention_days.is_some();
+    if let Some(days) = input.recording_retention_days {
+        if days.is_some_and(|d| !(1..=RETENTION_MAX_DAYS).contains(&d)) {
+            return Err(Invalid::new(
+                "recording_retention_days",
+                format!(
+                    "must be between 1 and {RETENTION_MAX_DAYS} days, or null to keep recordings"
+                ),
+            )
+            .into());
+        }
+        changes.push((RECORDING_RETENTION_DAYS, days.map(|d| d.to_string())));
+    }
     let before = engine.public();
     engine.settings().write(&changes).await?;
     if !changes.is_empty() {
         engine.events().publish(Event::SettingsChanged);
+    }
+    if retention {
+        // A shorter retention applies before the answer, not at the next hourly sweep.
+        crate::recordings::upkeep::sweep(&engine).await;
     }
     if moved_url && engine.public() != before {
         // Retell agents report to the public URL: move them in the background (Retell may be

@@ -32,6 +32,7 @@ use crate::events::Event;
 use crate::live::{Control, NewStream};
 use crate::media::tap::Tap;
 use crate::media::{G711, MediaError, MediaIn, MediaOut, MediaSession};
+use crate::recordings::CallRecording;
 use crate::tools::ToolOutcome;
 use crate::voice::{McpOutcome, VoiceCommand, VoiceConfig, VoiceError, VoiceEvent, VoiceSession};
 
@@ -119,10 +120,28 @@ pub async fn run_with<C: MediaSession + 'static>(
     let call = mark_answered(&engine, call).await;
     let tool_secrets = tools::secrets_for(&engine, &agent).await;
     let (mcp, mcp_left_out) = tools::mcp_declared(&call, &agent, &tool_secrets);
+    let mut recording = if agent.record_calls {
+        CallRecording::start(&engine, &call).await
+    } else {
+        None
+    };
+    // Said first when the call is recorded (a greeting starts with it; on a call where the
+    // other side speaks first, the agent is told to).
+    let disclosure = recording
+        .as_ref()
+        .map(|_| agent.recording_disclosure.clone())
+        .filter(|d| !d.is_empty());
+    let mut instructions = crate::calls::context::instructions_for(&engine, &agent, &call).await;
+    if let Some(d) = &disclosure {
+        instructions.push_str(&format!(
+            "\n\nThis call is recorded. Unless you have already said it, begin your first \
+             reply with exactly: \"{d}\""
+        ));
+    }
     let config = VoiceConfig {
         model: agent.model.clone(),
         voice: agent.voice.clone(),
-        instructions: crate::calls::context::instructions_for(&engine, &agent, &call).await,
+        instructions,
         replies: true,
         tools: tools::declared(&agent),
         mcp,
@@ -147,17 +166,22 @@ pub async fn run_with<C: MediaSession + 'static>(
             v = &mut connecting => break v,
             m = carrier.recv() => match m {
                 Ok(MediaIn::Audio(a)) => {
+                    if let Some(r) = &mut recording {
+                        r.caller(&a.bytes());
+                    }
                     if early.len() == EARLY_AUDIO_FRAMES {
                         early.pop_front();
                     }
                     early.push_back(a);
                 }
                 Ok(MediaIn::Stop) | Err(MediaError::Closed(_)) => {
+                    finish_recording(&engine, recording).await;
                     finish(&engine, &call, End::StreamStopped, None).await;
                     return;
                 }
                 Err(MediaError::Failed(why)) => {
                     carrier.close(&why).await;
+                    finish_recording(&engine, recording).await;
                     finish(&engine, &call, End::Ours(why), None).await;
                     return;
                 }
@@ -173,6 +197,7 @@ pub async fn run_with<C: MediaSession + 'static>(
             let reason = e.to_string();
             let failed = hang_up(&engine, &call).await;
             carrier.close(&reason).await;
+            finish_recording(&engine, recording).await;
             finish(&engine, &call, End::Backend(e), failed).await;
             return;
         }
@@ -185,11 +210,13 @@ pub async fn run_with<C: MediaSession + 'static>(
         );
         let _ = transcript.try_send((Speaker::System, line, Timestamp::now()));
     }
+    let said_first = match &disclosure {
+        Some(d) => format!("{d} {}", agent.greeting).trim().to_owned(),
+        None => agent.greeting.clone(),
+    };
     let greeting = match opening {
-        Opening::AgentFirst => {
-            (!agent.greeting.trim().is_empty()).then(|| Greeting::Now(agent.greeting.clone()))
-        }
-        Opening::OtherSideFirst => Some(Greeting::AfterSilence(agent.greeting.clone())),
+        Opening::AgentFirst => (!said_first.trim().is_empty()).then(|| Greeting::Now(said_first)),
+        Opening::OtherSideFirst => Some(Greeting::AfterSilence(said_first)),
     };
     let mut bridge = Bridge {
         carrier,
@@ -212,13 +239,20 @@ pub async fn run_with<C: MediaSession + 'static>(
         agent_name: agent.name.clone(),
         resuming: None,
         held: VecDeque::new(),
+        recording,
     };
     let end = bridge.run(&engine, &call, &mut control).await;
     tracing::info!(call_id = %call.id, secs = started.elapsed().as_secs(), end = ?end, "bridge ended");
     if let Some(warm) = bridge.warm.take() {
         warm.abandon(&engine, &call, "the call ended first").await;
     }
-    let Bridge { carrier, voice, .. } = bridge;
+    let Bridge {
+        carrier,
+        voice,
+        recording,
+        ..
+    } = bridge;
+    finish_recording(&engine, recording).await;
     let hang_up_failed = match &end {
         End::StreamStopped => {
             voice.close().await;
@@ -290,6 +324,8 @@ struct Bridge<C, V> {
     resuming: Option<tokio::time::Instant>,
     /// Agent audio waiting for the new stream.
     held: VecDeque<MediaOut>,
+    /// The call's recording, when its agent records calls.
+    recording: Option<CallRecording>,
 }
 
 impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
@@ -378,9 +414,16 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
     ) -> Result<(), End> {
         match m {
             Ok(MediaIn::Audio(audio)) => {
-                // Decoding costs; with nobody listening in, the tap is skipped outright.
-                if self.tap.listeners() > 0 {
-                    self.tap.caller(&audio.bytes());
+                // Decoding costs; with nobody listening in and no recording, it is skipped.
+                let heard = self.tap.listeners() > 0;
+                if heard || self.recording.is_some() {
+                    let bytes = audio.bytes();
+                    if heard {
+                        self.tap.caller(&bytes);
+                    }
+                    if let Some(r) = &mut self.recording {
+                        r.caller(&bytes);
+                    }
                 }
                 if self.ready {
                     self.voice
@@ -456,11 +499,19 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
             VoiceEvent::Audio { .. } | VoiceEvent::AudioDone { .. } if self.operator.is_some() => {}
             VoiceEvent::Audio { item_id, .. } if self.playback.is_cut(&item_id) => {}
             VoiceEvent::Audio { item_id, audio } => {
-                if !self.playback.is_current(&item_id) {
+                let new_item = !self.playback.is_current(&item_id);
+                if new_item {
                     self.spoke.start(item_id.clone());
                 }
-                if self.tap.listeners() > 0 {
-                    self.tap.agent(&audio.bytes());
+                let heard = self.tap.listeners() > 0;
+                if heard || self.recording.is_some() {
+                    let bytes = audio.bytes();
+                    if heard {
+                        self.tap.agent(&bytes);
+                    }
+                    if let Some(r) = &mut self.recording {
+                        r.agent(&bytes, new_item);
+                    }
                 }
                 let mark = self
                     .playback
@@ -665,6 +716,9 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
             return Ok(None);
         };
         self.tap.clear_agent();
+        if let Some(r) = &mut self.recording {
+            r.cut(audio_end_ms);
+        }
         self.feed_carrier(MediaOut::Clear).await?;
         self.flush_carrier().await?;
         self.voice
@@ -748,6 +802,9 @@ impl<C: MediaSession + 'static, V: VoiceSession> Bridge<C, V> {
             OperatorEvent::Voice(Some(frame)) => {
                 if let Some(op) = &self.operator {
                     op.transcribe(frame.clone());
+                }
+                if let Some(r) = &mut self.recording {
+                    r.agent(&frame.bytes(), false);
                 }
                 self.feed_carrier(MediaOut::Audio(frame)).await?;
                 self.flush_carrier().await?;
@@ -1093,6 +1150,12 @@ async fn hang_up(engine: &Engine, call: &Call) -> Option<String> {
         .err()?;
     tracing::error!(call_id = %call.id, error = %e, "the carrier could not hang up the call");
     Some(format!("the carrier could not hang up: {e}"))
+}
+
+async fn finish_recording(engine: &Engine, recording: Option<CallRecording>) {
+    if let Some(r) = recording {
+        r.finish(engine).await;
+    }
 }
 
 async fn finish(engine: &Engine, call: &Call, end: End, hang_up_failed: Option<String>) {

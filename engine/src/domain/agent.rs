@@ -20,6 +20,7 @@ pub const MAX_CONCURRENT_CALLS_LIMIT: u32 = 1000;
 const NAME_MAX: usize = 100;
 const PROMPT_MAX: usize = 32_000;
 const GREETING_MAX: usize = 2_000;
+const DISCLOSURE_MAX: usize = 500;
 const SHORT_MAX: usize = 100;
 const NOTES_MAX: usize = 10_000;
 /// Context is rendered into the instructions of every live session, so it is kept modest.
@@ -86,6 +87,10 @@ pub struct Agent {
     pub transfer_targets: Vec<TransferTarget>,
     /// Remote MCP servers whose tools the agent may use (the voice backend calls them).
     pub mcp_servers: Vec<McpServer>,
+    /// Switchboard records this agent's calls itself: both sides, in stereo.
+    pub record_calls: bool,
+    /// Said first on a recorded call ("This call is recorded."); empty says nothing.
+    pub recording_disclosure: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -132,6 +137,8 @@ pub struct AgentFields {
     pub builtin_tools: Vec<BuiltinTool>,
     pub transfer_targets: Vec<TransferTarget>,
     pub mcp_servers: Vec<McpServer>,
+    pub record_calls: bool,
+    pub recording_disclosure: String,
 }
 
 impl Default for AgentFields {
@@ -152,6 +159,8 @@ impl Default for AgentFields {
             builtin_tools: Vec::new(),
             transfer_targets: Vec::new(),
             mcp_servers: Vec::new(),
+            record_calls: false,
+            recording_disclosure: String::new(),
         }
     }
 }
@@ -174,6 +183,8 @@ impl From<&Agent> for AgentFields {
             builtin_tools: a.builtin_tools.clone(),
             transfer_targets: a.transfer_targets.clone(),
             mcp_servers: a.mcp_servers.clone(),
+            record_calls: a.record_calls,
+            recording_disclosure: a.recording_disclosure.clone(),
         }
     }
 }
@@ -222,6 +233,11 @@ pub struct AgentInput {
     /// Remote MCP servers whose tools the agent may use (replaces the list).
     #[schema(max_items = 4)]
     pub mcp_servers: Option<Vec<McpServer>>,
+    /// Record this agent's calls (both sides, stereo, kept in the data directory).
+    pub record_calls: Option<bool>,
+    /// Said before anything else on a recorded call; empty for none.
+    #[schema(max_length = 500)]
+    pub recording_disclosure: Option<String>,
 }
 
 impl AgentInput {
@@ -297,6 +313,14 @@ impl AgentInput {
         }
         if let Some(v) = self.mcp_servers {
             base.mcp_servers = validate_mcp_servers(v)?;
+        }
+        if let Some(v) = self.record_calls {
+            base.record_calls = v;
+        }
+        if let Some(v) = self.recording_disclosure {
+            base.recording_disclosure = bounded_text("recording_disclosure", &v, DISCLOSURE_MAX)?
+                .trim()
+                .to_owned();
         }
         if base.builtin_tools.contains(&BuiltinTool::TransferCall)
             && base.transfer_targets.is_empty()

@@ -107,6 +107,17 @@ impl Call {
     }
 }
 
+/// A call Switchboard recorded: stereo WAV, 8 kHz, the caller on the left and the agent (or an
+/// operator who took the call) on the right, laid where the caller heard it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Recording {
+    /// When the recording's first sample was heard: a transcript line's `at` minus this is
+    /// where it is in the file.
+    pub started_at: Timestamp,
+    /// Its length; `null` while the call is recorded.
+    pub duration_ms: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Call {
     pub id: String,
@@ -133,6 +144,8 @@ pub struct Call {
     pub reject_reason: Option<RejectReason>,
     /// The carrier's recording, when one was saved.
     pub recording_url: Option<String>,
+    /// Switchboard's own recording of the call (its audio: `GET /api/calls/{id}/recording`).
+    pub recording: Option<Recording>,
     /// Answering-machine detection result (`human`, `machine`, ...), when the carrier ran it.
     pub answered_by: Option<String>,
     /// Facts for this call only (a JSON object; `name`, `email`, `phone` fill the agent's
@@ -347,6 +360,7 @@ mod live_duration_tests {
             cost_estimate_usd: None,
             reject_reason: None,
             recording_url: None,
+            recording: None,
             answered_by: None,
             context: serde_json::Map::new(),
             campaign_id: None,

@@ -19,8 +19,8 @@ pub mod tool;
 
 pub use agent::{Agent, AgentInput, VoiceBackend};
 pub use call::{
-    Call, CallDirection, CallEvent, CallStatus, NewCall, OutboundRequest, RejectReason, Speaker,
-    TranscriptLine,
+    Call, CallDirection, CallEvent, CallStatus, NewCall, OutboundRequest, Recording, RejectReason,
+    Speaker, TranscriptLine,
 };
 pub use campaign::{
     Campaign, CampaignAction, CampaignInput, CampaignSettings, CampaignStatus, LeadStatus, Outcome,

@@ -1,11 +1,12 @@
 //! Call audio, carrier- and backend-independent: the media session a carrier's stream (or any
 //! other source of call audio) offers the bridge, and the audio primitives (codecs, frames,
-//! resampling, the listen-in tap). Audio inside is G.711 μ-law at 8 kHz, the format carriers
+//! resampling, the listen-in tap, a call's stereo recording). Audio inside is G.711 μ-law at 8 kHz, the format carriers
 //! and OpenAI Realtime share, so the bridge forwards it without transcoding. Nothing here
 //! imports another module of the engine.
 
 pub mod codec;
 pub mod frame;
+pub mod record;
 pub mod resample;
 pub mod tap;
 

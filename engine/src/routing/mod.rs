@@ -199,6 +199,8 @@ mod tests {
             builtin_tools: Vec::new(),
             transfer_targets: Vec::new(),
             mcp_servers: Vec::new(),
+            record_calls: false,
+            recording_disclosure: String::new(),
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
         }

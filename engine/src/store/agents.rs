@@ -30,6 +30,8 @@ struct AgentRow {
     builtin_tools: String,
     transfer_targets: String,
     mcp_servers: String,
+    record_calls: bool,
+    recording_disclosure: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -69,6 +71,8 @@ impl TryFrom<AgentRow> for Agent {
             builtin_tools,
             transfer_targets,
             mcp_servers,
+            record_calls: r.record_calls,
+            recording_disclosure: r.recording_disclosure,
             created_at: Timestamp::from_millis(r.created_at),
             updated_at: Timestamp::from_millis(r.updated_at),
         })
@@ -77,7 +81,8 @@ impl TryFrom<AgentRow> for Agent {
 
 const SELECT: &str = "SELECT id, name, system_prompt, greeting, voice, model, context, notes, \
      max_concurrent_calls, active, backend, retell_voice_id, retell_llm_id, retell_agent_id, \
-     retell_webhook_url, tools, builtin_tools, transfer_targets, mcp_servers, created_at, \
+     retell_webhook_url, tools, builtin_tools, transfer_targets, mcp_servers, record_calls, \
+     recording_disclosure, created_at, \
      updated_at FROM agents";
 
 /// The Retell objects made for an agent: its LLM's id and its agent's id, and the webhook URL
@@ -167,9 +172,10 @@ impl Store {
                         "INSERT INTO agents (name, system_prompt, greeting, voice, model, \
                          context, notes, max_concurrent_calls, active, backend, \
                          retell_voice_id, tools, builtin_tools, transfer_targets, mcp_servers, \
+                         record_calls, recording_disclosure, \
                          updated_at, retell_llm_id, retell_agent_id, retell_webhook_url, id, \
                          created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     ),
                     &fields,
                     now,
@@ -217,7 +223,7 @@ impl Store {
                          model = ?, context = ?, notes = ?, max_concurrent_calls = ?, \
                          active = ?, backend = ?, retell_voice_id = ?, tools = ?, \
                          builtin_tools = ?, transfer_targets = ?, mcp_servers = ?, \
-                         updated_at = ?, \
+                         record_calls = ?, recording_disclosure = ?, updated_at = ?, \
                          retell_llm_id = ?, retell_agent_id = ?, retell_webhook_url = ? \
                          WHERE id = ?",
                     ),
@@ -439,6 +445,8 @@ fn bind_fields<'q>(q: SqliteQuery<'q>, f: &'q AgentFields, now: Timestamp) -> Sq
         .bind(serde_json::to_string(&f.builtin_tools).unwrap_or_else(|_| "[]".into()))
         .bind(serde_json::to_string(&f.transfer_targets).unwrap_or_else(|_| "[]".into()))
         .bind(serde_json::to_string(&f.mcp_servers).unwrap_or_else(|_| "[]".into()))
+        .bind(f.record_calls)
+        .bind(&f.recording_disclosure)
         .bind(now.as_millis())
 }
 

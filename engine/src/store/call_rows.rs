@@ -4,7 +4,7 @@
 use sqlx::{FromRow, SqliteConnection};
 
 use super::error::{Result, StoreError, not_found};
-use crate::domain::{Call, CallDirection, CallStatus, Carrier, RejectReason, Timestamp};
+use crate::domain::{Call, CallDirection, CallStatus, Carrier, Recording, RejectReason, Timestamp};
 
 #[derive(FromRow)]
 pub(super) struct CallRow {
@@ -26,6 +26,8 @@ pub(super) struct CallRow {
     cost_estimate_usd: Option<f64>,
     reject_reason: Option<String>,
     recording_url: Option<String>,
+    recording_started_at: Option<i64>,
+    recording_ms: Option<i64>,
     answered_by: Option<String>,
     context: Option<String>,
     campaign_id: Option<String>,
@@ -65,6 +67,10 @@ impl TryFrom<CallRow> for Call {
             hangup_cause: r.hangup_cause,
             cost_estimate_usd: r.cost_estimate_usd,
             recording_url: r.recording_url,
+            recording: r.recording_started_at.map(|at| Recording {
+                started_at: Timestamp::from_millis(at),
+                duration_ms: r.recording_ms.and_then(|ms| u64::try_from(ms).ok()),
+            }),
             answered_by: r.answered_by,
             context,
             campaign_id: r.campaign_id,
@@ -76,7 +82,7 @@ impl TryFrom<CallRow> for Call {
 pub(super) const SELECT: &str = "SELECT c.id, c.direction, c.carrier, c.carrier_call_id, c.from_number, \
        c.to_number, c.agent_id, a.name AS agent_name, c.number_id, c.status, c.started_at, \
        c.answered_at, c.ended_at, c.duration_secs, c.hangup_cause, c.cost_estimate_usd, \
-       c.reject_reason, c.recording_url, c.answered_by, c.context, c.campaign_id, c.lead_id \
+       c.reject_reason, c.recording_url, c.recording_started_at, c.recording_ms, c.answered_by, c.context, c.campaign_id, c.lead_id \
      FROM calls c LEFT JOIN agents a ON a.id = c.agent_id";
 
 /// Statuses of calls still in progress, as SQL, for load counts. Exactly the condition of

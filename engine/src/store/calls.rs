@@ -657,6 +657,7 @@ fn written(
         cost_estimate_usd: None,
         reject_reason: rejected,
         recording_url: None,
+        recording: None,
         answered_by: None,
         context: serde_json::Map::new(),
         campaign_id: None,

@@ -37,6 +37,8 @@ pub enum Conflict {
     DuplicateCall(String),
     #[error("the call has already ended")]
     CallEnded(String),
+    #[error("the call is still under way; end it first")]
+    CallLive(String),
     #[error("a campaign named \"{0}\" already exists")]
     DuplicateCampaignName(String),
     #[error(

@@ -12,6 +12,7 @@ pub mod campaigns;
 mod error;
 pub mod leads;
 pub mod phone_numbers;
+pub mod recordings;
 pub mod retell_calls;
 pub mod settings;
 pub mod setups;

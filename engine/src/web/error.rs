@@ -167,6 +167,7 @@ impl From<StoreError> for ApiError {
                     Conflict::AgentInUse { .. } => ErrorCode::AgentInUse,
                     Conflict::DuplicateCall(_)
                     | Conflict::CallEnded(_)
+                    | Conflict::CallLive(_)
                     | Conflict::CampaignActive(_)
                     | Conflict::CampaignStatus(_) => ErrorCode::Conflict,
                 };
