@@ -123,7 +123,7 @@ impl WebhookFields {
         let campaign_id = match input.campaign_id {
             Some(Some(id)) => {
                 let id = id.trim();
-                if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+                if id.is_empty() || id.chars().count() > 64 || id.chars().any(char::is_control) {
                     return Err(Invalid::new("campaign_id", "is not a campaign's id"));
                 }
                 Some(id.to_owned())
@@ -181,8 +181,11 @@ fn checked_url(text: &str) -> Result<String, Invalid> {
 }
 
 fn checked_events(names: &[String]) -> Result<Vec<WebhookEventType>, Invalid> {
-    if names.is_empty() {
-        return Err(Invalid::new("events", "must name at least one event type"));
+    if names.is_empty() || names.len() > WebhookEventType::ALL.len() {
+        return Err(Invalid::new(
+            "events",
+            "must name one to three event types, each once",
+        ));
     }
     let mut out = Vec::new();
     for name in names {

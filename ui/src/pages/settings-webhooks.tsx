@@ -4,7 +4,17 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { isApiError, type ApiError } from "../api/client";
 import type { WebhookDelivery, WebhookEndpoint, WebhookEventType } from "../api/types";
-import { Badge, Banner, ConfirmDialog, CopyValue, dateTime, Field, messageId, Pager, relativeTime } from "../components/ui";
+import {
+  Badge,
+  Banner,
+  ConfirmDialog,
+  CopyValue,
+  dateTime,
+  Field,
+  messageId,
+  Pager,
+  relativeTime,
+} from "../components/ui";
 import { onEvent, reload, useApi, useAppState } from "../store";
 import { showToast } from "../toast";
 
@@ -53,6 +63,7 @@ export function WebhookEndpointsCard(props: { keyringAvailable: boolean }) {
       else throw e;
     }
   };
+  const openEndpoint = list?.find((w) => w.id === open);
   const campaignName = (id: string | null | undefined) =>
     id ? (campaigns.data?.find((c) => c.id === id)?.name ?? "A campaign") : "All calls";
 
@@ -101,61 +112,61 @@ export function WebhookEndpointsCard(props: { keyringAvailable: boolean }) {
           <tbody>
             {list.map((w) => (
               <tr key={w.id}>
-                <td>
-                  <code class="webhook-url">{w.url}</code>
+                <td class="webhook-url">
+                  <code>{w.url}</code>
                   {w.description !== "" && <div class="muted">{w.description}</div>}
                 </td>
                 <td>{campaignName(w.campaign_id)}</td>
                 <td>{w.events.join(", ")}</td>
                 <td>{w.enabled ? <Badge tone="good">On</Badge> : <Badge tone="neutral">Off</Badge>}</td>
-                <td class="num webhook-actions">
-                  <button
-                    type="button"
-                    class="btn btn-sm"
-                    aria-expanded={open === w.id}
-                    onClick={() => {
-                      setOpen(open === w.id ? null : w.id);
-                    }}
-                  >
-                    {open === w.id ? "Hide deliveries" : "Deliveries"}
-                  </button>
-                  <button
-                    type="button"
-                    class="btn btn-sm"
-                    onClick={() => void act(() => api.updateWebhook(w.id, { enabled: !w.enabled }))}
-                  >
-                    {w.enabled ? "Turn off" : "Turn on"}
-                  </button>
-                  <button
-                    type="button"
-                    class="btn btn-sm"
-                    disabled={!props.keyringAvailable}
-                    onClick={() =>
-                      void act(async () => {
-                        setShown({ endpoint: w, secret: await api.rotateWebhookSecret(w.id) });
-                      })
-                    }
-                  >
-                    Rotate secret
-                  </button>
-                  <button
-                    type="button"
-                    class="btn btn-sm"
-                    onClick={() => {
-                      setRemoving(w);
-                    }}
-                  >
-                    Remove
-                  </button>
+                <td class="num">
+                  <div class="webhook-actions">
+                    <button
+                      type="button"
+                      class="btn btn-sm"
+                      aria-expanded={open === w.id}
+                      onClick={() => {
+                        setOpen(open === w.id ? null : w.id);
+                      }}
+                    >
+                      {open === w.id ? "Hide deliveries" : "Deliveries"}
+                    </button>
+                    <button
+                      type="button"
+                      class="btn btn-sm"
+                      onClick={() => void act(() => api.updateWebhook(w.id, { enabled: !w.enabled }))}
+                    >
+                      {w.enabled ? "Turn off" : "Turn on"}
+                    </button>
+                    <button
+                      type="button"
+                      class="btn btn-sm"
+                      disabled={!props.keyringAvailable}
+                      onClick={() =>
+                        void act(async () => {
+                          setShown({ endpoint: w, secret: await api.rotateWebhookSecret(w.id) });
+                        })
+                      }
+                    >
+                      Rotate secret
+                    </button>
+                    <button
+                      type="button"
+                      class="btn btn-sm"
+                      onClick={() => {
+                        setRemoving(w);
+                      }}
+                    >
+                      Remove
+                    </button>
+                  </div>
                 </td>
               </tr>
             ))}
           </tbody>
         </table>
       )}
-      {open !== null && list?.some((w) => w.id === open) && (
-        <DeliveryLog endpoint={list.find((w) => w.id === open)!} onError={setError} />
-      )}
+      {openEndpoint !== undefined && <DeliveryLog endpoint={openEndpoint} onError={setError} />}
       <AddWebhook
         keyringAvailable={props.keyringAvailable}
         onAdded={(created) => {
