@@ -74,7 +74,7 @@ fn verify(secret: &str, header: &str, body: &[u8]) -> bool {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    v1.iter().any(|s| *s == expected)
+    v1.contains(&expected)
 }
 
 async fn receive(
