@@ -1087,6 +1087,15 @@ async fn the_openapi_document_matches_the_routes() {
         "POST /api/carriers/{carrier}/available-numbers/buy",
         "GET /api/carriers/{carrier}/available-numbers/requirements",
         "POST /api/agents/with-number",
+        "GET /api/webhooks",
+        "POST /api/webhooks",
+        "GET /api/webhooks/{id}",
+        "PUT /api/webhooks/{id}",
+        "DELETE /api/webhooks/{id}",
+        "GET /api/webhooks/{id}/secret",
+        "POST /api/webhooks/{id}/secret/rotate",
+        "GET /api/webhooks/{id}/deliveries",
+        "POST /api/webhooks/deliveries/{id}/redeliver",
     ];
     expected.sort();
     assert_eq!(

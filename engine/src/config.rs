@@ -18,6 +18,8 @@ pub const DEFAULT_TWILIO_API_URL: &str = "https://api.twilio.com/2010-04-01";
 pub const DEFAULT_TWILIO_NUMBERS_URL: &str = "https://numbers.twilio.com/v2";
 pub const DEFAULT_RETELL_API_URL: &str = "https://api.retellai.com";
 pub const DEFAULT_OPENAI_REALTIME_URL: &str = "wss://api.openai.com/v1/realtime";
+/// One minute: webhook retries then span about 18 hours (`domain::webhook::retry_wait_ms`).
+pub const DEFAULT_WEBHOOK_RETRY_BASE_MS: u64 = 60_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -94,6 +96,12 @@ pub struct Config {
     #[arg(long, env = "OPENAI_REALTIME_URL", default_value = DEFAULT_OPENAI_REALTIME_URL)]
     pub openai_realtime_url: String,
 
+    /// The first wait before a failed webhook delivery is tried again, in milliseconds; each
+    /// later wait is three times the one before (at most 12 hours), eight attempts in all.
+    #[arg(long, env = "SWITCHBOARD_WEBHOOK_RETRY_BASE_MS", default_value_t = DEFAULT_WEBHOOK_RETRY_BASE_MS,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub webhook_retry_base_ms: u64,
+
     /// A built UI (ui/dist) to serve on the control listener, for use in a browser.
     #[arg(long, env = "SWITCHBOARD_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
@@ -127,6 +135,7 @@ impl std::fmt::Debug for Config {
             .field("twilio_numbers_url", &self.twilio_numbers_url)
             .field("retell_api_url", &self.retell_api_url)
             .field("openai_realtime_url", &self.openai_realtime_url)
+            .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
             .field(
                 "credential_env",
                 &self
@@ -157,6 +166,7 @@ impl Default for Config {
             twilio_numbers_url: DEFAULT_TWILIO_NUMBERS_URL.into(),
             retell_api_url: DEFAULT_RETELL_API_URL.into(),
             openai_realtime_url: DEFAULT_OPENAI_REALTIME_URL.into(),
+            webhook_retry_base_ms: DEFAULT_WEBHOOK_RETRY_BASE_MS,
             credential_env: Vec::new(),
         }
     }

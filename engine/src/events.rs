@@ -8,7 +8,9 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
-use crate::domain::{Agent, Call, CallTransfer, Campaign, PhoneNumber, TranscriptLine};
+use crate::domain::{
+    Agent, Call, CallTransfer, Campaign, PhoneNumber, TranscriptLine, WebhookDelivery,
+};
 use crate::secrets::Provider;
 
 const CAPACITY: usize = 1024;
@@ -86,6 +88,11 @@ pub enum Event {
         progress: crate::domain::CampaignProgress,
     },
     SettingsChanged,
+    /// A webhook delivery was attempted, delivered, given up or queued again (Settings'
+    /// delivery log).
+    WebhookDelivery {
+        delivery: WebhookDelivery,
+    },
     CredentialsChanged {
         provider: Provider,
         set: bool,

@@ -24,7 +24,8 @@ pub mod telephony;
 pub mod web;
 // The handle over all of the above.
 pub mod engine;
-// What the engine does: verbs on a call, routing, the bridge, the dialer, the Retell hand-off.
+// What the engine does: verbs on a call, routing, the bridge, the dialer, the Retell hand-off,
+// webhooks to the user's systems.
 pub mod bridge;
 pub mod calls;
 pub mod campaigns;
@@ -33,6 +34,7 @@ pub mod recordings;
 pub mod retell;
 pub mod routing;
 pub mod setup;
+pub mod webhooks;
 // At the edges: the carrier adapters, the control API, the public listener, and the server
 // that runs them.
 pub mod api;

@@ -532,6 +532,22 @@ impl Secrets {
         self.blocking(move |s| s.delete(&entry)).await
     }
 
+    /// The signing secret of webhook endpoint `id`, if the keyring has it.
+    pub async fn webhook_secret(&self, id: &str) -> Result<Option<String>, SecretsError> {
+        let entry = webhook_entry(id);
+        self.blocking(move |s| s.get(&entry)).await
+    }
+
+    pub async fn store_webhook_secret(&self, id: &str, value: &str) -> Result<(), SecretsError> {
+        let (entry, value) = (webhook_entry(id), value.to_owned());
+        self.blocking(move |s| s.set(&entry, &value)).await
+    }
+
+    pub async fn delete_webhook_secret(&self, id: &str) -> Result<(), SecretsError> {
+        let entry = webhook_entry(id);
+        self.blocking(move |s| s.delete(&entry)).await
+    }
+
     pub async fn control_token(&self, data_dir: &Path) -> Result<String, SecretsError> {
         let file = data_dir.join(TOKEN_FILE);
         if self.inner.keyring.is_ok()
@@ -561,6 +577,11 @@ impl Secrets {
 /// The keyring entry of tool secret `name`: apart from the providers' credentials.
 fn tool_entry(name: &str) -> String {
     format!("tool-secrets/{name}")
+}
+
+/// The keyring entry of webhook endpoint `id`'s signing secret.
+fn webhook_entry(id: &str) -> String {
+    format!("webhooks/{id}")
 }
 
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

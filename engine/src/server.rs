@@ -248,6 +248,8 @@ pub async fn launch(
     crate::recordings::upkeep::spawn(engine.clone(), started);
     let recovering = engine.clone();
     tokio::spawn(async move { crate::setup::recover(&recovering, started).await });
+    // Webhook deliveries a restart left pending (or that are due) go out from here on.
+    crate::webhooks::start(&engine);
     tracing::info!(%control_addr, %public_addr, data_dir = %engine.data_dir().display(), "engine started");
     Ok(Running {
         engine,

@@ -13,6 +13,7 @@ mod phone_numbers;
 pub mod settings;
 mod test_calls;
 mod tool_secrets;
+mod webhooks;
 
 use std::time::Duration;
 
@@ -52,6 +53,7 @@ use crate::web::{ApiError, ErrorCode};
         (name = "settings", description = "Plain settings and credentials"),
         (name = "events", description = "Live event stream"),
         (name = "audio", description = "This machine's microphones and speakers"),
+        (name = "webhooks", description = "Your systems told about calls, signed, with a delivery log"),
     ),
     components(schemas(crate::events::Event))
 )]
@@ -167,6 +169,12 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(credentials::list))
         .routes(routes!(credentials::put, credentials::delete))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::secret))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::redeliver))
         .routes(routes!(events::stream));
     let (router, mut doc) = routes.split_for_parts();
     // Applied after the routes are in, so it reaches every operation.

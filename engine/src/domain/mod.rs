@@ -16,6 +16,7 @@ pub mod progress;
 pub mod test_call;
 pub mod time;
 pub mod tool;
+pub mod webhook;
 
 pub use agent::{Agent, AgentInput, VoiceBackend};
 pub use call::{
@@ -40,4 +41,7 @@ pub use time::Timestamp;
 pub use tool::{
     BuiltinTool, CallTransfer, HttpMethod, HttpTool, HttpToolInput, McpServer, ToolHeader,
     TransferState, TransferTarget,
+};
+pub use webhook::{
+    DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEventType, WebhookFields, WebhookInput,
 };

@@ -1,6 +1,6 @@
 //! The store: SQLite through sqlx, one module per aggregate (agents, phone numbers, calls,
-//! campaigns, leads, settings, transfers), with the call row every aggregate reads in a leaf module
-//! (`call_rows`). Functions return domain types; a missing row is `StoreError::NotFound`, a
+//! campaigns, leads, settings, transfers, webhooks and their outbox), with the call row every
+//! aggregate reads in a leaf module (`call_rows`). Functions return domain types; a missing row is `StoreError::NotFound`, a
 //! broken uniqueness or reference rule is a `Conflict` or an `Invalid` (read in one place,
 //! `error::refused`), so the API can map each to its status without string matching.
 
@@ -18,6 +18,7 @@ pub mod settings;
 pub mod setups;
 pub mod tool_secrets;
 pub mod transfers;
+pub mod webhooks;
 mod writer;
 
 pub use error::{Conflict, Result, StoreError};

@@ -38,6 +38,11 @@ import type {
   TestCallInput,
   TonePlayed,
   ToolSecret,
+  DeliveryPage,
+  WebhookCreated,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookInput,
 } from "./types";
 
 /** Where the engine's control API is and the bearer token it wants. */
@@ -471,6 +476,37 @@ export class Api {
   }
   async deleteToolSecret(name: string): Promise<void> {
     await this.run(this.client.DELETE("/api/tool-secrets/{name}", { params: { path: { name } } }));
+  }
+
+  /** Endpoints of the user's systems told about calls (docs/WEBHOOKS.md). */
+  listWebhooks(): Promise<WebhookEndpoint[]> {
+    return this.run(this.client.GET("/api/webhooks"));
+  }
+  /** Adds an endpoint; the answer carries its signing secret, shown once. */
+  createWebhook(input: WebhookInput): Promise<WebhookCreated> {
+    return this.run(this.client.POST("/api/webhooks", { body: input }));
+  }
+  updateWebhook(id: string, input: WebhookInput): Promise<WebhookEndpoint> {
+    return this.run(this.client.PUT("/api/webhooks/{id}", { params: { path: { id } }, body: input }));
+  }
+  async deleteWebhook(id: string): Promise<void> {
+    await this.run(this.client.DELETE("/api/webhooks/{id}", { params: { path: { id } } }));
+  }
+  async rotateWebhookSecret(id: string): Promise<string> {
+    const res = await this.run(this.client.POST("/api/webhooks/{id}/secret/rotate", { params: { path: { id } } }));
+    return res.secret;
+  }
+  /** An endpoint's delivery log, newest first. */
+  webhookDeliveries(id: string, limit: number, offset: number): Promise<DeliveryPage> {
+    return this.run(
+      this.client.GET("/api/webhooks/{id}/deliveries", { params: { path: { id }, query: { limit, offset } } }),
+    );
+  }
+  /** Sends a delivery again (same event id and body). */
+  redeliverWebhook(deliveryId: number): Promise<WebhookDelivery> {
+    return this.run(
+      this.client.POST("/api/webhooks/deliveries/{id}/redeliver", { params: { path: { id: String(deliveryId) } } }),
+    );
   }
 
   /** The events WebSocket URL (browsers cannot set headers on a WebSocket, hence the query). */

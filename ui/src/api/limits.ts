@@ -38,6 +38,10 @@ export const limits = {
   ContextUpdated: {
     live_calls_updated: { minimum: 0 },
   },
+  DeliveryPage: {
+    limit: { minimum: 0 },
+    offset: { minimum: 0 },
+  },
   DuplicateRow: {
     first_line: { minimum: 0 },
     line: { minimum: 0 },
@@ -113,6 +117,15 @@ export const limits = {
   },
   VoicemailPolicy: {
     message: { minLength: 1, maxLength: 2000 },
+  },
+  WebhookDelivery: {
+    attempts: { minimum: 0 },
+    response_status: { minimum: 0 },
+  },
+  WebhookInput: {
+    campaign_id: { maxLength: 64 },
+    description: { maxLength: 200 },
+    url: { minLength: 1, maxLength: 2048 },
   },
   Whisper: {
     text: { minLength: 1, maxLength: 500 },

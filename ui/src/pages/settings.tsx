@@ -1,6 +1,7 @@
 //! Settings: the public URL and default region, the URLs to paste into each carrier's
 //! console, this computer's audio for test calls (`#/settings/audio` opens at it),
-//! write-only credentials per provider, and the secrets agents' tools send by reference.
+//! write-only credentials per provider, the secrets agents' tools send by reference, and
+//! webhooks to the user's own systems (`settings-webhooks`).
 import type { TargetedEvent } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { isApiError, type ApiError } from "../api/client";
@@ -11,6 +12,7 @@ import { reload, signOut, useApi, useAppState } from "../store";
 import { PROVIDER_NAMES } from "../status";
 import { showToast } from "../toast";
 import { AudioCard } from "./settings-audio";
+import { WebhookEndpointsCard } from "./settings-webhooks";
 import { checkPublicUrl, phoneRegions } from "../validate";
 
 /** `section`: the part of the page to show first (`audio`), from the route. */
@@ -35,6 +37,7 @@ export function SettingsPage(props: { section?: string | null }) {
               <>
                 <CredentialsCard overview={c} />
                 <ToolSecretsCard keyringAvailable={c.keyring.available} />
+                <WebhookEndpointsCard keyringAvailable={c.keyring.available} />
               </>
             )}
           </RemoteView>

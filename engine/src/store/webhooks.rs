@@ -1,0 +1,548 @@
+//! Webhook endpoints and their outbox: events (what happened to which call, the body once
+//! rendered) and deliveries (one per endpoint and event: status, attempts, next attempt, the
+//! last answer). call.started and call.ended are enqueued by triggers on `calls` in the
+//! transaction that answers or ends the call (migration `20261206000009_webhooks.sql`);
+//! `enqueue` adds other events (call.analyzed) in the caller's own transaction. Signing
+//! secrets are not here: they are in the OS keyring.
+
+use serde::Serialize;
+use sqlx::SqliteConnection;
+use utoipa::ToSchema;
+
+use super::error::{Result, StoreError, existing_or, not_found};
+use super::{Store, new_id};
+use crate::domain::webhook::envelope;
+use crate::domain::{
+    DeliveryStatus, Timestamp, WebhookDelivery, WebhookEndpoint, WebhookEventType, WebhookFields,
+    WebhookInput,
+};
+
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+pub const MAX_PAGE_SIZE: u32 = 100;
+/// The longest error text kept for a delivery (an endpoint's answer can be a whole page).
+const ERROR_MAX: usize = 300;
+
+const ENDPOINT_COLUMNS: &str =
+    "id, url, description, campaign_id, events, enabled, created_at, updated_at";
+type EndpointRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    bool,
+    i64,
+    i64,
+);
+
+fn endpoint(r: EndpointRow) -> Result<WebhookEndpoint> {
+    let (id, url, description, campaign_id, events, enabled, created, updated) = r;
+    let names: Vec<String> = serde_json::from_str(&events)
+        .map_err(|e| StoreError::Corrupt(format!("webhook {id} events: {e}")))?;
+    let events = names
+        .iter()
+        .map(|n| {
+            WebhookEventType::parse(n)
+                .ok_or_else(|| StoreError::Corrupt(format!("webhook {id} event {n}")))
+        })
+        .collect::<Result<_>>()?;
+    Ok(WebhookEndpoint {
+        id,
+        url,
+        description,
+        campaign_id,
+        events,
+        enabled,
+        created_at: Timestamp::from_millis(created),
+        updated_at: Timestamp::from_millis(updated),
+    })
+}
+
+fn events_json(events: &[WebhookEventType]) -> String {
+    serde_json::to_string(&events.iter().map(|t| t.as_str()).collect::<Vec<_>>())
+        .expect("strings serialise")
+}
+
+const DELIVERY_SELECT: &str = "SELECT d.id, d.endpoint_id, ev.id, ev.type, ev.call_id, d.status, \
+     d.attempts, d.next_attempt_at, d.last_attempt_at, d.response_status, d.error, \
+     d.delivered_at, d.created_at \
+     FROM webhook_deliveries d JOIN webhook_events ev ON ev.seq = d.event_seq";
+type DeliveryRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
+fn delivery(r: DeliveryRow) -> Result<WebhookDelivery> {
+    let (id, endpoint_id, event_id, kind, call_id, status, attempts, next, last, code, error) =
+        (r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10);
+    let (delivered, created) = (r.11, r.12);
+    Ok(WebhookDelivery {
+        event_type: WebhookEventType::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("webhook event type {kind}")))?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("webhook delivery status {status}")))?,
+        id,
+        endpoint_id,
+        event_id,
+        call_id,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        next_attempt_at: next.map(Timestamp::from_millis),
+        last_attempt_at: last.map(Timestamp::from_millis),
+        response_status: code.and_then(|c| u16::try_from(c).ok()),
+        error,
+        delivered_at: delivered.map(Timestamp::from_millis),
+        created_at: Timestamp::from_millis(created),
+    })
+}
+
+async fn fetch_delivery(conn: &mut SqliteConnection, id: i64) -> Result<WebhookDelivery> {
+    let row: Option<DeliveryRow> = sqlx::query_as(&format!("{DELIVERY_SELECT} WHERE d.id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    delivery(row.ok_or_else(|| not_found("webhook delivery", &id.to_string()))?)
+}
+
+async fn fetch_endpoint(conn: &mut SqliteConnection, id: &str) -> Result<WebhookEndpoint> {
+    let row: Option<EndpointRow> = sqlx::query_as(&format!(
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    endpoint(row.ok_or_else(|| not_found("webhook", id))?)
+}
+
+/// Endpoints that want `event` about a call of campaign `?1`, as SQL (`e` is the endpoint).
+const WANTS: &str = "e.enabled AND (e.campaign_id IS NULL OR e.campaign_id = ?1) \
+     AND EXISTS (SELECT 1 FROM json_each(e.events) WHERE value = ?2)";
+
+/// Enqueues `event_type` about call `call_id` with `data` as the body's `data`, for every
+/// enabled endpoint that wants it, on `conn`: call it inside the write that stores what the
+/// event reports, so both commit or neither does. Returns the event's id, or `None` when no
+/// endpoint wants it (nothing is written then).
+pub(crate) async fn enqueue(
+    conn: &mut SqliteConnection,
+    call_id: &str,
+    event_type: WebhookEventType,
+    data: &serde_json::Value,
+) -> Result<Option<String>> {
+    let campaign: Option<Option<String>> =
+        sqlx::query_scalar("SELECT campaign_id FROM calls WHERE id = ?")
+            .bind(call_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let campaign = campaign.ok_or_else(|| not_found("call", call_id))?;
+    let wanted: bool = sqlx::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE {WANTS})"
+    ))
+    .bind(&campaign)
+    .bind(event_type.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    if !wanted {
+        return Ok(None);
+    }
+    let id = format!("evt_{}", new_id().replace('-', ""));
+    let now = Timestamp::now();
+    let seq = sqlx::query(
+        "INSERT INTO webhook_events (id, type, call_id, data, payload, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(event_type.as_str())
+    .bind(call_id)
+    .bind(data.to_string())
+    .bind(envelope(&id, event_type, now, data))
+    .bind(now.as_millis())
+    .execute(&mut *conn)
+    .await?
+    .last_insert_rowid();
+    sqlx::query(&format!(
+        "INSERT INTO webhook_deliveries (endpoint_id, event_seq, next_attempt_at, created_at) \
+         SELECT e.id, ?3, ?4, ?4 FROM webhook_endpoints e WHERE {WANTS}"
+    ))
+    .bind(&campaign)
+    .bind(event_type.as_str())
+    .bind(seq)
+    .bind(now.as_millis())
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(id))
+}
+
+/// An event whose body is not written yet (call.started, call.ended: enqueued by trigger).
+#[derive(Debug, Clone)]
+pub struct Unrendered {
+    pub seq: i64,
+    pub id: String,
+    pub event_type: WebhookEventType,
+    pub call_id: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// A delivery whose time has come, with what it takes to send it.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub id: i64,
+    /// Attempts already made.
+    pub attempts: u32,
+    pub endpoint_id: String,
+    pub url: String,
+    pub event_id: String,
+    pub event_type: WebhookEventType,
+    pub payload: String,
+}
+
+/// How one attempt went.
+#[derive(Debug, Clone)]
+pub enum Attempt {
+    /// The endpoint answered 2xx.
+    Delivered { status: u16 },
+    /// It did not: its answer's status if any, why, and when to try again (`None`: give up).
+    Failed {
+        status: Option<u16>,
+        error: String,
+        retry_at: Option<Timestamp>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryPage {
+    /// Newest first.
+    pub items: Vec<WebhookDelivery>,
+    pub total: i64,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl Store {
+    pub async fn list_webhooks(&self) -> Result<Vec<WebhookEndpoint>> {
+        let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at, id"
+        ))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(endpoint).collect()
+    }
+
+    pub async fn get_webhook(&self, id: &str) -> Result<WebhookEndpoint> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_endpoint(&mut conn, id).await
+    }
+
+    /// Creates endpoint `id` (the caller chose it: its signing secret is kept under it).
+    pub async fn create_webhook(&self, id: &str, f: WebhookFields) -> Result<WebhookEndpoint> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let now = Timestamp::now().as_millis();
+                let done = sqlx::query(&format!(
+                    "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                ))
+                .bind(&id)
+                .bind(&f.url)
+                .bind(&f.description)
+                .bind(&f.campaign_id)
+                .bind(events_json(&f.events))
+                .bind(f.enabled)
+                .bind(now)
+                .bind(now)
+                .execute(&mut *conn)
+                .await;
+                existing_or(done, || no_campaign(f.campaign_id.as_deref()))?;
+                fetch_endpoint(conn, &id).await
+            })
+        })
+        .await
+    }
+
+    /// Changes endpoint `id` as `input` says (fields left out are kept).
+    pub async fn update_webhook(&self, id: &str, input: WebhookInput) -> Result<WebhookEndpoint> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let current = fetch_endpoint(conn, &id).await?;
+                let f = WebhookFields::apply(Some(&current), input)?;
+                let done = sqlx::query(
+                    "UPDATE webhook_endpoints SET url = ?, description = ?, campaign_id = ?, \
+                     events = ?, enabled = ?, updated_at = ? WHERE id = ?",
+                )
+                .bind(&f.url)
+                .bind(&f.description)
+                .bind(&f.campaign_id)
+                .bind(events_json(&f.events))
+                .bind(f.enabled)
+                .bind(Timestamp::now().as_millis())
+                .bind(&id)
+                .execute(&mut *conn)
+                .await;
+                existing_or(done, || no_campaign(f.campaign_id.as_deref()))?;
+                fetch_endpoint(conn, &id).await
+            })
+        })
+        .await
+    }
+
+    /// Deletes endpoint `id` and its deliveries.
+    pub async fn delete_webhook(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    return Err(not_found("webhook", &id));
+                }
+                // Events no endpoint will be sent any more.
+                sqlx::query(
+                    "DELETE FROM webhook_events WHERE NOT EXISTS \
+                     (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = webhook_events.seq)",
+                )
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Enqueues `event_type` about call `call_id` (see [`enqueue`]) in a write of its own. A
+    /// caller that stores what the event reports should call `enqueue` inside that write
+    /// instead, so a crash cannot keep one without the other.
+    pub async fn enqueue_webhook_event(
+        &self,
+        call_id: &str,
+        event_type: WebhookEventType,
+        data: serde_json::Value,
+    ) -> Result<Option<String>> {
+        let call_id = call_id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move { enqueue(conn, &call_id, event_type, &data).await })
+        })
+        .await
+    }
+
+    /// Events (oldest first) whose body is still to be written.
+    pub async fn unrendered_webhook_events(&self, limit: u32) -> Result<Vec<Unrendered>> {
+        let rows: Vec<(i64, String, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT seq, id, type, call_id, created_at FROM webhook_events \
+             WHERE payload IS NULL ORDER BY seq LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(seq, id, kind, call_id, at)| {
+                Ok(Unrendered {
+                    event_type: WebhookEventType::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("webhook event type {kind}")))?,
+                    seq,
+                    id,
+                    call_id,
+                    created_at: Timestamp::from_millis(at),
+                })
+            })
+            .collect()
+    }
+
+    /// Writes event `seq`'s body, unless one is written already (it never changes after).
+    pub async fn render_webhook_event(&self, seq: i64, payload: String) -> Result<()> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query(
+                    "UPDATE webhook_events SET payload = ? WHERE seq = ? AND payload IS NULL",
+                )
+                .bind(&payload)
+                .bind(seq)
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Up to `limit` deliveries due at `now` to enabled endpoints, the longest waiting first.
+    pub async fn due_webhook_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<Due>> {
+        let rows: Vec<(i64, i64, String, String, String, String, String)> = sqlx::query_as(
+            "SELECT d.id, d.attempts, e.id, e.url, ev.id, ev.type, ev.payload \
+             FROM webhook_deliveries d \
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             JOIN webhook_events ev ON ev.seq = d.event_seq \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND e.enabled \
+               AND ev.payload IS NOT NULL \
+             ORDER BY d.next_attempt_at, d.id LIMIT ?",
+        )
+        .bind(now.as_millis())
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(
+                |(id, attempts, endpoint_id, url, event_id, kind, payload)| {
+                    Ok(Due {
+                        event_type: WebhookEventType::parse(&kind).ok_or_else(|| {
+                            StoreError::Corrupt(format!("webhook event type {kind}"))
+                        })?,
+                        id,
+                        attempts: u32::try_from(attempts).unwrap_or(0),
+                        endpoint_id,
+                        url,
+                        event_id,
+                        payload,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    /// When the next pending delivery to an enabled endpoint is due, if any is.
+    pub async fn next_webhook_due(&self) -> Result<Option<Timestamp>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d \
+             JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+             WHERE d.status = 'pending' AND e.enabled",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(at.map(Timestamp::from_millis))
+    }
+
+    /// Records attempt number `attempts + 1` of delivery `id`, made at `at`. A delivery no
+    /// longer pending (redelivered meanwhile: then it is pending again, and this answer still
+    /// counts) is updated all the same; a deleted one is `NotFound`.
+    pub async fn record_webhook_attempt(
+        &self,
+        id: i64,
+        at: Timestamp,
+        attempt: Attempt,
+    ) -> Result<WebhookDelivery> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let (status, code, error, next, delivered) = match attempt {
+                    Attempt::Delivered { status } => (
+                        DeliveryStatus::Delivered,
+                        Some(status),
+                        None,
+                        None,
+                        Some(at.as_millis()),
+                    ),
+                    Attempt::Failed {
+                        status,
+                        error,
+                        retry_at,
+                    } => (
+                        if retry_at.is_some() {
+                            DeliveryStatus::Pending
+                        } else {
+                            DeliveryStatus::Failed
+                        },
+                        status,
+                        Some(error.chars().take(ERROR_MAX).collect::<String>()),
+                        retry_at.map(Timestamp::as_millis),
+                        None,
+                    ),
+                };
+                let done = sqlx::query(
+                    "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, \
+                     last_attempt_at = ?, response_status = ?, error = ?, next_attempt_at = ?, \
+                     delivered_at = COALESCE(?, delivered_at) WHERE id = ?",
+                )
+                .bind(status.as_str())
+                .bind(at.as_millis())
+                .bind(code.map(i64::from))
+                .bind(error)
+                .bind(next)
+                .bind(delivered)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(not_found("webhook delivery", &id.to_string()));
+                }
+                fetch_delivery(conn, id).await
+            })
+        })
+        .await
+    }
+
+    /// Endpoint `endpoint_id`'s deliveries, newest first.
+    pub async fn webhook_deliveries(
+        &self,
+        endpoint_id: &str,
+        limit: u32,
+        offset: u32,
+    ) -> Result<DeliveryPage> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_endpoint(&mut conn, endpoint_id).await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = ?")
+                .bind(endpoint_id)
+                .fetch_one(&mut *conn)
+                .await?;
+        let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+            "{DELIVERY_SELECT} WHERE d.endpoint_id = ? ORDER BY d.id DESC LIMIT ? OFFSET ?"
+        ))
+        .bind(endpoint_id)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(DeliveryPage {
+            items: rows.into_iter().map(delivery).collect::<Result<_>>()?,
+            total,
+            limit,
+            offset,
+        })
+    }
+
+    pub async fn get_webhook_delivery(&self, id: i64) -> Result<WebhookDelivery> {
+        let mut conn = self.pool().acquire().await?;
+        fetch_delivery(&mut conn, id).await
+    }
+
+    /// Queues delivery `id` again, due at `now`, with a fresh retry schedule; the event (its
+    /// id, body and idempotency key) is the same.
+    pub async fn redeliver_webhook(&self, id: i64, now: Timestamp) -> Result<WebhookDelivery> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, \
+                     next_attempt_at = ? WHERE id = ?",
+                )
+                .bind(now.as_millis())
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err(not_found("webhook delivery", &id.to_string()));
+                }
+                fetch_delivery(conn, id).await
+            })
+        })
+        .await
+    }
+}
+
+fn no_campaign(id: Option<&str>) -> StoreError {
+    crate::domain::Invalid::new(
+        "campaign_id",
+        format!("no campaign {}", id.unwrap_or_default()),
+    )
+    .into()
+}
