@@ -18,6 +18,10 @@ pub const DEFAULT_TWILIO_API_URL: &str = "https://api.twilio.com/2010-04-01";
 pub const DEFAULT_TWILIO_NUMBERS_URL: &str = "https://numbers.twilio.com/v2";
 pub const DEFAULT_RETELL_API_URL: &str = "https://api.retellai.com";
 pub const DEFAULT_OPENAI_REALTIME_URL: &str = "wss://api.openai.com/v1/realtime";
+/// OpenAI's REST API (post-call analysis: `{base}/chat/completions`).
+pub const DEFAULT_OPENAI_API_URL: &str = "https://api.openai.com/v1";
+/// The first retry of a failed post-call analysis waits this long; each next one twice as long.
+pub const DEFAULT_ANALYSIS_RETRY_BASE_MS: u64 = 5_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -94,6 +98,16 @@ pub struct Config {
     #[arg(long, env = "OPENAI_REALTIME_URL", default_value = DEFAULT_OPENAI_REALTIME_URL)]
     pub openai_realtime_url: String,
 
+    /// OpenAI REST API base URL, for post-call analysis (`{base}/chat/completions`). Tests
+    /// and OpenAI-compatible servers point it elsewhere.
+    #[arg(long, env = "OPENAI_API_URL", default_value = DEFAULT_OPENAI_API_URL)]
+    pub openai_api_url: String,
+
+    /// How long the first retry of a failed post-call analysis waits, in milliseconds; each
+    /// next retry waits twice as long (a model's `retry-after` is obeyed instead).
+    #[arg(long, env = "SWITCHBOARD_ANALYSIS_RETRY_BASE_MS", default_value_t = DEFAULT_ANALYSIS_RETRY_BASE_MS)]
+    pub analysis_retry_base_ms: u64,
+
     /// A built UI (ui/dist) to serve on the control listener, for use in a browser.
     #[arg(long, env = "SWITCHBOARD_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
@@ -127,6 +141,8 @@ impl std::fmt::Debug for Config {
             .field("twilio_numbers_url", &self.twilio_numbers_url)
             .field("retell_api_url", &self.retell_api_url)
             .field("openai_realtime_url", &self.openai_realtime_url)
+            .field("openai_api_url", &self.openai_api_url)
+            .field("analysis_retry_base_ms", &self.analysis_retry_base_ms)
             .field(
                 "credential_env",
                 &self
@@ -157,6 +173,8 @@ impl Default for Config {
             twilio_numbers_url: DEFAULT_TWILIO_NUMBERS_URL.into(),
             retell_api_url: DEFAULT_RETELL_API_URL.into(),
             openai_realtime_url: DEFAULT_OPENAI_REALTIME_URL.into(),
+            openai_api_url: DEFAULT_OPENAI_API_URL.into(),
+            analysis_retry_base_ms: DEFAULT_ANALYSIS_RETRY_BASE_MS,
             credential_env: Vec::new(),
         }
     }

@@ -8,7 +8,9 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
-use crate::domain::{Agent, Call, CallTransfer, Campaign, PhoneNumber, TranscriptLine};
+use crate::domain::{
+    Agent, Call, CallAnalysis, CallTransfer, Campaign, PhoneNumber, TranscriptLine,
+};
 use crate::secrets::Provider;
 
 const CAPACITY: usize = 1024;
@@ -54,6 +56,10 @@ pub enum Event {
         tool: String,
         ok: bool,
         ms: u64,
+    },
+    /// A call's post-call analysis was stored (done, failed, skipped) or queued again.
+    CallAnalysis {
+        analysis: CallAnalysis,
     },
     /// A transfer began or moved on (calling, answered, connected, failed).
     CallTransfer {

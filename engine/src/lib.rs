@@ -24,7 +24,9 @@ pub mod telephony;
 pub mod web;
 // The handle over all of the above.
 pub mod engine;
-// What the engine does: verbs on a call, routing, the bridge, the dialer, the Retell hand-off.
+// What the engine does: verbs on a call, routing, the bridge, the dialer, the Retell hand-off,
+// post-call analysis.
+pub mod analysis;
 pub mod bridge;
 pub mod calls;
 pub mod campaigns;

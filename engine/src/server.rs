@@ -244,6 +244,8 @@ pub async fn launch(
     // "New agent with a number" setups a crash cut short are undone: no number left paid for
     // and unmanaged, no Retell object left behind. In the background: Retell or the carrier
     // may be slow to answer, and nothing else waits on it.
+    // Post-call analyses queued or cut short before this start carry on, off every call's path.
+    tokio::spawn(crate::analysis::run(engine.clone()));
     let recovering = engine.clone();
     tokio::spawn(async move { crate::setup::recover(&recovering, started).await });
     tracing::info!(%control_addr, %public_addr, data_dir = %engine.data_dir().display(), "engine started");

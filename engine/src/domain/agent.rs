@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::analysis::{AnalysisInput, AnalysisSettings};
 use super::input::{Invalid, bounded_text, required_text};
 use super::time::Timestamp;
 use super::tool::{
@@ -86,6 +87,8 @@ pub struct Agent {
     pub transfer_targets: Vec<TransferTarget>,
     /// Remote MCP servers whose tools the agent may use (the voice backend calls them).
     pub mcp_servers: Vec<McpServer>,
+    /// Post-call analysis: whether each answered call is summarised, and what is read from it.
+    pub analysis: AnalysisSettings,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -132,6 +135,7 @@ pub struct AgentFields {
     pub builtin_tools: Vec<BuiltinTool>,
     pub transfer_targets: Vec<TransferTarget>,
     pub mcp_servers: Vec<McpServer>,
+    pub analysis: AnalysisSettings,
 }
 
 impl Default for AgentFields {
@@ -152,6 +156,7 @@ impl Default for AgentFields {
             builtin_tools: Vec::new(),
             transfer_targets: Vec::new(),
             mcp_servers: Vec::new(),
+            analysis: AnalysisSettings::default(),
         }
     }
 }
@@ -174,6 +179,7 @@ impl From<&Agent> for AgentFields {
             builtin_tools: a.builtin_tools.clone(),
             transfer_targets: a.transfer_targets.clone(),
             mcp_servers: a.mcp_servers.clone(),
+            analysis: a.analysis.clone(),
         }
     }
 }
@@ -222,6 +228,8 @@ pub struct AgentInput {
     /// Remote MCP servers whose tools the agent may use (replaces the list).
     #[schema(max_items = 4)]
     pub mcp_servers: Option<Vec<McpServer>>,
+    /// Post-call analysis settings; fields left out keep their value.
+    pub analysis: Option<AnalysisInput>,
 }
 
 impl AgentInput {
@@ -297,6 +305,9 @@ impl AgentInput {
         }
         if let Some(v) = self.mcp_servers {
             base.mcp_servers = validate_mcp_servers(v)?;
+        }
+        if let Some(v) = self.analysis {
+            base.analysis = v.apply(base.analysis)?;
         }
         if base.builtin_tools.contains(&BuiltinTool::TransferCall)
             && base.transfer_targets.is_empty()

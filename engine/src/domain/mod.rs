@@ -4,6 +4,7 @@
 //! files import each other directly, never through it.
 
 pub mod agent;
+pub mod analysis;
 pub mod call;
 pub mod campaign;
 pub mod clock;
@@ -18,6 +19,7 @@ pub mod time;
 pub mod tool;
 
 pub use agent::{Agent, AgentInput, VoiceBackend};
+pub use analysis::{AnalysisSettings, AnalysisStatus, CallAnalysis, Sentiment};
 pub use call::{
     Call, CallDirection, CallEvent, CallStatus, NewCall, OutboundRequest, RejectReason, Speaker,
     TranscriptLine,

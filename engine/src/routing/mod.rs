@@ -199,6 +199,7 @@ mod tests {
             builtin_tools: Vec::new(),
             transfer_targets: Vec::new(),
             mcp_servers: Vec::new(),
+            analysis: Default::default(),
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
         }

@@ -30,6 +30,7 @@ struct AgentRow {
     builtin_tools: String,
     transfer_targets: String,
     mcp_servers: String,
+    analysis: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -47,6 +48,8 @@ impl TryFrom<AgentRow> for Agent {
             .map_err(|e| StoreError::Corrupt(format!("agent {} transfer targets: {e}", r.id)))?;
         let mcp_servers = serde_json::from_str(&r.mcp_servers)
             .map_err(|e| StoreError::Corrupt(format!("agent {} MCP servers: {e}", r.id)))?;
+        let analysis = serde_json::from_str(&r.analysis)
+            .map_err(|e| StoreError::Corrupt(format!("agent {} analysis: {e}", r.id)))?;
         let backend = VoiceBackend::parse(&r.backend)
             .ok_or_else(|| StoreError::Corrupt(format!("agent {} backend {}", r.id, r.backend)))?;
         Ok(Agent {
@@ -69,6 +72,7 @@ impl TryFrom<AgentRow> for Agent {
             builtin_tools,
             transfer_targets,
             mcp_servers,
+            analysis,
             created_at: Timestamp::from_millis(r.created_at),
             updated_at: Timestamp::from_millis(r.updated_at),
         })
@@ -77,8 +81,8 @@ impl TryFrom<AgentRow> for Agent {
 
 const SELECT: &str = "SELECT id, name, system_prompt, greeting, voice, model, context, notes, \
      max_concurrent_calls, active, backend, retell_voice_id, retell_llm_id, retell_agent_id, \
-     retell_webhook_url, tools, builtin_tools, transfer_targets, mcp_servers, created_at, \
-     updated_at FROM agents";
+     retell_webhook_url, tools, builtin_tools, transfer_targets, mcp_servers, analysis, \
+     created_at, updated_at FROM agents";
 
 /// The Retell objects made for an agent: its LLM's id and its agent's id, and the webhook URL
 /// the agent was given.
@@ -167,9 +171,9 @@ impl Store {
                         "INSERT INTO agents (name, system_prompt, greeting, voice, model, \
                          context, notes, max_concurrent_calls, active, backend, \
                          retell_voice_id, tools, builtin_tools, transfer_targets, mcp_servers, \
-                         updated_at, retell_llm_id, retell_agent_id, retell_webhook_url, id, \
-                         created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         analysis, updated_at, retell_llm_id, retell_agent_id, \
+                         retell_webhook_url, id, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     ),
                     &fields,
                     now,
@@ -217,7 +221,7 @@ impl Store {
                          model = ?, context = ?, notes = ?, max_concurrent_calls = ?, \
                          active = ?, backend = ?, retell_voice_id = ?, tools = ?, \
                          builtin_tools = ?, transfer_targets = ?, mcp_servers = ?, \
-                         updated_at = ?, \
+                         analysis = ?, updated_at = ?, \
                          retell_llm_id = ?, retell_agent_id = ?, retell_webhook_url = ? \
                          WHERE id = ?",
                     ),
@@ -439,6 +443,7 @@ fn bind_fields<'q>(q: SqliteQuery<'q>, f: &'q AgentFields, now: Timestamp) -> Sq
         .bind(serde_json::to_string(&f.builtin_tools).unwrap_or_else(|_| "[]".into()))
         .bind(serde_json::to_string(&f.transfer_targets).unwrap_or_else(|_| "[]".into()))
         .bind(serde_json::to_string(&f.mcp_servers).unwrap_or_else(|_| "[]".into()))
+        .bind(serde_json::to_string(&f.analysis).unwrap_or_else(|_| "{}".into()))
         .bind(now.as_millis())
 }
 
