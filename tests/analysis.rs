@@ -190,7 +190,7 @@ impl World {
         media.set_instant_playback(true);
         if caller_speaks {
             self.call_until(&call_id, "greeted", |c| {
-                c["transcript"].as_array().unwrap().len() >= 1
+                !c["transcript"].as_array().unwrap().is_empty()
             })
             .await;
             self.realtime.caller_transcript(CALLER_SAYS);
@@ -318,11 +318,12 @@ async fn an_answered_call_is_analysed_against_the_agents_own_schema() {
                 .expect("a call_analysis event")
                 .unwrap()
                 .unwrap();
-            if let Ok(v) = serde_json::from_str::<Value>(msg.to_text().unwrap_or("")) {
-                if v["type"] == "call_analysis" && v["analysis"]["status"] == "done" {
-                    assert_eq!(v["analysis"]["call_id"], call_id.as_str());
-                    break;
-                }
+            if let Ok(v) = serde_json::from_str::<Value>(msg.to_text().unwrap_or(""))
+                && v["type"] == "call_analysis"
+                && v["analysis"]["status"] == "done"
+            {
+                assert_eq!(v["analysis"]["call_id"], call_id.as_str());
+                break;
             }
         }
     }
