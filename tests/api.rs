@@ -1049,6 +1049,7 @@ async fn the_openapi_document_matches_the_routes() {
         "GET /api/calls/{id}/recording",
         "PUT /api/calls/{id}/context",
         "POST /api/calls/{id}/hangup",
+        "POST /api/calls/{id}/analysis",
         "GET /api/settings",
         "PUT /api/settings",
         "GET /api/credentials",

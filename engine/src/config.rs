@@ -20,6 +20,10 @@ pub const DEFAULT_RETELL_API_URL: &str = "https://api.retellai.com";
 pub const DEFAULT_OPENAI_REALTIME_URL: &str = "wss://api.openai.com/v1/realtime";
 /// One minute: webhook retries then span about 18 hours (`domain::webhook::retry_wait_ms`).
 pub const DEFAULT_WEBHOOK_RETRY_BASE_MS: u64 = 60_000;
+/// OpenAI's REST API (post-call analysis: `{base}/chat/completions`).
+pub const DEFAULT_OPENAI_API_URL: &str = "https://api.openai.com/v1";
+/// The first retry of a failed post-call analysis waits this long; each next one twice as long.
+pub const DEFAULT_ANALYSIS_RETRY_BASE_MS: u64 = 5_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -101,6 +105,15 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_WEBHOOK_RETRY_BASE_MS", default_value_t = DEFAULT_WEBHOOK_RETRY_BASE_MS,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub webhook_retry_base_ms: u64,
+    /// OpenAI REST API base URL, for post-call analysis (`{base}/chat/completions`). Tests
+    /// and OpenAI-compatible servers point it elsewhere.
+    #[arg(long, env = "OPENAI_API_URL", default_value = DEFAULT_OPENAI_API_URL)]
+    pub openai_api_url: String,
+
+    /// How long the first retry of a failed post-call analysis waits, in milliseconds; each
+    /// next retry waits twice as long (a model's `retry-after` is obeyed instead).
+    #[arg(long, env = "SWITCHBOARD_ANALYSIS_RETRY_BASE_MS", default_value_t = DEFAULT_ANALYSIS_RETRY_BASE_MS)]
+    pub analysis_retry_base_ms: u64,
 
     /// A built UI (ui/dist) to serve on the control listener, for use in a browser.
     #[arg(long, env = "SWITCHBOARD_UI_DIR")]
@@ -136,6 +149,8 @@ impl std::fmt::Debug for Config {
             .field("retell_api_url", &self.retell_api_url)
             .field("openai_realtime_url", &self.openai_realtime_url)
             .field("webhook_retry_base_ms", &self.webhook_retry_base_ms)
+            .field("openai_api_url", &self.openai_api_url)
+            .field("analysis_retry_base_ms", &self.analysis_retry_base_ms)
             .field(
                 "credential_env",
                 &self
@@ -167,6 +182,8 @@ impl Default for Config {
             retell_api_url: DEFAULT_RETELL_API_URL.into(),
             openai_realtime_url: DEFAULT_OPENAI_REALTIME_URL.into(),
             webhook_retry_base_ms: DEFAULT_WEBHOOK_RETRY_BASE_MS,
+            openai_api_url: DEFAULT_OPENAI_API_URL.into(),
+            analysis_retry_base_ms: DEFAULT_ANALYSIS_RETRY_BASE_MS,
             credential_env: Vec::new(),
         }
     }

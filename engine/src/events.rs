@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 use crate::domain::{
-    Agent, Call, CallTransfer, Campaign, PhoneNumber, TranscriptLine, WebhookDelivery,
+    Agent, Call, CallAnalysis, CallTransfer, Campaign, PhoneNumber, TranscriptLine, WebhookDelivery,
 };
 use crate::secrets::Provider;
 
@@ -60,6 +60,10 @@ pub enum Event {
         tool: String,
         ok: bool,
         ms: u64,
+    },
+    /// A call's post-call analysis was stored (done, failed, skipped) or queued again.
+    CallAnalysis {
+        analysis: CallAnalysis,
     },
     /// A transfer began or moved on (calling, answered, connected, failed).
     CallTransfer {

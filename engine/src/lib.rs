@@ -25,7 +25,8 @@ pub mod web;
 // The handle over all of the above.
 pub mod engine;
 // What the engine does: verbs on a call, routing, the bridge, the dialer, the Retell hand-off,
-// webhooks to the user's systems.
+// post-call analysis, recordings, webhooks to the user's systems.
+pub mod analysis;
 pub mod bridge;
 pub mod calls;
 pub mod campaigns;

@@ -8,6 +8,7 @@ pub mod dialing;
 pub mod livekit;
 pub mod media_stream;
 pub mod observed;
+pub mod openai_api;
 pub mod pcmu;
 pub mod realtime;
 pub mod retell_api;

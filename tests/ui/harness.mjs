@@ -191,7 +191,7 @@ export async function routeCalls(page, requests) {
     const one = url.pathname.match(/^\/api\/calls\/([^/]+)$/);
     if (one) {
       const call = calls.find((c) => c.id === one[1]);
-      return route.fulfill({ json: { ...call, transcript: call.id === "call-01" ? transcript : [] } });
+      return route.fulfill({ json: { ...call, transcript: call.id === "call-01" ? transcript : [], analysis: null } });
     }
     const q = url.searchParams;
     let items = calls;
@@ -209,6 +209,7 @@ export async function routeCalls(page, requests) {
         offset,
         matches: [],
         capped: false,
+        summary_matches: [],
       },
     });
   });

@@ -380,6 +380,10 @@ function apply(e: EngineEvent): void {
     case "transcript_line":
       for (const l of transcriptListeners) l(e.line);
       break;
+    case "call_analysis":
+      // The log's filters and the open call's Summary panel read it.
+      set({ callsRevision: state.callsRevision + 1 });
+      break;
     case "settings_changed":
       void reload.settings();
       break;

@@ -9,7 +9,9 @@ use tower::ServiceExt as _;
 use utoipa::IntoParams;
 
 use crate::calls::{self, place::PlaceError};
-use crate::domain::{Call, CallDirection, CallStatus, OutboundRequest, Timestamp};
+use crate::domain::{
+    AnalysisStatus, Call, CallDirection, CallStatus, OutboundRequest, Sentiment, Timestamp,
+};
 use crate::engine::Engine;
 use crate::recordings;
 use crate::store::call_search::{Marker, fts_query};
@@ -36,8 +38,15 @@ pub struct ListParams {
     until: Option<String>,
     /// Words the call's transcript must hold (all of them; the last also as a word's start).
     /// Each listed call's best matching line comes in `matches`, the words marked.
+    /// Searches the analysis summaries too (those calls come in `summary_matches`).
     #[param(max_length = 200)]
     q: Option<String>,
+    /// Calls whose post-call analysis says they met (true) or missed (false) the agent's goal.
+    goal_met: Option<bool>,
+    /// Calls whose post-call analysis found this caller sentiment.
+    sentiment: Option<Sentiment>,
+    /// Calls whose post-call analysis stands so.
+    analysis_status: Option<AnalysisStatus>,
     /// Page size, 1 to 500 (default 50).
     #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
@@ -116,6 +125,9 @@ fn filter_of(p: &ListParams) -> ApiResult<Option<CallFilter>> {
         marker: typed.map(|t| std::sync::Arc::new(Marker::new(t))),
         text: text.flatten(),
         before: None,
+        goal_met: p.goal_met,
+        sentiment: p.sentiment,
+        analysis_status: p.analysis_status,
     }))
 }
 
@@ -135,6 +147,7 @@ pub async fn list(
             offset: p.offset.unwrap_or(0),
             matches: Vec::new(),
             capped: false,
+            summary_matches: Vec::new(),
         }));
     };
     let mut page = engine

@@ -4,6 +4,7 @@
 
 mod agents;
 mod audio;
+mod call_analysis;
 mod calls;
 mod campaigns;
 mod credentials;
@@ -144,6 +145,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(calls::put_context))
         .routes(routes!(calls::whisper))
         .routes(routes!(calls::hang_up))
+        .routes(routes!(call_analysis::rerun))
         .routes(routes!(calls::place))
         .routes(routes!(listen::audio))
         .routes(routes!(listen::get_listening, listen::put_listening))

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::analysis::{AnalysisInput, AnalysisSettings};
 use super::input::{Invalid, bounded_text, required_text};
 use super::time::Timestamp;
 use super::tool::{
@@ -91,6 +92,8 @@ pub struct Agent {
     pub record_calls: bool,
     /// Said first on a recorded call ("This call is recorded."); empty says nothing.
     pub recording_disclosure: String,
+    /// Post-call analysis: whether each answered call is summarised, and what is read from it.
+    pub analysis: AnalysisSettings,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -139,6 +142,7 @@ pub struct AgentFields {
     pub mcp_servers: Vec<McpServer>,
     pub record_calls: bool,
     pub recording_disclosure: String,
+    pub analysis: AnalysisSettings,
 }
 
 impl Default for AgentFields {
@@ -161,6 +165,7 @@ impl Default for AgentFields {
             mcp_servers: Vec::new(),
             record_calls: false,
             recording_disclosure: String::new(),
+            analysis: AnalysisSettings::default(),
         }
     }
 }
@@ -185,6 +190,7 @@ impl From<&Agent> for AgentFields {
             mcp_servers: a.mcp_servers.clone(),
             record_calls: a.record_calls,
             recording_disclosure: a.recording_disclosure.clone(),
+            analysis: a.analysis.clone(),
         }
     }
 }
@@ -238,6 +244,8 @@ pub struct AgentInput {
     /// Said before anything else on a recorded call; empty for none.
     #[schema(max_length = 500)]
     pub recording_disclosure: Option<String>,
+    /// Post-call analysis settings; fields left out keep their value.
+    pub analysis: Option<AnalysisInput>,
 }
 
 impl AgentInput {
@@ -321,6 +329,9 @@ impl AgentInput {
             base.recording_disclosure = bounded_text("recording_disclosure", &v, DISCLOSURE_MAX)?
                 .trim()
                 .to_owned();
+        }
+        if let Some(v) = self.analysis {
+            base.analysis = v.apply(base.analysis)?;
         }
         if base.builtin_tools.contains(&BuiltinTool::TransferCall)
             && base.transfer_targets.is_empty()

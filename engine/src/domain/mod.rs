@@ -4,6 +4,7 @@
 //! files import each other directly, never through it.
 
 pub mod agent;
+pub mod analysis;
 pub mod call;
 pub mod campaign;
 pub mod clock;
@@ -19,6 +20,7 @@ pub mod tool;
 pub mod webhook;
 
 pub use agent::{Agent, AgentInput, VoiceBackend};
+pub use analysis::{AnalysisSettings, AnalysisStatus, CallAnalysis, Sentiment};
 pub use call::{
     Call, CallDirection, CallEvent, CallStatus, NewCall, OutboundRequest, Recording, RejectReason,
     Speaker, TranscriptLine,

@@ -201,6 +201,7 @@ mod tests {
             mcp_servers: Vec::new(),
             record_calls: false,
             recording_disclosure: String::new(),
+            analysis: Default::default(),
             created_at: Timestamp::from_millis(0),
             updated_at: Timestamp::from_millis(0),
         }

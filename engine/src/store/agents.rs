@@ -32,6 +32,7 @@ struct AgentRow {
     mcp_servers: String,
     record_calls: bool,
     recording_disclosure: String,
+    analysis: String,
     created_at: i64,
     updated_at: i64,
 }
@@ -49,6 +50,8 @@ impl TryFrom<AgentRow> for Agent {
             .map_err(|e| StoreError::Corrupt(format!("agent {} transfer targets: {e}", r.id)))?;
         let mcp_servers = serde_json::from_str(&r.mcp_servers)
             .map_err(|e| StoreError::Corrupt(format!("agent {} MCP servers: {e}", r.id)))?;
+        let analysis = serde_json::from_str(&r.analysis)
+            .map_err(|e| StoreError::Corrupt(format!("agent {} analysis: {e}", r.id)))?;
         let backend = VoiceBackend::parse(&r.backend)
             .ok_or_else(|| StoreError::Corrupt(format!("agent {} backend {}", r.id, r.backend)))?;
         Ok(Agent {
@@ -73,6 +76,7 @@ impl TryFrom<AgentRow> for Agent {
             mcp_servers,
             record_calls: r.record_calls,
             recording_disclosure: r.recording_disclosure,
+            analysis,
             created_at: Timestamp::from_millis(r.created_at),
             updated_at: Timestamp::from_millis(r.updated_at),
         })
@@ -82,8 +86,7 @@ impl TryFrom<AgentRow> for Agent {
 const SELECT: &str = "SELECT id, name, system_prompt, greeting, voice, model, context, notes, \
      max_concurrent_calls, active, backend, retell_voice_id, retell_llm_id, retell_agent_id, \
      retell_webhook_url, tools, builtin_tools, transfer_targets, mcp_servers, record_calls, \
-     recording_disclosure, created_at, \
-     updated_at FROM agents";
+     recording_disclosure, analysis, created_at, updated_at FROM agents";
 
 /// The Retell objects made for an agent: its LLM's id and its agent's id, and the webhook URL
 /// the agent was given.
@@ -172,10 +175,10 @@ impl Store {
                         "INSERT INTO agents (name, system_prompt, greeting, voice, model, \
                          context, notes, max_concurrent_calls, active, backend, \
                          retell_voice_id, tools, builtin_tools, transfer_targets, mcp_servers, \
-                         record_calls, recording_disclosure, \
+                         record_calls, recording_disclosure, analysis, \
                          updated_at, retell_llm_id, retell_agent_id, retell_webhook_url, id, \
                          created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     ),
                     &fields,
                     now,
@@ -223,7 +226,8 @@ impl Store {
                          model = ?, context = ?, notes = ?, max_concurrent_calls = ?, \
                          active = ?, backend = ?, retell_voice_id = ?, tools = ?, \
                          builtin_tools = ?, transfer_targets = ?, mcp_servers = ?, \
-                         record_calls = ?, recording_disclosure = ?, updated_at = ?, \
+                         record_calls = ?, recording_disclosure = ?, analysis = ?, \
+                         updated_at = ?, \
                          retell_llm_id = ?, retell_agent_id = ?, retell_webhook_url = ? \
                          WHERE id = ?",
                     ),
@@ -447,6 +451,7 @@ fn bind_fields<'q>(q: SqliteQuery<'q>, f: &'q AgentFields, now: Timestamp) -> Sq
         .bind(serde_json::to_string(&f.mcp_servers).unwrap_or_else(|_| "[]".into()))
         .bind(f.record_calls)
         .bind(&f.recording_disclosure)
+        .bind(serde_json::to_string(&f.analysis).unwrap_or_else(|_| "{}".into()))
         .bind(now.as_millis())
 }
 

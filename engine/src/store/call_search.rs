@@ -60,6 +60,14 @@ pub struct TranscriptMatch {
     pub parts: Vec<SnippetPart>,
 }
 
+/// A call whose analysis summary matches a search.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SummaryMatch {
+    pub call_id: String,
+    /// The summary around the match, in order; `hit` parts are what the search found.
+    pub parts: Vec<SnippetPart>,
+}
+
 /// A word as a search compares it: lower case, accents off ("Café" is "cafe").
 fn fold(word: &str) -> String {
     use unicode_normalization::UnicodeNormalization as _;
@@ -230,6 +238,40 @@ impl Store {
                 best.iter()
                     .position(|(_, m)| &m.call_id == id)
                     .map(|i| best[i].1.clone())
+            })
+            .collect())
+    }
+}
+
+impl Store {
+    /// For each of `call_ids` whose analysis summary holds the search's words, the summary
+    /// with them marked.
+    pub async fn summary_matches(
+        &self,
+        marker: &Marker,
+        call_ids: &[String],
+    ) -> Result<Vec<SummaryMatch>> {
+        if call_ids.is_empty() || marker.terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT call_id, summary FROM call_analyses WHERE summary IS NOT NULL AND call_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in call_ids {
+            list.push_bind(id.clone());
+        }
+        q.push(")");
+        let rows: Vec<(String, String)> = q.build_query_as().fetch_all(self.pool()).await?;
+        Ok(call_ids
+            .iter()
+            .filter_map(|id| {
+                let (_, summary) = rows.iter().find(|(c, _)| c == id)?;
+                let (score, parts) = marker.parts(summary);
+                (score > 0).then(|| SummaryMatch {
+                    call_id: id.clone(),
+                    parts,
+                })
             })
             .collect())
     }

@@ -14,8 +14,8 @@ use super::error::{Conflict, Result, StoreError, existing_or, not_found, unique_
 use super::leads::settle_lead;
 use super::{Store, new_id};
 use crate::domain::{
-    Call, CallDirection, CallEvent, CallStatus, Carrier, NewCall, Outcome, RejectReason, Speaker,
-    Timestamp, TranscriptLine,
+    AnalysisStatus, Call, CallAnalysis, CallDirection, CallEvent, CallStatus, Carrier, NewCall,
+    Outcome, RejectReason, Sentiment, Speaker, Timestamp, TranscriptLine,
 };
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -40,6 +40,12 @@ pub struct CallFilter {
     /// Older than this call (its start and id), for reading the log in order page after page
     /// without an offset (the export).
     pub before: Option<(Timestamp, String)>,
+    /// Whose analysis says the call met (or did not meet) its agent's goal.
+    pub goal_met: Option<bool>,
+    /// Whose analysis found this caller sentiment.
+    pub sentiment: Option<Sentiment>,
+    /// Whose analysis stands so.
+    pub analysis_status: Option<AnalysisStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -54,6 +60,8 @@ pub struct CallPage {
     /// A search looks at the newest matching calls only (`call_search::SEARCH_CAP`); true
     /// when it found that many, so older ones may match too (`total` counts those it saw).
     pub capped: bool,
+    /// When searching: each listed call whose analysis summary matches, the words marked.
+    pub summary_matches: Vec<super::call_search::SummaryMatch>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -65,14 +73,17 @@ pub struct CallDetail {
     pub retell_call_id: Option<String>,
     /// Transfers the agent made, oldest first: each target, cold or warm, and how it went.
     pub transfers: Vec<crate::domain::CallTransfer>,
+    /// The post-call analysis, when the call has one (its agent analyses calls).
+    pub analysis: Option<CallAnalysis>,
 }
 
 /// `WITH hits AS (…) `: the newest calls (at most [`SEARCH_CAP`]) passing the filter whose
-/// transcript matches `text`. FTS5 walks its matches newest line first and stops once it has
-/// enough calls, so a word in half the log costs what a rare one does.
+/// transcript matches `text`, and those whose analysis summary does. FTS5 walks its matches
+/// newest line first and stops once it has enough calls, so a word in half the log costs what
+/// a rare one does.
 fn search_hits<'q>(f: &CallFilter, text: &str) -> QueryBuilder<'q, Sqlite> {
     let mut q = QueryBuilder::new(
-        "WITH hits AS (SELECT DISTINCT t.call_id AS id FROM transcript_fts \
+        "WITH hits AS (SELECT id FROM (SELECT DISTINCT t.call_id AS id FROM transcript_fts \
          JOIN transcript_lines t ON t.id = transcript_fts.rowid JOIN calls c ON c.id = t.call_id",
     );
     push_filter(&mut q, f);
@@ -80,7 +91,16 @@ fn search_hits<'q>(f: &CallFilter, text: &str) -> QueryBuilder<'q, Sqlite> {
         .push_bind(text.to_owned())
         .push(" ORDER BY transcript_fts.rowid DESC LIMIT ")
         .push(SEARCH_CAP)
-        .push(") ");
+        .push(
+            ") UNION SELECT id FROM (SELECT a.call_id AS id FROM summary_fts \
+               JOIN call_analyses a ON a.id = summary_fts.rowid JOIN calls c ON c.id = a.call_id",
+        );
+    push_filter(&mut q, f);
+    q.push(" AND summary_fts MATCH ")
+        .push_bind(text.to_owned())
+        .push(" ORDER BY summary_fts.rowid DESC LIMIT ")
+        .push(SEARCH_CAP)
+        .push(")) ");
     q
 }
 
@@ -128,6 +148,25 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &CallFilter) {
             .push_bind(id.clone())
             .push("))");
     }
+    if let Some(met) = f.goal_met {
+        q.push(
+            " AND EXISTS (SELECT 1 FROM call_analyses a WHERE a.call_id = c.id AND a.goal_met = ",
+        )
+        .push_bind(met)
+        .push(")");
+    }
+    if let Some(s) = f.sentiment {
+        q.push(
+            " AND EXISTS (SELECT 1 FROM call_analyses a WHERE a.call_id = c.id AND a.sentiment = ",
+        )
+        .push_bind(s.as_str())
+        .push(")");
+    }
+    if let Some(s) = f.analysis_status {
+        q.push(" AND EXISTS (SELECT 1 FROM call_analyses a WHERE a.call_id = c.id AND a.status = ")
+            .push_bind(s.as_str())
+            .push(")");
+    }
 }
 
 impl Store {
@@ -154,12 +193,15 @@ impl Store {
         let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
 
         let items = self.calls_in_order(filter, limit, offset).await?;
-        let matches = match &filter.marker {
+        let (matches, summary_matches) = match &filter.marker {
             Some(marker) => {
                 let ids: Vec<String> = items.iter().map(|c: &Call| c.id.clone()).collect();
-                self.transcript_matches(marker, &ids).await?
+                (
+                    self.transcript_matches(marker, &ids).await?,
+                    self.summary_matches(marker, &ids).await?,
+                )
             }
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
         };
         Ok(CallPage {
             capped: filter.text.is_some() && total >= i64::from(SEARCH_CAP),
@@ -168,6 +210,7 @@ impl Store {
             limit,
             offset,
             matches,
+            summary_matches,
         })
     }
 
@@ -223,11 +266,13 @@ impl Store {
         let transcript = self.transcript(id).await?;
         let retell_call_id = self.retell_call_id(id).await?;
         let transfers = self.transfers_of_call(id).await?;
+        let analysis = self.call_analysis(id).await?;
         Ok(CallDetail {
             call,
             transcript,
             retell_call_id,
             transfers,
+            analysis,
         })
     }
 

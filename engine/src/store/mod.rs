@@ -5,6 +5,7 @@
 //! `error::refused`), so the API can map each to its status without string matching.
 
 pub mod agents;
+pub mod call_analyses;
 mod call_rows;
 pub mod call_search;
 pub mod calls;

@@ -15,6 +15,7 @@ import type {
   AgentStats,
   AudioDevices,
   Call,
+  CallAnalysis,
   CallDetail,
   CallPage,
   CampaignInput,
@@ -336,6 +337,10 @@ export class Api {
   /** Replaces a call's own context; a live call gets the new instructions at once. */
   putCallContext(id: string, context: Record<string, unknown>): Promise<ContextUpdated> {
     return this.run(this.client.PUT("/api/calls/{id}/context", { params: { path: { id } }, body: context }));
+  }
+  /** Runs a call's post-call analysis again (202: queued; its result arrives as an event). */
+  analyzeCall(id: string): Promise<CallAnalysis> {
+    return this.run(this.client.POST("/api/calls/{id}/analysis", { params: { path: { id } } }));
   }
   /** Asks the engine to end a call (202: under way; the call's end arrives as an event). */
   async hangUpCall(id: string): Promise<void> {

@@ -20,6 +20,17 @@ export const limits = {
     live_calls: { minimum: 0 },
     max_concurrent_calls: { minimum: 0 },
   },
+  AnalysisField: {
+    description: { maxLength: 500 },
+    name: { minLength: 1, maxLength: 64 },
+  },
+  AnalysisInput: {
+    goal: { maxLength: 1000 },
+    model: { minLength: 1, maxLength: 100 },
+  },
+  CallAnalysis: {
+    attempts: { minimum: 0 },
+  },
   CallPage: {
     limit: { minimum: 0 },
     offset: { minimum: 0 },

@@ -250,6 +250,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/calls/{id}/analysis": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Queues the call's post-call analysis again, due now, its attempts counted afresh; the
+         *     agent's current settings apply. Its progress comes as `call_analysis` events.
+         */
+        post: operations["analyze_call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/calls/{id}/audio": {
         parameters: {
             query?: never;
@@ -1022,6 +1042,8 @@ export interface components {
         /** @description An agent as stored and as the API returns it. */
         Agent: {
             active: boolean;
+            /** @description Post-call analysis: whether each answered call is summarised, and what is read from it. */
+            analysis: components["schemas"]["AnalysisSettings"];
             backend: components["schemas"]["VoiceBackend"];
             /** @description Built-in actions switched on for it. */
             builtin_tools: components["schemas"]["BuiltinTool"][];
@@ -1063,6 +1085,7 @@ export interface components {
         /** @description A create or update request: fields left out keep their current (or default) value. */
         AgentInput: {
             active?: boolean | null;
+            analysis?: null | components["schemas"]["AnalysisInput"];
             backend?: null | components["schemas"]["VoiceBackend"];
             /**
              * @description Built-in actions to switch on (replaces the list). Read as text so that
@@ -1116,6 +1139,49 @@ export interface components {
             /** @description Phone calls: inbound and outbound together. */
             total: components["schemas"]["DirectionStats"];
         };
+        /** @description A value the user wants read from each call. */
+        AnalysisField: {
+            /** @description What the model should put there. */
+            description?: string;
+            /** @description snake_case, unique among the agent's fields (`caller_name`, `budget`). */
+            name: string;
+            /** @description The allowed values of a `one_of` field (ignored for the others). */
+            options?: string[];
+            type: components["schemas"]["FieldType"];
+        };
+        /** @description An update of the analysis settings: fields left out keep their value. */
+        AnalysisInput: {
+            enabled?: boolean | null;
+            /** @description Replaces the list. */
+            fields?: components["schemas"]["AnalysisField"][] | null;
+            goal?: string | null;
+            model?: string | null;
+        };
+        /** @description An agent's post-call analysis settings, as stored and returned. */
+        AnalysisSettings: {
+            /**
+             * @description Analyse each answered call of this agent after it ends.
+             * @default false
+             */
+            enabled: boolean;
+            /** @default [] */
+            fields: components["schemas"]["AnalysisField"][];
+            /**
+             * @description What a successful call achieves, in a sentence ("the caller books a visit").
+             * @default
+             */
+            goal: string;
+            /**
+             * @description The OpenAI model that reads the transcript.
+             * @default gpt-4.1-mini
+             */
+            model: string;
+        };
+        /**
+         * @description Where a call's analysis stands.
+         * @enum {string}
+         */
+        AnalysisStatus: "pending" | "running" | "done" | "failed" | "skipped";
         AudioDevices: {
             /**
              * @description False when no sound server or device can be reached; `problem` says why. Everything
@@ -1218,7 +1284,27 @@ export interface components {
             status: components["schemas"]["CallStatus"];
             to_number: string;
         };
+        /** @description A call's analysis, as stored and returned with the call. */
+        CallAnalysis: {
+            analyzed_at?: null | components["schemas"]["Timestamp"];
+            /** Format: int32 */
+            attempts: number;
+            call_id: string;
+            /** @description Why the last attempt failed, or why it was skipped. */
+            error?: string | null;
+            /** @description The agent's custom fields by name (`null` where the call did not say). */
+            fields: Record<string, unknown>;
+            /** @description Whether the call met the agent's goal; `null` when the transcript cannot tell. */
+            goal_met?: boolean | null;
+            /** @description The model that answered. */
+            model?: string | null;
+            next_attempt_at?: null | components["schemas"]["Timestamp"];
+            sentiment?: null | components["schemas"]["Sentiment"];
+            status: components["schemas"]["AnalysisStatus"];
+            summary?: string | null;
+        };
         CallDetail: components["schemas"]["Call"] & {
+            analysis?: null | components["schemas"]["CallAnalysis"];
             /** @description The Retell call this call was handed over to, when its agent is on Retell. */
             retell_call_id?: string | null;
             transcript: components["schemas"]["TranscriptLine"][];
@@ -1240,6 +1326,8 @@ export interface components {
             matches: components["schemas"]["TranscriptMatch"][];
             /** Format: int32 */
             offset: number;
+            /** @description When searching: each listed call whose analysis summary matches, the words marked. */
+            summary_matches: components["schemas"]["SummaryMatch"][];
             /**
              * Format: int64
              * @description Calls matching the filter, over all pages.
@@ -1496,6 +1584,10 @@ export interface components {
             /** @enum {string} */
             type: "tool_called";
         } | {
+            analysis: components["schemas"]["CallAnalysis"];
+            /** @enum {string} */
+            type: "call_analysis";
+        } | {
             transfer: components["schemas"]["CallTransfer"];
             /** @enum {string} */
             type: "call_transfer";
@@ -1542,6 +1634,11 @@ export interface components {
             /** @enum {string} */
             type: "lagged";
         };
+        /**
+         * @description What kind of value a custom field holds.
+         * @enum {string}
+         */
+        FieldType: "text" | "number" | "yes_no" | "one_of";
         /** @enum {string} */
         HttpMethod: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
         /** @description An HTTP tool as stored and as the API returns it. */
@@ -1857,6 +1954,11 @@ export interface components {
          * @enum {string}
          */
         SelectionStrategy: "primary_first" | "round_robin" | "least_loaded" | "random";
+        /**
+         * @description The caller's mood over the call.
+         * @enum {string}
+         */
+        Sentiment: "positive" | "neutral" | "negative";
         Settings: {
             /** @description The microphone test calls use (an id from `GET /api/audio`); `null` for the system default. */
             audio_input?: string | null;
@@ -1927,6 +2029,12 @@ export interface components {
         };
         /** @enum {string} */
         Speaker: "caller" | "agent" | "system" | "operator" | "tool";
+        /** @description A call whose analysis summary matches a search. */
+        SummaryMatch: {
+            call_id: string;
+            /** @description The summary around the match, in order; `hit` parts are what the search found. */
+            parts: components["schemas"]["SnippetPart"][];
+        };
         /** @description A request to start a test call. */
         TestCallInput: {
             agent_id: string;
@@ -2835,8 +2943,15 @@ export interface operations {
                 /**
                  * @description Words the call's transcript must hold (all of them; the last also as a word's start).
                  *     Each listed call's best matching line comes in `matches`, the words marked.
+                 *     Searches the analysis summaries too (those calls come in `summary_matches`).
                  */
                 q?: string;
+                /** @description Calls whose post-call analysis says they met (true) or missed (false) the agent's goal. */
+                goal_met?: boolean;
+                /** @description Calls whose post-call analysis found this caller sentiment. */
+                sentiment?: components["schemas"]["Sentiment"];
+                /** @description Calls whose post-call analysis stands so. */
+                analysis_status?: components["schemas"]["AnalysisStatus"];
                 /** @description Page size, 1 to 500 (default 50). */
                 limit?: number;
                 /** @description Calls to skip (default 0). */
@@ -2890,8 +3005,15 @@ export interface operations {
                 /**
                  * @description Words the call's transcript must hold (all of them; the last also as a word's start).
                  *     Each listed call's best matching line comes in `matches`, the words marked.
+                 *     Searches the analysis summaries too (those calls come in `summary_matches`).
                  */
                 q?: string;
+                /** @description Calls whose post-call analysis says they met (true) or missed (false) the agent's goal. */
+                goal_met?: boolean;
+                /** @description Calls whose post-call analysis found this caller sentiment. */
+                sentiment?: components["schemas"]["Sentiment"];
+                /** @description Calls whose post-call analysis stands so. */
+                analysis_status?: components["schemas"]["AnalysisStatus"];
                 /** @description Page size, 1 to 500 (default 50). */
                 limit?: number;
                 /** @description Calls to skip (default 0). */
@@ -3047,6 +3169,63 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    analyze_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CallAnalysis"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Already queued or running, or the call was not answered or has not ended */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

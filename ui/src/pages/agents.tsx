@@ -5,6 +5,7 @@ import { isApiError, type ApiError } from "../api/client";
 import { limits } from "../api/limits";
 import type { Agent, AgentInput, AgentLoad, AgentStats, PhoneNumber } from "../api/types";
 import { ContextEditor, contextEdited, formatContext } from "../components/context-editor";
+import { AnalysisEditor, analysisDraftOf, analysisOf, type AnalysisDraft } from "../components/analysis-editor";
 import { McpEditor, mcpDraftsOf, mcpServersOf, type McpDraft } from "../components/mcp-editor";
 import { draftsOf, ToolsEditor, toolsOf, type ToolDraft } from "../components/tools-editor";
 import { Icon } from "../components/icons";
@@ -300,6 +301,8 @@ interface FormState {
   tools: string;
   /** The MCP servers' drafts, as JSON text. */
   mcp_servers: string;
+  /** The post-call analysis draft, as JSON text. */
+  analysis: string;
   end_call: boolean;
   send_dtmf: boolean;
   transfer: boolean;
@@ -322,6 +325,7 @@ function formOf(a: Agent | null): FormState {
     context: formatContext(a?.context ?? {}),
     tools: JSON.stringify(draftsOf(a?.tools ?? [])),
     mcp_servers: JSON.stringify(mcpDraftsOf(a?.mcp_servers ?? [])),
+    analysis: JSON.stringify(analysisDraftOf(a?.analysis)),
     end_call: a?.builtin_tools.includes("end_call") ?? false,
     send_dtmf: a?.builtin_tools.includes("send_dtmf") ?? false,
     transfer: a?.builtin_tools.includes("transfer_call") ?? false,
@@ -372,6 +376,10 @@ function mcpDraftsIn(form: FormState): McpDraft[] {
   return JSON.parse(form.mcp_servers) as McpDraft[];
 }
 
+function analysisDraftIn(form: FormState): AnalysisDraft {
+  return JSON.parse(form.analysis) as AnalysisDraft;
+}
+
 /** The fields that differ from the stored agent (all of them when creating). */
 function changes(form: FormState, agent: Agent | null): AgentInput | null {
   const ctx = checkContext(form.context);
@@ -379,7 +387,9 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
   const tools = toolsOf(draftsIn(form));
   const targets = targetsOf(form.targets);
   const mcp = mcpServersOf(mcpDraftsIn(form));
+  const analysis = analysisOf(analysisDraftIn(form));
   if (
+    !analysis.ok ||
     !ctx.ok ||
     !max.ok ||
     !tools.ok ||
@@ -405,6 +415,7 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
     builtin_tools: builtinsOf(form),
     transfer_targets: targets.value,
     mcp_servers: mcp.value,
+    analysis: analysis.value,
   };
   if (!agent) return next;
   const diff: AgentInput = {};
@@ -425,6 +436,7 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
     diff.builtin_tools = next.builtin_tools;
   if (form.targets !== stored.targets) diff.transfer_targets = next.transfer_targets;
   if (form.mcp_servers !== stored.mcp_servers) diff.mcp_servers = next.mcp_servers;
+  if (form.analysis !== stored.analysis) diff.analysis = next.analysis;
   return diff;
 }
 
@@ -463,7 +475,9 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
   const toolsCheck = toolsOf(draftsIn(form));
   const targetsCheck = targetsOf(form.targets);
   const mcpCheck = mcpServersOf(mcpDraftsIn(form));
+  const analysisCheck = analysisOf(analysisDraftIn(form));
   const valid =
+    analysisCheck.ok &&
     contextCheck.ok &&
     maxCheck.ok &&
     toolsCheck.ok &&
@@ -505,7 +519,8 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
   };
 
   const usage = agent ? usageOf(agent.id, props.numbers) : [];
-  const generalError = error && (error.field === null || !(error.field in form)) ? error : null;
+  // A nested field ("analysis.fields") belongs to its group's editor.
+  const generalError = error && (error.field === null || !(error.field.split(".")[0] in form)) ? error : null;
 
   return (
     <SidePanel
@@ -803,6 +818,16 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
           aria-describedby={messageId("agent-notes")}
         />
       </Field>
+      <AnalysisEditor
+        draft={analysisDraftIn(form)}
+        error={
+          (error?.field?.startsWith("analysis") ? error.message : null) ??
+          (analysisCheck.ok ? null : analysisCheck.message)
+        }
+        onChange={(draft) => {
+          update("analysis", JSON.stringify(draft));
+        }}
+      />
       {agent && <AgentUsage usage={usage} />}
       {agent && <AgentStatsView agentId={agent.id} />}
       {agent && deleting && (

@@ -12,9 +12,11 @@ import {
   type CallPage,
   type CallStatus,
   type RejectReason,
+  type SummaryMatch,
   type TranscriptLine,
   type TranscriptMatch,
 } from "../api/types";
+import { CallSummary, SENTIMENT_NAMES } from "../components/call-summary";
 import { Icon } from "../components/icons";
 import { mergeLines, speakerNames, Transcript } from "../components/transcript";
 import { TransferList, useTransfers } from "../components/transfers";
@@ -92,9 +94,23 @@ interface Filters {
   status: string;
   from: string;
   to: string;
+  /** "", "true" or "false": what the post-call analysis says of the agent's goal. */
+  goal: string;
+  /** "" or a sentiment the post-call analysis found. */
+  sentiment: string;
 }
 
-const NO_FILTERS: Filters = { text: "", direction: "", agent: "", number: "", status: "", from: "", to: "" };
+const NO_FILTERS: Filters = {
+  text: "",
+  direction: "",
+  agent: "",
+  number: "",
+  status: "",
+  from: "",
+  to: "",
+  goal: "",
+  sentiment: "",
+};
 
 /** Local calendar days to the API's RFC 3339 instants: `to` includes the whole day. */
 function toQuery(f: Filters, offset: number): CallQuery | string {
@@ -104,6 +120,8 @@ function toQuery(f: Filters, offset: number): CallQuery | string {
   if (f.agent) q.agent_id = f.agent;
   if (f.number) q.number_id = f.number;
   if (f.status) q.status = f.status;
+  if (f.goal) q.goal_met = f.goal === "true";
+  if (f.sentiment === "positive" || f.sentiment === "neutral" || f.sentiment === "negative") q.sentiment = f.sentiment;
   if (f.from) q.since = new Date(`${f.from}T00:00:00`).toISOString();
   if (f.to) {
     const end = new Date(`${f.to}T00:00:00`);
@@ -181,7 +199,7 @@ export function CallsPage(props: { selected: string | null }) {
               }}
             >
               <label class="filter-search">
-                <span>Search transcripts</span>
+                <span>Search transcripts and summaries</span>
                 <input
                   type="search"
                   value={filters.text}
@@ -266,6 +284,37 @@ export function CallsPage(props: { selected: string | null }) {
                 </select>
               </label>
               <label>
+                <span>Goal</span>
+                <select
+                  class="filter-goal"
+                  value={filters.goal}
+                  onChange={(e) => {
+                    setFilter("goal", e.currentTarget.value);
+                  }}
+                >
+                  <option value="">Any</option>
+                  <option value="true">Goal met</option>
+                  <option value="false">Goal not met</option>
+                </select>
+              </label>
+              <label>
+                <span>Sentiment</span>
+                <select
+                  class="filter-sentiment"
+                  value={filters.sentiment}
+                  onChange={(e) => {
+                    setFilter("sentiment", e.currentTarget.value);
+                  }}
+                >
+                  <option value="">Any</option>
+                  {(["positive", "neutral", "negative"] as const).map((s) => (
+                    <option key={s} value={s}>
+                      {SENTIMENT_NAMES[s]}
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label>
                 <span>From</span>
                 <input
                   type="date"
@@ -342,7 +391,13 @@ export function CallsPage(props: { selected: string | null }) {
           ) : (
             <>
               <RefreshError error={error} />
-              <CallsTable calls={page.items} matches={page.matches} selected={props.selected} busy={loading} />
+              <CallsTable
+                calls={page.items}
+                matches={page.matches}
+                summaryMatches={page.summary_matches}
+                selected={props.selected}
+                busy={loading}
+              />
               <Pager
                 label="Pages"
                 offset={page.offset}
@@ -437,7 +492,13 @@ function Snippet(props: { match: TranscriptMatch }) {
   );
 }
 
-function CallsTable(props: { calls: Call[]; matches: TranscriptMatch[]; selected: string | null; busy: boolean }) {
+function CallsTable(props: {
+  calls: Call[];
+  matches: TranscriptMatch[];
+  summaryMatches: SummaryMatch[];
+  selected: string | null;
+  busy: boolean;
+}) {
   return (
     <table class="table" aria-label="Calls" aria-busy={props.busy}>
       <thead>
@@ -470,6 +531,14 @@ function CallsTable(props: { calls: Call[]; matches: TranscriptMatch[]; selected
                 .filter((m) => m.call_id === c.id)
                 .map((m) => (
                   <Snippet key={m.line_id} match={m} />
+                ))}
+              {props.summaryMatches
+                .filter((m) => m.call_id === c.id)
+                .map((m) => (
+                  <div key="summary" class="snippet muted small">
+                    <span class="snippet-speaker">Summary:</span>{" "}
+                    {m.parts.map((p, i) => (p.hit ? <mark key={i}>{p.text}</mark> : <span key={i}>{p.text}</span>))}
+                  </div>
                 ))}
             </td>
             <td>
@@ -619,6 +688,7 @@ function CallPanel(props: { id: string; onClose: () => void }) {
           </div>
         )}
       </dl>
+      <CallSummary callId={call.id} analysis={call.analysis} />
       {transfers.length > 0 && (
         <section class="panel-section" aria-labelledby="call-transfers">
           <h3 id="call-transfers">Transfers</h3>

@@ -1,0 +1,259 @@
+//! Calls' post-call analyses (`call_analyses`), which are also the analysis jobs: a row is
+//! queued by the database itself when an answered call of an agent with analysis on ends
+//! (migration 20261207000101's trigger), claimed by the worker (`running`), and settled as
+//! done, failed or skipped, or put back to `pending` for a later attempt. A restart puts
+//! `running` rows back to `pending` (`resume_analyses`).
+
+use super::Store;
+use super::error::{Result, StoreError, not_found};
+use crate::domain::analysis::AnalysisOutput;
+use crate::domain::{AnalysisStatus, CallAnalysis, Sentiment, Timestamp};
+
+type Row = (
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<bool>,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+
+const COLUMNS: &str = "call_id, status, attempts, next_attempt_at, summary, goal_met, sentiment, \
+                       fields, error, model, analyzed_at";
+
+fn analysis(r: Row) -> Result<CallAnalysis> {
+    let (call_id, status, attempts, next, summary, goal_met, sentiment, fields, error, model, at) =
+        r;
+    let corrupt = |what: String| StoreError::Corrupt(format!("analysis of {call_id}: {what}"));
+    Ok(CallAnalysis {
+        status: AnalysisStatus::parse(&status).ok_or_else(|| corrupt(status.clone()))?,
+        sentiment: sentiment
+            .as_deref()
+            .map(|s| Sentiment::parse(s).ok_or_else(|| corrupt(s.to_owned())))
+            .transpose()?,
+        fields: serde_json::from_str(&fields).map_err(|e| corrupt(e.to_string()))?,
+        call_id,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        next_attempt_at: next.map(Timestamp::from_millis),
+        summary,
+        goal_met,
+        error,
+        model,
+        analyzed_at: at.map(Timestamp::from_millis),
+    })
+}
+
+/// What asking for a call to be analysed again came to.
+#[derive(Debug)]
+pub enum Requeued {
+    Queued(CallAnalysis),
+    /// It is queued or running already.
+    AlreadyQueued,
+    /// The call has not ended, or was never answered: there is nothing to analyse yet.
+    NotAnalysable,
+}
+
+impl Store {
+    pub async fn call_analysis(&self, call_id: &str) -> Result<Option<CallAnalysis>> {
+        let row: Option<Row> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM call_analyses WHERE call_id = ?"
+        ))
+        .bind(call_id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(analysis).transpose()
+    }
+
+    /// The analyses of `call_ids` (those that have one).
+    pub async fn call_analyses(&self, call_ids: &[String]) -> Result<Vec<CallAnalysis>> {
+        if call_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::QueryBuilder::new(format!(
+            "SELECT {COLUMNS} FROM call_analyses WHERE call_id IN ("
+        ));
+        let mut list = q.separated(", ");
+        for id in call_ids {
+            list.push_bind(id.clone());
+        }
+        q.push(")");
+        let rows: Vec<Row> = q.build_query_as().fetch_all(self.pool()).await?;
+        rows.into_iter().map(analysis).collect()
+    }
+
+    /// When the next pending analysis is due, if any is pending.
+    pub async fn next_analysis_due(&self) -> Result<Option<Timestamp>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM call_analyses WHERE status = 'pending'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(at.map(Timestamp::from_millis))
+    }
+
+    /// Claims the pending analysis due first (at `now` or before): it is `running` from then
+    /// on, so nothing else takes it. Returns it with the attempt now made counted.
+    pub async fn claim_due_analysis(&self, now: Timestamp) -> Result<Option<CallAnalysis>> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let row: Option<Row> = sqlx::query_as(&format!(
+                    "UPDATE call_analyses SET status = 'running', attempts = attempts + 1 \
+                     WHERE id = (SELECT id FROM call_analyses WHERE status = 'pending' \
+                       AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1) \
+                     RETURNING {COLUMNS}"
+                ))
+                .bind(now.as_millis())
+                .fetch_optional(conn)
+                .await?;
+                row.map(analysis).transpose()
+            })
+        })
+        .await
+    }
+
+    /// Puts analyses a previous run left `running` back in the queue, due now.
+    pub async fn resume_analyses(&self, now: Timestamp) -> Result<u64> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE call_analyses SET status = 'pending', next_attempt_at = ? \
+                     WHERE status = 'running'",
+                )
+                .bind(now.as_millis())
+                .execute(conn)
+                .await?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
+
+    /// Stores what the model said.
+    pub async fn analysis_done(
+        &self,
+        call_id: &str,
+        output: AnalysisOutput,
+        model: &str,
+        at: Timestamp,
+    ) -> Result<CallAnalysis> {
+        let (call_id, model) = (call_id.to_owned(), model.to_owned());
+        self.settle(call_id, move |q| {
+            q.push("status = 'done', next_attempt_at = NULL, error = NULL, summary = ")
+                .push_bind(output.summary)
+                .push(", goal_met = ")
+                .push_bind(output.goal_met)
+                .push(", sentiment = ")
+                .push_bind(output.sentiment.as_str())
+                .push(", fields = ")
+                .push_bind(serde_json::Value::Object(output.fields).to_string())
+                .push(", model = ")
+                .push_bind(model)
+                .push(", analyzed_at = ")
+                .push_bind(at.as_millis());
+        })
+        .await
+    }
+
+    /// Puts an analysis back in the queue, due at `at`, with `attempts` made so far and why
+    /// the last one failed (`None`: the reason stays as it was).
+    pub async fn analysis_retry_at(
+        &self,
+        call_id: &str,
+        at: Timestamp,
+        attempts: u32,
+        error: Option<&str>,
+    ) -> Result<CallAnalysis> {
+        let error = error.map(str::to_owned);
+        self.settle(call_id.to_owned(), move |q| {
+            q.push("status = 'pending', next_attempt_at = ")
+                .push_bind(at.as_millis())
+                .push(", attempts = ")
+                .push_bind(i64::from(attempts))
+                .push(", error = COALESCE(")
+                .push_bind(error)
+                .push(", error)");
+        })
+        .await
+    }
+
+    /// Gives up on (`Failed`) or skips (`Skipped`) an analysis, saying why.
+    pub async fn analysis_ended(
+        &self,
+        call_id: &str,
+        status: AnalysisStatus,
+        error: &str,
+        at: Timestamp,
+    ) -> Result<CallAnalysis> {
+        let error = error.to_owned();
+        self.settle(call_id.to_owned(), move |q| {
+            q.push("next_attempt_at = NULL, status = ")
+                .push_bind(status.as_str())
+                .push(", error = ")
+                .push_bind(error)
+                .push(", analyzed_at = ")
+                .push_bind(at.as_millis());
+        })
+        .await
+    }
+
+    async fn settle(
+        &self,
+        call_id: String,
+        set: impl FnOnce(&mut sqlx::QueryBuilder<'static, sqlx::Sqlite>) + Send + 'static,
+    ) -> Result<CallAnalysis> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let mut q = sqlx::QueryBuilder::new("UPDATE call_analyses SET ");
+                set(&mut q);
+                q.push(" WHERE call_id = ")
+                    .push_bind(call_id.clone())
+                    .push(format!(" RETURNING {COLUMNS}"));
+                let row: Option<Row> = q.build_query_as().fetch_optional(conn).await?;
+                analysis(row.ok_or_else(|| not_found("call analysis", &call_id))?)
+            })
+        })
+        .await
+    }
+
+    /// Queues a call's analysis again (or for the first time, for a call of an agent that
+    /// had analysis off), due now, its attempts counted from zero.
+    pub async fn requeue_analysis(&self, call_id: &str, now: Timestamp) -> Result<Requeued> {
+        let call_id = call_id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let call: Option<(Option<i64>, Option<i64>)> =
+                    sqlx::query_as("SELECT answered_at, ended_at FROM calls WHERE id = ?")
+                        .bind(&call_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                match call {
+                    None => return Err(not_found("call", &call_id)),
+                    Some((Some(_), Some(_))) => {}
+                    Some(_) => return Ok(Requeued::NotAnalysable),
+                }
+                let row: Option<Row> = sqlx::query_as(&format!(
+                    "INSERT INTO call_analyses (call_id, status, attempts, next_attempt_at, \
+                       created_at) VALUES (?1, 'pending', 0, ?2, ?2) \
+                     ON CONFLICT (call_id) DO UPDATE SET status = 'pending', attempts = 0, \
+                       next_attempt_at = ?2, error = NULL \
+                       WHERE status NOT IN ('pending', 'running') \
+                     RETURNING {COLUMNS}"
+                ))
+                .bind(&call_id)
+                .bind(now.as_millis())
+                .fetch_optional(&mut *conn)
+                .await?;
+                Ok(match row {
+                    Some(r) => Requeued::Queued(analysis(r)?),
+                    None => Requeued::AlreadyQueued,
+                })
+            })
+        })
+        .await
+    }
+}
