@@ -627,3 +627,54 @@ test("the call log finds a call by what was said, the words marked, and exports 
   await other.close();
   assert.deepEqual(errors, [], "no uncaught errors");
 });
+
+test("a recorded call plays in the call log, the line being heard marked; deleting it takes its recording too", async () => {
+  const put = await api(engine.base, "PUT", `/api/agents/${agent.id}`, {
+    record_calls: true,
+    recording_disclosure: "This call is recorded.",
+  });
+  assert.equal(put.status, 200);
+  const sid = callSid();
+  const rec = await twilioInboundCall(engine, { callSid: sid, from: "+14155550188", to: MANAGED });
+  const sessions = realtime.sessions.length;
+  const stream = await twilioMediaStream(engine, { callSid: sid, callId: rec.callId, agentId: rec.agentId });
+  await until("a voice session for the call", () => realtime.sessions.length > sessions);
+  // Three seconds of the caller, in real time (the recording's clock); a line said a second in.
+  for (let i = 0; i < 150; i++) {
+    stream.tone(1, 800);
+    if (i === 50) realtime.callerSays("I would like a plumber on Friday morning.");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  stream.stop();
+  const recorded = await until("the recording's length", async () => {
+    const { body } = await api(engine.base, "GET", `/api/calls/${rec.callId}`);
+    return body.recording?.duration_ms ? body : null;
+  });
+  assert.ok(recorded.recording.duration_ms >= 2900, JSON.stringify(recorded.recording));
+
+  const other = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  other.on("pageerror", (e) => errors.push(e.message));
+  await other.goto(`${engine.base}/#/calls/${rec.callId}`);
+  await other.getByLabel("Control API token").fill(token);
+  await other.getByLabel("Control API token").press("Enter");
+  await other.getByRole("heading", { name: "Recording" }).waitFor();
+  const audio = other.getByLabel("Call recording");
+  await until("the recording to load", () =>
+    audio.evaluate((a) => a.readyState >= 1 && Math.abs(a.duration - 3) < 0.3),
+  );
+  const line = other.locator("li", { hasText: "I would like a plumber on Friday morning." });
+  await line.getByRole("button", { name: /^Play from 0:0\d$/ }).click();
+  await until("the line to be marked as it plays", async () => (await line.getAttribute("aria-current")) === "true");
+  const at = await audio.evaluate((a) => a.currentTime);
+  assert.ok(at >= 0.8 && at < 3, `played from the line, ${at} s in`);
+  await other.screenshot({ path: "/tmp/calls-recording-1280.png" });
+
+  await other.getByRole("button", { name: "Delete", exact: true }).click();
+  await other.getByRole("dialog").getByText("its transcript and its recording are deleted for good").waitFor();
+  await other.getByRole("button", { name: "Delete call" }).click();
+  await other.getByText("Call deleted").waitFor();
+  const gone = await api(engine.base, "GET", `/api/calls/${rec.callId}`);
+  assert.equal(gone.status, 404);
+  await other.close();
+  assert.deepEqual(errors, [], "no uncaught errors");
+});

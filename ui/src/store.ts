@@ -377,6 +377,13 @@ function apply(e: EngineEvent): void {
       // A number's `calls_received` counts change with its calls.
       if (e.type === "call_created") void reload.numbers();
       break;
+    case "call_deleted":
+      callEvents += 1;
+      set({
+        callsRevision: state.callsRevision + 1,
+        live: { ...state.live, data: state.live.data?.filter((c) => c.id !== e.id) ?? null },
+      });
+      break;
     case "transcript_line":
       for (const l of transcriptListeners) l(e.line);
       break;

@@ -334,6 +334,27 @@ export class Api {
   getCall(id: string): Promise<CallDetail> {
     return this.run(this.client.GET("/api/calls/{id}", { params: { path: { id } } }));
   }
+  /** The call's recording (stereo WAV: the caller left, the agent right), whole: a player
+   * seeks in it locally. */
+  async getCallRecording(id: string): Promise<Blob> {
+    let outcome;
+    try {
+      outcome = await this.client.GET("/api/calls/{id}/recording", {
+        params: { path: { id } },
+        parseAs: "blob",
+      });
+    } catch {
+      throw this.unreachable();
+    }
+    const { response } = outcome;
+    if (!response.ok) throw this.refused(response.status, outcome.error);
+    if (outcome.data === undefined) throw new ApiError(0, "internal", "The recording came back empty.");
+    return outcome.data;
+  }
+  /** Deletes an ended call with its transcript and recording. */
+  async deleteCall(id: string): Promise<void> {
+    await this.run(this.client.DELETE("/api/calls/{id}", { params: { path: { id } } }));
+  }
   /** Replaces a call's own context; a live call gets the new instructions at once. */
   putCallContext(id: string, context: Record<string, unknown>): Promise<ContextUpdated> {
     return this.run(this.client.PUT("/api/calls/{id}/context", { params: { path: { id } }, body: context }));

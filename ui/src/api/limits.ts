@@ -12,6 +12,7 @@ export const limits = {
     model: { minLength: 1, maxLength: 100 },
     name: { minLength: 1, maxLength: 100 },
     notes: { maxLength: 10000 },
+    recording_disclosure: { maxLength: 500 },
     retell_voice_id: { minLength: 1, maxLength: 100 },
     system_prompt: { maxLength: 32000 },
     voice: { minLength: 1, maxLength: 100 },
@@ -96,6 +97,9 @@ export const limits = {
   PhoneNumberInput: {
     label: { maxLength: 100 },
   },
+  Recording: {
+    duration_ms: { minimum: 0 },
+  },
   RejectedRow: {
     line: { minimum: 0 },
   },
@@ -103,9 +107,13 @@ export const limits = {
     delay_secs: { minimum: 0, maximum: 604800 },
     max_attempts: { minimum: 1, maximum: 20 },
   },
+  Settings: {
+    recording_retention_days: { minimum: 0 },
+  },
   SettingsInput: {
     audio_input: { maxLength: 200 },
     audio_output: { maxLength: 200 },
+    recording_retention_days: { minimum: 1, maximum: 3650 },
   },
   TonePlayed: {
     duration_ms: { minimum: 0 },

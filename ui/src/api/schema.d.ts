@@ -244,7 +244,8 @@ export interface paths {
         get: operations["get_call"];
         put?: never;
         post?: never;
-        delete?: never;
+        /** Deletes an ended call: its record, transcript, tool calls, transfers and recording. */
+        delete: operations["delete_call"];
         options?: never;
         head?: never;
         patch?: never;
@@ -344,6 +345,27 @@ export interface paths {
          *     ended it; a call not yet bridged is hung up at the carrier.
          */
         post: operations["hang_up_call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/calls/{id}/recording": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The call's recording: a stereo WAV at 8 kHz, the caller on the left and the agent on the
+         *     right. Byte ranges are served (`Range`), so a player can seek. While the call is under way
+         *     the file holds what has been recorded so far.
+         */
+        get: operations["get_call_recording"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1060,6 +1082,10 @@ export interface components {
             model: string;
             name: string;
             notes: string;
+            /** @description Switchboard records this agent's calls itself: both sides, in stereo. */
+            record_calls: boolean;
+            /** @description Said first on a recorded call ("This call is recorded."); empty says nothing. */
+            recording_disclosure: string;
             /** @description The Retell agent made for this agent (its voice), answered by `retell_llm_id`. */
             retell_agent_id?: string | null;
             /**
@@ -1103,6 +1129,10 @@ export interface components {
             /** @description Required when creating. */
             name?: string | null;
             notes?: string | null;
+            /** @description Record this agent's calls (both sides, stereo, kept in the data directory). */
+            record_calls?: boolean | null;
+            /** @description Said before anything else on a recorded call; empty for none. */
+            recording_disclosure?: string | null;
             /** @description A voice id from Retell's voice list (`retell-Cimo`, ...), for the `retell` backend. */
             retell_voice_id?: string | null;
             system_prompt?: string | null;
@@ -1277,6 +1307,7 @@ export interface components {
             /** Format: int64 */
             lead_id?: number | null;
             number_id?: string | null;
+            recording?: null | components["schemas"]["Recording"];
             /** @description The carrier's recording, when one was saved. */
             recording_url?: string | null;
             reject_reason?: null | components["schemas"]["RejectReason"];
@@ -1570,6 +1601,10 @@ export interface components {
             call: components["schemas"]["Call"];
             /** @enum {string} */
             type: "call_updated";
+        } | {
+            id: string;
+            /** @enum {string} */
+            type: "call_deleted";
         } | {
             line: components["schemas"]["TranscriptLine"];
             /** @enum {string} */
@@ -1919,6 +1954,22 @@ export interface components {
             bundles: components["schemas"]["Bundle"][];
         };
         /**
+         * @description A call Switchboard recorded: stereo WAV, 8 kHz, the caller on the left and the agent (or an
+         *     operator who took the call) on the right, laid where the caller heard it.
+         */
+        Recording: {
+            /**
+             * Format: int64
+             * @description Its length; `null` while the call is recorded.
+             */
+            duration_ms?: number | null;
+            /**
+             * @description When the recording's first sample was heard: a transcript line's `at` minus this is
+             *     where it is in the file.
+             */
+            started_at: components["schemas"]["Timestamp"];
+        };
+        /**
          * @description Why an inbound call was refused. Stored with the call so the log says why.
          * @enum {string}
          */
@@ -1976,6 +2027,12 @@ export interface components {
             /** @description True when the URL comes from `--public-url`/`WEBHOOK_BASE_URL` and overrides the saved one. */
             public_base_url_from_config: boolean;
             /**
+             * Format: int32
+             * @description Days a call's recording is kept after the call; `null` keeps recordings until their
+             *     call is deleted.
+             */
+            recording_retention_days?: number | null;
+            /**
              * @description The Telnyx Call Control application (connection) Telnyx calls are placed on; `null`
              *     until set (inbound calls need none).
              */
@@ -1997,6 +2054,11 @@ export interface components {
             echo_mode?: null | components["schemas"]["EchoMode"];
             /** @description An absolute http(s) URL, or `null` to clear it. */
             public_base_url?: string | null;
+            /**
+             * Format: int32
+             * @description Days to keep recordings after their call (1 to 3650), or `null` to keep them.
+             */
+            recording_retention_days?: number | null;
             /** @description The Telnyx connection id (Call Control application id), or `null` to clear it. */
             telnyx_connection_id?: string | null;
         };
@@ -3178,6 +3240,61 @@ export interface operations {
             };
         };
     };
+    delete_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The call is still under way */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     analyze_call: {
         parameters: {
             query?: never;
@@ -3497,6 +3614,71 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
+            };
+        };
+    };
+    get_call_recording: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The recording */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "audio/wav": number[];
+                };
+            };
+            /** @description The range asked for */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "audio/wav": number[];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such call, or it was not recorded */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The range asked for is outside the file */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -308,6 +308,8 @@ interface FormState {
   transfer: boolean;
   /** One target a line: `name | number or sip:URI | when to use`. */
   targets: string;
+  record_calls: boolean;
+  recording_disclosure: string;
 }
 
 function formOf(a: Agent | null): FormState {
@@ -332,6 +334,8 @@ function formOf(a: Agent | null): FormState {
     targets: (a?.transfer_targets ?? [])
       .map((t) => [t.name, t.to, t.description, ...(t.warm ? [`warm ${t.ring_secs ?? 25}s`] : [])].join(" | "))
       .join("\n"),
+    record_calls: a?.record_calls ?? false,
+    recording_disclosure: a?.recording_disclosure ?? "",
   };
 }
 
@@ -416,6 +420,8 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
     transfer_targets: targets.value,
     mcp_servers: mcp.value,
     analysis: analysis.value,
+    record_calls: form.record_calls,
+    recording_disclosure: form.recording_disclosure.trim(),
   };
   if (!agent) return next;
   const diff: AgentInput = {};
@@ -437,6 +443,8 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
   if (form.targets !== stored.targets) diff.transfer_targets = next.transfer_targets;
   if (form.mcp_servers !== stored.mcp_servers) diff.mcp_servers = next.mcp_servers;
   if (form.analysis !== stored.analysis) diff.analysis = next.analysis;
+  if (next.record_calls !== agent.record_calls) diff.record_calls = next.record_calls;
+  if (next.recording_disclosure !== agent.recording_disclosure) diff.recording_disclosure = next.recording_disclosure;
   return diff;
 }
 
@@ -769,6 +777,46 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
               update("mcp_servers", JSON.stringify(drafts));
             }}
           />
+        </FieldSet>
+      )}
+      {form.backend === "openai_realtime" && (
+        <FieldSet
+          id="agent-recording"
+          legend="Recording"
+          hint="Switchboard records the call itself: the caller and the agent on two channels, as the caller heard it. Recordings stay on this computer (Settings sets how long)."
+          error={fieldError("record_calls") ?? fieldError("recording_disclosure")}
+        >
+          <label class="check">
+            <input
+              type="checkbox"
+              name="record_calls"
+              checked={form.record_calls}
+              onChange={(e) => {
+                update("record_calls", e.currentTarget.checked);
+              }}
+            />
+            <span>Record this agent’s calls</span>
+          </label>
+          {form.record_calls && (
+            <Field
+              id="agent-disclosure"
+              label="Said first"
+              hint="Many places require telling callers a call is recorded. Leave empty to say nothing."
+              error={fieldError("recording_disclosure")}
+            >
+              <input
+                id="agent-disclosure"
+                name="recording_disclosure"
+                maxLength={500}
+                placeholder="This call is recorded."
+                value={form.recording_disclosure}
+                onInput={(e) => {
+                  update("recording_disclosure", e.currentTarget.value);
+                }}
+                aria-describedby={messageId("agent-disclosure")}
+              />
+            </Field>
+          )}
         </FieldSet>
       )}
       <Field

@@ -18,10 +18,13 @@ import {
 } from "../api/types";
 import { CallSummary, SENTIMENT_NAMES } from "../components/call-summary";
 import { Icon } from "../components/icons";
+import { RecordingPlayer, type Seek } from "../components/recording";
 import { mergeLines, speakerNames, Transcript } from "../components/transcript";
 import { TransferList, useTransfers } from "../components/transfers";
 import {
   Badge,
+  Banner,
+  ConfirmDialog,
   dateTime,
   duration,
   EmptyState,
@@ -30,6 +33,7 @@ import {
   Loading,
   PageHeader,
   Pager,
+  PanelFooter,
   RefreshError,
   RowLink,
   SidePanel,
@@ -37,6 +41,7 @@ import {
 } from "../components/ui";
 import { href, navigate } from "../router";
 import { onTranscriptLine, useApi, useAppState } from "../store";
+import { showToast } from "../toast";
 import { formatNumber } from "../validate";
 import { CARRIER_NAMES } from "./numbers";
 
@@ -562,6 +567,9 @@ function CallPanel(props: { id: string; onClose: () => void }) {
   const [attempt, setAttempt] = useState(0);
   const transfers = useTransfers(props.id, call?.transfers);
   const bottom = useRef<HTMLDivElement>(null);
+  const [position, setPosition] = useState<number | null>(null);
+  const [seek, setSeek] = useState<Seek | null>(null);
+  const [deleting, setDeleting] = useState(false);
 
   useEffect(() => {
     let live = true;
@@ -613,11 +621,24 @@ function CallPanel(props: { id: string; onClose: () => void }) {
   }
 
   const started = Date.parse(call.started_at);
+  const live = LIVE_STATUSES.includes(call.status);
+  const recording = call.recording;
   return (
     <SidePanel
       title={call.direction === "test" ? "Test call" : `${DIRECTION_NAMES[call.direction]} call`}
       subtitle={dateTime(call.started_at)}
       onClose={props.onClose}
+      footer={
+        live ? undefined : (
+          <PanelFooter
+            onDelete={() => {
+              setDeleting(true);
+            }}
+            onClose={props.onClose}
+            closeLabel="Close"
+          />
+        )
+      }
     >
       <dl class="details">
         <div>
@@ -635,7 +656,7 @@ function CallPanel(props: { id: string; onClose: () => void }) {
         ) : null}
         {call.recording_url ? (
           <div>
-            <dt>Recording</dt>
+            <dt>Carrier's recording</dt>
             <dd>
               <a href={call.recording_url} target="_blank" rel="noreferrer">
                 Open recording
@@ -695,6 +716,22 @@ function CallPanel(props: { id: string; onClose: () => void }) {
           <TransferList transfers={transfers} />
         </section>
       )}
+      {recording && !live && (
+        <section class="panel-section" aria-labelledby="call-recording">
+          <h3 id="call-recording">Recording</h3>
+          <RecordingPlayer
+            callId={call.id}
+            durationMs={recording.duration_ms ?? null}
+            onPosition={setPosition}
+            seek={seek}
+          />
+        </section>
+      )}
+      {recording && live && (
+        <p class="muted" role="status">
+          This call is being recorded; the recording plays here once it ends.
+        </p>
+      )}
       <section class="panel-section" aria-labelledby="call-transcript">
         <h3 id="call-transcript">Transcript</h3>
         {lines.length === 0 ? (
@@ -702,11 +739,72 @@ function CallPanel(props: { id: string; onClose: () => void }) {
             {LIVE_STATUSES.includes(call.status) ? "Waiting for the first words…" : "No transcript for this call."}
           </p>
         ) : (
-          <Transcript lines={lines} started={started} names={speakerNames(call)} />
+          <Transcript
+            lines={lines}
+            started={started}
+            names={speakerNames(call)}
+            recording={
+              recording && !live
+                ? {
+                    started: Date.parse(recording.started_at),
+                    position,
+                    playFrom: (ms) => {
+                      setSeek((s) => ({ ms, n: (s?.n ?? 0) + 1 }));
+                    },
+                  }
+                : undefined
+            }
+          />
         )}
         <div ref={bottom} />
       </section>
+      {deleting && (
+        <DeleteCallDialog
+          call={call}
+          onClose={() => {
+            setDeleting(false);
+          }}
+          onDeleted={props.onClose}
+        />
+      )}
     </SidePanel>
+  );
+}
+
+function DeleteCallDialog(props: { call: CallDetail; onClose: () => void; onDeleted: () => void }) {
+  const api = useApi();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const remove = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await api.deleteCall(props.call.id);
+      showToast("Call deleted");
+      props.onDeleted();
+    } catch (e) {
+      setError(isApiError(e) ? e.message : String(e));
+      setBusy(false);
+    }
+  };
+  return (
+    <ConfirmDialog
+      title="Delete this call?"
+      confirmLabel={busy ? "Deleting…" : "Delete call"}
+      busy={busy}
+      onCancel={props.onClose}
+      onConfirm={() => void remove()}
+    >
+      <p>
+        The call with {formatNumber(props.call.direction === "inbound" ? props.call.from_number : props.call.to_number)}
+        , its transcript{props.call.recording ? " and its recording are" : " is"} deleted for good.
+      </p>
+      {error !== null && (
+        <Banner tone="bad" role="alert">
+          {error}
+        </Banner>
+      )}
+    </ConfirmDialog>
   );
 }
 

@@ -13,6 +13,7 @@ import { PROVIDER_NAMES } from "../status";
 import { showToast } from "../toast";
 import { AudioCard } from "./settings-audio";
 import { WebhookEndpointsCard } from "./settings-webhooks";
+import { RecordingsCard } from "./settings-recordings";
 import { checkPublicUrl, phoneRegions } from "../validate";
 
 /** `section`: the part of the page to show first (`audio`), from the route. */
@@ -29,6 +30,7 @@ export function SettingsPage(props: { section?: string | null }) {
                 <GeneralCard settings={s} />
                 <WebhooksCard settings={s} />
                 <AudioCard settings={s} focus={props.section === "audio"} />
+                <RecordingsCard settings={s} />
               </>
             )}
           </RemoteView>
