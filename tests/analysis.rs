@@ -33,6 +33,7 @@ struct World {
     agent: String,
     dir: std::path::PathBuf,
     retry_base_ms: u64,
+    keyring: Option<String>,
     _tmp: tempfile::TempDir,
 }
 
@@ -42,8 +43,14 @@ fn engine_config(
     openai: &FakeOpenAi,
     twilio: &TwilioApi,
     retry_base_ms: u64,
+    keyring: Option<&str>,
 ) -> switchboard::Config {
     let mut cfg = config(w_dir);
+    if let Some(service) = keyring {
+        // Webhook endpoints keep their signing secrets there.
+        cfg.no_keyring = false;
+        cfg.keyring_service = service.to_owned();
+    }
     cfg.twilio_api_url = twilio.base.clone();
     cfg.openai_realtime_url = realtime.url();
     cfg.openai_api_url = openai.base.clone();
@@ -83,6 +90,17 @@ fn valid_answer() -> Value {
 
 impl World {
     async fn start(otherwise: Reply, retry_base_ms: u64) -> Self {
+        Self::start_with(otherwise, retry_base_ms, None).await
+    }
+
+    /// With a private keyring (webhook endpoints' secrets live only there); needs the Secret
+    /// Service that scripts/test.sh starts.
+    async fn start_with_keyring(otherwise: Reply, retry_base_ms: u64) -> Self {
+        let service = format!("switchboard-analysis-test-{}", common::rand_suffix());
+        Self::start_with(otherwise, retry_base_ms, Some(service)).await
+    }
+
+    async fn start_with(otherwise: Reply, retry_base_ms: u64, keyring: Option<String>) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         // The one OpenAI key serves both; this fake judges the analysis requests' key.
         let realtime = FakeRealtime::start(
@@ -93,7 +111,14 @@ impl World {
         .await;
         let openai = FakeOpenAi::start(otherwise).await;
         let twilio = TwilioApi::start().await;
-        let cfg = engine_config(tmp.path(), &realtime, &openai, &twilio, retry_base_ms);
+        let cfg = engine_config(
+            tmp.path(),
+            &realtime,
+            &openai,
+            &twilio,
+            retry_base_ms,
+            keyring.as_deref(),
+        );
         let engine = TestEngine::start_with(cfg).await;
         let api = &engine.api;
         let (s, _) = api
@@ -129,6 +154,7 @@ impl World {
             agent,
             dir: tmp.path().to_owned(),
             retry_base_ms,
+            keyring,
             _tmp: tmp,
         }
     }
@@ -142,6 +168,7 @@ impl World {
             &self.openai,
             &self._twilio,
             self.retry_base_ms,
+            self.keyring.as_deref(),
         );
         self.engine = TestEngine::start_with(cfg).await;
         self
@@ -552,4 +579,89 @@ async fn an_analysis_cut_short_by_a_restart_resumes_after_it() {
     assert_eq!(analysis["status"], "done", "{analysis}");
     assert_eq!(analysis["attempts"], 2, "the attempt cut short counts");
     assert_eq!(w.openai.seen().len(), 2);
+}
+
+/// A final analysis reaches the user's systems as `call.analyzed`, signed like every webhook,
+/// with the call and the analysis; stored in the write that settles the analysis.
+#[tokio::test]
+async fn a_finished_analysis_reaches_the_users_systems_as_call_analyzed() {
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
+    use std::sync::{Arc, Mutex};
+
+    let w = World::start_with_keyring(Reply::Content(valid_answer()), 50).await;
+    // Each request's signature, idempotency key and body.
+    type Got = Vec<(String, String, Vec<u8>)>;
+    let got: Arc<Mutex<Got>> = Arc::default();
+    let seen = got.clone();
+    let app = axum::Router::new().route(
+        "/crm",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                let header = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                seen.lock().unwrap().push((
+                    header("switchboard-signature"),
+                    header("idempotency-key"),
+                    body.to_vec(),
+                ));
+                StatusCode::OK
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (s, endpoint) = w
+        .engine
+        .api
+        .post(
+            "/api/webhooks",
+            json!({"url": format!("http://{addr}/crm"), "events": ["call.analyzed"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{endpoint}");
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+
+    let call_id = w.call("CA00000000000000000000000000000a09", true).await;
+    assert_eq!(w.settled(&call_id).await["status"], "done");
+    let deadline = Instant::now() + WAIT;
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "call.analyzed never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (signature, key, body) = got.lock().unwrap()[0].clone();
+    let event: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["type"], "call.analyzed", "{event}");
+    assert_eq!(event["id"], key, "the idempotency key is the event's id");
+    assert_eq!(event["data"]["call"]["id"], call_id.as_str());
+    assert_eq!(
+        event["data"]["analysis"]["summary"],
+        valid_answer()["summary"]
+    );
+    assert_eq!(event["data"]["analysis"]["goal_met"], true);
+    let (t, v1) = signature
+        .split_once(",v1=")
+        .and_then(|(t, v)| Some((t.strip_prefix("t=")?, v)))
+        .unwrap_or_else(|| panic!("signature header: {signature}"));
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(&body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(v1, expected, "signed with the endpoint's secret");
+    assert_eq!(
+        got.lock().unwrap().len(),
+        1,
+        "only what it asked for: call.analyzed"
+    );
 }

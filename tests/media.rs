@@ -3286,3 +3286,122 @@ async fn recordings_are_deleted_with_their_call_and_after_the_retention() {
         "{e}"
     );
 }
+
+/// A recorded call cut by a crash: `switchboard serve` is killed (SIGKILL) two and a half
+/// seconds into a recorded call; started again on the same data, it repairs the file, which
+/// plays the caller up to the last second flushed before the kill.
+#[tokio::test]
+async fn a_recording_cut_by_a_crash_plays_up_to_the_crash_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let realtime = FakeRealtime::start(Script::new()).await;
+    let token = "crash-recording-token";
+    let envs = [
+        ("TWILIO_ACCOUNT_SID", TWILIO_SID),
+        ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
+        ("OPENAI_API_KEY", TEST_API_KEY),
+        ("SWITCHBOARD_TOKEN", token),
+        ("WEBHOOK_BASE_URL", PUBLIC),
+    ];
+    let extra = [
+        "--no-keyring",
+        "--twilio-api-url",
+        "http://127.0.0.1:9",
+        "--openai-realtime-url",
+        &realtime.url(),
+    ];
+    let serve = common::serve(tmp.path(), &envs, &extra).await;
+    let api = common::Api::new(serve.control.clone(), token.into());
+    let (s, agent) = api
+        .post(
+            "/api/agents",
+            json!({"name": "Recorder", "greeting": "Hello.", "record_calls": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{agent}");
+    let (s, n) = api
+        .post(
+            "/api/phone-numbers",
+            json!({"number": OUR_NUMBER, "carrier": "twilio", "inbound_agent_id": agent["id"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{n}");
+    let sid = "CA000000000000000000000000000000c1";
+    let path = "/webhooks/twilio/voice";
+    let params = [
+        ("AccountSid", TWILIO_SID),
+        ("CallSid", sid),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+        ("From", CALLER),
+        ("To", OUR_NUMBER),
+    ];
+    let twiml = reqwest::Client::new()
+        .post(format!("{}{path}", serve.public))
+        .header(
+            "x-twilio-signature",
+            twilio_signature(TWILIO_TOKEN, &format!("{PUBLIC}{path}"), &params),
+        )
+        .form(&params)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let param = |name: &str| {
+        let key = format!("name=\"{name}\" value=\"");
+        let at = twiml.find(&key).unwrap_or_else(|| panic!("{twiml}")) + key.len();
+        twiml[at..].split('"').next().unwrap().to_owned()
+    };
+    let call_id = param("call_id");
+    let media = TwilioMedia::connect(
+        &format!("{}/media/twilio", serve.public.replacen("http", "ws", 1)),
+        sid,
+        &[("call_id", &call_id), ("agent_id", &param("agent_id"))],
+    )
+    .await
+    .unwrap();
+    media.send_audio(&pcmu::tone(20_000, 1000.0)).await.unwrap();
+    let mut child = serve.child;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let file = tmp.path().join("recordings").join(format!("{call_id}.wav"));
+    let on_disk = std::fs::metadata(&file).unwrap().len();
+
+    let serve = common::serve(tmp.path(), &envs, &extra).await;
+    let api = common::Api::new(serve.control.clone(), token.into());
+    let deadline = Instant::now() + WAIT;
+    let call = loop {
+        let (s, call) = api.get(&format!("/api/calls/{call_id}")).await;
+        assert_eq!(s, StatusCode::OK, "{call}");
+        if call["recording"]["duration_ms"].is_number() {
+            break call;
+        }
+        assert!(Instant::now() < deadline, "never repaired: {call}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let ms = call["recording"]["duration_ms"].as_u64().unwrap();
+    println!("killed after 2.5 s of the caller ({on_disk} bytes on disk): {ms} ms kept");
+    assert!(
+        (1_000..=2_500).contains(&ms) && ms % 1_000 == 0,
+        "whole seconds up to the kill: {ms} ms"
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(
+        bytes.len() as u64,
+        44 + ms * 32,
+        "trimmed to what the header counts"
+    );
+    let samples: Vec<i16> = hound::WavReader::new(std::io::Cursor::new(bytes))
+        .unwrap()
+        .samples::<i16>()
+        .map(Result::unwrap)
+        .collect();
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let caller = windows_with(&left, 1000.0).len() as u64 * 20;
+    assert!(
+        caller + 100 >= ms,
+        "the caller throughout: {caller} of {ms} ms"
+    );
+    drop(media);
+}

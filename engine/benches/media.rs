@@ -1,12 +1,15 @@
 //! Media hot-path costs per 20 ms frame: G.711 transcoding, resampling for a voice backend, and
-//! the listen-in tap with and without a listener (the unheard case must stay near free).
+//! the listen-in tap with and without a listener (the unheard case must stay near free), and a
+//! call's recording: laying both sides down and writing them to the file.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use switchboard::media::codec::{mulaw_to_pcm, pcm_to_mulaw};
+use switchboard::media::record::Recorder;
 use switchboard::media::resample::Resampler;
 use switchboard::media::tap::Tap;
+use switchboard::recordings::file::WavFile;
 
 const FRAME: usize = 160;
 
@@ -66,5 +69,37 @@ fn tap(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, codec, resample, tap);
+/// A recorded call's work for one second of it: 50 caller frames clocking out the agent's
+/// audio (sent as one burst, as backends do), then the second written and flushed to the file
+/// (the header rewritten), as the recording's writer does once a second. Per call, the CPU a
+/// recording costs is this time per second of call.
+fn recording(c: &mut Criterion) {
+    let frame = speech_like_frame();
+    let burst = [0x55u8; FRAME * 50];
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("bench.wav");
+    let mut recorder = Recorder::new();
+    c.bench_function("recording: lay down and write 1 s of a call", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = std::time::Duration::ZERO;
+            let mut file = WavFile::create(&path).expect("a recording file");
+            for i in 0..iters {
+                // A new file every ten minutes of call, untimed, so the disk does not fill.
+                if i % 600 == 599 {
+                    file = WavFile::create(&path).expect("a recording file");
+                }
+                let started = std::time::Instant::now();
+                recorder.agent(black_box(&burst), true);
+                for _ in 0..50 {
+                    recorder.caller(black_box(&frame));
+                }
+                file.append(&recorder.take()).expect("written");
+                spent += started.elapsed();
+            }
+            spent
+        })
+    });
+}
+
+criterion_group!(benches, codec, resample, tap, recording);
 criterion_main!(benches);

@@ -7,6 +7,7 @@
 use super::Store;
 use super::error::{Result, StoreError, not_found};
 use crate::domain::analysis::AnalysisOutput;
+use crate::domain::webhook::WebhookEventType;
 use crate::domain::{AnalysisStatus, CallAnalysis, Sentiment, Timestamp};
 
 type Row = (
@@ -213,8 +214,25 @@ impl Store {
                 q.push(" WHERE call_id = ")
                     .push_bind(call_id.clone())
                     .push(format!(" RETURNING {COLUMNS}"));
-                let row: Option<Row> = q.build_query_as().fetch_optional(conn).await?;
-                analysis(row.ok_or_else(|| not_found("call analysis", &call_id))?)
+                let row: Option<Row> = q.build_query_as().fetch_optional(&mut *conn).await?;
+                let settled = analysis(row.ok_or_else(|| not_found("call analysis", &call_id))?)?;
+                // The user's systems hear of an analysis that is final, in the write that made
+                // it so: a crash cannot store one without the other.
+                if matches!(
+                    settled.status,
+                    AnalysisStatus::Done | AnalysisStatus::Failed
+                ) {
+                    let call = super::call_rows::fetch_call(&mut *conn, &call_id).await?;
+                    let data = serde_json::json!({ "call": call, "analysis": settled });
+                    super::webhooks::enqueue(
+                        &mut *conn,
+                        &call_id,
+                        WebhookEventType::CallAnalyzed,
+                        &data,
+                    )
+                    .await?;
+                }
+                Ok(settled)
             })
         })
         .await

@@ -48,17 +48,22 @@ pub struct CallFilter {
     pub analysis_status: Option<AnalysisStatus>,
 }
 
+/// How far a call log's count goes: pages reach that far; filters narrow what is past it.
+pub const COUNT_CAP: u32 = 10_000;
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CallPage {
     pub items: Vec<Call>,
-    /// Calls matching the filter, over all pages.
+    /// Calls matching the filter, over all pages, counted up to [`COUNT_CAP`] (`capped` then
+    /// says there are more).
     pub total: i64,
     pub limit: u32,
     pub offset: u32,
     /// When searching: each listed call's best matching transcript line.
     pub matches: Vec<super::call_search::TranscriptMatch>,
-    /// A search looks at the newest matching calls only (`call_search::SEARCH_CAP`); true
-    /// when it found that many, so older ones may match too (`total` counts those it saw).
+    /// True when more calls match than `total` says: a log's count stops at [`COUNT_CAP`],
+    /// and a search looks at the newest matching calls only (`call_search::SEARCH_CAP`), so
+    /// older ones may match too.
     pub capped: bool,
     /// When searching: each listed call whose analysis summary matches, the words marked.
     pub summary_matches: Vec<super::call_search::SummaryMatch>,
@@ -185,12 +190,22 @@ impl Store {
                 q
             }
             None => {
-                let mut q = QueryBuilder::new("SELECT COUNT(*) FROM calls c");
+                // Counted up to the cap only: an exact count of a big log walks all of it on
+                // every page, and past a few thousand the number is for reading, not paging.
+                let mut q = QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM calls c");
                 push_filter(&mut q, filter);
+                q.push(" LIMIT ")
+                    .push_bind(i64::from(COUNT_CAP) + 1)
+                    .push(")");
                 q
             }
         };
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let counted: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let capped = match &filter.text {
+            Some(_) => counted >= i64::from(SEARCH_CAP),
+            None => counted > i64::from(COUNT_CAP),
+        };
+        let total = counted.min(i64::from(COUNT_CAP));
 
         let items = self.calls_in_order(filter, limit, offset).await?;
         let (matches, summary_matches) = match &filter.marker {
@@ -204,7 +219,7 @@ impl Store {
             None => (Vec::new(), Vec::new()),
         };
         Ok(CallPage {
-            capped: filter.text.is_some() && total >= i64::from(SEARCH_CAP),
+            capped,
             items,
             total,
             limit,
@@ -802,6 +817,42 @@ mod tests {
             status: CallStatus::Ringing,
             started_at: Timestamp::from_millis(started_ms),
         }
+    }
+
+    #[tokio::test]
+    async fn a_log_is_counted_up_to_the_cap_and_says_when_there_are_more() {
+        let (_dir, store) = store().await;
+        let add = async |from: i64, n: i64| {
+            // Concurrently: the writer commits what queued together.
+            futures_util::future::join_all((from..from + n).map(|i| {
+                let store = store.clone();
+                async move {
+                    store
+                        .create_call(new_call(i * 10, CallDirection::Inbound))
+                        .await
+                        .unwrap()
+                }
+            }))
+            .await
+        };
+        let cap = i64::from(COUNT_CAP);
+        add(0, cap).await;
+        let all = CallFilter::default();
+        let page = store.list_calls(&all, 50, 0).await.unwrap();
+        assert_eq!(
+            (page.total, page.capped, page.items.len()),
+            (cap, false, 50)
+        );
+        add(cap, 1).await;
+        let page = store.list_calls(&all, 50, 0).await.unwrap();
+        assert_eq!((page.total, page.capped), (cap, true), "10,000 and more");
+        // A filter that narrows it below the cap counts exactly again.
+        let recent = CallFilter {
+            since: Some(Timestamp::from_millis((cap - 1_000) * 10)),
+            ..CallFilter::default()
+        };
+        let page = store.list_calls(&recent, 50, 0).await.unwrap();
+        assert_eq!((page.total, page.capped), (1_001, false));
     }
 
     #[tokio::test]

@@ -189,7 +189,7 @@ export function CallsPage(props: { selected: string | null }) {
         title="Calls"
         summary={
           page
-            ? `${total}${page.capped ? "+" : ""} ${total === 1 ? "call" : "calls"}${filtered ? " match" : " in the log"}${page.capped ? " (the newest are shown; add words to narrow it)" : ""}`
+            ? `${total.toLocaleString()}${page.capped ? "+" : ""} ${total === 1 ? "call" : "calls"}${filtered ? " match" : " in the log"}${page.capped && filters.text.trim() !== "" ? " (the newest are shown; add words to narrow it)" : ""}`
             : "Every call, newest first"
         }
       />
