@@ -381,7 +381,8 @@ mod tests {
     #[test]
     fn bad_tables_are_refused_naming_what_is_wrong() {
         let base = CostRates::defaults();
-        let cases: Vec<(Box<dyn Fn(&mut CostRates)>, &str, &str)> = vec![
+        type Edit = Box<dyn Fn(&mut CostRates)>;
+        let cases: Vec<(Edit, &str, &str)> = vec![
             (
                 Box::new(|r| {
                     r.carriers.remove("telnyx");
