@@ -915,10 +915,16 @@ async fn agent_stats_count_calls_per_direction() {
         stats,
         json!({
             "agent_id": agent,
-            "inbound": {"calls": 2, "answered": 2, "total_duration_secs": 40, "average_duration_secs": 20.0},
-            "outbound": {"calls": 2, "answered": 1, "total_duration_secs": 20, "average_duration_secs": 20.0},
-            "total": {"calls": 4, "answered": 3, "total_duration_secs": 60, "average_duration_secs": 20.0},
-            "tests": {"calls": 1, "answered": 1, "total_duration_secs": 15, "average_duration_secs": 15.0},
+            // Costs at the default rates: Twilio US $0.0085/min in, $0.013/min out, per started
+            // minute; OpenAI $0.15/min by the second; a test call has no carrier part.
+            "inbound": {"calls": 2, "answered": 2, "total_duration_secs": 40, "average_duration_secs": 20.0,
+                        "cost_usd": 0.117},
+            "outbound": {"calls": 2, "answered": 1, "total_duration_secs": 20, "average_duration_secs": 20.0,
+                         "cost_usd": 0.063},
+            "total": {"calls": 4, "answered": 3, "total_duration_secs": 60, "average_duration_secs": 20.0,
+                      "cost_usd": 0.18},
+            "tests": {"calls": 1, "answered": 1, "total_duration_secs": 15, "average_duration_secs": 15.0,
+                      "cost_usd": 0.0375},
             "tools": [],
         })
     );
@@ -1052,6 +1058,9 @@ async fn the_openapi_document_matches_the_routes() {
         "POST /api/calls/{id}/analysis",
         "GET /api/settings",
         "PUT /api/settings",
+        "GET /api/cost-rates",
+        "PUT /api/cost-rates",
+        "DELETE /api/cost-rates",
         "GET /api/credentials",
         "PUT /api/credentials/{provider}",
         "DELETE /api/credentials/{provider}",

@@ -731,3 +731,201 @@ fn the_test_signer_matches_twilios_published_vector() {
         "RSOYDt4T1cUTdK1PDd93/VVr8B8="
     );
 }
+
+/// Ends the Twilio call `sid` as Twilio reports it: `completed` after `secs` answered seconds,
+/// or unanswered with `status`.
+async fn twilio_end(w: &World, sid: &str, status: &str, secs: Option<i64>) {
+    let ended = jiff::Timestamp::now();
+    let when = jiff::fmt::rfc2822::to_string(&ended.to_zoned(jiff::tz::TimeZone::UTC)).unwrap();
+    let secs = secs.map(|s| s.to_string());
+    let mut p = vec![
+        ("AccountSid", TWILIO_SID),
+        ("CallSid", sid),
+        ("CallStatus", status),
+        ("SequenceNumber", "9"),
+        ("Timestamp", when.as_str()),
+    ];
+    if let Some(s) = &secs {
+        p.push(("CallDuration", s.as_str()));
+    }
+    let (s, body) = w.twilio("/webhooks/twilio/status", &p, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+}
+
+async fn call_by_carrier_id(w: &World, carrier_call_id: &str) -> Value {
+    let call = w
+        .calls()
+        .await
+        .into_iter()
+        .find(|c| c["carrier_call_id"] == carrier_call_id)
+        .expect("the call is in the log");
+    let id = call["id"].as_str().unwrap();
+    w.engine.api.get(&format!("/api/calls/{id}")).await.1
+}
+
+fn close(a: &Value, b: f64) -> bool {
+    a.as_f64().is_some_and(|a| (a - b).abs() < 1e-9)
+}
+
+#[tokio::test]
+async fn call_costs_follow_the_rates_in_force_when_each_call_ends() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let (_, agent) = w.number("twilio", 5).await;
+
+    let (s, view) = api.get("/api/cost-rates").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(view["customized"], false, "the defaults until edited");
+    assert!(view["default_sources"].as_array().unwrap().len() >= 3);
+    let defaults = view["rates"].clone();
+    let mut rates = defaults.clone();
+    rates["carriers"]["twilio"]["billing_increment_secs"] = json!(60);
+    rates["carriers"]["twilio"]["regions"]["US"] = json!({"inbound": 0.01, "outbound": 0.02});
+    rates["ai_per_minute"]["openai_realtime"] = json!(0.12);
+    let (s, saved) = api.put("/api/cost-rates", rates.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{saved}");
+    assert_eq!(saved["customized"], true);
+
+    // 61 answered seconds: two started minutes at Twilio, 61 s of AI.
+    w.twilio_voice("CA00000000000000000000000000000061").await;
+    twilio_end(
+        &w,
+        "CA00000000000000000000000000000061",
+        "completed",
+        Some(61),
+    )
+    .await;
+    let first = call_by_carrier_id(&w, "CA00000000000000000000000000000061").await;
+    let cost = &first["cost"];
+    assert_eq!(cost["answered_secs"], 61);
+    assert_eq!(cost["carrier_billed_secs"], 120, "per started minute");
+    assert_eq!(cost["region"], "US", "the caller's country");
+    assert_eq!(cost["carrier"], "twilio");
+    assert!(close(&cost["carrier_usd"], 0.02), "{cost}");
+    assert!(close(&cost["ai_usd"], 0.122), "{cost}");
+    assert!(close(&first["cost_estimate_usd"], 0.142), "{first}");
+
+    // New rates: Twilio by the second at a higher price. Only calls ending later use them.
+    rates["carriers"]["twilio"]["billing_increment_secs"] = json!(1);
+    rates["carriers"]["twilio"]["regions"]["US"]["inbound"] = json!(0.02);
+    assert_eq!(
+        api.put("/api/cost-rates", rates.clone()).await.0,
+        StatusCode::OK
+    );
+    w.twilio_voice("CA00000000000000000000000000000030").await;
+    twilio_end(
+        &w,
+        "CA00000000000000000000000000000030",
+        "completed",
+        Some(30),
+    )
+    .await;
+    let second = call_by_carrier_id(&w, "CA00000000000000000000000000000030").await;
+    assert_eq!(second["cost"]["carrier_billed_secs"], 30);
+    assert!(close(&second["cost_estimate_usd"], 0.01 + 0.06), "{second}");
+    let first_again = call_by_carrier_id(&w, "CA00000000000000000000000000000061").await;
+    assert_eq!(
+        first_again["cost"], first["cost"],
+        "a rate edit leaves past calls alone"
+    );
+
+    // Never answered: nothing to pay.
+    w.twilio_voice("CA000000000000000000000000000000NA").await;
+    twilio_end(&w, "CA000000000000000000000000000000NA", "no-answer", None).await;
+    let unanswered = call_by_carrier_id(&w, "CA000000000000000000000000000000NA").await;
+    assert!(close(&unanswered["cost_estimate_usd"], 0.0), "{unanswered}");
+
+    // The sums: the agent's stats and the filtered log; the export carries each call's cost.
+    let (_, stats) = api.get(&format!("/api/agents/{agent}/stats")).await;
+    assert!(close(&stats["inbound"]["cost_usd"], 0.212), "{stats}");
+    assert!(close(&stats["total"]["cost_usd"], 0.212), "{stats}");
+    let (_, page) = api.get(&format!("/api/calls?agent_id={agent}")).await;
+    assert!(close(&page["total_cost_usd"], 0.212), "{page}");
+    let csv = w
+        .http
+        .get(format!("{}/api/calls/export", api.base))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.lines().next().unwrap().contains("cost_estimate_usd"));
+    assert!(csv.contains(",0.1420,"), "{csv}");
+
+    // Bad tables are refused, naming the field, and change nothing.
+    let mut negative = rates.clone();
+    negative["carriers"]["twilio"]["regions"]["US"]["outbound"] = json!(-1);
+    let mut unknown = rates.clone();
+    unknown["carriers"]["vonage"] = rates["carriers"]["twilio"].clone();
+    let mut no_other = rates.clone();
+    no_other["carriers"]["telnyx"]["regions"]
+        .as_object_mut()
+        .unwrap()
+        .remove("other");
+    let mut ai = rates.clone();
+    ai["ai_per_minute"]["retell"] = json!(1000);
+    for (bad, field) in [
+        (negative, "carriers"),
+        (unknown, "carriers"),
+        (no_other, "carriers"),
+        (ai, "ai_per_minute"),
+    ] {
+        let (s, body) = api.put("/api/cost-rates", bad).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+    assert_eq!(api.get("/api/cost-rates").await.1["rates"], rates);
+
+    // Reset: the defaults again.
+    let (s, reset) = api.delete("/api/cost-rates").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (reset["customized"].clone(), reset["rates"].clone()),
+        (json!(false), defaults)
+    );
+}
+
+#[tokio::test]
+async fn a_telnyx_calls_cost_counts_its_started_minutes() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    w.number("telnyx", 2).await;
+    let mut rates = api.get("/api/cost-rates").await.1["rates"].clone();
+    rates["carriers"]["telnyx"]["billing_increment_secs"] = json!(60);
+    rates["carriers"]["telnyx"]["regions"]["US"] = json!({"inbound": 0.005, "outbound": 0.009});
+    rates["ai_per_minute"]["openai_realtime"] = json!(0.1);
+    assert_eq!(api.put("/api/cost-rates", rates).await.0, StatusCode::OK);
+
+    assert_eq!(w.telnyx(&initiated(CCID, "evt-1")).await, StatusCode::OK);
+    w.telnyx.wait_for(1).await;
+    let event = |kind: &str, id: &str, at: &str, extra: Value| {
+        let mut e: Value = serde_json::from_str(&telnyx_event(kind, id, extra)).unwrap();
+        e["data"]["occurred_at"] = json!(at);
+        e.to_string()
+    };
+    let answered = event(
+        "call.answered",
+        "evt-2",
+        "2026-11-22T10:00:10.000000Z",
+        json!({"call_control_id": CCID, "state": "answered"}),
+    );
+    let hangup = event(
+        "call.hangup",
+        "evt-3",
+        "2026-11-22T10:00:40.000000Z",
+        json!({"call_control_id": CCID, "hangup_cause": "normal_clearing"}),
+    );
+    for body in [&answered, &hangup] {
+        assert_eq!(w.telnyx(body).await, StatusCode::OK);
+    }
+    let call = call_by_carrier_id(&w, CCID).await;
+    assert_eq!(call["duration_secs"], 30);
+    assert_eq!(
+        call["cost"]["carrier_billed_secs"], 60,
+        "30 s is one started minute"
+    );
+    assert!(close(&call["cost"]["carrier_usd"], 0.005), "{call}");
+    assert!(close(&call["cost_estimate_usd"], 0.005 + 0.05), "{call}");
+}

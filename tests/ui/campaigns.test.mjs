@@ -281,6 +281,7 @@ test("live progress and a pause by the dialer arrive through the event stream", 
         active_calls: 3,
         dial_rate: 0.5,
         eta_secs: 3000,
+        cost_usd: 1.25,
       },
     });
     await side.getByTestId("count-done").getByText("10").waitFor();

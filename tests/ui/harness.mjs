@@ -191,7 +191,9 @@ export async function routeCalls(page, requests) {
     const one = url.pathname.match(/^\/api\/calls\/([^/]+)$/);
     if (one) {
       const call = calls.find((c) => c.id === one[1]);
-      return route.fulfill({ json: { ...call, transcript: call.id === "call-01" ? transcript : [], analysis: null } });
+      return route.fulfill({
+        json: { ...call, transcript: call.id === "call-01" ? transcript : [], analysis: null, cost: null },
+      });
     }
     const q = url.searchParams;
     let items = calls;

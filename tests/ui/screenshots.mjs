@@ -396,6 +396,7 @@ async function campaignShots(browser) {
           active_calls: 6,
           dial_rate: 0.42,
           eta_secs: 598,
+          cost_usd: 1.25,
         },
       });
       send({ type: "campaign_updated", campaign: { ...spring, status: "paused" } });

@@ -289,6 +289,7 @@ function campaignsWith(list: CampaignView[], campaign: Campaign | CampaignView):
           campaign_id: campaign.id,
           leads: { total: 0, pending: 0, dialing: 0, done: 0, failed: 0 },
           active_calls: 0,
+          cost_usd: 0,
         });
   const view: CampaignView = { ...campaign, progress };
   const rest = list.filter((c) => c.id !== campaign.id);

@@ -143,6 +143,7 @@ pub async fn list(
         return Ok(axum::Json(CallPage {
             items: Vec::new(),
             total: 0,
+            total_cost_usd: Some(0.0),
             limit,
             offset: p.offset.unwrap_or(0),
             matches: Vec::new(),

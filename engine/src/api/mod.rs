@@ -7,6 +7,7 @@ mod audio;
 mod call_analysis;
 mod calls;
 mod campaigns;
+mod cost_rates;
 mod credentials;
 mod events;
 mod listen;
@@ -169,6 +170,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::leads))
         .routes(routes!(campaigns::import_leads))
         .routes(routes!(settings::get, settings::update))
+        .routes(routes!(cost_rates::get, cost_rates::put, cost_rates::reset))
         .routes(routes!(credentials::list))
         .routes(routes!(credentials::put, credentials::delete))
         .routes(routes!(webhooks::list, webhooks::create))

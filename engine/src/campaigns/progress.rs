@@ -21,7 +21,9 @@ pub async fn read(
 ) -> Result<CampaignProgress, StoreError> {
     let leads = engine.store().lead_counts(&campaign.id).await?;
     let active_calls = engine.store().campaign_live_calls(&campaign.id).await?;
-    Ok(CampaignProgress::new(campaign, leads, active_calls, rate))
+    let mut progress = CampaignProgress::new(campaign, leads, active_calls, rate);
+    progress.cost_usd = engine.store().campaign_cost(&campaign.id).await?;
+    Ok(progress)
 }
 
 /// A running campaign's progress reports.

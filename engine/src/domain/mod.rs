@@ -8,6 +8,7 @@ pub mod analysis;
 pub mod call;
 pub mod campaign;
 pub mod clock;
+pub mod cost;
 pub mod input;
 pub mod lead;
 pub mod lead_import;
@@ -30,6 +31,7 @@ pub use campaign::{
     PoolAgent, SelectionStrategy,
 };
 pub use clock::{Clock, SharedClock, SystemClock};
+pub use cost::{CallCost, CostFacts, CostRates};
 pub use input::Invalid;
 pub use lead::{Lead, NewLead};
 pub use lead_import::{

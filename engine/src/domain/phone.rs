@@ -81,6 +81,29 @@ pub fn is_known_region(region: &str) -> bool {
             .is_ok()
 }
 
+/// The country (ISO 3166 alpha-2, e.g. `GB`) a number in E.164 form belongs to, when
+/// libphonenumber can tell (a `+1` number resolves to `US`, `CA`, ... by its area code).
+pub fn region_of(number: &str) -> Option<String> {
+    let parsed = phonenumber::parse(None, number).ok()?;
+    if let Some(id) = parsed.country().id() {
+        return Some(id.as_ref().to_owned());
+    }
+    // A number no region's pattern claims (a fictional 555 one, a new range): the main
+    // country of its calling code, as a carrier would rate it.
+    let code = parsed.code().value();
+    let main = phonenumber::metadata::DATABASE
+        .by_code(&code)?
+        .into_iter()
+        .find(|m| m.is_main_country_for_code())
+        .or_else(|| {
+            phonenumber::metadata::DATABASE
+                .by_code(&code)?
+                .into_iter()
+                .next()
+        })?;
+    Some(main.id().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +151,19 @@ mod tests {
         let ok: E164 = serde_json::from_str("\"+14155552671\"").unwrap();
         assert_eq!(ok.as_str(), "+14155552671");
         assert!(serde_json::from_str::<E164>("\"12\"").is_err());
+    }
+
+    #[test]
+    fn finds_a_numbers_country() {
+        assert_eq!(region_of("+14155552671").as_deref(), Some("US"));
+        assert_eq!(region_of("+16135550123").as_deref(), Some("CA"));
+        assert_eq!(region_of("+442079460958").as_deref(), Some("GB"));
+        assert_eq!(
+            region_of("+14155550100").as_deref(),
+            Some("US"),
+            "a 555 number is still +1"
+        );
+        assert_eq!(region_of("not a number"), None);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct CampaignProgress {
     /// Seconds until every pending lead has been tried once more, at the current pace (or
     /// the configured one); `null` when nothing is pending.
     pub eta_secs: Option<u64>,
+    /// The estimated cost of the campaign's ended calls so far, USD.
+    pub cost_usd: f64,
 }
 
 impl CampaignProgress {
@@ -48,6 +50,7 @@ impl CampaignProgress {
             active_calls,
             dial_rate: rate,
             eta_secs,
+            cost_usd: 0.0,
         }
     }
 }

@@ -116,6 +116,8 @@ pub struct DirectionStats {
     pub total_duration_secs: i64,
     /// Over answered calls that have ended; `null` when there are none.
     pub average_duration_secs: Option<f64>,
+    /// The calls' estimated cost (ended calls; see `GET /api/cost-rates`).
+    pub cost_usd: f64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
@@ -338,9 +340,10 @@ impl Store {
     pub async fn agent_stats(&self, id: &str) -> Result<AgentStats> {
         let mut conn = self.pool().acquire().await?;
         fetch_agent(&mut conn, id).await?;
-        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        let rows: Vec<(String, i64, i64, i64, i64, f64)> = sqlx::query_as(
             "SELECT direction, COUNT(*), COUNT(answered_at), \
-                    COALESCE(SUM(duration_secs), 0), COUNT(duration_secs) \
+                    COALESCE(SUM(duration_secs), 0), COUNT(duration_secs), \
+                    TOTAL(cost_estimate_usd) \
              FROM calls WHERE agent_id = ? GROUP BY direction",
         )
         .bind(id)
@@ -351,7 +354,7 @@ impl Store {
             ..Default::default()
         };
         let mut ended = [0i64; 4];
-        for (direction, calls, answered, total, with_duration) in rows {
+        for (direction, calls, answered, total, with_duration, cost) in rows {
             let (slot, n) = match CallDirection::parse(&direction) {
                 Some(CallDirection::Inbound) => (&mut stats.inbound, 0),
                 Some(CallDirection::Outbound) => (&mut stats.outbound, 1),
@@ -361,6 +364,7 @@ impl Store {
             slot.calls = calls;
             slot.answered = answered;
             slot.total_duration_secs = total;
+            slot.cost_usd = micro_usd(cost);
             ended[n] = with_duration;
         }
         stats.total = DirectionStats {
@@ -369,6 +373,7 @@ impl Store {
             total_duration_secs: stats.inbound.total_duration_secs
                 + stats.outbound.total_duration_secs,
             average_duration_secs: None,
+            cost_usd: micro_usd(stats.inbound.cost_usd + stats.outbound.cost_usd),
         };
         ended[2] = ended[0] + ended[1];
         for (slot, n) in [
@@ -479,4 +484,9 @@ pub(crate) async fn agent_exists(conn: &mut SqliteConnection, id: &str) -> Resul
         .fetch_optional(conn)
         .await?;
     Ok(found.is_some())
+}
+
+/// Sums of costs, rounded to a millionth of a dollar as each call's is.
+fn micro_usd(usd: f64) -> f64 {
+    (usd * 1e6).round() / 1e6
 }

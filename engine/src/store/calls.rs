@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use utoipa::ToSchema;
 
+use super::call_costs::settle_cost;
 use super::call_rows::{
     CallRow, LIVE, PHONE, SELECT, campaign_live_calls, fetch_call, find_by_carrier_id,
 };
@@ -20,6 +21,9 @@ use crate::domain::{
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 500;
+/// Up to this many matching calls, a page of the log carries their summed cost (a few ms);
+/// past it the sum would read the whole table.
+pub const COST_SUM_MAX_CALLS: i64 = 10_000;
 
 /// Which calls to list. All filters combine with AND.
 #[derive(Debug, Clone, Default)]
@@ -57,6 +61,9 @@ pub struct CallPage {
     /// Calls matching the filter, over all pages, counted up to [`COUNT_CAP`] (`capped` then
     /// says there are more).
     pub total: i64,
+    /// The estimated cost of those calls, when at most [`COST_SUM_MAX_CALLS`] match (summing
+    /// more would slow every page of a big log); `null` otherwise.
+    pub total_cost_usd: Option<f64>,
     pub limit: u32,
     pub offset: u32,
     /// When searching: each listed call's best matching transcript line.
@@ -80,6 +87,9 @@ pub struct CallDetail {
     pub transfers: Vec<crate::domain::CallTransfer>,
     /// The post-call analysis, when the call has one (its agent analyses calls).
     pub analysis: Option<CallAnalysis>,
+    /// How `cost_estimate_usd` was reached (carrier and AI parts, the rates used), once the
+    /// call has ended.
+    pub cost: Option<crate::domain::CallCost>,
 }
 
 /// `WITH hits AS (…) `: the newest calls (at most [`SEARCH_CAP`]) passing the filter whose
@@ -206,6 +216,27 @@ impl Store {
             None => counted > i64::from(COUNT_CAP),
         };
         let total = counted.min(i64::from(COUNT_CAP));
+        let total_cost_usd = if !capped && total <= COST_SUM_MAX_CALLS {
+            let mut sum = match &filter.text {
+                Some(text) => {
+                    let mut q = search_hits(filter, text);
+                    q.push(
+                        "SELECT TOTAL(c.cost_estimate_usd) FROM calls c \
+                         WHERE c.id IN (SELECT id FROM hits)",
+                    );
+                    q
+                }
+                None => {
+                    let mut q = QueryBuilder::new("SELECT TOTAL(c.cost_estimate_usd) FROM calls c");
+                    push_filter(&mut q, filter);
+                    q
+                }
+            };
+            let usd: f64 = sum.build_query_scalar().fetch_one(self.pool()).await?;
+            Some((usd * 1e6).round() / 1e6)
+        } else {
+            None
+        };
 
         let items = self.calls_in_order(filter, limit, offset).await?;
         let (matches, summary_matches) = match &filter.marker {
@@ -222,6 +253,7 @@ impl Store {
             capped,
             items,
             total,
+            total_cost_usd,
             limit,
             offset,
             matches,
@@ -282,7 +314,9 @@ impl Store {
         let retell_call_id = self.retell_call_id(id).await?;
         let transfers = self.transfers_of_call(id).await?;
         let analysis = self.call_analysis(id).await?;
+        let cost = self.call_cost(id).await?;
         Ok(CallDetail {
+            cost,
             call,
             transcript,
             retell_call_id,
@@ -378,7 +412,10 @@ impl Store {
         self.write(move |conn| {
             Box::pin(async move {
                 let id = insert_call(conn, &new, Some(reason)).await?;
-                Ok(written(id, &new, agent_name.as_deref(), Some(reason)))
+                settle_cost(conn, &id).await?;
+                let mut call = written(id, &new, agent_name.as_deref(), Some(reason));
+                call.cost_estimate_usd = Some(0.0);
+                Ok(call)
             })
         })
         .await
@@ -617,6 +654,7 @@ impl Store {
                 .execute(&mut *conn)
                 .await?;
                 settle_lead(conn, &id, Some(outcome)).await?;
+                settle_cost(conn, &id).await?;
                 fetch_call(conn, &id).await
             })
         })
@@ -791,6 +829,10 @@ pub(super) async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEve
                 .await?;
         }
         settle_lead(conn, id, None).await?;
+    }
+    if matches!(event, CallEvent::Ended { .. } | CallEvent::Answered { .. }) {
+        // The end (or a late answer to an ended call) and its cost commit together.
+        settle_cost(conn, id).await?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 pub mod agents;
 pub mod call_analyses;
+pub mod call_costs;
 mod call_rows;
 pub mod call_search;
 pub mod calls;

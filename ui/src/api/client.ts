@@ -34,6 +34,8 @@ import type {
   Pointed,
   Provider,
   Settings,
+  CostRates,
+  CostRatesView,
   SettingsInput,
   Listening,
   TestCallInput,
@@ -432,6 +434,17 @@ export class Api {
   }
   updateSettings(body: SettingsInput): Promise<Settings> {
     return this.run(this.client.PUT("/api/settings", { body }));
+  }
+
+  /** The rates call costs are estimated at, and where the defaults come from. */
+  getCostRates(): Promise<CostRatesView> {
+    return this.run(this.client.GET("/api/cost-rates"));
+  }
+  putCostRates(body: CostRates): Promise<CostRatesView> {
+    return this.run(this.client.PUT("/api/cost-rates", { body }));
+  }
+  resetCostRates(): Promise<CostRatesView> {
+    return this.run(this.client.DELETE("/api/cost-rates"));
   }
 
   /** This machine's microphones and speakers, and the ones chosen in Settings. */

@@ -32,6 +32,9 @@ export const limits = {
   CallAnalysis: {
     attempts: { minimum: 0 },
   },
+  CallCost: {
+    billing_increment_secs: { minimum: 0 },
+  },
   CallPage: {
     limit: { minimum: 0 },
     offset: { minimum: 0 },
@@ -47,12 +50,19 @@ export const limits = {
     calls_per_second: { minimum: 0.01, maximum: 500 },
     max_concurrent_calls: { minimum: 1, maximum: 1000 },
   },
+  CarrierRates: {
+    billing_increment_secs: { minimum: 1, maximum: 60 },
+  },
   ContextUpdated: {
     live_calls_updated: { minimum: 0 },
   },
   DeliveryPage: {
     limit: { minimum: 0 },
     offset: { minimum: 0 },
+  },
+  DirectionRates: {
+    inbound: { minimum: 0, maximum: 10 },
+    outbound: { minimum: 0, maximum: 10 },
   },
   DuplicateRow: {
     first_line: { minimum: 0 },

@@ -654,6 +654,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/cost-rates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_cost_rates"];
+        /**
+         * Replaces the whole table: every carrier and backend, each carrier with an `other` row.
+         *     Calls that have already ended keep their estimates.
+         */
+        put: operations["put_cost_rates"];
+        post?: never;
+        /** Back to the published defaults. */
+        delete: operations["reset_cost_rates"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/credentials": {
         parameters: {
             query?: never;
@@ -1334,8 +1355,45 @@ export interface components {
             status: components["schemas"]["AnalysisStatus"];
             summary?: string | null;
         };
+        /** @description A call's estimated cost and how it was reached, kept with the call. */
+        CallCost: {
+            ai_backend: components["schemas"]["VoiceBackend"];
+            /** Format: double */
+            ai_rate_per_min: number;
+            /** Format: double */
+            ai_usd: number;
+            /**
+             * Format: int64
+             * @description Seconds from the answer to the end; 0 when the call was never answered.
+             */
+            answered_secs: number;
+            /** Format: int32 */
+            billing_increment_secs: number;
+            /** @description The carrier's carrier name, or `null` for a test call (no carrier). */
+            carrier?: string | null;
+            /**
+             * Format: int64
+             * @description Seconds the carrier bills: the answered seconds rounded up to its increment.
+             */
+            carrier_billed_secs: number;
+            /** Format: double */
+            carrier_rate_per_min: number;
+            /** Format: double */
+            carrier_usd: number;
+            /**
+             * @description The far end's country the carrier rate was taken for (`other` when the table has no
+             *     row for it); `null` for a test call.
+             */
+            region?: string | null;
+            /**
+             * Format: double
+             * @description `carrier_usd + ai_usd`.
+             */
+            total_usd: number;
+        };
         CallDetail: components["schemas"]["Call"] & {
             analysis?: null | components["schemas"]["CallAnalysis"];
+            cost?: null | components["schemas"]["CallCost"];
             /** @description The Retell call this call was handed over to, when its agent is on Retell. */
             retell_call_id?: string | null;
             transcript: components["schemas"]["TranscriptLine"][];
@@ -1346,8 +1404,9 @@ export interface components {
         CallDirection: "inbound" | "outbound" | "test";
         CallPage: {
             /**
-             * @description A search looks at the newest matching calls only (`call_search::SEARCH_CAP`); true
-             *     when it found that many, so older ones may match too (`total` counts those it saw).
+             * @description True when more calls match than `total` says: a log's count stops at [`COUNT_CAP`],
+             *     and a search looks at the newest matching calls only (`call_search::SEARCH_CAP`), so
+             *     older ones may match too.
              */
             capped: boolean;
             items: components["schemas"]["Call"][];
@@ -1361,9 +1420,16 @@ export interface components {
             summary_matches: components["schemas"]["SummaryMatch"][];
             /**
              * Format: int64
-             * @description Calls matching the filter, over all pages.
+             * @description Calls matching the filter, over all pages, counted up to [`COUNT_CAP`] (`capped` then
+             *     says there are more).
              */
             total: number;
+            /**
+             * Format: double
+             * @description The estimated cost of those calls, when at most [`COST_SUM_MAX_CALLS`] match (summing
+             *     more would slow every page of a big log); `null` otherwise.
+             */
+            total_cost_usd?: number | null;
         };
         /**
          * @description Where a call is in its life. `Queued`, `Ringing` and `InProgress` are live; the rest are final.
@@ -1440,6 +1506,11 @@ export interface components {
             campaign_id: string;
             /**
              * Format: double
+             * @description The estimated cost of the campaign's ended calls so far, USD.
+             */
+            cost_usd: number;
+            /**
+             * Format: double
              * @description Dials per second over the last half minute, while the campaign runs.
              */
             dial_rate?: number | null;
@@ -1474,6 +1545,22 @@ export interface components {
         };
         /** @enum {string} */
         Carrier: "twilio" | "telnyx" | "livekit" | "local";
+        /** @description One carrier's rates. */
+        CarrierRates: {
+            /**
+             * Format: int32
+             * @description The carrier bills in steps of this many seconds, each step started counting whole:
+             *     60 is per started minute, 1 is per second.
+             */
+            billing_increment_secs: number;
+            /**
+             * @description By the far end's country (ISO 3166 code such as `US`; the caller's number on an inbound
+             *     call, the callee's on an outbound one), and `other` for the rest (required).
+             */
+            regions: {
+                [key: string]: components["schemas"]["DirectionRates"];
+            };
+        };
         /** @description A context replaced, and how many live calls were given it. */
         ContextUpdated: {
             context: Record<string, unknown>;
@@ -1482,6 +1569,29 @@ export interface components {
              *     `call_context_applied` event on `/api/events`.
              */
             live_calls_updated: number;
+        };
+        /** @description The rates call costs are estimated at. */
+        CostRates: {
+            /**
+             * @description USD per minute of the agent's voice backend (`openai_realtime`, `retell`), each
+             *     required.
+             */
+            ai_per_minute: {
+                [key: string]: number;
+            };
+            /** @description Per carrier (`twilio`, `telnyx`, `livekit`), each required. */
+            carriers: {
+                [key: string]: components["schemas"]["CarrierRates"];
+            };
+        };
+        CostRatesView: {
+            /** @description False while the rates are the defaults. */
+            customized: boolean;
+            /** @description Where each default comes from; every one is an estimate. */
+            default_sources: string[];
+            /** @description The day the defaults were read (YYYY-MM-DD). */
+            defaults_as_of: string;
+            rates: components["schemas"]["CostRates"];
         };
         /** @enum {string} */
         CredentialSource: "keyring" | "environment";
@@ -1520,6 +1630,19 @@ export interface components {
             /** @description The device's description, for people. */
             name: string;
         };
+        /** @description USD per minute for calls with one country, by direction. */
+        DirectionRates: {
+            /**
+             * Format: double
+             * @description A call from this country to one of the user's numbers.
+             */
+            inbound: number;
+            /**
+             * Format: double
+             * @description A call the agent places to a number in this country.
+             */
+            outbound: number;
+        };
         /** @description Call counts for one agent and one direction. */
         DirectionStats: {
             /** Format: int64 */
@@ -1531,6 +1654,11 @@ export interface components {
             average_duration_secs?: number | null;
             /** Format: int64 */
             calls: number;
+            /**
+             * Format: double
+             * @description The calls' estimated cost (ended calls; see `GET /api/cost-rates`).
+             */
+            cost_usd: number;
             /** Format: int64 */
             total_duration_secs: number;
         };
@@ -4834,6 +4962,130 @@ export interface operations {
             };
             /** @description The carrier refused or could not be reached */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_cost_rates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostRatesView"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_cost_rates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CostRates"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostRatesView"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A rate breaks a rule (the field is named) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reset_cost_rates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CostRatesView"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

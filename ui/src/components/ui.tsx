@@ -612,3 +612,9 @@ export function duration(secs: number | null | undefined): string {
   const s = secs % 60;
   return m > 0 ? `${m}:${String(s).padStart(2, "0")}` : `${s}s`;
 }
+
+/** Dollars with as many places as a per-minute rate needs (at least two). */
+export function usd(v: number): string {
+  const places = v !== 0 && Math.abs(v) < 0.1 ? 4 : v !== 0 && Math.abs(v) < 10 ? 3 : 2;
+  return `$${v.toFixed(places)}`;
+}

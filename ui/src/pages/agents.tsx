@@ -27,6 +27,7 @@ import {
   dateTime,
   duration,
   relativeTime,
+  usd,
 } from "../components/ui";
 import { href, navigate } from "../router";
 import { reload, useApi, useAppState } from "../store";
@@ -1035,6 +1036,10 @@ function AgentStatsView(props: { agentId: string }) {
           <div>
             <dt>Answered</dt>
             <dd>{stats.total.answered}</dd>
+          </div>
+          <div>
+            <dt>Cost (est.)</dt>
+            <dd>{usd(stats.total.cost_usd)}</dd>
           </div>
           <div>
             <dt>Avg. duration</dt>

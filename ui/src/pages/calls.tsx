@@ -38,6 +38,7 @@ import {
   RowLink,
   SidePanel,
   relativeTime,
+  usd,
 } from "../components/ui";
 import { href, navigate } from "../router";
 import { onTranscriptLine, useApi, useAppState } from "../store";
@@ -705,7 +706,18 @@ function CallPanel(props: { id: string; onClose: () => void }) {
         {call.cost_estimate_usd != null && (
           <div>
             <dt>Cost (est.)</dt>
-            <dd>${call.cost_estimate_usd.toFixed(3)}</dd>
+            <dd>
+              {usd(call.cost_estimate_usd)}
+              {call.cost && (
+                <span class="muted small cost-breakdown">
+                  {" "}
+                  {call.cost.carrier
+                    ? `carrier ${usd(call.cost.carrier_usd)} (${call.cost.carrier_billed_secs / 60} min billed at ${usd(call.cost.carrier_rate_per_min)}/min, ${call.cost.region === "other" ? "other countries" : call.cost.region}) + `
+                    : "no carrier + "}
+                  AI {usd(call.cost.ai_usd)} ({call.cost.answered_secs} s at {usd(call.cost.ai_rate_per_min)}/min)
+                </span>
+              )}
+            </dd>
           </div>
         )}
       </dl>

@@ -21,6 +21,7 @@ import {
   SidePanel,
   dateTime,
   relativeTime,
+  usd,
 } from "../components/ui";
 import { fieldMessage, rebase } from "../forms";
 import { href, navigate } from "../router";
@@ -697,6 +698,9 @@ function CampaignProgressView(props: { view: CampaignView }) {
       <p class="progress-meta small">
         <span>
           <strong>{progress.active_calls}</strong> {progress.active_calls === 1 ? "call" : "calls"} under way
+        </span>
+        <span>
+          <strong>{usd(progress.cost_usd)}</strong> estimated cost
         </span>
         <span>
           {running && progress.dial_rate != null ? (

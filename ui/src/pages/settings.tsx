@@ -14,6 +14,7 @@ import { showToast } from "../toast";
 import { AudioCard } from "./settings-audio";
 import { WebhookEndpointsCard } from "./settings-webhooks";
 import { RecordingsCard } from "./settings-recordings";
+import { CostRatesCard } from "./settings-costs";
 import { checkPublicUrl, phoneRegions } from "../validate";
 
 /** `section`: the part of the page to show first (`audio`), from the route. */
@@ -31,6 +32,7 @@ export function SettingsPage(props: { section?: string | null }) {
                 <WebhooksCard settings={s} />
                 <AudioCard settings={s} focus={props.section === "audio"} />
                 <RecordingsCard settings={s} />
+                <CostRatesCard />
               </>
             )}
           </RemoteView>
