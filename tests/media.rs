@@ -2578,13 +2578,12 @@ mod tools {
         let call = transfers_until(&w, &call_id, "failed", |t| t[0]["state"] == "failed").await;
         assert_eq!(call["transfers"][0]["detail"], "nobody answered");
         assert!(call["ended_at"].is_null(), "the call goes on: {call}");
-        assert!(
-            lines(&call).contains(&format!(
-                "transfer_call failed: manager ({MANAGER}): nobody answered"
-            )),
-            "{:?}",
-            lines(&call)
-        );
+        // The transcript line is written beside the transfer's record, a moment apart.
+        let failed = format!("transfer_call failed: manager ({MANAGER}): nobody answered");
+        w.call_until(&call_id, "with the failure in its transcript", |c| {
+            lines(c).contains(&failed)
+        })
+        .await;
         assert_eq!(w.twilio.requests().len(), 1, "the caller was never moved");
 
         // A second try is allowed, and is refused while under way.
