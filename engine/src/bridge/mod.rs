@@ -220,7 +220,7 @@ pub async fn run_with<C: MediaSession + 'static>(
         None => agent.greeting.clone(),
     };
     let greeting = match opening {
-        Opening::AgentFirst => (!said_first.trim().is_empty()).then(|| Greeting::Now(said_first)),
+        Opening::AgentFirst => (!said_first.trim().is_empty()).then_some(Greeting::Now(said_first)),
         Opening::OtherSideFirst => Some(Greeting::AfterSilence(said_first)),
     };
     let mut bridge = Bridge {
