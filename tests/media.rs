@@ -37,7 +37,62 @@ struct World {
     _tmp: tempfile::TempDir,
 }
 
+/// The engine's configuration in a `World` (its simulators and credentials).
+fn world_config(
+    dir: &std::path::Path,
+    twilio: &TwilioApi,
+    telnyx: &TelnyxApi,
+    keys: &TelnyxKeys,
+    backend_url: String,
+) -> switchboard::config::Config {
+    let mut cfg = config(dir);
+    cfg.telnyx_api_url = telnyx.base.clone();
+    cfg.twilio_api_url = twilio.base.clone();
+    cfg.openai_realtime_url = backend_url;
+    cfg.credential_env = vec![
+        ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
+        ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
+        ("TELNYX_API_KEY".into(), "KEY-telnyx-test".into()),
+        ("TELNYX_PUBLIC_KEY".into(), keys.public_key_b64()),
+        ("OPENAI_API_KEY".into(), TEST_API_KEY.into()),
+    ];
+    cfg
+}
+
 impl World {
+    /// The same world with its engine stopped and started again on its data directory.
+    async fn restarted(self) -> Self {
+        let cfg = world_config(
+            self._tmp.path(),
+            &self.twilio,
+            &self.telnyx,
+            &self.keys,
+            self.realtime.url(),
+        );
+        let World {
+            engine,
+            realtime,
+            twilio,
+            telnyx,
+            keys,
+            http,
+            agent,
+            _tmp,
+        } = self;
+        engine.stop().await;
+        let engine = TestEngine::start_with(cfg).await;
+        Self {
+            engine,
+            realtime,
+            twilio,
+            telnyx,
+            keys,
+            http,
+            agent,
+            _tmp,
+        }
+    }
+
     async fn start(script: Script) -> Self {
         Self::start_with(script, None, false).await
     }
@@ -69,22 +124,13 @@ impl World {
         let twilio = TwilioApi::start().await;
         let telnyx = TelnyxApi::start().await;
         let keys = TelnyxKeys::new();
-        let mut cfg = config(tmp.path());
-        cfg.telnyx_api_url = telnyx.base.clone();
-        cfg.twilio_api_url = twilio.base.clone();
-        cfg.openai_realtime_url = backend_url.unwrap_or_else(|| realtime.url());
+        let backend_url = backend_url.unwrap_or_else(|| realtime.url());
+        let mut cfg = world_config(tmp.path(), &twilio, &telnyx, &keys, backend_url);
         cfg.clock = clock.map(|c| c as switchboard::domain::SharedClock);
         if keyring {
             cfg.no_keyring = false;
             cfg.keyring_service = format!("switchboard-media-test-{}", common::rand_suffix());
         }
-        cfg.credential_env = vec![
-            ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
-            ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
-            ("TELNYX_API_KEY".into(), "KEY-telnyx-test".into()),
-            ("TELNYX_PUBLIC_KEY".into(), keys.public_key_b64()),
-            ("OPENAI_API_KEY".into(), TEST_API_KEY.into()),
-        ];
         let engine = TestEngine::start_with(cfg).await;
         let api = &engine.api;
         let (s, _) = api
@@ -3536,4 +3582,52 @@ async fn a_telnyx_recording_is_asked_for_when_bridged_and_fetched_when_saved() {
     assert!(windows_with(&left, 1000.0).len() >= 95, "the caller, left");
     assert!(windows_with(&right, 440.0).len() >= 95, "the agent, right");
     assert!(windows_with(&right, 1000.0).is_empty());
+}
+
+/// A fetch the engine's stop interrupts is taken up at the next start: the call waits for
+/// its recording across the restart.
+#[tokio::test]
+async fn a_recording_fetch_cut_short_by_a_stop_is_finished_at_the_next_start() {
+    let w = World::start(Script::new()).await;
+    record_at_carrier(&w).await;
+    w.number("telnyx").await;
+    let (call_id, media) = w.telnyx_stream("v3:rec-telnyx-2").await;
+    media.stop().await.unwrap();
+    w.ended(&call_id).await;
+    // Not served yet: the first try is refused, and the engine stops before the next.
+    let url = w.telnyx.recording_url("rec-2.wav");
+    let client_state = base64::engine::general_purpose::STANDARD.encode(&call_id);
+    w.telnyx_webhook(
+        "call.recording.saved",
+        "saved-rec-2",
+        json!({
+            "call_leg_id": "leg-1", "call_session_id": "sess-1", "client_state": client_state,
+            "channels": "dual", "recording_urls": {"wav": url},
+        }),
+    )
+    .await;
+    until("a first try", || {
+        (!w.telnyx.recording_fetches().is_empty()).then_some(())
+    })
+    .await;
+    // Served from now on; the next try (a second later) is the stop's to cut short.
+    w.telnyx.add_recording("rec-2.wav", two_tone_wav());
+    let w = w.restarted().await;
+    let call = w
+        .call_until(
+            &call_id,
+            "with the carrier's recording after the restart",
+            |c| c["recording"]["duration_ms"].is_number(),
+        )
+        .await;
+    assert_eq!(call["recording"]["duration_ms"], 2000, "{call}");
+    assert_eq!(
+        w.telnyx.recording_fetches().len(),
+        2,
+        "one try before the stop, one after the start: {:?}",
+        w.telnyx.recording_fetches()
+    );
+    let (left, right) = recording(&w, &call_id).await;
+    assert!(windows_with(&left, 1000.0).len() >= 95);
+    assert!(windows_with(&right, 440.0).len() >= 95);
 }

@@ -71,7 +71,11 @@ async fn start_waiting(engine: &Engine, in_flight: &InFlight) {
         }
         let (engine, in_flight) = (engine.clone(), in_flight.clone());
         tokio::spawn(async move {
-            fetch(&engine, &call_id, &url).await;
+            // A stop leaves the call waiting: the next start fetches it.
+            tokio::select! {
+                () = fetch(&engine, &call_id, &url) => {}
+                () = engine.stopping() => {}
+            }
             in_flight
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
