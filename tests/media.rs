@@ -37,7 +37,62 @@ struct World {
     _tmp: tempfile::TempDir,
 }
 
+/// The engine's configuration in a `World` (its simulators and credentials).
+fn world_config(
+    dir: &std::path::Path,
+    twilio: &TwilioApi,
+    telnyx: &TelnyxApi,
+    keys: &TelnyxKeys,
+    backend_url: String,
+) -> switchboard::config::Config {
+    let mut cfg = config(dir);
+    cfg.telnyx_api_url = telnyx.base.clone();
+    cfg.twilio_api_url = twilio.base.clone();
+    cfg.openai_realtime_url = backend_url;
+    cfg.credential_env = vec![
+        ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
+        ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
+        ("TELNYX_API_KEY".into(), "KEY-telnyx-test".into()),
+        ("TELNYX_PUBLIC_KEY".into(), keys.public_key_b64()),
+        ("OPENAI_API_KEY".into(), TEST_API_KEY.into()),
+    ];
+    cfg
+}
+
 impl World {
+    /// The same world with its engine stopped and started again on its data directory.
+    async fn restarted(self) -> Self {
+        let cfg = world_config(
+            self._tmp.path(),
+            &self.twilio,
+            &self.telnyx,
+            &self.keys,
+            self.realtime.url(),
+        );
+        let World {
+            engine,
+            realtime,
+            twilio,
+            telnyx,
+            keys,
+            http,
+            agent,
+            _tmp,
+        } = self;
+        engine.stop().await;
+        let engine = TestEngine::start_with(cfg).await;
+        Self {
+            engine,
+            realtime,
+            twilio,
+            telnyx,
+            keys,
+            http,
+            agent,
+            _tmp,
+        }
+    }
+
     async fn start(script: Script) -> Self {
         Self::start_with(script, None, false).await
     }
@@ -69,22 +124,13 @@ impl World {
         let twilio = TwilioApi::start().await;
         let telnyx = TelnyxApi::start().await;
         let keys = TelnyxKeys::new();
-        let mut cfg = config(tmp.path());
-        cfg.telnyx_api_url = telnyx.base.clone();
-        cfg.twilio_api_url = twilio.base.clone();
-        cfg.openai_realtime_url = backend_url.unwrap_or_else(|| realtime.url());
+        let backend_url = backend_url.unwrap_or_else(|| realtime.url());
+        let mut cfg = world_config(tmp.path(), &twilio, &telnyx, &keys, backend_url);
         cfg.clock = clock.map(|c| c as switchboard::domain::SharedClock);
         if keyring {
             cfg.no_keyring = false;
             cfg.keyring_service = format!("switchboard-media-test-{}", common::rand_suffix());
         }
-        cfg.credential_env = vec![
-            ("TWILIO_ACCOUNT_SID".into(), TWILIO_SID.into()),
-            ("TWILIO_AUTH_TOKEN".into(), TWILIO_TOKEN.into()),
-            ("TELNYX_API_KEY".into(), "KEY-telnyx-test".into()),
-            ("TELNYX_PUBLIC_KEY".into(), keys.public_key_b64()),
-            ("OPENAI_API_KEY".into(), TEST_API_KEY.into()),
-        ];
         let engine = TestEngine::start_with(cfg).await;
         let api = &engine.api;
         let (s, _) = api
@@ -3403,4 +3449,303 @@ async fn a_recording_cut_by_a_crash_plays_up_to_the_crash_after_a_restart() {
         "the caller throughout: {caller} of {ms} ms"
     );
     drop(media);
+}
+
+/// A carrier's recording as Twilio and Telnyx serve it: stereo 16-bit WAV at 8 kHz, two
+/// seconds, the caller (1 kHz) on the left and the agent (440 Hz) on the right.
+fn two_tone_wav() -> Vec<u8> {
+    let (left, right) = (
+        sound::tone(1000.0, -12.0, 2000, 8000),
+        sound::tone(440.0, -12.0, 2000, 8000),
+    );
+    let mut out = std::io::Cursor::new(Vec::new());
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+    for (l, r) in left.iter().zip(&right) {
+        w.write_sample(*l).unwrap();
+        w.write_sample(*r).unwrap();
+    }
+    w.finalize().unwrap();
+    out.into_inner()
+}
+
+/// The agent's recordings are the carrier's; a bad choice is refused naming the field.
+async fn record_at_carrier(w: &World) {
+    let path = format!("/api/agents/{}", w.agent);
+    let (s, body) = w
+        .engine
+        .api
+        .put(
+            &path,
+            json!({"record_calls": true, "recording_source": "tape"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("recording_source"), "{body}");
+    let (s, agent) = w.engine.api.get(&path).await;
+    assert_eq!((s, &agent["record_calls"]), (StatusCode::OK, &json!(false)));
+    let (s, agent) = w
+        .engine
+        .api
+        .put(
+            &path,
+            json!({"record_calls": true, "recording_source": "carrier"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{agent}");
+    assert_eq!(agent["recording_source"], "carrier");
+}
+
+/// Polls until `check` holds of what the simulator saw.
+async fn until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The carrier records: once the call is bridged Twilio is asked for a dual-channel recording
+/// (a valid operation of its document) with a signed status callback; when the callback says
+/// it is ready, the file is fetched with the account's credentials and the call plays it, the
+/// caller left and the agent right. A recording whose file cannot be fetched leaves its URL.
+#[tokio::test]
+async fn a_twilio_recording_is_asked_for_when_bridged_and_fetched_when_ready() {
+    let w = World::start(Script::new()).await;
+    record_at_carrier(&w).await;
+    w.number("twilio").await;
+    let call_sid = "CA0000000000000000000000000000c1a1";
+    let (call_id, media) = w.twilio_stream(call_sid).await;
+    let start = until("Twilio was asked to record", || {
+        w.twilio
+            .requests()
+            .into_iter()
+            .find(|r| r.path.ends_with("/Recordings.json"))
+    })
+    .await;
+    assert_eq!(
+        start.path,
+        format!("/2010-04-01/Accounts/{TWILIO_SID}/Calls/{call_sid}/Recordings.json")
+    );
+    let form = |k: &str| {
+        start
+            .form
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(form("RecordingChannels").as_deref(), Some("dual"));
+    let callback = form("RecordingStatusCallback").unwrap();
+    assert_eq!(
+        callback,
+        format!("{PUBLIC}/webhooks/twilio/recording?call_id={call_id}")
+    );
+    assert!(start.authorization.is_some());
+    assert_eq!(w.twilio.violations(), Vec::<String>::new());
+    let live = w.call(&call_id).await;
+    assert!(live["recording"].is_null(), "nothing recorded here: {live}");
+    media.stop().await.unwrap();
+    w.ended(&call_id).await;
+
+    // Twilio says the file is ready; a forged callback changes nothing.
+    let sid = "RE0000000000000000000000000000c1a1";
+    w.twilio.add_recording(sid, two_tone_wav());
+    let url = w.twilio.recording_url(sid);
+    let path = callback.strip_prefix(PUBLIC).unwrap();
+    let params = [
+        ("AccountSid", TWILIO_SID),
+        ("CallSid", call_sid),
+        ("RecordingSid", sid),
+        ("RecordingUrl", url.as_str()),
+        ("RecordingStatus", "completed"),
+        ("RecordingDuration", "2"),
+        ("RecordingChannels", "2"),
+        ("RecordingSource", "StartCallRecordingAPI"),
+    ];
+    let forged = w
+        .http
+        .post(format!("{}{path}", w.engine.public_url()))
+        .header("x-twilio-signature", "bm90IGEgc2lnbmF0dXJl")
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert!(forged.status().is_client_error(), "{}", forged.status());
+    assert_eq!(
+        w.twilio_webhook(path, &params).await,
+        StatusCode::NO_CONTENT
+    );
+    let call = w
+        .call_until(&call_id, "with the carrier's recording", |c| {
+            c["recording"]["duration_ms"].is_number()
+        })
+        .await;
+    assert_eq!(call["recording"]["duration_ms"], 2000, "{call}");
+    assert_eq!(call["recording_url"], url.as_str());
+    let fetch = w
+        .twilio
+        .requests()
+        .into_iter()
+        .find(|r| r.path.ends_with(".wav"))
+        .unwrap();
+    assert_eq!(
+        fetch.path,
+        format!("/2010-04-01/Accounts/{TWILIO_SID}/Recordings/{sid}.wav")
+    );
+    assert!(fetch.authorization.is_some(), "Basic auth on the media URL");
+    let (left, right) = recording(&w, &call_id).await;
+    assert_eq!(left.len(), 16_000);
+    assert!(windows_with(&left, 1000.0).len() >= 95, "the caller, left");
+    assert!(windows_with(&left, 440.0).is_empty());
+    assert!(windows_with(&right, 440.0).len() >= 95, "the agent, right");
+    assert!(windows_with(&right, 1000.0).is_empty());
+
+    // A recording Twilio announces but does not serve: tried three times, then the call keeps
+    // the URL.
+    let call_sid = "CA0000000000000000000000000000c1a2";
+    let (call_id, media) = w.twilio_stream(call_sid).await;
+    media.stop().await.unwrap();
+    w.ended(&call_id).await;
+    let sid = "RE0000000000000000000000000000c1a2";
+    let url = w.twilio.recording_url(sid);
+    let path = format!("/webhooks/twilio/recording?call_id={call_id}");
+    let params = [
+        ("AccountSid", TWILIO_SID),
+        ("CallSid", call_sid),
+        ("RecordingSid", sid),
+        ("RecordingUrl", url.as_str()),
+        ("RecordingStatus", "completed"),
+    ];
+    let began = Instant::now();
+    assert_eq!(
+        w.twilio_webhook(&path, &params).await,
+        StatusCode::NO_CONTENT
+    );
+    let tries = || {
+        w.twilio
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with(&format!("{sid}.wav")))
+            .count()
+    };
+    until("three tries", || (tries() == 3).then_some(())).await;
+    println!("three fetches refused in {:?}", began.elapsed());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tries(), 3, "no more tries");
+    let call = w.call(&call_id).await;
+    assert_eq!(call["recording_url"], url.as_str(), "{call}");
+    assert!(call["recording"].is_null(), "{call}");
+    assert_eq!(w.twilio.violations(), Vec::<String>::new());
+}
+
+/// The same on Telnyx: `record_start` (WAV, dual) once bridged; `call.recording.saved`, which
+/// names the call by its client state only, has the file fetched from its URL without
+/// credentials.
+#[tokio::test]
+async fn a_telnyx_recording_is_asked_for_when_bridged_and_fetched_when_saved() {
+    let w = World::start(Script::new()).await;
+    record_at_carrier(&w).await;
+    w.number("telnyx").await;
+    let ccid = "v3:rec-telnyx-1";
+    let (call_id, media) = w.telnyx_stream(ccid).await;
+    let start = until("Telnyx was asked to record", || {
+        w.telnyx
+            .commands()
+            .into_iter()
+            .find(|c| c.action == "record_start")
+    })
+    .await;
+    assert_eq!(start.call_control_id, ccid);
+    assert_eq!(start.body["format"], "wav");
+    assert_eq!(start.body["channels"], "dual");
+    media.stop().await.unwrap();
+    w.ended(&call_id).await;
+
+    let url = w.telnyx.add_recording("rec-1.wav", two_tone_wav());
+    let client_state = base64::engine::general_purpose::STANDARD.encode(&call_id);
+    w.telnyx_webhook(
+        "call.recording.saved",
+        "saved-rec-1",
+        json!({
+            "connection_id": "1494404757140276705", "call_leg_id": "leg-1",
+            "call_session_id": "sess-1", "client_state": client_state,
+            "recording_started_at": "2026-11-22T10:00:01.000000Z",
+            "recording_ended_at": "2026-11-22T10:00:03.000000Z",
+            "channels": "dual",
+            "recording_urls": {"wav": url, "mp3": null},
+            "public_recording_urls": {},
+        }),
+    )
+    .await;
+    let call = w
+        .call_until(&call_id, "with the carrier's recording", |c| {
+            c["recording"]["duration_ms"].is_number()
+        })
+        .await;
+    assert_eq!(call["recording"]["duration_ms"], 2000, "{call}");
+    assert_eq!(
+        w.telnyx.recording_fetches(),
+        vec![("rec-1.wav".to_owned(), false)],
+        "fetched once, without credentials"
+    );
+    let (left, right) = recording(&w, &call_id).await;
+    assert!(windows_with(&left, 1000.0).len() >= 95, "the caller, left");
+    assert!(windows_with(&right, 440.0).len() >= 95, "the agent, right");
+    assert!(windows_with(&right, 1000.0).is_empty());
+}
+
+/// A fetch the engine's stop interrupts is taken up at the next start: the call waits for
+/// its recording across the restart.
+#[tokio::test]
+async fn a_recording_fetch_cut_short_by_a_stop_is_finished_at_the_next_start() {
+    let w = World::start(Script::new()).await;
+    record_at_carrier(&w).await;
+    w.number("telnyx").await;
+    let (call_id, media) = w.telnyx_stream("v3:rec-telnyx-2").await;
+    media.stop().await.unwrap();
+    w.ended(&call_id).await;
+    // Not served yet: the first try is refused, and the engine stops before the next.
+    let url = w.telnyx.recording_url("rec-2.wav");
+    let client_state = base64::engine::general_purpose::STANDARD.encode(&call_id);
+    w.telnyx_webhook(
+        "call.recording.saved",
+        "saved-rec-2",
+        json!({
+            "call_leg_id": "leg-1", "call_session_id": "sess-1", "client_state": client_state,
+            "channels": "dual", "recording_urls": {"wav": url},
+        }),
+    )
+    .await;
+    until("a first try", || {
+        (!w.telnyx.recording_fetches().is_empty()).then_some(())
+    })
+    .await;
+    // Served from now on; the next try (a second later) is the stop's to cut short.
+    w.telnyx.add_recording("rec-2.wav", two_tone_wav());
+    let w = w.restarted().await;
+    let call = w
+        .call_until(
+            &call_id,
+            "with the carrier's recording after the restart",
+            |c| c["recording"]["duration_ms"].is_number(),
+        )
+        .await;
+    assert_eq!(call["recording"]["duration_ms"], 2000, "{call}");
+    assert_eq!(
+        w.telnyx.recording_fetches().len(),
+        2,
+        "one try before the stop, one after the start: {:?}",
+        w.telnyx.recording_fetches()
+    );
+    let (left, right) = recording(&w, &call_id).await;
+    assert!(windows_with(&left, 1000.0).len() >= 95);
+    assert!(windows_with(&right, 440.0).len() >= 95);
 }

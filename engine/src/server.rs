@@ -246,6 +246,8 @@ pub async fn launch(
     // may be slow to answer, and nothing else waits on it.
     // Recordings a stop cut short are made whole; old ones go, as the retention setting says.
     crate::recordings::upkeep::spawn(engine.clone(), started);
+    // Carriers' recordings waiting to be fetched are fetched now, and each one as it is reported.
+    crate::recordings::fetch::spawn(engine.clone());
     // Post-call analyses queued or cut short before this start carry on, off every call's path.
     tokio::spawn(crate::analysis::run(engine.clone()));
     let recovering = engine.clone();

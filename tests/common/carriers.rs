@@ -112,6 +112,10 @@ struct SimState {
     commands: Vec<Command>,
     /// Statuses (and bodies) to answer with before answering 200.
     script: VecDeque<(StatusCode, Value)>,
+    /// Recordings' files by name, where `call.recording.saved`'s `recording_urls` point (the
+    /// storage's pre-signed URLs, §7.3), and each fetch of one (whether it sent credentials).
+    recordings: std::collections::HashMap<String, Vec<u8>>,
+    recording_fetches: Vec<(String, bool)>,
 }
 
 /// Telnyx's Call Control API on loopback.
@@ -127,6 +131,7 @@ impl TelnyxApi {
         let app = axum::Router::new()
             .route("/v2/calls/{id}/actions/{action}", post(command))
             .route("/v2/calls", post(dial))
+            .route("/storage/{name}", axum::routing::get(recording_file))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/v2", listener.local_addr().unwrap());
@@ -145,6 +150,26 @@ impl TelnyxApi {
 
     pub fn commands(&self) -> Vec<Command> {
         self.state.lock().unwrap().commands.clone()
+    }
+
+    /// Serves `wav` as a recording's file; returns its URL, as `recording_urls.wav` gives it.
+    pub fn add_recording(&self, name: &str, wav: Vec<u8>) -> String {
+        self.state
+            .lock()
+            .unwrap()
+            .recordings
+            .insert(name.to_owned(), wav);
+        self.recording_url(name)
+    }
+
+    /// The URL of recording `name` (served or not).
+    pub fn recording_url(&self, name: &str) -> String {
+        format!("{}/storage/{name}", self.base.trim_end_matches("/v2"))
+    }
+
+    /// Each fetch of a recording's file: its name, and whether credentials came with it.
+    pub fn recording_fetches(&self) -> Vec<(String, bool)> {
+        self.state.lock().unwrap().recording_fetches.clone()
     }
 
     /// Waits until `n` commands have arrived.
@@ -170,6 +195,7 @@ fn missing(action: &str, body: &Value) -> Option<&'static str> {
         "speak" => &["payload", "voice"],
         "bridge" => &["call_control_id"],
         "transfer" => &["to"],
+        "record_start" => &["channels", "format"],
         _ => &[],
     };
     required
@@ -203,6 +229,22 @@ async fn dial(
         "record_type": "call", "client_state": client_state,
     }});
     (StatusCode::OK, axum::Json(data))
+}
+
+/// A recording's file at its pre-signed URL: 404 for one not served.
+async fn recording_file(
+    State(state): State<Arc<Mutex<SimState>>>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut s = state.lock().unwrap();
+    let credentials = headers.contains_key("authorization");
+    s.recording_fetches.push((name.clone(), credentials));
+    match s.recordings.get(&name) {
+        Some(wav) => ([("content-type", "audio/wav")], wav.clone()).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 async fn command(

@@ -13,6 +13,11 @@
 //! (prefixed "not simulated"). Then Basic auth is checked (401, 20003), then `refuse` and
 //! `stall_next` apply, and only then the account's state answers.
 //!
+//! A call's recording (§11): `POST Calls/{sid}/Recordings.json` starts one (a valid request
+//! answers the Recording resource, `RE…`); its media, `GET Recordings/{sid}.wav` (§11.5, not
+//! an operation of the document: the media URL), is served with Basic auth from the files the
+//! test gives (`add_recording`), 404 for others. The status callback is the test's to send.
+//!
 //! Numbers bought leave the catalog for good; released numbers do not come back to it.
 //! Lists are in creation order; a page token is `PA`/`PB` and the sid the page starts after
 //! or ends before, so paging stays stable when numbers are released between pages.
@@ -80,6 +85,8 @@ struct Account {
     addresses: Vec<Value>,
     /// Bundle resources (§9.5).
     bundles: Vec<Value>,
+    /// Recordings' WAV files by sid, served as their media.
+    recordings: std::collections::HashMap<String, Vec<u8>>,
     /// The most records a page holds whatever `PageSize` asks (0: as asked), so that a client
     /// asking for big pages still meets paging.
     page_cap: usize,
@@ -112,6 +119,16 @@ impl TwilioApi {
             base,
             numbers_base,
         }
+    }
+
+    /// Serves `wav` as the media of recording `sid` (§11.5).
+    pub fn add_recording(&self, sid: &str, wav: Vec<u8>) {
+        self.account().recordings.insert(sid.to_owned(), wav);
+    }
+
+    /// The URL a recording callback gives for recording `sid` (no extension, §11.2).
+    pub fn recording_url(&self, sid: &str) -> String {
+        format!("{}/Accounts/{TWILIO_SID}/Recordings/{sid}", self.base)
     }
 
     fn account(&self) -> std::sync::MutexGuard<'_, Account> {
@@ -543,6 +560,9 @@ async fn answer_now(
     if uri.path().starts_with("/v2/") {
         return numbers_v2(&account, &method, uri.path(), &query, &headers);
     }
+    if let Some(sid) = media_sid(uri.path()) {
+        return recording_media(&account, &method, uri.path(), sid, &headers);
+    }
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
     let op = match twilio_spec::spec().check(&method, uri.path(), &query, &form, content_type) {
         Ok(op) => op,
@@ -583,6 +603,20 @@ async fn answer_now(
                 "to": req.form("To"), "from": req.form("From"),
             });
             (StatusCode::CREATED, axum::Json(call)).into_response()
+        }
+        // §11.1: the Recording resource, as Twilio answers a start.
+        "CreateCallRecording" => {
+            let recording = json!({
+                "account_sid": TWILIO_SID, "api_version": "2010-04-01",
+                "call_sid": op.path["CallSid"], "conference_sid": null,
+                "channels": if req.form("RecordingChannels") == Some("dual") { 2 } else { 1 },
+                "date_created": now(), "date_updated": now(), "start_time": now(),
+                "price": null, "price_unit": null, "duration": null,
+                "sid": sid("RE"), "source": "StartCallRecordingAPI", "status": "in-progress",
+                "error_code": null, "encryption_details": null,
+                "track": req.form("RecordingTrack").unwrap_or("both"),
+            });
+            (StatusCode::CREATED, axum::Json(recording)).into_response()
         }
         "ListIncomingPhoneNumber" => list_numbers(&a, &req),
         "CreateIncomingPhoneNumber"
@@ -651,6 +685,36 @@ impl Req<'_> {
     fn flag(&self, name: &str) -> bool {
         self.query(name)
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+}
+
+/// The recording sid of a media URL: `/2010-04-01/Accounts/{AccountSid}/Recordings/{Sid}.wav`.
+fn media_sid(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/2010-04-01/Accounts/")?;
+    let (_, rest) = rest.split_once("/Recordings/")?;
+    rest.strip_suffix(".wav").filter(|s| !s.contains('/'))
+}
+
+/// §11.5: a recording's WAV, with the account's Basic auth.
+fn recording_media(
+    account: &Arc<Mutex<Account>>,
+    method: &Method,
+    path: &str,
+    sid: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let mut a = account.lock().unwrap();
+    if method != Method::GET {
+        a.violations
+            .push(format!("{method} {path}: a recording's media is only read"));
+        return not_found(path);
+    }
+    if !authorized(headers) || !path.starts_with(&format!("/2010-04-01/Accounts/{TWILIO_SID}/")) {
+        return error_response(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
+    }
+    match a.recordings.get(sid) {
+        Some(wav) => ([("content-type", "audio/x-wav")], wav.clone()).into_response(),
+        None => not_found(path),
     }
 }
 

@@ -26,7 +26,9 @@ use playback::{Playback, SpokeAt};
 use takeover::{Heard, OperatorEvent, TakeOver};
 use tools::{Called, ToolDesk};
 
-use crate::domain::{Agent, BuiltinTool, Call, CallDirection, CallStatus, Speaker, Timestamp};
+use crate::domain::{
+    Agent, BuiltinTool, Call, CallDirection, CallStatus, RecordingSource, Speaker, Timestamp,
+};
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::live::{Control, NewStream};
@@ -120,16 +122,19 @@ pub async fn run_with<C: MediaSession + 'static>(
     let call = mark_answered(&engine, call).await;
     let tool_secrets = tools::secrets_for(&engine, &agent).await;
     let (mcp, mcp_left_out) = tools::mcp_declared(&call, &agent, &tool_secrets);
-    let mut recording = if agent.record_calls {
-        CallRecording::start(&engine, &call).await
-    } else {
-        None
+    let mut recording = match (agent.record_calls, agent.recording_source) {
+        (true, RecordingSource::Switchboard) => CallRecording::start(&engine, &call).await,
+        (true, RecordingSource::Carrier) => {
+            crate::calls::recording::start_at_carrier(&engine, &call);
+            None
+        }
+        (false, _) => None,
     };
     // Said first when the call is recorded (a greeting starts with it; on a call where the
     // other side speaks first, the agent is told to).
-    let disclosure = recording
-        .as_ref()
-        .map(|_| agent.recording_disclosure.clone())
+    let disclosure = (agent.record_calls
+        && (recording.is_some() || agent.recording_source == RecordingSource::Carrier))
+        .then(|| agent.recording_disclosure.clone())
         .filter(|d| !d.is_empty());
     let mut instructions = crate::calls::context::instructions_for(&engine, &agent, &call).await;
     if let Some(d) = &disclosure {

@@ -7,4 +7,5 @@ pub mod context;
 pub mod hang_up;
 pub mod place;
 pub mod reconcile;
+pub mod recording;
 pub mod report;

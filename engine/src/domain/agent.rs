@@ -53,6 +53,32 @@ impl VoiceBackend {
     }
 }
 
+/// Who records an agent's calls when `record_calls` is on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingSource {
+    /// Switchboard, from the audio it bridges: stereo, cut where a barge-in cut the agent.
+    #[default]
+    Switchboard,
+    /// The carrier (both channels); its file is fetched once ready and kept like our own.
+    Carrier,
+}
+
+impl RecordingSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Switchboard => "switchboard",
+            Self::Carrier => "carrier",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Switchboard, Self::Carrier]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+    }
+}
+
 /// An agent as stored and as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Agent {
@@ -88,8 +114,10 @@ pub struct Agent {
     pub transfer_targets: Vec<TransferTarget>,
     /// Remote MCP servers whose tools the agent may use (the voice backend calls them).
     pub mcp_servers: Vec<McpServer>,
-    /// Switchboard records this agent's calls itself: both sides, in stereo.
+    /// This agent's calls are recorded: both sides, in stereo.
     pub record_calls: bool,
+    /// Who records them: Switchboard itself, or the carrier.
+    pub recording_source: RecordingSource,
     /// Said first on a recorded call ("This call is recorded."); empty says nothing.
     pub recording_disclosure: String,
     /// Post-call analysis: whether each answered call is summarised, and what is read from it.
@@ -141,6 +169,7 @@ pub struct AgentFields {
     pub transfer_targets: Vec<TransferTarget>,
     pub mcp_servers: Vec<McpServer>,
     pub record_calls: bool,
+    pub recording_source: RecordingSource,
     pub recording_disclosure: String,
     pub analysis: AnalysisSettings,
 }
@@ -164,6 +193,7 @@ impl Default for AgentFields {
             transfer_targets: Vec::new(),
             mcp_servers: Vec::new(),
             record_calls: false,
+            recording_source: RecordingSource::default(),
             recording_disclosure: String::new(),
             analysis: AnalysisSettings::default(),
         }
@@ -189,6 +219,7 @@ impl From<&Agent> for AgentFields {
             transfer_targets: a.transfer_targets.clone(),
             mcp_servers: a.mcp_servers.clone(),
             record_calls: a.record_calls,
+            recording_source: a.recording_source,
             recording_disclosure: a.recording_disclosure.clone(),
             analysis: a.analysis.clone(),
         }
@@ -241,6 +272,11 @@ pub struct AgentInput {
     pub mcp_servers: Option<Vec<McpServer>>,
     /// Record this agent's calls (both sides, stereo, kept in the data directory).
     pub record_calls: Option<bool>,
+    /// Who records them: `switchboard` (the default) or `carrier` (Twilio or Telnyx records
+    /// both channels; the file is fetched and kept here). Read as text so that an unknown
+    /// value is refused as this field's.
+    #[schema(value_type = Option<RecordingSource>)]
+    pub recording_source: Option<String>,
     /// Said before anything else on a recorded call; empty for none.
     #[schema(max_length = 500)]
     pub recording_disclosure: Option<String>,
@@ -324,6 +360,11 @@ impl AgentInput {
         }
         if let Some(v) = self.record_calls {
             base.record_calls = v;
+        }
+        if let Some(v) = self.recording_source {
+            base.recording_source = RecordingSource::parse(&v).ok_or_else(|| {
+                Invalid::new("recording_source", "must be switchboard or carrier")
+            })?;
         }
         if let Some(v) = self.recording_disclosure {
             base.recording_disclosure = bounded_text("recording_disclosure", &v, DISCLOSURE_MAX)?

@@ -20,7 +20,7 @@ pub mod time;
 pub mod tool;
 pub mod webhook;
 
-pub use agent::{Agent, AgentInput, VoiceBackend};
+pub use agent::{Agent, AgentInput, RecordingSource, VoiceBackend};
 pub use analysis::{AnalysisSettings, AnalysisStatus, CallAnalysis, Sentiment};
 pub use call::{
     Call, CallDirection, CallEvent, CallStatus, NewCall, OutboundRequest, Recording, RejectReason,

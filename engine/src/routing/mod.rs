@@ -200,6 +200,7 @@ mod tests {
             transfer_targets: Vec::new(),
             mcp_servers: Vec::new(),
             record_calls: false,
+            recording_source: Default::default(),
             recording_disclosure: String::new(),
             analysis: Default::default(),
             created_at: Timestamp::from_millis(0),

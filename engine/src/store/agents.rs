@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::error::{Conflict, Result, StoreError, not_found, unique_or};
 use super::{Store, new_id};
 use crate::domain::agent::AgentFields;
+use crate::domain::agent::RecordingSource;
 use crate::domain::{Agent, AgentInput, CallDirection, Timestamp, VoiceBackend};
 
 #[derive(FromRow)]
@@ -31,6 +32,7 @@ struct AgentRow {
     transfer_targets: String,
     mcp_servers: String,
     record_calls: bool,
+    recording_source: String,
     recording_disclosure: String,
     analysis: String,
     created_at: i64,
@@ -52,6 +54,12 @@ impl TryFrom<AgentRow> for Agent {
             .map_err(|e| StoreError::Corrupt(format!("agent {} MCP servers: {e}", r.id)))?;
         let analysis = serde_json::from_str(&r.analysis)
             .map_err(|e| StoreError::Corrupt(format!("agent {} analysis: {e}", r.id)))?;
+        let recording_source = RecordingSource::parse(&r.recording_source).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "agent {} recording source {}",
+                r.id, r.recording_source
+            ))
+        })?;
         let backend = VoiceBackend::parse(&r.backend)
             .ok_or_else(|| StoreError::Corrupt(format!("agent {} backend {}", r.id, r.backend)))?;
         Ok(Agent {
@@ -75,6 +83,7 @@ impl TryFrom<AgentRow> for Agent {
             transfer_targets,
             mcp_servers,
             record_calls: r.record_calls,
+            recording_source,
             recording_disclosure: r.recording_disclosure,
             analysis,
             created_at: Timestamp::from_millis(r.created_at),
@@ -86,7 +95,7 @@ impl TryFrom<AgentRow> for Agent {
 const SELECT: &str = "SELECT id, name, system_prompt, greeting, voice, model, context, notes, \
      max_concurrent_calls, active, backend, retell_voice_id, retell_llm_id, retell_agent_id, \
      retell_webhook_url, tools, builtin_tools, transfer_targets, mcp_servers, record_calls, \
-     recording_disclosure, analysis, created_at, updated_at FROM agents";
+     recording_source, recording_disclosure, analysis, created_at, updated_at FROM agents";
 
 /// The Retell objects made for an agent: its LLM's id and its agent's id, and the webhook URL
 /// the agent was given.
@@ -177,10 +186,10 @@ impl Store {
                         "INSERT INTO agents (name, system_prompt, greeting, voice, model, \
                          context, notes, max_concurrent_calls, active, backend, \
                          retell_voice_id, tools, builtin_tools, transfer_targets, mcp_servers, \
-                         record_calls, recording_disclosure, analysis, \
+                         record_calls, recording_source, recording_disclosure, analysis, \
                          updated_at, retell_llm_id, retell_agent_id, retell_webhook_url, id, \
                          created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     ),
                     &fields,
                     now,
@@ -228,8 +237,8 @@ impl Store {
                          model = ?, context = ?, notes = ?, max_concurrent_calls = ?, \
                          active = ?, backend = ?, retell_voice_id = ?, tools = ?, \
                          builtin_tools = ?, transfer_targets = ?, mcp_servers = ?, \
-                         record_calls = ?, recording_disclosure = ?, analysis = ?, \
-                         updated_at = ?, \
+                         record_calls = ?, recording_source = ?, recording_disclosure = ?, \
+                         analysis = ?, updated_at = ?, \
                          retell_llm_id = ?, retell_agent_id = ?, retell_webhook_url = ? \
                          WHERE id = ?",
                     ),
@@ -455,6 +464,7 @@ fn bind_fields<'q>(q: SqliteQuery<'q>, f: &'q AgentFields, now: Timestamp) -> Sq
         .bind(serde_json::to_string(&f.transfer_targets).unwrap_or_else(|_| "[]".into()))
         .bind(serde_json::to_string(&f.mcp_servers).unwrap_or_else(|_| "[]".into()))
         .bind(f.record_calls)
+        .bind(f.recording_source.as_str())
         .bind(&f.recording_disclosure)
         .bind(serde_json::to_string(&f.analysis).unwrap_or_else(|_| "{}".into()))
         .bind(now.as_millis())

@@ -807,9 +807,14 @@ pub(super) async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEve
         // (A later report of the same end may still say why, when the first did not: see
         // below.)
         CallEvent::RecordingSaved { url } => {
-            sqlx::query("UPDATE calls SET recording_url = ? WHERE id = ?")
-                .bind(url)
-                .bind(id)
+            // A call without a recording of our own gets the carrier's, fetched
+            // (`recordings::fetch`); until then it waits, across a restart.
+            sqlx::query(
+                "UPDATE calls SET recording_url = ?, \
+                 recording_fetch_pending = (recording_file IS NULL) WHERE id = ?",
+            )
+            .bind(url)
+            .bind(id)
         }
         CallEvent::MachineDetected { result } => {
             sqlx::query("UPDATE calls SET answered_by = ? WHERE id = ?")

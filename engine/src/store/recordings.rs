@@ -1,6 +1,7 @@
 //! Switchboard's own recordings of calls: the file a call's recording is in (a name in the data
 //! directory's recordings folder), when it began and how long it is. The files themselves are
-//! `recordings/`'s; the rows here are how it finds them.
+//! `recordings/`'s; the rows here are how it finds them. A carrier's recording of a call is kept
+//! in the same columns once fetched; until then the call is marked as waiting for the fetch.
 
 use super::Store;
 use super::call_rows::LIVE;
@@ -56,6 +57,61 @@ impl Store {
                 .bind(&call_id)
                 .execute(conn)
                 .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Calls whose carrier recording is waiting to be fetched, with the URL the carrier gave.
+    pub async fn pending_recording_fetches(&self) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, recording_url FROM calls \
+             WHERE recording_fetch_pending = 1 AND recording_url IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The carrier's recording of `call_id` was fetched into `file`: it is the call's
+    /// recording now. `false` when the call is gone (deleted meanwhile) or has a recording of
+    /// Switchboard's own, which is kept instead.
+    pub async fn keep_carrier_recording(
+        &self,
+        call_id: &str,
+        file: &str,
+        started_at: Timestamp,
+        duration_ms: u64,
+    ) -> Result<bool> {
+        let (call_id, file) = (call_id.to_owned(), file.to_owned());
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "UPDATE calls SET recording_file = ?, recording_started_at = ?, \
+                     recording_ms = ?, recording_fetch_pending = 0 \
+                     WHERE id = ? AND recording_file IS NULL",
+                )
+                .bind(&file)
+                .bind(started_at.as_millis())
+                .bind(i64::try_from(duration_ms).unwrap_or(i64::MAX))
+                .bind(&call_id)
+                .execute(conn)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+
+    /// The fetch of `call_id`'s carrier recording gave up: the call keeps the carrier's URL.
+    pub async fn give_up_recording_fetch(&self, call_id: &str) -> Result<()> {
+        let call_id = call_id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                sqlx::query("UPDATE calls SET recording_fetch_pending = 0 WHERE id = ?")
+                    .bind(&call_id)
+                    .execute(conn)
+                    .await?;
                 Ok(())
             })
         })

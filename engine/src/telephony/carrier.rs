@@ -359,6 +359,20 @@ pub trait CarrierApi: Send + Sync {
         Err(CarrierError::Unsupported(self.carrier()))
     }
 
+    /// Asks the carrier to record the live, answered `call` on two channels (caller and
+    /// agent); it reports the file once ready (`CallEvent::RecordingSaved`), to `public`'s
+    /// webhooks. Not repeated once it may have acted: a second recording would be billed.
+    async fn start_recording(&self, call: &Call, public: &PublicUrl) -> Result<(), CarrierError> {
+        let _ = (call, public);
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
+    /// The file of a recording the carrier reported ready at `url` (as it gave it), in WAV.
+    async fn fetch_recording(&self, url: &str) -> Result<Vec<u8>, CarrierError> {
+        let _ = url;
+        Err(CarrierError::Unsupported(self.carrier()))
+    }
+
     /// The URL this carrier's numbers send incoming calls to when they point at this engine;
     /// `None` for a carrier whose numbers are not pointed by URL.
     fn voice_url(&self, public: &PublicUrl) -> Option<String> {

@@ -53,6 +53,34 @@ pub fn client() -> reqwest::Client {
         .expect("TLS backend initialises")
 }
 
+/// For downloads (a call's recording): a long call's file takes longer than an API reply.
+pub fn download_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(300))
+        .build()
+        .expect("TLS backend initialises")
+}
+
+/// A GET of a file (safe to repeat), retried as `send` is; its bytes.
+pub async fn download(
+    carrier: &'static str,
+    action: &str,
+    build: impl Fn() -> reqwest::RequestBuilder,
+    read_error: fn(&str) -> (Option<String>, String),
+) -> Result<Vec<u8>, CarrierApiError> {
+    let res = respond(Retry::Transient, carrier, action, build, read_error).await?;
+    match res.bytes().await {
+        Ok(b) => Ok(b.to_vec()),
+        Err(e) => Err(CarrierApiError::Unreachable {
+            carrier,
+            action: action.to_owned(),
+            attempts: 1,
+            last: e.without_url().to_string(),
+        }),
+    }
+}
+
 /// Which failures a request may be sent again after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Retry {
@@ -83,13 +111,23 @@ pub async fn send_with(
     build: impl Fn() -> reqwest::RequestBuilder,
     read_error: fn(&str) -> (Option<String>, String),
 ) -> Result<String, CarrierApiError> {
+    let res = respond(retry, carrier, action, build, read_error).await?;
+    Ok(res.text().await.unwrap_or_default())
+}
+
+/// The retry loop of `send_with`: the successful response, its body unread.
+async fn respond(
+    retry: Retry,
+    carrier: &'static str,
+    action: &str,
+    build: impl Fn() -> reqwest::RequestBuilder,
+    read_error: fn(&str) -> (Option<String>, String),
+) -> Result<reqwest::Response, CarrierApiError> {
     let mut backoff = FIRST_BACKOFF;
     let mut last = String::new();
     for attempt in 1..=ATTEMPTS {
         let may_repeat = match build().send().await {
-            Ok(res) if res.status().is_success() => {
-                return Ok(res.text().await.unwrap_or_default());
-            }
+            Ok(res) if res.status().is_success() => return Ok(res),
             // A 429 is worth waiting out, unless a repeat could act twice: then it is the
             // carrier's answer that it did not act (LiveKit also says a SIP failure so).
             Ok(res)

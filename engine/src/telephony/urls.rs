@@ -9,6 +9,8 @@ pub const TWILIO_VOICE_PATH: &str = "/webhooks/twilio/voice";
 pub const TWILIO_STATUS_PATH: &str = "/webhooks/twilio/status";
 pub const TWILIO_STREAM_STATUS_PATH: &str = "/webhooks/twilio/stream-status";
 pub const TWILIO_AMD_PATH: &str = "/webhooks/twilio/amd";
+/// Where Twilio says a recording it made of a call (at our request) is ready.
+pub const TWILIO_RECORDING_PATH: &str = "/webhooks/twilio/recording";
 /// A warm transfer's call to a person: its progress, and where it asks what to do once the
 /// person has heard the summary (the transfer's id in the query).
 pub const TWILIO_TRANSFER_PATH: &str = "/webhooks/twilio/transfer";

@@ -1103,10 +1103,12 @@ export interface components {
             model: string;
             name: string;
             notes: string;
-            /** @description Switchboard records this agent's calls itself: both sides, in stereo. */
+            /** @description This agent's calls are recorded: both sides, in stereo. */
             record_calls: boolean;
             /** @description Said first on a recorded call ("This call is recorded."); empty says nothing. */
             recording_disclosure: string;
+            /** @description Who records them: Switchboard itself, or the carrier. */
+            recording_source: components["schemas"]["RecordingSource"];
             /** @description The Retell agent made for this agent (its voice), answered by `retell_llm_id`. */
             retell_agent_id?: string | null;
             /**
@@ -1154,6 +1156,7 @@ export interface components {
             record_calls?: boolean | null;
             /** @description Said before anything else on a recorded call; empty for none. */
             recording_disclosure?: string | null;
+            recording_source?: null | components["schemas"]["RecordingSource"];
             /** @description A voice id from Retell's voice list (`retell-Cimo`, ...), for the `retell` backend. */
             retell_voice_id?: string | null;
             system_prompt?: string | null;
@@ -2097,6 +2100,11 @@ export interface components {
              */
             started_at: components["schemas"]["Timestamp"];
         };
+        /**
+         * @description Who records an agent's calls when `record_calls` is on.
+         * @enum {string}
+         */
+        RecordingSource: "switchboard" | "carrier";
         /**
          * @description Why an inbound call was refused. Stored with the call so the log says why.
          * @enum {string}

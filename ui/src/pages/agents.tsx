@@ -309,7 +309,8 @@ interface FormState {
   transfer: boolean;
   /** One target a line: `name | number or sip:URI | when to use`. */
   targets: string;
-  record_calls: boolean;
+  /** Off, or who records: Switchboard itself or the carrier. */
+  recording: "off" | RecordingSource;
   recording_disclosure: string;
 }
 
@@ -335,12 +336,20 @@ function formOf(a: Agent | null): FormState {
     targets: (a?.transfer_targets ?? [])
       .map((t) => [t.name, t.to, t.description, ...(t.warm ? [`warm ${t.ring_secs ?? 25}s`] : [])].join(" | "))
       .join("\n"),
-    record_calls: a?.record_calls ?? false,
+    recording: a?.record_calls ? a.recording_source : "off",
     recording_disclosure: a?.recording_disclosure ?? "",
   };
 }
 
 type TargetInput = NonNullable<AgentInput["transfer_targets"]>[number];
+
+type RecordingSource = Agent["recording_source"];
+
+const RECORDING_CHOICES: ["off" | RecordingSource, string][] = [
+  ["off", "Not recorded"],
+  ["switchboard", "Switchboard records the call"],
+  ["carrier", "The carrier records the call (Twilio, Telnyx; not test calls)"],
+];
 
 /** A line's last part when it says how to transfer: “cold”, or “warm” with the ring time. */
 const MODE = /^(cold|warm)(?:\s+(\d+)\s*s?)?$/i;
@@ -421,7 +430,9 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
     transfer_targets: targets.value,
     mcp_servers: mcp.value,
     analysis: analysis.value,
-    record_calls: form.record_calls,
+    record_calls: form.recording !== "off",
+    // Off keeps the source chosen last, for when recording is switched on again.
+    recording_source: form.recording === "off" ? (agent?.recording_source ?? "switchboard") : form.recording,
     recording_disclosure: form.recording_disclosure.trim(),
   };
   if (!agent) return next;
@@ -445,6 +456,7 @@ function changes(form: FormState, agent: Agent | null): AgentInput | null {
   if (form.mcp_servers !== stored.mcp_servers) diff.mcp_servers = next.mcp_servers;
   if (form.analysis !== stored.analysis) diff.analysis = next.analysis;
   if (next.record_calls !== agent.record_calls) diff.record_calls = next.record_calls;
+  if (next.recording_source !== agent.recording_source) diff.recording_source = next.recording_source;
   if (next.recording_disclosure !== agent.recording_disclosure) diff.recording_disclosure = next.recording_disclosure;
   return diff;
 }
@@ -784,21 +796,24 @@ function AgentPanel(props: { agent: Agent | null; numbers: PhoneNumber[] | null;
         <FieldSet
           id="agent-recording"
           legend="Recording"
-          hint="Switchboard records the call itself: the caller and the agent on two channels, as the caller heard it. Recordings stay on this computer (Settings sets how long)."
-          error={fieldError("record_calls") ?? fieldError("recording_disclosure")}
+          hint="Switchboard records the call itself: the caller and the agent on two channels, as the caller heard it. Or the carrier (Twilio, Telnyx) records it, and Switchboard fetches the file once the call is over. Either way recordings stay on this computer (Settings sets how long)."
+          error={fieldError("record_calls") ?? fieldError("recording_source") ?? fieldError("recording_disclosure")}
         >
-          <label class="check">
-            <input
-              type="checkbox"
-              name="record_calls"
-              checked={form.record_calls}
-              onChange={(e) => {
-                update("record_calls", e.currentTarget.checked);
-              }}
-            />
-            <span>Record this agent’s calls</span>
-          </label>
-          {form.record_calls && (
+          {RECORDING_CHOICES.map(([value, label]) => (
+            <label class="check" key={value}>
+              <input
+                type="radio"
+                name="recording"
+                value={value}
+                checked={form.recording === value}
+                onChange={() => {
+                  update("recording", value);
+                }}
+              />
+              <span>{label}</span>
+            </label>
+          ))}
+          {form.recording !== "off" && (
             <Field
               id="agent-disclosure"
               label="Said first"

@@ -290,6 +290,32 @@ impl CarrierApi for TelnyxCarrier {
         }
     }
 
+    /// §7.3: stereo WAV, the caller's leg on channel A; `call.recording.saved` says where the
+    /// file is. The command id keeps a repeated request from starting a second recording.
+    async fn start_recording(&self, call: &Call, public: &PublicUrl) -> Result<(), CarrierError> {
+        let _ = public; // Telnyx reports to the application's webhook URL.
+        let id = call
+            .carrier_call_id
+            .as_deref()
+            .ok_or(CarrierError::NoCarrierId)?;
+        let creds = self.secrets.credentials(Provider::Telnyx).await?;
+        let body = serde_json::json!({
+            "format": "wav",
+            "channels": "dual",
+            "recording_track": "both",
+            "play_beep": false,
+            "command_id": format!("record-{}", call.id),
+        });
+        self.client
+            .command(creds.get("api_key"), id, "record_start", &body)
+            .await?;
+        Ok(())
+    }
+
+    async fn fetch_recording(&self, url: &str) -> Result<Vec<u8>, CarrierError> {
+        Ok(self.client.recording_file(url).await?)
+    }
+
     async fn account_numbers(&self) -> Result<Vec<AccountNumber>, CarrierError> {
         let creds = self.secrets.credentials(Provider::Telnyx).await?;
         let key = creds.get("api_key");

@@ -27,6 +27,8 @@ fn segment(id: &str) -> String {
 #[derive(Clone)]
 pub struct TelnyxClient {
     http: reqwest::Client,
+    /// For recordings' files, which take longer than an API reply.
+    download: reqwest::Client,
     base: String,
 }
 
@@ -341,8 +343,21 @@ impl TelnyxClient {
     pub fn new(base: impl Into<String>) -> Self {
         Self {
             http: http::client(),
+            download: http::download_client(),
             base: base.into().trim_end_matches('/').to_owned(),
         }
+    }
+
+    /// A recording's file from the URL `call.recording.saved` gave (pre-signed: no
+    /// credentials go with it).
+    pub async fn recording_file(&self, url: &str) -> Result<Vec<u8>, TelnyxError> {
+        http::download(
+            "Telnyx",
+            "fetch the call's recording",
+            || self.download.get(url),
+            error_message,
+        )
+        .await
     }
 
     /// `POST /calls/{call_control_id}/actions/{action}` with `body`.

@@ -63,9 +63,19 @@ pub(super) async fn webhook(
     let data = envelope.data;
     let payload = &data.payload;
     let text = |name: &str| payload[name].as_str().filter(|s| !s.is_empty());
-    let call_control_id = text("call_control_id")
-        .ok_or_else(|| WebhookError::Malformed("payload.call_control_id is missing".into()))?
-        .to_owned();
+    let call_control_id = match text("call_control_id") {
+        Some(id) => id.to_owned(),
+        // `call.recording.saved` may name no call control id (protocols/telnyx.md §7.3): the
+        // call is found by its client state, Switchboard's call id.
+        None if data.event_type == "call.recording.saved" => {
+            recorded_call(&engine, text("client_state")).await?
+        }
+        None => {
+            return Err(WebhookError::Malformed(
+                "payload.call_control_id is missing".into(),
+            ));
+        }
+    };
     let at = data
         .occurred_at
         .as_deref()
@@ -157,6 +167,23 @@ pub(super) async fn webhook(
         .await?;
     }
     Ok(StatusCode::OK.into_response())
+}
+
+/// The call control id of the call whose client state is `client_state`.
+async fn recorded_call(
+    engine: &Engine,
+    client_state: Option<&str>,
+) -> Result<String, WebhookError> {
+    let missing = || {
+        WebhookError::Malformed(
+            "payload names neither call_control_id nor a call of ours in client_state".into(),
+        )
+    };
+    let ours = client_state.and_then(our_call_id).ok_or_else(missing)?;
+    match engine.store().get_call(&ours).await {
+        Ok(call) => call.carrier_call_id.ok_or_else(missing),
+        Err(_) => Err(missing()),
+    }
 }
 
 /// Without its media stream the caller would hear silence until they gave up: hang up (a

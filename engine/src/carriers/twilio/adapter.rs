@@ -6,14 +6,16 @@
 use crate::domain::{Call, CallEvent, CallStatus, Carrier, Timestamp};
 use crate::secrets::{Provider, Secrets};
 use crate::store::Store;
-use crate::telephony::urls::{TWILIO_AMD_PATH, TWILIO_TRANSFER_PATH, TWILIO_TRANSFER_READY_PATH};
+use crate::telephony::urls::{
+    TWILIO_AMD_PATH, TWILIO_RECORDING_PATH, TWILIO_TRANSFER_PATH, TWILIO_TRANSFER_READY_PATH,
+};
 use crate::telephony::{
     AccountAddress, AccountNumber, AvailableNumber, Bundle, CarrierApi, CarrierApiError,
     CarrierError, Consult, Dial, Found, KeysPressed, NumberKind, NumberQuery, PublicUrl, Purchase,
     PurchaseRequirements,
 };
 
-use super::client::{CallInfo, CreateCall, IncomingNumber, TwilioClient};
+use super::client::{CallInfo, CreateCall, IncomingNumber, RecordingUrl, TwilioClient};
 use super::twiml;
 
 /// The query parameter that carries Switchboard's call id in the callbacks of calls it places.
@@ -148,6 +150,39 @@ impl CarrierApi for TwilioCarrier {
 
     fn voice_url(&self, public: &PublicUrl) -> Option<String> {
         Some(public.urls.twilio_voice.clone())
+    }
+
+    /// §11.1; the file is announced to `/webhooks/twilio/recording`, our id in its query.
+    async fn start_recording(&self, call: &Call, public: &PublicUrl) -> Result<(), CarrierError> {
+        let sid = call
+            .carrier_call_id
+            .as_deref()
+            .ok_or(CarrierError::NoCarrierId)?;
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        let callback = format!(
+            "{}{TWILIO_RECORDING_PATH}?{OUR_CALL_ID}={}",
+            public.base, call.id
+        );
+        self.client
+            .start_recording(
+                creds.get("account_sid"),
+                creds.get("auth_token"),
+                sid,
+                &callback,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn fetch_recording(&self, url: &str) -> Result<Vec<u8>, CarrierError> {
+        let creds = self.secrets.credentials(Provider::Twilio).await?;
+        self.client
+            .recording_wav(creds.get("account_sid"), creds.get("auth_token"), url)
+            .await
+            .map_err(|e| match e {
+                RecordingUrl::Api(e) => e.into(),
+                other => CarrierError::Rejected(other.to_string()),
+            })
     }
 
     async fn transfer(&self, call: &Call, to: &str) -> Result<(), CarrierError> {

@@ -9,6 +9,8 @@ use crate::telephony::rest::{self as http, CarrierApiError};
 #[derive(Clone)]
 pub struct TwilioClient {
     http: reqwest::Client,
+    /// For recordings' files, which take longer than an API reply.
+    download: reqwest::Client,
     base: String,
     /// The Numbers API (`https://numbers.twilio.com/v2`): regulatory bundles live there.
     numbers_base: String,
@@ -494,6 +496,7 @@ impl TwilioClient {
     pub fn new(base: impl Into<String>, numbers_base: impl Into<String>) -> Self {
         Self {
             http: http::client(),
+            download: http::download_client(),
             base: base.into().trim_end_matches('/').to_owned(),
             numbers_base: numbers_base.into().trim_end_matches('/').to_owned(),
         }
@@ -525,6 +528,67 @@ impl TwilioClient {
         )
         .await
         .map(drop)
+    }
+
+    /// Starts recording a live call (§11.1): both tracks, each party on its own channel;
+    /// Twilio reports the file to `callback` (§11.2). Not repeated once sent.
+    pub async fn start_recording(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        call_sid: &str,
+        callback: &str,
+    ) -> Result<(), CarrierApiError> {
+        let path =
+            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
+        let url = format!(
+            "{}/Accounts/{}/Calls/{}/Recordings.json",
+            self.base,
+            path(account_sid),
+            path(call_sid)
+        );
+        self.post(
+            (account_sid, auth_token),
+            http::Retry::UnsentOnly,
+            "start recording the call",
+            &url,
+            &[
+                ("RecordingChannels", "dual"),
+                ("RecordingTrack", "both"),
+                ("RecordingStatusCallback", callback),
+                ("RecordingStatusCallbackMethod", "POST"),
+            ],
+        )
+        .await
+        .map(drop)
+    }
+
+    /// A recording's WAV file (§11.5): its URL as the callback gave it (no extension) with
+    /// `.wav`, fetched with the account's credentials, which go to Twilio's API host only.
+    pub async fn recording_wav(
+        &self,
+        account_sid: &str,
+        auth_token: &str,
+        recording_url: &str,
+    ) -> Result<Vec<u8>, RecordingUrl> {
+        let url = if recording_url.ends_with(".wav") {
+            recording_url.to_owned()
+        } else {
+            format!("{recording_url}.wav")
+        };
+        let url = same_origin(&self.base, &url)?;
+        let request = || {
+            self.download
+                .get(&url)
+                .basic_auth(account_sid, Some(auth_token))
+        };
+        Ok(http::download(
+            "Twilio",
+            "fetch the call's recording",
+            request,
+            error_message,
+        )
+        .await?)
     }
 
     /// Hangs up a call (§7.3): `Status=completed` once it is in progress, `canceled` while it
@@ -595,11 +659,20 @@ enum Pages {
 
 /// Why a list's next page is not followed.
 #[derive(Debug, thiserror::Error, PartialEq)]
-enum NextPage {
+pub enum NextPage {
     #[error("a next page that is not a URL: {0}")]
     NotAUrl(#[from] url::ParseError),
     #[error("a next page on another host ({0})")]
     OtherHost(String),
+}
+
+/// Why a recording's file could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordingUrl {
+    #[error("the recording's URL is not Twilio's: {0}")]
+    Elsewhere(#[from] NextPage),
+    #[error(transparent)]
+    Api(#[from] CarrierApiError),
 }
 
 /// `next` if it is on the same scheme, host and port as `current`.

@@ -1,5 +1,5 @@
-//! Twilio: the voice webhook (answered with TwiML), the status, answering-machine and media
-//! stream callbacks (all signed with `X-Twilio-Signature`, protocols/twilio.md §2-§5), Media
+//! Twilio: the voice webhook (answered with TwiML), the status, answering-machine, media
+//! stream and recording callbacks (all signed with `X-Twilio-Signature`, protocols/twilio.md §2-§5), Media
 //! Streams (§6), and the REST API behind the engine's `CarrierApi` (§7).
 
 pub mod adapter;
@@ -14,12 +14,12 @@ use axum::routing::{get, post};
 
 use crate::engine::Engine;
 use crate::telephony::urls::{
-    TWILIO_AMD_PATH, TWILIO_MEDIA_PATH, TWILIO_STATUS_PATH, TWILIO_STREAM_STATUS_PATH,
-    TWILIO_TRANSFER_PATH, TWILIO_TRANSFER_READY_PATH, TWILIO_VOICE_PATH,
+    TWILIO_AMD_PATH, TWILIO_MEDIA_PATH, TWILIO_RECORDING_PATH, TWILIO_STATUS_PATH,
+    TWILIO_STREAM_STATUS_PATH, TWILIO_TRANSFER_PATH, TWILIO_TRANSFER_READY_PATH, TWILIO_VOICE_PATH,
 };
 
 pub use adapter::TwilioCarrier;
-use webhooks::{Amd, Status, StreamStatus, callback};
+use webhooks::{Amd, Recording, Status, StreamStatus, callback};
 
 /// Twilio's webhooks and media stream on the public listener.
 pub(super) fn routes() -> Router<Engine> {
@@ -28,6 +28,7 @@ pub(super) fn routes() -> Router<Engine> {
         .route(TWILIO_STATUS_PATH, post(callback::<Status>))
         .route(TWILIO_STREAM_STATUS_PATH, post(callback::<StreamStatus>))
         .route(TWILIO_AMD_PATH, post(callback::<Amd>))
+        .route(TWILIO_RECORDING_PATH, post(callback::<Recording>))
         .route(TWILIO_TRANSFER_PATH, post(webhooks::transfer_status))
         .route(TWILIO_TRANSFER_READY_PATH, post(webhooks::transfer_ready))
         .route(TWILIO_MEDIA_PATH, get(media_stream::stream))

@@ -251,6 +251,39 @@ impl Callback for Amd {
     }
 }
 
+/// `POST /webhooks/twilio/recording?call_id=…`: a recording Switchboard asked for (§11.2).
+/// `completed`: the file is ready at `RecordingUrl` (fetched and kept by `recordings::fetch`);
+/// `absent` (too short, or silent) or `failed`: there is none, and the log says why.
+pub(super) struct Recording;
+
+impl Callback for Recording {
+    fn read(form: &Form, call_sid: &str) -> Result<Report, WebhookError> {
+        let status = form.required("RecordingStatus")?;
+        let recording = form.required("RecordingSid")?;
+        let key = format!("{call_sid}/recording/{recording}/{status}");
+        match status {
+            "completed" => {
+                let url = form.required("RecordingUrl")?;
+                Ok((
+                    key,
+                    vec![CallEvent::RecordingSaved {
+                        url: url.to_owned(),
+                    }],
+                ))
+            }
+            "absent" | "failed" => {
+                let code = form.param("ErrorCode").unwrap_or("none given");
+                tracing::warn!(%call_sid, %recording, %status, error_code = %code, "Twilio has no recording of the call");
+                Ok((key, Vec::new()))
+            }
+            "in-progress" => Ok((key, Vec::new())),
+            other => Err(WebhookError::Malformed(format!(
+                "unknown RecordingStatus {other}"
+            ))),
+        }
+    }
+}
+
 /// `POST /webhooks/twilio/stream-status`: what became of a call's media stream. A stream that
 /// fails (Twilio could not reach `/media/twilio`, or the socket broke) leaves the caller to the
 /// `<Hangup/>` after it; the call record says why. Started and stopped need nothing: the
