@@ -11,6 +11,7 @@ pub mod clock;
 pub mod input;
 pub mod lead;
 pub mod lead_import;
+pub mod overview;
 pub mod phone;
 pub mod phone_number;
 pub mod progress;
