@@ -665,3 +665,104 @@ async fn a_finished_analysis_reaches_the_users_systems_as_call_analyzed() {
         "only what it asked for: call.analyzed"
     );
 }
+
+/// The overview's numbers (issue 16, point 5) over calls carried through the simulators: three
+/// answered and analysed, one of them deleted afterwards, and one refused on arrival.
+#[tokio::test]
+async fn the_overview_counts_calls_carried_through_the_simulators_with_their_analyses() {
+    let w = World::start(Reply::Content(valid_answer()), 10).await;
+    let api = &w.engine.api;
+    let mut kept = Vec::new();
+    for sid in [
+        "CA00000000000000000000000000000b01",
+        "CA00000000000000000000000000000b02",
+        "CA00000000000000000000000000000b03",
+    ] {
+        let id = w.call(sid, true).await;
+        assert_eq!(w.settled(&id).await["status"], "done");
+        kept.push(id);
+    }
+    let gone = kept.pop().unwrap();
+    let (s, body) = api.delete(&format!("/api/calls/{gone}")).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+    // A call to a number Switchboard does not manage is refused on arrival.
+    let path = "/webhooks/twilio/voice";
+    let params = [
+        ("AccountSid", TWILIO_SID),
+        ("CallSid", "CA00000000000000000000000000000b04"),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+        ("From", CALLER),
+        ("To", "+14155550000"),
+    ];
+    let sig = twilio_signature(TWILIO_TOKEN, &format!("{PUBLIC}{path}"), &params);
+    let res = w
+        .http
+        .post(format!("{}{path}", w.engine.public_url()))
+        .header("x-twilio-signature", sig)
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let refused = w.list("status=rejected").await;
+    assert_eq!(refused["total"], 1, "{refused}");
+
+    let (s, o) = api.get("/api/overview?tz=UTC").await;
+    assert_eq!(s, StatusCode::OK, "{o}");
+    let t = &o["totals"];
+    assert_eq!(
+        t["calls"], 3,
+        "two answered calls and the refused one: {o:#}"
+    );
+    assert_eq!(t["inbound"], 3);
+    assert_eq!(
+        (t["outbound"].as_i64(), t["test"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(t["answered"], 2);
+    let mut talk = 0;
+    for id in &kept {
+        talk += w.detail(id).await["duration_secs"].as_i64().unwrap();
+    }
+    assert_eq!(
+        t["total_duration_secs"], talk,
+        "the kept calls' own durations"
+    );
+    let day_calls: i64 = o["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["totals"]["calls"].as_i64().unwrap())
+        .sum();
+    assert_eq!(day_calls, 3, "every call on one of the days");
+    assert_eq!(
+        o["outcomes"],
+        json!([{"status": "completed", "calls": 2}, {"status": "rejected", "calls": 1}])
+    );
+    assert_eq!(
+        o["analysis"],
+        json!({"analyzed": 2, "goal_met": 2, "goal_missed": 0, "positive": 2, "neutral": 0, "negative": 0}),
+        "the deleted call's analysis went with it"
+    );
+    let agents = o["agents"].as_array().unwrap();
+    assert_eq!(agents[0]["agent_id"], w.agent.as_str());
+    assert_eq!(agents[0]["totals"]["calls"], 2);
+    assert_eq!(agents[0]["analysis"]["goal_met"], 2);
+    assert_eq!(
+        agents[1]["agent_id"],
+        Value::Null,
+        "the refused call had no agent"
+    );
+    assert_eq!(agents[1]["totals"]["calls"], 1);
+
+    // A re-run takes the analysis out until it is done again, then counts it once.
+    let (s, body) = api
+        .post(&format!("/api/calls/{}/analysis", kept[0]), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(w.settled(&kept[0]).await["status"], "done");
+    let (_, o) = api.get("/api/overview?tz=UTC").await;
+    assert_eq!(o["analysis"]["analyzed"], 2, "{o:#}");
+    assert_eq!(o["analysis"]["goal_met"], 2);
+}

@@ -1049,6 +1049,8 @@ async fn the_openapi_document_matches_the_routes() {
         "PUT /api/phone-numbers/{id}",
         "DELETE /api/phone-numbers/{id}",
         "GET /api/calls",
+        "GET /api/overview",
+        "GET /api/campaigns/{id}/funnel",
         "GET /api/calls/export",
         "GET /api/calls/{id}",
         "DELETE /api/calls/{id}",
@@ -1183,5 +1185,259 @@ async fn unknown_routes_and_methods_answer_in_json() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    e.stop().await;
+}
+
+/// A call written through the store as the carriers' paths write it: ringing at `start`
+/// (RFC 3339), then answered a second later and ended `talk` seconds after that, or ended with
+/// `end` unanswered.
+async fn overview_call(
+    e: &TestEngine,
+    direction: CallDirection,
+    agent: &str,
+    start: &str,
+    end: Option<(CallStatus, i64)>,
+) -> String {
+    let store = e.running.engine.store();
+    let at = Timestamp::parse(start).unwrap().as_millis();
+    let call = store
+        .create_call(NewCall {
+            direction,
+            carrier: if direction == CallDirection::Test {
+                Carrier::Local
+            } else {
+                Carrier::Twilio
+            },
+            carrier_call_id: (direction != CallDirection::Test).then(|| format!("CA{at}")),
+            from_number: "+14155550100".into(),
+            to_number: NUMBER.into(),
+            agent_id: Some(agent.to_owned()),
+            number_id: None,
+            status: CallStatus::Ringing,
+            started_at: Timestamp::from_millis(at),
+        })
+        .await
+        .unwrap();
+    match end {
+        Some((CallStatus::Completed, talk)) => {
+            store
+                .mark_call_answered(&call.id, Timestamp::from_millis(at + 1_000))
+                .await
+                .unwrap();
+            store
+                .mark_call_ended(
+                    &call.id,
+                    CallStatus::Completed,
+                    Timestamp::from_millis(at + 1_000 + talk * 1_000),
+                    Some("normal_clearing"),
+                )
+                .await
+                .unwrap();
+        }
+        Some((status, _)) => {
+            store
+                .mark_call_ended(&call.id, status, Timestamp::from_millis(at + 30_000), None)
+                .await
+                .unwrap();
+        }
+        None => {}
+    }
+    call.id
+}
+
+#[tokio::test]
+async fn the_overview_sums_calls_by_local_day_and_moves_a_changed_call_once() {
+    let e = TestEngine::start().await;
+    let api = &e.api;
+    let reception = api.agent("Reception").await;
+    let dialer = api.agent("Dialer").await;
+    use CallDirection::{Inbound, Outbound, Test};
+    let done = |talk| Some((CallStatus::Completed, talk));
+    // Paris moves to summer time on 2026-03-29 (a 23-hour day). 00:30 on the 28th in Paris
+    // is still the 27th in UTC; 23:50 on the 29th is 21:50 UTC; 00:10 on the 30th is 22:10 UTC
+    // on the 29th.
+    overview_call(&e, Inbound, &reception, "2026-03-27T23:30:00Z", done(60)).await;
+    overview_call(
+        &e,
+        Outbound,
+        &dialer,
+        "2026-03-29T21:50:00Z",
+        Some((CallStatus::NoAnswer, 0)),
+    )
+    .await;
+    let late = overview_call(&e, Inbound, &reception, "2026-03-29T22:10:00Z", None).await;
+    overview_call(&e, Test, &reception, "2026-03-30T10:00:00Z", done(15)).await;
+    // The 1st of April in Paris: outside the range.
+    overview_call(&e, Inbound, &reception, "2026-03-31T22:30:00Z", done(5)).await;
+    // Written, then deleted through the API: counted nowhere.
+    let deleted = overview_call(&e, Inbound, &dialer, "2026-03-28T12:00:00Z", done(40)).await;
+    let (s, body) = api.delete(&format!("/api/calls/{deleted}")).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+
+    let paris = "/api/overview?from=2026-03-28&to=2026-03-30&tz=Europe/Paris";
+    let (s, o) = api.get(paris).await;
+    assert_eq!(s, StatusCode::OK, "{o}");
+    let per_day = |o: &Value, key: &str| -> Vec<i64> {
+        o["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["totals"][key].as_i64().unwrap())
+            .collect()
+    };
+    let dates: Vec<_> = o["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(dates, ["2026-03-28", "2026-03-29", "2026-03-30"]);
+    assert_eq!(per_day(&o, "calls"), [1, 1, 2], "{o:#}");
+    assert_eq!(per_day(&o, "inbound"), [1, 0, 1]);
+    assert_eq!(per_day(&o, "outbound"), [0, 1, 0]);
+    assert_eq!(per_day(&o, "test"), [0, 0, 1]);
+    assert_eq!(
+        per_day(&o, "answered"),
+        [1, 0, 1],
+        "the call at 00:10 is still ringing"
+    );
+    assert_eq!(o["days"][2]["totals"]["answer_rate"], 0.5);
+    assert_eq!(o["days"][1]["totals"]["average_duration_secs"], Value::Null);
+    assert_eq!(o["totals"]["calls"], 4);
+    let outcomes = |o: &Value| -> Vec<(String, i64)> {
+        o["outcomes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                (
+                    x["status"].as_str().unwrap().to_owned(),
+                    x["calls"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        outcomes(&o),
+        [
+            ("completed".to_owned(), 2),
+            ("no_answer".to_owned(), 1),
+            ("ringing".to_owned(), 1)
+        ]
+    );
+
+    // The ringing call is answered and ends: it moves from ringing to completed, counted once.
+    let store = e.running.engine.store();
+    let start = Timestamp::parse("2026-03-29T22:10:00Z")
+        .unwrap()
+        .as_millis();
+    store
+        .mark_call_answered(&late, Timestamp::from_millis(start + 2_000))
+        .await
+        .unwrap();
+    store
+        .mark_call_ended(
+            &late,
+            CallStatus::Completed,
+            Timestamp::from_millis(start + 32_000),
+            Some("normal_clearing"),
+        )
+        .await
+        .unwrap();
+    let (_, o) = api.get(paris).await;
+    assert_eq!(
+        per_day(&o, "calls"),
+        [1, 1, 2],
+        "the call is still one call"
+    );
+    assert_eq!(per_day(&o, "answered"), [1, 0, 2]);
+    assert_eq!(per_day(&o, "total_duration_secs"), [60, 0, 45]);
+    assert_eq!(
+        outcomes(&o),
+        [("completed".to_owned(), 3), ("no_answer".to_owned(), 1)]
+    );
+    let t = &o["totals"];
+    assert_eq!(
+        (
+            t["calls"].as_i64(),
+            t["inbound"].as_i64(),
+            t["outbound"].as_i64(),
+            t["test"].as_i64()
+        ),
+        (Some(4), Some(2), Some(1), Some(1))
+    );
+    assert_eq!(t["answered"], 3);
+    assert_eq!(t["answer_rate"], 0.75);
+    assert_eq!(t["total_duration_secs"], 105);
+    assert_eq!(t["average_duration_secs"], 35.0);
+    assert_eq!(
+        (t["cost_usd"].as_f64(), t["costed_calls"].as_i64()),
+        (Some(0.0), Some(0))
+    );
+    let agents: Vec<_> = o["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap(),
+                a["totals"]["calls"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        agents,
+        [("Reception", 3), ("Dialer", 1)],
+        "most calls first"
+    );
+    assert_eq!(o["campaigns"][0]["campaign_id"], Value::Null);
+    assert_eq!(o["campaigns"][0]["totals"]["calls"], 4);
+
+    // The same days in UTC: the 27th's call is out, the call at 22:10 falls on the 29th.
+    let (_, u) = api
+        .get("/api/overview?from=2026-03-28&to=2026-03-30&tz=UTC")
+        .await;
+    assert_eq!(per_day(&u, "calls"), [0, 2, 1]);
+    // Fixed offsets too: at +05:45 the 27th's 23:30 UTC is the 28th's 05:15.
+    let (_, k) = api
+        .get("/api/overview?from=2026-03-28&to=2026-03-28&tz=%2B05:45")
+        .await;
+    assert_eq!(per_day(&k, "calls"), [1], "{k}");
+    // One agent's calls only.
+    let (_, d) = api.get(&format!("{paris}&agent_id={dialer}")).await;
+    assert_eq!(per_day(&d, "calls"), [0, 1, 0]);
+    assert_eq!(d["agents"].as_array().unwrap().len(), 1);
+
+    for (q, status) in [
+        ("from=2026-03-30&to=2026-03-28", StatusCode::BAD_REQUEST),
+        ("from=2025-01-01&to=2026-02-05", StatusCode::BAD_REQUEST),
+        ("from=2026-02-30", StatusCode::BAD_REQUEST),
+        ("from=1999-12-31&to=2000-01-02", StatusCode::BAD_REQUEST),
+        ("tz=Mars/Base", StatusCode::BAD_REQUEST),
+        ("tz=%2B05:10", StatusCode::BAD_REQUEST),
+        ("tz=Europe/Paris%00", StatusCode::BAD_REQUEST),
+        ("agent_id=nobody", StatusCode::NOT_FOUND),
+        ("campaign_id=nothing", StatusCode::NOT_FOUND),
+    ] {
+        let (s, body) = api.get(&format!("/api/overview?{q}")).await;
+        assert_eq!(s, status, "{q}: {body}");
+        if status == StatusCode::BAD_REQUEST {
+            assert_eq!(body["error"]["code"], "malformed", "{q}: {body}");
+        }
+    }
+    let (s, body) = api.get("/api/overview?from=2026-03-30&to=2026-03-28").await;
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("from"),
+        "the error names the parameter: {s} {body}"
+    );
+    // The default: the last 30 days, ending today.
+    let (s, d) = api.get("/api/overview").await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["days"].as_array().unwrap().len(), 30);
+    assert_error(
+        &api.get("/api/campaigns/nothing/funnel").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
     e.stop().await;
 }

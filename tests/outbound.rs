@@ -1509,7 +1509,37 @@ async fn mixed_outcome_campaign(api: &Api, sim: &Ledger, number: &str) -> HashMa
         "each lead's last outcome is what the carrier reported of its last call"
     );
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    campaign_funnel_matches_its_calls(api, &id, expected_dials.values().sum(), 6).await;
     expected_outcomes
+}
+
+/// The campaign's funnel (from the overview's rollup) against its calls as the call log lists
+/// them one by one, and against the dials the carrier saw.
+async fn campaign_funnel_matches_its_calls(api: &Api, id: &str, dials: usize, machines: i64) {
+    let (s, page) = api.get("/api/calls?limit=500").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let calls: Vec<&Value> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["campaign_id"] == id)
+        .collect();
+    let count = |f: &dyn Fn(&Value) -> bool| calls.iter().filter(|c| f(c)).count() as i64;
+    let (s, funnel) = api.get(&format!("/api/campaigns/{id}/funnel")).await;
+    assert_eq!(s, StatusCode::OK, "{funnel}");
+    assert_eq!(
+        funnel["dialed"], dials as i64,
+        "one call per dial: {funnel}"
+    );
+    assert_eq!(funnel["dialed"], calls.len() as i64);
+    assert_eq!(funnel["answered"], count(&|c| !c["answered_at"].is_null()));
+    assert_eq!(funnel["voicemail"], machines, "{funnel}");
+    assert_eq!(
+        funnel["completed"],
+        count(&|c| c["status"] == "completed"),
+        "{funnel}"
+    );
+    assert_eq!(funnel["goal_met"], 0, "no agent has analysis on");
 }
 
 /// Three leads, two at a time, and every report of the first two calls lost: the third lead

@@ -38,6 +38,10 @@ test("signing in: a wrong token is refused on the sign-in screen, the right one 
 
   await page.getByLabel("Control API token").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
+  // The Overview is the first page, empty on a new install.
+  await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+  await main().getByText("No calls yet").waitFor();
+  await go("Agents");
   await page.getByRole("heading", { name: "Agents", level: 1 }).waitFor();
   await main().getByText("No agents yet").waitFor();
   await page.getByTestId("engine-status").getByText("Engine connected").waitFor();
@@ -233,7 +237,7 @@ test("the call log shows its empty state", async () => {
 });
 
 test("the page never errored and never scrolled sideways at 1024x700", async () => {
-  for (const route of ["live", "agents", "numbers", "campaigns", "calls", "settings"]) {
+  for (const route of ["overview", "live", "agents", "numbers", "campaigns", "calls", "settings"]) {
     await page.goto(`${engine.base}/#/${route}`);
     await page.locator(".page").waitFor();
     const [scroll, client] = await page.evaluate(() => [

@@ -69,7 +69,7 @@ test("with no calls, the Live page says so and what it takes for calls to arrive
   await page.goto(`${engine.base}/`);
   await page.getByLabel("Control API token").fill(token);
   await page.getByLabel("Control API token").press("Enter");
-  await page.getByRole("heading", { name: "Agents", level: 1 }).waitFor();
+  await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
   // The sidebar link, by keyboard like the other sections.
   const link = page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Live" });
   await link.focus();

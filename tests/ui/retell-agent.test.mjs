@@ -28,6 +28,8 @@ before(async () => {
   await page.goto(`${engine.base}/`);
   await page.getByLabel("Control API token").fill(token);
   await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
+  await page.goto(`${engine.base}/#/agents`);
   await page.getByRole("heading", { name: "Agents", level: 1 }).waitFor();
 });
 

@@ -7,6 +7,7 @@ import { CallsPage } from "./pages/calls";
 import { CampaignsPage } from "./pages/campaigns";
 import { LivePage } from "./pages/live";
 import { NumbersPage } from "./pages/numbers";
+import { OverviewPage } from "./pages/overview";
 import { SettingsPage } from "./pages/settings";
 import { SignInScreen } from "./pages/signin";
 import { TestCallPage } from "./pages/test-call";
@@ -54,6 +55,7 @@ function Shell(props: { state: AppState; route: Route }) {
       <Sidebar current={route.page} live={props.state.live.data?.length ?? null} />
       <main id="main" class="main" tabIndex={-1}>
         {props.state.engine === "offline" && <OfflineBanner />}
+        {route.page === "overview" && <OverviewPage />}
         {route.page === "live" && <LivePage selected={route.item} />}
         {route.page === "agents" && <AgentsPage selected={route.item} />}
         {route.page === "numbers" && <NumbersPage selected={route.item} />}
@@ -90,6 +92,7 @@ interface NavItem {
 
 /** The design's order; pages that come with later work are shown, disabled. */
 const NAV: readonly NavItem[] = [
+  { label: "Overview", icon: "overview", page: "overview" },
   { label: "Live", icon: "live", page: "live" },
   { label: "Agents", icon: "agents", page: "agents" },
   { label: "Phone Numbers", icon: "numbers", page: "numbers" },

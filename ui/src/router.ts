@@ -1,7 +1,7 @@
 //! Hash routes (`#/agents/<id>`): they work the same in the desktop webview and in a browser.
 import { useEffect, useState } from "preact/hooks";
 
-export type Page = "live" | "agents" | "numbers" | "campaigns" | "calls" | "test-call" | "settings";
+export type Page = "overview" | "live" | "agents" | "numbers" | "campaigns" | "calls" | "test-call" | "settings";
 
 export interface Route {
   page: Page;
@@ -9,12 +9,12 @@ export interface Route {
   item: string | null;
 }
 
-const PAGES: readonly Page[] = ["live", "agents", "numbers", "campaigns", "calls", "test-call", "settings"];
+const PAGES: readonly Page[] = ["overview", "live", "agents", "numbers", "campaigns", "calls", "test-call", "settings"];
 
 export function parseRoute(hash: string): Route {
   const [page = "", item = ""] = hash.replace(/^#\/?/, "").split("/");
   const known = PAGES.find((p) => p === page);
-  return { page: known ?? "agents", item: known && item !== "" ? decodeURIComponent(item) : null };
+  return { page: known ?? "overview", item: known && item !== "" ? decodeURIComponent(item) : null };
 }
 
 export function href(page: Page, item?: string | null): string {

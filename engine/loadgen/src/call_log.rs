@@ -1,6 +1,7 @@
 //! The call log at scale: a database of `--calls` calls with their transcripts, then pages of
-//! the log, filtered pages and transcript searches asked of a `switchboard serve` one at a
-//! time, as a person at the Calls page does; latency per kind of request.
+//! the log, filtered pages, transcript searches and the overview's charts (30 and 90 days)
+//! asked of a `switchboard serve` one at a time, as a person at the Calls or Overview page
+//! does; latency per kind of request.
 //!
 //! Seeding writes the database file directly (the API has no way to make a million calls, and
 //! carriers would take days): the schema is the engine's own, made by `Store::open`, and the
@@ -131,6 +132,17 @@ const AGENTS: usize = 20;
 /// 2026-01-01: the log spans the year from here.
 const START_MS: i64 = 1_767_225_600_000;
 const YEAR_MS: i64 = 365 * 24 * 3600 * 1000;
+
+/// An overview of `days` days within the seeded year, in Paris' time.
+fn overview_days(rng: &mut Rng, days: i64, extra: &str) -> String {
+    let from = jiff::civil::date(2026, 1, 1)
+        .checked_add(jiff::Span::new().days(rng.below((365 - days) as u64) as i64))
+        .expect("within 2026");
+    let to = from
+        .checked_add(jiff::Span::new().days(days - 1))
+        .expect("within 2026");
+    format!("from={from}&to={to}&tz=Europe/Paris{extra}")
+}
 
 /// Fills the database in `dir` (made by the engine's own migrations) with the log.
 async fn seed(dir: &std::path::Path, calls: u32, lines: u32) -> anyhow::Result<()> {
@@ -273,17 +285,20 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let http = reqwest::Client::new();
     let mut rng = Rng(0xbe7c_0ffe_e000_0002);
     let mut errors = 0;
-    let kinds: Vec<(&str, Box<QueryOf>)> = vec![
+    let kinds: Vec<(&str, &str, Box<QueryOf>)> = vec![
         (
             "first page (50, with the total)",
+            "calls",
             Box::new(|_| "limit=50".into()),
         ),
         (
             "a page deep in the log (offset 0-5,000)",
+            "calls",
             Box::new(|r| format!("limit=50&offset={}", r.below(100) * 50)),
         ),
         (
             "one agent's calls, one month",
+            "calls",
             Box::new(|r| {
                 let month = 1 + r.below(12);
                 format!(
@@ -295,10 +310,12 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         ),
         (
             "search, a rare word (a few calls)",
+            "calls",
             Box::new(|r| format!("limit=50&q=w{}", r.below(50_000))),
         ),
         (
             "search, two common words",
+            "calls",
             Box::new(|r| {
                 let a = COMMON[r.below(COMMON.len() as u64) as usize];
                 let b = COMMON[r.below(COMMON.len() as u64) as usize];
@@ -307,17 +324,36 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         ),
         (
             "search as typed, a word's start (\"deliv\")",
+            "calls",
             Box::new(|r| {
                 let w = COMMON[r.below(COMMON.len() as u64) as usize];
                 format!("limit=50&q={}", &w[..w.len().min(5)])
             }),
         ),
+        (
+            "overview, 30 days (Europe/Paris)",
+            "overview",
+            Box::new(|r| overview_days(r, 30, "")),
+        ),
+        (
+            "overview, 90 days (Europe/Paris)",
+            "overview",
+            Box::new(|r| overview_days(r, 90, "")),
+        ),
+        (
+            "overview, one agent, 30 days",
+            "overview",
+            Box::new(|r| {
+                let agent = format!("&agent_id=agent-{:02}", r.below(AGENTS as u64));
+                overview_days(r, 30, &agent)
+            }),
+        ),
     ];
     let mut report_kinds = Vec::new();
-    for (name, query) in &kinds {
+    for (name, path, query) in &kinds {
         let mut samples = Vec::with_capacity(opts.requests as usize);
         for _ in 0..opts.requests {
-            let url = format!("{}/api/calls?{}", engine.control, query(&mut rng));
+            let url = format!("{}/api/{path}?{}", engine.control, query(&mut rng));
             let started = Instant::now();
             let ok = http
                 .get(&url)

@@ -28,8 +28,9 @@ enum Command {
     /// Calls whose agent calls an HTTP tool round after round; the latency the engine adds
     /// to each round trip, beyond the tool's own time.
     Tools(tools::Options),
-    /// A call log of a million calls with transcripts: pages of the log, filtered pages and
-    /// transcript searches, one at a time; latency of each kind.
+    /// A call log of a million calls with transcripts: pages of the log, filtered pages,
+    /// transcript searches and the overview (30 and 90 days), one at a time; latency of each
+    /// kind.
     CallLog(call_log::Options),
 }
 

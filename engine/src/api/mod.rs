@@ -11,6 +11,7 @@ mod cost_rates;
 mod credentials;
 mod events;
 mod listen;
+mod overview;
 mod phone_numbers;
 pub mod settings;
 mod test_calls;
@@ -139,6 +140,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(phone_numbers::requirements))
         .routes(routes!(tool_secrets::list))
         .routes(routes!(tool_secrets::put, tool_secrets::delete))
+        .routes(routes!(overview::overview))
         .routes(routes!(calls::list))
         .routes(routes!(calls::export))
         .routes(routes!(calls::get, calls::delete))
@@ -168,6 +170,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::resume))
         .routes(routes!(campaigns::stop))
         .routes(routes!(campaigns::leads))
+        .routes(routes!(overview::funnel))
         .routes(routes!(campaigns::import_leads))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(cost_rates::get, cost_rates::put, cost_rates::reset))

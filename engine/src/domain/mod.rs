@@ -12,6 +12,7 @@ pub mod cost;
 pub mod input;
 pub mod lead;
 pub mod lead_import;
+pub mod overview;
 pub mod phone;
 pub mod phone_number;
 pub mod progress;

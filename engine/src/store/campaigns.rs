@@ -248,7 +248,7 @@ async fn fetch_campaign_row(conn: &mut SqliteConnection, id: &str) -> Result<Cam
     .ok_or_else(|| not_found("campaign", id))
 }
 
-async fn fetch_campaign(conn: &mut SqliteConnection, id: &str) -> Result<Campaign> {
+pub(crate) async fn fetch_campaign(conn: &mut SqliteConnection, id: &str) -> Result<Campaign> {
     let row = fetch_campaign_row(conn, id).await?;
     hydrate(conn, row).await
 }

@@ -13,6 +13,7 @@ pub mod calls;
 pub mod campaigns;
 mod error;
 pub mod leads;
+pub mod overview;
 pub mod phone_numbers;
 pub mod recordings;
 pub mod retell_calls;

@@ -23,6 +23,8 @@ import type {
   ContextUpdated,
   CredentialsOverview,
   ErrorCode,
+  Funnel,
+  Overview,
   LeadImportResult,
   LeadPage,
   Level,
@@ -239,6 +241,21 @@ export class Api {
   /** Replaces an agent's context; its live calls get the new instructions at once. */
   putAgentContext(id: string, context: Record<string, unknown>): Promise<ContextUpdated> {
     return this.run(this.client.PUT("/api/agents/{id}/context", { params: { path: { id } }, body: context }));
+  }
+
+  /** The numbers at a glance over local days `from..=to` in a time zone. */
+  overview(query: {
+    from: string;
+    to: string;
+    tz: string;
+    agent_id?: string;
+    campaign_id?: string;
+  }): Promise<Overview> {
+    return this.run(this.client.GET("/api/overview", { params: { query } }));
+  }
+  /** A campaign's calls from dialed to goal met. */
+  campaignFunnel(id: string): Promise<Funnel> {
+    return this.run(this.client.GET("/api/campaigns/{id}/funnel", { params: { path: { id } } }));
   }
 
   /** Live calls per agent against each one's maximum. */

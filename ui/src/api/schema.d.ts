@@ -450,6 +450,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/campaigns/{id}/funnel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A campaign's calls from dialed to goal met, over its whole life. */
+        get: operations["campaign_funnel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/campaigns/{id}/leads": {
         parameters: {
             query?: never;
@@ -749,6 +766,26 @@ export interface paths {
          *     heard as the caller heard it.
          */
         put: operations["put_listening"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Calls per day (by direction), answered, duration and cost, outcomes, post-call analysis
+         *     results, per agent and per campaign, over a range of days in a time zone.
+         */
+        get: operations["get_overview"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1193,6 +1230,28 @@ export interface components {
             /** @description Phone calls: inbound and outbound together. */
             total: components["schemas"]["DirectionStats"];
         };
+        /** @description One agent's calls in the range; no id for calls whose agent was deleted or never set. */
+        AgentTotals: {
+            agent_id?: string | null;
+            analysis: components["schemas"]["AnalysisCounts"];
+            name?: string | null;
+            totals: components["schemas"]["Totals"];
+        };
+        /** @description What the post-call analyses (those done) found. */
+        AnalysisCounts: {
+            /** Format: int64 */
+            analyzed: number;
+            /** Format: int64 */
+            goal_met: number;
+            /** Format: int64 */
+            goal_missed: number;
+            /** Format: int64 */
+            negative: number;
+            /** Format: int64 */
+            neutral: number;
+            /** Format: int64 */
+            positive: number;
+        };
         /** @description A value the user wants read from each call. */
         AnalysisField: {
             /** @description What the model should put there. */
@@ -1542,6 +1601,13 @@ export interface components {
         };
         /** @enum {string} */
         CampaignStatus: "draft" | "running" | "paused" | "stopped" | "completed";
+        /** @description One campaign's calls in the range; no id for calls of no campaign. */
+        CampaignTotals: {
+            analysis: components["schemas"]["AnalysisCounts"];
+            campaign_id?: string | null;
+            name?: string | null;
+            totals: components["schemas"]["Totals"];
+        };
         /** @description A campaign with where it stands. */
         CampaignView: components["schemas"]["Campaign"] & {
             progress: components["schemas"]["CampaignProgress"];
@@ -1610,6 +1676,12 @@ export interface components {
         CredentialsOverview: {
             keyring: components["schemas"]["KeyringStatus"];
             providers: components["schemas"]["CredentialStatus"][];
+        };
+        /** @description One local day. */
+        Day: {
+            /** @description `YYYY-MM-DD` in the range's time zone. */
+            date: string;
+            totals: components["schemas"]["Totals"];
         };
         DeliveryPage: {
             /** @description Newest first. */
@@ -1805,6 +1877,30 @@ export interface components {
          * @enum {string}
          */
         FieldType: "text" | "number" | "yes_no" | "one_of";
+        /** @description A campaign's calls from dialed to goal met, over its whole life. */
+        Funnel: {
+            /** Format: int64 */
+            analyzed: number;
+            /** Format: int64 */
+            answered: number;
+            /**
+             * Format: int64
+             * @description Ended as `completed` (connected and hung up normally).
+             */
+            completed: number;
+            /** Format: int64 */
+            dialed: number;
+            /**
+             * Format: int64
+             * @description Analysed calls whose analysis says the agent's goal was met.
+             */
+            goal_met: number;
+            /**
+             * Format: int64
+             * @description Answered by a machine.
+             */
+            voicemail: number;
+        };
         /** @enum {string} */
         HttpMethod: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
         /** @description An HTTP tool as stored and as the API returns it. */
@@ -2004,6 +2100,28 @@ export interface components {
          * @enum {string}
          */
         Outcome: "answered" | "busy" | "no_answer" | "voicemail" | "failed" | "not_placed" | "unknown";
+        /** @description Calls that ended (or stand) in one status. */
+        OutcomeCount: {
+            /** Format: int64 */
+            calls: number;
+            status: components["schemas"]["CallStatus"];
+        };
+        /** @description The numbers at a glance over local days `from..=to`. */
+        Overview: {
+            /** @description Agents with calls, most calls first. */
+            agents: components["schemas"]["AgentTotals"][];
+            analysis: components["schemas"]["AnalysisCounts"];
+            /** @description Campaigns with calls, most calls first (calls of no campaign as one row without id). */
+            campaigns: components["schemas"]["CampaignTotals"][];
+            /** @description Every day of the range, in order, days without calls included. */
+            days: components["schemas"]["Day"][];
+            from: string;
+            /** @description Statuses with calls, most calls first. */
+            outcomes: components["schemas"]["OutcomeCount"][];
+            to: string;
+            totals: components["schemas"]["Totals"];
+            tz: string;
+        };
         /**
          * @description A managed number with its agent assignments. Agent names are joined from the agents table
          *     when read, never stored beside the number.
@@ -2296,6 +2414,49 @@ export interface components {
              */
             failures: number;
             tool: string;
+        };
+        /** @description Calls of some set: how many per direction, answered, how long, what they cost. */
+        Totals: {
+            /**
+             * Format: double
+             * @description Answered calls over all calls; none without calls.
+             */
+            answer_rate?: number | null;
+            /** Format: int64 */
+            answered: number;
+            /**
+             * Format: double
+             * @description Over the calls that have a duration; none without such calls.
+             */
+            average_duration_secs?: number | null;
+            /** Format: int64 */
+            calls: number;
+            /**
+             * Format: double
+             * @description The sum of the calls' estimated costs, where estimated.
+             */
+            cost_usd: number;
+            /**
+             * Format: int64
+             * @description Calls with an estimated cost.
+             */
+            costed_calls: number;
+            /** Format: int64 */
+            inbound: number;
+            /** Format: int64 */
+            outbound: number;
+            /**
+             * Format: int64
+             * @description Test calls (this machine's microphone).
+             */
+            test: number;
+            /** Format: int64 */
+            total_duration_secs: number;
+            /**
+             * Format: int64
+             * @description Answered by a machine (answering-machine detection).
+             */
+            voicemail: number;
         };
         TranscriptLine: {
             at: components["schemas"]["Timestamp"];
@@ -4229,6 +4390,53 @@ export interface operations {
             };
         };
     };
+    campaign_funnel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Funnel"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_leads: {
         parameters: {
             query?: {
@@ -5414,6 +5622,66 @@ export interface operations {
             };
             /** @description No sound server, or the speaker failed */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_overview: {
+        parameters: {
+            query?: {
+                /** @description First day, in `tz` (default: 29 days before `to`). From 2000-01-01 to 2100-12-31. */
+                from?: string;
+                /** @description Last day, included, in `tz` (default: today). At most 400 days after `from`. */
+                to?: string;
+                /**
+                 * @description The time zone days are counted in: an IANA name (`Europe/Paris`), `UTC`, or an offset
+                 *     of whole quarter hours (`+05:30`). Default UTC.
+                 */
+                tz?: string;
+                /** @description Only this agent's calls. */
+                agent_id?: string;
+                /** @description Only this campaign's calls. */
+                campaign_id?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Overview"];
+                };
+            };
+            /** @description A date, the range or the time zone is not usable */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such agent or campaign */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -6,6 +6,7 @@ import type { TargetedKeyboardEvent } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { isApiError, type ApiError, type CampaignAction } from "../api/client";
 import type { Agent, CampaignStatus, CampaignView, LeadCounts, PhoneNumber } from "../api/types";
+import { CampaignFunnel } from "../components/campaign-funnel";
 import { Icon } from "../components/icons";
 import {
   Badge,
@@ -394,6 +395,7 @@ function CampaignPanel(props: {
     >
       <CampaignControls view={view} pauseReason={props.pauseReason} onFix={setTab} />
       <CampaignProgressView view={view} />
+      <CampaignFunnel campaignId={view.id} />
       <Tabs
         current={tab}
         onChange={setTab}
