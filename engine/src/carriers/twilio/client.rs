@@ -511,13 +511,11 @@ impl TwilioClient {
         call_sid: &str,
         twiml: &str,
     ) -> Result<(), CarrierApiError> {
-        let path =
-            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
         let url = format!(
             "{}/Accounts/{}/Calls/{}.json",
             self.base,
-            path(account_sid),
-            path(call_sid)
+            escape(account_sid),
+            escape(call_sid)
         );
         self.post(
             (account_sid, auth_token),
@@ -539,13 +537,11 @@ impl TwilioClient {
         call_sid: &str,
         callback: &str,
     ) -> Result<(), CarrierApiError> {
-        let path =
-            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
         let url = format!(
             "{}/Accounts/{}/Calls/{}/Recordings.json",
             self.base,
-            path(account_sid),
-            path(call_sid)
+            escape(account_sid),
+            escape(call_sid)
         );
         self.post(
             (account_sid, auth_token),
@@ -601,13 +597,11 @@ impl TwilioClient {
         ringing: bool,
     ) -> Result<(), CarrierApiError> {
         let status = if ringing { "canceled" } else { "completed" };
-        let path =
-            |s: &str| -> String { url::form_urlencoded::byte_serialize(s.as_bytes()).collect() };
         let url = format!(
             "{}/Accounts/{}/Calls/{}.json",
             self.base,
-            path(account_sid),
-            path(call_sid)
+            escape(account_sid),
+            escape(call_sid)
         );
         let done = self
             .post(
