@@ -1370,10 +1370,26 @@ async fn the_overview_sums_calls_by_local_day_and_moves_a_changed_call_once() {
     assert_eq!(t["answer_rate"], 0.75);
     assert_eq!(t["total_duration_secs"], 105);
     assert_eq!(t["average_duration_secs"], 35.0);
-    assert_eq!(
-        (t["cost_usd"].as_f64(), t["costed_calls"].as_i64()),
-        (Some(0.0), Some(0))
+    // Every ended call is costed (at the default rates) in the write that ends it; the
+    // overview sums exactly what the calls say.
+    // Paris' 28th to 30th: 27 March 23:00 UTC (winter time) to 30 March 22:00 UTC (summer).
+    let (_, page) = api
+        .get("/api/calls?limit=100&since=2026-03-27T23:00:00Z&until=2026-03-30T22:00:00Z")
+        .await;
+    let costs: Vec<f64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["cost_estimate_usd"].as_f64())
+        .collect();
+    let sum: f64 = costs.iter().sum();
+    assert!(sum > 0.0, "the calls were costed: {page}");
+    assert!(
+        (t["cost_usd"].as_f64().unwrap() - sum).abs() < 1e-5,
+        "the overview's cost {} is its calls' {sum}",
+        t["cost_usd"]
     );
+    assert_eq!(t["costed_calls"].as_i64(), Some(costs.len() as i64));
     let agents: Vec<_> = o["agents"]
         .as_array()
         .unwrap()
