@@ -118,8 +118,11 @@ test("calls through the carrier's webhooks are counted by day, outcome and agent
   await tile("Calls").getByText("3", { exact: true }).waitFor();
   assert.equal(await tile("Total duration").textContent(), "2 min", "42 s + 78 s");
   assert.equal(await tile("Average duration").textContent(), "1:00");
-  assert.equal(await tile("Cost").textContent(), "—", "no call has a cost estimate");
   const log = await api(engine.base, "GET", "/api/calls");
+  // Each ended call is costed at the default rates; the tile sums them.
+  const cost = log.body.items.reduce((sum, c) => sum + (c.cost_estimate_usd ?? 0), 0);
+  assert.ok(cost > 0, "the calls were costed");
+  assert.equal(await tile("Cost").textContent(), `$${cost.toFixed(2)}`);
   const answered = log.body.items.filter((c) => c.answered_at !== null).length;
   assert.equal(await tile("Answer rate").textContent(), `${Math.round((answered / 3) * 100)}%`);
 

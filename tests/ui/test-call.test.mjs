@@ -57,7 +57,7 @@ before(async () => {
   await page.goto(`${engine.base}/`);
   await page.getByLabel("Control API token").fill(token);
   await page.getByLabel("Control API token").press("Enter");
-  await page.getByRole("heading", { name: "Agents", level: 1 }).waitFor();
+  await page.getByRole("heading", { name: "Overview", level: 1 }).waitFor();
 });
 
 after(async () => {
