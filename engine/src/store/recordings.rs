@@ -4,9 +4,8 @@
 //! in the same columns once fetched; until then the call is marked as waiting for the fetch.
 
 use super::Store;
-use super::call_rows::LIVE;
 use super::error::{Conflict, Result, not_found};
-use crate::domain::Timestamp;
+use crate::domain::{CallStatus, Timestamp};
 
 /// A call's recording file, as the sweep and the deletion of a call find it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +199,7 @@ impl Store {
                 let Some((status, file)) = row else {
                     return Err(not_found("call", &call_id));
                 };
-                if LIVE.contains(&format!("'{status}'")) {
+                if CallStatus::parse(&status).is_some_and(CallStatus::is_live) {
                     return Err(Conflict::CallLive(call_id).into());
                 }
                 sqlx::query("DELETE FROM retell_calls WHERE call_id = ?")
