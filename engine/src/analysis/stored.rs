@@ -1,5 +1,6 @@
-//! What follows an analysis being stored: the live views are told. This is the one place an
-//! outgoing `call.analyzed` webhook is to be sent from.
+//! What follows an analysis being stored: the live views are told. (The `call.analyzed`
+//! webhook is not sent from here: the store enqueues it in the write that settles the
+//! analysis, `store/call_analyses.rs`, so a crash cannot keep one without the other.)
 
 use crate::domain::CallAnalysis;
 use crate::engine::Engine;
