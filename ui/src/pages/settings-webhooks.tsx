@@ -337,6 +337,21 @@ function AddWebhook(props: { keyringAvailable: boolean; onAdded: (s: Shown) => v
   );
 }
 
+/** When a delivery's state was made, and whether an attempt made it: an attempt is later
+ * than the queueing it follows when both fall in the same millisecond. */
+function stamp(d: WebhookDelivery): [number, number] {
+  const queued = d.status === "pending" && d.attempts === 0;
+  const at = queued ? d.next_attempt_at : d.last_attempt_at;
+  return [Date.parse(at ?? d.created_at), queued ? 0 : 1];
+}
+
+/** The newer of two states of one delivery. The answer to Redeliver and the worker's event
+ * race on the way to the page; whichever arrives last must not put back an older state. */
+function latest(shown: WebhookDelivery, incoming: WebhookDelivery): WebhookDelivery {
+  const [a, b] = [stamp(shown), stamp(incoming)];
+  return a[0] > b[0] || (a[0] === b[0] && a[1] > b[1]) ? shown : incoming;
+}
+
 function DeliveryLog(props: { endpoint: WebhookEndpoint; onError: (e: ApiError) => void }) {
   const api = useApi();
   const id = props.endpoint.id;
@@ -369,7 +384,7 @@ function DeliveryLog(props: { endpoint: WebhookEndpoint; onError: (e: ApiError) 
       onEvent("webhook_delivery", (e) => {
         if (e.delivery.endpoint_id !== id) return;
         if (shownRef.current?.some((d) => d.id === e.delivery.id)) {
-          setItems((list) => list?.map((d) => (d.id === e.delivery.id ? e.delivery : d)) ?? list);
+          setItems((list) => list?.map((d) => (d.id === e.delivery.id ? latest(d, e.delivery) : d)) ?? list);
         } else {
           setRevision((r) => r + 1);
         }
@@ -379,7 +394,7 @@ function DeliveryLog(props: { endpoint: WebhookEndpoint; onError: (e: ApiError) 
   const redeliver = async (d: WebhookDelivery) => {
     try {
       const queued = await api.redeliverWebhook(d.id);
-      setItems((list) => list?.map((x) => (x.id === queued.id ? queued : x)) ?? list);
+      setItems((list) => list?.map((x) => (x.id === queued.id ? latest(x, queued) : x)) ?? list);
       showToast("Redelivery queued");
     } catch (e) {
       if (isApiError(e)) props.onError(e);
