@@ -193,12 +193,8 @@ impl Store {
         offset: u32,
     ) -> Result<CallPage> {
         let limit = limit.clamp(1, MAX_PAGE_SIZE);
-        let mut count = match &filter.text {
-            Some(text) => {
-                let mut q = search_hits(filter, text);
-                q.push("SELECT COUNT(*) FROM hits");
-                q
-            }
+        let (items, total, capped, total_cost_usd) = match &filter.text {
+            Some(text) => self.search_page(filter, text, limit, offset).await?,
             None => {
                 // Counted up to the cap only: an exact count of a big log walks all of it on
                 // every page, and past a few thousand the number is for reading, not paging.
@@ -207,38 +203,22 @@ impl Store {
                 q.push(" LIMIT ")
                     .push_bind(i64::from(COUNT_CAP) + 1)
                     .push(")");
-                q
-            }
-        };
-        let counted: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
-        let capped = match &filter.text {
-            Some(_) => counted >= i64::from(SEARCH_CAP),
-            None => counted > i64::from(COUNT_CAP),
-        };
-        let total = counted.min(i64::from(COUNT_CAP));
-        let total_cost_usd = if !capped && total <= COST_SUM_MAX_CALLS {
-            let mut sum = match &filter.text {
-                Some(text) => {
-                    let mut q = search_hits(filter, text);
-                    q.push(
-                        "SELECT TOTAL(c.cost_estimate_usd) FROM calls c \
-                         WHERE c.id IN (SELECT id FROM hits)",
-                    );
-                    q
-                }
-                None => {
+                let counted: i64 = q.build_query_scalar().fetch_one(self.pool()).await?;
+                let capped = counted > i64::from(COUNT_CAP);
+                let total = counted.min(i64::from(COUNT_CAP));
+                let total_cost_usd = if !capped && total <= COST_SUM_MAX_CALLS {
                     let mut q = QueryBuilder::new("SELECT TOTAL(c.cost_estimate_usd) FROM calls c");
                     push_filter(&mut q, filter);
-                    q
-                }
-            };
-            let usd: f64 = sum.build_query_scalar().fetch_one(self.pool()).await?;
-            Some((usd * 1e6).round() / 1e6)
-        } else {
-            None
+                    let usd: f64 = q.build_query_scalar().fetch_one(self.pool()).await?;
+                    Some(usd)
+                } else {
+                    None
+                };
+                let items = self.calls_in_order(filter, limit, offset).await?;
+                (items, total, capped, total_cost_usd)
+            }
         };
-
-        let items = self.calls_in_order(filter, limit, offset).await?;
+        let total_cost_usd = total_cost_usd.map(|usd| (usd * 1e6).round() / 1e6);
         let (matches, summary_matches) = match &filter.marker {
             Some(marker) => {
                 let ids: Vec<String> = items.iter().map(|c: &Call| c.id.clone()).collect();
@@ -259,6 +239,60 @@ impl Store {
             matches,
             summary_matches,
         })
+    }
+
+    /// A page of a search, with how many calls matched (at most [`SEARCH_CAP`] from the
+    /// transcripts and as many from summaries) and their cost. The matches are found once: the
+    /// page's ids, the count and the cost come from one walk of the index (the walk is the
+    /// cost of a search: a common word's list, or a prefix's merged lists), then the page's
+    /// calls are read by id.
+    async fn search_page(
+        &self,
+        filter: &CallFilter,
+        text: &str,
+        limit: u32,
+        offset: u32,
+    ) -> Result<(Vec<Call>, i64, bool, Option<f64>)> {
+        let mut q = search_hits(filter, text);
+        q.push(
+            "SELECT c.id, count(*) OVER (), TOTAL(c.cost_estimate_usd) OVER () FROM calls c \
+             WHERE c.id IN (SELECT id FROM hits) ORDER BY c.started_at DESC, c.id DESC LIMIT ",
+        )
+        .push_bind(i64::from(limit))
+        .push(" OFFSET ")
+        .push_bind(i64::from(offset));
+        let page: Vec<(String, i64, f64)> = q.build_query_as().fetch_all(self.pool()).await?;
+        let (counted, usd) = match page.first() {
+            Some((_, n, usd)) => (*n, *usd),
+            None if offset == 0 => (0, 0.0),
+            // Past the last match: the page is empty, the total still says how many.
+            None => {
+                let mut q = search_hits(filter, text);
+                q.push("SELECT COUNT(*), TOTAL(c.cost_estimate_usd) FROM calls c WHERE c.id IN (SELECT id FROM hits)");
+                q.build_query_as().fetch_one(self.pool()).await?
+            }
+        };
+        let items = if page.is_empty() {
+            Vec::new()
+        } else {
+            let mut q = QueryBuilder::new(SELECT);
+            q.push(" WHERE c.id IN (");
+            let mut list = q.separated(", ");
+            for (id, _, _) in &page {
+                list.push_bind(id.clone());
+            }
+            q.push(") ORDER BY c.started_at DESC, c.id DESC");
+            q.build_query_as::<CallRow>()
+                .fetch_all(self.pool())
+                .await?
+                .into_iter()
+                .map(Call::try_from)
+                .collect::<Result<Vec<_>>>()?
+        };
+        let capped = counted >= i64::from(SEARCH_CAP);
+        let total = counted.min(i64::from(COUNT_CAP));
+        let cost = (!capped && total <= COST_SUM_MAX_CALLS).then_some(usd);
+        Ok((items, total, capped, cost))
     }
 
     /// Up to `limit` calls matching the filter, newest first, without counting them all (the
@@ -900,6 +934,76 @@ mod tests {
         };
         let page = store.list_calls(&recent, 50, 0).await.unwrap();
         assert_eq!((page.total, page.capped), (1_001, false));
+    }
+
+    /// A search's pages: the matches found once give the page, the total and the cost, in
+    /// the order and with the totals the whole list has; a page past the end still counts.
+    #[tokio::test]
+    async fn a_search_is_paged_counted_and_costed_from_one_walk_of_its_matches() {
+        let (_dir, store) = store().await;
+        let mut refunds = Vec::new();
+        for i in 0..7_i64 {
+            let call = store
+                .create_call(new_call(1_000 + i * 10, CallDirection::Inbound))
+                .await
+                .unwrap();
+            let text = if i % 2 == 0 {
+                "I want a refund please"
+            } else {
+                "Just saying hello"
+            };
+            store
+                .add_transcript_line(&call.id, Speaker::Caller, text, Timestamp::from_millis(5))
+                .await
+                .unwrap();
+            let id = call.id.clone();
+            store
+                .write(move |conn| {
+                    Box::pin(async move {
+                        sqlx::query("UPDATE calls SET cost_estimate_usd = ? WHERE id = ?")
+                            .bind(0.25 * (i + 1) as f64)
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .await
+                .unwrap();
+            if i % 2 == 0 {
+                refunds.push((call.id, 0.25 * (i + 1) as f64));
+            }
+        }
+        refunds.reverse(); // newest first
+        let search = CallFilter {
+            text: crate::store::call_search::fts_query("refu"),
+            ..CallFilter::default()
+        };
+        let mut seen = Vec::new();
+        for offset in [0, 3] {
+            let page = store.list_calls(&search, 3, offset).await.unwrap();
+            assert_eq!((page.total, page.capped), (4, false), "offset {offset}");
+            assert_eq!(page.total_cost_usd, Some(0.25 + 0.75 + 1.25 + 1.75));
+            seen.extend(page.items.into_iter().map(|c| c.id));
+        }
+        let expected: Vec<String> = refunds.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(seen, expected, "both pages, newest first, none twice");
+        let past = store.list_calls(&search, 3, 9).await.unwrap();
+        assert!(past.items.is_empty());
+        assert_eq!(
+            (past.total, past.total_cost_usd),
+            (4, Some(4.0)),
+            "past the end"
+        );
+        let none = CallFilter {
+            text: crate::store::call_search::fts_query("zebra"),
+            ..CallFilter::default()
+        };
+        let page = store.list_calls(&none, 3, 0).await.unwrap();
+        assert_eq!(
+            (page.total, page.items.len(), page.total_cost_usd),
+            (0, 0, Some(0.0))
+        );
     }
 
     #[tokio::test]
