@@ -9,7 +9,8 @@ build_pkgs=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev libr
   libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libxdo-dev libssl-dev pkg-config
   build-essential file libasound2-dev libdbus-1-dev)
 test_pkgs=(xvfb xauth imagemagick x11-utils webkit2gtk-driver gnome-keyring libsecret-tools
-  dbus-x11 chromium python3-venv pulseaudio pulseaudio-utils sox alsa-utils libasound2-plugins)
+  dbus-x11 chromium python3-venv pulseaudio pulseaudio-utils sox alsa-utils libasound2-plugins
+  systemd)
 
 pkgs=("${build_pkgs[@]}")
 [[ "${1:-}" == "--test" ]] && pkgs+=("${test_pkgs[@]}")

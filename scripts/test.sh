@@ -47,6 +47,9 @@ XDG_DATA_HOME="$keyring_home" dbus-run-session -- bash -ec '
   cd ui && npm run --silent test:e2e'
 
 
+echo "== server package: built, installed, run as its systemd unit says, purged"
+node --test tests/package/
+
 echo "== desktop app: package, then the real window under Xvfb through WebDriver"
 # Builds the embedded-assets binary (ui/dist inside, as installed users get it) and the .deb.
 ui/node_modules/.bin/tauri build --debug --bundles deb

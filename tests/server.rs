@@ -335,3 +335,94 @@ async fn launch_refuses_a_control_listener_off_loopback() {
         "nothing was opened for a refused launch"
     );
 }
+
+/// `switchboard serve` alone serves the control UI from inside its binary (issue 17, point
+/// 5): the very files of ui/dist (built before the engine, as the test command does), each
+/// with its type; the UI's routes get its page, a missing asset a 404 and `/api` stays the
+/// API's; `index.html` is revalidated by its hash, the content-named assets are kept.
+#[tokio::test]
+async fn serve_serves_the_ui_built_into_its_binary() {
+    let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/dist");
+    let index = std::fs::read(dist.join("index.html"))
+        .expect("the UI is built before the engine: cd ui && npm run build");
+    let script = std::fs::read_dir(dist.join("assets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with(".js"))
+        .expect("a built script");
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve(dir.path(), &[NO_KEYRING], &[]).await;
+    let http = reqwest::Client::new();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", s.control);
+        async move { http.get(url).send().await.unwrap() }
+    };
+
+    let res = get("/".into()).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/html");
+    assert_eq!(res.headers()["cache-control"], "no-cache");
+    let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(
+        res.bytes().await.unwrap(),
+        index,
+        "ui/dist/index.html itself"
+    );
+
+    let res = get(format!("/assets/{script}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/javascript");
+    assert!(
+        res.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    assert_eq!(
+        res.bytes().await.unwrap(),
+        std::fs::read(dist.join("assets").join(&script)).unwrap()
+    );
+
+    let res = get("/calls/some-call".into()).await;
+    assert_eq!(res.status(), StatusCode::OK, "a UI route");
+    assert_eq!(res.bytes().await.unwrap(), index);
+    let res = get("/assets/gone-1234.js".into()).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "a missing asset");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    let res = get("/api/nothing-here".into()).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+
+    let res = http
+        .get(format!("{}/", s.control))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_MODIFIED,
+        "unchanged: not sent again"
+    );
+    let res = http.post(format!("{}/", s.control)).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let (exit, _) = s.terminate().await;
+    assert!(exit.success());
+
+    // `--ui-dir` still overrides the built-in files (a UI being worked on).
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("index.html"), "<p>work in progress</p>").unwrap();
+    let ui_dir = other.path().to_str().unwrap();
+    let s = serve(dir.path(), &[NO_KEYRING], &["--ui-dir", ui_dir]).await;
+    let res = reqwest::get(format!("{}/calls", s.control)).await.unwrap();
+    assert_eq!(res.text().await.unwrap(), "<p>work in progress</p>");
+    let (exit, _) = s.terminate().await;
+    assert!(exit.success());
+}

@@ -115,7 +115,8 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_ANALYSIS_RETRY_BASE_MS", default_value_t = DEFAULT_ANALYSIS_RETRY_BASE_MS)]
     pub analysis_retry_base_ms: u64,
 
-    /// A built UI (ui/dist) to serve on the control listener, for use in a browser.
+    /// A built UI (ui/dist) to serve on the control listener in place of the one built into
+    /// the binary (a UI being worked on, or a binary built without one).
     #[arg(long, env = "SWITCHBOARD_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
 

@@ -16,6 +16,7 @@ mod phone_numbers;
 pub mod settings;
 mod test_calls;
 mod tool_secrets;
+mod ui;
 mod webhooks;
 
 use std::time::Duration;
@@ -210,20 +211,21 @@ pub fn router(engine: Engine) -> Router {
             "/api/health",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         );
-    // With a built UI configured, a browser on a server gets the same pages the desktop
-    // window shows; unknown non-API paths fall back to index.html for client-side routes.
-    let ui = engine.config().ui_dir.clone().map(|dir| {
+    // A browser on a server gets the same pages the desktop window shows: from `--ui-dir`
+    // when given, else built into the binary (`ui`); unknown non-API paths are the UI's routes.
+    let ui_dir = engine.config().ui_dir.clone().map(|dir| {
         let index = dir.join("index.html");
         ServeDir::new(dir).fallback(ServeFile::new(index))
     });
     let app = api
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(move |req: Request| async move {
-            match ui {
-                Some(ui) if !req.uri().path().starts_with("/api") => {
-                    ui.oneshot(req).await.into_response()
-                }
-                _ => not_found(req).await.into_response(),
+            if req.uri().path().starts_with("/api") {
+                return not_found(req).await.into_response();
+            }
+            match ui_dir {
+                Some(dir) => dir.oneshot(req).await.into_response(),
+                None => ui::serve(req).await,
             }
         });
     // Lead lists are the biggest bodies (100,000 rows is a few megabytes).
