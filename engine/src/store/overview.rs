@@ -1,7 +1,7 @@
-//! The overview's sums, read from `call_rollup` (migration 20261208000501) and its daily and
-//! per-quarter-hour summaries (20261209000101): the rollup the
-//! database keeps by trigger on every write to a call or its analysis, one row per quarter hour,
-//! direction, agent, campaign and status. Reads here never touch `calls`, so they cost the
+//! The overview's sums, read from the rollups the database keeps by trigger on every write to a
+//! call or its analysis: `call_rollup` (migration 20261208000501), one row per quarter hour,
+//! direction, agent, campaign and status, and its two summaries (20261209000101), per whole UTC
+//! day and per quarter hour and direction. Reads here never touch `calls`, so they cost the
 //! same on a log of a million calls as on a hundred, per day of range.
 
 use std::collections::BTreeMap;
