@@ -15,7 +15,9 @@ target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,s
 if [[ $profile == release ]]; then
   cargo build --release --locked -p switchboard --bin switchboard >&2
 else
-  cargo build --locked -p switchboard --bin switchboard >&2
+  # As scripts/test.sh builds it (the same features across the workspace), so the tests'
+  # binary is reused rather than built again with other features.
+  cargo build --workspace --all-targets --locked >&2
 fi
 bin="$target/$profile/switchboard"
 

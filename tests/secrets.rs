@@ -84,7 +84,10 @@ async fn credentials_go_to_the_keyring_and_nowhere_else() {
 
     let (s, c) = api.get("/api/credentials").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(c["keyring"], json!({"available": true, "problem": null}));
+    assert_eq!(
+        c["keyring"],
+        json!({"available": true, "problem": null, "file": false})
+    );
 
     let (s, body) = api
         .put(

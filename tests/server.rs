@@ -426,3 +426,101 @@ async fn serve_serves_the_ui_built_into_its_binary() {
     let (exit, _) = s.terminate().await;
     assert!(exit.success());
 }
+
+/// `--secrets-file` (a server without a keyring): credentials, tool secrets and webhook
+/// signing secrets saved through the API go to one owner-only file in the data directory and
+/// are there after a restart; the control token keeps its own file; none of them reaches the
+/// database. A secrets file other users can read is refused with the fix, not used.
+#[tokio::test]
+async fn a_server_keeps_its_secrets_in_an_owner_only_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    const KEY: &str = "sk-file-kept-0123456789";
+    const TOOL: &str = "crm-tool-secret-987";
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("SWITCHBOARD_SECRETS_FILE", "true")];
+    let s = serve(dir.path(), &env, &[]).await;
+    let t = token(dir.path(), &env);
+    let api = Api::new(s.control.clone(), t.clone());
+    let (_, c) = api.get("/api/credentials").await;
+    assert_eq!(
+        c["keyring"],
+        json!({"available": true, "problem": null, "file": true})
+    );
+    let (st, b) = api
+        .put("/api/credentials/openai", json!({"api_key": KEY}))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    let (st, b) = api
+        .put("/api/tool-secrets/crm_token", json!({"value": TOOL}))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    let (st, hook) = api
+        .post(
+            "/api/webhooks",
+            json!({"url": "http://127.0.0.1:9/crm", "events": ["call.ended"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{hook}");
+    let signing = hook["secret"].as_str().unwrap().to_owned();
+    let (exit, log) = s.terminate().await;
+    assert!(exit.success());
+
+    let file = dir.path().join("secrets.json");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "its own user's only");
+    let kept = std::fs::read_to_string(&file).unwrap();
+    for secret in [KEY, TOOL, signing.as_str()] {
+        assert!(kept.contains(secret), "{secret} in the file");
+        assert!(!log.contains(secret), "and never in the log");
+    }
+    assert!(!kept.contains(&t), "the control token keeps its own file");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("control-token"))
+            .unwrap()
+            .trim(),
+        t
+    );
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("switchboard.db") {
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains(KEY) && !text.contains(TOOL) && !text.contains(&signing));
+        }
+    }
+
+    let s = serve(dir.path(), &env, &[]).await;
+    let api = Api::new(s.control.clone(), token(dir.path(), &env));
+    let (_, c) = api.get("/api/credentials").await;
+    let openai = c["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["provider"] == "openai")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&openai["set"], &openai["source"]),
+        (&json!(true), &json!("keyring"))
+    );
+    let (_, again) = api
+        .get(&format!(
+            "/api/webhooks/{}/secret",
+            hook["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(again["secret"], signing.as_str(), "after a restart");
+    let (exit, _) = s.terminate().await;
+    assert!(exit.success());
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let s = serve(dir.path(), &env, &[]).await;
+    let api = Api::new(s.control.clone(), token(dir.path(), &env));
+    let (_, c) = api.get("/api/credentials").await;
+    assert_eq!(c["keyring"]["available"], false);
+    let problem = c["keyring"]["problem"].as_str().unwrap();
+    assert!(problem.contains("chmod 600"), "{problem}");
+    assert!(!problem.contains(KEY));
+    let (exit, _) = s.terminate().await;
+    assert!(exit.success());
+}

@@ -72,6 +72,13 @@ pub struct Config {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub no_keyring: bool,
 
+    /// Keep credentials and secrets in an owner-only file (`secrets.json`) in the data
+    /// directory instead of the OS keyring (servers, which have none); the control token keeps
+    /// its own file there. Wins over `--no-keyring`.
+    #[arg(long, env = "SWITCHBOARD_SECRETS_FILE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub secrets_file: bool,
+
     /// Accept carrier webhooks without checking their signatures. Development only: anyone
     /// who can reach the public listener could then fake calls. Logged loudly.
     #[arg(long, env = "SWITCHBOARD_INSECURE_SKIP_WEBHOOK_SIGNATURES", action = clap::ArgAction::SetTrue,
@@ -139,6 +146,7 @@ impl std::fmt::Debug for Config {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("keyring_service", &self.keyring_service)
             .field("no_keyring", &self.no_keyring)
+            .field("secrets_file", &self.secrets_file)
             .field("ui_dir", &self.ui_dir)
             .field(
                 "insecure_skip_webhook_signatures",
@@ -175,6 +183,7 @@ impl Default for Config {
             token: None,
             keyring_service: DEFAULT_KEYRING_SERVICE.into(),
             no_keyring: false,
+            secrets_file: false,
             ui_dir: None,
             insecure_skip_webhook_signatures: false,
             telnyx_api_url: DEFAULT_TELNYX_API_URL.into(),
@@ -210,10 +219,6 @@ impl Config {
             normalise_public_url(u)?;
         }
         Ok(())
-    }
-
-    pub fn keyring_service(&self) -> Option<String> {
-        (!self.no_keyring).then(|| self.keyring_service.clone())
     }
 }
 

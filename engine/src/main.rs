@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use switchboard::Config;
 use switchboard::secrets::Secrets;
+use switchboard::server::secrets_place;
 
 mod cli;
 use cli::test_call::{self, CallArgs};
@@ -72,7 +73,7 @@ pub(crate) async fn token_for(config: &Config) -> anyhow::Result<String> {
     tokio::fs::create_dir_all(&dir)
         .await
         .with_context(|| format!("cannot create {}", dir.display()))?;
-    let secrets = Secrets::open(config.keyring_service(), Default::default()).await;
+    let secrets = Secrets::open(secrets_place(config, &dir), Default::default()).await;
     Ok(secrets.control_token(&dir).await?)
 }
 
@@ -85,7 +86,7 @@ async fn token(config: Config) -> anyhow::Result<()> {
     tokio::fs::create_dir_all(&dir)
         .await
         .with_context(|| format!("cannot create {}", dir.display()))?;
-    let secrets = Secrets::open(config.keyring_service(), Default::default()).await;
+    let secrets = Secrets::open(secrets_place(&config, &dir), Default::default()).await;
     println!("{}", secrets.control_token(&dir).await?);
     Ok(())
 }

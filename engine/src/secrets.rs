@@ -1,10 +1,11 @@
 //! Credentials and the control token. They live in the OS keyring (service `switchboard`);
-//! a server without a keyring may pass credentials in environment variables. Values never
+//! a server without a keyring keeps them in an owner-only file in its data directory
+//! (`--secrets-file`, `FileStore`) or passes credentials in environment variables. Values never
 //! reach the database, the logs, error messages or API responses: `Credentials`' `Debug`
 //! redacts them and errors name fields and variables, never contents.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -15,6 +16,8 @@ use crate::domain::Invalid;
 
 const TOKEN_ENTRY: &str = "control-token";
 pub const TOKEN_FILE: &str = "control-token";
+/// The secrets file in the data directory, with `--secrets-file`.
+pub const SECRETS_FILE: &str = "secrets.json";
 
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
@@ -227,6 +230,20 @@ pub struct KeyringStatus {
     pub available: bool,
     /// Why the keyring cannot be used, when it cannot.
     pub problem: Option<String>,
+    /// Secrets are kept in an owner-only file in the engine's data directory
+    /// (`--secrets-file`, for servers), not in an OS keyring.
+    pub file: bool,
+}
+
+/// Where the engine keeps secrets.
+#[derive(Debug, Clone)]
+pub enum SecretsPlace {
+    /// The OS keyring, under this service name.
+    Keyring(String),
+    /// An owner-only file (`FileStore`).
+    File(PathBuf),
+    /// Nowhere: credentials from the environment only, nothing can be saved.
+    Nowhere,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +321,108 @@ impl KeyStore for OsKeyring {
     }
 }
 
+/// Secrets in an owner-only JSON file, for a server without an OS keyring: the protection the
+/// control token's file has there. Each change rewrites the whole file beside it and renames it
+/// into place, so a crash leaves the old file or the new one, never half of either. A file
+/// others can read is refused rather than used.
+pub struct FileStore {
+    path: PathBuf,
+    lock: std::sync::Mutex<()>,
+}
+
+impl FileStore {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            lock: std::sync::Mutex::new(()),
+        }
+    }
+
+    fn read(&self) -> Result<BTreeMap<String, String>, KeyringError> {
+        let shown = self.path.display();
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(KeyringError(format!("cannot read {shown}: {e}"))),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&self.path)
+                .map_err(|e| KeyringError(format!("cannot read {shown}: {e}")))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(KeyringError(format!(
+                    "{shown} can be read by other users (mode {:o}): chmod 600 it",
+                    mode & 0o777
+                )));
+            }
+        }
+        serde_json::from_str(&text)
+            .map_err(|_| KeyringError(format!("{shown} is not a secrets file Switchboard wrote")))
+    }
+
+    fn write(&self, entries: &BTreeMap<String, String>) -> Result<(), KeyringError> {
+        use std::io::Write as _;
+        let fail =
+            |e: std::io::Error| KeyringError(format!("cannot write {}: {e}", self.path.display()));
+        let json = serde_json::to_string_pretty(entries).map_err(KeyringError::from)?;
+        let next = self.path.with_extension("json.new");
+        match std::fs::remove_file(&next) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail(e)),
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options.open(&next).map_err(fail)?;
+        f.write_all(json.as_bytes()).map_err(fail)?;
+        f.sync_all().map_err(fail)?;
+        std::fs::rename(&next, &self.path).map_err(fail)?;
+        // The rename itself is durable once the directory is.
+        #[cfg(unix)]
+        if let Some(dir) = self.path.parent() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(fail)?;
+        }
+        Ok(())
+    }
+
+    fn change(
+        &self,
+        edit: impl FnOnce(&mut BTreeMap<String, String>) -> bool,
+    ) -> Result<(), KeyringError> {
+        let _one_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.read()?;
+        if edit(&mut entries) {
+            self.write(&entries)?;
+        }
+        Ok(())
+    }
+}
+
+impl KeyStore for FileStore {
+    fn get(&self, entry: &str) -> Result<Option<String>, KeyringError> {
+        let _one_at_a_time = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(self.read()?.remove(entry))
+    }
+
+    fn set(&self, entry: &str, value: &str) -> Result<(), KeyringError> {
+        self.change(|e| {
+            e.insert(entry.to_owned(), value.to_owned());
+            true
+        })
+    }
+
+    fn delete(&self, entry: &str) -> Result<(), KeyringError> {
+        self.change(|e| e.remove(entry).is_some())
+    }
+}
+
 /// The engine's access to secrets. Cheap to clone.
 #[derive(Clone)]
 pub struct Secrets {
@@ -312,6 +431,8 @@ pub struct Secrets {
 
 struct Inner {
     keyring: Result<Arc<dyn KeyStore>, KeyringError>,
+    /// The store is a `FileStore` (the control token then keeps its own file).
+    file: bool,
     /// What the keyring held when last read or written, so hot paths (every webhook checks a
     /// signature) never wait on it. Entries changed outside Switchboard are seen on restart.
     cache: std::sync::RwLock<BTreeMap<Provider, Option<Credentials>>>,
@@ -331,25 +452,35 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     /// Opens the OS keyring under `service`, probing it once so that a missing or locked
     /// keyring is reported at start-up instead of at the first credential write.
-    pub async fn open(service: Option<String>, env: BTreeMap<String, String>) -> Self {
-        let keyring = match service {
-            None => Err(KeyringError("disabled by configuration".to_owned())),
-            Some(service) => {
-                let store = OsKeyring::new(service);
-                let probed = tokio::task::spawn_blocking(move || store.get("probe").map(|_| store))
-                    .await
-                    .unwrap_or_else(|e| Err(KeyringError::from(e)));
-                probed.map(|s| Arc::new(s) as Arc<dyn KeyStore>)
-            }
+    pub async fn open(place: SecretsPlace, env: BTreeMap<String, String>) -> Self {
+        let file = matches!(place, SecretsPlace::File(_));
+        let keyring = match place {
+            SecretsPlace::Nowhere => Err(KeyringError("disabled by configuration".to_owned())),
+            SecretsPlace::Keyring(service) => probe(OsKeyring::new(service)).await,
+            SecretsPlace::File(path) => probe(FileStore::new(path)).await,
         };
-        if let Err(problem) = &keyring {
-            tracing::warn!(%problem, "OS keyring unavailable; credentials only from environment variables");
+        match &keyring {
+            Err(problem) if file => {
+                tracing::warn!(%problem, "secrets file unusable; credentials only from environment variables");
+            }
+            Err(problem) => {
+                tracing::warn!(%problem, "OS keyring unavailable; credentials only from environment variables");
+            }
+            Ok(_) => {}
         }
-        Self::with_store(keyring, env)
+        Self::new(keyring, file, env)
     }
 
     pub fn with_store(
         keyring: Result<Arc<dyn KeyStore>, KeyringError>,
+        env: BTreeMap<String, String>,
+    ) -> Self {
+        Self::new(keyring, false, env)
+    }
+
+    fn new(
+        keyring: Result<Arc<dyn KeyStore>, KeyringError>,
+        file: bool,
         env: BTreeMap<String, String>,
     ) -> Self {
         let env = Provider::ALL
@@ -372,6 +503,7 @@ impl Secrets {
         Self {
             inner: Arc::new(Inner {
                 keyring,
+                file,
                 cache: Default::default(),
                 env,
             }),
@@ -393,6 +525,7 @@ impl Secrets {
         KeyringStatus {
             available: self.inner.keyring.is_ok(),
             problem: self.inner.keyring.as_ref().err().map(|e| e.0.clone()),
+            file: self.inner.file,
         }
     }
 
@@ -550,9 +683,9 @@ impl Secrets {
 
     pub async fn control_token(&self, data_dir: &Path) -> Result<String, SecretsError> {
         let file = data_dir.join(TOKEN_FILE);
-        if self.inner.keyring.is_ok()
-            && let Some(t) = self.blocking(|k| k.get(TOKEN_ENTRY)).await?
-        {
+        // With a secrets file the token keeps its own file, where an administrator reads it.
+        let in_keyring = self.inner.keyring.is_ok() && !self.inner.file;
+        if in_keyring && let Some(t) = self.blocking(|k| k.get(TOKEN_ENTRY)).await? {
             return Ok(t);
         }
         match tokio::fs::read_to_string(&file).await {
@@ -562,7 +695,7 @@ impl Secrets {
             Err(e) => return Err(e.into()),
         }
         let token = new_token();
-        if self.inner.keyring.is_ok() {
+        if in_keyring {
             let t = token.clone();
             self.blocking(move |k| k.set(TOKEN_ENTRY, &t)).await?;
         } else {
@@ -570,6 +703,15 @@ impl Secrets {
         }
         Ok(token)
     }
+}
+
+/// Opens `store` by reading an entry once, so that an unusable one is reported at start-up
+/// instead of at the first write.
+async fn probe<S: KeyStore>(store: S) -> Result<Arc<dyn KeyStore>, KeyringError> {
+    tokio::task::spawn_blocking(move || store.get("probe").map(|_| store))
+        .await
+        .unwrap_or_else(|e| Err(KeyringError::from(e)))
+        .map(|s| Arc::new(s) as Arc<dyn KeyStore>)
 }
 
 /// Compares two secrets (tokens, signatures) in time that depends only on their length, so
@@ -614,6 +756,42 @@ async fn write_owner_only(path: &Path, contents: &str) -> std::io::Result<()> {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    /// The secrets file: what is set is read back and survives a new store on the same file
+    /// (a restart), a leftover half-written file from a crash is no obstacle, and a file that
+    /// is not one Switchboard wrote is refused without showing what it holds.
+    #[test]
+    fn the_secrets_file_keeps_entries_and_refuses_what_it_did_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SECRETS_FILE);
+        let store = FileStore::new(&path);
+        assert_eq!(store.get("webhooks/a").unwrap(), None, "no file yet");
+        store.delete("webhooks/a").unwrap();
+        assert!(!path.exists(), "deleting nothing writes nothing");
+        std::fs::write(path.with_extension("json.new"), "{\"half\":").unwrap();
+        store.set("webhooks/a", "whsec_1").unwrap();
+        store
+            .set("credentials/openai", "{\"api_key\":\"sk-1\"}")
+            .unwrap();
+        store.delete("webhooks/a").unwrap();
+        let again = FileStore::new(&path);
+        assert_eq!(again.get("webhooks/a").unwrap(), None);
+        assert_eq!(
+            again.get("credentials/openai").unwrap().as_deref(),
+            Some("{\"api_key\":\"sk-1\"}")
+        );
+        assert!(!path.with_extension("json.new").exists());
+
+        std::fs::write(&path, "api_key=sk-plain").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let err = FileStore::new(&path).get("x").unwrap_err().0;
+        assert!(err.contains("not a secrets file"), "{err}");
+        assert!(!err.contains("sk-plain"), "{err}");
+    }
 
     #[derive(Default)]
     struct MemoryStore(Mutex<BTreeMap<String, String>>);

@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crate::config::{BadPublicUrl, Config, ConfigError, normalise_public_url};
 use crate::domain::SystemClock;
 use crate::engine::{Engine, Parts};
 use crate::events::EventBus;
-use crate::secrets::{Secrets, SecretsError};
+use crate::secrets::{Secrets, SecretsError, SecretsPlace};
 use crate::settings::Settings;
 use crate::store::{Store, StoreError};
 
@@ -159,7 +159,7 @@ pub async fn launch(
         })?;
     let store = Store::open(&data_dir).await?;
     let secrets = Secrets::open(
-        config.keyring_service(),
+        secrets_place(&config, &data_dir),
         Secrets::env_from(std::env::vars().chain(config.credential_env.iter().cloned())),
     )
     .await;
@@ -264,4 +264,15 @@ pub async fn launch(
 
 async fn wait_for(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// Where an engine configured by `config`, with its data in `data_dir`, keeps secrets.
+pub fn secrets_place(config: &Config, data_dir: &Path) -> SecretsPlace {
+    if config.secrets_file {
+        SecretsPlace::File(data_dir.join(crate::secrets::SECRETS_FILE))
+    } else if config.no_keyring {
+        SecretsPlace::Nowhere
+    } else {
+        SecretsPlace::Keyring(config.keyring_service.clone())
+    }
 }

@@ -133,6 +133,10 @@ test("the window shows the UI connected to its embedded engine", async () => {
   assert.ok(nav);
   // The engine inside the app answers on the configured address with the configured token.
   assert.deepEqual(await apiGet("/api/agents"), []);
+  // The window opens on the Overview, empty on a new install.
+  await eventually("the empty overview", async () => (await pageText()).includes("No calls yet"));
+  await screenshot("overview-empty");
+  await click(await eventually("the Agents page link", () => findByText("nav a, nav button", "Agents")));
   await eventually("the empty agents state", async () => (await pageText()).includes("No agents yet"));
   assert.match(await pageText(), /Engine connected/, "the status strip shows the engine is reachable");
   await screenshot("agents-empty");

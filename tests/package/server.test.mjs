@@ -96,6 +96,16 @@ test("installed, it runs as its own user as the unit says and serves the UI and 
     assert.equal(agents.status, 200);
     assert.deepEqual(await agents.json(), []);
     assert.equal(statSync("/var/lib/switchboard/switchboard.db").uid, Number(account[2]));
+    // Without a keyring, a secret saved through the API lands in the service user's own file.
+    const saved = await fetch(`${control}/api/tool-secrets/crm_token`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ value: "crm-secret-kept" }),
+    });
+    assert.equal(saved.status, 204, await saved.text());
+    const kept = statSync("/var/lib/switchboard/secrets.json");
+    assert.equal(kept.uid, Number(account[2]));
+    assert.equal(kept.mode & 0o777, 0o600);
   } finally {
     const exited = new Promise((resolve) => child.on("exit", (code) => resolve({ code })));
     const [signal] = key("KillSignal");

@@ -25,7 +25,7 @@ function engineEnv() {
 /**
  * Starts `switchboard serve` on ephemeral ports with the built UI; resolves once it listens.
  * `args` are extra `serve` flags (e.g. `--public-url`); `env` adds environment variables.
- * Resolves to `{ base, public, stop }`: `base` is the control listener, `public` the carriers'.
+ * Resolves to `{ base, public, dataDir, stop }`: `base` is the control listener, `public` the carriers'.
  */
 export async function startEngine({ args = [], env = {} } = {}) {
   const bin = process.env.SWITCHBOARD_BIN ?? join(repo, "target/debug/switchboard");
@@ -86,6 +86,8 @@ export async function startEngine({ args = [], env = {} } = {}) {
   return {
     base,
     public: publicBase,
+    /** The engine's data directory (removed by `stop`). */
+    dataDir: data,
     /** Stops the engine (SIGTERM, then SIGKILL) and removes its data directory. */
     async stop() {
       if (!stopped) {

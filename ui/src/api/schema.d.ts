@@ -1961,6 +1961,11 @@ export interface components {
         };
         KeyringStatus: {
             available: boolean;
+            /**
+             * @description Secrets are kept in an owner-only file in the engine's data directory
+             *     (`--secrets-file`, for servers), not in an OS keyring.
+             */
+            file: boolean;
             /** @description Why the keyring cannot be used, when it cannot. */
             problem?: string | null;
         };

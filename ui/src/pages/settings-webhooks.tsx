@@ -76,7 +76,8 @@ export function WebhookEndpointsCard(props: { keyringAvailable: boolean }) {
       </p>
       {!props.keyringAvailable && (
         <p class="muted">
-          Webhooks sign with a secret kept in the OS keyring, which this machine does not have: none can be added here.
+          Webhooks sign with a secret kept in the OS keyring, which this machine does not have: none can be added here
+          (on a server, start the engine with <code>--secrets-file</code>).
         </p>
       )}
       {shown !== null && (

@@ -40,7 +40,7 @@ export function SettingsPage(props: { section?: string | null }) {
             {(c) => (
               <>
                 <CredentialsCard overview={c} />
-                <ToolSecretsCard keyringAvailable={c.keyring.available} />
+                <ToolSecretsCard keyringAvailable={c.keyring.available} secretsFile={c.keyring.file} />
                 <WebhookEndpointsCard keyringAvailable={c.keyring.available} />
               </>
             )}
@@ -274,18 +274,22 @@ function CredentialsCard(props: { overview: CredentialsOverview }) {
       <h2 id="settings-credentials">Credentials</h2>
       {keyring.available ? (
         <p class="muted">
-          Saved in the operating system's keyring and never shown again: type new values to replace them.
+          {keyring.file
+            ? "Saved in the engine's secrets file (in its data directory, readable by its own user only)"
+            : "Saved in the operating system's keyring"}{" "}
+          and never shown again: type new values to replace them.
         </p>
       ) : (
         <Banner tone="warn" role="status">
-          <strong>The OS keyring is unavailable</strong>
+          <strong>{keyring.file ? "The secrets file is unusable" : "The OS keyring is unavailable"}</strong>
           {keyring.problem ? `: ${keyring.problem.replace(/\.$/, "")}.` : "."} Credentials cannot be saved from here.
-          Set them as environment variables for the engine instead (names below), then restart it.
+          Set them as environment variables for the engine instead (names below), or on a server start it with{" "}
+          <code>--secrets-file</code>, then restart it.
         </Banner>
       )}
       <div class="providers">
         {providers.map((p) => (
-          <ProviderForm key={p.provider} status={p} keyringAvailable={keyring.available} />
+          <ProviderForm key={p.provider} status={p} keyringAvailable={keyring.available} secretsFile={keyring.file} />
         ))}
       </div>
     </section>
@@ -303,7 +307,7 @@ function fieldLabel(name: string): string {
   ].join(" ");
 }
 
-function ProviderForm(props: { status: CredentialStatus; keyringAvailable: boolean }) {
+function ProviderForm(props: { status: CredentialStatus; keyringAvailable: boolean; secretsFile: boolean }) {
   const api = useApi();
   const p = props.status;
   const name = PROVIDER_NAMES[p.provider];
@@ -363,7 +367,12 @@ function ProviderForm(props: { status: CredentialStatus; keyringAvailable: boole
       <div class="provider-head">
         <h3>{name}</h3>
         {p.set ? <Badge tone="good">Set</Badge> : <Badge tone="warn">Not set</Badge>}
-        {p.source && <span class="muted small">from {p.source === "keyring" ? "the keyring" : "the environment"}</span>}
+        {p.source && (
+          <span class="muted small">
+            from{" "}
+            {p.source === "environment" ? "the environment" : props.secretsFile ? "the secrets file" : "the keyring"}
+          </span>
+        )}
       </div>
       {error && (error.field === null || !p.fields.includes(error.field)) && (
         <Banner tone="bad" role="alert">
@@ -455,7 +464,7 @@ function SecretInput(props: {
 
 /** Secrets agents' tools send in their headers, written `{{secret:NAME}}` there: kept in the
  * keyring, listed by name with the tools that use them, never shown again. */
-function ToolSecretsCard(props: { keyringAvailable: boolean }) {
+function ToolSecretsCard(props: { keyringAvailable: boolean; secretsFile: boolean }) {
   const api = useApi();
   const [list, setList] = useState<ToolSecret[] | null>(null);
   const [name, setName] = useState("");
@@ -506,10 +515,14 @@ function ToolSecretsCard(props: { keyringAvailable: boolean }) {
       <h2 id="settings-tool-secrets">Tool secrets</h2>
       <p class="muted">
         Keys your agents' tools send to your systems. Write <code>{"{{secret:NAME}}"}</code> in a tool's header (
-        <code>{"Authorization: Bearer {{secret:NAME}}"}</code>); the value is kept in the keyring and never shown again.
+        <code>{"Authorization: Bearer {{secret:NAME}}"}</code>); the value is kept in{" "}
+        {props.secretsFile ? "the engine's secrets file" : "the keyring"} and never shown again.
       </p>
       {!props.keyringAvailable && (
-        <p class="muted">Tool secrets need the OS keyring, which this machine does not have: none can be saved here.</p>
+        <p class="muted">
+          Tool secrets need the OS keyring, which this machine does not have: none can be saved here (on a server, start
+          the engine with <code>--secrets-file</code>).
+        </p>
       )}
       {list !== null && list.length > 0 && (
         <table class="table" aria-label="Tool secrets">
