@@ -254,6 +254,7 @@ pub async fn launch(
     tokio::spawn(async move { crate::setup::recover(&recovering, started).await });
     // Webhook deliveries a restart left pending (or that are due) go out from here on.
     crate::webhooks::start(&engine);
+    crate::webhooks::retention::start(&engine);
     tracing::info!(%control_addr, %public_addr, data_dir = %engine.data_dir().display(), "engine started");
     Ok(Running {
         engine,

@@ -518,6 +518,28 @@ impl Store {
 
     /// Queues delivery `id` again, due at `now`, with a fresh retry schedule; the event (its
     /// id, body and idempotency key) is the same.
+    /// Deletes up to `batch` events made before `before`, oldest first, with their deliveries,
+    /// unless one of them is still owed (pending: retrying, or held by a disabled endpoint).
+    /// Returns how many events went.
+    pub async fn prune_webhook_log(&self, before: Timestamp, batch: u32) -> Result<u64> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = sqlx::query(
+                    "DELETE FROM webhook_events WHERE seq IN (SELECT e.seq FROM webhook_events e \
+                     WHERE e.created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
+                     WHERE d.event_seq = e.seq AND d.status = 'pending') \
+                     ORDER BY e.created_at LIMIT ?)",
+                )
+                .bind(before.as_millis())
+                .bind(i64::from(batch))
+                .execute(&mut *conn)
+                .await?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
+
     pub async fn redeliver_webhook(&self, id: i64, now: Timestamp) -> Result<WebhookDelivery> {
         self.write(move |conn| {
             Box::pin(async move {
@@ -545,4 +567,75 @@ fn no_campaign(id: Option<&str>) -> StoreError {
         format!("no campaign {}", id.unwrap_or_default()),
     )
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The log's pruning: old events go with their deliveries, delivered or given up, oldest
+    /// first and no more than asked; an old event still owed somewhere stays whole, and so does
+    /// everything younger.
+    #[tokio::test]
+    async fn old_events_go_with_their_deliveries_unless_one_is_still_owed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        let day = 24 * 3600 * 1000;
+        let now = 1_800_000_000_000_i64;
+        let mut sql = String::from(
+            "INSERT INTO webhook_endpoints (id, url, events, created_at, updated_at) VALUES \
+             ('a', 'http://127.0.0.1:9/a', '[]', 0, 0), ('b', 'http://127.0.0.1:9/b', '[]', 0, 0);",
+        );
+        // (seq, age in days, status at a, status at b)
+        let events = [
+            (1, 40, "delivered", "delivered"),
+            (2, 39, "failed", "delivered"),
+            (3, 38, "delivered", "pending"),
+            (4, 35, "delivered", "delivered"),
+            (5, 10, "delivered", "delivered"),
+        ];
+        for (seq, age, a, b) in events {
+            let at = now - age * day;
+            sql.push_str(&format!(
+                "INSERT INTO webhook_events (seq, id, type, created_at) \
+                 VALUES ({seq}, 'ev{seq}', 'call.ended', {at}); \
+                 INSERT INTO webhook_deliveries (endpoint_id, event_seq, status, created_at) \
+                 VALUES ('a', {seq}, '{a}', {at}), ('b', {seq}, '{b}', {at});"
+            ));
+        }
+        store
+            .write(move |conn| {
+                Box::pin(async move {
+                    for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
+                        sqlx::query(statement).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        let left = async || -> Vec<(i64, i64)> {
+            sqlx::query_as(
+                "SELECT e.seq, count(d.id) FROM webhook_events e \
+                 LEFT JOIN webhook_deliveries d ON d.event_seq = e.seq GROUP BY e.seq",
+            )
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+        };
+        let cutoff = Timestamp::from_millis(now - 30 * day);
+        assert_eq!(store.prune_webhook_log(cutoff, 1).await.unwrap(), 1);
+        assert_eq!(
+            left().await,
+            [(2, 2), (3, 2), (4, 2), (5, 2)],
+            "the oldest first"
+        );
+        assert_eq!(store.prune_webhook_log(cutoff, 100).await.unwrap(), 2);
+        assert_eq!(
+            left().await,
+            [(3, 2), (5, 2)],
+            "the owed one stays whole, the young one too"
+        );
+        assert_eq!(store.prune_webhook_log(cutoff, 100).await.unwrap(), 0);
+    }
 }

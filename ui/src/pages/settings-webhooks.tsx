@@ -407,6 +407,7 @@ function DeliveryLog(props: { endpoint: WebhookEndpoint; onError: (e: ApiError) 
       <h3>
         Deliveries to <code>{props.endpoint.url}</code>
       </h3>
+      <p class="muted small">The last 30 days; deliveries still owed are kept until they are sent or given up.</p>
       {items === null && <p class="muted">Loading deliveries…</p>}
       {items !== null && items.length === 0 && (
         <p class="muted">Nothing sent yet: each call's events appear here as they are delivered.</p>
