@@ -43,7 +43,7 @@ fn file(_path: &str) -> Option<File> {
 }
 
 /// Whether this binary carries the UI.
-pub fn built_in() -> bool {
+fn built_in() -> bool {
     file("index.html").is_some()
 }
 
