@@ -1,6 +1,6 @@
 //! `/api/webhooks`: endpoints of the user's own systems told about calls (docs/WEBHOOKS.md),
-//! their signing secrets (in the OS keyring; returned only when made and when asked for
-//! explicitly), and each endpoint's delivery log, with redelivery.
+//! their signing secrets (in the OS keyring or a server's secrets file; returned only when
+//! made and when asked for explicitly), and each endpoint's delivery log, with redelivery.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -3,7 +3,7 @@
 //! last answer). call.started and call.ended are enqueued by triggers on `calls` in the
 //! transaction that answers or ends the call (migration `20261206000009_webhooks.sql`);
 //! `enqueue` adds other events (call.analyzed) in the caller's own transaction. Signing
-//! secrets are not here: they are in the OS keyring.
+//! secrets are not here: they are in the OS keyring, or a server's secrets file (`secrets`).
 
 use serde::Serialize;
 use sqlx::SqliteConnection;
