@@ -32,14 +32,17 @@ BEGIN
 END
 $$;
 
--- unaccent is a trusted extension: a user with CREATE on the database may add it.
+-- unaccent is a trusted extension: a user with CREATE on the database may add it. It is the
+-- database's, in one schema (the first on the search_path when it was made): a second
+-- Switchboard schema in the same database needs that schema on its search_path too.
 CREATE EXTENSION IF NOT EXISTS unaccent;
 
 -- A text as the search compares it: accents off and lower case ("Café" is "cafe"), as FTS5's
 -- unicode61 tokenizer with remove_diacritics 2 folds it (unaccent also spells out ligatures
 -- and ß: "straße" is "strasse"). A standard SQL body is bound when it is created, so it works
--- whatever the search_path is when it runs (a restore, another schema); COLLATE "default"
--- makes lower() fold all of Unicode even when the argument is a "C" column.
+-- whatever the search_path is when it runs (a restore, another schema). COLLATE "default":
+-- lower() folds as the database's LC_CTYPE does even for a "C" column (a UTF-8 locale folds
+-- every script; "C" itself folds ASCII only, leaving Greek or Cyrillic capitals unfound).
 CREATE FUNCTION sb_fold(text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN lower(unaccent('unaccent', $1) COLLATE "default");
