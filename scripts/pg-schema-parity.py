@@ -13,7 +13,7 @@ must not exist) from engine/migrations/*.sql in order, and the PostgreSQL schema
 exist; --schema is then required) from engine/migrations_postgres/*.sql. The schema is kept.
 
 Compared, per table: the tables themselves (SQLite's FTS5 tables and internals left out),
-the columns in order (the trailing generated tsvector columns that replace FTS5 left out),
+the columns in order (the generated tsvector columns that replace FTS5 left out),
 their types (INTEGER is BIGINT or, for the known flags, BOOLEAN; REAL is DOUBLE PRECISION),
 nullability, defaults, the primary key, rowid keys as identity columns, unique constraints,
 foreign keys with their ON DELETE, COLLATE "C" on text keys, the indexes by name (SQLite's
@@ -282,10 +282,11 @@ def compare(lite, lite_triggers, fts, pg, pg_triggers):
         lt, pt = lite[name], pg[name]
         lcols = lt["columns"]
         pcols = pt["columns"]
-        # The trailing generated tsvector columns stand for FTS5.
-        while pcols and pcols[-1]["type"] == "tsvector" and pcols[-1]["generated"] \
-                and len(pcols) > len(lcols):
-            tsv = pcols.pop()
+        # The generated tsvector columns stand for FTS5: last in the baseline, with columns
+        # that later migrations added after them.
+        searches = [c for c in pcols if c["type"] == "tsvector" and c["generated"]]
+        pcols = [c for c in pcols if not (c["type"] == "tsvector" and c["generated"])]
+        for tsv in searches:
             if name not in fts_by_table:
                 diffs.append(f"{name}.{tsv['name']}: a search column but no FTS5 table indexes {name}")
             else:
@@ -375,12 +376,7 @@ def build_pg(target, schema):
         sys.exit(f"schema {schema} exists already; --fresh makes a new one")
     psql.run(f"CREATE SCHEMA {schema}")
     env = dict(os.environ)
-    path = schema
-    ext = psql.rows("SELECT extnamespace::regnamespace::text FROM pg_extension "
-                    "WHERE extname = 'unaccent'")
-    if ext:
-        path += f",{ext[0][0]}"  # an extension is the database's, in one schema
-    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + f" -c search_path={path}").strip()
+    env["PGOPTIONS"] = (env.get("PGOPTIONS", "") + f" -c search_path={schema}").strip()
     for f in sorted(glob.glob(os.path.join(ROOT, "engine/migrations_postgres/*.sql"))):
         p = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target,
                             "--single-transaction", "-f", f], capture_output=True, text=True,

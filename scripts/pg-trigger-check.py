@@ -381,11 +381,7 @@ def main():
 
     schema = f"sb_trigger_check_{os.getpid()}_{random.randrange(1 << 16)}"
     admin = Pg(a.postgres, "public")
-    ext = admin.rows("SELECT extnamespace::regnamespace::text FROM pg_extension "
-                     "WHERE extname = 'unaccent'")
-    # The extension is the database's, in one schema: on the path if it is there already,
-    # else the baseline creates it in this schema (and it goes when the schema is dropped).
-    pg = Pg(a.postgres, schema + (f",{ext[0][0]}" if ext else ""))
+    pg = Pg(a.postgres, schema)
     admin.psql("-c", f"CREATE SCHEMA {schema}")
     tmp = tempfile.TemporaryDirectory()
     try:

@@ -10,7 +10,7 @@ build_pkgs=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev libr
   build-essential file libasound2-dev libdbus-1-dev)
 test_pkgs=(xvfb xauth imagemagick x11-utils webkit2gtk-driver gnome-keyring libsecret-tools
   dbus-x11 chromium python3-venv pulseaudio pulseaudio-utils sox alsa-utils libasound2-plugins
-  systemd)
+  systemd postgresql)
 
 pkgs=("${build_pkgs[@]}")
 [[ "${1:-}" == "--test" ]] && pkgs+=("${test_pkgs[@]}")

@@ -28,7 +28,9 @@ keyring_home=$(mktemp -d)
 # Test calls, listen-in and the audio devices are tested through a real sound server: a
 # private, headless PulseAudio with a virtual speaker and microphone (no sound card needed).
 audio_rig=$(mktemp -d)
-trap 'scripts/audio-rig.sh stop "$audio_rig"; rm -rf "$keyring_home" "$audio_rig"' EXIT
+# The second store: a private PostgreSQL on loopback, started here and stopped on the way out.
+pg_rig=$(mktemp -d)
+trap 'scripts/audio-rig.sh stop "$audio_rig"; scripts/postgres.sh stop "$pg_rig"; rm -rf "$keyring_home" "$audio_rig" "$pg_rig"' EXIT
 eval "$(scripts/audio-rig.sh start "$audio_rig")"
 runner=(cargo test --workspace --locked)
 command -v cargo-nextest >/dev/null && runner=(cargo nextest run --workspace --locked --no-fail-fast)
@@ -39,6 +41,17 @@ XDG_DATA_HOME="$keyring_home" dbus-run-session -- bash -ec '
   "$@"
   echo "== control API against its OpenAPI document"
   scripts/fuzz-api.sh' _ "${runner[@]}"
+
+echo "== the same Rust tests on PostgreSQL"
+eval "$(scripts/postgres.sh start "$pg_rig")"
+# Its schema is SQLite's, table for table; its triggers do what SQLite's do, write for write.
+python3 scripts/pg-schema-parity.py --fresh --schema parity "$SWITCHBOARD_TEST_DATABASE_URL"
+python3 scripts/pg-trigger-check.py "$SWITCHBOARD_TEST_DATABASE_URL"
+XDG_DATA_HOME="$keyring_home" SWITCHBOARD_TEST_DATABASE_URL="$SWITCHBOARD_TEST_DATABASE_URL" \
+  dbus-run-session -- bash -ec '
+  echo "" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+  "$@"' _ "${runner[@]}"
+unset SWITCHBOARD_TEST_DATABASE_URL
 
 echo "== UI in a browser, against a real engine"
 # Tool secrets live only in the keyring: the browser tests get the same kind of private one.

@@ -427,7 +427,7 @@ async fn signed_webhooks_ring_answer_and_end_the_call_once_each() {
         ended,
         "nothing after the end changes the record"
     );
-    let keys: Vec<(String,)> = sqlx::query_as(
+    let keys: Vec<(String,)> = switchboard::store::db::query_as(
         "SELECT event_key FROM carrier_events WHERE carrier = 'livekit' ORDER BY event_key",
     )
     .fetch_all(w.engine().store().pool())

@@ -37,10 +37,7 @@ fn entry(service: &str, name: &str) -> Option<String> {
 }
 
 fn files_contain(dir: &std::path::Path, needle: &str) -> bool {
-    std::fs::read_dir(dir).unwrap().any(|f| {
-        let bytes = std::fs::read(f.unwrap().path()).unwrap();
-        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
-    })
+    common::stored_contains(dir, needle)
 }
 
 #[tokio::test]

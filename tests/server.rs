@@ -214,6 +214,10 @@ async fn bad_configuration_is_refused_with_a_clear_message() {
         (vec!["--control-addr", "0.0.0.0:0"], "loopback"),
         (vec!["--public-url", "ftp://example.com"], "https://"),
         (vec!["--control-addr", "not-an-address"], "invalid value"),
+        (
+            vec!["--database-url", "mysql://db/switchboard"],
+            "PostgreSQL",
+        ),
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .arg("serve")

@@ -32,20 +32,18 @@ BEGIN
 END
 $$;
 
--- unaccent is a trusted extension: a user with CREATE on the database may add it. It is the
--- database's, in one schema (the first on the search_path when it was made): a second
--- Switchboard schema in the same database needs that schema on its search_path too.
-CREATE EXTENSION IF NOT EXISTS unaccent;
-
 -- A text as the search compares it: accents off and lower case ("Café" is "cafe"), as FTS5's
--- unicode61 tokenizer with remove_diacritics 2 folds it (unaccent also spells out ligatures
--- and ß: "straße" is "strasse"). A standard SQL body is bound when it is created, so it works
--- whatever the search_path is when it runs (a restore, another schema). COLLATE "default":
--- lower() folds as the database's LC_CTYPE does even for a "C" column (a UTF-8 locale folds
--- every script; "C" itself folds ASCII only, leaving Greek or Cyrillic capitals unfound).
+-- unicode61 tokenizer with remove_diacritics 2 folds it and as the store's Marker does: the
+-- canonical decomposition (NFD) without its combining marks. Core PostgreSQL only (no
+-- extension, which would belong to one schema of the database). A standard SQL body is bound
+-- when it is created, so it works whatever the search_path is when it runs. COLLATE
+-- "default": lower() folds as the database's LC_CTYPE does even for a "C" column (a UTF-8
+-- locale folds every script; "C" itself folds ASCII only).
 CREATE FUNCTION sb_fold(text) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    RETURN lower(unaccent('unaccent', $1) COLLATE "default");
+    RETURN lower(regexp_replace(normalize($1, NFD),
+        '[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]', '', 'g')
+        COLLATE "default");
 
 -- A text as the search index splits it into words: folded, and ASCII punctuation a space, so
 -- that words are runs of letters and digits as FTS5's unicode61 has them (PostgreSQL's own

@@ -37,6 +37,10 @@ pub enum ConfigError {
         "no data directory: pass --data-dir or set SWITCHBOARD_DATA_DIR (this system reports no home directory)"
     )]
     NoDataDir,
+    #[error(
+        "the database URL must be a PostgreSQL one, postgres://user@host:port/database (leave it out for the embedded SQLite database)"
+    )]
+    DatabaseUrl,
 }
 
 #[derive(Clone, Args)]
@@ -44,6 +48,17 @@ pub struct Config {
     /// Where the database and local files live [default: the OS's data directory].
     #[arg(long, env = "SWITCHBOARD_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+
+    /// Keep everything in this PostgreSQL database instead of the embedded SQLite file in the
+    /// data directory: `postgres://user[:password]@host[:port]/database`. Several `serve`
+    /// nodes given the same database share the work (docs/CLUSTER.md).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// A schema of its own inside that database, made if missing [default: the database
+    /// user's search path].
+    #[arg(long, env = "SWITCHBOARD_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
 
     /// Control API (REST + events) address; loopback only. Port 0 picks a free port.
     #[arg(long, env = "SWITCHBOARD_CONTROL_ADDR", default_value = DEFAULT_CONTROL_ADDR)]
@@ -57,6 +72,12 @@ pub struct Config {
     /// https://… address). Overrides the value saved in Settings.
     #[arg(long, env = "WEBHOOK_BASE_URL")]
     pub public_url: Option<String>,
+
+    /// This node's own public base URL, when several nodes share `--public-url` behind a load
+    /// balancer: a call's media stream must reach the node that answered or placed it, so
+    /// the carriers are given this one for media (docs/CLUSTER.md).
+    #[arg(long, env = "SWITCHBOARD_NODE_URL")]
+    pub node_url: Option<String>,
 
     /// Fixes the control API token instead of the generated one kept in the keyring.
     #[arg(long, env = "SWITCHBOARD_TOKEN", hide_env_values = true)]
@@ -140,9 +161,15 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_ref().map(|_| "<redacted>"),
+            )
+            .field("database_schema", &self.database_schema)
             .field("control_addr", &self.control_addr)
             .field("public_addr", &self.public_addr)
             .field("public_url", &self.public_url)
+            .field("node_url", &self.node_url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("keyring_service", &self.keyring_service)
             .field("no_keyring", &self.no_keyring)
@@ -177,9 +204,12 @@ impl Default for Config {
         Self {
             clock: None,
             data_dir: None,
+            database_url: None,
+            database_schema: None,
             control_addr: DEFAULT_CONTROL_ADDR.parse().expect("valid default"),
             public_addr: DEFAULT_PUBLIC_ADDR.parse().expect("valid default"),
             public_url: None,
+            node_url: None,
             token: None,
             keyring_service: DEFAULT_KEYRING_SERVICE.into(),
             no_keyring: false,
@@ -217,6 +247,14 @@ impl Config {
         }
         if let Some(u) = &self.public_url {
             normalise_public_url(u)?;
+        }
+        if let Some(u) = &self.node_url {
+            normalise_public_url(u)?;
+        }
+        if let Some(u) = &self.database_url
+            && !(u.starts_with("postgres://") || u.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::DatabaseUrl);
         }
         Ok(())
     }

@@ -47,6 +47,9 @@ struct Inner {
     parts: Parts,
     live_calls: LiveCalls,
     campaigns: RunningCampaigns,
+    /// Whether this node runs the campaigns (`cluster`): on SQLite always, on PostgreSQL the
+    /// one node holding the campaign lock.
+    leads_campaigns: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -56,6 +59,7 @@ impl Engine {
                 parts,
                 live_calls: LiveCalls::default(),
                 campaigns: RunningCampaigns::default(),
+                leads_campaigns: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -112,6 +116,19 @@ impl Engine {
     /// Campaigns whose dialer task runs right now.
     pub fn running_campaigns(&self) -> &RunningCampaigns {
         &self.inner.campaigns
+    }
+
+    /// Whether this node runs the campaigns (see `cluster`).
+    pub fn leads_campaigns(&self) -> bool {
+        self.inner
+            .leads_campaigns
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn set_leads_campaigns(&self, leads: bool) {
+        self.inner
+            .leads_campaigns
+            .store(leads, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The time campaigns read calling windows and retry times from.

@@ -40,6 +40,7 @@ pub mod webhooks;
 // that runs them.
 pub mod api;
 pub mod carriers;
+pub mod cluster;
 pub mod public;
 pub mod server;
 

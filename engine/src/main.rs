@@ -98,7 +98,7 @@ async fn webhook_urls(config: Config) -> anyhow::Result<()> {
         None => {
             let dir = config.resolved_data_dir()?;
             tokio::fs::create_dir_all(&dir).await?;
-            let store = switchboard::store::Store::open(&dir).await?;
+            let store = switchboard::server::open_store(&config, &dir).await?;
             let saved = store
                 .settings()
                 .await?

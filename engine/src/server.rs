@@ -157,7 +157,7 @@ pub async fn launch(
             path: data_dir.clone(),
             source,
         })?;
-    let store = Store::open(&data_dir).await?;
+    let store = open_store(&config, &data_dir).await?;
     let secrets = Secrets::open(
         secrets_place(&config, &data_dir),
         Secrets::env_from(std::env::vars().chain(config.credential_env.iter().cloned())),
@@ -172,7 +172,12 @@ pub async fn launch(
         .as_deref()
         .map(normalise_public_url)
         .transpose()?;
-    let settings = Settings::load(store.clone(), configured_public_url).await?;
+    let node_url = config
+        .node_url
+        .as_deref()
+        .map(normalise_public_url)
+        .transpose()?;
+    let settings = Settings::load(store.clone(), configured_public_url, node_url).await?;
     let carriers = crate::carriers::adapters(&config, &secrets, &settings, &store);
     let clock = config
         .clock
@@ -238,9 +243,10 @@ pub async fn launch(
             _ = stopped.wait_for(|stop| *stop) => {}
         }
     });
-    // Campaigns that were running when the engine last stopped (or crashed) carry on, after
-    // their unfinished attempts are squared with the carriers.
-    crate::campaigns::resume_all(&engine).await;
+    // This node joins the others on the database (one, on SQLite); the leader runs the
+    // campaigns: those that were running when the engine last stopped (or crashed) carry on,
+    // after their unfinished attempts are squared with the carriers.
+    crate::cluster::start(&engine).await;
     // "New agent with a number" setups a crash cut short are undone: no number left paid for
     // and unmanaged, no Retell object left behind. In the background: Retell or the carrier
     // may be slow to answer, and nothing else waits on it.
@@ -265,6 +271,24 @@ pub async fn launch(
 
 async fn wait_for(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// The database the configuration names: PostgreSQL when given a URL, else the embedded
+/// SQLite file in `data_dir`.
+pub async fn open_store(
+    config: &Config,
+    data_dir: &Path,
+) -> Result<Store, crate::store::StoreError> {
+    match &config.database_url {
+        Some(url) => {
+            Store::open_postgres(&crate::store::PgSettings {
+                url: url.clone(),
+                schema: config.database_schema.clone(),
+            })
+            .await
+        }
+        None => Store::open(data_dir).await,
+    }
 }
 
 /// Where an engine configured by `config`, with its data in `data_dir`, keeps secrets.

@@ -35,6 +35,8 @@ struct Inner {
     store: Store,
     /// `--public-url`, normalised once at start-up.
     configured_public_url: Option<String>,
+    /// `--node-url`: this node's own public base, where its calls' media go.
+    node_url: Option<String>,
     snapshot: RwLock<Snapshot>,
 }
 
@@ -45,12 +47,13 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn new(values: BTreeMap<String, String>, configured: Option<&str>) -> Self {
+    fn new(values: BTreeMap<String, String>, configured: Option<&str>, node: Option<&str>) -> Self {
         let base = match configured {
             Some(u) => Some((u.to_owned(), true)),
             None => values.get(PUBLIC_URL).map(|u| (u.clone(), false)),
         };
-        let public = base.map(|(base, from_config)| Arc::new(PublicUrl::new(base, from_config)));
+        let public = base
+            .map(|(base, from_config)| Arc::new(PublicUrl::new(base, from_config).with_node(node)));
         Self { values, public }
     }
 }
@@ -66,18 +69,45 @@ impl std::fmt::Debug for Settings {
 impl Settings {
     /// Reads the settings table. `configured_public_url` (already normalised) overrides the
     /// saved public base URL.
+    /// `node_url` (normalised too) is this node's own base, for its calls' media streams.
     pub async fn load(
         store: Store,
         configured_public_url: Option<String>,
+        node_url: Option<String>,
     ) -> Result<Self, StoreError> {
-        let snapshot = Snapshot::new(store.settings().await?, configured_public_url.as_deref());
+        let snapshot = Snapshot::new(
+            store.settings().await?,
+            configured_public_url.as_deref(),
+            node_url.as_deref(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
                 configured_public_url,
+                node_url,
                 snapshot: RwLock::new(snapshot),
             }),
         })
+    }
+
+    /// Reads the settings again (another node changed them).
+    pub async fn reload(&self) -> Result<(), StoreError> {
+        let fresh = Snapshot::new(
+            self.inner.store.settings().await?,
+            self.inner.configured_public_url.as_deref(),
+            self.inner.node_url.as_deref(),
+        );
+        *self
+            .inner
+            .snapshot
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(())
+    }
+
+    /// This node's own public base (`--node-url`), when it has one.
+    pub fn node_url(&self) -> Option<&str> {
+        self.inner.node_url.as_deref()
     }
 
     fn snapshot(&self) -> RwLockReadGuard<'_, Snapshot> {
@@ -108,6 +138,7 @@ impl Settings {
         let fresh = Snapshot::new(
             self.inner.store.settings().await?,
             self.inner.configured_public_url.as_deref(),
+            self.inner.node_url.as_deref(),
         );
         *self
             .inner

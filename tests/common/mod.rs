@@ -39,9 +39,72 @@ pub struct TestEngine {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// When `SWITCHBOARD_TEST_DATABASE_URL` names a PostgreSQL database, every engine of the
+/// suite keeps its data there instead of SQLite, in a schema of its own named after its data
+/// directory (so an engine started again on the same directory finds its data again).
+pub fn test_database(dir: &Path) -> Option<(String, String)> {
+    let url = std::env::var("SWITCHBOARD_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    // FNV-1a: stable across runs and processes, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in dir.as_os_str().as_encoded_bytes() {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    Some((url, format!("t_{h:016x}")))
+}
+
+/// Everything an engine with data directory `dir` has stored: the directory's files (the
+/// SQLite database and its log among them) and, on PostgreSQL, a dump of its schema's rows.
+/// For checking that a secret is stored nowhere.
+pub fn stored(dir: &Path) -> Vec<Vec<u8>> {
+    let mut all: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|f| {
+            let path = f.unwrap().path();
+            path.is_file().then(|| std::fs::read(path).unwrap())
+        })
+        .collect();
+    if let Some((url, schema)) = test_database(dir) {
+        let dump = std::process::Command::new("pg_dump")
+            .args(["--data-only", "--schema", &schema, &url])
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            dump.status.success() && !dump.stdout.is_empty(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        all.push(dump.stdout);
+    }
+    all
+}
+
+/// Whether anything `stored` holds contains `needle`.
+pub fn stored_contains(dir: &Path, needle: &str) -> bool {
+    stored(dir)
+        .iter()
+        .any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+}
+
+/// The environment that points a `switchboard` child process at the same database as
+/// `config` does for an engine in this process.
+pub fn database_env(dir: &Path) -> Vec<(String, String)> {
+    match test_database(dir) {
+        Some((url, schema)) => vec![
+            ("DATABASE_URL".into(), url),
+            ("SWITCHBOARD_DATABASE_SCHEMA".into(), schema),
+        ],
+        None => Vec::new(),
+    }
+}
+
 pub fn config(dir: &Path) -> Config {
+    let database = test_database(dir);
     Config {
         data_dir: Some(dir.to_owned()),
+        database_url: database.as_ref().map(|(url, _)| url.clone()),
+        database_schema: database.map(|(_, schema)| schema),
         control_addr: "127.0.0.1:0".parse().unwrap(),
         public_addr: "127.0.0.1:0".parse().unwrap(),
         token: Some(format!("test-token-{}", rand_suffix())),
@@ -228,6 +291,7 @@ pub async fn serve(dir: &Path, envs: &[(&str, &str)], extra: &[&str]) -> Serve {
         .arg("--data-dir")
         .arg(dir)
         .args(extra)
+        .envs(database_env(dir))
         .envs(envs.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -294,6 +358,7 @@ pub fn token(dir: &Path, envs: &[(&str, &str)]) -> String {
         .arg("token")
         .arg("--data-dir")
         .arg(dir)
+        .envs(database_env(dir))
         .envs(envs.iter().copied())
         .output()
         .unwrap();

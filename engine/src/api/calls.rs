@@ -14,7 +14,7 @@ use crate::domain::{
 };
 use crate::engine::Engine;
 use crate::recordings;
-use crate::store::call_search::{Marker, fts_query};
+use crate::store::call_search::{Marker, SearchText};
 use crate::store::calls::{CallDetail, CallFilter, CallPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::store::{Conflict, StoreError};
 use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode, Json, Query};
@@ -111,7 +111,7 @@ fn filter_of(p: &ListParams) -> ApiResult<Option<CallFilter>> {
     if typed.is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::malformed("q must be at most 200 characters"));
     }
-    let text = typed.map(fts_query);
+    let text = typed.map(SearchText::parse);
     if text == Some(None) {
         return Ok(None);
     }

@@ -42,6 +42,11 @@ const LOOK_UP_AGAIN_AFTER: Duration = Duration::from_secs(60);
 /// Starts the campaign's task unless it runs already (then it is told the campaign changed,
 /// so it reads it again).
 pub fn run(engine: &Engine, campaign_id: &str) {
+    // Only the node leading the campaigns dials; the others leave a started campaign to it,
+    // which finds it within a second (`cluster`).
+    if !engine.leads_campaigns() {
+        return;
+    }
     let Some(registered) = engine.running_campaigns().register(campaign_id) else {
         return;
     };
@@ -72,6 +77,18 @@ pub async fn resume_all(engine: &Engine) {
             }
         }
         Err(e) => tracing::error!(error = %e, "cannot read campaigns to resume"),
+    }
+}
+
+/// Every running campaign without a task here gets one (the leader's round: campaigns
+/// started or resumed through another node).
+pub async fn resume_all_quietly(engine: &Engine) {
+    if let Ok(ids) = engine.store().running_campaign_ids().await {
+        for id in ids {
+            if !engine.running_campaigns().is_running(&id) {
+                run(engine, &id);
+            }
+        }
     }
 }
 
@@ -144,6 +161,10 @@ impl CampaignTask {
     async fn run(mut self) {
         reconcile(&self.engine, &self.id).await;
         loop {
+            // Another node leads the campaigns now: it carries this one on.
+            if !self.engine.leads_campaigns() {
+                break;
+            }
             if self.swept_at.elapsed() >= SWEEP_EVERY {
                 self.sweep().await;
             }
@@ -352,7 +373,7 @@ impl CampaignTask {
         let calls = match self
             .engine
             .store()
-            .campaign_unended_calls(&self.id, Some(before))
+            .campaign_unended_calls(&self.id, Some(before), Timestamp::now())
             .await
         {
             Ok(c) => c,
@@ -431,7 +452,7 @@ async fn place_attempt(engine: Engine, call: Call, dial: DialWith) {
 async fn reconcile(engine: &Engine, campaign_id: &str) {
     let calls = match engine
         .store()
-        .campaign_unended_calls(campaign_id, None)
+        .campaign_unended_calls(campaign_id, None, Timestamp::now())
         .await
     {
         Ok(c) => c,

@@ -1,7 +1,9 @@
 //! Agents in the store.
 
 use serde::Serialize;
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
+
+use super::db::{self, Conn};
 use utoipa::ToSchema;
 
 use super::error::{Conflict, Result, StoreError, not_found, unique_or};
@@ -155,7 +157,7 @@ pub struct ToolStats {
 
 impl Store {
     pub async fn list_agents(&self) -> Result<Vec<Agent>> {
-        let rows = sqlx::query_as::<_, AgentRow>(&format!("{SELECT} ORDER BY lower(name)"))
+        let rows = db::query_as::<AgentRow>(&format!("{SELECT} ORDER BY lower(name)"))
             .fetch_all(self.pool())
             .await?;
         rows.into_iter().map(Agent::try_from).collect()
@@ -182,7 +184,7 @@ impl Store {
                 let now = Timestamp::now();
                 let id = new_id();
                 let result = bind_fields(
-                    sqlx::query(
+                    db::query(
                         "INSERT INTO agents (name, system_prompt, greeting, voice, model, \
                          context, notes, max_concurrent_calls, active, backend, \
                          retell_voice_id, tools, builtin_tools, transfer_targets, mcp_servers, \
@@ -232,7 +234,7 @@ impl Store {
                 };
                 let retell = retell.unwrap_or_else(|| RetellIds::of(&current));
                 let result = bind_fields(
-                    sqlx::query(
+                    db::query(
                         "UPDATE agents SET name = ?, system_prompt = ?, greeting = ?, voice = ?, \
                          model = ?, context = ?, notes = ?, max_concurrent_calls = ?, \
                          active = ?, backend = ?, retell_voice_id = ?, tools = ?, \
@@ -270,7 +272,7 @@ impl Store {
             (id.to_owned(), retell_agent_id.to_owned(), url.to_owned());
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE agents SET retell_webhook_url = ? WHERE id = ? AND retell_agent_id = ?",
                 )
                 .bind(&url)
@@ -289,14 +291,14 @@ impl Store {
 
     /// The numbers (E.164) whose inbound or outbound agent this is.
     pub async fn agent_numbers(&self, id: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+        db::query_scalar(
             "SELECT number FROM phone_numbers \
              WHERE inbound_agent_id = ? OR outbound_agent_id = ? ORDER BY number",
         )
         .bind(id)
         .bind(id)
         .fetch_all(self.pool())
-        .await?)
+        .await
     }
 
     /// Deletes an agent. If numbers still use it, refuses with `AgentInUse` unless `force`, in
@@ -307,7 +309,7 @@ impl Store {
         self.write(move |conn| {
             Box::pin(async move {
                 let agent = fetch_agent(conn, &id).await?;
-                let users: Vec<(String, String)> = sqlx::query_as(
+                let users: Vec<(String, String)> = db::query_as(
                     "SELECT id, number FROM phone_numbers \
                      WHERE inbound_agent_id = ? OR outbound_agent_id = ? ORDER BY number",
                 )
@@ -322,21 +324,21 @@ impl Store {
                     }
                     .into());
                 }
-                sqlx::query(
+                db::query(
                     "UPDATE phone_numbers SET inbound_agent_id = NULL \
                      WHERE inbound_agent_id = ?",
                 )
                 .bind(&id)
                 .execute(&mut *conn)
                 .await?;
-                sqlx::query(
+                db::query(
                     "UPDATE phone_numbers SET outbound_agent_id = NULL \
                      WHERE outbound_agent_id = ?",
                 )
                 .bind(&id)
                 .execute(&mut *conn)
                 .await?;
-                sqlx::query("DELETE FROM agents WHERE id = ?")
+                db::query("DELETE FROM agents WHERE id = ?")
                     .bind(&id)
                     .execute(&mut *conn)
                     .await?;
@@ -349,10 +351,10 @@ impl Store {
     pub async fn agent_stats(&self, id: &str) -> Result<AgentStats> {
         let mut conn = self.pool().acquire().await?;
         fetch_agent(&mut conn, id).await?;
-        let rows: Vec<(String, i64, i64, i64, i64, f64)> = sqlx::query_as(
+        let rows: Vec<(String, i64, i64, i64, i64, f64)> = db::query_as(
             "SELECT direction, COUNT(*), COUNT(answered_at), \
-                    COALESCE(SUM(duration_secs), 0), COUNT(duration_secs), \
-                    TOTAL(cost_estimate_usd) \
+                    CAST(COALESCE(SUM(duration_secs), 0) AS BIGINT), COUNT(duration_secs), \
+                    COALESCE(SUM(cost_estimate_usd), 0.0) \
              FROM calls WHERE agent_id = ? GROUP BY direction",
         )
         .bind(id)
@@ -394,8 +396,9 @@ impl Store {
             slot.average_duration_secs =
                 (n > 0).then(|| slot.total_duration_secs as f64 / n as f64);
         }
-        let tools: Vec<(String, i64, i64, f64)> = sqlx::query_as(
-            "SELECT tool, COUNT(*), SUM(1 - ok), AVG(ms) FROM tool_calls \
+        let tools: Vec<(String, i64, i64, f64)> = db::query_as(
+            "SELECT tool, COUNT(*), SUM(CASE WHEN ok THEN 0 ELSE 1 END), \
+             CAST(AVG(ms) AS DOUBLE PRECISION) FROM tool_calls \
              WHERE agent_id = ? GROUP BY tool ORDER BY tool",
         )
         .bind(id)
@@ -425,7 +428,7 @@ impl Store {
         let (call_id, agent_id, tool) = (call_id.to_owned(), agent_id.to_owned(), tool.to_owned());
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query(
+                db::query(
                     "INSERT INTO tool_calls (call_id, agent_id, tool, ok, ms, at) \
                      VALUES (?, ?, ?, ?, ?, ?)",
                 )
@@ -444,10 +447,8 @@ impl Store {
     }
 }
 
-type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
-
 /// Binds the editable fields (backend and Retell voice last), then `updated_at`: the column order both INSERT and UPDATE use.
-fn bind_fields<'q>(q: SqliteQuery<'q>, f: &'q AgentFields, now: Timestamp) -> SqliteQuery<'q> {
+fn bind_fields<'q>(q: db::Query<'q>, f: &AgentFields, now: Timestamp) -> db::Query<'q> {
     q.bind(&f.name)
         .bind(&f.system_prompt)
         .bind(&f.greeting)
@@ -479,8 +480,8 @@ pub enum Edit {
     Fields(AgentFields),
 }
 
-pub(crate) async fn fetch_agent(conn: &mut SqliteConnection, id: &str) -> Result<Agent> {
-    sqlx::query_as::<_, AgentRow>(&format!("{SELECT} WHERE id = ?"))
+pub(crate) async fn fetch_agent(conn: &mut Conn<'_>, id: &str) -> Result<Agent> {
+    db::query_as::<AgentRow>(&format!("{SELECT} WHERE id = ?"))
         .bind(id)
         .fetch_optional(conn)
         .await?
@@ -488,12 +489,11 @@ pub(crate) async fn fetch_agent(conn: &mut SqliteConnection, id: &str) -> Result
         .try_into()
 }
 
-pub(crate) async fn agent_exists(conn: &mut SqliteConnection, id: &str) -> Result<bool> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM agents WHERE id = ?")
+pub(crate) async fn agent_exists(conn: &mut Conn<'_>, id: &str) -> Result<bool> {
+    db::query_scalar("SELECT EXISTS (SELECT 1 FROM agents WHERE id = ?)")
         .bind(id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(found.is_some())
+        .fetch_one(conn)
+        .await
 }
 
 /// Sums of costs, rounded to a millionth of a dollar as each call's is.

@@ -5,6 +5,7 @@
 //! `running` rows back to `pending` (`resume_analyses`).
 
 use super::Store;
+use super::db;
 use super::error::{Result, StoreError, not_found};
 use crate::domain::analysis::AnalysisOutput;
 use crate::domain::webhook::WebhookEventType;
@@ -61,7 +62,7 @@ pub enum Requeued {
 
 impl Store {
     pub async fn call_analysis(&self, call_id: &str) -> Result<Option<CallAnalysis>> {
-        let row: Option<Row> = sqlx::query_as(&format!(
+        let row: Option<Row> = db::query_as(&format!(
             "SELECT {COLUMNS} FROM call_analyses WHERE call_id = ?"
         ))
         .bind(call_id)
@@ -75,7 +76,7 @@ impl Store {
         if call_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = sqlx::QueryBuilder::new(format!(
+        let mut q = db::Builder::new(format!(
             "SELECT {COLUMNS} FROM call_analyses WHERE call_id IN ("
         ));
         let mut list = q.separated(", ");
@@ -89,7 +90,7 @@ impl Store {
 
     /// When the next pending analysis is due, if any is pending.
     pub async fn next_analysis_due(&self) -> Result<Option<Timestamp>> {
-        let at: Option<i64> = sqlx::query_scalar(
+        let at: Option<i64> = db::query_scalar(
             "SELECT MIN(next_attempt_at) FROM call_analyses WHERE status = 'pending'",
         )
         .fetch_one(self.pool())
@@ -102,7 +103,7 @@ impl Store {
     pub async fn claim_due_analysis(&self, now: Timestamp) -> Result<Option<CallAnalysis>> {
         self.write(move |conn| {
             Box::pin(async move {
-                let row: Option<Row> = sqlx::query_as(&format!(
+                let row: Option<Row> = db::query_as(&format!(
                     "UPDATE call_analyses SET status = 'running', attempts = attempts + 1 \
                      WHERE id = (SELECT id FROM call_analyses WHERE status = 'pending' \
                        AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1) \
@@ -121,7 +122,7 @@ impl Store {
     pub async fn resume_analyses(&self, now: Timestamp) -> Result<u64> {
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE call_analyses SET status = 'pending', next_attempt_at = ? \
                      WHERE status = 'running'",
                 )
@@ -205,11 +206,11 @@ impl Store {
     async fn settle(
         &self,
         call_id: String,
-        set: impl FnOnce(&mut sqlx::QueryBuilder<'static, sqlx::Sqlite>) + Send + 'static,
+        set: impl FnOnce(&mut db::Builder) + Send + 'static,
     ) -> Result<CallAnalysis> {
         self.write(move |conn| {
             Box::pin(async move {
-                let mut q = sqlx::QueryBuilder::new("UPDATE call_analyses SET ");
+                let mut q = db::Builder::new("UPDATE call_analyses SET ");
                 set(&mut q);
                 q.push(" WHERE call_id = ")
                     .push_bind(call_id.clone())
@@ -245,7 +246,7 @@ impl Store {
         self.write(move |conn| {
             Box::pin(async move {
                 let call: Option<(Option<i64>, Option<i64>)> =
-                    sqlx::query_as("SELECT answered_at, ended_at FROM calls WHERE id = ?")
+                    db::query_as("SELECT answered_at, ended_at FROM calls WHERE id = ?")
                         .bind(&call_id)
                         .fetch_optional(&mut *conn)
                         .await?;
@@ -254,12 +255,12 @@ impl Store {
                     Some((Some(_), Some(_))) => {}
                     Some(_) => return Ok(Requeued::NotAnalysable),
                 }
-                let row: Option<Row> = sqlx::query_as(&format!(
+                let row: Option<Row> = db::query_as(&format!(
                     "INSERT INTO call_analyses (call_id, status, attempts, next_attempt_at, \
                        created_at) VALUES (?1, 'pending', 0, ?2, ?2) \
                      ON CONFLICT (call_id) DO UPDATE SET status = 'pending', attempts = 0, \
                        next_attempt_at = ?2, error = NULL \
-                       WHERE status NOT IN ('pending', 'running') \
+                       WHERE call_analyses.status NOT IN ('pending', 'running') \
                      RETURNING {COLUMNS}"
                 ))
                 .bind(&call_id)

@@ -7,7 +7,7 @@
 //! it is made again only when its answered seconds change (a late answer to a call already
 //! ended), so a rate edit never rewrites the past.
 
-use sqlx::SqliteConnection;
+use super::db::{self, Conn};
 
 use super::Store;
 use super::error::{Result, StoreError};
@@ -40,7 +40,7 @@ impl Store {
             Box::pin(async move {
                 match &text {
                     Some(t) => {
-                        sqlx::query(
+                        db::query(
                             "INSERT INTO settings (key, value) VALUES (?, ?) \
                              ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                         )
@@ -50,7 +50,7 @@ impl Store {
                         .await?;
                     }
                     None => {
-                        sqlx::query("DELETE FROM settings WHERE key = ?")
+                        db::query("DELETE FROM settings WHERE key = ?")
                             .bind(RATES_KEY)
                             .execute(&mut *conn)
                             .await?;
@@ -66,7 +66,7 @@ impl Store {
     /// estimates were kept).
     pub async fn call_cost(&self, call_id: &str) -> Result<Option<CallCost>> {
         let text: Option<Option<String>> =
-            sqlx::query_scalar("SELECT cost_breakdown FROM calls WHERE id = ?")
+            db::query_scalar("SELECT cost_breakdown FROM calls WHERE id = ?")
                 .bind(call_id)
                 .fetch_optional(self.pool())
                 .await?;
@@ -80,17 +80,18 @@ impl Store {
 
     /// The estimated cost of a campaign's calls so far.
     pub async fn campaign_cost(&self, campaign_id: &str) -> Result<f64> {
-        let usd: f64 =
-            sqlx::query_scalar("SELECT TOTAL(cost_estimate_usd) FROM calls WHERE campaign_id = ?")
-                .bind(campaign_id)
-                .fetch_one(self.pool())
-                .await?;
+        let usd: f64 = db::query_scalar(
+            "SELECT COALESCE(SUM(cost_estimate_usd), 0.0) FROM calls WHERE campaign_id = ?",
+        )
+        .bind(campaign_id)
+        .fetch_one(self.pool())
+        .await?;
         Ok((usd * 1e6).round() / 1e6)
     }
 }
 
-async fn rates_in_force(conn: &mut SqliteConnection) -> Result<StoredRates> {
-    let text: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+async fn rates_in_force(conn: &mut Conn<'_>) -> Result<StoredRates> {
+    let text: Option<String> = db::query_scalar("SELECT value FROM settings WHERE key = ?")
         .bind(RATES_KEY)
         .fetch_optional(&mut *conn)
         .await?;
@@ -130,8 +131,8 @@ type CostRow = (
 
 /// Estimates the call's cost if it has ended and has none for its present answered seconds,
 /// and writes it to the row. Part of the caller's write: the end and its cost commit together.
-pub(super) async fn settle_cost(conn: &mut SqliteConnection, id: &str) -> Result<()> {
-    let row: Option<CostRow> = sqlx::query_as(
+pub(super) async fn settle_cost(conn: &mut Conn<'_>, id: &str) -> Result<()> {
+    let row: Option<CostRow> = db::query_as(
         "SELECT c.direction, c.carrier, c.from_number, c.to_number, c.answered_at, c.ended_at, \
                 c.duration_secs, c.cost_breakdown, a.backend \
          FROM calls c LEFT JOIN agents a ON a.id = c.agent_id WHERE c.id = ?",
@@ -173,7 +174,7 @@ pub(super) async fn settle_cost(conn: &mut SqliteConnection, id: &str) -> Result
     let rates = rates_in_force(conn).await?.rates;
     let cost = rates.estimate(&facts);
     let text = serde_json::to_string(&cost).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query("UPDATE calls SET cost_estimate_usd = ?, cost_breakdown = ? WHERE id = ?")
+    db::query("UPDATE calls SET cost_estimate_usd = ?, cost_breakdown = ? WHERE id = ?")
         .bind(cost.total_usd)
         .bind(text)
         .bind(id)

@@ -1,7 +1,9 @@
 //! The call row as every aggregate reads it: its columns, its conversion to a `Call`, and the
 //! statuses of calls still in progress. A leaf: calls, campaigns and leads all build on it.
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
+
+use super::db::{self, Conn};
 
 use super::error::{Result, StoreError, not_found};
 use crate::domain::{Call, CallDirection, CallStatus, Carrier, Recording, RejectReason, Timestamp};
@@ -93,8 +95,8 @@ pub(super) const LIVE: &str = "('queued', 'ringing', 'in_progress')";
 /// agent's phone lines (testing an agent never turns a caller away).
 pub(super) const PHONE: &str = "direction <> 'test'";
 
-pub(super) async fn fetch_call(conn: &mut SqliteConnection, id: &str) -> Result<Call> {
-    sqlx::query_as::<_, CallRow>(&format!("{SELECT} WHERE c.id = ?"))
+pub(super) async fn fetch_call(conn: &mut Conn<'_>, id: &str) -> Result<Call> {
+    db::query_as::<CallRow>(&format!("{SELECT} WHERE c.id = ?"))
         .bind(id)
         .fetch_optional(conn)
         .await?
@@ -103,11 +105,11 @@ pub(super) async fn fetch_call(conn: &mut SqliteConnection, id: &str) -> Result<
 }
 
 pub(super) async fn find_by_carrier_id(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     carrier: Carrier,
     carrier_call_id: &str,
 ) -> Result<Option<Call>> {
-    sqlx::query_as::<_, CallRow>(&format!(
+    db::query_as::<CallRow>(&format!(
         "{SELECT} WHERE c.carrier = ? AND c.carrier_call_id = ?"
     ))
     .bind(carrier.as_str())
@@ -119,15 +121,12 @@ pub(super) async fn find_by_carrier_id(
 }
 
 /// Live calls of a campaign.
-pub(super) async fn campaign_live_calls(
-    conn: &mut SqliteConnection,
-    campaign_id: &str,
-) -> Result<i64> {
-    Ok(sqlx::query_scalar(&format!(
+pub(super) async fn campaign_live_calls(conn: &mut Conn<'_>, campaign_id: &str) -> Result<i64> {
+    db::query_scalar(&format!(
         "SELECT COUNT(*) FROM calls WHERE campaign_id = ? AND campaign_id IS NOT NULL \
          AND status IN {LIVE}"
     ))
     .bind(campaign_id)
     .fetch_one(conn)
-    .await?)
+    .await
 }

@@ -1,7 +1,9 @@
-//! Searching the call log's transcripts (SQLite FTS5, `transcript_fts`): what a person typed
-//! turned into a query that cannot be a syntax error, and the best matching line of each call
-//! found, its words marked (`Marker`, folding case and accents as the index does).
+//! Searching the call log's transcripts (SQLite FTS5's `transcript_fts`, PostgreSQL's `tsv`
+//! columns): what a person typed turned into a query that cannot be a syntax error, and the
+//! best matching line of each call found, its words marked (`Marker`, folding case and
+//! accents as the index does).
 
+use super::db;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -15,31 +17,52 @@ pub const SEARCH_CAP: u32 = 2_000;
 /// At most this many words of a search are used.
 const MAX_WORDS: usize = 10;
 
-/// What was typed, as an FTS5 query: its words (runs of letters and digits; punctuation and
-/// control characters, NUL included, are left out) each a quoted phrase, so nothing typed is
-/// query syntax; all of them required, the last one also as a prefix ("refu" finds "refund"
-/// while typing). `None` when nothing searchable was typed.
-pub fn fts_query(typed: &str) -> Option<String> {
-    let words: Vec<&str> = words(typed)
-        .into_iter()
-        .map(|(a, b)| &typed[a..b])
-        .take(MAX_WORDS)
-        .collect();
-    let last = words.len().checked_sub(1)?;
-    Some(
-        words
+/// What was typed, as words to search for: runs of letters and digits (punctuation and
+/// control characters, NUL included, are left out), so nothing typed is query syntax; all of
+/// them required, the last one also as a prefix ("refu" finds "refund" while typing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchText {
+    words: Vec<String>,
+}
+
+impl SearchText {
+    /// `None` when nothing searchable was typed.
+    pub fn parse(typed: &str) -> Option<Self> {
+        let words: Vec<String> = words(typed)
+            .into_iter()
+            .map(|(a, b)| typed[a..b].to_owned())
+            .take(MAX_WORDS)
+            .collect();
+        (!words.is_empty()).then_some(Self { words })
+    }
+
+    /// As an FTS5 query: each word a quoted phrase, the last a prefix.
+    pub fn fts5(&self) -> String {
+        let mut out = self
+            .words
             .iter()
-            .enumerate()
-            .map(|(i, w)| {
-                if i == last {
-                    format!("\"{w}\"*")
-                } else {
-                    format!("\"{w}\"")
-                }
-            })
+            .map(|w| format!("\"{w}\""))
             .collect::<Vec<_>>()
-            .join(" "),
-    )
+            .join(" ");
+        out.push('*');
+        out
+    }
+
+    /// The words for PostgreSQL, spaced: `PG_MATCH` folds and splits them as the `tsv`
+    /// columns were (`sb_words`), ANDs them and makes the last a prefix.
+    pub fn spaced(&self) -> String {
+        self.words.join(" ")
+    }
+}
+
+/// `tsv` (a column of PostgreSQL's) has `SearchText::spaced`, bound at `?`: plainto_tsquery
+/// ANDs the words, and `:*` after its last makes that one a prefix.
+pub const PG_MATCH: &str =
+    "tsv @@ (nullif(plainto_tsquery('simple', sb_words(?))::text, '') || ':*')::tsquery";
+
+/// What was typed, as an FTS5 query (see `SearchText`).
+pub fn fts_query(typed: &str) -> Option<String> {
+    SearchText::parse(typed).map(|s| s.fts5())
 }
 
 /// A piece of a snippet: the text, and whether it is a matched word.
@@ -200,7 +223,7 @@ impl Store {
         if call_ids.is_empty() || marker.terms.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = sqlx::QueryBuilder::new(
+        let mut q = db::Builder::new(
             "SELECT call_id, id, speaker, text, at FROM transcript_lines WHERE call_id IN (",
         );
         let mut list = q.separated(", ");
@@ -254,7 +277,7 @@ impl Store {
         if call_ids.is_empty() || marker.terms.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = sqlx::QueryBuilder::new(
+        let mut q = db::Builder::new(
             "SELECT call_id, summary FROM call_analyses WHERE summary IS NOT NULL AND call_id IN (",
         );
         let mut list = q.separated(", ");
@@ -298,6 +321,12 @@ mod tests {
         );
         assert_eq!(fts_query("  * ( \" "), None);
         assert_eq!(fts_query(""), None);
+    }
+
+    #[test]
+    fn on_postgresql_only_the_words_are_given() {
+        let q = SearchText::parse("Café 'x' OR(refu").unwrap();
+        assert_eq!(q.spaced(), "Café x OR refu");
     }
 
     #[test]

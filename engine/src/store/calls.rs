@@ -2,8 +2,10 @@
 //! reports (each delivery once), and reading the log. A call's end settles its campaign lead
 //! in the same transaction (`leads::settle_lead`).
 
+use super::call_search::{PG_MATCH, SearchText};
+use super::db::{self, Conn};
+use super::dialect::Kind;
 use serde::Serialize;
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use utoipa::ToSchema;
 
 use super::call_costs::settle_cost;
@@ -37,8 +39,8 @@ pub struct CallFilter {
     pub since: Option<Timestamp>,
     /// Started before.
     pub until: Option<Timestamp>,
-    /// Whose transcript matches this FTS5 query (`call_search::fts_query`).
-    pub text: Option<String>,
+    /// Whose transcript or summary has these words.
+    pub text: Option<SearchText>,
     /// What marks the search's words in each found call's best line.
     pub marker: Option<std::sync::Arc<super::call_search::Marker>>,
     /// Older than this call (its start and id), for reading the log in order page after page
@@ -95,15 +97,43 @@ pub struct CallDetail {
 /// `WITH hits AS (…) `: the newest calls (at most [`SEARCH_CAP`]) passing the filter whose
 /// transcript matches `text`, and those whose analysis summary does. FTS5 walks its matches
 /// newest line first and stops once it has enough calls, so a word in half the log costs what
-/// a rare one does.
-fn search_hits<'q>(f: &CallFilter, text: &str) -> QueryBuilder<'q, Sqlite> {
-    let mut q = QueryBuilder::new(
+/// a rare one does. PostgreSQL's GIN index has no order: it finds every matching line, and
+/// keeps the calls of the newest.
+fn search_hits(kind: Kind, f: &CallFilter, text: &SearchText) -> db::Builder {
+    if kind == Kind::Postgres {
+        let mut q = db::Builder::new(
+            "WITH hits AS (SELECT id FROM (SELECT t.call_id AS id FROM transcript_lines t \
+             JOIN calls c ON c.id = t.call_id",
+        );
+        push_filter(&mut q, f);
+        let (t_match, a_match) = PG_MATCH.split_once('?').expect("one placeholder");
+        q.push(" AND t.")
+            .push(t_match)
+            .push_bind(text.spaced())
+            .push(a_match)
+            .push(" GROUP BY t.call_id ORDER BY max(t.id) DESC LIMIT ")
+            .push(SEARCH_CAP)
+            .push(
+                ") AS lines UNION SELECT id FROM (SELECT a.call_id AS id FROM call_analyses a \
+                 JOIN calls c ON c.id = a.call_id",
+            );
+        push_filter(&mut q, f);
+        q.push(" AND a.")
+            .push(t_match)
+            .push_bind(text.spaced())
+            .push(a_match)
+            .push(" ORDER BY a.id DESC LIMIT ")
+            .push(SEARCH_CAP)
+            .push(") AS summaries) ");
+        return q;
+    }
+    let mut q = db::Builder::new(
         "WITH hits AS (SELECT id FROM (SELECT DISTINCT t.call_id AS id FROM transcript_fts \
          JOIN transcript_lines t ON t.id = transcript_fts.rowid JOIN calls c ON c.id = t.call_id",
     );
     push_filter(&mut q, f);
     q.push(" AND transcript_fts MATCH ")
-        .push_bind(text.to_owned())
+        .push_bind(text.fts5())
         .push(" ORDER BY transcript_fts.rowid DESC LIMIT ")
         .push(SEARCH_CAP)
         .push(
@@ -112,14 +142,14 @@ fn search_hits<'q>(f: &CallFilter, text: &str) -> QueryBuilder<'q, Sqlite> {
         );
     push_filter(&mut q, f);
     q.push(" AND summary_fts MATCH ")
-        .push_bind(text.to_owned())
+        .push_bind(text.fts5())
         .push(" ORDER BY summary_fts.rowid DESC LIMIT ")
         .push(SEARCH_CAP)
         .push(")) ");
     q
 }
 
-fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &CallFilter) {
+fn push_filter(q: &mut db::Builder, f: &CallFilter) {
     q.push(" WHERE 1 = 1");
     if let Some(d) = f.direction {
         q.push(" AND c.direction = ").push_bind(d.as_str());
@@ -198,16 +228,18 @@ impl Store {
             None => {
                 // Counted up to the cap only: an exact count of a big log walks all of it on
                 // every page, and past a few thousand the number is for reading, not paging.
-                let mut q = QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM calls c");
+                let mut q = db::Builder::new("SELECT COUNT(*) FROM (SELECT 1 FROM calls c");
                 push_filter(&mut q, filter);
                 q.push(" LIMIT ")
                     .push_bind(i64::from(COUNT_CAP) + 1)
-                    .push(")");
+                    .push(") AS capped");
                 let counted: i64 = q.build_query_scalar().fetch_one(self.pool()).await?;
                 let capped = counted > i64::from(COUNT_CAP);
                 let total = counted.min(i64::from(COUNT_CAP));
                 let total_cost_usd = if !capped && total <= COST_SUM_MAX_CALLS {
-                    let mut q = QueryBuilder::new("SELECT TOTAL(c.cost_estimate_usd) FROM calls c");
+                    let mut q = db::Builder::new(
+                        "SELECT COALESCE(SUM(c.cost_estimate_usd), 0.0) FROM calls c",
+                    );
                     push_filter(&mut q, filter);
                     let usd: f64 = q.build_query_scalar().fetch_one(self.pool()).await?;
                     Some(usd)
@@ -249,13 +281,13 @@ impl Store {
     async fn search_page(
         &self,
         filter: &CallFilter,
-        text: &str,
+        text: &SearchText,
         limit: u32,
         offset: u32,
     ) -> Result<(Vec<Call>, i64, bool, Option<f64>)> {
-        let mut q = search_hits(filter, text);
+        let mut q = search_hits(self.kind(), filter, text);
         q.push(
-            "SELECT c.id, count(*) OVER (), TOTAL(c.cost_estimate_usd) OVER () FROM calls c \
+            "SELECT c.id, count(*) OVER (), COALESCE(SUM(c.cost_estimate_usd) OVER (), 0.0) FROM calls c \
              WHERE c.id IN (SELECT id FROM hits) ORDER BY c.started_at DESC, c.id DESC LIMIT ",
         )
         .push_bind(i64::from(limit))
@@ -267,15 +299,15 @@ impl Store {
             None if offset == 0 => (0, 0.0),
             // Past the last match: the page is empty, the total still says how many.
             None => {
-                let mut q = search_hits(filter, text);
-                q.push("SELECT COUNT(*), TOTAL(c.cost_estimate_usd) FROM calls c WHERE c.id IN (SELECT id FROM hits)");
+                let mut q = search_hits(self.kind(), filter, text);
+                q.push("SELECT COUNT(*), COALESCE(SUM(c.cost_estimate_usd), 0.0) FROM calls c WHERE c.id IN (SELECT id FROM hits)");
                 q.build_query_as().fetch_one(self.pool()).await?
             }
         };
         let items = if page.is_empty() {
             Vec::new()
         } else {
-            let mut q = QueryBuilder::new(SELECT);
+            let mut q = db::Builder::new(SELECT);
             q.push(" WHERE c.id IN (");
             let mut list = q.separated(", ");
             for (id, _, _) in &page {
@@ -305,12 +337,12 @@ impl Store {
     ) -> Result<Vec<Call>> {
         let mut q = match &filter.text {
             Some(text) => {
-                let mut q = search_hits(filter, text);
+                let mut q = search_hits(self.kind(), filter, text);
                 q.push(SELECT).push(" WHERE c.id IN (SELECT id FROM hits)");
                 q
             }
             None => {
-                let mut q = QueryBuilder::new(SELECT);
+                let mut q = db::Builder::new(SELECT);
                 push_filter(&mut q, filter);
                 q
             }
@@ -360,7 +392,7 @@ impl Store {
     }
 
     pub async fn transcript(&self, call_id: &str) -> Result<Vec<TranscriptLine>> {
-        let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, String, String, String, i64)> = db::query_as(
             "SELECT id, call_id, speaker, text, at FROM transcript_lines \
              WHERE call_id = ? ORDER BY at, id",
         )
@@ -382,9 +414,10 @@ impl Store {
     }
 
     pub async fn create_call(&self, new: NewCall) -> Result<Call> {
+        let node = self.node_id().to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                let id = insert_call(conn, &new, None).await?;
+                let id = insert_call(conn, &new, None, &node).await?;
                 fetch_call(conn, &id).await
             })
         })
@@ -404,12 +437,13 @@ impl Store {
         let agent_id = new.agent_id.clone().expect("a routed call has an agent");
         let id = new_id();
         let call = written(id, new, Some(agent_name), None);
+        let node = self.node_id().to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(&format!(
+                let done = db::query(&format!(
                     "INSERT INTO calls (id, direction, carrier, carrier_call_id, from_number, \
-                     to_number, agent_id, number_id, status, started_at) \
-                     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+                     to_number, agent_id, number_id, status, started_at, node_id) \
+                     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
                      WHERE (SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE} \
                        AND {PHONE}) < ?"
                 ))
@@ -423,6 +457,7 @@ impl Store {
                 .bind(&call.number_id)
                 .bind(call.status.as_str())
                 .bind(call.started_at.as_millis())
+                .bind(&node)
                 .bind(&agent_id)
                 .bind(i64::from(max_live))
                 .execute(conn)
@@ -443,9 +478,10 @@ impl Store {
     ) -> Result<Call> {
         let new = new.clone();
         let agent_name = agent_name.map(str::to_owned);
+        let node = self.node_id().to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                let id = insert_call(conn, &new, Some(reason)).await?;
+                let id = insert_call(conn, &new, Some(reason), &node).await?;
                 settle_cost(conn, &id).await?;
                 let mut call = written(id, &new, agent_name.as_deref(), Some(reason));
                 call.cost_estimate_usd = Some(0.0);
@@ -522,7 +558,7 @@ impl Store {
         let events = events.to_vec();
         self.write(move |conn| {
             Box::pin(async move {
-                let fresh = sqlx::query(
+                let fresh = db::query(
                     "INSERT INTO carrier_events (carrier, event_key, received_at) \
                      VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 )
@@ -540,7 +576,7 @@ impl Store {
                 if found.is_none()
                     && let Some(ours) = &our_call_id
                 {
-                    let linked = sqlx::query(
+                    let linked = db::query(
                         "UPDATE calls SET carrier_call_id = ? \
                          WHERE id = ? AND carrier = ? AND carrier_call_id IS NULL",
                     )
@@ -582,7 +618,7 @@ impl Store {
                 }
                 let text =
                     (!context.is_empty()).then(|| serde_json::Value::Object(context).to_string());
-                sqlx::query("UPDATE calls SET context = ? WHERE id = ?")
+                db::query("UPDATE calls SET context = ? WHERE id = ?")
                     .bind(text)
                     .bind(&id)
                     .execute(&mut *conn)
@@ -604,19 +640,19 @@ impl Store {
         let text = text.to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                let result = sqlx::query(
+                let result = db::query_scalar(
                     "INSERT INTO transcript_lines (call_id, speaker, text, at) \
-                     VALUES (?, ?, ?, ?)",
+                     VALUES (?, ?, ?, ?) RETURNING id",
                 )
                 .bind(&call_id)
                 .bind(speaker.as_str())
                 .bind(&text)
                 .bind(at.as_millis())
-                .execute(conn)
+                .fetch_one(conn)
                 .await;
-                let done = existing_or(result, || not_found("call", &call_id))?;
+                let id: i64 = existing_or(result, || not_found("call", &call_id))?;
                 Ok(TranscriptLine {
-                    id: done.last_insert_rowid(),
+                    id,
                     call_id,
                     speaker,
                     text,
@@ -634,7 +670,7 @@ impl Store {
 
     /// Live phone calls per agent (inbound and outbound alike), for selection and load stats.
     pub async fn live_calls_per_agent(&self) -> Result<std::collections::HashMap<String, u32>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+        let rows: Vec<(String, i64)> = db::query_as(&format!(
             "SELECT agent_id, COUNT(*) FROM calls WHERE agent_id IS NOT NULL AND status IN {LIVE} \
              AND {PHONE} GROUP BY agent_id"
         ))
@@ -651,7 +687,7 @@ impl Store {
         let (id, cid) = (call_id.to_owned(), carrier_call_id.to_owned());
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE calls SET carrier_call_id = ? WHERE id = ? AND carrier_call_id IS NULL",
                 )
                 .bind(&cid)
@@ -678,7 +714,7 @@ impl Store {
         self.write(move |conn| {
             Box::pin(async move {
                 let now = Timestamp::now().as_millis();
-                sqlx::query(
+                db::query(
                     "UPDATE calls SET status = 'failed', ended_at = ?, hangup_cause = ? \
                      WHERE id = ? AND ended_at IS NULL",
                 )
@@ -698,17 +734,24 @@ impl Store {
     /// A campaign's calls that have not ended and started before `before` (all of them
     /// when `None`): those to square with the carrier after a restart, or when a report is
     /// overdue.
+    /// A campaign's unended calls started before `before`, leaving out those another live
+    /// node holds at `now` (that node squares its own).
     pub async fn campaign_unended_calls(
         &self,
         campaign_id: &str,
         before: Option<Timestamp>,
+        now: Timestamp,
     ) -> Result<Vec<Call>> {
         let mut conn = self.pool().acquire().await?;
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM calls WHERE campaign_id = ? AND ended_at IS NULL AND started_at < ?",
-        )
+        let ids: Vec<String> = db::query_scalar(&format!(
+            "SELECT id FROM calls WHERE campaign_id = ? AND ended_at IS NULL AND started_at < ? \
+             AND (node_id = ? OR {})",
+            super::nodes::dead("node_id")
+        ))
         .bind(campaign_id)
         .bind(before.map_or(i64::MAX, Timestamp::as_millis))
+        .bind(self.node_id())
+        .bind(now.as_millis() - super::nodes::NODE_TIMEOUT_MS)
         .fetch_all(&mut *conn)
         .await?;
         let mut out = Vec::with_capacity(ids.len());
@@ -720,9 +763,10 @@ impl Store {
 }
 
 async fn insert_call(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     new: &NewCall,
     rejected: Option<RejectReason>,
+    node: &str,
 ) -> Result<String> {
     let id = new_id();
     let status = if rejected.is_some() {
@@ -730,10 +774,10 @@ async fn insert_call(
     } else {
         new.status
     };
-    let result = sqlx::query(
+    let result = db::query(
         "INSERT INTO calls (id, direction, carrier, carrier_call_id, from_number, to_number, \
-         agent_id, number_id, status, started_at, reject_reason, ended_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         agent_id, number_id, status, started_at, reject_reason, ended_at, node_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&id)
     .bind(new.direction.as_str())
@@ -747,6 +791,7 @@ async fn insert_call(
     .bind(new.started_at.as_millis())
     .bind(rejected.map(RejectReason::as_str))
     .bind(rejected.map(|_| new.started_at.as_millis()))
+    .bind(node)
     .execute(conn)
     .await;
     unique_or(result, || duplicate(&new.carrier_call_id))?;
@@ -801,18 +846,22 @@ fn written(
 /// (a later, conflicting end is ignored); an answer is never placed before the call started
 /// (an inferred or skewed time is clamped); and an answer that arrives after the end of a
 /// completed call still fills in when it was answered and how long it lasted.
-pub(super) async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEvent) -> Result<()> {
+pub(super) async fn apply(conn: &mut Conn<'_>, id: &str, event: &CallEvent) -> Result<()> {
     let q = match event {
         CallEvent::Ringing => {
-            sqlx::query("UPDATE calls SET status = 'ringing' WHERE id = ? AND status = 'queued'")
+            db::query("UPDATE calls SET status = 'ringing' WHERE id = ? AND status = 'queued'")
                 .bind(id)
         }
-        CallEvent::Answered { at } => sqlx::query(
+        CallEvent::Answered { at } => db::query(
             "UPDATE calls SET \
                answered_at = CASE WHEN ended_at IS NULL OR status = 'completed' \
-                 THEN COALESCE(answered_at, MAX(started_at, ?1)) ELSE answered_at END, \
+                 THEN COALESCE(answered_at, CASE WHEN started_at > ?1 THEN started_at ELSE ?1 END) \
+                 ELSE answered_at END, \
                duration_secs = CASE WHEN ended_at IS NOT NULL AND status = 'completed' \
-                 AND duration_secs IS NULL THEN MAX(0, (ended_at - MAX(started_at, ?1)) / 1000) \
+                 AND duration_secs IS NULL THEN CASE \
+                   WHEN ended_at > started_at AND ended_at > ?1 \
+                   THEN (ended_at - CASE WHEN started_at > ?1 THEN started_at ELSE ?1 END) / 1000 \
+                   ELSE 0 END \
                  ELSE duration_secs END, \
                status = CASE WHEN ended_at IS NULL THEN 'in_progress' ELSE status END \
              WHERE id = ?2",
@@ -824,12 +873,12 @@ pub(super) async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEve
             at,
             cause,
             duration_secs,
-        } => sqlx::query(
+        } => db::query(
             "UPDATE calls SET \
                status = CASE WHEN answered_at IS NOT NULL THEN 'completed' ELSE ?1 END, \
                hangup_cause = ?2, \
                duration_secs = COALESCE(?3, CASE WHEN answered_at IS NOT NULL \
-                 THEN MAX(0, (?4 - answered_at) / 1000) END), \
+                 THEN CASE WHEN ?4 > answered_at THEN (?4 - answered_at) / 1000 ELSE 0 END END), \
                ended_at = ?4 \
              WHERE id = ?5 AND ended_at IS NULL",
         )
@@ -843,7 +892,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEve
         CallEvent::RecordingSaved { url } => {
             // A call without a recording of our own gets the carrier's, fetched
             // (`recordings::fetch`); until then it waits, across a restart.
-            sqlx::query(
+            db::query(
                 "UPDATE calls SET recording_url = ?, \
                  recording_fetch_pending = (recording_file IS NULL) WHERE id = ?",
             )
@@ -851,7 +900,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEve
             .bind(id)
         }
         CallEvent::MachineDetected { result } => {
-            sqlx::query("UPDATE calls SET answered_by = ? WHERE id = ?")
+            db::query("UPDATE calls SET answered_by = ? WHERE id = ?")
                 .bind(result)
                 .bind(id)
         }
@@ -861,7 +910,7 @@ pub(super) async fn apply(conn: &mut SqliteConnection, id: &str, event: &CallEve
         if let Some(cause) = cause {
             // The first end wins, but an end seen without a cause (the media stream stopping)
             // takes the carrier's cause when its report follows.
-            sqlx::query("UPDATE calls SET hangup_cause = ? WHERE id = ? AND hangup_cause IS NULL")
+            db::query("UPDATE calls SET hangup_cause = ? WHERE id = ? AND hangup_cause IS NULL")
                 .bind(cause)
                 .bind(id)
                 .execute(&mut *conn)
@@ -882,7 +931,7 @@ mod tests {
 
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = Store::open_for_test(dir.path()).await.unwrap();
         (dir, store)
     }
 
@@ -960,7 +1009,7 @@ mod tests {
             store
                 .write(move |conn| {
                     Box::pin(async move {
-                        sqlx::query("UPDATE calls SET cost_estimate_usd = ? WHERE id = ?")
+                        db::query("UPDATE calls SET cost_estimate_usd = ? WHERE id = ?")
                             .bind(0.25 * (i + 1) as f64)
                             .bind(id)
                             .execute(&mut *conn)
@@ -976,7 +1025,7 @@ mod tests {
         }
         refunds.reverse(); // newest first
         let search = CallFilter {
-            text: crate::store::call_search::fts_query("refu"),
+            text: SearchText::parse("refu"),
             ..CallFilter::default()
         };
         let mut seen = Vec::new();
@@ -996,7 +1045,7 @@ mod tests {
             "past the end"
         );
         let none = CallFilter {
-            text: crate::store::call_search::fts_query("zebra"),
+            text: SearchText::parse("zebra"),
             ..CallFilter::default()
         };
         let page = store.list_calls(&none, 3, 0).await.unwrap();

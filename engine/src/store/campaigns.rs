@@ -1,6 +1,8 @@
 //! Campaigns, their agent pools and caller-ID numbers in the store (their leads: `leads`).
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
+
+use super::db::{self, Conn};
 
 use super::call_rows::campaign_live_calls;
 use super::error::{Conflict, Result, StoreError, existing_or, not_found, unique_or};
@@ -24,7 +26,7 @@ struct CampaignRow {
 impl Store {
     pub async fn list_campaigns(&self) -> Result<Vec<Campaign>> {
         let mut conn = self.pool().acquire().await?;
-        let rows = sqlx::query_as::<_, CampaignRow>(
+        let rows = db::query_as::<CampaignRow>(
             "SELECT id, name, status, prompt, settings, created_at, updated_at FROM campaigns \
              ORDER BY created_at DESC, id DESC",
         )
@@ -50,7 +52,7 @@ impl Store {
                 let now = Timestamp::now().as_millis();
                 let settings = serde_json::to_string(&fields.settings)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let done = sqlx::query(
+                let done = db::query(
                     "INSERT INTO campaigns (id, name, status, prompt, settings, created_at, \
                      updated_at) VALUES (?, ?, 'draft', ?, ?, ?, ?)",
                 )
@@ -79,7 +81,7 @@ impl Store {
                 let fields = input.apply(CampaignFields::from(&current))?;
                 let settings = serde_json::to_string(&fields.settings)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE campaigns SET name = ?, prompt = ?, settings = ?, updated_at = ? \
                      WHERE id = ?",
                 )
@@ -92,11 +94,11 @@ impl Store {
                 .await;
                 name_free(done, &fields.name)?;
                 if pool_changed {
-                    sqlx::query("DELETE FROM campaign_agents WHERE campaign_id = ?")
+                    db::query("DELETE FROM campaign_agents WHERE campaign_id = ?")
                         .bind(&id)
                         .execute(&mut *conn)
                         .await?;
-                    sqlx::query("DELETE FROM campaign_numbers WHERE campaign_id = ?")
+                    db::query("DELETE FROM campaign_numbers WHERE campaign_id = ?")
                         .bind(&id)
                         .execute(&mut *conn)
                         .await?;
@@ -119,7 +121,7 @@ impl Store {
                 if c.status == CampaignStatus::Running || live > 0 {
                     return Err(Conflict::CampaignActive(c.name).into());
                 }
-                sqlx::query("DELETE FROM campaigns WHERE id = ?")
+                db::query("DELETE FROM campaigns WHERE id = ?")
                     .bind(&id)
                     .execute(&mut *conn)
                     .await?;
@@ -139,7 +141,7 @@ impl Store {
         let id = id.to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE campaigns SET status = ?, updated_at = ? WHERE id = ? AND status = ?",
                 )
                 .bind(status.as_str())
@@ -164,19 +166,14 @@ impl Store {
 
     /// Running campaigns, for the dialer at start-up.
     pub async fn running_campaign_ids(&self) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM campaigns WHERE status = 'running'")
-                .fetch_all(self.pool())
-                .await?,
-        )
+        db::query_scalar("SELECT id FROM campaigns WHERE status = 'running'")
+            .fetch_all(self.pool())
+            .await
     }
 }
 
 /// A campaign write's result, with a clash on the unique name said as such.
-fn name_free(
-    done: std::result::Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error>,
-    name: &str,
-) -> Result<()> {
+fn name_free(done: Result<db::Done>, name: &str) -> Result<()> {
     unique_or(done, || {
         Conflict::DuplicateCampaignName(name.to_owned()).into()
     })
@@ -184,14 +181,14 @@ fn name_free(
 }
 
 async fn write_pool(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     id: &str,
     agents: &[PoolAgent],
     numbers: &[String],
 ) -> Result<()> {
     for (i, a) in agents.iter().enumerate() {
         let on_retell: Option<String> =
-            sqlx::query_scalar("SELECT name FROM agents WHERE id = ? AND backend = 'retell'")
+            db::query_scalar("SELECT name FROM agents WHERE id = ? AND backend = 'retell'")
                 .bind(&a.agent_id)
                 .fetch_optional(&mut *conn)
                 .await?;
@@ -202,7 +199,7 @@ async fn write_pool(
             )
             .into());
         }
-        let done = sqlx::query(
+        let done = db::query(
             "INSERT INTO campaign_agents (campaign_id, agent_id, is_primary, position) \
              VALUES (?, ?, ?, ?)",
         )
@@ -217,7 +214,7 @@ async fn write_pool(
         })?;
     }
     for (i, n) in numbers.iter().enumerate() {
-        let done = sqlx::query(
+        let done = db::query(
             "INSERT INTO campaign_numbers (campaign_id, number_id, position) VALUES (?, ?, ?)",
         )
         .bind(id)
@@ -233,12 +230,12 @@ async fn write_pool(
 }
 
 /// `NotFound` unless the campaign exists.
-pub(super) async fn ensure_campaign(conn: &mut SqliteConnection, id: &str) -> Result<()> {
+pub(super) async fn ensure_campaign(conn: &mut Conn<'_>, id: &str) -> Result<()> {
     fetch_campaign_row(conn, id).await.map(drop)
 }
 
-async fn fetch_campaign_row(conn: &mut SqliteConnection, id: &str) -> Result<CampaignRow> {
-    sqlx::query_as::<_, CampaignRow>(
+async fn fetch_campaign_row(conn: &mut Conn<'_>, id: &str) -> Result<CampaignRow> {
+    db::query_as::<CampaignRow>(
         "SELECT id, name, status, prompt, settings, created_at, updated_at FROM campaigns \
          WHERE id = ?",
     )
@@ -248,22 +245,22 @@ async fn fetch_campaign_row(conn: &mut SqliteConnection, id: &str) -> Result<Cam
     .ok_or_else(|| not_found("campaign", id))
 }
 
-pub(crate) async fn fetch_campaign(conn: &mut SqliteConnection, id: &str) -> Result<Campaign> {
+pub(crate) async fn fetch_campaign(conn: &mut Conn<'_>, id: &str) -> Result<Campaign> {
     let row = fetch_campaign_row(conn, id).await?;
     hydrate(conn, row).await
 }
 
-async fn hydrate(conn: &mut SqliteConnection, r: CampaignRow) -> Result<Campaign> {
+async fn hydrate(conn: &mut Conn<'_>, r: CampaignRow) -> Result<Campaign> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("campaign {}: {what}", r.id));
     let settings: CampaignSettings =
         serde_json::from_str(&r.settings).map_err(|e| corrupt(&format!("settings: {e}")))?;
-    let agents: Vec<(String, bool)> = sqlx::query_as(
+    let agents: Vec<(String, bool)> = db::query_as(
         "SELECT agent_id, is_primary FROM campaign_agents WHERE campaign_id = ? ORDER BY position",
     )
     .bind(&r.id)
     .fetch_all(&mut *conn)
     .await?;
-    let number_ids: Vec<String> = sqlx::query_scalar(
+    let number_ids: Vec<String> = db::query_scalar(
         "SELECT number_id FROM campaign_numbers WHERE campaign_id = ? ORDER BY position",
     )
     .bind(&r.id)

@@ -76,7 +76,7 @@ pub(crate) enum Broken {
 /// this write expects to break, so it stays a database error). The only place violations are
 /// read from the database's errors.
 pub(crate) fn refused<T>(
-    done: std::result::Result<T, sqlx::Error>,
+    done: Result<T>,
     refusal: impl FnOnce(Broken) -> Option<StoreError>,
 ) -> Result<T> {
     let e = match done {
@@ -84,28 +84,24 @@ pub(crate) fn refused<T>(
         Err(e) => e,
     };
     let broken = match &e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => Some(Broken::Unique),
-        sqlx::Error::Database(d) if d.is_foreign_key_violation() => Some(Broken::ForeignKey),
+        StoreError::Db(sqlx::Error::Database(d)) if d.is_unique_violation() => Some(Broken::Unique),
+        StoreError::Db(sqlx::Error::Database(d)) if d.is_foreign_key_violation() => {
+            Some(Broken::ForeignKey)
+        }
         _ => None,
     };
     match broken.and_then(refusal) {
         Some(refusal) => Err(refusal),
-        None => Err(e.into()),
+        None => Err(e),
     }
 }
 
 /// A write whose only expected refusal is a clash on a unique index.
-pub(crate) fn unique_or<T>(
-    done: std::result::Result<T, sqlx::Error>,
-    clash: impl FnOnce() -> StoreError,
-) -> Result<T> {
+pub(crate) fn unique_or<T>(done: Result<T>, clash: impl FnOnce() -> StoreError) -> Result<T> {
     refused(done, |b| (b == Broken::Unique).then(clash))
 }
 
 /// A write whose only expected refusal is a reference to a row that does not exist.
-pub(crate) fn existing_or<T>(
-    done: std::result::Result<T, sqlx::Error>,
-    missing: impl FnOnce() -> StoreError,
-) -> Result<T> {
+pub(crate) fn existing_or<T>(done: Result<T>, missing: impl FnOnce() -> StoreError) -> Result<T> {
     refused(done, |b| (b == Broken::ForeignKey).then(missing))
 }

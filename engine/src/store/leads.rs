@@ -6,7 +6,9 @@
 //! that ends settles its lead (done, retry later, failed) in the same transaction as the end
 //! (`settle_lead`, called by the calls aggregate).
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
+
+use super::db::{self, Conn};
 
 use super::call_rows::{LIVE, PHONE, campaign_live_calls, fetch_call};
 use super::campaigns::ensure_campaign;
@@ -108,7 +110,7 @@ impl Store {
                 for lead in leads {
                     let fields = (!lead.fields.is_empty())
                         .then(|| serde_json::Value::Object(lead.fields.clone()).to_string());
-                    let done = sqlx::query(
+                    let done = db::query(
                         "INSERT INTO leads (campaign_id, line, name, phone, email, fields) \
                          VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, phone) DO NOTHING",
                     )
@@ -135,11 +137,10 @@ impl Store {
         &self,
         campaign_id: &str,
     ) -> Result<std::collections::HashSet<String>> {
-        let phones: Vec<String> =
-            sqlx::query_scalar("SELECT phone FROM leads WHERE campaign_id = ?")
-                .bind(campaign_id)
-                .fetch_all(self.pool())
-                .await?;
+        let phones: Vec<String> = db::query_scalar("SELECT phone FROM leads WHERE campaign_id = ?")
+            .bind(campaign_id)
+            .fetch_all(self.pool())
+            .await?;
         Ok(phones.into_iter().collect())
     }
 
@@ -157,7 +158,7 @@ impl Store {
         } else {
             " AND ?2 IS NULL"
         };
-        let rows = sqlx::query_as::<_, LeadRowDb>(&format!(
+        let rows = db::query_as::<LeadRowDb>(&format!(
             "{LEAD_SELECT} WHERE campaign_id = ?1{filter} ORDER BY id LIMIT ?3 OFFSET ?4"
         ))
         .bind(campaign_id)
@@ -166,7 +167,7 @@ impl Store {
         .bind(i64::from(offset))
         .fetch_all(&mut *conn)
         .await?;
-        let total: i64 = sqlx::query_scalar(&format!(
+        let total: i64 = db::query_scalar(&format!(
             "SELECT COUNT(*) FROM leads WHERE campaign_id = ?1{filter}"
         ))
         .bind(campaign_id)
@@ -182,7 +183,7 @@ impl Store {
     }
 
     pub async fn lead_counts(&self, campaign_id: &str) -> Result<LeadCounts> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+        let rows: Vec<(String, i64)> = db::query_as(
             "SELECT status, COUNT(*) FROM leads WHERE campaign_id = ? GROUP BY status",
         )
         .bind(campaign_id)
@@ -205,6 +206,7 @@ impl Store {
     /// Claims the campaign's next due lead for `claim.agent_id` and records the attempt's call,
     /// in one transaction, re-checking the campaign's and the agent's limits inside it.
     pub async fn claim_lead(&self, claim: Claim) -> Result<Result<Claimed, NoClaim>> {
+        let node = self.node_id().to_owned();
         self.write(move |conn| {
             Box::pin(async move {
                 if campaign_live_calls(conn, &claim.campaign_id).await?
@@ -212,7 +214,7 @@ impl Store {
                 {
                     return Ok(Err(NoClaim::CampaignFull));
                 }
-                let agent_live: i64 = sqlx::query_scalar(&format!(
+                let agent_live: i64 = db::query_scalar(&format!(
                     "SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE} AND {PHONE}"
                 ))
                 .bind(&claim.agent_id)
@@ -222,7 +224,7 @@ impl Store {
                     return Ok(Err(NoClaim::AgentFull));
                 }
                 let now = claim.now.as_millis();
-                let lead = sqlx::query_as::<_, LeadRowDb>(&format!(
+                let lead = db::query_as::<LeadRowDb>(&format!(
                     "{LEAD_SELECT} WHERE campaign_id = ? AND status = 'pending' \
                      AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
                 ))
@@ -231,7 +233,7 @@ impl Store {
                 .fetch_optional(&mut *conn)
                 .await?;
                 let Some(lead) = lead else {
-                    let next: Option<i64> = sqlx::query_scalar(
+                    let next: Option<i64> = db::query_scalar(
                         "SELECT MIN(next_attempt_at) FROM leads \
                          WHERE campaign_id = ? AND status = 'pending'",
                     )
@@ -243,10 +245,10 @@ impl Store {
                 let lead = Lead::try_from(lead)?;
                 let call_id = new_id();
                 let context = lead.call_context();
-                sqlx::query(
+                db::query(
                     "INSERT INTO calls (id, direction, carrier, from_number, to_number, agent_id, \
-                     number_id, status, started_at, context, campaign_id, lead_id) \
-                     VALUES (?, 'outbound', ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                     number_id, status, started_at, context, campaign_id, lead_id, node_id) \
+                     VALUES (?, 'outbound', ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
                 )
                 .bind(&call_id)
                 .bind(claim.carrier.as_str())
@@ -258,9 +260,10 @@ impl Store {
                 .bind(serde_json::Value::Object(context).to_string())
                 .bind(&claim.campaign_id)
                 .bind(lead.id)
+                .bind(&node)
                 .execute(&mut *conn)
                 .await?;
-                sqlx::query(
+                db::query(
                     "UPDATE leads SET status = 'dialing', attempts = attempts + 1, \
                      last_call_id = ? WHERE id = ?",
                 )
@@ -277,8 +280,8 @@ impl Store {
     }
 }
 
-async fn fetch_lead(conn: &mut SqliteConnection, id: i64) -> Result<Lead> {
-    sqlx::query_as::<_, LeadRowDb>(&format!("{LEAD_SELECT} WHERE id = ?"))
+async fn fetch_lead(conn: &mut Conn<'_>, id: i64) -> Result<Lead> {
+    db::query_as::<LeadRowDb>(&format!("{LEAD_SELECT} WHERE id = ?"))
         .bind(id)
         .fetch_optional(conn)
         .await?
@@ -302,13 +305,13 @@ pub(super) fn outcome_of(call: &Call) -> Outcome {
 /// later, or failed, by the campaign's retry policy. Runs in the transaction that ended the
 /// call, so an end and its lead's next step are never seen apart.
 pub(super) async fn settle_lead(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     call_id: &str,
     outcome: Option<Outcome>,
 ) -> Result<()> {
     // Every call's end comes through here (inbound webhooks included): those without a lead
     // cost one primary-key read.
-    let lead: Option<Option<i64>> = sqlx::query_scalar("SELECT lead_id FROM calls WHERE id = ?")
+    let lead: Option<Option<i64>> = db::query_scalar("SELECT lead_id FROM calls WHERE id = ?")
         .bind(call_id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -330,7 +333,7 @@ pub(super) async fn settle_lead(
     if lead.status != LeadStatus::Dialing || lead.last_call_id.as_deref() != Some(call_id) {
         return Ok(());
     }
-    let settings: String = sqlx::query_scalar("SELECT settings FROM campaigns WHERE id = ?")
+    let settings: String = db::query_scalar("SELECT settings FROM campaigns WHERE id = ?")
         .bind(campaign_id)
         .fetch_one(&mut *conn)
         .await?;
@@ -346,7 +349,7 @@ pub(super) async fn settle_lead(
         NextStep::Retry { at } if outcome == Outcome::NotPlaced => (LeadStatus::Pending, at, 1),
         NextStep::Retry { at } => (LeadStatus::Pending, at, 0),
     };
-    sqlx::query(
+    db::query(
         "UPDATE leads SET status = ?, next_attempt_at = ?, last_outcome = ?, \
          attempts = attempts - ? WHERE id = ?",
     )

@@ -11,10 +11,14 @@ mod call_rows;
 pub mod call_search;
 pub mod calls;
 pub mod campaigns;
+pub mod db;
+pub mod dialect;
 mod error;
 pub mod leads;
+pub mod nodes;
 pub mod overview;
 pub mod phone_numbers;
+mod postgres;
 pub mod recordings;
 pub mod retell_calls;
 pub mod settings;
@@ -30,9 +34,13 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::ConnectOptions as _;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions as _, SqliteConnection, SqlitePool};
 
+pub use db::Conn;
+use db::Readers;
+pub use dialect::Kind;
+pub use postgres::PgSettings;
 use writer::{BoxFuture, Writer};
 
 pub const DB_FILE: &str = "switchboard.db";
@@ -48,8 +56,10 @@ pub(crate) fn new_id() -> String {
 /// `writer`).
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Readers,
     writer: Writer,
+    /// This node's id (`nodes`): new with every open.
+    node: std::sync::Arc<str>,
 }
 
 impl Store {
@@ -91,11 +101,48 @@ impl Store {
             .max_connections(2)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool: Readers::Lite(pool),
+            writer,
+            node: new_id().into(),
+        })
+    }
+
+    /// Opens the PostgreSQL database `settings` names and brings its schema up to date: the
+    /// store of several nodes sharing the work (see `postgres`).
+    pub async fn open_postgres(settings: &PgSettings) -> Result<Self> {
+        let (pool, writer) = postgres::open(settings).await?;
+        Ok(Self {
+            pool: Readers::Pg(pool),
+            writer,
+            node: new_id().into(),
+        })
+    }
+
+    /// A store for a unit test: SQLite in `dir`, or, when `SWITCHBOARD_TEST_DATABASE_URL`
+    /// names a PostgreSQL database, a fresh schema of its own there (as the engine tests do).
+    #[cfg(test)]
+    pub(crate) async fn open_for_test(dir: &Path) -> Result<Self> {
+        match std::env::var("SWITCHBOARD_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => {
+                let schema = format!("u_{}", new_id().replace('-', ""));
+                Self::open_postgres(&PgSettings {
+                    url,
+                    schema: Some(schema),
+                })
+                .await
+            }
+            _ => Self::open(dir).await,
+        }
+    }
+
+    /// Which database this is.
+    pub fn kind(&self) -> Kind {
+        self.pool.kind()
     }
 
     /// The readers.
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &Readers {
         &self.pool
     }
 
@@ -105,7 +152,7 @@ impl Store {
     /// anything but the database: every queued write waits with it.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + 'static,
         T: Send + 'static,
     {
         self.writer.write(work).await

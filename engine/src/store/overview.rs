@@ -4,10 +4,8 @@
 //! day and per quarter hour and direction. Reads here never touch `calls`, so they cost the
 //! same on a log of a million calls as on a hundred, per day of range.
 
+use super::db;
 use std::collections::BTreeMap;
-
-use sqlx::Row as _;
-use sqlx::sqlite::SqliteRow;
 
 use super::Store;
 use super::campaigns::fetch_campaign;
@@ -15,9 +13,14 @@ use super::error::{Result, StoreError};
 use crate::domain::overview::{Group, OverviewRows, Sums};
 use crate::domain::{CallDirection, CallStatus};
 
-const SUMS: &str = "sum(calls), sum(answered), sum(voicemail), sum(timed), sum(duration_secs), \
-                    sum(costed), sum(cost_micros), sum(analyzed), sum(goal_met), \
-                    sum(goal_missed), sum(positive), sum(neutral), sum(negative)";
+/// Cast, as PostgreSQL's sum of BIGINTs is a NUMERIC.
+const SUMS: &str = "CAST(sum(calls) AS BIGINT), CAST(sum(answered) AS BIGINT), \
+                    CAST(sum(voicemail) AS BIGINT), CAST(sum(timed) AS BIGINT), \
+                    CAST(sum(duration_secs) AS BIGINT), CAST(sum(costed) AS BIGINT), \
+                    CAST(sum(cost_micros) AS BIGINT), CAST(sum(analyzed) AS BIGINT), \
+                    CAST(sum(goal_met) AS BIGINT), CAST(sum(goal_missed) AS BIGINT), \
+                    CAST(sum(positive) AS BIGINT), CAST(sum(neutral) AS BIGINT), \
+                    CAST(sum(negative) AS BIGINT)";
 
 /// The measures' columns, in `SUMS`' order.
 const MEASURES: &str = "calls, answered, voicemail, timed, duration_secs, costed, cost_micros, \
@@ -27,9 +30,9 @@ const MEASURES: &str = "calls, answered, voicemail, timed, duration_secs, costed
 const BUCKETS_PER_DAY: i64 = 96;
 
 /// The sums read from a row's columns starting at `at`, in `SUMS`' order.
-fn sums(row: &SqliteRow, at: usize) -> Result<Sums> {
+fn sums(row: &db::Row, at: usize) -> Result<Sums> {
     let v = |i: usize| {
-        row.try_get::<Option<i64>, _>(at + i)
+        row.get::<Option<i64>>(at + i)
             .map(Option::unwrap_or_default)
     };
     Ok(Sums {
@@ -73,10 +76,7 @@ impl OverviewFilter {
         out
     }
 
-    fn bind<'q>(
-        &'q self,
-        q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    fn bind<'q>(&self, q: db::Query<'q>) -> db::Query<'q> {
         let q = match &self.agent_id {
             Some(a) => q.bind(a.as_str()),
             None => q,
@@ -120,7 +120,7 @@ impl Store {
         end: i64,
         filter: &OverviewFilter,
     ) -> Result<OverviewRows> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().snapshot().await?;
         let narrow = filter.sql();
         let mut out = OverviewRows::default();
 
@@ -134,13 +134,13 @@ impl Store {
              WHERE bucket >= ? AND bucket < ?{narrow} GROUP BY bucket, direction ORDER BY bucket"
         );
         let rows = filter
-            .bind(sqlx::query(&sql).bind(first).bind(end))
-            .fetch_all(&mut *tx)
+            .bind(db::query(&sql).bind(first).bind(end))
+            .fetch_rows(&mut tx.conn())
             .await?;
         for row in rows {
-            let d: String = row.try_get(1)?;
+            let d: String = row.get(1)?;
             out.buckets
-                .push((row.try_get(0)?, direction(&d)?, sums(&row, 2)?));
+                .push((row.get(0)?, direction(&d)?, sums(&row, 2)?));
         }
 
         let ((d0, d1), edges) = split(first, end);
@@ -152,37 +152,33 @@ impl Store {
         };
         let sql = format!(
             "SELECT g.*, a.name, c.name FROM (SELECT direction, agent_id, campaign_id, status, \
-             {SUMS} FROM ({} UNION ALL {} UNION ALL {}) \
+             {SUMS} FROM ({} UNION ALL {} UNION ALL {}) AS parts \
              GROUP BY direction, agent_id, campaign_id, status) g \
              LEFT JOIN agents a ON a.id = g.agent_id LEFT JOIN campaigns c ON c.id = g.campaign_id",
             part("call_rollup_day", "day"),
             part("call_rollup", "bucket"),
             part("call_rollup", "bucket"),
         );
-        let mut q = filter.bind(sqlx::query(&sql).bind(d0).bind(d1));
+        let mut q = filter.bind(db::query(&sql).bind(d0).bind(d1));
         for (from, to) in edges {
             q = filter.bind(q.bind(from).bind(to));
         }
         let mut statuses: BTreeMap<String, i64> = BTreeMap::new();
         let mut agents: BTreeMap<(String, String), (Sums, Option<String>)> = BTreeMap::new();
         let mut campaigns = agents.clone();
-        for row in q.fetch_all(&mut *tx).await? {
-            let (d, agent, campaign, status): (String, String, String, String) = (
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-            );
+        for row in q.fetch_rows(&mut tx.conn()).await? {
+            let (d, agent, campaign, status): (String, String, String, String) =
+                (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
             let s = sums(&row, 4)?;
             *statuses.entry(status).or_default() += s.calls;
             let to = agents.entry((agent, d.clone())).or_default();
             to.0 += s;
-            to.1 = row.try_get(17)?;
+            to.1 = row.get(17)?;
             let to = campaigns.entry((campaign, d)).or_default();
             to.0 += s;
-            to.1 = row.try_get(18)?;
+            to.1 = row.get(18)?;
         }
-        tx.commit().await?;
+        tx.finish().await?;
         for (s, calls) in statuses {
             if calls > 0 {
                 let status = CallStatus::parse(&s)
@@ -208,14 +204,14 @@ impl Store {
         let mut conn = self.pool().acquire().await?;
         fetch_campaign(&mut conn, campaign_id).await?;
         let sql = format!(
-            "SELECT {SUMS}, sum(CASE WHEN status = 'completed' THEN calls END) \
+            "SELECT {SUMS}, CAST(sum(CASE WHEN status = 'completed' THEN calls END) AS BIGINT) \
              FROM call_rollup WHERE campaign_id = ?"
         );
-        let row = sqlx::query(&sql)
+        let row = db::query(&sql)
             .bind(campaign_id)
-            .fetch_one(&mut *conn)
+            .fetch_row(&mut *conn)
             .await?;
-        let completed: Option<i64> = row.try_get(13)?;
+        let completed: Option<i64> = row.get(13)?;
         Ok((sums(&row, 0)?, completed.unwrap_or(0)))
     }
 }
@@ -242,15 +238,15 @@ mod tests {
             filter.sql()
         );
         let rows = filter
-            .bind(sqlx::query(&sql).bind(first).bind(end))
-            .fetch_all(store.pool())
+            .bind(db::query(&sql).bind(first).bind(end))
+            .fetch_rows(store.pool())
             .await
             .unwrap();
         let (mut buckets, mut statuses, mut agents, mut campaigns) =
             (Keyed::new(), BTreeMap::new(), Keyed::new(), Keyed::new());
         for row in rows {
-            let key = |i: usize| row.try_get::<String, _>(i).unwrap();
-            let b: i64 = row.try_get(0).unwrap();
+            let key = |i: usize| row.get::<String>(i).unwrap();
+            let b: i64 = row.get(0).unwrap();
             let s = sums(&row, 5).unwrap();
             *buckets.entry((b.to_string(), key(1))).or_default() += s;
             *statuses.entry(key(4)).or_default() += s.calls;
@@ -266,7 +262,7 @@ mod tests {
         store
             .write(move |conn| {
                 Box::pin(async move {
-                    sqlx::query(&sql).execute(&mut *conn).await?;
+                    db::query(&sql).execute(&mut *conn).await?;
                     Ok(())
                 })
             })
@@ -290,7 +286,7 @@ mod tests {
     #[tokio::test]
     async fn a_range_sums_the_same_from_whole_days_and_edges_as_from_quarter_hours() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = Store::open_for_test(dir.path()).await.unwrap();
         for a in ["ag-1", "ag-2", "ag-3"] {
             exec(
                 &store,
@@ -365,7 +361,7 @@ mod tests {
         let diff = |sql: &str| {
             let sql = sql.to_owned();
             async move {
-                let n: i64 = sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap();
+                let n: i64 = db::query_scalar(&sql).fetch_one(pool).await.unwrap();
                 n
             }
         };
@@ -380,7 +376,7 @@ mod tests {
         for (table, plain) in [("call_rollup_day", day), ("call_rollup_chart", chart)] {
             let both = format!(
                 "SELECT count(*) FROM (SELECT * FROM {table} EXCEPT {plain} \
-                 UNION ALL SELECT * FROM ({plain} EXCEPT SELECT * FROM {table}))"
+                 UNION ALL SELECT * FROM ({plain} EXCEPT SELECT * FROM {table}) AS missing) AS both_ways"
             );
             assert_eq!(diff(&both).await, 0, "{table} against call_rollup");
         }

@@ -1,6 +1,8 @@
 //! Managed phone numbers in the store. Agent names are always joined from `agents`.
 
-use sqlx::{FromRow, SqliteConnection};
+use sqlx::FromRow;
+
+use super::db::{self, Conn};
 
 use super::agents::agent_exists;
 use super::error::{Conflict, Result, StoreError, not_found, unique_or};
@@ -59,7 +61,7 @@ const SELECT: &str = "SELECT n.id, n.number, n.carrier, n.carrier_number_id, \
 
 impl Store {
     pub async fn list_phone_numbers(&self) -> Result<Vec<PhoneNumber>> {
-        sqlx::query_as::<_, NumberRow>(&format!("{SELECT} ORDER BY n.number"))
+        db::query_as::<NumberRow>(&format!("{SELECT} ORDER BY n.number"))
             .fetch_all(self.pool())
             .await?
             .into_iter()
@@ -87,7 +89,7 @@ impl Store {
         );
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE phone_numbers SET carrier_number_id = ?, pointed_url = ? WHERE id = ?",
                 )
                 .bind(&carrier_number_id)
@@ -106,7 +108,7 @@ impl Store {
 
     /// Looks a number up by its E.164 form (how carriers name the called number).
     pub async fn find_phone_number(&self, number: &E164) -> Result<Option<PhoneNumber>> {
-        sqlx::query_as::<_, NumberRow>(&format!("{SELECT} WHERE n.number = ?"))
+        db::query_as::<NumberRow>(&format!("{SELECT} WHERE n.number = ?"))
             .bind(number.as_str())
             .fetch_optional(self.pool())
             .await?
@@ -124,7 +126,7 @@ impl Store {
             Box::pin(async move {
                 let id = new_id();
                 check_agents(conn, &fields).await?;
-                let result = sqlx::query(
+                let result = db::query(
                     "INSERT INTO phone_numbers (id, number, carrier, carrier_number_id, \
                      inbound_agent_id, outbound_agent_id, label, status, calls_received, \
                      created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
@@ -160,7 +162,7 @@ impl Store {
                 let current = fetch_number(conn, &id).await?;
                 let fields = input.update(PhoneNumberFields::from(&current))?;
                 check_agents(conn, &fields).await?;
-                sqlx::query(
+                db::query(
                     "UPDATE phone_numbers SET carrier = ?, carrier_number_id = ?, \
                      inbound_agent_id = ?, outbound_agent_id = ?, label = ?, status = ? \
                      WHERE id = ?",
@@ -184,7 +186,7 @@ impl Store {
         let id = id.to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query("DELETE FROM phone_numbers WHERE id = ?")
+                let done = db::query("DELETE FROM phone_numbers WHERE id = ?")
                     .bind(&id)
                     .execute(conn)
                     .await?;
@@ -199,7 +201,7 @@ impl Store {
 }
 
 /// An assignment must name an existing agent: a 422 that says which, not a foreign-key error.
-async fn check_agents(conn: &mut SqliteConnection, fields: &PhoneNumberFields) -> Result<()> {
+async fn check_agents(conn: &mut Conn<'_>, fields: &PhoneNumberFields) -> Result<()> {
     for (field, id) in [
         ("inbound_agent_id", &fields.inbound_agent_id),
         ("outbound_agent_id", &fields.outbound_agent_id),
@@ -213,8 +215,8 @@ async fn check_agents(conn: &mut SqliteConnection, fields: &PhoneNumberFields) -
     Ok(())
 }
 
-async fn fetch_number(conn: &mut SqliteConnection, id: &str) -> Result<PhoneNumber> {
-    sqlx::query_as::<_, NumberRow>(&format!("{SELECT} WHERE n.id = ?"))
+async fn fetch_number(conn: &mut Conn<'_>, id: &str) -> Result<PhoneNumber> {
+    db::query_as::<NumberRow>(&format!("{SELECT} WHERE n.id = ?"))
         .bind(id)
         .fetch_optional(conn)
         .await?

@@ -5,6 +5,7 @@
 
 use super::Store;
 use super::error::{Conflict, Result, not_found};
+use super::{db, dialect};
 use crate::domain::{CallStatus, Timestamp};
 
 /// A call's recording file, as the sweep and the deletion of a call find it.
@@ -25,7 +26,7 @@ impl Store {
         let (call_id, file) = (call_id.to_owned(), file.to_owned());
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE calls SET recording_file = ?, recording_started_at = ?, \
                      recording_ms = NULL WHERE id = ?",
                 )
@@ -49,7 +50,7 @@ impl Store {
         let call_id = call_id.to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query(
+                db::query(
                     "UPDATE calls SET recording_ms = ? WHERE id = ? AND recording_file IS NOT NULL",
                 )
                 .bind(i64::try_from(duration_ms).unwrap_or(i64::MAX))
@@ -64,12 +65,11 @@ impl Store {
 
     /// Calls whose carrier recording is waiting to be fetched, with the URL the carrier gave.
     pub async fn pending_recording_fetches(&self) -> Result<Vec<(String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT id, recording_url FROM calls \
-             WHERE recording_fetch_pending = 1 AND recording_url IS NOT NULL",
-        )
-        .fetch_all(self.pool())
-        .await?)
+        let sql = format!(
+            "SELECT id, recording_url FROM calls WHERE {} AND recording_url IS NOT NULL",
+            dialect::is_true(self.kind(), "recording_fetch_pending")
+        );
+        db::query_as(&sql).fetch_all(self.pool()).await
     }
 
     /// The carrier's recording of `call_id` was fetched into `file`: it is the call's
@@ -85,9 +85,9 @@ impl Store {
         let (call_id, file) = (call_id.to_owned(), file.to_owned());
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE calls SET recording_file = ?, recording_started_at = ?, \
-                     recording_ms = ?, recording_fetch_pending = 0 \
+                     recording_ms = ?, recording_fetch_pending = FALSE \
                      WHERE id = ? AND recording_file IS NULL",
                 )
                 .bind(&file)
@@ -107,7 +107,7 @@ impl Store {
         let call_id = call_id.to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query("UPDATE calls SET recording_fetch_pending = 0 WHERE id = ?")
+                db::query("UPDATE calls SET recording_fetch_pending = FALSE WHERE id = ?")
                     .bind(&call_id)
                     .execute(conn)
                     .await?;
@@ -122,7 +122,7 @@ impl Store {
         let call_id = call_id.to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query(
+                db::query(
                     "UPDATE calls SET recording_file = NULL, recording_started_at = NULL, \
                      recording_ms = NULL WHERE id = ?",
                 )
@@ -138,7 +138,7 @@ impl Store {
     /// The recording file of `call_id`, if it has one.
     pub async fn recording_file(&self, call_id: &str) -> Result<Option<String>> {
         let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT recording_file FROM calls WHERE id = ?")
+            db::query_as("SELECT recording_file FROM calls WHERE id = ?")
                 .bind(call_id)
                 .fetch_optional(self.pool())
                 .await?;
@@ -154,7 +154,7 @@ impl Store {
         cutoff: Timestamp,
         limit: u32,
     ) -> Result<Vec<RecordingFile>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
+        let rows: Vec<(String, String)> = db::query_as(
             "SELECT id, recording_file FROM calls \
              WHERE recording_file IS NOT NULL AND ended_at < ? ORDER BY ended_at LIMIT ?",
         )
@@ -171,7 +171,7 @@ impl Store {
     /// Recordings begun before `before` and left without a length: the engine stopped (or
     /// crashed) while they were recorded.
     pub async fn unfinished_recordings(&self, before: Timestamp) -> Result<Vec<RecordingFile>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
+        let rows: Vec<(String, String)> = db::query_as(
             "SELECT id, recording_file FROM calls WHERE recording_file IS NOT NULL \
              AND recording_ms IS NULL AND recording_started_at < ?",
         )
@@ -192,7 +192,7 @@ impl Store {
         self.write(move |conn| {
             Box::pin(async move {
                 let row: Option<(String, Option<String>)> =
-                    sqlx::query_as("SELECT status, recording_file FROM calls WHERE id = ?")
+                    db::query_as("SELECT status, recording_file FROM calls WHERE id = ?")
                         .bind(&call_id)
                         .fetch_optional(&mut *conn)
                         .await?;
@@ -202,18 +202,18 @@ impl Store {
                 if CallStatus::parse(&status).is_some_and(CallStatus::is_live) {
                     return Err(Conflict::CallLive(call_id).into());
                 }
-                sqlx::query("DELETE FROM retell_calls WHERE call_id = ?")
+                db::query("DELETE FROM retell_calls WHERE call_id = ?")
                     .bind(&call_id)
                     .execute(&mut *conn)
                     .await?;
-                sqlx::query(
+                db::query(
                     "UPDATE leads SET last_call_id = NULL \
                      WHERE id = (SELECT lead_id FROM calls WHERE id = ?1) AND last_call_id = ?1",
                 )
                 .bind(&call_id)
                 .execute(&mut *conn)
                 .await?;
-                sqlx::query("DELETE FROM calls WHERE id = ?")
+                db::query("DELETE FROM calls WHERE id = ?")
                     .bind(&call_id)
                     .execute(&mut *conn)
                     .await?;

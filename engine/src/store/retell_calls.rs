@@ -4,6 +4,7 @@
 use super::Store;
 use super::call_rows::fetch_call;
 use super::calls::apply;
+use super::db;
 use super::error::{Result, not_found, unique_or};
 use crate::domain::{Call, CallEvent, Speaker, Timestamp, TranscriptLine};
 
@@ -25,7 +26,7 @@ impl Store {
         let (call_id, retell_call_id) = (call_id.to_owned(), retell_call_id.to_owned());
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = db::query(
                     "INSERT INTO retell_calls (call_id, retell_call_id, registered_at) \
                      VALUES (?, ?, ?)",
                 )
@@ -45,12 +46,10 @@ impl Store {
 
     /// The Retell call id a call was handed over as, if it was.
     pub async fn retell_call_id(&self, call_id: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT retell_call_id FROM retell_calls WHERE call_id = ?")
-                .bind(call_id)
-                .fetch_optional(self.pool())
-                .await?,
-        )
+        db::query_scalar("SELECT retell_call_id FROM retell_calls WHERE call_id = ?")
+            .bind(call_id)
+            .fetch_optional(self.pool())
+            .await
     }
 
     /// Applies one Retell delivery (`event_key`) to the call handed over as `retell_call_id`:
@@ -68,12 +67,12 @@ impl Store {
         self.write(move |conn| {
             Box::pin(async move {
                 let call_id: String =
-                    sqlx::query_scalar("SELECT call_id FROM retell_calls WHERE retell_call_id = ?")
+                    db::query_scalar("SELECT call_id FROM retell_calls WHERE retell_call_id = ?")
                         .bind(&retell_call_id)
                         .fetch_optional(&mut *conn)
                         .await?
                         .ok_or_else(|| not_found("Retell call", &retell_call_id))?;
-                let fresh = sqlx::query(
+                let fresh = db::query(
                     "INSERT INTO carrier_events (carrier, event_key, received_at) \
                      VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 )
@@ -93,24 +92,24 @@ impl Store {
                 }
                 let mut lines = Vec::new();
                 let has_lines: i64 =
-                    sqlx::query_scalar("SELECT COUNT(*) FROM transcript_lines WHERE call_id = ?")
+                    db::query_scalar("SELECT COUNT(*) FROM transcript_lines WHERE call_id = ?")
                         .bind(&call_id)
                         .fetch_one(&mut *conn)
                         .await?;
                 if has_lines == 0 {
                     for (speaker, text, at) in transcript {
-                        let done = sqlx::query(
+                        let id: i64 = db::query_scalar(
                             "INSERT INTO transcript_lines (call_id, speaker, text, at) \
-                             VALUES (?, ?, ?, ?)",
+                             VALUES (?, ?, ?, ?) RETURNING id",
                         )
                         .bind(&call_id)
                         .bind(speaker.as_str())
                         .bind(&text)
                         .bind(at.as_millis())
-                        .execute(&mut *conn)
+                        .fetch_one(&mut *conn)
                         .await?;
                         lines.push(TranscriptLine {
-                            id: done.last_insert_rowid(),
+                            id,
                             call_id: call_id.clone(),
                             speaker,
                             text,

@@ -1,5 +1,6 @@
 //! Plain key/value settings. Secrets never come here: they live in the keyring.
 
+use super::db;
 use std::collections::BTreeMap;
 
 use super::Store;
@@ -7,7 +8,7 @@ use super::error::Result;
 
 impl Store {
     pub async fn settings(&self) -> Result<BTreeMap<String, String>> {
-        let rows: Vec<(String, String)> = sqlx::query_as("SELECT key, value FROM settings")
+        let rows: Vec<(String, String)> = db::query_as("SELECT key, value FROM settings")
             .fetch_all(self.pool())
             .await?;
         Ok(rows.into_iter().collect())
@@ -24,7 +25,7 @@ impl Store {
                 for (key, value) in &changes {
                     match value {
                         Some(v) => {
-                            sqlx::query(
+                            db::query(
                                 "INSERT INTO settings (key, value) VALUES (?, ?) \
                                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                             )
@@ -34,7 +35,7 @@ impl Store {
                             .await?;
                         }
                         None => {
-                            sqlx::query("DELETE FROM settings WHERE key = ?")
+                            db::query("DELETE FROM settings WHERE key = ?")
                                 .bind(key)
                                 .execute(&mut *conn)
                                 .await?;

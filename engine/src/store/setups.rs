@@ -2,6 +2,7 @@
 //! opaque here (JSON), kept until the setup is finished or undone.
 
 use super::Store;
+use super::db;
 use super::error::Result;
 use crate::domain::Timestamp;
 
@@ -11,7 +12,7 @@ impl Store {
         let (id, progress) = (id.to_owned(), progress.to_owned());
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query(
+                db::query(
                     "INSERT INTO setups (id, progress, created_at) VALUES (?, ?, ?) \
                      ON CONFLICT (id) DO UPDATE SET progress = excluded.progress",
                 )
@@ -31,7 +32,7 @@ impl Store {
         let id = id.to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM setups WHERE id = ?")
+                db::query("DELETE FROM setups WHERE id = ?")
                     .bind(&id)
                     .execute(conn)
                     .await?;
@@ -43,11 +44,9 @@ impl Store {
 
     /// Every setup begun before `before` and left unfinished, oldest first: `(id, progress)`.
     pub async fn unfinished_setups(&self, before: Timestamp) -> Result<Vec<(String, String)>> {
-        Ok(sqlx::query_as(
-            "SELECT id, progress FROM setups WHERE created_at < ? ORDER BY created_at, id",
-        )
-        .bind(before.as_millis())
-        .fetch_all(self.pool())
-        .await?)
+        db::query_as("SELECT id, progress FROM setups WHERE created_at < ? ORDER BY created_at, id")
+            .bind(before.as_millis())
+            .fetch_all(self.pool())
+            .await
     }
 }

@@ -1,6 +1,7 @@
 //! The names of the secrets agents' tools use (their values are in the OS keyring, never
 //! here).
 
+use super::db;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -22,7 +23,7 @@ impl Store {
     /// Every tool secret, by name, with the tools that use it.
     pub async fn list_tool_secrets(&self) -> Result<Vec<ToolSecret>> {
         let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT name, updated_at FROM tool_secrets ORDER BY name")
+            db::query_as("SELECT name, updated_at FROM tool_secrets ORDER BY name")
                 .fetch_all(self.pool())
                 .await?;
         let agents = self.list_agents().await?;
@@ -59,7 +60,7 @@ impl Store {
         let name = name.to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query(
+                db::query(
                     "INSERT INTO tool_secrets (name, updated_at) VALUES (?, ?) \
                      ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
                 )
@@ -78,7 +79,7 @@ impl Store {
         let name = name.to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query("DELETE FROM tool_secrets WHERE name = ?")
+                let done = db::query("DELETE FROM tool_secrets WHERE name = ?")
                     .bind(&name)
                     .execute(conn)
                     .await?;

@@ -3,6 +3,7 @@
 //! belongs to.
 
 use super::Store;
+use super::db;
 use super::error::{Result, StoreError, not_found};
 use crate::domain::{CallTransfer, Timestamp, TransferState};
 
@@ -46,7 +47,7 @@ impl Store {
         let t = t.clone();
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query(&format!(
+                db::query(&format!(
                     "INSERT INTO call_transfers ({COLUMNS}) \
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
@@ -74,7 +75,7 @@ impl Store {
         let t = t.clone();
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE call_transfers SET leg_id = ?, state = ?, detail = ?, ended_at = ? \
                      WHERE id = ?",
                 )
@@ -95,7 +96,7 @@ impl Store {
     }
 
     pub async fn get_transfer(&self, id: &str) -> Result<CallTransfer> {
-        let row: Option<Row> = sqlx::query_as(&format!(
+        let row: Option<Row> = db::query_as(&format!(
             "SELECT {COLUMNS} FROM call_transfers WHERE id = ?"
         ))
         .bind(id)
@@ -106,7 +107,7 @@ impl Store {
 
     /// A call's transfers, oldest first.
     pub async fn transfers_of_call(&self, call_id: &str) -> Result<Vec<CallTransfer>> {
-        let rows: Vec<Row> = sqlx::query_as(&format!(
+        let rows: Vec<Row> = db::query_as(&format!(
             "SELECT {COLUMNS} FROM call_transfers WHERE call_id = ? ORDER BY started_at, id"
         ))
         .bind(call_id)

@@ -5,8 +5,10 @@
 //! `enqueue` adds other events (call.analyzed) in the caller's own transaction. Signing
 //! secrets are not here: they are in the OS keyring, or a server's secrets file (`secrets`).
 
+use super::db::{self, Conn};
+use super::dialect::{self, Kind};
+
 use serde::Serialize;
-use sqlx::SqliteConnection;
 use utoipa::ToSchema;
 
 use super::error::{Result, StoreError, existing_or, not_found};
@@ -106,16 +108,16 @@ fn delivery(r: DeliveryRow) -> Result<WebhookDelivery> {
     })
 }
 
-async fn fetch_delivery(conn: &mut SqliteConnection, id: i64) -> Result<WebhookDelivery> {
-    let row: Option<DeliveryRow> = sqlx::query_as(&format!("{DELIVERY_SELECT} WHERE d.id = ?"))
+async fn fetch_delivery(conn: &mut Conn<'_>, id: i64) -> Result<WebhookDelivery> {
+    let row: Option<DeliveryRow> = db::query_as(&format!("{DELIVERY_SELECT} WHERE d.id = ?"))
         .bind(id)
         .fetch_optional(conn)
         .await?;
     delivery(row.ok_or_else(|| not_found("webhook delivery", &id.to_string()))?)
 }
 
-async fn fetch_endpoint(conn: &mut SqliteConnection, id: &str) -> Result<WebhookEndpoint> {
-    let row: Option<EndpointRow> = sqlx::query_as(&format!(
+async fn fetch_endpoint(conn: &mut Conn<'_>, id: &str) -> Result<WebhookEndpoint> {
+    let row: Option<EndpointRow> = db::query_as(&format!(
         "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = ?"
     ))
     .bind(id)
@@ -125,27 +127,32 @@ async fn fetch_endpoint(conn: &mut SqliteConnection, id: &str) -> Result<Webhook
 }
 
 /// Endpoints that want `event` about a call of campaign `?1`, as SQL (`e` is the endpoint).
-const WANTS: &str = "e.enabled AND (e.campaign_id IS NULL OR e.campaign_id = ?1) \
-     AND EXISTS (SELECT 1 FROM json_each(e.events) WHERE value = ?2)";
+fn wants(kind: Kind) -> String {
+    format!(
+        "e.enabled AND (e.campaign_id IS NULL OR e.campaign_id = ?1) AND {}",
+        dialect::json_array_has(kind, "e.events", "?2")
+    )
+}
 
 /// Enqueues `event_type` about call `call_id` with `data` as the body's `data`, for every
 /// enabled endpoint that wants it, on `conn`: call it inside the write that stores what the
 /// event reports, so both commit or neither does. Returns the event's id, or `None` when no
 /// endpoint wants it (nothing is written then).
 pub(crate) async fn enqueue(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn<'_>,
     call_id: &str,
     event_type: WebhookEventType,
     data: &serde_json::Value,
 ) -> Result<Option<String>> {
     let campaign: Option<Option<String>> =
-        sqlx::query_scalar("SELECT campaign_id FROM calls WHERE id = ?")
+        db::query_scalar("SELECT campaign_id FROM calls WHERE id = ?")
             .bind(call_id)
             .fetch_optional(&mut *conn)
             .await?;
     let campaign = campaign.ok_or_else(|| not_found("call", call_id))?;
-    let wanted: bool = sqlx::query_scalar(&format!(
-        "SELECT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE {WANTS})"
+    let wanted: bool = db::query_scalar(&format!(
+        "SELECT EXISTS (SELECT 1 FROM webhook_endpoints e WHERE {})",
+        wants(conn.kind())
     ))
     .bind(&campaign)
     .bind(event_type.as_str())
@@ -156,9 +163,9 @@ pub(crate) async fn enqueue(
     }
     let id = format!("evt_{}", new_id().replace('-', ""));
     let now = Timestamp::now();
-    let seq = sqlx::query(
+    let seq: i64 = db::query_scalar(
         "INSERT INTO webhook_events (id, type, call_id, data, payload, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING seq",
     )
     .bind(&id)
     .bind(event_type.as_str())
@@ -166,12 +173,12 @@ pub(crate) async fn enqueue(
     .bind(data.to_string())
     .bind(envelope(&id, event_type, now, data))
     .bind(now.as_millis())
-    .execute(&mut *conn)
-    .await?
-    .last_insert_rowid();
-    sqlx::query(&format!(
+    .fetch_one(&mut *conn)
+    .await?;
+    db::query(&format!(
         "INSERT INTO webhook_deliveries (endpoint_id, event_seq, next_attempt_at, created_at) \
-         SELECT e.id, ?3, ?4, ?4 FROM webhook_endpoints e WHERE {WANTS}"
+         SELECT e.id, ?3, ?4, ?4 FROM webhook_endpoints e WHERE {}",
+        wants(conn.kind())
     ))
     .bind(&campaign)
     .bind(event_type.as_str())
@@ -229,7 +236,7 @@ pub struct DeliveryPage {
 
 impl Store {
     pub async fn list_webhooks(&self) -> Result<Vec<WebhookEndpoint>> {
-        let rows: Vec<EndpointRow> = sqlx::query_as(&format!(
+        let rows: Vec<EndpointRow> = db::query_as(&format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at, id"
         ))
         .fetch_all(self.pool())
@@ -248,7 +255,7 @@ impl Store {
         self.write(move |conn| {
             Box::pin(async move {
                 let now = Timestamp::now().as_millis();
-                let done = sqlx::query(&format!(
+                let done = db::query(&format!(
                     "INSERT INTO webhook_endpoints ({ENDPOINT_COLUMNS}) \
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
                 ))
@@ -276,7 +283,7 @@ impl Store {
             Box::pin(async move {
                 let current = fetch_endpoint(conn, &id).await?;
                 let f = WebhookFields::apply(Some(&current), input)?;
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE webhook_endpoints SET url = ?, description = ?, campaign_id = ?, \
                      events = ?, enabled = ?, updated_at = ? WHERE id = ?",
                 )
@@ -301,7 +308,7 @@ impl Store {
         let id = id.to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query("DELETE FROM webhook_endpoints WHERE id = ?")
+                let done = db::query("DELETE FROM webhook_endpoints WHERE id = ?")
                     .bind(&id)
                     .execute(&mut *conn)
                     .await?;
@@ -309,7 +316,7 @@ impl Store {
                     return Err(not_found("webhook", &id));
                 }
                 // Events no endpoint will be sent any more.
-                sqlx::query(
+                db::query(
                     "DELETE FROM webhook_events WHERE NOT EXISTS \
                      (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = webhook_events.seq)",
                 )
@@ -339,7 +346,7 @@ impl Store {
 
     /// Events (oldest first) whose body is still to be written.
     pub async fn unrendered_webhook_events(&self, limit: u32) -> Result<Vec<Unrendered>> {
-        let rows: Vec<(i64, String, String, Option<String>, i64)> = sqlx::query_as(
+        let rows: Vec<(i64, String, String, Option<String>, i64)> = db::query_as(
             "SELECT seq, id, type, call_id, created_at FROM webhook_events \
              WHERE payload IS NULL ORDER BY seq LIMIT ?",
         )
@@ -364,7 +371,7 @@ impl Store {
     pub async fn render_webhook_event(&self, seq: i64, payload: String) -> Result<()> {
         self.write(move |conn| {
             Box::pin(async move {
-                sqlx::query(
+                db::query(
                     "UPDATE webhook_events SET payload = ? WHERE seq = ? AND payload IS NULL",
                 )
                 .bind(&payload)
@@ -379,7 +386,7 @@ impl Store {
 
     /// Up to `limit` deliveries due at `now` to enabled endpoints, the longest waiting first.
     pub async fn due_webhook_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<Due>> {
-        let rows: Vec<(i64, i64, String, String, String, String, String)> = sqlx::query_as(
+        let rows: Vec<(i64, i64, String, String, String, String, String)> = db::query_as(
             "SELECT d.id, d.attempts, e.id, e.url, ev.id, ev.type, ev.payload \
              FROM webhook_deliveries d \
              JOIN webhook_endpoints e ON e.id = d.endpoint_id \
@@ -413,7 +420,7 @@ impl Store {
 
     /// When the next pending delivery to an enabled endpoint is due, if any is.
     pub async fn next_webhook_due(&self) -> Result<Option<Timestamp>> {
-        let at: Option<i64> = sqlx::query_scalar(
+        let at: Option<i64> = db::query_scalar(
             "SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d \
              JOIN webhook_endpoints e ON e.id = d.endpoint_id \
              WHERE d.status = 'pending' AND e.enabled",
@@ -458,7 +465,7 @@ impl Store {
                         None,
                     ),
                 };
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, \
                      last_attempt_at = ?, response_status = ?, error = ?, next_attempt_at = ?, \
                      delivered_at = COALESCE(?, delivered_at) WHERE id = ?",
@@ -491,11 +498,11 @@ impl Store {
         let mut conn = self.pool().acquire().await?;
         fetch_endpoint(&mut conn, endpoint_id).await?;
         let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = ?")
+            db::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE endpoint_id = ?")
                 .bind(endpoint_id)
                 .fetch_one(&mut *conn)
                 .await?;
-        let rows: Vec<DeliveryRow> = sqlx::query_as(&format!(
+        let rows: Vec<DeliveryRow> = db::query_as(&format!(
             "{DELIVERY_SELECT} WHERE d.endpoint_id = ? ORDER BY d.id DESC LIMIT ? OFFSET ?"
         ))
         .bind(endpoint_id)
@@ -524,7 +531,7 @@ impl Store {
     pub async fn prune_webhook_log(&self, before: Timestamp, batch: u32) -> Result<u64> {
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = db::query(
                     "DELETE FROM webhook_events WHERE seq IN (SELECT e.seq FROM webhook_events e \
                      WHERE e.created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
                      WHERE d.event_seq = e.seq AND d.status = 'pending') \
@@ -543,7 +550,7 @@ impl Store {
     pub async fn redeliver_webhook(&self, id: i64, now: Timestamp) -> Result<WebhookDelivery> {
         self.write(move |conn| {
             Box::pin(async move {
-                let done = sqlx::query(
+                let done = db::query(
                     "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, \
                      next_attempt_at = ? WHERE id = ?",
                 )
@@ -579,7 +586,7 @@ mod tests {
     #[tokio::test]
     async fn old_events_go_with_their_deliveries_unless_one_is_still_owed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).await.unwrap();
+        let store = Store::open_for_test(dir.path()).await.unwrap();
         let day = 24 * 3600 * 1000;
         let now = 1_800_000_000_000_i64;
         let mut sql = String::from(
@@ -607,7 +614,7 @@ mod tests {
             .write(move |conn| {
                 Box::pin(async move {
                     for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
-                        sqlx::query(statement).execute(&mut *conn).await?;
+                        db::query(statement).execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -615,9 +622,9 @@ mod tests {
             .await
             .unwrap();
         let left = async || -> Vec<(i64, i64)> {
-            sqlx::query_as(
+            db::query_as(
                 "SELECT e.seq, count(d.id) FROM webhook_events e \
-                 LEFT JOIN webhook_deliveries d ON d.event_seq = e.seq GROUP BY e.seq",
+                 LEFT JOIN webhook_deliveries d ON d.event_seq = e.seq GROUP BY e.seq ORDER BY e.seq",
             )
             .fetch_all(store.pool())
             .await

@@ -6,8 +6,11 @@
 //! step) share the next commit, so the pages they all touch go to the WAL once. A lone write
 //! is a batch of one and costs what it always did.
 //!
-//! The task also owns WAL checkpoints, so none runs inside a caller's commit: see
-//! `Checkpointer`.
+//! On SQLite the task also owns WAL checkpoints, so none runs inside a caller's commit: see
+//! `Checkpointer`. On PostgreSQL, where several nodes write to one database, each batch
+//! first takes a lock the whole cluster shares (`CLUSTER_WRITE_LOCK`), so writes keep the one
+//! total order they have on a single machine: a check and the write that depends on it (a
+//! lead claimed, a concurrency limit counted) cannot interleave with another node's.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -16,10 +19,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
-use sqlx::{Connection as _, SqliteConnection};
+use sqlx::{Connection as _, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
+use super::db::Conn;
 use super::error::{Result, StoreError};
+
+/// The advisory lock every node's write transaction takes first on PostgreSQL (an arbitrary
+/// constant: "sb" and "write" in ASCII).
+const CLUSTER_WRITE_LOCK: i64 = 0x0073_6277_7269_7465;
 
 /// Jobs one transaction may carry. Bounds how long the first of them waits for its commit.
 const MAX_BATCH: usize = 512;
@@ -43,7 +51,7 @@ pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 trait Job: Send {
     /// Runs the job's statements. Returns whether they succeeded (so the writer knows to keep
     /// or roll back its savepoint) and how to report to the caller once the commit is known.
-    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Ran>;
+    fn run<'c>(self: Box<Self>, conn: &'c mut Conn<'c>) -> BoxFuture<'c, Ran>;
     /// Reports a failure without running (the transaction could not even start).
     fn fail(self: Box<Self>, error: StoreError);
 }
@@ -60,10 +68,10 @@ struct TypedJob<F, T> {
 
 impl<F, T> Job for TypedJob<F, T>
 where
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+    F: for<'c> FnOnce(&'c mut Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + 'static,
     T: Send + 'static,
 {
-    fn run<'c>(self: Box<Self>, conn: &'c mut SqliteConnection) -> BoxFuture<'c, Ran> {
+    fn run<'c>(self: Box<Self>, conn: &'c mut Conn<'c>) -> BoxFuture<'c, Ran> {
         let TypedJob { work, reply } = *self;
         Box::pin(async move {
             let result = work(conn).await;
@@ -128,11 +136,19 @@ impl Writer {
         Ok(Self { tx })
     }
 
+    /// Starts the writer task on PostgreSQL, writing through `pool` (one connection, taken
+    /// again after the database went away and came back).
+    pub(super) fn start_pg(pool: PgPool) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run_pg(pool, rx));
+        Self { tx }
+    }
+
     /// Runs `work` in the writer's transaction and returns its result once it is committed.
     /// An `Err` from `work` rolls back only what `work` did.
     pub(super) async fn write<T, F>(&self, work: F) -> Result<T>
     where
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
+        F: for<'c> FnOnce(&'c mut Conn<'c>) -> BoxFuture<'c, Result<T>> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
@@ -240,7 +256,7 @@ async fn run(mut conn: SqliteConnection, mut bg: Checkpointer, mut rx: mpsc::Rec
             }
         }
         if !jobs.is_empty() {
-            unfolded += run_batch(&mut conn, jobs).await;
+            unfolded += run_batch::<Sqlite>(&mut conn, None, jobs).await;
             if unfolded >= CHECKPOINT_AFTER_WRITES && bg.running.is_none() {
                 bg.start();
                 unfolded = 0;
@@ -262,6 +278,64 @@ async fn run(mut conn: SqliteConnection, mut bg: Checkpointer, mut rx: mpsc::Rec
     close_connection(conn).await;
 }
 
+async fn run_pg(pool: PgPool, mut rx: mpsc::Receiver<Msg>) {
+    let mut msgs = Vec::with_capacity(MAX_BATCH);
+    loop {
+        if rx.recv_many(&mut msgs, MAX_BATCH).await == 0 {
+            break; // every handle dropped
+        }
+        let mut jobs = Vec::with_capacity(msgs.len());
+        let mut close = None;
+        for msg in msgs.drain(..) {
+            match msg {
+                Msg::Job(job) => jobs.push(job),
+                Msg::Close(done) => close = Some(done),
+            }
+        }
+        if !jobs.is_empty() {
+            match pool.acquire().await {
+                Ok(mut conn) => {
+                    run_batch::<Postgres>(&mut conn, Some(CLUSTER_WRITE_LOCK), jobs).await;
+                }
+                Err(e) => {
+                    let e = Arc::new(e);
+                    tracing::error!(error = %e, "cannot reach the database to write");
+                    for job in jobs {
+                        job.fail(StoreError::Commit(e.clone()));
+                    }
+                }
+            }
+        }
+        if let Some(done) = close {
+            rx.close();
+            while let Ok(Msg::Job(job)) = rx.try_recv() {
+                job.fail(StoreError::Closed);
+            }
+            pool.close().await;
+            let _ = done.send(());
+            return;
+        }
+    }
+    pool.close().await;
+}
+
+/// A database the writer runs batches on.
+trait Side: sqlx::Database {
+    fn conn(c: &mut Self::Connection) -> Conn<'_>;
+}
+
+impl Side for Sqlite {
+    fn conn(c: &mut SqliteConnection) -> Conn<'_> {
+        Conn::Lite(c)
+    }
+}
+
+impl Side for Postgres {
+    fn conn(c: &mut PgConnection) -> Conn<'_> {
+        Conn::Pg(c)
+    }
+}
+
 async fn close_connection(conn: SqliteConnection) {
     // The last connection to close checkpoints the log and removes it.
     if let Err(e) = conn.close().await {
@@ -269,9 +343,29 @@ async fn close_connection(conn: SqliteConnection) {
     }
 }
 
-/// Runs one batch in one transaction. Returns how many writes it committed.
-async fn run_batch(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) -> usize {
-    let mut tx = match conn.begin().await {
+/// Runs one batch in one transaction, which first takes `lock` (an advisory lock of
+/// PostgreSQL's) when given. Returns how many writes it committed.
+async fn run_batch<DB: Side>(
+    conn: &mut DB::Connection,
+    lock: Option<i64>,
+    jobs: Vec<Box<dyn Job>>,
+) -> usize {
+    let begun = match conn.begin().await {
+        Ok(mut tx) => match lock {
+            Some(key) => super::db::query("SELECT pg_advisory_xact_lock(?)")
+                .bind(key)
+                .execute(&mut DB::conn(&mut tx))
+                .await
+                .map(|_| tx)
+                .map_err(|e| match e {
+                    StoreError::Db(e) => e,
+                    other => sqlx::Error::Protocol(other.to_string()),
+                }),
+            None => Ok(tx),
+        },
+        Err(e) => Err(e),
+    };
+    let mut tx = match begun {
         Ok(tx) => tx,
         Err(e) => {
             let e = Arc::new(e);
@@ -292,7 +386,8 @@ async fn run_batch(conn: &mut SqliteConnection, jobs: Vec<Box<dyn Job>>) -> usiz
                 continue;
             }
         };
-        let ran = AssertUnwindSafe(job.run(&mut sp)).catch_unwind().await;
+        let mut conn = DB::conn(&mut sp);
+        let ran = AssertUnwindSafe(job.run(&mut conn)).catch_unwind().await;
         match ran {
             Ok(Ran { ok: true, report }) => match sp.commit().await {
                 Ok(()) => reports.push(report),
@@ -360,7 +455,7 @@ mod tests {
         store
             .write(|c| {
                 Box::pin(async move {
-                    sqlx::query("CREATE TABLE t (x INTEGER UNIQUE, pad BLOB)")
+                    super::super::db::query("CREATE TABLE t (x INTEGER UNIQUE, pad BLOB)")
                         .execute(c)
                         .await?;
                     Ok(())
@@ -375,7 +470,7 @@ mod tests {
         store
             .write(move |c| {
                 Box::pin(async move {
-                    sqlx::query("INSERT INTO t (x, pad) VALUES (?, zeroblob(200))")
+                    super::super::db::query("INSERT INTO t (x, pad) VALUES (?, zeroblob(200))")
                         .bind(x)
                         .execute(c)
                         .await?;
@@ -386,7 +481,7 @@ mod tests {
     }
 
     async fn count(store: &Store) -> i64 {
-        sqlx::query_scalar("SELECT COUNT(*) FROM t")
+        super::super::db::query_scalar("SELECT COUNT(*) FROM t")
             .fetch_one(store.pool())
             .await
             .unwrap()
@@ -406,10 +501,10 @@ mod tests {
         }
         let half_done = store.write(|c| {
             Box::pin(async move {
-                sqlx::query("INSERT INTO t (x) VALUES (1000)")
+                super::super::db::query("INSERT INTO t (x) VALUES (1000)")
                     .execute(&mut *c)
                     .await?;
-                sqlx::query("INSERT INTO nowhere VALUES (1)")
+                super::super::db::query("INSERT INTO nowhere VALUES (1)")
                     .execute(&mut *c)
                     .await?;
                 Ok(())
@@ -436,7 +531,7 @@ mod tests {
         let panicked = store
             .write::<(), _>(|c| {
                 Box::pin(async move {
-                    sqlx::query("INSERT INTO t (x) VALUES (7)")
+                    super::super::db::query("INSERT INTO t (x) VALUES (7)")
                         .execute(c)
                         .await?;
                     panic!("a bug in a write");

@@ -30,7 +30,8 @@ pub struct WebhookUrls {
     pub twilio_status: String,
     /// Telnyx Call Control application → Webhook URL (API v2).
     pub telnyx: String,
-    /// Media WebSocket URLs Switchboard hands the carriers when it answers.
+    /// Media WebSocket URLs Switchboard hands the carriers when it answers (from this node's
+    /// own base, `--node-url`, when nodes share the webhooks' base behind a load balancer).
     pub twilio_media: String,
     pub telnyx_media: String,
     /// Where Twilio reports a media stream's fate; set in the TwiML, nothing to paste.
@@ -73,6 +74,16 @@ impl PublicUrl {
             base,
             from_config,
         }
+    }
+
+    /// Media streams go to `node` (this node's own base) rather than the shared base.
+    pub fn with_node(mut self, node: Option<&str>) -> Self {
+        if let Some(node) = node {
+            let own = WebhookUrls::from_base(node);
+            self.urls.twilio_media = own.twilio_media;
+            self.urls.telnyx_media = own.telnyx_media;
+        }
+        self
     }
 
     /// The public URL of a request to the public listener, as the carrier addressed it.

@@ -1,0 +1,179 @@
+//! The nodes sharing this database, and what each holds. A node registers itself when it
+//! opens the store and renews its heartbeat while it runs; one whose heartbeat is older than
+//! `NODE_TIMEOUT` is dead, and what it held (its calls, its analyses, its setups) is for the
+//! survivors to square. On SQLite there is one node, and the nodes of earlier runs are dead.
+
+use sqlx::{ConnectOptions as _, Connection as _};
+
+use super::db::{self, Readers};
+use super::{Result, Store};
+use crate::domain::{Call, Timestamp};
+
+/// A node not seen for this long is dead. Heartbeats come every `HEARTBEAT_EVERY`; the rest
+/// is room for a slow database and clocks a little apart (nodes' clocks must agree to within
+/// a second or so: NTP).
+pub const NODE_TIMEOUT_MS: i64 = 6_000;
+/// How often a node renews its heartbeat.
+pub const HEARTBEAT_EVERY_MS: u64 = 1_000;
+
+/// SQL: the node `col` names is not a live one at `?` (the oldest heartbeat that counts).
+pub(crate) fn dead(col: &str) -> String {
+    format!("({col} IS NULL OR {col} NOT IN (SELECT id FROM nodes WHERE seen_at >= ?))")
+}
+
+/// A node, as the others see it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Node {
+    pub id: String,
+    pub url: Option<String>,
+    pub started_at: i64,
+    pub seen_at: i64,
+}
+
+impl Store {
+    /// This node's id, new on every start (a restarted node is a new one: what its old self
+    /// held is squared as a dead node's).
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// Renews this node's heartbeat, registering it (with its public base `url`) if it is not
+    /// there (its first beat, or a row swept away while it was paused for too long).
+    pub async fn heartbeat(&self, url: Option<&str>, now: Timestamp) -> Result<()> {
+        let (id, url) = (self.node.to_string(), url.map(str::to_owned));
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = db::query("UPDATE nodes SET seen_at = ?, url = ? WHERE id = ?")
+                    .bind(now.as_millis())
+                    .bind(&url)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+                if done.rows_affected() == 0 {
+                    db::query(
+                        "INSERT INTO nodes (id, url, started_at, seen_at) VALUES (?, ?, ?, ?)",
+                    )
+                    .bind(&id)
+                    .bind(&url)
+                    .bind(now.as_millis())
+                    .bind(now.as_millis())
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The nodes alive at `now`, the longest running first.
+    pub async fn live_nodes(&self, now: Timestamp) -> Result<Vec<Node>> {
+        db::query_as(
+            "SELECT id, url, started_at, seen_at FROM nodes WHERE seen_at >= ? \
+             ORDER BY started_at, id",
+        )
+        .bind(now.as_millis() - NODE_TIMEOUT_MS)
+        .fetch_all(self.pool())
+        .await
+    }
+
+    /// Whether `node` is alive at `now`.
+    pub async fn node_alive(&self, node: &str, now: Timestamp) -> Result<bool> {
+        db::query_scalar("SELECT EXISTS (SELECT 1 FROM nodes WHERE id = ? AND seen_at >= ?)")
+            .bind(node)
+            .bind(now.as_millis() - NODE_TIMEOUT_MS)
+            .fetch_one(self.pool())
+            .await
+    }
+
+    /// Forgets nodes dead since before `before` that hold nothing any more.
+    pub async fn forget_nodes(&self, before: Timestamp) -> Result<u64> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let done = db::query(&format!(
+                    "DELETE FROM nodes WHERE seen_at < ? AND NOT EXISTS \
+                     (SELECT 1 FROM calls WHERE node_id = nodes.id AND status IN {})",
+                    super::call_rows::LIVE
+                ))
+                .bind(before.as_millis())
+                .execute(conn)
+                .await?;
+                Ok(done.rows_affected())
+            })
+        })
+        .await
+    }
+
+    /// Live calls (by status) whose node is dead at `now`: nothing is bridging them.
+    pub async fn calls_of_dead_nodes(&self, now: Timestamp) -> Result<Vec<Call>> {
+        let sql = format!(
+            "{} WHERE c.status IN {} AND {} ORDER BY c.started_at LIMIT 500",
+            super::call_rows::SELECT,
+            super::call_rows::LIVE,
+            dead("c.node_id")
+        );
+        db::query_as::<super::call_rows::CallRow>(&sql)
+            .bind(now.as_millis() - NODE_TIMEOUT_MS)
+            .fetch_all(self.pool())
+            .await?
+            .into_iter()
+            .map(Call::try_from)
+            .collect()
+    }
+}
+
+/// A role only one node holds at a time (running the campaigns), while it holds this. On
+/// PostgreSQL a session advisory lock on a connection of its own: it goes the moment the
+/// node's connection does (a node killed, a network cut), and another node takes it.
+pub struct Lease {
+    conn: Option<sqlx::PgConnection>,
+}
+
+impl Lease {
+    /// Whether the role is still held (the lock's connection still answers).
+    pub async fn held(&mut self) -> bool {
+        match &mut self.conn {
+            None => true,
+            Some(c) => c.ping().await.is_ok(),
+        }
+    }
+}
+
+impl Store {
+    /// Takes the role `key` names if no node holds it. On SQLite, this node is the only one.
+    pub async fn try_lease(&self, key: i64) -> Result<Option<Lease>> {
+        let Readers::Pg(pool) = self.pool() else {
+            return Ok(Some(Lease { conn: None }));
+        };
+        let mut conn = pool.connect_options().connect().await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        if got {
+            Ok(Some(Lease { conn: Some(conn) }))
+        } else {
+            let _ = conn.close().await;
+            Ok(None)
+        }
+    }
+
+    /// On SQLite, every node but this one is from an earlier run: dead now, whatever its last
+    /// heartbeat says, so what it held is squared at once.
+    pub async fn retire_other_nodes(&self) -> Result<()> {
+        if self.kind() != super::Kind::Sqlite {
+            return Ok(());
+        }
+        let id = self.node.to_string();
+        self.write(move |conn| {
+            Box::pin(async move {
+                db::query("UPDATE nodes SET seen_at = 0 WHERE id <> ?")
+                    .bind(&id)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}
