@@ -32,6 +32,12 @@ audio_rig=$(mktemp -d)
 pg_rig=$(mktemp -d)
 trap 'scripts/audio-rig.sh stop "$audio_rig"; scripts/postgres.sh stop "$pg_rig"; rm -rf "$keyring_home" "$audio_rig" "$pg_rig"' EXIT
 eval "$(scripts/audio-rig.sh start "$audio_rig")"
+eval "$(scripts/postgres.sh start "$pg_rig")"
+# Several nodes need PostgreSQL whichever store the suite runs on: the tests of a cluster take
+# their schemas here in both passes.
+export SWITCHBOARD_CLUSTER_DATABASE_URL="$SWITCHBOARD_TEST_DATABASE_URL"
+pg_url="$SWITCHBOARD_TEST_DATABASE_URL"
+unset SWITCHBOARD_TEST_DATABASE_URL
 runner=(cargo test --workspace --locked)
 command -v cargo-nextest >/dev/null && runner=(cargo nextest run --workspace --locked --no-fail-fast)
 
@@ -43,15 +49,13 @@ XDG_DATA_HOME="$keyring_home" dbus-run-session -- bash -ec '
   scripts/fuzz-api.sh' _ "${runner[@]}"
 
 echo "== the same Rust tests on PostgreSQL"
-eval "$(scripts/postgres.sh start "$pg_rig")"
 # Its schema is SQLite's, table for table; its triggers do what SQLite's do, write for write.
-python3 scripts/pg-schema-parity.py --fresh --schema parity "$SWITCHBOARD_TEST_DATABASE_URL"
-python3 scripts/pg-trigger-check.py "$SWITCHBOARD_TEST_DATABASE_URL"
-XDG_DATA_HOME="$keyring_home" SWITCHBOARD_TEST_DATABASE_URL="$SWITCHBOARD_TEST_DATABASE_URL" \
+python3 scripts/pg-schema-parity.py --fresh --schema parity "$pg_url"
+python3 scripts/pg-trigger-check.py "$pg_url"
+XDG_DATA_HOME="$keyring_home" SWITCHBOARD_TEST_DATABASE_URL="$pg_url" \
   dbus-run-session -- bash -ec '
   echo "" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
   "$@"' _ "${runner[@]}"
-unset SWITCHBOARD_TEST_DATABASE_URL
 
 echo "== UI in a browser, against a real engine"
 # Tool secrets live only in the keyring: the browser tests get the same kind of private one.

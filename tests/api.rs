@@ -1064,6 +1064,7 @@ async fn the_openapi_document_matches_the_routes() {
         "PUT /api/cost-rates",
         "DELETE /api/cost-rates",
         "GET /api/credentials",
+        "GET /api/cluster",
         "PUT /api/credentials/{provider}",
         "DELETE /api/credentials/{provider}",
         "GET /api/events",
@@ -1455,5 +1456,23 @@ async fn the_overview_sums_calls_by_local_day_and_moves_a_changed_call_once() {
         StatusCode::NOT_FOUND,
         "not_found",
     );
+    e.stop().await;
+}
+
+#[tokio::test]
+async fn the_cluster_view_shows_this_node_and_its_store() {
+    let e = TestEngine::start().await;
+    let (s, c) = e.api.get("/api/cluster").await;
+    assert_eq!(s, StatusCode::OK, "{c}");
+    let on_postgres = common::test_database(&e.dir).is_some();
+    assert_eq!(
+        c["store"],
+        if on_postgres { "postgresql" } else { "sqlite" }
+    );
+    assert_eq!(c["leads_campaigns"], true, "the only node leads");
+    let nodes = c["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "{c}");
+    assert_eq!(nodes[0]["id"], c["node_id"]);
+    assert_eq!(nodes[0]["this_node"], true);
     e.stop().await;
 }

@@ -119,6 +119,17 @@ impl World {
         keyring: bool,
         clock: Option<Arc<TestClock>>,
     ) -> Self {
+        Self::start_on(script, backend_url, keyring, clock, None).await
+    }
+
+    /// `database`: a PostgreSQL URL and schema other engines share (else the suite's own).
+    async fn start_on(
+        script: Script,
+        backend_url: Option<String>,
+        keyring: bool,
+        clock: Option<Arc<TestClock>>,
+        database: Option<&(String, String)>,
+    ) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let realtime = FakeRealtime::start(script).await;
         let twilio = TwilioApi::start().await;
@@ -127,6 +138,10 @@ impl World {
         let backend_url = backend_url.unwrap_or_else(|| realtime.url());
         let mut cfg = world_config(tmp.path(), &twilio, &telnyx, &keys, backend_url);
         cfg.clock = clock.map(|c| c as switchboard::domain::SharedClock);
+        if let Some((url, schema)) = database {
+            cfg.database_url = Some(url.clone());
+            cfg.database_schema = Some(schema.clone());
+        }
         if keyring {
             cfg.no_keyring = false;
             cfg.keyring_service = format!("switchboard-media-test-{}", common::rand_suffix());
@@ -2243,7 +2258,16 @@ mod tools {
             "{:?}",
             w.twilio.violations()
         );
-        let call = w.ended(&call_id).await;
+        w.ended(&call_id).await;
+        // The session's last lines are written a moment after the call's end.
+        let call = w
+            .call_until(&call_id, "has the transfer's lines", |c| {
+                c["transcript"].as_array().is_some_and(|l| {
+                    l.iter()
+                        .any(|l| l["text"] == "Transferred to front_desk (+14155550100).")
+                })
+            })
+            .await;
         assert_eq!(
             call["hangup_cause"],
             format!("transferred to front_desk ({FRONT_DESK})")
@@ -3748,4 +3772,133 @@ async fn a_recording_fetch_cut_short_by_a_stop_is_finished_at_the_next_start() {
     let (left, right) = recording(&w, &call_id).await;
     assert!(windows_with(&left, 1000.0).len() >= 95);
     assert!(windows_with(&right, 440.0).len() >= 95);
+}
+
+/// Two nodes on one PostgreSQL: a call bridged on one is heard, edited and hung up through
+/// the other, whose `/api/events` shows what the first one's session does.
+#[tokio::test]
+async fn a_call_held_by_one_node_is_heard_edited_and_hung_up_through_another() {
+    use futures_util::StreamExt as _;
+    let database = common::cluster_database();
+    let w = World::start_on(
+        Script::new().respond_with_audio(800, "Hi."),
+        None,
+        false,
+        None,
+        Some(&database),
+    )
+    .await;
+    w.number("twilio").await;
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut cfg = world_config(
+        other_dir.path(),
+        &w.twilio,
+        &w.telnyx,
+        &w.keys,
+        w.realtime.url(),
+    );
+    cfg.database_url = Some(database.0.clone());
+    cfg.database_schema = Some(database.1.clone());
+    let other = TestEngine::start_with(cfg).await;
+
+    // Both nodes are up; the first one started leads.
+    let (s, cluster) = other.api.get("/api/cluster").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(cluster["store"], "postgresql");
+    assert_eq!(cluster["nodes"].as_array().unwrap().len(), 2, "{cluster}");
+    assert_eq!(cluster["leads_campaigns"], false);
+    assert_eq!(
+        w.engine.api.get("/api/cluster").await.1["leads_campaigns"],
+        true
+    );
+
+    let (call_id, media) = w.twilio_stream("CA00000000000000000000000000000f01").await;
+    media.set_instant_playback(true);
+    w.realtime.wait_for_event("session.update", WAIT).await;
+    let events_url = format!(
+        "ws://{}/api/events?access_token={}",
+        other.running.control_addr(),
+        other.running.token()
+    );
+    let (mut events, _) = tokio_tungstenite::connect_async(events_url).await.unwrap();
+
+    // The call's context, edited through the other node, reaches the session here.
+    let (s, body) = other
+        .api
+        .put(
+            &format!("/api/calls/{call_id}/context"),
+            json!({"name": "Grace Hopper"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["live_calls_updated"], 1, "{body}");
+    let updates = w.realtime.wait_for_events("session.update", 2, WAIT).await;
+    let text = updates[1]["session"]["instructions"].as_str().unwrap();
+    assert!(text.contains("The caller is Grace Hopper."), "{text}");
+    // The session's confirmation, published on the first node, reaches the other's events.
+    wait_for_event(&mut events, "call_context_applied", &call_id).await;
+
+    // Listening in through the other node: the agent (440 Hz) and the caller (1 kHz) come
+    // through, from the node whose bridge mixes them.
+    let url = format!(
+        "{}/api/calls/{call_id}/audio?access_token={}",
+        other.api.base.replacen("http", "ws", 1),
+        other.api.token
+    );
+    let (mut listener, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    // The first node is asked to stream as the socket opens: give the request a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    w.realtime.agent_says(16_000, "One moment.");
+    media.send_audio(&pcmu::tone(16_000, 1000.0)).await.unwrap();
+    let mut heard = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    while heard.len() < 12_000 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let m = tokio::time::timeout(left, listener.next())
+            .await
+            .expect("audio through the other node within the wait")
+            .expect("the stream goes on")
+            .unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Binary(b) = m {
+            assert_eq!(b.len(), 320, "20 ms of 16-bit samples at 8 kHz");
+            heard.extend(b.chunks_exact(2).map(|p| i16::from_le_bytes([p[0], p[1]])));
+        }
+    }
+    let part = &heard[2_000..10_000];
+    let (agent, caller, neither) = (
+        sound::tone_dbfs(part, 8000, 440.0),
+        sound::tone_dbfs(part, 8000, 1000.0),
+        sound::tone_dbfs(part, 8000, 700.0),
+    );
+    println!(
+        "listen-in through another node: agent {agent:.1} dB, caller {caller:.1} dB, between {neither:.1} dB"
+    );
+    assert!(
+        agent > -20.0 && caller > -20.0,
+        "both voices: {agent:.1}, {caller:.1} dB"
+    );
+    assert!(
+        neither < agent - 25.0 && neither < caller - 25.0,
+        "and little else"
+    );
+
+    // Hung up through the other node: this node's bridge ends it, with the operator's reason.
+    let (s, _) = other
+        .api
+        .post(&format!("/api/calls/{call_id}/hangup"), json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    media.wait_closed(WAIT).await;
+    let call = w.ended(&call_id).await;
+    assert_eq!(call["hangup_cause"], "ended by an operator");
+    let end = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(m)) = listener.next().await {
+            if m.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(end.is_ok(), "the listener through the other node is let go");
+    other.stop().await;
 }

@@ -187,7 +187,10 @@ async fn serve_starts_with_no_configuration_in_the_os_data_directory() {
     let mut child = Guard(child);
     let data = home.path().join(".local/share/switchboard");
     let mut waited = 0;
-    while !data.join("switchboard.db").exists() && waited < 100 {
+    // The database comes first, the token a moment later: wait for both.
+    while !(data.join("switchboard.db").exists() && data.join("control-token").exists())
+        && waited < 100
+    {
         std::thread::sleep(Duration::from_millis(100));
         waited += 1;
     }

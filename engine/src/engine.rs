@@ -50,6 +50,8 @@ struct Inner {
     /// Whether this node runs the campaigns (`cluster`): on SQLite always, on PostgreSQL the
     /// one node holding the campaign lock.
     leads_campaigns: std::sync::atomic::AtomicBool,
+    /// For the other nodes, about what they hold (`cluster` carries them).
+    notices: crate::live::Notices,
 }
 
 impl Engine {
@@ -60,6 +62,7 @@ impl Engine {
                 live_calls: LiveCalls::default(),
                 campaigns: RunningCampaigns::default(),
                 leads_campaigns: std::sync::atomic::AtomicBool::new(false),
+                notices: crate::live::Notices::default(),
             }),
         }
     }
@@ -116,6 +119,11 @@ impl Engine {
     /// Campaigns whose dialer task runs right now.
     pub fn running_campaigns(&self) -> &RunningCampaigns {
         &self.inner.campaigns
+    }
+
+    /// Notices for the other nodes sharing the database (see `live::notices`).
+    pub fn notices(&self) -> &crate::live::Notices {
+        &self.inner.notices
     }
 
     /// Whether this node runs the campaigns (see `cluster`).

@@ -105,6 +105,23 @@ pub enum Event {
     Lagged {
         missed: u64,
     },
+    /// An event another node published, as it serialised it (`cluster` relays them), for
+    /// live views: `/api/events` sends `json` as it is. The engine's own reactions (wake-ups)
+    /// come from the events of the node that acts.
+    #[serde(skip)]
+    Relayed {
+        json: Arc<str>,
+    },
+}
+
+impl Event {
+    /// The event as `/api/events` sends it.
+    pub fn to_json(&self) -> String {
+        match self {
+            Event::Relayed { json } => json.to_string(),
+            e => serde_json::to_string(e).expect("events serialise"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +159,17 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// The next event if one is waiting already.
+    pub fn try_next(&mut self) -> Option<Arc<Event>> {
+        match self.rx.try_recv() {
+            Ok(e) => Some(e),
+            Err(broadcast::error::TryRecvError::Lagged(missed)) => {
+                Some(Arc::new(Event::Lagged { missed }))
+            }
+            Err(_) => None,
+        }
+    }
+
     /// The next event, a `Lagged` notice if some were missed, or `None` once the bus is gone.
     pub async fn next(&mut self) -> Option<Arc<Event>> {
         match self.rx.recv().await {

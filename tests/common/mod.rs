@@ -87,6 +87,20 @@ pub fn stored_contains(dir: &Path, needle: &str) -> bool {
         .any(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
 }
 
+/// The PostgreSQL database the tests of several nodes share (scripts/test.sh starts one and
+/// sets `SWITCHBOARD_CLUSTER_DATABASE_URL` for the whole run), with a fresh schema for one
+/// test. Fails, naming the way to get one, when there is none: a cluster needs PostgreSQL.
+pub fn cluster_database() -> (String, String) {
+    let url = std::env::var("SWITCHBOARD_CLUSTER_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .expect(
+            "tests of several nodes need PostgreSQL: run `eval \"$(scripts/postgres.sh start)\"` \
+             and export SWITCHBOARD_CLUSTER_DATABASE_URL=$SWITCHBOARD_TEST_DATABASE_URL",
+        );
+    (url, format!("cl_{}", rand_suffix().replace('-', "_")))
+}
+
 /// The environment that points a `switchboard` child process at the same database as
 /// `config` does for an engine in this process.
 pub fn database_env(dir: &Path) -> Vec<(String, String)> {

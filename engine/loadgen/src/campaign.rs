@@ -32,6 +32,14 @@ pub struct Options {
     /// Seconds to run (the campaign need not finish).
     #[arg(long, default_value_t = 60)]
     pub duration: u32,
+    /// Run the engine on this PostgreSQL database (a fresh schema of its own) instead of its
+    /// embedded SQLite file.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// `switchboard serve` nodes sharing that database (the first started runs the campaign);
+    /// the carrier's status callbacks go to them in turn, as a load balancer spreads them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub nodes: u32,
 }
 
 #[derive(Debug)]
@@ -97,7 +105,9 @@ impl std::fmt::Display for Report {
 
 #[derive(Clone)]
 struct Carrier {
-    public: Arc<std::sync::Mutex<String>>,
+    /// The nodes' public listeners, and the next one a callback goes to.
+    public: Arc<std::sync::Mutex<Vec<String>>>,
+    turn: Arc<AtomicUsize>,
     dials: Arc<std::sync::Mutex<Vec<Instant>>>,
     up: Arc<AtomicUsize>,
     max_up: Arc<AtomicUsize>,
@@ -144,7 +154,11 @@ async fn create(State(c): State<Carrier>, body: String) -> (axum::http::StatusCo
             let url = callback.clone();
             async move {
                 let sig = signature::sign(AUTH_TOKEN, &url, &params);
-                let target = url.replacen(PUBLIC, &c.public.lock().unwrap().clone(), 1);
+                let node = {
+                    let nodes = c.public.lock().unwrap();
+                    nodes[c.turn.fetch_add(1, Ordering::Relaxed) % nodes.len()].clone()
+                };
+                let target = url.replacen(PUBLIC, &node, 1);
                 let attempt = || {
                     c.http
                         .post(&target)
@@ -186,6 +200,7 @@ async fn create(State(c): State<Carrier>, body: String) -> (axum::http::StatusCo
 pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let carrier = Carrier {
         public: Arc::default(),
+        turn: Arc::default(),
         dials: Arc::default(),
         up: Arc::default(),
         max_up: Arc::default(),
@@ -202,8 +217,25 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let dir = tempfile_dir()?;
-    let engine = EngineProcess::spawn(&dir, &["--twilio-api-url", &api_url], &[]).await?;
-    *carrier.public.lock().unwrap() = engine.public.clone();
+    anyhow::ensure!(
+        opts.nodes == 1 || opts.database_url.is_some(),
+        "several nodes share a PostgreSQL database: give --database-url"
+    );
+    let schema = format!("loadgen_{}", std::process::id());
+    let mut envs: Vec<(&str, &str)> = Vec::new();
+    if let Some(url) = &opts.database_url {
+        envs.push(("DATABASE_URL", url));
+        envs.push(("SWITCHBOARD_DATABASE_SCHEMA", &schema));
+    }
+    let mut engines = Vec::new();
+    for n in 0..opts.nodes {
+        let node_dir = dir.join(format!("node{n}"));
+        std::fs::create_dir_all(&node_dir)?;
+        engines
+            .push(EngineProcess::spawn(&node_dir, &["--twilio-api-url", &api_url], &envs).await?);
+    }
+    *carrier.public.lock().unwrap() = engines.iter().map(|e| e.public.clone()).collect();
+    let engine = &engines[0];
     let control = &engine.control;
     let http = reqwest::Client::new();
     let call = |method: reqwest::Method, path: &str| {
@@ -288,7 +320,9 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     while carrier.up.load(Ordering::Relaxed) > 0 && Instant::now() < drained {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    engine.stop().await?;
+    for engine in engines {
+        engine.stop().await?;
+    }
     let _ = std::fs::remove_dir_all(&dir);
 
     let dials = carrier.dials.lock().unwrap().clone();

@@ -31,6 +31,14 @@ pub struct Options {
     /// rate, 500 ms keeps about 500 calls live, half the agent's limit of 1000.
     #[arg(long, default_value_t = 500)]
     pub call_length_ms: u64,
+    /// Run the engine on this PostgreSQL database (a fresh schema of its own) instead of its
+    /// embedded SQLite file.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// `switchboard serve` nodes sharing that database; webhooks go to them in turn, each
+    /// call's completion to another node than its answer, as a load balancer spreads them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub nodes: u32,
 }
 
 #[derive(Debug)]
@@ -83,21 +91,41 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         let control = format!("http://{}", running.control_addr());
         let public = format!("http://{}", running.public_addr());
         setup(&control, 1000).await?;
-        let report = drive(&public, &opts).await;
+        let report = drive(std::slice::from_ref(&public), &opts).await;
         running.shutdown().await;
         report
     } else {
-        let engine = EngineProcess::spawn(&dir, &[], &[]).await?;
-        setup(&engine.control, 1000).await?;
-        let report = drive(&engine.public, &opts).await;
-        engine.stop().await?;
+        anyhow::ensure!(
+            opts.nodes == 1 || opts.database_url.is_some(),
+            "several nodes share a PostgreSQL database: give --database-url"
+        );
+        let schema = format!("loadgen_{}", std::process::id());
+        let mut envs: Vec<(&str, &str)> = Vec::new();
+        if let Some(url) = &opts.database_url {
+            envs.push(("DATABASE_URL", url));
+            envs.push(("SWITCHBOARD_DATABASE_SCHEMA", &schema));
+        }
+        let mut engines = Vec::new();
+        for n in 0..opts.nodes {
+            let node_dir = dir.join(format!("node{n}"));
+            std::fs::create_dir_all(&node_dir)?;
+            engines.push(EngineProcess::spawn(&node_dir, &[], &envs).await?);
+            if n == 0 {
+                setup(&engines[0].control, 1000).await?;
+            }
+        }
+        let bases: Vec<String> = engines.iter().map(|e| e.public.clone()).collect();
+        let report = drive(&bases, &opts).await;
+        for engine in engines {
+            engine.stop().await?;
+        }
         report
     };
     let _ = std::fs::remove_dir_all(&dir);
     Ok(report)
 }
 
-async fn drive(base: &str, opts: &Options) -> Report {
+async fn drive(bases: &[String], opts: &Options) -> Report {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(2048)
         .timeout(Duration::from_secs(10))
@@ -113,7 +141,12 @@ async fn drive(base: &str, opts: &Options) -> Report {
     let start = Instant::now();
     for i in 0..total {
         tokio::time::sleep_until((start + interval.mul_f64(i as f64)).into()).await;
-        let (http, base) = (http.clone(), base.to_owned());
+        let n = bases.len() as u64;
+        let (http, base, other) = (
+            http.clone(),
+            bases[(i % n) as usize].clone(),
+            bases[((i + 1) % n) as usize].clone(),
+        );
         let (voice, status, errors, first_error) = (
             voice.clone(),
             status.clone(),
@@ -148,7 +181,7 @@ async fn drive(base: &str, opts: &Options) -> Report {
                 ("SequenceNumber", "1"),
             ]);
             let sent = Instant::now();
-            if let Err(e) = post(&http, &base, "/webhooks/twilio/status", done).await {
+            if let Err(e) = post(&http, &other, "/webhooks/twilio/status", done).await {
                 errors.fetch_add(1, Ordering::Relaxed);
                 first_error.lock().await.get_or_insert(e);
             }

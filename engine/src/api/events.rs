@@ -46,7 +46,7 @@ async fn pump(engine: Engine, mut socket: WebSocket) {
             }
             event = events.next() => {
                 let Some(event) = event else { break };
-                let text = serde_json::to_string(&*event).expect("events serialise");
+                let text = event.to_json();
                 if socket.send(Message::Text(text.into())).await.is_err() {
                     break;
                 }

@@ -10,9 +10,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 
 use crate::carriers::local::listen::{self, ListenError, ListenInput, Listening};
+use base64::Engine as _;
+
+use crate::domain::Timestamp;
 use crate::engine::Engine;
+use crate::live::Notice;
 use crate::media::tap::Listener;
 use crate::store::Conflict;
+use crate::store::relay::{AUDIO_END, audio_channel};
 use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode, Json};
 
 /// True when `headers` carry no `Origin` (not a browser page) or one naming the very host the
@@ -62,16 +67,82 @@ pub async fn audio(
         ));
     }
     let call = engine.store().get_call(&id).await?;
-    let Some(live) = engine
+    let live = engine
         .live_calls()
         .get(&id)
-        .filter(|_| call.ended_at.is_none())
-    else {
-        return Err(crate::store::StoreError::from(Conflict::CallEnded(id)).into());
+        .filter(|_| call.ended_at.is_none());
+    if let Some(live) = live {
+        let ws = super::events::websocket(ws)?;
+        let listener = live.tap.listen();
+        return Ok(ws.on_upgrade(move |socket| pump(engine, listener, socket)));
+    }
+    // Its session may run on another node sharing the database: that node sends the audio.
+    let store = engine.store();
+    if call.ended_at.is_none() && store.held_elsewhere(&id, Timestamp::now()).await? {
+        let listen_id = uuid::Uuid::now_v7().simple().to_string();
+        if let Some(heard) = store.listen_alone(&audio_channel(&listen_id)).await? {
+            let ws = super::events::websocket(ws)?;
+            return Ok(
+                ws.on_upgrade(move |socket| pump_from_node(engine, id, listen_id, heard, socket))
+            );
+        }
+    }
+    Err(crate::store::StoreError::from(Conflict::CallEnded(id)).into())
+}
+
+/// How often a listen-in through another node is renewed there.
+const RENEW_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `pump` for a call another node holds: its audio arrives as notifications of 100 ms.
+async fn pump_from_node(
+    engine: Engine,
+    call_id: String,
+    listen_id: String,
+    mut heard: crate::store::relay::Listener,
+    mut socket: WebSocket,
+) {
+    let ask = || Notice::Listen {
+        call_id: call_id.clone(),
+        listen_id: listen_id.clone(),
     };
-    let ws = super::events::websocket(ws)?;
-    let listener = live.tap.listen();
-    Ok(ws.on_upgrade(move |socket| pump(engine, listener, socket)))
+    engine.notices().tell(ask());
+    let mut renew = tokio::time::interval(RENEW_EVERY);
+    renew.tick().await;
+    loop {
+        tokio::select! {
+            () = engine.stopping() => break,
+            _ = renew.tick() => engine.notices().tell(ask()),
+            got = heard.next() => match got {
+                Ok(Some((_, payload))) if payload == AUDIO_END => break,
+                Ok(Some((_, payload))) => {
+                    let Ok(pcm) = base64::engine::general_purpose::STANDARD.decode(payload) else {
+                        continue;
+                    };
+                    // 20 ms a message, as a local listen-in sends.
+                    for frame in pcm.chunks(320) {
+                        if socket.send(Message::Binary(frame.to_vec().into())).await.is_err() {
+                            engine.notices().tell(Notice::Unlisten { listen_id });
+                            return;
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "a listen-in through another node broke off");
+                    break;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                    engine.notices().tell(Notice::Unlisten { listen_id });
+                    return;
+                }
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    engine.notices().tell(Notice::Unlisten { listen_id });
+    let _ = socket.send(Message::Close(None)).await;
 }
 
 async fn pump(engine: Engine, listener: Listener, mut socket: WebSocket) {

@@ -7,6 +7,7 @@ mod audio;
 mod call_analysis;
 mod calls;
 mod campaigns;
+mod cluster;
 mod cost_rates;
 mod credentials;
 mod events;
@@ -175,6 +176,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(campaigns::import_leads))
         .routes(routes!(settings::get, settings::update))
         .routes(routes!(cost_rates::get, cost_rates::put, cost_rates::reset))
+        .routes(routes!(cluster::get))
         .routes(routes!(credentials::list))
         .routes(routes!(credentials::put, credentials::delete))
         .routes(routes!(webhooks::list, webhooks::create))

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use crate::domain::{Agent, Call, Invalid, Speaker, Timestamp};
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::live::Control;
+use crate::live::{Control, Notice};
 use crate::store::StoreError;
 
 /// The instructions for `call` spoken by `agent`: with its campaign's prompt when it was
@@ -32,9 +32,18 @@ pub async fn instructions_for(engine: &Engine, agent: &Agent, call: &Call) -> St
 }
 
 /// Sends fresh instructions to every live call of `agent` (after its prompt or context
-/// changed). Returns how many sessions were told; each confirms with a
-/// `call_context_applied` event once its backend has the new instructions.
+/// changed), on this node and, through them, the other nodes'. Returns how many sessions of
+/// this node were told; each confirms with a `call_context_applied` event once its backend
+/// has the new instructions (other nodes' sessions too).
 pub async fn push_agent_instructions(engine: &Engine, agent: &Agent) -> usize {
+    engine.notices().tell(Notice::AgentInstructions {
+        agent_id: agent.id.clone(),
+    });
+    push_agent_instructions_here(engine, agent).await
+}
+
+/// `push_agent_instructions` for this node's sessions only.
+pub async fn push_agent_instructions_here(engine: &Engine, agent: &Agent) -> usize {
     let mut told = 0;
     for live in engine.live_calls().for_agent(&agent.id) {
         match engine.store().get_call(&live.call_id).await {
@@ -50,9 +59,28 @@ pub async fn push_agent_instructions(engine: &Engine, agent: &Agent) -> usize {
     told
 }
 
-/// Sends fresh instructions to one live call (after its own context changed). Returns
-/// whether the call is live and was told.
+/// Sends fresh instructions to one live call (after its own context changed), through the
+/// node holding its session when that is another. Returns whether the call is live and was
+/// told (or another node was asked to).
 pub async fn push_call_instructions(engine: &Engine, call: &Call) -> bool {
+    if engine.live_calls().get(&call.id).is_none() {
+        let elsewhere = engine
+            .store()
+            .held_elsewhere(&call.id, Timestamp::now())
+            .await
+            .unwrap_or(false);
+        if elsewhere {
+            engine.notices().tell(Notice::CallInstructions {
+                call_id: call.id.clone(),
+            });
+        }
+        return elsewhere;
+    }
+    push_call_instructions_here(engine, call).await
+}
+
+/// `push_call_instructions` for a session of this node only.
+pub async fn push_call_instructions_here(engine: &Engine, call: &Call) -> bool {
     let Some(live) = engine.live_calls().get(&call.id) else {
         return false;
     };

@@ -3,8 +3,9 @@
 //! the carrier directly.
 
 use crate::domain::Call;
+use crate::domain::Timestamp;
 use crate::engine::Engine;
-use crate::live::Control;
+use crate::live::{Control, Notice};
 use crate::telephony::CarrierError;
 
 /// Ends `call`, with `reason` on its record when its bridge ends it.
@@ -20,10 +21,32 @@ pub async fn tell_or_hang_up(
     call: &Call,
     control: Control,
 ) -> Result<(), CarrierError> {
-    if let Some(live) = engine.live_calls().get(&call.id)
-        && live.send(control)
+    if let Some(live) = engine.live_calls().get(&call.id) {
+        if live.send(control) {
+            return Ok(());
+        }
+    } else if engine
+        .store()
+        .held_elsewhere(&call.id, Timestamp::now())
+        .await
+        .unwrap_or(false)
     {
-        return Ok(());
+        // Another live node holds its session: that node ends it (with the reason, or the
+        // message first), as this one would.
+        let call_id = call.id.clone();
+        match control {
+            Control::HangUp { reason } => {
+                engine.notices().tell(Notice::HangUp { call_id, reason });
+                return Ok(());
+            }
+            Control::LeaveMessage { message } => {
+                engine
+                    .notices()
+                    .tell(Notice::LeaveMessage { call_id, message });
+                return Ok(());
+            }
+            _ => {}
+        }
     }
     at_carrier(engine, call).await
 }

@@ -80,7 +80,14 @@ async fn on_machine(engine: &Engine, call: &Call) {
         }
     };
     let mut live = engine.live_calls().get(&call.id);
-    if live.is_none() && matches!(policy, VoicemailPolicy::LeaveMessage { .. }) {
+    // Its session may run on another node (which waits for its bridge as below).
+    let elsewhere = live.is_none()
+        && engine
+            .store()
+            .held_elsewhere(&call.id, crate::domain::Timestamp::now())
+            .await
+            .unwrap_or(false);
+    if live.is_none() && !elsewhere && matches!(policy, VoicemailPolicy::LeaveMessage { .. }) {
         // Detection can beat the media stream: give the bridge a moment to come up, since
         // only it can speak the message.
         let until = Instant::now() + BRIDGE_GRACE;
@@ -89,8 +96,8 @@ async fn on_machine(engine: &Engine, call: &Call) {
             live = engine.live_calls().get(&call.id);
         }
     }
-    let control = match (&policy, &live) {
-        (VoicemailPolicy::LeaveMessage { message }, Some(_)) => Control::LeaveMessage {
+    let control = match (&policy, live.is_some() || elsewhere) {
+        (VoicemailPolicy::LeaveMessage { message }, true) => Control::LeaveMessage {
             message: message.clone(),
         },
         _ => Control::HangUp {

@@ -17,14 +17,18 @@ use crate::domain::Timestamp;
 use crate::engine::Engine;
 use crate::store::nodes::HEARTBEAT_EVERY_MS;
 
-/// The advisory lock of the node that leads ("sb" and "campaign" in ASCII).
-const LEAD_LOCK: i64 = 0x7362_6361_6d70;
+mod relay;
+
+/// The advisory lock of the node that leads, under the schema's own key ("lead" in ASCII).
+const LEAD_LOCK: i32 = 0x6c65_6164;
 /// How often a follower tries to lead, and the leader does its rounds.
 const ROUND: Duration = Duration::from_secs(1);
 /// A dead node's call the carrier could not be asked about is asked again after this.
 const ASK_AGAIN_AFTER: Duration = Duration::from_secs(30);
 /// Nodes dead this long, holding nothing, are forgotten.
 const FORGET_AFTER_MS: i64 = 3_600_000;
+/// Events too big for a notification are kept this long for the other nodes to read.
+const RELAYED_KEPT_MS: i64 = 60_000;
 
 /// Starts this node's part: its heartbeat, and leading when its turn comes. On SQLite the node
 /// leads at once (and the campaigns that were running carry on before this returns, as a
@@ -42,6 +46,7 @@ pub async fn start(engine: &Engine) {
         tracing::error!(error = %e, "cannot retire the nodes of earlier runs");
     }
     tokio::spawn(heartbeat(engine.clone(), url));
+    relay::start(engine).await;
     let first = match engine.store().try_lease(LEAD_LOCK).await {
         Ok(lease) => lease,
         Err(e) => {
@@ -118,15 +123,27 @@ async fn lead(engine: Engine, mut lease: crate::store::nodes::Lease) {
         // Campaigns started through another node (or resumed) are run here.
         crate::campaigns::resume_all_quietly(&engine).await;
         square_dead_nodes(&engine, &mut asked).await;
-        let before = Timestamp::from_millis(Timestamp::now().as_millis() - FORGET_AFTER_MS);
-        if let Err(e) = engine.store().forget_nodes(before).await {
+        let now = Timestamp::now().as_millis();
+        if let Err(e) = engine
+            .store()
+            .forget_nodes(Timestamp::from_millis(now - FORGET_AFTER_MS))
+            .await
+        {
             tracing::warn!(error = %e, "cannot forget old nodes");
+        }
+        if let Err(e) = engine
+            .store()
+            .prune_relayed(Timestamp::from_millis(now - RELAYED_KEPT_MS))
+            .await
+        {
+            tracing::warn!(error = %e, "cannot forget relayed events");
         }
     }
 }
 
-/// Calls a dead node held are squared with their carriers: nothing bridges them any more, so
-/// one the carrier still has up is hung up there, and what the carrier says is recorded.
+/// Calls a dead node held are squared with their carriers: one whose media it bridged has
+/// nothing bridging it any more, so it is hung up at the carrier; then what the carrier says
+/// of each is recorded.
 async fn square_dead_nodes(engine: &Engine, asked: &mut HashMap<String, Instant>) {
     let calls = match engine.store().calls_of_dead_nodes(Timestamp::now()).await {
         Ok(c) => c,
@@ -135,8 +152,8 @@ async fn square_dead_nodes(engine: &Engine, asked: &mut HashMap<String, Instant>
             return;
         }
     };
-    asked.retain(|id, _| calls.iter().any(|c| &c.id == id));
-    for call in calls {
+    asked.retain(|id, _| calls.iter().any(|(c, _)| &c.id == id));
+    for (call, bridged) in calls {
         if asked
             .get(&call.id)
             .is_some_and(|t| t.elapsed() < ASK_AGAIN_AFTER)
@@ -146,7 +163,8 @@ async fn square_dead_nodes(engine: &Engine, asked: &mut HashMap<String, Instant>
         }
         asked.insert(call.id.clone(), Instant::now());
         tracing::info!(call_id = %call.id, "squaring a call its node left (the node died)");
-        if call.carrier_call_id.is_some()
+        if bridged
+            && call.carrier_call_id.is_some()
             && let Err(e) = crate::calls::hang_up::at_carrier(engine, &call).await
         {
             tracing::warn!(call_id = %call.id, error = %e, "cannot hang up a dead node's call");

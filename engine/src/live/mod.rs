@@ -4,6 +4,8 @@
 
 pub mod calls;
 pub mod campaigns;
+pub mod notices;
 
 pub use calls::{AlreadyLive, Control, LegNews, LiveCall, LiveCalls, NewStream, Registration};
 pub use campaigns::{CampaignRun, RunningCampaigns, Signal};
+pub use notices::{Notice, Notices};

@@ -20,6 +20,7 @@ pub mod overview;
 pub mod phone_numbers;
 mod postgres;
 pub mod recordings;
+pub mod relay;
 pub mod retell_calls;
 pub mod settings;
 pub mod setups;

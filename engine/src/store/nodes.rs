@@ -7,7 +7,7 @@ use sqlx::{ConnectOptions as _, Connection as _};
 
 use super::db::{self, Readers};
 use super::{Result, Store};
-use crate::domain::{Call, Timestamp};
+use crate::domain::{Call, Carrier, Timestamp};
 
 /// A node not seen for this long is dead. Heartbeats come every `HEARTBEAT_EVERY`; the rest
 /// is room for a slow database and clocks a little apart (nodes' clocks must agree to within
@@ -86,6 +86,30 @@ impl Store {
             .await
     }
 
+    /// Whether another node, alive at `now`, holds live call `call_id` (its session runs
+    /// there).
+    pub async fn held_elsewhere(&self, call_id: &str, now: Timestamp) -> Result<bool> {
+        db::query_scalar(&format!(
+            "SELECT EXISTS (SELECT 1 FROM calls c JOIN nodes n ON n.id = c.node_id \
+             WHERE c.id = ? AND c.status IN {} AND n.id <> ? AND n.seen_at >= ?)",
+            super::call_rows::LIVE
+        ))
+        .bind(call_id)
+        .bind(self.node_id())
+        .bind(now.as_millis() - NODE_TIMEOUT_MS)
+        .fetch_one(self.pool())
+        .await
+    }
+
+    /// The node that answered or placed call `call_id`.
+    pub async fn call_node(&self, call_id: &str) -> Result<Option<String>> {
+        Ok(db::query_scalar("SELECT node_id FROM calls WHERE id = ?")
+            .bind(call_id)
+            .fetch_optional(self.pool())
+            .await?
+            .flatten())
+    }
+
     /// Forgets nodes dead since before `before` that hold nothing any more.
     pub async fn forget_nodes(&self, before: Timestamp) -> Result<u64> {
         self.write(move |conn| {
@@ -104,21 +128,34 @@ impl Store {
         .await
     }
 
-    /// Live calls (by status) whose node is dead at `now`: nothing is bridging them.
-    pub async fn calls_of_dead_nodes(&self, now: Timestamp) -> Result<Vec<Call>> {
+    /// Live calls (by status) whose node is dead at `now`, each with whether that node
+    /// bridged its media (a Twilio or Telnyx call not handed over to Retell): nothing does now.
+    /// LiveKit's calls and those handed to Retell run elsewhere and go on without the node.
+    pub async fn calls_of_dead_nodes(&self, now: Timestamp) -> Result<Vec<(Call, bool)>> {
         let sql = format!(
             "{} WHERE c.status IN {} AND {} ORDER BY c.started_at LIMIT 500",
             super::call_rows::SELECT,
             super::call_rows::LIVE,
             dead("c.node_id")
         );
-        db::query_as::<super::call_rows::CallRow>(&sql)
+        let calls: Vec<Call> = db::query_as::<super::call_rows::CallRow>(&sql)
             .bind(now.as_millis() - NODE_TIMEOUT_MS)
             .fetch_all(self.pool())
             .await?
             .into_iter()
             .map(Call::try_from)
-            .collect()
+            .collect::<Result<_>>()?;
+        let mut out = Vec::with_capacity(calls.len());
+        for call in calls {
+            let handed_over: bool =
+                db::query_scalar("SELECT EXISTS (SELECT 1 FROM retell_calls WHERE call_id = ?)")
+                    .bind(&call.id)
+                    .fetch_one(self.pool())
+                    .await?;
+            let bridged = matches!(call.carrier, Carrier::Twilio | Carrier::Telnyx) && !handed_over;
+            out.push((call, bridged));
+        }
+        Ok(out)
     }
 }
 
@@ -141,15 +178,18 @@ impl Lease {
 
 impl Store {
     /// Takes the role `key` names if no node holds it. On SQLite, this node is the only one.
-    pub async fn try_lease(&self, key: i64) -> Result<Option<Lease>> {
+    pub async fn try_lease(&self, key: i32) -> Result<Option<Lease>> {
         let Readers::Pg(pool) = self.pool() else {
             return Ok(Some(Lease { conn: None }));
         };
         let mut conn = pool.connect_options().connect().await?;
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(key)
-            .fetch_one(&mut conn)
-            .await?;
+        // Advisory locks are the database's: the schema's name keeps two Switchboards in one
+        // database (schemas of their own) from sharing a leader.
+        let got: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext(current_schema()), $1)")
+                .bind(key)
+                .fetch_one(&mut conn)
+                .await?;
         if got {
             Ok(Some(Lease { conn: Some(conn) }))
         } else {

@@ -25,9 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::db::Conn;
 use super::error::{Result, StoreError};
 
-/// The advisory lock every node's write transaction takes first on PostgreSQL (an arbitrary
-/// constant: "sb" and "write" in ASCII).
-const CLUSTER_WRITE_LOCK: i64 = 0x0073_6277_7269_7465;
+/// The advisory lock every node's write transaction takes first on PostgreSQL, under the
+/// schema's own key (advisory locks are the database's; "writ" in ASCII).
+const CLUSTER_WRITE_LOCK: i32 = 0x7772_6974;
 
 /// Jobs one transaction may carry. Bounds how long the first of them waits for its commit.
 const MAX_BATCH: usize = 512;
@@ -347,20 +347,22 @@ async fn close_connection(conn: SqliteConnection) {
 /// PostgreSQL's) when given. Returns how many writes it committed.
 async fn run_batch<DB: Side>(
     conn: &mut DB::Connection,
-    lock: Option<i64>,
+    lock: Option<i32>,
     jobs: Vec<Box<dyn Job>>,
 ) -> usize {
     let begun = match conn.begin().await {
         Ok(mut tx) => match lock {
-            Some(key) => super::db::query("SELECT pg_advisory_xact_lock(?)")
-                .bind(key)
-                .execute(&mut DB::conn(&mut tx))
-                .await
-                .map(|_| tx)
-                .map_err(|e| match e {
-                    StoreError::Db(e) => e,
-                    other => sqlx::Error::Protocol(other.to_string()),
-                }),
+            Some(key) => super::db::query(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema()), CAST(? AS INTEGER))",
+            )
+            .bind(key)
+            .execute(&mut DB::conn(&mut tx))
+            .await
+            .map(|_| tx)
+            .map_err(|e| match e {
+                StoreError::Db(e) => e,
+                other => sqlx::Error::Protocol(other.to_string()),
+            }),
             None => Ok(tx),
         },
         Err(e) => Err(e),

@@ -18,6 +18,7 @@ import type {
   CallAnalysis,
   CallDetail,
   CallPage,
+  ClusterView,
   CampaignInput,
   CampaignView,
   ContextUpdated,
@@ -454,6 +455,9 @@ export class Api {
   }
 
   /** The rates call costs are estimated at, and where the defaults come from. */
+  getCluster(): Promise<ClusterView> {
+    return this.run(this.client.GET("/api/cluster"));
+  }
   getCostRates(): Promise<CostRatesView> {
     return this.run(this.client.GET("/api/cost-rates"));
   }

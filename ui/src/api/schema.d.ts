@@ -671,6 +671,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/cluster": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The nodes sharing the database, and this one's part. */
+        get: operations["get_cluster"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/cost-rates": {
         parameters: {
             query?: never;
@@ -1630,6 +1647,16 @@ export interface components {
                 [key: string]: components["schemas"]["DirectionRates"];
             };
         };
+        ClusterView: {
+            /** @description Whether it runs the campaigns (one node at a time does). */
+            leads_campaigns: boolean;
+            /** @description The node answering this request. */
+            node_id: string;
+            /** @description The nodes up now (a heartbeat within the last few seconds), the longest running first. */
+            nodes: components["schemas"]["NodeView"][];
+            /** @description Where this engine keeps its data: `sqlite` (one machine) or `postgresql` (shared). */
+            store: string;
+        };
         /** @description A context replaced, and how many live calls were given it. */
         ContextUpdated: {
             context: Record<string, unknown>;
@@ -2076,6 +2103,15 @@ export interface components {
         /** @description Mute or unmute the microphone of a test call. */
         Mute: {
             muted: boolean;
+        };
+        NodeView: {
+            id: string;
+            /** @description Its last heartbeat. */
+            seen_at: components["schemas"]["Timestamp"];
+            started_at: components["schemas"]["Timestamp"];
+            this_node: boolean;
+            /** @description Its own public base, where its calls' media go (`--node-url`), when it has one. */
+            url?: string | null;
         };
         /**
          * @description The carriers a number can be on: `Carrier` less `local` (the document's enum for numbers).
@@ -2590,7 +2626,10 @@ export interface components {
             /** @description Telnyx Call Control application → Webhook URL (API v2). */
             telnyx: string;
             telnyx_media: string;
-            /** @description Media WebSocket URLs Switchboard hands the carriers when it answers. */
+            /**
+             * @description Media WebSocket URLs Switchboard hands the carriers when it answers (from this node's
+             *     own base, `--node-url`, when nodes share the webhooks' base behind a load balancer).
+             */
             twilio_media: string;
             /** @description Twilio number → "Call status changes" (HTTP POST). */
             twilio_status: string;
@@ -5183,6 +5222,42 @@ export interface operations {
             };
             /** @description The carrier refused or could not be reached */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_cluster: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClusterView"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -45,6 +45,7 @@ export type RejectReason = Schemas["RejectReason"];
 export type TranscriptLine = Schemas["TranscriptLine"];
 export type Speaker = Schemas["Speaker"];
 export type Settings = Schemas["Settings"];
+export type ClusterView = Schemas["ClusterView"];
 export type CostRates = Schemas["CostRates"];
 export type CostRatesView = Schemas["CostRatesView"];
 export type CallCost = Schemas["CallCost"];

@@ -15,6 +15,7 @@ import { AudioCard } from "./settings-audio";
 import { WebhookEndpointsCard } from "./settings-webhooks";
 import { RecordingsCard } from "./settings-recordings";
 import { CostRatesCard } from "./settings-costs";
+import { ClusterCard } from "./settings-cluster";
 import { checkPublicUrl, phoneRegions } from "../validate";
 
 /** `section`: the part of the page to show first (`audio`), from the route. */
@@ -46,6 +47,7 @@ export function SettingsPage(props: { section?: string | null }) {
             )}
           </RemoteView>
           <EngineCard settings={settings.data} desktop={desktop} apiBase={apiBase} />
+          <ClusterCard />
         </div>
       </div>
     </div>
