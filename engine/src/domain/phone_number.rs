@@ -33,6 +33,12 @@ enum NumberCarrier {
 }
 
 impl Carrier {
+    /// Whether Switchboard's own media bridge carries this carrier's calls (their audio comes
+    /// to the node that answered or placed them); LiveKit's agents run on LiveKit's side.
+    pub fn media_bridged_here(self) -> bool {
+        matches!(self, Carrier::Twilio | Carrier::Telnyx)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Carrier::Twilio => "twilio",

@@ -7,7 +7,7 @@ use sqlx::{ConnectOptions as _, Connection as _};
 
 use super::db::{self, Readers};
 use super::{Result, Store};
-use crate::domain::{Call, Carrier, Timestamp};
+use crate::domain::{Call, Timestamp};
 
 /// A node not seen for this long is dead. Heartbeats come every `HEARTBEAT_EVERY`; the rest
 /// is room for a slow database and clocks a little apart (nodes' clocks must agree to within
@@ -152,7 +152,7 @@ impl Store {
                     .bind(&call.id)
                     .fetch_one(self.pool())
                     .await?;
-            let bridged = matches!(call.carrier, Carrier::Twilio | Carrier::Telnyx) && !handed_over;
+            let bridged = call.carrier.media_bridged_here() && !handed_over;
             out.push((call, bridged));
         }
         Ok(out)
