@@ -4,6 +4,7 @@
 //! `switchboard serve` process found next to this binary (or at `SWITCHBOARD_BIN`).
 
 pub mod call_log;
+pub mod claims;
 pub mod campaign;
 pub mod inbound;
 pub mod media;

@@ -2,7 +2,7 @@
 //! loopback and prints its report; it fails when any request or call failed.
 
 use clap::{Parser, Subcommand};
-use switchboard_loadgen::{call_log, campaign, inbound, media, tools};
+use switchboard_loadgen::{call_log, campaign, claims, inbound, media, tools};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +32,9 @@ enum Command {
     /// transcript searches and the overview (30 and 90 days), one at a time; latency of each
     /// kind.
     CallLog(call_log::Options),
+    /// Several stores (one per node) on one database claiming a campaign's leads at once;
+    /// claim latency and claims a second, and no lead claimed twice.
+    Claims(claims::Options),
 }
 
 #[tokio::main]
@@ -56,6 +59,11 @@ async fn main() -> anyhow::Result<()> {
             let report = tools::run(opts).await?;
             println!("{report}");
             anyhow::ensure!(report.lost == 0, "{} round trips were lost", report.lost);
+        }
+        Command::Claims(opts) => {
+            let report = claims::run(opts).await?;
+            println!("{report}");
+            anyhow::ensure!(report.twice == 0, "{} leads were claimed twice", report.twice);
         }
         Command::CallLog(opts) => {
             let report = call_log::run(opts).await?;
