@@ -39,6 +39,8 @@ pub struct Dial {
     pub agent_id: String,
     /// Switchboard's own call id, as the dial carried it.
     pub call_id: String,
+    /// Where the call's media stream was to go (a URL on the node that dialed it).
+    pub media: String,
     pub at: Instant,
     /// How this call went (or was set to go).
     pub script: Script,

@@ -507,6 +507,7 @@ async fn dial(State(sim): State<TelnyxCalls>, headers: HeaderMap, body: String) 
         from: from.clone(),
         agent_id: agent_id.clone(),
         call_id,
+        media: text("stream_url").unwrap_or_default(),
         at: Instant::now(),
         script,
     });

@@ -5,8 +5,14 @@
 //! lists. Every request is checked against Twilio's OpenAPI document (`twilio_spec`; one that
 //! is not a valid operation is refused with Twilio's error) and against the protocol notes;
 //! what fails either is a violation. The simulator keeps its own log: every dial with its
-//! time and the agent named in the TwiML, and the most calls it ever had up at once, in all
-//! and per agent. Tests judge the dialer from this log.
+//! time, the agent named in the TwiML and where its media stream was to go, and the most calls
+//! it ever had up at once, in all and per agent. Tests judge the dialer from this log.
+//!
+//! Callbacks go to one engine, or, for several nodes, through a load balancer in front of
+//! them (`deliver_to_any`): each to a node picked at random, passed on to another when the
+//! one picked is gone (refuses the connection, or drops the request unanswered), as a load
+//! balancer configured to retry every request (nginx's `proxy_next_upstream error
+//! non_idempotent`) does; safe because the engine applies each delivery once.
 
 use std::collections::HashMap;
 use std::ops::Deref;
@@ -38,8 +44,11 @@ pub struct TwilioCalls {
     ledger: Ledger,
     inner: Arc<Mutex<Inner>>,
     pub base: String,
-    /// The public base URL the engine gives Twilio, and where such URLs really reach it.
-    public_base: Arc<Mutex<(String, String)>>,
+    /// The public base URL the engine gives Twilio, and where such URLs really reach it
+    /// (several bases: the nodes behind a load balancer).
+    public_base: Arc<Mutex<(String, Vec<String>)>>,
+    /// One client for every callback: its connections are kept, as Twilio's are.
+    http: reqwest::Client,
 }
 
 impl Deref for TwilioCalls {
@@ -56,7 +65,8 @@ impl TwilioCalls {
             ledger: Ledger::default(),
             inner: Arc::new(Mutex::new(Inner::default())),
             base: String::new(),
-            public_base: Arc::new(Mutex::new((public_base.into(), deliver_to.into()))),
+            public_base: Arc::new(Mutex::new((public_base.into(), vec![deliver_to.into()]))),
+            http: reqwest::Client::new(),
         };
         let app = axum::Router::new()
             .route(
@@ -83,7 +93,14 @@ impl TwilioCalls {
 
     /// Where the engine now listens (after a restart on a new port).
     pub fn deliver_to(&self, addr: &str) {
-        self.public_base.lock().unwrap().1 = addr.to_owned();
+        self.public_base.lock().unwrap().1 = vec![addr.to_owned()];
+    }
+
+    /// Sends callbacks through a load balancer in front of these nodes (their public
+    /// listeners): each to one picked at random, and on to another if that one is gone.
+    pub fn deliver_to_any(&self, addrs: &[String]) {
+        assert!(!addrs.is_empty(), "a load balancer needs a node behind it");
+        self.public_base.lock().unwrap().1 = addrs.to_vec();
     }
 
     /// Forgets every call made so far, as an account other than the one that placed them
@@ -101,16 +118,26 @@ impl TwilioCalls {
         if self.muted() || (end && self.ends_muted()) {
             return;
         }
-        let (public, real) = self.public_base.lock().unwrap().clone();
-        let target = url.replacen(&public, &real, 1);
+        let (public, mut nodes) = self.public_base.lock().unwrap().clone();
+        {
+            use rand::seq::SliceRandom as _;
+            nodes.shuffle(&mut rand::rng());
+        }
         let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let signature = twilio_signature(TWILIO_TOKEN, url, &pairs);
-        let _ = reqwest::Client::new()
-            .post(target)
-            .header("x-twilio-signature", signature)
-            .form(&pairs)
-            .send()
-            .await;
+        for node in nodes {
+            let sent = self
+                .http
+                .post(url.replacen(&public, &node, 1))
+                .header("x-twilio-signature", &signature)
+                .form(&pairs)
+                .send()
+                .await;
+            // Any answer, even an error status, is the node's: only a node gone is skipped.
+            if sent.is_ok() {
+                return;
+            }
+        }
     }
 
     fn end(&self, sid: &str, status: &str, duration: u64) -> bool {
@@ -201,6 +228,11 @@ async fn create(
     };
     let agent_id = twiml_parameter(&twiml, "agent_id").unwrap_or_default();
     let call_id = twiml_parameter(&twiml, "call_id").unwrap_or_default();
+    let media = twiml
+        .split_once("<Stream url=\"")
+        .and_then(|(_, rest)| rest.split('"').next())
+        .unwrap_or_default()
+        .to_owned();
     let sid = format!("CA{:032x}", rand::random::<u128>());
     sim.dialed(Dial {
         carrier_call_id: sid.clone(),
@@ -208,6 +240,7 @@ async fn create(
         from: from.clone(),
         agent_id: agent_id.clone(),
         call_id: call_id.clone(),
+        media,
         at: Instant::now(),
         script,
     });

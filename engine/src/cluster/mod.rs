@@ -20,7 +20,7 @@ use crate::store::nodes::HEARTBEAT_EVERY_MS;
 mod relay;
 
 /// The advisory lock of the node that leads, under the schema's own key ("lead" in ASCII).
-const LEAD_LOCK: i32 = 0x6c65_6164;
+const LEAD_LOCK: i64 = 0x6c65_6164;
 /// How often a follower tries to lead, and the leader does its rounds.
 const ROUND: Duration = Duration::from_secs(1);
 /// A dead node's call the carrier could not be asked about is asked again after this.

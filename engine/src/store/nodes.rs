@@ -160,8 +160,9 @@ impl Store {
 }
 
 /// A role only one node holds at a time (running the campaigns), while it holds this. On
-/// PostgreSQL a session advisory lock on a connection of its own: it goes the moment the
-/// node's connection does (a node killed, a network cut), and another node takes it.
+/// PostgreSQL a session advisory lock (the schema's own) on a connection of its own: it goes
+/// the moment the node's connection does (a node killed, a network cut), and another node
+/// takes it.
 pub struct Lease {
     conn: Option<sqlx::PgConnection>,
 }
@@ -178,18 +179,19 @@ impl Lease {
 
 impl Store {
     /// Takes the role `key` names if no node holds it. On SQLite, this node is the only one.
-    pub async fn try_lease(&self, key: i32) -> Result<Option<Lease>> {
+    pub async fn try_lease(&self, key: i64) -> Result<Option<Lease>> {
         let Readers::Pg(pool) = self.pool() else {
             return Ok(Some(Lease { conn: None }));
         };
         let mut conn = pool.connect_options().connect().await?;
-        // Advisory locks are the database's: the schema's name keeps two Switchboards in one
-        // database (schemas of their own) from sharing a leader.
-        let got: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext(current_schema()), $1)")
-                .bind(key)
-                .fetch_one(&mut conn)
-                .await?;
+        let sql = format!(
+            "SELECT pg_try_advisory_lock({})",
+            super::writer::SCHEMA_LOCK.replace('?', "$1")
+        );
+        let got: bool = sqlx::query_scalar(&sql)
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
         if got {
             Ok(Some(Lease { conn: Some(conn) }))
         } else {
@@ -215,5 +217,42 @@ impl Store {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two clusters in two schemas of one database (on PostgreSQL, `open_for_test` gives each
+    /// store a schema of its own) lead each their own campaigns; within one, the role is held
+    /// once.
+    #[tokio::test]
+    async fn a_lease_is_held_once_within_a_schema_and_apart_from_other_schemas() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = Store::open_for_test(a_dir.path()).await.unwrap();
+        let b = Store::open_for_test(b_dir.path()).await.unwrap();
+        let held = a.try_lease(7).await.unwrap();
+        assert!(held.is_some(), "nobody held it");
+        assert!(
+            b.try_lease(7).await.unwrap().is_some(),
+            "another schema's role is another cluster's"
+        );
+        if a.kind() == super::super::Kind::Postgres {
+            assert!(
+                a.try_lease(7).await.unwrap().is_none(),
+                "within a schema, one holder at a time"
+            );
+            drop(held);
+            let mut again = None;
+            for _ in 0..50 {
+                again = a.try_lease(7).await.unwrap();
+                if again.is_some() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            assert!(again.is_some(), "a lease dropped is free again");
+        }
     }
 }

@@ -10,7 +10,8 @@
 //! `Checkpointer`. On PostgreSQL, where several nodes write to one database, each batch
 //! first takes a lock the whole cluster shares (`CLUSTER_WRITE_LOCK`), so writes keep the one
 //! total order they have on a single machine: a check and the write that depends on it (a
-//! lead claimed, a concurrency limit counted) cannot interleave with another node's.
+//! lead claimed, a concurrency limit counted) cannot interleave with another node's. The lock
+//! is the schema's (`SCHEMA_LOCK`): clusters in other schemas of the database write freely.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -25,9 +26,15 @@ use tokio::sync::{mpsc, oneshot};
 use super::db::Conn;
 use super::error::{Result, StoreError};
 
-/// The advisory lock every node's write transaction takes first on PostgreSQL, under the
-/// schema's own key (advisory locks are the database's; "writ" in ASCII).
-const CLUSTER_WRITE_LOCK: i32 = 0x7772_6974;
+/// The advisory lock every node's write transaction takes first on PostgreSQL (an arbitrary
+/// constant: "sb" and "write" in ASCII), as this schema's (`SCHEMA_LOCK`).
+const CLUSTER_WRITE_LOCK: i64 = 0x0073_6277_7269_7465;
+
+/// SQL: the advisory lock key `?` as the current schema's own. Advisory locks belong to the
+/// whole database, while a cluster is the nodes of one schema: unscoped, a cluster in another
+/// schema of the database (another deployment, another test's) would share its locks, writing
+/// in turn with it and holding its campaigns' lead.
+pub(super) const SCHEMA_LOCK: &str = "hashtextextended(coalesce(current_schema(), ''), ?)";
 
 /// Jobs one transaction may carry. Bounds how long the first of them waits for its commit.
 const MAX_BATCH: usize = 512;
@@ -347,22 +354,20 @@ async fn close_connection(conn: SqliteConnection) {
 /// PostgreSQL's) when given. Returns how many writes it committed.
 async fn run_batch<DB: Side>(
     conn: &mut DB::Connection,
-    lock: Option<i32>,
+    lock: Option<i64>,
     jobs: Vec<Box<dyn Job>>,
 ) -> usize {
     let begun = match conn.begin().await {
         Ok(mut tx) => match lock {
-            Some(key) => super::db::query(
-                "SELECT pg_advisory_xact_lock(hashtext(current_schema()), CAST(? AS INTEGER))",
-            )
-            .bind(key)
-            .execute(&mut DB::conn(&mut tx))
-            .await
-            .map(|_| tx)
-            .map_err(|e| match e {
-                StoreError::Db(e) => e,
-                other => sqlx::Error::Protocol(other.to_string()),
-            }),
+            Some(key) => super::db::query(&format!("SELECT pg_advisory_xact_lock({SCHEMA_LOCK})"))
+                .bind(key)
+                .execute(&mut DB::conn(&mut tx))
+                .await
+                .map(|_| tx)
+                .map_err(|e| match e {
+                    StoreError::Db(e) => e,
+                    other => sqlx::Error::Protocol(other.to_string()),
+                }),
             None => Ok(tx),
         },
         Err(e) => Err(e),
