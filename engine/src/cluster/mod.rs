@@ -11,10 +11,12 @@
 //! costs a second of dialing, never a lead dialed twice.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::domain::Timestamp;
 use crate::engine::Engine;
+use crate::store::Kind;
 use crate::store::nodes::HEARTBEAT_EVERY_MS;
 
 mod relay;
@@ -29,6 +31,8 @@ const ASK_AGAIN_AFTER: Duration = Duration::from_secs(30);
 const FORGET_AFTER_MS: i64 = 3_600_000;
 /// Events too big for a notification are kept this long for the other nodes to read.
 const RELAYED_KEPT_MS: i64 = 60_000;
+/// In a node's data directory: the id of the node running on it (or that ran on it last).
+const NODE_FILE: &str = "node-id";
 
 /// Starts this node's part: its heartbeat, and leading when its turn comes. On SQLite the node
 /// leads at once (and the campaigns that were running carry on before this returns, as a
@@ -45,6 +49,12 @@ pub async fn start(engine: &Engine) {
     if let Err(e) = engine.store().retire_other_nodes().await {
         tracing::error!(error = %e, "cannot retire the nodes of earlier runs");
     }
+    if engine.store().kind() == Kind::Postgres
+        && let Some(previous) = succeed(engine.data_dir(), engine.store().node_id())
+        && let Err(e) = engine.store().retire_node(&previous).await
+    {
+        tracing::error!(error = %e, "cannot retire this data directory's earlier node");
+    }
     tokio::spawn(heartbeat(engine.clone(), url));
     relay::start(engine).await;
     let first = match engine.store().try_lease(LEAD_LOCK).await {
@@ -60,6 +70,21 @@ pub async fn start(engine: &Engine) {
     } else {
         tokio::spawn(follow(engine.clone()));
     }
+}
+
+/// Names `node` as the one on `data_dir` now, and returns the node named before it: that
+/// node is dead, as a data directory has one node at a time (its recordings are there), so a
+/// restart squares what it held at once rather than once its heartbeat is old.
+fn succeed(data_dir: &Path, node: &str) -> Option<String> {
+    let file = data_dir.join(NODE_FILE);
+    let previous = std::fs::read_to_string(&file)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty() && s != node);
+    if let Err(e) = std::fs::write(&file, node) {
+        tracing::warn!(file = %file.display(), error = %e, "cannot note this node's id");
+    }
+    previous
 }
 
 async fn heartbeat(engine: Engine, url: Option<String>) {
