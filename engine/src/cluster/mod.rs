@@ -1,5 +1,6 @@
 //! Several nodes, one system. Every node renews its heartbeat (`store::nodes`); one node at a
-//! time leads: it runs the campaigns and squares what dead nodes left (their calls). On SQLite
+//! time leads: it runs the campaigns and squares what dead nodes left (their calls, their
+//! unfinished setups; their analyses, deliveries and fetches any node takes over). On SQLite
 //! this node is the only one and leads from its start; on PostgreSQL the leader is whoever
 //! holds the campaign lock, and when it dies (its connection goes with it) another node takes
 //! the lock within a second and carries on.
@@ -27,6 +28,8 @@ const LEAD_LOCK: i64 = 0x6c65_6164;
 const ROUND: Duration = Duration::from_secs(1);
 /// A dead node's call the carrier could not be asked about is asked again after this.
 const ASK_AGAIN_AFTER: Duration = Duration::from_secs(30);
+/// How often the leader looks for setups dead nodes left unfinished.
+const UNDO_EVERY: Duration = Duration::from_secs(10);
 /// Nodes dead this long, holding nothing, are forgotten.
 const FORGET_AFTER_MS: i64 = 3_600_000;
 /// Events too big for a notification are kept this long for the other nodes to read.
@@ -133,6 +136,7 @@ async fn begin_leading(engine: &Engine) {
 /// The leader's rounds, while it holds the lock.
 async fn lead(engine: Engine, mut lease: crate::store::nodes::Lease) {
     let mut asked: HashMap<String, Instant> = HashMap::new();
+    let mut undoing: Option<(Instant, tokio::task::JoinHandle<()>)> = None;
     loop {
         tokio::select! {
             () = tokio::time::sleep(ROUND) => {}
@@ -148,6 +152,17 @@ async fn lead(engine: Engine, mut lease: crate::store::nodes::Lease) {
         // Campaigns started through another node (or resumed) are run here.
         crate::campaigns::resume_all_quietly(&engine).await;
         square_dead_nodes(&engine, &mut asked).await;
+        // A dead node's unfinished setups (a number bought, paid for and unused) are undone
+        // without waiting for a node to start; beside the rounds, as the carriers and Retell
+        // may be slow, one pass at a time.
+        if undoing
+            .as_ref()
+            .is_none_or(|(at, task)| task.is_finished() && at.elapsed() >= UNDO_EVERY)
+        {
+            let e = engine.clone();
+            let task = tokio::spawn(async move { crate::setup::recover(&e).await });
+            undoing = Some((Instant::now(), task));
+        }
         let now = Timestamp::now().as_millis();
         if let Err(e) = engine
             .store()

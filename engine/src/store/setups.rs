@@ -51,6 +51,17 @@ impl Store {
     /// oldest first: `(id, progress)`. They are this node's from then on, for it to undo, so
     /// no other node undoes them too, and a live node's setup is never taken.
     pub async fn take_abandoned_setups(&self, now: Timestamp) -> Result<Vec<(String, String)>> {
+        // Read first: the leader asks every few seconds, and there is rarely one.
+        let any: bool = db::query_scalar(&format!(
+            "SELECT EXISTS (SELECT 1 FROM setups WHERE {})",
+            nodes::dead("node_id")
+        ))
+        .bind(nodes::oldest_live(now))
+        .fetch_one(self.pool())
+        .await?;
+        if !any {
+            return Ok(Vec::new());
+        }
         let node = self.node_id().to_owned();
         self.write(move |conn| {
             Box::pin(async move {
