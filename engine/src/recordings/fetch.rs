@@ -26,8 +26,8 @@ const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(
 /// The calls whose recording is being fetched: one fetch per call at a time.
 type InFlight = Arc<Mutex<HashSet<String>>>;
 
-/// How often the waiting rows are looked at unprompted: for a fetch whose node died (another
-/// node's events never reach this one), or one this node left without finishing it.
+/// How often the waiting rows are looked at unprompted: for a fetch whose node died while at
+/// it, or one this node left without finishing it.
 const LOOK_EVERY: Duration = Duration::from_secs(10);
 
 /// Starts the fetcher: the calls still waiting are fetched now (the last stop interrupted
