@@ -418,8 +418,8 @@ impl Store {
     }
 
     /// Endpoints with deliveries due at `now` that a node may claim (see
-    /// [`Store::claim_webhook_deliveries`]): those a node without the endpoint's signing
-    /// secret leaves to the others.
+    /// [`Store::claim_webhook_deliveries`]): read before claiming, which writes, and for a
+    /// node to leave those whose signing secret it lacks to the others.
     pub async fn claimable_webhook_endpoints(&self, now: Timestamp) -> Result<Vec<String>> {
         db::query_scalar(&format!(
             "SELECT DISTINCT d.endpoint_id {DUE_FROM} WHERE {} ORDER BY d.endpoint_id",

@@ -111,10 +111,19 @@ async fn round(
     unsigned: &mut HashSet<String>,
 ) -> crate::store::Result<Vec<String>> {
     render(engine).await?;
+    // Read first: a claim is a write (on PostgreSQL, under the cluster's lock), and most
+    // rounds find nothing due.
+    let due_to = engine
+        .store()
+        .claimable_webhook_endpoints(Timestamp::now())
+        .await?;
     let skip = match engine.store().kind() {
-        Kind::Postgres => without_secret(engine, unsigned).await?,
+        Kind::Postgres => without_secret(engine, &due_to, unsigned).await,
         Kind::Sqlite => Vec::new(),
     };
+    if skip.len() == due_to.len() {
+        return Ok(skip);
+    }
     let due = engine
         .store()
         .claim_webhook_deliveries(Timestamp::now(), BATCH, skip.clone(), LEASE_MS)
@@ -140,21 +149,18 @@ async fn round(
     Ok(skip)
 }
 
-/// The endpoints with deliveries due whose signing secret this node does not have (or cannot
-/// read now). Each is logged once, until its secret is found.
+/// Those of `endpoints` whose signing secret this node does not have (or cannot read now).
+/// Each is logged once, until its secret is found.
 async fn without_secret(
     engine: &Engine,
+    endpoints: &[String],
     unsigned: &mut HashSet<String>,
-) -> crate::store::Result<Vec<String>> {
+) -> Vec<String> {
     let mut out = Vec::new();
-    for endpoint in engine
-        .store()
-        .claimable_webhook_endpoints(Timestamp::now())
-        .await?
-    {
-        let why = match engine.secrets().webhook_secret(&endpoint).await {
+    for endpoint in endpoints {
+        let why = match engine.secrets().webhook_secret(endpoint).await {
             Ok(Some(_)) => {
-                unsigned.remove(&endpoint);
+                unsigned.remove(endpoint);
                 continue;
             }
             Ok(None) => "its signing secret is not in this node's keyring or secrets file".into(),
@@ -164,9 +170,9 @@ async fn without_secret(
             tracing::warn!(%endpoint, %why, "webhooks: this node leaves the endpoint's deliveries \
                 to nodes that have its secret (give every node the same secrets)");
         }
-        out.push(endpoint);
+        out.push(endpoint.clone());
     }
-    Ok(out)
+    out
 }
 
 /// Writes the bodies of call.started and call.ended events (enqueued by trigger): the call as
