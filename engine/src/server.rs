@@ -134,7 +134,7 @@ pub async fn launch(
     public: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, StartError> {
-    // Setups recorded before this moment were cut short by the last run's end.
+    // Recordings begun before this moment were cut short by the last run's end.
     let started = crate::domain::Timestamp::now();
     config.validate()?;
     let control_addr = control.local_addr().map_err(|source| StartError::Bind {
@@ -257,7 +257,7 @@ pub async fn launch(
     // Post-call analyses queued or cut short before this start carry on, off every call's path.
     tokio::spawn(crate::analysis::run(engine.clone()));
     let recovering = engine.clone();
-    tokio::spawn(async move { crate::setup::recover(&recovering, started).await });
+    tokio::spawn(async move { crate::setup::recover(&recovering).await });
     // Webhook deliveries a restart left pending (or that are due) go out from here on.
     crate::webhooks::start(&engine);
     crate::webhooks::retention::start(&engine);

@@ -2,7 +2,9 @@
 //! against the schema and stores it; a failure worth retrying is tried again later (the
 //! server's `retry-after`, else `analysis_retry_base_ms` doubled per attempt), at most
 //! [`MAX_ATTEMPTS`] times, then recorded as failed with the reason. Sleeps until the next job
-//! is due, woken early by a call's end or a re-run.
+//! is due, woken early by a call's end or a re-run. A job is claimed for this node; every few
+//! seconds, jobs whose node died while running them go back in the queue, for whichever node
+//! is free (idempotent, so every node does it).
 
 use std::time::Duration;
 
@@ -26,15 +28,15 @@ const IDLE_POLL: Duration = Duration::from_secs(5);
 /// analysis waits this long at a time.
 const BRIDGE_WAIT: Duration = Duration::from_millis(300);
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// How often jobs left running by dead nodes are looked for (beyond the start).
+const ORPHANS_EVERY: Duration = Duration::from_secs(5);
 
-/// Works the queue until the engine stops. Analyses a previous run left running are due again.
+/// Works the queue until the engine stops. Analyses a previous run (or a dead node) left
+/// running are due again.
 pub async fn run(engine: Engine) {
     let mut events = engine.events().subscribe();
-    match engine.store().resume_analyses(Timestamp::now()).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(analyses = n, "resuming post-call analyses cut short"),
-        Err(e) => tracing::error!(error = %e, "cannot resume post-call analyses"),
-    }
+    resume_orphans(&engine).await;
+    let mut orphans_looked = tokio::time::Instant::now();
     let http = match reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
@@ -47,9 +49,14 @@ pub async fn run(engine: Engine) {
         }
     };
     loop {
+        if orphans_looked.elapsed() >= ORPHANS_EVERY {
+            resume_orphans(&engine).await;
+            orphans_looked = tokio::time::Instant::now();
+        }
         while let Some(job) = next_job(&engine).await {
             tokio::select! {
-                // Cut short by shutdown: the job stays `running` and the next start resumes it.
+                // Cut short by shutdown: the job stays `running`, resumed once this node is
+                // dead (at the next start, or by another node).
                 () = engine.stopping() => return,
                 () = attempt(&engine, &http, job) => {}
             }
@@ -81,6 +88,15 @@ pub async fn run(engine: Engine) {
                 },
             }
         }
+    }
+}
+
+/// Puts jobs whose node is dead back in the queue.
+async fn resume_orphans(engine: &Engine) {
+    match engine.store().resume_analyses(Timestamp::now()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(analyses = n, "resuming post-call analyses cut short"),
+        Err(e) => tracing::error!(error = %e, "cannot resume post-call analyses"),
     }
 }
 

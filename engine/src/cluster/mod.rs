@@ -1,5 +1,6 @@
 //! Several nodes, one system. Every node renews its heartbeat (`store::nodes`); one node at a
-//! time leads: it runs the campaigns and squares what dead nodes left (their calls). On SQLite
+//! time leads: it runs the campaigns and squares what dead nodes left (their calls, their
+//! unfinished setups; their analyses, deliveries and fetches any node takes over). On SQLite
 //! this node is the only one and leads from its start; on PostgreSQL the leader is whoever
 //! holds the campaign lock, and when it dies (its connection goes with it) another node takes
 //! the lock within a second and carries on.
@@ -11,10 +12,12 @@
 //! costs a second of dialing, never a lead dialed twice.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::domain::Timestamp;
 use crate::engine::Engine;
+use crate::store::Kind;
 use crate::store::nodes::HEARTBEAT_EVERY_MS;
 
 mod relay;
@@ -25,10 +28,14 @@ const LEAD_LOCK: i64 = 0x6c65_6164;
 const ROUND: Duration = Duration::from_secs(1);
 /// A dead node's call the carrier could not be asked about is asked again after this.
 const ASK_AGAIN_AFTER: Duration = Duration::from_secs(30);
+/// How often the leader looks for setups dead nodes left unfinished.
+const UNDO_EVERY: Duration = Duration::from_secs(10);
 /// Nodes dead this long, holding nothing, are forgotten.
 const FORGET_AFTER_MS: i64 = 3_600_000;
 /// Events too big for a notification are kept this long for the other nodes to read.
 const RELAYED_KEPT_MS: i64 = 60_000;
+/// In a node's data directory: the id of the node running on it (or that ran on it last).
+const NODE_FILE: &str = "node-id";
 
 /// Starts this node's part: its heartbeat, and leading when its turn comes. On SQLite the node
 /// leads at once (and the campaigns that were running carry on before this returns, as a
@@ -45,6 +52,12 @@ pub async fn start(engine: &Engine) {
     if let Err(e) = engine.store().retire_other_nodes().await {
         tracing::error!(error = %e, "cannot retire the nodes of earlier runs");
     }
+    if engine.store().kind() == Kind::Postgres
+        && let Some(previous) = succeed(engine.data_dir(), engine.store().node_id())
+        && let Err(e) = engine.store().retire_node(&previous).await
+    {
+        tracing::error!(error = %e, "cannot retire this data directory's earlier node");
+    }
     tokio::spawn(heartbeat(engine.clone(), url));
     relay::start(engine).await;
     let first = match engine.store().try_lease(LEAD_LOCK).await {
@@ -60,6 +73,21 @@ pub async fn start(engine: &Engine) {
     } else {
         tokio::spawn(follow(engine.clone()));
     }
+}
+
+/// Names `node` as the one on `data_dir` now, and returns the node named before it: that
+/// node is dead, as a data directory has one node at a time (its recordings are there), so a
+/// restart squares what it held at once rather than once its heartbeat is old.
+fn succeed(data_dir: &Path, node: &str) -> Option<String> {
+    let file = data_dir.join(NODE_FILE);
+    let previous = std::fs::read_to_string(&file)
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty() && s != node);
+    if let Err(e) = std::fs::write(&file, node) {
+        tracing::warn!(file = %file.display(), error = %e, "cannot note this node's id");
+    }
+    previous
 }
 
 async fn heartbeat(engine: Engine, url: Option<String>) {
@@ -108,6 +136,7 @@ async fn begin_leading(engine: &Engine) {
 /// The leader's rounds, while it holds the lock.
 async fn lead(engine: Engine, mut lease: crate::store::nodes::Lease) {
     let mut asked: HashMap<String, Instant> = HashMap::new();
+    let mut undoing: Option<(Instant, tokio::task::JoinHandle<()>)> = None;
     loop {
         tokio::select! {
             () = tokio::time::sleep(ROUND) => {}
@@ -123,6 +152,17 @@ async fn lead(engine: Engine, mut lease: crate::store::nodes::Lease) {
         // Campaigns started through another node (or resumed) are run here.
         crate::campaigns::resume_all_quietly(&engine).await;
         square_dead_nodes(&engine, &mut asked).await;
+        // A dead node's unfinished setups (a number bought, paid for and unused) are undone
+        // without waiting for a node to start; beside the rounds, as the carriers and Retell
+        // may be slow, one pass at a time.
+        if undoing
+            .as_ref()
+            .is_none_or(|(at, task)| task.is_finished() && at.elapsed() >= UNDO_EVERY)
+        {
+            let e = engine.clone();
+            let task = tokio::spawn(async move { crate::setup::recover(&e).await });
+            undoing = Some((Instant::now(), task));
+        }
         let now = Timestamp::now().as_millis();
         if let Err(e) = engine
             .store()

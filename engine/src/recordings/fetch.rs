@@ -4,7 +4,9 @@
 //! recording; the Calls page, retention and deletion then treat it as any other. A fetch that
 //! keeps failing gives up, and the call keeps the carrier's URL. The waiting mark is a column
 //! (`recording_fetch_pending`), so calls still waiting at start (the engine stopped mid-fetch)
-//! are fetched then.
+//! are fetched then. A fetch is claimed for this node in a write before it starts, so of
+//! several nodes on one database only one downloads each file (into its own data directory);
+//! one whose node dies is taken over by the next look at the waiting rows, every few seconds.
 
 use std::collections::HashSet;
 use std::io::Cursor;
@@ -24,6 +26,10 @@ const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(
 /// The calls whose recording is being fetched: one fetch per call at a time.
 type InFlight = Arc<Mutex<HashSet<String>>>;
 
+/// How often the waiting rows are looked at unprompted: for a fetch whose node died while at
+/// it, or one this node left without finishing it.
+const LOOK_EVERY: Duration = Duration::from_secs(10);
+
 /// Starts the fetcher: the calls still waiting are fetched now (the last stop interrupted
 /// them), then each waiting call as it is reported. It listens to the calls' updates; a
 /// missed one (the bus lagged) only delays a fetch until the next look at the waiting rows.
@@ -31,11 +37,14 @@ pub fn spawn(engine: Engine) {
     tokio::spawn(async move {
         let in_flight = InFlight::default();
         let mut events = engine.events().subscribe();
-        start_waiting(&engine, &in_flight).await;
+        let mut look = tokio::time::interval(LOOK_EVERY);
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let stopping = engine.stopping();
         tokio::pin!(stopping);
         loop {
             tokio::select! {
+                // The first tick is at once: the calls still waiting at start.
+                _ = look.tick() => start_waiting(&engine, &in_flight).await,
                 e = events.next() => match e.as_deref() {
                     None => return,
                     Some(Event::CallUpdated { call })
@@ -54,14 +63,18 @@ pub fn spawn(engine: Engine) {
 
 /// Starts a fetch for each waiting call not being fetched already.
 async fn start_waiting(engine: &Engine, in_flight: &InFlight) {
-    let waiting = match engine.store().pending_recording_fetches().await {
+    let waiting = match engine
+        .store()
+        .pending_recording_fetches(Timestamp::now())
+        .await
+    {
         Ok(w) => w,
         Err(e) => {
             tracing::error!(error = %e, "could not look for recordings waiting to be fetched");
             return;
         }
     };
-    for (call_id, url) in waiting {
+    for call_id in waiting {
         if !in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -73,7 +86,7 @@ async fn start_waiting(engine: &Engine, in_flight: &InFlight) {
         tokio::spawn(async move {
             // A stop leaves the call waiting: the next start fetches it.
             tokio::select! {
-                () = fetch(&engine, &call_id, &url) => {}
+                () = claim_and_fetch(&engine, &call_id) => {}
                 () = engine.stopping() => {}
             }
             in_flight
@@ -81,6 +94,19 @@ async fn start_waiting(engine: &Engine, in_flight: &InFlight) {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&call_id);
         });
+    }
+}
+
+/// Fetches `call_id`'s recording once this node has claimed it (another may have first).
+async fn claim_and_fetch(engine: &Engine, call_id: &str) {
+    match engine
+        .store()
+        .claim_recording_fetch(call_id, Timestamp::now())
+        .await
+    {
+        Ok(Some(url)) => fetch(engine, call_id, &url).await,
+        Ok(None) => {}
+        Err(e) => tracing::error!(%call_id, error = %e, "could not claim a recording's fetch"),
     }
 }
 

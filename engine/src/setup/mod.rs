@@ -3,10 +3,12 @@
 //! undoes the ones before it (the number released, the Retell agent and LLM deleted); nothing
 //! is left half-created or paid for and unmanaged.
 //!
-//! Every step is written down before it acts and again once it has (`setups`), so a crash in
-//! the middle leaves a record that the next start undoes (`recover`): what the record names is
-//! deleted or released, and what it was asking for when the engine stopped is looked for first
-//! (the LLM by the setup's mark, the Retell agent by its LLM, the number on the account).
+//! Every step is written down before it acts and again once it has (`setups`, with the node
+//! running it), so a crash in the middle leaves a record that the next start undoes
+//! (`recover`; on a shared database, the next node to start, once the setup's node is dead):
+//! what the record names is deleted or released, and what it was asking for when the engine
+//! stopped is looked for first (the LLM by the setup's mark, the Retell agent by its LLM, the
+//! number on the account).
 //! A number that is bought but cannot be pointed (an answer lost, then pointing refused) is
 //! kept with the agent, and the result says its webhook needs setting.
 
@@ -433,11 +435,13 @@ async fn undo(
     (undone, left)
 }
 
-/// Undoes every setup a crash left unfinished: those begun `before` this engine started (a
-/// setup asked for since is under way, not abandoned). One whose number was stored is
+/// Undoes every setup a crash left unfinished: those whose node is dead (this node's earlier
+/// run, or another node gone; one under way on a live node is left to it). Each is taken over
+/// first, so two nodes starting together do not both undo it. One whose number was stored is
 /// complete: its record is only forgotten.
-pub async fn recover(engine: &Engine, before: crate::domain::Timestamp) {
-    let unfinished = match engine.store().unfinished_setups(before).await {
+pub async fn recover(engine: &Engine) {
+    let now = crate::domain::Timestamp::now();
+    let unfinished = match engine.store().take_abandoned_setups(now).await {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "unfinished setups could not be read");

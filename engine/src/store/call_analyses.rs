@@ -1,12 +1,14 @@
 //! Calls' post-call analyses (`call_analyses`), which are also the analysis jobs: a row is
 //! queued by the database itself when an answered call of an agent with analysis on ends
 //! (migration 20261207000101's trigger), claimed by the worker (`running`), and settled as
-//! done, failed or skipped, or put back to `pending` for a later attempt. A restart puts
-//! `running` rows back to `pending` (`resume_analyses`).
+//! done, failed or skipped, or put back to `pending` for a later attempt. A running job
+//! names the node running it (`claimed_by`); one whose node is dead (a restart, a crash, a
+//! node gone from the cluster) is put back to `pending` (`resume_analyses`), and no other.
 
 use super::Store;
 use super::db;
 use super::error::{Result, StoreError, not_found};
+use super::nodes;
 use crate::domain::analysis::AnalysisOutput;
 use crate::domain::webhook::WebhookEventType;
 use crate::domain::{AnalysisStatus, CallAnalysis, Sentiment, Timestamp};
@@ -98,17 +100,21 @@ impl Store {
         Ok(at.map(Timestamp::from_millis))
     }
 
-    /// Claims the pending analysis due first (at `now` or before): it is `running` from then
-    /// on, so nothing else takes it. Returns it with the attempt now made counted.
+    /// Claims the pending analysis due first (at `now` or before) for this node: it is
+    /// `running` from then on, so nothing else takes it while this node lives. Returns it with
+    /// the attempt now made counted.
     pub async fn claim_due_analysis(&self, now: Timestamp) -> Result<Option<CallAnalysis>> {
+        let node = self.node_id().to_owned();
         self.write(move |conn| {
             Box::pin(async move {
                 let row: Option<Row> = db::query_as(&format!(
-                    "UPDATE call_analyses SET status = 'running', attempts = attempts + 1 \
+                    "UPDATE call_analyses SET status = 'running', attempts = attempts + 1, \
+                       claimed_by = ? \
                      WHERE id = (SELECT id FROM call_analyses WHERE status = 'pending' \
                        AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1) \
                      RETURNING {COLUMNS}"
                 ))
+                .bind(&node)
                 .bind(now.as_millis())
                 .fetch_optional(conn)
                 .await?;
@@ -118,15 +124,28 @@ impl Store {
         .await
     }
 
-    /// Puts analyses a previous run left `running` back in the queue, due now.
+    /// Puts analyses left `running` by a node dead at `now` (an earlier run of this one, or
+    /// another node) back in the queue, due now; a live node's stay its own. Writes only when
+    /// there is one, so any node may call it as often as it likes.
     pub async fn resume_analyses(&self, now: Timestamp) -> Result<u64> {
+        let orphaned = format!("status = 'running' AND {}", nodes::dead("claimed_by"));
+        let any: bool = db::query_scalar(&format!(
+            "SELECT EXISTS (SELECT 1 FROM call_analyses WHERE {orphaned})"
+        ))
+        .bind(nodes::oldest_live(now))
+        .fetch_one(self.pool())
+        .await?;
+        if !any {
+            return Ok(0);
+        }
         self.write(move |conn| {
             Box::pin(async move {
-                let done = db::query(
-                    "UPDATE call_analyses SET status = 'pending', next_attempt_at = ? \
-                     WHERE status = 'running'",
-                )
+                let done = db::query(&format!(
+                    "UPDATE call_analyses SET status = 'pending', next_attempt_at = ?, \
+                     claimed_by = NULL WHERE {orphaned}"
+                ))
                 .bind(now.as_millis())
+                .bind(nodes::oldest_live(now))
                 .execute(conn)
                 .await?;
                 Ok(done.rows_affected())
@@ -212,7 +231,8 @@ impl Store {
             Box::pin(async move {
                 let mut q = db::Builder::new("UPDATE call_analyses SET ");
                 set(&mut q);
-                q.push(" WHERE call_id = ")
+                // Settled, or back in the queue: no node runs it now.
+                q.push(", claimed_by = NULL WHERE call_id = ")
                     .push_bind(call_id.clone())
                     .push(format!(" RETURNING {COLUMNS}"));
                 let row: Option<Row> = q.build_query_as().fetch_optional(&mut *conn).await?;
@@ -274,5 +294,109 @@ impl Store {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::nodes::NODE_TIMEOUT_MS;
+
+    async fn status(store: &Store, call_id: &str) -> (String, Option<String>) {
+        db::query_as("SELECT status, claimed_by FROM call_analyses WHERE call_id = ?")
+            .bind(call_id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+
+    /// A running analysis is its node's: a resume (at a node's start, and every few seconds)
+    /// puts back only those whose node is dead. On PostgreSQL another live node neither
+    /// resumes nor claims it, and takes it over once its node is dead.
+    #[tokio::test]
+    async fn a_running_analysis_goes_back_in_the_queue_only_when_its_node_is_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = Store::nodes_for_test(dir.path()).await.unwrap();
+        one.write(|conn| {
+            Box::pin(async move {
+                for (i, id) in ["c1", "c2"].into_iter().enumerate() {
+                    db::query(
+                        "INSERT INTO calls (id, direction, carrier, from_number, to_number, \
+                         status, started_at) VALUES (?, 'inbound', 'twilio', '+14155550100', \
+                         '+14155552671', 'completed', 0)",
+                    )
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                    db::query(
+                        "INSERT INTO call_analyses (call_id, status, attempts, next_attempt_at, \
+                         created_at) VALUES (?, 'pending', 0, ?, 0)",
+                    )
+                    .bind(id)
+                    .bind(i as i64)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+        let now = Timestamp::now();
+        let job = one.claim_due_analysis(now).await.unwrap().unwrap();
+        assert_eq!(job.call_id, "c1", "the one due first");
+        let mine = Some(one.node_id().to_owned());
+        assert_eq!(status(&one, "c1").await, ("running".into(), mine.clone()));
+        assert_eq!(
+            one.resume_analyses(now).await.unwrap(),
+            0,
+            "its node is alive: it stays running"
+        );
+
+        // A job a dead node left running (an earlier run, a node gone) is due again.
+        one.write(|conn| {
+            Box::pin(async move {
+                db::query(
+                    "UPDATE call_analyses SET status = 'running', claimed_by = 'gone' \
+                     WHERE call_id = 'c2'",
+                )
+                .execute(conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(one.resume_analyses(now).await.unwrap(), 1);
+        assert_eq!(status(&one, "c2").await, ("pending".into(), None));
+        assert_eq!(status(&one, "c1").await, ("running".into(), mine));
+
+        let mut running = 1;
+        if let Some(two) = &two {
+            assert_eq!(
+                two.resume_analyses(now).await.unwrap(),
+                0,
+                "a node starting leaves a live node's job alone"
+            );
+            let job = two.claim_due_analysis(now).await.unwrap().unwrap();
+            assert_eq!(job.call_id, "c2");
+            assert!(
+                two.claim_due_analysis(now).await.unwrap().is_none(),
+                "c1 is the other node's"
+            );
+            two.retire_node(one.node_id()).await.unwrap();
+            assert_eq!(two.resume_analyses(now).await.unwrap(), 1, "its node died");
+            let job = two.claim_due_analysis(now).await.unwrap().unwrap();
+            assert_eq!(job.call_id, "c1");
+            assert_eq!(job.attempts, 2, "its second attempt");
+            assert_eq!(
+                status(two, "c1").await,
+                ("running".into(), Some(two.node_id().to_owned()))
+            );
+            running = 2;
+        }
+        // A node whose heartbeat stopped is dead once it is old enough.
+        let later = Timestamp::from_millis(now.as_millis() + NODE_TIMEOUT_MS + 1);
+        assert_eq!(one.resume_analyses(later).await.unwrap(), running);
     }
 }

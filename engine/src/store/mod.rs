@@ -137,6 +137,34 @@ impl Store {
         }
     }
 
+    /// Test stores standing for the nodes of one database, each registered (alive): on
+    /// PostgreSQL two, on one fresh schema; on SQLite one, as it only ever has one node.
+    #[cfg(test)]
+    pub(crate) async fn nodes_for_test(dir: &Path) -> Result<(Self, Option<Self>)> {
+        let first = Self::open_for_test(dir).await?;
+        let second = match &first.pool {
+            Readers::Lite(_) => None,
+            Readers::Pg(pool) => {
+                let schema: String = sqlx::query_scalar("SELECT current_schema()")
+                    .fetch_one(pool)
+                    .await?;
+                let url = std::env::var("SWITCHBOARD_TEST_DATABASE_URL").unwrap_or_default();
+                Some(
+                    Self::open_postgres(&PgSettings {
+                        url,
+                        schema: Some(schema),
+                    })
+                    .await?,
+                )
+            }
+        };
+        let now = crate::domain::Timestamp::now();
+        for store in std::iter::once(&first).chain(&second) {
+            store.heartbeat(None, now).await?;
+        }
+        Ok((first, second))
+    }
+
     /// Which database this is.
     pub fn kind(&self) -> Kind {
         self.pool.kind()

@@ -16,9 +16,15 @@ pub const NODE_TIMEOUT_MS: i64 = 6_000;
 /// How often a node renews its heartbeat.
 pub const HEARTBEAT_EVERY_MS: u64 = 1_000;
 
-/// SQL: the node `col` names is not a live one at `?` (the oldest heartbeat that counts).
+/// SQL: the node `col` names is not a live one at `?` (the oldest heartbeat that counts:
+/// bind [`oldest_live`]).
 pub(crate) fn dead(col: &str) -> String {
     format!("({col} IS NULL OR {col} NOT IN (SELECT id FROM nodes WHERE seen_at >= ?))")
+}
+
+/// The oldest heartbeat of a node alive at `now`: what [`dead`]'s placeholder takes.
+pub(crate) fn oldest_live(now: Timestamp) -> i64 {
+    now.as_millis() - NODE_TIMEOUT_MS
 }
 
 /// A node, as the others see it.
@@ -198,6 +204,27 @@ impl Store {
             let _ = conn.close().await;
             Ok(None)
         }
+    }
+
+    /// Node `id`, the one that ran on this node's data directory before it, is dead now,
+    /// whatever its last heartbeat says: a data directory has one node at a time, so what
+    /// the last one held (its analyses, its setups, its recordings' files) is squared at once
+    /// after a restart rather than `NODE_TIMEOUT_MS` later, on PostgreSQL as on SQLite.
+    pub async fn retire_node(&self, id: &str) -> Result<()> {
+        if id == &*self.node {
+            return Ok(());
+        }
+        let id = id.to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                db::query("UPDATE nodes SET seen_at = 0 WHERE id = ?")
+                    .bind(&id)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// On SQLite, every node but this one is from an earlier run: dead now, whatever its last

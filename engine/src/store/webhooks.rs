@@ -7,6 +7,7 @@
 
 use super::db::{self, Conn};
 use super::dialect::{self, Kind};
+use super::nodes;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -187,6 +188,38 @@ pub(crate) async fn enqueue(
     .execute(&mut *conn)
     .await?;
     Ok(Some(id))
+}
+
+/// The deliveries due to be sent, with their endpoints and events (`d`, `e`, `ev`).
+const DUE_FROM: &str = "FROM webhook_deliveries d \
+     JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+     JOIN webhook_events ev ON ev.seq = d.event_seq";
+
+/// SQL: nothing holds delivery `d`'s endpoint at `?` (now), `?` (`nodes::oldest_live`): none
+/// of its deliveries is claimed by a live node whose claim has not expired.
+fn free() -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM webhook_deliveries c WHERE c.endpoint_id = d.endpoint_id \
+         AND c.claimed_by IS NOT NULL AND c.claimed_until >= ? AND NOT {})",
+        nodes::dead("c.claimed_by")
+    )
+}
+
+/// SQL: delivery `d` is due at `?` and may be claimed at `?`, `?` (see `free`).
+fn claimable() -> String {
+    format!(
+        "d.status = 'pending' AND d.next_attempt_at <= ? AND e.enabled \
+         AND ev.payload IS NOT NULL AND {}",
+        free()
+    )
+}
+
+/// SQL: ` AND col NOT IN (?, …)` for `n` placeholders, nothing for none.
+fn not_in(col: &str, n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    format!(" AND {col} NOT IN ({})", vec!["?"; n].join(", "))
 }
 
 /// An event whose body is not written yet (call.started, call.ended: enqueued by trigger).
@@ -384,49 +417,120 @@ impl Store {
         .await
     }
 
-    /// Up to `limit` deliveries due at `now` to enabled endpoints, the longest waiting first.
-    pub async fn due_webhook_deliveries(&self, now: Timestamp, limit: u32) -> Result<Vec<Due>> {
-        let rows: Vec<(i64, i64, String, String, String, String, String)> = db::query_as(
-            "SELECT d.id, d.attempts, e.id, e.url, ev.id, ev.type, ev.payload \
-             FROM webhook_deliveries d \
-             JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-             JOIN webhook_events ev ON ev.seq = d.event_seq \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND e.enabled \
-               AND ev.payload IS NOT NULL \
-             ORDER BY d.next_attempt_at, d.id LIMIT ?",
-        )
+    /// Endpoints with deliveries due at `now` that a node may claim (see
+    /// [`Store::claim_webhook_deliveries`]): read before claiming, which writes, and for a
+    /// node to leave those whose signing secret it lacks to the others.
+    pub async fn claimable_webhook_endpoints(&self, now: Timestamp) -> Result<Vec<String>> {
+        db::query_scalar(&format!(
+            "SELECT DISTINCT d.endpoint_id {DUE_FROM} WHERE {} ORDER BY d.endpoint_id",
+            claimable()
+        ))
         .bind(now.as_millis())
-        .bind(i64::from(limit))
+        .bind(now.as_millis())
+        .bind(nodes::oldest_live(now))
         .fetch_all(self.pool())
-        .await?;
-        rows.into_iter()
-            .map(
-                |(id, attempts, endpoint_id, url, event_id, kind, payload)| {
-                    Ok(Due {
-                        event_type: WebhookEventType::parse(&kind).ok_or_else(|| {
-                            StoreError::Corrupt(format!("webhook event type {kind}"))
-                        })?,
-                        id,
-                        attempts: u32::try_from(attempts).unwrap_or(0),
-                        endpoint_id,
-                        url,
-                        event_id,
-                        payload,
-                    })
-                },
-            )
-            .collect()
+        .await
     }
 
-    /// When the next pending delivery to an enabled endpoint is due, if any is.
-    pub async fn next_webhook_due(&self) -> Result<Option<Timestamp>> {
-        let at: Option<i64> = db::query_scalar(
+    /// Claims for this node up to `limit` deliveries due at `now` to enabled endpoints but
+    /// those in `skip`, the longest waiting first, and returns them in that order. A
+    /// delivery is claimable when nothing holds its endpoint: no delivery of it is claimed by
+    /// a live node whose claim has not expired, so each endpoint's deliveries go out from one
+    /// node at a time, in order. An endpoint's claims last `lease_ms` for each of its
+    /// deliveries taken (they are sent one after another); the attempt's record ends them.
+    pub async fn claim_webhook_deliveries(
+        &self,
+        now: Timestamp,
+        limit: u32,
+        skip: Vec<String>,
+        lease_ms: i64,
+    ) -> Result<Vec<Due>> {
+        let node = self.node_id().to_owned();
+        self.write(move |conn| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT d.id, d.attempts, e.id, e.url, ev.id, ev.type, ev.payload \
+                     {DUE_FROM} WHERE {}{} ORDER BY d.next_attempt_at, d.id LIMIT ?",
+                    claimable(),
+                    not_in("d.endpoint_id", skip.len())
+                );
+                let mut q =
+                    db::query_as::<(i64, i64, String, String, String, String, String)>(&sql)
+                        .bind(now.as_millis())
+                        .bind(now.as_millis())
+                        .bind(nodes::oldest_live(now));
+                for id in &skip {
+                    q = q.bind(id.as_str());
+                }
+                let rows = q.bind(i64::from(limit)).fetch_all(&mut *conn).await?;
+                let due = rows
+                    .into_iter()
+                    .map(
+                        |(id, attempts, endpoint_id, url, event_id, kind, payload)| {
+                            Ok(Due {
+                                event_type: WebhookEventType::parse(&kind).ok_or_else(|| {
+                                    StoreError::Corrupt(format!("webhook event type {kind}"))
+                                })?,
+                                id,
+                                attempts: u32::try_from(attempts).unwrap_or(0),
+                                endpoint_id,
+                                url,
+                                event_id,
+                                payload,
+                            })
+                        },
+                    )
+                    .collect::<Result<Vec<Due>>>()?;
+                let mut endpoints: Vec<(&str, Vec<i64>)> = Vec::new();
+                for d in &due {
+                    match endpoints.iter_mut().find(|(e, _)| *e == d.endpoint_id) {
+                        Some((_, ids)) => ids.push(d.id),
+                        None => endpoints.push((&d.endpoint_id, vec![d.id])),
+                    }
+                }
+                for (_, ids) in endpoints {
+                    let until = now
+                        .as_millis()
+                        .saturating_add(lease_ms.saturating_mul(ids.len() as i64));
+                    let mut q = db::Builder::new("UPDATE webhook_deliveries SET claimed_by = ");
+                    q.push_bind(node.as_str())
+                        .push(", claimed_until = ")
+                        .push_bind(until)
+                        .push(" WHERE id IN (");
+                    let mut list = q.separated(", ");
+                    for id in ids {
+                        list.push_bind(id);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *conn).await?;
+                }
+                Ok(due)
+            })
+        })
+        .await
+    }
+
+    /// When the next pending delivery this node may claim (to an enabled endpoint not in
+    /// `skip`, nothing holding it at `now`) is due, if any is.
+    pub async fn next_webhook_due(
+        &self,
+        now: Timestamp,
+        skip: &[String],
+    ) -> Result<Option<Timestamp>> {
+        let sql = format!(
             "SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d \
              JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-             WHERE d.status = 'pending' AND e.enabled",
-        )
-        .fetch_one(self.pool())
-        .await?;
+             WHERE d.status = 'pending' AND e.enabled AND {}{}",
+            free(),
+            not_in("d.endpoint_id", skip.len())
+        );
+        let mut q = db::query_scalar::<Option<i64>>(&sql)
+            .bind(now.as_millis())
+            .bind(nodes::oldest_live(now));
+        for id in skip {
+            q = q.bind(id.as_str());
+        }
+        let at = q.fetch_one(self.pool()).await?;
         Ok(at.map(Timestamp::from_millis))
     }
 
@@ -439,6 +543,7 @@ impl Store {
         at: Timestamp,
         attempt: Attempt,
     ) -> Result<WebhookDelivery> {
+        let node = self.node_id().to_owned();
         self.write(move |conn| {
             Box::pin(async move {
                 let (status, code, error, next, delivered) = match attempt {
@@ -465,10 +570,15 @@ impl Store {
                         None,
                     ),
                 };
+                // This node's claim ends with the attempt (one another node took over
+                // meanwhile, its own having expired, stays that node's).
                 let done = db::query(
-                    "UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, \
-                     last_attempt_at = ?, response_status = ?, error = ?, next_attempt_at = ?, \
-                     delivered_at = COALESCE(?, delivered_at) WHERE id = ?",
+                    "UPDATE webhook_deliveries SET status = ?1, attempts = attempts + 1, \
+                     last_attempt_at = ?2, response_status = ?3, error = ?4, \
+                     next_attempt_at = ?5, delivered_at = COALESCE(?6, delivered_at), \
+                     claimed_until = CASE WHEN claimed_by = ?7 THEN NULL ELSE claimed_until END, \
+                     claimed_by = CASE WHEN claimed_by = ?7 THEN NULL ELSE claimed_by END \
+                     WHERE id = ?8",
                 )
                 .bind(status.as_str())
                 .bind(at.as_millis())
@@ -476,6 +586,7 @@ impl Store {
                 .bind(error)
                 .bind(next)
                 .bind(delivered)
+                .bind(&node)
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
@@ -523,8 +634,6 @@ impl Store {
         fetch_delivery(&mut conn, id).await
     }
 
-    /// Queues delivery `id` again, due at `now`, with a fresh retry schedule; the event (its
-    /// id, body and idempotency key) is the same.
     /// Deletes up to `batch` events made before `before`, oldest first, with their deliveries,
     /// unless one of them is still owed (pending: retrying, or held by a disabled endpoint).
     /// Returns how many events went.
@@ -547,6 +656,8 @@ impl Store {
         .await
     }
 
+    /// Queues delivery `id` again, due at `now`, with a fresh retry schedule; the event (its
+    /// id, body and idempotency key) is the same.
     pub async fn redeliver_webhook(&self, id: i64, now: Timestamp) -> Result<WebhookDelivery> {
         self.write(move |conn| {
             Box::pin(async move {
@@ -579,6 +690,194 @@ fn no_campaign(id: Option<&str>) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Endpoints `names`, each with `per` rendered events' deliveries due since `due`: their
+    /// ids per endpoint, oldest first.
+    async fn seed(store: &Store, names: &[&str], per: i64, due: i64) -> Vec<Vec<i64>> {
+        let mut sql = String::new();
+        for (n, name) in names.iter().enumerate() {
+            sql.push_str(&format!(
+                "INSERT INTO webhook_endpoints (id, url, events, created_at, updated_at) \
+                 VALUES ('{name}', 'http://127.0.0.1:9/{name}', '[]', 0, 0);"
+            ));
+            for i in 0..per {
+                // Interleaved across endpoints in time, as a busy log is.
+                let at = due + i * 10 + n as i64;
+                sql.push_str(&format!(
+                    "INSERT INTO webhook_events (id, type, payload, created_at) \
+                     VALUES ('ev-{name}-{i}', 'call.ended', '{{}}', {at}); \
+                     INSERT INTO webhook_deliveries (endpoint_id, event_seq, next_attempt_at, \
+                     created_at) SELECT '{name}', seq, {at}, {at} FROM webhook_events \
+                     WHERE id = 'ev-{name}-{i}';"
+                ));
+            }
+        }
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        store
+            .write(move |conn| {
+                Box::pin(async move {
+                    for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
+                        db::query(statement).execute(&mut *conn).await?;
+                    }
+                    let mut ids = Vec::new();
+                    for name in names {
+                        ids.push(
+                            db::query_scalar(
+                                "SELECT id FROM webhook_deliveries WHERE endpoint_id = ? \
+                                 ORDER BY next_attempt_at",
+                            )
+                            .bind(&name)
+                            .fetch_all(&mut *conn)
+                            .await?,
+                        );
+                    }
+                    Ok(ids)
+                })
+            })
+            .await
+            .unwrap()
+    }
+
+    fn ids(due: &[Due]) -> Vec<i64> {
+        due.iter().map(|d| d.id).collect()
+    }
+
+    /// A due delivery is claimed by one node, an endpoint's deliveries by one node at a time
+    /// and in their order; a claim ends with the attempt's record, its lease running out, or
+    /// its node dying; a node leaves the endpoints it is told to skip (it lacks their secret).
+    /// On PostgreSQL, two nodes claiming at once get disjoint sets, whole endpoints each.
+    #[tokio::test]
+    async fn each_delivery_and_each_endpoint_is_claimed_by_one_node_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = Store::nodes_for_test(dir.path()).await.unwrap();
+        let now = Timestamp::now();
+        let lease = 30_000;
+        let seeded = seed(&one, &["a", "b", "c"], 3, now.as_millis() - 60_000).await;
+        let (a, b, c) = (&seeded[0], &seeded[1], &seeded[2]);
+
+        let first = one
+            .claim_webhook_deliveries(now, 100, vec!["c".into()], lease)
+            .await
+            .unwrap();
+        let mut want: Vec<i64> = (0..3).flat_map(|i| [a[i], b[i]]).collect();
+        assert_eq!(ids(&first), want, "a's and b's, the longest waiting first");
+        let again = one
+            .claim_webhook_deliveries(now, 100, Vec::new(), lease)
+            .await
+            .unwrap();
+        assert_eq!(&ids(&again), c, "only c's: a's and b's are claimed already");
+        assert!(
+            one.claim_webhook_deliveries(now, 100, Vec::new(), lease)
+                .await
+                .unwrap()
+                .is_empty(),
+            "nothing is claimed twice"
+        );
+        assert_eq!(
+            one.next_webhook_due(now, &[]).await.unwrap(),
+            None,
+            "nothing due that this node may claim"
+        );
+
+        // a's first attempt is recorded: its claim ends, but a stays held by the other two.
+        one.record_webhook_attempt(a[0], now, Attempt::Delivered { status: 200 })
+            .await
+            .unwrap();
+        one.redeliver_webhook(a[0], now).await.unwrap();
+        assert!(
+            one.claim_webhook_deliveries(now, 100, Vec::new(), lease)
+                .await
+                .unwrap()
+                .is_empty(),
+            "a's due again, but a is still being sent to: its order is kept"
+        );
+
+        // Three deliveries each, three leases: past them, what is left is claimable again.
+        let later = Timestamp::from_millis(now.as_millis() + 3 * lease + 1);
+        let expired = one
+            .claim_webhook_deliveries(later, 100, Vec::new(), lease)
+            .await
+            .unwrap();
+        let mut got = ids(&expired);
+        got.sort_unstable();
+        want = seeded.iter().flatten().copied().collect();
+        want.sort_unstable();
+        assert_eq!(got, want, "every lease ran out");
+
+        // A dead node's claims are void at once, whatever their lease says.
+        one.write(|conn| {
+            Box::pin(async move {
+                db::query("UPDATE webhook_deliveries SET claimed_by = 'gone', claimed_until = ?")
+                    .bind(i64::MAX)
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            one.claim_webhook_deliveries(later, 100, Vec::new(), lease)
+                .await
+                .unwrap()
+                .len(),
+            9,
+            "a node not alive holds nothing"
+        );
+
+        let Some(two) = two else { return };
+        // Two nodes at once, on a log of their own.
+        one.write(|conn| {
+            Box::pin(async move {
+                db::query("UPDATE webhook_deliveries SET status = 'delivered'")
+                    .execute(conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+        let seeded = seed(
+            &one,
+            &["p", "q", "r", "s", "t", "u"],
+            4,
+            now.as_millis() - 60_000,
+        )
+        .await;
+        // Three each: the first to claim takes three endpoints' first deliveries, the other
+        // the next three's (the first's are held).
+        let (x, y) = tokio::join!(
+            one.claim_webhook_deliveries(now, 3, Vec::new(), lease),
+            two.claim_webhook_deliveries(now, 3, Vec::new(), lease),
+        );
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert_eq!((x.len(), y.len()), (3, 3), "{x:?} {y:?}");
+        for d in &x {
+            assert!(
+                !y.iter().any(|e| e.endpoint_id == d.endpoint_id),
+                "endpoint {} went to both nodes",
+                d.endpoint_id
+            );
+        }
+        let firsts: Vec<i64> = seeded.iter().map(|e| e[0]).collect();
+        let mut got: Vec<i64> = ids(&x).into_iter().chain(ids(&y)).collect();
+        got.sort_unstable();
+        assert_eq!(got, firsts, "each endpoint's first delivery, once");
+        let mine: i64 =
+            db::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE claimed_by = ?")
+                .bind(two.node_id())
+                .fetch_one(one.pool())
+                .await
+                .unwrap();
+        assert_eq!(mine, 3, "claimed in the second node's name");
+        assert!(
+            two.claim_webhook_deliveries(now, 100, Vec::new(), lease)
+                .await
+                .unwrap()
+                .is_empty(),
+            "every endpoint is held by one node or the other"
+        );
+    }
 
     /// The log's pruning: old events go with their deliveries, delivered or given up, oldest
     /// first and no more than asked; an old event still owed somewhere stays whole, and so does

@@ -6,7 +6,16 @@
 //! until the eighth attempt fails and the delivery is given up. Every row stays in the
 //! database until it is delivered or given up, so a crash or restart loses none: at worst a
 //! delivery sent just before a crash is sent again, with the same `Idempotency-Key`.
+//!
+//! With several nodes on one database each node's task claims what it sends (in a write, so
+//! under the cluster's write lock): an endpoint's deliveries are claimed by one node at a
+//! time, so none is sent twice at once and each endpoint hears of its events in order. A
+//! claim lasts until the attempt is recorded, its lease runs out, or its node dies. Signing
+//! secrets are each node's own: on a shared database a node leaves the deliveries of an
+//! endpoint whose secret it lacks to the nodes that have it; alone (SQLite), it records them
+//! failed, saying why, as ever.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -17,9 +26,14 @@ use crate::domain::webhook::{envelope, jittered, retry_wait_ms};
 use crate::domain::{DeliveryStatus, Timestamp};
 use crate::engine::Engine;
 use crate::events::Event;
+use crate::store::Kind;
 use crate::store::webhooks::{Attempt, Due};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a claim on a delivery lasts, for each of its endpoint's deliveries claimed with
+/// it (they are sent one after another): the attempt's `TIMEOUT` and room for a slow
+/// database. A claim outlives it only if its node hangs; another node then takes over.
+const LEASE_MS: i64 = 30_000;
 /// Endpoints sent to at the same time.
 const PARALLEL_ENDPOINTS: usize = 4;
 /// Deliveries taken per round.
@@ -49,11 +63,18 @@ async fn run(engine: Engine) {
         }
     };
     let mut bus = engine.events().subscribe();
+    let mut unsigned = HashSet::new();
+    let mut skip = Vec::new();
     while !engine.is_stopping() {
-        if let Err(e) = round(&engine, &client).await {
-            tracing::warn!(error = %e, "webhooks: a delivery round failed");
+        match round(&engine, &client, &mut unsigned).await {
+            Ok(skipped) => skip = skipped,
+            Err(e) => tracing::warn!(error = %e, "webhooks: a delivery round failed"),
         }
-        let wait = match engine.store().next_webhook_due().await {
+        let wait = match engine
+            .store()
+            .next_webhook_due(Timestamp::now(), &skip)
+            .await
+        {
             Ok(Some(at)) => {
                 let ms = at.as_millis() - Timestamp::now().as_millis();
                 Duration::from_millis(u64::try_from(ms).unwrap_or(0)).min(IDLE)
@@ -82,11 +103,30 @@ async fn run(engine: Engine) {
     }
 }
 
-async fn round(engine: &Engine, client: &reqwest::Client) -> crate::store::Result<()> {
+/// Renders new events, claims what is due and sends it. Returns the endpoints left to other
+/// nodes (this one lacks their secrets).
+async fn round(
+    engine: &Engine,
+    client: &reqwest::Client,
+    unsigned: &mut HashSet<String>,
+) -> crate::store::Result<Vec<String>> {
     render(engine).await?;
+    // Read first: a claim is a write (on PostgreSQL, under the cluster's lock), and most
+    // rounds find nothing due.
+    let due_to = engine
+        .store()
+        .claimable_webhook_endpoints(Timestamp::now())
+        .await?;
+    let skip = match engine.store().kind() {
+        Kind::Postgres => without_secret(engine, &due_to, unsigned).await,
+        Kind::Sqlite => Vec::new(),
+    };
+    if skip.len() == due_to.len() {
+        return Ok(skip);
+    }
     let due = engine
         .store()
-        .due_webhook_deliveries(Timestamp::now(), BATCH)
+        .claim_webhook_deliveries(Timestamp::now(), BATCH, skip.clone(), LEASE_MS)
         .await?;
     // Per endpoint, in order: a CRM hears of a call's start before its end when both wait.
     let mut groups: Vec<Vec<Due>> = Vec::new();
@@ -106,7 +146,33 @@ async fn round(engine: &Engine, client: &reqwest::Client) -> crate::store::Resul
             }
         })
         .await;
-    Ok(())
+    Ok(skip)
+}
+
+/// Those of `endpoints` whose signing secret this node does not have (or cannot read now).
+/// Each is logged once, until its secret is found.
+async fn without_secret(
+    engine: &Engine,
+    endpoints: &[String],
+    unsigned: &mut HashSet<String>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for endpoint in endpoints {
+        let why = match engine.secrets().webhook_secret(endpoint).await {
+            Ok(Some(_)) => {
+                unsigned.remove(endpoint);
+                continue;
+            }
+            Ok(None) => "its signing secret is not in this node's keyring or secrets file".into(),
+            Err(e) => format!("the keyring: {e}"),
+        };
+        if unsigned.insert(endpoint.clone()) {
+            tracing::warn!(%endpoint, %why, "webhooks: this node leaves the endpoint's deliveries \
+                to nodes that have its secret (give every node the same secrets)");
+        }
+        out.push(endpoint.clone());
+    }
+    out
 }
 
 /// Writes the bodies of call.started and call.ended events (enqueued by trigger): the call as
