@@ -4,8 +4,8 @@
 //! `switchboard serve` process found next to this binary (or at `SWITCHBOARD_BIN`).
 
 pub mod call_log;
-pub mod claims;
 pub mod campaign;
+pub mod claims;
 pub mod inbound;
 pub mod media;
 mod procfs;

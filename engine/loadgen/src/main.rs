@@ -63,7 +63,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Claims(opts) => {
             let report = claims::run(opts).await?;
             println!("{report}");
-            anyhow::ensure!(report.twice == 0, "{} leads were claimed twice", report.twice);
+            anyhow::ensure!(
+                report.twice == 0,
+                "{} leads were claimed twice",
+                report.twice
+            );
         }
         Command::CallLog(opts) => {
             let report = call_log::run(opts).await?;
