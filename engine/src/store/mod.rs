@@ -61,6 +61,9 @@ pub struct Store {
     writer: Writer,
     /// This node's id (`nodes`): new with every open.
     node: std::sync::Arc<str>,
+    /// The PostgreSQL schema the store works in (empty on SQLite): its nodes' notification
+    /// channels are its own (`relay`), as channels, like advisory locks, are the database's.
+    schema: std::sync::Arc<str>,
 }
 
 impl Store {
@@ -106,17 +109,19 @@ impl Store {
             pool: Readers::Lite(pool),
             writer,
             node: new_id().into(),
+            schema: "".into(),
         })
     }
 
     /// Opens the PostgreSQL database `settings` names and brings its schema up to date: the
     /// store of several nodes sharing the work (see `postgres`).
     pub async fn open_postgres(settings: &PgSettings) -> Result<Self> {
-        let (pool, writer) = postgres::open(settings).await?;
+        let (pool, writer, schema) = postgres::open(settings).await?;
         Ok(Self {
             pool: Readers::Pg(pool),
             writer,
             node: new_id().into(),
+            schema: schema.into(),
         })
     }
 

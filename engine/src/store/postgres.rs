@@ -57,7 +57,8 @@ fn valid_schema(name: &str) -> bool {
         && !name.starts_with(|c: char| c.is_ascii_digit())
 }
 
-pub(super) async fn open(settings: &PgSettings) -> Result<(PgPool, Writer)> {
+/// The pool, the writer, and the schema the connections work in.
+pub(super) async fn open(settings: &PgSettings) -> Result<(PgPool, Writer, String)> {
     let mut options = PgConnectOptions::from_str(&settings.url).map_err(|e| {
         StoreError::Corrupt(format!(
             "the database URL {} is not one PostgreSQL takes: {e}",
@@ -77,20 +78,24 @@ pub(super) async fn open(settings: &PgSettings) -> Result<(PgPool, Writer)> {
         conn.close().await?;
         options = options.options([("search_path", schema.as_str())]);
     }
-    {
+    let schema: String = {
         let mut conn = options.connect().await?;
         sqlx::migrate!("./migrations_postgres")
             .run(&mut conn)
             .await?;
+        let schema = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&mut conn)
+            .await?;
         conn.close().await?;
-    }
+        schema
+    };
     let pool = |n: u32| {
         PgPoolOptions::new()
             .max_connections(n)
             .acquire_timeout(Duration::from_secs(10))
             .connect_lazy_with(options.clone())
     };
-    Ok((pool(READERS), Writer::start_pg(pool(1))))
+    Ok((pool(READERS), Writer::start_pg(pool(1)), schema))
 }
 
 #[cfg(test)]

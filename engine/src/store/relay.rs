@@ -20,29 +20,52 @@ pub fn audio_channel(listen_id: &str) -> String {
 pub const AUDIO_END: &str = "end";
 
 /// A node's ear on the others: the notifications of the channels it listens to.
-pub struct Listener(PgListener);
+pub struct Listener(PgListener, std::collections::HashMap<String, String>);
 
 impl Listener {
     /// The next notification: its channel and payload. After the connection was lost (and
     /// taken again), `Ok(None)` says notifications may have been missed meanwhile.
     pub async fn next(&mut self) -> Result<Option<(String, String)>> {
-        Ok(self
-            .0
-            .try_recv()
-            .await?
-            .map(|n| (n.channel().to_owned(), n.payload().to_owned())))
+        Ok(self.0.try_recv().await?.map(|n| {
+            let channel = self
+                .1
+                .get(n.channel())
+                .cloned()
+                .unwrap_or_else(|| n.channel().to_owned());
+            (channel, n.payload().to_owned())
+        }))
     }
 }
 
 impl Store {
-    /// Listens to `channels`; `None` on SQLite, where no other node can speak.
+    /// `channel` as this schema's own: notification channels are the whole database's, and
+    /// nodes of another schema (another deployment, another test) must not hear these.
+    fn scoped(&self, channel: &str) -> String {
+        // FNV-1a of the schema's name: short, and stable across nodes and versions.
+        let mut h: u32 = 0x811c_9dc5;
+        for b in self.schema.bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        format!("{channel}_{h:08x}")
+    }
+
+    /// Listens to `channels`; `None` on SQLite, where no other node can speak. A
+    /// notification comes back with the channel's name as given here.
     pub async fn listen(&self, channels: &[&str]) -> Result<Option<Listener>> {
         let Readers::Pg(pool) = self.pool() else {
             return Ok(None);
         };
         let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen_all(channels.iter().copied()).await?;
-        Ok(Some(Listener(listener)))
+        let scoped: Vec<String> = channels.iter().map(|c| self.scoped(c)).collect();
+        listener
+            .listen_all(scoped.iter().map(String::as_str))
+            .await?;
+        let names = channels
+            .iter()
+            .zip(scoped)
+            .map(|(c, s)| (s, (*c).to_owned()))
+            .collect();
+        Ok(Some(Listener(listener, names)))
     }
 
     /// Listens to one channel on a connection of its own (a listen-in's audio).
@@ -51,8 +74,12 @@ impl Store {
             return Ok(None);
         };
         let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(channel).await?;
-        Ok(Some(Listener(listener)))
+        let scoped = self.scoped(channel);
+        listener.listen(&scoped).await?;
+        Ok(Some(Listener(
+            listener,
+            [(scoped, channel.to_owned())].into_iter().collect(),
+        )))
     }
 
     /// Tells every node listening to `channel` (this one too) `payload`, at most
@@ -60,7 +87,7 @@ impl Store {
     pub async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
         if let Readers::Pg(pool) = self.pool() {
             sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(channel)
+                .bind(self.scoped(channel))
                 .bind(payload)
                 .execute(pool)
                 .await?;
