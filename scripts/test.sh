@@ -32,7 +32,9 @@ audio_rig=$(mktemp -d)
 pg_rig=$(mktemp -d)
 trap 'scripts/audio-rig.sh stop "$audio_rig"; scripts/postgres.sh stop "$pg_rig"; rm -rf "$keyring_home" "$audio_rig" "$pg_rig"' EXIT
 eval "$(scripts/audio-rig.sh start "$audio_rig")"
-eval "$(scripts/postgres.sh start "$pg_rig")"
+# An assignment, so that a server that cannot start stops the run here (set -e).
+pg_env=$(scripts/postgres.sh start "$pg_rig")
+eval "$pg_env"
 # Several nodes need PostgreSQL whichever store the suite runs on: the tests of a cluster take
 # their schemas here in both passes.
 export SWITCHBOARD_CLUSTER_DATABASE_URL="$SWITCHBOARD_TEST_DATABASE_URL"
