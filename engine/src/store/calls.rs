@@ -733,9 +733,7 @@ impl Store {
 
     /// A campaign's calls that have not ended and started before `before` (all of them
     /// when `None`): those to square with the carrier after a restart, or when a report is
-    /// overdue.
-    /// A campaign's unended calls started before `before`, leaving out those another live
-    /// node holds at `now` (that node squares its own).
+    /// overdue. Those another live node holds at `now` are left out: that node squares its own.
     pub async fn campaign_unended_calls(
         &self,
         campaign_id: &str,
