@@ -45,6 +45,138 @@ async fn requests_without_the_right_token_are_refused() {
     e.stop().await;
 }
 
+/// What a web page in the user's browser could send the loopback API: each is refused before
+/// the token is looked at, and changes nothing (tests/ui/hostile-page.test.mjs tries the same
+/// from a real Chromium).
+#[tokio::test]
+async fn a_web_page_cannot_use_the_control_api_even_with_the_token() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let e = TestEngine::start().await;
+    let (base, token) = (&e.api.base, &e.api.token);
+    let port = e.running.control_addr().port();
+    let http = reqwest::Client::new();
+    let send = async |method: Method, headers: &[(&str, String)]| {
+        let mut req = http
+            .request(method, format!("{base}/api/agents"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(r#"{"name": "Planted"}"#);
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let acao = res
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = res.json().await.unwrap_or(Value::Null);
+        (status, acao, body)
+    };
+    let foreign = [
+        ("origin", "https://evil.example".to_owned()),
+        ("origin", format!("http://127.0.0.1:{}", port + 1)),
+        ("origin", format!("http://localhost:{port}")),
+        ("origin", "null".to_owned()),
+    ];
+    for header in &foreign {
+        let (s, acao, body) = send(Method::POST, std::slice::from_ref(header)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{header:?}: {body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("may not use"),
+            "{body}"
+        );
+        assert_eq!(acao, None, "no CORS grant for {header:?}");
+    }
+    // DNS rebinding: the page's own name, pointed at 127.0.0.1, arrives as the Host.
+    let rebound = format!("evil.example:{port}");
+    for headers in [
+        vec![("host", rebound.clone())],
+        vec![
+            ("host", rebound.clone()),
+            ("origin", format!("http://{rebound}")),
+        ],
+    ] {
+        let (s, _, body) = send(Method::POST, &headers).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{headers:?}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("loopback"),
+            "{body}"
+        );
+    }
+    // A foreign page's preflight gets no grant either.
+    let (s, acao, _) = send(
+        Method::OPTIONS,
+        &[
+            ("origin", "https://evil.example".to_owned()),
+            ("access-control-request-method", "POST".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!((s, acao), (StatusCode::FORBIDDEN, None));
+    // The event stream and a call's audio: refused to a foreign page before the token counts.
+    let ws = format!("ws://127.0.0.1:{port}/api/events?access_token={token}");
+    for (k, v) in [
+        ("origin", "https://evil.example".to_owned()),
+        ("host", rebound.clone()),
+    ] {
+        let mut req = ws.as_str().into_client_request().unwrap();
+        req.headers_mut().insert(k, v.parse().unwrap());
+        match tokio_tungstenite::connect_async(req).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status(), StatusCode::FORBIDDEN, "{k}: {v}")
+            }
+            other => panic!("{k}: {v} not refused: {:?}", other.map(|(_, r)| r.status())),
+        }
+    }
+    assert_eq!(
+        e.api.get("/api/agents").await.1,
+        json!([]),
+        "nothing planted"
+    );
+
+    // The UI's own pages, the desktop window and programs without an Origin get in.
+    for headers in [
+        vec![("origin", format!("http://127.0.0.1:{port}"))],
+        vec![("origin", "tauri://localhost".to_owned())],
+        vec![("host", format!("localhost:{port}"))],
+        vec![],
+    ] {
+        let (s, _, body) = send(Method::GET, &headers).await;
+        assert_eq!(s, StatusCode::OK, "{headers:?}: {body}");
+    }
+    let (s, acao, _) = send(
+        Method::OPTIONS,
+        &[
+            ("origin", "tauri://localhost".to_owned()),
+            ("access-control-request-method", "POST".to_owned()),
+            ("access-control-request-headers", "authorization".to_owned()),
+        ],
+    )
+    .await;
+    assert!(s.is_success(), "{s}");
+    assert_eq!(acao.as_deref(), Some("tauri://localhost"));
+    let (mut events, _) = tokio_tungstenite::connect_async(ws.as_str()).await.unwrap();
+    events.close(None).await.unwrap();
+    // A token of the right length but wrong is still wrong (compared in constant time).
+    let wrong: String = token.chars().rev().collect();
+    let res = http
+        .get(format!("{base}/api/agents"))
+        .bearer_auth(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    e.stop().await;
+}
+
 #[tokio::test]
 async fn agents_crud_with_defaults_and_partial_updates() {
     let e = TestEngine::start().await;

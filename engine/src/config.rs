@@ -41,6 +41,10 @@ pub enum ConfigError {
         "the database URL must be a PostgreSQL one, postgres://user@host:port/database (leave it out for the embedded SQLite database)"
     )]
     DatabaseUrl,
+    #[error(
+        "--allow-origin {0:?} is not a web origin: give scheme, host and port only, such as http://localhost:5173 or https://switchboard.example.com"
+    )]
+    AllowOrigin(String),
 }
 
 #[derive(Clone, Args)]
@@ -143,6 +147,17 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_ANALYSIS_RETRY_BASE_MS", default_value_t = DEFAULT_ANALYSIS_RETRY_BASE_MS)]
     pub analysis_retry_base_ms: u64,
 
+    /// Web origins besides the UI's own and the desktop window's that may use the control API
+    /// from a browser, comma-separated: `vite dev`'s `http://localhost:5173`, or the
+    /// `https://…` name of a reverse proxy in front of a server's control listener (whose host
+    /// is then accepted as the listener's name too).
+    #[arg(
+        long = "allow-origin",
+        env = "SWITCHBOARD_ALLOW_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allow_origins: Vec<String>,
+
     /// A built UI (ui/dist) to serve on the control listener in place of the one built into
     /// the binary (a UI being worked on, or a binary built without one).
     #[arg(long, env = "SWITCHBOARD_UI_DIR")]
@@ -175,6 +190,7 @@ impl std::fmt::Debug for Config {
             .field("no_keyring", &self.no_keyring)
             .field("secrets_file", &self.secrets_file)
             .field("ui_dir", &self.ui_dir)
+            .field("allow_origins", &self.allow_origins)
             .field(
                 "insecure_skip_webhook_signatures",
                 &self.insecure_skip_webhook_signatures,
@@ -215,6 +231,7 @@ impl Default for Config {
             no_keyring: false,
             secrets_file: false,
             ui_dir: None,
+            allow_origins: Vec::new(),
             insecure_skip_webhook_signatures: false,
             telnyx_api_url: DEFAULT_TELNYX_API_URL.into(),
             twilio_api_url: DEFAULT_TWILIO_API_URL.into(),
@@ -255,6 +272,18 @@ impl Config {
             && !(u.starts_with("postgres://") || u.starts_with("postgresql://"))
         {
             return Err(ConfigError::DatabaseUrl);
+        }
+        for o in &self.allow_origins {
+            let bare = url::Url::parse(o.trim()).is_ok_and(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host_str().is_some()
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && u.username().is_empty()
+            });
+            if !bare || o.trim().trim_end_matches('/').matches('/').count() != 2 {
+                return Err(ConfigError::AllowOrigin(o.clone()));
+            }
         }
         Ok(())
     }
@@ -335,6 +364,30 @@ mod tests {
                     .to_string()
                     .contains("secret"),
                 "errors must not echo credentials embedded in a URL ({with_secret})"
+            );
+        }
+    }
+
+    #[test]
+    fn allowed_origins_are_bare_web_origins() {
+        let with = |o: &str| Config {
+            allow_origins: vec![o.into()],
+            ..Config::default()
+        };
+        for good in ["http://localhost:5173", "https://switchboard.example.com/"] {
+            assert!(with(good).validate().is_ok(), "{good}");
+        }
+        for bad in [
+            "localhost:5173",
+            "*",
+            "null",
+            "https://example.com/app",
+            "ftp://example.com",
+            "https://user@example.com",
+        ] {
+            assert!(
+                matches!(with(bad).validate(), Err(ConfigError::AllowOrigin(_))),
+                "{bad}"
             );
         }
     }

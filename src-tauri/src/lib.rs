@@ -43,7 +43,11 @@ pub fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(switchboard::config::log_filter())
         .init();
-    let config = Cli::parse().config;
+    let mut config = Cli::parse().config;
+    // `tauri dev` shows the UI from vite's dev server (tauri.conf.json's devUrl).
+    if cfg!(debug_assertions) {
+        config.allow_origins.push("http://localhost:5173".into());
+    }
     let app = tauri::Builder::default()
         .setup(move |app| {
             let running = tauri::async_runtime::block_on(switchboard::start(config))?;

@@ -88,6 +88,8 @@ export async function startEngine({ args = [], env = {} } = {}) {
     public: publicBase,
     /** The engine's data directory (removed by `stop`). */
     dataDir: data,
+    /** What the engine has logged so far (its standard error). */
+    log: () => stderr,
     /** Stops the engine (SIGTERM, then SIGKILL) and removes its data directory. */
     async stop() {
       if (!stopped) {
@@ -105,11 +107,13 @@ export async function startEngine({ args = [], env = {} } = {}) {
   };
 }
 
-export async function launchBrowser() {
+/** `args`: extra Chromium switches (e.g. `--host-resolver-rules`). */
+export async function launchBrowser({ args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM_BIN ?? "/usr/bin/chromium",
     headless: true,
     args: [
+      ...args,
       "--no-sandbox",
       "--disable-gpu",
       "--disable-background-networking",

@@ -6,7 +6,7 @@
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 
 use crate::carriers::local::listen::{self, ListenError, ListenInput, Listening};
@@ -19,28 +19,6 @@ use crate::media::tap::Listener;
 use crate::store::Conflict;
 use crate::store::relay::{AUDIO_END, audio_channel};
 use crate::web::{ApiError, ApiResult, ErrorBody, ErrorCode, Json};
-
-/// True when `headers` carry no `Origin` (not a browser page) or one naming the very host the
-/// request was sent to (the UI this engine serves).
-pub(super) fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| url::Url::parse(o).ok())
-        .filter(|u| u.scheme() == "http" || u.scheme() == "https")
-        .and_then(|u| {
-            let host = u.host_str()?.to_owned();
-            Some(match u.port() {
-                Some(p) => format!("{host}:{p}"),
-                None => host,
-            })
-        });
-    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
-}
 
 /// Streams a live call's audio, caller and agent mixed: binary messages of 20 ms of 16-bit
 /// little-endian mono PCM at 8000 Hz. Browsers pass the token as `?access_token=`.
@@ -56,16 +34,8 @@ pub(super) fn same_origin(headers: &HeaderMap) -> bool {
 pub async fn audio(
     State(engine): State<Engine>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    if !same_origin(&headers) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::Forbidden,
-            "call audio is not served to pages of another origin",
-        ));
-    }
     let call = engine.store().get_call(&id).await?;
     let live = engine
         .live_calls()

@@ -11,6 +11,7 @@ mod cluster;
 mod cost_rates;
 mod credentials;
 mod events;
+mod guard;
 mod listen;
 mod overview;
 mod phone_numbers;
@@ -110,6 +111,12 @@ impl Modify for CommonResponses {
                 responses
                     .entry("401".into())
                     .or_insert_with(|| error("Missing or wrong bearer token"));
+                responses.entry("403".into()).or_insert_with(|| {
+                    error(
+                        "Sent by a page of another origin, or to a name that is not the \
+                         listener's loopback address",
+                    )
+                });
                 responses
                     .entry("400".into())
                     .or_insert_with(|| error("The request could not be read"));
@@ -198,6 +205,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 }
 
 pub fn router(engine: Engine) -> Router {
+    let guard = std::sync::Arc::new(guard::Guard::new(&engine.config().allow_origins));
     let (api, doc) = api_routes();
     let doc = std::sync::Arc::new(doc);
     let api = api
@@ -236,16 +244,21 @@ pub fn router(engine: Engine) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
-        .layer(cors())
+        .layer(cors(guard.clone()))
+        // Outside CORS, so a foreign page's preflight is refused too, with its reason.
+        .layer(middleware::from_fn_with_state(guard, guard::guard))
         .layer(crate::web::trace_layer())
         .with_state(engine)
 }
 
-/// Browsers may call the API from the desktop webview's origin; the bearer token, not the
-/// origin, is what grants access (no cookies are used).
-fn cors() -> CorsLayer {
+/// The desktop window's origin and those allowed by `--allow-origin` may read answers; the
+/// UI's own pages are same-origin and need no CORS. The bearer token is what grants access
+/// (no cookies are used).
+fn cors(guard: std::sync::Arc<guard::Guard>) -> CorsLayer {
     CorsLayer::new()
-        .allow_origin(AllowOrigin::predicate(|_: &HeaderValue, _| true))
+        .allow_origin(AllowOrigin::predicate(move |o: &HeaderValue, _| {
+            guard.cors_allows(o)
+        }))
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(Duration::from_secs(600))

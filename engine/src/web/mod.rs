@@ -4,8 +4,10 @@
 
 pub mod error;
 pub mod extract;
+pub mod refusals;
 pub mod trace;
 
 pub use error::{ApiError, ApiResult, ErrorBody, ErrorCode, ErrorDetail};
 pub use extract::{Json, Query};
+pub use refusals::Refusals;
 pub use trace::trace_layer;
