@@ -170,6 +170,12 @@ impl Subscription {
         }
     }
 
+    /// Drops the events waiting already: for a worker that, woken by one, looks at the store
+    /// for everything they could mean at once.
+    pub fn skip_waiting(&mut self) {
+        while self.try_next().is_some() {}
+    }
+
     /// The next event, a `Lagged` notice if some were missed, or `None` once the bus is gone.
     pub async fn next(&mut self) -> Option<Arc<Event>> {
         match self.rx.recv().await {

@@ -104,6 +104,18 @@ impl Store {
     /// `running` from then on, so nothing else takes it while this node lives. Returns it with
     /// the attempt now made counted.
     pub async fn claim_due_analysis(&self, now: Timestamp) -> Result<Option<CallAnalysis>> {
+        // Read first: a claim is a write (on PostgreSQL, under the cluster's lock), and most
+        // looks find nothing due.
+        let due: bool = db::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM call_analyses WHERE status = 'pending' \
+             AND next_attempt_at <= ?)",
+        )
+        .bind(now.as_millis())
+        .fetch_one(self.pool())
+        .await?;
+        if !due {
+            return Ok(None);
+        }
         let node = self.node_id().to_owned();
         self.write(move |conn| {
             Box::pin(async move {
