@@ -78,10 +78,10 @@ impl DncEntry {
             "" => String::new(),
             n => format!(": {n}"),
         };
-        format!(
-            "{} is on {list} since {} ({how}{note})",
-            self.number, self.added_at,
-        )
+        // To the minute, in UTC: "2026-12-06 14:36 UTC".
+        let at = self.added_at.to_string();
+        let since = format!("{} UTC", at.get(..16).unwrap_or(&at).replacen('T', " ", 1));
+        format!("{} is on {list} since {since} ({how}{note})", self.number)
     }
 }
 
