@@ -309,6 +309,14 @@ async fn an_opt_out_said_during_a_call_lists_the_number_and_the_campaign_skips_i
         .wait_for_server_event("session.updated", WAIT)
         .await;
 
+    // A live view on the event stream, told of the opt-out.
+    let events_url = format!(
+        "ws://{}/api/events?access_token={}",
+        w.engine.running.control_addr(),
+        api.token
+    );
+    let (mut events, _) = tokio_tungstenite::connect_async(&events_url).await.unwrap();
+
     // The model is told nothing of numbers: any it invents is ignored.
     let model_call = w
         .realtime
@@ -327,6 +335,20 @@ async fn an_opt_out_said_during_a_call_lists_the_number_and_the_campaign_skips_i
         ),
         (&json!(opting), &json!("opt_out"), &json!(call_id)),
     );
+    let told = tokio::time::timeout(WAIT, async {
+        while let Some(Ok(m)) = futures_util::StreamExt::next(&mut events).await {
+            let Ok(text) = m.to_text() else { continue };
+            let e: Value = serde_json::from_str(text).unwrap_or_default();
+            if e["type"] == "do_not_call_added" {
+                return e;
+            }
+        }
+        panic!("the event stream ended");
+    })
+    .await
+    .expect("a do_not_call_added event");
+    assert_eq!(told["entry"]["number"], opting, "{told}");
+    assert_eq!(told["entry"]["call_id"], call_id.as_str(), "{told}");
     // The call's transcript shows it.
     let deadline = std::time::Instant::now() + WAIT;
     loop {
