@@ -549,3 +549,43 @@ async fn the_lists_refuse_bad_numbers_page_search_and_import_csv_row_by_row() {
         "not_found",
     );
 }
+
+#[tokio::test]
+async fn a_list_covering_most_of_a_big_campaign_is_passed_by_a_thousand_at_a_time() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    w.twilio.default_script(Script::Busy);
+    let a = agent(api, "A", 5, "").await;
+    let id = campaign(
+        api,
+        json!({"name": "Mostly listed", "agents": [{"agent_id": a}], "number_ids": [w.number],
+               "settings": settings(json!({}))}),
+    )
+    .await;
+    import(api, &id, &leads_csv(1_205)).await;
+    // More listed leads in a row than one claim settles: the claims take them in turns.
+    let mut csv = String::from("phone\n");
+    for i in 0..1_200 {
+        csv.push_str(&format!("{}\n", lead_phone(i)));
+    }
+    let (s, r) = api
+        .raw(
+            reqwest::Method::POST,
+            &format!("/api/do-not-call/import?campaign_id={id}"),
+            "text/csv",
+            &csv,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(r["added"], 1_200, "{r}");
+
+    api.post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    let done = wait_for_status(api, &id, "completed", WAIT).await;
+    let dialed: Vec<String> = w.twilio.dials().into_iter().map(|d| d.to).collect();
+    let expected: Vec<String> = (1_200..1_205).map(lead_phone).collect();
+    let mut sorted = dialed.clone();
+    sorted.sort();
+    assert_eq!(sorted, expected, "only the five unlisted leads were dialed");
+    assert_eq!(done["progress"]["leads"]["do_not_call"], 1_200, "{done}");
+}

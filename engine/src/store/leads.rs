@@ -233,7 +233,13 @@ impl Store {
                     return Ok(Err(NoClaim::AgentFull));
                 }
                 let now = claim.now.as_millis();
-                let lead = next_callable(conn, &claim.campaign_id, now).await?;
+                let lead = match next_callable(conn, &claim.campaign_id, now).await? {
+                    Next::Lead(lead) => Some(*lead),
+                    Next::None => None,
+                    // Many listed leads passed by: the writer goes to others' writes, and
+                    // the dialer comes straight back.
+                    Next::Again => return Ok(Err(NoClaim::NothingDue(Some(claim.now)))),
+                };
                 let Some(lead) = lead else {
                     let next: Option<i64> = db::query_scalar(
                         "SELECT MIN(next_attempt_at) FROM leads \
@@ -282,15 +288,23 @@ impl Store {
     }
 }
 
+/// Most listed leads one claim settles before it lets the writer go: a list holding most of
+/// a big campaign must not hold the one writer for long.
+const LISTED_PER_CLAIM: usize = 1_000;
+
+enum Next {
+    Lead(Box<LeadRowDb>),
+    /// No pending lead is due.
+    None,
+    /// `LISTED_PER_CLAIM` listed leads were settled: ask again.
+    Again,
+}
+
 /// The campaign's next due lead whose number is on no do-not-call list; every due lead
 /// before it whose number is listed is settled on the way (failed, `do_not_call`), never
 /// dialed. Read in the claim's transaction, so an entry committed before it is obeyed.
-async fn next_callable(
-    conn: &mut Conn<'_>,
-    campaign_id: &str,
-    now: i64,
-) -> Result<Option<LeadRowDb>> {
-    loop {
+async fn next_callable(conn: &mut Conn<'_>, campaign_id: &str, now: i64) -> Result<Next> {
+    for _ in 0..LISTED_PER_CLAIM {
         let lead = db::query_as::<LeadRowDb>(&format!(
             "{LEAD_SELECT} WHERE campaign_id = ? AND status = 'pending' \
              AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
@@ -300,13 +314,13 @@ async fn next_callable(
         .fetch_optional(&mut *conn)
         .await?;
         let Some(lead) = lead else {
-            return Ok(None);
+            return Ok(Next::None);
         };
         if listed(conn, &lead.phone, Some(campaign_id))
             .await?
             .is_none()
         {
-            return Ok(Some(lead));
+            return Ok(Next::Lead(Box::new(lead)));
         }
         db::query("UPDATE leads SET status = 'failed', last_outcome = ? WHERE id = ?")
             .bind(Outcome::DoNotCall.as_str())
@@ -314,6 +328,7 @@ async fn next_callable(
             .execute(&mut *conn)
             .await?;
     }
+    Ok(Next::Again)
 }
 
 async fn fetch_lead(conn: &mut Conn<'_>, id: i64) -> Result<Lead> {
