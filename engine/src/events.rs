@@ -9,7 +9,8 @@ use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 use crate::domain::{
-    Agent, Call, CallAnalysis, CallTransfer, Campaign, PhoneNumber, TranscriptLine, WebhookDelivery,
+    Agent, Call, CallAnalysis, CallTransfer, Campaign, DncEntry, PhoneNumber, TranscriptLine,
+    WebhookDelivery,
 };
 use crate::secrets::Provider;
 
@@ -96,6 +97,15 @@ pub enum Event {
     /// delivery log).
     WebhookDelivery {
         delivery: WebhookDelivery,
+    },
+    /// A number went onto a do-not-call list (by hand, the API, or an opt-out said in a call;
+    /// an import's numbers are not told one by one).
+    DoNotCallAdded {
+        entry: DncEntry,
+    },
+    /// A number came off a do-not-call list.
+    DoNotCallRemoved {
+        id: i64,
     },
     CredentialsChanged {
         provider: Provider,

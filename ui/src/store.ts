@@ -287,7 +287,7 @@ function campaignsWith(list: CampaignView[], campaign: Campaign | CampaignView):
       ? campaign.progress
       : (old?.progress ?? {
           campaign_id: campaign.id,
-          leads: { total: 0, pending: 0, dialing: 0, done: 0, failed: 0 },
+          leads: { total: 0, pending: 0, dialing: 0, done: 0, failed: 0, do_not_call: 0 },
           active_calls: 0,
           cost_usd: 0,
         });

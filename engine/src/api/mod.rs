@@ -10,6 +10,7 @@ mod campaigns;
 mod cluster;
 mod cost_rates;
 mod credentials;
+mod do_not_call;
 mod events;
 mod guard;
 mod listen;
@@ -56,6 +57,7 @@ use crate::web::{ApiError, ErrorCode};
         (name = "phone-numbers", description = "Managed numbers and their agents"),
         (name = "calls", description = "Call log and transcripts"),
         (name = "campaigns", description = "Outbound campaigns, leads and progress"),
+        (name = "do-not-call", description = "Numbers never dialed: the global list and campaigns' lists"),
         (name = "settings", description = "Plain settings and credentials"),
         (name = "events", description = "Live event stream"),
         (name = "audio", description = "This machine's microphones and speakers"),
@@ -159,6 +161,9 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(calls::hang_up))
         .routes(routes!(call_analysis::rerun))
         .routes(routes!(calls::place))
+        .routes(routes!(do_not_call::list, do_not_call::add))
+        .routes(routes!(do_not_call::remove))
+        .routes(routes!(do_not_call::import))
         .routes(routes!(listen::audio))
         .routes(routes!(listen::get_listening, listen::put_listening))
         .routes(routes!(listen::take_over))

@@ -148,7 +148,7 @@ pub async fn run_with<C: MediaSession + 'static>(
         voice: agent.voice.clone(),
         instructions,
         replies: true,
-        tools: tools::declared(&agent),
+        tools: tools::declared(&agent, call.direction == CallDirection::Outbound),
         mcp,
     };
     // The operator's transcriber, should someone take the call over: it only listens.
@@ -233,7 +233,16 @@ pub async fn run_with<C: MediaSession + 'static>(
         greet_at: None,
         after_heard: None,
         responding: false,
-        tools: ToolDesk::new(&agent, &call.id, tool_secrets),
+        tools: ToolDesk::new(
+            &agent,
+            &call.id,
+            tool_secrets,
+            (call.direction == CallDirection::Outbound).then(|| tools::OptOut {
+                engine: engine.clone(),
+                number: call.to_number.clone(),
+                call_id: call.id.clone(),
+            }),
+        ),
         pending_instructions: 0,
         transcript,
         spoke: SpokeAt::default(),

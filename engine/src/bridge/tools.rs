@@ -18,8 +18,18 @@ const MAX_RUNNING: usize = 4;
 /// A finished tool request: the model's call id, the tool's name, what it came to.
 pub(super) type Done = (String, String, ToolOutcome);
 
-/// The functions the agent's session declares: its HTTP tools, then its built-in actions.
-pub(super) fn declared(agent: &Agent) -> Vec<FunctionTool> {
+/// The opt-out every call Switchboard places offers, whatever the agent's tools: the law
+/// wants "do not call me again" honoured, not left to how an agent was set up.
+pub(super) const OPT_OUT: &str = "do_not_call";
+
+const OPT_OUT_DESCRIPTION: &str = "Put this person's phone number on the do-not-call list. Call \
+     it as soon as the person asks not to be called again (\"take me off your list\", \"stop \
+     calling me\", \"don't call again\"), then confirm in one short sentence that they will not \
+     be called again. Their number is known: do not ask for it.";
+
+/// The functions the agent's session declares: its HTTP tools, then its built-in actions,
+/// then (on a call Switchboard placed) the opt-out.
+pub(super) fn declared(agent: &Agent, opt_out: bool) -> Vec<FunctionTool> {
     let http = agent.tools.iter().map(|t| FunctionTool {
         name: t.name.clone(),
         description: t.description.clone(),
@@ -84,7 +94,80 @@ pub(super) fn declared(agent: &Agent) -> Vec<FunctionTool> {
             parameters: json!({"type": "object", "properties": {}}),
         },
     });
-    http.chain(builtins).collect()
+    let opt_out = opt_out.then(|| FunctionTool {
+        name: OPT_OUT.into(),
+        description: OPT_OUT_DESCRIPTION.into(),
+        parameters: json!({"type": "object", "properties": {}}),
+    });
+    http.chain(builtins).chain(opt_out).collect()
+}
+
+/// What the opt-out needs: the other party's number is the call's own, never one the model
+/// says.
+#[derive(Clone)]
+pub(super) struct OptOut {
+    pub engine: crate::engine::Engine,
+    pub number: String,
+    pub call_id: String,
+}
+
+impl OptOut {
+    /// Puts the number on the global list (an entry already there stays as it was) and says
+    /// so to the model; a failure is a result it can speak about.
+    async fn run(self) -> ToolOutcome {
+        let started = std::time::Instant::now();
+        let failed = |why: String| ToolOutcome {
+            output: json!({ "error": why }).to_string(),
+            ok: false,
+            summary: why,
+            elapsed: started.elapsed(),
+        };
+        let number = match crate::domain::E164::parse(&self.number, None) {
+            Ok(n) => n,
+            Err(e) => return failed(format!("the number cannot be listed: {e}")),
+        };
+        let entry = crate::domain::NewDncEntry {
+            number,
+            campaign_id: None,
+            source: crate::domain::DncSource::OptOut,
+            note: "asked during the call not to be called again".into(),
+            call_id: Some(self.call_id.clone()),
+        };
+        match self.engine.store().add_opt_out(entry).await {
+            Ok((entry, added)) => {
+                let summary = if added {
+                    tracing::info!(call_id = %self.call_id, "the person opted out: their number is on the do-not-call list");
+                    self.engine
+                        .events()
+                        .publish(crate::events::Event::DoNotCallAdded {
+                            entry: entry.clone(),
+                        });
+                    format!("{} put on the global do-not-call list", entry.number)
+                } else {
+                    format!("{} was already on the do-not-call list", entry.number)
+                };
+                ToolOutcome {
+                    output: json!({
+                        "ok": true,
+                        "next": "The number is on the do-not-call list. Tell the person in one \
+                                 short sentence that they will not be called again."
+                    })
+                    .to_string(),
+                    ok: true,
+                    summary,
+                    elapsed: started.elapsed(),
+                }
+            }
+            Err(e) => {
+                tracing::error!(call_id = %self.call_id, error = %e, "an opt-out could not be written");
+                failed(
+                    "the number could not be put on the do-not-call list: apologise, say it \
+                        will be done, and end the call"
+                        .into(),
+                )
+            }
+        }
+    }
 }
 
 /// What became of a call the model made.
@@ -109,6 +192,8 @@ pub(super) struct ToolDesk {
     notes: Vec<String>,
     /// The call's tool secrets' values, masked wherever a tool line would show one.
     secret_values: Vec<String>,
+    /// On calls Switchboard placed: the opt-out.
+    opt_out: Option<OptOut>,
 }
 
 impl ToolDesk {
@@ -117,6 +202,7 @@ impl ToolDesk {
         agent: &Agent,
         call_id: &str,
         secrets: std::collections::HashMap<String, String>,
+        opt_out: Option<OptOut>,
     ) -> Self {
         let mut secret_values: Vec<String> = secrets
             .values()
@@ -133,11 +219,20 @@ impl ToolDesk {
             running: JoinSet::new(),
             waiting: Vec::new(),
             notes: Vec::new(),
+            opt_out,
         }
     }
 
     /// Takes the model's call `call_id` of `name`.
     pub(super) fn call(&mut self, call_id: String, name: String, arguments: &str) -> Called {
+        if name == OPT_OUT
+            && let Some(opt_out) = self.opt_out.clone()
+        {
+            // Never refused for being busy: an opt-out must land.
+            self.running
+                .spawn(async move { (call_id, name, opt_out.run().await) });
+            return Called::Running { wait: None };
+        }
         if let Some(builtin) = BuiltinTool::by_name(&name).filter(|b| self.builtins.contains(b)) {
             return Called::Builtin(builtin);
         }

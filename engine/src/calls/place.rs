@@ -8,7 +8,8 @@ use crate::domain::{
 };
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::store::StoreError;
+use crate::store::calls::Placed;
+use crate::store::{Conflict, StoreError};
 use crate::telephony::{CarrierError, Dial};
 
 /// Why a single call was not placed.
@@ -64,14 +65,27 @@ pub async fn place(engine: &Engine, req: OutboundRequest) -> Result<Call, PlaceE
         status: CallStatus::Queued,
         started_at: Timestamp::now(),
     };
-    let Some(mut call) = store
-        .insert_routed_call(&new, &agent.name, agent.max_concurrent_calls)
+    // The global do-not-call list is read in the write that records the call: an entry
+    // committed before it is never dialed.
+    let mut call = match store
+        .insert_placed_call(&new, &agent.name, agent.max_concurrent_calls)
         .await?
-    else {
-        return Err(PlaceError::AgentBusy {
-            name: agent.name,
-            max: agent.max_concurrent_calls,
-        });
+    {
+        Placed::Call(call) => *call,
+        Placed::AgentFull => {
+            return Err(PlaceError::AgentBusy {
+                name: agent.name,
+                max: agent.max_concurrent_calls,
+            });
+        }
+        Placed::Listed(entry) => {
+            tracing::info!(to = %entry.number, "a single call refused: the number is on the do-not-call list");
+            return Err(StoreError::from(Conflict::DoNotCall(format!(
+                "not called: {}",
+                entry.reason()
+            )))
+            .into());
+        }
     };
     if let Some(context) = req.context.filter(|c| !c.is_empty()) {
         call = store.set_call_context(&call.id, context).await?;

@@ -10,6 +10,7 @@
 //! twice and none is lost.
 
 pub mod control;
+pub mod do_not_call;
 pub mod import;
 pub mod progress;
 

@@ -124,10 +124,13 @@ pub enum Outcome {
     /// down meanwhile and the carrier keeps no answer). Never retried: that could call the
     /// lead twice.
     Unknown,
+    /// The number is on a do-not-call list (global or the campaign's): settled without a call,
+    /// never retried.
+    DoNotCall,
 }
 
 impl Outcome {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Answered,
         Self::Busy,
         Self::NoAnswer,
@@ -135,6 +138,7 @@ impl Outcome {
         Self::Failed,
         Self::NotPlaced,
         Self::Unknown,
+        Self::DoNotCall,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -146,6 +150,7 @@ impl Outcome {
             Self::Failed => "failed",
             Self::NotPlaced => "not_placed",
             Self::Unknown => "unknown",
+            Self::DoNotCall => "do_not_call",
         }
     }
 
@@ -270,10 +275,12 @@ impl CampaignSettings {
                 "must be at most 604800 (a week)",
             ));
         }
-        if r.retry_on
-            .iter()
-            .any(|o| matches!(o, Outcome::Answered | Outcome::NotPlaced | Outcome::Unknown))
-        {
+        if r.retry_on.iter().any(|o| {
+            matches!(
+                o,
+                Outcome::Answered | Outcome::NotPlaced | Outcome::Unknown | Outcome::DoNotCall
+            )
+        }) {
             return Err(Invalid::new(
                 "retry.retry_on",
                 "may list busy, no_answer, voicemail and failed only",
@@ -298,6 +305,8 @@ impl CampaignSettings {
     pub fn next_attempt(&self, outcome: Outcome, attempts: u32, ended: Timestamp) -> NextStep {
         match outcome {
             Outcome::Answered => NextStep::Done,
+            // Listed numbers are never dialed, whatever the retry policy says.
+            Outcome::DoNotCall => NextStep::Failed,
             // Never dialed: it goes back in line without using up an attempt.
             Outcome::NotPlaced => NextStep::Retry { at: ended },
             o if self.retry.retry_on.contains(&o) && attempts < self.retry.max_attempts => {

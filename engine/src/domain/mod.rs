@@ -9,6 +9,7 @@ pub mod call;
 pub mod campaign;
 pub mod clock;
 pub mod cost;
+pub mod do_not_call;
 pub mod input;
 pub mod lead;
 pub mod lead_import;
@@ -33,6 +34,7 @@ pub use campaign::{
 };
 pub use clock::{Clock, SharedClock, SystemClock};
 pub use cost::{CallCost, CostFacts, CostRates};
+pub use do_not_call::{DncEntry, DncSource, NewDncEntry};
 pub use input::Invalid;
 pub use lead::{Lead, NewLead};
 pub use lead_import::{

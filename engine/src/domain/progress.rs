@@ -14,6 +14,9 @@ pub struct LeadCounts {
     pub dialing: i64,
     pub done: i64,
     pub failed: i64,
+    /// Leads settled without a call because their number is on a do-not-call list (global or
+    /// the campaign's); counted among `failed` too.
+    pub do_not_call: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]

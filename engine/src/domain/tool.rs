@@ -280,7 +280,7 @@ pub fn validate_targets(
 }
 
 /// Names kept for built-in actions, present and coming, so an HTTP tool cannot shadow one.
-const RESERVED: [&str; 3] = ["end_call", "transfer_call", "send_dtmf"];
+const RESERVED: [&str; 4] = ["end_call", "transfer_call", "send_dtmf", "do_not_call"];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]

@@ -13,12 +13,13 @@ use super::call_rows::{
     CallRow, LIVE, PHONE, SELECT, campaign_live_calls, fetch_call, find_by_carrier_id,
 };
 use super::call_search::SEARCH_CAP;
+use super::do_not_call::listed;
 use super::error::{Conflict, Result, StoreError, existing_or, not_found, unique_or};
 use super::leads::settle_lead;
 use super::{Store, new_id};
 use crate::domain::{
-    AnalysisStatus, Call, CallAnalysis, CallDirection, CallEvent, CallStatus, Carrier, NewCall,
-    Outcome, RejectReason, Sentiment, Speaker, Timestamp, TranscriptLine,
+    AnalysisStatus, Call, CallAnalysis, CallDirection, CallEvent, CallStatus, Carrier, DncEntry,
+    NewCall, Outcome, RejectReason, Sentiment, Speaker, Timestamp, TranscriptLine,
 };
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -435,35 +436,36 @@ impl Store {
         max_live: u32,
     ) -> Result<Option<Call>> {
         let agent_id = new.agent_id.clone().expect("a routed call has an agent");
-        let id = new_id();
-        let call = written(id, new, Some(agent_name), None);
+        let call = written(new_id(), new, Some(agent_name), None);
+        let node = self.node_id().to_owned();
+        self.write(move |conn| {
+            Box::pin(async move { insert_if_room(conn, call, &agent_id, max_live, &node).await })
+        })
+        .await
+    }
+
+    /// `insert_routed_call` for a single call placed through the API: also refused, in the
+    /// same write, when the number it dials is on the global do-not-call list.
+    pub async fn insert_placed_call(
+        &self,
+        new: &NewCall,
+        agent_name: &str,
+        max_live: u32,
+    ) -> Result<Placed> {
+        let agent_id = new.agent_id.clone().expect("a placed call has an agent");
+        let call = written(new_id(), new, Some(agent_name), None);
         let node = self.node_id().to_owned();
         self.write(move |conn| {
             Box::pin(async move {
-                let done = db::query(&format!(
-                    "INSERT INTO calls (id, direction, carrier, carrier_call_id, from_number, \
-                     to_number, agent_id, number_id, status, started_at, node_id) \
-                     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
-                     WHERE (SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE} \
-                       AND {PHONE}) < ?"
-                ))
-                .bind(&call.id)
-                .bind(call.direction.as_str())
-                .bind(call.carrier.as_str())
-                .bind(&call.carrier_call_id)
-                .bind(&call.from_number)
-                .bind(&call.to_number)
-                .bind(&agent_id)
-                .bind(&call.number_id)
-                .bind(call.status.as_str())
-                .bind(call.started_at.as_millis())
-                .bind(&node)
-                .bind(&agent_id)
-                .bind(i64::from(max_live))
-                .execute(conn)
-                .await;
-                let done = unique_or(done, || duplicate(&call.carrier_call_id))?;
-                Ok((done.rows_affected() == 1).then_some(call))
+                if let Some(entry) = listed(conn, &call.to_number, None).await? {
+                    return Ok(Placed::Listed(entry));
+                }
+                Ok(
+                    match insert_if_room(conn, call, &agent_id, max_live, &node).await? {
+                        Some(call) => Placed::Call(Box::new(call)),
+                        None => Placed::AgentFull,
+                    },
+                )
             })
         })
         .await
@@ -1139,4 +1141,48 @@ mod tests {
             "{err:?}"
         );
     }
+}
+
+/// What became of a single call's write.
+#[derive(Debug)]
+pub enum Placed {
+    Call(Box<Call>),
+    /// The agent is on its maximum of calls at once.
+    AgentFull,
+    /// The number is on the global do-not-call list: nothing was written.
+    Listed(DncEntry),
+}
+
+/// Writes a routed call unless its agent is already on `max_live` calls at once.
+async fn insert_if_room(
+    conn: &mut Conn<'_>,
+    call: Call,
+    agent_id: &str,
+    max_live: u32,
+    node: &str,
+) -> Result<Option<Call>> {
+    let done = db::query(&format!(
+        "INSERT INTO calls (id, direction, carrier, carrier_call_id, from_number, \
+         to_number, agent_id, number_id, status, started_at, node_id) \
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+         WHERE (SELECT COUNT(*) FROM calls WHERE agent_id = ? AND status IN {LIVE} \
+           AND {PHONE}) < ?"
+    ))
+    .bind(&call.id)
+    .bind(call.direction.as_str())
+    .bind(call.carrier.as_str())
+    .bind(&call.carrier_call_id)
+    .bind(&call.from_number)
+    .bind(&call.to_number)
+    .bind(agent_id)
+    .bind(&call.number_id)
+    .bind(call.status.as_str())
+    .bind(call.started_at.as_millis())
+    .bind(node)
+    .bind(agent_id)
+    .bind(i64::from(max_live))
+    .execute(conn)
+    .await;
+    let done = unique_or(done, || duplicate(&call.carrier_call_id))?;
+    Ok((done.rows_affected() == 1).then_some(call))
 }

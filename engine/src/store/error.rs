@@ -47,6 +47,12 @@ pub enum Conflict {
     CampaignActive(String),
     #[error("{0}")]
     CampaignStatus(String),
+    /// A dial refused: the reason names the list, since when and why (`DncEntry::reason`).
+    #[error("{0}")]
+    DoNotCall(String),
+    /// The number is already on that do-not-call list.
+    #[error("{0}")]
+    AlreadyListed(String),
     #[error(
         "\"{agent}\" still handles calls for {}. Assign those numbers another agent first, or delete anyway to leave them without this agent.",
         numbers.join(", ")

@@ -12,6 +12,7 @@ use super::db::{self, Conn};
 
 use super::call_rows::{LIVE, PHONE, campaign_live_calls, fetch_call};
 use super::campaigns::ensure_campaign;
+use super::do_not_call::listed;
 use super::error::{Result, StoreError, not_found};
 use super::{Store, new_id};
 use crate::domain::call::is_machine;
@@ -200,6 +201,14 @@ impl Store {
             }
             c.total += n;
         }
+        c.do_not_call = db::query_scalar(
+            "SELECT COUNT(*) FROM leads WHERE campaign_id = ? AND status = 'failed' \
+             AND last_outcome = ?",
+        )
+        .bind(campaign_id)
+        .bind(Outcome::DoNotCall.as_str())
+        .fetch_one(self.pool())
+        .await?;
         Ok(c)
     }
 
@@ -224,14 +233,13 @@ impl Store {
                     return Ok(Err(NoClaim::AgentFull));
                 }
                 let now = claim.now.as_millis();
-                let lead = db::query_as::<LeadRowDb>(&format!(
-                    "{LEAD_SELECT} WHERE campaign_id = ? AND status = 'pending' \
-                     AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
-                ))
-                .bind(&claim.campaign_id)
-                .bind(now)
-                .fetch_optional(&mut *conn)
-                .await?;
+                let lead = match next_callable(conn, &claim.campaign_id, now).await? {
+                    Next::Lead(lead) => Some(*lead),
+                    Next::None => None,
+                    // Many listed leads passed by: the writer goes to others' writes, and
+                    // the dialer comes straight back.
+                    Next::Again => return Ok(Err(NoClaim::NothingDue(Some(claim.now)))),
+                };
                 let Some(lead) = lead else {
                     let next: Option<i64> = db::query_scalar(
                         "SELECT MIN(next_attempt_at) FROM leads \
@@ -278,6 +286,49 @@ impl Store {
         })
         .await
     }
+}
+
+/// Most listed leads one claim settles before it lets the writer go: a list holding most of
+/// a big campaign must not hold the one writer for long.
+const LISTED_PER_CLAIM: usize = 1_000;
+
+enum Next {
+    Lead(Box<LeadRowDb>),
+    /// No pending lead is due.
+    None,
+    /// `LISTED_PER_CLAIM` listed leads were settled: ask again.
+    Again,
+}
+
+/// The campaign's next due lead whose number is on no do-not-call list; every due lead
+/// before it whose number is listed is settled on the way (failed, `do_not_call`), never
+/// dialed. Read in the claim's transaction, so an entry committed before it is obeyed.
+async fn next_callable(conn: &mut Conn<'_>, campaign_id: &str, now: i64) -> Result<Next> {
+    for _ in 0..LISTED_PER_CLAIM {
+        let lead = db::query_as::<LeadRowDb>(&format!(
+            "{LEAD_SELECT} WHERE campaign_id = ? AND status = 'pending' \
+             AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
+        ))
+        .bind(campaign_id)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(lead) = lead else {
+            return Ok(Next::None);
+        };
+        if listed(conn, &lead.phone, Some(campaign_id))
+            .await?
+            .is_none()
+        {
+            return Ok(Next::Lead(Box::new(lead)));
+        }
+        db::query("UPDATE leads SET status = 'failed', last_outcome = ? WHERE id = ?")
+            .bind(Outcome::DoNotCall.as_str())
+            .bind(lead.id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(Next::Again)
 }
 
 async fn fetch_lead(conn: &mut Conn<'_>, id: i64) -> Result<Lead> {

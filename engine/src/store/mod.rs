@@ -13,6 +13,7 @@ pub mod calls;
 pub mod campaigns;
 pub mod db;
 pub mod dialect;
+pub mod do_not_call;
 mod error;
 pub mod leads;
 pub mod nodes;

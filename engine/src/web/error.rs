@@ -31,6 +31,8 @@ pub enum ErrorCode {
     AgentInUse,
     /// The request conflicts with what is stored.
     Conflict,
+    /// The number is on a do-not-call list; the message says which, since when and why.
+    DoNotCall,
     /// A value breaks a rule (see `field`).
     Invalid,
     /// The OS keyring cannot be used on this machine.
@@ -169,7 +171,9 @@ impl From<StoreError> for ApiError {
                     | Conflict::CallEnded(_)
                     | Conflict::CallLive(_)
                     | Conflict::CampaignActive(_)
-                    | Conflict::CampaignStatus(_) => ErrorCode::Conflict,
+                    | Conflict::CampaignStatus(_)
+                    | Conflict::AlreadyListed(_) => ErrorCode::Conflict,
+                    Conflict::DoNotCall(_) => ErrorCode::DoNotCall,
                 };
                 let mut err = Self::new(StatusCode::CONFLICT, code, c.to_string());
                 err.detail.numbers = numbers;

@@ -27,6 +27,10 @@ import type {
   Funnel,
   Overview,
   LeadImportResult,
+  DncEntry,
+  DncImportReport,
+  DncInput,
+  DncPage,
   LeadPage,
   Level,
   NumberCarrier,
@@ -101,6 +105,7 @@ const ERROR_CODES: readonly string[] = [
   "duplicate_name",
   "agent_in_use",
   "conflict",
+  "do_not_call",
   "invalid",
   "keyring_unavailable",
   "carrier_error",
@@ -445,6 +450,26 @@ export class Api {
       onUpload,
     );
     return toLeadImport(body);
+  }
+
+  /** A do-not-call list: the global one, or `campaignId`'s. `q`: digits the number contains. */
+  listDoNotCall(query: { campaign_id?: string; q?: string; limit: number; offset: number }): Promise<DncPage> {
+    return this.run(this.client.GET("/api/do-not-call", { params: { query } }));
+  }
+  addDoNotCall(body: DncInput): Promise<DncEntry> {
+    return this.run(this.client.POST("/api/do-not-call", { body }));
+  }
+  async removeDoNotCall(id: number): Promise<void> {
+    await this.run(this.client.DELETE("/api/do-not-call/{id}", { params: { path: { id } } }));
+  }
+  /** Numbers from a CSV file (a phone column, an optional note) onto a list. */
+  async importDoNotCall(csv: Blob | string, campaignId: string | null): Promise<DncImportReport> {
+    const scope = campaignId === null ? "" : `?campaign_id=${encodeURIComponent(campaignId)}`;
+    const body = await this.send(`/api/do-not-call/import${scope}`, csv, "text/csv");
+    if (typeof body === "object" && body !== null && "added" in body && "rejected" in body) {
+      return body as DncImportReport;
+    }
+    throw new ApiError(200, "internal", "The engine's answer to the import is not in the expected form.");
   }
 
   getSettings(): Promise<Settings> {

@@ -64,6 +64,14 @@ export const limits = {
     inbound: { minimum: 0, maximum: 10 },
     outbound: { minimum: 0, maximum: 10 },
   },
+  DncImportReport: {
+    added: { minimum: 0 },
+    total_rows: { minimum: 0 },
+  },
+  DncPage: {
+    limit: { minimum: 0 },
+    offset: { minimum: 0 },
+  },
   DuplicateRow: {
     first_line: { minimum: 0 },
     line: { minimum: 0 },

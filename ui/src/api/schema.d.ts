@@ -748,6 +748,65 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/do-not-call": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A do-not-call list, newest first. */
+        get: operations["list_do_not_call"];
+        put?: never;
+        /**
+         * Adds a number to the global list or a campaign's. Campaigns and single calls stop
+         *     dialing it at once.
+         */
+        post: operations["add_do_not_call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/do-not-call/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Imports numbers from a CSV file (UTF-8, header row, a `phone` column and an optional
+         *     `note`). Rows that are not numbers are reported with their line and reason and change
+         *     nothing; numbers already on the list are counted as duplicates.
+         */
+        post: operations["import_do_not_call"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/do-not-call/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Takes an entry off its list: the number may be dialed again. */
+        delete: operations["remove_do_not_call"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -1764,6 +1823,61 @@ export interface components {
             /** Format: int64 */
             total_duration_secs: number;
         };
+        /** @description One number on one list. */
+        DncEntry: {
+            added_at: components["schemas"]["Timestamp"];
+            /** @description The call in which the person opted out (source `opt_out`). */
+            call_id?: string | null;
+            /** @description The campaign whose list it is on; `null`: the global list, which every call obeys. */
+            campaign_id?: string | null;
+            /** Format: int64 */
+            id: number;
+            note: string;
+            /** @example +14155552671 */
+            number: string;
+            source: components["schemas"]["DncSource"];
+        };
+        /**
+         * @description What a do-not-call import did (or would do, on a dry run). Every data row is counted
+         *     once: added, rejected (with its line and why) or a duplicate (already on the list, or
+         *     earlier in the file).
+         */
+        DncImportReport: {
+            /** Format: int64 */
+            added: number;
+            dry_run: boolean;
+            duplicates: components["schemas"]["DuplicateRow"][];
+            rejected: components["schemas"]["RejectedRow"][];
+            /** Format: int64 */
+            total_rows: number;
+        };
+        /** @description A number to put on a do-not-call list. */
+        DncInput: {
+            /** @description The campaign whose list; absent or null: the global list. */
+            campaign_id?: string | null;
+            /** @description Why, for the people who read the list (up to 500 characters). */
+            note?: string;
+            /**
+             * @description In international form, or national in the engine's default region.
+             * @example +14155552671
+             */
+            number: string;
+            source?: null | components["schemas"]["DncSource"];
+        };
+        DncPage: {
+            items: components["schemas"]["DncEntry"][];
+            /** Format: int32 */
+            limit: number;
+            /** Format: int32 */
+            offset: number;
+            /** Format: int64 */
+            total: number;
+        };
+        /**
+         * @description How a number came onto the list.
+         * @enum {string}
+         */
+        DncSource: "manual" | "import" | "opt_out" | "api";
         /** @description A row whose phone number appeared earlier in the same file, or is already in the campaign. */
         DuplicateRow: {
             /**
@@ -1786,7 +1900,7 @@ export interface components {
             error: components["schemas"]["ErrorDetail"];
         };
         /** @enum {string} */
-        ErrorCode: "malformed" | "unauthorized" | "forbidden" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "invalid" | "keyring_unavailable" | "carrier_error" | "audio_unavailable" | "internal";
+        ErrorCode: "malformed" | "unauthorized" | "forbidden" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "do_not_call" | "invalid" | "keyring_unavailable" | "carrier_error" | "audio_unavailable" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /** @description The offending field, for `invalid`. */
@@ -1888,6 +2002,15 @@ export interface components {
             delivery: components["schemas"]["WebhookDelivery"];
             /** @enum {string} */
             type: "webhook_delivery";
+        } | {
+            entry: components["schemas"]["DncEntry"];
+            /** @enum {string} */
+            type: "do_not_call_added";
+        } | {
+            /** Format: int64 */
+            id: number;
+            /** @enum {string} */
+            type: "do_not_call_removed";
         } | {
             provider: components["schemas"]["Provider"];
             set: boolean;
@@ -2022,6 +2145,12 @@ export interface components {
         LeadCounts: {
             /** Format: int64 */
             dialing: number;
+            /**
+             * Format: int64
+             * @description Leads settled without a call because their number is on a do-not-call list (global or
+             *     the campaign's); counted among `failed` too.
+             */
+            do_not_call: number;
             /** Format: int64 */
             done: number;
             /** Format: int64 */
@@ -2140,7 +2269,7 @@ export interface components {
          * @description How a call ended, as far as its lead is concerned.
          * @enum {string}
          */
-        Outcome: "answered" | "busy" | "no_answer" | "voicemail" | "failed" | "not_placed" | "unknown";
+        Outcome: "answered" | "busy" | "no_answer" | "voicemail" | "failed" | "not_placed" | "unknown" | "do_not_call";
         /** @description Calls that ended (or stand) in one status. */
         OutcomeCount: {
             /** Format: int64 */
@@ -5975,6 +6104,239 @@ export interface operations {
                 };
             };
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_do_not_call: {
+        parameters: {
+            query?: {
+                /** @description The campaign whose list; absent: the global list. */
+                campaign_id?: string;
+                /** @description Digits the number contains. */
+                q?: string;
+                /** @description Page size, 1 to 500 (default 50). */
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DncPage"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such campaign */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_do_not_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DncInput"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DncEntry"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such campaign */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Already on that list (since when and why) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not a phone number, or a note too long */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    import_do_not_call: {
+        parameters: {
+            query?: {
+                /** @description The campaign whose list; absent: the global list. */
+                campaign_id?: string;
+                /** @description Check the file and report, without adding anything. */
+                dry_run?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description The numbers */
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DncImportReport"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such campaign */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The file as a whole cannot be read (not UTF-8, no phone column, ...) */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_do_not_call: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -23,6 +23,14 @@ function firstChoice(numbers: PhoneNumber[], wanted: string | null | undefined):
 
 function refusal(e: ApiError): ComponentChildren {
   const message = fieldMessage(e.message, e.field);
+  if (e.code === "do_not_call") {
+    return (
+      <>
+        <strong>Not called: the number is on a do-not-call list.</strong> {message.replace(/^not called: /i, "")}{" "}
+        <a href={href("settings")}>Open the list</a>
+      </>
+    );
+  }
   switch (e.status) {
     case 409:
       return <>The agent cannot take another call now: {message}</>;

@@ -52,6 +52,7 @@ const OUTCOME_LABELS: Record<Outcome, string> = {
   failed: "Failed",
   not_placed: "Not placed",
   unknown: "Unknown",
+  do_not_call: "Do not call",
 };
 
 export function LeadsView(props: { campaign: CampaignView; onImport: () => void }) {

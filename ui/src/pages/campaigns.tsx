@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { isApiError, type ApiError, type CampaignAction } from "../api/client";
 import type { Agent, CampaignStatus, CampaignView, LeadCounts, PhoneNumber } from "../api/types";
 import { CampaignFunnel } from "../components/campaign-funnel";
+import { DoNotCallList } from "../components/do-not-call";
 import { Icon } from "../components/icons";
 import {
   Badge,
@@ -305,10 +306,11 @@ function NewCampaignPanel(props: {
   );
 }
 
-type Tab = "leads" | "import" | "settings";
+type Tab = "leads" | "import" | "do-not-call" | "settings";
 const TABS: { id: Tab; label: string }[] = [
   { id: "leads", label: "Leads" },
   { id: "import", label: "Import leads" },
+  { id: "do-not-call", label: "Do not call" },
   { id: "settings", label: "Settings" },
 ];
 
@@ -402,6 +404,7 @@ function CampaignPanel(props: {
         labels={{
           leads: `Leads (${total.toLocaleString()})`,
           import: "Import leads",
+          "do-not-call": "Do not call",
           settings: dirty ? "Settings •" : "Settings",
         }}
       />
@@ -415,6 +418,15 @@ function CampaignPanel(props: {
           />
         )}
         {tab === "import" && <ImportLeads campaign={view} />}
+        {tab === "do-not-call" && (
+          <>
+            <p class="muted">
+              Numbers this campaign never dials, besides the global list in Settings. Leads with a listed number are
+              passed by without a call ({view.progress.leads.do_not_call.toLocaleString()} so far).
+            </p>
+            <DoNotCallList campaignId={view.id} idPrefix="campaign-dnc" />
+          </>
+        )}
         {tab === "settings" && (
           <>
             {generalError && (
@@ -696,6 +708,14 @@ function CampaignProgressView(props: { view: CampaignView }) {
           <dt>Failed</dt>
           <dd data-testid="count-failed">{leads.failed.toLocaleString()}</dd>
         </div>
+        {leads.do_not_call > 0 && (
+          <div>
+            <dt>Do not call</dt>
+            <dd data-testid="count-do-not-call" title="Passed by without a call: the number is on a do-not-call list">
+              {leads.do_not_call.toLocaleString()}
+            </dd>
+          </div>
+        )}
       </dl>
       <p class="progress-meta small">
         <span>

@@ -16,6 +16,7 @@ import { WebhookEndpointsCard } from "./settings-webhooks";
 import { RecordingsCard } from "./settings-recordings";
 import { CostRatesCard } from "./settings-costs";
 import { ClusterCard } from "./settings-cluster";
+import { DoNotCallList } from "../components/do-not-call";
 import { checkPublicUrl, phoneRegions } from "../validate";
 
 /** `section`: the part of the page to show first (`audio`), from the route. */
@@ -46,11 +47,27 @@ export function SettingsPage(props: { section?: string | null }) {
               </>
             )}
           </RemoteView>
+          <DoNotCallCard />
           <EngineCard settings={settings.data} desktop={desktop} apiBase={apiBase} />
           <ClusterCard />
         </div>
       </div>
     </div>
+  );
+}
+
+/** The global do-not-call list: numbers no campaign and no single call dials. */
+function DoNotCallCard() {
+  return (
+    <section class="card" aria-labelledby="settings-do-not-call" id="do-not-call">
+      <h2 id="settings-do-not-call">Do not call</h2>
+      <p class="muted">
+        Numbers Switchboard never dials: no campaign calls them and a single call to one is refused, saying why. A
+        person who asks an agent not to be called again is added here during the call. A campaign's own list is in its
+        panel.
+      </p>
+      <DoNotCallList campaignId={null} idPrefix="settings-dnc" />
+    </section>
   );
 }
 
