@@ -26,6 +26,11 @@ struct World {
 
 impl World {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// `start`, with `tweak` applied to the engine's configuration.
+    async fn start_with(tweak: impl FnOnce(&mut switchboard::Config)) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let telnyx = TelnyxApi::start().await;
         let keys = TelnyxKeys::new();
@@ -37,6 +42,7 @@ impl World {
             ("TELNYX_API_KEY".into(), "KEY-telnyx-test".into()),
             ("TELNYX_PUBLIC_KEY".into(), keys.public_key_b64()),
         ];
+        tweak(&mut cfg);
         let engine = TestEngine::start_with(cfg).await;
         let (s, _) = engine
             .api
@@ -96,6 +102,42 @@ impl World {
         }
         let res = req.send().await.unwrap();
         (res.status(), res.text().await.unwrap())
+    }
+
+    /// A Twilio voice webhook for `call_sid` as relayed by a local tunnel for `sender` (the
+    /// tunnel's `X-Forwarded-For`), signed or not; the status and `Retry-After`.
+    async fn relayed_voice(
+        &self,
+        sender: &str,
+        call_sid: &str,
+        signed: bool,
+    ) -> (StatusCode, Option<String>) {
+        let path = "/webhooks/twilio/voice";
+        let params = voice_params(call_sid);
+        let signature = if signed {
+            twilio_signature(TWILIO_TOKEN, &format!("{PUBLIC}{path}"), &params)
+        } else {
+            "forged".into()
+        };
+        let res = self
+            .http
+            .post(format!("{}{path}", self.engine.public_url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature)
+            .header("x-forwarded-for", format!("10.9.9.9, {sender}"))
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(&params)
+                    .finish(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let retry = res
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (res.status(), retry)
     }
 
     async fn twilio_voice(&self, call_sid: &str) -> (StatusCode, String) {
@@ -928,4 +970,102 @@ async fn a_telnyx_calls_cost_counts_its_started_minutes() {
     );
     assert!(close(&call["cost"]["carrier_usd"], 0.005), "{call}");
     assert!(close(&call["cost_estimate_usd"], 0.005 + 0.05), "{call}");
+}
+
+/// A flood of forged webhooks shuts its sender out (refused unread, with Retry-After) and the
+/// signed ones of another sender go on being answered; the address counted is the one a local
+/// tunnel saw (its last X-Forwarded-For hop, not one the sender wrote before it).
+#[tokio::test]
+async fn a_forger_is_shut_out_while_the_carriers_signed_webhooks_are_answered() {
+    let w = World::start().await;
+    w.number("twilio", 100).await;
+    let (forger, carrier) = ("198.51.100.7", "203.0.113.9");
+    let mut statuses = Vec::new();
+    for i in 0..200 {
+        statuses.push(
+            w.relayed_voice(forger, &format!("CAforged{i:04}"), false)
+                .await,
+        );
+        if i % 20 == 0 {
+            let sid = format!("CAsigned{i:04}");
+            assert_eq!(
+                w.relayed_voice(carrier, &sid, true).await.0,
+                StatusCode::OK,
+                "the carrier's webhook {i} while the forger floods"
+            );
+        }
+    }
+    let forbidden = statuses
+        .iter()
+        .take_while(|(s, _)| *s == StatusCode::FORBIDDEN)
+        .count();
+    // The allowance: 20 refusals a second, 100 at once.
+    assert!(
+        (100..=160).contains(&forbidden),
+        "{forbidden} refused before the shut-out"
+    );
+    assert!(
+        statuses[forbidden..]
+            .iter()
+            .all(|(s, r)| *s == StatusCode::TOO_MANY_REQUESTS && r.as_deref() == Some("5")),
+        "{:?}",
+        &statuses[forbidden..]
+    );
+    // Shut out means unread: even a signed webhook from that address waits.
+    assert_eq!(
+        w.relayed_voice(forger, "CAsignedbyforger", true).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let calls = w.calls().await;
+    assert_eq!(calls.len(), 10, "only the signed calls are recorded");
+    assert!(
+        calls.iter().all(|c| c["carrier_call_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("CAsigned0")),
+        "{calls:?}"
+    );
+}
+
+/// A sender that never finishes its headers is cut off, and the listener keeps at most its cap
+/// of sockets open: one more is closed unread, and a freed place is taken again.
+#[tokio::test]
+async fn slow_senders_are_cut_off_and_open_sockets_are_capped() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let w = World::start_with(|c| c.max_public_sockets = 4).await;
+    let addr = w.engine.running.public_addr();
+    let closed = async |tcp: &mut tokio::net::TcpStream, within: Duration| {
+        let mut buf = [0u8; 256];
+        matches!(
+            tokio::time::timeout(within, tcp.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"POST /webhooks/twilio/voice HTTP/1.1\r\nHost: sb.example.test\r\n")
+            .await
+            .unwrap();
+        held.push(tcp);
+    }
+    let mut fifth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed(&mut fifth, Duration::from_secs(2)).await,
+        "a fifth socket is closed at once"
+    );
+    // The slow ones: cut off once the header time (10 s) is up, not before the first second.
+    assert!(!closed(&mut held[0], Duration::from_secs(1)).await);
+    for tcp in &mut held {
+        assert!(
+            closed(tcp, Duration::from_secs(15)).await,
+            "a sender slow with its headers is cut off"
+        );
+    }
+    drop(held);
+    // Their places are free again.
+    let res = reqwest::get(format!("{}/health", w.engine.public_url()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
 }

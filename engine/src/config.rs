@@ -47,6 +47,28 @@ pub enum ConfigError {
     AllowOrigin(String),
 }
 
+/// The public listener's limits (see `public`'s doc); `serve` flags set them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublicLimits {
+    /// Sockets open at once, media WebSockets included.
+    pub sockets: usize,
+    /// Requests a second from one address (and twice as many at once).
+    pub per_address: u32,
+    /// Refused requests a second from one address before it is shut out (and five times as
+    /// many at once).
+    pub refusals_per_address: u32,
+}
+
+impl Default for PublicLimits {
+    fn default() -> Self {
+        Self {
+            sockets: 4096,
+            per_address: 3000,
+            refusals_per_address: 20,
+        }
+    }
+}
+
 #[derive(Clone, Args)]
 pub struct Config {
     /// Where the database and local files live [default: the OS's data directory].
@@ -158,6 +180,22 @@ pub struct Config {
     )]
     pub allow_origins: Vec<String>,
 
+    /// Sockets the public listener keeps open at once, media WebSockets included; more are
+    /// closed unread.
+    #[arg(long, env = "SWITCHBOARD_MAX_PUBLIC_SOCKETS", default_value_t = PublicLimits::default().sockets)]
+    pub max_public_sockets: usize,
+
+    /// Requests a second one address may send the public listener (twice as many at once).
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_RATE_LIMIT", default_value_t = PublicLimits::default().per_address,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub public_rate_limit: u32,
+
+    /// Refused requests a second one address may send the public listener (five times as many
+    /// at once) before it is shut out for a few seconds.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_REFUSALS_LIMIT", default_value_t = PublicLimits::default().refusals_per_address,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub public_refusals_limit: u32,
+
     /// A built UI (ui/dist) to serve on the control listener in place of the one built into
     /// the binary (a UI being worked on, or a binary built without one).
     #[arg(long, env = "SWITCHBOARD_UI_DIR")]
@@ -191,6 +229,9 @@ impl std::fmt::Debug for Config {
             .field("secrets_file", &self.secrets_file)
             .field("ui_dir", &self.ui_dir)
             .field("allow_origins", &self.allow_origins)
+            .field("max_public_sockets", &self.max_public_sockets)
+            .field("public_rate_limit", &self.public_rate_limit)
+            .field("public_refusals_limit", &self.public_refusals_limit)
             .field(
                 "insecure_skip_webhook_signatures",
                 &self.insecure_skip_webhook_signatures,
@@ -232,6 +273,9 @@ impl Default for Config {
             secrets_file: false,
             ui_dir: None,
             allow_origins: Vec::new(),
+            max_public_sockets: PublicLimits::default().sockets,
+            public_rate_limit: PublicLimits::default().per_address,
+            public_refusals_limit: PublicLimits::default().refusals_per_address,
             insecure_skip_webhook_signatures: false,
             telnyx_api_url: DEFAULT_TELNYX_API_URL.into(),
             twilio_api_url: DEFAULT_TWILIO_API_URL.into(),
@@ -256,6 +300,15 @@ impl Config {
         directories::ProjectDirs::from("app", "Switchboard", "switchboard")
             .map(|p| p.data_dir().to_owned())
             .ok_or(ConfigError::NoDataDir)
+    }
+
+    /// The public listener's limits.
+    pub fn public_limits(&self) -> PublicLimits {
+        PublicLimits {
+            sockets: self.max_public_sockets.max(1),
+            per_address: self.public_rate_limit,
+            refusals_per_address: self.public_refusals_limit,
+        }
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -220,16 +220,10 @@ pub async fn launch(
     });
     let app = crate::public::router(engine.clone());
     let stopped = wait_for(stopping);
+    let sockets = engine.config().public_limits().sockets;
     tasks.spawn(async move {
-        // Media frames are small and latency-bound: never hold one back for Nagle.
-        let public = axum::serve::ListenerExt::tap_io(public, |tcp: &mut tokio::net::TcpStream| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
-        });
-        axum::serve(public, app.into_make_service())
-            .with_graceful_shutdown(stopped)
-            .await
+        crate::public::serve(public, app, sockets, stopped).await;
+        Ok(())
     });
     // Watches the caller's shutdown future until the engine stops either way, so a future
     // that never completes (`start`'s) does not outlive the engine.

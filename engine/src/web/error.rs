@@ -41,6 +41,8 @@ pub enum ErrorCode {
     CarrierError,
     /// No sound server or audio device can be used (its message says which and why).
     AudioUnavailable,
+    /// Too many requests from one address (public listener): try again after `Retry-After`.
+    RateLimited,
     Internal,
 }
 
