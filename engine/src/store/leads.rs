@@ -16,6 +16,7 @@ use super::error::{Result, StoreError, not_found};
 use super::{Store, new_id};
 use crate::domain::call::is_machine;
 use crate::domain::campaign::NextStep;
+use crate::domain::time_zones::{ZoneSource, zone_key, zones_in};
 use crate::domain::{
     Call, CallDirection, CallStatus, CampaignSettings, Carrier, E164, Lead, LeadCounts, LeadStatus,
     NewLead, Outcome, Timestamp,
@@ -35,6 +36,8 @@ struct LeadRowDb {
     next_attempt_at: i64,
     last_outcome: Option<String>,
     last_call_id: Option<String>,
+    time_zone: Option<String>,
+    zones: String,
 }
 
 impl TryFrom<LeadRowDb> for Lead {
@@ -61,12 +64,21 @@ impl TryFrom<LeadRowDb> for Lead {
             attempts: u32::try_from(r.attempts).unwrap_or(0),
             next_attempt_at: Timestamp::from_millis(r.next_attempt_at),
             last_call_id: r.last_call_id,
+            zone_source: match (&r.time_zone, r.zones.is_empty()) {
+                (Some(_), _) => ZoneSource::Lead,
+                (None, false) => ZoneSource::Number,
+                (None, true) => ZoneSource::Campaign,
+            },
+            zones: zones_in(&r.zones).into_iter().map(str::to_owned).collect(),
+            time_zone: r.time_zone,
+            local_hours_open_at: None,
+            waiting_for_local_hours: false,
         })
     }
 }
 
 const LEAD_SELECT: &str = "SELECT id, campaign_id, line, name, phone, email, fields, status, \
-     attempts, next_attempt_at, last_outcome, last_call_id FROM leads";
+     attempts, next_attempt_at, last_outcome, last_call_id, time_zone, zones FROM leads";
 
 /// One attempt, claimed: its lead is dialing and its call is on record, not yet placed.
 #[derive(Debug, Clone)]
@@ -86,6 +98,9 @@ pub struct Claim {
     pub from: E164,
     pub carrier: Carrier,
     pub now: Timestamp,
+    /// The zone keys whose local calling hours are open at `now`: only their leads are
+    /// taken.
+    pub open_zones: Vec<String>,
 }
 
 /// Why no lead was claimed.
@@ -97,6 +112,8 @@ pub enum NoClaim {
     CampaignFull,
     /// The chosen agent filled up meanwhile.
     AgentFull,
+    /// Leads are pending, but none due is inside its local calling hours now.
+    OutsideHours,
 }
 
 impl Store {
@@ -110,9 +127,11 @@ impl Store {
                 for lead in leads {
                     let fields = (!lead.fields.is_empty())
                         .then(|| serde_json::Value::Object(lead.fields.clone()).to_string());
+                    let (zones, _) = zone_key(lead.time_zone.as_deref(), &lead.phone);
                     let done = db::query(
-                        "INSERT INTO leads (campaign_id, line, name, phone, email, fields) \
-                         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, phone) DO NOTHING",
+                        "INSERT INTO leads (campaign_id, line, name, phone, email, fields, \
+                         time_zone, zones) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                         ON CONFLICT (campaign_id, phone) DO NOTHING",
                     )
                     .bind(&campaign_id)
                     .bind(lead.line)
@@ -120,6 +139,8 @@ impl Store {
                     .bind(lead.phone.as_str())
                     .bind(&lead.email)
                     .bind(fields)
+                    .bind(&lead.time_zone)
+                    .bind(zones)
                     .execute(&mut *conn)
                     .await?;
                     if done.rows_affected() == 0 {
@@ -182,6 +203,17 @@ impl Store {
         ))
     }
 
+    /// The zone keys of the campaign's pending leads (the dialer judges each key's hours
+    /// once, not each lead's).
+    pub async fn pending_lead_zones(&self, campaign_id: &str) -> Result<Vec<String>> {
+        Ok(db::query_scalar(
+            "SELECT DISTINCT zones FROM leads WHERE campaign_id = ? AND status = 'pending'",
+        )
+        .bind(campaign_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     pub async fn lead_counts(&self, campaign_id: &str) -> Result<LeadCounts> {
         let rows: Vec<(String, i64)> = db::query_as(
             "SELECT status, COUNT(*) FROM leads WHERE campaign_id = ? GROUP BY status",
@@ -224,14 +256,27 @@ impl Store {
                     return Ok(Err(NoClaim::AgentFull));
                 }
                 let now = claim.now.as_millis();
-                let lead = db::query_as::<LeadRowDb>(&format!(
-                    "{LEAD_SELECT} WHERE campaign_id = ? AND status = 'pending' \
-                     AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
-                ))
-                .bind(&claim.campaign_id)
-                .bind(now)
-                .fetch_optional(&mut *conn)
-                .await?;
+                // The earliest due lead of each open zone key (one index seek each), earliest
+                // of all first.
+                let mut lead: Option<LeadRowDb> = None;
+                for zones in &claim.open_zones {
+                    let due = db::query_as::<LeadRowDb>(&format!(
+                        "{LEAD_SELECT} WHERE campaign_id = ? AND zones = ? AND status = 'pending' \
+                         AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
+                    ))
+                    .bind(&claim.campaign_id)
+                    .bind(zones)
+                    .bind(now)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    if let Some(d) = due
+                        && lead.as_ref().is_none_or(|l| {
+                            (d.next_attempt_at, d.id) < (l.next_attempt_at, l.id)
+                        })
+                    {
+                        lead = Some(d);
+                    }
+                }
                 let Some(lead) = lead else {
                     let next: Option<i64> = db::query_scalar(
                         "SELECT MIN(next_attempt_at) FROM leads \
@@ -240,6 +285,10 @@ impl Store {
                     .bind(&claim.campaign_id)
                     .fetch_one(&mut *conn)
                     .await?;
+                    // Due, but outside its hours: the dialer waits for them to open.
+                    if next.is_some_and(|n| n <= now) {
+                        return Ok(Err(NoClaim::OutsideHours));
+                    }
                     return Ok(Err(NoClaim::NothingDue(next.map(Timestamp::from_millis))));
                 };
                 let lead = Lead::try_from(lead)?;
