@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::config::normalise_public_url;
-use crate::domain::{CallingHours, EchoMode};
 use crate::domain::Invalid;
 use crate::domain::phone::is_known_region;
+use crate::domain::{CallingHours, EchoMode};
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::settings::{

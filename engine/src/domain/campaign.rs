@@ -977,7 +977,10 @@ mod tests {
             h.check("America/Chicago", at("2026-01-15T13:59:00Z")),
             Err(Some(at("2026-01-15T14:00:00Z")))
         );
-        assert_eq!(h.check("America/Chicago", at("2026-01-15T14:00:00Z")), Ok(()));
+        assert_eq!(
+            h.check("America/Chicago", at("2026-01-15T14:00:00Z")),
+            Ok(())
+        );
         assert_eq!(
             h.check("America/Chicago", at("2026-01-16T03:00:00Z")),
             Err(Some(at("2026-01-16T14:00:00Z")))
@@ -1003,7 +1006,10 @@ mod tests {
             h.check("America/New_York", at("2026-03-07T13:30:00Z")),
             Err(Some(at("2026-03-07T14:00:00Z")))
         );
-        assert_eq!(h.check("America/New_York", at("2026-03-09T13:30:00Z")), Ok(()));
+        assert_eq!(
+            h.check("America/New_York", at("2026-03-09T13:30:00Z")),
+            Ok(())
+        );
         // Saturday evening before the change: the next opening is Sunday 09:00 EDT.
         assert_eq!(
             h.check("America/New_York", at("2026-03-07T23:00:00Z")),
@@ -1021,7 +1027,10 @@ mod tests {
         // Friday 2026-01-16 16:30 in Los Angeles is Saturday 00:30 UTC; a weekday window
         // still calls it, and a Saturday morning in Tokyo (same instant) is not a weekday.
         let h = hours(Some(window("09:00", "17:00", vec![1, 2, 3, 4, 5])));
-        assert_eq!(h.check("America/Los_Angeles", at("2026-01-17T00:30:00Z")), Ok(()));
+        assert_eq!(
+            h.check("America/Los_Angeles", at("2026-01-17T00:30:00Z")),
+            Ok(())
+        );
         assert_eq!(
             h.check("Asia/Tokyo", at("2026-01-17T00:30:00Z")),
             Err(Some(at("2026-01-19T00:00:00Z"))),
@@ -1034,15 +1043,23 @@ mod tests {
         let floor = CallingHours::default();
         assert_eq!(floor.contains(&window("08:00", "21:00", vec![])), Ok(()));
         assert_eq!(floor.contains(&window("09:00", "17:00", vec![])), Ok(()));
-        let e = floor.contains(&window("07:30", "17:00", vec![])).unwrap_err();
+        let e = floor
+            .contains(&window("07:30", "17:00", vec![]))
+            .unwrap_err();
         assert_eq!(e.field, "window.start");
         assert!(e.message.contains("08:00 and 21:00"), "{}", e.message);
         assert_eq!(
-            floor.contains(&window("09:00", "21:30", vec![])).unwrap_err().field,
+            floor
+                .contains(&window("09:00", "21:30", vec![]))
+                .unwrap_err()
+                .field,
             "window.end"
         );
         assert_eq!(
-            floor.contains(&window("20:00", "02:00", vec![])).unwrap_err().field,
+            floor
+                .contains(&window("20:00", "02:00", vec![]))
+                .unwrap_err()
+                .field,
             "window.end",
             "past midnight is past the floor"
         );

@@ -7,8 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::phone::is_known_region;
-use super::time_zones::parse_zone;
 use super::phone::{E164, PhoneError};
+use super::time_zones::parse_zone;
 
 /// Longest name kept, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -867,16 +867,25 @@ mod tests {
             "phone,Time_Zone\n+14155552671,America/Chicago\n+14155552672,\n+14155552673,Mars/Base\n",
         );
         assert_eq!(got.leads[0].time_zone.as_deref(), Some("America/Chicago"));
-        assert_eq!(got.leads[1].time_zone, None, "an empty cell: inferred later");
+        assert_eq!(
+            got.leads[1].time_zone, None,
+            "an empty cell: inferred later"
+        );
         assert_eq!(lines(&got.rejected, |r| r.line), vec![4]);
         assert!(
-            got.rejected[0].reason.contains("\"Mars/Base\" is not a known time zone"),
+            got.rejected[0]
+                .reason
+                .contains("\"Mars/Base\" is not a known time zone"),
             "{:?}",
             got.rejected[0]
         );
         for header in ["timezone", "tz", "time zone"] {
             let got = import(&format!("phone,{header}\n+14155552671,Europe/Paris\n"));
-            assert_eq!(got.leads[0].time_zone.as_deref(), Some("Europe/Paris"), "{header}");
+            assert_eq!(
+                got.leads[0].time_zone.as_deref(),
+                Some("Europe/Paris"),
+                "{header}"
+            );
         }
     }
 

@@ -636,9 +636,7 @@ impl Store {
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?;
-        Ok(text
-            .flatten()
-            .and_then(|t| serde_json::from_str(&t).ok()))
+        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
     }
 
     /// Replaces a call's own context. Refused once the call has ended: nothing would read it.

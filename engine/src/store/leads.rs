@@ -270,9 +270,9 @@ impl Store {
                     .fetch_optional(&mut *conn)
                     .await?;
                     if let Some(d) = due
-                        && lead.as_ref().is_none_or(|l| {
-                            (d.next_attempt_at, d.id) < (l.next_attempt_at, l.id)
-                        })
+                        && lead
+                            .as_ref()
+                            .is_none_or(|l| (d.next_attempt_at, d.id) < (l.next_attempt_at, l.id))
                     {
                         lead = Some(d);
                     }

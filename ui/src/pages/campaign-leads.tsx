@@ -173,6 +173,9 @@ function LeadsTable(props: { leads: Lead[]; busy: boolean }) {
         <tr>
           <th scope="col">Lead</th>
           <th scope="col">Phone</th>
+          <th scope="col" title="The lead's own time zone, else its number's; calls start only in its local hours">
+            Time zone
+          </th>
           <th scope="col">Status</th>
           <th scope="col" class="num" title="Attempts made">
             Tries
@@ -195,7 +198,22 @@ function LeadsTable(props: { leads: Lead[]; busy: boolean }) {
             </td>
             <td class="nowrap">{formatNumber(l.phone)}</td>
             <td>
+              <LeadZone lead={l} />
+            </td>
+            <td>
               <Badge tone={LEAD_TONES[l.status]}>{LEAD_STATUS_LABELS[l.status]}</Badge>
+              {l.waiting_for_local_hours && (
+                <div
+                  class="sub nowrap"
+                  title={
+                    l.local_hours_open_at
+                      ? `Outside its local calling hours until ${dateTime(l.local_hours_open_at)}`
+                      : "Its time zones share no allowed calling hour"
+                  }
+                >
+                  {l.local_hours_open_at ? `waits till ${shortTime(l.local_hours_open_at)}` : "no shared hours"}
+                </div>
+              )}
               {l.status === "pending" && l.attempts > 0 && (
                 <div class="sub nowrap" title={dateTime(l.next_attempt_at)}>
                   next {shortTime(l.next_attempt_at)}
@@ -208,6 +226,33 @@ function LeadsTable(props: { leads: Lead[]; busy: boolean }) {
         ))}
       </tbody>
     </table>
+  );
+}
+
+const ZONE_SOURCES = {
+  lead: "from the lead’s list",
+  number: "from its number",
+  campaign: "unknown: the campaign’s window zone stands in",
+} as const;
+
+/** A lead's zone(s), the first shown and the rest counted, with where they came from. */
+function LeadZone(props: { lead: Lead }) {
+  const { zones, zone_source } = props.lead;
+  const title = `${zones.join(", ") || "Unknown"} (${ZONE_SOURCES[zone_source]})`;
+  if (zones.length === 0) {
+    return (
+      <span class="muted" title={title}>
+        Campaign’s
+      </span>
+    );
+  }
+  const [first, ...rest] = zones;
+  return (
+    <div class="truncate" title={title}>
+      {first.replace(/_/g, " ")}
+      {rest.length > 0 && <span class="muted"> +{rest.length}</span>}
+      {zone_source === "number" && <div class="sub">by number</div>}
+    </div>
   );
 }
 

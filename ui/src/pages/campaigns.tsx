@@ -33,6 +33,7 @@ import {
   FORM_FIELDS,
   changes,
   check,
+  LEGAL_FLOOR,
   engineField,
   formOf,
   isDirty,
@@ -244,7 +245,8 @@ function NewCampaignPanel(props: {
   const [saving, setSaving] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const [submitted, setSubmitted] = useState(false);
-  const checked = check(form);
+  const floor = useAppState().settings.data?.calling_hours ?? LEGAL_FLOOR;
+  const checked = check(form, floor);
 
   const update = <K extends keyof CampaignForm>(key: K, value: CampaignForm[K]) => {
     setForm((f) => ({ ...f, [key]: value }));
@@ -300,6 +302,7 @@ function NewCampaignPanel(props: {
         agents={props.agents}
         numbers={props.numbers}
         showAll={submitted}
+        floor={floor}
       />
     </SidePanel>
   );
@@ -332,7 +335,8 @@ function CampaignPanel(props: {
 
   const baseForm = formOf(base, null);
   const dirty = isDirty(form, baseForm);
-  const checked = check(form);
+  const floor = useAppState().settings.data?.calling_hours ?? LEGAL_FLOOR;
+  const checked = check(form, floor);
   // Changed elsewhere (another window, a script): take the new values for the fields not
   // edited here. Progress events change `view` twice a second; only a new revision counts.
   useEffect(() => {
@@ -433,6 +437,7 @@ function CampaignPanel(props: {
               agents={props.agents}
               numbers={props.numbers}
               showAll
+              floor={floor}
             />
           </>
         )}
