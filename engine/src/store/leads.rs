@@ -206,12 +206,12 @@ impl Store {
     /// The zone keys of the campaign's pending leads (the dialer judges each key's hours
     /// once, not each lead's).
     pub async fn pending_lead_zones(&self, campaign_id: &str) -> Result<Vec<String>> {
-        Ok(db::query_scalar(
+        db::query_scalar(
             "SELECT DISTINCT zones FROM leads WHERE campaign_id = ? AND status = 'pending'",
         )
         .bind(campaign_id)
         .fetch_all(self.pool())
-        .await?)
+        .await
     }
 
     pub async fn lead_counts(&self, campaign_id: &str) -> Result<LeadCounts> {

@@ -172,9 +172,8 @@ function LeadsTable(props: { leads: Lead[]; busy: boolean }) {
       <thead>
         <tr>
           <th scope="col">Lead</th>
-          <th scope="col">Phone</th>
-          <th scope="col" title="The lead's own time zone, else its number's; calls start only in its local hours">
-            Time zone
+          <th scope="col" title="The lead's time zone (its own, else its number's) is under its number">
+            Phone · time zone
           </th>
           <th scope="col">Status</th>
           <th scope="col" class="num" title="Attempts made">
@@ -196,15 +195,15 @@ function LeadsTable(props: { leads: Lead[]; busy: boolean }) {
                 </div>
               ) : null}
             </td>
-            <td class="nowrap">{formatNumber(l.phone)}</td>
             <td>
+              <div class="nowrap">{formatNumber(l.phone)}</div>
               <LeadZone lead={l} />
             </td>
             <td>
               <Badge tone={LEAD_TONES[l.status]}>{LEAD_STATUS_LABELS[l.status]}</Badge>
               {l.waiting_for_local_hours && (
                 <div
-                  class="sub nowrap"
+                  class="sub"
                   title={
                     l.local_hours_open_at
                       ? `Outside its local calling hours until ${dateTime(l.local_hours_open_at)}`
@@ -239,19 +238,12 @@ const ZONE_SOURCES = {
 function LeadZone(props: { lead: Lead }) {
   const { zones, zone_source } = props.lead;
   const title = `${zones.join(", ") || "Unknown"} (${ZONE_SOURCES[zone_source]})`;
-  if (zones.length === 0) {
-    return (
-      <span class="muted" title={title}>
-        Campaign’s
-      </span>
-    );
-  }
   const [first, ...rest] = zones;
   return (
-    <div class="truncate" title={title}>
-      {first.replace(/_/g, " ")}
-      {rest.length > 0 && <span class="muted"> +{rest.length}</span>}
-      {zone_source === "number" && <div class="sub">by number</div>}
+    <div class="sub" title={title} data-testid="lead-zone">
+      {first === undefined ? "campaign’s zone" : first.replace(/_/g, " ")}
+      {rest.length > 0 && ` +${rest.length}`}
+      {zone_source === "number" && " · by number"}
     </div>
   );
 }
