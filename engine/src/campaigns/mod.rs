@@ -175,6 +175,14 @@ impl CampaignTask {
 
     async fn run(mut self) {
         reconcile(&self.engine, &self.id).await;
+        // Leads stored before leads had zones get theirs before any is dialed.
+        match self.engine.store().fill_lead_zones(&self.id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(campaign_id = %self.id, leads = n, "lead time zones inferred"),
+            Err(e) => {
+                tracing::warn!(campaign_id = %self.id, error = %e, "cannot infer lead time zones")
+            }
+        }
         loop {
             // Another node leads the campaigns now: it carries this one on.
             if !self.engine.leads_campaigns() {

@@ -16,7 +16,7 @@ use super::error::{Result, StoreError, not_found};
 use super::{Store, new_id};
 use crate::domain::call::is_machine;
 use crate::domain::campaign::NextStep;
-use crate::domain::time_zones::{ZoneSource, zone_key, zones_in};
+use crate::domain::time_zones::{ZoneSource, zone_key, zones_in, zones_of_number};
 use crate::domain::{
     Call, CallDirection, CallStatus, CampaignSettings, Carrier, E164, Lead, LeadCounts, LeadStatus,
     NewLead, Outcome, Timestamp,
@@ -201,6 +201,43 @@ impl Store {
                 .collect::<Result<_>>()?,
             total,
         ))
+    }
+
+    /// Infers the zones of pending leads stored before leads had zones (their key is empty,
+    /// with no zone of their own): once a campaign runs again, they too are called in their
+    /// own local hours. Returns how many were filled in; numbers the table cannot place stay
+    /// empty (the campaign's window zone stands in).
+    pub async fn fill_lead_zones(&self, campaign_id: &str) -> Result<usize> {
+        let rows: Vec<(i64, String)> = db::query_as(
+            "SELECT id, phone FROM leads WHERE campaign_id = ? AND status = 'pending' \
+             AND zones = '' AND time_zone IS NULL",
+        )
+        .bind(campaign_id)
+        .fetch_all(self.pool())
+        .await?;
+        let found: Vec<(i64, String)> = rows
+            .into_iter()
+            .map(|(id, phone)| (id, zones_of_number(&E164::from_stored(phone))))
+            .filter(|(_, zones)| !zones.is_empty())
+            .collect();
+        let n = found.len();
+        for chunk in found.chunks(1000) {
+            let chunk = chunk.to_vec();
+            self.write(move |conn| {
+                Box::pin(async move {
+                    for (id, zones) in chunk {
+                        db::query("UPDATE leads SET zones = ? WHERE id = ? AND zones = ''")
+                            .bind(zones)
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        }
+        Ok(n)
     }
 
     /// The zone keys of the campaign's pending leads (the dialer judges each key's hours
@@ -410,4 +447,83 @@ pub(super) async fn settle_lead(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::CampaignInput;
+
+    /// Leads stored before leads had zones (an empty key, no zone of their own) get their
+    /// number's zones; a lead stored with its own zone is left as it is.
+    #[tokio::test]
+    async fn leads_stored_without_zones_get_their_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::nodes_for_test(dir.path()).await.unwrap();
+        let campaign = store
+            .create_campaign(CampaignInput {
+                name: Some("Old".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let id = campaign.id.clone();
+        store
+            .write(move |conn| {
+                Box::pin(async move {
+                    // The last as a lead is stored now: its own zone, and its key.
+                    for (phone, tz, key) in [
+                        ("+13125550102", None, ""),
+                        ("+12085550104", None, ""),
+                        ("+14155550105", Some("Europe/Paris"), "Europe/Paris"),
+                    ] {
+                        db::query(
+                            "INSERT INTO leads (campaign_id, name, phone, time_zone, zones) \
+                             VALUES (?, '', ?, ?, ?)",
+                        )
+                        .bind(&id)
+                        .bind(phone)
+                        .bind(tz)
+                        .bind(key)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.fill_lead_zones(&campaign.id).await.unwrap(), 2);
+        let (leads, _) = store.list_leads(&campaign.id, None, 10, 0).await.unwrap();
+        let zones: Vec<(Vec<String>, ZoneSource)> = leads
+            .into_iter()
+            .map(|l| (l.zones, l.zone_source))
+            .collect();
+        assert_eq!(
+            zones,
+            [
+                (vec!["America/Chicago".to_owned()], ZoneSource::Number),
+                (
+                    vec!["America/Boise".to_owned(), "America/Los_Angeles".to_owned()],
+                    ZoneSource::Number
+                ),
+                (vec!["Europe/Paris".to_owned()], ZoneSource::Lead),
+            ]
+        );
+        assert_eq!(
+            store.fill_lead_zones(&campaign.id).await.unwrap(),
+            0,
+            "nothing left to fill"
+        );
+        let mut keys = store.pending_lead_zones(&campaign.id).await.unwrap();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "America/Boise&America/Los_Angeles",
+                "America/Chicago",
+                "Europe/Paris"
+            ]
+        );
+    }
 }
