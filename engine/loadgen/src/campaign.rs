@@ -379,7 +379,9 @@ fn distinct_leads(n: u32) -> String {
 /// A fixed-offset zone where the local time is now between 12:00 and 13:00 (`Etc/GMT+N` is
 /// N hours behind UTC).
 fn midday_zone() -> String {
-    let hour = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).hour();
+    let hour = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .hour();
     match i32::from(hour) - 12 {
         behind if behind >= 0 => format!("Etc/GMT+{behind}"),
         ahead => format!("Etc/GMT{ahead}"),

@@ -241,7 +241,7 @@ function LeadZone(props: { lead: Lead }) {
   const [first, ...rest] = zones;
   return (
     <div class="sub" title={title} data-testid="lead-zone">
-      {first === undefined ? "campaign’s zone" : first.replace(/_/g, " ")}
+      {zones.length === 0 ? "campaign’s zone" : first.replace(/_/g, " ")}
       {rest.length > 0 && ` +${rest.length}`}
       {zone_source === "number" && " · by number"}
     </div>
