@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::campaigns::{
-    TestClock, agent, campaign, import, lead_phone, leads_csv, settings, wait_for, wait_for_status,
-    wait_until,
+    TestClock, agent, campaign, import, lead_phone, leads_csv, leads_csv_in, settings, wait_for,
+    wait_for_status, wait_until,
 };
 use common::livekit::{
     API_KEY, API_SECRET, LiveKitSim, Script, now_secs, sign_jwt, webhook_event,
@@ -689,10 +689,12 @@ impl Dialing {
     async fn start_campaign(&self, mut body: Value, leads: usize) -> String {
         body["number_ids"] = json!([self.number]);
         let id = campaign(self.api(), body).await;
-        assert_eq!(
-            import(self.api(), &id, &leads_csv(leads)).await["imported"],
-            leads
-        );
+        // On a test clock (set in New York's office hours), the leads live in New York.
+        let csv = match self.clock {
+            Some(_) => leads_csv_in(leads, "America/New_York"),
+            None => leads_csv(leads),
+        };
+        assert_eq!(import(self.api(), &id, &csv).await["imported"], leads);
         let (s, started) = self
             .api()
             .post(&format!("/api/campaigns/{id}/start"), json!({}))

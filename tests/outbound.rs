@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::campaigns::{
-    TestClock, agent, campaign, import, lead_index, lead_phone, leads_csv, settings, wait_for,
-    wait_for_status, wait_until,
+    TestClock, agent, campaign, import, lead_index, lead_phone, leads_csv, leads_csv_in, settings,
+    wait_for, wait_for_status, wait_until,
 };
 use common::carriers::{TWILIO_SID, TWILIO_TOKEN};
 use common::dialing::{Dial, Ledger};
@@ -772,7 +772,7 @@ async fn nothing_is_dialed_outside_the_calling_window() {
                               "days": [1, 2, 3, 4, 5]}}))}),
     )
     .await;
-    import(api, &id, &leads_csv(3)).await;
+    import(api, &id, &leads_csv_in(3, "America/New_York")).await;
     api.post(&format!("/api/campaigns/{id}/start"), json!({}))
         .await;
     tokio::time::sleep(Duration::from_millis(2000)).await;
@@ -786,6 +786,323 @@ async fn nothing_is_dialed_outside_the_calling_window() {
         w.twilio.dials().len() == 3
     })
     .await;
+}
+
+/// Leads across zones, each called only inside the campaign's window read in its own local
+/// time and inside the calling-hours floor: a clock walked across a January day (and past
+/// midnight UTC) dials, at each step, exactly the leads whose hours have opened.
+#[tokio::test]
+async fn leads_are_dialed_only_inside_their_own_local_hours() {
+    // Thursday 2026-01-15 12:00 UTC: 07:00 in New York, 04:00 in Los Angeles, 21:00 in Tokyo.
+    let clock = Arc::new(TestClock(Mutex::new(
+        Timestamp::parse("2026-01-15T12:00:00Z").unwrap(),
+    )));
+    let w = World::start_with_clock(Some(clock.clone())).await;
+    let api = &w.engine.api;
+    let a = agent(api, "A", 10, "").await;
+    let id = campaign(
+        api,
+        json!({"name": "Zones", "agents": [{"agent_id": a}], "number_ids": [w.number],
+               "settings": settings(json!({"max_concurrent_calls": 10,
+                   "window": {"start": "09:00", "end": "17:00", "time_zone": "America/New_York",
+                              "days": []}}))}),
+    )
+    .await;
+    // Zones from the number (area codes), one split area code (Idaho's 208: Mountain and
+    // Pacific), and the lead's own column overriding its number's.
+    let leads = [
+        ("New York", "+12125550101", ""),
+        ("Chicago", "+13125550102", ""),
+        ("Los Angeles", "+14155550103", ""),
+        ("Idaho split", "+12085550104", ""),
+        ("Own zone", "+14155550105", "America/New_York"),
+        ("Phoenix", "+16025550106", ""),
+        ("Honolulu", "+18085550107", ""),
+        ("London", "+14155550108", "Europe/London"),
+        ("Tokyo", "+14155550109", "Asia/Tokyo"),
+    ];
+    let mut csv = String::from("name,phone,tz\n");
+    for (name, phone, tz) in leads {
+        csv.push_str(&format!("{name},{phone},{tz}\n"));
+    }
+    let report = import(api, &id, &csv).await;
+    assert_eq!(report["imported"], 9, "{report}");
+    let by_name = |page: &Value, name: &str| -> Value {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let (_, page) = api.get(&format!("/api/campaigns/{id}/leads")).await;
+    let la = by_name(&page, "Los Angeles");
+    assert_eq!(la["zones"], json!(["America/Los_Angeles"]), "{la}");
+    assert_eq!(la["zone_source"], "number");
+    assert_eq!(la["waiting_for_local_hours"], true);
+    assert_eq!(
+        la["local_hours_open_at"], "2026-01-15T17:00:00.000Z",
+        "09:00 in Los Angeles: {la}"
+    );
+    let split = by_name(&page, "Idaho split");
+    assert_eq!(
+        split["zones"],
+        json!(["America/Boise", "America/Los_Angeles"]),
+        "{split}"
+    );
+    let own = by_name(&page, "Own zone");
+    assert_eq!(own["zones"], json!(["America/New_York"]));
+    assert_eq!(own["zone_source"], "lead");
+    assert_eq!(own["time_zone"], "America/New_York");
+
+    api.post(&format!("/api/campaigns/{id}/start"), json!({}))
+        .await;
+    let name_of = |phone: &str| leads.iter().find(|l| l.1 == phone).unwrap().0;
+    let dialed = || -> Vec<&str> {
+        let mut d: Vec<&str> = w.twilio.dials().iter().map(|d| name_of(&d.to)).collect();
+        d.sort_unstable();
+        d
+    };
+    // Each step: the time, and everyone whose hours are open by then (in all their zones).
+    let steps: [(&str, &[&str]); 8] = [
+        // London 12:00; New York 07:00.
+        ("2026-01-15T12:00:00Z", &["London"]),
+        // New York 09:00: the lead in New York by its own column too (its number is in LA).
+        ("2026-01-15T14:00:00Z", &["London", "New York", "Own zone"]),
+        // Chicago 09:00.
+        (
+            "2026-01-15T15:00:00Z",
+            &["Chicago", "London", "New York", "Own zone"],
+        ),
+        // Phoenix and Boise 09:00, but the split number's Pacific half is at 08:00.
+        (
+            "2026-01-15T16:00:00Z",
+            &["Chicago", "London", "New York", "Own zone", "Phoenix"],
+        ),
+        // Los Angeles 09:00: the split number's zones are all open now.
+        (
+            "2026-01-15T17:00:00Z",
+            &[
+                "Chicago",
+                "Idaho split",
+                "London",
+                "Los Angeles",
+                "New York",
+                "Own zone",
+                "Phoenix",
+            ],
+        ),
+        // Honolulu 08:59: the floor and the window are still closed there.
+        (
+            "2026-01-15T18:59:00Z",
+            &[
+                "Chicago",
+                "Idaho split",
+                "London",
+                "Los Angeles",
+                "New York",
+                "Own zone",
+                "Phoenix",
+            ],
+        ),
+        // Honolulu 09:00. Tokyo is at 04:00 the next day.
+        (
+            "2026-01-15T19:00:00Z",
+            &[
+                "Chicago",
+                "Honolulu",
+                "Idaho split",
+                "London",
+                "Los Angeles",
+                "New York",
+                "Own zone",
+                "Phoenix",
+            ],
+        ),
+        // Past midnight UTC: Friday 09:00 in Tokyo.
+        (
+            "2026-01-16T00:00:00Z",
+            &[
+                "Chicago",
+                "Honolulu",
+                "Idaho split",
+                "London",
+                "Los Angeles",
+                "New York",
+                "Own zone",
+                "Phoenix",
+                "Tokyo",
+            ],
+        ),
+    ];
+    for (at, expected) in steps {
+        *clock.0.lock().unwrap() = Timestamp::parse(at).unwrap();
+        wait_until(&format!("{expected:?} dialed at {at}"), WAIT, || {
+            dialed().len() >= expected.len()
+        })
+        .await;
+        // The dialer looks again at least every second: two seconds more would show anyone
+        // dialed outside their hours.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(dialed(), expected.to_vec(), "at {at}");
+    }
+    wait_for_status(api, &id, "completed", WAIT).await;
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
+}
+
+/// The calling-hours floor: 08:00–21:00 unless narrowed in Settings; a campaign window wider
+/// than it, and a floor wider than the law, are refused with the limit named.
+#[tokio::test]
+async fn windows_wider_than_the_calling_hours_floor_are_refused() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let (_, s) = api.get("/api/settings").await;
+    assert_eq!(
+        s["calling_hours"],
+        json!({"start": "08:00", "end": "21:00"})
+    );
+    let window = |start: &str, end: &str| {
+        json!({"name": "Early", "settings": settings(json!({"window": {
+            "start": start, "end": end, "time_zone": "America/Chicago", "days": []}}))})
+    };
+    let (s, body) = api.post("/api/campaigns", window("07:30", "17:00")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "window.start");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("between 08:00 and 21:00"), "{message}");
+    let (s, body) = api.post("/api/campaigns", window("20:00", "02:00")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "window.end");
+    let (_, list) = api.get("/api/campaigns").await;
+    assert_eq!(list, json!([]), "nothing was created");
+
+    // The floor may be narrowed, never widened.
+    let (s, body) = api
+        .put(
+            "/api/settings",
+            json!({"calling_hours": {"start": "07:00", "end": "21:00"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "calling_hours.start");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("08:00"),
+        "{body}"
+    );
+    let (s, body) = api
+        .put(
+            "/api/settings",
+            json!({"calling_hours": {"start": "09:00", "end": "20:00"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["calling_hours"],
+        json!({"start": "09:00", "end": "20:00"})
+    );
+    // A window fitting the old floor but not the narrowed one is refused now, on update too.
+    let (s, body) = api.post("/api/campaigns", window("08:30", "17:00")).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("between 09:00 and 20:00"),
+        "{body}"
+    );
+    let id = campaign(api, window("09:00", "17:00")).await;
+    let (s, body) = api
+        .put(&format!("/api/campaigns/{id}"), window("09:00", "20:30"))
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "window.end");
+    let (_, c) = api.get(&format!("/api/campaigns/{id}")).await;
+    assert_eq!(c["settings"]["window"]["end"], "17:00", "unchanged");
+    let (s, body) = api
+        .put("/api/settings", json!({"calling_hours": null}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["calling_hours"],
+        json!({"start": "08:00", "end": "21:00"})
+    );
+}
+
+/// A single call may ask for answering-machine detection: the dial carries Twilio's
+/// parameters, and a machine answering ends the call by the policy given (hang up).
+#[tokio::test]
+async fn a_single_call_with_machine_detection_hangs_up_on_a_machine() {
+    let w = World::start().await;
+    let api = &w.engine.api;
+    let a = agent(api, "Caller", 2, "").await;
+    let (person, machine) = ("+14155550198", "+14155550199");
+    w.twilio.script(
+        machine,
+        Script::Voicemail {
+            talk: Duration::from_secs(30),
+        },
+    );
+    w.twilio.script(
+        person,
+        Script::Answer {
+            talk: Duration::from_millis(200),
+        },
+    );
+    // Without the option, no detection is asked for.
+    let (s, plain) = api
+        .post(
+            "/api/calls/outbound",
+            json!({"from_number_id": w.number, "to": person, "agent_id": a}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{plain}");
+    // A message to leave must be there.
+    let (s, body) = api
+        .post(
+            "/api/calls/outbound",
+            json!({"from_number_id": w.number, "to": machine, "agent_id": a,
+                   "machine_detection": {"action": "leave_message", "message": " "}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["field"], "machine_detection.message");
+    let (s, call) = api
+        .post(
+            "/api/calls/outbound",
+            json!({"from_number_id": w.number, "to": machine, "agent_id": a,
+                   "machine_detection": {"action": "hang_up"}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{call}");
+    let dials = w.twilio.dials();
+    assert_eq!(dials.len(), 2, "the refused request dialed nothing");
+    assert!(!dials[0].machine_detection);
+    assert!(
+        dials[1].machine_detection,
+        "MachineDetection and its callback"
+    );
+    // The machine would talk for 30 s; it is hung up on as soon as it is detected.
+    let id = call["id"].as_str().unwrap();
+    let ended = wait_for(
+        api,
+        &format!("/api/calls/{id}"),
+        "status",
+        "completed",
+        WAIT,
+    )
+    .await;
+    assert_eq!(ended["answered_by"], "machine_start", "{ended}");
+    wait_until("hung up at the carrier", WAIT, || w.twilio.up_now() == 0).await;
+    assert!(
+        w.twilio.violations().is_empty(),
+        "{:?}",
+        w.twilio.violations()
+    );
 }
 
 #[tokio::test]
@@ -1399,7 +1716,7 @@ async fn a_telnyx_call_seen_answered_whose_end_report_is_lost_ends_completed() {
                "settings": settings(json!({}))}),
     )
     .await;
-    import(api, &id, &leads_csv(1)).await;
+    import(api, &id, &leads_csv_in(1, "America/New_York")).await;
     api.post(&format!("/api/campaigns/{id}/start"), json!({}))
         .await;
     wait_until("the dial", WAIT, || w.telnyx.dials().len() == 1).await;
@@ -1578,7 +1895,7 @@ async fn lost_reports_campaign(
                "settings": settings(json!({"max_concurrent_calls": 2}))}),
     )
     .await;
-    import(api, &id, &leads_csv(3)).await;
+    import(api, &id, &leads_csv_in(3, "America/New_York")).await;
     api.post(&format!("/api/campaigns/{id}/start"), json!({}))
         .await;
     wait_until("two dials", WAIT, || sim.dials().len() == 2).await;
@@ -1614,7 +1931,7 @@ async fn a_call_the_carrier_no_longer_knows_ends_as_unknown_instead_of_holding_i
                              "delay_secs": 0}}))}),
     )
     .await;
-    import(api, &id, &leads_csv(1)).await;
+    import(api, &id, &leads_csv_in(1, "America/New_York")).await;
     api.post(&format!("/api/campaigns/{id}/start"), json!({}))
         .await;
     wait_until("the dial", WAIT, || w.twilio.dials().len() == 1).await;

@@ -25,6 +25,9 @@ pub const ECHO_MODE: &str = "echo_mode";
 /// Days a call's recording is kept after the call ends; unset keeps them.
 pub const RECORDING_RETENTION_DAYS: &str = "recording_retention_days";
 
+/// The calling-hours floor (`CallingHours` as JSON): unset means the legal 08:00–21:00.
+pub const CALLING_HOURS: &str = "calling_hours";
+
 /// A cheaply cloned handle on the settings.
 #[derive(Clone)]
 pub struct Settings {
@@ -129,6 +132,14 @@ impl Settings {
 
     pub fn default_region(&self) -> Option<String> {
         self.get(DEFAULT_REGION)
+    }
+
+    /// The calling-hours floor in force (the legal default when unset or unreadable).
+    pub fn calling_hours(&self) -> crate::domain::CallingHours {
+        self.get(CALLING_HOURS)
+            .and_then(|v| serde_json::from_str::<crate::domain::CallingHours>(&v).ok())
+            .filter(|h| h.validate().is_ok())
+            .unwrap_or_default()
     }
 
     /// Saves settings (`None` removes one) and refreshes the in-memory copy from the database,

@@ -78,12 +78,39 @@ pub async fn import(api: &Api, id: &str, csv: &str) -> Value {
     r
 }
 
+///
+/// Calls start only inside each lead's local calling hours (08:00–21:00 at the widest), so
+/// the leads are placed in a zone where it is midday now (real time): a test on the system
+/// clock dials them whatever the hour it runs at. Tests on a [`TestClock`] use
+/// [`leads_csv_in`] with a zone their clock's hours suit.
 pub fn leads_csv(n: usize) -> String {
-    let mut csv = String::from("name,phone,email\n");
+    leads_csv_in(n, &midday_zone())
+}
+
+/// `n` leads living in the IANA zone `tz` (their own `tz` column).
+pub fn leads_csv_in(n: usize, tz: &str) -> String {
+    let mut csv = String::from("name,phone,email,tz\n");
     for i in 0..n {
-        csv.push_str(&format!("Lead {i},{},lead{i}@example.com\n", lead_phone(i)));
+        csv.push_str(&format!(
+            "Lead {i},{},lead{i}@example.com,{tz}\n",
+            lead_phone(i)
+        ));
     }
     csv
+}
+
+/// A fixed-offset zone where the local time is now between 12:00 and 13:00.
+pub fn midday_zone() -> String {
+    let utc_hour = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .hour();
+    // `Etc/GMT+N` is N hours behind UTC (the POSIX sign).
+    let behind = i32::from(utc_hour) - 12;
+    if behind >= 0 {
+        format!("Etc/GMT+{behind}")
+    } else {
+        format!("Etc/GMT{behind}")
+    }
 }
 
 /// Polls `path` until its `field` is `value`; returns the document.

@@ -44,6 +44,8 @@ pub struct Dial {
     pub at: Instant,
     /// How this call went (or was set to go).
     pub script: Script,
+    /// Whether the dial asked the carrier to detect an answering machine.
+    pub machine_detection: bool,
 }
 
 struct State {

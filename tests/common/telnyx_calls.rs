@@ -510,6 +510,7 @@ async fn dial(State(sim): State<TelnyxCalls>, headers: HeaderMap, body: String) 
         media: text("stream_url").unwrap_or_default(),
         at: Instant::now(),
         script,
+        machine_detection: text("answering_machine_detection").is_some_and(|a| a != "disabled"),
     });
     if script == Script::Refuse {
         return telnyx_error(

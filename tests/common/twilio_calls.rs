@@ -243,6 +243,7 @@ async fn create(
         media,
         at: Instant::now(),
         script,
+        machine_detection: one("MachineDetection") == "Enable" && !amd_cb.is_empty(),
     });
     if script == Script::Refuse {
         return twilio_error(

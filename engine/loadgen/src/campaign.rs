@@ -361,16 +361,31 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     })
 }
 
-/// `n` distinct valid US numbers as a lead list.
+/// `n` distinct valid US numbers as a lead list. Calls start only inside each lead's local
+/// calling hours (08:00–21:00 at the widest), so the leads live (their own `tz` column) where
+/// it is midday now: the run dials at whatever hour it is made.
 fn distinct_leads(n: u32) -> String {
-    let mut csv = String::with_capacity(n as usize * 32);
-    csv.push_str("name,phone\n");
+    let mut csv = String::with_capacity(n as usize * 48);
+    csv.push_str("name,phone,tz\n");
+    let tz = midday_zone();
     // NXX exchanges 200-999 × 10,000 lines in area code 415: 8 million numbers.
     for i in 0..n {
         let exchange = 200 + i / 10_000;
-        csv.push_str(&format!("Lead {i},+1415{exchange}{:04}\n", i % 10_000));
+        csv.push_str(&format!("Lead {i},+1415{exchange}{:04},{tz}\n", i % 10_000));
     }
     csv
+}
+
+/// A fixed-offset zone where the local time is now between 12:00 and 13:00 (`Etc/GMT+N` is
+/// N hours behind UTC).
+fn midday_zone() -> String {
+    let hour = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .hour();
+    match i32::from(hour) - 12 {
+        behind if behind >= 0 => format!("Etc/GMT+{behind}"),
+        ahead => format!("Etc/GMT{ahead}"),
+    }
 }
 
 /// A process's user + system CPU time in clock ticks.

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::campaigns::import::{ImportError, ImportReport};
 use crate::campaigns::{self, progress};
 use crate::domain::{
-    Campaign, CampaignAction, CampaignInput, CampaignProgress, Invalid, Lead, LeadStatus,
+    Campaign, CampaignAction, CampaignInput, CampaignProgress, Invalid, Lead, LeadHours, LeadStatus,
 };
 use crate::engine::Engine;
 use crate::events::Event;
@@ -52,6 +52,7 @@ pub async fn create(
     State(engine): State<Engine>,
     Json(input): Json<CampaignInput>,
 ) -> ApiResult<(StatusCode, axum::Json<CampaignView>)> {
+    within_floor(&engine, &input)?;
     let campaign = engine.store().create_campaign(input).await?;
     engine.events().publish(Event::CampaignCreated {
         campaign: campaign.clone(),
@@ -88,12 +89,21 @@ pub async fn update(
     Path(id): Path<String>,
     Json(input): Json<CampaignInput>,
 ) -> ApiResult<axum::Json<CampaignView>> {
+    within_floor(&engine, &input)?;
     let campaign = engine.store().update_campaign(&id, input).await?;
     engine.running_campaigns().changed(&id);
     engine.events().publish(Event::CampaignUpdated {
         campaign: campaign.clone(),
     });
     Ok(axum::Json(view(&engine, campaign).await?))
+}
+
+/// A window wider than the calling-hours floor is refused, naming the floor.
+fn within_floor(engine: &Engine, input: &CampaignInput) -> Result<(), Invalid> {
+    match input.settings.as_ref().and_then(|s| s.window.as_ref()) {
+        Some(w) => engine.settings().calling_hours().contains(w),
+        None => Ok(()),
+    }
 }
 
 /// Deletes a campaign and its leads (its calls stay in the log).
@@ -199,10 +209,23 @@ pub async fn leads(
         )));
     }
     let offset = p.offset.unwrap_or(0);
-    let (items, total) = engine
+    let (mut items, total) = engine
         .store()
         .list_leads(&id, p.status, limit, offset)
         .await?;
+    // Pending leads outside their local hours say so, and when those open.
+    let campaign = engine.store().get_campaign(&id).await?;
+    let hours = LeadHours::new(
+        &engine.settings().calling_hours(),
+        campaign.settings.window.as_ref(),
+    );
+    let now = engine.now();
+    for lead in items.iter_mut().filter(|l| l.status == LeadStatus::Pending) {
+        if let Err(opens) = hours.check(&lead.zones.join("&"), now) {
+            lead.waiting_for_local_hours = true;
+            lead.local_hours_open_at = opens;
+        }
+    }
     Ok(axum::Json(LeadPage {
         items,
         total,

@@ -6,14 +6,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::config::normalise_public_url;
-use crate::domain::EchoMode;
 use crate::domain::Invalid;
 use crate::domain::phone::is_known_region;
+use crate::domain::{CallingHours, EchoMode};
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::settings::{
-    AUDIO_INPUT, AUDIO_OUTPUT, DEFAULT_REGION, ECHO_MODE, PUBLIC_URL, RECORDING_RETENTION_DAYS,
-    TELNYX_CONNECTION,
+    AUDIO_INPUT, AUDIO_OUTPUT, CALLING_HOURS, DEFAULT_REGION, ECHO_MODE, PUBLIC_URL,
+    RECORDING_RETENTION_DAYS, TELNYX_CONNECTION,
 };
 
 /// Ten years: past that, "keep" is what is meant.
@@ -46,6 +46,9 @@ pub struct Settings {
     /// Days a call's recording is kept after the call; `null` keeps recordings until their
     /// call is deleted.
     pub recording_retention_days: Option<u32>,
+    /// The calling-hours floor: campaign calls start only inside it in the lead's local time,
+    /// and no campaign window may be wider. 08:00–21:00 (the legal limit) unless narrowed.
+    pub calling_hours: CallingHours,
     /// Where this engine listens.
     pub control_addr: String,
     pub public_addr: String,
@@ -79,6 +82,10 @@ pub struct SettingsInput {
     #[serde(default, deserialize_with = "crate::domain::input::present")]
     #[schema(value_type = Option<u32>, minimum = 1, maximum = 3650)]
     pub recording_retention_days: Option<Option<u32>>,
+    /// A narrower calling-hours floor (inside 08:00–21:00), or `null` for the legal default.
+    #[serde(default, deserialize_with = "crate::domain::input::present")]
+    #[schema(value_type = Option<CallingHours>)]
+    pub calling_hours: Option<Option<CallingHours>>,
 }
 
 /// A device id as sent: kept as is (the device may be unplugged now and back later), bounded.
@@ -115,6 +122,7 @@ async fn current(engine: &Engine) -> ApiResult<Settings> {
             .settings()
             .get(RECORDING_RETENTION_DAYS)
             .and_then(|d| d.parse().ok()),
+        calling_hours: engine.settings().calling_hours(),
         webhook_signatures_checked: !engine.config().insecure_skip_webhook_signatures,
         control_addr: engine.control_addr().to_string(),
         public_addr: engine.public_addr().to_string(),
@@ -204,6 +212,15 @@ pub async fn update(
             .into());
         }
         changes.push((RECORDING_RETENTION_DAYS, days.map(|d| d.to_string())));
+    }
+    if let Some(hours) = input.calling_hours {
+        let value = hours
+            .map(|h| {
+                h.validate()?;
+                Ok::<_, Invalid>(serde_json::to_string(&h).expect("plain strings"))
+            })
+            .transpose()?;
+        changes.push((CALLING_HOURS, value));
     }
     let before = engine.public();
     engine.settings().write(&changes).await?;

@@ -54,6 +54,9 @@ pub async fn place(engine: &Engine, req: OutboundRequest) -> Result<Call, PlaceE
         return Err(Invalid::new("agent_id", format!("{} is switched off", agent.name)).into());
     }
     agent.check_bridged("agent_id")?;
+    if let Some(policy) = &req.machine_detection {
+        policy.validate("machine_detection.message")?;
+    }
     let new = NewCall {
         direction: CallDirection::Outbound,
         carrier: number.carrier,
@@ -90,10 +93,14 @@ pub async fn place(engine: &Engine, req: OutboundRequest) -> Result<Call, PlaceE
     if let Some(context) = req.context.filter(|c| !c.is_empty()) {
         call = store.set_call_context(&call.id, context).await?;
     }
+    let detect_machine = req.machine_detection.is_some();
+    if let Some(policy) = &req.machine_detection {
+        store.set_call_machine_policy(&call.id, policy).await?;
+    }
     engine
         .events()
         .publish(Event::CallCreated { call: call.clone() });
-    Ok(dial(engine, &call, &agent, &number, None, false).await?)
+    Ok(dial(engine, &call, &agent, &number, None, detect_machine).await?)
 }
 
 /// Hands a recorded call (queued) to its carrier and records what came of it: the carrier's

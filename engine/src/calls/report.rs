@@ -1,7 +1,7 @@
 //! What a carrier reports about a call, applied once per delivery (repeats and out-of-order
 //! deliveries leave one correct record), and what a report sets off: a campaign call's end
 //! frees a slot in its campaign, and a machine answering applies the campaign's voicemail
-//! policy.
+//! policy (or a single call's own, when it asked for detection).
 
 use std::time::{Duration, Instant};
 
@@ -50,13 +50,12 @@ pub async fn apply(
 }
 
 /// A campaign call's end frees a slot: its campaign's task looks again. A machine answering
-/// applies the campaign's voicemail policy.
+/// applies the campaign's voicemail policy, or a single call's own.
 fn after_update(engine: &Engine, call: &Call, events: &[CallEvent]) {
-    let Some(campaign_id) = &call.campaign_id else {
-        return;
-    };
     if call.ended_at.is_some() {
-        engine.running_campaigns().wake(campaign_id);
+        if let Some(campaign_id) = &call.campaign_id {
+            engine.running_campaigns().wake(campaign_id);
+        }
         return;
     }
     let machine = events
@@ -69,15 +68,23 @@ fn after_update(engine: &Engine, call: &Call, events: &[CallEvent]) {
 }
 
 async fn on_machine(engine: &Engine, call: &Call) {
-    let Some(campaign_id) = &call.campaign_id else {
-        return;
-    };
-    let policy = match engine.store().get_campaign(campaign_id).await {
-        Ok(c) => c.settings.voicemail,
-        Err(e) => {
-            tracing::warn!(call_id = %call.id, error = %e, "no campaign for a machine-answered call");
-            return;
-        }
+    let policy = match &call.campaign_id {
+        Some(campaign_id) => match engine.store().get_campaign(campaign_id).await {
+            Ok(c) => c.settings.voicemail,
+            Err(e) => {
+                tracing::warn!(call_id = %call.id, error = %e, "no campaign for a machine-answered call");
+                return;
+            }
+        },
+        None => match engine.store().call_machine_policy(&call.id).await {
+            Ok(Some(p)) => p,
+            // No detection was asked for: nothing to apply.
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(call_id = %call.id, error = %e, "cannot read a call's machine policy");
+                return;
+            }
+        },
     };
     let mut live = engine.live_calls().get(&call.id);
     // Its session may run on another node (which waits for its bridge as below).

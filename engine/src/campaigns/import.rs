@@ -68,6 +68,7 @@ pub async fn import_leads(
             name: l.name,
             phone: l.phone,
             email: l.email,
+            time_zone: l.time_zone,
             fields: l.fields,
         });
         loop {
@@ -85,7 +86,8 @@ pub async fn import_leads(
                 first_line: None,
             }));
         }
-        engine.running_campaigns().wake(id);
+        // Changed, not only woken: new leads may bring zone keys the dialer has not seen.
+        engine.running_campaigns().changed(id);
     }
     Ok(ImportReport {
         imported,

@@ -1,7 +1,12 @@
 //! The campaign dialer: one task per running campaign works through its leads within the
 //! campaign's limits: calls at once (counted in the database, so a restart cannot forget a
-//! call), calls per second (a pacer), the calling window (read from an injectable clock),
-//! and each agent's own maximum (inbound calls included).
+//! call), calls per second (a pacer), local calling hours (the campaign's window within the
+//! calling-hours floor, read in each lead's own zones, from an injectable clock), and each
+//! agent's own maximum (inbound calls included).
+//!
+//! Local hours are judged per zone key (the distinct sets of zones the pending leads are in,
+//! a handful however many leads), and the claim takes only leads of the keys open now: a lead
+//! in Los Angeles waits while New York's are dialed, and never holds them up.
 //!
 //! Crash safety: a lead is claimed and its attempt's call recorded in one transaction
 //! (`Store::claim_lead`) before the carrier is asked to dial, and a call's end settles its
@@ -19,7 +24,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::calls;
-use crate::domain::{Agent, Call, Campaign, CampaignStatus, NumberStatus, PhoneNumber, Timestamp};
+use crate::domain::{
+    Agent, Call, Campaign, CampaignStatus, LeadHours, NumberStatus, PhoneNumber, Timestamp,
+};
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::live::CampaignRun;
@@ -39,6 +46,9 @@ const OVERDUE_AFTER: Duration = Duration::from_secs(120);
 /// How often overdue calls are looked for, and the least time between two look-ups of one.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 const LOOK_UP_AGAIN_AFTER: Duration = Duration::from_secs(60);
+/// How long the zone keys of pending leads are used before they are read again (an import or
+/// a change reads them at once).
+const ZONES_REFRESH: Duration = Duration::from_secs(5);
 
 /// Starts the campaign's task unless it runs already (then it is told the campaign changed,
 /// so it reads it again).
@@ -109,6 +119,9 @@ struct CampaignTask {
     /// When overdue calls were last looked for, and when each was last asked about.
     swept_at: Instant,
     asked: HashMap<String, Instant>,
+    /// The zone keys of the campaign's pending leads, and when they were read.
+    zone_keys: Vec<String>,
+    zones_read_at: Option<Instant>,
 }
 
 /// Shared pieces, so each dial takes them without copying.
@@ -156,11 +169,21 @@ impl CampaignTask {
             pacer: Pacer::default(),
             swept_at: Instant::now(),
             asked: HashMap::new(),
+            zone_keys: Vec::new(),
+            zones_read_at: None,
         }
     }
 
     async fn run(mut self) {
         reconcile(&self.engine, &self.id).await;
+        // Leads stored before leads had zones get theirs before any is dialed.
+        match self.engine.store().fill_lead_zones(&self.id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(campaign_id = %self.id, leads = n, "lead time zones inferred"),
+            Err(e) => {
+                tracing::warn!(campaign_id = %self.id, error = %e, "cannot infer lead time zones")
+            }
+        }
         loop {
             // Another node leads the campaigns now: it carries this one on.
             if !self.engine.leads_campaigns() {
@@ -211,6 +234,9 @@ impl CampaignTask {
                 .view
                 .as_ref()
                 .is_none_or(|v| v.read_at.elapsed() >= REFRESH);
+        if changed {
+            self.zones_read_at = None;
+        }
         if stale {
             let store = self.engine.store();
             let campaign = store.get_campaign(&self.id).await?;
@@ -251,10 +277,33 @@ impl CampaignTask {
         if campaign.status != CampaignStatus::Running {
             return Ok(Step::Exit);
         }
-        if let Some(w) = &campaign.settings.window
-            && let Err(opens) = w.check(now)
+        if self
+            .zones_read_at
+            .is_none_or(|t| t.elapsed() >= ZONES_REFRESH)
         {
-            let ms = (opens.as_millis() - now.as_millis()).max(0) as u64;
+            self.zone_keys = self.engine.store().pending_lead_zones(&self.id).await?;
+            self.zones_read_at = Some(Instant::now());
+        }
+        // Local hours, judged once per zone key at the `now` the claim is made with.
+        let hours = LeadHours::new(
+            &self.engine.settings().calling_hours(),
+            campaign.settings.window.as_ref(),
+        );
+        let open_zones: Vec<String> = self
+            .zone_keys
+            .iter()
+            .filter(|k| hours.open(k, now))
+            .cloned()
+            .collect();
+        if open_zones.is_empty() && !self.zone_keys.is_empty() {
+            let opens = self
+                .zone_keys
+                .iter()
+                .filter_map(|k| hours.check(k, now).err().flatten())
+                .min();
+            let ms = opens.map_or(RECHECK.as_millis() as u64, |o| {
+                (o.as_millis() - now.as_millis()).max(0) as u64
+            });
             return Ok(Step::Wait(Duration::from_millis(ms)));
         }
         if numbers.is_empty() {
@@ -310,6 +359,7 @@ impl CampaignTask {
             from: number.number.clone(),
             carrier: number.carrier,
             now,
+            open_zones,
         };
         let claimed = self.engine.store().claim_lead(claim).await;
         if !matches!(claimed, Ok(Ok(_))) {
@@ -336,6 +386,11 @@ impl CampaignTask {
                 Ok(Step::Next)
             }
             Err(NoClaim::CampaignFull | NoClaim::AgentFull) => Ok(Step::Wait(RECHECK)),
+            Err(NoClaim::OutsideHours) => {
+                // Pending leads of keys not read yet may be among them.
+                self.zones_read_at = None;
+                Ok(Step::Wait(RECHECK))
+            }
             Err(NoClaim::NothingDue(Some(next))) => {
                 let ms = (next.as_millis() - now.as_millis()).max(0) as u64;
                 Ok(Step::Wait(Duration::from_millis(ms)))

@@ -298,6 +298,10 @@ pub struct OutboundRequest {
     /// Facts for this call (`name`, `email`, `phone` fill the prompt's placeholders).
     #[schema(value_type = Option<Object>)]
     pub context: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Ask the carrier to detect an answering machine, and what to do when one answers (as a
+    /// campaign's voicemail policy: hang up, or leave a message). Left out: no detection.
+    #[serde(default)]
+    pub machine_detection: Option<super::campaign::VoicemailPolicy>,
 }
 
 #[cfg(test)]

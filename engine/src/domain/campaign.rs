@@ -1,6 +1,7 @@
 //! Outbound campaigns: a lead list worked through by a pool of agents, within limits (calls at
-//! once, calls per second, a calling window in the campaign's time zone), with retries and a
-//! voicemail policy. Pure rules; the dialer (`crate::campaigns`) applies them.
+//! once, calls per second, a calling window read in each lead's own local time, never wider
+//! than the legal calling-hours floor), with retries and a voicemail policy. Pure rules; the
+//! dialer (`crate::campaigns`) applies them.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -159,17 +160,22 @@ impl Outcome {
     }
 }
 
-/// The daily hours calls may start, in the campaign's IANA time zone.
+/// The daily hours calls may start, read in each lead's own local time: a lead in Los Angeles
+/// is called 09:00–17:00 Los Angeles time, one in New York 09:00–17:00 New York time, and a
+/// lead whose number spans zones only when it is inside the hours in all of them. A window
+/// may not be wider than the calling-hours floor (Settings; 08:00–21:00 by default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallingWindow {
-    /// `HH:MM`, inclusive.
+    /// `HH:MM`, inclusive, lead-local.
     #[schema(example = "09:00")]
     pub start: String,
-    /// `HH:MM`, exclusive. Earlier than `start` means the window runs past midnight.
+    /// `HH:MM`, exclusive, lead-local. Earlier than `start` means the window runs past
+    /// midnight (which the floor allows only if it runs past midnight too).
     #[schema(example = "17:00")]
     pub end: String,
-    /// IANA zone, e.g. `America/New_York`.
+    /// IANA zone, e.g. `America/New_York`: the local time of leads whose zone is not known
+    /// (no `time_zone` column and a number the zone table does not place).
     pub time_zone: String,
     /// ISO weekdays calls may start on, 1 = Monday … 7 = Sunday. Empty: every day.
     #[serde(default)]
@@ -210,6 +216,16 @@ pub enum VoicemailPolicy {
         #[schema(min_length = 1, max_length = 2000)]
         message: String,
     },
+}
+
+impl VoicemailPolicy {
+    /// A message to leave must be there and bounded (`field` names it).
+    pub fn validate(&self, field: &'static str) -> Result<(), Invalid> {
+        if let Self::LeaveMessage { message } = self {
+            required_text(field, message, MESSAGE_MAX)?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -286,9 +302,7 @@ impl CampaignSettings {
                 "may list busy, no_answer, voicemail and failed only",
             ));
         }
-        if let VoicemailPolicy::LeaveMessage { message } = &self.voicemail {
-            required_text("voicemail.message", message, MESSAGE_MAX)?;
-        }
+        self.voicemail.validate("voicemail.message")?;
         if let Some(region) = &self.default_region
             && !super::phone::is_known_region(region)
         {
@@ -405,6 +419,219 @@ impl CallingWindow {
             }
         }
         Err(Timestamp::from_millis(now.as_millis() + 24 * 3600 * 1000))
+    }
+}
+
+/// The legal calling-hours floor: hours outside which no call starts, in the lead's local
+/// time, whatever a campaign's window says. A window may narrow it, never widen it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallingHours {
+    /// `HH:MM`, inclusive, lead-local; not before 08:00.
+    #[schema(example = "08:00")]
+    pub start: String,
+    /// `HH:MM`, exclusive, lead-local; not after 21:00.
+    #[schema(example = "21:00")]
+    pub end: String,
+}
+
+/// The widest the floor may be: the US TCPA's 8 am to 9 pm, local to the called party.
+pub const LEGAL_START: &str = "08:00";
+pub const LEGAL_END: &str = "21:00";
+
+impl Default for CallingHours {
+    fn default() -> Self {
+        Self {
+            start: LEGAL_START.into(),
+            end: LEGAL_END.into(),
+        }
+    }
+}
+
+impl CallingHours {
+    /// Checks a floor being set: a day's span inside 08:00–21:00 (narrowing is allowed).
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let start = CallingWindow::parse_hm("calling_hours.start", &self.start)?;
+        let end = CallingWindow::parse_hm("calling_hours.end", &self.end)?;
+        let (legal_start, legal_end) = Self::default().times().expect("valid");
+        if start < legal_start {
+            return Err(Invalid::new(
+                "calling_hours.start",
+                format!("may not be before {LEGAL_START}, the legal limit (lead-local time)"),
+            ));
+        }
+        if end > legal_end {
+            return Err(Invalid::new(
+                "calling_hours.end",
+                format!("may not be after {LEGAL_END}, the legal limit (lead-local time)"),
+            ));
+        }
+        if start >= end {
+            return Err(Invalid::new("calling_hours.end", "must be after the start"));
+        }
+        Ok(())
+    }
+
+    fn times(&self) -> Option<(jiff::civil::Time, jiff::civil::Time)> {
+        Some((
+            CallingWindow::parse_hm("", &self.start).ok()?,
+            CallingWindow::parse_hm("", &self.end).ok()?,
+        ))
+    }
+
+    /// Refuses a campaign window reaching outside the floor, naming the limit.
+    pub fn contains(&self, w: &CallingWindow) -> Result<(), Invalid> {
+        let (Some((floor_start, floor_end)), Ok(start), Ok(end)) = (
+            self.times(),
+            CallingWindow::parse_hm("window.start", &w.start),
+            CallingWindow::parse_hm("window.end", &w.end),
+        ) else {
+            return Ok(());
+        };
+        let limit = format!(
+            "calls may start only between {} and {} in the lead's local time (the calling-hours \
+             floor in Settings)",
+            self.start, self.end
+        );
+        if start < floor_start || start >= floor_end {
+            return Err(Invalid::new(
+                "window.start",
+                format!("{} is outside the floor: {limit}", w.start),
+            ));
+        }
+        if end > floor_end || end <= start {
+            return Err(Invalid::new(
+                "window.end",
+                format!("{} is outside the floor: {limit}", w.end),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// When calls may start for a lead: inside the floor and the campaign's window (if any), in
+/// every one of the lead's zones.
+#[derive(Debug, Clone)]
+pub struct LeadHours {
+    floor: (jiff::civil::Time, jiff::civil::Time),
+    window: Option<(jiff::civil::Time, jiff::civil::Time, Vec<u8>)>,
+    /// Stands in for a lead whose zones are not known.
+    fallback: jiff::tz::TimeZone,
+}
+
+impl LeadHours {
+    pub fn new(floor: &CallingHours, window: Option<&CallingWindow>) -> Self {
+        let floor_times = floor
+            .times()
+            .or_else(|| CallingHours::default().times())
+            .expect("the legal floor parses");
+        let window_times = window.and_then(|w| {
+            Some((
+                CallingWindow::parse_hm("", &w.start).ok()?,
+                CallingWindow::parse_hm("", &w.end).ok()?,
+                w.days.clone(),
+            ))
+        });
+        let fallback = window
+            .and_then(|w| jiff::tz::TimeZone::get(&w.time_zone).ok())
+            .unwrap_or_else(jiff::tz::TimeZone::system);
+        Self {
+            floor: floor_times,
+            window: window_times,
+            fallback,
+        }
+    }
+
+    /// The zones a key names, the fallback for an unknown key (zones the database does not
+    /// know are left out; a key with none left falls back too).
+    fn zones(&self, key: &str) -> Vec<jiff::tz::TimeZone> {
+        let zones: Vec<_> = super::time_zones::zones_in(key)
+            .into_iter()
+            .filter_map(|z| jiff::tz::TimeZone::get(z).ok())
+            .collect();
+        if zones.is_empty() {
+            vec![self.fallback.clone()]
+        } else {
+            zones
+        }
+    }
+
+    fn open_in(&self, tz: &jiff::tz::TimeZone, at: jiff::Timestamp) -> bool {
+        let zoned = at.to_zoned(tz.clone());
+        let t = zoned.time();
+        let (fs, fe) = self.floor;
+        if !inside(t, fs, fe) {
+            return false;
+        }
+        let Some((start, end, days)) = &self.window else {
+            return true;
+        };
+        let open_at = |date: jiff::civil::Date| {
+            days.is_empty() || days.contains(&(date.weekday().to_monday_one_offset() as u8))
+        };
+        let today = zoned.date();
+        if start < end {
+            inside(t, *start, *end) && open_at(today)
+        } else {
+            (t >= *start && open_at(today)) || (t < *end && today.yesterday().is_ok_and(open_at))
+        }
+    }
+
+    /// Whether a lead whose zones are `key` may be called at `now`.
+    pub fn open(&self, key: &str, now: Timestamp) -> bool {
+        let Ok(at) = jiff::Timestamp::from_millisecond(now.as_millis()) else {
+            return false;
+        };
+        self.zones(key).iter().all(|tz| self.open_in(tz, at))
+    }
+
+    /// Whether the lead may be called at `now`; if not, when it next may (within two weeks),
+    /// or `None` when its zones never share an allowed hour then.
+    pub fn check(&self, key: &str, now: Timestamp) -> Result<(), Option<Timestamp>> {
+        let Ok(at) = jiff::Timestamp::from_millisecond(now.as_millis()) else {
+            return Err(None);
+        };
+        let zones = self.zones(key);
+        let all_open = |t: jiff::Timestamp| zones.iter().all(|tz| self.open_in(tz, t));
+        if all_open(at) {
+            return Ok(());
+        }
+        // The hours of all zones open together at the moment the last of them opens: some
+        // zone's floor or window start on some day.
+        let mut starts = vec![self.floor.0];
+        if let Some((start, _, _)) = &self.window {
+            starts.push(*start);
+        }
+        let mut candidates = Vec::new();
+        for tz in &zones {
+            let today = at.to_zoned(tz.clone()).date();
+            for offset in -1..15i64 {
+                let Ok(day) = today.checked_add(jiff::Span::new().days(offset)) else {
+                    continue;
+                };
+                for start in &starts {
+                    if let Ok(z) = day.to_datetime(*start).to_zoned(tz.clone())
+                        && z.timestamp() > at
+                    {
+                        candidates.push(z.timestamp());
+                    }
+                }
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        Err(candidates
+            .into_iter()
+            .find(|t| all_open(*t))
+            .map(|t| Timestamp::from_millis(t.as_millisecond())))
+    }
+}
+
+fn inside(t: jiff::civil::Time, start: jiff::civil::Time, end: jiff::civil::Time) -> bool {
+    if start < end {
+        t >= start && t < end
+    } else {
+        t >= start || t < end
     }
 }
 
@@ -698,6 +925,168 @@ mod tests {
         assert_eq!(s.validate(), Ok(()));
         s.retry.retry_on.push(Outcome::Answered);
         assert_eq!(s.validate().unwrap_err().field, "retry.retry_on");
+    }
+
+    fn hours(window: Option<CallingWindow>) -> LeadHours {
+        LeadHours::new(&CallingHours::default(), window.as_ref())
+    }
+
+    #[test]
+    fn the_window_is_read_in_each_leads_own_zone() {
+        let h = hours(Some(window("09:00", "17:00", vec![])));
+        // 14:30 UTC in January: 09:30 in New York, 06:30 in Los Angeles.
+        let now = at("2026-01-15T14:30:00Z");
+        assert_eq!(h.check("America/New_York", now), Ok(()));
+        assert_eq!(
+            h.check("America/Los_Angeles", now),
+            Err(Some(at("2026-01-15T17:00:00Z"))),
+            "Los Angeles waits for its own nine o'clock"
+        );
+        // An unknown zone is read in the window's zone (New York).
+        assert_eq!(h.check("", now), Ok(()));
+        assert!(!h.open("Asia/Tokyo", now), "23:30 in Tokyo");
+    }
+
+    #[test]
+    fn a_number_spanning_zones_is_called_only_when_all_are_inside() {
+        let h = hours(Some(window("09:00", "17:00", vec![])));
+        let split = "America/Boise&America/Los_Angeles";
+        // 16:30 UTC in January: 09:30 in Boise, 08:30 in Los Angeles.
+        assert_eq!(
+            h.check(split, at("2026-01-15T16:30:00Z")),
+            Err(Some(at("2026-01-15T17:00:00Z"))),
+            "opens when Los Angeles reaches nine"
+        );
+        assert_eq!(h.check(split, at("2026-01-15T17:00:00Z")), Ok(()));
+        // 23:30 UTC: 16:30 in Boise, 15:30 in Los Angeles; at 00:00 UTC Boise is at 17:00.
+        assert_eq!(h.check(split, at("2026-01-15T23:30:00Z")), Ok(()));
+        assert_eq!(
+            h.check(split, at("2026-01-16T00:00:00Z")),
+            Err(Some(at("2026-01-16T17:00:00Z"))),
+            "closes when Boise reaches five"
+        );
+        // Tokyo and New York share an hour or three of the floor: 08:00 in Tokyo is 18:00
+        // in New York.
+        assert_eq!(
+            hours(None).check("America/New_York&Asia/Tokyo", at("2026-01-15T14:30:00Z")),
+            Err(Some(at("2026-01-15T23:00:00Z")))
+        );
+        // Sydney and London share no nine-to-five hour: never open.
+        assert_eq!(
+            h.check("Australia/Sydney&Europe/London", at("2026-01-15T14:30:00Z")),
+            Err(None)
+        );
+    }
+
+    #[test]
+    fn the_floor_holds_without_a_window_and_narrows_a_wide_one() {
+        let h = hours(None);
+        // 07:59 and 08:00 in Chicago (CST, UTC-6); 21:00 closes.
+        assert_eq!(
+            h.check("America/Chicago", at("2026-01-15T13:59:00Z")),
+            Err(Some(at("2026-01-15T14:00:00Z")))
+        );
+        assert_eq!(
+            h.check("America/Chicago", at("2026-01-15T14:00:00Z")),
+            Ok(())
+        );
+        assert_eq!(
+            h.check("America/Chicago", at("2026-01-16T03:00:00Z")),
+            Err(Some(at("2026-01-16T14:00:00Z")))
+        );
+        // A window saved before the floor was narrowed still stops at the floor.
+        let narrow = CallingHours {
+            start: "10:00".into(),
+            end: "18:00".into(),
+        };
+        let h = LeadHours::new(&narrow, Some(&window("09:00", "20:00", vec![])));
+        assert_eq!(
+            h.check("America/New_York", at("2026-01-15T14:30:00Z")),
+            Err(Some(at("2026-01-15T15:00:00Z")))
+        );
+        assert!(!h.open("America/New_York", at("2026-01-15T23:30:00Z")));
+    }
+
+    #[test]
+    fn local_hours_follow_daylight_saving_time() {
+        let h = hours(Some(window("09:00", "17:00", vec![])));
+        // New York moves to EDT on 2026-03-08: nine o'clock is 14:00 UTC before, 13:00 after.
+        assert_eq!(
+            h.check("America/New_York", at("2026-03-07T13:30:00Z")),
+            Err(Some(at("2026-03-07T14:00:00Z")))
+        );
+        assert_eq!(
+            h.check("America/New_York", at("2026-03-09T13:30:00Z")),
+            Ok(())
+        );
+        // Saturday evening before the change: the next opening is Sunday 09:00 EDT.
+        assert_eq!(
+            h.check("America/New_York", at("2026-03-07T23:00:00Z")),
+            Err(Some(at("2026-03-08T13:00:00Z")))
+        );
+        // Phoenix keeps MST all year.
+        assert_eq!(
+            h.check("America/Phoenix", at("2026-07-15T15:30:00Z")),
+            Err(Some(at("2026-07-15T16:00:00Z")))
+        );
+    }
+
+    #[test]
+    fn weekdays_are_the_leads_own_across_midnight_utc() {
+        // Friday 2026-01-16 16:30 in Los Angeles is Saturday 00:30 UTC; a weekday window
+        // still calls it, and a Saturday morning in Tokyo (same instant) is not a weekday.
+        let h = hours(Some(window("09:00", "17:00", vec![1, 2, 3, 4, 5])));
+        assert_eq!(
+            h.check("America/Los_Angeles", at("2026-01-17T00:30:00Z")),
+            Ok(())
+        );
+        assert_eq!(
+            h.check("Asia/Tokyo", at("2026-01-17T00:30:00Z")),
+            Err(Some(at("2026-01-19T00:00:00Z"))),
+            "Saturday 09:30 in Tokyo waits for Monday 09:00"
+        );
+    }
+
+    #[test]
+    fn the_floor_refuses_wider_windows_and_wider_floors() {
+        let floor = CallingHours::default();
+        assert_eq!(floor.contains(&window("08:00", "21:00", vec![])), Ok(()));
+        assert_eq!(floor.contains(&window("09:00", "17:00", vec![])), Ok(()));
+        let e = floor
+            .contains(&window("07:30", "17:00", vec![]))
+            .unwrap_err();
+        assert_eq!(e.field, "window.start");
+        assert!(e.message.contains("08:00 and 21:00"), "{}", e.message);
+        assert_eq!(
+            floor
+                .contains(&window("09:00", "21:30", vec![]))
+                .unwrap_err()
+                .field,
+            "window.end"
+        );
+        assert_eq!(
+            floor
+                .contains(&window("20:00", "02:00", vec![]))
+                .unwrap_err()
+                .field,
+            "window.end",
+            "past midnight is past the floor"
+        );
+        let wide = CallingHours {
+            start: "07:00".into(),
+            end: "21:00".into(),
+        };
+        assert_eq!(wide.validate().unwrap_err().field, "calling_hours.start");
+        let late = CallingHours {
+            start: "08:00".into(),
+            end: "22:00".into(),
+        };
+        assert!(late.validate().unwrap_err().message.contains("21:00"));
+        let narrow = CallingHours {
+            start: "09:00".into(),
+            end: "20:00".into(),
+        };
+        assert_eq!(narrow.validate(), Ok(()));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use super::campaign::{LeadStatus, Outcome};
 use super::phone::E164;
 use super::time::Timestamp;
+use super::time_zones::ZoneSource;
 
 /// A lead as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -25,6 +26,18 @@ pub struct Lead {
     pub next_attempt_at: Timestamp,
     pub last_outcome: Option<Outcome>,
     pub last_call_id: Option<String>,
+    /// The lead's own IANA zone from its list, if it had one.
+    pub time_zone: Option<String>,
+    /// The zones the lead is called in (its own, else its number's; several when its number
+    /// spans zones); empty when unknown, then the campaign window's zone stands in.
+    pub zones: Vec<String>,
+    pub zone_source: ZoneSource,
+    /// For a pending lead outside its local calling hours now: when they next open (`null`
+    /// inside them, or when its zones share no allowed hour in the next two weeks — see
+    /// `waiting_for_local_hours`).
+    pub local_hours_open_at: Option<Timestamp>,
+    /// True for a pending lead that waits for its local calling hours.
+    pub waiting_for_local_hours: bool,
 }
 
 impl Lead {
@@ -48,5 +61,7 @@ pub struct NewLead {
     pub name: String,
     pub phone: E164,
     pub email: Option<String>,
+    /// The lead's own IANA zone, validated.
+    pub time_zone: Option<String>,
     pub fields: serde_json::Map<String, serde_json::Value>,
 }

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::phone::is_known_region;
 use super::phone::{E164, PhoneError};
+use super::time_zones::parse_zone;
 
 /// Longest name kept, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -36,6 +37,7 @@ const PHONE_HEADERS: &[&str] = &[
     "telephone",
 ];
 const EMAIL_HEADERS: &[&str] = &["email", "e-mail", "email address", "e-mail address"];
+const TIME_ZONE_HEADERS: &[&str] = &["time zone", "timezone", "tz"];
 
 /// One lead ready to store.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -47,6 +49,9 @@ pub struct LeadRow {
     #[schema(value_type = String, example = "+14155552671")]
     pub phone: E164,
     pub email: Option<String>,
+    /// The lead's own IANA time zone (a `time_zone`, `timezone` or `tz` column); without one
+    /// the zone is inferred from the number.
+    pub time_zone: Option<String>,
     /// Every other column, keyed by its trimmed header, as strings. Empty cells are left out.
     #[schema(value_type = Object)]
     pub fields: serde_json::Map<String, serde_json::Value>,
@@ -334,6 +339,7 @@ enum Known {
     LastName,
     Phone,
     Email,
+    TimeZone,
 }
 
 impl Known {
@@ -344,6 +350,7 @@ impl Known {
             (Self::LastName, LAST_NAME_HEADERS),
             (Self::Phone, PHONE_HEADERS),
             (Self::Email, EMAIL_HEADERS),
+            (Self::TimeZone, TIME_ZONE_HEADERS),
         ]
         .into_iter()
         .find(|(_, aliases)| aliases.contains(&key))
@@ -357,6 +364,7 @@ impl Known {
             Self::LastName => "last name",
             Self::Phone => "phone number",
             Self::Email => "email address",
+            Self::TimeZone => "time zone",
         }
     }
 }
@@ -417,6 +425,7 @@ impl Columns {
             Known::LastName,
             Known::Phone,
             Known::Email,
+            Known::TimeZone,
         ] {
             let claimed: Vec<String> = columns
                 .iter()
@@ -471,6 +480,7 @@ impl Columns {
         let (mut name, mut first, mut last) = ("", "", "");
         let mut phone = None;
         let mut email = None;
+        let mut time_zone = None;
         let mut fields = serde_json::Map::new();
         for (column, cell) in self.0.iter().zip(record.iter()) {
             let cell = cell.trim();
@@ -486,6 +496,11 @@ impl Columns {
                 Column::Known(Known::Email) => match email_problem(cell) {
                     None => email = Some(cell.to_owned()),
                     Some(problem) => problems.push(problem),
+                },
+                Column::Known(Known::TimeZone) if cell.is_empty() => {}
+                Column::Known(Known::TimeZone) => match parse_zone("time_zone", cell) {
+                    Ok(z) => time_zone = Some(z),
+                    Err(e) => problems.push(format!("the time zone {}", e.message)),
                 },
                 Column::Extra(_) if cell.is_empty() => {}
                 Column::Extra(header) => match too_long(cell, MAX_FIELD_CHARS) {
@@ -516,6 +531,7 @@ impl Columns {
                 name,
                 phone,
                 email,
+                time_zone,
                 fields,
             }),
             _ => Err(RowProblems(problems)),
@@ -623,6 +639,7 @@ mod tests {
             LeadRow {
                 line: 2,
                 name: "Ada Lovelace".into(),
+                time_zone: None,
                 phone: phone("+14155552671"),
                 email: Some("ada@example.com".into()),
                 fields,
@@ -840,6 +857,34 @@ mod tests {
                 got.rejected.first().map(|r| r.reason.clone()),
                 Some(format!("\"{email}\" is not an email address")),
                 "{email} is not plausibly an address, so the row is rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn a_time_zone_column_is_checked_per_row() {
+        let got = import(
+            "phone,Time_Zone\n+14155552671,America/Chicago\n+14155552672,\n+14155552673,Mars/Base\n",
+        );
+        assert_eq!(got.leads[0].time_zone.as_deref(), Some("America/Chicago"));
+        assert_eq!(
+            got.leads[1].time_zone, None,
+            "an empty cell: inferred later"
+        );
+        assert_eq!(lines(&got.rejected, |r| r.line), vec![4]);
+        assert!(
+            got.rejected[0]
+                .reason
+                .contains("\"Mars/Base\" is not a known time zone"),
+            "{:?}",
+            got.rejected[0]
+        );
+        for header in ["timezone", "tz", "time zone"] {
+            let got = import(&format!("phone,{header}\n+14155552671,Europe/Paris\n"));
+            assert_eq!(
+                got.leads[0].time_zone.as_deref(),
+                Some("Europe/Paris"),
+                "{header}"
             );
         }
     }
@@ -1108,6 +1153,7 @@ mod tests {
                 "name": "Ada",
                 "phone": "+14155552671",
                 "email": null,
+                "time_zone": null,
                 "fields": { "city": "Paris" }
             }),
             "the phone is a plain E.164 string, the fields an object"

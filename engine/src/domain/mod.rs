@@ -19,6 +19,7 @@ pub mod phone_number;
 pub mod progress;
 pub mod test_call;
 pub mod time;
+pub mod time_zones;
 pub mod tool;
 pub mod webhook;
 
@@ -29,8 +30,8 @@ pub use call::{
     Speaker, TranscriptLine,
 };
 pub use campaign::{
-    Campaign, CampaignAction, CampaignInput, CampaignSettings, CampaignStatus, LeadStatus, Outcome,
-    PoolAgent, SelectionStrategy,
+    CallingHours, Campaign, CampaignAction, CampaignInput, CampaignSettings, CampaignStatus,
+    LeadHours, LeadStatus, Outcome, PoolAgent, SelectionStrategy,
 };
 pub use clock::{Clock, SharedClock, SystemClock};
 pub use cost::{CallCost, CostFacts, CostRates};

@@ -605,6 +605,42 @@ impl Store {
         .await
     }
 
+    /// Records what a single call does when a machine answers (before it is dialed).
+    pub async fn set_call_machine_policy(
+        &self,
+        id: &str,
+        policy: &crate::domain::campaign::VoicemailPolicy,
+    ) -> Result<()> {
+        let (id, text) = (
+            id.to_owned(),
+            serde_json::to_string(policy).expect("plain data"),
+        );
+        self.write(move |conn| {
+            Box::pin(async move {
+                db::query("UPDATE calls SET machine_policy = ? WHERE id = ?")
+                    .bind(text)
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// A single call's policy for a machine answering; `None` when it asked for no detection.
+    pub async fn call_machine_policy(
+        &self,
+        id: &str,
+    ) -> Result<Option<crate::domain::campaign::VoicemailPolicy>> {
+        let text: Option<Option<String>> =
+            db::query_scalar("SELECT machine_policy FROM calls WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(text.flatten().and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
     /// Replaces a call's own context. Refused once the call has ended: nothing would read it.
     pub async fn set_call_context(
         &self,

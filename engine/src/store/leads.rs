@@ -17,6 +17,7 @@ use super::error::{Result, StoreError, not_found};
 use super::{Store, new_id};
 use crate::domain::call::is_machine;
 use crate::domain::campaign::NextStep;
+use crate::domain::time_zones::{ZoneSource, zone_key, zones_in, zones_of_number};
 use crate::domain::{
     Call, CallDirection, CallStatus, CampaignSettings, Carrier, E164, Lead, LeadCounts, LeadStatus,
     NewLead, Outcome, Timestamp,
@@ -36,6 +37,8 @@ struct LeadRowDb {
     next_attempt_at: i64,
     last_outcome: Option<String>,
     last_call_id: Option<String>,
+    time_zone: Option<String>,
+    zones: String,
 }
 
 impl TryFrom<LeadRowDb> for Lead {
@@ -62,12 +65,21 @@ impl TryFrom<LeadRowDb> for Lead {
             attempts: u32::try_from(r.attempts).unwrap_or(0),
             next_attempt_at: Timestamp::from_millis(r.next_attempt_at),
             last_call_id: r.last_call_id,
+            zone_source: match (&r.time_zone, r.zones.is_empty()) {
+                (Some(_), _) => ZoneSource::Lead,
+                (None, false) => ZoneSource::Number,
+                (None, true) => ZoneSource::Campaign,
+            },
+            zones: zones_in(&r.zones).into_iter().map(str::to_owned).collect(),
+            time_zone: r.time_zone,
+            local_hours_open_at: None,
+            waiting_for_local_hours: false,
         })
     }
 }
 
 const LEAD_SELECT: &str = "SELECT id, campaign_id, line, name, phone, email, fields, status, \
-     attempts, next_attempt_at, last_outcome, last_call_id FROM leads";
+     attempts, next_attempt_at, last_outcome, last_call_id, time_zone, zones FROM leads";
 
 /// One attempt, claimed: its lead is dialing and its call is on record, not yet placed.
 #[derive(Debug, Clone)]
@@ -87,6 +99,9 @@ pub struct Claim {
     pub from: E164,
     pub carrier: Carrier,
     pub now: Timestamp,
+    /// The zone keys whose local calling hours are open at `now`: only their leads are
+    /// taken.
+    pub open_zones: Vec<String>,
 }
 
 /// Why no lead was claimed.
@@ -98,6 +113,8 @@ pub enum NoClaim {
     CampaignFull,
     /// The chosen agent filled up meanwhile.
     AgentFull,
+    /// Leads are pending, but none due is inside its local calling hours now.
+    OutsideHours,
 }
 
 impl Store {
@@ -111,9 +128,11 @@ impl Store {
                 for lead in leads {
                     let fields = (!lead.fields.is_empty())
                         .then(|| serde_json::Value::Object(lead.fields.clone()).to_string());
+                    let (zones, _) = zone_key(lead.time_zone.as_deref(), &lead.phone);
                     let done = db::query(
-                        "INSERT INTO leads (campaign_id, line, name, phone, email, fields) \
-                         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (campaign_id, phone) DO NOTHING",
+                        "INSERT INTO leads (campaign_id, line, name, phone, email, fields, \
+                         time_zone, zones) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+                         ON CONFLICT (campaign_id, phone) DO NOTHING",
                     )
                     .bind(&campaign_id)
                     .bind(lead.line)
@@ -121,6 +140,8 @@ impl Store {
                     .bind(lead.phone.as_str())
                     .bind(&lead.email)
                     .bind(fields)
+                    .bind(&lead.time_zone)
+                    .bind(zones)
                     .execute(&mut *conn)
                     .await?;
                     if done.rows_affected() == 0 {
@@ -183,6 +204,54 @@ impl Store {
         ))
     }
 
+    /// Infers the zones of pending leads stored before leads had zones (their key is empty,
+    /// with no zone of their own): once a campaign runs again, they too are called in their
+    /// own local hours. Returns how many were filled in; numbers the table cannot place stay
+    /// empty (the campaign's window zone stands in).
+    pub async fn fill_lead_zones(&self, campaign_id: &str) -> Result<usize> {
+        let rows: Vec<(i64, String)> = db::query_as(
+            "SELECT id, phone FROM leads WHERE campaign_id = ? AND status = 'pending' \
+             AND zones = '' AND time_zone IS NULL",
+        )
+        .bind(campaign_id)
+        .fetch_all(self.pool())
+        .await?;
+        let found: Vec<(i64, String)> = rows
+            .into_iter()
+            .map(|(id, phone)| (id, zones_of_number(&E164::from_stored(phone))))
+            .filter(|(_, zones)| !zones.is_empty())
+            .collect();
+        let n = found.len();
+        for chunk in found.chunks(1000) {
+            let chunk = chunk.to_vec();
+            self.write(move |conn| {
+                Box::pin(async move {
+                    for (id, zones) in chunk {
+                        db::query("UPDATE leads SET zones = ? WHERE id = ? AND zones = ''")
+                            .bind(zones)
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        }
+        Ok(n)
+    }
+
+    /// The zone keys of the campaign's pending leads (the dialer judges each key's hours
+    /// once, not each lead's).
+    pub async fn pending_lead_zones(&self, campaign_id: &str) -> Result<Vec<String>> {
+        db::query_scalar(
+            "SELECT DISTINCT zones FROM leads WHERE campaign_id = ? AND status = 'pending'",
+        )
+        .bind(campaign_id)
+        .fetch_all(self.pool())
+        .await
+    }
+
     pub async fn lead_counts(&self, campaign_id: &str) -> Result<LeadCounts> {
         let rows: Vec<(String, i64)> = db::query_as(
             "SELECT status, COUNT(*) FROM leads WHERE campaign_id = ? GROUP BY status",
@@ -233,7 +302,9 @@ impl Store {
                     return Ok(Err(NoClaim::AgentFull));
                 }
                 let now = claim.now.as_millis();
-                let lead = match next_callable(conn, &claim.campaign_id, now).await? {
+                let lead = match next_callable(conn, &claim.campaign_id, &claim.open_zones, now)
+                    .await?
+                {
                     Next::Lead(lead) => Some(*lead),
                     Next::None => None,
                     // Many listed leads passed by: the writer goes to others' writes, and
@@ -248,6 +319,10 @@ impl Store {
                     .bind(&claim.campaign_id)
                     .fetch_one(&mut *conn)
                     .await?;
+                    // Due, but outside its hours: the dialer waits for them to open.
+                    if next.is_some_and(|n| n <= now) {
+                        return Ok(Err(NoClaim::OutsideHours));
+                    }
                     return Ok(Err(NoClaim::NothingDue(next.map(Timestamp::from_millis))));
                 };
                 let lead = Lead::try_from(lead)?;
@@ -303,17 +378,14 @@ enum Next {
 /// The campaign's next due lead whose number is on no do-not-call list; every due lead
 /// before it whose number is listed is settled on the way (failed, `do_not_call`), never
 /// dialed. Read in the claim's transaction, so an entry committed before it is obeyed.
-async fn next_callable(conn: &mut Conn<'_>, campaign_id: &str, now: i64) -> Result<Next> {
+async fn next_callable(
+    conn: &mut Conn<'_>,
+    campaign_id: &str,
+    open_zones: &[String],
+    now: i64,
+) -> Result<Next> {
     for _ in 0..LISTED_PER_CLAIM {
-        let lead = db::query_as::<LeadRowDb>(&format!(
-            "{LEAD_SELECT} WHERE campaign_id = ? AND status = 'pending' \
-             AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
-        ))
-        .bind(campaign_id)
-        .bind(now)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(lead) = lead else {
+        let Some(lead) = earliest_due(conn, campaign_id, open_zones, now).await? else {
             return Ok(Next::None);
         };
         if listed(conn, &lead.phone, Some(campaign_id))
@@ -329,6 +401,35 @@ async fn next_callable(conn: &mut Conn<'_>, campaign_id: &str, now: i64) -> Resu
             .await?;
     }
     Ok(Next::Again)
+}
+
+/// The earliest due lead of each open zone key (one index seek each), earliest of all.
+async fn earliest_due(
+    conn: &mut Conn<'_>,
+    campaign_id: &str,
+    open_zones: &[String],
+    now: i64,
+) -> Result<Option<LeadRowDb>> {
+    let mut lead: Option<LeadRowDb> = None;
+    for zones in open_zones {
+        let due = db::query_as::<LeadRowDb>(&format!(
+            "{LEAD_SELECT} WHERE campaign_id = ? AND zones = ? AND status = 'pending' \
+             AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1"
+        ))
+        .bind(campaign_id)
+        .bind(zones)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(d) = due
+            && lead
+                .as_ref()
+                .is_none_or(|l| (d.next_attempt_at, d.id) < (l.next_attempt_at, l.id))
+        {
+            lead = Some(d);
+        }
+    }
+    Ok(lead)
 }
 
 async fn fetch_lead(conn: &mut Conn<'_>, id: i64) -> Result<Lead> {
@@ -412,4 +513,83 @@ pub(super) async fn settle_lead(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::CampaignInput;
+
+    /// Leads stored before leads had zones (an empty key, no zone of their own) get their
+    /// number's zones; a lead stored with its own zone is left as it is.
+    #[tokio::test]
+    async fn leads_stored_without_zones_get_their_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = Store::nodes_for_test(dir.path()).await.unwrap();
+        let campaign = store
+            .create_campaign(CampaignInput {
+                name: Some("Old".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let id = campaign.id.clone();
+        store
+            .write(move |conn| {
+                Box::pin(async move {
+                    // The last as a lead is stored now: its own zone, and its key.
+                    for (phone, tz, key) in [
+                        ("+13125550102", None, ""),
+                        ("+12085550104", None, ""),
+                        ("+14155550105", Some("Europe/Paris"), "Europe/Paris"),
+                    ] {
+                        db::query(
+                            "INSERT INTO leads (campaign_id, name, phone, time_zone, zones) \
+                             VALUES (?, '', ?, ?, ?)",
+                        )
+                        .bind(&id)
+                        .bind(phone)
+                        .bind(tz)
+                        .bind(key)
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+            .unwrap();
+        assert_eq!(store.fill_lead_zones(&campaign.id).await.unwrap(), 2);
+        let (leads, _) = store.list_leads(&campaign.id, None, 10, 0).await.unwrap();
+        let zones: Vec<(Vec<String>, ZoneSource)> = leads
+            .into_iter()
+            .map(|l| (l.zones, l.zone_source))
+            .collect();
+        assert_eq!(
+            zones,
+            [
+                (vec!["America/Chicago".to_owned()], ZoneSource::Number),
+                (
+                    vec!["America/Boise".to_owned(), "America/Los_Angeles".to_owned()],
+                    ZoneSource::Number
+                ),
+                (vec!["Europe/Paris".to_owned()], ZoneSource::Lead),
+            ]
+        );
+        assert_eq!(
+            store.fill_lead_zones(&campaign.id).await.unwrap(),
+            0,
+            "nothing left to fill"
+        );
+        let mut keys = store.pending_lead_zones(&campaign.id).await.unwrap();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "America/Boise&America/Los_Angeles",
+                "America/Chicago",
+                "Europe/Paris"
+            ]
+        );
+    }
 }

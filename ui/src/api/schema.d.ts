@@ -1592,21 +1592,46 @@ export interface components {
             to: string;
             warm: boolean;
         };
-        /** @description The daily hours calls may start, in the campaign's IANA time zone. */
+        /**
+         * @description The legal calling-hours floor: hours outside which no call starts, in the lead's local
+         *     time, whatever a campaign's window says. A window may narrow it, never widen it.
+         */
+        CallingHours: {
+            /**
+             * @description `HH:MM`, exclusive, lead-local; not after 21:00.
+             * @example 21:00
+             */
+            end: string;
+            /**
+             * @description `HH:MM`, inclusive, lead-local; not before 08:00.
+             * @example 08:00
+             */
+            start: string;
+        };
+        /**
+         * @description The daily hours calls may start, read in each lead's own local time: a lead in Los Angeles
+         *     is called 09:00–17:00 Los Angeles time, one in New York 09:00–17:00 New York time, and a
+         *     lead whose number spans zones only when it is inside the hours in all of them. A window
+         *     may not be wider than the calling-hours floor (Settings; 08:00–21:00 by default).
+         */
         CallingWindow: {
             /** @description ISO weekdays calls may start on, 1 = Monday … 7 = Sunday. Empty: every day. */
             days?: number[];
             /**
-             * @description `HH:MM`, exclusive. Earlier than `start` means the window runs past midnight.
+             * @description `HH:MM`, exclusive, lead-local. Earlier than `start` means the window runs past
+             *     midnight (which the floor allows only if it runs past midnight too).
              * @example 17:00
              */
             end: string;
             /**
-             * @description `HH:MM`, inclusive.
+             * @description `HH:MM`, inclusive, lead-local.
              * @example 09:00
              */
             start: string;
-            /** @description IANA zone, e.g. `America/New_York`. */
+            /**
+             * @description IANA zone, e.g. `America/New_York`: the local time of leads whose zone is not known
+             *     (no `time_zone` column and a number the zone table does not place).
+             */
             time_zone: string;
         };
         /** @description A campaign as stored and as the API returns it. */
@@ -2135,11 +2160,22 @@ export interface components {
              * @description Line in the imported file.
              */
             line?: number | null;
+            local_hours_open_at?: null | components["schemas"]["Timestamp"];
             name: string;
             /** @description When the next attempt is due (pending leads). */
             next_attempt_at: components["schemas"]["Timestamp"];
             phone: string;
             status: components["schemas"]["LeadStatus"];
+            /** @description The lead's own IANA zone from its list, if it had one. */
+            time_zone?: string | null;
+            /** @description True for a pending lead that waits for its local calling hours. */
+            waiting_for_local_hours: boolean;
+            zone_source: components["schemas"]["ZoneSource"];
+            /**
+             * @description The zones the lead is called in (its own, else its number's; several when its number
+             *     spans zones); empty when unknown, then the campaign window's zone stands in.
+             */
+            zones: string[];
         };
         /** @description Leads per status, and what is under way. */
         LeadCounts: {
@@ -2259,6 +2295,7 @@ export interface components {
              *     `agent_id` says otherwise.
              */
             from_number_id: string;
+            machine_detection?: null | components["schemas"]["VoicemailPolicy"];
             /**
              * @description Who to call: E.164, or national form in the default region.
              * @example +14155550123
@@ -2439,6 +2476,11 @@ export interface components {
             audio_input?: string | null;
             /** @description The speakers test calls and listen-in play through; `null` for the system default. */
             audio_output?: string | null;
+            /**
+             * @description The calling-hours floor: campaign calls start only inside it in the lead's local time,
+             *     and no campaign window may be wider. 08:00–21:00 (the legal limit) unless narrowed.
+             */
+            calling_hours: components["schemas"]["CallingHours"];
             /** @description Where this engine listens. */
             control_addr: string;
             /** @description ISO 3166 region (e.g. `US`) for numbers typed in national form; `null` means E.164 only. */
@@ -2473,6 +2515,7 @@ export interface components {
             audio_input?: string | null;
             /** @description A speaker id from `GET /api/audio`, or `null` for the system default. */
             audio_output?: string | null;
+            calling_hours?: null | components["schemas"]["CallingHours"];
             /** @description A region code such as `US`, or `null` to accept E.164 only. */
             default_region?: string | null;
             echo_mode?: null | components["schemas"]["EchoMode"];
@@ -2772,6 +2815,11 @@ export interface components {
             /** @description What the agent should know or do; the caller does not hear it. */
             text: string;
         };
+        /**
+         * @description Where a lead's zones come from.
+         * @enum {string}
+         */
+        ZoneSource: "lead" | "number" | "campaign";
     };
     responses: never;
     parameters: never;

@@ -12,7 +12,11 @@ import { showToast } from "../toast";
 import { checkPhoneNumber, formatNumber, regionName } from "../validate";
 import { Banner, Dialog, Field, messageId } from "./ui";
 
-const FIELDS = ["to", "from_number_id", "agent_id", "context"];
+const FIELDS = ["to", "from_number_id", "agent_id", "context", "machine_detection.message"];
+const MESSAGE_MAX = 2000;
+
+/** What happens when an answering machine picks up: nothing asked, hang up, or leave a message. */
+type Machine = "off" | "hang_up" | "leave_message";
 
 /** The number to offer first: the one asked for, else an active one with an outbound agent. */
 function firstChoice(numbers: PhoneNumber[], wanted: string | null | undefined): string {
@@ -62,6 +66,8 @@ export function OutboundCallDialog(props: { fromNumberId?: string | null; onClos
   const [agentId, setAgentId] = useState("");
   const [name, setName] = useState("");
   const [email, setEmail] = useState("");
+  const [machine, setMachine] = useState<Machine>("off");
+  const [message, setMessage] = useState("");
   const [touched, setTouched] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
@@ -85,7 +91,22 @@ export function OutboundCallDialog(props: { fromNumberId?: string | null; onClos
       : null);
   const emailText = email.trim();
   const emailError = emailText !== "" && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(emailText) ? "Not an email address." : null;
-  const ready = check.ok && number !== null && fromError === null && agentError === null && emailError === null;
+  const messageText = message.trim();
+  const messageError =
+    serverError("machine_detection.message") ??
+    (machine === "leave_message" && touched && messageText === ""
+      ? "Write the message the agent leaves."
+      : messageText.length > MESSAGE_MAX
+        ? `At most ${MESSAGE_MAX} characters.`
+        : null);
+  const ready =
+    check.ok &&
+    number !== null &&
+    fromError === null &&
+    agentError === null &&
+    emailError === null &&
+    messageError === null &&
+    (machine !== "leave_message" || messageText !== "");
 
   const call = async () => {
     setTouched(true);
@@ -98,6 +119,8 @@ export function OutboundCallDialog(props: { fromNumberId?: string | null; onClos
     const body: OutboundRequest = { from_number_id: number.id, to: check.e164 };
     if (agentId !== "") body.agent_id = agentId;
     if (Object.keys(context).length > 0) body.context = context;
+    if (machine === "hang_up") body.machine_detection = { action: "hang_up" };
+    if (machine === "leave_message") body.machine_detection = { action: "leave_message", message: messageText };
     try {
       const placed = await api.placeCall(body);
       showToast(`Calling ${formatNumber(placed.to_number)}`);
@@ -250,6 +273,44 @@ export function OutboundCallDialog(props: { fromNumberId?: string | null; onClos
         <p class="muted small">
           The name and email fill the agent’s {"{name}"} and {"{email}"} placeholders.
         </p>
+        <Field
+          id="outbound-machine"
+          label="Answering machines"
+          hint="Detection asks the carrier to tell a person from a machine; the call shows who answered."
+        >
+          <select
+            id="outbound-machine"
+            name="machine_detection"
+            value={machine}
+            onChange={(e) => {
+              setMachine(e.currentTarget.value as Machine);
+              clearFieldError("machine_detection.message");
+            }}
+            aria-describedby={messageId("outbound-machine")}
+          >
+            <option value="off">Don’t detect</option>
+            <option value="hang_up">Detect, and hang up on a machine</option>
+            <option value="leave_message">Detect, and leave a message</option>
+          </select>
+        </Field>
+        {machine === "leave_message" && (
+          <Field id="outbound-message" label="Message to leave after the beep" error={messageError}>
+            <textarea
+              id="outbound-message"
+              name="machine_message"
+              rows={3}
+              maxLength={MESSAGE_MAX}
+              value={message}
+              placeholder="Hi, this is Acme about your order. Please call us back."
+              onInput={(e) => {
+                setMessage(e.currentTarget.value);
+                clearFieldError("machine_detection.message");
+              }}
+              aria-invalid={messageError !== null}
+              aria-describedby={messageId("outbound-message")}
+            />
+          </Field>
+        )}
       </form>
     </Dialog>
   );

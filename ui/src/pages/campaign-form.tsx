@@ -179,8 +179,20 @@ export interface Checked {
   input: CampaignInput | null;
 }
 
+/** The calling-hours floor: calls start only inside it, in each lead's local time. */
+export interface Floor {
+  start: string;
+  end: string;
+}
+/** The legal floor (the US TCPA's 8 am–9 pm), the engine's default. */
+export const LEGAL_FLOOR: Floor = { start: "08:00", end: "21:00" };
+
+function floorText(floor: Floor): string {
+  return `Calls may start only between ${floor.start} and ${floor.end} in the lead’s local time (the calling-hours floor in Settings).`;
+}
+
 /** Checks the form with the engine's rules and builds the request body. */
-export function check(form: CampaignForm): Checked {
+export function check(form: CampaignForm, floor: Floor = LEGAL_FLOOR): Checked {
   const errors: Record<string, string> = {};
   const warnings: Record<string, string> = {};
   const name = form.name.trim();
@@ -200,6 +212,11 @@ export function check(form: CampaignForm): Checked {
     if (!start.ok) errors["window.start"] = start.message;
     if (!end.ok) errors["window.end"] = end.message;
     else if (start.ok && start.value === end.value) errors["window.end"] = "Must differ from the start.";
+    // The window may narrow the floor, never widen it (nor run past midnight beyond it).
+    if (start.ok && (start.value < floor.start || start.value >= floor.end)) errors["window.start"] = floorText(floor);
+    if (end.ok && start.ok && start.value !== end.value && (end.value > floor.end || end.value < start.value)) {
+      errors["window.end"] = floorText(floor);
+    }
     if (!zone.ok) errors["window.time_zone"] = zone.message;
     else if (zone.warning !== null) warnings["window.time_zone"] = zone.warning;
     if (form.days.length === 0) errors["window.days"] = "Choose at least one day.";
@@ -275,7 +292,10 @@ export function CampaignFields(props: {
   numbers: PhoneNumber[];
   /** Show client errors for untouched required fields too (after a submit, or when editing). */
   showAll: boolean;
+  /** The calling-hours floor in force. */
+  floor?: Floor;
 }) {
+  const floor = props.floor ?? LEGAL_FLOOR;
   const { form, update, checked } = props;
   const server = props.serverError;
   const error = (field: string): string | null =>
@@ -425,9 +445,17 @@ export function CampaignFields(props: {
             }}
           />
           <span>
-            Only call during set hours <span class="muted">— otherwise at any time of day</span>
+            Only call during set hours{" "}
+            <span class="muted">
+              — otherwise any time from {floor.start} to {floor.end}
+            </span>
           </span>
         </label>
+        <p class="muted small" data-testid="calling-floor">
+          Hours are each lead’s own local time: its list’s time zone column, else its number’s area code or country (a
+          number spanning zones is called only when all of them are inside the hours). Whatever the window, calls start
+          only between {floor.start} and {floor.end} local time — the calling-hours floor in Settings.
+        </p>
         {form.windowOn && (
           <>
             <div class="field-row">
@@ -436,6 +464,8 @@ export function CampaignFields(props: {
                   id="campaign-window-start"
                   name="window_start"
                   type="time"
+                  min={floor.start}
+                  max={floor.end}
                   value={form.windowStart}
                   onInput={(e) => {
                     update("windowStart", e.currentTarget.value);
@@ -444,16 +474,13 @@ export function CampaignFields(props: {
                   aria-describedby={messageId("campaign-window-start")}
                 />
               </Field>
-              <Field
-                id="campaign-window-end"
-                label="Until"
-                hint={form.windowEnd < form.windowStart ? "Earlier than the start: runs past midnight." : undefined}
-                error={error("window.end")}
-              >
+              <Field id="campaign-window-end" label="Until" error={error("window.end")}>
                 <input
                   id="campaign-window-end"
                   name="window_end"
                   type="time"
+                  min={floor.start}
+                  max={floor.end}
                   value={form.windowEnd}
                   onInput={(e) => {
                     update("windowEnd", e.currentTarget.value);
@@ -466,7 +493,7 @@ export function CampaignFields(props: {
             <Field
               id="campaign-time-zone"
               label="Time zone"
-              hint="The hours are read in this zone (an IANA name such as America/New_York)."
+              hint="Stands in for leads whose time zone is unknown (an IANA name such as America/New_York)."
               error={error("window.time_zone")}
               warning={warning("window.time_zone")}
             >

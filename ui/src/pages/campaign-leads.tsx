@@ -173,7 +173,9 @@ function LeadsTable(props: { leads: Lead[]; busy: boolean }) {
       <thead>
         <tr>
           <th scope="col">Lead</th>
-          <th scope="col">Phone</th>
+          <th scope="col" title="The lead's time zone (its own, else its number's) is under its number">
+            Phone · time zone
+          </th>
           <th scope="col">Status</th>
           <th scope="col" class="num" title="Attempts made">
             Tries
@@ -194,9 +196,24 @@ function LeadsTable(props: { leads: Lead[]; busy: boolean }) {
                 </div>
               ) : null}
             </td>
-            <td class="nowrap">{formatNumber(l.phone)}</td>
+            <td>
+              <div class="nowrap">{formatNumber(l.phone)}</div>
+              <LeadZone lead={l} />
+            </td>
             <td>
               <Badge tone={LEAD_TONES[l.status]}>{LEAD_STATUS_LABELS[l.status]}</Badge>
+              {l.waiting_for_local_hours && (
+                <div
+                  class="sub"
+                  title={
+                    l.local_hours_open_at
+                      ? `Outside its local calling hours until ${dateTime(l.local_hours_open_at)}`
+                      : "Its time zones share no allowed calling hour"
+                  }
+                >
+                  {l.local_hours_open_at ? `waits till ${shortTime(l.local_hours_open_at)}` : "no shared hours"}
+                </div>
+              )}
               {l.status === "pending" && l.attempts > 0 && (
                 <div class="sub nowrap" title={dateTime(l.next_attempt_at)}>
                   next {shortTime(l.next_attempt_at)}
@@ -209,6 +226,26 @@ function LeadsTable(props: { leads: Lead[]; busy: boolean }) {
         ))}
       </tbody>
     </table>
+  );
+}
+
+const ZONE_SOURCES = {
+  lead: "from the lead’s list",
+  number: "from its number",
+  campaign: "unknown: the campaign’s window zone stands in",
+} as const;
+
+/** A lead's zone(s), the first shown and the rest counted, with where they came from. */
+function LeadZone(props: { lead: Lead }) {
+  const { zones, zone_source } = props.lead;
+  const title = `${zones.join(", ") || "Unknown"} (${ZONE_SOURCES[zone_source]})`;
+  const [first, ...rest] = zones;
+  return (
+    <div class="sub" title={title} data-testid="lead-zone">
+      {zones.length === 0 ? "campaign’s zone" : first.replace(/_/g, " ")}
+      {rest.length > 0 && ` +${rest.length}`}
+      {zone_source === "number" && " · by number"}
+    </div>
   );
 }
 

@@ -34,6 +34,7 @@ import {
   FORM_FIELDS,
   changes,
   check,
+  LEGAL_FLOOR,
   engineField,
   formOf,
   isDirty,
@@ -245,7 +246,8 @@ function NewCampaignPanel(props: {
   const [saving, setSaving] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const [submitted, setSubmitted] = useState(false);
-  const checked = check(form);
+  const floor = useAppState().settings.data?.calling_hours ?? LEGAL_FLOOR;
+  const checked = check(form, floor);
 
   const update = <K extends keyof CampaignForm>(key: K, value: CampaignForm[K]) => {
     setForm((f) => ({ ...f, [key]: value }));
@@ -301,6 +303,7 @@ function NewCampaignPanel(props: {
         agents={props.agents}
         numbers={props.numbers}
         showAll={submitted}
+        floor={floor}
       />
     </SidePanel>
   );
@@ -334,7 +337,8 @@ function CampaignPanel(props: {
 
   const baseForm = formOf(base, null);
   const dirty = isDirty(form, baseForm);
-  const checked = check(form);
+  const floor = useAppState().settings.data?.calling_hours ?? LEGAL_FLOOR;
+  const checked = check(form, floor);
   // Changed elsewhere (another window, a script): take the new values for the fields not
   // edited here. Progress events change `view` twice a second; only a new revision counts.
   useEffect(() => {
@@ -445,6 +449,7 @@ function CampaignPanel(props: {
               agents={props.agents}
               numbers={props.numbers}
               showAll
+              floor={floor}
             />
           </>
         )}

@@ -13,6 +13,7 @@ import { PROVIDER_NAMES } from "../status";
 import { showToast } from "../toast";
 import { AudioCard } from "./settings-audio";
 import { WebhookEndpointsCard } from "./settings-webhooks";
+import { CallingHoursCard } from "./settings-calling-hours";
 import { RecordingsCard } from "./settings-recordings";
 import { CostRatesCard } from "./settings-costs";
 import { ClusterCard } from "./settings-cluster";
@@ -34,6 +35,7 @@ export function SettingsPage(props: { section?: string | null }) {
                 <WebhooksCard settings={s} />
                 <AudioCard settings={s} focus={props.section === "audio"} />
                 <RecordingsCard settings={s} />
+                <CallingHoursCard settings={s} />
                 <CostRatesCard />
               </>
             )}
