@@ -5,6 +5,7 @@
 //! `error::refused`), so the API can map each to its status without string matching.
 
 pub mod agents;
+pub mod backup;
 pub mod call_analyses;
 pub mod call_costs;
 mod call_rows;
@@ -22,6 +23,7 @@ mod postgres;
 pub mod recordings;
 pub mod relay;
 pub mod retell_calls;
+mod schema;
 pub mod settings;
 pub mod setups;
 pub mod tool_secrets;
@@ -42,6 +44,7 @@ pub use db::Conn;
 use db::Readers;
 pub use dialect::Kind;
 pub use postgres::PgSettings;
+pub use schema::known_version;
 use writer::{BoxFuture, Writer};
 
 pub const DB_FILE: &str = "switchboard.db";
@@ -64,11 +67,17 @@ pub struct Store {
     /// The PostgreSQL schema the store works in (empty on SQLite): its nodes' notification
     /// channels are its own (`relay`), as channels, like advisory locks, are the database's.
     schema: std::sync::Arc<str>,
+    /// On SQLite, `backup::LOCK_FILE` held shared while the store is open, so a restore
+    /// knows not to swap the database under it.
+    _lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
     pub async fn open(data_dir: &Path) -> Result<Self> {
+        // Before anything connects: a restore staged for this start takes the database's
+        // place here.
+        let lock = backup::hold(data_dir).await?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(data_dir.join(DB_FILE))
             .create_if_missing(true)
@@ -87,7 +96,20 @@ impl Store {
         // (dropping the old table would otherwise cascade into its children); that they left
         // every reference whole is checked before the connection goes to work.
         let mut conn = options.clone().foreign_keys(false).connect().await?;
-        sqlx::migrate!("./migrations").run(&mut conn).await?;
+        // A database a newer Switchboard migrated is refused in words, not sqlx's.
+        let migrated: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&mut conn)
+        .await?;
+        if migrated.is_some() {
+            let newest: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+                    .fetch_one(&mut conn)
+                    .await?;
+            schema::not_newer(newest, &schema::SQLITE)?;
+        }
+        schema::SQLITE.run(&mut conn).await?;
         let broken: Vec<(String,)> =
             sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
                 .fetch_all(&mut conn)
@@ -110,6 +132,7 @@ impl Store {
             writer,
             node: new_id().into(),
             schema: "".into(),
+            _lock: Some(std::sync::Arc::new(lock)),
         })
     }
 
@@ -122,6 +145,7 @@ impl Store {
             writer,
             node: new_id().into(),
             schema: schema.into(),
+            _lock: None,
         })
     }
 
