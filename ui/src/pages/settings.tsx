@@ -16,6 +16,7 @@ import { WebhookEndpointsCard } from "./settings-webhooks";
 import { RecordingsCard } from "./settings-recordings";
 import { CostRatesCard } from "./settings-costs";
 import { ClusterCard } from "./settings-cluster";
+import { BackupCard } from "./settings-backup";
 import { checkPublicUrl, phoneRegions } from "../validate";
 
 /** `section`: the part of the page to show first (`audio`), from the route. */
@@ -46,6 +47,7 @@ export function SettingsPage(props: { section?: string | null }) {
               </>
             )}
           </RemoteView>
+          <BackupCard />
           <EngineCard settings={settings.data} desktop={desktop} apiBase={apiBase} />
           <ClusterCard />
         </div>
