@@ -77,7 +77,11 @@ async fn lead_phones(api: &Api, campaign: &str) -> Vec<String> {
         if items.is_empty() {
             return phones;
         }
-        phones.extend(items.iter().map(|l| l["phone"].as_str().unwrap().to_owned()));
+        phones.extend(
+            items
+                .iter()
+                .map(|l| l["phone"].as_str().unwrap().to_owned()),
+        );
     }
 }
 
@@ -138,10 +142,20 @@ async fn postgres_points_at_pg_dump(dir: &Path) {
     let (s, api) = started(dir).await;
     let (status, body) = api.get("/api/backup").await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("pg_dump"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pg_dump")
+    );
     let (status, body) = upload(&api, b"anything".to_vec()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("pg_restore"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("pg_restore")
+    );
     let (_, st) = api.get("/api/backup/status").await;
     assert_eq!(st["supported"], false);
     assert!(st["message"].as_str().unwrap().contains("pg_dump"));
@@ -170,7 +184,10 @@ async fn backups_taken_while_writing_restore_the_same_agents_and_leads() {
         json!({"name": "Spring", "agents": [{"agent_id": first}], "settings": settings(json!({}))}),
     )
     .await;
-    assert_eq!(import(&api, &id, &leads_csv(LEADS)).await["imported"], LEADS);
+    assert_eq!(
+        import(&api, &id, &leads_csv(LEADS)).await["imported"],
+        LEADS
+    );
     let leads = lead_phones(&api, &id).await;
     assert_eq!(leads.len(), LEADS);
 
@@ -214,7 +231,10 @@ async fn backups_taken_while_writing_restore_the_same_agents_and_leads() {
     let said = text(&out);
     assert!(said.contains("integrity check passed"), "{said}");
     assert!(said.contains("no credentials"), "{said}");
-    assert!(said.contains(cli_file.to_str().unwrap()), "it says where: {said}");
+    assert!(
+        said.contains(cli_file.to_str().unwrap()),
+        "it says where: {said}"
+    );
     // A second backup to the same file is refused, the first one left as it was.
     let kept = std::fs::read(&cli_file).unwrap();
     let again = cli(&dir, &["backup", cli_file.to_str().unwrap()]);
@@ -299,18 +319,30 @@ async fn bad_files_are_refused_with_the_reason_and_a_good_one_takes_effect_at_re
     make_newer(&newer).await;
     let empty = Vec::new();
     for (bytes, says) in [
-        (b"name,phone\nAda,+14155550100\n".to_vec(), "is not a SQLite database"),
+        (
+            b"name,phone\nAda,+14155550100\n".to_vec(),
+            "is not a SQLite database",
+        ),
         (empty, "is not a SQLite database"),
         (damaged.clone(), "the file "),
-        (std::fs::read(&foreign).unwrap(), "not a Switchboard database"),
-        (std::fs::read(&newer).unwrap(), "newer Switchboard (schema 20991231000000"),
+        (
+            std::fs::read(&foreign).unwrap(),
+            "not a Switchboard database",
+        ),
+        (
+            std::fs::read(&newer).unwrap(),
+            "newer Switchboard (schema 20991231000000",
+        ),
     ] {
         let (status, body) = upload(&api, bytes).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(says), "{message} should say {says}");
         assert!(message.starts_with("the file"), "{message}");
-        assert_eq!(api.get("/api/backup/status").await.1["restore_staged"], false);
+        assert_eq!(
+            api.get("/api/backup/status").await.1["restore_staged"],
+            false
+        );
     }
     // The damaged file names its damage.
     let (_, body) = upload(&api, damaged.clone()).await;
@@ -336,7 +368,11 @@ async fn bad_files_are_refused_with_the_reason_and_a_good_one_takes_effect_at_re
         .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains("restore") || n.contains("upload") || n.contains("partial"))
         .collect();
-    assert_eq!(leftovers, Vec::<String>::new(), "a refused file leaves nothing");
+    assert_eq!(
+        leftovers,
+        Vec::<String>::new(),
+        "a refused file leaves nothing"
+    );
     assert_eq!(
         agent_names(&api).await,
         ["After the backup", "In the backup"],
@@ -347,7 +383,10 @@ async fn bad_files_are_refused_with_the_reason_and_a_good_one_takes_effect_at_re
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["restart_required"], true);
     assert!(body["message"].as_str().unwrap().contains("restarts"));
-    assert_eq!(api.get("/api/backup/status").await.1["restore_staged"], true);
+    assert_eq!(
+        api.get("/api/backup/status").await.1["restore_staged"],
+        true
+    );
     // Staged, not applied: the running engine keeps its database until it restarts, and a
     // CLI restore meanwhile only stages too.
     assert_eq!(agent_names(&api).await.len(), 2);
@@ -356,7 +395,10 @@ async fn bad_files_are_refused_with_the_reason_and_a_good_one_takes_effect_at_re
 
     let (s, api) = started(&dir).await;
     assert_eq!(agent_names(&api).await, ["In the backup"]);
-    assert_eq!(api.get("/api/backup/status").await.1["restore_staged"], false);
+    assert_eq!(
+        api.get("/api/backup/status").await.1["restore_staged"],
+        false
+    );
     let kept: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|f| f.unwrap().path())

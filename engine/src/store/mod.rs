@@ -22,6 +22,7 @@ pub mod phone_numbers;
 mod postgres;
 pub mod recordings;
 pub mod relay;
+mod restore;
 pub mod retell_calls;
 mod schema;
 pub mod settings;
@@ -47,7 +48,7 @@ pub use postgres::PgSettings;
 pub use schema::known_version;
 use writer::{BoxFuture, Writer};
 
-pub const DB_FILE: &str = "switchboard.db";
+pub use restore::DB_FILE;
 
 /// A new row id: a UUIDv7, so ids sort by creation time.
 pub(crate) fn new_id() -> String {
@@ -77,7 +78,7 @@ impl Store {
     pub async fn open(data_dir: &Path) -> Result<Self> {
         // Before anything connects: a restore staged for this start takes the database's
         // place here.
-        let lock = backup::hold(data_dir).await?;
+        let lock = restore::hold(data_dir).await?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(data_dir.join(DB_FILE))
             .create_if_missing(true)
