@@ -70,7 +70,7 @@ pub struct Store {
     schema: std::sync::Arc<str>,
     /// On SQLite, `backup::LOCK_FILE` held shared while the store is open, so a restore
     /// knows not to swap the database under it.
-    _lock: Option<std::sync::Arc<std::fs::File>>,
+    lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 impl Store {
@@ -133,7 +133,7 @@ impl Store {
             writer,
             node: new_id().into(),
             schema: "".into(),
-            _lock: Some(std::sync::Arc::new(lock)),
+            lock: Some(std::sync::Arc::new(lock)),
         })
     }
 
@@ -146,7 +146,7 @@ impl Store {
             writer,
             node: new_id().into(),
             schema: schema.into(),
-            _lock: None,
+            lock: None,
         })
     }
 
@@ -222,5 +222,9 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+        // Closed for every clone: a restore may swap the file now.
+        if let Some(lock) = &self.lock {
+            let _ = lock.unlock();
+        }
     }
 }

@@ -292,3 +292,110 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     let _ = dir;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    /// A database in `dir` whose setting `which` says `value`, closed.
+    async fn database(dir: &Path, value: &str) {
+        let store = Store::open(dir).await.unwrap();
+        store
+            .write_settings(&[("which", Some(value.into()))])
+            .await
+            .unwrap();
+        store.close().await;
+    }
+
+    async fn which(dir: &Path) -> String {
+        let store = Store::open(dir).await.unwrap();
+        let value = store.settings().await.unwrap().remove("which").unwrap();
+        store.close().await;
+        value
+    }
+
+    /// `dir`'s database, staged in `into` as a restore.
+    async fn staged_from(dir: &Path, into: &Path) {
+        let copy = dir.join("copy.sqlite");
+        crate::store::backup::backup_file(dir, &copy).await.unwrap();
+        stage(into, &copy, "the copy").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_crash_after_the_old_database_was_set_aside_finishes_with_the_new_one() {
+        let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        database(old.path(), "old").await;
+        database(new.path(), "new").await;
+        staged_from(new.path(), old.path()).await;
+        // The first steps of the swap as a crash left them: the database set aside, the
+        // staged file not yet renamed in.
+        std::fs::rename(
+            old.path().join(DB_FILE),
+            old.path().join(format!("{BEFORE_RESTORE}crash")),
+        )
+        .unwrap();
+        assert_eq!(which(old.path()).await, "new");
+        assert!(!is_staged(old.path()));
+    }
+
+    #[tokio::test]
+    async fn a_crash_before_the_swap_keeps_the_old_database_and_the_next_start_swaps() {
+        let (old, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        database(old.path(), "old").await;
+        database(new.path(), "new").await;
+        // A leftover of a copy cut short changes nothing.
+        std::fs::write(old.path().join(format!("{STAGED_FILE}.partial-x")), b"half").unwrap();
+        assert_eq!(which(old.path()).await, "old");
+        staged_from(new.path(), old.path()).await;
+        assert_eq!(which(old.path()).await, "new");
+        let kept: Vec<_> = std::fs::read_dir(old.path())
+            .unwrap()
+            .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(BEFORE_RESTORE))
+            .collect();
+        assert_eq!(kept.len(), 1, "{kept:?}");
+        // The database set aside is whole: staged back, it is the old one again.
+        staged_from_file(old.path(), &old.path().join(&kept[0])).await;
+        assert_eq!(which(old.path()).await, "old");
+    }
+
+    async fn staged_from_file(dir: &Path, file: &Path) {
+        stage(dir, file, "the kept database").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_log_without_its_database_is_not_thrown_away() {
+        let (dir, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        database(new.path(), "new").await;
+        staged_from(new.path(), dir.path()).await;
+        std::fs::write(dir.path().join(format!("{DB_FILE}-wal")), b"writes").unwrap();
+        let refused = Store::open(dir.path()).await.unwrap_err().to_string();
+        assert!(refused.contains("still holds writes"), "{refused}");
+        assert!(is_staged(dir.path()), "the restore stays staged");
+    }
+
+    #[tokio::test]
+    async fn an_open_store_keeps_a_restore_staged() {
+        let (dir, new) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        database(dir.path(), "old").await;
+        database(new.path(), "new").await;
+        let running = Store::open(dir.path()).await.unwrap();
+        staged_from(new.path(), dir.path()).await;
+        assert!(matches!(
+            apply_staged(dir.path()).await.unwrap(),
+            Applied::InUse
+        ));
+        assert_eq!(
+            running.settings().await.unwrap()["which"],
+            "old",
+            "nothing moved under the open store"
+        );
+        running.close().await;
+        assert!(matches!(
+            apply_staged(dir.path()).await.unwrap(),
+            Applied::Restored { kept: Some(_) }
+        ));
+        assert_eq!(which(dir.path()).await, "new");
+    }
+}
