@@ -467,3 +467,54 @@ async fn a_database_of_a_newer_switchboard_is_refused_at_start_in_words() {
     );
     assert!(said.contains("restore a backup made by this one"), "{said}");
 }
+
+#[tokio::test]
+async fn a_backup_holds_no_credentials() {
+    const KEY: &str = "sk-never-in-a-backup-0123456789";
+    const TOOL: &str = "crm-tool-secret-not-backed-up-987";
+    let dir = tempfile::tempdir().unwrap();
+    if test_database(dir.path()).is_some() {
+        return postgres_points_at_pg_dump(dir.path()).await;
+    }
+    // Secrets in the data directory's secrets.json, where they can be looked for.
+    let env = [("SWITCHBOARD_SECRETS_FILE", "true")];
+    let s = serve(dir.path(), &env, &[]).await;
+    let api = Api::new(s.control.clone(), token(dir.path(), &env));
+    let (st, b) = api
+        .put("/api/credentials/openai", json!({"api_key": KEY}))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    let (st, b) = api
+        .put("/api/tool-secrets/crm_token", json!({"value": TOOL}))
+        .await;
+    assert_eq!(st, StatusCode::NO_CONTENT, "{b}");
+    let (st, hook) = api
+        .post(
+            "/api/webhooks",
+            json!({"url": "http://127.0.0.1:9/crm", "events": ["call.ended"]}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{hook}");
+    let signing = hook["secret"].as_str().unwrap().to_owned();
+    let (_, bytes) = download(&api).await;
+    let (_, status) = api.get("/api/backup/status").await;
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .contains("no credentials")
+    );
+    let kept = std::fs::read_to_string(dir.path().join("secrets.json")).unwrap();
+    for secret in [KEY, TOOL, signing.as_str()] {
+        assert!(kept.contains(secret), "{secret} is kept, in secrets.json");
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} is not in the backup"
+        );
+    }
+    // What the secrets belong to is: the tool secret's name and the webhook.
+    assert!(bytes.windows(9).any(|w| w == b"crm_token"));
+    let url = b"http://127.0.0.1:9/crm";
+    assert!(bytes.windows(url.len()).any(|w| w == url));
+    s.terminate().await;
+}
