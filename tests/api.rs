@@ -1192,6 +1192,9 @@ async fn the_openapi_document_matches_the_routes() {
         "POST /api/calls/{id}/analysis",
         "GET /api/settings",
         "PUT /api/settings",
+        "GET /api/backup",
+        "GET /api/backup/status",
+        "POST /api/backup/restore",
         "GET /api/cost-rates",
         "PUT /api/cost-rates",
         "DELETE /api/cost-rates",
@@ -1259,8 +1262,8 @@ async fn the_openapi_document_matches_the_routes() {
             .replace("{id}", "unknown-id")
             .replace("{provider}", "retell");
         let method = Method::from_bytes(method.as_bytes()).unwrap();
-        if path.ends_with("/export") {
-            // CSV, not JSON.
+        if path.ends_with("/export") || path == "/api/backup" {
+            // CSV or a database file, not JSON.
             let res = e
                 .api
                 .http

@@ -8,6 +8,7 @@ use switchboard::secrets::Secrets;
 use switchboard::server::secrets_place;
 
 mod cli;
+use cli::backup::{BackupArgs, RestoreArgs};
 use cli::test_call::{self, CallArgs};
 
 #[derive(Parser)]
@@ -34,6 +35,12 @@ enum Command {
     WebhookUrls(Config),
     /// Print the control API's OpenAPI document (JSON).
     Openapi,
+    /// Write a consistent, checked copy of the database to OUT, even while an engine runs.
+    /// Credentials are not in it (they stay in the keyring).
+    Backup(BackupArgs),
+    /// Restore a backup: checked, then put in place of the database (kept beside it); while
+    /// an engine runs on the data directory, staged for its next start.
+    Restore(RestoreArgs),
 }
 
 #[tokio::main]
@@ -47,6 +54,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Call(args) => test_call::run(args).await,
         Command::Token(config) => token(config).await,
         Command::WebhookUrls(config) => webhook_urls(config).await,
+        Command::Backup(args) => cli::backup::backup(args).await,
+        Command::Restore(args) => cli::backup::restore(args).await,
         Command::Openapi => {
             println!("{}", switchboard::api::openapi().to_pretty_json()?);
             Ok(())

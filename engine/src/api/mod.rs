@@ -4,6 +4,7 @@
 
 mod agents;
 mod audio;
+mod backup;
 mod call_analysis;
 mod calls;
 mod campaigns;
@@ -187,6 +188,9 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(overview::funnel))
         .routes(routes!(campaigns::import_leads))
         .routes(routes!(settings::get, settings::update))
+        .routes(routes!(backup::download))
+        .routes(routes!(backup::status))
+        .routes(routes!(backup::restore))
         .routes(routes!(cost_rates::get, cost_rates::put, cost_rates::reset))
         .routes(routes!(cluster::get))
         .routes(routes!(credentials::list))

@@ -15,6 +15,17 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "this database was last opened by a newer Switchboard (schema {found}; this one knows \
+         up to {known}): install that version or newer, or restore a backup made by this one"
+    )]
+    Newer { found: i64, known: i64 },
+    /// A backup or restore refused, saying why; nothing was changed.
+    #[error("{0}")]
+    Refused(String),
+    /// Asked of a database that does it another way (a backup of PostgreSQL).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// The commit that carried this write failed; the write did not happen.

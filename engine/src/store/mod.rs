@@ -5,6 +5,7 @@
 //! `error::refused`), so the API can map each to its status without string matching.
 
 pub mod agents;
+pub mod backup;
 pub mod call_analyses;
 pub mod call_costs;
 mod call_rows;
@@ -22,7 +23,9 @@ pub mod phone_numbers;
 mod postgres;
 pub mod recordings;
 pub mod relay;
+mod restore;
 pub mod retell_calls;
+mod schema;
 pub mod settings;
 pub mod setups;
 pub mod tool_secrets;
@@ -43,9 +46,10 @@ pub use db::Conn;
 use db::Readers;
 pub use dialect::Kind;
 pub use postgres::PgSettings;
+pub use schema::known_version;
 use writer::{BoxFuture, Writer};
 
-pub const DB_FILE: &str = "switchboard.db";
+pub use restore::DB_FILE;
 
 /// A new row id: a UUIDv7, so ids sort by creation time.
 pub(crate) fn new_id() -> String {
@@ -65,11 +69,17 @@ pub struct Store {
     /// The PostgreSQL schema the store works in (empty on SQLite): its nodes' notification
     /// channels are its own (`relay`), as channels, like advisory locks, are the database's.
     schema: std::sync::Arc<str>,
+    /// On SQLite, `backup::LOCK_FILE` held shared while the store is open, so a restore
+    /// knows not to swap the database under it.
+    lock: Option<std::sync::Arc<std::fs::File>>,
 }
 
 impl Store {
     /// Opens (creating if needed) the database in `data_dir` and brings its schema up to date.
     pub async fn open(data_dir: &Path) -> Result<Self> {
+        // Before anything connects: a restore staged for this start takes the database's
+        // place here.
+        let lock = restore::hold(data_dir).await?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(data_dir.join(DB_FILE))
             .create_if_missing(true)
@@ -88,7 +98,20 @@ impl Store {
         // (dropping the old table would otherwise cascade into its children); that they left
         // every reference whole is checked before the connection goes to work.
         let mut conn = options.clone().foreign_keys(false).connect().await?;
-        sqlx::migrate!("./migrations").run(&mut conn).await?;
+        // A database a newer Switchboard migrated is refused in words, not sqlx's.
+        let migrated: Option<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&mut conn)
+        .await?;
+        if migrated.is_some() {
+            let newest: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+                    .fetch_one(&mut conn)
+                    .await?;
+            schema::not_newer(newest, &schema::SQLITE)?;
+        }
+        schema::SQLITE.run(&mut conn).await?;
         let broken: Vec<(String,)> =
             sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
                 .fetch_all(&mut conn)
@@ -111,6 +134,7 @@ impl Store {
             writer,
             node: new_id().into(),
             schema: "".into(),
+            lock: Some(std::sync::Arc::new(lock)),
         })
     }
 
@@ -123,6 +147,7 @@ impl Store {
             writer,
             node: new_id().into(),
             schema: schema.into(),
+            lock: None,
         })
     }
 
@@ -198,5 +223,9 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+        // Closed for every clone: a restore may swap the file now.
+        if let Some(lock) = &self.lock {
+            let _ = lock.unlock();
+        }
     }
 }

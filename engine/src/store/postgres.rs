@@ -11,6 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _, PgPool};
 
 use super::error::{Result, StoreError};
+use super::schema;
 use super::writer::Writer;
 
 /// Readers per node. A node's reads are short (pages of the log, a call's row on a webhook).
@@ -80,9 +81,19 @@ pub(super) async fn open(settings: &PgSettings) -> Result<(PgPool, Writer, Strin
     }
     let schema: String = {
         let mut conn = options.connect().await?;
-        sqlx::migrate!("./migrations_postgres")
-            .run(&mut conn)
-            .await?;
+        // A schema a newer Switchboard migrated is refused in words, not sqlx's.
+        let migrated: bool =
+            sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                .fetch_one(&mut conn)
+                .await?;
+        if migrated {
+            let newest: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+                    .fetch_one(&mut conn)
+                    .await?;
+            schema::not_newer(newest, &schema::POSTGRES)?;
+        }
+        schema::POSTGRES.run(&mut conn).await?;
         let schema = sqlx::query_scalar("SELECT current_schema()")
             .fetch_one(&mut conn)
             .await?;

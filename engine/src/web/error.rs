@@ -181,6 +181,14 @@ impl From<StoreError> for ApiError {
                 err.detail.numbers = numbers;
                 err
             }
+            StoreError::Newer { .. } | StoreError::Refused(_) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::Invalid,
+                e.to_string(),
+            ),
+            StoreError::Unsupported(_) => {
+                Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, e.to_string())
+            }
             StoreError::Db(_)
             | StoreError::Migrate(_)
             | StoreError::Corrupt(_)

@@ -18,6 +18,7 @@ import type {
   CallAnalysis,
   CallDetail,
   CallPage,
+  BackupStatus,
   ClusterView,
   CampaignInput,
   CampaignView,
@@ -39,6 +40,7 @@ import type {
   PhoneNumber,
   PhoneNumberInput,
   Pointed,
+  RestoreStaged,
   Provider,
   Settings,
   CostRates,
@@ -480,6 +482,30 @@ export class Api {
   }
 
   /** The rates call costs are estimated at, and where the defaults come from. */
+  /** What backups can do here (none on PostgreSQL), and whether a restore waits for a restart. */
+  getBackupStatus(): Promise<BackupStatus> {
+    return this.run(this.client.GET("/api/backup/status"));
+  }
+  /** A consistent copy of the database, checked, with the file name the engine suggests. */
+  async downloadBackup(): Promise<{ blob: Blob; name: string }> {
+    let outcome;
+    try {
+      outcome = await this.client.GET("/api/backup", { parseAs: "blob" });
+    } catch {
+      throw this.unreachable();
+    }
+    const { response } = outcome;
+    if (!response.ok) throw this.refused(response.status, outcome.error);
+    const disposition = response.headers.get("content-disposition") ?? "";
+    const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? "switchboard-backup.sqlite";
+    const blob = outcome.data;
+    if (blob === undefined) throw new ApiError(0, "internal", "The backup came back empty.");
+    return { blob, name };
+  }
+  /** Checks a backup file and stages it: it takes effect when Switchboard restarts. */
+  async restoreBackup(file: Blob, onUpload?: (sent: number, total: number) => void): Promise<RestoreStaged> {
+    return (await this.send("/api/backup/restore", file, "application/octet-stream", onUpload)) as RestoreStaged;
+  }
   getCluster(): Promise<ClusterView> {
     return this.run(this.client.GET("/api/cluster"));
   }

@@ -18,6 +18,7 @@ import { RecordingsCard } from "./settings-recordings";
 import { CostRatesCard } from "./settings-costs";
 import { ClusterCard } from "./settings-cluster";
 import { DoNotCallList } from "../components/do-not-call";
+import { BackupCard } from "./settings-backup";
 import { checkPublicUrl, phoneRegions } from "../validate";
 
 /** `section`: the part of the page to show first (`audio`), from the route. */
@@ -50,6 +51,7 @@ export function SettingsPage(props: { section?: string | null }) {
             )}
           </RemoteView>
           <DoNotCallCard />
+          <BackupCard />
           <EngineCard settings={settings.data} desktop={desktop} apiBase={apiBase} />
           <ClusterCard />
         </div>
