@@ -1998,7 +1998,7 @@ export interface components {
             error: components["schemas"]["ErrorDetail"];
         };
         /** @enum {string} */
-        ErrorCode: "malformed" | "unauthorized" | "forbidden" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "do_not_call" | "invalid" | "keyring_unavailable" | "carrier_error" | "audio_unavailable" | "internal";
+        ErrorCode: "malformed" | "unauthorized" | "forbidden" | "not_found" | "duplicate_number" | "duplicate_name" | "agent_in_use" | "conflict" | "do_not_call" | "invalid" | "keyring_unavailable" | "carrier_error" | "audio_unavailable" | "rate_limited" | "internal";
         ErrorDetail: {
             code: components["schemas"]["ErrorCode"];
             /** @description The offending field, for `invalid`. */
@@ -3735,6 +3735,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Sent by a page of another origin, or to a name that is not the listener's loopback address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description On PostgreSQL: use pg_dump */
             409: {
                 headers: {
@@ -3779,6 +3788,15 @@ export interface operations {
             };
             /** @description Missing or wrong bearer token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Sent by a page of another origin, or to a name that is not the listener's loopback address */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3843,6 +3861,15 @@ export interface operations {
             };
             /** @description Missing or wrong bearer token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Sent by a page of another origin, or to a name that is not the listener's loopback address */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6440,6 +6467,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Sent by a page of another origin, or to a name that is not the listener's loopback address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such campaign */
             404: {
                 headers: {
@@ -6483,6 +6519,15 @@ export interface operations {
             };
             /** @description Missing or wrong bearer token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Sent by a page of another origin, or to a name that is not the listener's loopback address */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6564,6 +6609,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Sent by a page of another origin, or to a name that is not the listener's loopback address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description No such campaign */
             404: {
                 headers: {
@@ -6613,6 +6667,15 @@ export interface operations {
             };
             /** @description Missing or wrong bearer token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Sent by a page of another origin, or to a name that is not the listener's loopback address */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
