@@ -39,6 +39,14 @@ pub struct Options {
     /// call's completion to another node than its answer, as a load balancer spreads them.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
     pub nodes: u32,
+    /// Beside the signed webhooks, forged ones (a wrong signature) at this many a second, as
+    /// relayed by a local tunnel for other senders (`X-Forwarded-For`, one of `flood_senders`
+    /// addresses in turn): what a flood does to the signed webhooks' latency.
+    #[arg(long, default_value_t = 0)]
+    pub flood: u32,
+    /// How many addresses the forged webhooks come from.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_000))]
+    pub flood_senders: u32,
 }
 
 #[derive(Debug)]
@@ -48,6 +56,8 @@ pub struct Report {
     pub elapsed: Duration,
     pub voice: Option<Percentiles>,
     pub status: Option<Percentiles>,
+    /// The forged webhooks sent, and how they were answered (status → count).
+    pub flood: Option<(u64, std::collections::BTreeMap<String, u64>)>,
 }
 
 impl std::fmt::Display for Report {
@@ -65,6 +75,14 @@ impl std::fmt::Display for Report {
         }
         if let Some(s) = self.status {
             write!(f, "status callback (call completed):  {s}")?;
+        }
+        if let Some((sent, answers)) = &self.flood {
+            let answers: Vec<String> = answers.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+            write!(
+                f,
+                "\nforged webhooks: {sent} sent, answered {}",
+                answers.join(", ")
+            )?;
         }
         Ok(())
     }
@@ -139,6 +157,15 @@ async fn drive(bases: &[String], opts: &Options) -> Report {
     let first_error = Arc::new(Mutex::new(None::<String>));
     let mut tasks = tokio::task::JoinSet::new();
     let start = Instant::now();
+    let flood = (opts.flood > 0).then(|| {
+        tokio::spawn(flood(
+            http.clone(),
+            bases.to_vec(),
+            opts.flood,
+            opts.flood_senders,
+            Duration::from_secs(u64::from(opts.duration)),
+        ))
+    });
     for i in 0..total {
         tokio::time::sleep_until((start + interval.mul_f64(i as f64)).into()).await;
         let n = bases.len() as u64;
@@ -194,6 +221,10 @@ async fn drive(bases: &[String], opts: &Options) -> Report {
     if let Some(e) = first_error.lock().await.take() {
         eprintln!("first error: {e}");
     }
+    let flood = match flood {
+        Some(f) => f.await.ok(),
+        None => None,
+    };
     let mut v = std::mem::take(&mut *voice.lock().await);
     let mut s = std::mem::take(&mut *status.lock().await);
     Report {
@@ -202,5 +233,54 @@ async fn drive(bases: &[String], opts: &Options) -> Report {
         elapsed,
         voice: Percentiles::of(&mut v),
         status: Percentiles::of(&mut s),
+        flood,
     }
+}
+
+/// Forged voice webhooks at `rate` a second for `duration`, open loop; how they were answered.
+async fn flood(
+    http: reqwest::Client,
+    bases: Vec<String>,
+    rate: u32,
+    senders: u32,
+    duration: Duration,
+) -> (u64, std::collections::BTreeMap<String, u64>) {
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let total = (duration.as_secs_f64() * f64::from(rate)) as u64;
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = Instant::now();
+    for i in 0..total {
+        tokio::time::sleep_until((start + interval.mul_f64(i as f64)).into()).await;
+        let http = http.clone();
+        let base = bases[(i % bases.len() as u64) as usize].clone();
+        let sender = i % u64::from(senders);
+        tasks.spawn(async move {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(incoming_call(&format!("CAf{i:031x}")))
+                .finish();
+            let res = http
+                .post(format!("{base}/webhooks/twilio/voice"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-twilio-signature", "Zm9yZ2Vk")
+                .header(
+                    "x-forwarded-for",
+                    format!("198.18.{}.{}", sender / 250, sender % 250 + 1),
+                )
+                .body(body)
+                .send()
+                .await;
+            match res {
+                Ok(r) => r.status().as_u16().to_string(),
+                Err(e) if e.is_timeout() => "timeout".to_owned(),
+                Err(_) => "error".to_owned(),
+            }
+        });
+    }
+    let mut answers = std::collections::BTreeMap::new();
+    while let Some(a) = tasks.join_next().await {
+        *answers
+            .entry(a.unwrap_or_else(|_| "panic".into()))
+            .or_insert(0) += 1;
+    }
+    (total, answers)
 }

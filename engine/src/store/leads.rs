@@ -302,15 +302,14 @@ impl Store {
                     return Ok(Err(NoClaim::AgentFull));
                 }
                 let now = claim.now.as_millis();
-                let lead = match next_callable(conn, &claim.campaign_id, &claim.open_zones, now)
-                    .await?
-                {
-                    Next::Lead(lead) => Some(*lead),
-                    Next::None => None,
-                    // Many listed leads passed by: the writer goes to others' writes, and
-                    // the dialer comes straight back.
-                    Next::Again => return Ok(Err(NoClaim::NothingDue(Some(claim.now)))),
-                };
+                let lead =
+                    match next_callable(conn, &claim.campaign_id, &claim.open_zones, now).await? {
+                        Next::Lead(lead) => Some(*lead),
+                        Next::None => None,
+                        // Many listed leads passed by: the writer goes to others' writes, and
+                        // the dialer comes straight back.
+                        Next::Again => return Ok(Err(NoClaim::NothingDue(Some(claim.now)))),
+                    };
                 let Some(lead) = lead else {
                     let next: Option<i64> = db::query_scalar(
                         "SELECT MIN(next_attempt_at) FROM leads \
