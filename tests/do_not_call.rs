@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::campaigns::{
-    agent, campaign, import, lead_phone, leads_csv, settings, wait_for_status, wait_until,
+    agent, campaign, import, lead_phone, leads_csv, midday_zone, settings, wait_for_status,
+    wait_until,
 };
 use common::carriers::{TWILIO_SID, TWILIO_TOKEN};
 use common::realtime::{FakeRealtime, Script as Voice, TEST_API_KEY};
@@ -260,8 +261,10 @@ async fn an_opt_out_said_during_a_call_lists_the_number_and_the_campaign_skips_i
                "settings": settings(json!({"max_concurrent_calls": 1}))}),
     )
     .await;
+    // In a zone where it is midday, so the calling-hours floor lets them be dialed now.
+    let tz = midday_zone();
     let csv = format!(
-        "name,phone\nFirst,{}\nOpting,{opting}\nLast,{}\n",
+        "name,phone,tz\nFirst,{},{tz}\nOpting,{opting},{tz}\nLast,{},{tz}\n",
         lead_phone(0),
         lead_phone(2)
     );
