@@ -3,8 +3,8 @@
 //! of it recorded).
 
 use crate::domain::{
-    Agent, Call, CallDirection, CallStatus, E164, Invalid, NewCall, NumberStatus, OutboundRequest,
-    Outcome, PhoneNumber, Timestamp,
+    Agent, Call, CallDirection, CallStatus, CampaignStatus, E164, Invalid, NewCall, NumberStatus,
+    OutboundRequest, Outcome, PhoneNumber, Timestamp,
 };
 use crate::engine::Engine;
 use crate::events::Event;
@@ -158,6 +158,21 @@ async fn not_placed(engine: &Engine, call: &Call, e: CarrierError) -> CarrierErr
         return e;
     }
     tracing::warn!(call_id = %call.id, error = %e, "the call could not be placed");
+    // A campaign's dial that fails for its setup (credentials, configuration) would fail
+    // every lead alike: the campaign pauses with the reason, before this call's end frees
+    // the place it holds, so its dialer never takes the next lead in between.
+    if e.is_setup()
+        && let Some(campaign_id) = &call.campaign_id
+        && let Ok(c) = engine
+            .store()
+            .set_campaign_status(campaign_id, CampaignStatus::Running, CampaignStatus::Paused)
+            .await
+    {
+        engine.events().publish(Event::CampaignPaused {
+            campaign: c,
+            reason: e.to_string(),
+        });
+    }
     let outcome = if e.is_setup() {
         Outcome::NotPlaced
     } else {

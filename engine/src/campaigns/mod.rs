@@ -386,6 +386,11 @@ impl CampaignTask {
                 Ok(Step::Next)
             }
             Err(NoClaim::CampaignFull | NoClaim::AgentFull) => Ok(Step::Wait(RECHECK)),
+            // Paused or stopped meanwhile: read the campaign again, which ends this task.
+            Err(NoClaim::NotRunning) => {
+                self.view = None;
+                Ok(Step::Next)
+            }
             Err(NoClaim::OutsideHours) => {
                 // Pending leads of keys not read yet may be among them.
                 self.zones_read_at = None;
@@ -473,9 +478,9 @@ impl CampaignTask {
     }
 }
 
-/// Hands a claimed attempt to its carrier (see `calls::place::dial`). A failure of the setup
-/// (credentials, configuration, a carrier refusing us) would fail every lead alike: the
-/// campaign pauses with the reason instead.
+/// Hands a claimed attempt to its carrier (see `calls::place::dial`, which also pauses the
+/// campaign when its setup fails: every lead would fail alike). Whatever became of it, the
+/// dialer looks again at once.
 async fn place_attempt(engine: Engine, call: Call, dial: DialWith) {
     let campaign_id = call.campaign_id.clone().unwrap_or_default();
     let (agent, number) = (&dial.agents[dial.agent].0, &dial.numbers[dial.number]);
@@ -485,21 +490,6 @@ async fn place_attempt(engine: Engine, call: Call, dial: DialWith) {
     };
     if e.maybe_placed() {
         return;
-    }
-    if e.is_setup()
-        && let Ok(c) = engine
-            .store()
-            .set_campaign_status(
-                &campaign_id,
-                CampaignStatus::Running,
-                CampaignStatus::Paused,
-            )
-            .await
-    {
-        engine.events().publish(Event::CampaignPaused {
-            campaign: c,
-            reason: e.to_string(),
-        });
     }
     engine.running_campaigns().wake(&campaign_id);
 }

@@ -19,8 +19,8 @@ use crate::domain::call::is_machine;
 use crate::domain::campaign::NextStep;
 use crate::domain::time_zones::{ZoneSource, zone_key, zones_in, zones_of_number};
 use crate::domain::{
-    Call, CallDirection, CallStatus, CampaignSettings, Carrier, E164, Lead, LeadCounts, LeadStatus,
-    NewLead, Outcome, Timestamp,
+    Call, CallDirection, CallStatus, CampaignSettings, CampaignStatus, Carrier, E164, Lead,
+    LeadCounts, LeadStatus, NewLead, Outcome, Timestamp,
 };
 
 #[derive(FromRow)]
@@ -115,6 +115,8 @@ pub enum NoClaim {
     AgentFull,
     /// Leads are pending, but none due is inside its local calling hours now.
     OutsideHours,
+    /// The campaign is no longer running (paused or stopped since the dialer last looked).
+    NotRunning,
 }
 
 impl Store {
@@ -287,6 +289,15 @@ impl Store {
         let node = self.node_id().to_owned();
         self.write(move |conn| {
             Box::pin(async move {
+                // Read in the claim's own write: a pause committed a moment ago holds.
+                let status: Option<String> =
+                    db::query_scalar("SELECT status FROM campaigns WHERE id = ?")
+                        .bind(&claim.campaign_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                if status.as_deref() != Some(CampaignStatus::Running.as_str()) {
+                    return Ok(Err(NoClaim::NotRunning));
+                }
                 if campaign_live_calls(conn, &claim.campaign_id).await?
                     >= i64::from(claim.campaign_max)
                 {
