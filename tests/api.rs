@@ -822,6 +822,9 @@ async fn the_call_log_filters_pages_and_shows_transcripts() {
         "limit=501",
         "direction=sideways",
         "offset=-1",
+        // A search of no word finds nothing, but the other parameters are still checked.
+        "q=%E2%80%94&status=bogus",
+        "q=%E2%80%94&until=%40",
     ] {
         assert_error(
             &api.get(&format!("/api/calls?{q}")).await,

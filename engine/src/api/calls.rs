@@ -111,6 +111,10 @@ fn filter_of(p: &ListParams) -> ApiResult<Option<CallFilter>> {
     if typed.is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::malformed("q must be at most 200 characters"));
     }
+    // Every parameter is checked, even when the search alone would find nothing.
+    let statuses = parse_statuses(p.status.as_deref())?;
+    let since = parse_time("since", p.since.as_deref())?;
+    let until = parse_time("until", p.until.as_deref())?;
     let text = typed.map(SearchText::parse);
     if text == Some(None) {
         return Ok(None);
@@ -119,9 +123,9 @@ fn filter_of(p: &ListParams) -> ApiResult<Option<CallFilter>> {
         direction: p.direction,
         agent_id: p.agent_id.clone(),
         number_id: p.number_id.clone(),
-        statuses: parse_statuses(p.status.as_deref())?,
-        since: parse_time("since", p.since.as_deref())?,
-        until: parse_time("until", p.until.as_deref())?,
+        statuses,
+        since,
+        until,
         marker: typed.map(|t| std::sync::Arc::new(Marker::new(t))),
         text: text.flatten(),
         before: None,
