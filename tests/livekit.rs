@@ -1006,7 +1006,14 @@ async fn a_campaign_pauses_when_livekit_refuses_its_credentials_and_uses_up_no_l
         w.sim.dials().is_empty(),
         "nothing reached the phone network"
     );
-    let leads = &paused["progress"]["leads"];
+    // The pause is written before the failed attempt's lead is given back (so the dialer
+    // cannot take another lead in between): it is pending again a moment later.
+    let mut leads = paused["progress"]["leads"].clone();
+    let deadline = std::time::Instant::now() + WAIT;
+    while leads["dialing"] != json!(0) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        leads = api.get(&format!("/api/campaigns/{id}")).await.1["progress"]["leads"].clone();
+    }
     assert_eq!(
         (leads["pending"].clone(), leads["failed"].clone()),
         (json!(3), json!(0)),
