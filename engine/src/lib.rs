@@ -43,6 +43,9 @@ pub mod carriers;
 pub mod cluster;
 pub mod public;
 pub mod server;
+// Above everything it reads; in fuzz builds, and in the tests' smoke run of it.
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 
 pub use config::Config;
 pub use engine::Engine;

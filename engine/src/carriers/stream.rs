@@ -18,7 +18,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a new stream is closed before it is bridged; the reason goes back in the close frame.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum StreamRefused {
+pub(crate) enum StreamRefused {
     #[error("no start message")]
     NoStart,
     #[error(transparent)]
@@ -119,14 +119,15 @@ struct Dtmf {
     digit: String,
 }
 
-/// Waits (bounded) for the stream's `start` and checks it; a stream that sends none, or a bad
-/// one, is logged and closed with the reason, and `None` comes back.
-pub(super) async fn started<S: DeserializeOwned>(
+/// Waits (bounded) for the stream's `start`, read from each frame by `read` (the carrier's
+/// `read_start`); a stream that sends none, or a bad one, is logged and closed with the
+/// reason, and `None` comes back.
+pub(super) async fn started<S>(
     mut socket: WebSocket,
     carrier: Carrier,
-    check: impl Fn(&S) -> Result<(), StreamRefused>,
+    read: impl Fn(&str) -> Result<Option<S>, StreamRefused>,
 ) -> Option<(WebSocket, S)> {
-    let why = match tokio::time::timeout(START_TIMEOUT, read_start(&mut socket, check)).await {
+    let why = match tokio::time::timeout(START_TIMEOUT, read_start(&mut socket, read)).await {
         Ok(Ok(start)) => return Some((socket, start)),
         Ok(Err(why)) => why.to_string(),
         Err(_) => StreamRefused::NoStart.to_string(),
@@ -136,20 +137,28 @@ pub(super) async fn started<S: DeserializeOwned>(
     None
 }
 
-/// Skips `connected` and returns the `start` body (`S`), checked by `check`.
-async fn read_start<S: DeserializeOwned>(
+async fn read_start<S>(
     socket: &mut WebSocket,
-    check: impl Fn(&S) -> Result<(), StreamRefused>,
+    read: impl Fn(&str) -> Result<Option<S>, StreamRefused>,
 ) -> Result<S, StreamRefused> {
     loop {
-        let text = next_text(socket).await?;
-        let frame: Frame<S> =
-            serde_json::from_str(text.as_str()).map_err(StreamRefused::Unreadable)?;
-        match (frame.event.as_str(), frame.start) {
-            ("connected", _) => {}
-            ("start", Some(start)) => return check(&start).map(|()| start),
-            (other, _) => return Err(StreamRefused::NotStart(other.to_owned())),
+        if let Some(start) = read(next_text(socket).await?.as_str())? {
+            return Ok(start);
         }
+    }
+}
+
+/// One frame of a stream not yet started: `None` for `connected`, which comes first; the
+/// `start` body checked by `check`; anything else refuses the stream.
+pub(super) fn read_start_frame<S: DeserializeOwned>(
+    text: &str,
+    check: impl Fn(&S) -> Result<(), StreamRefused>,
+) -> Result<Option<S>, StreamRefused> {
+    let frame: Frame<S> = serde_json::from_str(text).map_err(StreamRefused::Unreadable)?;
+    match (frame.event.as_str(), frame.start) {
+        ("connected", _) => Ok(None),
+        ("start", Some(start)) => check(&start).map(|()| Some(start)),
+        (other, _) => Err(StreamRefused::NotStart(other.to_owned())),
     }
 }
 
@@ -165,39 +174,36 @@ pub(super) fn check_format(encoding: &str, rate: u32, expected: &str) -> Result<
     }
 }
 
-/// The next message of a started stream. Only the caller's track goes to the agent; carrier
-/// error frames are logged and skipped.
-pub(super) async fn recv(socket: &mut WebSocket, carrier: Carrier) -> Result<MediaIn, MediaError> {
-    loop {
-        let text = next_text(socket).await?;
-        let frame: Frame<serde::de::IgnoredAny> = serde_json::from_str(text.as_str())
-            .map_err(|e| MediaError::Malformed(format!("unreadable frame: {e}")))?;
-        return match frame.event.as_str() {
-            "media" => {
-                let m = frame
-                    .media
-                    .ok_or_else(|| MediaError::Malformed("media without media".into()))?;
-                if m.track.as_deref().is_some_and(|t| t != "inbound") {
-                    continue;
-                }
-                Ok(MediaIn::Audio(G711::from_base64(m.payload)?))
+/// What one text frame of a started stream says; `None` for a frame with nothing for the
+/// call (the outbound track, which is our own audio; a carrier's error report, logged here).
+pub(super) fn read_frame(text: &str, carrier: Carrier) -> Result<Option<MediaIn>, MediaError> {
+    let frame: Frame<serde::de::IgnoredAny> = serde_json::from_str(text)
+        .map_err(|e| MediaError::Malformed(format!("unreadable frame: {e}")))?;
+    match frame.event.as_str() {
+        "media" => {
+            let m = frame
+                .media
+                .ok_or_else(|| MediaError::Malformed("media without media".into()))?;
+            if m.track.as_deref().is_some_and(|t| t != "inbound") {
+                return Ok(None);
             }
-            "mark" => frame
-                .mark
-                .map(|m| MediaIn::Mark(m.name))
-                .ok_or_else(|| MediaError::Malformed("mark without name".into())),
-            "dtmf" => frame
-                .dtmf
-                .and_then(|d| d.digit.chars().next())
-                .map(MediaIn::Dtmf)
-                .ok_or_else(|| MediaError::Malformed("dtmf without digit".into())),
-            "stop" => Ok(MediaIn::Stop),
-            "error" => {
-                let detail = frame.payload.map(|p| p.to_string()).unwrap_or_default();
-                tracing::warn!(carrier = carrier.as_str(), %detail, "the carrier reported a media stream error");
-                continue;
-            }
-            other => Err(MediaError::Malformed(format!("unexpected event {other:?}"))),
-        };
+            Ok(Some(MediaIn::Audio(G711::from_base64(m.payload)?)))
+        }
+        "mark" => frame
+            .mark
+            .map(|m| Some(MediaIn::Mark(m.name)))
+            .ok_or_else(|| MediaError::Malformed("mark without name".into())),
+        "dtmf" => frame
+            .dtmf
+            .and_then(|d| d.digit.chars().next())
+            .map(|d| Some(MediaIn::Dtmf(d)))
+            .ok_or_else(|| MediaError::Malformed("dtmf without digit".into())),
+        "stop" => Ok(Some(MediaIn::Stop)),
+        "error" => {
+            let detail = frame.payload.map(|p| p.to_string()).unwrap_or_default();
+            tracing::warn!(carrier = carrier.as_str(), %detail, "the carrier reported a media stream error");
+            Ok(None)
+        }
+        other => Err(MediaError::Malformed(format!("unexpected event {other:?}"))),
     }
 }

@@ -12,12 +12,14 @@ impl Timestamp {
     }
 
     /// Builds a timestamp from Unix milliseconds; out-of-range values clamp to jiff's bounds.
+    /// (Not by clamping the number: `MAX.as_millisecond()` itself is out of range, as `MAX`
+    /// has nanoseconds past its last whole millisecond.)
     pub fn from_millis(ms: i64) -> Self {
-        let ms = ms.clamp(
-            jiff::Timestamp::MIN.as_millisecond(),
-            jiff::Timestamp::MAX.as_millisecond(),
-        );
-        Self(jiff::Timestamp::from_millisecond(ms).expect("clamped into range"))
+        Self(jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+            jiff::Timestamp::MIN
+        } else {
+            jiff::Timestamp::MAX
+        }))
     }
 
     pub fn as_millis(self) -> i64 {
@@ -66,6 +68,25 @@ impl utoipa::ToSchema for Timestamp {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_range_milliseconds_clamp_to_the_bounds() {
+        // Found by the LiveKit webhook's fuzz target: a `createdAt` far in the future panicked.
+        for ms in [
+            i64::MAX,
+            253_402_207_200_999,
+            i64::MIN,
+            -377_705_116_800_000,
+        ] {
+            let t = Timestamp::from_millis(ms);
+            assert_eq!(Timestamp::from_millis(t.as_millis()), t);
+        }
+        assert!(Timestamp::from_millis(i64::MAX) > Timestamp::from_millis(253_402_207_200_000));
+        assert_eq!(
+            Timestamp::from_millis(i64::MIN),
+            Timestamp::from_millis(-377_705_023_201_000)
+        );
+    }
 
     #[test]
     fn round_trips_through_text_at_millisecond_precision() {

@@ -184,7 +184,7 @@ fn transcript(call: &RetellCall) -> Vec<(Speaker, String, Timestamp)> {
             .iter()
             .filter_map(|u| {
                 let offset = u.words.first().and_then(|w| w.start).unwrap_or(0.0);
-                let at = Timestamp::from_millis(start + (offset * 1000.0) as i64);
+                let at = Timestamp::from_millis(start.saturating_add((offset * 1000.0) as i64));
                 Some((speaker(&u.role)?, u.content.trim().to_owned(), at))
             })
             .filter(|(_, text, _)| !text.is_empty())

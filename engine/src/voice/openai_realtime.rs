@@ -25,8 +25,14 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 pub struct OpenAiRealtime {
     ws: Socket,
-    configured: bool,
     next_event: u64,
+    reader: Reader,
+}
+
+/// The server's events read into the bridge's, with what that takes remembering.
+#[derive(Default)]
+pub(crate) struct Reader {
+    configured: bool,
     /// Events read from one server event that carried several (a response's function calls).
     queued: std::collections::VecDeque<VoiceEvent>,
     /// The MCP servers' tool-list items by id, to name the server when listing fails.
@@ -36,7 +42,7 @@ pub struct OpenAiRealtime {
 impl std::fmt::Debug for OpenAiRealtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpenAiRealtime")
-            .field("configured", &self.configured)
+            .field("configured", &self.reader.configured)
             .finish_non_exhaustive()
     }
 }
@@ -112,13 +118,16 @@ impl OpenAiRealtime {
             })?;
         let mut session = Self {
             ws,
-            configured: false,
             next_event: 0,
-            queued: std::collections::VecDeque::new(),
-            mcp_lists: std::collections::HashMap::new(),
+            reader: Reader::default(),
         };
         // The server speaks first; anything else means this is not a Realtime endpoint.
-        match session.next_event().await? {
+        let first = loop {
+            if let Some(event) = parse(&session.next_text().await?) {
+                break event;
+            }
+        };
+        match first {
             e if e.kind == "session.created" => {}
             e if e.kind == "error" => return Err(VoiceError::Refused(error_text(&e))),
             e => {
@@ -172,14 +181,11 @@ impl OpenAiRealtime {
             .map_err(|e| VoiceError::Lost(e.to_string()))
     }
 
-    /// The next JSON event, skipping pings and such. Cancel-safe: one `next()` per event.
-    async fn next_event(&mut self) -> Result<ServerEvent, VoiceError> {
+    /// The next text message, skipping pings and such. Cancel-safe: one `next()` per message.
+    async fn next_text(&mut self) -> Result<tokio_tungstenite::tungstenite::Utf8Bytes, VoiceError> {
         loop {
             match self.ws.next().await {
-                Some(Ok(Message::Text(text))) => match serde_json::from_str::<ServerEvent>(&text) {
-                    Ok(e) => return Ok(e),
-                    Err(e) => tracing::warn!(error = %e, "unreadable event from the voice backend"),
-                },
+                Some(Ok(Message::Text(text))) => return Ok(text),
                 Some(Ok(Message::Close(frame))) => {
                     return Err(VoiceError::Lost(match frame {
                         Some(f) => format!(
@@ -195,6 +201,91 @@ impl OpenAiRealtime {
                 None => return Err(VoiceError::Lost("connection ended".into())),
             }
         }
+    }
+}
+
+/// A server event as read; an unreadable one is logged and skipped.
+fn parse(text: &str) -> Option<ServerEvent> {
+    serde_json::from_str(text)
+        .inspect_err(|e| tracing::warn!(error = %e, "unreadable event from the voice backend"))
+        .ok()
+}
+
+impl Reader {
+    /// What one server event (a text message) means to the bridge; `None` for one that
+    /// means nothing to it. A response's function and MCP calls wait in `queued`.
+    pub(crate) fn read(&mut self, text: &str) -> Option<VoiceEvent> {
+        let e = parse(text)?;
+        Some(match e.kind.as_str() {
+            "response.output_audio.delta" => match (e.item_id, e.delta) {
+                (Some(item_id), Some(delta)) => match G711::from_base64(delta) {
+                    Ok(audio) => VoiceEvent::Audio { item_id, audio },
+                    Err(err) => VoiceEvent::Warning(format!("agent audio: {err}")),
+                },
+                _ => VoiceEvent::Warning("agent audio without item or data".into()),
+            },
+            "response.output_audio.done" => match e.item_id {
+                Some(item_id) => VoiceEvent::AudioDone { item_id },
+                None => return None,
+            },
+            "input_audio_buffer.speech_started" => VoiceEvent::SpeechStarted { item_id: e.item_id },
+            "response.created" => VoiceEvent::ResponseStarted,
+            "response.done" => {
+                // Its function calls follow its end, and only if it completed: the
+                // `.done` events also come for a response cut short (§7.2).
+                if let Some(r) = e.response.as_ref() {
+                    self.queued.extend(mcp_calls(r));
+                    self.queued.extend(tool_calls(r));
+                }
+                VoiceEvent::ResponseDone
+            }
+            "conversation.item.added" | "conversation.item.done" => {
+                let item = e.item.as_ref();
+                if let Some(item) = item.filter(|i| i["type"] == "mcp_list_tools")
+                    && let (Some(id), Some(label)) =
+                        (item["id"].as_str(), item["server_label"].as_str())
+                {
+                    self.mcp_lists.insert(id.to_owned(), label.to_owned());
+                }
+                return None;
+            }
+            "mcp_list_tools.failed" => VoiceEvent::McpUnavailable {
+                server: e
+                    .item_id
+                    .and_then(|id| self.mcp_lists.get(&id).cloned())
+                    .unwrap_or_else(|| "(unnamed)".into()),
+            },
+            "conversation.item.input_audio_transcription.completed" => {
+                match e.transcript.filter(|t| !t.trim().is_empty()) {
+                    Some(t) => VoiceEvent::CallerSaid {
+                        item_id: e.item_id,
+                        text: t.trim().to_owned(),
+                    },
+                    None => return None,
+                }
+            }
+            "response.output_audio_transcript.done" => {
+                match e.transcript.filter(|t| !t.trim().is_empty()) {
+                    Some(t) => VoiceEvent::AgentSaid {
+                        item_id: e.item_id,
+                        text: t.trim().to_owned(),
+                    },
+                    None => return None,
+                }
+            }
+            "session.updated" if !self.configured => {
+                self.configured = true;
+                VoiceEvent::Ready
+            }
+            "session.updated" => VoiceEvent::InstructionsApplied,
+            "error" => VoiceEvent::Warning(error_text(&e)),
+            _ => return None,
+        })
+    }
+
+    /// The next event a server event carried beside the one it was read as.
+    pub(crate) fn queued(&mut self) -> Option<VoiceEvent> {
+        self.queued.pop_front()
     }
 }
 
@@ -430,79 +521,14 @@ impl VoiceSession for OpenAiRealtime {
     }
 
     async fn recv(&mut self) -> Result<VoiceEvent, VoiceError> {
-        if let Some(queued) = self.queued.pop_front() {
+        if let Some(queued) = self.reader.queued() {
             return Ok(queued);
         }
         loop {
-            let e = self.next_event().await?;
-            let event = match e.kind.as_str() {
-                "response.output_audio.delta" => match (e.item_id, e.delta) {
-                    (Some(item_id), Some(delta)) => match G711::from_base64(delta) {
-                        Ok(audio) => VoiceEvent::Audio { item_id, audio },
-                        Err(err) => VoiceEvent::Warning(format!("agent audio: {err}")),
-                    },
-                    _ => VoiceEvent::Warning("agent audio without item or data".into()),
-                },
-                "response.output_audio.done" => match e.item_id {
-                    Some(item_id) => VoiceEvent::AudioDone { item_id },
-                    None => continue,
-                },
-                "input_audio_buffer.speech_started" => {
-                    VoiceEvent::SpeechStarted { item_id: e.item_id }
-                }
-                "response.created" => VoiceEvent::ResponseStarted,
-                "response.done" => {
-                    // Its function calls follow its end, and only if it completed: the
-                    // `.done` events also come for a response cut short (§7.2).
-                    if let Some(r) = e.response.as_ref() {
-                        self.queued.extend(mcp_calls(r));
-                        self.queued.extend(tool_calls(r));
-                    }
-                    VoiceEvent::ResponseDone
-                }
-                "conversation.item.added" | "conversation.item.done" => {
-                    let item = e.item.as_ref();
-                    if let Some(item) = item.filter(|i| i["type"] == "mcp_list_tools")
-                        && let (Some(id), Some(label)) =
-                            (item["id"].as_str(), item["server_label"].as_str())
-                    {
-                        self.mcp_lists.insert(id.to_owned(), label.to_owned());
-                    }
-                    continue;
-                }
-                "mcp_list_tools.failed" => VoiceEvent::McpUnavailable {
-                    server: e
-                        .item_id
-                        .and_then(|id| self.mcp_lists.get(&id).cloned())
-                        .unwrap_or_else(|| "(unnamed)".into()),
-                },
-                "conversation.item.input_audio_transcription.completed" => {
-                    match e.transcript.filter(|t| !t.trim().is_empty()) {
-                        Some(t) => VoiceEvent::CallerSaid {
-                            item_id: e.item_id,
-                            text: t.trim().to_owned(),
-                        },
-                        None => continue,
-                    }
-                }
-                "response.output_audio_transcript.done" => {
-                    match e.transcript.filter(|t| !t.trim().is_empty()) {
-                        Some(t) => VoiceEvent::AgentSaid {
-                            item_id: e.item_id,
-                            text: t.trim().to_owned(),
-                        },
-                        None => continue,
-                    }
-                }
-                "session.updated" if !self.configured => {
-                    self.configured = true;
-                    VoiceEvent::Ready
-                }
-                "session.updated" => VoiceEvent::InstructionsApplied,
-                "error" => VoiceEvent::Warning(error_text(&e)),
-                _ => continue,
-            };
-            return Ok(event);
+            let text = self.next_text().await?;
+            if let Some(event) = self.reader.read(&text) {
+                return Ok(event);
+            }
         }
     }
 

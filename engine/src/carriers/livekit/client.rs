@@ -307,7 +307,7 @@ pub(crate) fn joined_at(participant: &Value) -> Option<Timestamp> {
         Some(ms) => Some(Timestamp::from_millis(ms)),
         None => int64(participant, "joined_at")
             .filter(|s| *s > 0)
-            .map(|s| Timestamp::from_millis(s * 1000)),
+            .map(|s| Timestamp::from_millis(s.saturating_mul(1000))),
     }
 }
 

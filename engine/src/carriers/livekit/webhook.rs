@@ -85,9 +85,7 @@ pub async fn webhook(
         )
     })
     .await?;
-    let event: Value = serde_json::from_slice(&body)
-        .map_err(|e| WebhookError::Malformed(format!("not a LiveKit webhook event: {e}")))?;
-    if let Some(update) = call_update(&event, Timestamp::now())? {
+    if let Some(update) = read(&body, Timestamp::now())? {
         // LiveKit reports a call as soon as it is under way, so a report can beat its answer
         // to the dial, before the room is on the call record: the room's name says the call.
         crate::calls::report::apply(
@@ -105,10 +103,17 @@ pub async fn webhook(
 
 /// What one event says about the call in `room`.
 #[derive(Debug, PartialEq)]
-struct CallUpdate {
-    event_id: String,
-    room: String,
-    events: Vec<CallEvent>,
+pub(crate) struct CallUpdate {
+    pub(crate) event_id: String,
+    pub(crate) room: String,
+    pub(crate) events: Vec<CallEvent>,
+}
+
+/// A delivery's body (verified or not: nothing here trusts it), as the call update it is.
+pub(crate) fn read(body: &[u8], now: Timestamp) -> Result<Option<CallUpdate>, WebhookError> {
+    let event: Value = serde_json::from_slice(body)
+        .map_err(|e| WebhookError::Malformed(format!("not a LiveKit webhook event: {e}")))?;
+    call_update(&event, now)
 }
 
 /// Maps an event to call events: the SIP participant joining active (or publishing while
@@ -121,7 +126,7 @@ fn call_update(event: &Value, now: Timestamp) -> Result<Option<CallUpdate>, Webh
     let event_id = text(event, "id").ok_or_else(|| malformed("id is missing"))?;
     let at = int64(event, "created_at")
         .filter(|s| *s > 0)
-        .map(|s| Timestamp::from_millis(s * 1000))
+        .map(|s| Timestamp::from_millis(s.saturating_mul(1000)))
         .unwrap_or(now);
     let sip = event.get("participant").filter(|p| is_sip(p));
 

@@ -21,10 +21,10 @@ pub async fn stream(State(engine): State<Engine>, ws: WebSocketUpgrade) -> Respo
 }
 
 #[derive(Deserialize)]
-struct Start {
-    call_control_id: String,
+pub(crate) struct Start {
+    pub(crate) call_control_id: String,
     #[serde(default)]
-    client_state: Option<String>,
+    pub(crate) client_state: Option<String>,
     #[serde(default)]
     media_format: Option<MediaFormat>,
 }
@@ -36,8 +36,7 @@ struct MediaFormat {
 }
 
 async fn run(engine: Engine, socket: WebSocket) {
-    let Some((socket, start)) = media::started::<Start>(socket, Carrier::Telnyx, check_start).await
-    else {
+    let Some((socket, start)) = media::started(socket, Carrier::Telnyx, read_start).await else {
         return;
     };
     let call_id = start.client_state.as_deref().and_then(our_call_id);
@@ -59,6 +58,16 @@ async fn run(engine: Engine, socket: WebSocket) {
         stream,
     )
     .await;
+}
+
+/// One frame before the stream has started, read as `run` reads it (`None`: `connected`).
+pub(crate) fn read_start(text: &str) -> Result<Option<Start>, StreamRefused> {
+    media::read_start_frame(text, check_start)
+}
+
+/// One frame of a started stream, read as `recv` reads it (`None`: nothing for the call).
+pub(crate) fn read_frame(text: &str) -> Result<Option<MediaIn>, MediaError> {
+    media::read_frame(text, Carrier::Telnyx)
 }
 
 fn check_start(start: &Start) -> Result<(), StreamRefused> {
@@ -100,7 +109,12 @@ impl TelnyxStream {
 
 impl MediaSession for TelnyxStream {
     async fn recv(&mut self) -> Result<MediaIn, MediaError> {
-        media::recv(&mut self.socket, Carrier::Telnyx).await
+        loop {
+            let text = media::next_text(&mut self.socket).await?;
+            if let Some(message) = read_frame(text.as_str())? {
+                return Ok(message);
+            }
+        }
     }
 
     async fn feed(&mut self, out: MediaOut) -> Result<(), MediaError> {

@@ -5,7 +5,7 @@ pub mod adapter;
 pub mod client;
 pub mod media_stream;
 pub mod signature;
-mod webhook;
+pub(crate) mod webhook;
 
 use axum::routing::{get, post};
 use axum::{Extension, Router};

@@ -39,6 +39,108 @@ struct EventData {
     payload: Value,
 }
 
+/// One Call Control event, read from its body before anything is done about it.
+#[derive(Debug)]
+pub(crate) struct Delivery {
+    /// The event's own id: repeats of a delivery apply once.
+    pub(crate) id: String,
+    pub(crate) event_type: String,
+    /// `None` only for `call.recording.saved`, whose call is named by its client state.
+    pub(crate) call_control_id: Option<String>,
+    /// Switchboard's call id from the client state, for the calls it placed (or a warm
+    /// transfer's, prefixed `TRANSFER_STATE`).
+    pub(crate) ours: Option<String>,
+    pub(crate) hangup_cause: Option<String>,
+    pub(crate) what: What,
+}
+
+/// What a delivery asks of the engine.
+#[derive(Debug)]
+pub(crate) enum What {
+    /// A new call to one of our numbers: route it, answer or reject it.
+    Incoming { inbound: InboundCall },
+    /// The media stream failed: hang up (nobody would hear anything), and record why.
+    StreamFailed { reason: String, at: Timestamp },
+    /// News of a call, applied once.
+    Event(CallEvent),
+    /// Nothing the call record keeps.
+    Nothing,
+}
+
+impl Delivery {
+    /// Reads a delivery's body (verified or not: nothing here trusts it).
+    pub(crate) fn read(body: &[u8], now: Timestamp) -> Result<Self, WebhookError> {
+        let envelope: Envelope = serde_json::from_slice(body)
+            .map_err(|e| WebhookError::Malformed(format!("not a Call Control event: {e}")))?;
+        let data = envelope.data;
+        let payload = &data.payload;
+        let text = |name: &str| payload[name].as_str().filter(|s| !s.is_empty());
+        let call_control_id = text("call_control_id").map(str::to_owned);
+        // `call.recording.saved` may name no call control id (protocols/telnyx.md §7.3): the
+        // call is found by its client state, Switchboard's call id.
+        if call_control_id.is_none() && data.event_type != "call.recording.saved" {
+            return Err(WebhookError::Malformed(
+                "payload.call_control_id is missing".into(),
+            ));
+        }
+        let at = data
+            .occurred_at
+            .as_deref()
+            .and_then(|t| Timestamp::parse(t).ok())
+            .unwrap_or(now);
+        let what = match data.event_type.as_str() {
+            "call.initiated" if text("direction") == Some("incoming") => What::Incoming {
+                inbound: InboundCall {
+                    carrier: CARRIER,
+                    carrier_call_id: call_control_id.clone().unwrap_or_default(),
+                    from: text("from").unwrap_or("anonymous").to_owned(),
+                    to: text("to")
+                        .ok_or_else(|| WebhookError::Malformed("payload.to is missing".into()))?
+                        .to_owned(),
+                    at,
+                },
+            },
+            "call.answered" => What::Event(CallEvent::Answered { at }),
+            "call.hangup" => What::Event(CallEvent::Ended {
+                status: hangup_status(text("hangup_cause")),
+                at,
+                cause: text("hangup_cause").map(str::to_owned),
+                duration_secs: None,
+            }),
+            "call.recording.saved" => payload["recording_urls"]["wav"]
+                .as_str()
+                .or(payload["recording_urls"]["mp3"].as_str())
+                .map_or(What::Nothing, |url| {
+                    What::Event(CallEvent::RecordingSaved {
+                        url: url.to_owned(),
+                    })
+                }),
+            "call.machine.detection.ended" | "call.machine.premium.detection.ended" => {
+                text("result").map_or(What::Nothing, |r| {
+                    What::Event(CallEvent::MachineDetected {
+                        result: r.to_owned(),
+                    })
+                })
+            }
+            "streaming.failed" => What::StreamFailed {
+                reason: text("failure_reason")
+                    .unwrap_or("no reason given")
+                    .to_owned(),
+                at,
+            },
+            _ => What::Nothing,
+        };
+        Ok(Self {
+            ours: text("client_state").and_then(our_call_id),
+            hangup_cause: text("hangup_cause").map(str::to_owned),
+            id: data.id,
+            event_type: data.event_type,
+            call_control_id,
+            what,
+        })
+    }
+}
+
 /// `POST /webhooks/telnyx`: every Call Control event. Answers 200 at once; commands go out
 /// in the background, as Telnyx expects a reply within about two seconds.
 pub(super) async fn webhook(
@@ -58,59 +160,32 @@ pub(super) async fn webhook(
         )
     })
     .await?;
-    let envelope: Envelope = serde_json::from_slice(&body)
-        .map_err(|e| WebhookError::Malformed(format!("not a Call Control event: {e}")))?;
-    let data = envelope.data;
-    let payload = &data.payload;
-    let text = |name: &str| payload[name].as_str().filter(|s| !s.is_empty());
-    let call_control_id = match text("call_control_id") {
-        Some(id) => id.to_owned(),
-        // `call.recording.saved` may name no call control id (protocols/telnyx.md §7.3): the
-        // call is found by its client state, Switchboard's call id.
-        None if data.event_type == "call.recording.saved" => {
-            recorded_call(&engine, text("client_state")).await?
-        }
-        None => {
-            return Err(WebhookError::Malformed(
-                "payload.call_control_id is missing".into(),
-            ));
-        }
+    let delivery = Delivery::read(&body, Timestamp::now())?;
+    let call_control_id = match delivery.call_control_id {
+        Some(id) => id,
+        None => recorded_call(&engine, delivery.ours.as_deref()).await?,
     };
-    let at = data
-        .occurred_at
-        .as_deref()
-        .and_then(|t| Timestamp::parse(t).ok())
-        .unwrap_or_else(Timestamp::now);
 
     // A warm transfer's call to the person is no call of the log: its news goes to the
     // caller's session.
-    if let Some(transfer_id) = text("client_state")
-        .and_then(our_call_id)
-        .and_then(|s| s.strip_prefix(TRANSFER_STATE).map(str::to_owned))
+    if let Some(transfer_id) = delivery
+        .ours
+        .as_deref()
+        .and_then(|s| s.strip_prefix(TRANSFER_STATE))
     {
-        let cause = text("hangup_cause").map(str::to_owned);
         tokio::spawn(transfer_leg(
             engine,
             client,
-            transfer_id,
+            transfer_id.to_owned(),
             call_control_id,
-            data.event_type,
-            cause,
+            delivery.event_type,
+            delivery.hangup_cause,
         ));
         return Ok(StatusCode::OK.into_response());
     }
 
-    let event = match data.event_type.as_str() {
-        "call.initiated" if text("direction") == Some("incoming") => {
-            let inbound = InboundCall {
-                carrier: CARRIER,
-                carrier_call_id: call_control_id.clone(),
-                from: text("from").unwrap_or("anonymous").to_owned(),
-                to: text("to")
-                    .ok_or_else(|| WebhookError::Malformed("payload.to is missing".into()))?
-                    .to_owned(),
-                at,
-            };
+    let event = match delivery.what {
+        What::Incoming { inbound } => {
             let (decision, first) = route_inbound(&engine, &inbound).await?;
             if first {
                 tokio::spawn(send_decision(
@@ -122,25 +197,7 @@ pub(super) async fn webhook(
             }
             None
         }
-        "call.answered" => Some(CallEvent::Answered { at }),
-        "call.hangup" => Some(CallEvent::Ended {
-            status: hangup_status(text("hangup_cause")),
-            at,
-            cause: text("hangup_cause").map(str::to_owned),
-            duration_secs: None,
-        }),
-        "call.recording.saved" => payload["recording_urls"]["wav"]
-            .as_str()
-            .or(payload["recording_urls"]["mp3"].as_str())
-            .map(|url| CallEvent::RecordingSaved {
-                url: url.to_owned(),
-            }),
-        "call.machine.detection.ended" | "call.machine.premium.detection.ended" => text("result")
-            .map(|r| CallEvent::MachineDetected {
-                result: r.to_owned(),
-            }),
-        "streaming.failed" => {
-            let reason = text("failure_reason").unwrap_or("no reason given");
+        What::StreamFailed { reason, at } => {
             tracing::warn!(%reason, "Telnyx media stream failed; ending the call");
             let cause = format!("the media stream failed: {reason}");
             end_call_without_media(&engine, &call_control_id, &cause).await?;
@@ -151,17 +208,17 @@ pub(super) async fn webhook(
                 duration_secs: None,
             })
         }
-        _ => None,
+        What::Event(event) => Some(event),
+        What::Nothing => None,
     };
     if let Some(event) = event {
         // Calls Switchboard placed carry its call id as client state.
-        let ours = text("client_state").and_then(our_call_id);
         crate::calls::report::apply(
             &engine,
             CARRIER,
-            &data.id,
+            &delivery.id,
             &call_control_id,
-            ours.as_deref(),
+            delivery.ours.as_deref(),
             &[event],
         )
         .await?;
@@ -170,17 +227,14 @@ pub(super) async fn webhook(
 }
 
 /// The call control id of the call whose client state is `client_state`.
-async fn recorded_call(
-    engine: &Engine,
-    client_state: Option<&str>,
-) -> Result<String, WebhookError> {
+async fn recorded_call(engine: &Engine, ours: Option<&str>) -> Result<String, WebhookError> {
     let missing = || {
         WebhookError::Malformed(
             "payload names neither call_control_id nor a call of ours in client_state".into(),
         )
     };
-    let ours = client_state.and_then(our_call_id).ok_or_else(missing)?;
-    match engine.store().get_call(&ours).await {
+    let ours = ours.ok_or_else(missing)?;
+    match engine.store().get_call(ours).await {
         Ok(call) => call.carrier_call_id.ok_or_else(missing),
         Err(_) => Err(missing()),
     }

@@ -20,11 +20,11 @@ pub async fn stream(State(engine): State<Engine>, ws: WebSocketUpgrade) -> Respo
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Start {
-    stream_sid: String,
-    call_sid: String,
+pub(crate) struct Start {
+    pub(crate) stream_sid: String,
+    pub(crate) call_sid: String,
     #[serde(default)]
-    custom_parameters: std::collections::HashMap<String, String>,
+    pub(crate) custom_parameters: std::collections::HashMap<String, String>,
     #[serde(default)]
     media_format: Option<MediaFormat>,
 }
@@ -37,8 +37,7 @@ struct MediaFormat {
 }
 
 async fn run(engine: Engine, socket: WebSocket) {
-    let Some((socket, start)) = media::started::<Start>(socket, Carrier::Twilio, check_start).await
-    else {
+    let Some((socket, start)) = media::started(socket, Carrier::Twilio, read_start).await else {
         return;
     };
     let Some(call_id) = start.custom_parameters.get("call_id").cloned() else {
@@ -64,6 +63,16 @@ async fn run(engine: Engine, socket: WebSocket) {
     .await;
 }
 
+/// One frame before the stream has started, read as `run` reads it (`None`: `connected`).
+pub(crate) fn read_start(text: &str) -> Result<Option<Start>, StreamRefused> {
+    media::read_start_frame(text, check_start)
+}
+
+/// One frame of a started stream, read as `recv` reads it (`None`: nothing for the call).
+pub(crate) fn read_frame(text: &str) -> Result<Option<MediaIn>, MediaError> {
+    media::read_frame(text, Carrier::Twilio)
+}
+
 fn check_start(start: &Start) -> Result<(), StreamRefused> {
     // Written back unescaped in every frame we send.
     if start.stream_sid.is_empty() || !start.stream_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -82,7 +91,12 @@ pub struct TwilioStream {
 
 impl MediaSession for TwilioStream {
     async fn recv(&mut self) -> Result<MediaIn, MediaError> {
-        media::recv(&mut self.socket, Carrier::Twilio).await
+        loop {
+            let text = media::next_text(&mut self.socket).await?;
+            if let Some(message) = read_frame(text.as_str())? {
+                return Ok(message);
+            }
+        }
     }
 
     async fn feed(&mut self, out: MediaOut) -> Result<(), MediaError> {

@@ -7,7 +7,7 @@ pub mod client;
 pub mod media_stream;
 pub mod signature;
 pub mod twiml;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use axum::Router;
 use axum::routing::{get, post};

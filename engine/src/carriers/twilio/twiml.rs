@@ -1,7 +1,9 @@
 //! The TwiML Switchboard answers Twilio with.
 
-/// Escapes text for an XML attribute value or element.
-fn xml_escape(text: &str) -> String {
+/// Escapes text for an XML attribute value or element, so that a parser reads back exactly
+/// `text`. Characters XML 1.0 cannot carry at all, even escaped (most control characters),
+/// are left out: one would make the whole document unreadable to Twilio, failing the call.
+pub(crate) fn xml_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -10,10 +12,21 @@ fn xml_escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            _ => out.push(c),
+            // As references: a parser turns them into spaces in an attribute, and a bare
+            // `\r` into `\n` anywhere.
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c if is_xml_char(c) => out.push(c),
+            _ => {}
         }
     }
     out
+}
+
+/// XML 1.0's `Char` production.
+pub(crate) fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// Bridges the call to a bidirectional media stream carrying Switchboard's call and agent ids;

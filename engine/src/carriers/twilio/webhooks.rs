@@ -32,9 +32,14 @@ enum Unsigned {
 }
 
 /// A webhook's form parameters, once its signature checks out.
-pub(super) struct Form(Vec<(String, String)>);
+pub(crate) struct Form(pub(crate) Vec<(String, String)>);
 
 impl Form {
+    /// The form as sent, not yet trusted.
+    pub(crate) fn read(body: &[u8]) -> Self {
+        Self(url::form_urlencoded::parse(body).into_owned().collect())
+    }
+
     /// Reads the form and checks Twilio's signature of it against the public URL it was sent
     /// to, with the account's auth token.
     async fn verified(
@@ -43,8 +48,7 @@ impl Form {
         uri: &Uri,
         body: &[u8],
     ) -> Result<Self, WebhookError> {
-        let params: Vec<(String, String)> =
-            url::form_urlencoded::parse(body).into_owned().collect();
+        let form = Self::read(body);
         check_signature(engine, CARRIER, Provider::Twilio, |credentials| {
             let presented = headers
                 .get("x-twilio-signature")
@@ -54,17 +58,17 @@ impl Form {
                 .public()
                 .map(|p| p.of_request(uri))
                 .ok_or(Unsigned::NoPublicUrl)?;
-            if signature::verify(credentials.get("auth_token"), &url, &params, presented) {
+            if signature::verify(credentials.get("auth_token"), &url, &form.0, presented) {
                 Ok(())
             } else {
                 Err(Unsigned::Mismatch(url))
             }
         })
         .await?;
-        Ok(Self(params))
+        Ok(form)
     }
 
-    fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -114,13 +118,7 @@ pub(super) async fn voice(
     body: Bytes,
 ) -> Result<Response, WebhookError> {
     let form = Form::verified(&engine, &headers, &uri, &body).await?;
-    let inbound = InboundCall {
-        carrier: CARRIER,
-        carrier_call_id: form.required("CallSid")?.to_owned(),
-        from: form.param("From").unwrap_or("anonymous").to_owned(),
-        to: form.required("To")?.to_owned(),
-        at: Timestamp::now(),
-    };
+    let inbound = inbound_call(&form, Timestamp::now())?;
     // A retried delivery gets the same TwiML again: Twilio acts only on the reply it keeps.
     match route_inbound(&engine, &inbound).await?.0 {
         Decision::Answer { call, agent } => {
@@ -150,11 +148,22 @@ pub(super) async fn voice(
     }
 }
 
+/// The call a voice webhook's form offers.
+pub(crate) fn inbound_call(form: &Form, at: Timestamp) -> Result<InboundCall, WebhookError> {
+    Ok(InboundCall {
+        carrier: CARRIER,
+        carrier_call_id: form.required("CallSid")?.to_owned(),
+        from: form.param("From").unwrap_or("anonymous").to_owned(),
+        to: form.required("To")?.to_owned(),
+        at,
+    })
+}
+
 /// What a callback reports: the delivery's key (repeats of it apply once) and its events.
-type Report = (String, Vec<CallEvent>);
+pub(crate) type Report = (String, Vec<CallEvent>);
 
 /// One of Twilio's callbacks: what it reads from its (verified) form.
-pub(super) trait Callback {
+pub(crate) trait Callback {
     fn read(form: &Form, call_sid: &str) -> Result<Report, WebhookError>;
 }
 
@@ -177,7 +186,10 @@ pub(super) async fn callback<C: Callback>(
 
 /// `POST /webhooks/twilio/status`: call progress. Deliveries may repeat or arrive out of
 /// order; each is applied once (keyed by call, sequence number and status).
-pub(super) struct Status;
+pub(crate) struct Status;
+
+/// Twilio's longest call: `timeLimit` is at most 24 hours.
+const MAX_CALL_SECS: i64 = 24 * 3600;
 
 impl Callback for Status {
     fn read(form: &Form, call_sid: &str) -> Result<Report, WebhookError> {
@@ -190,9 +202,11 @@ impl Callback for Status {
         let sequence = form.param("SequenceNumber").unwrap_or("-");
         let key = format!("{call_sid}/{sequence}/{status}");
 
+        // A duration past any call Twilio lets run (24 hours at most) is not one.
         let duration = form
             .param("CallDuration")
-            .and_then(|d| d.parse::<i64>().ok());
+            .and_then(|d| d.parse::<i64>().ok())
+            .filter(|d| (0..=MAX_CALL_SECS).contains(d));
         let ended = |status| CallEvent::Ended {
             status,
             at,
@@ -239,7 +253,7 @@ impl Callback for Status {
 
 /// `POST /webhooks/twilio/amd`: the asynchronous answering-machine result of a call
 /// Switchboard placed (`AnsweredBy`: `human`, `machine_start`, `fax`, `unknown`, ...).
-pub(super) struct Amd;
+pub(crate) struct Amd;
 
 impl Callback for Amd {
     fn read(form: &Form, call_sid: &str) -> Result<Report, WebhookError> {
@@ -254,7 +268,7 @@ impl Callback for Amd {
 /// `POST /webhooks/twilio/recording?call_id=…`: a recording Switchboard asked for (§11.2).
 /// `completed`: the file is ready at `RecordingUrl` (fetched and kept by `recordings::fetch`);
 /// `absent` (too short, or silent) or `failed`: there is none, and the log says why.
-pub(super) struct Recording;
+pub(crate) struct Recording;
 
 impl Callback for Recording {
     fn read(form: &Form, call_sid: &str) -> Result<Report, WebhookError> {
@@ -288,7 +302,7 @@ impl Callback for Recording {
 /// fails (Twilio could not reach `/media/twilio`, or the socket broke) leaves the caller to the
 /// `<Hangup/>` after it; the call record says why. Started and stopped need nothing: the
 /// bridge sees those itself.
-pub(super) struct StreamStatus;
+pub(crate) struct StreamStatus;
 
 impl Callback for StreamStatus {
     fn read(form: &Form, call_sid: &str) -> Result<Report, WebhookError> {
