@@ -1203,6 +1203,7 @@ async fn the_openapi_document_matches_the_routes() {
         "DELETE /api/cost-rates",
         "GET /api/credentials",
         "GET /api/cluster",
+        "GET /api/diagnostics",
         "PUT /api/credentials/{provider}",
         "DELETE /api/credentials/{provider}",
         "GET /api/events",
@@ -1605,6 +1606,64 @@ async fn the_overview_sums_calls_by_local_day_and_moves_a_changed_call_once() {
         StatusCode::NOT_FOUND,
         "not_found",
     );
+    e.stop().await;
+}
+
+/// The live task count follows what the engine holds: each open event stream is a task of
+/// its own, and its task ends when the stream closes.
+#[tokio::test]
+async fn diagnostics_count_the_tasks_an_event_stream_holds_and_frees() {
+    let e = TestEngine::start().await;
+    let tasks = |d: &Value| d["tasks"].as_u64().expect("tasks is a count");
+    let (s, before) = e.api.get("/api/diagnostics").await;
+    assert_eq!(s, StatusCode::OK, "{before}");
+    assert!(tasks(&before) > 0, "a running engine has tasks: {before}");
+    assert_eq!(before["live_calls"], 0, "no call is up: {before}");
+    assert!(before["uptime_seconds"].is_u64(), "{before}");
+    let unauthorized = reqwest::get(format!("{}/api/diagnostics", e.api.base))
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+
+    let ws_url = format!(
+        "ws://{}/api/events?access_token={}",
+        e.running.control_addr(),
+        e.api.token
+    );
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        let (ws, _) = tokio_tungstenite::connect_async(&ws_url)
+            .await
+            .expect("events socket opens");
+        streams.push(ws);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let open = loop {
+        let (_, d) = e.api.get("/api/diagnostics").await;
+        if tasks(&d) >= tasks(&before) + 5 {
+            break tasks(&d);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "five open event streams are five more tasks: {before} then {d}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    for mut ws in streams {
+        ws.close(None).await.unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (_, d) = e.api.get("/api/diagnostics").await;
+        if tasks(&d) + 5 <= open {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "closed event streams leave no task behind: {open} open, then {d}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     e.stop().await;
 }
 

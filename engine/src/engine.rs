@@ -52,6 +52,8 @@ struct Inner {
     leads_campaigns: std::sync::atomic::AtomicBool,
     /// For the other nodes, about what they hold (`cluster` carries them).
     notices: crate::live::Notices,
+    /// When this engine was built, for its uptime.
+    started: std::time::Instant,
 }
 
 impl Engine {
@@ -63,6 +65,7 @@ impl Engine {
                 campaigns: RunningCampaigns::default(),
                 leads_campaigns: std::sync::atomic::AtomicBool::new(false),
                 notices: crate::live::Notices::default(),
+                started: std::time::Instant::now(),
             }),
         }
     }
@@ -124,6 +127,11 @@ impl Engine {
     /// Notices for the other nodes sharing the database (see `live::notices`).
     pub fn notices(&self) -> &crate::live::Notices {
         &self.inner.notices
+    }
+
+    /// How long this engine has been running.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.inner.started.elapsed()
     }
 
     /// Whether this node runs the campaigns (see `cluster`).

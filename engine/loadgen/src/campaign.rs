@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::routing::post;
 use serde_json::json;
 
+use super::soak::{Curve, Probe};
 use super::{ACCOUNT_SID, AUTH_TOKEN, EngineProcess, NUMBER, PUBLIC, TOKEN, tempfile_dir};
 use switchboard::carriers::twilio::signature;
 
@@ -32,6 +33,14 @@ pub struct Options {
     /// Seconds to run (the campaign need not finish).
     #[arg(long, default_value_t = 60)]
     pub duration: u32,
+    /// Run until every lead is dialed instead of `--duration`, reading the engine's memory,
+    /// open files, threads and tasks every `--sample` dials as `soak` does (the campaign is
+    /// paused for each reading, and the calls under way end first); fails unless they stay flat.
+    #[arg(long)]
+    pub to_end: bool,
+    /// With `--to-end`: dials between readings.
+    #[arg(long, default_value_t = 10_000)]
+    pub sample: u32,
     /// Run the engine on this PostgreSQL database (a fresh schema of its own) instead of its
     /// embedded SQLite file.
     #[arg(long, env = "DATABASE_URL")]
@@ -57,6 +66,9 @@ pub struct Report {
     pub rss_peak: Option<u64>,
     pub rss_end: Option<u64>,
     pub callback_errors: u64,
+    /// With `--to-end`: the engine read every `--sample` dials.
+    pub curve: Option<Curve>,
+    pub sample_every: u32,
 }
 
 impl std::fmt::Display for Report {
@@ -99,7 +111,15 @@ impl std::fmt::Display for Report {
             mib(self.rss_start),
             mib(self.rss_peak),
             mib(self.rss_end)
-        )
+        )?;
+        if let Some(curve) = &self.curve {
+            write!(
+                f,
+                "\nthe engine every {} dials (calls = dials):\n{curve}",
+                self.sample_every
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -115,6 +135,29 @@ struct Carrier {
     hold: Duration,
     http: reqwest::Client,
     errors: Arc<AtomicU64>,
+}
+
+impl Carrier {
+    fn dialed(&self) -> u64 {
+        self.dials.lock().unwrap().len() as u64
+    }
+
+    /// Waits until no call is up and no dial came for half a second (a paused campaign's
+    /// last claimed leads may still be dialed), at most a minute.
+    async fn quiet(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let before = self.dialed();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if self.up.load(Ordering::Relaxed) == 0 && self.dialed() == before {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "calls still up a minute after the campaign was paused"
+            );
+        }
+    }
 }
 
 /// `POST Calls.json`: answered at once; completed after the hold.
@@ -294,6 +337,16 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         "import fell short: {report}"
     );
     let pid = engine.pid();
+    let mut sampling = match (opts.to_end, pid) {
+        (false, _) => None,
+        (true, None) => anyhow::bail!("no engine pid to read"),
+        (true, Some(pid)) => {
+            let mut probe = Probe::new(pid, control);
+            let mut curve = Curve::default();
+            curve.samples.push(probe.sample(0).await?);
+            Some((probe, curve))
+        }
+    };
     let rss_start = pid.and_then(super::procfs::rss_bytes);
     let cpu_start = pid.and_then(total_ticks);
     let window_start = Instant::now();
@@ -303,14 +356,49 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         .error_for_status()?;
     let mut rss_peak = rss_start;
     let end = window_start + Duration::from_secs(u64::from(opts.duration));
-    while Instant::now() < end {
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    let leads = u64::from(opts.leads);
+    let mut next_sample = u64::from(opts.sample.max(1));
+    loop {
+        let dialed = carrier.dialed();
+        if (opts.to_end && dialed >= leads) || (!opts.to_end && Instant::now() >= end) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(if opts.to_end { 20 } else { 250 })).await;
         let now = pid.and_then(super::procfs::rss_bytes);
         rss_peak = rss_peak.max(now);
+        if let Some((probe, curve)) = &mut sampling
+            && dialed >= next_sample
+            && dialed < leads
+        {
+            call(reqwest::Method::POST, &format!("/api/campaigns/{id}/pause"))
+                .send()
+                .await?
+                .error_for_status()?;
+            carrier.quiet().await?;
+            curve.samples.push(probe.sample(carrier.dialed()).await?);
+            call(
+                reqwest::Method::POST,
+                &format!("/api/campaigns/{id}/resume"),
+            )
+            .send()
+            .await?
+            .error_for_status()?;
+            while next_sample <= carrier.dialed() {
+                next_sample += u64::from(opts.sample.max(1));
+            }
+        }
     }
     let window = window_start.elapsed();
     let cpu_end = pid.and_then(total_ticks);
     let rss_end = pid.and_then(super::procfs::rss_bytes);
+    let curve = match sampling {
+        Some((mut probe, mut curve)) => {
+            carrier.quiet().await?;
+            curve.samples.push(probe.sample(carrier.dialed()).await?);
+            Some(curve)
+        }
+        None => None,
+    };
     let _ = call(reqwest::Method::POST, &format!("/api/campaigns/{id}/stop"))
         .send()
         .await;
@@ -338,11 +426,15 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
             *b += 1;
         }
     }
-    // The first second holds the start-up; the last may be partial.
-    let per_second = per_second
-        .get(1..buckets.saturating_sub(1))
-        .unwrap_or_default()
-        .to_vec();
+    // The first second holds the start-up; the last may be partial. A run to the end pauses
+    // for its readings, so its seconds say nothing of the dial rate.
+    let per_second = match opts.to_end {
+        true => Vec::new(),
+        false => per_second
+            .get(1..buckets.saturating_sub(1))
+            .unwrap_or_default()
+            .to_vec(),
+    };
     Ok(Report {
         leads: opts.leads,
         import,
@@ -358,6 +450,8 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         rss_peak,
         rss_end,
         callback_errors: carrier.errors.load(Ordering::Relaxed),
+        curve,
+        sample_every: opts.sample,
     })
 }
 

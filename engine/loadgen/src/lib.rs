@@ -9,6 +9,7 @@ pub mod claims;
 pub mod inbound;
 pub mod media;
 mod procfs;
+pub mod soak;
 pub mod tools;
 
 pub use procfs::CpuSplit;

@@ -2,7 +2,7 @@
 //! loopback and prints its report; it fails when any request or call failed.
 
 use clap::{Parser, Subcommand};
-use switchboard_loadgen::{call_log, campaign, claims, inbound, media, tools};
+use switchboard_loadgen::{call_log, campaign, claims, inbound, media, soak, tools};
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +22,10 @@ enum Command {
     /// Concurrent calls streaming audio through the media bridge to a fake voice backend;
     /// per-frame latency, CPU and memory per call.
     Media(media::Options),
+    /// The long run: thousands of whole inbound calls in a row, some at once, through the
+    /// media bridge; the engine's memory, open files, threads and tasks every N calls, which
+    /// must stay flat.
+    Soak(soak::Options),
     /// A campaign over a large lead list against a fake carrier that answers at once; dial
     /// rate accuracy, CPU per dialed call and memory.
     Campaign(campaign::Options),
@@ -55,6 +59,12 @@ async fn main() -> anyhow::Result<()> {
             println!("{report}");
             anyhow::ensure!(report.failed == 0, "{} calls failed", report.failed);
         }
+        Command::Soak(opts) => {
+            let report = soak::run(opts).await?;
+            println!("{report}");
+            let problems = report.problems();
+            anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+        }
         Command::Tools(opts) => {
             let report = tools::run(opts).await?;
             println!("{report}");
@@ -82,6 +92,10 @@ async fn main() -> anyhow::Result<()> {
                 "{} status callbacks failed",
                 report.callback_errors
             );
+            if let Some(curve) = &report.curve {
+                let grew = curve.growth();
+                anyhow::ensure!(grew.is_empty(), "{}", grew.join("; "));
+            }
         }
     }
     Ok(())

@@ -178,7 +178,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         let (connected, failed, first_error) =
             (connected.clone(), failed.clone(), first_error.clone());
         calls.spawn(async move {
-            if let Err(e) = call.run(&connected).await {
+            if let Err(e) = call.run(&connected).await.map(|_| ()) {
                 failed.fetch_add(1, Ordering::Relaxed);
                 first_error.lock().await.get_or_insert(e.to_string());
             }
@@ -253,7 +253,8 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub(crate) async fn run(mut self, connected: &AtomicU64) -> anyhow::Result<()> {
+    /// Returns how many agent frames reached the caller.
+    pub(crate) async fn run(mut self, connected: &AtomicU64) -> anyhow::Result<u64> {
         let sid = format!("CA{:032x}", u64::from(self.index) + 1);
         let twiml = post(
             &self.http,
@@ -299,6 +300,7 @@ impl Call {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seq = 1u64;
         let mut to_caller = Vec::new();
+        let mut heard = 0u64;
         loop {
             tokio::select! {
                 _ = tick.tick() => {
@@ -320,6 +322,7 @@ impl Call {
                     // Read by position, not parsed: the load generator shares the machine
                     // with the engine, so its own CPU is kept small.
                     if text.starts_with("{\"event\":\"media\"") {
+                        heard += 1;
                         if self.samples.recording.load(Ordering::Relaxed) {
                             self.samples.back.fetch_add(1, Ordering::Relaxed);
                             if let Some(age) = field(&text, "payload").and_then(|p| age_micros(self.epoch, p)) {
@@ -346,13 +349,13 @@ impl Call {
         });
         tx.send(Message::text(stop.to_string())).await?;
         let _ = tx.close().await;
-        Ok(())
+        Ok(heard)
     }
 }
 
 /// OpenAI Realtime as far as the bridge needs under load: `session.created`, `session.updated`
 /// for the first update, and for every appended frame an agent frame straight back.
-async fn fake_backend(listener: TcpListener, epoch: Instant, samples: Arc<Samples>) {
+pub(crate) async fn fake_backend(listener: TcpListener, epoch: Instant, samples: Arc<Samples>) {
     let mut n = 0u64;
     while let Ok((tcp, _)) = listener.accept().await {
         n += 1;

@@ -1,5 +1,5 @@
-//! What Linux's /proc says of a process (memory, CPU time) and of the machine (TCP
-//! segments sent): the load generators' measurements of the engine they drive.
+//! What Linux's /proc says of a process (memory, CPU time, open files, threads) and of the
+//! machine (TCP segments sent): the load generators' measurements of the engine they drive.
 
 /// Resident memory of a process, from /proc (Linux).
 pub(super) fn rss_bytes(pid: u32) -> Option<u64> {
@@ -13,6 +13,22 @@ pub(super) fn rss_bytes(pid: u32) -> Option<u64> {
         .parse()
         .ok()?;
     Some(kb * 1024)
+}
+
+/// Open file descriptors of a process: the entries of /proc/<pid>/fd (Linux).
+pub(super) fn open_fds(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+}
+
+/// Threads of a process, from /proc/<pid>/status (Linux).
+pub(super) fn threads(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// CPU time of a process in cores over a window: in its own code and in the kernel.

@@ -11,6 +11,7 @@ mod campaigns;
 mod cluster;
 mod cost_rates;
 mod credentials;
+mod diagnostics;
 mod do_not_call;
 mod events;
 mod guard;
@@ -193,6 +194,7 @@ fn api_routes() -> (Router<Engine>, utoipa::openapi::OpenApi) {
         .routes(routes!(backup::restore))
         .routes(routes!(cost_rates::get, cost_rates::put, cost_rates::reset))
         .routes(routes!(cluster::get))
+        .routes(routes!(diagnostics::get))
         .routes(routes!(credentials::list))
         .routes(routes!(credentials::put, credentials::delete))
         .routes(routes!(webhooks::list, webhooks::create))

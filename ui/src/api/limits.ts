@@ -60,6 +60,11 @@ export const limits = {
     limit: { minimum: 0 },
     offset: { minimum: 0 },
   },
+  Diagnostics: {
+    live_calls: { minimum: 0 },
+    tasks: { minimum: 0 },
+    uptime_seconds: { minimum: 0 },
+  },
   DirectionRates: {
     inbound: { minimum: 0, maximum: 10 },
     outbound: { minimum: 0, maximum: 10 },

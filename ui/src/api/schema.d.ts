@@ -806,6 +806,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/diagnostics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Live tasks, live calls and uptime of this engine. */
+        get: operations["get_diagnostics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/do-not-call": {
         parameters: {
             query?: never;
@@ -1888,6 +1905,23 @@ export interface components {
             is_default: boolean;
             /** @description The device's description, for people. */
             name: string;
+        };
+        Diagnostics: {
+            /**
+             * Format: int64
+             * @description Calls whose media is bridged on this node right now.
+             */
+            live_calls: number;
+            /**
+             * Format: int64
+             * @description Tokio tasks alive in the engine's runtime (spawned and not yet finished).
+             */
+            tasks: number;
+            /**
+             * Format: int64
+             * @description Seconds since this engine started.
+             */
+            uptime_seconds: number;
         };
         /** @description USD per minute for calls with one country, by direction. */
         DirectionRates: {
@@ -6415,6 +6449,51 @@ export interface operations {
                 };
             };
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_diagnostics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Diagnostics"];
+                };
+            };
+            /** @description The request could not be read */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Sent by a page of another origin, or to a name that is not the listener's loopback address */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
