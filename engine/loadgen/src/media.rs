@@ -140,9 +140,14 @@ fn age_micros(epoch: Instant, b64: &str) -> Option<u32> {
     u32::try_from(now.saturating_sub(sent)).ok()
 }
 
-pub async fn run(opts: Options) -> anyhow::Result<Report> {
-    let epoch = Instant::now();
-    let samples = Arc::new(Samples::default());
+/// A fresh engine whose calls are bridged to a fake OpenAI Realtime backend recording into
+/// `samples`, set up with `agents` agents on one number; its data directory is the caller's
+/// to remove.
+pub(crate) async fn bridged_engine(
+    epoch: Instant,
+    samples: &Arc<Samples>,
+    agents: u32,
+) -> anyhow::Result<(std::path::PathBuf, EngineProcess)> {
     let backend = TcpListener::bind("127.0.0.1:0").await?;
     let backend_url = format!("ws://{}/v1/realtime", backend.local_addr()?);
     tokio::spawn(fake_backend(backend, epoch, samples.clone()));
@@ -154,7 +159,14 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
         &[("OPENAI_API_KEY", "loadgen-openai-key")],
     )
     .await?;
-    setup(&engine.control, opts.calls).await?;
+    setup(&engine.control, agents).await?;
+    Ok((dir, engine))
+}
+
+pub async fn run(opts: Options) -> anyhow::Result<Report> {
+    let epoch = Instant::now();
+    let samples = Arc::new(Samples::default());
+    let (dir, engine) = bridged_engine(epoch, &samples, opts.calls).await?;
     let pid = engine.pid();
     let rss_idle = pid.and_then(rss_bytes);
 

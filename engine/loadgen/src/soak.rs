@@ -16,11 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
-
-use super::media::{Call, Samples, fake_backend};
+use super::media::{Call, Samples, bridged_engine};
 use super::procfs::{TICKS_PER_SEC, cpu_ticks, open_fds, rss_bytes, threads};
-use super::{ACCOUNT_SID, EngineProcess, NUMBER, TOKEN, form, post, setup, tempfile_dir};
+use super::{ACCOUNT_SID, NUMBER, TOKEN, form, post};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
@@ -287,18 +285,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     // Latencies are not recorded: the media benchmark measures them, and keeping every
     // frame's would grow this process over the run.
     let samples = Arc::new(Samples::default());
-    let backend = TcpListener::bind("127.0.0.1:0").await?;
-    let backend_url = format!("ws://{}/v1/realtime", backend.local_addr()?);
-    tokio::spawn(fake_backend(backend, epoch, samples.clone()));
-
-    let dir = tempfile_dir()?;
-    let engine = EngineProcess::spawn(
-        &dir,
-        &["--openai-realtime-url", &backend_url],
-        &[("OPENAI_API_KEY", "loadgen-openai-key")],
-    )
-    .await?;
-    setup(&engine.control, opts.concurrency).await?;
+    let (dir, engine) = bridged_engine(epoch, &samples, opts.concurrency).await?;
     let pid = engine
         .pid()
         .ok_or_else(|| anyhow::anyhow!("no engine pid"))?;
